@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * alloc.c: a bitmap allocator of physical clusters with deferred frees.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "ondisk.h"
+
+int
+alloc_init (struct alloc *a)
+{
+  memset (a, 0, sizeof *a);
+  return pthread_mutex_init (&a->mu, NULL) == 0 ? 0 : -1;
+}
+
+void
+alloc_destroy (struct alloc *a)
+{
+  free (a->bits);
+  free (a->pend);
+  pthread_mutex_destroy (&a->mu);
+}
+
+/* Grow BITS to cover at least N clusters.  Called with MU held. */
+static int
+grow (struct alloc *a, uint64_t n)
+{
+  uint64_t nwords, oldwords = (a->nphys + 63) / 64;
+  uint64_t *nb;
+
+  if (n <= a->nphys)
+    return 0;
+  if (n > PHYS_NONE) {
+    errno = ENOSPC;
+    return -1;
+  }
+  nwords = (n + 63) / 64;
+  if (nwords > oldwords) {
+    uint64_t want = oldwords * 2 > nwords ? oldwords * 2 : nwords;
+    nb = realloc (a->bits, want * sizeof *nb);
+    if (nb == NULL)
+      return -1;
+    memset (nb + oldwords, 0, (want - oldwords) * sizeof *nb);
+    a->bits = nb;
+    n = want * 64 < PHYS_NONE ? want * 64 : PHYS_NONE;
+  }
+  a->nphys = (uint32_t) n;
+  return 0;
+}
+
+int
+alloc_mark (struct alloc *a, uint32_t p)
+{
+  int r = -1;
+
+  pthread_mutex_lock (&a->mu);
+  if (grow (a, (uint64_t) p + 1) == 0) {
+    uint64_t bit = 1ull << (p & 63);
+    if ((a->bits[p / 64] & bit) == 0) {
+      a->bits[p / 64] |= bit;
+      a->used++;
+      r = 0;
+    }
+    else
+      errno = EEXIST;
+  }
+  pthread_mutex_unlock (&a->mu);
+  return r;
+}
+
+int
+alloc_get (struct alloc *a, uint32_t *p)
+{
+  uint64_t w, nwords, start;
+  int r = -1;
+
+  pthread_mutex_lock (&a->mu);
+  if (a->used == a->nphys &&
+      grow (a, (uint64_t) a->nphys + (a->nphys < 64 ? 64 : a->nphys / 4)) == -1)
+    goto out;
+  nwords = (a->nphys + 63) / 64;
+  start = a->hint / 64;
+  for (w = 0; w < nwords; w++) {
+    uint64_t i = (start + w) % nwords;
+    uint64_t free_bits = ~a->bits[i];
+    if (free_bits != 0) {
+      uint64_t q = i * 64 + __builtin_ctzll (free_bits);
+      if (q >= a->nphys)
+        continue;
+      a->bits[i] |= 1ull << (q & 63);
+      a->used++;
+      a->hint = (uint32_t) q + 1 < a->nphys ? (uint32_t) q + 1 : 0;
+      *p = (uint32_t) q;
+      r = 0;
+      goto out;
+    }
+  }
+  errno = ENOSPC;               /* unreachable unless the space is full */
+ out:
+  pthread_mutex_unlock (&a->mu);
+  return r;
+}
+
+static void
+clear_bit (struct alloc *a, uint32_t p)
+{
+  uint64_t bit = 1ull << (p & 63);
+
+  if (p < a->nphys && (a->bits[p / 64] & bit)) {
+    a->bits[p / 64] &= ~bit;
+    a->used--;
+    if (p < a->hint)
+      a->hint = p;              /* keep the file compact */
+  }
+}
+
+void
+alloc_put_now (struct alloc *a, uint32_t p)
+{
+  pthread_mutex_lock (&a->mu);
+  clear_bit (a, p);
+  pthread_mutex_unlock (&a->mu);
+}
+
+int
+alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq)
+{
+  int r = 0;
+
+  pthread_mutex_lock (&a->mu);
+  if (a->npend == a->cappend) {
+    size_t ncap = a->cappend ? a->cappend * 2 : 64;
+    struct pending_free *np = realloc (a->pend, ncap * sizeof *np);
+    if (np == NULL) {
+      r = -1;
+      goto out;
+    }
+    a->pend = np;
+    a->cappend = ncap;
+  }
+  a->pend[a->npend].seq = seq;
+  a->pend[a->npend].phys = p;
+  a->npend++;
+ out:
+  pthread_mutex_unlock (&a->mu);
+  return r;
+}
+
+void
+alloc_release (struct alloc *a, uint64_t durable,
+               void (*punch) (void *opaque, uint32_t p), void *opaque)
+{
+  size_t i, keep = 0, nready = 0;
+  uint32_t *ready = NULL;
+
+  pthread_mutex_lock (&a->mu);
+  if (a->npend > 0)
+    ready = malloc (a->npend * sizeof *ready);
+  for (i = 0; i < a->npend; i++) {
+    if (a->pend[i].seq <= durable && ready != NULL)
+      ready[nready++] = a->pend[i].phys;
+    else
+      a->pend[keep++] = a->pend[i];
+  }
+  a->npend = keep;
+  pthread_mutex_unlock (&a->mu);
+
+  /* Punch outside the lock: the clusters are still marked in use, so
+   * nobody can allocate them until clear_bit below. */
+  for (i = 0; i < nready; i++)
+    if (punch)
+      punch (opaque, ready[i]);
+
+  pthread_mutex_lock (&a->mu);
+  for (i = 0; i < nready; i++)
+    clear_bit (a, ready[i]);
+  pthread_mutex_unlock (&a->mu);
+  free (ready);
+}
+
+uint32_t
+alloc_used (struct alloc *a)
+{
+  uint32_t u;
+
+  pthread_mutex_lock (&a->mu);
+  u = a->used;
+  pthread_mutex_unlock (&a->mu);
+  return u;
+}
+
+int
+alloc_test (struct alloc *a, uint32_t p)
+{
+  int r;
+
+  pthread_mutex_lock (&a->mu);
+  r = p < a->nphys && (a->bits[p / 64] >> (p & 63)) & 1;
+  pthread_mutex_unlock (&a->mu);
+  return r;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * alloc.h: allocation of physical clusters in a volume's data file.
+ *
+ * Design notes
+ * ------------
+ * A cluster freed by a metadata change must not be reused before that
+ * change is durable: otherwise a crash could bring back the old mapping
+ * pointing at a cluster that now holds someone else's data.  So a free
+ * is first "pending", tagged with the journal sequence number of the
+ * record that freed it, and becomes allocatable only when the journal
+ * is durable up to that number (alloc_release).
+ *
+ * Locking: one mutex per allocator, held only for bitmap updates.
+ */
+
+#ifndef SNAPVOL_ALLOC_H
+#define SNAPVOL_ALLOC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct pending_free {
+  uint64_t seq;
+  uint32_t phys;
+};
+
+struct alloc {
+  pthread_mutex_t mu;
+  uint64_t *bits;            /* 1 = in use (or pending free) */
+  uint32_t nphys;            /* clusters covered by BITS */
+  uint32_t used;             /* bits set */
+  uint32_t hint;             /* next-fit search start */
+  struct pending_free *pend;
+  size_t npend, cappend;
+};
+
+extern int alloc_init (struct alloc *a);
+extern void alloc_destroy (struct alloc *a);
+
+/* Mark P in use (recovery, while rebuilding from the map).  Returns -1
+ * if it already was: the map then owns one cluster twice. */
+extern int alloc_mark (struct alloc *a, uint32_t p);
+
+/* Allocate a cluster.  -1 with ENOSPC when the 32-bit space is full,
+ * ENOMEM. */
+extern int alloc_get (struct alloc *a, uint32_t *p);
+
+/* Free P at once (it was never recorded in the journal). */
+extern void alloc_put_now (struct alloc *a, uint32_t p);
+
+/* Free P once the journal is durable up to SEQ.  -1 with ENOMEM (the
+ * cluster then stays in use: leaked, never reused wrongly). */
+extern int alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq);
+
+/* Move to the free state every pending cluster whose SEQ <= DURABLE.
+ * PUNCH is called for each before it becomes allocatable. */
+extern void alloc_release (struct alloc *a, uint64_t durable,
+                           void (*punch) (void *opaque, uint32_t p),
+                           void *opaque);
+
+extern uint32_t alloc_used (struct alloc *a);
+/* Is P in use? (for checks) */
+extern int alloc_test (struct alloc *a, uint32_t p);
+
+#endif /* SNAPVOL_ALLOC_H */

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * ckpt.c: checkpoints: a full image of a volume's extent map and
+ * snapshots, so that recovery replays only a short journal.
+ *
+ * Design notes: the checkpoint protocol (volume_checkpoint)
+ * ---------------------------------------------------------
+ * Runs as the volume's flush cycle (no other flush interleaves) with
+ * admin_mu held (no snapshot deletion or reclaim); a pin, which does not
+ * take admin_mu, is ordered against it by snap_lock.
+ *   1. Create journal.N+1 (header synced, directory synced).
+ *   2. Hold the write gate (drains writes; in-memory work only while
+ *      held): rotate appends to journal.N+1, note S = the last record
+ *      buffered for journal.N, copy the map and snapshots into a
+ *      buffer; release the gate.
+ *   3. fdatasync the data file: everything the image maps is durable.
+ *      Write the records still buffered for journal.N and sync it.
+ *   4. Write checkpoint.new (header + body, checksummed), fdatasync,
+ *      rename it over checkpoint, fsync the directory.
+ *   5. Delete journal.N, fsync the directory.
+ * A crash before 4 completes leaves the old checkpoint and journals
+ * N and N+1, which replay to the same state; after 4, journal.N is
+ * skipped (its number is below the checkpoint's first file).
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "volume.h"
+
+#define IO(v) ((v)->io->ops)
+
+struct growbuf {
+  uint8_t *p;
+  size_t len, cap;
+};
+
+static uint8_t *
+gb_reserve (struct growbuf *b, size_t n)
+{
+  if (b->len + n > b->cap) {
+    size_t ncap = b->cap ? b->cap : 1 << 16;
+    uint8_t *np;
+    while (ncap < b->len + n)
+      ncap *= 2;
+    np = realloc (b->p, ncap);
+    if (np == NULL)
+      return NULL;
+    b->p = np;
+    b->cap = ncap;
+  }
+  b->len += n;
+  return b->p + b->len - n;
+}
+
+static void
+fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
+             uint64_t jfirst, uint32_t live_gen, uint32_t nsnaps,
+             uint64_t nentries, const uint8_t *body, uint64_t bodylen)
+{
+  memset (hdr, 0, SV_BLOCK);
+  memcpy (hdr + OFF_MAGIC, SV_MAGIC_CKPT, 8);
+  put_le32 (hdr + OFF_VERSION, SV_FORMAT_VERSION);
+  memcpy (hdr + CK_OFF_UUID, uuid->b, 16);
+  put_le64 (hdr + CK_OFF_LASTSEQ, last_seq);
+  put_le64 (hdr + CK_OFF_JFIRST, jfirst);
+  put_le32 (hdr + CK_OFF_LIVEGEN, live_gen);
+  put_le32 (hdr + CK_OFF_NSNAPS, nsnaps);
+  put_le64 (hdr + CK_OFF_NENTRIES, nentries);
+  put_le64 (hdr + CK_OFF_BODYLEN, bodylen);
+  put_le32 (hdr + CK_OFF_BODYCRC, crc32c (0, body, bodylen));
+  put_le32 (hdr + OFF_CRC, crc32c (0, hdr + 4, SV_BLOCK - 4));
+}
+
+/* Write DIR/checkpoint.new, sync, rename to DIR/checkpoint, sync DIR. */
+static int
+write_checkpoint_file (const struct sv_io *io, const char *dir,
+                       const uint8_t *hdr, const uint8_t *body,
+                       uint64_t bodylen)
+{
+  char tmp[4096], path[4096];
+  int h;
+
+  snprintf (tmp, sizeof tmp, "%s/checkpoint.new", dir);
+  snprintf (path, sizeof path, "%s/checkpoint", dir);
+  h = io->ops->open (io->opaque, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (h == -1)
+    return sv_error (errno, "open: %s: %m", tmp);
+  if (io->ops->pwrite (io->opaque, h, hdr, SV_BLOCK, 0) != SV_BLOCK ||
+      (bodylen > 0 &&
+       io->ops->pwrite (io->opaque, h, body, bodylen, SV_BLOCK) !=
+       (ssize_t) bodylen) ||
+      io->ops->sync (io->opaque, h) == -1) {
+    int e = errno;
+    io->ops->close (io->opaque, h);
+    io->ops->unlink (io->opaque, tmp);
+    return sv_error (e, "write: %s: %m", tmp);
+  }
+  io->ops->close (io->opaque, h);
+  if (io->ops->rename (io->opaque, tmp, path) == -1)
+    return sv_error (errno, "rename: %s: %m", path);
+  if (io->ops->syncdir (io->opaque, dir) == -1)
+    return sv_error (errno, "fsync: %s: %m", dir);
+  return 0;
+}
+
+int
+volume_write_empty_checkpoint (const struct sv_io *io, const char *dir,
+                               const struct uuid *uuid)
+{
+  uint8_t hdr[SV_BLOCK];
+
+  fill_header (hdr, uuid, 0, 1, 1, 0, 0, NULL, 0);
+  return write_checkpoint_file (io, dir, hdr, NULL, 0);
+}
+
+int
+volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
+                        uint64_t *jfirst)
+{
+  uint8_t hdr[SV_BLOCK];
+  char path[4096];
+  CLEANUP_FREE uint8_t *body = NULL;
+  uint64_t bodylen, nentries, size, i, pos = 0;
+  uint32_t nsnaps, ver;
+  ssize_t r;
+  int h;
+
+  snprintf (path, sizeof path, "%s/checkpoint", v->dir);
+  h = IO (v)->open (v->io->opaque, path, O_RDONLY, 0);
+  if (h == -1)
+    return sv_error (errno, "volume %s: open %s: %m", v->name, path);
+  r = IO (v)->pread (v->io->opaque, h, hdr, SV_BLOCK, 0);
+  if (r != SV_BLOCK) {
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (r == -1 ? errno : EILSEQ,
+                     "volume %s: cannot read the checkpoint header %s%s",
+                     v->name, path, r == -1 ? ": %m" : " (short)");
+  }
+  if (memcmp (hdr + OFF_MAGIC, SV_MAGIC_CKPT, 8) != 0 ||
+      get_le32 (hdr + OFF_CRC) != crc32c (0, hdr + 4, SV_BLOCK - 4)) {
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (EILSEQ, "volume %s: checkpoint header in %s is corrupt"
+                     " (bad magic or checksum)", v->name, path);
+  }
+  ver = get_le32 (hdr + OFF_VERSION);
+  if (ver > SV_FORMAT_VERSION) {
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (EPROTONOSUPPORT, "volume %s: checkpoint format version %"
+                     PRIu32 " is newer than this snapvol supports (%d)",
+                     v->name, ver, SV_FORMAT_VERSION);
+  }
+  if (memcmp (hdr + CK_OFF_UUID, v->uuid.b, 16) != 0) {
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (EILSEQ, "volume %s: checkpoint belongs to another volume",
+                     v->name);
+  }
+  *last_seq = get_le64 (hdr + CK_OFF_LASTSEQ);
+  *jfirst = get_le64 (hdr + CK_OFF_JFIRST);
+  v->live_gen = get_le32 (hdr + CK_OFF_LIVEGEN);
+  nsnaps = get_le32 (hdr + CK_OFF_NSNAPS);
+  nentries = get_le64 (hdr + CK_OFF_NENTRIES);
+  bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
+
+  if (IO (v)->size (v->io->opaque, h, &size) == -1 ||
+      size < SV_BLOCK || size - SV_BLOCK < bodylen ||
+      nentries > bodylen / CK_ENTRY_LEN ||
+      (uint64_t) nsnaps > bodylen / SNAP_REC_FIXED ||
+      v->live_gen == 0 || v->live_gen == UINT32_MAX) {
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
+                     " header is inconsistent", v->name, path);
+  }
+  if (bodylen > 0) {
+    body = malloc (bodylen);
+    if (body == NULL) {
+      IO (v)->close (v->io->opaque, h);
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    }
+    r = IO (v)->pread (v->io->opaque, h, body, bodylen, SV_BLOCK);
+    if (r != (ssize_t) bodylen) {
+      IO (v)->close (v->io->opaque, h);
+      return sv_error (r == -1 ? errno : EILSEQ,
+                       "volume %s: cannot read checkpoint %s", v->name, path);
+    }
+  }
+  IO (v)->close (v->io->opaque, h);
+  if (get_le32 (hdr + CK_OFF_BODYCRC) != crc32c (0, body, bodylen))
+    return sv_error (EILSEQ, "volume %s: checkpoint %s checksum mismatch",
+                     v->name, path);
+
+  for (i = 0; i < nsnaps; i++) {
+    struct snap s;
+    ssize_t n = volume_decode_snap (v, body + pos, bodylen - pos, &s);
+    if (n == -1)
+      return -1;
+    if (s.gen >= v->live_gen)
+      return sv_error (EILSEQ, "volume %s: checkpoint snapshot pins"
+                       " generation %" PRIu32 " not older than live %"
+                       PRIu32, v->name, s.gen, v->live_gen);
+    if (volume_snap_insert (v, &s) == -1)
+      return -1;
+    pos += n;
+  }
+  if (bodylen - pos != nentries * CK_ENTRY_LEN)
+    return sv_error (EILSEQ, "volume %s: checkpoint %s body length does not"
+                     " match its %" PRIu64 " entries", v->name, path,
+                     nentries);
+  for (i = 0; i < nentries; i++, pos += CK_ENTRY_LEN) {
+    const uint8_t *p = body + pos;
+    uint64_t vci = get_le64 (p);
+    struct ext x = {
+      .gen = get_le32 (p + 8), .phys = get_le32 (p + 12),
+      .alloc = get_le64 (p + 16), .zero = get_le64 (p + 24),
+    };
+    if (volume_check_ext (v, vci, &x) == -1)
+      return -1;
+    if (x.gen >= v->live_gen + 1)
+      return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                       " mapped at future generation %" PRIu32,
+                       v->name, vci, x.gen);
+    if (extmap_put (&v->map, vci, &x) == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  return 0;
+}
+
+/* Serialise snapshots and map into B (gate held: nothing changes). */
+static int
+serialise (struct volume *v, struct growbuf *b, uint64_t *nentries)
+{
+  uint64_t vci = 0;
+  size_t i;
+
+  *nentries = 0;
+  for (i = 0; i < v->nsnaps; i++) {
+    uint8_t *p = gb_reserve (b, SNAP_REC_FIXED + SV_LABEL_MAX);
+    if (p == NULL)
+      return -1;
+    b->len -= SNAP_REC_FIXED + SV_LABEL_MAX;
+    b->len += volume_encode_snap (&v->snaps[i], p);
+  }
+  while (extmap_next (&v->map, &vci)) {
+    const struct extvec *ev = extmap_get (&v->map, vci);
+    uint32_t k;
+    for (k = 0; k < ev->n; k++) {
+      uint8_t *p = gb_reserve (b, CK_ENTRY_LEN);
+      if (p == NULL)
+        return -1;
+      put_le64 (p, vci);
+      put_le32 (p + 8, ev->v[k].gen);
+      put_le32 (p + 12, ev->v[k].phys);
+      put_le64 (p + 16, ev->v[k].alloc);
+      put_le64 (p + 24, ev->v[k].zero);
+      (*nentries)++;
+    }
+    vci++;
+  }
+  return 0;
+}
+
+static int
+checkpoint_cycle (struct volume *v)
+{
+  struct journal_old old;
+  struct growbuf body = { NULL, 0, 0 };
+  uint8_t hdr[SV_BLOCK];
+  uint64_t last_seq, nentries, jnext, durable;
+  uint32_t live_gen, nsnaps;
+  int r = -1;
+
+  /* 1. */
+  jnext = v->journal.number + 1;
+  if (journal_create_file (v->io, v->dir, &v->uuid, jnext) == -1)
+    return -1;
+
+  /* 2. */
+  gate_hold (&v->gate);
+  pthread_rwlock_rdlock (&v->snap_lock);  /* a pin is before or after */
+  if (journal_rotate (&v->journal, &old, &last_seq) == -1) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    gate_release (&v->gate);
+    return -1;
+  }
+  live_gen = v->live_gen;
+  nsnaps = v->nsnaps;
+  r = serialise (v, &body, &nentries);
+  pthread_rwlock_unlock (&v->snap_lock);
+  gate_release (&v->gate);
+  if (r == -1) {
+    sv_error (ENOMEM, "volume %s: out of memory for a checkpoint", v->name);
+    goto out;
+  }
+  r = -1;
+
+  /* 3. */
+  if (IO (v)->sync (v->io->opaque, v->data) == -1) {
+    __atomic_store_n (&v->failed, errno, __ATOMIC_SEQ_CST);
+    sv_error (errno, "volume %s: fdatasync data: %m", v->name);
+    goto out;
+  }
+  if (journal_flush_old (&v->journal, &old) == -1)
+    goto out;
+  durable = last_seq;
+
+  /* 4. */
+  fill_header (hdr, &v->uuid, last_seq, jnext, live_gen, nsnaps, nentries,
+               body.p, body.len);
+  if (write_checkpoint_file (v->io, v->dir, hdr, body.p, body.len) == -1)
+    goto out;
+
+  /* 5. */
+  journal_drop_old (&v->journal, &old);
+  old.h = -1;
+  IO (v)->syncdir (v->io->opaque, v->dir);
+  pthread_mutex_lock (&v->journal.mu);
+  if (v->journal.durable_seq < durable)
+    v->journal.durable_seq = durable;
+  pthread_mutex_unlock (&v->journal.mu);
+  pending_punch_run (v, durable);
+  alloc_release (&v->alloc, durable, volume_punch_cluster, v);
+  r = 0;
+
+ out:
+  if (r == -1 && old.h != -1) {
+    /* Keep journal.N: recovery reads N and N+1 in order.  Records that
+     * could not be written stay unacknowledged; fail the volume so
+     * that nothing after them is acknowledged either. */
+    if (old.buf != NULL) {
+      __atomic_store_n (&v->failed, EIO, __ATOMIC_SEQ_CST);
+      free (old.buf);
+    }
+    IO (v)->close (v->io->opaque, old.h);
+  }
+  free (body.p);
+  return r;
+}
+
+int
+volume_checkpoint (struct volume *v)
+{
+  return volume_exclusive_cycle (v, checkpoint_cycle);
+}

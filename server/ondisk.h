@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * ondisk.h: the on-disk format of pools and volumes.
+ *
+ * Design notes
+ * ------------
+ * Every metadata structure is made of fixed-width little-endian fields
+ * encoded byte by byte (never by casting a struct), starts with a
+ * CRC-32C of the rest of the block, carries a magic naming its kind and
+ * a format version.  Files written by a newer version are refused, not
+ * misread.  docs/design.md has the full picture; in short:
+ *
+ *   DIR/snapvol.pool                  pool header (one 4 KiB block)
+ *   DIR/volumes/NAME/superblock       volume identity (one 4 KiB block)
+ *   DIR/volumes/NAME/data             clusters, sparse; cluster p at p * cluster_size
+ *   DIR/volumes/NAME/checkpoint       a full image of the extent map and snapshots
+ *   DIR/volumes/NAME/journal.N        records after the checkpoint (N: 16 hex digits)
+ */
+
+#ifndef SNAPVOL_ONDISK_H
+#define SNAPVOL_ONDISK_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define SV_FORMAT_VERSION 1
+#define SV_BLOCK 4096
+
+#define SV_MAGIC_POOL  "SNAPVOLP"
+#define SV_MAGIC_SUPER "SNAPVOLS"
+#define SV_MAGIC_CKPT  "SNAPVOLC"
+#define SV_MAGIC_JRNL  "SNAPVOLJ"
+
+/* Common block header: crc32c of bytes [4, SV_BLOCK), then magic,
+ * version, and the block's kind-specific fields. */
+#define OFF_CRC      0
+#define OFF_MAGIC    8
+#define OFF_VERSION  16
+
+/* Pool header fields. */
+#define POOL_OFF_CLUSTER  20      /* le32 default cluster size */
+#define POOL_OFF_UUID     24      /* 16 bytes */
+
+/* Volume superblock fields. */
+#define SB_OFF_CLUSTER    20      /* le32 */
+#define SB_OFF_SIZE       24      /* le64 */
+#define SB_OFF_UUID       32      /* 16 */
+#define SB_OFF_CREATED    48      /* le64 */
+#define SB_OFF_NAMELEN    56      /* le32 */
+#define SB_OFF_NAME       64      /* up to 64 bytes */
+
+/* Checkpoint header fields (body follows at SV_BLOCK). */
+#define CK_OFF_UUID       20      /* 16: the volume's uuid */
+#define CK_OFF_LASTSEQ    40      /* le64: last journal record included */
+#define CK_OFF_JFIRST     48      /* le64: first journal file to replay */
+#define CK_OFF_LIVEGEN    56      /* le32 */
+#define CK_OFF_NSNAPS     60      /* le32 */
+#define CK_OFF_NENTRIES   64      /* le64 */
+#define CK_OFF_BODYLEN    72      /* le64 */
+#define CK_OFF_BODYCRC    80      /* le32 */
+
+/* Journal file header fields (records follow at SV_BLOCK). */
+#define JH_OFF_UUID       20      /* 16: the volume's uuid */
+#define JH_OFF_NUMBER     40      /* le64: N in journal.N */
+#define JH_OFF_SALT       48      /* le32: seeds every record's crc */
+
+/* Journal record: le32 crc (salted, over [4, 16 + len)), le16 type,
+ * le16 payload length, le64 sequence number, payload. */
+#define JR_HDR 16
+enum jr_type {
+  JR_ENTRY_PUT = 1,     /* le64 vci, le32 gen, le32 phys, le64 alloc, le64 zero */
+  JR_ENTRY_DROP = 2,    /* le64 vci, le32 gen, le32 zero */
+  JR_SNAP_CREATE = 3,   /* snapshot record, below */
+  JR_SNAP_DELETE = 4,   /* 16 bytes: snapshot id */
+};
+#define JR_ENTRY_PUT_LEN  32
+#define JR_ENTRY_DROP_LEN 16
+
+/* Snapshot record (journal payload and checkpoint body): 16 id, 16 set
+ * id, le32 gen, le32 label length, le64 created, le64 size, label. */
+#define SNAP_REC_FIXED 56
+
+/* Checkpoint entry: le64 vci, le32 gen, le32 phys, le64 alloc, le64 zero. */
+#define CK_ENTRY_LEN 32
+
+#define PHYS_NONE UINT32_MAX
+
+static inline void
+put_le16 (uint8_t *p, uint16_t v)
+{
+  p[0] = v; p[1] = v >> 8;
+}
+
+static inline void
+put_le32 (uint8_t *p, uint32_t v)
+{
+  p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+
+static inline void
+put_le64 (uint8_t *p, uint64_t v)
+{
+  put_le32 (p, (uint32_t) v);
+  put_le32 (p + 4, (uint32_t) (v >> 32));
+}
+
+static inline uint16_t
+get_le16 (const uint8_t *p)
+{
+  return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static inline uint32_t
+get_le32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
+    (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static inline uint64_t
+get_le64 (const uint8_t *p)
+{
+  return (uint64_t) get_le32 (p) | (uint64_t) get_le32 (p + 4) << 32;
+}
+
+#endif /* SNAPVOL_ONDISK_H */

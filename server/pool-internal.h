@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * pool-internal.h: engine-internal declarations shared between the
+ * pool, volume, snapshot and checkpoint modules.
+ */
+
+#ifndef SNAPVOL_POOL_INTERNAL_H
+#define SNAPVOL_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "pool.h"
+#include "sio.h"
+
+struct volume;
+
+struct sv_pool {
+  char *dir;
+  char *voldir;                 /* DIR/volumes */
+  const struct sv_io *io;
+  uint32_t default_cluster_size;
+  uint64_t checkpoint_bytes;
+  struct uuid_holder { uint8_t b[16]; } uuid;
+
+  /* Protects the volume list, open counts and hold flags. */
+  pthread_mutex_t mu;
+  pthread_cond_t hold_cv;       /* signalled when a hold ends */
+  struct volume *volumes;       /* sorted by name */
+};
+
+/* Deferred subcluster punches (volume.c / punch.c). */
+extern int pending_punch_add (struct volume *v, uint64_t vci, uint32_t gen,
+                              uint32_t phys, uint64_t mask, uint64_t seq);
+extern void pending_punch_run (struct volume *v, uint64_t durable);
+extern void pending_punch_free (struct volume *v);
+
+/* Run FN as the volume's one flush cycle (volume.c). */
+extern int volume_exclusive_cycle (struct volume *v,
+                                   int (*fn) (struct volume *));
+
+/* Validation shared by the pool and the plugin-facing API. */
+extern int sv_check_name (const char *name);
+
+#define DEFAULT_CHECKPOINT_BYTES (64ull << 20)
+
+#endif /* SNAPVOL_POOL_INTERNAL_H */

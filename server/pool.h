@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * pool.h: the public interface of the snapvol volume engine (server/).
+ *
+ * A pool is a directory holding volumes.  A volume is a thin block
+ * device with a copy-on-write extent map; a snapshot pins one
+ * generation of it.  A view is what one NBD connection reads and
+ * writes: the live volume (read-write) or one snapshot (read-only).
+ *
+ * Error convention: functions return 0 / -1 (or a pointer / NULL).
+ * On failure errno is set and a message naming the object and the
+ * problem is available from sv_errmsg() in the same thread until the
+ * next engine call in that thread.  The engine never prints anything.
+ *
+ * Thread safety: every function may be called from any thread, at
+ * the same time, on the same pool, volume or view, unless its comment
+ * says otherwise.  No function holds a lock across a network round
+ * trip; functions that "may block" may wait for disk I/O (fsync).
+ */
+
+#ifndef SNAPVOL_POOL_H
+#define SNAPVOL_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sio.h"
+
+#define SV_NAME_MAX      64     /* volume name, bytes, without NUL */
+#define SV_LABEL_MAX     256    /* snapshot label, bytes, without NUL */
+#define SV_UUID_STRLEN   36     /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
+
+#define SV_CLUSTER_MIN     4096u
+#define SV_CLUSTER_MAX     (1024u * 1024u)
+#define SV_CLUSTER_DEFAULT (64u * 1024u)
+
+/* Extent flags, with the same values as NBD's block status flags. */
+#define SV_EXTENT_HOLE 1u
+#define SV_EXTENT_ZERO 2u
+
+struct sv_pool;
+struct sv_view;
+struct sv_hold;
+
+struct sv_pool_options {
+  uint32_t default_cluster_size;   /* 0: SV_CLUSTER_DEFAULT */
+  const struct sv_io *io;          /* NULL: the POSIX implementation */
+  /* Journal size (bytes) past which a checkpoint is written; 0: default. */
+  uint64_t checkpoint_bytes;
+};
+
+struct sv_volume_info {
+  char name[SV_NAME_MAX + 1];
+  char uuid[SV_UUID_STRLEN + 1];
+  uint64_t size;                /* virtual size, bytes */
+  uint32_t cluster_size;
+  uint32_t subcluster_size;
+  uint32_t generation;          /* the live generation */
+  uint32_t nsnapshots;
+  uint64_t created;             /* Unix time, seconds */
+  uint64_t allocated_bytes;     /* data held for the volume and all its snapshots */
+  uint64_t referenced_bytes;    /* data the live volume can read */
+  uint64_t written_bytes;       /* live data written since the latest snapshot */
+  uint64_t snapshot_bytes;      /* data only snapshots can read */
+  uint32_t open_count;          /* open views of the live volume */
+};
+
+struct sv_snapshot_info {
+  char volume[SV_NAME_MAX + 1];
+  char id[SV_UUID_STRLEN + 1];
+  char set_id[SV_UUID_STRLEN + 1];
+  char label[SV_LABEL_MAX + 1];
+  uint64_t size;                /* the volume's size when pinned */
+  uint64_t created;             /* Unix time, seconds */
+  uint32_t generation;          /* the pinned generation */
+  uint64_t referenced_bytes;    /* data the snapshot can read */
+  uint64_t exclusive_bytes;     /* what deleting this snapshot alone frees */
+  uint64_t written_bytes;       /* data written between the previous snapshot and this one */
+  uint32_t open_count;          /* open views of this snapshot */
+};
+
+/* One snapshot made by a pin: the volume, its new snapshot id and the
+ * generation pinned. */
+struct sv_snap_result {
+  char volume[SV_NAME_MAX + 1];
+  char id[SV_UUID_STRLEN + 1];
+  uint32_t generation;
+};
+
+/* The message describing the last failure of an engine call in this
+ * thread.  Never NULL; owned by the engine. */
+extern const char *sv_errmsg (void);
+
+/* Open (and with create != 0, create if missing) the pool in DIR.
+ * Replays every volume's journal; a torn journal tail is cut off.
+ * Fails with EILSEQ on a corrupt metadata block, EPROTONOSUPPORT on a
+ * pool or volume written by a newer format.  May block. */
+extern struct sv_pool *pool_open (const char *dir,
+                                  const struct sv_pool_options *opts,
+                                  int create)
+  __attribute__((nonnull (1)));
+
+/* Flush every volume, write checkpoints, free the pool.  All views
+ * must be closed and holds released first.  Returns -1 if a flush or
+ * checkpoint failed (the pool is freed anyway; the journal is intact). */
+extern int pool_close (struct sv_pool *pool);
+
+/* Create a volume.  NAME: 1..64 of [A-Za-z0-9._-], not starting with
+ * '.'.  SIZE: a multiple of 512, > 0.  CLUSTER_SIZE: a power of two in
+ * [4 KiB, 1 MiB], or 0 for the pool default.  EEXIST if it exists.
+ * Durable on return.  May block. */
+extern int pool_volume_create (struct sv_pool *pool, const char *name,
+                               uint64_t size, uint32_t cluster_size)
+  __attribute__((nonnull (1, 2)));
+
+/* Delete a volume.  EBUSY if it is open or held, ENOTEMPTY if it has
+ * snapshots, ENOENT if missing.  Durable on return.  May block. */
+extern int pool_volume_delete (struct sv_pool *pool, const char *name)
+  __attribute__((nonnull));
+
+/* Describe volumes (NAME NULL: all, sorted by name).  *OUT is
+ * allocated by the engine, freed by the caller with free(). */
+extern int pool_volume_list (struct sv_pool *pool, const char *name,
+                             struct sv_volume_info **out, size_t *n)
+  __attribute__((nonnull (1, 3, 4)));
+
+/* Describe snapshots (VOLUME NULL: all volumes), sorted by volume
+ * then generation.  *OUT is freed by the caller with free(). */
+extern int pool_snapshot_list (struct sv_pool *pool, const char *volume,
+                               struct sv_snapshot_info **out, size_t *n)
+  __attribute__((nonnull (1, 3, 4)));
+
+/* Pin the live generation of N volumes at one instant: writes in
+ * flight finish first and are in the snapshots, writes that arrive
+ * later are not.  Writes are held only for the in-memory pin.
+ * Returns once the snapshots and the data they cover are durable.
+ * SET_ID: the set's UUID, or NULL to make one; written to SET_ID_OUT.
+ * RES: an array of N results, filled in the order of VOLUMES.
+ * LABEL may be NULL.  May block. */
+extern int pool_snapshot_create (struct sv_pool *pool,
+                                 const char *const *volumes, size_t n,
+                                 const char *label, const char *set_id,
+                                 char set_id_out[SV_UUID_STRLEN + 1],
+                                 struct sv_snap_result *res)
+  __attribute__((nonnull (1, 2, 6, 7)));
+
+/* Delete the snapshot with id ID, or every snapshot of the set ID.
+ * Frees what no remaining view can read (reused and hole-punched
+ * once the deletion is durable).  EBUSY if a snapshot is open (none
+ * is then deleted), ENOENT if nothing has that id.  *NDELETED (may be
+ * NULL) receives how many snapshots were deleted.  May block. */
+extern int pool_snapshot_delete (struct sv_pool *pool, const char *id,
+                                 size_t *ndeleted)
+  __attribute__((nonnull (1, 2)));
+
+/* Phase one of a pin: drain the writes in flight on N volumes and
+ * hold new ones.  Waits up to WAIT_MS for another hold on the same
+ * volumes to end, then fails with EBUSY.  The caller must end the hold
+ * with pool_hold_commit or pool_hold_release promptly: the engine
+ * keeps no lease of its own (the plugin's control layer does). */
+extern struct sv_hold *pool_hold (struct sv_pool *pool,
+                                  const char *const *volumes, size_t n,
+                                  unsigned wait_ms)
+  __attribute__((nonnull (1, 2)));
+
+/* Phase two: pin every held volume, release the writes, make the
+ * snapshots durable, and free HOLD (whatever the outcome).  SET_ID
+ * must be a UUID string (the set's id, chosen by the caller).  RES is
+ * an array of as many results as volumes were held, in hold order.
+ * On failure no snapshot of the set remains.  May block. */
+extern int pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
+                             const char *set_id, const char *label,
+                             struct sv_snap_result *res)
+  __attribute__((nonnull (1, 2, 3, 5)));
+
+/* Release a hold without pinning and free it. */
+extern void pool_hold_release (struct sv_pool *pool, struct sv_hold *hold)
+  __attribute__((nonnull));
+
+/* Views. */
+
+/* Open the export EXPORT: "NAME" (the live volume) or "NAME@ID" (a
+ * snapshot; ID is its id or its set's id).  Snapshots are always
+ * read-only.  ENOENT with a message naming what was not found. */
+extern struct sv_view *view_open (struct sv_pool *pool, const char *export)
+  __attribute__((nonnull));
+extern void view_close (struct sv_view *view);
+
+extern int view_is_snapshot (const struct sv_view *view);
+extern uint64_t view_size (const struct sv_view *view);
+/* Writes into BUF (LEN bytes) a one-line description of the export:
+ * size, creation time, label. */
+extern void view_describe (struct sv_view *view, char *buf, size_t len);
+/* Minimum 1, preferred = subcluster size, maximum 64 MiB. */
+extern void view_block_size (const struct sv_view *view, uint32_t *minimum,
+                             uint32_t *preferred, uint32_t *maximum);
+
+/* I/O.  Requests past the end fail with EINVAL; writes to a snapshot
+ * view with EROFS.  FUA makes the request durable before returning.
+ * All may block. */
+extern int view_pread (struct sv_view *view, void *buf, uint32_t count,
+                       uint64_t offset);
+extern int view_pwrite (struct sv_view *view, const void *buf,
+                        uint32_t count, uint64_t offset, int fua);
+/* MAY_TRIM: the range may be deallocated.  FAST: fail with ENOTSUP
+ * rather than write zeroes as data. */
+extern int view_zero (struct sv_view *view, uint32_t count, uint64_t offset,
+                      int may_trim, int fast, int fua);
+extern int view_trim (struct sv_view *view, uint32_t count, uint64_t offset,
+                      int fua);
+extern int view_flush (struct sv_view *view);
+/* Prefetch the range into the page cache. */
+extern int view_cache (struct sv_view *view, uint32_t count, uint64_t offset);
+
+/* Report the allocation of [OFFSET, OFFSET+COUNT) by calling FN for
+ * consecutive extents, in order, starting at OFFSET; with REQ_ONE only
+ * the first extent is required.  FN returns -1 to stop with error. */
+typedef int (*sv_extent_fn) (void *opaque, uint64_t offset, uint64_t length,
+                             uint32_t flags);
+extern int view_extents (struct sv_view *view, uint32_t count,
+                         uint64_t offset, int req_one,
+                         sv_extent_fn fn, void *opaque);
+
+#endif /* SNAPVOL_POOL_H */

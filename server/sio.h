@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * sio.h: the storage I/O interface.  Every byte the engine reads or
+ * writes, and every sync, punch and rename, goes through one of these
+ * operations, so that a test can substitute an implementation that
+ * records writes and simulates power loss.
+ *
+ * Handles are small non-negative integers owned by the implementation.
+ * Every operation returns 0 (or a count) on success, -1 with errno set
+ * on failure; short reads at end of file return the bytes read.
+ */
+
+#ifndef SNAPVOL_SIO_H
+#define SNAPVOL_SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sv_io_ops {
+  int (*open) (void *opaque, const char *path, int flags, mode_t mode);
+  int (*close) (void *opaque, int h);
+  ssize_t (*pread) (void *opaque, int h, void *buf, size_t n, uint64_t off);
+  ssize_t (*pwrite) (void *opaque, int h, const void *buf, size_t n,
+                     uint64_t off);
+  int (*sync) (void *opaque, int h);                 /* fdatasync */
+  int (*punch) (void *opaque, int h, uint64_t off, uint64_t len);
+  int (*truncate) (void *opaque, int h, uint64_t size);
+  int (*size) (void *opaque, int h, uint64_t *size);
+  int (*advise) (void *opaque, int h, uint64_t off, uint64_t len); /* WILLNEED */
+  int (*rename) (void *opaque, const char *from, const char *to);
+  int (*unlink) (void *opaque, const char *path);
+  int (*mkdir) (void *opaque, const char *path, mode_t mode);
+  int (*rmdir) (void *opaque, const char *path);
+  int (*syncdir) (void *opaque, const char *path);
+  /* Names in DIR except "." and "..": *NAMES is a malloc'd array of
+   * malloc'd strings, freed by the caller. */
+  int (*listdir) (void *opaque, const char *dir, char ***names, size_t *n);
+};
+
+struct sv_io {
+  const struct sv_io_ops *ops;
+  void *opaque;
+};
+
+/* The POSIX implementation (files on the local filesystem). */
+extern const struct sv_io sio_posix;
+
+#endif /* SNAPVOL_SIO_H */

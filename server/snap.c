@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * snap.c: snapshots of one volume: pin, delete with space reclaim, and
+ * space accounting.
+ *
+ * Design notes: who sees a subcluster
+ * -----------------------------------
+ * For one cluster, let its versions be e_0 .. e_{n-1} by ascending gen.
+ * Subcluster s of version e_i is read by exactly the views whose pinned
+ * generation lies in [e_i.gen, h), where h is the gen of the nearest
+ * newer version that defines s (data or zero), and by the live volume
+ * when no newer version defines s (h = infinity).  Counting the
+ * snapshots in [e_i.gen, h) is two binary searches in the sorted
+ * snapshot list, so both reclaim and accounting cost O(map * log
+ * snapshots), and nothing is ever copied when a snapshot is taken.
+ *
+ * Reclaim after a deletion clears every subcluster that no view reads,
+ * drops versions left empty and frees their clusters; the frees and
+ * punches wait until the records are durable (alloc.h, punch.c), so a
+ * crash that loses the deletion also loses none of the snapshot's data.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <stdio.h>
+
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "volume.h"
+
+#define GEN_INF UINT32_MAX
+
+/* First index in the snapshot list with gen >= G. */
+static size_t
+lower_bound (const struct volume *v, uint32_t g)
+{
+  size_t lo = 0, hi = v->nsnaps;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v->snaps[mid].gen < g)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+ssize_t
+volume_snap_index (struct volume *v, const struct uuid *id, int set)
+{
+  size_t i;
+
+  for (i = 0; i < v->nsnaps; i++)
+    if (uuid_equal (set ? &v->snaps[i].set : &v->snaps[i].id, id))
+      return i;
+  return -1;
+}
+
+int
+volume_pin (struct volume *v, const struct uuid *set, const char *label,
+            struct uuid *id, uint32_t *gen)
+{
+  uint8_t rec[SNAP_REC_FIXED + SV_LABEL_MAX];
+  struct snap s;
+  size_t len;
+  int r = 0;
+
+  memset (&s, 0, sizeof s);
+  if (uuid_generate (&s.id) == -1)
+    return sv_error (errno, "getrandom: %m");
+  s.set = *set;
+  s.created = (uint64_t) time (NULL);
+  s.size = v->size;
+  snprintf (s.label, sizeof s.label, "%s", label ? label : "");
+
+  pthread_rwlock_wrlock (&v->snap_lock);
+  if (v->live_gen >= UINT32_MAX - 1) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    return sv_error (EOVERFLOW, "volume %s: no generations left", v->name);
+  }
+  s.gen = v->live_gen;
+  /* Reserve room first so that nothing can fail after the record. */
+  if (v->nsnaps == v->capsnaps) {
+    size_t ncap = v->capsnaps ? v->capsnaps * 2 : 16;
+    struct snap *ns = realloc (v->snaps, ncap * sizeof *ns);
+    if (ns == NULL) {
+      pthread_rwlock_unlock (&v->snap_lock);
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    }
+    v->snaps = ns;
+    v->capsnaps = ncap;
+  }
+  len = volume_encode_snap (&s, rec);
+  if (journal_append (&v->journal, JR_SNAP_CREATE, rec, len) == 0)
+    r = sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  else
+    r = volume_snap_insert (v, &s);   /* moves live_gen on */
+  pthread_rwlock_unlock (&v->snap_lock);
+  if (r == 0) {
+    *id = s.id;
+    *gen = s.gen;
+  }
+  return r;
+}
+
+/* Clear what no view reads in cluster VCI.  snap_lock (read) and the
+ * stripe write lock held. */
+static int
+reclaim_cluster (struct volume *v, uint64_t vci)
+{
+  struct extvec *ev = extmap_get (&v->map, vci);
+  uint32_t hi[64];
+  unsigned s;
+  int i;
+
+  if (ev == NULL)
+    return 0;
+  for (s = 0; s < 64; s++)
+    hi[s] = GEN_INF;
+  for (i = (int) ev->n - 1; i >= 0; i--) {
+    struct ext x = ev->v[i], nx = x;
+    uint64_t def = x.alloc | x.zero, cleared, seq;
+
+    for (s = 0; s < v->nsub; s++) {
+      size_t a, b;
+      int live;
+
+      if (!((def >> s) & 1))
+        continue;
+      live = hi[s] == GEN_INF;
+      a = lower_bound (v, x.gen);
+      b = live ? v->nsnaps : lower_bound (v, hi[s]);
+      if (!live && b == a) {
+        nx.alloc &= ~(1ull << s);
+        nx.zero &= ~(1ull << s);
+      }
+      hi[s] = x.gen;
+    }
+    if (i == 0)
+      nx.zero = 0;              /* nothing older: zero reads as a hole */
+    if (nx.alloc == x.alloc && nx.zero == x.zero)
+      continue;
+
+    cleared = x.alloc & ~nx.alloc;
+    if (nx.alloc == 0)
+      nx.phys = PHYS_NONE;
+    if ((nx.alloc | nx.zero) == 0) {
+      seq = volume_log_drop (v, vci, x.gen);
+      if (seq == 0)
+        return -1;
+      extmap_drop (&v->map, vci, x.gen);
+    }
+    else {
+      if (extmap_put (&v->map, vci, &nx) == NULL)
+        return -1;
+      seq = volume_log_put (v, vci, &nx);
+      if (seq == 0)
+        return -1;
+    }
+    if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
+      alloc_put_after (&v->alloc, x.phys, seq);
+    else if (cleared)
+      pending_punch_add (v, vci, x.gen, x.phys, cleared, seq);
+    if (ev->n == 0 || extmap_get (&v->map, vci) == NULL)
+      break;
+    ev = extmap_get (&v->map, vci);
+  }
+  return 0;
+}
+
+/* Reclaim the whole map.  admin_mu held. */
+int
+volume_reclaim (struct volume *v)
+{
+  uint64_t vci = 0;
+  int r = 0;
+
+  while (r == 0 && extmap_next (&v->map, &vci)) {
+    pthread_rwlock_rdlock (&v->snap_lock);
+    pthread_rwlock_wrlock (stripe_of (v, vci));
+    r = reclaim_cluster (v, vci);
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    pthread_rwlock_unlock (&v->snap_lock);
+    vci++;
+  }
+  if (r == -1) {
+    __atomic_store_n (&v->failed, ENOMEM, __ATOMIC_SEQ_CST);
+    return sv_error (ENOMEM, "volume %s: out of memory during reclaim;"
+                     " the volume is stopped until the pool is reopened",
+                     v->name);
+  }
+  return 0;
+}
+
+int
+volume_snap_remove (struct volume *v, const struct uuid *id)
+{
+  ssize_t i;
+
+  pthread_rwlock_wrlock (&v->snap_lock);
+  i = volume_snap_index (v, id, 0);
+  if (i < 0) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    return sv_error (ENOENT, "volume %s: no such snapshot", v->name);
+  }
+  if (journal_append (&v->journal, JR_SNAP_DELETE, id->b, 16) == 0) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  memmove (&v->snaps[i], &v->snaps[i + 1],
+           (v->nsnaps - i - 1) * sizeof v->snaps[0]);
+  v->nsnaps--;
+  v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+  pthread_rwlock_unlock (&v->snap_lock);
+  return 0;
+}
+
+int
+volume_snap_delete (struct volume *v, const struct uuid *id)
+{
+  int r;
+
+  if (volume_snap_remove (v, id) == -1)
+    return -1;
+  pthread_mutex_lock (&v->admin_mu);
+  r = volume_reclaim (v);
+  pthread_mutex_unlock (&v->admin_mu);
+  if (r == 0)
+    r = volume_flush (v);
+  return r;
+}
+
+/* Space accounting.  SI has room for v->nsnaps entries; the scan
+ * restarts if the snapshot list changes while it runs. */
+static int
+space_scan (struct volume *v, struct sv_volume_info *vi,
+            struct sv_snapshot_info *si, size_t nsi, int64_t *diff)
+{
+  uint64_t vci = 0, ss = v->subcluster_size;
+  size_t k;
+
+  memset (diff, 0, (nsi + 1) * sizeof *diff);
+  vi->allocated_bytes = vi->referenced_bytes = vi->written_bytes =
+    vi->snapshot_bytes = 0;
+  for (k = 0; k < nsi; k++)
+    si[k].exclusive_bytes = si[k].written_bytes = si[k].referenced_bytes = 0;
+
+  while (extmap_next (&v->map, &vci)) {
+    const struct extvec *ev;
+    uint32_t hi[64];
+    unsigned s;
+    int i;
+
+    pthread_rwlock_rdlock (&v->snap_lock);
+    if (v->nsnaps != nsi) {
+      pthread_rwlock_unlock (&v->snap_lock);
+      return 1;                 /* changed: restart */
+    }
+    pthread_rwlock_rdlock (stripe_of (v, vci));
+    ev = extmap_get (&v->map, vci);
+    for (s = 0; s < 64; s++)
+      hi[s] = GEN_INF;
+    for (i = ev ? (int) ev->n - 1 : -1; i >= 0; i--) {
+      const struct ext *x = &ev->v[i];
+      for (s = 0; s < v->nsub; s++) {
+        if ((x->alloc >> s) & 1) {
+          int live = hi[s] == GEN_INF;
+          size_t a = lower_bound (v, x->gen);
+          size_t b = live ? v->nsnaps : lower_bound (v, hi[s]);
+
+          vi->allocated_bytes += ss;
+          if (live) {
+            vi->referenced_bytes += ss;
+            if (x->gen > v->latest_gen)
+              vi->written_bytes += ss;
+          }
+          else if (b > a)
+            vi->snapshot_bytes += ss;
+          if (b > a) {
+            diff[a] += ss;
+            diff[b] -= ss;
+            si[a].written_bytes += ss;
+            if (b - a == 1 && !live)
+              si[a].exclusive_bytes += ss;
+          }
+        }
+        if (((x->alloc | x->zero) >> s) & 1)
+          hi[s] = x->gen;
+      }
+    }
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    pthread_rwlock_unlock (&v->snap_lock);
+    vci++;
+  }
+  for (k = 0; k < nsi; k++) {
+    int64_t run = k ? (int64_t) si[k - 1].referenced_bytes : 0;
+    si[k].referenced_bytes = run + diff[k];
+  }
+  return 0;
+}
+
+int
+volume_space (struct volume *v, struct sv_volume_info *vi,
+              struct sv_snapshot_info **sip, size_t *nsip)
+{
+  struct sv_snapshot_info *si = NULL;
+  int64_t *diff = NULL;
+  size_t nsi, k;
+  int r, tries = 0;
+
+  do {
+    free (diff);
+    free (si);
+    pthread_rwlock_rdlock (&v->snap_lock);
+    nsi = v->nsnaps;
+    si = calloc (nsi + 1, sizeof *si);
+    diff = malloc ((nsi + 1) * sizeof *diff);
+    if (si == NULL || diff == NULL) {
+      pthread_rwlock_unlock (&v->snap_lock);
+      free (si);
+      free (diff);
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    }
+    for (k = 0; k < nsi; k++) {
+      const struct snap *sn = &v->snaps[k];
+      snprintf (si[k].volume, sizeof si[k].volume, "%s", v->name);
+      uuid_format (&sn->id, si[k].id);
+      uuid_format (&sn->set, si[k].set_id);
+      snprintf (si[k].label, sizeof si[k].label, "%s", sn->label);
+      si[k].size = sn->size;
+      si[k].created = sn->created;
+      si[k].generation = sn->gen;
+    }
+    vi->nsnapshots = nsi;
+    vi->generation = v->live_gen;
+    pthread_rwlock_unlock (&v->snap_lock);
+    r = space_scan (v, vi, si, nsi, diff);
+  } while (r == 1 && ++tries < 100);
+  free (diff);
+  if (r == 1) {
+    free (si);
+    return sv_error (EAGAIN, "volume %s: snapshots kept changing during the"
+                     " space scan; try again", v->name);
+  }
+  if (sip) {
+    *sip = si;
+    *nsip = nsi;
+  }
+  else
+    free (si);
+  return 0;
+}

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * volopen.c: creating, opening (recovery) and closing a volume.
+ *
+ * Design notes: recovery
+ * ----------------------
+ *   1. Read and check the superblock (checksum, magic, version, name).
+ *   2. Load the checkpoint: snapshots and extent map as of record S.
+ *   3. Replay the journal files from the checkpoint's first file,
+ *      applying records after S; stop at the torn tail and cut it.
+ *   4. Rebuild the allocator from the map; a cluster owned twice is
+ *      corruption (EILSEQ), never silently shared.
+ *   5. Punch the free clusters inside the data file: a crash can leave
+ *      data written to clusters whose mapping never became durable.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "volume.h"
+
+#define IO(v) ((v)->io->ops)
+
+static int
+write_block_file (const struct sv_io *io, const char *path, uint8_t *blk)
+{
+  int h = io->ops->open (io->opaque, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+  if (h == -1)
+    return sv_error (errno, "open: %s: %m", path);
+  put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
+  if (io->ops->pwrite (io->opaque, h, blk, SV_BLOCK, 0) != SV_BLOCK ||
+      io->ops->sync (io->opaque, h) == -1) {
+    int e = errno;
+    io->ops->close (io->opaque, h);
+    return sv_error (e, "write: %s: %m", path);
+  }
+  io->ops->close (io->opaque, h);
+  return 0;
+}
+
+int
+volume_create_files (struct sv_pool *pool, const char *voldir,
+                     const char *tmpdir, const char *name, uint64_t size,
+                     uint32_t cluster_size)
+{
+  const struct sv_io *io = pool->io;
+  uint8_t sb[SV_BLOCK];
+  char path[4096];
+  struct uuid uuid;
+  int h;
+
+  if (uuid_generate (&uuid) == -1)
+    return sv_error (errno, "getrandom: %m");
+  if (io->ops->mkdir (io->opaque, tmpdir, 0700) == -1)
+    return sv_error (errno, "mkdir: %s: %m", tmpdir);
+
+  memset (sb, 0, sizeof sb);
+  memcpy (sb + OFF_MAGIC, SV_MAGIC_SUPER, 8);
+  put_le32 (sb + OFF_VERSION, SV_FORMAT_VERSION);
+  put_le32 (sb + SB_OFF_CLUSTER, cluster_size);
+  put_le64 (sb + SB_OFF_SIZE, size);
+  memcpy (sb + SB_OFF_UUID, uuid.b, 16);
+  put_le64 (sb + SB_OFF_CREATED, (uint64_t) time (NULL));
+  put_le32 (sb + SB_OFF_NAMELEN, strlen (name));
+  memcpy (sb + SB_OFF_NAME, name, strlen (name));
+  snprintf (path, sizeof path, "%s/superblock", tmpdir);
+  if (write_block_file (io, path, sb) == -1)
+    return -1;
+
+  if (volume_write_empty_checkpoint (io, tmpdir, &uuid) == -1)
+    return -1;
+  if (journal_create_file (io, tmpdir, &uuid, 1) == -1)
+    return -1;
+
+  snprintf (path, sizeof path, "%s/data", tmpdir);
+  h = io->ops->open (io->opaque, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (h == -1)
+    return sv_error (errno, "open: %s: %m", path);
+  io->ops->close (io->opaque, h);
+  if (io->ops->syncdir (io->opaque, tmpdir) == -1)
+    return sv_error (errno, "fsync: %s: %m", tmpdir);
+
+  /* The volume exists once the rename is durable. */
+  if (io->ops->rename (io->opaque, tmpdir, voldir) == -1)
+    return sv_error (errno, "rename: %s: %m", voldir);
+  if (io->ops->syncdir (io->opaque, pool->voldir) == -1)
+    return sv_error (errno, "fsync: %s: %m", pool->voldir);
+  return 0;
+}
+
+static int
+read_superblock (struct volume *v, const char *name)
+{
+  uint8_t sb[SV_BLOCK];
+  char path[4096];
+  ssize_t r;
+  uint32_t namelen, cs, ver;
+  int h;
+
+  snprintf (path, sizeof path, "%s/superblock", v->dir);
+  h = IO (v)->open (v->io->opaque, path, O_RDONLY, 0);
+  if (h == -1)
+    return sv_error (errno, "volume %s: open %s: %m", name, path);
+  r = IO (v)->pread (v->io->opaque, h, sb, SV_BLOCK, 0);
+  IO (v)->close (v->io->opaque, h);
+  if (r == -1)
+    return sv_error (errno, "volume %s: read %s: %m", name, path);
+  if (r != SV_BLOCK)
+    return sv_error (EILSEQ, "volume %s: %s is short (%zd bytes)",
+                     name, path, r);
+  if (memcmp (sb + OFF_MAGIC, SV_MAGIC_SUPER, 8) != 0)
+    return sv_error (EILSEQ, "volume %s: %s is not a snapvol superblock",
+                     name, path);
+  if (get_le32 (sb + OFF_CRC) != crc32c (0, sb + 4, SV_BLOCK - 4))
+    return sv_error (EILSEQ, "volume %s: superblock checksum mismatch in %s",
+                     name, path);
+  ver = get_le32 (sb + OFF_VERSION);
+  if (ver > SV_FORMAT_VERSION)
+    return sv_error (EPROTONOSUPPORT,
+                     "volume %s: format version %" PRIu32 " is newer than"
+                     " this snapvol supports (%d); upgrade snapvol",
+                     name, ver, SV_FORMAT_VERSION);
+  namelen = get_le32 (sb + SB_OFF_NAMELEN);
+  if (namelen != strlen (name) ||
+      memcmp (sb + SB_OFF_NAME, name, namelen) != 0)
+    return sv_error (EILSEQ, "volume %s: superblock names another volume",
+                     name);
+  cs = get_le32 (sb + SB_OFF_CLUSTER);
+  if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1)))
+    return sv_error (EILSEQ, "volume %s: superblock has an invalid cluster"
+                     " size %" PRIu32, name, cs);
+  v->cluster_size = cs;
+  v->size = get_le64 (sb + SB_OFF_SIZE);
+  if (v->size == 0 || v->size % 512 ||
+      v->size / cs > (uint64_t) UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: superblock has an invalid size %"
+                     PRIu64, name, v->size);
+  memcpy (v->uuid.b, sb + SB_OFF_UUID, 16);
+  v->created = get_le64 (sb + SB_OFF_CREATED);
+  return 0;
+}
+
+int
+volume_snap_insert (struct volume *v, const struct snap *s)
+{
+  size_t i;
+
+  if (v->nsnaps == v->capsnaps) {
+    size_t ncap = v->capsnaps ? v->capsnaps * 2 : 16;
+    struct snap *ns = realloc (v->snaps, ncap * sizeof *ns);
+    if (ns == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    v->snaps = ns;
+    v->capsnaps = ncap;
+  }
+  /* Generations only grow: the new one normally goes last. */
+  for (i = v->nsnaps; i > 0 && v->snaps[i - 1].gen > s->gen; i--)
+    ;
+  if (i > 0 && v->snaps[i - 1].gen == s->gen)
+    return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
+                     PRIu32, v->name, s->gen);
+  memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
+  v->snaps[i] = *s;
+  v->snaps[i].open_count = 0;
+  v->nsnaps++;
+  if (s->gen >= v->live_gen)
+    v->live_gen = s->gen + 1;
+  v->latest_gen = v->snaps[v->nsnaps - 1].gen;
+  return 0;
+}
+
+/* Decode a snapshot record (journal payload or checkpoint body).
+ * Returns its length, or -1. */
+ssize_t
+volume_decode_snap (struct volume *v, const uint8_t *p, size_t len,
+                    struct snap *s)
+{
+  uint32_t labellen;
+
+  if (len < SNAP_REC_FIXED)
+    return sv_error (EILSEQ, "volume %s: snapshot record is short", v->name);
+  memset (s, 0, sizeof *s);
+  memcpy (s->id.b, p, 16);
+  memcpy (s->set.b, p + 16, 16);
+  s->gen = get_le32 (p + 32);
+  labellen = get_le32 (p + 36);
+  s->created = get_le64 (p + 40);
+  s->size = get_le64 (p + 48);
+  if (labellen > SV_LABEL_MAX || SNAP_REC_FIXED + labellen > len)
+    return sv_error (EILSEQ, "volume %s: snapshot label length %" PRIu32
+                     " is invalid", v->name, labellen);
+  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0)
+    return sv_error (EILSEQ, "volume %s: snapshot record has generation %"
+                     PRIu32 " and size %" PRIu64, v->name, s->gen, s->size);
+  memcpy (s->label, p + SNAP_REC_FIXED, labellen);
+  s->label[labellen] = '\0';
+  return SNAP_REC_FIXED + labellen;
+}
+
+size_t
+volume_encode_snap (const struct snap *s, uint8_t *p)
+{
+  size_t labellen = strlen (s->label);
+
+  memcpy (p, s->id.b, 16);
+  memcpy (p + 16, s->set.b, 16);
+  put_le32 (p + 32, s->gen);
+  put_le32 (p + 36, labellen);
+  put_le64 (p + 40, s->created);
+  put_le64 (p + 48, s->size);
+  memcpy (p + SNAP_REC_FIXED, s->label, labellen);
+  return SNAP_REC_FIXED + labellen;
+}
+
+/* Check a version read from disk. */
+int
+volume_check_ext (struct volume *v, uint64_t vci, const struct ext *x)
+{
+  uint64_t valid = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
+
+  if (vci >= v->nclusters)
+    return sv_error (EILSEQ, "volume %s: mapping for cluster %" PRIu64
+                     " beyond the end (%" PRIu64 " clusters)",
+                     v->name, vci, v->nclusters);
+  if (x->gen == 0 || x->gen == UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has a mapping with invalid generation %" PRIu32,
+                     v->name, vci, x->gen);
+  if ((x->alloc | x->zero) & ~valid || (x->alloc & x->zero))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has invalid subcluster bitmaps", v->name, vci);
+  if ((x->alloc == 0) != (x->phys == PHYS_NONE))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has an inconsistent physical cluster", v->name, vci);
+  return 0;
+}
+
+int
+volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
+                     size_t len, uint64_t seq)
+{
+  struct volume *v = opaque;
+  struct snap s;
+  struct ext x;
+  uint64_t vci;
+  size_t i;
+
+  switch (type) {
+  case JR_ENTRY_PUT:
+    if (len != JR_ENTRY_PUT_LEN)
+      break;
+    vci = get_le64 (p);
+    x.gen = get_le32 (p + 8);
+    x.phys = get_le32 (p + 12);
+    x.alloc = get_le64 (p + 16);
+    x.zero = get_le64 (p + 24);
+    if (volume_check_ext (v, vci, &x) == -1)
+      return -1;
+    if (extmap_put (&v->map, vci, &x) == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    return 0;
+
+  case JR_ENTRY_DROP:
+    if (len != JR_ENTRY_DROP_LEN)
+      break;
+    vci = get_le64 (p);
+    if (vci >= v->nclusters ||
+        extmap_drop (&v->map, vci, get_le32 (p + 8)) == -1)
+      return sv_error (EILSEQ, "volume %s: drop of a mapping that does not"
+                       " exist (cluster %" PRIu64 ")", v->name, vci);
+    return 0;
+
+  case JR_SNAP_CREATE:
+    if (volume_decode_snap (v, p, len, &s) == -1)
+      return -1;
+    if (s.gen < v->live_gen)
+      return sv_error (EILSEQ, "volume %s: snapshot pins generation %"
+                       PRIu32 " older than the live one %" PRIu32,
+                       v->name, s.gen, v->live_gen);
+    return volume_snap_insert (v, &s);
+
+  case JR_SNAP_DELETE:
+    if (len != 16)
+      break;
+    for (i = 0; i < v->nsnaps; i++)
+      if (memcmp (v->snaps[i].id.b, p, 16) == 0) {
+        memmove (&v->snaps[i], &v->snaps[i + 1],
+                 (v->nsnaps - i - 1) * sizeof v->snaps[0]);
+        v->nsnaps--;
+        v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+        return 0;
+      }
+    return sv_error (EILSEQ, "volume %s: deletion of an unknown snapshot",
+                     v->name);
+
+  default:
+    return sv_error (EILSEQ, "volume %s: unknown journal record type %u",
+                     v->name, type);
+  }
+  return sv_error (EILSEQ, "volume %s: journal record of type %u has"
+                   " length %zu", v->name, type, len);
+}
+
+/* Rebuild the allocator from the map (recovery step 4). */
+static int
+rebuild_alloc (struct volume *v)
+{
+  uint64_t vci = 0;
+
+  while (extmap_next (&v->map, &vci)) {
+    const struct extvec *ev = extmap_get (&v->map, vci);
+    uint32_t k;
+
+    for (k = 0; k < ev->n; k++) {
+      if (ev->v[k].phys == PHYS_NONE)
+        continue;
+      if (alloc_mark (&v->alloc, ev->v[k].phys) == -1)
+        return sv_error (EILSEQ, "volume %s: physical cluster %" PRIu32
+                         " is mapped twice (again by cluster %" PRIu64
+                         " generation %" PRIu32 ")", v->name,
+                         ev->v[k].phys, vci, ev->v[k].gen);
+    }
+    vci++;
+  }
+  return 0;
+}
+
+/* Punch free clusters inside the data file (recovery step 5). */
+static void
+punch_free_space (struct volume *v)
+{
+  uint64_t size, p, nclust;
+
+  if (IO (v)->size (v->io->opaque, v->data, &size) == -1)
+    return;
+  nclust = (size + v->cluster_size - 1) / v->cluster_size;
+  for (p = 0; p < nclust && p < PHYS_NONE; ) {
+    uint64_t q = p;
+    while (q < nclust && q < PHYS_NONE && !alloc_test (&v->alloc, q))
+      q++;
+    if (q > p)
+      IO (v)->punch (v->io->opaque, v->data, p * v->cluster_size,
+                     (q - p) * v->cluster_size);
+    p = q + 1;
+  }
+}
+
+static void
+volume_free (struct volume *v)
+{
+  int i;
+
+  if (v->data != -1)
+    IO (v)->close (v->io->opaque, v->data);
+  extmap_free (&v->map);
+  alloc_destroy (&v->alloc);
+  for (i = 0; i < VOL_STRIPES; i++)
+    pthread_rwlock_destroy (&v->stripe[i]);
+  pthread_rwlock_destroy (&v->snap_lock);
+  pthread_mutex_destroy (&v->admin_mu);
+  pthread_mutex_destroy (&v->fl_mu);
+  pthread_cond_destroy (&v->fl_cv);
+  pthread_mutex_destroy (&v->gate.mu);
+  pthread_cond_destroy (&v->gate.cv);
+  pthread_mutex_destroy (&v->punch_mu);
+  pending_punch_free (v);
+  free (v->snaps);
+  free (v->dir);
+  free (v);
+}
+
+struct volume *
+volume_open (struct sv_pool *pool, const char *dir, const char *name)
+{
+  struct volume *v = calloc (1, sizeof *v);
+  uint64_t last_seq, jfirst, torn;
+  char path[4096];
+  int i;
+
+  if (v == NULL) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    return NULL;
+  }
+  v->pool = pool;
+  v->io = pool->io;
+  v->data = -1;
+  v->journal.h = -1;
+  v->checkpoint_bytes = pool->checkpoint_bytes;
+  snprintf (v->name, sizeof v->name, "%s", name);
+  for (i = 0; i < VOL_STRIPES; i++)
+    pthread_rwlock_init (&v->stripe[i], NULL);
+  pthread_rwlock_init (&v->snap_lock, NULL);
+  pthread_mutex_init (&v->admin_mu, NULL);
+  pthread_mutex_init (&v->fl_mu, NULL);
+  pthread_cond_init (&v->fl_cv, NULL);
+  pthread_mutex_init (&v->gate.mu, NULL);
+  pthread_cond_init (&v->gate.cv, NULL);
+  pthread_mutex_init (&v->punch_mu, NULL);
+  alloc_init (&v->alloc);
+  v->live_gen = 1;
+  if ((v->dir = strdup (dir)) == NULL) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    goto err;
+  }
+
+  /* 1. */
+  if (read_superblock (v, name) == -1)
+    goto err;
+  v->subcluster_size = v->cluster_size / 64 > 4096 ? v->cluster_size / 64
+    : 4096;
+  v->nsub = v->cluster_size / v->subcluster_size;
+  v->nclusters = (v->size + v->cluster_size - 1) / v->cluster_size;
+  if (extmap_init (&v->map, v->nclusters) == -1) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    goto err;
+  }
+
+  /* 2. */
+  if (volume_load_checkpoint (v, &last_seq, &jfirst) == -1)
+    goto err;
+
+  /* 3. */
+  if (journal_open (&v->journal, v->io, dir, &v->uuid, jfirst, last_seq,
+                    volume_apply_record, v, &torn) == -1) {
+    sv_error_prefix ("volume %s", name);
+    goto err;
+  }
+
+  /* 4. */
+  if (rebuild_alloc (v) == -1)
+    goto err;
+
+  snprintf (path, sizeof path, "%s/data", dir);
+  v->data = IO (v)->open (v->io->opaque, path, O_RDWR, 0);
+  if (v->data == -1) {
+    sv_error (errno, "volume %s: open %s: %m", name, path);
+    goto err;
+  }
+
+  /* 5. */
+  punch_free_space (v);
+  return v;
+
+ err:;
+  int e = errno;
+  if (v->journal.h != -1)
+    journal_close (&v->journal);
+  volume_free (v);
+  errno = e;
+  return NULL;
+}
+
+int
+volume_close (struct volume *v, int checkpoint)
+{
+  int r = 0;
+
+  if (!__atomic_load_n (&v->failed, __ATOMIC_SEQ_CST)) {
+    r = volume_flush (v);
+    if (r == 0 && checkpoint) {
+      pthread_mutex_lock (&v->admin_mu);
+      r = volume_checkpoint (v);
+      pthread_mutex_unlock (&v->admin_mu);
+    }
+  }
+  journal_close (&v->journal);
+  volume_free (v);
+  return r;
+}

@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * volume.c: a volume's data path: reads, copy-on-write writes, zero and
+ * trim, block status, and the group-commit flush.
+ *
+ * Design notes
+ * ------------
+ * Copy-on-write decision (write_cluster).  Let L be the latest pinned
+ * generation.  The newest version of a cluster can be written in place
+ * iff its gen > L: then no snapshot can see it.  Otherwise the write
+ * goes to a new version at the live generation, in a newly allocated
+ * cluster, holding only the subclusters written; the others fall
+ * through to older versions.  A partially written subcluster is
+ * completed from the bytes the live volume reads there (a 4 KiB
+ * read-modify-write at most, never a whole cluster), except when the
+ * new version would fall through more than VOL_MAX_DEPTH versions: then
+ * it is filled completely so that reads stay bounded.
+ *
+ * Concurrency.  Writes, zeroes and trims enter the volume's write gate
+ * (lock-free unless a hold is in progress) and take the write lock of
+ * the cluster's stripe across the data pwrite and the journal append,
+ * so that for one cluster the order of records in the journal is the
+ * order of changes in memory.  Reads take the stripe's read lock.
+ *
+ * Flush (volume_flush): numbered phases, one cycle at a time, each
+ * cycle covering every request completed before it started:
+ *   1. take the buffered journal records;
+ *   2. fdatasync the data file (the data every record maps);
+ *   3. write the records to the journal file and fdatasync it;
+ *   4. release clusters and subclusters freed by records now durable
+ *      (punch holes, then make them allocatable).
+ * A failed fdatasync of the data file fails the volume: the page cache
+ * can no longer be trusted, so every later request fails with EIO until
+ * the pool is reopened and the journal replayed.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "volume.h"
+
+#define IO(v) ((v)->io->ops)
+
+enum { SUB_HOLE = 0, SUB_ZERO = 1, SUB_DATA = 2 };
+
+static inline uint64_t
+bits_range (unsigned first, unsigned last)
+{
+  uint64_t hi = last >= 63 ? ~0ull : (1ull << (last + 1)) - 1;
+  return hi & ~((1ull << first) - 1);
+}
+
+static inline uint64_t
+all_bits (const struct volume *v)
+{
+  return bits_range (0, v->nsub - 1);
+}
+
+/* What the view whose newest visible version is TOP reads in
+ * subcluster S. */
+static int
+resolve (const struct extvec *ev, int top, unsigned s, uint32_t *phys)
+{
+  uint64_t bit = 1ull << s;
+  int i;
+
+  for (i = top; i >= 0; i--) {
+    if (ev->v[i].alloc & bit) {
+      *phys = ev->v[i].phys;
+      return SUB_DATA;
+    }
+    if (ev->v[i].zero & bit)
+      return SUB_ZERO;
+  }
+  return SUB_HOLE;
+}
+
+/* Gate. */
+
+static void
+gate_enter (struct gate *g)
+{
+  for (;;) {
+    __atomic_add_fetch (&g->inflight, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n (&g->held, __ATOMIC_SEQ_CST))
+      return;
+    /* A hold is in progress: step back out and wait for its end. */
+    if (__atomic_sub_fetch (&g->inflight, 1, __ATOMIC_SEQ_CST) == 0) {
+      pthread_mutex_lock (&g->mu);
+      pthread_cond_broadcast (&g->cv);
+      pthread_mutex_unlock (&g->mu);
+    }
+    pthread_mutex_lock (&g->mu);
+    while (__atomic_load_n (&g->held, __ATOMIC_SEQ_CST))
+      pthread_cond_wait (&g->cv, &g->mu);
+    pthread_mutex_unlock (&g->mu);
+  }
+}
+
+static void
+gate_leave (struct gate *g)
+{
+  if (__atomic_sub_fetch (&g->inflight, 1, __ATOMIC_SEQ_CST) == 0 &&
+      __atomic_load_n (&g->held, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock (&g->mu);
+    pthread_cond_broadcast (&g->cv);
+    pthread_mutex_unlock (&g->mu);
+  }
+}
+
+void
+gate_hold (struct gate *g)
+{
+  pthread_mutex_lock (&g->mu);
+  __atomic_add_fetch (&g->held, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n (&g->inflight, __ATOMIC_SEQ_CST) > 0)
+    pthread_cond_wait (&g->cv, &g->mu);
+  pthread_mutex_unlock (&g->mu);
+}
+
+void
+gate_release (struct gate *g)
+{
+  pthread_mutex_lock (&g->mu);
+  if (__atomic_sub_fetch (&g->held, 1, __ATOMIC_SEQ_CST) == 0)
+    pthread_cond_broadcast (&g->cv);
+  pthread_mutex_unlock (&g->mu);
+}
+
+/* Journal helpers. */
+
+uint64_t
+volume_log_put (struct volume *v, uint64_t vci, const struct ext *x)
+{
+  uint8_t p[JR_ENTRY_PUT_LEN];
+
+  put_le64 (p, vci);
+  put_le32 (p + 8, x->gen);
+  put_le32 (p + 12, x->phys);
+  put_le64 (p + 16, x->alloc);
+  put_le64 (p + 24, x->zero);
+  return journal_append (&v->journal, JR_ENTRY_PUT, p, sizeof p);
+}
+
+uint64_t
+volume_log_drop (struct volume *v, uint64_t vci, uint32_t gen)
+{
+  uint8_t p[JR_ENTRY_DROP_LEN];
+
+  memset (p, 0, sizeof p);
+  put_le64 (p, vci);
+  put_le32 (p + 8, gen);
+  return journal_append (&v->journal, JR_ENTRY_DROP, p, sizeof p);
+}
+
+/* A journal append that fails leaves memory ahead of what can ever be
+ * made durable: fail the volume rather than acknowledge it. */
+static int
+fail_volume (struct volume *v, int err, const char *what)
+{
+  __atomic_store_n (&v->failed, err, __ATOMIC_SEQ_CST);
+  return sv_error (err, "volume %s: %s: %m; the volume is stopped until"
+                   " the pool is reopened", v->name, what);
+}
+
+static int
+check_failed (struct volume *v)
+{
+  int err = __atomic_load_n (&v->failed, __ATOMIC_SEQ_CST);
+
+  if (err)
+    return sv_error (EIO, "volume %s: an earlier metadata or sync failure"
+                     " (%s) stopped the volume; reopen the pool to recover",
+                     v->name, strerror (err));
+  return 0;
+}
+
+/* Subcluster punches deferred until the record clearing them is
+ * durable (pool-internal.h). */
+static int
+defer_punch (struct volume *v, uint64_t vci, uint32_t gen, uint32_t phys,
+             uint64_t mask, uint64_t seq)
+{
+  return pending_punch_add (v, vci, gen, phys, mask, seq);
+}
+
+/* Reads. */
+
+static int
+read_data (struct volume *v, void *buf, size_t len, uint64_t off)
+{
+  ssize_t r = IO (v)->pread (v->io->opaque, v->data, buf, len, off);
+
+  if (r == -1)
+    return sv_error (errno, "volume %s: read data at %" PRIu64 ": %m",
+                     v->name, off);
+  if ((size_t) r < len)          /* beyond the end of a sparse file */
+    memset ((char *) buf + r, 0, len - r);
+  return 0;
+}
+
+/* Read [OFF, OFF+LEN) of cluster VCI as the view at GEN sees it.  The
+ * caller holds the stripe lock. */
+static int
+read_cluster_locked (struct volume *v, uint32_t gen, uint64_t vci,
+                     char *buf, uint32_t off, uint32_t len)
+{
+  const struct extvec *ev = extmap_get (&v->map, vci);
+  int top = extvec_top (ev, gen);
+  uint32_t ss = v->subcluster_size;
+  uint32_t pos = off, end = off + len;
+
+  if (top < 0) {
+    memset (buf, 0, len);
+    return 0;
+  }
+  while (pos < end) {
+    unsigned s = pos / ss;
+    uint32_t phys = 0, run_end;
+    int kind = resolve (ev, top, s, &phys);
+
+    /* Extend the run over following subclusters of the same kind
+     * (and, for data, the same physical cluster: contiguous). */
+    run_end = (s + 1) * ss;
+    while (run_end < end) {
+      uint32_t p2 = 0;
+      if (resolve (ev, top, run_end / ss, &p2) != kind ||
+          (kind == SUB_DATA && p2 != phys))
+        break;
+      run_end += ss;
+    }
+    if (run_end > end)
+      run_end = end;
+    if (kind == SUB_DATA) {
+      if (read_data (v, buf + (pos - off), run_end - pos,
+                     (uint64_t) phys * v->cluster_size + pos) == -1)
+        return -1;
+    }
+    else
+      memset (buf + (pos - off), 0, run_end - pos);
+    pos = run_end;
+  }
+  return 0;
+}
+
+static int
+check_range (struct volume *v, uint64_t size, uint32_t count, uint64_t off)
+{
+  if (off > size || count > size - off)
+    return sv_error (EINVAL, "volume %s: request [%" PRIu64 ", +%" PRIu32
+                     ") is past the end (size %" PRIu64 ")",
+                     v->name, off, count, size);
+  return 0;
+}
+
+int
+volume_pread (struct volume *v, const struct snap *snap, void *buf,
+              uint32_t count, uint64_t off)
+{
+  uint32_t gen = snap ? snap->gen : UINT32_MAX;
+  char *p = buf;
+
+  if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
+    return -1;
+  while (count > 0) {
+    uint64_t vci = off / v->cluster_size;
+    uint32_t coff = off % v->cluster_size;
+    uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
+    int r;
+
+    pthread_rwlock_rdlock (stripe_of (v, vci));
+    r = read_cluster_locked (v, gen, vci, p, coff, n);
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    if (r == -1)
+      return -1;
+    p += n;
+    off += n;
+    count -= n;
+  }
+  return 0;
+}
+
+/* Writes. */
+
+/* Write LEN bytes at OFF of cluster VCI of the live volume.  Stripe
+ * write lock held, gate entered. */
+static int
+write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
+                      uint32_t off, uint32_t len)
+{
+  struct extvec *ev = extmap_get (&v->map, vci);
+  int n = ev ? (int) ev->n : 0;
+  int top = n - 1;
+  uint32_t ss = v->subcluster_size, cs = v->cluster_size;
+  unsigned s0 = off / ss, s1 = (off + len - 1) / ss, s;
+  uint64_t mask = bits_range (s0, s1);
+  struct ext x;
+  int in_place = top >= 0 && ev->v[top].gen > v->latest_gen;
+  int fill = 0, new_phys = 0, changed;
+  uint32_t wstart = off, wend = off + len;
+  CLEANUP_FREE char *bounce = NULL;
+  const char *src = data;
+  uint64_t seq;
+
+  if (in_place)
+    x = ev->v[top];
+  else {
+    x.gen = v->live_gen;
+    x.phys = PHYS_NONE;
+    x.alloc = x.zero = 0;
+    fill = n >= VOL_MAX_DEPTH;
+  }
+
+  if (fill) {
+    /* Define every subcluster so that reads never fall through. */
+    uint32_t p;
+    bounce = malloc (cs);
+    if (bounce == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    if (read_cluster_locked (v, UINT32_MAX, vci, bounce, 0, cs) == -1)
+      return -1;
+    memcpy (bounce + off, data, len);
+    for (s = 0; s < v->nsub; s++) {
+      if ((mask >> s) & 1 || resolve (ev, top, s, &p) == SUB_DATA)
+        x.alloc |= 1ull << s;
+      else
+        x.zero |= 1ull << s;
+    }
+    wstart = 0;
+    wend = cs;
+    src = bounce;
+  }
+  else {
+    /* Complete partially written subclusters that hold nothing yet in
+     * this version from what the live volume reads there. */
+    int head = off % ss != 0 && !((x.alloc >> s0) & 1);
+    int tail = (off + len) % ss != 0 && !((x.alloc >> s1) & 1);
+
+    if (head || tail) {
+      wstart = head ? s0 * ss : off;
+      wend = tail ? (s1 + 1) * ss : off + len;
+      bounce = malloc (wend - wstart);
+      if (bounce == NULL)
+        return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+      if (head && read_cluster_locked (v, UINT32_MAX, vci, bounce,
+                                       s0 * ss, ss) == -1)
+        return -1;
+      if (tail && (!head || s1 != s0) &&
+          read_cluster_locked (v, UINT32_MAX, vci,
+                               bounce + (s1 * ss - wstart), s1 * ss,
+                               ss) == -1)
+        return -1;
+      memcpy (bounce + (off - wstart), data, len);
+      src = bounce;
+    }
+    x.alloc |= mask;
+    x.zero &= ~mask;
+  }
+
+  if (x.phys == PHYS_NONE) {
+    if (alloc_get (&v->alloc, &x.phys) == -1)
+      return sv_error (errno, "volume %s: cannot allocate a cluster: %m",
+                       v->name);
+    new_phys = 1;
+  }
+
+  /* The data first; the mapping is recorded after it. */
+  if (fill) {
+    for (s = 0; s < v->nsub; ) {
+      unsigned e = s;
+      if (!((x.alloc >> s) & 1)) {
+        s++;
+        continue;
+      }
+      while (e + 1 < v->nsub && ((x.alloc >> (e + 1)) & 1))
+        e++;
+      if (IO (v)->pwrite (v->io->opaque, v->data, src + s * ss,
+                          (e - s + 1) * ss,
+                          (uint64_t) x.phys * cs + s * ss) == -1)
+        goto write_error;
+      s = e + 1;
+    }
+  }
+  else if (IO (v)->pwrite (v->io->opaque, v->data, src, wend - wstart,
+                           (uint64_t) x.phys * cs + wstart) == -1)
+    goto write_error;
+
+  changed = !in_place || new_phys || ev->v[top].alloc != x.alloc ||
+    ev->v[top].zero != x.zero;
+  if (!changed)
+    return 0;
+  if (extmap_put (&v->map, vci, &x) == NULL) {
+    if (new_phys)
+      alloc_put_now (&v->alloc, x.phys);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  seq = volume_log_put (v, vci, &x);
+  if (seq == 0)
+    return fail_volume (v, errno, "journal append");
+  return 0;
+
+ write_error:;
+  int e = errno;
+  if (new_phys)
+    alloc_put_now (&v->alloc, x.phys);
+  return sv_error (e, "volume %s: write data at cluster %" PRIu64 ": %m",
+                   v->name, vci);
+}
+
+int
+volume_pwrite (struct volume *v, const void *buf, uint32_t count,
+               uint64_t off, int fua)
+{
+  const char *p = buf;
+  int r = 0;
+
+  if (check_range (v, v->size, count, off) == -1 || check_failed (v) == -1)
+    return -1;
+  gate_enter (&v->gate);
+  while (count > 0) {
+    uint64_t vci = off / v->cluster_size;
+    uint32_t coff = off % v->cluster_size;
+    uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
+
+    pthread_rwlock_wrlock (stripe_of (v, vci));
+    r = write_cluster_locked (v, vci, p, coff, n);
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    if (r == -1)
+      break;
+    p += n;
+    off += n;
+    count -= n;
+  }
+  gate_leave (&v->gate);
+  if (r == 0 && fua)
+    r = volume_flush (v);
+  return r;
+}
+
+/* Make whole subclusters MASK of cluster VCI read as zero, in the map
+ * only.  Stripe write lock held, gate entered. */
+static int
+zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
+{
+  struct extvec *ev = extmap_get (&v->map, vci);
+  int top = extvec_top (ev, UINT32_MAX);
+  struct ext x;
+  uint64_t cleared, seq;
+  uint32_t oldphys = PHYS_NONE, p;
+  unsigned s;
+  int all_zero = 1;
+
+  if (top < 0)
+    return 0;                   /* never written: already zero */
+  for (s = 0; s < v->nsub; s++)
+    if ((mask >> s) & 1 && resolve (ev, top, s, &p) == SUB_DATA) {
+      all_zero = 0;
+      break;
+    }
+  if (all_zero)
+    return 0;
+
+  if (ev->v[top].gen > v->latest_gen) {
+    /* Only the live volume sees this version: change it in place. */
+    x = ev->v[top];
+    cleared = x.alloc & mask;
+    x.alloc &= ~mask;
+    x.zero |= mask;
+    if (ev->n == 1)
+      x.zero = 0;               /* nothing older: zero and hole agree */
+    if (x.alloc == 0) {
+      oldphys = x.phys;
+      x.phys = PHYS_NONE;
+    }
+    if ((x.alloc | x.zero) == 0) {
+      seq = volume_log_drop (v, vci, x.gen);
+      if (seq == 0)
+        return fail_volume (v, errno, "journal append");
+      extmap_drop (&v->map, vci, x.gen);
+    }
+    else {
+      if (extmap_put (&v->map, vci, &x) == NULL)
+        return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+      seq = volume_log_put (v, vci, &x);
+      if (seq == 0)
+        return fail_volume (v, errno, "journal append");
+    }
+    if (oldphys != PHYS_NONE) {
+      if (alloc_put_after (&v->alloc, oldphys, seq) == -1)
+        return 0;               /* leaked, never reused wrongly */
+    }
+    else if (cleared)
+      defer_punch (v, vci, x.gen, x.phys, cleared, seq);
+    return 0;
+  }
+
+  /* A snapshot sees the newest version: record the zeroes in a new
+   * version, leaving the old one to the snapshot. */
+  x.gen = v->live_gen;
+  x.phys = PHYS_NONE;
+  x.alloc = 0;
+  x.zero = mask;
+  if (extmap_put (&v->map, vci, &x) == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  if (volume_log_put (v, vci, &x) == 0)
+    return fail_volume (v, errno, "journal append");
+  return 0;
+}
+
+int
+volume_zero (struct volume *v, uint32_t count, uint64_t off, int trim,
+             int fua)
+{
+  static const char zeroes[SV_CLUSTER_MAX];
+  uint32_t ss = v->subcluster_size;
+  int r = 0;
+
+  if (check_range (v, v->size, count, off) == -1 || check_failed (v) == -1)
+    return -1;
+  gate_enter (&v->gate);
+  while (count > 0 && r == 0) {
+    uint64_t vci = off / v->cluster_size;
+    uint32_t coff = off % v->cluster_size;
+    uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
+    uint32_t a = (coff + ss - 1) / ss * ss;       /* whole subclusters */
+    uint32_t b = (coff + n) / ss * ss;
+
+    /* The end of a volume whose size is not a multiple of the
+     * subcluster counts as whole: nothing beyond it is readable. */
+    if (off + n == v->size && (coff + n) % ss != 0)
+      b = (coff + n + ss - 1) / ss * ss;
+
+    pthread_rwlock_wrlock (stripe_of (v, vci));
+    if (a < b)
+      r = zero_cluster_locked (v, vci, bits_range (a / ss, b / ss - 1));
+    if (!trim && r == 0) {
+      /* Partial subclusters at the edges are written as data. */
+      if (a > b)
+        r = write_cluster_locked (v, vci, zeroes, coff, n);
+      else {
+        if (r == 0 && coff < a)
+          r = write_cluster_locked (v, vci, zeroes, coff, a - coff);
+        if (r == 0 && b < coff + n)
+          r = write_cluster_locked (v, vci, zeroes, b, coff + n - b);
+      }
+    }
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    off += n;
+    count -= n;
+  }
+  gate_leave (&v->gate);
+  if (r == 0 && fua)
+    r = volume_flush (v);
+  return r;
+}
+
+/* Flush. */
+
+static int
+sync_data (void *opaque)
+{
+  struct volume *v = opaque;
+
+  if (IO (v)->sync (v->io->opaque, v->data) == -1) {
+    int e = errno;
+    __atomic_store_n (&v->failed, e, __ATOMIC_SEQ_CST);
+    return sv_error (e, "volume %s: fdatasync data: %m", v->name);
+  }
+  return 0;
+}
+
+void
+volume_punch_cluster (void *opaque, uint32_t p)
+{
+  struct volume *v = opaque;
+
+  /* Best effort: a failed punch only costs space. */
+  IO (v)->punch (v->io->opaque, v->data, (uint64_t) p * v->cluster_size,
+                 v->cluster_size);
+}
+
+/* One flush cycle (phases in the design notes).  Called with
+ * fl_running set by this thread. */
+static int
+flush_cycle (struct volume *v)
+{
+  uint64_t durable;
+
+  if (journal_commit (&v->journal, sync_data, v, &durable) == -1)
+    return -1;
+  pending_punch_run (v, durable);
+  alloc_release (&v->alloc, durable, volume_punch_cluster, v);
+  return 0;
+}
+
+/* Run FN as a flush cycle: wait for the cycle in progress, run, and
+ * record the result.  Returns FN's result. */
+int
+volume_exclusive_cycle (struct volume *v, int (*fn) (struct volume *))
+{
+  uint64_t mine;
+  int r;
+
+  pthread_mutex_lock (&v->fl_mu);
+  while (v->fl_running)
+    pthread_cond_wait (&v->fl_cv, &v->fl_mu);
+  v->fl_running = 1;
+  mine = ++v->fl_started;
+  pthread_mutex_unlock (&v->fl_mu);
+
+  r = fn (v);
+
+  pthread_mutex_lock (&v->fl_mu);
+  v->fl_running = 0;
+  v->fl_done = mine;
+  if (r == -1)
+    v->fl_failed = mine;
+  pthread_cond_broadcast (&v->fl_cv);
+  pthread_mutex_unlock (&v->fl_mu);
+  return r;
+}
+
+int
+volume_flush (struct volume *v)
+{
+  uint64_t target;
+  int r = 0, want_ckpt;
+
+  if (check_failed (v) == -1)
+    return -1;
+  /* Group commit: any cycle that starts after this point covers every
+   * request completed before it. */
+  pthread_mutex_lock (&v->fl_mu);
+  target = v->fl_started + 1;
+  while (v->fl_done < target) {
+    if (!v->fl_running) {
+      pthread_mutex_unlock (&v->fl_mu);
+      r = volume_exclusive_cycle (v, flush_cycle);
+      pthread_mutex_lock (&v->fl_mu);
+      if (r == 0 && v->fl_done >= target)
+        break;
+      if (r == -1)
+        break;
+      continue;
+    }
+    pthread_cond_wait (&v->fl_cv, &v->fl_mu);
+  }
+  if (r == 0 && v->fl_failed >= target)
+    r = sv_error (EIO, "volume %s: flush failed", v->name);
+  pthread_mutex_unlock (&v->fl_mu);
+  if (r == -1)
+    return -1;
+
+  want_ckpt = v->journal.write_off > v->checkpoint_bytes;
+  if (want_ckpt && pthread_mutex_trylock (&v->admin_mu) == 0) {
+    r = volume_checkpoint (v);
+    pthread_mutex_unlock (&v->admin_mu);
+  }
+  return r;
+}
+
+int
+volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
+              uint64_t off)
+{
+  uint32_t gen = snap ? snap->gen : UINT32_MAX;
+
+  if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
+    return -1;
+  while (count > 0) {
+    uint64_t vci = off / v->cluster_size;
+    uint32_t coff = off % v->cluster_size;
+    uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
+    const struct extvec *ev;
+    int top;
+
+    pthread_rwlock_rdlock (stripe_of (v, vci));
+    ev = extmap_get (&v->map, vci);
+    top = extvec_top (ev, gen);
+    if (top >= 0) {
+      unsigned s;
+      for (s = coff / v->subcluster_size;
+           s <= (coff + n - 1) / v->subcluster_size; s++) {
+        uint32_t p;
+        if (resolve (ev, top, s, &p) == SUB_DATA)
+          IO (v)->advise (v->io->opaque, v->data,
+                          (uint64_t) p * v->cluster_size +
+                          (uint64_t) s * v->subcluster_size,
+                          v->subcluster_size);
+      }
+    }
+    pthread_rwlock_unlock (stripe_of (v, vci));
+    off += n;
+    count -= n;
+  }
+  return 0;
+}
+
+int
+volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
+                uint64_t off, int req_one, sv_extent_fn fn, void *opaque)
+{
+  uint32_t gen = snap ? snap->gen : UINT32_MAX;
+  uint64_t end = off + count, run_start = off;
+  uint32_t run_flags = UINT32_MAX;
+  uint32_t ss = v->subcluster_size;
+
+  if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
+    return -1;
+  while (off < end) {
+    uint64_t vci = off / v->cluster_size;
+    const struct extvec *ev;
+    int top;
+    uint64_t cl_end = (vci + 1) * v->cluster_size;
+
+    pthread_rwlock_rdlock (stripe_of (v, vci));
+    ev = extmap_get (&v->map, vci);
+    top = extvec_top (ev, gen);
+    while (off < end && off < cl_end) {
+      unsigned s = (off % v->cluster_size) / ss;
+      uint64_t sub_end = vci * v->cluster_size + (uint64_t) (s + 1) * ss;
+      uint32_t p, flags;
+
+      flags = top >= 0 && resolve (ev, top, s, &p) == SUB_DATA
+        ? 0 : SV_EXTENT_HOLE | SV_EXTENT_ZERO;
+      if (sub_end > end)
+        sub_end = end;
+      if (flags != run_flags && run_flags != UINT32_MAX) {
+        if (fn (opaque, run_start, off - run_start, run_flags) == -1) {
+          pthread_rwlock_unlock (stripe_of (v, vci));
+          return -1;
+        }
+        if (req_one) {
+          pthread_rwlock_unlock (stripe_of (v, vci));
+          return 0;
+        }
+        run_start = off;
+      }
+      run_flags = flags;
+      off = sub_end;
+    }
+    pthread_rwlock_unlock (stripe_of (v, vci));
+  }
+  if (run_flags != UINT32_MAX && off > run_start)
+    return fn (opaque, run_start, off - run_start, run_flags);
+  return 0;
+}

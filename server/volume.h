@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * volume.h: one volume of a pool: its files, extent map, snapshots,
+ * write gate and flush machinery.  Internal to the engine.
+ *
+ * Design notes: lock order
+ * ------------------------
+ *   pool->mu  >  vol->admin_mu  >  vol->snap_lock  >  stripe[vci]  >
+ *   alloc.mu, journal.mu (leaves)
+ * vol->fl_mu (flush state) is taken without any of the above except
+ * admin_mu.  The write gate is not a lock in that order: a write
+ * enters the gate before taking a stripe lock, and a hold waits for
+ * the gate to drain while holding nothing but admin_mu.
+ */
+
+#ifndef SNAPVOL_VOLUME_H
+#define SNAPVOL_VOLUME_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "alloc.h"
+#include "extmap.h"
+#include "journal.h"
+#include "pool.h"
+#include "uuid.h"
+
+#define VOL_STRIPES 256
+/* A new version may fall through to at most this many older ones;
+ * past that, a copy-on-write fills the whole cluster. */
+#define VOL_MAX_DEPTH 8
+
+struct pending_punch {
+  uint64_t vci, mask, seq;
+  uint32_t gen, phys;
+};
+
+struct snap {
+  struct uuid id, set;
+  uint32_t gen;
+  uint64_t created;
+  uint64_t size;
+  char label[SV_LABEL_MAX + 1];
+  uint32_t open_count;        /* under pool->mu */
+};
+
+/* The write gate: writers enter and leave without locks; a hold waits
+ * until none is inside and keeps new ones out.  Holds nest (a
+ * checkpoint may hold the gate while a snapshot hold has it too). */
+struct gate {
+  unsigned inflight;          /* atomic */
+  unsigned held;              /* atomic: number of holds */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+};
+
+struct volume {
+  struct sv_pool *pool;
+  const struct sv_io *io;
+  char name[SV_NAME_MAX + 1];
+  char *dir;
+  struct uuid uuid;
+  uint64_t size;
+  uint64_t created;
+  uint32_t cluster_size;
+  uint32_t subcluster_size;
+  uint32_t nsub;              /* subclusters per cluster, <= 64 */
+  uint64_t nclusters;
+  int data;                   /* data file handle */
+
+  struct extmap map;
+  struct alloc alloc;
+  struct journal journal;
+  pthread_rwlock_t stripe[VOL_STRIPES];
+  struct gate gate;
+
+  /* Snapshots sorted by gen; the live generation and the latest
+   * pinned one.  Changed under snap_lock (write) while the gate is
+   * held, so writers inside the gate read them without the lock. */
+  pthread_rwlock_t snap_lock;
+  struct snap *snaps;
+  size_t nsnaps, capsnaps;
+  uint32_t live_gen;
+  uint32_t latest_gen;        /* 0 when there is no snapshot */
+
+  /* Serialises the long operations: snapshot deletion (reclaim) and
+   * checkpoints.  A pin never takes it, so a hold never waits on it. */
+  pthread_mutex_t admin_mu;
+
+  /* Flush cycles (group commit): see volume_flush. */
+  pthread_mutex_t fl_mu;
+  pthread_cond_t fl_cv;
+  int fl_running;
+  uint64_t fl_started, fl_done, fl_failed;
+  int failed;                 /* sticky errno after a failed data sync */
+  uint64_t checkpoint_bytes;
+
+  /* Subcluster punches waiting for durability (punch.c). */
+  pthread_mutex_t punch_mu;
+  struct pending_punch *punches;
+  size_t npunch, cappunch;
+
+  /* Under pool->mu. */
+  uint32_t open_count;
+  int held;                   /* a pool_hold owns the volume */
+  unsigned busy;              /* operations in progress: no deletion */
+  struct volume *next;
+};
+
+/* Create the files of a new volume in DIR/NAME (atomically, via a
+ * temporary directory and rename).  Durable on return. */
+extern int volume_create_files (struct sv_pool *pool, const char *voldir,
+                                const char *tmpdir, const char *name,
+                                uint64_t size, uint32_t cluster_size);
+/* Open a volume: load the checkpoint, replay the journal. */
+extern struct volume *volume_open (struct sv_pool *pool, const char *dir,
+                                   const char *name);
+/* Flush, checkpoint (if CHECKPOINT), free. */
+extern int volume_close (struct volume *v, int checkpoint);
+
+/* I/O on a view: SNAP NULL is the live volume. */
+extern int volume_pread (struct volume *v, const struct snap *snap,
+                         void *buf, uint32_t count, uint64_t off);
+extern int volume_pwrite (struct volume *v, const void *buf, uint32_t count,
+                          uint64_t off, int fua);
+extern int volume_zero (struct volume *v, uint32_t count, uint64_t off,
+                        int trim, int fua);
+extern int volume_flush (struct volume *v);
+extern int volume_cache (struct volume *v, const struct snap *snap,
+                         uint32_t count, uint64_t off);
+extern int volume_extents (struct volume *v, const struct snap *snap,
+                           uint32_t count, uint64_t off, int req_one,
+                           sv_extent_fn fn, void *opaque);
+
+/* Write gate. */
+extern void gate_hold (struct gate *g);
+extern void gate_release (struct gate *g);
+
+extern void volume_punch_cluster (void *opaque, uint32_t p);
+
+/* Snapshots (snap.c).  volume_pin: called with the gate held. */
+extern int volume_pin (struct volume *v, const struct uuid *set,
+                       const char *label, struct uuid *id, uint32_t *gen);
+/* Remove the snapshot with id ID, reclaim, make the deletion durable.
+ * Takes admin_mu. */
+extern int volume_snap_delete (struct volume *v, const struct uuid *id);
+/* Index of the snapshot with id ID (or, with SET, of the set ID) in
+ * v->snaps, or -1.  Caller holds snap_lock. */
+extern ssize_t volume_snap_index (struct volume *v, const struct uuid *id,
+                                  int set);
+/* Space accounting (a scan of the map).  Fills the byte counts,
+ * generation and snapshot count of VI; with SIP, also a malloc'd array
+ * describing every snapshot in generation order (open_count left 0). */
+extern int volume_space (struct volume *v, struct sv_volume_info *vi,
+                         struct sv_snapshot_info **sip, size_t *nsip);
+/* Remove a snapshot from the list (journal record appended); the
+ * caller then reclaims with volume_snap_delete's second half. */
+extern int volume_snap_remove (struct volume *v, const struct uuid *id);
+extern int volume_reclaim (struct volume *v);
+
+/* Checkpoint (ckpt.c).  Called with admin_mu held. */
+extern int volume_checkpoint (struct volume *v);
+/* Load the checkpoint at open: fills the map and snapshots. */
+extern int volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
+                                   uint64_t *jfirst);
+/* Write an empty checkpoint for a new volume. */
+extern int volume_write_empty_checkpoint (const struct sv_io *io,
+                                          const char *dir,
+                                          const struct uuid *uuid);
+
+/* Journal helpers shared by the I/O paths and replay. */
+extern uint64_t volume_log_put (struct volume *v, uint64_t vci,
+                                const struct ext *x);
+extern uint64_t volume_log_drop (struct volume *v, uint64_t vci,
+                                 uint32_t gen);
+extern int volume_apply_record (void *opaque, unsigned type,
+                                const uint8_t *p, size_t len, uint64_t seq);
+extern int volume_snap_insert (struct volume *v, const struct snap *s);
+
+/* Codecs shared by the journal replay and the checkpoint (volopen.c). */
+extern ssize_t volume_decode_snap (struct volume *v, const uint8_t *p,
+                                   size_t len, struct snap *s);
+extern size_t volume_encode_snap (const struct snap *s, uint8_t *p);
+extern int volume_check_ext (struct volume *v, uint64_t vci,
+                             const struct ext *x);
+
+static inline pthread_rwlock_t *
+stripe_of (struct volume *v, uint64_t vci)
+{
+  return &v->stripe[vci % VOL_STRIPES];
+}
+
+#endif /* SNAPVOL_VOLUME_H */

@@ -13,6 +13,8 @@
  *      corruption (EILSEQ), never silently shared.
  *   5. Punch the free clusters inside the data file: a crash can leave
  *      data written to clusters whose mapping never became durable.
+ *      Then reclaim what no view reads (a crash can interrupt the
+ *      reclaim that follows a snapshot deletion) and flush.
  */
 
 #include <config.h>
@@ -453,6 +455,8 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
 
   /* 5. */
   punch_free_space (v);
+  if (volume_reclaim (v) == -1 || volume_flush (v) == -1)
+    goto err;
   return v;
 
  err:;

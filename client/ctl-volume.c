@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * ctl-volume.c: snapvolctl volume commands.
+ */
+
+#include <config.h>
+
+#include <stdio.h>
+
+#include "ctl.h"
+#include "humansize.h"
+#include "log.h"
+#include "output.h"
+
+static int
+print_created (json_t *vol)
+{
+  char size[HUMANSIZE_BUFLEN], cluster[HUMANSIZE_BUFLEN];
+
+  printf ("Created volume %s: %s, cluster size %s, export \"%s\".\n",
+          out_str (vol, "name"), out_size (vol, "size", size, sizeof size),
+          out_size (vol, "cluster_size", cluster, sizeof cluster),
+          out_str (vol, "export"));
+  return CTL_EXIT_OK;
+}
+
+static int
+volume_create (struct ctl *ctl, const struct ctl_args *a)
+{
+  const char *cluster_arg = a->opt[0];
+  uint64_t size, cluster;
+  json_t *params;
+
+  if (ctl_parse_size (ctl, "SIZE", a->argv[1], &size) == -1 ||
+      (cluster_arg &&
+       ctl_parse_size (ctl, "--cluster-size", cluster_arg, &cluster) == -1))
+    return CTL_EXIT_USAGE;
+
+  params = json_pack ("{s:s, s:I}", "name", a->argv[0],
+                      "size", (json_int_t) size);
+  if (params && cluster_arg &&
+      json_object_set_new (params, "cluster_size",
+                           json_integer ((json_int_t) cluster)) == -1) {
+    json_decref (params);
+    params = NULL;
+  }
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.create", params), false,
+                           print_created);
+}
+
+static int
+print_volumes (json_t *list)
+{
+  static const struct out_column cols[] = {
+    { "NAME", 0 }, { "SIZE", 1 }, { "ALLOCATED", 1 }, { "REFERENCED", 1 },
+    { "WRITTEN", 1 }, { "SNAPSHOTS", 1 }, { "CLUSTER", 1 }, { "OPEN", 1 },
+    { "CREATED", 0 },
+  };
+  struct out_table *t;
+  json_t *v;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("No volumes.\n");
+    return CTL_EXIT_OK;
+  }
+  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, v) {
+    char size[HUMANSIZE_BUFLEN], alloc[HUMANSIZE_BUFLEN];
+    char ref[HUMANSIZE_BUFLEN], written[HUMANSIZE_BUFLEN];
+    char cluster[HUMANSIZE_BUFLEN], created[OUT_TIME_BUFLEN];
+    char nsnap[24], open[24];
+
+    snprintf (nsnap, sizeof nsnap, "%ju", (uintmax_t) out_u64 (v, "snapshots"));
+    snprintf (open, sizeof open, "%ju", (uintmax_t) out_u64 (v, "open_count"));
+    if (out_table_add (t, out_str (v, "name"),
+                       out_size (v, "size", size, sizeof size),
+                       out_size (v, "allocated_bytes", alloc, sizeof alloc),
+                       out_size (v, "referenced_bytes", ref, sizeof ref),
+                       out_size (v, "written_bytes", written, sizeof written),
+                       nsnap,
+                       out_size (v, "cluster_size", cluster, sizeof cluster),
+                       open,
+                       out_time (v, "created", created, sizeof created))
+        == -1)
+      goto nomem;
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("volume list: out of memory");
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+volume_list (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = a->argc ? json_pack ("{s:s}", "name", a->argv[0])
+    : json_object ();
+
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.list", params), true,
+                           print_volumes);
+}
+
+static int
+print_deleted (json_t *res)
+{
+  printf ("Deleted volume %s.\n", out_str (res, "name"));
+  return CTL_EXIT_OK;
+}
+
+static int
+volume_delete (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = json_pack ("{s:s}", "name", a->argv[0]);
+
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.delete", params),
+                           false, print_deleted);
+}
+
+const struct ctl_command ctl_volume_commands[] = {
+  { "volume", "create", "NAME SIZE [--cluster-size SIZE]",
+    "Create a volume of SIZE bytes (a multiple of 512).",
+    2, 2, { "cluster-size", NULL }, volume_create },
+  { "volume", "list", "[NAME]",
+    "List the volumes (or one) with their size and space use.",
+    0, 1, { NULL }, volume_list },
+  { "volume", "delete", "NAME",
+    "Delete a volume.  It must have no snapshots and no open connection.",
+    1, 1, { NULL }, volume_delete },
+  { NULL },
+};

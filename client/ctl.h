@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * ctl.h: what snapvolctl's command files share with its dispatcher.
+ *
+ * Each command is a row of a table (struct ctl_command): the
+ * dispatcher parses its options and checks its argument count, so a
+ * command's run function only builds the request and prints the
+ * answer.  Run functions return the process exit status.
+ */
+
+#ifndef SNAPVOL_CTL_H
+#define SNAPVOL_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define CTL_EXIT_OK      0
+#define CTL_EXIT_FAILURE 1      /* the command failed */
+#define CTL_EXIT_USAGE   2      /* the command line is wrong */
+
+#define CTL_MAX_OPTIONS  4      /* options of one command */
+
+struct ctl {
+  const char *socket;           /* control socket path */
+  int timeout_ms;               /* time to wait for an answer */
+  bool json;                    /* --json: print the result as JSON */
+  char command[64];             /* "volume create", to prefix messages */
+};
+
+struct ctl_args {
+  int argc;                     /* positional arguments */
+  char **argv;
+  const char *opt[CTL_MAX_OPTIONS]; /* option values, NULL if absent */
+};
+
+struct ctl_command {
+  const char *group, *verb;     /* "volume", "create" */
+  const char *synopsis;         /* "NAME SIZE [--cluster-size SIZE]" */
+  const char *summary;          /* one sentence for --help */
+  int min_args, max_args;       /* positional arguments; max -1: any */
+  /* Long options of the command ("cluster-size" for --cluster-size),
+   * each taking an argument; NULL-terminated.  Their values land in
+   * struct ctl_args opt[] at the same index. */
+  const char *options[CTL_MAX_OPTIONS + 1];
+  int (*run) (struct ctl *ctl, const struct ctl_args *args);
+};
+
+/* Command tables, each ending with a row whose group is NULL. */
+extern const struct ctl_command ctl_pool_commands[];
+extern const struct ctl_command ctl_volume_commands[];
+extern const struct ctl_command ctl_snapshot_commands[];
+
+/* Call METHOD with PARAMS (stolen; NULL means allocation failed) and
+ * return its result (a new reference), or report the failure on
+ * stderr and return NULL. */
+extern json_t *ctl_call (struct ctl *ctl, const char *method, json_t *params);
+
+/* With --json print RES as it is, else through PRINT; either way RES
+ * must be an array (ARRAY) or an object, or the answer is reported as
+ * invalid.  Consumes RES; NULL (a failed call) gives CTL_EXIT_FAILURE.
+ * Returns the exit status. */
+extern int ctl_print_result (struct ctl *ctl, json_t *res, bool array,
+                             int (*print) (json_t *res));
+
+/* Report a command line error on one line.  Returns CTL_EXIT_USAGE. */
+extern int ctl_usage_error (const struct ctl *ctl, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Report an answer from the server that lacks what the command needs.
+ * Returns CTL_EXIT_FAILURE. */
+extern int ctl_bad_answer (const struct ctl *ctl, const char *why);
+
+/* Parse the size ARG given for WHAT ("SIZE", "--cluster-size").
+ * -1 after ctl_usage_error. */
+extern int ctl_parse_size (const struct ctl *ctl, const char *what,
+                           const char *arg, uint64_t *out);
+
+#endif /* SNAPVOL_CTL_H */

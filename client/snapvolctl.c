@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * snapvolctl.c: the snapvol control CLI: global options, dispatch to
+ * the command tables, help, and the helpers every command uses.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "humansize.h"
+#include "log.h"
+#include "output.h"
+#include "rpc-client.h"
+
+#define PROGNAME "snapvolctl"
+#define DEFAULT_TIMEOUT_S 60
+#define MAX_TIMEOUT_S 86400
+
+/* getopt values of a command's own options: OPT_COMMAND + index. */
+#define OPT_COMMAND 0x100
+
+static const struct ctl_command *const command_tables[] = {
+  ctl_pool_commands,
+  ctl_volume_commands,
+  ctl_snapshot_commands,
+};
+#define NTABLES (sizeof command_tables / sizeof command_tables[0])
+
+static void
+print_help (void)
+{
+  size_t t;
+  const struct ctl_command *c;
+
+  printf ("Usage: " PROGNAME " [--socket SOCKET] [--json] [--timeout SECONDS]"
+          " COMMAND [ARG]...\n"
+          "\n"
+          "Manage the volumes and snapshots of a snapvol server through its\n"
+          "control socket.\n"
+          "\n"
+          "Commands:\n");
+  for (t = 0; t < NTABLES; t++)
+    for (c = command_tables[t]; c->group; c++)
+      printf ("  %s %s%s%s\n      %s\n", c->group, c->verb,
+              *c->synopsis ? " " : "", c->synopsis, c->summary);
+  printf ("\n"
+          "Options:\n"
+          "  -s, --socket SOCKET     the server's control socket"
+          " (default: $SNAPVOL_SOCKET)\n"
+          "  -j, --json              print the result as one JSON value\n"
+          "  -t, --timeout SECONDS   wait this long for an answer"
+          " (default %d)\n"
+          "  -h, --help              print this help and exit\n"
+          "  -V, --version           print the version and exit\n"
+          "\n"
+          "SIZE is a number of bytes, optionally with a suffix K, M, G, T,\n"
+          "P or E for powers of 1024 (512M, 10G, 10GiB).  ID is a snapshot\n"
+          "id or a snapshot set id.  \"" PROGNAME " COMMAND --help\""
+          " describes one command.\n"
+          "\n"
+          "Exit status: 0 on success, 1 if the command failed, 2 if the\n"
+          "command line is wrong.\n", DEFAULT_TIMEOUT_S);
+}
+
+static void
+print_command_help (const struct ctl_command *c)
+{
+  printf ("Usage: " PROGNAME " [--socket SOCKET] [--json] %s %s%s%s\n\n%s\n",
+          c->group, c->verb, *c->synopsis ? " " : "", c->synopsis,
+          c->summary);
+}
+
+int
+ctl_usage_error (const struct ctl *ctl, const char *fmt, ...)
+{
+  va_list ap;
+
+  /* One line, like every other error, so that scripts can show it. */
+  flockfile (stderr);
+  fprintf (stderr, PROGNAME ": ");
+  if (ctl && ctl->command[0])
+    fprintf (stderr, "%s: ", ctl->command);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  funlockfile (stderr);
+  return CTL_EXIT_USAGE;
+}
+
+int
+ctl_bad_answer (const struct ctl *ctl, const char *why)
+{
+  log_warnx ("%s: invalid answer from %s: %s", ctl->command, ctl->socket, why);
+  return CTL_EXIT_FAILURE;
+}
+
+int
+ctl_parse_size (const struct ctl *ctl, const char *what, const char *arg,
+                uint64_t *out)
+{
+  const char *why;
+
+  if (humansize_parse (arg, out, &why) == -1) {
+    ctl_usage_error (ctl, "invalid %s '%s': %s", what, arg, why);
+    return -1;
+  }
+  return 0;
+}
+
+json_t *
+ctl_call (struct ctl *ctl, const char *method, json_t *params)
+{
+  struct rpc_error e;
+  json_t *result = NULL;
+
+  if (params == NULL) {
+    log_warnx ("%s: cannot build the request: out of memory", ctl->command);
+    return NULL;
+  }
+  if (rpc_call (ctl->socket, ctl->timeout_ms, method, params, &result,
+                &e) == -1) {
+    /* "cannot connect to SOCKET: ..." says enough on its own. */
+    if (e.where == RPC_FAILED_CONNECT)
+      log_warnx ("%s", e.message);
+    else
+      log_warnx ("%s: %s", ctl->command, e.message);
+    return NULL;
+  }
+  return result;
+}
+
+int
+ctl_print_result (struct ctl *ctl, json_t *res, bool array,
+                  int (*print) (json_t *res))
+{
+  int r;
+
+  if (res == NULL)
+    return CTL_EXIT_FAILURE;
+  if (array ? !json_is_array (res) : !json_is_object (res))
+    r = ctl_bad_answer (ctl, array ? "the result is not an array"
+                        : "the result is not an object");
+  else if (ctl->json)
+    r = out_json (res) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
+  else {
+    out_sanitize (res);
+    r = print (res);
+  }
+  json_decref (res);
+  return r;
+}
+
+/* Every string we put in a request must be valid UTF-8 (JSON text
+ * is); check them all once here so that no command meets a failing
+ * json_string later. */
+static int
+check_utf8 (const struct ctl *ctl, const struct ctl_args *a)
+{
+  int i;
+
+  for (i = 0; i < a->argc + CTL_MAX_OPTIONS; i++) {
+    const char *s = i < a->argc ? a->argv[i] : a->opt[i - a->argc];
+    json_t *j;
+
+    if (s == NULL)
+      continue;
+    j = json_string (s);
+    if (j == NULL)
+      return ctl_usage_error (ctl, "argument '%s' is not valid UTF-8", s);
+    json_decref (j);
+  }
+  return 0;
+}
+
+static int
+parse_timeout (const struct ctl *ctl, const char *arg, int *ms)
+{
+  char *end;
+  long s;
+
+  errno = 0;
+  s = strtol (arg, &end, 10);
+  if (errno || end == arg || *end || s <= 0 || s > MAX_TIMEOUT_S)
+    return ctl_usage_error (ctl, "invalid --timeout '%s': expected whole "
+                            "seconds from 1 to %d", arg, MAX_TIMEOUT_S);
+  *ms = (int) s * 1000;
+  return 0;
+}
+
+/* Parse the options and arguments of command C from ARGV (ARGV[0] is
+ * the verb) into A.  Returns -1 to go on, or an exit status. */
+static int
+parse_command_line (struct ctl *ctl, const struct ctl_command *c,
+                    int argc, char **argv, struct ctl_args *a)
+{
+  struct option longopts[CTL_MAX_OPTIONS + 5];
+  size_t n = 0;
+  int opt;
+
+  for (n = 0; n < CTL_MAX_OPTIONS && c->options[n]; n++)
+    longopts[n] = (struct option) {
+      c->options[n], required_argument, NULL, OPT_COMMAND + (int) n
+    };
+  /* The global options are accepted after the command too. */
+  longopts[n++] = (struct option) { "socket", required_argument, NULL, 's' };
+  longopts[n++] = (struct option) { "timeout", required_argument, NULL, 't' };
+  longopts[n++] = (struct option) { "json", no_argument, NULL, 'j' };
+  longopts[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+  longopts[n] = (struct option) { NULL, 0, NULL, 0 };
+
+  /* optind 0 restarts GNU getopt; options may follow arguments. */
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long (argc, argv, ":s:t:jh", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 's':
+      ctl->socket = optarg;
+      break;
+    case 't':
+      if (parse_timeout (ctl, optarg, &ctl->timeout_ms) != 0)
+        return CTL_EXIT_USAGE;
+      break;
+    case 'j':
+      ctl->json = true;
+      break;
+    case 'h':
+      print_command_help (c);
+      return CTL_EXIT_OK;
+    case ':':
+      return ctl_usage_error (ctl, "option '%s' needs an argument",
+                              argv[optind - 1]);
+    case '?':
+      if (optopt > 0 && optopt < OPT_COMMAND)
+        return ctl_usage_error (ctl, "unknown option '-%c'", optopt);
+      return ctl_usage_error (ctl, "unknown option '%s'", argv[optind - 1]);
+    default:
+      a->opt[opt - OPT_COMMAND] = optarg;
+      break;
+    }
+  }
+
+  a->argc = argc - optind;
+  a->argv = argv + optind;
+  if (a->argc < c->min_args || (c->max_args >= 0 && a->argc > c->max_args))
+    return ctl_usage_error (ctl, "%s arguments (expected: %s)",
+                            a->argc < c->min_args ? "missing" : "too many",
+                            *c->synopsis ? c->synopsis : "none");
+  if (check_utf8 (ctl, a) != 0)
+    return CTL_EXIT_USAGE;
+  return -1;
+}
+
+static int
+run_command (struct ctl *ctl, const struct ctl_command *c,
+             int argc, char **argv)
+{
+  struct ctl_args args = { 0 };
+  int r;
+
+  snprintf (ctl->command, sizeof ctl->command, "%s %s", c->group, c->verb);
+  r = parse_command_line (ctl, c, argc, argv, &args);
+  if (r >= 0)
+    return r;
+
+  if (ctl->socket == NULL || *ctl->socket == '\0')
+    ctl->socket = getenv ("SNAPVOL_SOCKET");
+  if (ctl->socket == NULL || *ctl->socket == '\0')
+    return ctl_usage_error (ctl, "no control socket: use --socket SOCKET "
+                            "or set SNAPVOL_SOCKET");
+  return c->run (ctl, &args);
+}
+
+/* Find the command named by ARGV[0] ARGV[1] and run it. */
+static int
+dispatch (struct ctl *ctl, int argc, char **argv)
+{
+  const struct ctl_command *table = NULL, *c;
+  size_t t;
+
+  for (t = 0; t < NTABLES && table == NULL; t++)
+    if (strcmp (command_tables[t]->group, argv[0]) == 0)
+      table = command_tables[t];
+  if (table == NULL)
+    return ctl_usage_error (ctl, "unknown command '%s' (see "
+                            "'" PROGNAME " --help')", argv[0]);
+  if (argc < 2)
+    return ctl_usage_error (ctl, "%s: missing subcommand (see "
+                            "'" PROGNAME " --help')", argv[0]);
+
+  for (c = table; c->group; c++)
+    if (strcmp (c->verb, argv[1]) == 0)
+      return run_command (ctl, c, argc - 1, argv + 1);
+  return ctl_usage_error (ctl, "unknown command '%s %s' (see "
+                          "'" PROGNAME " --help')", argv[0], argv[1]);
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "socket", required_argument, NULL, 's' },
+    { "json", no_argument, NULL, 'j' },
+    { "timeout", required_argument, NULL, 't' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+  };
+  struct ctl ctl = { .timeout_ms = DEFAULT_TIMEOUT_S * 1000 };
+  int opt, r;
+
+  log_init (PROGNAME, 0, 0);
+
+  /* '+': stop at the command; its options are parsed on its behalf. */
+  opterr = 0;
+  while ((opt = getopt_long (argc, argv, "+:s:jt:hV", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 's':
+      ctl.socket = optarg;
+      break;
+    case 'j':
+      ctl.json = true;
+      break;
+    case 't':
+      if (parse_timeout (NULL, optarg, &ctl.timeout_ms) != 0)
+        return CTL_EXIT_USAGE;
+      break;
+    case 'h':
+      print_help ();
+      return CTL_EXIT_OK;
+    case 'V':
+      printf (PROGNAME " (snapvol) %s\n", PACKAGE_VERSION);
+      return CTL_EXIT_OK;
+    case ':':
+      return ctl_usage_error (NULL, "option '%s' needs an argument",
+                              argv[optind - 1]);
+    default:
+      if (optopt > 0)
+        return ctl_usage_error (NULL, "unknown option '-%c'", optopt);
+      return ctl_usage_error (NULL, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind >= argc)
+    return ctl_usage_error (NULL, "no command given");
+
+  r = dispatch (&ctl, argc - optind, argv + optind);
+  if (fflush (stdout) == EOF || ferror (stdout)) {
+    log_warn ("write: stdout");
+    r = CTL_EXIT_FAILURE;
+  }
+  return r;
+}

@@ -329,6 +329,7 @@ checkpoint_cycle (struct volume *v)
   if (v->journal.durable_seq < durable)
     v->journal.durable_seq = durable;
   pthread_mutex_unlock (&v->journal.mu);
+  volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
   alloc_release (&v->alloc, durable, volume_punch_cluster, v);
   r = 0;

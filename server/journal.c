@@ -207,6 +207,29 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
   return 0;
 }
 
+/* Does any of the journal files NUMS hold a record (anything past its
+ * header)?  Errors count as "yes": the caller then reports corruption. */
+static int
+later_files_have_records (struct journal *j, const uint64_t *nums, size_t n)
+{
+  char path[4096];
+  uint64_t size;
+  size_t i;
+  int h, r;
+
+  for (i = 0; i < n; i++) {
+    journal_path (path, sizeof path, j->dir, nums[i]);
+    h = IO (j)->open (j->io->opaque, path, O_RDONLY, 0);
+    if (h == -1)
+      return 1;
+    r = IO (j)->size (j->io->opaque, h, &size);
+    IO (j)->close (j->io->opaque, h);
+    if (r == -1 || size > SV_BLOCK)
+      return 1;
+  }
+  return 0;
+}
+
 int
 journal_open (struct journal *j, const struct sv_io *io, const char *dir,
               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
@@ -277,9 +300,13 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
         sv_error (errno, "stat: %s: %m", path);
         goto err;
       }
-      if (i != n - 1) {
+      /* A torn tail is legitimate in the last file, or in the file
+       * before an empty one (a crash while a checkpoint was writing the
+       * old file's last records): later files then hold no record. */
+      if (i != n - 1 && later_files_have_records (j, nums + i + 1,
+                                                  n - i - 1)) {
         sv_error (EILSEQ, "%s: bad record at offset %" PRIu64
-                  " in a journal file that is not the last", path, end);
+                  " in a journal file followed by more records", path, end);
         goto err;
       }
       /* Cut the torn tail so that later appends never sit in front of

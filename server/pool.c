@@ -341,7 +341,7 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
     return sv_error (EINVAL, "volume %s: invalid size %" PRIu64
                      ": it must be a positive multiple of 512 bytes",
                      name, size);
-  if ((size + cluster_size - 1) / cluster_size > (uint64_t) UINT32_MAX)
+  if (size / cluster_size + (size % cluster_size != 0) > (uint64_t) UINT32_MAX)
     return sv_error (EINVAL, "volume %s: size %" PRIu64 " is too large for"
                      " cluster size %" PRIu32 " (at most 2^32 clusters)",
                      name, size, cluster_size);

@@ -201,9 +201,24 @@ volume_reclaim (struct volume *v)
   return 0;
 }
 
+/* The copy-on-write threshold from the list and the pending
+ * deletions.  snap_lock held for writing. */
+static void
+update_latest (struct volume *v)
+{
+  uint32_t g = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+  size_t i;
+
+  for (i = 0; i < v->npend_del; i++)
+    if (v->pend_del[i].gen > g)
+      g = v->pend_del[i].gen;
+  __atomic_store_n (&v->latest_gen, g, __ATOMIC_SEQ_CST);
+}
+
 int
 volume_snap_remove (struct volume *v, const struct uuid *id)
 {
+  uint64_t seq;
   ssize_t i;
 
   pthread_rwlock_wrlock (&v->snap_lock);
@@ -212,16 +227,48 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
     pthread_rwlock_unlock (&v->snap_lock);
     return sv_error (ENOENT, "volume %s: no such snapshot", v->name);
   }
-  if (journal_append (&v->journal, JR_SNAP_DELETE, id->b, 16) == 0) {
+  if (v->npend_del == v->cappend_del) {
+    size_t ncap = v->cappend_del ? v->cappend_del * 2 : 8;
+    struct pending_delete *np = realloc (v->pend_del, ncap * sizeof *np);
+    if (np == NULL) {
+      pthread_rwlock_unlock (&v->snap_lock);
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    }
+    v->pend_del = np;
+    v->cappend_del = ncap;
+  }
+  seq = journal_append (&v->journal, JR_SNAP_DELETE, id->b, 16);
+  if (seq == 0) {
     pthread_rwlock_unlock (&v->snap_lock);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
+  /* Until the deletion is durable a crash brings the snapshot back, so
+   * writes must keep treating its clusters as shared: the threshold
+   * stays where it is until volume_snap_settle. */
+  v->pend_del[v->npend_del].gen = v->snaps[i].gen;
+  v->pend_del[v->npend_del].seq = seq;
+  v->npend_del++;
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);
   v->nsnaps--;
-  v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
   pthread_rwlock_unlock (&v->snap_lock);
   return 0;
+}
+
+void
+volume_snap_settle (struct volume *v, uint64_t durable)
+{
+  size_t i, keep = 0;
+
+  pthread_rwlock_wrlock (&v->snap_lock);
+  if (v->npend_del > 0) {
+    for (i = 0; i < v->npend_del; i++)
+      if (v->pend_del[i].seq > durable)
+        v->pend_del[keep++] = v->pend_del[i];
+    v->npend_del = keep;
+    update_latest (v);
+  }
+  pthread_rwlock_unlock (&v->snap_lock);
 }
 
 int
@@ -280,7 +327,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
           vi->allocated_bytes += ss;
           if (live) {
             vi->referenced_bytes += ss;
-            if (x->gen > v->latest_gen)
+            if (x->gen > (v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0))
               vi->written_bytes += ss;
           }
           else if (b > a)

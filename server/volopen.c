@@ -148,7 +148,7 @@ read_superblock (struct volume *v, const char *name)
   v->cluster_size = cs;
   v->size = get_le64 (sb + SB_OFF_SIZE);
   if (v->size == 0 || v->size % 512 ||
-      v->size / cs > (uint64_t) UINT32_MAX)
+      v->size / cs + (v->size % cs != 0) > (uint64_t) UINT32_MAX)
     return sv_error (EILSEQ, "volume %s: superblock has an invalid size %"
                      PRIu64, name, v->size);
   memcpy (v->uuid.b, sb + SB_OFF_UUID, 16);
@@ -181,7 +181,8 @@ volume_snap_insert (struct volume *v, const struct snap *s)
   v->nsnaps++;
   if (s->gen >= v->live_gen)
     v->live_gen = s->gen + 1;
-  v->latest_gen = v->snaps[v->nsnaps - 1].gen;
+  if (s->gen > v->latest_gen)
+    __atomic_store_n (&v->latest_gen, s->gen, __ATOMIC_SEQ_CST);
   return 0;
 }
 
@@ -303,6 +304,7 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
         memmove (&v->snaps[i], &v->snaps[i + 1],
                  (v->nsnaps - i - 1) * sizeof v->snaps[0]);
         v->nsnaps--;
+        /* Replayed records are durable: no pending deletion. */
         v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
         return 0;
       }
@@ -380,6 +382,7 @@ volume_free (struct volume *v)
   pthread_cond_destroy (&v->gate.cv);
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
+  free (v->pend_del);
   free (v->snaps);
   free (v->dir);
   free (v);

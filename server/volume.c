@@ -308,7 +308,8 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
   unsigned s0 = off / ss, s1 = (off + len - 1) / ss, s;
   uint64_t mask = bits_range (s0, s1);
   struct ext x;
-  int in_place = top >= 0 && ev->v[top].gen > v->latest_gen;
+  int in_place = top >= 0 &&
+    ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST);
   int fill = 0, new_phys = 0, changed;
   uint32_t wstart = off, wend = off + len;
   CLEANUP_FREE char *bounce = NULL;
@@ -473,7 +474,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   if (all_zero)
     return 0;
 
-  if (ev->v[top].gen > v->latest_gen) {
+  if (ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST)) {
     /* Only the live volume sees this version: change it in place. */
     x = ev->v[top];
     cleared = x.alloc & mask;
@@ -601,6 +602,7 @@ flush_cycle (struct volume *v)
 
   if (journal_commit (&v->journal, sync_data, v, &durable) == -1)
     return -1;
+  volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
   alloc_release (&v->alloc, durable, volume_punch_cluster, v);
   return 0;

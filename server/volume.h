@@ -83,7 +83,12 @@ struct volume {
   struct snap *snaps;
   size_t nsnaps, capsnaps;
   uint32_t live_gen;
-  uint32_t latest_gen;        /* 0 when there is no snapshot */
+  /* The copy-on-write threshold: the newest generation that a snapshot
+   * pins or that a snapshot whose deletion is not yet durable pinned
+   * (0: none).  Read atomically by writers. */
+  uint32_t latest_gen;
+  struct pending_delete { uint32_t gen; uint64_t seq; } *pend_del;
+  size_t npend_del, cappend_del;
 
   /* Serialises the long operations: snapshot deletion (reclaim) and
    * checkpoints.  A pin never takes it, so a hold never waits on it. */
@@ -159,6 +164,9 @@ extern int volume_space (struct volume *v, struct sv_volume_info *vi,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
+/* Forget pending deletions durable up to DURABLE and lower the
+ * copy-on-write threshold accordingly (flush cycles call it). */
+extern void volume_snap_settle (struct volume *v, uint64_t durable);
 
 /* Checkpoint (ckpt.c).  Called with admin_mu held. */
 extern int volume_checkpoint (struct volume *v);

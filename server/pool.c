@@ -1067,6 +1067,10 @@ view_zero (struct sv_view *view, uint32_t count, uint64_t offset,
 
   if (view->is_snap)
     return refuse_snapshot (view, "zero");
+  if (offset > view->v->size || count > view->v->size - offset)
+    return sv_error (EINVAL, "volume %s: request [%" PRIu64 ", +%" PRIu32
+                     ") is past the end (size %" PRIu64 ")",
+                     view->v->name, offset, count, view->v->size);
   /* Whole subclusters are a metadata change; edges are data writes. */
   if (fast && count > 0 &&
       (offset % ss != 0 || (end % ss != 0 && end != view->v->size)))

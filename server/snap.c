@@ -170,9 +170,10 @@ reclaim_cluster (struct volume *v, uint64_t vci)
       alloc_put_after (&v->alloc, x.phys, seq);
     else if (cleared)
       pending_punch_add (v, vci, x.gen, x.phys, cleared, seq);
-    if (ev->n == 0 || extmap_get (&v->map, vci) == NULL)
-      break;
+    /* A drop may have freed the vector (it was the last version). */
     ev = extmap_get (&v->map, vci);
+    if (ev == NULL)
+      break;
   }
   return 0;
 }

@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * rpc-methods.c: the control methods, each a small function mapping
+ * validated JSON parameters to one engine call (docs/protocol.md).
+ *
+ * Every request's parameters are checked against the method's table
+ * before the method runs: members must have the right type and range,
+ * required ones must be present and unknown ones are refused, so the
+ * methods below can read their parameters without further checks.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cleanup.h"
+#include "holds.h"
+#include "jsonrpc.h"
+#include "pool.h"
+#include "rpc-methods.h"
+#include "uuid.h"
+
+#define SET_VOLUMES_MAX        1024
+#define HOLD_TIMEOUT_DEFAULT   10000
+#define HOLD_WAIT_DEFAULT      5000
+#define HOLD_WAIT_MAX          60000
+/* "NAME@UUID" */
+#define EXPORT_NAME_MAX (SV_NAME_MAX + 1 + SV_UUID_STRLEN)
+
+/* Why a method failed: becomes the error member of the response. */
+struct rpc_error {
+  int code;
+  json_t *data;                 /* owned; NULL for none */
+  char message[1024];
+};
+
+static void
+set_error (struct rpc_error *e, int code, const char *fmt, va_list ap)
+  __attribute__((format (printf, 3, 0)));
+
+static void
+set_error (struct rpc_error *e, int code, const char *fmt, va_list ap)
+{
+  e->code = code;
+  vsnprintf (e->message, sizeof e->message, fmt, ap);
+}
+
+/* For methods: fail with CODE, returning the method's NULL result. */
+static json_t *
+fail (struct rpc_error *e, int code, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+static json_t *
+fail (struct rpc_error *e, int code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  set_error (e, code, fmt, ap);
+  va_end (ap);
+  return NULL;
+}
+
+/* A failure with errno ERR: the code follows the errno and the data
+ * carries its symbolic name, so that callers can act on it. */
+static json_t *
+fail_errno (struct rpc_error *e, int err, const char *message)
+{
+  e->data = jsonrpc_errno_data (err);
+  return fail (e, jsonrpc_code_from_errno (err), "%s", message);
+}
+
+/* The engine call that just failed, as the engine described it. */
+static json_t *
+fail_engine (struct rpc_error *e)
+{
+  int err = errno;
+
+  return fail_errno (e, err, sv_errmsg ());
+}
+
+static json_t *
+pack (struct rpc_error *e, const char *fmt, ...)
+{
+  json_error_t jerr;
+  json_t *v;
+  va_list ap;
+
+  va_start (ap, fmt);
+  v = json_vpack_ex (&jerr, 0, fmt, ap);
+  va_end (ap);
+  if (v == NULL)
+    return fail (e, JSONRPC_INTERNAL_ERROR, "cannot build the result: %s",
+                 jerr.text);
+  return v;
+}
+
+static json_t *
+fail_nomem (struct rpc_error *e)
+{
+  return fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+}
+
+/* Parameter tables. */
+
+enum param_type {
+  P_STRING,             /* MIN..MAX bytes, no NUL */
+  P_INT,                /* integer in MIN..MAX */
+  P_NAMES,              /* array of MIN..MAX distinct volume names */
+  P_UUID,               /* a UUID in text form */
+};
+
+struct param {
+  const char *name;
+  enum param_type type;
+  bool required;
+  json_int_t min, max;
+};
+
+#define NAME_PARAM(member, req) { member, P_STRING, req, 1, SV_NAME_MAX }
+#define LABEL_PARAM { "label", P_STRING, false, 0, SV_LABEL_MAX }
+#define END_PARAMS { NULL, 0, false, 0, 0 }
+
+static int
+invalid (struct rpc_error *e, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* For validation: a bad parameter, returning -1. */
+static int
+invalid (struct rpc_error *e, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  set_error (e, JSONRPC_INVALID_PARAMS, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+static int
+check_string (const char *member, json_t *v, json_int_t min, json_int_t max,
+              struct rpc_error *e)
+{
+  size_t len;
+
+  if (!json_is_string (v))
+    return invalid (e, "'%s' must be a string", member);
+  len = json_string_length (v);
+  if (memchr (json_string_value (v), '\0', len) != NULL)
+    return invalid (e, "'%s' must not contain a NUL character", member);
+  if ((json_int_t) len < min)
+    return invalid (e, "'%s' must not be empty", member);
+  if ((json_int_t) len > max)
+    return invalid (e, "'%s' is longer than %lld bytes", member,
+                    (long long) max);
+  return 0;
+}
+
+static int
+check_names (const struct param *p, json_t *v, struct rpc_error *e)
+{
+  size_t n = json_array_size (v), i, j;
+
+  if (!json_is_array (v))
+    return invalid (e, "'%s' must be an array of volume names", p->name);
+  if ((json_int_t) n < p->min || (json_int_t) n > p->max)
+    return invalid (e, "'%s' must hold %lld to %lld volume names, not %zu",
+                    p->name, (long long) p->min, (long long) p->max, n);
+  for (i = 0; i < n; i++) {
+    char member[64];
+
+    snprintf (member, sizeof member, "%s[%zu]", p->name, i);
+    if (check_string (member, json_array_get (v, i), 1, SV_NAME_MAX, e) == -1)
+      return -1;
+  }
+  /* Quadratic, but over at most SET_VOLUMES_MAX short names. */
+  for (i = 1; i < n; i++)
+    for (j = 0; j < i; j++)
+      if (json_equal (json_array_get (v, i), json_array_get (v, j)))
+        return invalid (e, "'%s' names volume '%s' twice", p->name,
+                        json_string_value (json_array_get (v, i)));
+  return 0;
+}
+
+static int
+check_param (const struct param *p, json_t *v, struct rpc_error *e)
+{
+  struct uuid u;
+  json_int_t i;
+
+  switch (p->type) {
+  case P_STRING:
+    return check_string (p->name, v, p->min, p->max, e);
+  case P_INT:
+    if (!json_is_integer (v))
+      return invalid (e, "'%s' must be an integer", p->name);
+    i = json_integer_value (v);
+    if (i < p->min || i > p->max)
+      return invalid (e, "'%s' must be in %lld..%lld, not %lld", p->name,
+                      (long long) p->min, (long long) p->max, (long long) i);
+    return 0;
+  case P_NAMES:
+    return check_names (p, v, e);
+  case P_UUID:
+    if (!json_is_string (v))
+      return invalid (e, "'%s' must be a string", p->name);
+    if (uuid_parse (json_string_value (v), &u) == -1)
+      return invalid (e, "'%s' is not a UUID: '%.64s'", p->name,
+                      json_string_value (v));
+    return 0;
+  }
+  return invalid (e, "'%s': unknown parameter type", p->name);
+}
+
+static int
+validate_params (json_t *params, const struct param *table,
+                 struct rpc_error *e)
+{
+  const struct param *p;
+  const char *key;
+  json_t *v;
+
+  if (params != NULL && !json_is_object (params))
+    return invalid (e, "params must be an object");
+  if (params != NULL) {
+    json_object_foreach (params, key, v) {
+      for (p = table; p->name != NULL; p++)
+        if (strcmp (p->name, key) == 0)
+          break;
+      if (p->name == NULL)
+        return invalid (e, "unknown member '%s'", key);
+    }
+  }
+  for (p = table; p->name != NULL; p++) {
+    v = params ? json_object_get (params, p->name) : NULL;
+    if (v == NULL) {
+      if (p->required)
+        return invalid (e, "missing member '%s'", p->name);
+      continue;
+    }
+    if (check_param (p, v, e) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* Accessors for validated parameters. */
+
+static const char *
+get_string (json_t *params, const char *name)
+{
+  return json_string_value (json_object_get (params, name));
+}
+
+static json_int_t
+get_int (json_t *params, const char *name, json_int_t absent)
+{
+  json_t *v = json_object_get (params, name);
+
+  return v ? json_integer_value (v) : absent;
+}
+
+/* The UUID NAME in canonical (lower-case) form into OUT.  Returns
+ * false if the member is absent. */
+static bool
+get_uuid (json_t *params, const char *name, char out[UUID_STRLEN + 1],
+          struct uuid *u)
+{
+  const char *s = get_string (params, name);
+
+  if (s == NULL || uuid_parse (s, u) == -1)
+    return false;
+  uuid_format (u, out);
+  return true;
+}
+
+/* The names in the array NAME, pointing into PARAMS: free() the
+ * array, not the strings.  NULL only when out of memory. */
+static const char **
+get_names (json_t *params, const char *name, size_t *n)
+{
+  json_t *array = json_object_get (params, name);
+  const char **names;
+  size_t i;
+
+  *n = json_array_size (array);
+  names = calloc (*n, sizeof *names);
+  if (names == NULL)
+    return NULL;
+  for (i = 0; i < *n; i++)
+    names[i] = json_string_value (json_array_get (array, i));
+  return names;
+}
+
+/* Objects of the results. */
+
+static json_t *
+volume_json (const struct sv_volume_info *v, struct rpc_error *e)
+{
+  return pack (e,
+               "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I,"
+               " s:I, s:I, s:I, s:I, s:I, s:s}",
+               "name", v->name,
+               "uuid", v->uuid,
+               "size", (json_int_t) v->size,
+               "cluster_size", (json_int_t) v->cluster_size,
+               "subcluster_size", (json_int_t) v->subcluster_size,
+               "generation", (json_int_t) v->generation,
+               "snapshots", (json_int_t) v->nsnapshots,
+               "created", (json_int_t) v->created,
+               "allocated_bytes", (json_int_t) v->allocated_bytes,
+               "referenced_bytes", (json_int_t) v->referenced_bytes,
+               "written_bytes", (json_int_t) v->written_bytes,
+               "snapshot_bytes", (json_int_t) v->snapshot_bytes,
+               "open_count", (json_int_t) v->open_count,
+               "export", v->name);
+}
+
+static json_t *
+snapshot_json (const struct sv_snapshot_info *s, struct rpc_error *e)
+{
+  char export[EXPORT_NAME_MAX + 1];
+
+  snprintf (export, sizeof export, "%s@%s", s->volume, s->id);
+  return pack (e,
+               "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+               " s:s}",
+               "volume", s->volume,
+               "id", s->id,
+               "set_id", s->set_id,
+               "label", s->label,
+               "created", (json_int_t) s->created,
+               "generation", (json_int_t) s->generation,
+               "size", (json_int_t) s->size,
+               "referenced_bytes", (json_int_t) s->referenced_bytes,
+               "exclusive_bytes", (json_int_t) s->exclusive_bytes,
+               "written_bytes", (json_int_t) s->written_bytes,
+               "open_count", (json_int_t) s->open_count,
+               "export", export);
+}
+
+/* The result of snapshot.create and hold.commit. */
+static json_t *
+snapshot_set_json (const char *set_id, const struct sv_snap_result *res,
+                   size_t n, struct rpc_error *e)
+{
+  json_auto_t *snapshots = json_array ();
+  size_t i;
+
+  if (snapshots == NULL)
+    return fail_nomem (e);
+  for (i = 0; i < n; i++) {
+    char export[EXPORT_NAME_MAX + 1];
+    json_t *s;
+
+    snprintf (export, sizeof export, "%s@%s", res[i].volume, res[i].id);
+    s = pack (e, "{s:s, s:s, s:s, s:I}",
+              "volume", res[i].volume,
+              "id", res[i].id,
+              "export", export,
+              "generation", (json_int_t) res[i].generation);
+    if (s == NULL || json_array_append_new (snapshots, s) == -1)
+      return s ? fail_nomem (e) : NULL;
+  }
+  return pack (e, "{s:s, s:O}", "set_id", set_id, "snapshots", snapshots);
+}
+
+/* Methods. */
+
+typedef json_t *method_fn (const struct rpc_context *ctx, json_t *params,
+                           struct rpc_error *e);
+
+static const struct param pool_info_params[] = {
+  END_PARAMS
+};
+
+static json_t *
+pool_info (const struct rpc_context *ctx, json_t *params, struct rpc_error *e)
+{
+  CLEANUP_FREE struct sv_volume_info *volumes = NULL;
+  size_t n;
+
+  if (pool_volume_list (ctx->pool, NULL, &volumes, &n) == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s, s:s, s:I, s:I}",
+               "dir", ctx->dir,
+               "version", PACKAGE_VERSION,
+               "default_cluster_size", (json_int_t) ctx->default_cluster_size,
+               "volumes", (json_int_t) n);
+}
+
+/* The volume object of NAME. */
+static json_t *
+describe_volume (const struct rpc_context *ctx, const char *name,
+                 struct rpc_error *e)
+{
+  CLEANUP_FREE struct sv_volume_info *info = NULL;
+  size_t n;
+
+  if (pool_volume_list (ctx->pool, name, &info, &n) == -1)
+    return fail_engine (e);
+  if (n != 1) {
+    char message[128];
+
+    snprintf (message, sizeof message,
+              "volume %s was deleted while it was being described", name);
+    return fail_errno (e, ENOENT, message);
+  }
+  return volume_json (&info[0], e);
+}
+
+static const struct param volume_create_params[] = {
+  NAME_PARAM ("name", true),
+  { "size", P_INT, true, 1, INT64_MAX },
+  { "cluster_size", P_INT, false, SV_CLUSTER_MIN, SV_CLUSTER_MAX },
+  END_PARAMS
+};
+
+static json_t *
+volume_create (const struct rpc_context *ctx, json_t *params,
+               struct rpc_error *e)
+{
+  const char *name = get_string (params, "name");
+  /* Both were range-checked by validate_params. */
+  uint64_t size = get_int (params, "size", 0);
+  uint32_t cluster_size = (uint32_t) get_int (params, "cluster_size", 0);
+
+  if (pool_volume_create (ctx->pool, name, size, cluster_size) == -1)
+    return fail_engine (e);
+  return describe_volume (ctx, name, e);
+}
+
+static const struct param volume_list_params[] = {
+  NAME_PARAM ("name", false),
+  END_PARAMS
+};
+
+static json_t *
+volume_list (const struct rpc_context *ctx, json_t *params,
+             struct rpc_error *e)
+{
+  CLEANUP_FREE struct sv_volume_info *info = NULL;
+  json_auto_t *list = json_array ();
+  size_t n, i;
+
+  if (list == NULL)
+    return fail_nomem (e);
+  if (pool_volume_list (ctx->pool, get_string (params, "name"),
+                        &info, &n) == -1)
+    return fail_engine (e);
+  for (i = 0; i < n; i++) {
+    json_t *v = volume_json (&info[i], e);
+
+    if (v == NULL || json_array_append_new (list, v) == -1)
+      return v ? fail_nomem (e) : NULL;
+  }
+  return json_incref (list);
+}
+
+static const struct param volume_delete_params[] = {
+  NAME_PARAM ("name", true),
+  END_PARAMS
+};
+
+static json_t *
+volume_delete (const struct rpc_context *ctx, json_t *params,
+               struct rpc_error *e)
+{
+  const char *name = get_string (params, "name");
+
+  if (pool_volume_delete (ctx->pool, name) == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s}", "name", name);
+}
+
+static const struct param snapshot_create_params[] = {
+  { "volumes", P_NAMES, true, 1, SET_VOLUMES_MAX },
+  LABEL_PARAM,
+  { "set_id", P_UUID, false, 0, 0 },
+  END_PARAMS
+};
+
+static json_t *
+snapshot_create (const struct rpc_context *ctx, json_t *params,
+                 struct rpc_error *e)
+{
+  CLEANUP_FREE const char **volumes = NULL;
+  CLEANUP_FREE struct sv_snap_result *res = NULL;
+  char set_id[UUID_STRLEN + 1], set_id_out[SV_UUID_STRLEN + 1];
+  bool have_set_id;
+  struct uuid u;
+  size_t n;
+
+  volumes = get_names (params, "volumes", &n);
+  res = calloc (n, sizeof *res);
+  if (volumes == NULL || res == NULL)
+    return fail_nomem (e);
+  have_set_id = get_uuid (params, "set_id", set_id, &u);
+  if (pool_snapshot_create (ctx->pool, volumes, n,
+                            get_string (params, "label"),
+                            have_set_id ? set_id : NULL,
+                            set_id_out, res) == -1)
+    return fail_engine (e);
+  return snapshot_set_json (set_id_out, res, n, e);
+}
+
+static const struct param snapshot_list_params[] = {
+  NAME_PARAM ("volume", false),
+  END_PARAMS
+};
+
+static json_t *
+snapshot_list (const struct rpc_context *ctx, json_t *params,
+               struct rpc_error *e)
+{
+  CLEANUP_FREE struct sv_snapshot_info *info = NULL;
+  json_auto_t *list = json_array ();
+  size_t n, i;
+
+  if (list == NULL)
+    return fail_nomem (e);
+  if (pool_snapshot_list (ctx->pool, get_string (params, "volume"),
+                          &info, &n) == -1)
+    return fail_engine (e);
+  for (i = 0; i < n; i++) {
+    json_t *s = snapshot_json (&info[i], e);
+
+    if (s == NULL || json_array_append_new (list, s) == -1)
+      return s ? fail_nomem (e) : NULL;
+  }
+  return json_incref (list);
+}
+
+static const struct param snapshot_delete_params[] = {
+  { "id", P_UUID, true, 0, 0 },
+  END_PARAMS
+};
+
+static json_t *
+snapshot_delete (const struct rpc_context *ctx, json_t *params,
+                 struct rpc_error *e)
+{
+  char id[UUID_STRLEN + 1];
+  size_t deleted = 0;
+  struct uuid u;
+
+  get_uuid (params, "id", id, &u);
+  if (pool_snapshot_delete (ctx->pool, id, &deleted) == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s, s:I}", "id", id, "deleted", (json_int_t) deleted);
+}
+
+static const struct param hold_begin_params[] = {
+  { "volumes", P_NAMES, true, 1, SET_VOLUMES_MAX },
+  { "timeout_ms", P_INT, false, 1, HOLDS_TIMEOUT_MAX_MS },
+  { "wait_ms", P_INT, false, 0, HOLD_WAIT_MAX },
+  END_PARAMS
+};
+
+static json_t *
+hold_begin (const struct rpc_context *ctx, json_t *params,
+            struct rpc_error *e)
+{
+  CLEANUP_FREE const char **volumes = NULL;
+  unsigned timeout_ms =
+    (unsigned) get_int (params, "timeout_ms", HOLD_TIMEOUT_DEFAULT);
+  unsigned wait_ms = (unsigned) get_int (params, "wait_ms", HOLD_WAIT_DEFAULT);
+  char id[UUID_STRLEN + 1];
+  struct sv_hold *hold;
+  size_t n;
+
+  volumes = get_names (params, "volumes", &n);
+  if (volumes == NULL)
+    return fail_nomem (e);
+  hold = pool_hold (ctx->pool, volumes, n, wait_ms);
+  if (hold == NULL)
+    return fail_engine (e);
+  /* The lease starts once the writes are drained, so the caller gets
+   * all of timeout_ms to reach its commit. */
+  if (holds_add (ctx->holds, hold, n, timeout_ms, id) == -1) {
+    int err = errno;
+    char message[256];
+
+    snprintf (message, sizeof message, "cannot record the hold: %s",
+              strerror (err));
+    return fail_errno (e, err, message);
+  }
+  return pack (e, "{s:s, s:O, s:I}",
+               "hold_id", id,
+               "volumes", json_object_get (params, "volumes"),
+               "expires_in_ms", (json_int_t) timeout_ms);
+}
+
+static const struct param hold_commit_params[] = {
+  { "hold_id", P_UUID, true, 0, 0 },
+  { "set_id", P_UUID, true, 0, 0 },
+  LABEL_PARAM,
+  END_PARAMS
+};
+
+static json_t *
+hold_commit (const struct rpc_context *ctx, json_t *params,
+             struct rpc_error *e)
+{
+  CLEANUP_FREE struct sv_snap_result *res = NULL;
+  char hold_id[UUID_STRLEN + 1], set_id[UUID_STRLEN + 1];
+  struct sv_hold *hold = NULL;
+  struct uuid hold_uuid, set_uuid;
+  size_t n = 0;
+
+  get_uuid (params, "hold_id", hold_id, &hold_uuid);
+  get_uuid (params, "set_id", set_id, &set_uuid);
+  switch (holds_take (ctx->holds, &hold_uuid, &hold, &n)) {
+  case HOLD_ACTIVE:
+    break;
+  case HOLD_EXPIRED:
+    return fail (e, SV_RPC_EXPIRED,
+                 "hold %s expired before it was committed: nothing was "
+                 "pinned", hold_id);
+  case HOLD_COMMITTED:
+    return fail (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
+                 hold_id);
+  case HOLD_RELEASED:
+    return fail (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
+  case HOLD_UNKNOWN:
+  default:
+    return fail (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
+  }
+
+  /* From here this function owns the hold and must end it. */
+  res = calloc (n, sizeof *res);
+  if (res == NULL) {
+    pool_hold_release (ctx->pool, hold);
+    return fail_nomem (e);
+  }
+  if (pool_hold_commit (ctx->pool, hold, set_id,
+                        get_string (params, "label"), res) == -1)
+    return fail_engine (e);
+  return snapshot_set_json (set_id, res, n, e);
+}
+
+static const struct param hold_release_params[] = {
+  { "hold_id", P_UUID, true, 0, 0 },
+  END_PARAMS
+};
+
+/* Idempotent: releasing a hold that already ended, or one this
+ * process never knew (it may predate a restart), answers false. */
+static json_t *
+hold_release (const struct rpc_context *ctx, json_t *params,
+              struct rpc_error *e)
+{
+  char hold_id[UUID_STRLEN + 1];
+  struct uuid u;
+  bool released;
+
+  get_uuid (params, "hold_id", hold_id, &u);
+  released = holds_release (ctx->holds, &u) == HOLD_ACTIVE;
+  return pack (e, "{s:b}", "released", released);
+}
+
+static const struct method {
+  const char *name;
+  const struct param *params;
+  method_fn *fn;
+} methods[] = {
+  { "pool.info", pool_info_params, pool_info },
+  { "volume.create", volume_create_params, volume_create },
+  { "volume.list", volume_list_params, volume_list },
+  { "volume.delete", volume_delete_params, volume_delete },
+  { "snapshot.create", snapshot_create_params, snapshot_create },
+  { "snapshot.list", snapshot_list_params, snapshot_list },
+  { "snapshot.delete", snapshot_delete_params, snapshot_delete },
+  { "hold.begin", hold_begin_params, hold_begin },
+  { "hold.commit", hold_commit_params, hold_commit },
+  { "hold.release", hold_release_params, hold_release },
+};
+
+json_t *
+rpc_call (const struct rpc_context *ctx, json_t *id, const char *method,
+          json_t *params)
+{
+  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  const struct method *m = NULL;
+  json_t *result = NULL;
+  size_t i;
+
+  for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strcmp (methods[i].name, method) == 0)
+      m = &methods[i];
+  if (m == NULL)
+    return jsonrpc_error (id, JSONRPC_METHOD_NOT_FOUND, NULL,
+                          "unknown method '%s'", method);
+
+  if (validate_params (params, m->params, &e) == 0)
+    result = m->fn (ctx, params, &e);
+  if (result != NULL)
+    return jsonrpc_result (id, result);
+  return jsonrpc_error (id, e.code, e.data, "%s", e.message);
+}

@@ -320,11 +320,13 @@ static int
 add_volume_export (struct nbdkit_exports *exports,
                    const struct sv_volume_info *v)
 {
-  char size[32], desc[DESCRIPTION_MAX];
+  char size[32], created[32], desc[DESCRIPTION_MAX];
 
   format_size (v->size, size, sizeof size);
-  snprintf (desc, sizeof desc, "live volume, %s, %" PRIu32 " snapshot%s",
-            size, v->nsnapshots, v->nsnapshots == 1 ? "" : "s");
+  format_time (v->created, created, sizeof created);
+  snprintf (desc, sizeof desc, "live volume, %s, %" PRIu32 " snapshot%s,"
+            " created %s", size, v->nsnapshots,
+            v->nsnapshots == 1 ? "" : "s", created);
   return nbdkit_add_export (exports, v->name, desc);
 }
 

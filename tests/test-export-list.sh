@@ -46,6 +46,8 @@ export_field vm1 .description | grep -Eq '64 ?Mi?B?|67108864' ||
     fail "vm1's description does not give its size"
 export_field db1 .description | grep -Eq '32 ?Mi?B?|33554432' ||
     fail "db1's description does not give its size"
+export_field vm1 .description | grep -Eq 'created [0-9]{4}-[0-9]{2}-[0-9]{2}T' ||
+    fail "vm1's description does not give its creation time"
 export_field "$snap_export" .description | grep -q nightly-backup ||
     fail "the snapshot's description does not give its label"
 export_field "$snap_export" .description | grep -Eq '[0-9]{4}-[0-9]{2}-[0-9]{2}' ||

@@ -51,6 +51,9 @@ struct ctl_command {
 extern const struct ctl_command ctl_pool_commands[];
 extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
+/* A table whose command has an empty verb is run with its whole
+ * command line and without a control socket (snapvolctl check). */
+extern const struct ctl_command ctl_check_commands[];
 
 /* Call METHOD with PARAMS (stolen; NULL means allocation failed) and
  * return its result (a new reference), or report the failure on

@@ -32,6 +32,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_pool_commands,
   ctl_volume_commands,
   ctl_snapshot_commands,
+  ctl_check_commands,
 };
 #define NTABLES (sizeof command_tables / sizeof command_tables[0])
 
@@ -50,8 +51,8 @@ print_help (void)
           "Commands:\n");
   for (t = 0; t < NTABLES; t++)
     for (c = command_tables[t]; c->group; c++)
-      printf ("  %s %s%s%s\n      %s\n", c->group, c->verb,
-              *c->synopsis ? " " : "", c->synopsis, c->summary);
+      printf ("  %s%s%s%s%s\n      %s\n", c->group, *c->verb ? " " : "",
+              c->verb, *c->synopsis ? " " : "", c->synopsis, c->summary);
   printf ("\n"
           "Options:\n"
           "  -s, --socket SOCKET     the server's control socket"
@@ -293,6 +294,13 @@ dispatch (struct ctl *ctl, int argc, char **argv)
   if (table == NULL)
     return ctl_usage_error (ctl, "unknown command '%s' (see "
                             "'" PROGNAME " --help')", argv[0]);
+  /* A command without a verb ("check DIR") works on local files, needs
+   * no control socket and parses its whole command line itself. */
+  if (*table->verb == '\0') {
+    struct ctl_args args = { .argc = argc, .argv = argv };
+    snprintf (ctl->command, sizeof ctl->command, "%s", table->group);
+    return table->run (ctl, &args);
+  }
   if (argc < 2)
     return ctl_usage_error (ctl, "%s: missing subcommand (see "
                             "'" PROGNAME " --help')", argv[0]);

@@ -14,7 +14,7 @@ sv_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 
 sv_packages=(
-    build-essential autoconf automake libtool autoconf-archive pkg-config
+    build-essential autoconf automake libtool autoconf-archive pkg-config clang libclang-rt-14-dev
     nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd nbd-client
     libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcmocka-dev
     qemu-utils fio openssl iproute2 jq

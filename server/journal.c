@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cleanup.h"
 #include "crc32c.h"
 #include "errmsg.h"
 #include "journal.h"
 #include "ondisk.h"
+#include "pool.h"
 
 #define IO(j) ((j)->io->ops)
 
@@ -189,7 +191,13 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
                        " but the checkpoint ends at record %" PRIu64,
                        path, seq, after_seq);
     if (*expect != 0 && seq != *expect)
-      break;
+      /* Records are appended in sequence and each file has its own
+       * salt: a record that passes its checksum in the wrong place is
+       * not a torn write but a lost or replaced file. */
+      return sv_error (EILSEQ, "%s: the record at offset %" PRIu64
+                       " is record %" PRIu64 " but record %" PRIu64
+                       " was expected (a journal file is missing or was"
+                       " replaced)", path, bufoff + pos, seq, *expect);
     if (seq > after_seq) {
       if (apply (opaque, type, buf + pos + JR_HDR, len, seq) == -1) {
         sv_error_prefix ("%s: record %" PRIu64 " at offset %" PRIu64,
@@ -561,4 +569,222 @@ journal_drop_old (struct journal *j, struct journal_old *old)
   IO (j)->unlink (j->io->opaque, path);
   free (old->buf);
   old->buf = NULL;
+}
+
+/* Offline checking
+ * ----------------
+ * journal_check (for check.c) reads a volume's journal files exactly as
+ * journal_open does, with the same header, record, checksum and
+ * sequence checks, but changes nothing: what recovery would do to a
+ * file is reported instead, together with whether that is safe. */
+
+static int
+apply_nothing (void *opaque, unsigned type, const uint8_t *payload,
+               size_t len, uint64_t seq)
+{
+  return 0;
+}
+
+/* Report the failure in sv_errmsg() as a problem that must not be left
+ * to recovery, with what the user can do. */
+static void
+report_error (journal_report_fn report, void *ropaque, const char *kind)
+{
+  char msg[2048];
+
+  snprintf (msg, sizeof msg, "%s; not repairable: %s", sv_errmsg (),
+            strcmp (kind, "journal-unreadable") == 0
+            ? "check the file's permissions and the disk"
+            : "restore the volume's journal files from a backup");
+  report (ropaque, kind, 0, msg, NULL);
+}
+
+enum tail_kind { TAIL_SHORT, TAIL_CHECKSUM, TAIL_SEQUENCE };
+
+/* Why the bytes from END to SIZE are not the next record: cut short,
+ * failing the checksum, or a good record out of sequence (*SEQ then
+ * receives its number).  -1 with a message if they cannot be read. */
+static int
+classify_tail (struct journal *j, int h, const char *path, uint32_t salt,
+               uint64_t end, uint64_t size, uint64_t *seq)
+{
+  uint8_t hdr[JR_HDR];
+  CLEANUP_FREE uint8_t *rec = NULL;
+  uint16_t len;
+
+  if (size - end < JR_HDR)
+    return TAIL_SHORT;
+  if (IO (j)->pread (j->io->opaque, h, hdr, JR_HDR, end) != JR_HDR)
+    return sv_error (errno, "read: %s: %m", path);
+  len = get_le16 (hdr + 6);
+  if (size - end < (uint64_t) JR_HDR + len)
+    return TAIL_SHORT;
+  if ((rec = malloc (JR_HDR + len)) == NULL)
+    return sv_error (ENOMEM, "%s: out of memory", path);
+  if (IO (j)->pread (j->io->opaque, h, rec, JR_HDR + len, end) !=
+      (ssize_t) JR_HDR + len)
+    return sv_error (errno, "read: %s: %m", path);
+  if (get_le32 (rec) != record_crc (salt, rec, JR_HDR + len))
+    return TAIL_CHECKSUM;
+  *seq = get_le64 (rec + 8);
+  return TAIL_SEQUENCE;
+}
+
+/* Report what follows the last good record of PATH (the last journal
+ * file with records).  Returns 0 for a torn tail that recovery cuts
+ * safely, -1 otherwise (reported). */
+static int
+check_tail (struct journal *j, int h, const char *path, uint32_t salt,
+            uint64_t end, uint64_t expect, journal_report_fn report,
+            void *ropaque)
+{
+  static const char *const why[] = {
+    [TAIL_SHORT] = "an incomplete record",
+    [TAIL_CHECKSUM] = "a record that fails its checksum",
+  };
+  char msg[8192], fix[8192];
+  uint64_t size, seq = 0;
+  int kind;
+
+  if (IO (j)->size (j->io->opaque, h, &size) == -1) {
+    sv_error (errno, "stat: %s: %m", path);
+    report_error (report, ropaque, "journal-unreadable");
+    return -1;
+  }
+  kind = classify_tail (j, h, path, salt, end, size, &seq);
+  if (kind == -1) {
+    report_error (report, ropaque, "journal-unreadable");
+    return -1;
+  }
+  if (kind == TAIL_SEQUENCE) {
+    /* Records are written in sequence and every file has its own salt:
+     * a good record out of place is not a torn write. */
+    snprintf (msg, sizeof msg, "%s: the record at offset %" PRIu64 " is"
+              " record %" PRIu64 " but record %" PRIu64 " was expected (a"
+              " journal file is missing or was replaced); opening the pool"
+              " would discard the %" PRIu64 " bytes from there; not"
+              " repairable: restore the volume's journal files from a"
+              " backup", path, end, seq, expect, size - end);
+    report (ropaque, "journal-sequence", 0, msg, NULL);
+    return -1;
+  }
+  snprintf (msg, sizeof msg, "%s: torn tail: the %" PRIu64 " bytes from"
+            " offset %" PRIu64 " begin with %s (a write cut short by a"
+            " crash; nothing after it was acknowledged)", path, size - end,
+            end, why[kind]);
+  snprintf (fix, sizeof fix, "%s: cut the torn tail (%" PRIu64 " bytes"
+            " from offset %" PRIu64 ")", path, size - end, end);
+  report (ropaque, "torn-journal-tail", 1, msg, fix);
+  return 0;
+}
+
+int
+journal_check (const struct sv_io *io, const char *dir,
+               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
+               journal_apply_fn apply, void *opaque,
+               journal_report_fn report, void *ropaque)
+{
+  struct journal j = { .io = io, .uuid = *uuid, .h = -1 };
+  CLEANUP_FREE uint64_t *nums = NULL;
+  CLEANUP_FREE char *dircopy = strdup (dir);
+  char path[4096], msg[8192], fix[8192];
+  uint64_t expect = 0;
+  size_t n = 0, i;
+  int known = apply != NULL, found = 0, r = 0;
+
+  if (dircopy == NULL) {
+    sv_error (ENOMEM, "%s: out of memory", dir);
+    report_error (report, ropaque, "journal-unreadable");
+    return -1;
+  }
+  j.dir = dircopy;
+  if (!known) {
+    /* Skip every record (none is past the sequence number), but follow
+     * the sequence from the first one found. */
+    apply = apply_nothing;
+    after_seq = UINT64_MAX - 1;
+    first = 0;
+  }
+  if (list_journals (&j, &nums, &n) == -1) {
+    report_error (report, ropaque, "journal-unreadable");
+    return -1;
+  }
+
+  for (i = 0; i < n && r == 0; i++) {
+    uint64_t end = SV_BLOCK, size;
+    uint32_t salt;
+    int h, torn;
+
+    journal_path (path, sizeof path, dir, nums[i]);
+    if (nums[i] < first) {
+      snprintf (msg, sizeof msg, "%s: left over from a checkpoint that"
+                " finished (the checkpoint replays from journal.%016" PRIx64
+                ")", path, first);
+      snprintf (fix, sizeof fix, "%s: removed (left over from a finished"
+                " checkpoint)", path);
+      report (ropaque, "stale-journal", 1, msg, fix);
+      continue;
+    }
+    found = 1;
+    h = IO (&j)->open (io->opaque, path, O_RDONLY, 0);
+    if (h == -1) {
+      sv_error (errno, "open: %s: %m", path);
+      report_error (report, ropaque, "journal-unreadable");
+      r = -1;
+      break;
+    }
+    if (read_header (&j, h, path, nums[i], &salt) == -1) {
+      if (i == n - 1 && errno == EILSEQ &&
+          IO (&j)->size (io->opaque, h, &size) == 0 && size <= SV_BLOCK) {
+        snprintf (msg, sizeof msg, "%s: the last journal file has an"
+                  " incomplete header and no record (a crash while it was"
+                  " created)", path);
+        snprintf (fix, sizeof fix, "%s: removed (an incomplete journal file"
+                  " without records)", path);
+        report (ropaque, "torn-journal-header", 1, msg, fix);
+      }
+      else {
+        report_error (report, ropaque, "journal-header");
+        r = -1;
+      }
+      IO (&j)->close (io->opaque, h);
+      continue;
+    }
+    if (replay_file (&j, h, path, salt, after_seq, &expect, apply, opaque,
+                     &end, &torn) == -1) {
+      report_error (report, ropaque, "journal-record");
+      r = -1;
+    }
+    else if (known && expect != 0 && expect <= after_seq) {
+      snprintf (msg, sizeof msg, "%s: the journal ends at record %" PRIu64
+                " but the checkpoint holds records up to %" PRIu64 "; not"
+                " repairable: restore the volume's journal files from a"
+                " backup", path, expect - 1, after_seq);
+      report (ropaque, "journal-sequence", 0, msg, NULL);
+      r = -1;
+    }
+    else if (torn && i != n - 1 &&
+             later_files_have_records (&j, nums + i + 1, n - i - 1)) {
+      snprintf (msg, sizeof msg, "%s: bad record at offset %" PRIu64 " in a"
+                " journal file followed by more records; not repairable:"
+                " restore the volume's journal files from a backup", path,
+                end);
+      report (ropaque, "journal-corrupt", 0, msg, NULL);
+      r = -1;
+    }
+    else if (torn)
+      r = check_tail (&j, h, path, salt, end, expect ? expect : after_seq + 1,
+                      report, ropaque);
+    IO (&j)->close (io->opaque, h);
+  }
+
+  if (r == 0 && known && !found) {
+    journal_path (path, sizeof path, dir, first);
+    snprintf (msg, sizeof msg, "%s: missing, though the checkpoint names it"
+              " as the first journal file to replay (records written after"
+              " the checkpoint, if there were any, are lost)", path);
+    snprintf (fix, sizeof fix, "%s: created empty", path);
+    report (ropaque, "missing-journal", 1, msg, fix);
+  }
+  return r;
 }

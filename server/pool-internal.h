@@ -23,6 +23,7 @@ struct sv_pool {
   uint32_t default_cluster_size;
   uint64_t checkpoint_bytes;
   struct uuid_holder { uint8_t b[16]; } uuid;
+  int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */
 
   /* Protects the volume list, open counts and hold flags. */
   pthread_mutex_t mu;
@@ -39,6 +40,12 @@ extern void pending_punch_free (struct volume *v);
 /* Run FN as the volume's one flush cycle (volume.c). */
 extern int volume_exclusive_cycle (struct volume *v,
                                    int (*fn) (struct volume *));
+
+/* Take the pool's exclusive lock, which keeps a served pool and
+ * `snapvolctl check` apart: a flock on DIR/snapvol.pool.  Returns the
+ * descriptor holding it (close it to release); -1 with EBUSY if another
+ * process holds it. */
+extern int pool_lock (const char *dir);
 
 /* Validation shared by the pool and the plugin-facing API. */
 extern int sv_check_name (const char *name);

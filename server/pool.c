@@ -27,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "crc32c.h"
@@ -195,6 +197,30 @@ find_volume (struct sv_pool *pool, const char *name)
   return NULL;
 }
 
+int
+pool_lock (const char *dir)
+{
+  char path[4096];
+  int fd;
+
+  snprintf (path, sizeof path, "%s/snapvol.pool", dir);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return sv_error (errno, "open: %s: %m", path);
+  /* flock, not fcntl: the lock belongs to the open file, so it follows
+   * the descriptor into a forked (daemonised) nbdkit, and closing some
+   * other descriptor of the file does not drop it. */
+  if (flock (fd, LOCK_EX | LOCK_NB) == -1) {
+    int e = errno;
+    close (fd);
+    if (e == EWOULDBLOCK)
+      return sv_error (EBUSY, "pool %s is in use by another process (is it"
+                       " being served?)", dir);
+    return sv_error (e, "flock: %s: %m", path);
+  }
+  return fd;
+}
+
 static void pool_free (struct sv_pool *pool);
 
 struct sv_pool *
@@ -212,6 +238,7 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
   }
   pthread_mutex_init (&pool->mu, NULL);
   pthread_cond_init (&pool->hold_cv, NULL);
+  pool->lock_fd = -1;
   pool->io = opts && opts->io ? opts->io : &sio_posix;
   pool->checkpoint_bytes = opts && opts->checkpoint_bytes
     ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
@@ -235,6 +262,11 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     goto err;
   }
   if (pool_header (pool, create) == -1)
+    goto err;
+  /* One process at a time owns a pool's files: recovery and the
+   * in-memory state assume no one else writes them.  (A test's
+   * simulated disk has no real files to lock.) */
+  if (pool->io == &sio_posix && (pool->lock_fd = pool_lock (dir)) == -1)
     goto err;
   if (IO (pool)->mkdir (pool->io->opaque, pool->voldir, 0700) == 0)
     IO (pool)->syncdir (pool->io->opaque, dir);
@@ -290,6 +322,8 @@ pool_free (struct sv_pool *pool)
     pool->volumes = v->next;
     volume_close (v, 0);
   }
+  if (pool->lock_fd != -1)
+    close (pool->lock_fd);      /* after the volumes' last writes */
   pthread_mutex_destroy (&pool->mu);
   pthread_cond_destroy (&pool->hold_cv);
   free (pool->voldir);

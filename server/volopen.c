@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "cleanup.h"
 #include "crc32c.h"
 #include "errmsg.h"
@@ -273,6 +274,10 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
     x.zero = get_le64 (p + 24);
     if (volume_check_ext (v, vci, &x) == -1)
       return -1;
+    if (x.gen > v->live_gen)
+      return sv_error (EILSEQ, "volume %s: cluster %" PRIu64 " mapped at"
+                       " generation %" PRIu32 ", beyond the live one %"
+                       PRIu32, v->name, vci, x.gen, v->live_gen);
     if (extmap_put (&v->map, vci, &x) == NULL)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     return 0;
@@ -294,6 +299,10 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
       return sv_error (EILSEQ, "volume %s: snapshot pins generation %"
                        PRIu32 " older than the live one %" PRIu32,
                        v->name, s.gen, v->live_gen);
+    for (i = 0; i < v->nsnaps; i++)
+      if (uuid_equal (&v->snaps[i].id, &s.id))
+        return sv_error (EILSEQ, "volume %s: two snapshot records carry"
+                         " the same id", v->name);
     return volume_snap_insert (v, &s);
 
   case JR_SNAP_DELETE:
@@ -391,48 +400,14 @@ volume_free (struct volume *v)
 struct volume *
 volume_open (struct sv_pool *pool, const char *dir, const char *name)
 {
-  struct volume *v = calloc (1, sizeof *v);
+  struct volume *v;
   uint64_t last_seq, jfirst, torn;
   char path[4096];
-  int i;
-
-  if (v == NULL) {
-    sv_error (ENOMEM, "volume %s: out of memory", name);
-    return NULL;
-  }
-  v->pool = pool;
-  v->io = pool->io;
-  v->data = -1;
-  v->journal.h = -1;
-  v->checkpoint_bytes = pool->checkpoint_bytes;
-  snprintf (v->name, sizeof v->name, "%s", name);
-  for (i = 0; i < VOL_STRIPES; i++)
-    pthread_rwlock_init (&v->stripe[i], NULL);
-  pthread_rwlock_init (&v->snap_lock, NULL);
-  pthread_mutex_init (&v->admin_mu, NULL);
-  pthread_mutex_init (&v->fl_mu, NULL);
-  pthread_cond_init (&v->fl_cv, NULL);
-  pthread_mutex_init (&v->gate.mu, NULL);
-  pthread_cond_init (&v->gate.cv, NULL);
-  pthread_mutex_init (&v->punch_mu, NULL);
-  alloc_init (&v->alloc);
-  v->live_gen = 1;
-  if ((v->dir = strdup (dir)) == NULL) {
-    sv_error (ENOMEM, "volume %s: out of memory", name);
-    goto err;
-  }
 
   /* 1. */
-  if (read_superblock (v, name) == -1)
-    goto err;
-  v->subcluster_size = v->cluster_size / 64 > 4096 ? v->cluster_size / 64
-    : 4096;
-  v->nsub = v->cluster_size / v->subcluster_size;
-  v->nclusters = (v->size + v->cluster_size - 1) / v->cluster_size;
-  if (extmap_init (&v->map, v->nclusters) == -1) {
-    sv_error (ENOMEM, "volume %s: out of memory", name);
-    goto err;
-  }
+  v = volume_prepare (pool, dir, name);
+  if (v == NULL)
+    return NULL;
 
   /* 2. */
   if (volume_load_checkpoint (v, &last_seq, &jfirst) == -1)
@@ -487,4 +462,64 @@ volume_close (struct volume *v, int checkpoint)
   journal_close (&v->journal);
   volume_free (v);
   return r;
+}
+
+/* The offline checker (check.c) reads a volume without recovering it:
+ * the same allocation and superblock checks as volume_open's first
+ * step, and nothing opened for writing. */
+
+struct volume *
+volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
+{
+  struct volume *v = calloc (1, sizeof *v);
+  int i;
+
+  if (v == NULL) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    return NULL;
+  }
+  v->pool = pool;
+  v->io = pool->io;
+  v->data = -1;
+  v->journal.h = -1;
+  v->checkpoint_bytes = pool->checkpoint_bytes;
+  snprintf (v->name, sizeof v->name, "%s", name);
+  for (i = 0; i < VOL_STRIPES; i++)
+    pthread_rwlock_init (&v->stripe[i], NULL);
+  pthread_rwlock_init (&v->snap_lock, NULL);
+  pthread_mutex_init (&v->admin_mu, NULL);
+  pthread_mutex_init (&v->fl_mu, NULL);
+  pthread_cond_init (&v->fl_cv, NULL);
+  pthread_mutex_init (&v->gate.mu, NULL);
+  pthread_cond_init (&v->gate.cv, NULL);
+  pthread_mutex_init (&v->punch_mu, NULL);
+  alloc_init (&v->alloc);
+  v->live_gen = 1;
+  if ((v->dir = strdup (dir)) == NULL) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    goto err;
+  }
+  if (read_superblock (v, name) == -1)
+    goto err;
+  v->subcluster_size = v->cluster_size / 64 > 4096 ? v->cluster_size / 64
+    : 4096;
+  v->nsub = v->cluster_size / v->subcluster_size;
+  v->nclusters = (v->size + v->cluster_size - 1) / v->cluster_size;
+  if (extmap_init (&v->map, v->nclusters) == -1) {
+    sv_error (ENOMEM, "volume %s: out of memory", name);
+    goto err;
+  }
+  return v;
+
+ err:;
+  int e = errno;
+  volume_free (v);
+  errno = e;
+  return NULL;
+}
+
+void
+volume_free_unopened (struct volume *v)
+{
+  volume_free (v);
 }

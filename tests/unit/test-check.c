@@ -381,7 +381,8 @@ test_record_out_of_sequence_is_not_repairable (void **state)
   remember_files (fx, &files);
 
   r = run_check (fx, CHECK_REPAIR);
-  assert_item (problems_of (r, "t"), "t", "journal-sequence", 0,
+  /* Replay refuses the record; the check reports it, unrepairable. */
+  assert_item (problems_of (r, "t"), "t", "journal-record", 0,
                "is record 4 but record 3 was expected");
   assert_item (problems_of (r, "t"), "t", "not-checked", 0, "not checked");
   check_report_free (r);
@@ -399,9 +400,8 @@ test_version_beyond_the_live_generation (void **state)
   append_put (fx, next_seq (fx), 5, 9, 7, 1);
 
   r = run_check (fx, 0);
-  assert_item (problems_of (r, "t"), "t", "version-future", 0,
-               "cluster 5 has a version at generation 9, beyond the live"
-               " generation 1");
+  assert_item (problems_of (r, "t"), "t", "journal-record", 0,
+               "cluster 5 mapped at generation 9, beyond the live one 1");
   check_report_free (r);
 }
 
@@ -427,7 +427,8 @@ test_duplicate_snapshot_id (void **state)
   append_record (fx, JR_SNAP_CREATE, rec, sizeof rec, next_seq (fx));
 
   r = run_check (fx, 0);
-  assert_item (problems_of (r, "t"), "t", "snapshot-duplicate", 0, id);
+  assert_item (problems_of (r, "t"), "t", "journal-record", 0,
+               "two snapshot records carry the same id");
   check_report_free (r);
 }
 

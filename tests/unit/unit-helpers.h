@@ -58,9 +58,33 @@ extern void ut_rmtree (const char *dir);
  * Fails the test on error. */
 extern struct sv_pool *ut_pool_open (const char *dir,
                                      uint64_t checkpoint_bytes, int create);
+/* The same with every option (OPTS->io selects the storage layer). */
+extern struct sv_pool *ut_pool_open_opts (const char *dir,
+                                          const struct sv_pool_options *opts,
+                                          int create);
 extern void ut_pool_close (struct sv_pool *pool);
 extern struct sv_view *ut_view_open (struct sv_pool *pool,
                                      const char *export);
+
+/* A seeded pseudo-random generator (splitmix64), the same on every
+ * platform, so that a printed seed repeats a run exactly.  *STATE is
+ * the whole state; any value is a valid seed. */
+extern uint64_t ut_rand (uint64_t *state);
+/* Uniform in [0, N), N > 0. */
+extern uint64_t ut_rand_below (uint64_t *state, uint64_t n);
+/* An unrelated seed derived from SEED and N (e.g. one per iteration),
+ * so that one iteration can be rerun without the ones before it. */
+extern uint64_t ut_seed_derive (uint64_t seed, uint64_t n);
+
+/* The unsigned integer in environment variable NAME (decimal, or hex
+ * with 0x), or DEF when it is unset or empty. */
+extern uint64_t ut_env_u64 (const char *name, uint64_t def);
+
+/* Behaviour that contradicts the documentation and has been reported:
+ * prints "KNOWN ENGINE ISSUE: WHAT" and returns 1 (the caller then
+ * skips the test), unless SNAPVOL_TEST_KNOWN_ISSUES=1 asks to see the
+ * failure (to check a fix), then returns 0. */
+extern int ut_known_issue (const char *what);
 
 /* Deterministic bytes: the content of [OFF, OFF+LEN) of a device
  * filled with pattern SEED.  Seeds give unrelated contents; no 8-byte

@@ -100,9 +100,26 @@ static const struct volspec {
 
 #define BAD UINT32_MAX
 
+/* Word I of the pattern after the header of sector S of volume VOL
+ * written by call V. */
+static inline uint64_t
+sector_word (uint64_t key, unsigned i)
+{
+  return ut_mix64 (key + i);
+}
+
+static uint64_t
+sector_key (unsigned vol, uint64_t s, uint32_t v)
+{
+  return ut_mix64 ((uint64_t) v << 32 ^ s << 8 ^ vol) << 8;
+}
+
 static void
 fill_sector (uint8_t *p, unsigned vol, uint64_t s, uint32_t v)
 {
+  uint64_t key = sector_key (vol, s, v), w;
+  unsigned i;
+
   if (v == 0) {
     memset (p, 0, SECT);
     return;
@@ -112,8 +129,10 @@ fill_sector (uint8_t *p, unsigned vol, uint64_t s, uint32_t v)
   memcpy (p + 4, "PLS\x01", 4);
   p[8] = (uint8_t) vol;
   memcpy (p + 12, &(uint32_t) { (uint32_t) s }, 4);
-  ut_pattern (p + 16, SECT - 16, ((uint64_t) vol << 40) + s * SECT + 16,
-              v * 2654435761u ^ vol);
+  for (i = 0; i < (SECT - 16) / 8; i++) {
+    w = sector_word (key, i);
+    memcpy (p + 16 + 8 * i, &w, 8);
+  }
 }
 
 /* The value sector S of volume VOL holds, or BAD, with a description
@@ -122,21 +141,23 @@ static uint32_t
 decode_sector (const uint8_t *p, unsigned vol, uint64_t s, char *why,
                size_t len)
 {
-  uint8_t want[SECT];
+  uint64_t key, w;
   uint32_t v, ws;
   size_t i;
 
+  static const uint8_t zeroes[SECT];
+
   memcpy (&v, p, 4);
   if (v == 0) {
+    if (memcmp (p, zeroes, SECT) == 0)
+      return 0;
     for (i = 0; i < SECT && p[i] == 0; i++)
       ;
-    if (i == SECT)
-      return 0;
     snprintf (why, len, "garbage (non-zero byte at %zu after a zero tag)", i);
     return BAD;
   }
   memcpy (&ws, p + 12, 4);
-  if (memcmp (p + 4, "PLS\x01", 4) != 0) {
+  if (memcmp (p + 4, "PLS\x01", 4) != 0 || p[9] || p[10] || p[11]) {
     snprintf (why, len, "garbage (no sector tag)");
     return BAD;
   }
@@ -145,13 +166,14 @@ decode_sector (const uint8_t *p, unsigned vol, uint64_t s, char *why,
               " (misplaced)", v, p[8] < NVOL ? specs[p[8]].name : "?", ws);
     return BAD;
   }
-  fill_sector (want, vol, s, v);
-  if (memcmp (p, want, SECT) != 0) {
-    for (i = 0; i < SECT && p[i] == want[i]; i++)
-      ;
-    snprintf (why, len, "version %" PRIu32 " torn inside the sector (byte %zu"
-              " differs)", v, i);
-    return BAD;
+  key = sector_key (vol, s, v);
+  for (i = 0; i < (SECT - 16) / 8; i++) {
+    memcpy (&w, p + 16 + 8 * i, 8);
+    if (w != sector_word (key, i)) {
+      snprintf (why, len, "version %" PRIu32 " torn inside the sector"
+                " (bytes %zu-%zu differ)", v, 16 + 8 * i, 23 + 8 * i);
+      return BAD;
+    }
   }
   return v;
 }
@@ -241,7 +263,9 @@ struct run {
   char desc[200];               /* what it does */
   int views_open, injecting;
   unsigned force_crash;         /* operations left that are crash points */
+  int deleting;                 /* the call in progress deletes snapshots */
   int trace;                    /* SNAPVOL_POWERLOSS_TRACE: print calls */
+  int checker;                  /* SNAPVOL_POWERLOSS_CHECKER=0: no check_pool */
   struct outer outer;
   struct pending *pend;
   size_t npend, cappend;
@@ -322,19 +346,27 @@ fail_ctx (const struct ctx *c, const char *fmt, ...)
   print_error ("  seed %" PRIu64 ", iteration %" PRIu64 ", call %" PRIu32
                " (%s)\n", r->seed, r->iter, r->call, r->desc);
   if (c->p) {
-    print_error ("  crash after operation %" PRIu64 " (%s), %s image%s\n",
-                 c->p->op, c->p->what, mode_name (c->p->mode),
-                 c->nested_op ? "" : "");
+    print_error ("  crash after operation %" PRIu64 " (%s), %s image\n",
+                 c->p->op, c->p->what, mode_name (c->p->mode));
     if (c->nested_op)
       print_error ("  then a second crash after operation %" PRIu64
                    " of the recovery\n", c->nested_op);
     print_error ("  phase: %s\n", c->phase);
     if (c->pristine) {
-      snprintf (dir, sizeof dir, "%s/snapvol-powerloss-%" PRIu64 "-%" PRIu64
-                "-%" PRIu64, tmp && *tmp ? tmp : "/tmp", r->seed, r->iter,
-                c->p->op);
-      if (crashsim_export (c->pristine, dir) == 0)
-        print_error ("  the crash image (before recovery) is in %s\n", dir);
+      unsigned n;
+      /* A name of its own: an earlier run may have left the same. */
+      for (n = 1; n < 100; n++) {
+        snprintf (dir, sizeof dir, "%s/snapvol-powerloss-%" PRIu64 "-%"
+                  PRIu64 "-%" PRIu64 "%s%.0u", tmp && *tmp ? tmp : "/tmp",
+                  r->seed, r->iter, c->p->op, n > 1 ? "." : "", n > 1 ? n : 0);
+        if (crashsim_export (c->pristine, dir) == 0) {
+          print_error ("  the crash image (before recovery) is in %s\n",
+                       dir);
+          break;
+        }
+        if (errno != EEXIST)
+          break;
+      }
     }
     print_error ("  rerun: SNAPVOL_POWERLOSS_SEED=%" PRIu64
                  " SNAPVOL_POWERLOSS_ITERATION=%" PRIu64
@@ -1138,7 +1170,7 @@ check_image (struct run *r, struct pending *p)
   struct ctx c = { .r = r, .p = p, .phase = "recovery" };
   struct state st, st2;
   int nested = ut_rand_below (&rng, 4) == 0;
-  int checker = ut_rand_below (&rng, CHECKER_EVERY) == 0;
+  int checker = ut_rand_below (&rng, CHECKER_EVERY) == 0 && r->checker;
 
   c.pristine = crashsim_crash (p->img, 0, CRASHSIM_KEEP_ALL, NULL);
   r->st->points++;
@@ -1424,7 +1456,10 @@ inject (struct run *r, const char *what)
   char desc[sizeof r->desc];
   unsigned i, n = 1 + ut_rand_below (&r->inject_rng, 3), here = NVOL, k;
 
-  /* Half of them go to the volume whose file is being synced. */
+  /* Half of them go to the volume whose file is being synced; during a
+   * deletion, three in four, as writes: the window between a deletion
+   * and its durability is where copy-on-write must still protect the
+   * snapshot. */
   for (k = 0; k < NVOL; k++) {
     char dir[SV_NAME_MAX + 16];
     snprintf (dir, sizeof dir, "/volumes/%s/", specs[k].name);
@@ -1436,14 +1471,15 @@ inject (struct run *r, const char *what)
   r->injecting = 1;
   outer_apply (r);
   for (i = 0; i < n; i++) {
-    unsigned pick = ut_rand_below (&r->inject_rng, 2 * NVOL);
+    unsigned pick = ut_rand_below (&r->inject_rng,
+                                   r->deleting ? 4 * NVOL : 2 * NVOL);
     struct mvol *mv;
     uint64_t s0;
     k = pick < NVOL || here == NVOL ? pick % NVOL : here;
     mv = &r->v[k];
     s0 = ut_rand_below (&r->inject_rng, mv->nsect);
     uint64_t len = 1 + ut_rand_below (&r->inject_rng, 24);
-    unsigned kind = ut_rand_below (&r->inject_rng, 4);
+    unsigned kind = ut_rand_below (&r->inject_rng, r->deleting ? 2 : 4);
     if (kind >= 2) {
       uint64_t spss = mv->ss / SECT;
       s0 = s0 / spss * spss;
@@ -1571,8 +1607,10 @@ do_delete (struct run *r, size_t idx, int by_set)
       r->snaps[i].state = S_DELETING;
       expect++;
     }
+  r->deleting = 1;
   if (pool_snapshot_delete (r->pool, id, &got) == -1)
     call_failed (r, "pool_snapshot_delete");
+  r->deleting = 0;
   if (got != expect)
     call_failed (r, "pool_snapshot_delete (wrong number deleted)");
   settle (r);
@@ -1906,6 +1944,7 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
   r->inject_rng = ut_seed_derive (r->iter_seed, 2);
   r->only_op = only_op;
   r->trace = ut_env_u64 ("SNAPVOL_POWERLOSS_TRACE", 0) != 0;
+  r->checker = ut_env_u64 ("SNAPVOL_POWERLOSS_CHECKER", 1) != 0;
   r->st = st;
   r->cs = crashsim_new ();
   r->buf = xcalloc (1, 1024 * KiB);
@@ -1937,9 +1976,9 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
     /* A long iteration stops at the time budget (never when one crash
      * point is being repeated: the run must be the same). */
     clock_gettime (CLOCK_MONOTONIC, &now);
-    if (!only_op && c % 16 == 15 && (now.tv_sec > deadline->tv_sec ||
-                                     (now.tv_sec == deadline->tv_sec &&
-                                      now.tv_nsec > deadline->tv_nsec)))
+    if (!only_op && (now.tv_sec > deadline->tv_sec ||
+                     (now.tv_sec == deadline->tv_sec &&
+                      now.tv_nsec > deadline->tv_nsec)))
       break;
     random_call (r);
   }

@@ -105,10 +105,7 @@ ut_view_open (struct sv_pool *pool, const char *export)
 static uint64_t
 mix (uint64_t x)
 {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return ut_mix64 (x);
 }
 
 uint64_t

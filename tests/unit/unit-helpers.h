@@ -66,6 +66,17 @@ extern void ut_pool_close (struct sv_pool *pool);
 extern struct sv_view *ut_view_open (struct sv_pool *pool,
                                      const char *export);
 
+/* splitmix64's finaliser: a cheap, well-mixed bijection of 64-bit
+ * words (the patterns and the generator below are built on it). */
+static inline uint64_t
+ut_mix64 (uint64_t x)
+{
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 /* A seeded pseudo-random generator (splitmix64), the same on every
  * platform, so that a printed seed repeats a run exactly.  *STATE is
  * the whole state; any value is a valid seed. */

@@ -207,7 +207,8 @@ volume_decode_snap (struct volume *v, const uint8_t *p, size_t len,
   if (labellen > SV_LABEL_MAX || SNAP_REC_FIXED + labellen > len)
     return sv_error (EILSEQ, "volume %s: snapshot label length %" PRIu32
                      " is invalid", v->name, labellen);
-  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0)
+  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0 ||
+      s->size % 512 != 0 || s->size > v->size)
     return sv_error (EILSEQ, "volume %s: snapshot record has generation %"
                      PRIu32 " and size %" PRIu64, v->name, s->gen, s->size);
   memcpy (s->label, p + SNAP_REC_FIXED, labellen);

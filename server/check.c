@@ -918,7 +918,8 @@ scan (struct checker *ck)
                     ck->pool.voldir, strerror (errno));
     return;
   }
-  qsort (names, n, sizeof *names, cmp_str);
+  if (n > 0)                    /* an empty listing may be NULL */
+    qsort (names, n, sizeof *names, cmp_str);
   ck->rep->volumes = calloc (n ? n : 1, sizeof *ck->rep->volumes);
   ck->scans = calloc (n ? n : 1, sizeof *ck->scans);
   if (ck->rep->volumes == NULL || ck->scans == NULL)

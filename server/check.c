@@ -697,6 +697,17 @@ check_data (struct volscan *vs, const struct owner *own, size_t nown)
   if (cur != UINT64_MAX)
     cluster_has_data (&ls, cur, cur_mask, cur_bytes);
   flush_run (&ls);
+  /* Commit rule 1: data is durable before the record mapping it, so the
+   * file always reaches every mapped cluster (the open refuses one that
+   * it does not). */
+  if (nown > 0 && (off = lseek (fd, 0, SEEK_END)) != -1 &&
+      (uint64_t) own[nown - 1].phys * cs >= (uint64_t) off)
+    vproblem (vs, "cluster-past-end", 0, NULL, "cluster %" PRIu64
+              " generation %" PRIu32 " maps physical cluster %" PRIu32
+              ", past the end of %s (%" PRIu64 " bytes); not repairable:"
+              " restore the volume's directory from a backup",
+              own[nown - 1].vci, own[nown - 1].gen, own[nown - 1].phys,
+              path, (uint64_t) off);
   close (fd);
 }
 

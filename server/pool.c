@@ -95,12 +95,36 @@ check_label (const char *label)
   return 0;
 }
 
+/* Sync the directory that holds PATH's name. */
+static int
+sync_parent (struct sv_pool *pool, const char *path)
+{
+  char parent[4096];
+  size_t n = strlen (path);
+
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  while (n > 0 && path[n - 1] != '/')
+    n--;
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  if (n == 0)
+    snprintf (parent, sizeof parent, ".");
+  else if (n >= sizeof parent)
+    return sv_error (ENAMETOOLONG, "%s: path too long", path);
+  else
+    snprintf (parent, sizeof parent, "%.*s", (int) n, path);
+  if (IO (pool)->syncdir (pool->io->opaque, parent) == -1)
+    return sv_error (errno, "fsync: %s: %m", parent);
+  return 0;
+}
+
 /* Pool header. */
 
 static int
 pool_header (struct sv_pool *pool, int create)
 {
-  char path[4096];
+  char path[4096], tmp[4096];
   uint8_t blk[SV_BLOCK];
   ssize_t r;
   int h;
@@ -117,17 +141,23 @@ pool_header (struct sv_pool *pool, int create)
     put_le32 (blk + POOL_OFF_CLUSTER, pool->default_cluster_size);
     memcpy (blk + POOL_OFF_UUID, u.b, 16);
     put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
-    h = IO (pool)->open (pool->io->opaque, path,
-                         O_RDWR | O_CREAT | O_EXCL, 0600);
+    /* Written aside and renamed into place, so that a crash leaves
+     * either no header (the creation had not returned; it can be run
+     * again) or a whole one, never a short file every open refuses. */
+    snprintf (tmp, sizeof tmp, "%s/snapvol.pool.tmp", pool->dir);
+    h = IO (pool)->open (pool->io->opaque, tmp,
+                         O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (h == -1)
-      return sv_error (errno, "create: %s: %m", path);
+      return sv_error (errno, "create: %s: %m", tmp);
     if (IO (pool)->pwrite (pool->io->opaque, h, blk, SV_BLOCK, 0) != SV_BLOCK ||
         IO (pool)->sync (pool->io->opaque, h) == -1) {
       int e = errno;
       IO (pool)->close (pool->io->opaque, h);
-      return sv_error (e, "write: %s: %m", path);
+      return sv_error (e, "write: %s: %m", tmp);
     }
     IO (pool)->close (pool->io->opaque, h);
+    if (IO (pool)->rename (pool->io->opaque, tmp, path) == -1)
+      return sv_error (errno, "rename: %s to %s: %m", tmp, path);
     if (IO (pool)->syncdir (pool->io->opaque, pool->dir) == -1)
       return sv_error (errno, "fsync: %s: %m", pool->dir);
     memcpy (pool->uuid.b, u.b, 16);
@@ -256,10 +286,17 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     goto err;
   }
 
-  if (create && IO (pool)->mkdir (pool->io->opaque, dir, 0700) == -1 &&
-      errno != EEXIST) {
-    sv_error (errno, "mkdir: %s: %m", dir);
-    goto err;
+  if (create) {
+    if (IO (pool)->mkdir (pool->io->opaque, dir, 0700) == 0) {
+      /* The new directory's name lives in its parent: without this a
+       * power loss can take the whole pool, volumes and all. */
+      if (sync_parent (pool, dir) == -1)
+        goto err;
+    }
+    else if (errno != EEXIST) {
+      sv_error (errno, "mkdir: %s: %m", dir);
+      goto err;
+    }
   }
   if (pool_header (pool, create) == -1)
     goto err;

@@ -137,7 +137,14 @@ extern int pool_snapshot_list (struct sv_pool *pool, const char *volume,
  * Returns once the snapshots and the data they cover are durable.
  * SET_ID: the set's UUID, or NULL to make one; written to SET_ID_OUT.
  * RES: an array of N results, filled in the order of VOLUMES.
- * LABEL may be NULL.  May block. */
+ * LABEL may be NULL.  May block.
+ * On failure no snapshot of the set remains, with one exception, the
+ * one every failed flush has: if a volume's journal sync fails after
+ * the set's record was written and the journal then cannot be written
+ * at all (the volume stops), the record may have reached the disk, and
+ * the set may be found whole, exactly as pinned, at the next open.
+ * Callers that must not keep it delete the set by its id after the
+ * reopen (the coordinator does so for every failed set). */
 extern int pool_snapshot_create (struct sv_pool *pool,
                                  const char *const *volumes, size_t n,
                                  const char *label, const char *set_id,
@@ -168,7 +175,8 @@ extern struct sv_hold *pool_hold (struct sv_pool *pool,
  * snapshots durable, and free HOLD (whatever the outcome).  SET_ID
  * must be a UUID string (the set's id, chosen by the caller).  RES is
  * an array of as many results as volumes were held, in hold order.
- * On failure no snapshot of the set remains.  May block. */
+ * On failure no snapshot of the set remains (but see
+ * pool_snapshot_create for a failing journal).  May block. */
 extern int pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
                              const char *set_id, const char *label,
                              struct sv_snap_result *res)

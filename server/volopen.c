@@ -9,8 +9,9 @@
  *   2. Load the checkpoint: snapshots and extent map as of record S.
  *   3. Replay the journal files from the checkpoint's first file,
  *      applying records after S; stop at the torn tail and cut it.
- *   4. Rebuild the allocator from the map; a cluster owned twice is
- *      corruption (EILSEQ), never silently shared.
+ *   4. Rebuild the allocator from the map; a cluster owned twice, or
+ *      one past the end of the data file (which commit rule 1 makes
+ *      impossible), is corruption (EILSEQ), never silently accepted.
  *   5. Punch the free clusters inside the data file: a crash can leave
  *      data written to clusters whose mapping never became durable.
  *      Then reclaim what no view reads (a crash can interrupt the
@@ -329,9 +330,14 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
                    " length %zu", v->name, type, len);
 }
 
-/* Rebuild the allocator from the map (recovery step 4). */
+/* Rebuild the allocator from the map (recovery step 4).  DATA_SIZE is
+ * the data file's size: commit rule 1 (data durable before the record
+ * that maps it) means every mapped cluster starts inside the file, so a
+ * mapping past its end is corrupt metadata, and is refused before it
+ * can size the allocator's bitmap (one bad record would otherwise cost
+ * up to 512 MiB of memory). */
 static int
-rebuild_alloc (struct volume *v)
+rebuild_alloc (struct volume *v, uint64_t data_size)
 {
   uint64_t vci = 0;
 
@@ -342,6 +348,12 @@ rebuild_alloc (struct volume *v)
     for (k = 0; k < ev->n; k++) {
       if (ev->v[k].phys == PHYS_NONE)
         continue;
+      if ((uint64_t) ev->v[k].phys * v->cluster_size >= data_size)
+        return sv_error (EILSEQ, "volume %s: cluster %" PRIu64 " generation %"
+                         PRIu32 " maps physical cluster %" PRIu32 ", past the"
+                         " end of the data file (%" PRIu64 " bytes)",
+                         v->name, vci, ev->v[k].gen, ev->v[k].phys,
+                         data_size);
       if (alloc_mark (&v->alloc, ev->v[k].phys) == -1)
         return sv_error (EILSEQ, "volume %s: physical cluster %" PRIu32
                          " is mapped twice (again by cluster %" PRIu64
@@ -402,7 +414,7 @@ struct volume *
 volume_open (struct sv_pool *pool, const char *dir, const char *name)
 {
   struct volume *v;
-  uint64_t last_seq, jfirst, torn;
+  uint64_t last_seq, jfirst, torn, data_size;
   char path[4096];
 
   /* 1. */
@@ -422,15 +434,18 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   }
 
   /* 4. */
-  if (rebuild_alloc (v) == -1)
-    goto err;
-
   snprintf (path, sizeof path, "%s/data", dir);
   v->data = IO (v)->open (v->io->opaque, path, O_RDWR, 0);
   if (v->data == -1) {
     sv_error (errno, "volume %s: open %s: %m", name, path);
     goto err;
   }
+  if (IO (v)->size (v->io->opaque, v->data, &data_size) == -1) {
+    sv_error (errno, "volume %s: size of %s: %m", name, path);
+    goto err;
+  }
+  if (rebuild_alloc (v, data_size) == -1)
+    goto err;
 
   /* 5. */
   punch_free_space (v);

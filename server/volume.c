@@ -273,7 +273,10 @@ volume_pread (struct volume *v, const struct snap *snap, void *buf,
   uint32_t gen = snap ? snap->gen : UINT32_MAX;
   char *p = buf;
 
-  if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
+  /* A stopped volume's data file may have lost writes its page cache
+   * still shows: a read could return what a crash would not keep. */
+  if (check_range (v, snap ? snap->size : v->size, count, off) == -1 ||
+      check_failed (v) == -1)
     return -1;
   while (count > 0) {
     uint64_t vci = off / v->cluster_size;

@@ -405,6 +405,32 @@ test_version_beyond_the_live_generation (void **state)
   check_report_free (r);
 }
 
+/* A mapping to a physical cluster the data file does not reach (the
+ * fuzzers made one: it cost the open a 512 MiB bitmap) is reported by
+ * the checker and refused by the engine, both naming it. */
+static void
+test_mapping_past_the_data_file_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  struct check_report *r;
+
+  write_cluster (fx, 0, 1);
+  write_cluster (fx, 1, 2);
+  close_pool (fx);
+  append_put (fx, next_seq (fx), 2, 1, 0xfffffff0u, ALL_SUBS);
+
+  r = run_check (fx, 0);
+  assert_false (r->clean);
+  assert_item (problems_of (r, "t"), "t", "cluster-past-end", 0,
+               "cluster 2 generation 1 maps physical cluster 4294967280,"
+               " past the end of");
+  check_report_free (r);
+
+  assert_null_with (pool_open (fx->dir, NULL, 0), EILSEQ);
+  assert_errmsg_names ("maps physical cluster 4294967280, past the end of"
+                       " the data file (131072 bytes)");
+}
+
 static void
 test_duplicate_snapshot_id (void **state)
 {
@@ -546,6 +572,7 @@ main (void)
     T (test_deletion_without_reclaim_is_reclaimed),
     T (test_record_out_of_sequence_is_not_repairable),
     T (test_version_beyond_the_live_generation),
+    T (test_mapping_past_the_data_file_is_refused),
     T (test_duplicate_snapshot_id),
     T (test_leftovers_are_removed),
     T (test_leaked_subclusters_are_punched),

@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * rpcpeer.c: a registered peer's lasting link to the coordinator
+ * (see rpcpeer.h).
+ *
+ * Design notes
+ *
+ * Two threads.  The I/O loop (rpcpeer_run) owns the connection: only
+ * it reads and writes the SSL object.  The worker runs the
+ * coordinator's calls.  They meet in two queues under p->lock:
+ *
+ *   I/O loop --jobs--> worker      requests, in the order read
+ *   worker   --done--> I/O loop    responses, in the order run;
+ *                                  a byte on wake_pipe says so
+ *
+ * so calls are answered one at a time, in order, while the I/O loop
+ * keeps sending pings: a hold.begin waiting up to a minute, or a
+ * writer's freeze hook, never makes the link look dead.
+ *
+ * Sessions: each connection gets a number; p->live is the number of
+ * the connection up now (0 between connections).  A job or a response
+ * of another session is dropped: its connection is gone, and the
+ * coordinator counts the call as failed.  The call running when the
+ * connection drops finishes; its answer is dropped.
+ *
+ * Stopping: rpcpeer_stop sets `stopping` and writes to stop_pipe,
+ * which nobody drains, so every later poll of it returns at once.
+ *
+ * Logging: a failure to connect or register is logged at LOG_ERR when
+ * its message differs from the previous failure's, at LOG_DEBUG when it
+ * repeats, so a coordinator down for a day costs one line.  The end of
+ * a registered connection is a change of state: LOG_WARNING.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "jsonrpc.h"
+#include "rpcconn.h"
+#include "rpcpeer.h"
+
+/* The registration must be answered within this (the coordinator's own
+ * limit for a first request is 10 s from the connect). */
+#define REGISTER_TIMEOUT_MS 10000
+/* How long a response may wait for the coordinator to take it. */
+#define SEND_TIMEOUT_MS 30000
+/* A coordinator that answers no ping for this many heartbeats is gone. */
+#define MISSED_HEARTBEATS 3
+/* A connection that lasted this long resets the backoff. */
+#define STABLE_MS 10000
+/* Accepted heartbeat_ms from a registration result. */
+#define HEARTBEAT_MIN_MS 50
+#define HEARTBEAT_MAX_MS 3600000
+
+struct job {
+  struct job *next;
+  json_t *msg;                  /* the request */
+  uint64_t session;
+  struct timespec received;
+};
+
+struct done {
+  struct done *next;
+  json_t *reply;
+  uint64_t session;
+};
+
+struct rpcpeer {
+  char *what, *address;
+  SSL_CTX *tls;
+  int connect_timeout_ms, backoff_min_ms, backoff_max_ms;
+  const struct rpcpeer_ops *ops;
+  void *opaque;
+
+  int stop_pipe[2];
+  int wake_pipe[2];
+  atomic_bool stopping;
+  _Atomic uint64_t live;        /* the session up now, 0 if none */
+  uint64_t next_session;        /* I/O loop only */
+  unsigned seed;                /* I/O loop only: backoff jitter */
+  char last_failure[1024];      /* I/O loop only */
+
+  pthread_mutex_t lock;         /* protects what follows */
+  pthread_cond_t work;          /* a job was queued, or worker_stop */
+  struct job *jobs, **jobs_tail;
+  struct done *done, **done_tail;
+  bool worker_stop;
+};
+
+static void plog (struct rpcpeer *p, int priority, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+static void
+plog (struct rpcpeer *p, int priority, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  int saved = errno;
+
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  p->ops->log (p->opaque, priority, msg);
+  errno = saved;
+}
+
+static int64_t
+now_ms (void)
+{
+  struct timespec t;
+
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+struct rpcpeer *
+rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
+             void *opaque)
+{
+  struct rpcpeer *p = calloc (1, sizeof *p);
+
+  if (p == NULL)
+    return NULL;
+  p->stop_pipe[0] = p->stop_pipe[1] = -1;
+  p->wake_pipe[0] = p->wake_pipe[1] = -1;
+  pthread_mutex_init (&p->lock, NULL);
+  pthread_cond_init (&p->work, NULL);
+  p->jobs_tail = &p->jobs;
+  p->done_tail = &p->done;
+  atomic_init (&p->stopping, false);
+  atomic_init (&p->live, 0);
+  p->what = strdup (cfg->what ? cfg->what : "coordinator");
+  p->address = strdup (cfg->address);
+  if (p->what == NULL || p->address == NULL)
+    goto err;
+  p->tls = cfg->tls;
+  p->connect_timeout_ms = cfg->connect_timeout_ms > 0
+    ? cfg->connect_timeout_ms : RPCPEER_CONNECT_TIMEOUT_MS;
+  p->backoff_min_ms = cfg->backoff_min_ms > 0
+    ? cfg->backoff_min_ms : RPCPEER_BACKOFF_MIN_MS;
+  p->backoff_max_ms = cfg->backoff_max_ms > 0
+    ? cfg->backoff_max_ms : RPCPEER_BACKOFF_MAX_MS;
+  if (p->backoff_max_ms < p->backoff_min_ms)
+    p->backoff_max_ms = p->backoff_min_ms;
+  p->ops = ops;
+  p->opaque = opaque;
+  if (getrandom (&p->seed, sizeof p->seed, GRND_NONBLOCK) != sizeof p->seed)
+    p->seed = (unsigned) getpid () ^ (unsigned) now_ms ();
+  if (pipe2 (p->stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
+      pipe2 (p->wake_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+    goto err;
+  return p;
+
+ err:
+  rpcpeer_free (p);
+  return NULL;
+}
+
+void
+rpcpeer_stop (struct rpcpeer *p)
+{
+  int saved = errno;
+
+  atomic_store (&p->stopping, true);
+  /* Only write(2) here: this may run in a signal handler.  A full pipe
+   * already wakes everyone. */
+  if (write (p->stop_pipe[1], "", 1) == -1) {
+    /* nothing more to do */
+  }
+  errno = saved;
+}
+
+bool
+rpcpeer_session_alive (struct rpcpeer *p, uint64_t session)
+{
+  return session != 0 && atomic_load (&p->live) == session;
+}
+
+static void
+free_jobs (struct job *j)
+{
+  while (j) {
+    struct job *next = j->next;
+
+    json_decref (j->msg);
+    free (j);
+    j = next;
+  }
+}
+
+static void
+free_done (struct done *d)
+{
+  while (d) {
+    struct done *next = d->next;
+
+    json_decref (d->reply);
+    free (d);
+    d = next;
+  }
+}
+
+void
+rpcpeer_free (struct rpcpeer *p)
+{
+  size_t i;
+
+  if (p == NULL)
+    return;
+  free_jobs (p->jobs);
+  free_done (p->done);
+  for (i = 0; i < 2; i++) {
+    if (p->stop_pipe[i] >= 0)
+      close (p->stop_pipe[i]);
+    if (p->wake_pipe[i] >= 0)
+      close (p->wake_pipe[i]);
+  }
+  pthread_cond_destroy (&p->work);
+  pthread_mutex_destroy (&p->lock);
+  free (p->what);
+  free (p->address);
+  free (p);
+}
+
+/* Worker. */
+
+/* The answer to a ping from the coordinator: it is answered here, in
+ * order with the other calls, so no ops->call need know it. */
+static json_t *
+answer_ping (json_t *id)
+{
+  return jsonrpc_result (id, json_pack ("{s:I}", "time",
+                                        (json_int_t) time (NULL)));
+}
+
+static void
+run_job (struct rpcpeer *p, struct job *j)
+{
+  json_t *id = json_object_get (j->msg, "id");
+  const char *method = json_string_value (json_object_get (j->msg, "method"));
+  struct rpcpeer_call call = {
+    .id = id,
+    .method = method,
+    .params = json_object_get (j->msg, "params"),
+    .session = j->session,
+    .received = j->received,
+  };
+  struct done *d;
+  json_t *reply;
+
+  if (strcmp (method, "ping") == 0)
+    reply = answer_ping (id);
+  else
+    reply = p->ops->call (p->opaque, &call);
+  if (reply == NULL)
+    reply = jsonrpc_error (id, JSONRPC_INTERNAL_ERROR, NULL,
+                           "out of memory");
+  d = calloc (1, sizeof *d);
+  if (reply == NULL || d == NULL) {
+    plog (p, LOG_ERR, "%s: cannot answer %.64s: out of memory", p->what,
+          method);
+    json_decref (reply);
+    free (d);
+    return;
+  }
+  d->reply = reply;
+  d->session = j->session;
+  pthread_mutex_lock (&p->lock);
+  *p->done_tail = d;
+  p->done_tail = &d->next;
+  pthread_mutex_unlock (&p->lock);
+  if (write (p->wake_pipe[1], "", 1) == -1 && errno != EAGAIN)
+    plog (p, LOG_ERR, "%s: write: %m", p->what);
+}
+
+static void *
+worker (void *arg)
+{
+  struct rpcpeer *p = arg;
+
+  pthread_mutex_lock (&p->lock);
+  for (;;) {
+    struct job *j;
+
+    while (p->jobs == NULL && !p->worker_stop)
+      pthread_cond_wait (&p->work, &p->lock);
+    if (p->worker_stop)
+      break;
+    j = p->jobs;
+    p->jobs = j->next;
+    if (p->jobs == NULL)
+      p->jobs_tail = &p->jobs;
+    pthread_mutex_unlock (&p->lock);
+
+    if (rpcpeer_session_alive (p, j->session))
+      run_job (p, j);
+    j->next = NULL;
+    free_jobs (j);
+
+    pthread_mutex_lock (&p->lock);
+  }
+  pthread_mutex_unlock (&p->lock);
+  return NULL;
+}
+
+/* Queue the request MSG (borrowed) of SESSION for the worker. */
+static void
+enqueue (struct rpcpeer *p, json_t *msg, uint64_t session)
+{
+  struct job *j = calloc (1, sizeof *j);
+
+  if (j == NULL) {
+    plog (p, LOG_ERR, "%s: dropped a call: out of memory", p->what);
+    return;
+  }
+  j->msg = json_incref (msg);
+  j->session = session;
+  clock_gettime (CLOCK_MONOTONIC, &j->received);
+  pthread_mutex_lock (&p->lock);
+  *p->jobs_tail = j;
+  p->jobs_tail = &j->next;
+  pthread_cond_signal (&p->work);
+  pthread_mutex_unlock (&p->lock);
+}
+
+/* I/O loop. */
+
+/* What a session is doing, for the handlers below. */
+struct session {
+  struct rpcpeer *p;
+  struct rpcconn *conn;
+  uint64_t id;
+  int heartbeat_ms;
+  json_int_t last_ping_id;      /* the latest ping sent, 0 if none */
+  int64_t unanswered_since;     /* first ping not answered yet, or 0 */
+  int64_t next_ping;
+  char why[1024];               /* why the session ended */
+};
+
+/* A request arriving while the registration is in flight. */
+static void
+on_early_request (void *opaque, json_t *msg)
+{
+  struct session *s = opaque;
+
+  if (json_object_get (msg, "id") != NULL)
+    enqueue (s->p, msg, s->id);
+}
+
+/* Take one message of the coordinator.  -1 ends the session. */
+static int
+handle (struct session *s, json_t *msg)
+{
+  struct rpcpeer *p = s->p;
+  json_t *id = json_object_get (msg, "id");
+  char why[256];
+  int code;
+  const char *message;
+
+  switch (jsonrpc_classify (msg, why, sizeof why)) {
+  case JSONRPC_REQUEST:
+    enqueue (p, msg, s->id);
+    return 0;
+  case JSONRPC_NOTIFICATION:
+    plog (p, LOG_DEBUG, "%s: ignored the notification %.64s", p->what,
+          json_string_value (json_object_get (msg, "method")));
+    return 0;
+  case JSONRPC_RESPONSE:
+    if (json_is_integer (id) && json_integer_value (id) > 0 &&
+        json_integer_value (id) <= s->last_ping_id) {
+      s->unanswered_since = 0;
+      if (rpcconn_response_error (msg, &code, &message, NULL))
+        plog (p, LOG_DEBUG, "%s: ping refused: %s (error %d)", p->what,
+              message, code);
+    }
+    else if (json_is_null (id) &&
+             rpcconn_response_error (msg, &code, &message, NULL))
+      plog (p, LOG_WARNING, "%s: error from the coordinator: %s "
+            "(error %d)", rpcconn_name (s->conn), message, code);
+    else
+      plog (p, LOG_DEBUG, "%s: dropped a response to no request of ours",
+            rpcconn_name (s->conn));
+    return 0;
+  case JSONRPC_INVALID:
+  default: {
+    json_t *reply;
+    char err[256];
+
+    if (!json_is_string (id) && !json_is_integer (id))
+      id = NULL;
+    reply = jsonrpc_error (id, JSONRPC_INVALID_REQUEST, NULL, "%s", why);
+    if (reply == NULL || rpcconn_send (s->conn, reply, SEND_TIMEOUT_MS, err,
+                                       sizeof err) == -1) {
+      snprintf (s->why, sizeof s->why, "%s", reply ? err : "out of memory");
+      json_decref (reply);
+      return -1;
+    }
+    json_decref (reply);
+    return 0;
+  }
+  }
+}
+
+/* Read every message available now.  -1 ends the session. */
+static int
+drain_input (struct session *s)
+{
+  for (;;) {
+    char err[512];
+    json_t *msg;
+    int code, r;
+
+    msg = rpcconn_recv (s->conn, 0, &code, err, sizeof err);
+    if (msg == NULL) {
+      if (errno == ETIMEDOUT)
+        return 0;
+      if (errno == EBADMSG) {
+        json_t *reply = jsonrpc_error (NULL, code, NULL, "%s",
+                                       rpcconn_reason (s->conn, err));
+
+        plog (s->p, LOG_DEBUG, "%s", err);
+        if (reply != NULL &&
+            rpcconn_send (s->conn, reply, SEND_TIMEOUT_MS, err,
+                          sizeof err) == -1) {
+          json_decref (reply);
+          snprintf (s->why, sizeof s->why, "%s", err);
+          return -1;
+        }
+        json_decref (reply);
+        continue;
+      }
+      snprintf (s->why, sizeof s->why, "%s", err);
+      return -1;
+    }
+    r = handle (s, msg);
+    json_decref (msg);
+    if (r == -1)
+      return -1;
+  }
+}
+
+/* Send the worker's answers for this session.  -1 ends the session. */
+static int
+send_answers (struct session *s)
+{
+  struct rpcpeer *p = s->p;
+  struct done *list, *d;
+  char buf[64], err[512];
+  int r = 0;
+
+  while (read (p->wake_pipe[0], buf, sizeof buf) > 0)
+    ;
+  pthread_mutex_lock (&p->lock);
+  list = p->done;
+  p->done = NULL;
+  p->done_tail = &p->done;
+  pthread_mutex_unlock (&p->lock);
+
+  for (d = list; d != NULL && r == 0; d = d->next) {
+    if (d->session != s->id)
+      continue;
+    if (rpcconn_send (s->conn, d->reply, SEND_TIMEOUT_MS, err,
+                      sizeof err) == 0)
+      continue;
+    if (errno == EMSGSIZE) {
+      /* The caller still gets an answer to its id. */
+      json_t *e =
+        jsonrpc_error (json_object_get (d->reply, "id"),
+                       JSONRPC_INTERNAL_ERROR, jsonrpc_errno_data (EMSGSIZE),
+                       "the result is longer than the %d-byte message limit",
+                       JSONRPC_MAX_MESSAGE);
+
+      if (e != NULL &&
+          rpcconn_send (s->conn, e, SEND_TIMEOUT_MS, err, sizeof err) == 0) {
+        json_decref (e);
+        continue;
+      }
+      json_decref (e);
+    }
+    snprintf (s->why, sizeof s->why, "%s", err);
+    r = -1;
+  }
+  free_done (list);
+  return r;
+}
+
+/* Send a ping when one is due and check the last ones were answered.
+ * Returns the milliseconds until the next check, or -1 to end. */
+static int
+heartbeat (struct session *s)
+{
+  int64_t now = now_ms (), wait;
+  char err[512];
+
+  if (s->unanswered_since != 0 &&
+      now - s->unanswered_since >= (int64_t) MISSED_HEARTBEATS *
+      s->heartbeat_ms) {
+    snprintf (s->why, sizeof s->why, "%s: no answer to ping for %d ms",
+              rpcconn_name (s->conn), MISSED_HEARTBEATS * s->heartbeat_ms);
+    return -1;
+  }
+  if (now >= s->next_ping) {
+    json_int_t id = rpcconn_next_id (s->conn);
+    json_t *ping = jsonrpc_request (id, "ping", NULL);
+
+    if (ping == NULL ||
+        rpcconn_send (s->conn, ping, SEND_TIMEOUT_MS, err, sizeof err) == -1) {
+      snprintf (s->why, sizeof s->why, "%s", ping ? err : "out of memory");
+      json_decref (ping);
+      return -1;
+    }
+    json_decref (ping);
+    s->last_ping_id = id;
+    if (s->unanswered_since == 0)
+      s->unanswered_since = now;
+    s->next_ping = now + s->heartbeat_ms;
+  }
+  wait = s->next_ping - now;
+  if (s->unanswered_since != 0) {
+    int64_t dead = s->unanswered_since +
+      (int64_t) MISSED_HEARTBEATS * s->heartbeat_ms - now;
+
+    if (dead < wait)
+      wait = dead;
+  }
+  return wait < 0 ? 0 : (int) wait;
+}
+
+/* Serve a registered connection until it fails or we stop. */
+static void
+serve (struct session *s)
+{
+  struct rpcpeer *p = s->p;
+
+  s->next_ping = now_ms () + s->heartbeat_ms;
+  for (;;) {
+    struct pollfd fds[3] = {
+      { .fd = rpcconn_fd (s->conn), .events = rpcconn_events (s->conn) },
+      { .fd = p->wake_pipe[0], .events = POLLIN },
+      { .fd = p->stop_pipe[0], .events = POLLIN },
+    };
+    int timeout;
+
+    if (drain_input (s) == -1 || send_answers (s) == -1)
+      return;
+    timeout = heartbeat (s);
+    if (timeout == -1)
+      return;
+    if (poll (fds, 3, timeout) == -1 && errno != EINTR) {
+      snprintf (s->why, sizeof s->why, "poll: %m");
+      return;
+    }
+    if (fds[2].revents != 0) {
+      snprintf (s->why, sizeof s->why, "stopping");
+      return;
+    }
+  }
+}
+
+/* One connection, from connect to its end.  Returns true if it got
+ * registered; S->why says why it ended. */
+static bool
+session (struct rpcpeer *p, struct session *s)
+{
+  json_t *params, *res = NULL, *result;
+  const char *method = NULL, *message;
+  bool registered = false;
+  char err[512];
+  int code;
+
+  s->conn = rpcconn_open (p->tls, p->what, p->address, p->connect_timeout_ms,
+                          p->stop_pipe[0], s->why, sizeof s->why);
+  if (s->conn == NULL)
+    return false;
+  s->id = ++p->next_session;
+  atomic_store (&p->live, s->id);
+
+  params = p->ops->registration (p->opaque, &method, err, sizeof err);
+  if (params == NULL) {
+    snprintf (s->why, sizeof s->why, "%s: cannot register: %s",
+              rpcconn_name (s->conn), err);
+    goto out;
+  }
+  res = rpcconn_call (s->conn, method, params, REGISTER_TIMEOUT_MS,
+                      on_early_request, s, s->why, sizeof s->why);
+  if (res == NULL)
+    goto out;
+  if (rpcconn_response_error (res, &code, &message, NULL)) {
+    snprintf (s->why, sizeof s->why, "%s: %s refused: %s (error %d)",
+              rpcconn_name (s->conn), method, message, code);
+    goto out;
+  }
+  result = json_object_get (res, "result");
+  s->heartbeat_ms = RPCPEER_HEARTBEAT_DEFAULT_MS;
+  if (json_is_integer (json_object_get (result, "heartbeat_ms"))) {
+    json_int_t hb = json_integer_value (json_object_get (result,
+                                                         "heartbeat_ms"));
+
+    if (hb >= HEARTBEAT_MIN_MS && hb <= HEARTBEAT_MAX_MS)
+      s->heartbeat_ms = (int) hb;
+    else
+      plog (p, LOG_WARNING, "%s: ignored heartbeat_ms %lld (outside %d..%d)",
+            rpcconn_name (s->conn), (long long) hb, HEARTBEAT_MIN_MS,
+            HEARTBEAT_MAX_MS);
+  }
+  registered = true;
+  p->last_failure[0] = '\0';
+  plog (p, LOG_DEBUG, "%s: registered (heartbeat %d ms)",
+        rpcconn_name (s->conn), s->heartbeat_ms);
+  if (p->ops->registered)
+    p->ops->registered (p->opaque, s->id, result);
+  serve (s);
+
+ out:
+  atomic_store (&p->live, 0);
+  json_decref (res);
+  if (registered && p->ops->disconnected)
+    p->ops->disconnected (p->opaque, s->id, s->why);
+  rpcconn_close (s->conn);
+  s->conn = NULL;
+  return registered;
+}
+
+/* Sleep MS unless stopped.  false if stopped. */
+static bool
+pause_ms (struct rpcpeer *p, int ms)
+{
+  int64_t end = now_ms () + ms;
+
+  while (!atomic_load (&p->stopping)) {
+    struct pollfd pfd = { .fd = p->stop_pipe[0], .events = POLLIN };
+    int64_t left = end - now_ms ();
+
+    if (left <= 0)
+      return true;
+    poll (&pfd, 1, (int) left);
+  }
+  return false;
+}
+
+/* Log the end of an attempt (see the design notes). */
+static void
+log_failure (struct rpcpeer *p, bool registered, const char *why, int wait)
+{
+  if (registered) {
+    plog (p, LOG_WARNING, "%s; reconnecting in %.1f s", why, wait / 1000.0);
+    return;
+  }
+  if (strcmp (why, p->last_failure) == 0) {
+    plog (p, LOG_DEBUG, "%s; retrying in %.1f s", why, wait / 1000.0);
+    return;
+  }
+  snprintf (p->last_failure, sizeof p->last_failure, "%s", why);
+  plog (p, LOG_ERR, "%s; retrying in %.1f s, then less often", why,
+        wait / 1000.0);
+}
+
+int
+rpcpeer_run (struct rpcpeer *p)
+{
+  sigset_t all, old;
+  pthread_t thread;
+  int delay = p->backoff_min_ms, err;
+
+  if (atomic_load (&p->stopping))
+    return 0;
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, &old);
+  p->worker_stop = false;
+  err = pthread_create (&thread, NULL, worker, p);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+
+  while (!atomic_load (&p->stopping)) {
+    struct session s = { .p = p };
+    int64_t started = now_ms ();
+    bool registered = session (p, &s);
+    int wait;
+
+    if (atomic_load (&p->stopping))
+      break;
+    if (registered && now_ms () - started >= STABLE_MS)
+      delay = p->backoff_min_ms;
+    /* Jitter: 75% to 100% of the delay, so that peers cut off together
+     * do not all come back at the same instant. */
+    wait = delay - (int) (rand_r (&p->seed) % (unsigned) (delay / 4 + 1));
+    log_failure (p, registered, s.why, wait);
+    if (!pause_ms (p, wait))
+      break;
+    delay = delay > p->backoff_max_ms / 2 ? p->backoff_max_ms : delay * 2;
+  }
+
+  pthread_mutex_lock (&p->lock);
+  p->worker_stop = true;
+  pthread_cond_signal (&p->work);
+  pthread_mutex_unlock (&p->lock);
+  pthread_join (thread, NULL);
+  return 0;
+}

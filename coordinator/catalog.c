@@ -1,0 +1,1000 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * catalog.c: the SQLite catalog (see catalog.h; the schema is in
+ * docs/coordinator.md).
+ *
+ * Design notes
+ *
+ * Durability: WAL with synchronous=FULL, so every committed
+ * transaction is in the fsync'd log before sqlite3_step returns; a
+ * state the coordinator recorded before acting on it (a set "freezing"
+ * before the first writer.freeze goes out) is found again after
+ * kill -9.  Every change that spans several rows (a set with its
+ * snapshots and participants; recovery) is one transaction.
+ *
+ * Exclusion: locking_mode=EXCLUSIVE, set before WAL is enabled, keeps
+ * the file locked by this process from the first write transaction
+ * (taken in catalog_open) until it exits; a second coordinator started
+ * on the same catalog gets SQLITE_BUSY and is refused.  It also means
+ * no shared-memory wal-index file.
+ *
+ * Versions: schema_version holds one row.  A catalog of another
+ * version is refused with a message, never misread.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "catalog.h"
+#include "log.h"
+
+struct catalog {
+  sqlite3 *db;
+  char *path;
+  bool opening;                 /* catalog_open reports its own errors */
+  char errmsg[512];
+};
+
+static const char schema[] =
+  "CREATE TABLE schema_version (version INTEGER NOT NULL);\n"
+  "CREATE TABLE providers (\n"
+  "  name TEXT PRIMARY KEY,\n"
+  "  subject TEXT NOT NULL,\n"
+  "  nbd_uri TEXT NOT NULL,\n"
+  "  version TEXT,\n"
+  "  registered INTEGER NOT NULL,\n"
+  "  last_seen INTEGER NOT NULL);\n"
+  "CREATE TABLE volumes (\n"
+  "  provider TEXT NOT NULL REFERENCES providers (name) ON DELETE CASCADE,\n"
+  "  name TEXT NOT NULL,\n"
+  "  uuid TEXT NOT NULL,\n"
+  "  size INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (provider, name));\n"
+  "CREATE TABLE writers (\n"
+  "  name TEXT PRIMARY KEY,\n"
+  "  subject TEXT NOT NULL,\n"
+  "  volumes TEXT NOT NULL,\n"
+  "  freeze_timeout_ms INTEGER NOT NULL,\n"
+  "  state TEXT NOT NULL,\n"
+  "  last_event TEXT,\n"
+  "  last_event_time INTEGER,\n"
+  "  last_error TEXT,\n"
+  "  registered INTEGER NOT NULL);\n"
+  "CREATE TABLE sets (\n"
+  "  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  set_id TEXT NOT NULL UNIQUE,\n"
+  "  label TEXT NOT NULL,\n"
+  "  state TEXT NOT NULL,\n"
+  "  reason TEXT,\n"
+  "  created INTEGER NOT NULL,\n"
+  "  finished INTEGER,\n"
+  "  freeze_ms INTEGER,\n"
+  "  hold_ms INTEGER,\n"
+  "  total_ms INTEGER);\n"
+  "CREATE TABLE set_snapshots (\n"
+  "  set_id TEXT NOT NULL REFERENCES sets (set_id) ON DELETE CASCADE,\n"
+  "  ord INTEGER NOT NULL,\n"
+  "  provider TEXT NOT NULL,\n"
+  "  volume TEXT NOT NULL,\n"
+  "  id TEXT NOT NULL,\n"
+  "  export TEXT NOT NULL,\n"
+  "  uri TEXT NOT NULL,\n"
+  "  generation INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (set_id, ord));\n"
+  "CREATE TABLE participants (\n"
+  "  set_id TEXT NOT NULL REFERENCES sets (set_id) ON DELETE CASCADE,\n"
+  "  ord INTEGER NOT NULL,\n"
+  "  kind TEXT NOT NULL,\n"
+  "  name TEXT NOT NULL,\n"
+  "  state TEXT NOT NULL,\n"
+  "  error TEXT,\n"
+  "  PRIMARY KEY (set_id, ord));\n"
+  "CREATE TABLE pending_deletions (\n"
+  "  provider TEXT NOT NULL,\n"
+  "  set_id TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (provider, set_id));\n";
+
+/* Errors. */
+
+static void failed (struct catalog *cat, const char *what, ...)
+  __attribute__((format (printf, 2, 3)));
+
+/* Record and log the SQLite error of the operation WHAT. */
+static void
+failed (struct catalog *cat, const char *what, ...)
+{
+  char op[256];
+  va_list ap;
+
+  va_start (ap, what);
+  vsnprintf (op, sizeof op, what, ap);
+  va_end (ap);
+  snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: %s: %s",
+            cat->path, op, sqlite3_errmsg (cat->db));
+  if (!cat->opening)
+    log_warnx ("%s", cat->errmsg);
+}
+
+const char *
+catalog_errmsg (struct catalog *cat)
+{
+  return cat->errmsg[0] ? cat->errmsg : "catalog: unknown error";
+}
+
+/* Statements. */
+
+static int
+exec (struct catalog *cat, const char *sql)
+{
+  if (sqlite3_exec (cat->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    failed (cat, "%.64s", sql);
+    return -1;
+  }
+  return 0;
+}
+
+static sqlite3_stmt *
+prepare (struct catalog *cat, const char *sql)
+{
+  sqlite3_stmt *st = NULL;
+
+  if (sqlite3_prepare_v2 (cat->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    failed (cat, "prepare %.48s", sql);
+    return NULL;
+  }
+  return st;
+}
+
+/* Bind the values in AP to ST's parameters 1, 2, ..., one per
+ * character of TYPES: 's' const char * (NULL binds NULL), 'i' int64_t,
+ * 'j' json_t * (a string, an integer, or anything else as NULL). */
+static int
+vbind (struct catalog *cat, sqlite3_stmt *st, const char *types, va_list ap)
+{
+  int i, r = SQLITE_OK;
+
+  for (i = 0; types[i] != '\0' && r == SQLITE_OK; i++) {
+    switch (types[i]) {
+    case 's': {
+      const char *s = va_arg (ap, const char *);
+
+      r = s ? sqlite3_bind_text (st, i + 1, s, -1, SQLITE_TRANSIENT)
+        : sqlite3_bind_null (st, i + 1);
+      break;
+    }
+    case 'i':
+      r = sqlite3_bind_int64 (st, i + 1, va_arg (ap, int64_t));
+      break;
+    case 'j': {
+      json_t *v = va_arg (ap, json_t *);
+
+      if (json_is_string (v))
+        r = sqlite3_bind_text (st, i + 1, json_string_value (v), -1,
+                               SQLITE_TRANSIENT);
+      else if (json_is_integer (v))
+        r = sqlite3_bind_int64 (st, i + 1, json_integer_value (v));
+      else
+        r = sqlite3_bind_null (st, i + 1);
+      break;
+    }
+    default:
+      r = SQLITE_MISUSE;
+    }
+  }
+  if (r != SQLITE_OK) {
+    failed (cat, "bind");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+bindv (struct catalog *cat, sqlite3_stmt *st, const char *types, ...)
+{
+  va_list ap;
+  int r;
+
+  va_start (ap, types);
+  r = vbind (cat, st, types, ap);
+  va_end (ap);
+  return r;
+}
+
+/* Run ST to completion and finalize it. */
+static int
+step_done (struct catalog *cat, sqlite3_stmt *st, const char *what)
+{
+  int r = sqlite3_step (st);
+
+  if (r != SQLITE_DONE && r != SQLITE_ROW) {
+    failed (cat, "%s", what);
+    sqlite3_finalize (st);
+    return -1;
+  }
+  sqlite3_finalize (st);
+  return 0;
+}
+
+/* Run SQL with the values (see vbind) to completion. */
+static int
+run (struct catalog *cat, const char *what, const char *sql,
+     const char *types, ...)
+{
+  sqlite3_stmt *st = prepare (cat, sql);
+  va_list ap;
+  int r;
+
+  if (st == NULL)
+    return -1;
+  va_start (ap, types);
+  r = vbind (cat, st, types, ap);
+  va_end (ap);
+  if (r == -1) {
+    sqlite3_finalize (st);
+    return -1;
+  }
+  return step_done (cat, st, what);
+}
+
+static int
+begin (struct catalog *cat)
+{
+  return exec (cat, "BEGIN IMMEDIATE");
+}
+
+/* Commit, or roll back if OK is -1.  Returns OK, or -1 if the commit
+ * failed. */
+static int
+end (struct catalog *cat, int ok)
+{
+  if (ok == 0 && exec (cat, "COMMIT") == 0)
+    return 0;
+  sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
+/* Columns as JSON values. */
+
+static json_t *
+col_json (sqlite3_stmt *st, int i)
+{
+  switch (sqlite3_column_type (st, i)) {
+  case SQLITE_INTEGER:
+    return json_integer (sqlite3_column_int64 (st, i));
+  case SQLITE_TEXT:
+    return json_stringn ((const char *) sqlite3_column_text (st, i),
+                         (size_t) sqlite3_column_bytes (st, i));
+  default:
+    return json_null ();
+  }
+}
+
+/* Append to OBJ the member NAME with column I of ST.  -1 on ENOMEM. */
+static int
+add_col (json_t *obj, const char *name, sqlite3_stmt *st, int i)
+{
+  json_t *v = col_json (st, i);
+
+  /* A text the catalog holds but jansson refuses (not UTF-8: only a
+   * hand-edited catalog) is shown as null rather than failing. */
+  if (v == NULL)
+    v = json_null ();
+  return json_object_set_new (obj, name, v);
+}
+
+/* An array of objects, one per row of ST, with the members NAMES
+ * (NULL-terminated) from the columns 0, 1, ...; ST is finalized. */
+static json_t *
+rows (struct catalog *cat, sqlite3_stmt *st, const char *what,
+      const char *const *names)
+{
+  json_t *array = json_array ();
+  int r;
+
+  if (array == NULL) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  while ((r = sqlite3_step (st)) == SQLITE_ROW) {
+    json_t *obj = json_object ();
+    int i;
+
+    if (obj == NULL || json_array_append_new (array, obj) == -1)
+      goto nomem;
+    for (i = 0; names[i] != NULL; i++)
+      if (add_col (obj, names[i], st, i) == -1)
+        goto nomem;
+  }
+  if (r != SQLITE_DONE) {
+    failed (cat, "%s", what);
+    goto err;
+  }
+  sqlite3_finalize (st);
+  return array;
+
+ nomem:
+  snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: out of memory");
+  log_warnx ("%s", cat->errmsg);
+ err:
+  sqlite3_finalize (st);
+  json_decref (array);
+  return NULL;
+}
+
+/* Opening. */
+
+static int
+create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
+{
+  sqlite3_stmt *st;
+  int r, version = -1;
+
+  if (begin (cat) == -1) {
+    snprintf (err, errlen, "%s", cat->errmsg);
+    return -1;
+  }
+  st = prepare (cat, "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'table' AND name = 'schema_version'");
+  if (st == NULL)
+    goto fail;
+  r = sqlite3_step (st);
+  if (r == SQLITE_ROW && sqlite3_column_int (st, 0) == 0) {
+    sqlite3_finalize (st);
+    if (exec (cat, schema) == -1 ||
+        run (cat, "insert schema version",
+             "INSERT INTO schema_version (version) VALUES (?)", "i",
+             (int64_t) CATALOG_SCHEMA_VERSION) == -1)
+      goto fail;
+    if (end (cat, 0) == -1) {
+      snprintf (err, errlen, "%s", cat->errmsg);
+      return -1;
+    }
+    return 0;
+  }
+  sqlite3_finalize (st);
+  if (r != SQLITE_ROW) {
+    failed (cat, "read the schema");
+    goto fail;
+  }
+
+  st = prepare (cat, "SELECT version FROM schema_version");
+  if (st == NULL)
+    goto fail;
+  if (sqlite3_step (st) == SQLITE_ROW)
+    version = sqlite3_column_int (st, 0);
+  sqlite3_finalize (st);
+  end (cat, 0);
+  if (version != CATALOG_SCHEMA_VERSION) {
+    snprintf (err, errlen, "catalog %s has schema version %d; this "
+              "coordinator reads version %d only", cat->path, version,
+              CATALOG_SCHEMA_VERSION);
+    return -1;
+  }
+  return 0;
+
+ fail:
+  snprintf (err, errlen, "%s", cat->errmsg);
+  end (cat, -1);
+  return -1;
+}
+
+struct catalog *
+catalog_open (const char *path, char *err, size_t errlen)
+{
+  struct catalog *cat = calloc (1, sizeof *cat);
+  sqlite3_stmt *st;
+  const char *mode;
+  int r;
+
+  if (errlen > 0)
+    err[0] = '\0';
+  if (cat == NULL || (cat->path = strdup (path)) == NULL) {
+    snprintf (err, errlen, "catalog %s: %m", path);
+    free (cat);
+    return NULL;
+  }
+  cat->opening = true;
+  r = sqlite3_open_v2 (path, &cat->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  if (r != SQLITE_OK) {
+    snprintf (err, errlen, "catalog %s: %s", path,
+              cat->db ? sqlite3_errmsg (cat->db) : sqlite3_errstr (r));
+    goto err;
+  }
+  sqlite3_extended_result_codes (cat->db, 1);
+  if (exec (cat, "PRAGMA locking_mode = EXCLUSIVE") == -1)
+    goto err_msg;
+
+  /* journal_mode answers with the mode in force: a file that is not a
+   * database, or one another process holds, fails here. */
+  st = prepare (cat, "PRAGMA journal_mode = WAL");
+  if (st == NULL)
+    goto err_msg;
+  r = sqlite3_step (st);
+  mode = r == SQLITE_ROW ? (const char *) sqlite3_column_text (st, 0) : NULL;
+  if (r != SQLITE_ROW)
+    failed (cat, "PRAGMA journal_mode");
+  sqlite3_finalize (st);
+  if (r != SQLITE_ROW)
+    goto err_msg;
+  if (mode == NULL || strcmp (mode, "wal") != 0) {
+    snprintf (err, errlen, "catalog %s: cannot use write-ahead logging",
+              path);
+    goto err;
+  }
+  if (exec (cat, "PRAGMA synchronous = FULL") == -1 ||
+      exec (cat, "PRAGMA foreign_keys = ON") == -1 ||
+      create_or_check_schema (cat, err, errlen) == -1)
+    goto err_msg;
+  cat->opening = false;
+  return cat;
+
+ err_msg:
+  if ((sqlite3_errcode (cat->db) & 0xff) == SQLITE_BUSY ||
+      (sqlite3_errcode (cat->db) & 0xff) == SQLITE_LOCKED)
+    snprintf (err, errlen, "catalog %s is in use by another process "
+              "(another coordinator?)", path);
+  else if (err[0] == '\0')
+    snprintf (err, errlen, "%s", cat->errmsg);
+ err:
+  catalog_close (cat);
+  return NULL;
+}
+
+void
+catalog_close (struct catalog *cat)
+{
+  if (cat == NULL)
+    return;
+  if (cat->db)
+    sqlite3_close (cat->db);
+  free (cat->path);
+  free (cat);
+}
+
+/* Providers. */
+
+int
+catalog_provider_save (struct catalog *cat, const char *name,
+                       const char *subject, const char *nbd_uri,
+                       const char *version, int64_t registered,
+                       int64_t last_seen, json_t *volumes)
+{
+  sqlite3_stmt *st;
+  size_t i;
+  json_t *v;
+
+  if (begin (cat) == -1)
+    return -1;
+  if (run (cat, "save provider",
+           "INSERT INTO providers "
+           "(name, subject, nbd_uri, version, registered, last_seen) "
+           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+           "subject = excluded.subject, nbd_uri = excluded.nbd_uri, "
+           "version = excluded.version, registered = excluded.registered, "
+           "last_seen = excluded.last_seen",
+           "ssssii", name, subject, nbd_uri, version, registered,
+           last_seen) == -1 ||
+      run (cat, "delete volumes", "DELETE FROM volumes WHERE provider = ?",
+           "s", name) == -1)
+    return end (cat, -1);
+  json_array_foreach (volumes, i, v) {
+    st = prepare (cat, "INSERT INTO volumes (provider, name, uuid, size) "
+                  "VALUES (?, ?, ?, ?)");
+    if (st == NULL ||
+        bindv (cat, st, "sjjj", name, json_object_get (v, "name"),
+               json_object_get (v, "uuid"), json_object_get (v, "size"))
+        == -1 ||
+        step_done (cat, st, "save volume") == -1) {
+      if (st)
+        sqlite3_finalize (st);
+      return end (cat, -1);
+    }
+  }
+  return end (cat, 0);
+}
+
+int
+catalog_provider_seen (struct catalog *cat, const char *name,
+                       int64_t last_seen)
+{
+  return run (cat, "update provider",
+              "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
+              last_seen, name);
+}
+
+int
+catalog_provider_forget (struct catalog *cat, const char *name)
+{
+  return run (cat, "forget provider", "DELETE FROM providers WHERE name = ?",
+              "s", name);
+}
+
+json_t *
+catalog_providers (struct catalog *cat)
+{
+  static const char *const pnames[] = {
+    "name", "subject", "nbd_uri", "version", "registered", "last_seen", NULL
+  };
+  static const char *const vnames[] = { "name", "uuid", "size", NULL };
+  json_t *providers, *p;
+  sqlite3_stmt *st;
+  size_t i;
+
+  st = prepare (cat, "SELECT name, subject, nbd_uri, version, registered, "
+                "last_seen FROM providers ORDER BY name");
+  if (st == NULL)
+    return NULL;
+  providers = rows (cat, st, "list providers", pnames);
+  if (providers == NULL)
+    return NULL;
+  json_array_foreach (providers, i, p) {
+    json_t *volumes;
+
+    st = prepare (cat, "SELECT name, uuid, size FROM volumes "
+                  "WHERE provider = ? ORDER BY name");
+    if (st == NULL ||
+        bindv (cat, st, "j", json_object_get (p, "name")) == -1) {
+      if (st)
+        sqlite3_finalize (st);
+      json_decref (providers);
+      return NULL;
+    }
+    volumes = rows (cat, st, "list volumes", vnames);
+    if (volumes == NULL || json_object_set_new (p, "volumes", volumes) == -1) {
+      json_decref (providers);
+      return NULL;
+    }
+  }
+  return providers;
+}
+
+/* Writers. */
+
+int
+catalog_writer_save (struct catalog *cat, json_t *w)
+{
+  char *volumes = json_dumps (json_object_get (w, "volumes"),
+                              JSON_COMPACT | JSON_ENCODE_ANY);
+  sqlite3_stmt *st;
+  int r = -1;
+
+  if (volumes == NULL) {
+    snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: out of memory");
+    return -1;
+  }
+  st = prepare (cat, "INSERT OR REPLACE INTO writers (name, subject, "
+                "volumes, freeze_timeout_ms, state, last_event, "
+                "last_event_time, last_error, registered) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (st != NULL &&
+      bindv (cat, st, "jjsjjjjjj", json_object_get (w, "name"),
+             json_object_get (w, "subject"), volumes,
+             json_object_get (w, "freeze_timeout_ms"),
+             json_object_get (w, "state"), json_object_get (w, "last_event"),
+             json_object_get (w, "last_event_time"),
+             json_object_get (w, "last_error"),
+             json_object_get (w, "registered")) == 0)
+    r = step_done (cat, st, "save writer");
+  else if (st != NULL)
+    sqlite3_finalize (st);
+  free (volumes);
+  return r;
+}
+
+int
+catalog_writer_forget (struct catalog *cat, const char *name)
+{
+  return run (cat, "forget writer", "DELETE FROM writers WHERE name = ?",
+              "s", name);
+}
+
+json_t *
+catalog_writers (struct catalog *cat)
+{
+  static const char *const names[] = {
+    "name", "subject", "volumes", "freeze_timeout_ms", "state", "last_event",
+    "last_event_time", "last_error", "registered", NULL
+  };
+  json_t *writers, *w;
+  sqlite3_stmt *st;
+  size_t i;
+
+  st = prepare (cat, "SELECT name, subject, volumes, freeze_timeout_ms, "
+                "state, last_event, last_event_time, last_error, registered "
+                "FROM writers ORDER BY name");
+  if (st == NULL)
+    return NULL;
+  writers = rows (cat, st, "list writers", names);
+  if (writers == NULL)
+    return NULL;
+  /* The volumes column holds a JSON array. */
+  json_array_foreach (writers, i, w) {
+    const char *text = json_string_value (json_object_get (w, "volumes"));
+    json_t *volumes = text ? json_loads (text, 0, NULL) : NULL;
+
+    if (!json_is_array (volumes)) {
+      json_decref (volumes);
+      volumes = json_array ();
+    }
+    if (volumes == NULL || json_object_set_new (w, "volumes", volumes) == -1) {
+      json_decref (writers);
+      return NULL;
+    }
+  }
+  return writers;
+}
+
+/* Sets. */
+
+static int
+save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
+{
+  json_t *timings = json_object_get (set, "timings");
+  json_t *snapshots = json_object_get (set, "snapshots");
+  json_t *participants = json_object_get (set, "participants");
+  sqlite3_stmt *st;
+  json_t *v;
+  size_t i;
+
+  if (!json_is_object (timings))
+    timings = NULL;
+  st = prepare (cat, "INSERT INTO sets (set_id, label, state, reason, "
+                "created, finished, freeze_ms, hold_ms, total_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (set_id) DO UPDATE SET label = excluded.label, "
+                "state = excluded.state, reason = excluded.reason, "
+                "created = excluded.created, finished = excluded.finished, "
+                "freeze_ms = excluded.freeze_ms, hold_ms = excluded.hold_ms, "
+                "total_ms = excluded.total_ms");
+  if (st == NULL)
+    return -1;
+  if (bindv (cat, st, "sjjjjjjjj", set_id, json_object_get (set, "label"),
+             json_object_get (set, "state"), json_object_get (set, "reason"),
+             json_object_get (set, "created"),
+             json_object_get (set, "finished"),
+             json_object_get (timings, "freeze_ms"),
+             json_object_get (timings, "hold_ms"),
+             json_object_get (timings, "total_ms")) == -1) {
+    sqlite3_finalize (st);
+    return -1;
+  }
+  if (step_done (cat, st, "save set") == -1 ||
+      run (cat, "save set", "DELETE FROM set_snapshots WHERE set_id = ?",
+           "s", set_id) == -1 ||
+      run (cat, "save set", "DELETE FROM participants WHERE set_id = ?",
+           "s", set_id) == -1)
+    return -1;
+
+  json_array_foreach (snapshots, i, v) {
+    st = prepare (cat, "INSERT INTO set_snapshots (set_id, ord, provider, "
+                  "volume, id, export, uri, generation) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    if (st == NULL)
+      return -1;
+    if (bindv (cat, st, "sijjjjjj", set_id, (int64_t) i,
+               json_object_get (v, "provider"),
+               json_object_get (v, "volume"), json_object_get (v, "id"),
+               json_object_get (v, "export"), json_object_get (v, "uri"),
+               json_object_get (v, "generation")) == -1) {
+      sqlite3_finalize (st);
+      return -1;
+    }
+    if (step_done (cat, st, "save snapshot") == -1)
+      return -1;
+  }
+  json_array_foreach (participants, i, v) {
+    st = prepare (cat, "INSERT INTO participants (set_id, ord, kind, name, "
+                  "state, error) VALUES (?, ?, ?, ?, ?, ?)");
+    if (st == NULL)
+      return -1;
+    if (bindv (cat, st, "sijjjj", set_id, (int64_t) i,
+               json_object_get (v, "kind"), json_object_get (v, "name"),
+               json_object_get (v, "state"), json_object_get (v, "error"))
+        == -1) {
+      sqlite3_finalize (st);
+      return -1;
+    }
+    if (step_done (cat, st, "save participant") == -1)
+      return -1;
+  }
+  return 0;
+}
+
+int
+catalog_set_save (struct catalog *cat, json_t *set)
+{
+  const char *set_id = json_string_value (json_object_get (set, "set_id"));
+
+  if (set_id == NULL) {
+    snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: a set without id");
+    errno = EINVAL;
+    return -1;
+  }
+  if (begin (cat) == -1)
+    return -1;
+  return end (cat, save_set_rows (cat, set_id, set));
+}
+
+/* Rows of SQL (one '?' bound to SET_ID) as objects with NAMES. */
+static json_t *
+set_rows (struct catalog *cat, const char *sql, const char *set_id,
+          const char *const *names)
+{
+  sqlite3_stmt *st = prepare (cat, sql);
+
+  if (st == NULL)
+    return NULL;
+  if (bindv (cat, st, "s", set_id) == -1) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  return rows (cat, st, "read set", names);
+}
+
+#define SET_COLUMNS \
+  "set_id, label, state, reason, created, finished, freeze_ms, hold_ms, " \
+  "total_ms"
+
+/* The set object of the current row of ST (SET_COLUMNS). */
+static json_t *
+set_object (struct catalog *cat, sqlite3_stmt *st, bool full)
+{
+  static const char *const snapshot_names[] = {
+    "provider", "volume", "id", "export", "uri", "generation", NULL
+  };
+  static const char *const participant_names[] = {
+    "kind", "name", "state", "error", NULL
+  };
+  const char *set_id = (const char *) sqlite3_column_text (st, 0);
+  json_t *set = json_object (), *snapshots, *participants, *timings;
+
+  if (set == NULL || set_id == NULL ||
+      add_col (set, "set_id", st, 0) == -1 ||
+      add_col (set, "label", st, 1) == -1 ||
+      add_col (set, "state", st, 2) == -1 ||
+      (sqlite3_column_type (st, 3) != SQLITE_NULL &&
+       add_col (set, "reason", st, 3) == -1) ||
+      add_col (set, "created", st, 4) == -1 ||
+      add_col (set, "finished", st, 5) == -1)
+    goto err;
+
+  snapshots = set_rows (cat, "SELECT provider, volume, id, export, uri, "
+                        "generation FROM set_snapshots WHERE set_id = ? "
+                        "ORDER BY ord", set_id, snapshot_names);
+  if (snapshots == NULL ||
+      json_object_set_new (set, "snapshots", snapshots) == -1)
+    goto err;
+  if (!full)
+    return set;
+
+  participants = set_rows (cat, "SELECT kind, name, state, error "
+                           "FROM participants WHERE set_id = ? ORDER BY ord",
+                           set_id, participant_names);
+  if (participants == NULL ||
+      json_object_set_new (set, "participants", participants) == -1)
+    goto err;
+  if (sqlite3_column_type (st, 6) == SQLITE_NULL)
+    timings = json_null ();
+  else {
+    timings = json_object ();
+    if (timings != NULL &&
+        (add_col (timings, "freeze_ms", st, 6) == -1 ||
+         add_col (timings, "hold_ms", st, 7) == -1 ||
+         add_col (timings, "total_ms", st, 8) == -1)) {
+      json_decref (timings);
+      timings = NULL;
+    }
+  }
+  if (timings == NULL || json_object_set_new (set, "timings", timings) == -1)
+    goto err;
+  return set;
+
+ err:
+  json_decref (set);
+  return NULL;
+}
+
+json_t *
+catalog_set_get (struct catalog *cat, const char *set_id, bool full)
+{
+  sqlite3_stmt *st = prepare (cat, "SELECT " SET_COLUMNS " FROM sets "
+                              "WHERE set_id = ?");
+  json_t *set = NULL;
+  int r;
+
+  if (st == NULL) {
+    errno = EIO;
+    return NULL;
+  }
+  if (bindv (cat, st, "s", set_id) == -1) {
+    sqlite3_finalize (st);
+    errno = EIO;
+    return NULL;
+  }
+  r = sqlite3_step (st);
+  if (r == SQLITE_ROW) {
+    set = set_object (cat, st, full);
+    errno = EIO;
+  }
+  else if (r == SQLITE_DONE)
+    errno = ENOENT;
+  else {
+    failed (cat, "read set %s", set_id);
+    errno = EIO;
+  }
+  sqlite3_finalize (st);
+  return set;
+}
+
+json_t *
+catalog_set_list (struct catalog *cat, const char *state)
+{
+  sqlite3_stmt *st;
+  json_t *list = json_array ();
+  int r;
+
+  if (list == NULL)
+    return NULL;
+  st = prepare (cat, "SELECT " SET_COLUMNS " FROM sets "
+                "WHERE ?1 IS NULL OR state = ?1 ORDER BY seq DESC");
+  if (st == NULL || bindv (cat, st, "s", state) == -1)
+    goto err;
+  while ((r = sqlite3_step (st)) == SQLITE_ROW) {
+    json_t *set = set_object (cat, st, false);
+
+    if (set == NULL || json_array_append_new (list, set) == -1)
+      goto err;
+  }
+  if (r != SQLITE_DONE) {
+    failed (cat, "list sets");
+    goto err;
+  }
+  sqlite3_finalize (st);
+  return list;
+
+ err:
+  if (st)
+    sqlite3_finalize (st);
+  json_decref (list);
+  return NULL;
+}
+
+json_t *
+catalog_set_providers (struct catalog *cat, const char *set_id)
+{
+  static const char *const names[] = { "name", NULL };
+  json_t *objs, *names_array, *v;
+  size_t i;
+
+  objs = set_rows (cat, "SELECT name FROM participants WHERE set_id = ? "
+                   "AND kind = 'provider' ORDER BY ord", set_id, names);
+  if (objs == NULL)
+    return NULL;
+  names_array = json_array ();
+  json_array_foreach (objs, i, v)
+    if (names_array == NULL ||
+        json_array_append (names_array, json_object_get (v, "name")) == -1) {
+      json_decref (names_array);
+      names_array = NULL;
+      break;
+    }
+  json_decref (objs);
+  return names_array;
+}
+
+int
+catalog_set_remove (struct catalog *cat, const char *set_id)
+{
+  if (begin (cat) == -1)
+    return -1;
+  return end (cat,
+              run (cat, "remove set",
+                   "DELETE FROM pending_deletions WHERE set_id = ?", "s",
+                   set_id) == -1 ||
+              run (cat, "remove set", "DELETE FROM sets WHERE set_id = ?",
+                   "s", set_id) == -1 ? -1 : 0);
+}
+
+int
+catalog_fail_unfinished (struct catalog *cat, const char *reason,
+                         int64_t now)
+{
+  static const char *const names[] = { "set_id", "state", NULL };
+  json_t *sets, *v;
+  sqlite3_stmt *st;
+  size_t i;
+  int n;
+
+  if (begin (cat) == -1)
+    return -1;
+  st = prepare (cat, "SELECT set_id, state FROM sets "
+                "WHERE state NOT IN ('committed', 'failed') ORDER BY seq");
+  if (st == NULL)
+    return end (cat, -1);
+  sets = rows (cat, st, "find unfinished sets", names);
+  if (sets == NULL)
+    return end (cat, -1);
+  json_array_foreach (sets, i, v) {
+    const char *set_id = json_string_value (json_object_get (v, "set_id"));
+
+    log_warnx ("snapshot set %s was %s: recorded failed (%s)", set_id,
+               json_string_value (json_object_get (v, "state")), reason);
+    if (run (cat, "queue deletions",
+             "INSERT OR IGNORE INTO pending_deletions "
+             "(provider, set_id, queued) SELECT name, set_id, ? "
+             "FROM participants WHERE set_id = ? AND kind = 'provider'",
+             "is", now, set_id) == -1 ||
+        run (cat, "fail set",
+             "UPDATE sets SET state = 'failed', reason = ?, finished = ? "
+             "WHERE set_id = ?", "sis", reason, now, set_id) == -1) {
+      json_decref (sets);
+      return end (cat, -1);
+    }
+  }
+  n = (int) json_array_size (sets);
+  json_decref (sets);
+  return end (cat, 0) == 0 ? n : -1;
+}
+
+/* Pending deletions. */
+
+int
+catalog_deletion_add (struct catalog *cat, const char *provider,
+                      const char *set_id)
+{
+  return run (cat, "queue deletion",
+              "INSERT OR IGNORE INTO pending_deletions "
+              "(provider, set_id, queued) VALUES (?, ?, strftime('%s'))",
+              "ss", provider, set_id);
+}
+
+int
+catalog_deletion_remove (struct catalog *cat, const char *provider,
+                         const char *set_id)
+{
+  return run (cat, "remove deletion",
+              "DELETE FROM pending_deletions WHERE provider = ? "
+              "AND set_id = ?", "ss", provider, set_id);
+}
+
+json_t *
+catalog_deletions (struct catalog *cat, const char *provider)
+{
+  static const char *const names[] = { "set_id", NULL };
+  sqlite3_stmt *st;
+  json_t *objs, *ids, *v;
+  size_t i;
+
+  st = prepare (cat, "SELECT set_id FROM pending_deletions "
+                "WHERE provider = ? ORDER BY queued, rowid");
+  if (st == NULL)
+    return NULL;
+  if (bindv (cat, st, "s", provider) == -1) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  objs = rows (cat, st, "list deletions", names);
+  if (objs == NULL)
+    return NULL;
+  ids = json_array ();
+  json_array_foreach (objs, i, v)
+    if (ids == NULL ||
+        json_array_append (ids, json_object_get (v, "set_id")) == -1) {
+      json_decref (ids);
+      ids = NULL;
+      break;
+    }
+  json_decref (objs);
+  return ids;
+}

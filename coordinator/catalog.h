@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * catalog.h: the coordinator's SQLite catalog: providers, their
+ * volumes, writers, snapshot sets with their snapshots and
+ * participants, and deletions waiting for a provider to come back.
+ * The schema is in docs/coordinator.md.
+ *
+ * Every function blocks for its disk writes: a write returns once the
+ * change is durable (WAL, synchronous=FULL), so a state recorded before
+ * the coordinator acts on it survives kill -9 and power loss.  A
+ * failing function logs the SQLite error once (log_warnx), keeps it
+ * for catalog_errmsg and returns -1 or NULL; callers do not log again.
+ * Not thread-safe: the coordinator has one thread.
+ */
+
+#ifndef SNAPVOL_CATALOG_H
+#define SNAPVOL_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct catalog;
+
+#define CATALOG_SCHEMA_VERSION 1
+
+/* Open (creating if needed) the catalog at PATH and lock it for this
+ * process: a second coordinator on the same file is refused.  NULL
+ * with a message naming the file in ERR on failure. */
+extern struct catalog *catalog_open (const char *path, char *err,
+                                     size_t errlen)
+  __attribute__((nonnull));
+extern void catalog_close (struct catalog *cat);
+
+/* The last error, for messages to peers ("disk I/O error"). */
+extern const char *catalog_errmsg (struct catalog *cat)
+  __attribute__((nonnull));
+
+/* Providers.  VOLUMES is an array of {"name", "uuid", "size"}; it
+ * replaces what was recorded.  Times are Unix seconds. */
+extern int catalog_provider_save (struct catalog *cat, const char *name,
+                                  const char *subject, const char *nbd_uri,
+                                  const char *version, int64_t registered,
+                                  int64_t last_seen, json_t *volumes)
+  __attribute__((nonnull (1, 2, 3, 4, 8)));
+extern int catalog_provider_seen (struct catalog *cat, const char *name,
+                                  int64_t last_seen)
+  __attribute__((nonnull));
+extern int catalog_provider_forget (struct catalog *cat, const char *name)
+  __attribute__((nonnull));
+/* Every provider, as an array of {"name", "subject", "nbd_uri",
+ * "version" (string or null), "registered", "last_seen", "volumes"}
+ * sorted by name.  New reference, or NULL. */
+extern json_t *catalog_providers (struct catalog *cat)
+  __attribute__((nonnull));
+
+/* Writers.  W is {"name", "subject", "volumes": [string],
+ * "freeze_timeout_ms", "state", "last_event" (string or null),
+ * "last_event_time" (int or null), "last_error" (string or null),
+ * "registered"}; it replaces the writer's row. */
+extern int catalog_writer_save (struct catalog *cat, json_t *w)
+  __attribute__((nonnull));
+extern int catalog_writer_forget (struct catalog *cat, const char *name)
+  __attribute__((nonnull));
+/* Every writer, as objects of the form catalog_writer_save takes,
+ * sorted by name.  New reference, or NULL. */
+extern json_t *catalog_writers (struct catalog *cat)
+  __attribute__((nonnull));
+
+/* Snapshot sets.  SET is a set object as docs/protocol.md describes it
+ * ("set_id", "label", "state", optional "reason", "created",
+ * "finished" (int or null), "snapshots", "participants", "timings"
+ * (object or null)); it is recorded whole, replacing what was recorded
+ * for its set id, in one transaction. */
+extern int catalog_set_save (struct catalog *cat, json_t *set)
+  __attribute__((nonnull));
+/* The set object of SET_ID (lower case), rebuilt from the catalog;
+ * FULL adds "participants" and "timings".  NULL with errno ENOENT if
+ * there is no such set, EIO on a catalog error. */
+extern json_t *catalog_set_get (struct catalog *cat, const char *set_id,
+                                bool full)
+  __attribute__((nonnull));
+/* Every set (only those in STATE, if not NULL), newest first, without
+ * participants and timings.  NULL on error. */
+extern json_t *catalog_set_list (struct catalog *cat, const char *state)
+  __attribute__((nonnull (1)));
+/* The names of the providers that took part in SET_ID, in order. */
+extern json_t *catalog_set_providers (struct catalog *cat,
+                                      const char *set_id)
+  __attribute__((nonnull));
+/* Remove SET_ID with its snapshots, participants and pending
+ * deletions.  0 also if it did not exist. */
+extern int catalog_set_remove (struct catalog *cat, const char *set_id)
+  __attribute__((nonnull));
+
+/* Record every set not yet committed or failed as failed with REASON
+ * at time NOW, and queue a deletion of it on each of its providers, in
+ * one transaction.  Returns how many sets were failed, or -1.  Used at
+ * startup (recovery) and when the coordinator stops during a set. */
+extern int catalog_fail_unfinished (struct catalog *cat, const char *reason,
+                                    int64_t now)
+  __attribute__((nonnull));
+
+/* Deletions waiting for a provider: snapshot.delete of SET_ID on
+ * PROVIDER.  Adding one that exists is not an error. */
+extern int catalog_deletion_add (struct catalog *cat, const char *provider,
+                                 const char *set_id)
+  __attribute__((nonnull));
+extern int catalog_deletion_remove (struct catalog *cat,
+                                    const char *provider, const char *set_id)
+  __attribute__((nonnull));
+/* The set ids waiting on PROVIDER, oldest first.  NULL on error. */
+extern json_t *catalog_deletions (struct catalog *cat, const char *provider)
+  __attribute__((nonnull));
+
+#endif /* SNAPVOL_CATALOG_H */

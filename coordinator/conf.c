@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * conf.c: the parser of the coordinator's configuration file.
+ *
+ * The file is line based, in the manner of OpenBSD daemons: one
+ * directive per line, words separated by blanks, "#" starts a comment,
+ * double quotes keep blanks and "#" inside a word (\" and \\ escape).
+ * The grammar is in docs/coordinator.md.  The parser reads the whole
+ * file and reports every error it finds, each as "FILE:LINE: message",
+ * before giving up, so that one run shows everything to fix.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "conf.h"
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+
+#define MAX_WORDS 8
+#define MAX_LINE 4096
+
+/* The parser's state: the configuration being built and the errors. */
+struct parse {
+  struct config *conf;
+  const char *path;
+  int line;
+  unsigned errors;
+  /* The line of each single-valued directive, 0 if not seen yet. */
+  int certificate_line, key_line, ca_line, catalog_line, pid_file_line;
+  int hold_timeout_line, freeze_window_line, heartbeat_line;
+};
+
+static void perror_at (struct parse *p, int line, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+/* Report one error at LINE (0: the file as a whole). */
+static void
+perror_at (struct parse *p, int line, const char *fmt, ...)
+{
+  int err = errno;
+  va_list ap;
+
+  flockfile (stderr);
+  if (line > 0)
+    fprintf (stderr, "%s:%d: ", p->path, line);
+  else
+    fprintf (stderr, "%s: ", p->path);
+  errno = err;                  /* for %m */
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  funlockfile (stderr);
+  p->errors++;
+}
+
+/* Split LINE into at most MAX_WORDS words, in place.  Returns the
+ * number of words, or -1 after reporting an error. */
+static int
+split_words (struct parse *p, char *line, char **words)
+{
+  char *in = line, *out;
+  int n = 0;
+
+  for (;;) {
+    while (*in == ' ' || *in == '\t' || *in == '\r')
+      in++;
+    if (*in == '\0' || *in == '#' || *in == '\n')
+      return n;
+    if (n == MAX_WORDS) {
+      perror_at (p, p->line, "too many words (at most %d)", MAX_WORDS);
+      return -1;
+    }
+    words[n++] = out = in;
+    while (*in != '\0' && *in != ' ' && *in != '\t' && *in != '\r' &&
+           *in != '\n' && *in != '#') {
+      if (*in != '"') {
+        *out++ = *in++;
+        continue;
+      }
+      in++;
+      while (*in != '"') {
+        if (*in == '\\' && (in[1] == '"' || in[1] == '\\'))
+          in++;
+        if (*in == '\0' || *in == '\n') {
+          perror_at (p, p->line, "unterminated quoted string");
+          return -1;
+        }
+        *out++ = *in++;
+      }
+      in++;
+    }
+    /* The terminator overwrites at most the byte that ended the word,
+     * which has been read; a '#' there starts the comment. */
+    if (*in == '#' || *in == '\0' || *in == '\n') {
+      *out = '\0';
+      return n;
+    }
+    *out = '\0';
+    in++;
+  }
+}
+
+/* Parse a duration: digits followed by ms, s, m or h (seconds without
+ * a unit).  -1 if it is not one or exceeds UINT_MAX ms. */
+static int
+parse_duration (const char *s, unsigned *ms)
+{
+  unsigned long long v = 0, mult;
+  const char *q = s;
+
+  if (*q < '0' || *q > '9')
+    return -1;
+  while (*q >= '0' && *q <= '9') {
+    v = v * 10 + (unsigned) (*q - '0');
+    if (v > UINT_MAX)
+      return -1;
+    q++;
+  }
+  if (strcmp (q, "ms") == 0)
+    mult = 1;
+  else if (*q == '\0' || strcmp (q, "s") == 0)
+    mult = 1000;
+  else if (strcmp (q, "m") == 0)
+    mult = 60 * 1000;
+  else if (strcmp (q, "h") == 0)
+    mult = 3600 * 1000;
+  else
+    return -1;
+  if (v * mult > UINT_MAX)
+    return -1;
+  *ms = (unsigned) (v * mult);
+  return 0;
+}
+
+/* A directive that may appear once: check LINE_SEEN, remember it. */
+static bool
+first_time (struct parse *p, const char *directive, int *line_seen)
+{
+  if (*line_seen != 0) {
+    perror_at (p, p->line, "'%s' given twice (first on line %d)",
+               directive, *line_seen);
+    return false;
+  }
+  *line_seen = p->line;
+  return true;
+}
+
+/* A file name; READABLE: a file we read at startup (the TLS files),
+ * checked now so that the error names the line that gave it. */
+static void
+set_file (struct parse *p, char **words, int n, char **field, int *line_seen,
+          bool readable)
+{
+  if (n != 2) {
+    perror_at (p, p->line, "'%s' takes one argument: a file name", words[0]);
+    return;
+  }
+  if (!first_time (p, words[0], line_seen))
+    return;
+  if (words[1][0] == '\0') {
+    perror_at (p, p->line, "'%s': the file name is empty", words[0]);
+    return;
+  }
+  *field = strdup (words[1]);
+  if (*field == NULL)
+    perror_at (p, p->line, "%m");
+  else if (readable && access (*field, R_OK) == -1)
+    perror_at (p, p->line, "%s %s: %m", words[0], *field);
+}
+
+static void
+set_duration (struct parse *p, char **words, int n, unsigned *field,
+              int *line_seen, unsigned min, unsigned max, const char *range)
+{
+  unsigned ms;
+
+  if (n != 2) {
+    perror_at (p, p->line, "'%s' takes one argument: a duration such as "
+               "10s or 500ms", words[0]);
+    return;
+  }
+  if (!first_time (p, words[0], line_seen))
+    return;
+  if (parse_duration (words[1], &ms) == -1) {
+    perror_at (p, p->line, "'%s': invalid duration '%s' (a number "
+               "followed by ms, s, m or h)", words[0], words[1]);
+    return;
+  }
+  if (ms < min || ms > max) {
+    perror_at (p, p->line, "'%s': %s is out of range (%s)", words[0],
+               words[1], range);
+    return;
+  }
+  *field = ms;
+}
+
+static void
+parse_listen (struct parse *p, char **words, int n)
+{
+  struct config *conf = p->conf;
+  struct config_listen *l;
+  const char *port = CONFIG_DEFAULT_PORT;
+  size_t i;
+
+  if (n != 2 && n != 4) {
+    perror_at (p, p->line, "usage: listen ADDRESS [port PORT]");
+    return;
+  }
+  if (n == 4) {
+    char *end;
+    long v;
+
+    if (strcmp (words[2], "port") != 0) {
+      perror_at (p, p->line, "'listen': expected 'port', not '%s'",
+                 words[2]);
+      return;
+    }
+    errno = 0;
+    v = strtol (words[3], &end, 10);
+    if (errno != 0 || *end != '\0' || end == words[3] || v < 1 ||
+        v > 65535) {
+      perror_at (p, p->line, "'listen': invalid port '%s' (1 to 65535)",
+                 words[3]);
+      return;
+    }
+    port = words[3];
+  }
+  if (words[1][0] == '\0') {
+    perror_at (p, p->line, "'listen': the address is empty");
+    return;
+  }
+  for (i = 0; i < conf->nlisten; i++) {
+    const char *h = conf->listen[i].host ? conf->listen[i].host : "*";
+
+    if (strcmp (h, words[1]) == 0 && strcmp (conf->listen[i].port, port) == 0) {
+      perror_at (p, p->line, "'listen %s port %s' given twice (first on "
+                 "line %d)", words[1], port, conf->listen[i].line);
+      return;
+    }
+  }
+  l = realloc (conf->listen, (conf->nlisten + 1) * sizeof *l);
+  if (l == NULL) {
+    perror_at (p, p->line, "%m");
+    return;
+  }
+  conf->listen = l;
+  l = &conf->listen[conf->nlisten];
+  l->host = strcmp (words[1], "*") == 0 ? NULL : strdup (words[1]);
+  l->port = strdup (port);
+  l->line = p->line;
+  conf->nlisten++;
+  if ((strcmp (words[1], "*") != 0 && l->host == NULL) || l->port == NULL)
+    perror_at (p, p->line, "%m");
+}
+
+static const struct {
+  const char *name;
+  unsigned role;
+} role_names[] = {
+  { "provider", ROLE_PROVIDER },
+  { "writer", ROLE_WRITER },
+  { "requester", ROLE_REQUESTER },
+  { "admin", ROLE_ADMIN },
+};
+
+static void
+parse_allow (struct parse *p, char **words, int n)
+{
+  struct config *conf = p->conf;
+  struct config_allow *a;
+  enum config_match match;
+  unsigned role = 0;
+  size_t i;
+
+  if (n != 4) {
+    perror_at (p, p->line, "usage: allow ROLE cn|subject PATTERN");
+    return;
+  }
+  for (i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
+    if (strcmp (words[1], role_names[i].name) == 0)
+      role = role_names[i].role;
+  if (role == 0)
+    perror_at (p, p->line, "'allow': unknown role '%s' (provider, writer, "
+               "requester or admin)", words[1]);
+  if (strcmp (words[2], "cn") == 0)
+    match = MATCH_CN;
+  else if (strcmp (words[2], "subject") == 0)
+    match = MATCH_SUBJECT;
+  else {
+    perror_at (p, p->line, "'allow': expected 'cn' or 'subject', not '%s'",
+               words[2]);
+    return;
+  }
+  if (words[3][0] == '\0') {
+    perror_at (p, p->line, "'allow': the pattern is empty");
+    return;
+  }
+  if (role == 0)
+    return;
+  a = realloc (conf->allow, (conf->nallow + 1) * sizeof *a);
+  if (a == NULL) {
+    perror_at (p, p->line, "%m");
+    return;
+  }
+  conf->allow = a;
+  a = &conf->allow[conf->nallow];
+  a->role = role;
+  a->match = match;
+  a->pattern = strdup (words[3]);
+  a->line = p->line;
+  conf->nallow++;
+  if (a->pattern == NULL)
+    perror_at (p, p->line, "%m");
+}
+
+static void
+parse_line (struct parse *p, char *line)
+{
+  struct config *conf = p->conf;
+  char *words[MAX_WORDS];
+  int n = split_words (p, line, words);
+
+  if (n <= 0)
+    return;
+  if (strcmp (words[0], "listen") == 0)
+    parse_listen (p, words, n);
+  else if (strcmp (words[0], "certificate") == 0)
+    set_file (p, words, n, &conf->certificate, &p->certificate_line, true);
+  else if (strcmp (words[0], "key") == 0)
+    set_file (p, words, n, &conf->key, &p->key_line, true);
+  else if (strcmp (words[0], "ca") == 0)
+    set_file (p, words, n, &conf->ca, &p->ca_line, true);
+  else if (strcmp (words[0], "catalog") == 0)
+    set_file (p, words, n, &conf->catalog, &p->catalog_line, false);
+  else if (strcmp (words[0], "pid-file") == 0)
+    set_file (p, words, n, &conf->pid_file, &p->pid_file_line, false);
+  else if (strcmp (words[0], "hold-timeout") == 0)
+    set_duration (p, words, n, &conf->hold_timeout_ms, &p->hold_timeout_line,
+                  1, 60000, "1ms to 60s");
+  else if (strcmp (words[0], "freeze-window") == 0)
+    set_duration (p, words, n, &conf->freeze_window_ms,
+                  &p->freeze_window_line, 1000, 600000, "1s to 600s");
+  else if (strcmp (words[0], "heartbeat") == 0)
+    set_duration (p, words, n, &conf->heartbeat_ms, &p->heartbeat_line,
+                  100, 600000, "100ms to 600s");
+  else if (strcmp (words[0], "allow") == 0)
+    parse_allow (p, words, n);
+  else
+    perror_at (p, p->line, "unknown directive '%s'", words[0]);
+}
+
+/* What needs the whole file: required directives and defaults. */
+static void
+finish (struct parse *p)
+{
+  struct config *conf = p->conf;
+
+  if (p->certificate_line == 0)
+    perror_at (p, 0, "no 'certificate' directive: the coordinator needs "
+               "its TLS certificate");
+  if (p->key_line == 0)
+    perror_at (p, 0, "no 'key' directive: the coordinator needs the "
+               "private key of its certificate");
+  if (p->ca_line == 0)
+    perror_at (p, 0, "no 'ca' directive: the coordinator needs the CA "
+               "bundle that peers' certificates chain to");
+
+  if (conf->nlisten == 0) {
+    conf->listen = calloc (1, sizeof *conf->listen);
+    if (conf->listen == NULL || (conf->listen->port =
+                                 strdup (CONFIG_DEFAULT_PORT)) == NULL) {
+      perror_at (p, 0, "%m");
+      return;
+    }
+    conf->nlisten = 1;
+  }
+  if (conf->catalog == NULL &&
+      (conf->catalog = strdup (LOCALSTATEDIR "/lib/snapvol/catalog.db"))
+      == NULL)
+    perror_at (p, 0, "%m");
+}
+
+struct config *
+conf_load (const char *path)
+{
+  struct parse p = { .path = path };
+  CLEANUP_FREE char *buf = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  FILE *fp;
+
+  p.conf = calloc (1, sizeof *p.conf);
+  if (p.conf == NULL || (p.conf->path = strdup (path)) == NULL) {
+    fprintf (stderr, "%s: %m\n", path);
+    conf_free (p.conf);
+    return NULL;
+  }
+  p.conf->hold_timeout_ms = 10000;
+  p.conf->freeze_window_ms = 60000;
+  p.conf->heartbeat_ms = 5000;
+
+  fp = fopen (path, "r");
+  if (fp == NULL) {
+    fprintf (stderr, "%s: %m\n", path);
+    conf_free (p.conf);
+    return NULL;
+  }
+  while (errno = 0, (len = getline (&buf, &cap, fp)) != -1) {
+    p.line++;
+    if ((size_t) len != strlen (buf)) {
+      perror_at (&p, p.line, "the line holds a NUL byte");
+      continue;
+    }
+    if (len > MAX_LINE) {
+      perror_at (&p, p.line, "the line is longer than %d bytes", MAX_LINE);
+      continue;
+    }
+    parse_line (&p, buf);
+  }
+  if (errno != 0)
+    perror_at (&p, p.line + 1, "read: %m");
+  fclose (fp);
+
+  finish (&p);
+  if (p.errors > 0) {
+    conf_free (p.conf);
+    return NULL;
+  }
+  return p.conf;
+}
+
+void
+conf_free (struct config *conf)
+{
+  size_t i;
+
+  if (conf == NULL)
+    return;
+  for (i = 0; i < conf->nlisten; i++) {
+    free (conf->listen[i].host);
+    free (conf->listen[i].port);
+  }
+  free (conf->listen);
+  for (i = 0; i < conf->nallow; i++)
+    free (conf->allow[i].pattern);
+  free (conf->allow);
+  free (conf->path);
+  free (conf->certificate);
+  free (conf->key);
+  free (conf->ca);
+  free (conf->catalog);
+  free (conf->pid_file);
+  free (conf);
+}

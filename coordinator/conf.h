@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * conf.h: the coordinator's configuration file (docs/coordinator.md).
+ */
+
+#ifndef SNAPVOL_CONF_H
+#define SNAPVOL_CONF_H
+
+#include <stddef.h>
+
+/* Roles a certificate may hold (a bit mask). */
+#define ROLE_PROVIDER   0x1u
+#define ROLE_WRITER     0x2u
+#define ROLE_REQUESTER  0x4u
+#define ROLE_ADMIN      0x8u
+#define ROLE_ANY        (ROLE_PROVIDER | ROLE_WRITER | ROLE_REQUESTER | \
+                         ROLE_ADMIN)
+
+#define CONFIG_DEFAULT_PORT "10810"
+
+struct config_listen {
+  char *host;                   /* NULL for every address ("*") */
+  char *port;
+  int line;
+};
+
+enum config_match {
+  MATCH_CN,                     /* fnmatch on the certificate's CN */
+  MATCH_SUBJECT,                /* fnmatch on the RFC 2253 subject */
+};
+
+struct config_allow {
+  unsigned role;                /* one ROLE_* bit */
+  enum config_match match;
+  char *pattern;
+  int line;
+};
+
+struct config {
+  char *path;                   /* the file read */
+  struct config_listen *listen;
+  size_t nlisten;
+  char *certificate, *key, *ca;
+  char *catalog;
+  char *pid_file;               /* NULL: none */
+  unsigned hold_timeout_ms;     /* set.create defaults */
+  unsigned freeze_window_ms;
+  unsigned heartbeat_ms;
+  struct config_allow *allow;
+  size_t nallow;
+};
+
+/* Read and check the configuration file PATH.  Every error is printed
+ * on stderr as "PATH:LINE: message" (or "PATH: message" for what no
+ * line holds, a missing directive), all of them, and then NULL is
+ * returned.  The caller owns the result (conf_free). */
+extern struct config *conf_load (const char *path)
+  __attribute__((nonnull));
+extern void conf_free (struct config *conf);
+
+#endif /* SNAPVOL_CONF_H */

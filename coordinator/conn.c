@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * conn.c: peer connections (see conn.h).
+ *
+ * Design notes
+ *
+ * Life of a connection:
+ *
+ *   accepted --TLS handshake--> open --conn_close--> gone
+ *        \                        \
+ *         \-- no role: one -32007  \-- message over 1 MiB: one -32600
+ *             error, then ---------+---> flushing --sent--> lingering --> gone
+ *
+ * "flushing" waits for the error to be written; "lingering" shuts the
+ * write side down and reads (and discards) what the peer still sends
+ * until it closes or LINGER_MS pass: closing a socket with unread input
+ * would send a reset that can destroy the error before the peer reads
+ * it.  From the moment a connection stops being open, it takes no
+ * request and makes no call; its outstanding calls have been ended
+ * with CALL_CLOSED and the registry told.
+ *
+ * Freeing: code up the stack may still hold a pointer to a connection
+ * it just closed (a registration closes the connection it replaces),
+ * so the structure is freed later, by its own "reaper" event.  Calls
+ * do not point to a closed connection: they are detached first.
+ *
+ * Timers (one per connection, re-armed by mode):
+ *   - until the first request: CONN_CONNECT_TIMEOUT_MS from accept;
+ *   - a registered provider or writer: CONN_HEARTBEATS_MISSED
+ *     heartbeats from the last message received;
+ *   - anything else: CONN_IDLE_TIMEOUT_MS with nothing outstanding.
+ *
+ * Order: requests are queued as read; each gets its answer in place
+ * (at once, or later through conn_reply), and answers leave from the
+ * head of the queue only, so they go out in request order.  More than
+ * CONN_MAX_PENDING unanswered requests stop reading from the peer until
+ * answers go out.
+ *
+ * Callbacks of calls always run from the event loop: a call that
+ * cannot be sent, or whose connection closes, is ended through its
+ * timer event made active, never from inside conn_call or conn_close.
+ * So the set state machine is never re-entered halfway through a step.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "methods.h"
+#include "registry.h"
+#include "roles.h"
+#include "tls.h"
+
+#define READ_CHUNK 65536
+#define LINGER_MS 2000
+/* Unsent output beyond which a peer that does not read is dropped. */
+#define MAX_OUTPUT (64u << 20)
+
+struct inreq {
+  TAILQ_ENTRY (inreq) entry;
+  uint64_t seq;
+  json_t *id;                   /* the request's id (or null) */
+  json_t *reply;                /* the whole answer, once known */
+};
+
+struct call {
+  TAILQ_ENTRY (call) entry;     /* in its connection's calls */
+  TAILQ_ENTRY (call) all;       /* in every call not yet ended */
+  struct coord *co;
+  struct conn *conn;            /* NULL once detached */
+  json_int_t id;
+  char method[32];
+  unsigned timeout_ms;
+  struct event *ev;             /* the deadline, or the deferred end */
+  enum call_end end;            /* how it ends when EV fires */
+  char why[160];
+  conn_call_fn *cb;
+  void *arg;
+};
+
+enum conn_state {
+  CONN_HANDSHAKE,
+  CONN_OPEN,
+  CONN_FLUSHING,
+  CONN_LINGERING,
+  CONN_GONE,
+};
+
+enum timer_mode {
+  TIMER_CONNECT,
+  TIMER_HEARTBEAT,
+  TIMER_IDLE,
+};
+
+struct conn {
+  TAILQ_ENTRY (conn) entry;
+  struct coord *co;
+  uint64_t serial;
+  enum conn_state state;
+  struct bufferevent *bev;
+  char addr[64];
+  char *subject, *cn;
+  unsigned roles;
+  char name[160];
+
+  struct jsonrpc_framer framer;
+  bool read_paused;
+
+  TAILQ_HEAD (, inreq) inreqs;
+  size_t npending;
+  uint64_t next_seq;
+
+  TAILQ_HEAD (, call) calls;
+  json_int_t next_id;
+
+  struct event *timer;
+  enum timer_mode mode;
+  bool got_request;
+
+  enum peer_kind kind;
+  void *peer;
+
+  struct event *resume;         /* go on reading after a pause */
+  struct event *reaper;         /* frees the structure */
+};
+
+struct conns {
+  struct coord *co;
+  TAILQ_HEAD (, conn) list;     /* not gone */
+  TAILQ_HEAD (, conn) dead;     /* gone, waiting for their reaper */
+  TAILQ_HEAD (, call) calls;    /* every call not yet ended */
+  size_t n;
+  uint64_t next_serial;
+};
+
+static void drop (struct conn *c, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+static void process (struct conn *c);
+
+struct conns *
+conns_new (struct coord *co)
+{
+  struct conns *conns = calloc (1, sizeof *conns);
+
+  if (conns == NULL)
+    return NULL;
+  conns->co = co;
+  TAILQ_INIT (&conns->list);
+  TAILQ_INIT (&conns->dead);
+  TAILQ_INIT (&conns->calls);
+  return conns;
+}
+
+/* Accessors. */
+
+const char *
+conn_subject (const struct conn *c)
+{
+  return c->subject ? c->subject : "";
+}
+
+unsigned
+conn_roles (const struct conn *c)
+{
+  return c->roles;
+}
+
+const char *
+conn_name (const struct conn *c)
+{
+  return c->name;
+}
+
+enum peer_kind
+conn_kind (const struct conn *c)
+{
+  return c->kind;
+}
+
+void *
+conn_peer (const struct conn *c)
+{
+  return c->peer;
+}
+
+/* Timers. */
+
+static void
+arm_timer (struct conn *c)
+{
+  struct timeval tv;
+  int64_t ms;
+
+  if (c->state != CONN_OPEN && c->state != CONN_HANDSHAKE)
+    return;
+  if (!c->got_request) {
+    /* Armed once at accept; neither a response nor a notification
+     * counts as the first request. */
+    if (c->mode == TIMER_CONNECT)
+      return;
+    c->mode = TIMER_CONNECT;
+    ms = CONN_CONNECT_TIMEOUT_MS;
+  }
+  else if (c->kind != PEER_NONE) {
+    c->mode = TIMER_HEARTBEAT;
+    ms = (int64_t) c->co->conf->heartbeat_ms * CONN_HEARTBEATS_MISSED;
+  }
+  else {
+    c->mode = TIMER_IDLE;
+    ms = CONN_IDLE_TIMEOUT_MS;
+  }
+  evtimer_add (c->timer, coord_timeval (&tv, ms));
+}
+
+static void
+timer_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct conn *c = arg;
+
+  switch (c->state) {
+  case CONN_HANDSHAKE:
+    drop (c, "no TLS handshake within %d ms of connecting",
+          CONN_CONNECT_TIMEOUT_MS);
+    return;
+  case CONN_FLUSHING:
+  case CONN_LINGERING:
+    drop (c, "closed");
+    return;
+  case CONN_GONE:
+    return;
+  case CONN_OPEN:
+    break;
+  }
+  switch (c->mode) {
+  case TIMER_CONNECT:
+    drop (c, "no request within %d ms of connecting",
+          CONN_CONNECT_TIMEOUT_MS);
+    break;
+  case TIMER_HEARTBEAT:
+    drop (c, "no message for %u ms (%d heartbeats of %u ms)",
+          c->co->conf->heartbeat_ms * CONN_HEARTBEATS_MISSED,
+          CONN_HEARTBEATS_MISSED, c->co->conf->heartbeat_ms);
+    break;
+  case TIMER_IDLE:
+    if (c->npending > 0 || !TAILQ_EMPTY (&c->calls))
+      arm_timer (c);
+    else
+      drop (c, "idle for %d ms", CONN_IDLE_TIMEOUT_MS);
+    break;
+  }
+}
+
+/* Calls. */
+
+static void
+call_free (struct call *call)
+{
+  TAILQ_REMOVE (&call->co->conns->calls, call, all);
+  event_free (call->ev);
+  free (call);
+}
+
+/* End CALL (detached from its connection) as its END says. */
+static void
+call_end (struct call *call, const struct call_outcome *o)
+{
+  call->cb (call->arg, o);
+  call_free (call);
+}
+
+static void
+call_timer_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct call *call = arg;
+  struct call_outcome o = { .end = call->end, .message = call->why };
+
+  if (call->conn != NULL) {
+    TAILQ_REMOVE (&call->conn->calls, call, entry);
+    call->conn = NULL;
+  }
+  if (o.end == CALL_TIMEOUT) {
+    o.code = SV_RPC_TIMEOUT;
+    snprintf (call->why, sizeof call->why, "no answer to %s within %u ms",
+              call->method, call->timeout_ms);
+  }
+  else if (o.end == CALL_ERROR)
+    o.code = JSONRPC_INTERNAL_ERROR;
+  call_end (call, &o);
+}
+
+/* End CALL later, from the event loop, with END and WHY. */
+static void
+call_end_later (struct call *call, enum call_end end, const char *why)
+{
+  call->end = end;
+  snprintf (call->why, sizeof call->why, "%s", why);
+  event_del (call->ev);
+  event_active (call->ev, EV_TIMEOUT, 1);
+}
+
+/* Detach every outstanding call of C and end it later with CALL_CLOSED. */
+static void
+detach_calls (struct conn *c)
+{
+  struct call *call;
+
+  while ((call = TAILQ_FIRST (&c->calls)) != NULL) {
+    char why[160];
+
+    TAILQ_REMOVE (&c->calls, call, entry);
+    call->conn = NULL;
+    snprintf (why, sizeof why, "the connection closed before the answer "
+              "to %s", call->method);
+    call_end_later (call, CALL_CLOSED, why);
+  }
+}
+
+/* Writing. */
+
+/* Queue MSG (not stolen) for C.  -1 if C must be dropped (already done)
+ * or with EMSGSIZE if MSG is too long to send (C stays). */
+static int
+send_msg (struct conn *c, json_t *msg)
+{
+  char *buf;
+  size_t len;
+
+  if (c->bev == NULL || c->state == CONN_GONE) {
+    errno = ENOTCONN;
+    return -1;
+  }
+  buf = jsonrpc_encode (msg, &len);
+  if (buf == NULL) {
+    if (errno == EMSGSIZE)
+      return -1;
+    drop (c, "cannot encode a message: %m");
+    errno = ENOTCONN;
+    return -1;
+  }
+  if (bufferevent_write (c->bev, buf, len) == -1) {
+    free (buf);
+    drop (c, "cannot queue a message for sending");
+    errno = ENOTCONN;
+    return -1;
+  }
+  free (buf);
+  if (evbuffer_get_length (bufferevent_get_output (c->bev)) > MAX_OUTPUT) {
+    drop (c, "more than %u bytes sent are not read by the peer",
+          MAX_OUTPUT);
+    errno = ENOTCONN;
+    return -1;
+  }
+  return 0;
+}
+
+void
+conn_call (struct coord *co, struct conn *c, const char *method,
+           json_t *params, unsigned timeout_ms, conn_call_fn *cb, void *arg)
+{
+  struct call *call = calloc (1, sizeof *call);
+  struct timeval tv;
+  json_t *msg;
+
+  if (call == NULL || (call->ev = evtimer_new (co->base, call_timer_cb,
+                                               call)) == NULL)
+    /* Without memory for the call nothing can report its end: a
+     * state machine waiting for it would wait forever. */
+    fatal ("conn_call %s", method);
+  call->co = co;
+  TAILQ_INSERT_TAIL (&co->conns->calls, call, all);
+  call->cb = cb;
+  call->arg = arg;
+  call->timeout_ms = timeout_ms;
+  call->end = CALL_TIMEOUT;
+  snprintf (call->method, sizeof call->method, "%s", method);
+
+  if (c == NULL || c->state != CONN_OPEN) {
+    char why[96];
+
+    json_decref (params);
+    snprintf (why, sizeof why, "not connected when %s was due", method);
+    call_end_later (call, CALL_CLOSED, why);
+    return;
+  }
+  call->id = ++c->next_id;
+  msg = jsonrpc_request (call->id, method, params);
+  if (msg == NULL) {
+    call_end_later (call, CALL_ERROR, "out of memory");
+    return;
+  }
+  if (send_msg (c, msg) == -1) {
+    json_decref (msg);
+    if (errno == EMSGSIZE)
+      call_end_later (call, CALL_ERROR,
+                      "the request is longer than the message limit");
+    else
+      call_end_later (call, CALL_CLOSED, "the connection closed");
+    return;
+  }
+  json_decref (msg);
+  log_debug ("%s: -> %s (id %lld)", c->name, method, (long long) call->id);
+  call->conn = c;
+  TAILQ_INSERT_TAIL (&c->calls, call, entry);
+  evtimer_add (call->ev, coord_timeval (&tv, timeout_ms));
+}
+
+/* Answers to peers' requests. */
+
+static void
+inreq_free (struct inreq *r)
+{
+  json_decref (r->id);
+  json_decref (r->reply);
+  free (r);
+}
+
+/* Send the answers at the head of the queue that are ready. */
+static void
+flush_replies (struct conn *c)
+{
+  struct inreq *r;
+
+  while (c->state == CONN_OPEN && (r = TAILQ_FIRST (&c->inreqs)) != NULL &&
+         r->reply != NULL) {
+    TAILQ_REMOVE (&c->inreqs, r, entry);
+    c->npending--;
+    if (send_msg (c, r->reply) == -1 && errno == EMSGSIZE) {
+      /* A result too long to frame still gets an answer to its id. */
+      json_t *e =
+        jsonrpc_error (r->id, JSONRPC_INTERNAL_ERROR,
+                       jsonrpc_errno_data (EMSGSIZE),
+                       "the result is longer than the %d-byte message limit",
+                       JSONRPC_MAX_MESSAGE);
+
+      if (e == NULL || send_msg (c, e) == -1)
+        drop (c, "cannot send an answer");
+      json_decref (e);
+    }
+    inreq_free (r);
+  }
+  if (c->state != CONN_OPEN)
+    return;
+  if (c->npending == 0 && c->mode == TIMER_IDLE)
+    arm_timer (c);
+  if (c->read_paused && c->npending < CONN_MAX_PENDING) {
+    c->read_paused = false;
+    bufferevent_enable (c->bev, EV_READ);
+    /* Input already read waits for pump(). */
+    event_active (c->resume, EV_TIMEOUT, 1);
+  }
+}
+
+static struct conn *
+find_conn (struct coord *co, uint64_t serial)
+{
+  struct conn *c;
+
+  TAILQ_FOREACH (c, &co->conns->list, entry)
+    if (c->serial == serial)
+      return c->state == CONN_OPEN ? c : NULL;
+  return NULL;
+}
+
+/* Put the answer for R: RESULT (stolen) or the error E. */
+static int
+set_reply (struct inreq *r, json_t *result, struct rpc_error *e)
+{
+  if (result != NULL)
+    r->reply = jsonrpc_result (r->id, result);
+  else {
+    r->reply = jsonrpc_error (r->id, e->code, e->data, "%s", e->message);
+    e->data = NULL;
+  }
+  return r->reply ? 0 : -1;
+}
+
+void
+conn_reply (struct coord *co, struct reply_token tok, json_t *result,
+            struct rpc_error *e)
+{
+  struct conn *c = find_conn (co, tok.conn);
+  struct inreq *r = NULL;
+
+  if (c != NULL)
+    TAILQ_FOREACH (r, &c->inreqs, entry)
+      if (r->seq == tok.seq)
+        break;
+  if (r == NULL || r->reply != NULL) {
+    log_debug ("answer to a request of a closed connection dropped");
+    json_decref (result);
+    if (e)
+      json_decref (e->data);
+    return;
+  }
+  if (set_reply (r, result, e) == -1) {
+    drop (c, "cannot build an answer: out of memory");
+    return;
+  }
+  flush_replies (c);
+}
+
+/* Incoming messages. */
+
+/* Queue a request (or an unreadable message) to answer, with ID. */
+static struct inreq *
+queue_request (struct conn *c, json_t *id)
+{
+  struct inreq *r = calloc (1, sizeof *r);
+
+  if (r == NULL)
+    return NULL;
+  r->id = json_is_string (id) || json_is_integer (id) ? json_incref (id)
+    : json_null ();
+  r->seq = ++c->next_seq;
+  TAILQ_INSERT_TAIL (&c->inreqs, r, entry);
+  c->npending++;
+  return r;
+}
+
+/* Answer a message that is not a valid request with CODE. */
+static void
+answer_invalid (struct conn *c, json_t *id, int code, const char *message)
+{
+  struct inreq *r = queue_request (c, id);
+
+  if (r == NULL ||
+      (r->reply = jsonrpc_error (r->id, code, NULL, "%s", message)) == NULL) {
+    drop (c, "out of memory");
+    return;
+  }
+  flush_replies (c);
+}
+
+static void
+handle_request (struct conn *c, json_t *msg)
+{
+  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  const char *method = json_string_value (json_object_get (msg, "method"));
+  struct inreq *r = queue_request (c, json_object_get (msg, "id"));
+  struct reply_token tok;
+  bool deferred = false;
+  json_t *result;
+
+  if (r == NULL) {
+    drop (c, "out of memory");
+    return;
+  }
+  if (!c->got_request) {
+    c->got_request = true;
+    arm_timer (c);
+  }
+  log_debug ("%s: <- %.64s", c->name, method);
+  tok.conn = c->serial;
+  tok.seq = r->seq;
+  result = methods_dispatch (c->co, c, method,
+                             json_object_get (msg, "params"), tok, &e,
+                             &deferred);
+  if (c->state != CONN_OPEN) {
+    json_decref (result);
+    json_decref (e.data);
+    return;
+  }
+  if (deferred)
+    return;
+  if (set_reply (r, result, &e) == -1) {
+    drop (c, "cannot build an answer: out of memory");
+    return;
+  }
+  flush_replies (c);
+}
+
+static struct call *
+find_call (struct conn *c, json_t *id)
+{
+  struct call *call;
+
+  if (!json_is_integer (id))
+    return NULL;
+  TAILQ_FOREACH (call, &c->calls, entry)
+    if (call->id == json_integer_value (id))
+      return call;
+  return NULL;
+}
+
+static void
+handle_response (struct conn *c, json_t *msg)
+{
+  json_t *id = json_object_get (msg, "id");
+  json_t *error = json_object_get (msg, "error");
+  struct call *call = find_call (c, id);
+  struct call_outcome o = { .end = CALL_OK };
+
+  if (call == NULL) {
+    if (json_is_null (id))
+      log_warnx ("%s: error without a request id: %.256s", c->name,
+                 json_string_value (json_object_get (error, "message")));
+    else
+      log_info ("%s: dropped an answer to no outstanding request", c->name);
+    return;
+  }
+  TAILQ_REMOVE (&c->calls, call, entry);
+  call->conn = NULL;
+  event_del (call->ev);
+  if (error != NULL) {
+    o.end = CALL_ERROR;
+    o.code = (int) json_integer_value (json_object_get (error, "code"));
+    o.message = json_string_value (json_object_get (error, "message"));
+    o.data = json_object_get (error, "data");
+  }
+  else
+    o.result = json_object_get (msg, "result");
+  log_debug ("%s: answer to %s (id %lld)%s", c->name, call->method,
+             (long long) call->id, error ? ": error" : "");
+  call_end (call, &o);
+}
+
+static void
+handle_message (struct conn *c, const char *text, size_t len)
+{
+  json_t *msg;
+  char err[256];
+  int code;
+
+  /* Any message shows the peer is alive. */
+  if (c->kind != PEER_NONE) {
+    registry_seen (c->co->reg, c);
+    arm_timer (c);
+  }
+  msg = jsonrpc_decode (text, len, &code, err, sizeof err);
+  if (msg == NULL) {
+    answer_invalid (c, NULL, code, err);
+    return;
+  }
+  switch (jsonrpc_classify (msg, err, sizeof err)) {
+  case JSONRPC_REQUEST:
+    handle_request (c, msg);
+    break;
+  case JSONRPC_NOTIFICATION:
+    /* Every method has a result its caller needs: a notification is
+     * the caller's mistake, and is neither run nor answered. */
+    log_debug ("%s: ignored notification %.64s", c->name,
+               json_string_value (json_object_get (msg, "method")));
+    break;
+  case JSONRPC_RESPONSE:
+    handle_response (c, msg);
+    break;
+  case JSONRPC_INVALID:
+  default:
+    answer_invalid (c, json_object_get (msg, "id"), JSONRPC_INVALID_REQUEST,
+                    err);
+    break;
+  }
+  json_decref (msg);
+}
+
+/* Closing. */
+
+static void
+reaper_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct conn *c = arg;
+
+  TAILQ_REMOVE (&c->co->conns->dead, c, entry);
+  event_free (c->timer);
+  event_free (c->resume);
+  event_free (c->reaper);
+  jsonrpc_framer_free (&c->framer);
+  free (c->subject);
+  free (c->cn);
+  free (c);
+}
+
+/* Stop being open: no more requests or calls. */
+static void
+stop_serving (struct conn *c)
+{
+  struct inreq *r;
+
+  detach_calls (c);
+  while ((r = TAILQ_FIRST (&c->inreqs)) != NULL) {
+    TAILQ_REMOVE (&c->inreqs, r, entry);
+    inreq_free (r);
+  }
+  c->npending = 0;
+  if (c->kind != PEER_NONE) {
+    c->kind = PEER_NONE;        /* the registry is told once */
+    registry_conn_closed (c->co->reg, c);
+  }
+}
+
+static void
+vdrop (struct conn *c, const char *fmt, va_list ap)
+{
+  char why[512];
+
+  if (c->state == CONN_GONE)
+    return;
+  vsnprintf (why, sizeof why, fmt, ap);
+  if (c->state == CONN_OPEN || c->state == CONN_HANDSHAKE)
+    log_info ("%s: %s", c->name, why);
+  else
+    log_debug ("%s: %s", c->name, why);
+  if (c->state == CONN_OPEN)
+    stop_serving (c);
+  c->state = CONN_GONE;
+  if (c->bev != NULL)
+    bufferevent_free (c->bev);
+  c->bev = NULL;
+  evtimer_del (c->timer);
+  TAILQ_REMOVE (&c->co->conns->list, c, entry);
+  TAILQ_INSERT_TAIL (&c->co->conns->dead, c, entry);
+  c->co->conns->n--;
+  event_active (c->reaper, EV_TIMEOUT, 1);
+}
+
+static void
+drop (struct conn *c, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vdrop (c, fmt, ap);
+  va_end (ap);
+}
+
+void
+conn_close (struct conn *c, const char *why)
+{
+  drop (c, "%s", why);
+}
+
+/* Send ERROR (stolen), then close C without losing it (see the design
+ * notes: flushing, then lingering).  C must be open. */
+static void
+close_after (struct conn *c, json_t *error, const char *why)
+{
+  struct timeval tv;
+
+  log_info ("%s: %s", c->name, why);
+  stop_serving (c);
+  if (error != NULL && send_msg (c, error) == -1) {
+    json_decref (error);
+    return;                     /* dropped */
+  }
+  json_decref (error);
+  c->state = CONN_FLUSHING;
+  evtimer_add (c->timer, coord_timeval (&tv, LINGER_MS));
+  /* The write callback runs when the output buffer empties. */
+  bufferevent_enable (c->bev, EV_READ | EV_WRITE);
+  if (evbuffer_get_length (bufferevent_get_output (c->bev)) == 0) {
+    shutdown (bufferevent_getfd (c->bev), SHUT_WR);
+    c->state = CONN_LINGERING;
+  }
+}
+
+static void
+write_cb (struct bufferevent *bev, void *arg)
+{
+  struct conn *c = arg;
+
+  if (c->state == CONN_FLUSHING &&
+      evbuffer_get_length (bufferevent_get_output (bev)) == 0) {
+    shutdown (bufferevent_getfd (bev), SHUT_WR);
+    c->state = CONN_LINGERING;
+  }
+}
+
+/* Reading. */
+
+/* Take the messages framed so far, as long as C is open and not
+ * paused. */
+static void
+process (struct conn *c)
+{
+  char *text;
+  size_t len;
+  int r;
+
+  while (c->state == CONN_OPEN) {
+    if (c->npending >= CONN_MAX_PENDING) {
+      c->read_paused = true;
+      bufferevent_disable (c->bev, EV_READ);
+      return;
+    }
+    r = jsonrpc_framer_next (&c->framer, &text, &len);
+    if (r == 0)
+      return;
+    if (r == -1) {
+      if (errno == EMSGSIZE) {
+        /* The stream cannot be resynchronised: answer, then close. */
+        json_t *e = jsonrpc_error (NULL, JSONRPC_INVALID_REQUEST, NULL,
+                                   "message longer than %d bytes",
+                                   JSONRPC_MAX_MESSAGE);
+        char why[96];
+
+        snprintf (why, sizeof why, "sent a message longer than %d bytes",
+                  JSONRPC_MAX_MESSAGE);
+        close_after (c, e, why);
+      }
+      else
+        drop (c, "framing: %m");
+      return;
+    }
+    handle_message (c, text, len);
+    free (text);
+  }
+}
+
+/* Move input to the framer one chunk at a time and take the messages
+ * it completes, until the input is used up, C pauses or closes.  One
+ * chunk at a time, so that a line over the limit is refused as soon as
+ * it is over, however much more the peer sent. */
+static void
+pump (struct conn *c)
+{
+  char buf[READ_CHUNK];
+
+  for (;;) {
+    struct evbuffer *in;
+    size_t n;
+    int got;
+
+    process (c);
+    if (c->state != CONN_OPEN || c->read_paused)
+      return;
+    in = bufferevent_get_input (c->bev);
+    n = evbuffer_get_length (in);
+    if (n == 0)
+      return;
+    got = evbuffer_remove (in, buf, n < sizeof buf ? n : sizeof buf);
+    if (got <= 0 || jsonrpc_framer_feed (&c->framer, buf, (size_t) got)
+        == -1) {
+      drop (c, "cannot buffer input: out of memory");
+      return;
+    }
+  }
+}
+
+static void
+resume_cb (evutil_socket_t fd, short what, void *arg)
+{
+  pump (arg);
+}
+
+static void
+read_cb (struct bufferevent *bev, void *arg)
+{
+  struct conn *c = arg;
+
+  if (c->state != CONN_OPEN) {
+    struct evbuffer *in = bufferevent_get_input (bev);
+
+    evbuffer_drain (in, evbuffer_get_length (in));
+    return;
+  }
+  pump (c);
+}
+
+/* The openssl errors of BEV as one line, or the socket error. */
+static const char *
+bev_error (struct bufferevent *bev, char *buf, size_t len)
+{
+  unsigned long e, first = 0;
+
+  while ((e = bufferevent_get_openssl_error (bev)) != 0)
+    if (first == 0)
+      first = e;
+  if (first != 0) {
+    ERR_error_string_n (first, buf, len);
+    return buf;
+  }
+  if (EVUTIL_SOCKET_ERROR () != 0)
+    return evutil_socket_error_to_string (EVUTIL_SOCKET_ERROR ());
+  return "connection closed";
+}
+
+static void
+handshake_done (struct conn *c)
+{
+  SSL *ssl = bufferevent_openssl_get_ssl (c->bev);
+  char roles[64];
+
+  c->subject = tls_peer_subject (ssl);
+  c->cn = tls_peer_common_name (ssl);
+  if (c->subject == NULL) {
+    drop (c, "TLS handshake without a verified client certificate");
+    return;
+  }
+  snprintf (c->name, sizeof c->name, "peer #%llu (%.120s)",
+            (unsigned long long) c->serial, c->subject);
+  c->roles = roles_of (c->co->conf, c->subject, c->cn);
+  c->state = CONN_OPEN;
+  if (c->roles == 0) {
+    char why[704];
+    json_t *e = jsonrpc_error (NULL, SV_RPC_FORBIDDEN, NULL,
+                               "certificate %s has no role", c->subject);
+
+    snprintf (why, sizeof why, "refused from %s: certificate %.512s has no "
+              "role", c->addr, c->subject);
+    close_after (c, e, why);
+    return;
+  }
+  log_info ("%s: connected from %s, %s, roles %s", c->name, c->addr,
+            SSL_get_version (ssl), roles_names (c->roles, roles,
+                                                sizeof roles));
+}
+
+static void
+event_cb (struct bufferevent *bev, short what, void *arg)
+{
+  struct conn *c = arg;
+  char buf[256];
+
+  if (what & BEV_EVENT_CONNECTED) {
+    if (c->state == CONN_HANDSHAKE)
+      handshake_done (c);
+    return;
+  }
+  if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+    return;
+  switch (c->state) {
+  case CONN_HANDSHAKE:
+    drop (c, "TLS handshake with %s failed: %s", c->addr,
+          bev_error (bev, buf, sizeof buf));
+    break;
+  case CONN_OPEN:
+    if (what & BEV_EVENT_EOF)
+      drop (c, "disconnected");
+    else
+      drop (c, "disconnected: %s", bev_error (bev, buf, sizeof buf));
+    break;
+  default:
+    drop (c, "closed");
+    break;
+  }
+}
+
+void
+conn_accept (struct coord *co, int fd, const char *addr)
+{
+  struct conns *conns = co->conns;
+  struct conn *c;
+  struct timeval tv;
+  SSL *ssl = NULL;
+  int one = 1;
+
+  if (co->stopping || conns->n >= CONN_MAX) {
+    log_warnx ("refused a connection from %s: %zu connections already",
+               addr, conns->n);
+    close (fd);
+    return;
+  }
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c = calloc (1, sizeof *c);
+  if (c == NULL)
+    goto err;
+  c->co = co;
+  c->serial = ++conns->next_serial;
+  c->state = CONN_HANDSHAKE;
+  c->mode = TIMER_CONNECT;
+  snprintf (c->addr, sizeof c->addr, "%s", addr);
+  snprintf (c->name, sizeof c->name, "peer #%llu (%s)",
+            (unsigned long long) c->serial, addr);
+  TAILQ_INIT (&c->inreqs);
+  TAILQ_INIT (&c->calls);
+  c->timer = evtimer_new (co->base, timer_cb, c);
+  c->resume = event_new (co->base, -1, 0, resume_cb, c);
+  c->reaper = event_new (co->base, -1, 0, reaper_cb, c);
+  ssl = SSL_new (co->tls);
+  if (c->timer == NULL || c->resume == NULL || c->reaper == NULL ||
+      ssl == NULL)
+    goto err;
+  /* A peer that closes without close_notify has just gone away: our
+   * framing detects a truncated message on its own, and OpenSSL 3
+   * would otherwise report an error for it. */
+  SSL_set_options (ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  /* On success the bufferevent owns SSL and FD (CLOSE_ON_FREE). */
+  c->bev = bufferevent_openssl_socket_new (co->base, fd, ssl,
+                                           BUFFEREVENT_SSL_ACCEPTING,
+                                           BEV_OPT_CLOSE_ON_FREE |
+                                           BEV_OPT_DEFER_CALLBACKS);
+  if (c->bev == NULL)
+    goto err;
+  ssl = NULL;
+  fd = -1;
+  bufferevent_openssl_set_allow_dirty_shutdown (c->bev, 1);
+  bufferevent_setcb (c->bev, read_cb, write_cb, event_cb, c);
+  bufferevent_enable (c->bev, EV_READ | EV_WRITE);
+  evtimer_add (c->timer, coord_timeval (&tv, CONN_CONNECT_TIMEOUT_MS));
+  TAILQ_INSERT_TAIL (&conns->list, c, entry);
+  conns->n++;
+  log_debug ("%s: accepted", c->name);
+  return;
+
+ err:
+  log_warnx ("refused a connection from %s: out of memory", addr);
+  if (ssl)
+    SSL_free (ssl);
+  if (fd >= 0)
+    close (fd);
+  if (c) {
+    if (c->timer)
+      event_free (c->timer);
+    if (c->resume)
+      event_free (c->resume);
+    if (c->reaper)
+      event_free (c->reaper);
+    free (c);
+  }
+}
+
+void
+conn_set_peer (struct conn *c, enum peer_kind kind, void *peer)
+{
+  c->kind = kind;
+  c->peer = peer;
+  arm_timer (c);
+}
+
+void
+conns_free (struct conns *conns)
+{
+  struct conn *c;
+  struct call *call;
+
+  if (conns == NULL)
+    return;
+  while ((c = TAILQ_FIRST (&conns->list)) != NULL)
+    drop (c, "the coordinator is stopping");
+  while ((c = TAILQ_FIRST (&conns->dead)) != NULL)
+    reaper_cb (-1, 0, c);
+  /* The owners of the calls are going away too: end each now. */
+  while ((call = TAILQ_FIRST (&conns->calls)) != NULL) {
+    struct call_outcome o = { .end = CALL_SHUTDOWN,
+                              .message = "the coordinator is stopping" };
+
+    if (call->conn != NULL)
+      TAILQ_REMOVE (&call->conn->calls, call, entry);
+    call->conn = NULL;
+    call_end (call, &o);
+  }
+  free (conns);
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * conn.h: peer connections: TLS, framing, and JSON-RPC in both
+ * directions on one connection (docs/protocol.md, Part 2).
+ *
+ * Requests a peer sends are passed to methods_dispatch and answered in
+ * the order received, whether the answer is ready at once or later
+ * (conn_reply).  Calls the coordinator makes (conn_call) are matched
+ * to their answers by id and each has a deadline.
+ */
+
+#ifndef SNAPVOL_CONN_H
+#define SNAPVOL_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "coord.h"
+
+/* Bounds on what a connection may cost (docs/coordinator.md). */
+#define CONN_CONNECT_TIMEOUT_MS 10000   /* TLS handshake + first request */
+#define CONN_IDLE_TIMEOUT_MS 300000     /* a requester with nothing to do */
+#define CONN_HEARTBEATS_MISSED 3
+#define CONN_MAX 1024                   /* connections at once */
+#define CONN_MAX_PENDING 16             /* requests read, not yet answered */
+
+struct conn;
+
+enum peer_kind {
+  PEER_NONE = 0,                /* not registered (a requester, or not yet) */
+  PEER_PROVIDER,
+  PEER_WRITER,
+};
+
+/* How a call ended. */
+enum call_end {
+  CALL_OK,                      /* the peer answered with a result */
+  CALL_ERROR,                   /* the peer answered with an error */
+  CALL_TIMEOUT,                 /* no answer before the deadline */
+  CALL_CLOSED,                  /* the connection ended (or there was none) */
+  CALL_SHUTDOWN,                /* the coordinator is stopping: only clean up */
+};
+
+struct call_outcome {
+  enum call_end end;
+  json_t *result;               /* CALL_OK: the result (borrowed) */
+  int code;                     /* CALL_ERROR: the peer's code */
+  json_t *data;                 /* CALL_ERROR: its data, or NULL (borrowed) */
+  const char *message;          /* why, for every end but CALL_OK: the
+                                 * peer's message, or ours ("no answer to
+                                 * writer.freeze within 1000 ms") */
+};
+
+/* Called exactly once per conn_call, from the event loop, never from
+ * within conn_call itself.  The outcome and what it points to are
+ * valid only during the call. */
+typedef void conn_call_fn (void *arg, const struct call_outcome *o);
+
+/* Identifies a request to answer later, even if its connection is gone
+ * by then (the answer is then dropped). */
+struct reply_token {
+  uint64_t conn;
+  uint64_t seq;
+};
+
+/* The connection table.  conns_new: NULL on ENOMEM.  conns_free closes
+ * every connection and ends every outstanding call with CALL_SHUTDOWN
+ * (callbacks run at once, from conns_free). */
+extern struct conns *conns_new (struct coord *co) __attribute__((nonnull));
+extern void conns_free (struct conns *conns);
+
+/* Take a new TCP connection FD (accepted by listener.c) and start the
+ * TLS handshake.  FD is owned by the connection from now on (closed on
+ * error too).  ADDR names the peer in logs. */
+extern void conn_accept (struct coord *co, int fd, const char *addr)
+  __attribute__((nonnull));
+
+/* Call METHOD with PARAMS (stolen; may be NULL) on C, which may be NULL
+ * (the peer is not connected: CB gets CALL_CLOSED).  CB gets the
+ * outcome once, after at most TIMEOUT_MS.  Never fails. */
+extern void conn_call (struct coord *co, struct conn *c, const char *method,
+                       json_t *params, unsigned timeout_ms,
+                       conn_call_fn *cb, void *arg)
+  __attribute__((nonnull (1, 3, 6)));
+
+/* Answer the request TOK with RESULT (stolen), or if RESULT is NULL with
+ * the error E (its data is stolen).  Dropped if the connection is
+ * gone. */
+extern void conn_reply (struct coord *co, struct reply_token tok,
+                        json_t *result, struct rpc_error *e)
+  __attribute__((nonnull (1)));
+
+/* Close C now: outstanding calls end with CALL_CLOSED, a registered
+ * peer is reported to the registry.  WHY is logged. */
+extern void conn_close (struct conn *c, const char *why)
+  __attribute__((nonnull));
+
+/* Mark C as the connection of a registered provider or writer PEER:
+ * from now on it must send a message every heartbeat. */
+extern void conn_set_peer (struct conn *c, enum peer_kind kind, void *peer)
+  __attribute__((nonnull));
+extern enum peer_kind conn_kind (const struct conn *c)
+  __attribute__((nonnull));
+extern void *conn_peer (const struct conn *c) __attribute__((nonnull));
+
+/* The peer certificate's subject (RFC 2253) and its roles. */
+extern const char *conn_subject (const struct conn *c)
+  __attribute__((nonnull));
+extern unsigned conn_roles (const struct conn *c) __attribute__((nonnull));
+/* "peer #7 (CN=storage-1)", for log messages; static storage of C. */
+extern const char *conn_name (const struct conn *c) __attribute__((nonnull));
+
+#endif /* SNAPVOL_CONN_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * coord.h: the daemon's state shared by the coordinator's modules, and
+ * the small helpers every module uses.
+ *
+ * Design notes
+ *
+ * The coordinator is one thread running one libevent loop.  Nothing
+ * blocks in it except catalog writes (SQLite, fsync'd: a few per set
+ * and per registration), so no lock exists anywhere.  Modules and what
+ * they own:
+ *
+ *   conf.c      the configuration file (read once at startup)
+ *   roles.c     certificate -> roles, role names
+ *   listener.c  listening sockets, bound before the daemon forks
+ *   conn.c      TLS connections, framing, bidirectional JSON-RPC:
+ *               in-order answers, outgoing calls with deadlines,
+ *               handshake / heartbeat / idle timeouts
+ *   methods.c   the methods peers call, each checked against the
+ *               caller's roles (deny by default) and its parameters
+ *   registry.c  providers, writers and their volumes
+ *   set.c       the snapshot-set state machine and its FIFO queue
+ *   catalog.c   the SQLite catalog and recovery
+ *
+ * Ownership between them goes one way: conn.c calls methods.c for
+ * requests and registry.c when a connection ends; set.c and registry.c
+ * make calls through conn.c and learn their outcome from a callback
+ * that conn.c always runs exactly once, from the event loop, never from
+ * inside the call that started it.
+ */
+
+#ifndef SNAPVOL_COORD_H
+#define SNAPVOL_COORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "uuid.h"
+
+struct config;
+struct catalog;
+struct registry;
+struct sets;
+struct listeners;
+struct conns;
+
+struct coord {
+  struct event_base *base;
+  const struct config *conf;
+  SSL_CTX *tls;
+  struct catalog *cat;
+  struct registry *reg;
+  struct sets *sets;
+  struct listeners *listeners;
+  struct conns *conns;
+  bool stopping;                /* a shutdown has started */
+};
+
+/* Why a method or a step failed: becomes a JSON-RPC error. */
+struct rpc_error {
+  int code;
+  json_t *data;                 /* owned; NULL for none */
+  char message[1024];
+};
+
+/* Set E to CODE and the message; returns -1 (for "return rpc_fail
+ * (...)" in functions returning int). */
+extern int rpc_fail (struct rpc_error *e, int code, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4), nonnull (1)));
+
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines and timings. */
+extern int64_t coord_now_ms (void);
+
+/* TV for a delay of MS milliseconds. */
+extern struct timeval *coord_timeval (struct timeval *tv, int64_t ms)
+  __attribute__((nonnull));
+
+/* Unix seconds now. */
+extern int64_t coord_now (void);
+
+/* snapvol error codes of the coordinator protocol (docs/protocol.md,
+ * Part 2), beyond common/jsonrpc.h's. */
+#define SV_RPC_NOT_REGISTERED (-32009)
+#define SV_RPC_SET_FAILED     (-32010)
+
+#endif /* SNAPVOL_COORD_H */

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * main.c: snapvol-coordinator, the daemon that takes consistent
+ * snapshot sets across providers after freezing writers: options,
+ * startup, recovery and shutdown.
+ *
+ * Startup order, so that every error a user can fix is reported on the
+ * terminal before the daemon detaches: read the configuration (all its
+ * errors), load the TLS files, bind the listening sockets, open the
+ * catalog; then fork, reopen the catalog in the daemon (its lock
+ * belongs to a process), record unfinished sets failed (recovery),
+ * and serve.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "conn.h"
+#include "coord.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "set.h"
+#include "tls.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+#define PROGNAME "snapvol-coordinator"
+#define DEFAULT_CONFIG SYSCONFDIR "/snapvol/coordinator.conf"
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+           "usage: " PROGNAME " [-fnv] [-c FILE]\n"
+           "  -c, --config FILE    configuration file (default "
+           DEFAULT_CONFIG ")\n"
+           "  -f, --foreground     do not detach; log to stderr\n"
+           "  -n, --check-config   check the configuration and the TLS "
+           "files, then exit\n"
+           "  -v, --verbose        log debug messages\n"
+           "  -V, --version        print the version and exit\n"
+           "  -h, --help           print this help and exit\n");
+}
+
+static void
+stop_cb (evutil_socket_t sig, short what, void *arg)
+{
+  struct coord *co = arg;
+
+  log_info ("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  event_base_loopbreak (co->base);
+}
+
+static int
+write_pid_file (const char *path)
+{
+  char buf[32];
+  int fd, n;
+
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd == -1) {
+    log_warn ("pid-file %s", path);
+    return -1;
+  }
+  n = snprintf (buf, sizeof buf, "%d\n", (int) getpid ());
+  if (write (fd, buf, (size_t) n) != n) {
+    log_warn ("pid-file %s: write", path);
+    close (fd);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+static struct catalog *
+open_catalog (const struct config *conf)
+{
+  struct catalog *cat;
+  char err[1024];
+
+  cat = catalog_open (conf->catalog, err, sizeof err);
+  if (cat == NULL)
+    log_warnx ("%s", err);
+  return cat;
+}
+
+/* Serve until SIGTERM or SIGINT.  -1 if the daemon could not start. */
+static int
+serve (struct coord *co)
+{
+  struct event *sigterm = NULL, *sigint = NULL;
+  int n, r = -1;
+
+  co->base = event_base_new ();
+  if (co->base == NULL) {
+    log_warnx ("cannot create the event loop");
+    return -1;
+  }
+  n = catalog_fail_unfinished (co->cat,
+                               "the coordinator restarted during the set",
+                               coord_now ());
+  if (n < 0)
+    goto out;
+  if (n > 0)
+    log_warnx ("recovery: %d unfinished snapshot set%s recorded failed; "
+               "their snapshots are deleted as their providers register",
+               n, n == 1 ? "" : "s");
+
+  co->conns = conns_new (co);
+  co->sets = co->conns ? sets_new (co) : NULL;
+  co->reg = co->sets ? registry_new (co) : NULL;
+  if (co->reg == NULL || listeners_start (co) == -1)
+    goto out;
+  sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);
+  sigint = evsignal_new (co->base, SIGINT, stop_cb, co);
+  if (sigterm == NULL || sigint == NULL || evsignal_add (sigterm, NULL) == -1
+      || evsignal_add (sigint, NULL) == -1) {
+    log_warnx ("cannot handle signals");
+    goto out;
+  }
+  if (co->conf->pid_file && write_pid_file (co->conf->pid_file) == -1)
+    goto out;
+  log_info ("started (version " PACKAGE_VERSION ")");
+  event_base_dispatch (co->base);
+  r = 0;
+  if (co->conf->pid_file)
+    unlink (co->conf->pid_file);
+
+ out:
+  if (sigterm)
+    event_free (sigterm);
+  if (sigint)
+    event_free (sigint);
+  /* Record the running set first, while its state is known; then end
+   * the calls (their callbacks see co->stopping), then free. */
+  co->stopping = true;
+  if (co->sets)
+    sets_shutdown (co->sets);
+  listeners_free (co->listeners);
+  co->listeners = NULL;
+  conns_free (co->conns);
+  sets_free (co->sets);
+  registry_free (co->reg);
+  event_base_free (co->base);
+  return r;
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option long_options[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "foreground", no_argument, NULL, 'f' },
+    { "check-config", no_argument, NULL, 'n' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "version", no_argument, NULL, 'V' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *path = DEFAULT_CONFIG;
+  int c, foreground = 0, check = 0, verbose = 0, r;
+  struct coord co = { 0 };
+  struct config *conf;
+  struct tls_files files;
+  char err[1024];
+
+  while ((c = getopt_long (argc, argv, "c:fnvVh", long_options, NULL)) != -1) {
+    switch (c) {
+    case 'c':
+      path = optarg;
+      break;
+    case 'f':
+      foreground = 1;
+      break;
+    case 'n':
+      check = 1;
+      break;
+    case 'v':
+      verbose = 1;
+      break;
+    case 'V':
+      printf (PROGNAME " " PACKAGE_VERSION "\n");
+      return EXIT_SUCCESS;
+    case 'h':
+      usage (stdout);
+      return EXIT_SUCCESS;
+    default:
+      usage (stderr);
+      return EXIT_FAILURE;
+    }
+  }
+  if (optind != argc) {
+    fprintf (stderr, PROGNAME ": unexpected argument '%s'\n", argv[optind]);
+    usage (stderr);
+    return EXIT_FAILURE;
+  }
+  log_init (PROGNAME, verbose, 0);
+  /* A peer that goes away mid-write is an EPIPE, not a signal. */
+  signal (SIGPIPE, SIG_IGN);
+
+  conf = conf_load (path);
+  if (conf == NULL)
+    return EXIT_FAILURE;
+  co.conf = conf;
+  files.certificate = conf->certificate;
+  files.key = conf->key;
+  files.ca = conf->ca;
+  co.tls = tls_server_context (&files, err, sizeof err);
+  if (co.tls == NULL) {
+    fprintf (stderr, "%s: %s\n", path, err);
+    conf_free (conf);
+    return EXIT_FAILURE;
+  }
+  if (check) {
+    fprintf (stderr, "%s: configuration OK\n", path);
+    SSL_CTX_free (co.tls);
+    conf_free (conf);
+    return EXIT_SUCCESS;
+  }
+  if (conf->nallow == 0)
+    log_warnx ("%s: no 'allow' directive: every peer will be refused", path);
+
+  if (listeners_bind (&co) == -1 || (co.cat = open_catalog (conf)) == NULL)
+    goto fail;
+  if (!foreground) {
+    catalog_close (co.cat);
+    co.cat = NULL;
+    if (daemon (1, 0) == -1) {
+      log_warn ("daemon");
+      goto fail;
+    }
+    log_init (PROGNAME, verbose, 1);
+    if ((co.cat = open_catalog (conf)) == NULL)
+      goto fail;
+  }
+
+  r = serve (&co);
+  catalog_close (co.cat);
+  SSL_CTX_free (co.tls);
+  conf_free (conf);
+  log_info ("stopped");
+  return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+ fail:
+  listeners_free (co.listeners);
+  catalog_close (co.cat);
+  SSL_CTX_free (co.tls);
+  conf_free (conf);
+  return EXIT_FAILURE;
+}

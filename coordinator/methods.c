@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * methods.c: the methods peers call on the coordinator, each a small
+ * function over validated parameters (docs/protocol.md, Part 2).
+ *
+ * Deny by default: every method names the roles that may call it, and
+ * a method absent from the table does not exist.  The checks run in a
+ * fixed order -- the method exists, the caller's roles allow it, the
+ * parameters fit its table -- so a peer learns nothing about the
+ * parameters of a method it may not call.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "jsonrpc.h"
+#include "methods.h"
+#include "params.h"
+#include "registry.h"
+#include "roles.h"
+#include "set.h"
+
+struct call_ctx {
+  struct coord *co;
+  struct conn *c;
+  json_t *params;
+  struct reply_token tok;
+  struct rpc_error *e;
+  bool *deferred;
+};
+
+typedef json_t *method_fn (struct call_ctx *x);
+
+static json_t *
+nomem (struct call_ctx *x)
+{
+  rpc_fail (x->e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  return NULL;
+}
+
+/* A result built by the caller, or out of memory. */
+static json_t *
+result (struct call_ctx *x, json_t *r)
+{
+  return r ? r : nomem (x);
+}
+
+static const char *
+str (json_t *params, const char *member)
+{
+  return json_string_value (json_object_get (params, member));
+}
+
+/* ping */
+
+static const struct param no_params[] = {
+  END_PARAMS
+};
+
+static json_t *
+m_ping (struct call_ctx *x)
+{
+  return result (x, json_pack ("{s:I}", "time", (json_int_t) coord_now ()));
+}
+
+/* provider.register, writer.register */
+
+static const struct param provider_register_params[] = {
+  { "name", P_NAME, true, 0, 0 },
+  { "nbd_uri", P_STRING, true, 1, 1024 },
+  { "volumes", P_ANY, true, 0, 0 },
+  { "version", P_STRING, false, 0, 256 },
+  END_PARAMS
+};
+
+static bool
+valid_nbd_uri (const char *uri)
+{
+  static const char *const schemes[] = {
+    "nbd://", "nbds://", "nbd+unix://", "nbds+unix://", NULL
+  };
+  const char *const *s;
+  const unsigned char *p;
+
+  for (p = (const unsigned char *) uri; *p; p++)
+    if (*p <= ' ' || *p >= 0x7f)
+      return false;
+  for (s = schemes; *s; s++)
+    if (strncmp (uri, *s, strlen (*s)) == 0)
+      return true;
+  return false;
+}
+
+static json_t *
+m_provider_register (struct call_ctx *x)
+{
+  if (!valid_nbd_uri (str (x->params, "nbd_uri"))) {
+    rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'nbd_uri': '%.256s' is not an "
+              "nbd://, nbds://, nbd+unix:// or nbds+unix:// URI without "
+              "blanks", str (x->params, "nbd_uri"));
+    return NULL;
+  }
+  if (registry_register_provider (x->co->reg, x->c, x->params, x->e) == -1)
+    return NULL;
+  return result (x, json_pack ("{s:I}", "heartbeat_ms",
+                               (json_int_t) x->co->conf->heartbeat_ms));
+}
+
+static const struct param writer_register_params[] = {
+  { "name", P_WRITER_NAME, true, 0, 0 },
+  { "volumes", P_ANY, true, 0, 0 },
+  { "freeze_timeout_ms", P_INT, false, 100, 600000 },
+  END_PARAMS
+};
+
+static json_t *
+m_writer_register (struct call_ctx *x)
+{
+  if (registry_register_writer (x->co->reg, x->c, x->params, x->e) == -1)
+    return NULL;
+  return result (x, json_pack ("{s:I}", "heartbeat_ms",
+                               (json_int_t) x->co->conf->heartbeat_ms));
+}
+
+/* set.* */
+
+static const struct param set_create_params[] = {
+  { "volumes", P_ANY, true, 0, 0 },
+  { "writers", P_ANY, false, 0, 0 },
+  { "label", P_STRING, false, 0, LABEL_MAX_LEN },
+  { "freeze_window_ms", P_INT, false, 1000, 600000 },
+  { "hold_timeout_ms", P_INT, false, 1, 60000 },
+  END_PARAMS
+};
+
+static int
+check_writers (json_t *v, struct rpc_error *e)
+{
+  size_t i, j;
+  json_t *w;
+
+  if (json_is_string (v)) {
+    if (strcmp (json_string_value (v), "auto") == 0 ||
+        strcmp (json_string_value (v), "none") == 0)
+      return 0;
+  }
+  else if (json_is_array (v) && json_array_size (v) <= SET_VOLUMES_MAX) {
+    json_array_foreach (v, i, w) {
+      if (!json_is_string (w) ||
+          strlen (json_string_value (w)) != json_string_length (w) ||
+          !params_is_writer_name (json_string_value (w)))
+        return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers[%zu]' is not "
+                         "a writer name", i);
+      for (j = 0; j < i; j++)
+        if (json_equal (w, json_array_get (v, j)))
+          return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers' names "
+                           "writer '%s' twice", json_string_value (w));
+    }
+    return 0;
+  }
+  return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers' must be \"auto\", "
+                   "\"none\" or an array of writer names");
+}
+
+static json_t *
+m_set_create (struct call_ctx *x)
+{
+  json_t *volumes = json_object_get (x->params, "volumes");
+  json_t *writers = json_object_get (x->params, "writers");
+
+  if (json_is_string (volumes)) {
+    if (strcmp (json_string_value (volumes), "all") != 0) {
+      rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'volumes' must be \"all\" or "
+                "an array of \"PROVIDER/VOLUME\" strings");
+      return NULL;
+    }
+  }
+  else if (params_check_pv_array ("volumes", volumes, 1, SET_VOLUMES_MAX,
+                                  x->e) == -1)
+    return NULL;
+  if (writers != NULL && check_writers (writers, x->e) == -1)
+    return NULL;
+  if (sets_create (x->co->sets, x->params, x->tok, x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
+static const struct param set_list_params[] = {
+  { "state", P_STRING, false, 1, 16 },
+  END_PARAMS
+};
+
+static json_t *
+m_set_list (struct call_ctx *x)
+{
+  static const char *const states[] = {
+    "preparing", "freezing", "holding", "committing", "thawing", "aborting",
+    "committed", "failed", NULL
+  };
+  const char *state = str (x->params, "state");
+  const char *const *s;
+  json_t *list;
+
+  if (state != NULL) {
+    for (s = states; *s; s++)
+      if (strcmp (*s, state) == 0)
+        break;
+    if (*s == NULL) {
+      rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'state': unknown state '%s'",
+                state);
+      return NULL;
+    }
+  }
+  list = catalog_set_list (x->co->cat, state);
+  if (list == NULL)
+    rpc_fail (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
+  return list;
+}
+
+static const struct param set_id_params[] = {
+  { "set_id", P_UUID, true, 0, 0 },
+  END_PARAMS
+};
+
+/* The set_id parameter in lower case. */
+static void
+set_id_param (struct call_ctx *x, char out[UUID_STRLEN + 1])
+{
+  struct uuid u;
+
+  uuid_parse (str (x->params, "set_id"), &u);
+  uuid_format (&u, out);
+}
+
+static json_t *
+m_set_get (struct call_ctx *x)
+{
+  char id[UUID_STRLEN + 1];
+  json_t *set;
+
+  set_id_param (x, id);
+  set = catalog_set_get (x->co->cat, id, true);
+  if (set == NULL) {
+    if (errno == ENOENT)
+      rpc_fail (x->e, SV_RPC_NOT_FOUND, "no snapshot set %s", id);
+    else
+      rpc_fail (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
+  }
+  return set;
+}
+
+static json_t *
+m_set_delete (struct call_ctx *x)
+{
+  char id[UUID_STRLEN + 1];
+
+  set_id_param (x, id);
+  if (sets_delete (x->co->sets, id, x->tok, x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
+/* Lists and forgetting. */
+
+static json_t *
+m_provider_list (struct call_ctx *x)
+{
+  return result (x, registry_provider_list (x->co->reg));
+}
+
+static json_t *
+m_writer_list (struct call_ctx *x)
+{
+  return result (x, registry_writer_list (x->co->reg));
+}
+
+static json_t *
+m_volume_list (struct call_ctx *x)
+{
+  return result (x, registry_volume_list (x->co->reg));
+}
+
+static const struct param forget_params[] = {
+  { "name", P_WRITER_NAME, true, 0, 0 },
+  END_PARAMS
+};
+
+static json_t *
+forget (struct call_ctx *x, enum peer_kind kind)
+{
+  if (registry_forget (x->co->reg, kind, str (x->params, "name"), x->e) == -1)
+    return NULL;
+  return result (x, json_object ());
+}
+
+static json_t *
+m_provider_forget (struct call_ctx *x)
+{
+  return forget (x, PEER_PROVIDER);
+}
+
+static json_t *
+m_writer_forget (struct call_ctx *x)
+{
+  return forget (x, PEER_WRITER);
+}
+
+#define ROLE_REQ (ROLE_REQUESTER | ROLE_ADMIN)
+
+static const struct method {
+  const char *name;
+  unsigned roles;               /* who may call it */
+  const struct param *params;
+  method_fn *fn;
+} methods[] = {
+  { "ping", ROLE_ANY, no_params, m_ping },
+  { "provider.register", ROLE_PROVIDER, provider_register_params,
+    m_provider_register },
+  { "writer.register", ROLE_WRITER, writer_register_params,
+    m_writer_register },
+  { "set.create", ROLE_REQ, set_create_params, m_set_create },
+  { "set.list", ROLE_REQ, set_list_params, m_set_list },
+  { "set.get", ROLE_REQ, set_id_params, m_set_get },
+  { "set.delete", ROLE_REQ, set_id_params, m_set_delete },
+  { "provider.list", ROLE_REQ, no_params, m_provider_list },
+  { "writer.list", ROLE_REQ, no_params, m_writer_list },
+  { "volume.list", ROLE_REQ, no_params, m_volume_list },
+  { "provider.forget", ROLE_ADMIN, forget_params, m_provider_forget },
+  { "writer.forget", ROLE_ADMIN, forget_params, m_writer_forget },
+};
+
+json_t *
+methods_dispatch (struct coord *co, struct conn *c, const char *method,
+                  json_t *params, struct reply_token tok, struct rpc_error *e,
+                  bool *deferred)
+{
+  struct call_ctx x = {
+    .co = co, .c = c, .params = params, .tok = tok, .e = e,
+    .deferred = deferred,
+  };
+  const struct method *m = NULL;
+  char roles[64];
+  size_t i;
+
+  *deferred = false;
+  for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strcmp (methods[i].name, method) == 0)
+      m = &methods[i];
+  if (m == NULL) {
+    rpc_fail (e, JSONRPC_METHOD_NOT_FOUND, "unknown method '%s'", method);
+    return NULL;
+  }
+  if ((m->roles & conn_roles (c)) == 0) {
+    unsigned mine = conn_roles (c);
+
+    rpc_fail (e, SV_RPC_FORBIDDEN, "role%s %s may not call %s",
+              (mine & (mine - 1)) ? "s" : "",
+              roles_names (mine, roles, sizeof roles), method);
+    return NULL;
+  }
+  if (params_check (params, m->params, e) == -1)
+    return NULL;
+  return m->fn (&x);
+}

@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * registry.c: providers, writers and their volumes (see registry.h).
+ *
+ * Design notes
+ *
+ * A name belongs to one connection at a time.  A second registration
+ * of a connected name is taken only from a certificate with the same
+ * subject (a peer that restarted before we noticed): the older
+ * connection is closed first, and its disconnection is then ignored
+ * here because the peer no longer points to it.  A connection
+ * registers once, as one provider or one writer.
+ *
+ * Writer states (writer.list), after VSS's writer status:
+ *
+ *   registered            -> stable
+ *   writer.prepare sent   -> preparing
+ *   ... answered          -> prepared
+ *   writer.freeze answered-> frozen
+ *   writer.thaw answered  -> thawed
+ *   post_snapshot answered-> stable
+ *   writer.abort answered -> stable, unless failed
+ *   any call failed       -> failed (last_error says why) until the
+ *                            next successful set or registration
+ *   connection closed     -> disconnected
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "params.h"
+#include "registry.h"
+#include "set.h"
+
+static void
+provider_free (struct provider *p)
+{
+  if (p == NULL)
+    return;
+  free (p->name);
+  free (p->subject);
+  free (p->nbd_uri);
+  free (p->version);
+  json_decref (p->volumes);
+  free (p);
+}
+
+static void
+writer_free (struct writer *w)
+{
+  if (w == NULL)
+    return;
+  free (w->name);
+  free (w->subject);
+  json_decref (w->volumes);
+  free (w->last_error);
+  free (w);
+}
+
+/* Replace the malloc'd string *FIELD with a copy of S (NULL allowed).
+ * -1 on ENOMEM (the old value stays). */
+static int
+replace_string (char **field, const char *s)
+{
+  char *copy = NULL;
+
+  if (s != NULL && (copy = strdup (s)) == NULL)
+    return -1;
+  free (*field);
+  *field = copy;
+  return 0;
+}
+
+static void
+insert_provider (struct registry *reg, struct provider *p)
+{
+  struct provider *q;
+
+  TAILQ_FOREACH (q, &reg->providers, entry)
+    if (strcmp (q->name, p->name) > 0) {
+      TAILQ_INSERT_BEFORE (q, p, entry);
+      return;
+    }
+  TAILQ_INSERT_TAIL (&reg->providers, p, entry);
+}
+
+static void
+insert_writer (struct registry *reg, struct writer *w)
+{
+  struct writer *q;
+
+  TAILQ_FOREACH (q, &reg->writers, entry)
+    if (strcmp (q->name, w->name) > 0) {
+      TAILQ_INSERT_BEFORE (q, w, entry);
+      return;
+    }
+  TAILQ_INSERT_TAIL (&reg->writers, w, entry);
+}
+
+/* Loading. */
+
+static const char *
+str (json_t *obj, const char *member)
+{
+  return json_string_value (json_object_get (obj, member));
+}
+
+static int64_t
+num (json_t *obj, const char *member)
+{
+  return json_integer_value (json_object_get (obj, member));
+}
+
+static int
+load (struct registry *reg)
+{
+  json_t *providers = catalog_providers (reg->co->cat);
+  json_t *writers = NULL, *v;
+  size_t i;
+
+  if (providers == NULL)
+    return -1;
+  json_array_foreach (providers, i, v) {
+    struct provider *p = calloc (1, sizeof *p);
+
+    if (p == NULL || (p->name = strdup (str (v, "name"))) == NULL ||
+        replace_string (&p->subject, str (v, "subject")) == -1 ||
+        replace_string (&p->nbd_uri, str (v, "nbd_uri")) == -1 ||
+        replace_string (&p->version, str (v, "version")) == -1)
+      goto nomem;
+    p->registered = num (v, "registered");
+    p->last_seen = num (v, "last_seen");
+    p->volumes = json_incref (json_object_get (v, "volumes"));
+    insert_provider (reg, p);
+    continue;
+  nomem:
+    provider_free (p);
+    goto err;
+  }
+
+  writers = catalog_writers (reg->co->cat);
+  if (writers == NULL)
+    goto err_logged;
+  json_array_foreach (writers, i, v) {
+    struct writer *w = calloc (1, sizeof *w);
+
+    if (w == NULL || (w->name = strdup (str (v, "name"))) == NULL ||
+        replace_string (&w->subject, str (v, "subject")) == -1 ||
+        replace_string (&w->last_error, str (v, "last_error")) == -1) {
+      writer_free (w);
+      goto err;
+    }
+    w->volumes = json_incref (json_object_get (v, "volumes"));
+    w->freeze_timeout_ms = (unsigned) num (v, "freeze_timeout_ms");
+    w->registered = num (v, "registered");
+    snprintf (w->state, sizeof w->state, "disconnected");
+    snprintf (w->last_event, sizeof w->last_event, "%s",
+              str (v, "last_event") ? str (v, "last_event") : "");
+    w->last_event_time = num (v, "last_event_time");
+    insert_writer (reg, w);
+  }
+  json_decref (providers);
+  json_decref (writers);
+  return 0;
+
+ err:
+  log_warnx ("registry: out of memory");
+ err_logged:
+  json_decref (providers);
+  json_decref (writers);
+  return -1;
+}
+
+struct registry *
+registry_new (struct coord *co)
+{
+  struct registry *reg = calloc (1, sizeof *reg);
+
+  if (reg == NULL) {
+    log_warn ("registry");
+    return NULL;
+  }
+  reg->co = co;
+  TAILQ_INIT (&reg->providers);
+  TAILQ_INIT (&reg->writers);
+  if (load (reg) == -1) {
+    registry_free (reg);
+    return NULL;
+  }
+  return reg;
+}
+
+void
+registry_free (struct registry *reg)
+{
+  struct provider *p;
+  struct writer *w;
+
+  if (reg == NULL)
+    return;
+  while ((p = TAILQ_FIRST (&reg->providers)) != NULL) {
+    TAILQ_REMOVE (&reg->providers, p, entry);
+    provider_free (p);
+  }
+  while ((w = TAILQ_FIRST (&reg->writers)) != NULL) {
+    TAILQ_REMOVE (&reg->writers, w, entry);
+    writer_free (w);
+  }
+  free (reg);
+}
+
+struct provider *
+registry_provider (struct registry *reg, const char *name)
+{
+  struct provider *p;
+
+  TAILQ_FOREACH (p, &reg->providers, entry)
+    if (strcmp (p->name, name) == 0)
+      return p;
+  return NULL;
+}
+
+struct writer *
+registry_writer (struct registry *reg, const char *name)
+{
+  struct writer *w;
+
+  TAILQ_FOREACH (w, &reg->writers, entry)
+    if (strcmp (w->name, name) == 0)
+      return w;
+  return NULL;
+}
+
+/* Registration. */
+
+/* Whether C may take NAME of KIND, whose current holder is HOLDER
+ * (NULL if unknown or not connected); closes HOLDER if it is replaced. */
+static int
+claim_name (struct conn *c, enum peer_kind kind, void *peer,
+            const char *name, struct conn *holder, const char *holder_subject,
+            struct rpc_error *e)
+{
+  const char *what = kind == PEER_PROVIDER ? "provider" : "writer";
+  char why[256];
+
+  if (conn_kind (c) != PEER_NONE && conn_peer (c) != peer)
+    return rpc_fail (e, SV_RPC_BUSY, "this connection is already "
+                     "registered as %s %s",
+                     conn_kind (c) == PEER_PROVIDER ? "provider" : "writer",
+                     conn_kind (c) == PEER_PROVIDER
+                     ? ((struct provider *) conn_peer (c))->name
+                     : ((struct writer *) conn_peer (c))->name);
+  if (holder == NULL || holder == c)
+    return 0;
+  if (strcmp (holder_subject, conn_subject (c)) != 0)
+    return rpc_fail (e, SV_RPC_EXISTS, "%s %s is already connected with "
+                     "another certificate (%.256s)", what, name,
+                     holder_subject);
+  snprintf (why, sizeof why, "replaced by a new registration of %s %s",
+            what, name);
+  conn_close (holder, why);
+  return 0;
+}
+
+int
+registry_register_provider (struct registry *reg, struct conn *c,
+                            json_t *params, struct rpc_error *e)
+{
+  const char *name = str (params, "name");
+  const char *nbd_uri = str (params, "nbd_uri");
+  const char *version = str (params, "version");
+  struct provider *p = registry_provider (reg, name), *fresh = NULL;
+  json_t *volumes = NULL;
+  int64_t now = coord_now ();
+
+  if (params_volumes (json_object_get (params, "volumes"), &volumes, e) == -1)
+    return -1;
+  if (claim_name (c, PEER_PROVIDER, p, name, p ? p->conn : NULL,
+                  p ? p->subject : NULL, e) == -1)
+    goto err;
+  if (catalog_provider_save (reg->co->cat, name, conn_subject (c), nbd_uri,
+                             version, now, now, volumes) == -1) {
+    rpc_fail (e, SV_RPC_IO_ERROR, "cannot record provider %s: %s", name,
+              catalog_errmsg (reg->co->cat));
+    goto err;
+  }
+  if (p == NULL) {
+    p = fresh = calloc (1, sizeof *p);
+    if (p == NULL || (p->name = strdup (name)) == NULL)
+      goto nomem;
+  }
+  else if (strcmp (p->subject, conn_subject (c)) != 0)
+    log_info ("provider %s registers with another certificate (%s, was %s)",
+              name, conn_subject (c), p->subject);
+  if (replace_string (&p->subject, conn_subject (c)) == -1 ||
+      replace_string (&p->nbd_uri, nbd_uri) == -1 ||
+      replace_string (&p->version, version) == -1)
+    goto nomem;
+  if (fresh != NULL)
+    insert_provider (reg, fresh);
+  json_decref (p->volumes);
+  p->volumes = volumes;
+  p->registered = p->connected_since = p->last_seen = now;
+  p->conn = c;
+  conn_set_peer (c, PEER_PROVIDER, p);
+  log_info ("%s: registered as provider %s (%s, %zu volumes)",
+            conn_name (c), name, nbd_uri, json_array_size (volumes));
+  sets_provider_registered (reg->co->sets, p);
+  return 0;
+
+ nomem:
+  provider_free (fresh);
+  rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+ err:
+  json_decref (volumes);
+  return -1;
+}
+
+/* The catalog form of W. */
+static json_t *
+writer_record (const struct writer *w)
+{
+  return json_pack ("{s:s, s:s, s:O, s:I, s:s, s:s?, s:o, s:s?, s:I}",
+                    "name", w->name,
+                    "subject", w->subject,
+                    "volumes", w->volumes,
+                    "freeze_timeout_ms", (json_int_t) w->freeze_timeout_ms,
+                    "state", w->state,
+                    "last_event", w->last_event[0] ? w->last_event : NULL,
+                    "last_event_time", w->last_event[0]
+                    ? json_integer (w->last_event_time) : json_null (),
+                    "last_error", w->last_error,
+                    "registered", (json_int_t) w->registered);
+}
+
+static int
+save_writer (struct registry *reg, const struct writer *w)
+{
+  json_t *rec = writer_record (w);
+  int r;
+
+  if (rec == NULL) {
+    log_warnx ("writer %s: cannot record it: out of memory", w->name);
+    return -1;
+  }
+  r = catalog_writer_save (reg->co->cat, rec);
+  json_decref (rec);
+  return r;
+}
+
+int
+registry_register_writer (struct registry *reg, struct conn *c,
+                          json_t *params, struct rpc_error *e)
+{
+  const char *name = str (params, "name");
+  json_t *volumes = json_object_get (params, "volumes");
+  json_t *timeout = json_object_get (params, "freeze_timeout_ms");
+  struct writer *w = registry_writer (reg, name), *fresh = NULL;
+  struct writer next;
+
+  if (params_check_pv_array ("volumes", volumes, 0, SET_VOLUMES_MAX, e)
+      == -1)
+    return -1;
+  if (claim_name (c, PEER_WRITER, w, name, w ? w->conn : NULL,
+                  w ? w->subject : NULL, e) == -1)
+    return -1;
+
+  /* What will be recorded, built before anything changes. */
+  memset (&next, 0, sizeof next);
+  next.name = (char *) name;
+  next.subject = (char *) conn_subject (c);
+  next.volumes = volumes;
+  next.freeze_timeout_ms = timeout ? (unsigned) json_integer_value (timeout)
+    : 10000;
+  next.registered = coord_now ();
+  snprintf (next.state, sizeof next.state, "stable");
+  if (w != NULL) {
+    memcpy (next.last_event, w->last_event, sizeof next.last_event);
+    next.last_event_time = w->last_event_time;
+    next.last_error = w->last_error;
+  }
+  if (save_writer (reg, &next) == -1)
+    return rpc_fail (e, SV_RPC_IO_ERROR, "cannot record writer %s: %s", name,
+                     catalog_errmsg (reg->co->cat));
+
+  if (w == NULL) {
+    w = fresh = calloc (1, sizeof *w);
+    if (w == NULL || (w->name = strdup (name)) == NULL) {
+      writer_free (fresh);
+      return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+  }
+  if (replace_string (&w->subject, conn_subject (c)) == -1) {
+    writer_free (fresh);
+    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  }
+  if (fresh != NULL)
+    insert_writer (reg, fresh);
+  json_decref (w->volumes);
+  w->volumes = json_incref (volumes);
+  w->freeze_timeout_ms = next.freeze_timeout_ms;
+  w->registered = next.registered;
+  memcpy (w->state, next.state, sizeof w->state);
+  w->conn = c;
+  conn_set_peer (c, PEER_WRITER, w);
+  log_info ("%s: registered as writer %s (%zu volumes, freeze timeout "
+            "%u ms)", conn_name (c), name, json_array_size (volumes),
+            w->freeze_timeout_ms);
+  return 0;
+}
+
+int
+registry_set_volumes (struct registry *reg, struct provider *p,
+                      json_t *volumes)
+{
+  json_decref (p->volumes);
+  p->volumes = volumes;
+  if (catalog_provider_save (reg->co->cat, p->name, p->subject, p->nbd_uri,
+                             p->version, p->registered, p->last_seen,
+                             volumes) == -1)
+    return -1;
+  return 0;
+}
+
+bool
+registry_has_volume (const struct provider *p, const char *name,
+                     json_t **vol)
+{
+  json_t *v;
+  size_t i;
+
+  json_array_foreach (p->volumes, i, v)
+    if (strcmp (str (v, "name"), name) == 0) {
+      if (vol)
+        *vol = v;
+      return true;
+    }
+  return false;
+}
+
+/* Connections. */
+
+void
+registry_seen (struct registry *reg, struct conn *c)
+{
+  if (conn_kind (c) == PEER_PROVIDER)
+    ((struct provider *) conn_peer (c))->last_seen = coord_now ();
+}
+
+void
+registry_conn_closed (struct registry *reg, struct conn *c)
+{
+  struct provider *p;
+  struct writer *w;
+
+  /* The peer may have moved to a newer connection already. */
+  TAILQ_FOREACH (p, &reg->providers, entry)
+    if (p->conn == c) {
+      p->conn = NULL;
+      p->connected_since = 0;
+      catalog_provider_seen (reg->co->cat, p->name, p->last_seen);
+      log_info ("provider %s disconnected", p->name);
+    }
+  TAILQ_FOREACH (w, &reg->writers, entry)
+    if (w->conn == c) {
+      w->conn = NULL;
+      snprintf (w->state, sizeof w->state, "disconnected");
+      save_writer (reg, w);
+      log_info ("writer %s disconnected", w->name);
+    }
+}
+
+void
+registry_writer_call (struct registry *reg, struct writer *w,
+                      const char *event)
+{
+  snprintf (w->last_event, sizeof w->last_event, "%s", event);
+  w->last_event_time = coord_now ();
+  if (w->conn != NULL && strcmp (event, "prepare") == 0)
+    snprintf (w->state, sizeof w->state, "preparing");
+  save_writer (reg, w);
+}
+
+void
+registry_writer_answer (struct registry *reg, struct writer *w,
+                        const char *event, const char *error)
+{
+  const char *state = NULL;
+
+  if (error != NULL) {
+    replace_string (&w->last_error, error);
+    state = "failed";
+  }
+  else if (strcmp (event, "prepare") == 0)
+    state = "prepared";
+  else if (strcmp (event, "freeze") == 0)
+    state = "frozen";
+  else if (strcmp (event, "thaw") == 0)
+    state = "thawed";
+  else if (strcmp (event, "post_snapshot") == 0)
+    state = "stable";
+  else if (strcmp (event, "abort") == 0 && strcmp (w->state, "failed") != 0)
+    state = "stable";
+  if (state != NULL && w->conn != NULL)
+    snprintf (w->state, sizeof w->state, "%s", state);
+  save_writer (reg, w);
+}
+
+/* Lists. */
+
+json_t *
+registry_provider_list (struct registry *reg)
+{
+  json_t *list = json_array ();
+  struct provider *p;
+
+  TAILQ_FOREACH (p, &reg->providers, entry) {
+    json_t *o = json_pack ("{s:s, s:s, s:s, s:b, s:o, s:I, s:I}",
+                           "name", p->name,
+                           "subject", p->subject,
+                           "nbd_uri", p->nbd_uri,
+                           "connected", p->conn != NULL,
+                           "connected_since", p->conn
+                           ? json_integer (p->connected_since) : json_null (),
+                           "last_seen", (json_int_t) p->last_seen,
+                           "volumes",
+                           (json_int_t) json_array_size (p->volumes));
+
+    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
+      json_decref (o);
+      json_decref (list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+json_t *
+registry_writer_list (struct registry *reg)
+{
+  json_t *list = json_array ();
+  struct writer *w;
+
+  TAILQ_FOREACH (w, &reg->writers, entry) {
+    json_t *o = json_pack ("{s:s, s:s, s:O, s:I, s:b, s:s, s:o, s:o, s:o}",
+                           "name", w->name,
+                           "subject", w->subject,
+                           "volumes", w->volumes,
+                           "freeze_timeout_ms",
+                           (json_int_t) w->freeze_timeout_ms,
+                           "connected", w->conn != NULL,
+                           "state", w->state,
+                           "last_event", w->last_event[0]
+                           ? json_string (w->last_event) : json_null (),
+                           "last_event_time", w->last_event[0]
+                           ? json_integer (w->last_event_time) : json_null (),
+                           "last_error", w->last_error
+                           ? json_string (w->last_error) : json_null ());
+
+    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
+      json_decref (o);
+      json_decref (list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+json_t *
+registry_volume_list (struct registry *reg)
+{
+  json_t *list = json_array ();
+  struct provider *p;
+
+  TAILQ_FOREACH (p, &reg->providers, entry) {
+    json_t *v;
+    size_t i;
+
+    if (p->conn == NULL)
+      continue;
+    json_array_foreach (p->volumes, i, v) {
+      json_t *o = json_pack ("{s:s, s:O, s:O, s:O}",
+                             "provider", p->name,
+                             "volume", json_object_get (v, "name"),
+                             "size", json_object_get (v, "size"),
+                             "uuid", json_object_get (v, "uuid"));
+
+      if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
+        json_decref (o);
+        json_decref (list);
+        return NULL;
+      }
+    }
+  }
+  return list;
+}
+
+int
+registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
+                 struct rpc_error *e)
+{
+  struct catalog *cat = reg->co->cat;
+
+  if (kind == PEER_PROVIDER) {
+    struct provider *p = registry_provider (reg, name);
+
+    if (p == NULL)
+      return rpc_fail (e, SV_RPC_NOT_FOUND, "no provider named %s", name);
+    if (p->conn != NULL)
+      return rpc_fail (e, SV_RPC_BUSY, "provider %s is connected", name);
+    if (catalog_provider_forget (cat, name) == -1)
+      return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+    TAILQ_REMOVE (&reg->providers, p, entry);
+    provider_free (p);
+  }
+  else {
+    struct writer *w = registry_writer (reg, name);
+
+    if (w == NULL)
+      return rpc_fail (e, SV_RPC_NOT_FOUND, "no writer named %s", name);
+    if (w->conn != NULL)
+      return rpc_fail (e, SV_RPC_BUSY, "writer %s is connected", name);
+    if (catalog_writer_forget (cat, name) == -1)
+      return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+    TAILQ_REMOVE (&reg->writers, w, entry);
+    writer_free (w);
+  }
+  log_info ("%s %s forgotten", kind == PEER_PROVIDER ? "provider" : "writer",
+            name);
+  return 0;
+}

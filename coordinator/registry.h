@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * registry.h: the providers and writers the coordinator knows, with
+ * their connections (if connected) and volumes.  Mirrored in the
+ * catalog, so that provider.list and writer.list show peers that are
+ * away, and a restarted coordinator knows them.
+ */
+
+#ifndef SNAPVOL_REGISTRY_H
+#define SNAPVOL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <jansson.h>
+
+#include "conn.h"
+#include "coord.h"
+
+#define WRITER_STATE_MAX 16
+
+struct provider {
+  TAILQ_ENTRY (provider) entry;
+  char *name;
+  char *subject;                /* of the certificate that registered it */
+  char *nbd_uri;
+  char *version;                /* NULL if not given */
+  struct conn *conn;            /* NULL when not connected */
+  int64_t registered;           /* Unix seconds of the last registration */
+  int64_t connected_since;      /* 0 when not connected */
+  int64_t last_seen;            /* last message received */
+  json_t *volumes;              /* [{"name", "uuid", "size"}] by name */
+};
+
+struct writer {
+  TAILQ_ENTRY (writer) entry;
+  char *name;
+  char *subject;
+  json_t *volumes;              /* ["PROVIDER/VOLUME", ...] */
+  unsigned freeze_timeout_ms;
+  struct conn *conn;
+  int64_t registered;
+  /* As writer.list shows them (docs/protocol.md). */
+  char state[WRITER_STATE_MAX];
+  char last_event[WRITER_STATE_MAX];    /* "" before the first call */
+  int64_t last_event_time;
+  char *last_error;             /* NULL: none */
+};
+
+struct registry {
+  struct coord *co;
+  TAILQ_HEAD (, provider) providers;    /* sorted by name */
+  TAILQ_HEAD (, writer) writers;        /* sorted by name */
+};
+
+/* Load the providers and writers recorded in CO->cat, all not
+ * connected.  NULL on failure (logged). */
+extern struct registry *registry_new (struct coord *co)
+  __attribute__((nonnull));
+extern void registry_free (struct registry *reg);
+
+/* Look up by name; NULL if unknown. */
+extern struct provider *registry_provider (struct registry *reg,
+                                           const char *name)
+  __attribute__((nonnull));
+extern struct writer *registry_writer (struct registry *reg,
+                                       const char *name)
+  __attribute__((nonnull));
+
+/* provider.register and writer.register from C, with PARAMS already
+ * checked against the method's table.  Records the peer in the
+ * catalog, then binds it to C.  -1 with E set on refusal. */
+extern int registry_register_provider (struct registry *reg, struct conn *c,
+                                       json_t *params, struct rpc_error *e)
+  __attribute__((nonnull));
+extern int registry_register_writer (struct registry *reg, struct conn *c,
+                                     json_t *params, struct rpc_error *e)
+  __attribute__((nonnull));
+
+/* Replace P's volumes with VOLUMES (params_volumes form; stolen) and
+ * record them.  -1 if the catalog failed (the memory copy is updated
+ * anyway: it is what the provider has). */
+extern int registry_set_volumes (struct registry *reg, struct provider *p,
+                                 json_t *volumes)
+  __attribute__((nonnull));
+/* Whether P has a volume NAME; if so and VOL is not NULL, *VOL is its
+ * object (borrowed). */
+extern bool registry_has_volume (const struct provider *p, const char *name,
+                                 json_t **vol)
+  __attribute__((nonnull (1, 2)));
+
+/* A message came from C (a registered peer). */
+extern void registry_seen (struct registry *reg, struct conn *c)
+  __attribute__((nonnull));
+/* C, the connection of a registered peer, has closed. */
+extern void registry_conn_closed (struct registry *reg, struct conn *c)
+  __attribute__((nonnull));
+
+/* Writer history for writer.list: the call EVENT ("prepare",
+ * "freeze", "thaw", "post_snapshot", "abort") was made to W, and then
+ * ended, with ERROR (NULL on success).  Recorded in the catalog. */
+extern void registry_writer_call (struct registry *reg, struct writer *w,
+                                  const char *event)
+  __attribute__((nonnull));
+extern void registry_writer_answer (struct registry *reg, struct writer *w,
+                                    const char *event, const char *error)
+  __attribute__((nonnull (1, 2, 3)));
+
+/* Results of provider.list, writer.list and volume.list (new
+ * references; NULL on ENOMEM). */
+extern json_t *registry_provider_list (struct registry *reg)
+  __attribute__((nonnull));
+extern json_t *registry_writer_list (struct registry *reg)
+  __attribute__((nonnull));
+extern json_t *registry_volume_list (struct registry *reg)
+  __attribute__((nonnull));
+
+/* provider.forget / writer.forget: -1 with E set if unknown or
+ * connected. */
+extern int registry_forget (struct registry *reg, enum peer_kind kind,
+                            const char *name, struct rpc_error *e)
+  __attribute__((nonnull));
+
+#endif /* SNAPVOL_REGISTRY_H */

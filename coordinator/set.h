@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * set.h: snapshot sets: set.create's state machine, set.delete, and
+ * the deletions left over from failed sets.
+ */
+
+#ifndef SNAPVOL_SET_H
+#define SNAPVOL_SET_H
+
+#include <jansson.h>
+
+#include "conn.h"
+#include "coord.h"
+#include "registry.h"
+
+/* set.create requests waiting behind the running one. */
+#define SETS_QUEUE_MAX 64
+
+/* Deadlines of the calls a set makes (docs/protocol.md, Part 2). */
+#define SET_CALL_TIMEOUT_MS 30000       /* volume.list, commit, thaw, ... */
+#define SET_HOLD_WAIT_MS 5000           /* hold.begin's default wait_ms */
+
+extern struct sets *sets_new (struct coord *co) __attribute__((nonnull));
+/* Frees the running set and the queue without answering them (the
+ * connections are gone).  Call after conns_free. */
+extern void sets_free (struct sets *sets);
+
+/* set.create, with PARAMS checked against the method's table.  The set
+ * is queued; the answer goes to TOK when it has committed or failed.
+ * -1 with E set if it cannot be queued. */
+extern int sets_create (struct sets *sets, json_t *params,
+                        struct reply_token tok, struct rpc_error *e)
+  __attribute__((nonnull));
+
+/* set.delete of SET_ID (lower case); the answer goes to TOK.  -1 with E
+ * set if it cannot start (unknown set, a provider not connected). */
+extern int sets_delete (struct sets *sets, const char *set_id,
+                        struct reply_token tok, struct rpc_error *e)
+  __attribute__((nonnull));
+
+/* P has just registered: do the deletions waiting for it, after the
+ * answer to its registration has gone out. */
+extern void sets_provider_registered (struct sets *sets, struct provider *p)
+  __attribute__((nonnull));
+
+/* The coordinator is stopping: record the running set failed (its
+ * deletions queued), so it does not wait for a restart to be. */
+extern void sets_shutdown (struct sets *sets) __attribute__((nonnull));
+
+#endif /* SNAPVOL_SET_H */

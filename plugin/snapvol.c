@@ -3,6 +3,8 @@
  *
  * snapvol.c: the nbdkit plugin: thin adapters from nbdkit callbacks to
  * the volume engine (server/pool.h), and the plugin's configuration.
+ * The control socket (control.c) and the provider link to the
+ * coordinator (provider.c) are started from here.
  *
  * Export names: "NAME" is the live volume (read-write), "NAME@ID" a
  * snapshot (read-only), ID being the snapshot's or its set's UUID.
@@ -27,6 +29,7 @@
 #include "cleanup.h"
 #include "control.h"
 #include "pool.h"
+#include "provider.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -55,6 +58,7 @@ static size_t nvolume_specs;
 /* State from .get_ready to .cleanup. */
 static struct sv_pool *pool;
 static struct control *control;
+static struct provider *provider;
 
 struct handle {
   struct sv_view *view;
@@ -193,6 +197,10 @@ config_cluster_size (const char *value)
 static int
 snapvol_config (const char *key, const char *value)
 {
+  int r = provider_config (key, value);
+
+  if (r <= 0)
+    return r;
   if (strcmp (key, "dir") == 0)
     return config_once (&dir, key, value);
   if (strcmp (key, "control") == 0)
@@ -213,14 +221,15 @@ snapvol_config_complete (void)
                   "the pool (created if missing)");
     return -1;
   }
-  return 0;
+  return provider_config_complete ();
 }
 
 #define snapvol_config_help \
   "dir=DIR              (required) The pool directory (created if missing).\n" \
   "volume=NAME:SIZE     Serve volume NAME, created with SIZE if missing.\n" \
   "cluster-size=SIZE    Cluster size of new volumes (4K..1M, default 64K).\n" \
-  "control=SOCKET       Serve the JSON-RPC control socket at SOCKET."
+  "control=SOCKET       Serve the JSON-RPC control socket at SOCKET.\n" \
+  provider_config_help
 
 static void
 snapvol_dump_plugin (void)
@@ -280,10 +289,18 @@ snapvol_get_ready (void)
     if (control == NULL)
       goto err;
   }
+  if (provider_enabled ()) {
+    provider = provider_new (pool, dir, cluster_size ? cluster_size
+                                                     : SV_CLUSTER_DEFAULT);
+    if (provider == NULL)
+      goto err;
+  }
   return 0;
 
  err:
   /* .cleanup is not called when .get_ready fails. */
+  control_stop (control);
+  control = NULL;
   pool_close (pool);
   pool = NULL;
   return -1;
@@ -292,13 +309,17 @@ snapvol_get_ready (void)
 static int
 snapvol_after_fork (void)
 {
-  return control ? control_start (control) : 0;
+  if (control && control_start (control) == -1)
+    return -1;
+  return provider ? provider_start (provider) : 0;
 }
 
 static void
 snapvol_cleanup (void)
 {
   /* Holds are released before the pool goes, as pool_close asks. */
+  provider_stop (provider);
+  provider = NULL;
   control_stop (control);
   control = NULL;
   if (pool != NULL && pool_close (pool) == -1)
@@ -312,6 +333,7 @@ snapvol_unload (void)
   free (dir);
   free (control_path);
   free (volume_specs);
+  provider_unload ();
 }
 
 /* Exports. */

@@ -20,11 +20,18 @@
 #define CTL_EXIT_FAILURE 1      /* the command failed */
 #define CTL_EXIT_USAGE   2      /* the command line is wrong */
 
-#define CTL_MAX_OPTIONS  4      /* options of one command */
+#define CTL_MAX_OPTIONS  8      /* options of one command */
+
+/* set create waits this long by default: a set may wait for the one
+ * before it, and its writers may take the whole freeze window. */
+#define CTL_SET_CREATE_TIMEOUT_S 600
 
 struct ctl {
   const char *socket;           /* control socket path */
+  const char *coordinator;      /* the coordinator's HOST:PORT, */
+  const char *cert, *key, *ca;  /* and our TLS files for it */
   int timeout_ms;               /* time to wait for an answer */
+  bool timeout_given;           /* --timeout was given */
   bool json;                    /* --json: print the result as JSON */
   char command[64];             /* "volume create", to prefix messages */
 };
@@ -32,7 +39,11 @@ struct ctl {
 struct ctl_args {
   int argc;                     /* positional arguments */
   char **argv;
-  const char *opt[CTL_MAX_OPTIONS]; /* option values, NULL if absent */
+  const char *opt[CTL_MAX_OPTIONS]; /* option values, NULL if absent;
+                                     * "" for a flag given */
+  /* Every value of each option, in order (an option may be repeated). */
+  const char **values[CTL_MAX_OPTIONS];
+  int nvalues[CTL_MAX_OPTIONS];
 };
 
 struct ctl_command {
@@ -45,6 +56,11 @@ struct ctl_command {
    * struct ctl_args opt[] at the same index. */
   const char *options[CTL_MAX_OPTIONS + 1];
   int (*run) (struct ctl *ctl, const struct ctl_args *args);
+  /* Bit I set: options[I] is a flag, taking no argument. */
+  unsigned flags;
+  /* The command talks to the coordinator (--coordinator, TLS), not to
+   * a control socket. */
+  bool coordinator;
 };
 
 /* Command tables, each ending with a row whose group is NULL. */
@@ -52,13 +68,29 @@ extern const struct ctl_command ctl_pool_commands[];
 extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
 /* A table whose command has an empty verb is run with its whole
- * command line and without a control socket (snapvolctl check). */
+ * command line and without a control socket (snapvolctl check), unless
+ * it is a coordinator command (snapvolctl volumes): those have their
+ * options parsed like the others. */
 extern const struct ctl_command ctl_check_commands[];
+/* The coordinator's requester commands (ctl-coord.c). */
+extern const struct ctl_command ctl_set_commands[];
+extern const struct ctl_command ctl_writer_commands[];
+extern const struct ctl_command ctl_provider_commands[];
+extern const struct ctl_command ctl_volumes_commands[];
 
 /* Call METHOD with PARAMS (stolen; NULL means allocation failed) and
  * return its result (a new reference), or report the failure on
  * stderr and return NULL. */
 extern json_t *ctl_call (struct ctl *ctl, const char *method, json_t *params);
+
+/* Call METHOD with PARAMS (stolen; NULL means allocation failed) on the
+ * coordinator, over TLS with our certificate, and return its result (a
+ * new reference).  On failure report it on stderr (a coordinator error
+ * as one line naming the code's meaning; for a failed snapshot set,
+ * one more line per participant, and with --json the failed set
+ * object on stdout) and return NULL. */
+extern json_t *ctl_coord_call (struct ctl *ctl, const char *method,
+                               json_t *params);
 
 /* With --json print RES as it is, else through PRINT; either way RES
  * must be an array (ARRAY) or an object, or the answer is reported as

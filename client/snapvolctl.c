@@ -27,12 +27,20 @@
 
 /* getopt values of a command's own options: OPT_COMMAND + index. */
 #define OPT_COMMAND 0x100
+/* getopt values of the coordinator's global options. */
+enum {
+  OPT_COORDINATOR = 0x80, OPT_CERT, OPT_KEY, OPT_CA,
+};
 
 static const struct ctl_command *const command_tables[] = {
   ctl_pool_commands,
   ctl_volume_commands,
   ctl_snapshot_commands,
   ctl_check_commands,
+  ctl_set_commands,
+  ctl_writer_commands,
+  ctl_provider_commands,
+  ctl_volumes_commands,
 };
 #define NTABLES (sizeof command_tables / sizeof command_tables[0])
 
@@ -44,9 +52,14 @@ print_help (void)
 
   printf ("Usage: " PROGNAME " [--socket SOCKET] [--json] [--timeout SECONDS]"
           " COMMAND [ARG]...\n"
+          "       " PROGNAME " --coordinator HOST:PORT --cert FILE --key FILE"
+          " --ca FILE\n"
+          "                  [--json] [--timeout SECONDS] COMMAND [ARG]...\n"
           "\n"
           "Manage the volumes and snapshots of a snapvol server through its\n"
-          "control socket.\n"
+          "control socket, and the snapshot sets, writers and providers of\n"
+          "snapvol-coordinator (the set, writer, provider and volumes\n"
+          "commands).\n"
           "\n"
           "Commands:\n");
   for (t = 0; t < NTABLES; t++)
@@ -59,7 +72,16 @@ print_help (void)
           " (default: $SNAPVOL_SOCKET)\n"
           "  -j, --json              print the result as one JSON value\n"
           "  -t, --timeout SECONDS   wait this long for an answer"
-          " (default %d)\n"
+          " (default %d;\n"
+          "                          set create: %d)\n"
+          "      --coordinator HOST:PORT  the coordinator"
+          " (default: $SNAPVOL_COORDINATOR)\n"
+          "      --cert FILE         our certificate for the coordinator"
+          " ($SNAPVOL_CERT)\n"
+          "      --key FILE          its private key ($SNAPVOL_KEY)\n"
+          "      --ca FILE           the CA bundle of the coordinator's"
+          " certificate\n"
+          "                          ($SNAPVOL_CA)\n"
           "  -h, --help              print this help and exit\n"
           "  -V, --version           print the version and exit\n"
           "\n"
@@ -69,15 +91,18 @@ print_help (void)
           " describes one command.\n"
           "\n"
           "Exit status: 0 on success, 1 if the command failed, 2 if the\n"
-          "command line is wrong.\n", DEFAULT_TIMEOUT_S);
+          "command line is wrong.\n", DEFAULT_TIMEOUT_S,
+          CTL_SET_CREATE_TIMEOUT_S);
 }
 
 static void
 print_command_help (const struct ctl_command *c)
 {
-  printf ("Usage: " PROGNAME " [--socket SOCKET] [--json] %s %s%s%s\n\n%s\n",
-          c->group, c->verb, *c->synopsis ? " " : "", c->synopsis,
-          c->summary);
+  printf ("Usage: " PROGNAME " %s%s%s%s%s%s\n\n%s\n",
+          c->coordinator ? "[--coordinator HOST:PORT --cert FILE --key FILE "
+          "--ca FILE] [--json] " : "[--socket SOCKET] [--json] ",
+          c->group, *c->verb ? " " : "", c->verb, *c->synopsis ? " " : "",
+          c->synopsis, c->summary);
 }
 
 int
@@ -170,15 +195,16 @@ check_utf8 (const struct ctl *ctl, const struct ctl_args *a)
   int i;
 
   for (i = 0; i < a->argc + CTL_MAX_OPTIONS; i++) {
-    const char *s = i < a->argc ? a->argv[i] : a->opt[i - a->argc];
-    json_t *j;
+    int n = i < a->argc ? 1 : a->nvalues[i - a->argc], k;
 
-    if (s == NULL)
-      continue;
-    j = json_string (s);
-    if (j == NULL)
-      return ctl_usage_error (ctl, "argument '%s' is not valid UTF-8", s);
-    json_decref (j);
+    for (k = 0; k < n; k++) {
+      const char *s = i < a->argc ? a->argv[i] : a->values[i - a->argc][k];
+      json_t *j = json_string (s);
+
+      if (j == NULL)
+        return ctl_usage_error (ctl, "argument '%s' is not valid UTF-8", s);
+      json_decref (j);
+    }
   }
   return 0;
 }
@@ -204,19 +230,25 @@ static int
 parse_command_line (struct ctl *ctl, const struct ctl_command *c,
                     int argc, char **argv, struct ctl_args *a)
 {
-  struct option longopts[CTL_MAX_OPTIONS + 5];
+  struct option longopts[CTL_MAX_OPTIONS + 9];
   size_t n = 0;
   int opt;
 
   for (n = 0; n < CTL_MAX_OPTIONS && c->options[n]; n++)
     longopts[n] = (struct option) {
-      c->options[n], required_argument, NULL, OPT_COMMAND + (int) n
+      c->options[n], c->flags & (1u << n) ? no_argument : required_argument,
+      NULL, OPT_COMMAND + (int) n
     };
   /* The global options are accepted after the command too. */
   longopts[n++] = (struct option) { "socket", required_argument, NULL, 's' };
   longopts[n++] = (struct option) { "timeout", required_argument, NULL, 't' };
   longopts[n++] = (struct option) { "json", no_argument, NULL, 'j' };
   longopts[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+  longopts[n++] = (struct option) { "coordinator", required_argument, NULL,
+                                    OPT_COORDINATOR };
+  longopts[n++] = (struct option) { "cert", required_argument, NULL, OPT_CERT };
+  longopts[n++] = (struct option) { "key", required_argument, NULL, OPT_KEY };
+  longopts[n++] = (struct option) { "ca", required_argument, NULL, OPT_CA };
   longopts[n] = (struct option) { NULL, 0, NULL, 0 };
 
   /* optind 0 restarts GNU getopt; options may follow arguments. */
@@ -230,6 +262,7 @@ parse_command_line (struct ctl *ctl, const struct ctl_command *c,
     case 't':
       if (parse_timeout (ctl, optarg, &ctl->timeout_ms) != 0)
         return CTL_EXIT_USAGE;
+      ctl->timeout_given = true;
       break;
     case 'j':
       ctl->json = true;
@@ -237,6 +270,18 @@ parse_command_line (struct ctl *ctl, const struct ctl_command *c,
     case 'h':
       print_command_help (c);
       return CTL_EXIT_OK;
+    case OPT_COORDINATOR:
+      ctl->coordinator = optarg;
+      break;
+    case OPT_CERT:
+      ctl->cert = optarg;
+      break;
+    case OPT_KEY:
+      ctl->key = optarg;
+      break;
+    case OPT_CA:
+      ctl->ca = optarg;
+      break;
     case ':':
       return ctl_usage_error (ctl, "option '%s' needs an argument",
                               argv[optind - 1]);
@@ -244,9 +289,19 @@ parse_command_line (struct ctl *ctl, const struct ctl_command *c,
       if (optopt > 0 && optopt < OPT_COMMAND)
         return ctl_usage_error (ctl, "unknown option '-%c'", optopt);
       return ctl_usage_error (ctl, "unknown option '%s'", argv[optind - 1]);
-    default:
-      a->opt[opt - OPT_COMMAND] = optarg;
+    default: {
+      int i = opt - OPT_COMMAND;
+
+      a->opt[i] = optarg ? optarg : "";
+      if (a->values[i] == NULL) {
+        /* No option can be given more often than there are words. */
+        a->values[i] = calloc (argc, sizeof *a->values[i]);
+        if (a->values[i] == NULL)
+          return ctl_usage_error (ctl, "out of memory");
+      }
+      a->values[i][a->nvalues[i]++] = a->opt[i];
       break;
+    }
     }
   }
 
@@ -261,24 +316,61 @@ parse_command_line (struct ctl *ctl, const struct ctl_command *c,
   return -1;
 }
 
+/* VALUE, or the environment variable VAR when VALUE is unset. */
+static const char *
+option_or_env (const char *value, const char *var)
+{
+  if (value == NULL || *value == '\0')
+    value = getenv (var);
+  return value && *value ? value : NULL;
+}
+
+/* The coordinator and our TLS files, from the options or the
+ * environment.  0, or an exit status. */
+static int
+coordinator_settings (struct ctl *ctl)
+{
+  ctl->coordinator = option_or_env (ctl->coordinator, "SNAPVOL_COORDINATOR");
+  ctl->cert = option_or_env (ctl->cert, "SNAPVOL_CERT");
+  ctl->key = option_or_env (ctl->key, "SNAPVOL_KEY");
+  ctl->ca = option_or_env (ctl->ca, "SNAPVOL_CA");
+  if (ctl->coordinator == NULL)
+    return ctl_usage_error (ctl, "no coordinator: use --coordinator "
+                            "HOST:PORT or set SNAPVOL_COORDINATOR");
+  if (ctl->cert == NULL || ctl->key == NULL || ctl->ca == NULL)
+    return ctl_usage_error (ctl, "the coordinator needs a client certificate:"
+                            " give --cert, --key and --ca (or SNAPVOL_CERT,"
+                            " SNAPVOL_KEY and SNAPVOL_CA)");
+  return 0;
+}
+
 static int
 run_command (struct ctl *ctl, const struct ctl_command *c,
              int argc, char **argv)
 {
   struct ctl_args args = { 0 };
-  int r;
+  int r, i;
 
-  snprintf (ctl->command, sizeof ctl->command, "%s %s", c->group, c->verb);
+  snprintf (ctl->command, sizeof ctl->command, "%s%s%s", c->group,
+            *c->verb ? " " : "", c->verb);
   r = parse_command_line (ctl, c, argc, argv, &args);
-  if (r >= 0)
-    return r;
-
-  if (ctl->socket == NULL || *ctl->socket == '\0')
-    ctl->socket = getenv ("SNAPVOL_SOCKET");
-  if (ctl->socket == NULL || *ctl->socket == '\0')
-    return ctl_usage_error (ctl, "no control socket: use --socket SOCKET "
-                            "or set SNAPVOL_SOCKET");
-  return c->run (ctl, &args);
+  if (r < 0) {
+    if (c->coordinator)
+      r = coordinator_settings (ctl);
+    else {
+      if (ctl->socket == NULL || *ctl->socket == '\0')
+        ctl->socket = getenv ("SNAPVOL_SOCKET");
+      r = 0;
+      if (ctl->socket == NULL || *ctl->socket == '\0')
+        r = ctl_usage_error (ctl, "no control socket: use --socket SOCKET "
+                             "or set SNAPVOL_SOCKET");
+    }
+    if (r == 0)
+      r = c->run (ctl, &args);
+  }
+  for (i = 0; i < CTL_MAX_OPTIONS; i++)
+    free (args.values[i]);
+  return r;
 }
 
 /* Find the command named by ARGV[0] ARGV[1] and run it. */
@@ -294,6 +386,10 @@ dispatch (struct ctl *ctl, int argc, char **argv)
   if (table == NULL)
     return ctl_usage_error (ctl, "unknown command '%s' (see "
                             "'" PROGNAME " --help')", argv[0]);
+  /* A coordinator command without a verb ("volumes") has its options
+   * parsed like the others; ARGV[0] stands for the verb. */
+  if (*table->verb == '\0' && table->coordinator)
+    return run_command (ctl, table, argc, argv);
   /* A command without a verb ("check DIR") works on local files, needs
    * no control socket and parses its whole command line itself. */
   if (*table->verb == '\0') {
@@ -321,6 +417,10 @@ main (int argc, char **argv)
     { "timeout", required_argument, NULL, 't' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
+    { "coordinator", required_argument, NULL, OPT_COORDINATOR },
+    { "cert", required_argument, NULL, OPT_CERT },
+    { "key", required_argument, NULL, OPT_KEY },
+    { "ca", required_argument, NULL, OPT_CA },
     { NULL, 0, NULL, 0 },
   };
   struct ctl ctl = { .timeout_ms = DEFAULT_TIMEOUT_S * 1000 };
@@ -341,10 +441,23 @@ main (int argc, char **argv)
     case 't':
       if (parse_timeout (NULL, optarg, &ctl.timeout_ms) != 0)
         return CTL_EXIT_USAGE;
+      ctl.timeout_given = true;
       break;
     case 'h':
       print_help ();
       return CTL_EXIT_OK;
+    case OPT_COORDINATOR:
+      ctl.coordinator = optarg;
+      break;
+    case OPT_CERT:
+      ctl.cert = optarg;
+      break;
+    case OPT_KEY:
+      ctl.key = optarg;
+      break;
+    case OPT_CA:
+      ctl.ca = optarg;
+      break;
     case 'V':
       printf (PROGNAME " (snapvol) %s\n", PACKAGE_VERSION);
       return CTL_EXIT_OK;

@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * ctl-coord.c: snapvolctl's commands to snapvol-coordinator (the
+ * requester and admin roles of docs/protocol.md, Part 2): snapshot
+ * sets, writers, providers and the volumes they serve.
+ *
+ * Each command is one call on a new TLS connection.  Errors of the
+ * coordinator are printed as one line naming the code's meaning; a
+ * failed snapshot set adds one line per participant.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "humansize.h"
+#include "log.h"
+#include "output.h"
+#include "rpcconn.h"
+#include "tls.h"
+#include "uuid.h"
+
+/* Error codes of docs/protocol.md, Parts 1 and 2. */
+#define SET_FAILED (-32010)
+#define CONNECT_TIMEOUT_MS 10000
+
+static const char *
+code_meaning (int code)
+{
+  switch (code) {
+  case -32700: return "parse error";
+  case -32600: return "invalid request";
+  case -32601: return "method not found";
+  case -32602: return "invalid params";
+  case -32603: return "internal error";
+  case -32001: return "not found";
+  case -32002: return "exists";
+  case -32003: return "busy";
+  case -32004: return "I/O error";
+  case -32005: return "no space";
+  case -32006: return "expired";
+  case -32007: return "forbidden";
+  case -32008: return "timeout";
+  case -32009: return "not registered";
+  case SET_FAILED: return "snapshot set failed";
+  default: return "error";
+  }
+}
+
+/* TEXT with control characters replaced, into BUF. */
+static const char *
+one_line (const char *text, char *buf, size_t len)
+{
+  char *p;
+
+  snprintf (buf, len, "%s", text ? text : "");
+  for (p = buf; *p; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return buf;
+}
+
+static void
+report_error (struct ctl *ctl, int code, const char *message, json_t *data)
+{
+  json_t *participants = json_object_get (data, "participants"), *p;
+  char buf[1024], name[1024], state[64], error[1024];
+  size_t i;
+
+  log_warnx ("%s: %s (%s, error %d)", ctl->command,
+             one_line (message, buf, sizeof buf), code_meaning (code), code);
+  if (code != SET_FAILED || !json_is_object (data))
+    return;
+  json_array_foreach (participants, i, p) {
+    const char *err = json_string_value (json_object_get (p, "error"));
+
+    snprintf (buf, sizeof buf, "%s %s", out_str (p, "kind"),
+              out_str (p, "name"));
+    log_warnx ("%s:   %s: %s%s%s", ctl->command,
+               one_line (buf, name, sizeof name),
+               one_line (out_str (p, "state"), state, sizeof state),
+               err ? ": " : "", err ? one_line (err, error, sizeof error) : "");
+  }
+  if (ctl->json)
+    out_json (data);
+}
+
+json_t *
+ctl_coord_call (struct ctl *ctl, const char *method, json_t *params)
+{
+  const struct tls_files files = {
+    .certificate = ctl->cert, .key = ctl->key, .ca = ctl->ca,
+  };
+  struct rpcconn *c = NULL;
+  json_t *resp = NULL, *result = NULL, *data;
+  const char *message;
+  SSL_CTX *tls;
+  char err[1024];
+  int code;
+
+  if (params == NULL) {
+    log_warnx ("%s: cannot build the request: out of memory", ctl->command);
+    return NULL;
+  }
+  tls = tls_client_context (&files, err, sizeof err);
+  if (tls == NULL) {
+    json_decref (params);
+    log_warnx ("%s", err);
+    return NULL;
+  }
+  c = rpcconn_open (tls, "coordinator", ctl->coordinator,
+                    ctl->timeout_ms < CONNECT_TIMEOUT_MS ? ctl->timeout_ms
+                    : CONNECT_TIMEOUT_MS, -1, err, sizeof err);
+  if (c == NULL) {
+    json_decref (params);
+    log_warnx ("%s", err);
+    goto out;
+  }
+  resp = rpcconn_call (c, method, params, ctl->timeout_ms, NULL, NULL,
+                       err, sizeof err);
+  if (resp == NULL)
+    log_warnx ("%s: %s", ctl->command, err);
+  else if (rpcconn_response_error (resp, &code, &message, &data))
+    report_error (ctl, code, message, data);
+  else
+    result = json_incref (json_object_get (resp, "result"));
+ out:
+  json_decref (resp);
+  rpcconn_close (c);
+  SSL_CTX_free (tls);
+  return result;
+}
+
+/* Printing. */
+
+static const char *
+yes_no (json_t *obj, const char *key)
+{
+  json_t *v = json_object_get (obj, key);
+
+  return json_is_boolean (v) ? (json_is_true (v) ? "yes" : "no") : "-";
+}
+
+static const char *
+int_str (json_t *obj, const char *key, char *buf, size_t len)
+{
+  snprintf (buf, len, "%ju", (uintmax_t) out_u64 (obj, key));
+  return buf;
+}
+
+/* "freeze 12 ms, hold 3 ms, total 40 ms", or NULL without timings. */
+static const char *
+timings (json_t *set, char *buf, size_t len)
+{
+  json_t *t = json_object_get (set, "timings");
+
+  if (!json_is_object (t))
+    return NULL;
+  snprintf (buf, len, "freeze %ju ms, hold %ju ms, total %ju ms",
+            (uintmax_t) out_u64 (t, "freeze_ms"),
+            (uintmax_t) out_u64 (t, "hold_ms"),
+            (uintmax_t) out_u64 (t, "total_ms"));
+  return buf;
+}
+
+/* Join the strings of the array member KEY with ", ". */
+static char *
+joined (json_t *obj, const char *key)
+{
+  json_t *list = json_object_get (obj, key), *v;
+  size_t len = 1, i;
+  char *s;
+
+  json_array_foreach (list, i, v)
+    len += json_string_length (v) + 2;
+  s = calloc (1, len);
+  if (s == NULL)
+    return NULL;
+  json_array_foreach (list, i, v) {
+    if (!json_is_string (v))
+      continue;
+    if (*s)
+      strcat (s, ", ");
+    strcat (s, json_string_value (v));
+  }
+  return s;
+}
+
+static int
+nomem (const struct ctl *ctl)
+{
+  log_warnx ("%s: out of memory", ctl->command);
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+print_snapshot_table (const struct ctl *ctl, json_t *set)
+{
+  static const struct out_column cols[] = {
+    { "PROVIDER", 0 }, { "VOLUME", 0 }, { "SNAPSHOT", 0 },
+    { "GENERATION", 1 }, { "URI", 0 },
+  };
+  json_t *snaps = json_object_get (set, "snapshots"), *s;
+  struct out_table *t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  size_t i;
+
+  if (t == NULL)
+    return nomem (ctl);
+  json_array_foreach (snaps, i, s) {
+    char gen[24];
+
+    if (out_table_add (t, out_str (s, "provider"), out_str (s, "volume"),
+                       out_str (s, "id"), int_str (s, "generation", gen,
+                                                   sizeof gen),
+                       out_str (s, "uri")) == -1) {
+      out_table_free (t);
+      return nomem (ctl);
+    }
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+}
+
+static int
+print_participant_table (const struct ctl *ctl, json_t *set)
+{
+  static const struct out_column cols[] = {
+    { "KIND", 0 }, { "NAME", 0 }, { "STATE", 0 }, { "ERROR", 0 },
+  };
+  json_t *list = json_object_get (set, "participants"), *p;
+  struct out_table *t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  size_t i;
+
+  if (t == NULL)
+    return nomem (ctl);
+  json_array_foreach (list, i, p)
+    if (out_table_add (t, out_str (p, "kind"), out_str (p, "name"),
+                       out_str (p, "state"), out_str (p, "error")) == -1) {
+      out_table_free (t);
+      return nomem (ctl);
+    }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+}
+
+/* Arguments. */
+
+/* A PROVIDER/VOLUME argument.  -1 after a usage error. */
+static int
+check_volume (const struct ctl *ctl, const char *v)
+{
+  const char *slash = strchr (v, '/');
+
+  if (slash == NULL || slash == v || slash[1] == '\0' ||
+      strchr (slash + 1, '/') != NULL) {
+    ctl_usage_error (ctl, "invalid volume '%s': expected PROVIDER/VOLUME", v);
+    return -1;
+  }
+  return 0;
+}
+
+/* Milliseconds for OPTION in MIN..MAX.  -1 after a usage error. */
+static int
+parse_ms (const struct ctl *ctl, const char *option, const char *arg,
+          long min, long max, json_int_t *out)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (arg, &end, 10);
+  if (errno || end == arg || *end || v < min || v > max) {
+    ctl_usage_error (ctl, "invalid %s '%s': expected milliseconds from %ld "
+                     "to %ld", option, arg, min, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int
+check_set_id (const struct ctl *ctl, const char *arg)
+{
+  struct uuid u;
+
+  if (uuid_parse (arg, &u) == -1)
+    return ctl_usage_error (ctl, "invalid ID '%s': expected a snapshot set "
+                            "UUID", arg);
+  return 0;
+}
+
+/* set create */
+
+enum { SC_VOLUME, SC_ALL, SC_WRITERS, SC_LABEL, SC_FREEZE_WINDOW,
+       SC_HOLD_TIMEOUT };
+
+/* The "writers" member from --writers auto|none|NAME,NAME...; NULL
+ * after a usage error (or ENOMEM, reported). */
+static json_t *
+writers_param (const struct ctl *ctl, const char *arg)
+{
+  json_t *list;
+  const char *p = arg;
+
+  if (strcmp (arg, "auto") == 0 || strcmp (arg, "none") == 0)
+    return json_string (arg);
+  list = json_array ();
+  while (list != NULL) {
+    size_t n = strcspn (p, ",");
+
+    if (n == 0) {
+      ctl_usage_error (ctl, "invalid --writers '%s': expected auto, none or "
+                       "a comma-separated list of writer names", arg);
+      json_decref (list);
+      return NULL;
+    }
+    if (json_array_append_new (list, json_stringn (p, n)) == -1) {
+      json_decref (list);
+      list = NULL;
+      break;
+    }
+    if (p[n] == '\0')
+      return list;
+    p += n + 1;
+  }
+  nomem (ctl);
+  return NULL;
+}
+
+/* The params of set.create from the command line; NULL after an error
+ * (reported). */
+static json_t *
+set_create_params (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = json_object (), *volumes, *v;
+  json_int_t ms;
+  int i, n = a->argc + a->nvalues[SC_VOLUME];
+
+  if (params == NULL) {
+    nomem (ctl);
+    return NULL;
+  }
+  if (a->opt[SC_ALL] && n > 0) {
+    ctl_usage_error (ctl, "give volumes or --all, not both");
+    goto err;
+  }
+  if (!a->opt[SC_ALL] && n == 0) {
+    ctl_usage_error (ctl, "no volume: give PROVIDER/VOLUME arguments, "
+                     "--volume PROVIDER/VOLUME or --all");
+    goto err;
+  }
+  if (a->opt[SC_ALL])
+    volumes = json_string ("all");
+  else {
+    volumes = json_array ();
+    for (i = 0; volumes && i < n; i++) {
+      const char *s = i < a->argc ? a->argv[i]
+        : a->values[SC_VOLUME][i - a->argc];
+
+      if (check_volume (ctl, s) == -1) {
+        json_decref (volumes);
+        goto err;
+      }
+      if (json_array_append_new (volumes, json_string (s)) == -1) {
+        json_decref (volumes);
+        volumes = NULL;
+      }
+    }
+  }
+  if (json_object_set_new (params, "volumes", volumes) == -1)
+    goto nomem;
+  if (a->opt[SC_WRITERS]) {
+    v = writers_param (ctl, a->opt[SC_WRITERS]);
+    if (v == NULL || json_object_set_new (params, "writers", v) == -1)
+      goto err;
+  }
+  if (a->opt[SC_LABEL] &&
+      json_object_set_new (params, "label", json_string (a->opt[SC_LABEL]))
+      == -1)
+    goto nomem;
+  if (a->opt[SC_FREEZE_WINDOW]) {
+    if (parse_ms (ctl, "--freeze-window", a->opt[SC_FREEZE_WINDOW], 1000,
+                  600000, &ms) == -1)
+      goto err;
+    if (json_object_set_new (params, "freeze_window_ms", json_integer (ms))
+        == -1)
+      goto nomem;
+  }
+  if (a->opt[SC_HOLD_TIMEOUT]) {
+    if (parse_ms (ctl, "--hold-timeout", a->opt[SC_HOLD_TIMEOUT], 1, 60000,
+                  &ms) == -1)
+      goto err;
+    if (json_object_set_new (params, "hold_timeout_ms", json_integer (ms))
+        == -1)
+      goto nomem;
+  }
+  return params;
+
+ nomem:
+  nomem (ctl);
+ err:
+  json_decref (params);
+  return NULL;
+}
+
+static int
+set_create (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = set_create_params (ctl, a), *res, *snaps;
+  const char *label;
+  char t[128];
+  size_t n;
+  int r;
+
+  if (params == NULL)
+    return errno == ENOMEM ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE;
+  if (!ctl->timeout_given)
+    ctl->timeout_ms = CTL_SET_CREATE_TIMEOUT_S * 1000;
+  res = ctl_coord_call (ctl, "set.create", params);
+  if (res == NULL)
+    return CTL_EXIT_FAILURE;
+  if (!json_is_object (res)) {
+    json_decref (res);
+    return ctl_bad_answer (ctl, "the result is not an object");
+  }
+  if (ctl->json) {
+    r = out_json (res) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
+    json_decref (res);
+    return r;
+  }
+  out_sanitize (res);
+  snaps = json_object_get (res, "snapshots");
+  n = json_array_size (snaps);
+  label = json_string_value (json_object_get (res, "label"));
+  printf ("Created snapshot set %s of %zu volume%s", out_str (res, "set_id"),
+          n, n == 1 ? "" : "s");
+  if (label && *label)
+    printf (", label \"%s\"", label);
+  if (timings (res, t, sizeof t))
+    printf (" (%s)", t);
+  printf (":\n");
+  r = print_snapshot_table (ctl, res);
+  json_decref (res);
+  return r;
+}
+
+/* set list */
+
+static int
+print_sets (json_t *list)
+{
+  static const struct out_column cols[] = {
+    { "SET", 0 }, { "STATE", 0 }, { "CREATED", 0 }, { "SNAPSHOTS", 1 },
+    { "LABEL", 0 },
+  };
+  struct out_table *t;
+  json_t *s;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("No snapshot sets.\n");
+    return CTL_EXIT_OK;
+  }
+  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, s) {
+    char created[OUT_TIME_BUFLEN], n[24];
+
+    snprintf (n, sizeof n, "%zu",
+              json_array_size (json_object_get (s, "snapshots")));
+    if (out_table_add (t, out_str (s, "set_id"), out_str (s, "state"),
+                       out_time (s, "created", created, sizeof created), n,
+                       out_str (s, "label")) == -1)
+      goto nomem;
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("set list: out of memory");
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+set_list (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = a->opt[0] ? json_pack ("{s:s}", "state", a->opt[0])
+    : json_object ();
+
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.list", params),
+                           true, print_sets);
+}
+
+/* set show */
+
+static int
+print_set (json_t *set)
+{
+  /* ctl_print_result's callbacks have no ctl: messages name the command. */
+  static const struct ctl ctl = { .command = "set show" };
+  char created[OUT_TIME_BUFLEN], finished[OUT_TIME_BUFLEN], t[128];
+  json_t *reason = json_object_get (set, "reason");
+  int r;
+
+  printf ("Set:       %s\n", out_str (set, "set_id"));
+  printf ("Label:     %s\n", out_str (set, "label"));
+  printf ("State:     %s\n", out_str (set, "state"));
+  printf ("Created:   %s\n", out_time (set, "created", created,
+                                       sizeof created));
+  printf ("Finished:  %s\n", out_time (set, "finished", finished,
+                                       sizeof finished));
+  if (json_is_string (reason))
+    printf ("Reason:    %s\n", json_string_value (reason));
+  if (timings (set, t, sizeof t))
+    printf ("Timings:   %s\n", t);
+  printf ("\nSnapshots:\n");
+  if (json_array_size (json_object_get (set, "snapshots")) == 0)
+    printf ("  none\n");
+  else if ((r = print_snapshot_table (&ctl, set)) != CTL_EXIT_OK)
+    return r;
+  printf ("\nParticipants:\n");
+  if (json_array_size (json_object_get (set, "participants")) == 0) {
+    printf ("  none\n");
+    return CTL_EXIT_OK;
+  }
+  return print_participant_table (&ctl, set);
+}
+
+static int
+set_show (struct ctl *ctl, const struct ctl_args *a)
+{
+  if (check_set_id (ctl, a->argv[0]) != 0)
+    return CTL_EXIT_USAGE;
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.get",
+                                                json_pack ("{s:s}", "set_id",
+                                                           a->argv[0])),
+                           false, print_set);
+}
+
+/* set delete */
+
+static int
+print_set_deleted (json_t *res)
+{
+  uint64_t n = out_u64 (res, "deleted");
+
+  printf ("Deleted snapshot set %s: %ju snapshot%s.\n",
+          out_str (res, "set_id"), (uintmax_t) n, n == 1 ? "" : "s");
+  return CTL_EXIT_OK;
+}
+
+static int
+set_delete (struct ctl *ctl, const struct ctl_args *a)
+{
+  if (check_set_id (ctl, a->argv[0]) != 0)
+    return CTL_EXIT_USAGE;
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.delete",
+                                                json_pack ("{s:s}", "set_id",
+                                                           a->argv[0])),
+                           false, print_set_deleted);
+}
+
+/* writer list */
+
+static int
+print_writers (json_t *list)
+{
+  static const struct out_column cols[] = {
+    { "NAME", 0 }, { "STATE", 0 }, { "CONNECTED", 0 }, { "LAST-EVENT", 0 },
+    { "AT", 0 }, { "VOLUMES", 0 }, { "LAST-ERROR", 0 },
+  };
+  struct out_table *t;
+  json_t *w;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("No writers.\n");
+    return CTL_EXIT_OK;
+  }
+  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, w) {
+    char at[OUT_TIME_BUFLEN];
+    char *volumes = joined (w, "volumes");
+    int r;
+
+    if (volumes == NULL)
+      goto nomem;
+    r = out_table_add (t, out_str (w, "name"), out_str (w, "state"),
+                       yes_no (w, "connected"), out_str (w, "last_event"),
+                       out_time (w, "last_event_time", at, sizeof at),
+                       *volumes ? volumes : "-", out_str (w, "last_error"));
+    free (volumes);
+    if (r == -1)
+      goto nomem;
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("writer list: out of memory");
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+writer_list (struct ctl *ctl, const struct ctl_args *a)
+{
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "writer.list",
+                                                json_object ()),
+                           true, print_writers);
+}
+
+/* provider list */
+
+static int
+print_providers (json_t *list)
+{
+  static const struct out_column cols[] = {
+    { "NAME", 0 }, { "CONNECTED", 0 }, { "SINCE", 0 }, { "LAST-SEEN", 0 },
+    { "VOLUMES", 1 }, { "NBD-URI", 0 }, { "SUBJECT", 0 },
+  };
+  struct out_table *t;
+  json_t *p;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("No providers.\n");
+    return CTL_EXIT_OK;
+  }
+  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, p) {
+    char since[OUT_TIME_BUFLEN], seen[OUT_TIME_BUFLEN], n[24];
+
+    if (out_table_add (t, out_str (p, "name"), yes_no (p, "connected"),
+                       out_time (p, "connected_since", since, sizeof since),
+                       out_time (p, "last_seen", seen, sizeof seen),
+                       int_str (p, "volumes", n, sizeof n),
+                       out_str (p, "nbd_uri"), out_str (p, "subject")) == -1)
+      goto nomem;
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("provider list: out of memory");
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+provider_list (struct ctl *ctl, const struct ctl_args *a)
+{
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "provider.list",
+                                                json_object ()),
+                           true, print_providers);
+}
+
+/* volumes */
+
+static int
+print_volumes (json_t *list)
+{
+  static const struct out_column cols[] = {
+    { "PROVIDER", 0 }, { "VOLUME", 0 }, { "SIZE", 1 }, { "UUID", 0 },
+  };
+  struct out_table *t;
+  json_t *v;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("No volumes.\n");
+    return CTL_EXIT_OK;
+  }
+  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, v) {
+    char size[HUMANSIZE_BUFLEN];
+
+    if (out_table_add (t, out_str (v, "provider"), out_str (v, "volume"),
+                       out_size (v, "size", size, sizeof size),
+                       out_str (v, "uuid")) == -1)
+      goto nomem;
+  }
+  out_table_print (t);
+  out_table_free (t);
+  return CTL_EXIT_OK;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("volumes: out of memory");
+  return CTL_EXIT_FAILURE;
+}
+
+static int
+volumes (struct ctl *ctl, const struct ctl_args *a)
+{
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "volume.list",
+                                                json_object ()),
+                           true, print_volumes);
+}
+
+const struct ctl_command ctl_set_commands[] = {
+  { "set", "create", "[PROVIDER/VOLUME]... [--volume PROVIDER/VOLUME]... "
+    "[--all] [--writers auto|none|NAME,...] [--label TEXT] "
+    "[--freeze-window MS] [--hold-timeout MS]",
+    "Take a snapshot set through the coordinator, after freezing the "
+    "writers.",
+    0, -1,
+    { "volume", "all", "writers", "label", "freeze-window", "hold-timeout",
+      NULL },
+    set_create, 1u << SC_ALL, true },
+  { "set", "list", "[--state STATE]",
+    "List the coordinator's snapshot sets, newest first.",
+    0, 0, { "state", NULL }, set_list, 0, true },
+  { "set", "show", "ID",
+    "Describe a snapshot set: its snapshots and participants.",
+    1, 1, { NULL }, set_show, 0, true },
+  { "set", "delete", "ID",
+    "Delete the snapshots of a set on every provider, and the set.",
+    1, 1, { NULL }, set_delete, 0, true },
+  { NULL },
+};
+
+const struct ctl_command ctl_writer_commands[] = {
+  { "writer", "list", "",
+    "List the writers known to the coordinator and their state.",
+    0, 0, { NULL }, writer_list, 0, true },
+  { NULL },
+};
+
+const struct ctl_command ctl_provider_commands[] = {
+  { "provider", "list", "",
+    "List the providers known to the coordinator.",
+    0, 0, { NULL }, provider_list, 0, true },
+  { NULL },
+};
+
+const struct ctl_command ctl_volumes_commands[] = {
+  { "volumes", "", "",
+    "List the volumes of every connected provider.",
+    0, 0, { NULL }, volumes, 0, true },
+  { NULL },
+};

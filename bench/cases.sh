@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The snapvol authors.
+#
+# cases.sh: the measurements of scripts/bench, one function per case,
+# sourced after lib.sh.  Each case records its results under its own
+# keys (see bench/report.sh for what is read back).
+#
+# Expects from scripts/bench, besides what lib.sh needs:
+#   bench_quick        1 for --quick
+#   bench_size         bytes of every export of the workload matrix
+#   bench_snaps_many   the "10,000 snapshots" count (1000 in --quick)
+#   bench_samples      snapshots timed per snapshot-cost case
+#   bench_map_clusters clusters allocated per extent-map memory case
+#
+# Order: case_env, case_servers first; case_cow before case_fullread
+# (which reads the snapshot it took); the others in any order.
+# shellcheck shell=bash
+
+bench_workloads=(rr4k rw4k sr1m sw1m mc4k)
+# Servers of the workload matrix, in the order of the table.
+bench_matrix=(snapvol file qcow2 cow memory null)
+declare -A srv_uri=()
+
+bench_ctlsock=$bench_work/ctl.sock
+
+# case_env: the machine, the filesystem, the versions.
+case_env ()
+{
+    local fs
+    fs=$(findmnt -T "$bench_work" -no FSTYPE,SOURCE | tr -s ' ')
+    res_set env.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    res_set env.cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+    res_set env.cores "$(nproc)"
+    res_set env.memory "$(free -g | awk '/^Mem:/ { print $2 " GiB" }')"
+    res_set env.fs "$fs"
+    res_set env.fs_avail "$(df -h --output=avail "$bench_work" | tail -1 | tr -d ' ')"
+    res_set env.kernel "$(uname -r)"
+    res_set env.load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+    res_set env.snapvol "$(nbdkit --dump-plugin "$bench_plugin" | sed -n 's/^snapvol_version=//p')"
+    res_set env.nbdkit "$(nbdkit --version | head -1)"
+    res_set env.qemu "$(qemu-nbd --version | head -1)"
+    res_set env.fio "$(fio --version)"
+    res_set env.libnbd "$(nbdinfo --version | sed -n 's/^libnbd //p' | head -1)"
+}
+
+# case_servers: start every server of the matrix on its own Unix
+# socket, each over bench_size bytes written once in full (except the
+# cow filter, whose overlay starts empty over the written file, and
+# null).
+case_servers ()
+{
+    local raw=$bench_work/raw.img qcow=$bench_work/image.qcow2 s
+    for s in "${bench_matrix[@]}"; do
+        srv_uri[$s]=$(uri "$bench_work/$s.sock")
+    done
+    srv_uri[snapvol]=$(uri "$bench_work/snapvol.sock" v)
+    srv_uri[rd]=$(uri "$bench_work/snapvol.sock" rd)
+
+    bench_log "starting the servers and writing their exports ($bench_size bytes each)"
+    truncate -s "$bench_size" "$raw"
+    srv_start file "${srv_uri[file]}" \
+        nbdkit -f --exit-with-parent -U "$bench_work/file.sock" file "$raw"
+    fill "${srv_uri[file]}" file
+
+    res_cmd cmd.prep.qcow2 qemu-img convert -f raw -O qcow2 -o cluster_size=65536 "$raw" "$qcow"
+    qemu-img convert -f raw -O qcow2 -o cluster_size=65536 "$raw" "$qcow"
+    qcow2_start
+
+    srv_start snapvol "${srv_uri[snapvol]}" \
+        nbdkit -f --exit-with-parent -U "$bench_work/snapvol.sock" "$bench_plugin" \
+        dir="$bench_work/pool" control="$bench_ctlsock" \
+        volume=v:"$bench_size" volume=rd:"$bench_size"
+    fill "${srv_uri[snapvol]}" snapvol
+    fill "${srv_uri[rd]}" rd
+
+    cow_start
+    srv_start memory "${srv_uri[memory]}" \
+        nbdkit -f --exit-with-parent -U "$bench_work/memory.sock" memory "$bench_size"
+    fill "${srv_uri[memory]}" memory
+    srv_start null "${srv_uri[null]}" \
+        nbdkit -f --exit-with-parent -U "$bench_work/null.sock" null "$bench_size"
+}
+
+# fill URI NAME: write every byte of the export once, then flush.
+fill ()
+{
+    rm -f "$(fio_run "cmd.fill.$2" fill BENCH_URI="$1" BENCH_SIZE="$bench_size")"
+}
+
+# qcow2_start: serve the qcow2 image (writeback cache, as nbdkit's file
+# plugin uses the page cache; up to 16 connections for multi-conn).
+qcow2_start ()
+{
+    rm -f "$bench_work/qcow2.sock"
+    srv_start qcow2 "${srv_uri[qcow2]}" \
+        qemu-nbd -t -e 16 -f qcow2 --cache=writeback --aio=threads \
+        -k "$bench_work/qcow2.sock" "$bench_work/image.qcow2"
+}
+
+# cow_start: serve the raw file through nbdkit's cow filter; the
+# overlay (a temporary file in the work directory) starts empty.
+cow_start ()
+{
+    srv_start cow "${srv_uri[cow]}" \
+        env TMPDIR="$bench_work" \
+        nbdkit -f --exit-with-parent -U "$bench_work/cow.sock" --filter=cow \
+        file "$bench_work/raw.img"
+}
+
+# case_workloads: every workload on every server of the matrix.  The
+# runs are interleaved (run 1 of every cell, then run 2, ...) so that
+# a burst of load from elsewhere on the machine hits every server alike.
+case_workloads ()
+{
+    local r wl s json v k
+    local -A vals=()
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "workload matrix: run $r of $bench_runs"
+        for wl in "${bench_workloads[@]}"; do
+            for s in "${bench_matrix[@]}"; do
+                json=$(fio_run "cmd.wl.$s.$wl" "$wl" BENCH_URI="${srv_uri[$s]}" \
+                       BENCH_SIZE="$bench_size" BENCH_RUNTIME="$bench_runtime")
+                case $wl in
+                    *1m) v=$(fio_mibs "$json") ;;
+                    *) v=$(fio_iops "$json") ;;
+                esac
+                rm -f "$json"
+                vals[$s.$wl]+="$v "
+            done
+        done
+    done
+    for k in "${!vals[@]}"; do
+        # shellcheck disable=SC2086
+        res_runs "wl.$k" ${vals[$k]}
+    done
+}
+
+# firstwrites KEY URI: one pass of bench/fio/firstwrites.fio; prints
+# its IOPS.
+firstwrites ()
+{
+    local json
+    json=$(fio_run "$1" firstwrites BENCH_URI="$2" BENCH_SIZE="$bench_size" \
+           BENCH_NIOS="$(( bench_size / 65536 / 8 ))")
+    fio_iops "$json"
+    rm -f "$json"
+}
+
+# case_cow: first 4 KiB writes after a snapshot of a fully written
+# export, then the same writes again (steady state), on snapvol (a
+# snapshot through the control socket), qemu-nbd's qcow2 (an internal
+# snapshot, taken with qemu-img while the image is not served) and the
+# nbdkit cow filter (a fresh, empty overlay).
+case_cow ()
+{
+    local r snap
+    local -a svf=() svs=() qf=() qs=() cf=() cs=()
+    res_set cow.nios "$(( bench_size / 65536 / 8 ))"
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "copy-on-write first writes: run $r of $bench_runs"
+        res_cmd cmd.cow.snapvol.snapshot "$bench_ctl" --socket "$bench_ctlsock" --json snapshot create --label cow v
+        snap=$(snapvolctl --json snapshot create --label cow v)
+        [ -n "$(res_get cow.export)" ] ||
+            res_set cow.export "$(jq -r '.snapshots[0].export' <<<"$snap")"
+        svf+=("$(firstwrites cmd.cow.snapvol.first "${srv_uri[snapvol]}")")
+        svs+=("$(firstwrites cmd.cow.snapvol.steady "${srv_uri[snapvol]}")")
+
+        srv_stop qcow2
+        res_cmd cmd.cow.qcow2.snapshot qemu-img snapshot -c "bench$r" "$bench_work/image.qcow2"
+        qemu-img snapshot -c "bench$r" "$bench_work/image.qcow2"
+        qcow2_start
+        qf+=("$(firstwrites cmd.cow.qcow2.first "${srv_uri[qcow2]}")")
+        qs+=("$(firstwrites cmd.cow.qcow2.steady "${srv_uri[qcow2]}")")
+
+        srv_stop cow
+        cow_start
+        cf+=("$(firstwrites cmd.cow.cow.first "${srv_uri[cow]}")")
+        cs+=("$(firstwrites cmd.cow.cow.steady "${srv_uri[cow]}")")
+    done
+    res_runs cow.snapvol.first "${svf[@]}"
+    res_runs cow.snapvol.steady "${svs[@]}"
+    res_runs cow.qcow2.first "${qf[@]}"
+    res_runs cow.qcow2.steady "${qs[@]}"
+    res_runs cow.cow.first "${cf[@]}"
+    res_runs cow.cow.steady "${cs[@]}"
+}
+
+# case_snapreads: random reads of the live volume, then of its oldest
+# snapshot, each while another connection writes the live volume at
+# random; with 1, 100 and bench_snaps_many snapshots present.  Between
+# snapshots, 8 random 4 KiB blocks are written, so that the snapshots
+# differ and the map holds many versions.
+case_snapreads ()
+{
+    local count present=0 first='' out r json
+    local -a live snap livew snapw
+    for count in 1 100 "$bench_snaps_many"; do
+        bench_log "snapshot reads during writes: taking snapshots up to $count"
+        res_cmd "cmd.rd.make" "$sv_top/bench/sv-snapmany" "$bench_ctlsock" "${srv_uri[rd]}" rd COUNT 8
+        out=$("$sv_top/bench/sv-snapmany" "$bench_ctlsock" "${srv_uri[rd]}" rd \
+              "$(( count - present ))" 8)
+        [ -n "$first" ] || first=$(jq -r .first_export <<<"$out")
+        res_set "rd.$count.make_s" "$(jq .seconds <<<"$out")"
+        present=$count
+        live=() snap=() livew=() snapw=()
+        for (( r = 1; r <= bench_runs; r++ )); do
+            json=$(fio_run cmd.rd.live readwrite BENCH_READ_URI="${srv_uri[rd]}" \
+                   BENCH_WRITE_URI="${srv_uri[rd]}" BENCH_SIZE="$bench_size" \
+                   BENCH_RUNTIME="$bench_runtime")
+            live+=("$(fio_iops "$json" reader)")
+            livew+=("$(fio_iops "$json" writer)")
+            rm -f "$json"
+            json=$(fio_run cmd.rd.snap readwrite \
+                   BENCH_READ_URI="$(uri "$bench_work/snapvol.sock" "$first")" \
+                   BENCH_WRITE_URI="${srv_uri[rd]}" BENCH_SIZE="$bench_size" \
+                   BENCH_RUNTIME="$bench_runtime")
+            snap+=("$(fio_iops "$json" reader)")
+            snapw+=("$(fio_iops "$json" writer)")
+            rm -f "$json"
+        done
+        res_runs "rd.$count.live" "${live[@]}"
+        res_runs "rd.$count.snap" "${snap[@]}"
+        res_runs "rd.$count.live_w" "${livew[@]}"
+        res_runs "rd.$count.snap_w" "${snapw[@]}"
+    done
+}
+
+# snapcost KEY ARG...: one run of sv-snapcost in a pool of its own.
+snapcost ()
+{
+    local key=$1 dir=$bench_work/sc-$1
+    shift
+    bench_log "snapshot cost: $key"
+    res_cmd "cmd.sc.$key" "$bench_bin/sv-snapcost" --dir "$dir" "$@"
+    res_set "sc.$key" "$("$bench_bin/sv-snapcost" --dir "$dir" "$@")"
+    rm -rf "$dir"
+}
+
+# case_snapcost: time to take a snapshot and the write hold, in process
+# with a writer issuing 5000 random 4 KiB writes per second, against
+# volume size, existing snapshots and volumes in the set; and the sync
+# floor of the filesystem.
+case_snapcost ()
+{
+    local n=$bench_samples filled
+    filled=$(( bench_quick ? 1 << 30 : 8 << 30 ))
+    res_cmd cmd.sc.syncfloor "$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500
+    res_set sc.syncfloor "$("$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500)"
+    snapcost size1g --size "$(bytes 1G)" --samples "$n"
+    snapcost size1t --size "$(bytes 1T)" --samples "$n"
+    snapcost filled --size "$filled" --fill --samples "$n"
+    snapcost snaps1 --size "$(bytes 1G)" --existing 1 --samples "$n"
+    snapcost snaps100 --size "$(bytes 1G)" --existing 100 --samples "$n"
+    snapcost snapsmany --size "$(bytes 1G)" --existing "$bench_snaps_many" --samples "$n"
+    snapcost vols16 --size "$(bytes 1G)" --volumes 16 --samples "$n"
+    snapcost vols128 --size "$(bytes 1G)" --volumes 128 --samples "$(( n / 4 ))"
+}
+
+# case_coordinator: snapshot sets through snapvol-coordinator (TLS,
+# writers, two providers).  Measured only once the coordinator is
+# built; coord_measure is the one function to write then.
+case_coordinator ()
+{
+    if [ -x "$bench_build/coordinator/snapvol-coordinator" ]; then
+        coord_measure
+    else
+        res_set coord.status "not measured: coordinator not built yet"
+    fi
+}
+
+# coord_measure: set coord.<case> (case: w0, w10, w100, p2v16w10) to
+# the JSON of a distribution {"p50": ms, "p99": ms, ...} of the time to
+# take a coordinated snapshot set, the way case_snapcost records sc.*.
+coord_measure ()
+{
+    res_set coord.status "not measured: the coordinator is built but its case (coord_measure in bench/cases.sh) is not written yet"
+}
+
+# mapmem KEY ARG...: one run of sv-mapmem in a pool of its own.
+mapmem ()
+{
+    local key=$1 dir=$bench_work/mm-$1
+    shift
+    bench_log "extent-map memory: $key"
+    res_cmd "cmd.mem.$key" "$bench_bin/sv-mapmem" --dir "$dir" "$@"
+    res_set "mem.$key" "$("$bench_bin/sv-mapmem" --dir "$dir" "$@")"
+    rm -rf "$dir"
+}
+
+# case_memory: memory and metadata per allocated 64 KiB cluster, for a
+# sequential run, random clusters over half of a volume, and random
+# clusters over 1/64 of a volume (thin and scattered).
+case_memory ()
+{
+    local n=$bench_map_clusters
+    mapmem seq --pattern sequential --clusters "$n" --size $(( n * 65536 ))
+    mapmem rand --pattern random --clusters "$n" --size $(( n * 2 * 65536 ))
+    mapmem sparse --pattern random --clusters "$n" --size $(( n * 64 * 65536 ))
+}
+
+# startup KEY POOL SIGNAL: time one start of the plugin on POOL until it
+# accepts NBD connections, then stop it with SIGNAL.  Prints seconds.
+startup ()
+{
+    local sock=$bench_work/rec.sock t pid
+    rm -f "$sock"
+    res_cmd "$1" "$bench_bin/sv-startup" "$sock" 600 "$bench_work/rec.pid" -- \
+        nbdkit -f -U "$sock" "$bench_plugin" dir="$2" control="$bench_work/rec-ctl.sock"
+    t=$("$bench_bin/sv-startup" "$sock" 600 "$bench_work/rec.pid" -- \
+        nbdkit -f -U "$sock" "$bench_plugin" dir="$2" control="$bench_work/rec-ctl.sock" \
+        2>>"$bench_work/rec.log")
+    pid=$(cat "$bench_work/rec.pid")
+    srv_adopt rec "$pid"
+    srv_stop rec "$3"
+    echo "$t"
+}
+
+# case_recovery: startup time after kill -9 of a server whose volume
+# was written in full (the journal holds one record per cluster since
+# the last checkpoint), against a clean restart.  A fully written
+# 64 GiB volume of 64 KiB clusters maps 1,048,576 clusters; when the
+# disk cannot hold 64 GiB (or in --quick), a volume of 4 KiB clusters
+# stands in: recovery work follows the number of mapped clusters, not
+# bytes.
+case_recovery ()
+{
+    local pool=$bench_work/rec-pool avail size cs r
+    local -a crash=() clean=()
+    avail=$(df -B1 --output=avail "$bench_work" | tail -1)
+    if (( bench_quick )); then
+        size=$(bytes 1G) cs=4096
+    elif (( avail > 100 << 30 )); then
+        size=$(bytes 64G) cs=65536
+    else
+        size=$(bytes 4G) cs=4096
+    fi
+    res_set rec.size "$size"
+    res_set rec.cluster_size "$cs"
+    res_set rec.clusters "$(( size / cs ))"
+    bench_log "recovery: writing a volume of $size bytes in $cs-byte clusters"
+
+    # volume=NAME:SIZE would use the pool's default cluster size: the
+    # volume is created through the control socket instead.
+    srv_start rec "$(uri "$bench_work/rec.sock")" \
+        nbdkit -f --exit-with-parent -U "$bench_work/rec.sock" "$bench_plugin" \
+        dir="$pool" control="$bench_work/rec-ctl.sock"
+    res_cmd cmd.rec.create "$bench_ctl" --socket "$bench_work/rec-ctl.sock" volume create r "$size" --cluster-size "$cs"
+    "$bench_ctl" --socket "$bench_work/rec-ctl.sock" volume create r "$size" --cluster-size "$cs" >/dev/null
+    rm -f "$(fio_run cmd.rec.fill fill BENCH_URI="$(uri "$bench_work/rec.sock" r)" BENCH_SIZE="$size")"
+    srv_stop rec KILL
+    res_set rec.journal_bytes "$(cat "$pool"/volumes/r/journal.* | wc -c)"
+    res_set rec.checkpoint_bytes "$(wc -c <"$pool/volumes/r/checkpoint")"
+
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "recovery: restart after kill -9, run $r of $bench_runs"
+        crash+=("$(startup cmd.rec.start "$pool" KILL)")
+    done
+    # A clean stop writes a checkpoint: later starts replay nothing.
+    startup cmd.rec.start "$pool" TERM >/dev/null
+    for (( r = 1; r <= bench_runs; r++ )); do
+        clean+=("$(startup cmd.rec.start "$pool" TERM)")
+    done
+    res_runs rec.crash "${crash[@]}"
+    res_runs rec.clean "${clean[@]}"
+    rm -rf "$pool"
+}
+
+# case_fullread: a full read of a snapshot export with nbdcopy (to
+# null:), against the same read of the raw file through nbdkit's file
+# plugin.
+case_fullread ()
+{
+    local exp r t
+    local -a sv=() file=()
+    exp=$(res_get cow.export)
+    [ -n "$exp" ] || sv_die "case_fullread needs the snapshot taken by case_cow"
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "full read with nbdcopy: run $r of $bench_runs"
+        res_cmd cmd.copy.snapvol nbdcopy "$(uri "$bench_work/snapvol.sock" "$exp")" null:
+        t=$(now)
+        nbdcopy "$(uri "$bench_work/snapvol.sock" "$exp")" null:
+        sv+=("$(elapsed "$t")")
+        res_cmd cmd.copy.file nbdcopy "${srv_uri[file]}" null:
+        t=$(now)
+        nbdcopy "${srv_uri[file]}" null:
+        file+=("$(elapsed "$t")")
+    done
+    res_runs copy.snapvol "${sv[@]}"
+    res_runs copy.file "${file[@]}"
+}

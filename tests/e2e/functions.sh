@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The snapvol authors.
+#
+# functions.sh: helpers of the end-to-end tests (tests/e2e/test-e2e-*.sh),
+# on top of tests/coordinator/functions.sh (the PKI, write_conf,
+# start_coordinator, kill9_coordinator, wait_for) and tests/functions.sh
+# (requires, fail, cleanup_fn, $tmp, assert_eq).
+#
+# Every component is the real one: snapvol-coordinator, one nbdkit
+# process with the plugin per provider, snapvol-writer agents with
+# shell hooks, snapvolctl, and NBD clients (libnbd's Python binding,
+# which nbdsh is, and nbdcopy).  Nothing listens anywhere but 127.0.0.1
+# and Unix sockets under $tmp.
+#
+# Per provider NAME (started by start_provider):
+#   $tmp/NAME/          its pool          $tmp/NAME.sock  its NBD socket
+#   $tmp/NAME.ctl       control socket    $tmp/NAME.pid   nbdkit's pid
+#   $tmp/NAME.log       nbdkit's log
+# Per writer NAME (started by start_writer):
+#   $tmp/NAME.hook      its hook for every event, if the test wrote one
+#   $tmp/NAME.evlog     the event log     $tmp/NAME.log   the agent's log
+#
+# Environment (set by tests/e2e/Makefile.am, or by hand): as for
+# tests/coordinator/functions.sh.
+
+: "${abs_top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+source "$abs_top_srcdir/tests/coordinator/functions.sh"
+
+SNAPVOL_WRITER=$abs_top_builddir/client/snapvol-writer
+requires nbdkit nbdcopy jq setsid
+requires_snapvol
+[ -x "$SNAPVOL_WRITER" ] || skip "snapvol-writer is not built: $SNAPVOL_WRITER"
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || skip "python3-libnbd is not installed"
+
+declare -A provider_pids writer_pids
+
+# ctl ARGS...: snapvolctl against the coordinator, as the requester
+# (certificate backup).  ctl_as WHO ARGS...: with WHO's certificate.
+ctl ()
+{
+    ctl_as backup "$@"
+}
+
+ctl_as ()
+{
+    local who=$1
+    shift
+    "${ctl_env[@]}" "$SNAPVOLCTL" --coordinator "127.0.0.1:$port" \
+        --cert "$pki/$who.crt" --key "$pki/$who.key" --ca "$pki/ca.crt" "$@"
+}
+
+# pctl NAME ARGS...: snapvolctl against provider NAME's control socket.
+pctl ()
+{
+    local name=$1
+    shift
+    "${ctl_env[@]}" "$SNAPVOLCTL" --socket "$tmp/$name.ctl" "$@"
+}
+
+# puri NAME EXPORT: the NBD URI of EXPORT on provider NAME.
+puri ()
+{
+    printf 'nbd+unix:///%s?socket=%s' "$2" "$tmp/$1.sock"
+}
+
+# provider_connected NAME: true if the coordinator lists NAME connected.
+provider_connected ()
+{
+    [ "$(ctl --json provider list |
+         jq -r --arg n "$1" '.[] | select(.name == $n) | .connected')" = true ]
+}
+
+# writer_connected NAME
+writer_connected ()
+{
+    [ "$(ctl --json writer list |
+         jq -r --arg n "$1" '.[] | select(.name == $n) | .connected')" = true ]
+}
+
+# poll SECONDS COMMAND...: retry COMMAND every 0.1 s for up to SECONDS.
+poll ()
+{
+    local end=$(( $(date +%s%N) + $1 * 1000000000 ))
+    shift
+    while :; do
+        if "$@"; then return 0; fi
+        [ "$(date +%s%N)" -lt "$end" ] || fail "timed out waiting for: $*"
+        sleep 0.1
+    done
+}
+
+# reap_coordinator: the coordinator was killed by someone else (a
+# hook): wait for it, as kill9_coordinator does.
+reap_coordinator ()
+{
+    [ -n "$coord_pid" ] || return 0
+    kill -KILL "$coord_pid" 2>/dev/null || :
+    wait "$coord_pid" || :
+    coord_pid=
+    rm -f "$tmp/coordinator.pid"
+}
+
+# start_provider [--cert WHO] [--no-wait] NAME VOLUME:SIZE...: serve the
+# pool $tmp/NAME with nbdkit as provider NAME of the coordinator (with
+# certificate WHO, default NAME), and wait until nbdkit serves and the
+# coordinator lists it connected (unless --no-wait).  The pool, the
+# sockets and the log are kept across restarts.
+start_provider ()
+{
+    local who= wait=1 name i
+    while :; do
+        case $1 in
+        --cert) who=$2; shift 2 ;;
+        --no-wait) wait=; shift ;;
+        *) break ;;
+        esac
+    done
+    name=$1
+    shift
+    [ -n "$who" ] || who=$name
+    [ -z "${provider_pids[$name]:-}" ] || fail "start_provider: $name is already running"
+
+    local -a args=(dir="$tmp/$name" control="$tmp/$name.ctl"
+                   coordinator="127.0.0.1:$port" tls-certificate="$pki/$who.crt"
+                   tls-key="$pki/$who.key" tls-ca="$pki/ca.crt" provider="$name"
+                   nbd-uri="nbd+unix:///?socket=$tmp/$name.sock")
+    for i in "$@"; do args+=(volume="$i"); done
+    local -a opts=(-f -U "$tmp/$name.sock" --pidfile "$tmp/$name.pid" --exit-with-parent)
+    [ "${SNAPVOL_TEST_VERBOSE:-0}" != 1 ] || opts+=(-v)
+
+    rm -f "$tmp/$name.sock" "$tmp/$name.pid"
+    echo "+ nbdkit ${opts[*]} $PLUGIN ${args[*]}" >>"$tmp/$name.log"
+    "${nbdkit_env[@]}" nbdkit "${opts[@]}" "$PLUGIN" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
+    provider_pids[$name]=$!
+    for (( i = 0; i < 300; i++ )); do
+        kill -0 "${provider_pids[$name]}" 2>/dev/null || {
+            wait "${provider_pids[$name]}" || :
+            unset "provider_pids[$name]"
+            cat "$tmp/$name.log" >&2
+            fail "nbdkit of provider $name exited during startup"
+        }
+        [ -s "$tmp/$name.pid" ] && [ -S "$tmp/$name.sock" ] && _accepts "$tmp/$name.ctl" && break
+        sleep 0.1
+    done
+    [ "$i" -lt 300 ] || fail "nbdkit of provider $name did not start within 30 s"
+    [ -z "$wait" ] || poll 20 provider_connected "$name"
+}
+
+# stop_provider NAME: SIGTERM; nbdkit must exit with status 0.
+stop_provider ()
+{
+    local pid=${provider_pids[$1]:-} status=0
+    [ -n "$pid" ] || return 0
+    kill -CONT "$pid" 2>/dev/null || :
+    kill -TERM "$pid"
+    timeout 30 tail -s 0.1 --pid="$pid" -f /dev/null || kill -KILL "$pid"
+    wait "$pid" || status=$?
+    unset "provider_pids[$1]"
+    [ "$status" -eq 0 ] || fail "nbdkit of provider $1 exited with status $status"
+}
+
+# kill9_provider NAME: as a crash would.
+kill9_provider ()
+{
+    local pid=${provider_pids[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill -KILL "$pid" 2>/dev/null || :
+    wait "$pid" 2>/dev/null || :
+    unset "provider_pids[$1]"
+}
+
+# provider_snapshots NAME: the snapshots on provider NAME, as its control
+# socket lists them (JSON).
+provider_snapshots ()
+{
+    pctl "$1" --json snapshot list
+}
+
+# start_writer NAME [OPTION ARG]... [PROVIDER/VOLUME]...: run
+# snapvol-writer NAME with its certificate, the options given (such as
+# --freeze-timeout MS), the volumes, and $tmp/NAME.hook for every event
+# if it exists; wait until the coordinator lists it connected.
+start_writer ()
+{
+    local name=$1 hook
+    shift
+    local -a args=(--coordinator "127.0.0.1:$port" --cert "$pki/$name.crt"
+                   --key "$pki/$name.key" --ca "$pki/ca.crt" --name "$name"
+                   --event-log "$tmp/$name.evlog")
+    [ -z "${writer_pids[$name]:-}" ] || fail "start_writer: $name is already running"
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --verbose) args+=("$1"); shift ;;
+        --*) args+=("$1" "$2"); shift 2 ;;
+        *) args+=(--volume "$1"); shift ;;
+        esac
+    done
+    hook=$tmp/$name.hook
+    if [ -f "$hook" ]; then
+        chmod +x "$hook"
+        args+=(--prepare "$hook" --freeze "$hook" --thaw "$hook"
+               --post-snapshot "$hook" --abort "$hook")
+    fi
+    echo "+ $SNAPVOL_WRITER ${args[*]}" >>"$tmp/$name.log"
+    "${ctl_env[@]}" "$SNAPVOL_WRITER" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
+    writer_pids[$name]=$!
+    poll 20 _writer_up "$name"
+}
+
+_writer_up ()
+{
+    kill -0 "${writer_pids[$1]}" 2>/dev/null || {
+        cat "$tmp/$1.log" >&2
+        fail "writer $1 exited"
+    }
+    writer_connected "$1"
+}
+
+# stop_writer NAME: SIGTERM; the agent must exit with status 0.
+stop_writer ()
+{
+    local pid=${writer_pids[$1]:-} status=0
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid"
+    timeout 30 tail -s 0.1 --pid="$pid" -f /dev/null || kill -KILL "$pid"
+    wait "$pid" || status=$?
+    unset "writer_pids[$1]"
+    [ "$status" -eq 0 ] || fail "writer $1 exited with status $status"
+}
+
+# events NAME: the writer's event log as "EVENT SET_ID" lines.
+events ()
+{
+    [ ! -f "$tmp/$1.evlog" ] || cut -d' ' -f2- "$tmp/$1.evlog"
+}
+
+# event_time NAME EVENT SET_ID: when (Unix ms) the writer saw the event.
+event_time ()
+{
+    awk -v e="$2" -v s="$3" '$2 == e && $3 == s { print $1; exit }' "$tmp/$1.evlog"
+}
+
+# nbd_write URI OFFSET TEXT: write TEXT at OFFSET and flush.
+# nbd_read URI OFFSET LENGTH: print the bytes read.  nbd_readonly URI:
+# fail unless the export is read-only and refuses a write.  Each is one
+# libnbd connection (nbdio.py, which hooks run too, as $NBDIO).
+NBDIO=$abs_top_srcdir/tests/e2e/nbdio.py
+export NBDIO
+
+nbd_write ()
+{
+    /usr/bin/python3 "$NBDIO" write "$@"
+}
+
+nbd_read ()
+{
+    /usr/bin/python3 "$NBDIO" read "$@"
+}
+
+nbd_readonly ()
+{
+    /usr/bin/python3 "$NBDIO" readonly "$@"
+}
+
+# uri_md5 URI: the checksum of an export's content, copied with nbdcopy.
+uri_md5 ()
+{
+    nbdcopy "$1" - | md5sum | cut -d' ' -f1
+}
+
+# now_ms: the wall clock in milliseconds (as the event logs use).
+now_ms ()
+{
+    echo $(( $(date +%s%N) / 1000000 ))
+}
+
+_e2e_cleanup ()
+{
+    local n pid
+    for n in "${!writer_pids[@]}"; do
+        pid=${writer_pids[$n]}
+        kill -TERM "$pid" 2>/dev/null
+        timeout 10 tail -s 0.1 --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    for n in "${!provider_pids[@]}"; do
+        pid=${provider_pids[$n]}
+        kill -CONT "$pid" 2>/dev/null
+        kill -TERM "$pid" 2>/dev/null
+        timeout 10 tail -s 0.1 --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ "$test_status" -ne 0 ] && [ "$test_status" -ne 77 ]; then
+        for n in "$tmp"/*.log; do
+            [ -s "$n" ] && [ "$n" != "$coord_log" ] || continue
+            echo "--- $n (last 40 lines) ---" >&2
+            tail -n 40 "$n" >&2
+        done
+    fi
+    return 0
+}
+cleanup_fn _e2e_cleanup
+
+# check_logs: fail if a sanitizer reported anything in any log of the
+# test (nbdkit's, the writers', the coordinator's).
+check_logs ()
+{
+    if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp"/*.log >&2; then
+        fail "the sanitizers reported errors (see above)"
+    fi
+}

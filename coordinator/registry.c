@@ -469,6 +469,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       p->connected_since = 0;
       catalog_provider_seen (reg->co->cat, p->name, p->last_seen);
       log_info ("provider %s disconnected", p->name);
+      sets_peer_gone (reg->co->sets, false, p->name);
     }
   TAILQ_FOREACH (w, &reg->writers, entry)
     if (w->conn == c) {
@@ -476,6 +477,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       snprintf (w->state, sizeof w->state, "disconnected");
       save_writer (reg, w);
       log_info ("writer %s disconnected", w->name);
+      sets_peer_gone (reg->co->sets, true, w->name);
     }
 }
 

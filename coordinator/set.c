@@ -41,6 +41,15 @@
  * A deletion that cannot be done now is queued in the catalog.  The
  * set is recorded failed and answered when every call has ended.
  *
+ * A participant whose connection closes with no call of the set
+ * outstanding also aborts it, if that loses what the set relies on:
+ * a frozen writer thaws on its own when its connection drops (or when
+ * it stops), so while freezing or holding the application may be
+ * writing again and the snapshots would not be consistent; a provider
+ * that holds can no longer be committed or released.  The registry
+ * tells us from inside a connection's closing; the abort runs from the
+ * event loop (gone_cb), so that no step of the machine is re-entered.
+ *
  * Participant states (set objects): the last step that participant
  * completed -- writers: pending, prepared, frozen, thawed, done,
  * aborted; providers: pending, held, committed, released, deleted,
@@ -117,6 +126,7 @@ struct part {
   bool failed;
   /* Writers. */
   bool frozen;
+  bool gone;                    /* its connection closed: see gone_cb */
   /* Providers. */
   json_t *volumes;              /* names of its volumes, in set order */
   char hold_id[UUID_STRLEN + 1];
@@ -154,6 +164,7 @@ struct sets {
   struct event *kick;           /* starts the next set */
   json_t *due;                  /* providers with deletions to do now */
   struct event *due_ev;
+  struct event *gone_ev;        /* runs gone_cb */
 };
 
 /* One call a set makes. */
@@ -757,6 +768,38 @@ window_cb (evutil_socket_t fd, short what, void *arg)
                "were taken", s->freeze_window_ms);
     advance (s);
   }
+}
+
+/* Participants of the running set whose connection closed (marked by
+ * sets_peer_gone): abort if the set relied on them (design notes). */
+static void
+gone_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct sets *sets = arg;
+  struct snapset *s = sets->running;
+  size_t i;
+
+  if (s == NULL)
+    return;
+  for (i = 0; i < s->nparts; i++) {
+    struct part *pt = &s->parts[i];
+
+    if (!pt->gone)
+      continue;
+    pt->gone = false;
+    if (s->phase != PH_FREEZING && s->phase != PH_HOLDING)
+      continue;
+    if (pt->writer && pt->frozen) {
+      pt->frozen = false;       /* it thawed on its own */
+      part_failed (pt, "disconnected while frozen");
+      set_abort (s, "writer %s: disconnected while frozen", pt->name);
+    }
+    else if (!pt->writer && pt->held) {
+      part_failed (pt, "disconnected while holding");
+      set_abort (s, "provider %s: disconnected while holding", pt->name);
+    }
+  }
+  advance (s);
 }
 
 /* Enter PHASE, recorded as STATE first; -1 (after aborting) if it
@@ -1472,6 +1515,21 @@ sets_provider_registered (struct sets *sets, struct provider *p)
   event_active (sets->due_ev, EV_TIMEOUT, 1);
 }
 
+void
+sets_peer_gone (struct sets *sets, bool writer, const char *name)
+{
+  struct snapset *s = sets->running;
+  size_t i;
+
+  if (s == NULL)
+    return;
+  for (i = 0; i < s->nparts; i++)
+    if (s->parts[i].writer == writer && strcmp (s->parts[i].name, name) == 0) {
+      s->parts[i].gone = true;
+      event_active (sets->gone_ev, EV_TIMEOUT, 1);
+    }
+}
+
 /* Life. */
 
 struct sets *
@@ -1485,8 +1543,10 @@ sets_new (struct coord *co)
   TAILQ_INIT (&sets->queue);
   sets->kick = event_new (co->base, -1, 0, kick_cb, sets);
   sets->due_ev = event_new (co->base, -1, 0, due_cb, sets);
+  sets->gone_ev = event_new (co->base, -1, 0, gone_cb, sets);
   sets->due = json_array ();
-  if (sets->kick == NULL || sets->due_ev == NULL || sets->due == NULL) {
+  if (sets->kick == NULL || sets->due_ev == NULL || sets->gone_ev == NULL ||
+      sets->due == NULL) {
     sets_free (sets);
     return NULL;
   }
@@ -1522,6 +1582,8 @@ sets_free (struct sets *sets)
     event_free (sets->kick);
   if (sets->due_ev)
     event_free (sets->due_ev);
+  if (sets->gone_ev)
+    event_free (sets->gone_ev);
   json_decref (sets->due);
   free (sets);
 }

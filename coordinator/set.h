@@ -44,6 +44,14 @@ extern int sets_delete (struct sets *sets, const char *set_id,
 extern void sets_provider_registered (struct sets *sets, struct provider *p)
   __attribute__((nonnull));
 
+/* The connection of the writer (WRITER true) or provider NAME has
+ * closed.  If it takes part in the running set, the set is aborted
+ * later, from the event loop, when it relied on that peer: a frozen
+ * writer (it thaws on its own) or a provider that holds, before the
+ * snapshots are taken.  Never re-enters the set machine. */
+extern void sets_peer_gone (struct sets *sets, bool writer, const char *name)
+  __attribute__((nonnull));
+
 /* The coordinator is stopping: record the running set failed (its
  * deletions queued), so it does not wait for a restart to be. */
 extern void sets_shutdown (struct sets *sets) __attribute__((nonnull));

@@ -935,6 +935,9 @@ catalog_fail_unfinished (struct catalog *cat, const char *reason,
              "(provider, set_id, queued) SELECT name, set_id, ? "
              "FROM participants WHERE set_id = ? AND kind = 'provider'",
              "is", now, set_id) == -1 ||
+        run (cat, "drop snapshots of failed set",
+             "DELETE FROM set_snapshots WHERE set_id = ?", "s", set_id)
+        == -1 ||
         run (cat, "fail set",
              "UPDATE sets SET state = 'failed', reason = ?, finished = ? "
              "WHERE set_id = ?", "sis", reason, now, set_id) == -1) {

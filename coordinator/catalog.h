@@ -96,9 +96,11 @@ extern int catalog_set_remove (struct catalog *cat, const char *set_id)
   __attribute__((nonnull));
 
 /* Record every set not yet committed or failed as failed with REASON
- * at time NOW, and queue a deletion of it on each of its providers, in
- * one transaction.  Returns how many sets were failed, or -1.  Used at
- * startup (recovery) and when the coordinator stops during a set. */
+ * at time NOW, without the snapshots it may have recorded (a failed
+ * set has none: they are being deleted), and queue a deletion of it on
+ * each of its providers, in one transaction.  Returns how many sets
+ * were failed, or -1.  Used at startup (recovery) and when the
+ * coordinator stops during a set. */
 extern int catalog_fail_unfinished (struct catalog *cat, const char *reason,
                                     int64_t now)
   __attribute__((nonnull));

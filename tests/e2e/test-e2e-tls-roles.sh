@@ -81,6 +81,9 @@ expect_error 'has no role' ctl_as nobody set list
 
 # A writer's certificate may not create a set, and none is recorded.
 expect_error 'role writer may not call set\.create' ctl_as writer-db set create storage-a/db
+status=0
+ctl_as writer-db --json set create storage-a/db >/dev/null 2>&1 || status=$?
+assert_eq "$status" 1 "exit status of set create with a writer's certificate"
 assert_eq "$(ctl --json set list)" '[]' "sets after the refused set create"
 
 # nbdkit with the requester's certificate as provider storage-c: it

@@ -19,19 +19,33 @@ start_provider storage-a db:8M
 start_provider storage-b logs:8M
 
 # writer-db's freeze hangs while $tmp/hang exists: the hook and its
-# child sleep record their pids.  writer-logs' hooks do nothing.
+# sleeping child record their pids.  writer-logs' hooks do nothing.
 touch "$tmp/hang"
 cat >"$tmp/writer-db.hook" <<EOF
 #!/bin/sh
 if [ "\$SNAPVOL_EVENT" = freeze ] && [ -e '$tmp/hang' ]; then
     echo \$\$ >'$tmp/hook.pid'
-    sleep 60 &
+    /usr/bin/python3 -c 'import time; time.sleep(60)' '$tmp' &
     echo \$! >'$tmp/sleep.pid'
     wait
 fi
 exit 0
 EOF
 printf '#!/bin/sh\nexit 0\n' >"$tmp/writer-logs.hook"
+# Should the test fail before the agent kills them (checking that the
+# pids are still the hook's: its command line names $tmp).
+kill_hung_hook ()
+{
+    local f pid
+    for f in "$tmp/hook.pid" "$tmp/sleep.pid"; do
+        [ -s "$f" ] || continue
+        pid=$(cat "$f")
+        ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$tmp" ||
+            kill -KILL "$pid" 2>/dev/null
+    done
+    return 0
+}
+cleanup_fn kill_hung_hook
 start_writer writer-db --freeze-timeout 2000 storage-a/db
 start_writer writer-logs storage-b/logs
 

@@ -6,12 +6,24 @@
  *
  * Design notes
  *
- * Durability: WAL with synchronous=FULL, so every committed
- * transaction is in the fsync'd log before sqlite3_step returns; a
- * state the coordinator recorded before acting on it (a set "freezing"
- * before the first writer.freeze goes out) is found again after
- * kill -9.  Every change that spans several rows (a set with its
- * snapshots and participants; recovery) is one transaction.
+ * Durability: WAL, with two kinds of commit.  A durable commit runs
+ * with synchronous=FULL: the transaction is in the fsync'd log before
+ * sqlite3_step returns.  A lazy commit runs with synchronous=NORMAL:
+ * the transaction is written to the log (so it survives kill -9 of the
+ * coordinator, being in the page cache) but not fsync'd; a power loss
+ * may lose it, never corrupt the file, and the next durable commit
+ * makes it durable too, the log being sequential.  Durable: what
+ * recovery and the requester rely on -- providers, the deletion
+ * queue, a set's first record (it exists, with its providers) and its
+ * final one (committed or failed, before the requester is answered),
+ * recovery itself.  Lazy: what only reports progress -- a set's
+ * intermediate phases (lost, the set is found in an earlier unfinished
+ * phase and aborted just the same), writers' states and last events,
+ * providers' last_seen.  An fsync per writer event made a set with 100
+ * writers wait for 400 of them.
+ *
+ * Every change that spans several rows (a set with its snapshots and
+ * participants; recovery) is one transaction.
  *
  * Exclusion: locking_mode=EXCLUSIVE, set before WAL is enabled, keeps
  * the file locked by this process from the first write transaction
@@ -40,6 +52,7 @@
 struct catalog {
   sqlite3 *db;
   char *path;
+  bool lazy;                    /* synchronous=NORMAL is in force */
   bool opening;                 /* catalog_open reports its own errors */
   char errmsg[512];
 };
@@ -244,6 +257,22 @@ run (struct catalog *cat, const char *what, const char *sql,
     return -1;
   }
   return step_done (cat, st, what);
+}
+
+/* Make the next commits durable or lazy (see the design notes).  The
+ * setting cannot change inside a transaction: call it before begin. */
+static int
+durability (struct catalog *cat, enum catalog_sync sync)
+{
+  bool lazy = sync == CATALOG_LAZY;
+
+  if (cat->lazy == lazy)
+    return 0;
+  if (exec (cat, lazy ? "PRAGMA synchronous = NORMAL"
+                      : "PRAGMA synchronous = FULL") == -1)
+    return -1;
+  cat->lazy = lazy;
+  return 0;
 }
 
 static int
@@ -508,9 +537,15 @@ int
 catalog_provider_seen (struct catalog *cat, const char *name,
                        int64_t last_seen)
 {
-  return run (cat, "update provider",
-              "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
-              last_seen, name);
+  int r;
+
+  if (durability (cat, CATALOG_LAZY) == -1)
+    return -1;
+  r = run (cat, "update provider",
+           "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
+           last_seen, name);
+  durability (cat, CATALOG_DURABLE);
+  return r;
 }
 
 int
@@ -573,6 +608,10 @@ catalog_writer_save (struct catalog *cat, json_t *w)
     snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: out of memory");
     return -1;
   }
+  if (durability (cat, CATALOG_LAZY) == -1) {
+    free (volumes);
+    return -1;
+  }
   st = prepare (cat, "INSERT OR REPLACE INTO writers (name, subject, "
                 "volumes, freeze_timeout_ms, state, last_event, "
                 "last_event_time, last_error, registered) "
@@ -589,6 +628,7 @@ catalog_writer_save (struct catalog *cat, json_t *w)
   else if (st != NULL)
     sqlite3_finalize (st);
   free (volumes);
+  durability (cat, CATALOG_DURABLE);
   return r;
 }
 
@@ -712,8 +752,10 @@ save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
 }
 
 int
-catalog_set_save (struct catalog *cat, json_t *set)
+catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
 {
+  int r;
+
   const char *set_id = json_string_value (json_object_get (set, "set_id"));
 
   if (set_id == NULL) {
@@ -721,9 +763,14 @@ catalog_set_save (struct catalog *cat, json_t *set)
     errno = EINVAL;
     return -1;
   }
-  if (begin (cat) == -1)
+  if (durability (cat, sync) == -1)
     return -1;
-  return end (cat, save_set_rows (cat, set_id, set));
+  if (begin (cat) == -1)
+    r = -1;
+  else
+    r = end (cat, save_set_rows (cat, set_id, set));
+  durability (cat, CATALOG_DURABLE);
+  return r;
 }
 
 /* Rows of SQL (one '?' bound to SET_ID) as objects with NAMES. */

@@ -69,12 +69,20 @@ extern int catalog_writer_forget (struct catalog *cat, const char *name)
 extern json_t *catalog_writers (struct catalog *cat)
   __attribute__((nonnull));
 
+/* How a commit is made (catalog.c's design notes): DURABLE, fsync'd
+ * before the call returns; LAZY, written but not fsync'd, so that a
+ * power loss (not a crash of the coordinator) may lose it.  Writers'
+ * records and providers' last_seen are always lazy; everything else
+ * is durable unless the call takes a catalog_sync. */
+enum catalog_sync { CATALOG_DURABLE, CATALOG_LAZY };
+
 /* Snapshot sets.  SET is a set object as docs/protocol.md describes it
  * ("set_id", "label", "state", optional "reason", "created",
  * "finished" (int or null), "snapshots", "participants", "timings"
  * (object or null)); it is recorded whole, replacing what was recorded
  * for its set id, in one transaction. */
-extern int catalog_set_save (struct catalog *cat, json_t *set)
+extern int catalog_set_save (struct catalog *cat, json_t *set,
+                             enum catalog_sync sync)
   __attribute__((nonnull));
 /* The set object of SET_ID (lower case), rebuilt from the catalog;
  * FULL adds "participants" and "timings".  NULL with errno ENOENT if

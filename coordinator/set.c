@@ -339,18 +339,27 @@ set_json (struct snapset *s, const char *state, bool finished)
   return set;
 }
 
-/* Record S in STATE.  -1 if the catalog failed (logged there). */
+/* Record S in STATE.  -1 if the catalog failed (logged there).
+ *
+ * The first record (preparing: the set exists, with its providers) is
+ * durable before any call goes out, and so is the last (committed or
+ * failed) before the requester is answered.  The phases between are
+ * recorded lazily: a power loss that loses them leaves the set in an
+ * earlier unfinished state, which recovery aborts all the same, by set
+ * id on every provider of the set. */
 static int
 record (struct snapset *s, const char *state, bool finished)
 {
   json_t *set = set_json (s, state, finished);
+  enum catalog_sync sync = finished || strcmp (state, "preparing") == 0
+    ? CATALOG_DURABLE : CATALOG_LAZY;
   int r;
 
   if (set == NULL) {
     log_warnx ("snapshot set %s: out of memory", s->id);
     return -1;
   }
-  r = catalog_set_save (s->sets->co->cat, set);
+  r = catalog_set_save (s->sets->co->cat, set, sync);
   json_decref (set);
   return r;
 }

@@ -256,26 +256,6 @@ case_snapcost ()
     snapcost vols128 --size "$(bytes 1G)" --volumes 128 --samples "$(( n / 4 ))"
 }
 
-# case_coordinator: snapshot sets through snapvol-coordinator (TLS,
-# writers, two providers).  Measured only once the coordinator is
-# built; coord_measure is the one function to write then.
-case_coordinator ()
-{
-    if [ -x "$bench_build/coordinator/snapvol-coordinator" ]; then
-        coord_measure
-    else
-        res_set coord.status "not measured: coordinator not built yet"
-    fi
-}
-
-# coord_measure: set coord.<case> (case: w0, w10, w100, p2v16w10) to
-# the JSON of a distribution {"p50": ms, "p99": ms, ...} of the time to
-# take a coordinated snapshot set, the way case_snapcost records sc.*.
-coord_measure ()
-{
-    res_set coord.status "not measured: the coordinator is built but its case (coord_measure in bench/cases.sh) is not written yet"
-}
-
 # mapmem KEY ARG...: one run of sv-mapmem in a pool of its own.
 mapmem ()
 {

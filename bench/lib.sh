@@ -130,6 +130,17 @@ srv_start ()
     wait_nbd "$u" "$pid" "$bench_work/$name.log"
 }
 
+# srv_adopt_bg NAME CMD ARG...: start a process that is not an NBD
+# server (the coordinator, a writer agent) in the background, logging
+# to $bench_work/NAME.log, to be stopped with the servers.
+srv_adopt_bg ()
+{
+    local name=$1
+    shift
+    "$@" >>"$bench_work/$name.log" 2>&1 &
+    bench_servers[$name]=$!
+}
+
 # srv_adopt NAME PID: stop PID with the other servers (a server
 # started by sv-startup, which is not a child of this shell).
 srv_adopt ()

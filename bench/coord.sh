@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The snapvol authors.
+#
+# coord.sh: the coordinator case of scripts/bench, sourced after
+# lib.sh and cases.sh.  Snapshot sets through snapvol-coordinator over
+# mutual TLS on 127.0.0.1, timed by a requester holding one connection
+# (bench/sv-coordset): one provider with 0, 10 and 100 no-op writers
+# (snapvol-writer without hooks: they answer every call at once), two
+# providers with one volume each and no writer, and two providers with
+# 16 volumes and 10 no-op writers.  Records coord.<case> as the JSON of
+# sv-coordset and coord.status.
+# shellcheck shell=bash
+
+case_coordinator ()
+{
+    [ -x "$bench_build/coordinator/snapvol-coordinator" ] ||
+        sv_die "$bench_build/coordinator/snapvol-coordinator is not built"
+    coord_measure
+}
+
+# coord_cert NAME CN [EXT]: a P-256 key and certificate for CN, signed
+# by the bench CA, with extensions EXT (default: a client certificate).
+coord_cert ()
+{
+    local pki=$bench_work/pki
+    local ext=${3:-'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n'}
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/O=snapvol-bench/CN=$2" 2>/dev/null
+    printf '%b' "$ext" >"$pki/$1.ext"
+    openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 2 -out "$pki/$1.crt" -extfile "$pki/$1.ext" 2>/dev/null ||
+        sv_die "openssl could not make the certificate $1"
+}
+
+# coord_wait WHAT COUNT: wait until COUNT peers of kind WHAT (provider,
+# writer) are connected to the coordinator.
+coord_wait ()
+{
+    local i n=0
+    for (( i = 0; i < 600; i++ )); do
+        n=$("$bench_ctl" "${coord_ctl[@]}" --json "$1" list 2>/dev/null |
+            jq '[.[] | select(.connected)] | length' 2>/dev/null) || n=0
+        [ "${n:-0}" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    sv_die "only $n of $2 ${1}s registered with the coordinator within 60 s"
+}
+
+# coord_writers FROM TO: start the no-op writers bw-FROM..bw-TO, each
+# registered for storage-a/v0.
+coord_writers ()
+{
+    local i
+    for (( i = $1; i <= $2; i++ )); do
+        srv_adopt_bg "writer$i" "$bench_build/client/snapvol-writer" \
+            --coordinator "127.0.0.1:$coord_port" --cert "$bench_work/pki/writer.crt" \
+            --key "$bench_work/pki/writer.key" --ca "$bench_work/pki/ca.crt" \
+            --name "bw-$i" --volume storage-a/v0
+    done
+}
+
+# coordset KEY VOLUMES: time the sets of VOLUMES (comma-separated).
+coordset ()
+{
+    local n=$(( bench_quick ? 30 : 200 ))
+    local -a cmd=(python3 "$sv_top/bench/sv-coordset" --port "$coord_port"
+                  --ca "$bench_work/pki/ca.crt" --cert "$bench_work/pki/backup.crt"
+                  --key "$bench_work/pki/backup.key" --volumes "$2" --samples "$n")
+    bench_log "coordinated sets: $1"
+    res_cmd "cmd.coord.$1" "${cmd[@]}"
+    res_set "coord.$1" "$("${cmd[@]}")"
+}
+
+coord_measure ()
+{
+    local pki=$bench_work/pki p i vols16=''
+    local -a vols
+    mkdir -p "$pki"
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 2 -subj "/O=snapvol-bench/CN=bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign" 2>/dev/null ||
+        sv_die "openssl could not make the bench CA"
+    coord_cert server coordinator \
+        'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n'
+    for p in storage-a storage-b writer backup; do
+        coord_cert "$p" "$p"
+    done
+    coord_port=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    printf '%s\n' \
+        "listen 127.0.0.1 port $coord_port" \
+        "certificate $pki/server.crt" \
+        "key $pki/server.key" \
+        "ca $pki/ca.crt" \
+        "catalog $bench_work/catalog.db" \
+        "pid-file $bench_work/coordinator.pid" \
+        'allow provider cn "storage-*"' \
+        "allow writer cn writer" \
+        "allow requester cn backup" >"$bench_work/coordinator.conf"
+    coord_ctl=(--coordinator "127.0.0.1:$coord_port" --cert "$pki/backup.crt"
+               --key "$pki/backup.key" --ca "$pki/ca.crt")
+    res_cmd cmd.srv.coordinator "$bench_build/coordinator/snapvol-coordinator" -f \
+        -c "$bench_work/coordinator.conf"
+    srv_adopt_bg coordinator "$bench_build/coordinator/snapvol-coordinator" -f \
+        -c "$bench_work/coordinator.conf"
+    for (( i = 0; i < 100; i++ )); do
+        [ -s "$bench_work/coordinator.pid" ] && break
+        sleep 0.1
+    done
+    for p in storage-a storage-b; do
+        vols=()
+        for (( i = 0; i < 8; i++ )); do
+            vols+=("volume=v$i:1G")
+            vols16+=${vols16:+,}$p/v$i
+        done
+        srv_start "$p" "$(uri "$bench_work/$p.sock" v0)" \
+            nbdkit -f --exit-with-parent -U "$bench_work/$p.sock" "$bench_plugin" \
+            dir="$bench_work/$p" "${vols[@]}" \
+            coordinator="127.0.0.1:$coord_port" tls-certificate="$pki/$p.crt" \
+            tls-key="$pki/$p.key" tls-ca="$pki/ca.crt" provider="$p" \
+            nbd-uri="nbd+unix:///?socket=$bench_work/$p.sock"
+    done
+    coord_wait provider 2
+
+    coordset w0 storage-a/v0
+    coordset p2w0 storage-a/v0,storage-b/v0
+    coord_writers 1 10
+    coord_wait writer 10
+    coordset w10 storage-a/v0
+    coordset p2v16w10 "$vols16"
+    coord_writers 11 100
+    coord_wait writer 100
+    coordset w100 storage-a/v0
+
+    for (( i = 1; i <= 100; i++ )); do
+        srv_stop "writer$i"
+    done
+    srv_stop storage-a
+    srv_stop storage-b
+    srv_stop coordinator
+    rm -rf "$bench_work/storage-a" "$bench_work/storage-b"
+    res_set coord.status measured
+}

@@ -319,13 +319,9 @@ case_recovery ()
     res_set rec.clusters "$(( size / cs ))"
     bench_log "recovery: writing a volume of $size bytes in $cs-byte clusters"
 
-    # volume=NAME:SIZE would use the pool's default cluster size: the
-    # volume is created through the control socket instead.
-    srv_start rec "$(uri "$bench_work/rec.sock")" \
+    srv_start rec "$(uri "$bench_work/rec.sock" r)" \
         nbdkit -f --exit-with-parent -U "$bench_work/rec.sock" "$bench_plugin" \
-        dir="$pool" control="$bench_work/rec-ctl.sock"
-    res_cmd cmd.rec.create "$bench_ctl" --socket "$bench_work/rec-ctl.sock" volume create r "$size" --cluster-size "$cs"
-    "$bench_ctl" --socket "$bench_work/rec-ctl.sock" volume create r "$size" --cluster-size "$cs" >/dev/null
+        dir="$pool" control="$bench_work/rec-ctl.sock" volume=r:"$size" cluster-size="$cs"
     rm -f "$(fio_run cmd.rec.fill fill BENCH_URI="$(uri "$bench_work/rec.sock" r)" BENCH_SIZE="$size")"
     srv_stop rec KILL
     res_set rec.journal_bytes "$(cat "$pool"/volumes/r/journal.* | wc -c)"

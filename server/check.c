@@ -464,7 +464,8 @@ check_versions (struct volscan *vs, size_t *nown)
   uint64_t vci = 0;
 
   while (extmap_next (&v->map, &vci)) {
-    const struct extvec *ev = extmap_get (&v->map, vci);
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
     uint32_t k;
 
     for (k = 0; k < ev->n; k++) {
@@ -748,7 +749,8 @@ check_reclaim (struct volscan *vs)
   uint64_t vci = 0;
 
   while (extmap_next (&v->map, &vci)) {
-    const struct extvec *ev = extmap_get (&v->map, vci);
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
     uint32_t hi[64];
     unsigned s;
     int i, n;

@@ -231,7 +231,7 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
       return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
                        " mapped at future generation %" PRIu32,
                        v->name, vci, x.gen);
-    if (extmap_put (&v->map, vci, &x) == NULL)
+    if (extmap_put (&v->map, vci, &x) == -1)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
   return 0;
@@ -253,7 +253,8 @@ serialise (struct volume *v, struct growbuf *b, uint64_t *nentries)
     b->len += volume_encode_snap (&v->snaps[i], p);
   }
   while (extmap_next (&v->map, &vci)) {
-    const struct extvec *ev = extmap_get (&v->map, vci);
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
     uint32_t k;
     for (k = 0; k < ev->n; k++) {
       uint8_t *p = gb_reserve (b, CK_ENTRY_LEN);

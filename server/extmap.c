@@ -1,25 +1,157 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * extmap.c: the in-memory copy-on-write extent map: a two-level radix
- * table of per-cluster version vectors.
+ * extmap.c: the in-memory copy-on-write extent map (see extmap.h).
+ *
+ * Design notes
+ *
+ * A two-level table: l1[vci >> EXTMAP_L2_BITS] points to the table
+ * (leaf) of 512 clusters, NULL while none of them has a version.
+ *
+ * Slots.  What a cluster holds is a 16-byte slot:
+ *
+ *   gen == SLOT_VEC          MASK is a struct extvec * of the cluster's
+ *                            own (several versions, or one that mixes
+ *                            data and zeroes, or gen >= SLOT_VEC)
+ *   phys != PHYS_NONE        one version: data in PHYS for the
+ *                            subclusters of MASK, nothing else defined
+ *   phys == PHYS_NONE        one version: zeroes for MASK
+ *   mask == 0, not a vector  nothing (never stored)
+ *
+ * A write to a never-written cluster, or in place, gives the second
+ * form; a trim or zero of a whole cluster the third; only clusters
+ * that a snapshot shares (two versions) or that mix data and zeroes
+ * need a vector (about 60 bytes more).
+ *
+ * Leaves.  A leaf starts sparse: a sorted array of runs, each a slot,
+ * a first cluster OFF and a length LEN: cluster OFF + k holds the slot
+ * with PHYS + k (PHYS_NONE stays PHYS_NONE).  Neighbouring runs that
+ * continue one another are merged, so a sequential fill of a table is
+ * one run; a vector slot is always a run of one.  A run is 20 bytes
+ * (the slot and two uint16 arrays beside the slot array); once a leaf
+ * would need more than a dense one it becomes dense: 512 slots indexed
+ * by cluster, 16 bytes each.  A dense leaf never goes back to sparse.
+ * Memory per mapped cluster is thus at most 20 bytes and 8 KiB per
+ * table in use, much less for sequential runs.
+ *
+ * Locking.  Leaves change shape (a run is split or merged, the arrays
+ * are reallocated) when any of their clusters changes, so the callers'
+ * per-vci stripe locks do not protect them: every access to a leaf
+ * holds locks[leaf index % EXTMAP_LOCKS] for the few instructions it
+ * takes.  A cluster's own vector is only read or changed under the
+ * caller's stripe lock for that cluster, so extmap_get may hand it out
+ * after dropping the leaf's lock, and extmap_put may change it before
+ * taking it.
  */
 
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "extmap.h"
+#include "ondisk.h"
+
+#define SLOT_VEC UINT32_MAX
+#define LEAF_DENSE_BYTES (EXTMAP_L2_SIZE * sizeof (struct slot))
+#define RUN_BYTES (sizeof (struct slot) + 2 * sizeof (uint16_t))
+/* Runs a sparse leaf may hold before a dense one is smaller. */
+#define SPARSE_MAX (LEAF_DENSE_BYTES / RUN_BYTES)
+
+struct slot {
+  uint64_t mask;
+  uint32_t phys;
+  uint32_t gen;
+};
+
+/* Followed by the arrays: dense, struct slot s[EXTMAP_L2_SIZE]; sparse,
+ * struct slot s[cap], uint16_t off[cap], uint16_t len[cap]. */
+struct extleaf {
+  uint32_t n;           /* sparse: runs; dense: clusters with a slot */
+  uint16_t cap;         /* sparse: room for runs */
+  uint16_t dense;
+};
+
+static struct slot *
+slots (struct extleaf *l)
+{
+  return (struct slot *) (l + 1);
+}
+
+static uint16_t *
+offs (struct extleaf *l)
+{
+  return (uint16_t *) (slots (l) + l->cap);
+}
+
+static uint16_t *
+lens (struct extleaf *l)
+{
+  return offs (l) + l->cap;
+}
+
+static bool
+slot_empty (const struct slot *s)
+{
+  return s->gen != SLOT_VEC && s->mask == 0;
+}
+
+static struct extvec *
+slot_vec (const struct slot *s)
+{
+  return s->gen == SLOT_VEC ? (struct extvec *) (uintptr_t) s->mask : NULL;
+}
+
+/* The slot of a single version X, if it has the compact form. */
+static bool
+slot_of_ext (const struct ext *x, struct slot *s)
+{
+  if (x->gen == SLOT_VEC)
+    return false;
+  if (x->phys != PHYS_NONE && x->alloc != 0 && x->zero == 0)
+    s->mask = x->alloc;
+  else if (x->phys == PHYS_NONE && x->alloc == 0 && x->zero != 0)
+    s->mask = x->zero;
+  else
+    return false;
+  s->phys = x->phys;
+  s->gen = x->gen;
+  return true;
+}
+
+static void
+ext_of_slot (const struct slot *s, struct ext *x)
+{
+  x->gen = s->gen;
+  x->phys = s->phys;
+  x->alloc = s->phys != PHYS_NONE ? s->mask : 0;
+  x->zero = s->phys != PHYS_NONE ? 0 : s->mask;
+}
+
+static pthread_mutex_t *
+lock_of (struct extmap *m, uint64_t vci)
+{
+  return &m->locks[(vci >> EXTMAP_L2_BITS) % EXTMAP_LOCKS];
+}
 
 int
 extmap_init (struct extmap *m, uint64_t nclusters)
 {
+  size_t i;
+
+  memset (m, 0, sizeof *m);
   m->nclusters = nclusters;
   m->nl1 = (nclusters + EXTMAP_L2_SIZE - 1) / EXTMAP_L2_SIZE;
   m->l1 = calloc (m->nl1 ? m->nl1 : 1, sizeof *m->l1);
-  return m->l1 ? 0 : -1;
+  if (m->l1 == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  for (i = 0; i < EXTMAP_LOCKS; i++)
+    pthread_mutex_init (&m->locks[i], NULL);
+  return 0;
 }
 
 void
@@ -30,45 +162,293 @@ extmap_free (struct extmap *m)
   if (m->l1 == NULL)
     return;
   for (i = 0; i < m->nl1; i++) {
-    if (m->l1[i] == NULL)
+    struct extleaf *l = m->l1[i];
+    size_t n;
+
+    if (l == NULL)
       continue;
-    for (j = 0; j < EXTMAP_L2_SIZE; j++)
-      free (m->l1[i][j]);
-    free (m->l1[i]);
+    n = l->dense ? EXTMAP_L2_SIZE : l->n;
+    for (j = 0; j < n; j++)
+      free (slot_vec (&slots (l)[j]));
+    free (l);
   }
   free (m->l1);
   m->l1 = NULL;
+  for (i = 0; i < EXTMAP_LOCKS; i++)
+    pthread_mutex_destroy (&m->locks[i]);
 }
 
-static struct extvec **
-slot (const struct extmap *m, uint64_t vci, int create)
+/* Sparse leaves. */
+
+/* The last run whose first cluster is <= O, or -1. */
+static int
+run_before (struct extleaf *l, unsigned o)
 {
-  struct extvec ***l1p = &m->l1[vci >> EXTMAP_L2_BITS];
-  struct extvec **l2 = __atomic_load_n (l1p, __ATOMIC_ACQUIRE);
+  const uint16_t *off = offs (l);
+  int lo = 0, hi = (int) l->n - 1;
 
-  if (l2 == NULL) {
-    struct extvec **expected = NULL;
+  while (lo <= hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (off[mid] <= o)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
+  }
+  return hi;
+}
 
-    if (!create)
-      return NULL;
-    l2 = calloc (EXTMAP_L2_SIZE, sizeof *l2);
-    if (l2 == NULL)
-      return NULL;
-    if (!__atomic_compare_exchange_n (l1p, &expected, l2, 0,
-                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-      free (l2);              /* another thread won the race */
-      l2 = expected;
+/* The slot of cluster OFF + K of a run starting with S. */
+static struct slot
+run_slot (const struct slot *s, unsigned k)
+{
+  struct slot r = *s;
+
+  if (r.gen != SLOT_VEC && r.phys != PHYS_NONE)
+    r.phys += k;
+  return r;
+}
+
+/* Does the run (A, at OA, LA clusters) continue into B at OA + LA? */
+static bool
+continues (const struct slot *a, unsigned la, const struct slot *b)
+{
+  if (a->gen == SLOT_VEC || b->gen == SLOT_VEC || a->gen != b->gen ||
+      a->mask != b->mask)
+    return false;
+  if (a->phys == PHYS_NONE)
+    return b->phys == PHYS_NONE;
+  return b->phys != PHYS_NONE && (uint64_t) a->phys + la == b->phys;
+}
+
+struct run {
+  struct slot s;
+  uint16_t off, len;
+};
+
+/* A sparse leaf holding runs R[0..N) (N > 0), with room for a few
+ * more.  NULL if out of memory. */
+static struct extleaf *
+sparse_new (const struct run *r, size_t n)
+{
+  size_t cap = n + n / 8 + 2, i;
+  struct extleaf *l;
+
+  if (cap > SPARSE_MAX)
+    cap = SPARSE_MAX;
+  l = malloc (sizeof *l + cap * RUN_BYTES);
+  if (l == NULL)
+    return NULL;
+  l->n = n;
+  l->cap = cap;
+  l->dense = 0;
+  for (i = 0; i < n; i++) {
+    slots (l)[i] = r[i].s;
+    offs (l)[i] = r[i].off;
+    lens (l)[i] = r[i].len;
+  }
+  return l;
+}
+
+/* A dense leaf holding runs R[0..N).  NULL if out of memory. */
+static struct extleaf *
+dense_new (const struct run *r, size_t n)
+{
+  struct extleaf *l = calloc (1, sizeof *l + LEAF_DENSE_BYTES);
+  size_t i;
+  unsigned k;
+
+  if (l == NULL)
+    return NULL;
+  l->dense = 1;
+  for (i = 0; i < n; i++)
+    for (k = 0; k < r[i].len; k++) {
+      slots (l)[r[i].off + k] = run_slot (&r[i].s, k);
+      l->n++;
+    }
+  return l;
+}
+
+/* Store S (maybe empty) for cluster O of the sparse leaf *LP: split
+ * the run holding O, insert, merge with the neighbours, and make the
+ * leaf anew (sparse or dense, or none when nothing is left).  -1 with
+ * ENOMEM, *LP unchanged. */
+static int
+sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
+{
+  struct extleaf *l = *lp, *nl;
+  size_t n = l->n, i, k = 0, j;
+  int before = run_before (l, o);
+  struct run *r;
+
+  /* Fast paths: the cluster keeps its slot, or is a run of one that
+   * changes and continues neither neighbour. */
+  if (before >= 0 && o < (unsigned) offs (l)[before] + lens (l)[before]) {
+    struct slot c = run_slot (&slots (l)[before], o - offs (l)[before]);
+    unsigned b = before;
+
+    if (c.mask == s->mask && c.phys == s->phys && c.gen == s->gen)
+      return 0;
+    if (lens (l)[b] == 1 && !slot_empty (s) &&
+        !(b > 0 && offs (l)[b - 1] + lens (l)[b - 1] == o &&
+          continues (&slots (l)[b - 1], lens (l)[b - 1], s)) &&
+        !(b + 1 < n && offs (l)[b + 1] == o + 1 &&
+          continues (s, 1, &slots (l)[b + 1]))) {
+      slots (l)[b] = *s;
+      return 0;
     }
   }
-  return &l2[vci & (EXTMAP_L2_SIZE - 1)];
+
+  /* At most two more runs than now. */
+  r = malloc ((n + 2) * sizeof *r);
+  if (r == NULL)
+    return -1;
+  for (i = 0; i < n; i++) {
+    struct run cur = { slots (l)[i], offs (l)[i], lens (l)[i] };
+
+    if ((int) i == before && o < (unsigned) cur.off + cur.len) {
+      /* Split around O. */
+      if (o > cur.off) {
+        r[k] = cur;
+        r[k++].len = o - cur.off;
+      }
+      if (!slot_empty (s))
+        r[k++] = (struct run) { *s, o, 1 };
+      if ((unsigned) cur.off + cur.len > o + 1u)
+        r[k++] = (struct run) { run_slot (&cur.s, o + 1 - cur.off), o + 1,
+                                cur.off + cur.len - o - 1 };
+      continue;
+    }
+    r[k++] = cur;
+    if ((int) i == before && !slot_empty (s))
+      r[k++] = (struct run) { *s, o, 1 };
+  }
+  if (before < 0 && !slot_empty (s)) {
+    memmove (&r[1], &r[0], k * sizeof *r);
+    r[0] = (struct run) { *s, o, 1 };
+    k++;
+  }
+
+  /* Merge runs that continue one another (at most around O). */
+  for (i = 0, j = 0; i < k; i++) {
+    if (j > 0 && r[j - 1].off + r[j - 1].len == r[i].off &&
+        continues (&r[j - 1].s, r[j - 1].len, &r[i].s))
+      r[j - 1].len += r[i].len;
+    else
+      r[j++] = r[i];
+  }
+  k = j;
+
+  if (k == 0)
+    nl = NULL;
+  else if (k <= l->cap && k >= l->cap / 4) {
+    /* Room enough, and not much too much: rewrite in place. */
+    l->n = k;
+    for (i = 0; i < k; i++) {
+      slots (l)[i] = r[i].s;
+      offs (l)[i] = r[i].off;
+      lens (l)[i] = r[i].len;
+    }
+    free (r);
+    return 0;
+  }
+  else if (k > SPARSE_MAX)
+    nl = dense_new (r, k);
+  else
+    nl = sparse_new (r, k);
+  free (r);
+  if (k > 0 && nl == NULL)
+    return -1;
+  free (l);
+  *lp = nl;
+  return 0;
 }
 
-struct extvec *
-extmap_get (const struct extmap *m, uint64_t vci)
+static bool
+sparse_lookup (struct extleaf *l, unsigned o, struct slot *s)
 {
-  struct extvec **s = slot (m, vci, 0);
+  int i = run_before (l, o);
 
-  return s ? *s : NULL;
+  if (i < 0 || o >= (unsigned) offs (l)[i] + lens (l)[i])
+    return false;
+  *s = run_slot (&slots (l)[i], o - offs (l)[i]);
+  return true;
+}
+
+/* The slot of VCI (empty if none).  Leaf lock held. */
+static struct slot
+lookup_locked (struct extmap *m, uint64_t vci)
+{
+  struct extleaf *l = m->l1[vci >> EXTMAP_L2_BITS];
+  unsigned o = vci & (EXTMAP_L2_SIZE - 1);
+  struct slot s = { 0, PHYS_NONE, 0 };
+
+  if (l == NULL)
+    return s;
+  if (l->dense)
+    return slots (l)[o];
+  sparse_lookup (l, o, &s);
+  return s;
+}
+
+/* Store S (empty: remove) for VCI.  0, or -1 with ENOMEM. */
+static int
+store (struct extmap *m, uint64_t vci, const struct slot *s)
+{
+  pthread_mutex_t *mu = lock_of (m, vci);
+  struct extleaf **lp = &m->l1[vci >> EXTMAP_L2_BITS];
+  unsigned o = vci & (EXTMAP_L2_SIZE - 1);
+  int r = 0;
+
+  pthread_mutex_lock (mu);
+  if (*lp == NULL) {
+    if (!slot_empty (s)) {
+      struct run one = { *s, o, 1 };
+      *lp = sparse_new (&one, 1);
+      if (*lp == NULL)
+        r = -1;
+    }
+  }
+  else if ((*lp)->dense) {
+    struct slot *d = &slots (*lp)[o];
+    bool was = !slot_empty (d), is = !slot_empty (s);
+
+    *d = *s;
+    (*lp)->n += is - was;
+    if ((*lp)->n == 0) {
+      free (*lp);
+      *lp = NULL;
+    }
+  }
+  else
+    r = sparse_store (lp, o, s);
+  pthread_mutex_unlock (mu);
+  if (r == -1)
+    errno = ENOMEM;
+  return r;
+}
+
+/* The map. */
+
+const struct extvec *
+extmap_get (struct extmap *m, uint64_t vci, union extvec_buf *buf)
+{
+  pthread_mutex_t *mu = lock_of (m, vci);
+  struct slot s;
+  struct extvec *ev;
+
+  if (vci >= m->nclusters)
+    return NULL;
+  pthread_mutex_lock (mu);
+  s = lookup_locked (m, vci);
+  pthread_mutex_unlock (mu);
+  if (slot_empty (&s))
+    return NULL;
+  ev = slot_vec (&s);
+  if (ev != NULL)
+    return ev;
+  buf->ev.n = buf->ev.cap = 1;
+  ext_of_slot (&s, &buf->ev.v[0]);
+  return &buf->ev;
 }
 
 int
@@ -91,89 +471,192 @@ extvec_top (const struct extvec *ev, uint32_t gen)
   return hi;
 }
 
-struct ext *
+/* Store the versions EV[0..N) (N >= 1) for VCI, whose vector (if it has
+ * one) is OLD: compactly when they allow it, else in a vector (OLD
+ * reused when it is).  OLD is freed when no longer used.  -1 with
+ * ENOMEM, nothing changed. */
+static int
+store_versions (struct extmap *m, uint64_t vci, struct extvec *old,
+                const struct ext *v, uint32_t n)
+{
+  struct slot s;
+  struct extvec *ev = old;
+
+  if (n == 1 && slot_of_ext (&v[0], &s)) {
+    if (store (m, vci, &s) == -1)
+      return -1;
+    free (old);
+    return 0;
+  }
+  if (ev == NULL || ev->cap < n) {
+    uint32_t cap = ev == NULL ? (n < 2 ? n : 2) : ev->cap;
+
+    while (cap < n)
+      cap *= 2;
+    ev = malloc (sizeof *ev + cap * sizeof ev->v[0]);
+    if (ev == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    ev->cap = cap;
+  }
+  if (ev != old) {
+    memcpy (ev->v, v, n * sizeof *v);
+    ev->n = n;
+    s.mask = (uintptr_t) ev;
+    s.phys = PHYS_NONE;
+    s.gen = SLOT_VEC;
+    if (store (m, vci, &s) == -1) {
+      free (ev);
+      return -1;
+    }
+    free (old);
+    return 0;
+  }
+  /* The same vector: no one else reads it (stripe write lock). */
+  memmove (ev->v, v, n * sizeof *v);
+  ev->n = n;
+  return 0;
+}
+
+int
 extmap_put (struct extmap *m, uint64_t vci, const struct ext *x)
 {
-  struct extvec **s = slot (m, vci, 1);
-  struct extvec *ev;
-  uint32_t i;
+  union extvec_buf buf;
+  const struct extvec *cur;
+  struct extvec *old;
+  struct ext *v;
+  uint32_t n, i;
+  int r;
 
-  if (s == NULL)
-    return NULL;
-  ev = *s;
-  if (ev != NULL) {
-    for (i = ev->n; i > 0 && ev->v[i - 1].gen >= x->gen; i--)
-      if (ev->v[i - 1].gen == x->gen) {
-        ev->v[i - 1] = *x;
-        return &ev->v[i - 1];
-      }
+  if (vci >= m->nclusters) {
+    errno = EINVAL;
+    return -1;
   }
-  else
-    i = 0;
+  cur = extmap_get (m, vci, &buf);
+  old = cur == &buf.ev ? NULL : (struct extvec *) cur;
+  n = cur ? cur->n : 0;
 
-  if (ev == NULL || ev->n == ev->cap) {
-    uint32_t ncap = ev ? ev->cap * 2 : 1;
-    struct extvec *nev = realloc (ev, sizeof *nev + ncap * sizeof nev->v[0]);
-    if (nev == NULL)
-      return NULL;
-    if (ev == NULL)
-      nev->n = 0;
-    nev->cap = ncap;
-    ev = nev;
-    __atomic_store_n (s, ev, __ATOMIC_RELEASE);
+  /* The new list of versions, sorted by gen. */
+  v = malloc ((n + 1) * sizeof *v);
+  if (v == NULL) {
+    errno = ENOMEM;
+    return -1;
   }
-  memmove (&ev->v[i + 1], &ev->v[i], (ev->n - i) * sizeof ev->v[0]);
-  ev->v[i] = *x;
-  ev->n++;
-  return &ev->v[i];
+  for (i = n; i > 0 && cur->v[i - 1].gen > x->gen; i--)
+    ;
+  if (i > 0 && cur->v[i - 1].gen == x->gen) {
+    memcpy (v, cur->v, n * sizeof *v);
+    v[i - 1] = *x;
+  }
+  else {
+    if (i > 0)
+      memcpy (v, cur->v, i * sizeof *v);
+    v[i] = *x;
+    if (n > i)
+      memcpy (&v[i + 1], &cur->v[i], (n - i) * sizeof *v);
+    n++;
+  }
+  r = store_versions (m, vci, old, v, n);
+  free (v);
+  return r;
 }
 
 int
 extmap_drop (struct extmap *m, uint64_t vci, uint32_t gen)
 {
-  struct extvec **s = slot (m, vci, 0);
-  struct extvec *ev;
+  static const struct slot empty = { 0, PHYS_NONE, 0 };
+  union extvec_buf buf;
+  const struct extvec *cur = extmap_get (m, vci, &buf);
+  struct extvec *old;
   uint32_t i;
 
-  if (s == NULL || (ev = *s) == NULL)
+  if (cur == NULL)
     return -1;
-  for (i = 0; i < ev->n; i++)
-    if (ev->v[i].gen == gen)
+  for (i = 0; i < cur->n; i++)
+    if (cur->v[i].gen == gen)
       break;
-  if (i == ev->n)
+  if (i == cur->n)
     return -1;
-  memmove (&ev->v[i], &ev->v[i + 1], (ev->n - i - 1) * sizeof ev->v[0]);
-  ev->n--;
-  if (ev->n == 0) {
-    __atomic_store_n (s, NULL, __ATOMIC_RELEASE);
-    free (ev);
+  old = cur == &buf.ev ? NULL : (struct extvec *) cur;
+  if (cur->n == 1) {
+    store (m, vci, &empty);     /* removing never allocates */
+    free (old);
+    return 0;
+  }
+  /* A vector: remove in place; with one version left, it may become
+   * compact, which needs a new run: keep the vector if that fails. */
+  memmove (&old->v[i], &old->v[i + 1], (old->n - i - 1) * sizeof old->v[0]);
+  old->n--;
+  if (old->n == 1) {
+    struct slot s;
+    if (slot_of_ext (&old->v[0], &s) && store (m, vci, &s) == 0)
+      free (old);
   }
   return 0;
 }
 
 int
-extmap_next (const struct extmap *m, uint64_t *vci)
+extmap_next (struct extmap *m, uint64_t *vci)
 {
   uint64_t i = *vci;
 
   while (i < m->nclusters) {
-    struct extvec **l2 = __atomic_load_n (&m->l1[i >> EXTMAP_L2_BITS],
-                                          __ATOMIC_ACQUIRE);
-    if (l2 == NULL) {
-      i = ((i >> EXTMAP_L2_BITS) + 1) << EXTMAP_L2_BITS;
-      continue;
+    size_t t = i >> EXTMAP_L2_BITS;
+    pthread_mutex_t *mu = lock_of (m, i);
+    struct extleaf *l;
+    uint64_t base = (uint64_t) t << EXTMAP_L2_BITS, found = UINT64_MAX;
+    unsigned o = i - base;
+
+    pthread_mutex_lock (mu);
+    l = m->l1[t];
+    if (l != NULL && l->dense) {
+      for (; o < EXTMAP_L2_SIZE; o++)
+        if (!slot_empty (&slots (l)[o])) {
+          found = base + o;
+          break;
+        }
     }
-    for (; i < m->nclusters; i++) {
-      if (__atomic_load_n (&l2[i & (EXTMAP_L2_SIZE - 1)],
-                           __ATOMIC_RELAXED) != NULL) {
-        *vci = i;
-        return 1;
-      }
-      if ((i & (EXTMAP_L2_SIZE - 1)) == EXTMAP_L2_SIZE - 1) {
-        i++;
-        break;
-      }
+    else if (l != NULL) {
+      int r = run_before (l, o);
+
+      if (r >= 0 && o < (unsigned) offs (l)[r] + lens (l)[r])
+        found = i;
+      else if ((uint32_t) (r + 1) < l->n)
+        found = base + offs (l)[r + 1];
     }
+    pthread_mutex_unlock (mu);
+    if (found != UINT64_MAX && found < m->nclusters) {
+      *vci = found;
+      return 1;
+    }
+    i = base + EXTMAP_L2_SIZE;
   }
   return 0;
+}
+
+size_t
+extmap_bytes (struct extmap *m)
+{
+  size_t bytes = m->nl1 * sizeof *m->l1, t, j;
+
+  for (t = 0; t < m->nl1; t++) {
+    pthread_mutex_t *mu = &m->locks[t % EXTMAP_LOCKS];
+    struct extleaf *l;
+
+    pthread_mutex_lock (mu);
+    l = m->l1[t];
+    if (l != NULL) {
+      size_t n = l->dense ? EXTMAP_L2_SIZE : l->n;
+
+      bytes += sizeof *l + (l->dense ? LEAF_DENSE_BYTES : l->cap * RUN_BYTES);
+      for (j = 0; j < n; j++) {
+        struct extvec *ev = slot_vec (&slots (l)[j]);
+        if (ev != NULL)
+          bytes += sizeof *ev + ev->cap * sizeof ev->v[0];
+      }
+    }
+    pthread_mutex_unlock (mu);
+  }
+  return bytes;
 }

@@ -10,20 +10,32 @@
  * A view pinned at generation g sees the newest version with gen <= g
  * and falls through from there; the live view sees the newest version.
  *
- * Locking: the map does no locking of its own.  The caller holds the
- * volume's stripe lock for a vci while calling anything about it (read
- * lock for lookups, write lock for changes).  Creating a second-level
- * table is lock-free (compare and swap) so different vcis never contend.
+ * Representation (extmap.c's design notes): most clusters hold one
+ * version that is all data or all zeroes in some subclusters, and such
+ * a version is stored in 16 bytes, in runs of consecutive clusters
+ * where the physical clusters are consecutive too; other clusters keep
+ * a vector of their own.  So lookups hand out a copy of the versions,
+ * not a pointer into the map.
+ *
+ * Locking: the caller holds the volume's stripe lock for a vci while
+ * calling anything about it (read lock for lookups, write lock for
+ * changes); that orders the changes and lookups of one vci.  The map
+ * locks its own structure (a mutex per group of tables, held for a few
+ * instructions and never across a call out), so changes to different
+ * vcis never need a common caller lock.  Nothing here blocks on I/O.
  */
 
 #ifndef SNAPVOL_EXTMAP_H
 #define SNAPVOL_EXTMAP_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* The clusters of one table (a run never crosses tables). */
 #define EXTMAP_L2_BITS 9
 #define EXTMAP_L2_SIZE (1u << EXTMAP_L2_BITS)
+#define EXTMAP_LOCKS 64
 
 struct ext {
   uint64_t alloc;       /* subclusters holding data in PHYS */
@@ -37,31 +49,55 @@ struct extvec {
   struct ext v[];       /* ascending gen */
 };
 
+/* Room for the copy of a cluster that holds one version. */
+union extvec_buf {
+  struct extvec ev;
+  unsigned char space[sizeof (struct extvec) + sizeof (struct ext)];
+};
+
+struct extleaf;
+
 struct extmap {
   uint64_t nclusters;
   size_t nl1;
-  struct extvec ***l1;
+  struct extleaf **l1;
+  pthread_mutex_t locks[EXTMAP_LOCKS];
 };
 
-extern int extmap_init (struct extmap *m, uint64_t nclusters);
-extern void extmap_free (struct extmap *m);
+/* 0, or -1 with errno ENOMEM. */
+extern int extmap_init (struct extmap *m, uint64_t nclusters)
+  __attribute__((nonnull));
+/* Frees everything; M may be zeroed or freed twice. */
+extern void extmap_free (struct extmap *m)
+  __attribute__((nonnull));
 
-/* The versions of VCI, or NULL if it was never written. */
-extern struct extvec *extmap_get (const struct extmap *m, uint64_t vci);
+/* The versions of VCI, or NULL if it was never written.  The vector is
+ * either the cluster's own (valid until the next change to VCI) or a
+ * copy in *BUF (valid until BUF goes): never write through it. */
+extern const struct extvec *extmap_get (struct extmap *m, uint64_t vci,
+                                        union extvec_buf *buf)
+  __attribute__((nonnull));
 
 /* Index of the newest version visible at GEN, or -1. */
 extern int extvec_top (const struct extvec *ev, uint32_t gen);
 
-/* Insert or replace the version (VCI, X->gen).  Returns a pointer to
- * the stored version, valid until the next change to VCI; NULL with
- * ENOMEM. */
-extern struct ext *extmap_put (struct extmap *m, uint64_t vci,
-                               const struct ext *x);
+/* Insert or replace the version (VCI, X->gen).  0, or -1 with errno
+ * ENOMEM (the map is then unchanged). */
+extern int extmap_put (struct extmap *m, uint64_t vci, const struct ext *x)
+  __attribute__((nonnull));
 
-/* Remove the version (VCI, GEN).  Returns 0, or -1 if absent. */
-extern int extmap_drop (struct extmap *m, uint64_t vci, uint32_t gen);
+/* Remove the version (VCI, GEN).  Returns 0, or -1 if absent; cannot
+ * fail otherwise. */
+extern int extmap_drop (struct extmap *m, uint64_t vci, uint32_t gen)
+  __attribute__((nonnull));
 
 /* The next vci >= *VCI that has versions; 0 when there is none. */
-extern int extmap_next (const struct extmap *m, uint64_t *vci);
+extern int extmap_next (struct extmap *m, uint64_t *vci)
+  __attribute__((nonnull));
+
+/* Bytes the map holds on the heap (tables and vectors, not counting
+ * malloc's own overhead). */
+extern size_t extmap_bytes (struct extmap *m)
+  __attribute__((nonnull));
 
 #endif /* SNAPVOL_EXTMAP_H */

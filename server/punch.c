@@ -70,11 +70,12 @@ pending_punch_run (struct volume *v, uint64_t durable)
 
   for (i = 0; i < nready; i++) {
     struct pending_punch *pp = &ready[i];
+    union extvec_buf evbuf;
     const struct extvec *ev;
     uint32_t k;
 
     pthread_rwlock_wrlock (stripe_of (v, pp->vci));
-    ev = extmap_get (&v->map, pp->vci);
+    ev = extmap_get (&v->map, pp->vci, &evbuf);
     for (k = 0; ev != NULL && k < ev->n; k++) {
       uint64_t m;
       unsigned s;

@@ -117,7 +117,8 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
 static int
 reclaim_cluster (struct volume *v, uint64_t vci)
 {
-  struct extvec *ev = extmap_get (&v->map, vci);
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
   uint32_t hi[64];
   unsigned s;
   int i;
@@ -160,7 +161,7 @@ reclaim_cluster (struct volume *v, uint64_t vci)
       extmap_drop (&v->map, vci, x.gen);
     }
     else {
-      if (extmap_put (&v->map, vci, &nx) == NULL)
+      if (extmap_put (&v->map, vci, &nx) == -1)
         return -1;
       seq = volume_log_put (v, vci, &nx);
       if (seq == 0)
@@ -171,7 +172,7 @@ reclaim_cluster (struct volume *v, uint64_t vci)
     else if (cleared)
       pending_punch_add (v, vci, x.gen, x.phys, cleared, seq);
     /* A drop may have freed the vector (it was the last version). */
-    ev = extmap_get (&v->map, vci);
+    ev = extmap_get (&v->map, vci, &evbuf);
     if (ev == NULL)
       break;
   }
@@ -303,6 +304,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
     si[k].exclusive_bytes = si[k].written_bytes = si[k].referenced_bytes = 0;
 
   while (extmap_next (&v->map, &vci)) {
+    union extvec_buf evbuf;
     const struct extvec *ev;
     uint32_t hi[64];
     unsigned s;
@@ -314,7 +316,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
       return 1;                 /* changed: restart */
     }
     pthread_rwlock_rdlock (stripe_of (v, vci));
-    ev = extmap_get (&v->map, vci);
+    ev = extmap_get (&v->map, vci, &evbuf);
     for (s = 0; s < 64; s++)
       hi[s] = GEN_INF;
     for (i = ev ? (int) ev->n - 1 : -1; i >= 0; i--) {

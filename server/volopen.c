@@ -280,7 +280,7 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
       return sv_error (EILSEQ, "volume %s: cluster %" PRIu64 " mapped at"
                        " generation %" PRIu32 ", beyond the live one %"
                        PRIu32, v->name, vci, x.gen, v->live_gen);
-    if (extmap_put (&v->map, vci, &x) == NULL)
+    if (extmap_put (&v->map, vci, &x) == -1)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     return 0;
 
@@ -342,7 +342,8 @@ rebuild_alloc (struct volume *v, uint64_t data_size)
   uint64_t vci = 0;
 
   while (extmap_next (&v->map, &vci)) {
-    const struct extvec *ev = extmap_get (&v->map, vci);
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
     uint32_t k;
 
     for (k = 0; k < ev->n; k++) {

@@ -218,7 +218,8 @@ static int
 read_cluster_locked (struct volume *v, uint32_t gen, uint64_t vci,
                      char *buf, uint32_t off, uint32_t len)
 {
-  const struct extvec *ev = extmap_get (&v->map, vci);
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
   int top = extvec_top (ev, gen);
   uint32_t ss = v->subcluster_size;
   uint32_t pos = off, end = off + len;
@@ -304,7 +305,8 @@ static int
 write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
                       uint32_t off, uint32_t len)
 {
-  struct extvec *ev = extmap_get (&v->map, vci);
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
   int n = ev ? (int) ev->n : 0;
   int top = n - 1;
   uint32_t ss = v->subcluster_size, cs = v->cluster_size;
@@ -406,7 +408,7 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
     ev->v[top].zero != x.zero;
   if (!changed)
     return 0;
-  if (extmap_put (&v->map, vci, &x) == NULL) {
+  if (extmap_put (&v->map, vci, &x) == -1) {
     if (new_phys)
       alloc_put_now (&v->alloc, x.phys);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
@@ -459,7 +461,8 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
 static int
 zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
 {
-  struct extvec *ev = extmap_get (&v->map, vci);
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
   int top = extvec_top (ev, UINT32_MAX);
   struct ext x;
   uint64_t cleared, seq;
@@ -496,7 +499,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
       extmap_drop (&v->map, vci, x.gen);
     }
     else {
-      if (extmap_put (&v->map, vci, &x) == NULL)
+      if (extmap_put (&v->map, vci, &x) == -1)
         return sv_error (ENOMEM, "volume %s: out of memory", v->name);
       seq = volume_log_put (v, vci, &x);
       if (seq == 0)
@@ -517,7 +520,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   x.phys = PHYS_NONE;
   x.alloc = 0;
   x.zero = mask;
-  if (extmap_put (&v->map, vci, &x) == NULL)
+  if (extmap_put (&v->map, vci, &x) == -1)
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   if (volume_log_put (v, vci, &x) == 0)
     return fail_volume (v, errno, "journal append");
@@ -689,11 +692,12 @@ volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
     uint64_t vci = off / v->cluster_size;
     uint32_t coff = off % v->cluster_size;
     uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
+    union extvec_buf evbuf;
     const struct extvec *ev;
     int top;
 
     pthread_rwlock_rdlock (stripe_of (v, vci));
-    ev = extmap_get (&v->map, vci);
+    ev = extmap_get (&v->map, vci, &evbuf);
     top = extvec_top (ev, gen);
     if (top >= 0) {
       unsigned s;
@@ -727,12 +731,13 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
     return -1;
   while (off < end) {
     uint64_t vci = off / v->cluster_size;
+    union extvec_buf evbuf;
     const struct extvec *ev;
     int top;
     uint64_t cl_end = (vci + 1) * v->cluster_size;
 
     pthread_rwlock_rdlock (stripe_of (v, vci));
-    ev = extmap_get (&v->map, vci);
+    ev = extmap_get (&v->map, vci, &evbuf);
     top = extvec_top (ev, gen);
     while (off < end && off < cl_end) {
       unsigned s = (off % v->cluster_size) / ss;

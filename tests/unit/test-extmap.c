@@ -9,6 +9,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,39 +43,50 @@ assert_version (const struct ext *x, uint32_t gen, uint32_t phys,
   assert_int_equal (x->zero, zero);
 }
 
+/* The versions of VCI, in a buffer of the test's own (valid until the
+ * next call). */
+static const struct extvec *
+get (struct extmap *m, uint64_t vci)
+{
+  static union extvec_buf buf;
+
+  return extmap_get (m, vci, &buf);
+}
+
 static void
 test_extmap_get_of_unwritten_cluster_is_null (void **state)
 {
   struct extmap m;
 
   assert_int_equal (extmap_init (&m, 3 * EXTMAP_L2_SIZE + 7), 0);
-  assert_null (extmap_get (&m, 0));
-  assert_null (extmap_get (&m, EXTMAP_L2_SIZE));
-  assert_null (extmap_get (&m, 3 * EXTMAP_L2_SIZE + 6));
+  assert_null (get (&m, 0));
+  assert_null (get (&m, EXTMAP_L2_SIZE));
+  assert_null (get (&m, 3 * EXTMAP_L2_SIZE + 6));
   assert_int_equal (extvec_top (NULL, UINT32_MAX), -1);
   extmap_free (&m);
 }
 
 static void
-test_extmap_put_stores_and_returns_the_version (void **state)
+test_extmap_put_stores_the_version (void **state)
 {
   struct extmap m;
   struct ext x = version (3, 17, 0x0f, 0xf0);
-  struct ext *stored;
-  struct extvec *ev;
+  const struct extvec *ev;
 
   assert_int_equal (extmap_init (&m, 1000), 0);
-  stored = extmap_put (&m, 600, &x);
-  assert_non_null (stored);
-  assert_version (stored, 3, 17, 0x0f, 0xf0);
-  ev = extmap_get (&m, 600);
+  assert_int_equal (extmap_put (&m, 600, &x), 0);
+  ev = get (&m, 600);
   assert_non_null (ev);
   assert_int_equal (ev->n, 1);
-  assert_ptr_equal (&ev->v[0], stored);
+  assert_version (&ev->v[0], 3, 17, 0x0f, 0xf0);
   /* Neighbours, also in other second-level tables, stay unwritten. */
-  assert_null (extmap_get (&m, 599));
-  assert_null (extmap_get (&m, 601));
-  assert_null (extmap_get (&m, 600 - EXTMAP_L2_SIZE));
+  assert_null (get (&m, 599));
+  assert_null (get (&m, 601));
+  assert_null (get (&m, 600 - EXTMAP_L2_SIZE));
+  /* Past the end of the map. */
+  assert_int_equal (extmap_put (&m, 1000, &x), -1);
+  assert_int_equal (errno, EINVAL);
+  assert_null (get (&m, 1000));
   extmap_free (&m);
 }
 
@@ -82,12 +95,12 @@ test_extmap_put_same_generation_replaces (void **state)
 {
   struct extmap m;
   struct ext a = version (5, 1, 0x1, 0), b = version (5, 9, 0x3, 0x4);
-  struct extvec *ev;
+  const struct extvec *ev;
 
   assert_int_equal (extmap_init (&m, 16), 0);
-  assert_non_null (extmap_put (&m, 2, &a));
-  assert_non_null (extmap_put (&m, 2, &b));
-  ev = extmap_get (&m, 2);
+  assert_int_equal (extmap_put (&m, 2, &a), 0);
+  assert_int_equal (extmap_put (&m, 2, &b), 0);
+  ev = get (&m, 2);
   assert_int_equal (ev->n, 1);
   assert_version (&ev->v[0], 5, 9, 0x3, 0x4);
   extmap_free (&m);
@@ -99,15 +112,15 @@ test_extmap_versions_are_kept_in_generation_order (void **state)
   static const uint32_t gens[] = { 7, 2, 9, 5, 1, 8, 3 };
   static const uint32_t sorted[] = { 1, 2, 3, 5, 7, 8, 9 };
   struct extmap m;
-  struct extvec *ev;
+  const struct extvec *ev;
   size_t i;
 
   assert_int_equal (extmap_init (&m, 4), 0);
   for (i = 0; i < sizeof gens / sizeof gens[0]; i++) {
     struct ext x = version (gens[i], 100 + gens[i], 1ull << gens[i], 0);
-    assert_non_null (extmap_put (&m, 3, &x));
+    assert_int_equal (extmap_put (&m, 3, &x), 0);
   }
-  ev = extmap_get (&m, 3);
+  ev = get (&m, 3);
   assert_int_equal (ev->n, 7);
   /* Each version keeps the fields it was stored with. */
   for (i = 0; i < 7; i++)
@@ -120,7 +133,7 @@ static void
 test_extvec_top_finds_newest_version_visible_at_gen (void **state)
 {
   struct extmap m;
-  struct extvec *ev;
+  const struct extvec *ev;
   uint32_t g, i;
 
   /* Versions at gens 10, 20, ..., 1000: check every query against a
@@ -128,9 +141,9 @@ test_extvec_top_finds_newest_version_visible_at_gen (void **state)
   assert_int_equal (extmap_init (&m, 1), 0);
   for (g = 1000; g >= 10; g -= 10) {
     struct ext x = version (g, g, 1, 0);
-    assert_non_null (extmap_put (&m, 0, &x));
+    assert_int_equal (extmap_put (&m, 0, &x), 0);
   }
-  ev = extmap_get (&m, 0);
+  ev = get (&m, 0);
   assert_int_equal (ev->n, 100);
   for (g = 0; g <= 1010; g++) {
     int want = -1;
@@ -151,18 +164,18 @@ static void
 test_extmap_drop_removes_one_version (void **state)
 {
   struct extmap m;
-  struct extvec *ev;
+  const struct extvec *ev;
   uint32_t g;
 
   assert_int_equal (extmap_init (&m, 8), 0);
   for (g = 1; g <= 4; g++) {
     struct ext x = version (g, 10 * g, g, 0);
-    assert_non_null (extmap_put (&m, 5, &x));
+    assert_int_equal (extmap_put (&m, 5, &x), 0);
   }
   assert_int_equal (extmap_drop (&m, 5, 6), -1);     /* absent gen */
   assert_int_equal (extmap_drop (&m, 4, 1), -1);     /* absent cluster */
   assert_int_equal (extmap_drop (&m, 5, 2), 0);
-  ev = extmap_get (&m, 5);
+  ev = get (&m, 5);
   assert_int_equal (ev->n, 3);
   assert_version (&ev->v[0], 1, 10, 1, 0);
   assert_version (&ev->v[1], 3, 30, 3, 0);
@@ -180,10 +193,10 @@ test_extmap_drop_of_last_version_forgets_cluster (void **state)
   uint64_t vci = 0;
 
   assert_int_equal (extmap_init (&m, 2 * EXTMAP_L2_SIZE), 0);
-  assert_non_null (extmap_put (&m, 3, &x));
-  assert_non_null (extmap_put (&m, EXTMAP_L2_SIZE + 1, &x));
+  assert_int_equal (extmap_put (&m, 3, &x), 0);
+  assert_int_equal (extmap_put (&m, EXTMAP_L2_SIZE + 1, &x), 0);
   assert_int_equal (extmap_drop (&m, 3, 1), 0);
-  assert_null (extmap_get (&m, 3));
+  assert_null (get (&m, 3));
   /* Iteration skips the emptied slot of an allocated table. */
   assert_int_equal (extmap_next (&m, &vci), 1);
   assert_int_equal (vci, EXTMAP_L2_SIZE + 1);
@@ -191,8 +204,8 @@ test_extmap_drop_of_last_version_forgets_cluster (void **state)
   vci = 0;
   assert_int_equal (extmap_next (&m, &vci), 0);
   /* The cluster can be written again. */
-  assert_non_null (extmap_put (&m, 3, &x));
-  assert_int_equal (extmap_get (&m, 3)->n, 1);
+  assert_int_equal (extmap_put (&m, 3, &x), 0);
+  assert_int_equal (get (&m, 3)->n, 1);
   extmap_free (&m);
 }
 
@@ -217,7 +230,7 @@ test_extmap_next_iterates_across_l2_tables (void **state)
   assert_int_equal (extmap_next (&m, &vci), 0);       /* empty map */
   for (i = nwant; i-- > 0; ) {
     struct ext x = version (1, (uint32_t) i, 1, 0);
-    assert_non_null (extmap_put (&m, want[i], &x));
+    assert_int_equal (extmap_put (&m, want[i], &x), 0);
   }
 
   k = 0;
@@ -225,7 +238,7 @@ test_extmap_next_iterates_across_l2_tables (void **state)
   while (extmap_next (&m, &vci)) {
     assert_true (k < nwant);
     assert_int_equal (vci, want[k]);
-    assert_int_equal (extmap_get (&m, vci)->v[0].phys, k);
+    assert_int_equal (get (&m, vci)->v[0].phys, k);
     k++;
     vci++;
   }
@@ -250,23 +263,358 @@ static void
 test_extmap_many_versions_grow_the_vector (void **state)
 {
   struct extmap m;
-  struct extvec *ev;
+  const struct extvec *ev;
   uint32_t g;
 
   /* Ascending inserts (the common case) and a drop in the middle. */
   assert_int_equal (extmap_init (&m, 1), 0);
   for (g = 1; g <= 300; g++) {
     struct ext x = version (g, g, g, ~(uint64_t) g);
-    assert_non_null (extmap_put (&m, 0, &x));
+    assert_int_equal (extmap_put (&m, 0, &x), 0);
   }
   assert_int_equal (extmap_drop (&m, 0, 150), 0);
-  ev = extmap_get (&m, 0);
+  ev = get (&m, 0);
   assert_int_equal (ev->n, 299);
   for (g = 0; g < ev->n; g++) {
     uint32_t want = g < 149 ? g + 1 : g + 2;
     assert_version (&ev->v[g], want, want, want, ~(uint64_t) want);
   }
   assert_int_equal (ev->v[extvec_top (ev, 150)].gen, 149);
+  extmap_free (&m);
+}
+
+/* A reference model: every cluster's versions in a plain array. */
+#define MODEL_CLUSTERS (3 * EXTMAP_L2_SIZE + 40)
+#define MODEL_DEPTH 4
+
+struct model {
+  uint32_t n[MODEL_CLUSTERS];
+  struct ext v[MODEL_CLUSTERS][MODEL_DEPTH];
+};
+
+static uint64_t rng_state;
+
+static uint32_t
+rnd (uint32_t n)
+{
+  /* xorshift64*: the sequence is the same on every machine. */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (uint32_t) ((rng_state * 2685821657736338717ull) >> 33) % n;
+}
+
+static void
+model_put (struct model *md, uint64_t c, const struct ext *x)
+{
+  uint32_t i, n = md->n[c];
+
+  for (i = 0; i < n && md->v[c][i].gen < x->gen; i++)
+    ;
+  if (i < n && md->v[c][i].gen == x->gen) {
+    md->v[c][i] = *x;
+    return;
+  }
+  memmove (&md->v[c][i + 1], &md->v[c][i], (n - i) * sizeof md->v[c][0]);
+  md->v[c][i] = *x;
+  md->n[c]++;
+}
+
+static int
+model_drop (struct model *md, uint64_t c, uint32_t gen)
+{
+  uint32_t i, n = md->n[c];
+
+  for (i = 0; i < n && md->v[c][i].gen != gen; i++)
+    ;
+  if (i == n)
+    return -1;
+  memmove (&md->v[c][i], &md->v[c][i + 1], (n - i - 1) * sizeof md->v[c][0]);
+  md->n[c]--;
+  return 0;
+}
+
+static void
+model_check (struct extmap *m, const struct model *md)
+{
+  uint64_t c, vci;
+  uint32_t i;
+
+  for (c = 0; c < MODEL_CLUSTERS; c++) {
+    const struct extvec *ev = get (m, c);
+    if (md->n[c] == 0) {
+      assert_null (ev);
+      continue;
+    }
+    assert_non_null (ev);
+    assert_int_equal (ev->n, md->n[c]);
+    for (i = 0; i < ev->n; i++)
+      assert_version (&ev->v[i], md->v[c][i].gen, md->v[c][i].phys,
+                      md->v[c][i].alloc, md->v[c][i].zero);
+  }
+  /* extmap_next visits exactly the clusters with versions. */
+  vci = 0;
+  c = 0;
+  while (extmap_next (m, &vci)) {
+    while (c < MODEL_CLUSTERS && md->n[c] == 0)
+      c++;
+    assert_int_equal (vci, c);
+    vci++;
+    c++;
+  }
+  while (c < MODEL_CLUSTERS && md->n[c] == 0)
+    c++;
+  assert_int_equal (c, MODEL_CLUSTERS);
+}
+
+/* A random version: mostly the compact forms (all data in some
+ * subclusters, or all zero), sometimes mixed; phys often continuing
+ * the neighbour's so that runs form and split. */
+static struct ext
+random_version (const struct model *md, uint64_t c)
+{
+  static const uint64_t masks[] = { 0xffff, 0xffff, 0xffff, 0x1, 0xf0f0 };
+  struct ext x;
+  uint32_t kind = rnd (10);
+
+  x.gen = 1 + rnd (5);
+  x.alloc = x.zero = 0;
+  if (kind < 6) {
+    x.alloc = masks[rnd (5)];
+    if (c > 0 && md->n[c - 1] > 0 && md->v[c - 1][0].phys != PHYS_NONE &&
+        rnd (2))
+      x.phys = md->v[c - 1][0].phys + 1;
+    else
+      x.phys = (uint32_t) c * 7 + rnd (3);
+  }
+  else if (kind < 9) {
+    x.zero = masks[rnd (5)];
+    x.phys = PHYS_NONE;
+  }
+  else {
+    x.alloc = 0x00ff;
+    x.zero = 0xff00;
+    x.phys = (uint32_t) c;
+  }
+  return x;
+}
+
+static void
+test_extmap_matches_a_reference_model (void **state)
+{
+  static struct model md;
+  struct extmap m;
+  int iter, op;
+  uint64_t seed;
+
+  for (seed = 1; seed <= 4; seed++) {
+    rng_state = seed * 0x9e3779b97f4a7c15ull;
+    memset (&md, 0, sizeof md);
+    assert_int_equal (extmap_init (&m, MODEL_CLUSTERS), 0);
+    for (iter = 0; iter < 40; iter++) {
+      for (op = 0; op < 200; op++) {
+        /* Clusters cluster together so that tables fill up. */
+        uint64_t c = rnd (4) == 0 ? rnd (MODEL_CLUSTERS)
+          : (iter % 3) * EXTMAP_L2_SIZE + rnd (EXTMAP_L2_SIZE);
+        uint32_t what = rnd (10);
+
+        if (what < 6 && md.n[c] < MODEL_DEPTH) {
+          struct ext x = random_version (&md, c);
+          assert_int_equal (extmap_put (&m, c, &x), 0);
+          model_put (&md, c, &x);
+        }
+        else if (what < 9 && md.n[c] > 0) {
+          uint32_t gen = md.v[c][rnd (md.n[c])].gen;
+          assert_int_equal (extmap_drop (&m, c, gen), 0);
+          assert_int_equal (model_drop (&md, c, gen), 0);
+        }
+        else {
+          assert_int_equal (extmap_drop (&m, c, 6), -1);   /* never used */
+        }
+      }
+      model_check (&m, &md);
+    }
+    /* A sequential fill of a table, then every other cluster dropped,
+     * then refilled: runs merge, split and merge again. */
+    for (op = 0; op < (int) EXTMAP_L2_SIZE; op++) {
+      uint64_t c = 3 * EXTMAP_L2_SIZE + (op % 40);
+      struct ext x = version (9, 5000 + (uint32_t) c, 0xffff, 0);
+      if (md.n[c] < MODEL_DEPTH) {
+        assert_int_equal (extmap_put (&m, c, &x), 0);
+        model_put (&md, c, &x);
+      }
+    }
+    model_check (&m, &md);
+    extmap_free (&m);
+  }
+}
+
+static void
+test_extmap_sequential_clusters_take_one_run (void **state)
+{
+  const uint64_t n = 64 * EXTMAP_L2_SIZE;
+  struct extmap m;
+  uint64_t c;
+  size_t bytes;
+
+  assert_int_equal (extmap_init (&m, n), 0);
+  for (c = 0; c < n; c++) {
+    struct ext x = version (1, 1000 + (uint32_t) c, 0xffff, 0);
+    assert_int_equal (extmap_put (&m, c, &x), 0);
+  }
+  bytes = extmap_bytes (&m);
+  print_message ("sequential: %zu bytes for %" PRIu64 " clusters\n", bytes, n);
+  assert_true (bytes <= n / EXTMAP_L2_SIZE * (sizeof (void *) + 8 + 3 * 20));
+  assert_version (&get (&m, 777)->v[0], 1, 1777, 0xffff, 0);
+  /* An overwrite in the middle splits the run in three, and putting
+   * the same version back merges them again. */
+  {
+    struct ext y = version (1, 9, 0xffff, 0), z = version (1, 1777, 0xffff, 0);
+    assert_int_equal (extmap_put (&m, 777, &y), 0);
+    assert_version (&get (&m, 776)->v[0], 1, 1776, 0xffff, 0);
+    assert_version (&get (&m, 777)->v[0], 1, 9, 0xffff, 0);
+    assert_version (&get (&m, 778)->v[0], 1, 1778, 0xffff, 0);
+    assert_int_equal (extmap_put (&m, 777, &z), 0);
+    assert_int_equal (extmap_bytes (&m), bytes);
+  }
+  extmap_free (&m);
+}
+
+static void
+test_extmap_random_clusters_take_at_most_20_bytes_each (void **state)
+{
+  const uint64_t n = 256 * EXTMAP_L2_SIZE;
+  struct extmap m;
+  uint64_t c, mapped = 0;
+  uint32_t *perm;
+  size_t bytes;
+
+  /* Half of the clusters in random order, each with a cluster of its
+   * own: no runs form. */
+  perm = malloc (n * sizeof *perm);
+  assert_non_null (perm);
+  for (c = 0; c < n; c++)
+    perm[c] = (uint32_t) c;
+  rng_state = 42;
+  for (c = n - 1; c > 0; c--) {
+    uint32_t j = rnd ((uint32_t) c + 1), t = perm[c];
+    perm[c] = perm[j];
+    perm[j] = t;
+  }
+  assert_int_equal (extmap_init (&m, n), 0);
+  for (c = 0; c < n / 2; c++) {
+    struct ext x = version (1, 3 * (uint32_t) c, 0xffff, 0);
+    assert_int_equal (extmap_put (&m, perm[c], &x), 0);
+    mapped++;
+  }
+  bytes = extmap_bytes (&m);
+  print_message ("random half: %.1f bytes per mapped cluster\n",
+                 (double) bytes / mapped);
+  assert_true (bytes <= mapped * 20 + mapped * 20 / 8 + n / EXTMAP_L2_SIZE * 64);
+  for (c = 0; c < n / 2; c++)
+    assert_int_equal (get (&m, perm[c])->v[0].phys, 3 * c);
+  for (c = n / 2; c < n; c++)
+    assert_null (get (&m, perm[c]));
+  /* All of them: the tables turn dense, 16 bytes a cluster. */
+  for (c = n / 2; c < n; c++) {
+    struct ext x = version (1, 3 * (uint32_t) c, 0xffff, 0);
+    assert_int_equal (extmap_put (&m, perm[c], &x), 0);
+  }
+  assert_true (extmap_bytes (&m) <= n * 16 + n / EXTMAP_L2_SIZE * 64);
+  for (c = 0; c < n; c++)
+    assert_int_equal (get (&m, perm[c])->v[0].phys, 3 * c);
+  extmap_free (&m);
+  free (perm);
+}
+
+static void
+test_extmap_second_version_uses_a_vector_and_goes_back (void **state)
+{
+  struct extmap m;
+  struct ext a = version (1, 10, 0xffff, 0), b = version (2, 11, 0x1, 0);
+  const struct extvec *ev;
+  size_t compact;
+
+  assert_int_equal (extmap_init (&m, 4), 0);
+  assert_int_equal (extmap_put (&m, 1, &a), 0);
+  compact = extmap_bytes (&m);
+  assert_int_equal (extmap_put (&m, 1, &b), 0);
+  assert_true (extmap_bytes (&m) > compact);
+  ev = get (&m, 1);
+  assert_int_equal (ev->n, 2);
+  assert_version (&ev->v[0], 1, 10, 0xffff, 0);
+  assert_version (&ev->v[1], 2, 11, 0x1, 0);
+  assert_int_equal (extmap_drop (&m, 1, 1), 0);
+  assert_int_equal (extmap_bytes (&m), compact);
+  ev = get (&m, 1);
+  assert_int_equal (ev->n, 1);
+  assert_version (&ev->v[0], 2, 11, 0x1, 0);
+  extmap_free (&m);
+}
+
+/* Threads changing different clusters of the same tables while others
+ * read theirs: each thread owns the clusters c with c % NTHREADS == t,
+ * as the stripe locks would give them. */
+#define NTHREADS 4
+#define SHARED_CLUSTERS (2 * EXTMAP_L2_SIZE)
+
+struct worker {
+  struct extmap *m;
+  unsigned t;
+  int errors;
+};
+
+static void *
+worker_run (void *arg)
+{
+  struct worker *w = arg;
+  uint32_t phys[SHARED_CLUSTERS] = { 0 };
+  union extvec_buf buf;
+  uint64_t c;
+  unsigned round;
+
+  for (round = 1; round <= 200; round++)
+    for (c = w->t; c < SHARED_CLUSTERS; c += NTHREADS) {
+      const struct extvec *ev = extmap_get (w->m, c, &buf);
+      uint32_t want = phys[c];
+
+      if ((want == 0) != (ev == NULL) ||
+          (ev != NULL && ev->v[ev->n - 1].phys != want))
+        w->errors++;
+      if ((round + c) % 5 == 0) {
+        if (want != 0 && extmap_drop (w->m, c, 1) == -1)
+          w->errors++;
+        phys[c] = 0;
+      }
+      else {
+        struct ext x = version (1, (uint32_t) (round * 4096 + c), 0xffff, 0);
+        if ((round + c) % 7 == 0)
+          x.phys = (uint32_t) c + 1;   /* runs across the threads' clusters */
+        if (extmap_put (w->m, c, &x) == -1)
+          w->errors++;
+        phys[c] = x.phys;
+      }
+    }
+  return NULL;
+}
+
+static void
+test_extmap_concurrent_changes_to_one_table (void **state)
+{
+  struct extmap m;
+  struct worker w[NTHREADS];
+  pthread_t th[NTHREADS];
+  unsigned t;
+
+  assert_int_equal (extmap_init (&m, SHARED_CLUSTERS), 0);
+  for (t = 0; t < NTHREADS; t++) {
+    w[t] = (struct worker) { &m, t, 0 };
+    assert_int_equal (pthread_create (&th[t], NULL, worker_run, &w[t]), 0);
+  }
+  for (t = 0; t < NTHREADS; t++) {
+    pthread_join (th[t], NULL);
+    assert_int_equal (w[t].errors, 0);
+  }
   extmap_free (&m);
 }
 
@@ -423,7 +771,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_extmap_get_of_unwritten_cluster_is_null),
-    cmocka_unit_test (test_extmap_put_stores_and_returns_the_version),
+    cmocka_unit_test (test_extmap_put_stores_the_version),
     cmocka_unit_test (test_extmap_put_same_generation_replaces),
     cmocka_unit_test (test_extmap_versions_are_kept_in_generation_order),
     cmocka_unit_test (test_extvec_top_finds_newest_version_visible_at_gen),
@@ -431,6 +779,11 @@ main (void)
     cmocka_unit_test (test_extmap_drop_of_last_version_forgets_cluster),
     cmocka_unit_test (test_extmap_next_iterates_across_l2_tables),
     cmocka_unit_test (test_extmap_many_versions_grow_the_vector),
+    cmocka_unit_test (test_extmap_matches_a_reference_model),
+    cmocka_unit_test (test_extmap_sequential_clusters_take_one_run),
+    cmocka_unit_test (test_extmap_random_clusters_take_at_most_20_bytes_each),
+    cmocka_unit_test (test_extmap_second_version_uses_a_vector_and_goes_back),
+    cmocka_unit_test (test_extmap_concurrent_changes_to_one_table),
     cmocka_unit_test (test_alloc_get_returns_distinct_clusters_from_zero),
     cmocka_unit_test (test_alloc_put_now_makes_cluster_reusable_at_once),
     cmocka_unit_test (test_alloc_put_after_waits_for_durable_seq),

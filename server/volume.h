@@ -7,7 +7,7 @@
  * Design notes: lock order
  * ------------------------
  *   pool->mu  >  vol->admin_mu  >  vol->snap_lock  >  stripe[vci]  >
- *   alloc.mu, journal.mu (leaves)
+ *   alloc.mu, journal.mu, map.locks[] (leaves)
  * vol->fl_mu (flush state) is taken without any of the above except
  * admin_mu.  The write gate is not a lock in that order: a write
  * enters the gate before taking a stripe lock, and a hold waits for

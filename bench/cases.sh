@@ -246,6 +246,7 @@ case_snapcost ()
     filled=$(( bench_quick ? 1 << 30 : 8 << 30 ))
     res_cmd cmd.sc.syncfloor "$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500
     res_set sc.syncfloor "$("$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500)"
+    snapcost idle --size "$(bytes 1G)" --fill --rate 0 --samples "$n"
     snapcost size1g --size "$(bytes 1G)" --samples "$n"
     snapcost size1t --size "$(bytes 1T)" --samples "$n"
     snapcost filled --size "$filled" --fill --samples "$n"

@@ -99,6 +99,7 @@ declare -A wl_title=(
     [mc4k]="multi-conn: 4 connections x QD 8, 4 KiB random 70% read"
 )
 declare -A sc_title=(
+    [idle]="fully written volume, no writer"
     [size1g]="1 GiB volume, sparse"
     [size1t]="1 TiB volume, sparse"
     [filled]="fully written volume"
@@ -285,7 +286,7 @@ report_snapcost ()
     local c
     echo "| case | snapshots present | snapshot p50 (ms) | p99 (ms) | write hold p50 (us) | p99 (us) | max (us) | writer's longest write p50 / p99 (us) |"
     echo "|---|---|---|---|---|---|---|---|"
-    for c in size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128; do
+    for c in idle size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128; do
         [ -n "$(res_get "sc.$c")" ] || continue
         printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "${sc_title[$c]}" \
             "$(jv "sc.$c" .snapshots_present)" \
@@ -297,7 +298,7 @@ report_snapcost ()
     printf '| sync floor: fdatasync of a clean file + 64-byte append and fdatasync | - | %s | %s | | | | |\n' \
         "$(num "$(jv sc.syncfloor .both_ms.p50)" 3)" "$(num "$(jv sc.syncfloor .both_ms.p99)" 3)"
     echo
-    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes), each deleted once timed, while a thread writes 4 KiB at random offsets 5000 times a second; volumes of 1 GiB unless named.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
+    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes), each deleted once timed, while a thread writes 4 KiB at random offsets 5000 times a second; volumes of 1 GiB unless named; the idle case has no writer.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
     echo
     report_coord
 }

@@ -1241,6 +1241,8 @@ test_read_fault_during_recovery_fails_open_and_loses_nothing (void **state)
    * crashed pool, which must open intact afterwards. */
   reads = recovery_read_sweep (fx->dir);
   assert_true (reads >= 8);
+  print_message ("recovery read sweep: each of %lu reads failed in turn\n",
+                 reads);
   fx->pool = open_pool (fx, 0);
   check_pattern (fx->pool, VOL, 0, 64 * KiB, 1);
   check_pattern (fx->pool, VOL, 64 * KiB, 64 * KiB, 2);
@@ -1288,9 +1290,9 @@ test_read_fault_during_recovery_fails_open_and_loses_nothing (void **state)
  *      one volume only, though pool.h says whole: counted, and an
  *      error with SNAPVOL_TEST_KNOWN_ISSUES=1);
  *   5. the pool takes writes and flushes, keeps them across another
- *      reopen, and the checker finds nothing wrong in it (but the
- *      subclusters a failed punch left allocated: recovery punches only
- *      whole free clusters).
+ *      reopen, and the checker finds nothing wrong in it (but, after
+ *      a failed punch, the subclusters it left allocated, as long as
+ *      recovery punches only whole free clusters).
  * SNAPVOL_FAULTS_SWEEP_ERR=EIO|ENOSPC runs one of the two sweeps,
  * SNAPVOL_FAULTS_SWEEP_AT=N only operation N, and
  * SNAPVOL_FAULTS_SWEEP_TRACE=1 prints each fault and its outcome (2:
@@ -1869,9 +1871,9 @@ sw_verify (struct sw_run *r, struct sw_stats *st)
   }
   sw_check_snapshots (r, 1, st);
   sw_close (r);
-  /* A failed subcluster punch leaves the subcluster allocated, and
-   * recovery punches only whole free clusters (docs/reliability.md):
-   * space, never data. */
+  /* A failed subcluster punch leaves the subcluster allocated, and a
+   * recovery that punches only whole free clusters leaves it so
+   * (docs/reliability.md): space, never data. */
   if (assert_checker (r->dir, 0, sw_punch_failed () ? "leaked-subclusters"
                       : NULL, "the pool after recovery and a clean close"))
     st->punch_leaks++;

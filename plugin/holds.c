@@ -56,6 +56,8 @@
 struct record {
   struct record *next;
   struct uuid id;
+  struct uuid set_id;           /* the set it was taken for, if any */
+  bool has_set_id;
   struct sv_hold *hold;         /* non-NULL exactly while ACTIVE */
   size_t nvolumes;
   enum hold_state state;
@@ -282,7 +284,8 @@ holds_free (struct holds *holds)
 
 int
 holds_add (struct holds *holds, struct sv_hold *hold, size_t nvolumes,
-           unsigned timeout_ms, char id[UUID_STRLEN + 1])
+           unsigned timeout_ms, const struct uuid *set_id,
+           char id[UUID_STRLEN + 1])
 {
   struct record *r;
   int err;
@@ -295,6 +298,10 @@ holds_add (struct holds *holds, struct sv_hold *hold, size_t nvolumes,
   uuid_format (&r->id, id);
   r->hold = hold;
   r->nvolumes = nvolumes;
+  if (set_id != NULL) {
+    r->set_id = *set_id;
+    r->has_set_id = true;
+  }
   r->state = HOLD_ACTIVE;
   r->deadline = now_plus_ms (timeout_ms);
 
@@ -390,4 +397,30 @@ holds_release (struct holds *holds, const struct uuid *id)
   if (hold != NULL)
     pool_hold_release (holds->pool, hold);
   return state;
+}
+
+size_t
+holds_release_set (struct holds *holds, const struct uuid *set_id)
+{
+  size_t n = 0;
+
+  /* One hold at a time, so that the engine call runs without the lock
+   * (design notes); a hold released meanwhile is no longer active. */
+  for (;;) {
+    struct sv_hold *hold = NULL;
+    struct record *r;
+
+    pthread_mutex_lock (&holds->lock);
+    for (r = holds->records; r != NULL; r = r->next)
+      if (r->state == HOLD_ACTIVE && r->has_set_id &&
+          uuid_equal (&r->set_id, set_id)) {
+        hold = end_record (r, HOLD_RELEASED);
+        break;
+      }
+    pthread_mutex_unlock (&holds->lock);
+    if (hold == NULL)
+      return n;
+    pool_hold_release (holds->pool, hold);
+    n++;
+  }
 }

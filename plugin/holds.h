@@ -45,12 +45,13 @@ extern void holds_free (struct holds *holds);
 
 /* Register HOLD, taken with pool_hold over NVOLUMES volumes, under a
  * fresh id (written to ID) leased for TIMEOUT_MS (1 ..
- * HOLDS_TIMEOUT_MAX_MS) from now.  On failure (-1 with errno) HOLD has
- * been released. */
+ * HOLDS_TIMEOUT_MAX_MS) from now, for the snapshot set SET_ID (NULL:
+ * none), which holds_release_set can name.  On failure (-1 with errno)
+ * HOLD has been released. */
 extern int holds_add (struct holds *holds, struct sv_hold *hold,
                       size_t nvolumes, unsigned timeout_ms,
-                      char id[UUID_STRLEN + 1])
-  __attribute__((nonnull));
+                      const struct uuid *set_id, char id[UUID_STRLEN + 1])
+  __attribute__((nonnull (1, 2, 6)));
 
 /* Take the hold ID out of the table to commit it.  Returns its state:
  * only on HOLD_ACTIVE are *HOLD and *NVOLUMES set, and the caller must
@@ -65,6 +66,13 @@ extern enum hold_state holds_take (struct holds *holds, const struct uuid *id,
  * means it was active and is now released. */
 extern enum hold_state holds_release (struct holds *holds,
                                       const struct uuid *id)
+  __attribute__((nonnull));
+
+/* Release every active hold taken for the snapshot set SET_ID (a
+ * coordinator that never learnt their ids: its hold.begin missed its
+ * deadline).  Returns how many were released. */
+extern size_t holds_release_set (struct holds *holds,
+                                 const struct uuid *set_id)
   __attribute__((nonnull));
 
 #endif /* SNAPVOL_HOLDS_H */

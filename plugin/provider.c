@@ -10,7 +10,10 @@
  * volumes as volume.list describes them), sends ping every heartbeat,
  * and reconnects with backoff after any failure.  The coordinator's
  * calls are answered by rpc_call, the very dispatcher of the control
- * socket, so both transports run the same code.
+ * socket, so both transports run the same code -- but only the methods
+ * the coordinator protocol needs (link_methods): deny by default, so
+ * that a coordinator, or whoever holds its key, cannot create or
+ * delete volumes or take snapshots outside a set through the link.
  *
  * Holds: the link has a hold table of its own (holds.c), with its own
  * reaper, so that a hold taken by the coordinator is a lease whether
@@ -298,11 +301,29 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
   return params;
 }
 
+/* What the coordinator may call on a provider (docs/protocol.md,
+ * Part 2: provider.register); ping is answered by rpcpeer itself. */
+static const char *const link_methods[] = {
+  "volume.list", "hold.begin", "hold.commit", "hold.release",
+  "snapshot.delete", NULL
+};
+
 static json_t *
 call (void *opaque, const struct rpcpeer_call *c)
 {
   struct provider *pr = opaque;
+  const char *const *m;
 
+  for (m = link_methods; *m != NULL; m++)
+    if (strcmp (*m, c->method) == 0)
+      break;
+  if (*m == NULL) {
+    nbdkit_debug ("provider link: refused %.64s", c->method);
+    return jsonrpc_error (c->id, JSONRPC_METHOD_NOT_FOUND, NULL,
+                          "method '%.64s' is not served on the coordinator "
+                          "link (only volume.list, hold.begin, hold.commit, "
+                          "hold.release and snapshot.delete)", c->method);
+  }
   nbdkit_debug ("provider link: %.64s", c->method);
   return rpc_call (&pr->rpc, c->id, c->method, c->params);
 }

@@ -563,6 +563,7 @@ static const struct param hold_begin_params[] = {
   { "volumes", P_NAMES, true, 1, SET_VOLUMES_MAX },
   { "timeout_ms", P_INT, false, 1, HOLDS_TIMEOUT_MAX_MS },
   { "wait_ms", P_INT, false, 0, HOLD_WAIT_MAX },
+  { "set_id", P_UUID, false, 0, 0 },
   END_PARAMS
 };
 
@@ -574,7 +575,9 @@ hold_begin (const struct rpc_context *ctx, json_t *params,
   unsigned timeout_ms =
     (unsigned) get_int (params, "timeout_ms", HOLD_TIMEOUT_DEFAULT);
   unsigned wait_ms = (unsigned) get_int (params, "wait_ms", HOLD_WAIT_DEFAULT);
-  char id[UUID_STRLEN + 1];
+  char id[UUID_STRLEN + 1], set_id[UUID_STRLEN + 1];
+  struct uuid set_uuid;
+  bool for_set = get_uuid (params, "set_id", set_id, &set_uuid);
   struct sv_hold *hold;
   size_t n;
 
@@ -586,7 +589,8 @@ hold_begin (const struct rpc_context *ctx, json_t *params,
     return fail_engine (e);
   /* The lease starts once the writes are drained, so the caller gets
    * all of timeout_ms to reach its commit. */
-  if (holds_add (ctx->holds, hold, n, timeout_ms, id) == -1) {
+  if (holds_add (ctx->holds, hold, n, timeout_ms,
+                 for_set ? &set_uuid : NULL, id) == -1) {
     int err = errno;
     char message[256];
 
@@ -649,22 +653,34 @@ hold_commit (const struct rpc_context *ctx, json_t *params,
 }
 
 static const struct param hold_release_params[] = {
-  { "hold_id", P_UUID, true, 0, 0 },
+  { "hold_id", P_UUID, false, 0, 0 },
+  { "set_id", P_UUID, false, 0, 0 },
   END_PARAMS
 };
 
 /* Idempotent: releasing a hold that already ended, or one this
- * process never knew (it may predate a restart), answers false. */
+ * process never knew (it may predate a restart), answers false.  With
+ * set_id instead of hold_id, every active hold taken for that set is
+ * released: what a coordinator does when hold.begin missed its
+ * deadline and the hold id never reached it. */
 static json_t *
 hold_release (const struct rpc_context *ctx, json_t *params,
               struct rpc_error *e)
 {
-  char hold_id[UUID_STRLEN + 1];
+  bool by_hold = json_object_get (params, "hold_id") != NULL;
+  bool by_set = json_object_get (params, "set_id") != NULL;
+  char id[UUID_STRLEN + 1];
   struct uuid u;
   bool released;
 
-  get_uuid (params, "hold_id", hold_id, &u);
-  released = holds_release (ctx->holds, &u) == HOLD_ACTIVE;
+  if (by_hold == by_set)
+    return fail (e, JSONRPC_INVALID_PARAMS, "give either 'hold_id' or "
+                 "'set_id'");
+  get_uuid (params, by_hold ? "hold_id" : "set_id", id, &u);
+  if (by_hold)
+    released = holds_release (ctx->holds, &u) == HOLD_ACTIVE;
+  else
+    released = holds_release_set (ctx->holds, &u) > 0;
   return pack (e, "{s:b}", "released", released);
 }
 

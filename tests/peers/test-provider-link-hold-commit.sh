@@ -75,7 +75,9 @@ r = coord.call(p, "hold.commit", {"hold_id": hold["hold_id"], "set_id": set_id})
 assert r["error"] == {"code": -32001,
                       "message": "hold %s was already committed" % hold["hold_id"]}, r
 r = coord.call(p, "volume.frob", {})
-assert r["error"] == {"code": -32601, "message": "unknown method 'volume.frob'"}, r
+assert r["error"] == {"code": -32601, "message":
+    "method 'volume.frob' is not served on the coordinator link (only "
+    "volume.list, hold.begin, hold.commit, hold.release and snapshot.delete)"}, r
 r = coord.call(p, "volume.list", {"nmae": "v"})
 assert r["error"]["code"] == -32602, r
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 The snapvol authors.
+#
+# test-provider-link-denies-control-methods.sh: over the provider link
+# the plugin serves only what the coordinator protocol needs
+# (volume.list, hold.begin, hold.commit, hold.release, snapshot.delete
+# and ping); every other control method -- volume.create,
+# volume.delete, snapshot.create, snapshot.list, pool.info -- is
+# refused with -32601 and does nothing, while the control socket still
+# serves them all.
+
+source "$(dirname "$0")/peers-functions.sh"
+requires_snapvol
+make_certs
+
+start_fake <<'PY'
+import uuid
+
+p = coord.wait_register("provider.register")
+allowed = ("only volume.list, hold.begin, hold.commit, hold.release and "
+           "snapshot.delete")
+for method, params in (
+        ("volume.create", {"name": "x", "size": 1048576}),
+        ("volume.delete", {"name": "v"}),
+        ("snapshot.create", {"volumes": ["v"], "label": "sneaky"}),
+        ("snapshot.list", {}),
+        ("pool.info", None),
+        ("volume.frob", {})):
+    r = coord.call(p, method, params)
+    assert r == {"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32601,
+        "message": "method '%s' is not served on the coordinator link (%s)"
+                   % (method, allowed)}}, r
+
+# What the coordinator needs still works, ping included.
+[vol] = coord.result(p, "volume.list", {})
+assert (vol["name"], vol["snapshots"]) == ("v", 0), vol
+assert isinstance(coord.result(p, "ping")["time"], int)
+hold = coord.result(p, "hold.begin", {"volumes": ["v"], "timeout_ms": 5000})
+set_id = str(uuid.uuid4())
+res = coord.result(p, "hold.commit", {"hold_id": hold["hold_id"], "set_id": set_id})
+assert res["set_id"] == set_id and len(res["snapshots"]) == 1, res
+assert coord.result(p, "snapshot.delete", {"id": set_id}) == {"id": set_id, "deleted": 1}
+PY
+
+start_snapvol "$tmp/pool" volume=v:8M $(provider_args provider1)
+wait_fake
+
+# Nothing the refused calls asked for happened; the control socket
+# serves those methods as before.
+assert_eq "$(snapvolctl --json volume list | jq -c '[.[] | [.name, .snapshots]]')" '[["v",0]]' \
+    "volumes after the refused calls"
+assert_eq "$(snapvolctl --json snapshot list)" "[]" "snapshots after the refused calls"
+snapvolctl volume create x 1M >/dev/null
+assert_eq "$(snapvolctl --json volume list | jq -c '[.[] | .name]')" '["v","x"]' \
+    "volume create on the control socket"
+stop_snapvol
+check_sanitizer_log

@@ -548,11 +548,24 @@ catalog_provider_seen (struct catalog *cat, const char *name,
   return r;
 }
 
-int
+json_t *
 catalog_provider_forget (struct catalog *cat, const char *name)
 {
-  return run (cat, "forget provider", "DELETE FROM providers WHERE name = ?",
-              "s", name);
+  json_t *dropped;
+
+  if (begin (cat) == -1)
+    return NULL;
+  dropped = catalog_deletions (cat, name);
+  if (end (cat, dropped == NULL ||
+           run (cat, "forget provider's deletions",
+                "DELETE FROM pending_deletions WHERE provider = ?", "s",
+                name) == -1 ||
+           run (cat, "forget provider", "DELETE FROM providers "
+                "WHERE name = ?", "s", name) == -1 ? -1 : 0) == -1) {
+    json_decref (dropped);
+    return NULL;
+  }
+  return dropped;
 }
 
 json_t *

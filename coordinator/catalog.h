@@ -48,7 +48,11 @@ extern int catalog_provider_save (struct catalog *cat, const char *name,
 extern int catalog_provider_seen (struct catalog *cat, const char *name,
                                   int64_t last_seen)
   __attribute__((nonnull));
-extern int catalog_provider_forget (struct catalog *cat, const char *name)
+/* Remove the provider NAME with its volumes and its pending deletions,
+ * in one transaction.  Returns the set ids of the deletions dropped
+ * (an array, perhaps empty; new reference), or NULL on error. */
+extern json_t *catalog_provider_forget (struct catalog *cat,
+                                        const char *name)
   __attribute__((nonnull));
 /* Every provider, as an array of {"name", "subject", "nbd_uri",
  * "version" (string or null), "registered", "last_seen", "volumes"}

@@ -41,6 +41,7 @@ struct parse {
   /* The line of each single-valued directive, 0 if not seen yet. */
   int certificate_line, key_line, ca_line, catalog_line, pid_file_line;
   int hold_timeout_line, freeze_window_line, heartbeat_line;
+  int deletion_retry_line;
 };
 
 static void perror_at (struct parse *p, int line, const char *fmt, ...)
@@ -357,6 +358,9 @@ parse_line (struct parse *p, char *line)
   else if (strcmp (words[0], "heartbeat") == 0)
     set_duration (p, words, n, &conf->heartbeat_ms, &p->heartbeat_line,
                   100, 600000, "100ms to 600s");
+  else if (strcmp (words[0], "deletion-retry") == 0)
+    set_duration (p, words, n, &conf->deletion_retry_ms,
+                  &p->deletion_retry_line, 100, 3600000, "100ms to 1h");
   else if (strcmp (words[0], "allow") == 0)
     parse_allow (p, words, n);
   else
@@ -412,6 +416,7 @@ conf_load (const char *path)
   p.conf->hold_timeout_ms = 10000;
   p.conf->freeze_window_ms = 60000;
   p.conf->heartbeat_ms = 5000;
+  p.conf->deletion_retry_ms = CONFIG_DELETION_RETRY_MS;
 
   fp = fopen (path, "r");
   if (fp == NULL) {

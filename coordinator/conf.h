@@ -18,6 +18,8 @@
                          ROLE_ADMIN)
 
 #define CONFIG_DEFAULT_PORT "10810"
+/* deletion-retry's default: the first retry of a failed deletion. */
+#define CONFIG_DELETION_RETRY_MS 30000
 
 struct config_listen {
   char *host;                   /* NULL for every address ("*") */
@@ -44,9 +46,10 @@ struct config {
   char *certificate, *key, *ca;
   char *catalog;
   char *pid_file;               /* NULL: none */
-  unsigned hold_timeout_ms;     /* set.create defaults */
+  unsigned hold_timeout_ms;     /* set.create's defaults and maxima */
   unsigned freeze_window_ms;
   unsigned heartbeat_ms;
+  unsigned deletion_retry_ms;   /* first retry of a failed deletion */
   struct config_allow *allow;
   size_t nallow;
 };

@@ -87,5 +87,6 @@ extern int64_t coord_now (void);
  * Part 2), beyond common/jsonrpc.h's. */
 #define SV_RPC_NOT_REGISTERED (-32009)
 #define SV_RPC_SET_FAILED     (-32010)
+#define SV_RPC_NAME_BOUND     (-32011)  /* the name is another certificate's */
 
 #endif /* SNAPVOL_COORD_H */

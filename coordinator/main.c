@@ -214,6 +214,10 @@ main (int argc, char **argv)
   log_init (PROGNAME, verbose, 0);
   /* A peer that goes away mid-write is an EPIPE, not a signal. */
   signal (SIGPIPE, SIG_IGN);
+  /* A catalog write past a file size limit (RLIMIT_FSIZE) is an EFBIG
+   * that SQLite reports and the set fails on, not the end of the
+   * daemon. */
+  signal (SIGXFSZ, SIG_IGN);
 
   conf = conf_load (path);
   if (conf == NULL)

@@ -167,11 +167,34 @@ check_writers (json_t *v, struct rpc_error *e)
                    "\"none\" or an array of writer names");
 }
 
+/* The configured freeze-window and hold-timeout are the defaults and
+ * also the maxima: an admin bounds how long a requester may keep
+ * applications frozen and writes held.  A requester may ask for less. */
+static int
+check_limit (json_t *params, const char *member, const char *directive,
+             unsigned max_ms, struct rpc_error *e)
+{
+  json_t *v = json_object_get (params, member);
+
+  if (v != NULL && json_integer_value (v) > (json_int_t) max_ms)
+    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s': %lld is more than "
+                     "the coordinator's %s of %u ms", member,
+                     (long long) json_integer_value (v), directive, max_ms);
+  return 0;
+}
+
 static json_t *
 m_set_create (struct call_ctx *x)
 {
+  const struct config *conf = x->co->conf;
   json_t *volumes = json_object_get (x->params, "volumes");
   json_t *writers = json_object_get (x->params, "writers");
+
+  if (check_limit (x->params, "freeze_window_ms", "freeze-window",
+                   conf->freeze_window_ms, x->e) == -1 ||
+      check_limit (x->params, "hold_timeout_ms", "hold-timeout",
+                   conf->hold_timeout_ms, x->e) == -1)
+    return NULL;
 
   if (json_is_string (volumes)) {
     if (strcmp (json_string_value (volumes), "all") != 0) {

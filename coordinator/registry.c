@@ -5,12 +5,22 @@
  *
  * Design notes
  *
+ * A name is bound to the certificate subject that first registered
+ * it, as the catalog records it, until an admin forgets the name
+ * (provider.forget, writer.forget): a registration under that name
+ * from any other subject is refused (SV_RPC_NAME_BOUND), connected or
+ * not.  Otherwise a certificate that merely holds the role could take
+ * a provider's name while it is away, be sent the deletions queued for
+ * it, and have its nbd_uri handed to requesters.  The binding is by
+ * subject, so a renewed certificate with the same subject keeps the
+ * name.
+ *
  * A name belongs to one connection at a time.  A second registration
- * of a connected name is taken only from a certificate with the same
- * subject (a peer that restarted before we noticed): the older
- * connection is closed first, and its disconnection is then ignored
- * here because the peer no longer points to it.  A connection
- * registers once, as one provider or one writer.
+ * of a connected name (from the bound subject: a peer that restarted
+ * before we noticed) closes the older connection first, and its
+ * disconnection is then ignored here because the peer no longer
+ * points to it.  A connection registers once, as one provider or one
+ * writer.
  *
  * Writer states (writer.list), after VSS's writer status:
  *
@@ -242,11 +252,12 @@ registry_writer (struct registry *reg, const char *name)
 
 /* Registration. */
 
-/* Whether C may take NAME of KIND, whose current holder is HOLDER
- * (NULL if unknown or not connected); closes HOLDER if it is replaced. */
+/* Whether C may take NAME of KIND, bound to the certificate subject
+ * BOUND (NULL for a name not known yet) and held by the connection
+ * HOLDER (NULL if not connected); closes HOLDER if it is replaced. */
 static int
 claim_name (struct conn *c, enum peer_kind kind, void *peer,
-            const char *name, struct conn *holder, const char *holder_subject,
+            const char *name, struct conn *holder, const char *bound,
             struct rpc_error *e)
 {
   const char *what = kind == PEER_PROVIDER ? "provider" : "writer";
@@ -259,12 +270,16 @@ claim_name (struct conn *c, enum peer_kind kind, void *peer,
                      conn_kind (c) == PEER_PROVIDER
                      ? ((struct provider *) conn_peer (c))->name
                      : ((struct writer *) conn_peer (c))->name);
+  if (bound != NULL && strcmp (bound, conn_subject (c)) != 0) {
+    log_warnx ("%s: refused to register as %s %s, which is bound to the "
+               "certificate %s", conn_name (c), what, name, bound);
+    return rpc_fail (e, SV_RPC_NAME_BOUND, "%s %s is bound to another "
+                     "certificate (%.256s): an admin must forget it "
+                     "(%s.forget) before another certificate may register "
+                     "under that name", what, name, bound, what);
+  }
   if (holder == NULL || holder == c)
     return 0;
-  if (strcmp (holder_subject, conn_subject (c)) != 0)
-    return rpc_fail (e, SV_RPC_EXISTS, "%s %s is already connected with "
-                     "another certificate (%.256s)", what, name,
-                     holder_subject);
   snprintf (why, sizeof why, "replaced by a new registration of %s %s",
             what, name);
   conn_close (holder, why);
@@ -298,9 +313,6 @@ registry_register_provider (struct registry *reg, struct conn *c,
     if (p == NULL || (p->name = strdup (name)) == NULL)
       goto nomem;
   }
-  else if (strcmp (p->subject, conn_subject (c)) != 0)
-    log_info ("provider %s registers with another certificate (%s, was %s)",
-              name, conn_subject (c), p->subject);
   if (replace_string (&p->subject, conn_subject (c)) == -1 ||
       replace_string (&p->nbd_uri, nbd_uri) == -1 ||
       replace_string (&p->version, version) == -1)
@@ -617,10 +629,21 @@ registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
 
     if (p == NULL)
       return rpc_fail (e, SV_RPC_NOT_FOUND, "no provider named %s", name);
+    json_t *dropped, *id;
+    size_t i;
+
     if (p->conn != NULL)
       return rpc_fail (e, SV_RPC_BUSY, "provider %s is connected", name);
-    if (catalog_provider_forget (cat, name) == -1)
+    dropped = catalog_provider_forget (cat, name);
+    if (dropped == NULL)
       return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+    /* Nothing will ever delete these: say what is left behind. */
+    json_array_foreach (dropped, i, id)
+      log_warnx ("provider %s forgotten: dropped its queued deletion of "
+                 "snapshot set %s (delete it there by hand if the provider "
+                 "still has it)", name, json_string_value (id));
+    json_decref (dropped);
+    sets_provider_forgotten (reg->co->sets, name);
     TAILQ_REMOVE (&reg->providers, p, entry);
     provider_free (p);
   }

@@ -71,7 +71,9 @@ extern struct writer *registry_writer (struct registry *reg,
 
 /* provider.register and writer.register from C, with PARAMS already
  * checked against the method's table.  Records the peer in the
- * catalog, then binds it to C.  -1 with E set on refusal. */
+ * catalog, then binds it to C.  -1 with E set on refusal: -32011 if
+ * the name is bound to another certificate subject, -32003 if C is
+ * already registered as another peer, -32004 if the catalog failed. */
 extern int registry_register_provider (struct registry *reg, struct conn *c,
                                        json_t *params, struct rpc_error *e)
   __attribute__((nonnull));
@@ -117,8 +119,10 @@ extern json_t *registry_writer_list (struct registry *reg)
 extern json_t *registry_volume_list (struct registry *reg)
   __attribute__((nonnull));
 
-/* provider.forget / writer.forget: -1 with E set if unknown or
- * connected. */
+/* provider.forget / writer.forget: remove the peer from the catalog,
+ * which frees its name for any certificate; a provider's queued
+ * deletions are dropped (each logged).  -1 with E set if unknown
+ * (-32001), connected (-32003) or the catalog failed (-32004). */
 extern int registry_forget (struct registry *reg, enum peer_kind kind,
                             const char *name, struct rpc_error *e)
   __attribute__((nonnull));

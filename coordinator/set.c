@@ -32,14 +32,25 @@
  * at restart, records it failed and deletes whatever it pinned
  * (catalog_fail_unfinished; deletions run when providers register).
  *
- * Aborting, on the first failure in preparing..committing or when the
- * freeze window runs out before thawing: writer.thaw to each frozen
- * writer and writer.abort to every writer; for each provider,
- * hold.release if it holds, then snapshot.delete of the set id.  A
- * provider whose hold.begin or hold.commit is still outstanding is
- * cleaned up when that call ends (its hold id is not known before).
- * A deletion that cannot be done now is queued in the catalog.  The
- * set is recorded failed and answered when every call has ended.
+ * Aborting, on the first failure in preparing..committing, when the
+ * freeze window runs out before thawing, or when the catalog refuses
+ * the final "committed" record (a set is never answered committed
+ * unless that record is durable): writer.thaw to each frozen writer
+ * and writer.abort to every writer; for each provider, hold.release if
+ * it holds, then snapshot.delete of the set id.  A provider whose
+ * hold.begin or hold.commit is still outstanding is cleaned up when
+ * that call ends (its hold id is not known before).  One whose
+ * hold.begin ended without an answer (deadline, lost connection) may
+ * hold under an id we never learnt: it gets hold.release by set id
+ * (hold.begin carries the set id), which it runs after the hold.begin,
+ * since a provider answers its calls in order.  A deletion that cannot
+ * be done now is queued in the catalog and retried (see "Deletions
+ * left by failed sets").  The set is recorded failed and answered when
+ * every call has ended.
+ *
+ * writers "auto" takes every writer registered for a volume of the set,
+ * and refuses the set, before anything is recorded, if one of them is
+ * not connected (auto_writers).
  *
  * A participant whose connection closes with no call of the set
  * outstanding also aborts it, if that loses what the set relies on:
@@ -99,6 +110,7 @@ enum op {
   OP_HOLD_BEGIN,
   OP_HOLD_COMMIT,
   OP_HOLD_RELEASE,
+  OP_HOLD_RELEASE_SET,
   OP_DELETE,
 };
 
@@ -115,6 +127,7 @@ static const struct {
   [OP_HOLD_BEGIN] = { "hold.begin", NULL },
   [OP_HOLD_COMMIT] = { "hold.commit", NULL },
   [OP_HOLD_RELEASE] = { "hold.release", NULL },
+  [OP_HOLD_RELEASE_SET] = { "hold.release", NULL },
   [OP_DELETE] = { "snapshot.delete", NULL },
 };
 
@@ -132,6 +145,8 @@ struct part {
   char hold_id[UUID_STRLEN + 1];
   bool held;                    /* a hold to release */
   bool begin_out, commit_out;   /* hold.begin / hold.commit outstanding */
+  bool begin_unknown;           /* hold.begin ended without telling
+                                 * whether it holds: release by set id */
   bool cleaned;                 /* release and delete sent */
   json_t *snapshots;            /* snapshot entries from hold.commit */
 };
@@ -151,9 +166,24 @@ struct snapset {
   size_t nparts, nwriters;
   size_t outstanding;           /* calls not yet ended */
   char *reason;                 /* why it failed */
+  bool record_oom;              /* the last record failed for want of
+                                 * memory, not in the catalog */
   int64_t created;
   int64_t t_start, t_first_freeze, t_last_thaw, t_first_hold, t_last_commit;
   struct event *window;         /* the freeze window */
+};
+
+/* The deletions waiting on one provider (see "Deletions left by failed
+ * sets" below). */
+struct deleter {
+  TAILQ_ENTRY (deleter) entry;
+  struct sets *sets;
+  char provider[NAME_MAX_LEN + 1];
+  struct event *timer;          /* the next round */
+  unsigned backoff_ms;          /* the wait before a retry */
+  size_t inflight;              /* snapshot.delete calls outstanding */
+  bool failed;                  /* a deletion of this round failed */
+  bool again;                   /* start another round when this one ends */
 };
 
 struct sets {
@@ -162,8 +192,7 @@ struct sets {
   size_t nqueued;
   struct snapset *running;
   struct event *kick;           /* starts the next set */
-  json_t *due;                  /* providers with deletions to do now */
-  struct event *due_ev;
+  TAILQ_HEAD (, deleter) deleters;
   struct event *gone_ev;        /* runs gone_cb */
 };
 
@@ -178,6 +207,7 @@ struct set_call {
 static void advance (struct snapset *s);
 static void set_abort (struct snapset *s, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
+static void deleter_failed (struct sets *sets, const char *provider);
 
 /* Helpers. */
 
@@ -355,6 +385,7 @@ record (struct snapset *s, const char *state, bool finished)
     ? CATALOG_DURABLE : CATALOG_LAZY;
   int r;
 
+  s->record_oom = set == NULL;
   if (set == NULL) {
     log_warnx ("snapshot set %s: out of memory", s->id);
     return -1;
@@ -362,6 +393,14 @@ record (struct snapset *s, const char *state, bool finished)
   r = catalog_set_save (s->sets->co->cat, set, sync);
   json_decref (set);
   return r;
+}
+
+/* Why the last record of S failed. */
+static const char *
+record_error (struct snapset *s)
+{
+  return s->record_oom ? "out of memory"
+    : catalog_errmsg (s->sets->co->cat);
 }
 
 /* The end of a set. */
@@ -380,7 +419,16 @@ set_done (struct snapset *s)
 static void reject (struct snapset *s, int code, const char *fmt, ...)
   __attribute__((format (printf, 3, 4)));
 
-/* Fail set.create before anything was recorded or called. */
+/* Fail set.create with E (its data is stolen) before anything was
+ * recorded or called. */
+static void
+reject_error (struct snapset *s, struct rpc_error *e)
+{
+  log_info ("set.create refused: %s", e->message);
+  conn_reply (s->sets->co, s->tok, NULL, e);
+  set_done (s);
+}
+
 static void
 reject (struct snapset *s, int code, const char *fmt, ...)
 {
@@ -390,9 +438,7 @@ reject (struct snapset *s, int code, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (e.message, sizeof e.message, fmt, ap);
   va_end (ap);
-  log_info ("set.create refused: %s", e.message);
-  conn_reply (s->sets->co, s->tok, NULL, &e);
-  set_done (s);
+  reject_error (s, &e);
 }
 
 /* The recorded set, as set.get shows it; else the in-memory one. */
@@ -410,7 +456,17 @@ finish_committed (struct snapset *s)
   struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
   json_t *set;
 
-  record (s, "committed", true);
+  /* The requester may rely on "committed" only once it is durable: a
+   * set whose record the catalog refused would be found unfinished at
+   * the next start, failed and its snapshots deleted, after the
+   * requester was told they exist.  So it is aborted now instead: the
+   * pinned snapshots are deleted and the answer is a failure. */
+  if (record (s, "committed", true) == -1) {
+    set_abort (s, "cannot record the set as committed: %s",
+               record_error (s));
+    advance (s);
+    return;
+  }
   log_info ("snapshot set %s committed: %zu snapshots", s->id,
             json_array_size (s->snapshots));
   set = final_json (s, "committed");
@@ -508,6 +564,17 @@ provider_cleanup (struct snapset *s, size_t i)
     pt->held = false;
     call (s, OP_HOLD_RELEASE, i, pt->name,
           json_pack ("{s:s}", "hold_id", pt->hold_id), SET_CALL_TIMEOUT_MS);
+  }
+  else if (pt->begin_unknown) {
+    /* hold.begin missed its deadline (or its answer was lost): the
+     * provider may hold, or come to hold once it gets to the call,
+     * under a hold id we never learnt.  It runs calls in order, so a
+     * release of the set's holds sent now ends that hold, instead of
+     * leaving writes blocked until its lease runs out. */
+    log_info ("provider %s: releasing any hold of snapshot set %s by its "
+              "set id", pt->name, s->id);
+    call (s, OP_HOLD_RELEASE_SET, i, pt->name,
+          json_pack ("{s:s}", "set_id", s->id), SET_CALL_TIMEOUT_MS);
   }
   call (s, OP_DELETE, i, pt->name, json_pack ("{s:s}", "id", s->id),
         SET_CALL_TIMEOUT_MS);
@@ -711,6 +778,8 @@ call_done (void *arg, const struct call_outcome *o)
       ok = false;
       snprintf (err, sizeof err, "hold.begin answered without a hold id");
     }
+    /* Only a refusal says for sure that nothing is held. */
+    pt->begin_unknown = !ok && o->end != CALL_ERROR;
     if (ok) {
       uuid_format (&u, pt->hold_id);
       pt->held = true;
@@ -748,15 +817,33 @@ call_done (void *arg, const struct call_outcome *o)
       part_note (pt, err);      /* the lease ends the hold anyway */
     break;
 
+  case OP_HOLD_RELEASE_SET:
+    if (ok && json_is_true (json_object_get (o->result, "released")))
+      log_info ("provider %s: released a hold of snapshot set %s that "
+                "hold.begin took after the coordinator stopped waiting",
+                pt->name, s->id);
+    else if (!ok)
+      log_warnx ("provider %s: %s; a hold of snapshot set %s it may have "
+                 "taken ends with its lease", pt->name, err, s->id);
+    break;
+
   case OP_DELETE:
     if (ok || (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND))
       part_state (pt, "deleted");
+    else if (catalog_deletion_add (s->sets->co->cat, pt->name, s->id)
+             == -1) {
+      /* Logged by the catalog: nothing will retry it. */
+      log_warnx ("provider %s: %s; the deletion of snapshot set %s could "
+                 "not be queued: delete it there by hand", pt->name, err,
+                 s->id);
+      part_note (pt, err);
+    }
     else {
       log_warnx ("provider %s: %s; the deletion of snapshot set %s is "
-                 "queued for its next registration", pt->name, err, s->id);
-      catalog_deletion_add (s->sets->co->cat, pt->name, s->id);
+                 "queued and retried", pt->name, err, s->id);
       part_state (pt, "delete-queued");
       part_note (pt, err);
+      deleter_failed (s->sets, pt->name);
     }
     break;
   }
@@ -818,7 +905,7 @@ enter (struct snapset *s, enum phase phase, const char *state)
 {
   if (record (s, state, false) == -1) {
     set_abort (s, "cannot record the set in the catalog: %s",
-               catalog_errmsg (s->sets->co->cat));
+               record_error (s));
     return -1;
   }
   s->phase = phase;
@@ -874,8 +961,9 @@ start_hold (struct snapset *s)
     /* No wait_ms: the provider's default (SET_HOLD_WAIT_MS) applies,
      * and the deadline is that plus 5 s. */
     call (s, OP_HOLD_BEGIN, i, pt->name,
-          json_pack ("{s:O, s:I}", "volumes", pt->volumes,
-                     "timeout_ms", (json_int_t) s->hold_timeout_ms),
+          json_pack ("{s:O, s:I, s:s}", "volumes", pt->volumes,
+                     "timeout_ms", (json_int_t) s->hold_timeout_ms,
+                     "set_id", s->id),
           SET_HOLD_WAIT_MS + 5000);
   }
 }
@@ -994,6 +1082,66 @@ add_part (struct snapset *s, bool writer, const char *name)
   return 0;
 }
 
+/* writers "auto": every writer registered for a volume of the set.
+ * One that is registered but not connected cannot be frozen, and
+ * leaving it out would make the set crash-consistent for its
+ * application without anyone choosing that: the set is refused, before
+ * anything is recorded or called, naming each such writer.  -1 after
+ * rejecting S. */
+static int
+auto_writers (struct snapset *s)
+{
+  struct registry *reg = s->sets->co->reg;
+  struct rpc_error e = { .code = SV_RPC_NOT_REGISTERED };
+  json_t *away = json_array ();
+  char names[768] = "";
+  size_t len = 0, i;
+  struct writer *w;
+  json_t *v;
+
+  if (away == NULL)
+    goto nomem;
+  TAILQ_FOREACH (w, &reg->writers, entry)
+    if (w->conn == NULL && writer_involved (w, s->pv) &&
+        json_array_append_new (away, json_string (w->name)) == -1)
+      goto nomem;
+  if (json_array_size (away) == 0) {
+    json_decref (away);
+    TAILQ_FOREACH (w, &reg->writers, entry)
+      if (writer_involved (w, s->pv) && add_part (s, true, w->name) == -1)
+        goto nomem;
+    return 0;
+  }
+
+  json_array_foreach (away, i, v) {
+    int n = snprintf (names + len, sizeof names - len, "%s%s",
+                      i == 0 ? "" : ", ", json_string_value (v));
+
+    if (n < 0 || (size_t) n >= sizeof names - len) {
+      snprintf (names + len, sizeof names - len, ", ...");
+      break;
+    }
+    len += (size_t) n;
+  }
+  rpc_fail (&e, SV_RPC_NOT_REGISTERED, "writers \"auto\": writer%s %s "
+            "%s registered for volumes of the set but not connected: "
+            "start %s, or name the writers of the set (\"writers\": "
+            "[...]), or ask for none (\"writers\": \"none\"), or forget "
+            "%s (writer.forget)",
+            json_array_size (away) > 1 ? "s" : "", names,
+            json_array_size (away) > 1 ? "are" : "is",
+            json_array_size (away) > 1 ? "them" : "it",
+            json_array_size (away) > 1 ? "them" : "it");
+  e.data = json_pack ("{s:o}", "writers", away);
+  reject_error (s, &e);
+  return -1;
+
+ nomem:
+  json_decref (away);
+  reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  return -1;
+}
+
 /* The writers of the set, as parts.  -1 after rejecting S. */
 static int
 resolve_writers (struct snapset *s)
@@ -1007,11 +1155,7 @@ resolve_writers (struct snapset *s)
     if (writers != NULL &&
         strcmp (json_string_value (writers), "none") == 0)
       return 0;
-    TAILQ_FOREACH (w, &reg->writers, entry)
-      if (w->conn != NULL && writer_involved (w, s->pv) &&
-          add_part (s, true, w->name) == -1)
-        goto nomem;
-    return 0;
+    return auto_writers (s);
   }
   json_array_foreach (writers, i, v) {
     const char *name = json_string_value (v);
@@ -1135,8 +1279,8 @@ finish_resolve (struct snapset *s)
   if (s->window == NULL)
     goto nomem;
   if (record (s, "preparing", false) == -1) {
-    reject (s, SV_RPC_IO_ERROR, "cannot record the set: %s",
-            catalog_errmsg (s->sets->co->cat));
+    reject (s, s->record_oom ? JSONRPC_INTERNAL_ERROR : SV_RPC_IO_ERROR,
+            "cannot record the set: %s", record_error (s));
     return;
   }
   log_info ("snapshot set %s: %zu volumes on %zu providers, %zu writers",
@@ -1432,7 +1576,22 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   return 0;
 }
 
-/* Deletions left by failed sets. */
+/* Deletions left by failed sets.
+ *
+ * A snapshot.delete of a failed set's id that could not be done (the
+ * provider was away, or refused: a snapshot open on an NBD connection)
+ * is a row of pending_deletions.  Each provider with such rows has a
+ * deleter that runs them in rounds: one snapshot.delete per row, in
+ * parallel.  A round starts when the provider registers (after the
+ * answer to its registration), and, while it stays connected, again
+ * after a round or a set's deletion failed: first after deletion-retry,
+ * then twice as long after each further failure, up to
+ * DELETION_BACKOFF_MAX times deletion-retry.  A round that succeeds, or
+ * a registration, starts the wait from deletion-retry again.  A
+ * deletion answered "not found" is done.  Rounds never overlap: one
+ * asked for while another runs follows it. */
+
+#define DELETION_BACKOFF_MAX 32
 
 struct pending_call {
   struct sets *sets;
@@ -1440,16 +1599,96 @@ struct pending_call {
   char set_id[UUID_STRLEN + 1];
 };
 
+static struct deleter *
+deleter_find (struct sets *sets, const char *provider)
+{
+  struct deleter *d;
+
+  TAILQ_FOREACH (d, &sets->deleters, entry)
+    if (strcmp (d->provider, provider) == 0)
+      return d;
+  return NULL;
+}
+
+static void deleter_cb (evutil_socket_t fd, short what, void *arg);
+
+/* The deleter of PROVIDER, made if needed. */
+static struct deleter *
+deleter_get (struct sets *sets, const char *provider)
+{
+  struct deleter *d = deleter_find (sets, provider);
+
+  if (d != NULL)
+    return d;
+  d = calloc (1, sizeof *d);
+  if (d == NULL)
+    fatal ("deletions");
+  d->sets = sets;
+  snprintf (d->provider, sizeof d->provider, "%s", provider);
+  d->backoff_ms = sets->co->conf->deletion_retry_ms;
+  d->timer = evtimer_new (sets->co->base, deleter_cb, d);
+  if (d->timer == NULL)
+    fatal ("deletions");
+  TAILQ_INSERT_TAIL (&sets->deleters, d, entry);
+  return d;
+}
+
+static void
+deleter_free (struct deleter *d)
+{
+  if (d->timer)
+    event_free (d->timer);
+  free (d);
+}
+
+/* Start the next round of D after its backoff, which then doubles. */
+static void
+deleter_retry_later (struct deleter *d)
+{
+  unsigned base = d->sets->co->conf->deletion_retry_ms;
+  struct timeval tv;
+
+  if (evtimer_pending (d->timer, NULL))
+    return;
+  log_info ("provider %s: retrying its queued deletions in %u ms",
+            d->provider, d->backoff_ms);
+  evtimer_add (d->timer, coord_timeval (&tv, d->backoff_ms));
+  if (d->backoff_ms < base * DELETION_BACKOFF_MAX)
+    d->backoff_ms *= 2;
+}
+
+static void
+deleter_round_end (struct deleter *d)
+{
+  struct provider *p = registry_provider (d->sets->co->reg, d->provider);
+  bool failed = d->failed;
+  struct timeval tv;
+
+  d->failed = false;
+  if (d->again) {
+    d->again = false;
+    evtimer_del (d->timer);
+    evtimer_add (d->timer, coord_timeval (&tv, 0));
+  }
+  else if (!failed)
+    d->backoff_ms = d->sets->co->conf->deletion_retry_ms;
+  else if (p != NULL && p->conn != NULL)
+    deleter_retry_later (d);
+  /* A provider that went away starts again when it registers. */
+}
+
 static void
 pending_done (void *arg, const struct call_outcome *o)
 {
   struct pending_call *pc = arg;
   struct sets *sets = pc->sets;
+  struct deleter *d;
 
   if (o->end == CALL_SHUTDOWN || sets->co->stopping) {
     free (pc);
     return;
   }
+  d = deleter_find (sets, pc->provider);
   if (o->end == CALL_OK ||
       (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
     log_info ("provider %s: deleted what remained of snapshot set %s",
@@ -1459,69 +1698,94 @@ pending_done (void *arg, const struct call_outcome *o)
   else {
     char err[1200];
 
-    log_warnx ("provider %s: %s; the deletion of snapshot set %s is kept "
-               "for its next registration", pc->provider,
+    log_warnx ("provider %s: %s; the deletion of snapshot set %s stays "
+               "queued", pc->provider,
                outcome_error (o, "snapshot.delete", err, sizeof err),
                pc->set_id);
+    if (d != NULL)
+      d->failed = true;
   }
   free (pc);
+  /* D is gone if the provider was forgotten meanwhile. */
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
 }
 
+/* A round of D: every deletion queued for its provider. */
 static void
-due_cb (evutil_socket_t fd, short what, void *arg)
+deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
-  struct sets *sets = arg;
+  struct deleter *d = arg;
+  struct sets *sets = d->sets;
   struct coord *co = sets->co;
-  json_t *due = sets->due, *name;
-  size_t i;
+  struct provider *p = registry_provider (co->reg, d->provider);
+  json_t *ids, *id;
+  size_t k;
 
-  sets->due = json_array ();
-  if (sets->due == NULL)
-    fatal ("deletions");
-  json_array_foreach (due, i, name) {
-    struct provider *p = registry_provider (co->reg, json_string_value (name));
-    json_t *ids, *id;
-    size_t k;
-
-    if (p == NULL || p->conn == NULL)
-      continue;
-    ids = catalog_deletions (co->cat, p->name);
-    if (ids == NULL)
-      continue;
-    json_array_foreach (ids, k, id) {
-      struct pending_call *pc = calloc (1, sizeof *pc);
-
-      if (pc == NULL)
-        fatal ("deletions");
-      pc->sets = sets;
-      snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
-      snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
-      log_info ("provider %s: deleting what remains of snapshot set %s",
-                p->name, pc->set_id);
-      conn_call (co, p->conn, "snapshot.delete",
-                 json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,
-                 pending_done, pc);
-    }
-    json_decref (ids);
+  if (d->inflight > 0) {
+    d->again = true;
+    return;
   }
-  json_decref (due);
+  if (p == NULL || p->conn == NULL || co->stopping)
+    return;
+  ids = catalog_deletions (co->cat, p->name);
+  if (ids == NULL) {
+    deleter_retry_later (d);    /* the catalog failed: logged there */
+    return;
+  }
+  json_array_foreach (ids, k, id) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->sets = sets;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
+    log_info ("provider %s: deleting what remains of snapshot set %s",
+              p->name, pc->set_id);
+    d->inflight++;
+    conn_call (co, p->conn, "snapshot.delete",
+               json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,
+               pending_done, pc);
+  }
+  json_decref (ids);
+}
+
+/* A set's deletion on PROVIDER failed and was queued: retry it while
+ * the provider stays connected. */
+static void
+deleter_failed (struct sets *sets, const char *provider)
+{
+  struct deleter *d = deleter_get (sets, provider);
+  struct provider *p = registry_provider (sets->co->reg, provider);
+
+  if (d->inflight > 0)
+    d->failed = true;           /* the round's end schedules the retry */
+  else if (p != NULL && p->conn != NULL)
+    deleter_retry_later (d);
 }
 
 void
 sets_provider_registered (struct sets *sets, struct provider *p)
 {
-  json_t *name = json_string (p->name), *v;
-  size_t i;
+  struct deleter *d = deleter_get (sets, p->name);
+  struct timeval tv;
 
-  json_array_foreach (sets->due, i, v)
-    if (json_equal (v, name)) {
-      json_decref (name);
-      return;
-    }
-  if (json_array_append_new (sets->due, name) == -1)
-    fatal ("deletions");
   /* From the loop: the answer to the registration goes out first. */
-  event_active (sets->due_ev, EV_TIMEOUT, 1);
+  d->backoff_ms = sets->co->conf->deletion_retry_ms;
+  evtimer_del (d->timer);
+  evtimer_add (d->timer, coord_timeval (&tv, 0));
+}
+
+void
+sets_provider_forgotten (struct sets *sets, const char *name)
+{
+  struct deleter *d = deleter_find (sets, name);
+
+  if (d != NULL) {
+    TAILQ_REMOVE (&sets->deleters, d, entry);
+    deleter_free (d);
+  }
 }
 
 void
@@ -1550,12 +1814,10 @@ sets_new (struct coord *co)
     return NULL;
   sets->co = co;
   TAILQ_INIT (&sets->queue);
+  TAILQ_INIT (&sets->deleters);
   sets->kick = event_new (co->base, -1, 0, kick_cb, sets);
-  sets->due_ev = event_new (co->base, -1, 0, due_cb, sets);
   sets->gone_ev = event_new (co->base, -1, 0, gone_cb, sets);
-  sets->due = json_array ();
-  if (sets->kick == NULL || sets->due_ev == NULL || sets->gone_ev == NULL ||
-      sets->due == NULL) {
+  if (sets->kick == NULL || sets->gone_ev == NULL) {
     sets_free (sets);
     return NULL;
   }
@@ -1579,6 +1841,7 @@ void
 sets_free (struct sets *sets)
 {
   struct snapset *s;
+  struct deleter *d;
 
   if (sets == NULL)
     return;
@@ -1587,12 +1850,13 @@ sets_free (struct sets *sets)
     TAILQ_REMOVE (&sets->queue, s, entry);
     set_free (s);
   }
+  while ((d = TAILQ_FIRST (&sets->deleters)) != NULL) {
+    TAILQ_REMOVE (&sets->deleters, d, entry);
+    deleter_free (d);
+  }
   if (sets->kick)
     event_free (sets->kick);
-  if (sets->due_ev)
-    event_free (sets->due_ev);
   if (sets->gone_ev)
     event_free (sets->gone_ev);
-  json_decref (sets->due);
   free (sets);
 }

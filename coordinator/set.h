@@ -40,8 +40,15 @@ extern int sets_delete (struct sets *sets, const char *set_id,
   __attribute__((nonnull));
 
 /* P has just registered: do the deletions waiting for it, after the
- * answer to its registration has gone out. */
+ * answer to its registration has gone out.  Deletions that fail are
+ * retried while P stays connected, after the configured deletion-retry,
+ * doubling after each failure. */
 extern void sets_provider_registered (struct sets *sets, struct provider *p)
+  __attribute__((nonnull));
+
+/* The provider NAME was forgotten (provider.forget): stop retrying its
+ * deletions (the caller removed them from the catalog). */
+extern void sets_provider_forgotten (struct sets *sets, const char *name)
   __attribute__((nonnull));
 
 /* The connection of the writer (WRITER true) or provider NAME has

@@ -98,6 +98,9 @@ print(s.getsockname()[1])'
 }
 
 # write_conf [EXTRA-LINES]: the usual configuration, plus EXTRA-LINES.
+# $conf_hold_timeout, $conf_freeze_window and $conf_heartbeat, if set,
+# replace the hold-timeout (5s), freeze-window (20s) and heartbeat (1s);
+# the first two are also the most a requester may ask for.
 write_conf ()
 {
     [ -n "$port" ] || port=$(free_port)
@@ -109,9 +112,9 @@ key $pki/server.key
 ca $pki/ca.crt
 catalog $catalog
 pid-file $tmp/coordinator.pid
-hold-timeout 5s
-freeze-window 20s
-heartbeat 1s
+hold-timeout ${conf_hold_timeout:-5s}
+freeze-window ${conf_freeze_window:-20s}
+heartbeat ${conf_heartbeat:-1s}
 allow provider cn "storage-*"
 allow writer cn "writer-*"
 allow requester cn backup

@@ -16,6 +16,8 @@
 #       once registered.  Behaviours, each naming a method:
 #         --stall M          never answer M
 #         --fail M:CODE:MSG  answer M with that error
+#         --fail-first M:N:CODE:MSG  answer the first N calls of M with
+#                            that error, the later ones normally
 #         --delay M:MS       answer M after MS milliseconds
 #         --disconnect-on M  close the connection when M arrives
 #         --silent           send no ping
@@ -118,6 +120,10 @@ class Fake:
         for f in args.fail or []:
             m, code, msg = f.split(":", 2)
             self.fail[m] = (int(code), msg)
+        self.fail_first = {}    # method -> [calls left to fail, code, msg]
+        for f in args.fail_first or []:
+            m, n, code, msg = f.split(":", 3)
+            self.fail_first[m] = [int(n), int(code), msg]
         self.delay = {}
         for d in args.delay or []:
             m, ms = d.split(":", 1)
@@ -136,6 +142,7 @@ class Fake:
                     "referenced_bytes": 0, "written_bytes": 0,
                     "snapshot_bytes": 0, "open_count": 0, "export": name}
         self.holds = {}         # hold id -> [volumes], while active
+        self.hold_sets = {}     # hold id -> the set id it was taken for
         self.sets = {}          # set id -> [snapshot ids]
         self.generation = 1
 
@@ -153,6 +160,10 @@ class Fake:
         if method in self.fail:
             code, msg = self.fail[method]
             return None, {"code": code, "message": msg}
+        if self.fail_first.get(method, [0])[0] > 0:
+            self.fail_first[method][0] -= 1
+            _, code, msg = self.fail_first[method]
+            return None, {"code": code, "message": msg}
         if self.args.mode == "writer":
             if method in ("writer.prepare", "writer.freeze", "writer.thaw",
                           "writer.post_snapshot", "writer.abort"):
@@ -166,6 +177,7 @@ class Fake:
                     return None, {"code": -32001, "message": "no volume named %s" % v}
             hold = str(uuid.uuid4())
             self.holds[hold] = list(params["volumes"])
+            self.hold_sets[hold] = params.get("set_id")
             return {"hold_id": hold, "volumes": params["volumes"],
                     "expires_in_ms": params.get("timeout_ms", 10000)}, None
         if method == "hold.commit":
@@ -181,6 +193,11 @@ class Fake:
             self.sets[params["set_id"]] = snaps
             return {"set_id": params["set_id"], "snapshots": snaps}, None
         if method == "hold.release":
+            if "set_id" in params:
+                mine = [h for h in self.holds if self.hold_sets.get(h) == params["set_id"]]
+                for h in mine:
+                    del self.holds[h]
+                return {"released": bool(mine)}, None
             return {"released": self.holds.pop(params["hold_id"], None) is not None}, None
         if method == "snapshot.delete":
             snaps = self.sets.pop(params["id"], None)
@@ -351,6 +368,7 @@ def main():
         s.add_argument("--ready")
         s.add_argument("--stall", action="append")
         s.add_argument("--fail", action="append")
+        s.add_argument("--fail-first", action="append")
         s.add_argument("--delay", action="append")
         s.add_argument("--disconnect-on", action="append")
         s.add_argument("--silent", action="store_true")

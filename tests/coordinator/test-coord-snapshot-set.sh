@@ -112,7 +112,7 @@ for p, vols in (("storage-a", ["db", "logs"]), ("storage-b", ["data"])):
     c = calls(p)
     check([e["method"] for e in c] == ["volume.list", "hold.begin", "hold.commit"],
           "%s saw %s" % (p, [e["method"] for e in c]))
-    check(c[1]["params"] == {"volumes": vols, "timeout_ms": 5000},
+    check(c[1]["params"] == {"volumes": vols, "timeout_ms": 5000, "set_id": sid},
           p + ": hold.begin params %s" % c[1]["params"])
     hold = [e for e in events(p) if e["event"] == "answer"
             and e["method"] == "hold.begin"][0]["result"]["hold_id"]

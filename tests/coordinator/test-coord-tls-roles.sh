@@ -75,10 +75,11 @@ out=$(rpc backup writer.forget '{"bogus":1}')
 assert_eq "$out" '{"jsonrpc":"2.0","id":1,"error":{"code":-32007,"message":"role requester may not call writer.forget"}}' \
     "a forbidden call with bad parameters"
 
-# A provider name is bound to its certificate while connected.
+# A provider name is bound to its certificate (more in
+# test-coord-name-bound-to-certificate.sh).
 start_peer storage-a storage-a provider --volume db:1048576
 out=$(rpc storage-b provider.register '{"name":"storage-a","nbd_uri":"nbd://h:1","volumes":[]}')
-assert_eq "$out" '{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"provider storage-a is already connected with another certificate (CN=storage-a,O=snapvol-test)"}}' \
+assert_eq "$out" '{"jsonrpc":"2.0","id":1,"error":{"code":-32011,"message":"provider storage-a is bound to another certificate (CN=storage-a,O=snapvol-test): an admin must forget it (provider.forget) before another certificate may register under that name"}}' \
     "taking the name of a connected provider"
 out=$(rpc ops provider.forget '{"name":"storage-a"}')
 assert_eq "$out" '{"jsonrpc":"2.0","id":1,"error":{"code":-32003,"message":"provider storage-a is connected"}}' \

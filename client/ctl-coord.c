@@ -48,6 +48,7 @@ code_meaning (int code)
   case -32008: return "timeout";
   case -32009: return "not registered";
   case SET_FAILED: return "snapshot set failed";
+  case -32011: return "name bound to another certificate";
   default: return "error";
   }
 }
@@ -623,6 +624,42 @@ writer_list (struct ctl *ctl, const struct ctl_args *a)
                            true, print_writers);
 }
 
+/* writer forget, provider forget */
+
+/* The result is {}: the line is printed by forget. */
+static int
+print_nothing (json_t *res)
+{
+  return CTL_EXIT_OK;
+}
+
+/* METHOD ("writer.forget" or "provider.forget") of NAME, as KIND. */
+static int
+forget (struct ctl *ctl, const char *method, const char *kind,
+        const char *name)
+{
+  int r = ctl_print_result (ctl, ctl_coord_call (ctl, method,
+                                                 json_pack ("{s:s}", "name",
+                                                            name)),
+                            false, print_nothing);
+
+  if (r == CTL_EXIT_OK && !ctl->json)
+    printf ("Forgot %s %s.\n", kind, name);
+  return r;
+}
+
+static int
+writer_forget (struct ctl *ctl, const struct ctl_args *a)
+{
+  return forget (ctl, "writer.forget", "writer", a->argv[0]);
+}
+
+static int
+provider_forget (struct ctl *ctl, const struct ctl_args *a)
+{
+  return forget (ctl, "provider.forget", "provider", a->argv[0]);
+}
+
 /* provider list */
 
 static int
@@ -742,6 +779,10 @@ const struct ctl_command ctl_writer_commands[] = {
   { "writer", "list", "",
     "List the writers known to the coordinator and their state.",
     0, 0, { NULL }, writer_list, 0, true },
+  { "writer", "forget", "NAME",
+    "Forget a disconnected writer (admin): it no longer takes part in "
+    "sets, and its name is free for any writer certificate.",
+    1, 1, { NULL }, writer_forget, 0, true },
   { NULL },
 };
 
@@ -749,6 +790,10 @@ const struct ctl_command ctl_provider_commands[] = {
   { "provider", "list", "",
     "List the providers known to the coordinator.",
     0, 0, { NULL }, provider_list, 0, true },
+  { "provider", "forget", "NAME",
+    "Forget a disconnected provider (admin), with the deletions queued "
+    "for it; its name is free for any provider certificate.",
+    1, 1, { NULL }, provider_forget, 0, true },
   { NULL },
 };
 

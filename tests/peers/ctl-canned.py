@@ -78,7 +78,18 @@ def set_delete(peer, params):
         return error(-32001, "no snapshot set %s" % params["set_id"])
     return {"result": {"set_id": SET, "deleted": 2}}
 
+def forget(kind):
+    def handler(peer, params):
+        if params["name"] in ("web", "store2"):
+            return {"result": {}}
+        if params["name"] in ("pg1", "store1"):
+            return error(-32003, "%s %s is connected" % (kind, params["name"]))
+        return error(-32001, "no %s named %s" % (kind, params["name"]))
+    return handler
+
 coord.handlers.update({
+    "writer.forget": forget("writer"),
+    "provider.forget": forget("provider"),
     "set.create": set_create,
     "set.list": set_list,
     "set.get": set_get,

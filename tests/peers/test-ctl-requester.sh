@@ -3,7 +3,8 @@
 # Copyright (c) 2026 The snapvol authors.
 #
 # test-ctl-requester.sh: snapvolctl's coordinator commands (set create,
-# set list, set show, set delete, writer list, provider list, volumes)
+# set list, set show, set delete, writer list, writer forget, provider
+# list, provider forget, volumes)
 # against canned answers (ctl-canned.py): the exact requests they send,
 # their exact tables and --json output, and their errors: one line per
 # coordinator error naming the code, one more per participant of a
@@ -130,6 +131,18 @@ store1  yes        2025-12-31 23:50:00  2026-01-01 00:00:01        1  nbd://stor
 store2  no         -                    2025-12-31 22:26:40        2  nbds://store2:10809  CN=store2,O=snapvol test
 '
 check 0 provider list
+out='Forgot writer web.
+'
+check 0 writer forget web
+out='{}
+'
+check 0 --json provider forget store2
+err='snapvolctl: writer forget: writer pg1 is connected (busy, error -32003)
+'
+check 1 writer forget pg1
+err='snapvolctl: provider forget: no provider named store9 (not found, error -32001)
+'
+check 1 provider forget store9
 out='PROVIDER  VOLUME    SIZE  UUID
 store1    db      10 GiB  6f008e70-1215-494f-be69-758f01aefa3d
 store2    logs     1 GiB  a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d
@@ -200,6 +213,10 @@ expected='["admin","set.create",{"volumes":["store1/db","store2/logs"],"writers"
 ["admin","set.delete",{"set_id":"99999999-8888-4777-8666-555555555555"}]
 ["admin","writer.list",{}]
 ["admin","provider.list",{}]
+["admin","writer.forget",{"name":"web"}]
+["admin","provider.forget",{"name":"store2"}]
+["admin","writer.forget",{"name":"pg1"}]
+["admin","provider.forget",{"name":"store9"}]
 ["admin","volume.list",{}]
 ["admin","volume.list",{}]
 ["writer1","set.create",{"volumes":"all"}]

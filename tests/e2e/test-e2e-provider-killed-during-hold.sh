@@ -21,6 +21,8 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
+# The sets ask for an 8 s lease: the coordinator must allow it.
+conf_hold_timeout=8s
 write_conf
 start_coordinator
 start_provider storage-a db:8M

@@ -28,12 +28,13 @@
  *      Space is checked only when the map was read completely: with
  *      part of it missing, "unreferenced" would be a guess.
  *   3. With CHECK_REPAIR, and only in volumes whose problems are all
- *      repairable: punch data in subclusters of mapped clusters that
- *      their version does not map (recovery leaves those), remove a
- *      leftover checkpoint.new, then open and close the volume with the
- *      engine's recovery (volume_open, volume_close): it cuts torn
- *      tails, removes stale journal files, punches unreferenced
- *      clusters, reclaims what no view reads and writes a checkpoint.
+ *      repairable: remove a leftover checkpoint.new, then open and
+ *      close the volume with the engine's recovery (volume_open,
+ *      volume_close): it cuts torn tails, removes stale journal files,
+ *      punches what no version maps (free clusters and unmapped
+ *      subclusters of mapped ones: volume_punch_unmapped, the one
+ *      function both use), reclaims what no view reads and writes a
+ *      checkpoint, which removes the journal files it replaces.
  *      Leftover directories of the pool are removed.  A volume with any
  *      other problem is not touched: nothing is lost before the user
  *      has dealt with it.
@@ -73,11 +74,6 @@ struct kind_count {
   size_t listed, hidden;
 };
 
-struct subleak {
-  uint32_t phys;
-  uint64_t mask;
-};
-
 struct volscan {
   struct checker *ck;
   struct check_volume *out;
@@ -87,8 +83,6 @@ struct volscan {
   size_t nkinds;
   size_t unrepairable;          /* problems that forbid touching it */
   /* The repair plan beyond what recovery does. */
-  struct subleak *subleaks;
-  size_t nsubleaks, capsubleaks;
   int leftover_ckpt;
 };
 
@@ -581,22 +575,6 @@ flush_run (struct leak_state *ls)
   }
 }
 
-static void
-add_subleak (struct volscan *vs, uint32_t phys, uint64_t mask)
-{
-  if (vs->nsubleaks == vs->capsubleaks) {
-    size_t ncap = vs->capsubleaks ? vs->capsubleaks * 2 : 64;
-    struct subleak *ns = realloc (vs->subleaks, ncap * sizeof *ns);
-    if (ns == NULL) {
-      vs->ck->failed = ENOMEM;
-      return;
-    }
-    vs->subleaks = ns;
-    vs->capsubleaks = ncap;
-  }
-  vs->subleaks[vs->nsubleaks++] = (struct subleak) { phys, mask };
-}
-
 /* Physical cluster P holds data in subclusters MASK (BYTES in all). */
 static void
 cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
@@ -625,9 +603,6 @@ cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
   if (extra == 0)
     return;
   n = __builtin_popcountll (extra);
-  /* Recovery punches only whole free clusters: the checker punches
-   * these itself. */
-  add_subleak (ls->vs, o->phys, extra);
   snprintf (fix, sizeof fix, "%s: punched %d subcluster%s of physical"
             " cluster %" PRIu32 " that no version maps", ls->path, n,
             n == 1 ? "" : "s", o->phys);
@@ -856,10 +831,8 @@ scans_free (struct checker *ck)
 {
   size_t i;
 
-  for (i = 0; i < ck->nscans; i++) {
+  for (i = 0; i < ck->nscans; i++)
     free (ck->scans[i].dir);
-    free (ck->scans[i].subleaks);
-  }
   free (ck->scans);
   ck->scans = NULL;
   ck->nscans = 0;
@@ -1015,39 +988,6 @@ remove_leftovers (struct checker *ck, struct check_list *pool_notes)
   free (names);
 }
 
-/* Punch the data that no version maps in mapped clusters. */
-static int
-punch_subleaks (struct volscan *vs, uint32_t cluster_size,
-                uint32_t subcluster_size)
-{
-  const struct sv_io *io = vs->ck->pool.io;
-  char path[4096];
-  size_t i;
-  int h, r = 0;
-
-  if (vs->nsubleaks == 0)
-    return 0;
-  snprintf (path, sizeof path, "%s/data", vs->dir);
-  h = io->ops->open (io->opaque, path, O_RDWR, 0);
-  if (h == -1)
-    return sv_error (errno, "open: %s: %m", path);
-  for (i = 0; i < vs->nsubleaks && r == 0; i++) {
-    const struct subleak *sl = &vs->subleaks[i];
-    unsigned s;
-
-    for (s = 0; s < 64 && r == 0; s++)
-      if ((sl->mask >> s) & 1 &&
-          io->ops->punch (io->opaque, h, (uint64_t) sl->phys * cluster_size +
-                          (uint64_t) s * subcluster_size,
-                          subcluster_size) == -1)
-        r = sv_error (errno, "punch: %s: %m", path);
-  }
-  if (r == 0 && io->ops->sync (io->opaque, h) == -1)
-    r = sv_error (errno, "fdatasync: %s: %m", path);
-  io->ops->close (io->opaque, h);
-  return r;
-}
-
 /* Repair one volume whose problems are all repairable.  Problems the
  * repair runs into go to NOTES. */
 static void
@@ -1058,16 +998,6 @@ repair_volume (struct checker *ck, struct volscan *vs,
   struct volume *v;
   char path[4096];
 
-  if (vs->nsubleaks > 0) {
-    /* The geometry, from the superblock: read it again. */
-    v = volume_prepare (&ck->pool, vs->dir, vs->out->name);
-    if (v == NULL || punch_subleaks (vs, v->cluster_size,
-                                     v->subcluster_size) == -1)
-      note (notes, ck, "repair-failed", "volume %s: repair failed: %s",
-            vs->out->name, sv_errmsg ());
-    if (v != NULL)
-      volume_free_unopened (v);
-  }
   if (vs->leftover_ckpt) {
     snprintf (path, sizeof path, "%s/checkpoint.new", vs->dir);
     if (io->ops->unlink (io->opaque, path) == -1 ||

@@ -18,10 +18,15 @@
  *      Write the records still buffered for journal.N and sync it.
  *   4. Write checkpoint.new (header + body, checksummed), fdatasync,
  *      rename it over checkpoint, fsync the directory.
- *   5. Delete journal.N, fsync the directory.
+ *   5. Delete every journal file below N+1 (journal.N, and any older
+ *      one that a checkpoint undone by a crash left), fsync the
+ *      directory.
  * A crash before 4 completes leaves the old checkpoint and journals
- * N and N+1, which replay to the same state; after 4, journal.N is
- * skipped (its number is below the checkpoint's first file).
+ * N and N+1, which replay to the same state; after 4, the files below
+ * N+1 are skipped (their numbers are below the checkpoint's first
+ * file) and removed at the next open.  Nothing is deleted before the
+ * directory sync of 4: until then a power loss can bring back the old
+ * checkpoint, which needs journal.N.
  */
 
 #include <config.h>
@@ -324,8 +329,8 @@ checkpoint_cycle (struct volume *v)
 
   /* 5. */
   journal_drop_old (&v->journal, &old);
-  old.h = -1;
-  IO (v)->syncdir (v->io->opaque, v->dir);
+  if (journal_remove_old (&v->journal, jnext) > 0)
+    IO (v)->syncdir (v->io->opaque, v->dir);
   pthread_mutex_lock (&v->journal.mu);
   if (v->journal.durable_seq < durable)
     v->journal.durable_seq = durable;

@@ -271,11 +271,12 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
     int torn;
 
     journal_path (path, sizeof path, dir, nums[i]);
-    if (nums[i] < first) {
-      /* Left over from a checkpoint that finished: covered by it. */
-      IO (j)->unlink (io->opaque, path);
+    if (nums[i] < first)
+      /* Covered by the checkpoint.  Removed by journal_remove_old, and
+       * only once the caller has made the checkpoint's name durable:
+       * until then a power loss can bring back the checkpoint that
+       * still needs this file. */
       continue;
-    }
     h = IO (j)->open (io->opaque, path, O_RDWR, 0);
     if (h == -1) {
       sv_error (errno, "open: %s: %m", path);
@@ -325,6 +326,13 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
         goto err;
       }
       *torn_bytes += size - end;
+    }
+    else if (IO (j)->sync (io->opaque, h) == -1) {
+      /* What was replayed may sit in the page cache only (a kill -9
+       * before the commit's fdatasync): recovery builds on it, so it
+       * must be on the disk before anything is destroyed. */
+      sv_error (errno, "fdatasync: %s: %m", path);
+      goto err;
     }
     if (j->h != -1)
       IO (j)->close (io->opaque, j->h);
@@ -562,13 +570,31 @@ journal_flush_old (struct journal *j, struct journal_old *old)
 void
 journal_drop_old (struct journal *j, struct journal_old *old)
 {
-  char path[4096];
-
   IO (j)->close (j->io->opaque, old->h);
-  journal_path (path, sizeof path, j->dir, old->number);
-  IO (j)->unlink (j->io->opaque, path);
+  old->h = -1;
   free (old->buf);
   old->buf = NULL;
+}
+
+int
+journal_remove_old (struct journal *j, uint64_t first)
+{
+  CLEANUP_FREE uint64_t *nums = NULL;
+  char path[4096];
+  size_t n = 0, i;
+  int removed = 0;
+
+  if (list_journals (j, &nums, &n) == -1)
+    return -1;
+  /* Every file below FIRST, not only the one a checkpoint replaces: a
+   * checkpoint undone by a crash leaves its predecessor behind, and the
+   * next checkpoint covers both. */
+  for (i = 0; i < n && nums[i] < first; i++) {
+    journal_path (path, sizeof path, j->dir, nums[i]);
+    if (IO (j)->unlink (j->io->opaque, path) == 0)
+      removed++;
+  }
+  return removed;
 }
 
 /* Offline checking

@@ -14,11 +14,14 @@
  *
  * Files are journal.N (N as 16 hex digits).  A checkpoint rotates the
  * journal: appends move to journal.N+1 and, once the checkpoint is
- * durable, journal.N is deleted.  Replay reads the files >= the
- * checkpoint's first file in order, skips records the checkpoint
- * already holds, and stops at the first record that is short, fails
- * its CRC or breaks the sequence: that is the torn tail, cut off (the
- * file is truncated and synced) when it is in the last file.
+ * durable (its name too: the directory synced), every file below N+1
+ * is deleted.  Replay reads the files >= the checkpoint's first file in
+ * order, skips records the checkpoint already holds, and stops at the
+ * first record that is short, fails its CRC or breaks the sequence:
+ * that is the torn tail, cut off (the file is truncated and synced)
+ * when it is in the last file.  Replay syncs every file it read and
+ * deletes nothing the checkpoint covers: the caller does that with
+ * journal_remove_old once it has made the checkpoint durable.
  *
  * Locking: MU protects the buffer and sequence numbers (short, never
  * held across I/O).  journal_commit and journal_rotate must be called
@@ -66,9 +69,11 @@ extern int journal_create_file (const struct sv_io *io, const char *dir,
                                 const struct uuid *uuid, uint64_t number);
 
 /* Replay journal files >= FIRST in DIR, applying records with seq >
- * AFTER_SEQ.  On success J is open for appending to the last file (one
- * is created if none exists).  Reports a torn tail it cut in
- * *TORN_BYTES.  EILSEQ on corruption that is not a torn tail. */
+ * AFTER_SEQ, and fdatasync each (what was read may have been in the
+ * page cache only).  Files below FIRST are left alone.  On success J
+ * is open for appending to the last file (one is created if none
+ * exists).  Reports a torn tail it cut in *TORN_BYTES.  EILSEQ on
+ * corruption that is not a torn tail. */
 extern int journal_open (struct journal *j, const struct sv_io *io,
                          const char *dir, const struct uuid *uuid,
                          uint64_t first, uint64_t after_seq,
@@ -105,7 +110,15 @@ struct journal_old {
 extern int journal_rotate (struct journal *j, struct journal_old *old,
                            uint64_t *last_seq);
 extern int journal_flush_old (struct journal *j, struct journal_old *old);
+/* Close the old file and free what journal_rotate left in OLD. */
 extern void journal_drop_old (struct journal *j, struct journal_old *old);
+
+/* Unlink every journal file of J's directory numbered below FIRST.
+ * Call it only once a checkpoint whose first file is FIRST is durable,
+ * name included.  Best effort (a file left over is skipped by replay
+ * and removed next time); returns the files removed, -1 if the
+ * directory cannot be listed. */
+extern int journal_remove_old (struct journal *j, uint64_t first);
 
 /* Path of journal file NUMBER in DIR into BUF. */
 extern void journal_path (char *buf, size_t len, const char *dir,

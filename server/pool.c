@@ -17,6 +17,24 @@
  *      record), so the snapshots and the data they cover are durable.
  * Writes are held only for steps 1-3, which do no I/O.  If step 4
  * fails, the set's snapshots are deleted before the error is returned.
+ *
+ * Design notes: opening a pool (pool_open)
+ * ----------------------------------------
+ *   1. With CREATE: make the directory (EEXIST is fine: a retry) and
+ *      fsync its parent, whether or not this call made it: a creation
+ *      that failed in its sync, or was killed, left a name that may not
+ *      be durable.
+ *   2. Read the pool header, or with CREATE and none there, write it
+ *      aside, sync, rename into place, fsync the directory.
+ *   3. Make volumes/ if missing; fsync the pool directory and volumes/,
+ *      always.  A process killed (kill -9) between a rename and its
+ *      directory sync (the header, a volume's creation or deletion)
+ *      leaves names only the page cache holds; opening on them and
+ *      then losing power must not lose a pool or volume that this open
+ *      served, nor bring back one whose files step 4 removed.
+ *   4. Remove the leftovers of unfinished creations (.tmp-*) and
+ *      deletions (.deleted-*), then open (recover) each volume
+ *      (volopen.c has the volume's own phases).
  */
 
 #include <config.h>
@@ -286,18 +304,19 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     goto err;
   }
 
+  /* 1. */
   if (create) {
-    if (IO (pool)->mkdir (pool->io->opaque, dir, 0700) == 0) {
-      /* The new directory's name lives in its parent: without this a
-       * power loss can take the whole pool, volumes and all. */
-      if (sync_parent (pool, dir) == -1)
-        goto err;
-    }
-    else if (errno != EEXIST) {
+    if (IO (pool)->mkdir (pool->io->opaque, dir, 0700) == -1 &&
+        errno != EEXIST) {
       sv_error (errno, "mkdir: %s: %m", dir);
       goto err;
     }
+    /* The directory's name lives in its parent: without this a power
+     * loss can take the whole pool, volumes and all. */
+    if (sync_parent (pool, dir) == -1)
+      goto err;
   }
+  /* 2. */
   if (pool_header (pool, create) == -1)
     goto err;
   /* One process at a time owns a pool's files: recovery and the
@@ -305,12 +324,22 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
    * simulated disk has no real files to lock.) */
   if (pool->io == &sio_posix && (pool->lock_fd = pool_lock (dir)) == -1)
     goto err;
-  if (IO (pool)->mkdir (pool->io->opaque, pool->voldir, 0700) == 0)
-    IO (pool)->syncdir (pool->io->opaque, dir);
-  else if (errno != EEXIST) {
+  /* 3. */
+  if (IO (pool)->mkdir (pool->io->opaque, pool->voldir, 0700) == -1 &&
+      errno != EEXIST) {
     sv_error (errno, "mkdir: %s: %m", pool->voldir);
     goto err;
   }
+  if (IO (pool)->syncdir (pool->io->opaque, dir) == -1) {
+    sv_error (errno, "fsync: %s: %m", dir);
+    goto err;
+  }
+  if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1) {
+    sv_error (errno, "fsync: %s: %m", pool->voldir);
+    goto err;
+  }
+
+  /* 4. */
 
   if (IO (pool)->listdir (pool->io->opaque, pool->voldir, &names, &n) == -1) {
     sv_error (errno, "opendir: %s: %m", pool->voldir);

@@ -8,14 +8,32 @@
  *   1. Read and check the superblock (checksum, magic, version, name).
  *   2. Load the checkpoint: snapshots and extent map as of record S.
  *   3. Replay the journal files from the checkpoint's first file,
- *      applying records after S; stop at the torn tail and cut it.
- *   4. Rebuild the allocator from the map; a cluster owned twice, or
+ *      applying records after S; stop at the torn tail and cut it
+ *      (truncate, fdatasync); fdatasync every other file replayed.
+ *   4. Make what was read durable: fdatasync the checkpoint, fsync the
+ *      volume's directory.  After a kill -9 the files may hold what
+ *      only the page cache has: records written but never synced, a
+ *      checkpoint renamed into place whose directory was never synced.
+ *      Every step below destroys or reuses something on the strength
+ *      of that state; were it lost by a power loss after them, the
+ *      state the disk brings back would point at punched data, or at
+ *      journal files already unlinked.  No unlink, punch or write
+ *      comes before this step.
+ *   5. Unlink the journal files below the checkpoint's first file
+ *      (left by a checkpoint interrupted after its step 4).
+ *   6. Rebuild the allocator from the map; a cluster owned twice, or
  *      one past the end of the data file (which commit rule 1 makes
  *      impossible), is corruption (EILSEQ), never silently accepted.
- *   5. Punch the free clusters inside the data file: a crash can leave
- *      data written to clusters whose mapping never became durable.
- *      Then reclaim what no view reads (a crash can interrupt the
- *      reclaim that follows a snapshot deletion) and flush.
+ *   7. Punch what no version maps (volume_punch_unmapped): free
+ *      clusters, and subclusters of mapped clusters that their version
+ *      does not hold.  A crash leaves data written to clusters whose
+ *      mapping never became durable, and subclusters whose deferred
+ *      punch (punch.c) had not run.
+ *   8. Reclaim what no view reads (a crash can interrupt the reclaim
+ *      that follows a snapshot deletion) and flush: the flush syncs the
+ *      data file, so the punches of 7 are durable on return too.
+ * The pool (pool_open) has done the same for its own directories
+ * before opening any volume.
  */
 
 #include <config.h>
@@ -366,24 +384,127 @@ rebuild_alloc (struct volume *v, uint64_t data_size)
   return 0;
 }
 
-/* Punch free clusters inside the data file (recovery step 5). */
-static void
-punch_free_space (struct volume *v)
+/* A mapped version that holds only some subclusters of its cluster. */
+struct partial {
+  uint32_t phys;
+  uint64_t unused;              /* subclusters it does not hold */
+};
+
+static int
+cmp_partial (const void *a, const void *b)
 {
-  uint64_t size, p, nclust;
+  const struct partial *x = a, *y = b;
+
+  return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+/* The versions of the map that hold part of their cluster, sorted by
+ * physical cluster (*NP may be 0; NULL only on ENOMEM). */
+static struct partial *
+partial_versions (struct volume *v, size_t *np)
+{
+  uint64_t full = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
+  struct partial *pv = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t vci = 0;
+
+  while (extmap_next (&v->map, &vci)) {
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+    uint32_t k;
+
+    for (k = 0; k < ev->n; k++) {
+      if (ev->v[k].phys == PHYS_NONE || ev->v[k].alloc == full)
+        continue;
+      if (n == cap) {
+        size_t ncap = cap ? cap * 2 : 64;
+        struct partial *np2 = realloc (pv, ncap * sizeof *np2);
+        if (np2 == NULL) {
+          free (pv);
+          return NULL;
+        }
+        pv = np2;
+        cap = ncap;
+      }
+      pv[n++] = (struct partial) {
+        .phys = ev->v[k].phys, .unused = full & ~ev->v[k].alloc,
+      };
+    }
+    vci++;
+  }
+  if (pv == NULL && (pv = malloc (sizeof *pv)) == NULL)
+    return NULL;
+  qsort (pv, n, sizeof *pv, cmp_partial);
+  *np = n;
+  return pv;
+}
+
+void
+volume_punch_unmapped (struct volume *v)
+{
+  uint64_t size, p, nclust, ss = v->subcluster_size, cs = v->cluster_size;
+  uint64_t run = 0, run_end = 0;
+  struct partial *pv;
+  size_t n = 0, k = 0;
 
   if (IO (v)->size (v->io->opaque, v->data, &size) == -1)
     return;
-  nclust = (size + v->cluster_size - 1) / v->cluster_size;
-  for (p = 0; p < nclust && p < PHYS_NONE; ) {
-    uint64_t q = p;
-    while (q < nclust && q < PHYS_NONE && !alloc_test (&v->alloc, q))
-      q++;
-    if (q > p)
-      IO (v)->punch (v->io->opaque, v->data, p * v->cluster_size,
-                     (q - p) * v->cluster_size);
-    p = q + 1;
+  pv = partial_versions (v, &n);
+  if (pv == NULL)
+    return;                     /* ENOMEM: the space stays used, harmless */
+  nclust = (size + cs - 1) / cs;
+  /* One pass in file order, merging neighbouring ranges (the unused
+   * tail of one cluster, free clusters, the head of the next) into one
+   * punch each. */
+  for (p = 0; p < nclust && p < PHYS_NONE; p++) {
+    uint64_t unused, s;
+
+    if (!alloc_test (&v->alloc, p))
+      unused = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
+    else {
+      while (k < n && pv[k].phys < p)
+        k++;
+      unused = k < n && pv[k].phys == p ? pv[k].unused : 0;
+    }
+    for (s = 0; s < v->nsub; s++) {
+      uint64_t off = p * cs + s * ss;
+      if (!((unused >> s) & 1))
+        continue;
+      if (run_end != off) {
+        if (run_end > run)
+          IO (v)->punch (v->io->opaque, v->data, run, run_end - run);
+        run = off;
+      }
+      run_end = off + ss;
+    }
   }
+  if (run_end > run)
+    IO (v)->punch (v->io->opaque, v->data, run, run_end - run);
+  free (pv);
+}
+
+/* Make durable what recovery read (step 3b): the replayed journal files
+ * were synced by journal_open; the checkpoint may have been renamed into
+ * place by a process killed before its directory sync. */
+static int
+make_recovered_durable (struct volume *v)
+{
+  char path[4096];
+  int h;
+
+  snprintf (path, sizeof path, "%s/checkpoint", v->dir);
+  h = IO (v)->open (v->io->opaque, path, O_RDONLY, 0);
+  if (h == -1)
+    return sv_error (errno, "volume %s: open %s: %m", v->name, path);
+  if (IO (v)->sync (v->io->opaque, h) == -1) {
+    int e = errno;
+    IO (v)->close (v->io->opaque, h);
+    return sv_error (e, "volume %s: fdatasync: %s: %m", v->name, path);
+  }
+  IO (v)->close (v->io->opaque, h);
+  if (IO (v)->syncdir (v->io->opaque, v->dir) == -1)
+    return sv_error (errno, "volume %s: fsync: %s: %m", v->name, v->dir);
+  return 0;
 }
 
 static void
@@ -435,6 +556,13 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   }
 
   /* 4. */
+  if (make_recovered_durable (v) == -1)
+    goto err;
+
+  /* 5. */
+  journal_remove_old (&v->journal, jfirst);
+
+  /* 6. */
   snprintf (path, sizeof path, "%s/data", dir);
   v->data = IO (v)->open (v->io->opaque, path, O_RDWR, 0);
   if (v->data == -1) {
@@ -448,8 +576,10 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   if (rebuild_alloc (v, data_size) == -1)
     goto err;
 
-  /* 5. */
-  punch_free_space (v);
+  /* 7. */
+  volume_punch_unmapped (v);
+
+  /* 8. */
   if (volume_reclaim (v) == -1 || volume_flush (v) == -1)
     goto err;
   return v;

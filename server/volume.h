@@ -124,6 +124,13 @@ extern struct volume *volume_open (struct sv_pool *pool, const char *dir,
                                    const char *name);
 /* Flush, checkpoint (if CHECKPOINT), free. */
 extern int volume_close (struct volume *v, int checkpoint);
+/* Punch every byte of the data file that no version maps: whole free
+ * clusters and the subclusters of mapped clusters that their version
+ * does not hold.  Recovery's step 7, and so also what `snapvolctl check
+ * --repair` does to leaked space (it repairs through volume_open).
+ * Only for a volume that nothing else uses yet (no stripe locks taken)
+ * and whose map is durable.  Best effort: a failed punch costs space. */
+extern void volume_punch_unmapped (struct volume *v);
 
 /* I/O on a view: SNAP NULL is the live volume. */
 extern int volume_pread (struct volume *v, const struct snap *snap,

@@ -25,7 +25,11 @@
  * through the resulting entries, its durable state plus each logged
  * change kept or not by a seeded choice, in log order, so that a change
  * kept after a dropped one lands as a disk that reorders writes would
- * leave it.  Directory changes are chosen independently of file data:
+ * leave it.  A kill -9 image (CRASHSIM_KEEP_ALL) replays nothing: it
+ * copies current state, durable state and logs as they are, so the
+ * changes the killed process never synced stay unsynced in the image,
+ * and a power loss after the restart (a crash of the image) can still
+ * drop them.  Directory changes are chosen independently of file data:
  * a name may survive while the data written to its file is lost, or the
  * reverse.  A rename whose source name did not survive is skipped.
  */
@@ -1125,6 +1129,58 @@ image_inode (struct image *im, struct inode *from)
   return to;
 }
 
+/* CRASHSIM_KEEP_ALL: TO (new, empty) becomes a copy of FROM with the
+ * same split between durable and unsynced state.  Everything reachable
+ * is copied: through the current entries, the durable ones (a name
+ * removed but not yet synced away comes back after a crash) and the
+ * logged changes. */
+static struct inode *clone_inode (struct image *im, struct inode *from);
+
+static void
+clone_into (struct image *im, struct inode *from, struct inode *to)
+{
+  size_t i;
+
+  from->copy = to;
+  if (!from->is_dir) {
+    content_share (&to->cur, &from->cur);
+    content_share (&to->dur, &from->dur);
+    for (i = 0; i < from->nlog; i++) {
+      const struct fop *op = &from->log[i];
+      file_log (to, op->kind, op->off, op->len, op->data);
+      if (op->kind == FOP_WRITE)
+        im->st->writes_kept++;
+      else
+        im->st->other_kept++;
+    }
+    return;
+  }
+  for (i = 0; i < from->ents.n; i++)
+    dir_set (&to->ents, from->ents.e[i].name,
+             clone_inode (im, from->ents.e[i].ino));
+  for (i = 0; i < from->dents.n; i++)
+    dir_set (&to->dents, from->dents.e[i].name,
+             clone_inode (im, from->dents.e[i].ino));
+  for (i = 0; i < from->nns; i++) {
+    const struct nsop *op = &from->ns[i];
+    ns_log (to, op->kind, op->name, op->to,
+            op->ino ? clone_inode (im, op->ino) : NULL);
+    im->st->names_kept++;
+  }
+}
+
+static struct inode *
+clone_inode (struct image *im, struct inode *from)
+{
+  struct inode *to;
+
+  if (from->copy)
+    return from->copy;
+  to = inode_new (im->to, from->is_dir);
+  clone_into (im, from, to);
+  return to;
+}
+
 struct crashsim *
 crashsim_crash (struct crashsim *cs, uint64_t seed, enum crashsim_mode mode,
                 struct crashsim_stats *stats)
@@ -1144,7 +1200,10 @@ crashsim_crash (struct crashsim *cs, uint64_t seed, enum crashsim_mode mode,
   pthread_mutex_lock (&cs->mu);
   /* The root of the image is the new crashsim's own root. */
   cs->root->copy = im.to->root;
-  replay_dir (&im, cs->root, im.to->root);
+  if (mode == CRASHSIM_KEEP_ALL)
+    clone_into (&im, cs->root, im.to->root);
+  else
+    replay_dir (&im, cs->root, im.to->root);
   for (ino = cs->all; ino; ino = ino->all_next)
     ino->copy = NULL;
   pthread_mutex_unlock (&cs->mu);

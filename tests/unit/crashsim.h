@@ -19,7 +19,10 @@
  * one 512-byte sector) torn at sector boundaries; a write past the end
  * that is lost may still leave the file longer, reading zeroes.  The
  * result is a new crashsim, fully synced, on which the engine can be
- * opened again to run its recovery.
+ * opened again to run its recovery.  The kill -9 mode instead keeps
+ * every change where it was, unsynced ones unsynced: recovery then runs
+ * on what only the page cache held, and a crash of that image models a
+ * power loss after the restart.
  *
  * Paths are absolute ("/pool/volumes/a/data"); the root directory
  * always exists.  Handles are small integers.  A crashsim may be used
@@ -64,8 +67,11 @@ extern void crashsim_set_hook (struct crashsim *cs, crashsim_hook fn,
 enum crashsim_mode {
   CRASHSIM_RANDOM,              /* each unsynced change kept, dropped or torn */
   CRASHSIM_SYNCED_ONLY,         /* every unsynced change lost */
-  CRASHSIM_KEEP_ALL,            /* every change kept (what kill -9 leaves);
-                                 * on a synced crashsim: an exact copy */
+  CRASHSIM_KEEP_ALL,            /* what kill -9 leaves: every change kept,
+                                 * in the page cache: what was unsynced
+                                 * stays unsynced in the image, so a
+                                 * crash of the image may still lose it.
+                                 * An exact copy of CS. */
 };
 
 /* What a crash image kept of the unsynced changes. */

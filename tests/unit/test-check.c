@@ -25,8 +25,10 @@
 
 #include "check.h"
 #include "crc32c.h"
+#include "journal.h"
 #include "ondisk.h"
 #include "pool.h"
+#include "sio.h"
 #include "unit-helpers.h"
 #include "uuid.h"
 
@@ -541,6 +543,84 @@ test_leaked_subclusters_are_punched (void **state)
   view_close (v);
 }
 
+/* Recovery punches what no version maps in mapped clusters too, so
+ * that the checker finds nothing after a plain open and close (the
+ * repair above goes through the same code: volume_punch_unmapped). */
+static void
+test_recovery_punches_leaked_subclusters (void **state)
+{
+  struct fixture *fx = *state;
+  uint8_t buf[4096];
+  char path[4096];
+  struct sv_view *v;
+
+  v = ut_view_open (fx->pool, "t");
+  ut_write_pattern (v, 4096, 4096, 1, NULL);
+  ut_write_pattern (v, CS + 8192, 4096, 2, NULL);
+  view_close (v);
+  close_pool (fx);
+  /* Subclusters 0 and 15 of physical cluster 0, 0 and 1 of cluster 1:
+   * data that no version maps, as a crash before the records of writes
+   * in place leaves it. */
+  ut_volume_file (path, sizeof path, fx->dir, "t", "data");
+  ut_pattern (buf, sizeof buf, 0, 9);
+  ut_file_write (path, buf, sizeof buf, 0);
+  ut_file_write (path, buf, sizeof buf, 15 * 4096);
+  ut_file_write (path, buf, sizeof buf, CS);
+  ut_file_write (path, buf, sizeof buf, CS + 4096);
+  assert_int_equal (ut_data_blocks (fx->dir, "t"), 6 * 4096);
+
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  close_pool (fx);
+  assert_int_equal (ut_data_blocks (fx->dir, "t"), 2 * 4096);
+  assert_clean (fx);
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  v = ut_view_open (fx->pool, "t");
+  assert_zero (v, 0, 4096);
+  assert_pattern (v, 4096, 4096, 1);
+  assert_zero (v, 8192, CS);
+  assert_pattern (v, CS + 8192, 4096, 2);
+  view_close (v);
+}
+
+/* A checkpoint undone by a crash leaves two journal files that both
+ * replay; the next checkpoint covers both, and removes both, not only
+ * the one it rotates away from. */
+static void
+test_checkpoint_removes_every_journal_file_it_covers (void **state)
+{
+  struct fixture *fx = *state;
+  char jpath[4096], older[4096], vdir[4096];
+  uint8_t sb[SV_BLOCK];
+  struct uuid uuid;
+  uint64_t n;
+
+  write_cluster (fx, 0, 1);
+  close_pool (fx);
+  ut_last_journal (older, sizeof older, fx->dir, "t");
+  n = strtoull (strrchr (older, '.') + 1, NULL, 16);
+  /* What a crash after a checkpoint's step 1 leaves: the next file,
+   * empty, while the checkpoint still names journal N first. */
+  ut_volume_file (jpath, sizeof jpath, fx->dir, "t", "superblock");
+  ut_file_read (jpath, sb, sizeof sb, 0);
+  memcpy (uuid.b, sb + SB_OFF_UUID, 16);
+  snprintf (vdir, sizeof vdir, "%s/volumes/t", fx->dir);
+  assert_int_equal (journal_create_file (&sio_posix, vdir, &uuid, n + 1), 0);
+
+  /* Replay runs N, then N+1, where appends go; the close checkpoints. */
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  write_cluster (fx, 1, 2);
+  close_pool (fx);
+  ut_last_journal (jpath, sizeof jpath, fx->dir, "t");
+  assert_int_equal (strtoull (strrchr (jpath, '.') + 1, NULL, 16), n + 2);
+  assert_int_equal (access (older, F_OK), -1);
+  assert_clean (fx);
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  write_cluster (fx, 2, 3);
+  close_pool (fx);
+  assert_clean (fx);
+}
+
 static void
 test_corrupt_checkpoint_is_not_repairable (void **state)
 {
@@ -576,6 +656,8 @@ main (void)
     T (test_duplicate_snapshot_id),
     T (test_leftovers_are_removed),
     T (test_leaked_subclusters_are_punched),
+    T (test_recovery_punches_leaked_subclusters),
+    T (test_checkpoint_removes_every_journal_file_it_covers),
     T (test_corrupt_checkpoint_is_not_repairable),
   };
 #undef T

@@ -9,7 +9,10 @@
  * Runs as the volume's flush cycle (no other flush interleaves) with
  * admin_mu held (no snapshot deletion or reclaim); a pin, which does not
  * take admin_mu, is ordered against it by snap_lock.
- *   1. Create journal.N+1 (header synced, directory synced).
+ *   1. Create journal.N+1 (header written, its first chunk of space
+ *      reserved, synced, directory synced).  Without space this fails
+ *      here, before anything moved: journal.N goes on, within its own
+ *      reservation, and a later flush tries the checkpoint again.
  *   2. Hold the write gate (drains writes; in-memory work only while
  *      held): rotate appends to journal.N+1, note S = the last record
  *      buffered for journal.N, copy the map and snapshots into a
@@ -289,8 +292,12 @@ checkpoint_cycle (struct volume *v)
 
   /* 1. */
   jnext = v->journal.number + 1;
-  if (journal_create_file (v->io, v->dir, &v->uuid, jnext) == -1)
+  if (journal_create_file (v->io, v->dir, &v->uuid, jnext,
+                           v->journal.chunk) == -1) {
+    sv_error_prefix ("volume %s: checkpoint (the current journal goes on)",
+                     v->name);
     return -1;
+  }
 
   /* 2. */
   gate_hold (&v->gate);
@@ -314,7 +321,7 @@ checkpoint_cycle (struct volume *v)
   /* 3. */
   if (IO (v)->sync (v->io->opaque, v->data) == -1) {
     __atomic_store_n (&v->failed, errno, __ATOMIC_SEQ_CST);
-    sv_error (errno, "volume %s: fdatasync data: %m", v->name);
+    volume_stopped_error (v, errno);
     goto out;
   }
   if (journal_flush_old (&v->journal, &old) == -1)

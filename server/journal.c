@@ -39,9 +39,39 @@ record_crc (uint32_t salt, const uint8_t *rec, size_t len)
   return crc32c (crc32c (0, s, 4), rec + 4, len - 4);
 }
 
+uint64_t
+journal_chunk_for (uint64_t checkpoint_bytes)
+{
+  uint64_t c = checkpoint_bytes / 16;
+
+  if (c < 16 * 1024)
+    c = 16 * 1024;
+  if (c > 1024 * 1024)
+    c = 1024 * 1024;
+  return (c + SV_BLOCK - 1) / SV_BLOCK * SV_BLOCK;
+}
+
+/* Reserve [OFF, OFF+LEN) of file H.  0, or -1 with errno; EOPNOTSUPP
+ * when the implementation or the filesystem cannot reserve. */
+static int
+allocate (const struct sv_io *io, int h, uint64_t off, uint64_t len)
+{
+  if (io->ops->allocate == NULL) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  if (io->ops->allocate (io->opaque, h, off, len) == -1) {
+    if (errno == ENOTSUP)
+      errno = EOPNOTSUPP;
+    return -1;
+  }
+  return 0;
+}
+
 int
 journal_create_file (const struct sv_io *io, const char *dir,
-                     const struct uuid *uuid, uint64_t number)
+                     const struct uuid *uuid, uint64_t number,
+                     uint64_t reserve)
 {
   char path[4096];
   uint8_t hdr[SV_BLOCK];
@@ -62,11 +92,25 @@ journal_create_file (const struct sv_io *io, const char *dir,
   h = io->ops->open (io->opaque, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
-  if (io->ops->pwrite (io->opaque, h, hdr, SV_BLOCK, 0) != SV_BLOCK ||
-      io->ops->sync (io->opaque, h) == -1) {
+  if (io->ops->pwrite (io->opaque, h, hdr, SV_BLOCK, 0) != SV_BLOCK) {
     int e = errno;
     io->ops->close (io->opaque, h);
     return sv_error (e, "write: %s: %m", path);
+  }
+  /* The file's first records have their space before anyone can
+   * append: a checkpoint that cannot get it fails here, before it
+   * rotates, and the journal it would have replaced goes on. */
+  if (reserve > 0 && allocate (io, h, SV_BLOCK, reserve) == -1 &&
+      errno != EOPNOTSUPP) {
+    int e = errno;
+    io->ops->close (io->opaque, h);
+    io->ops->unlink (io->opaque, path);
+    return sv_error (e, "reserve %" PRIu64 " bytes: %s: %m", reserve, path);
+  }
+  if (io->ops->sync (io->opaque, h) == -1) {
+    int e = errno;
+    io->ops->close (io->opaque, h);
+    return sv_error (e, "fdatasync: %s: %m", path);
   }
   io->ops->close (io->opaque, h);
   if (io->ops->syncdir (io->opaque, dir) == -1)
@@ -241,7 +285,8 @@ later_files_have_records (struct journal *j, const uint64_t *nums, size_t n)
 int
 journal_open (struct journal *j, const struct sv_io *io, const char *dir,
               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
-              journal_apply_fn apply, void *opaque, uint64_t *torn_bytes)
+              uint64_t chunk, journal_apply_fn apply, void *opaque,
+              uint64_t *torn_bytes)
 {
   CLEANUP_FREE uint64_t *nums = NULL;
   size_t n = 0, i;
@@ -253,10 +298,13 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
   j->io = io;
   j->uuid = *uuid;
   j->h = -1;
+  j->chunk = chunk;
+  j->headroom = chunk / 4;
   *torn_bytes = 0;
   if ((j->dir = strdup (dir)) == NULL)
     return sv_error (ENOMEM, "out of memory");
   pthread_mutex_init (&j->mu, NULL);
+  pthread_mutex_init (&j->resv_mu, NULL);
 
   if (list_journals (j, &nums, &n) == -1)
     goto err;
@@ -353,7 +401,7 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
 
   if (j->h == -1) {
     uint32_t salt;
-    if (journal_create_file (io, dir, uuid, last_number) == -1)
+    if (journal_create_file (io, dir, uuid, last_number, 0) == -1)
       goto err;
     journal_path (path, sizeof path, dir, last_number);
     j->h = IO (j)->open (io->opaque, path, O_RDWR, 0);
@@ -367,6 +415,9 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
     j->salt = salt;
     j->write_off = SV_BLOCK;
   }
+  /* What lies past the end of the records, reserved or not, is
+   * unknown: count nothing as reserved. */
+  j->resv_end = j->write_off;
   return 0;
 
  err:
@@ -387,16 +438,98 @@ journal_close (struct journal *j)
   j->buf = NULL;
   j->dir = NULL;
   pthread_mutex_destroy (&j->mu);
+  pthread_mutex_destroy (&j->resv_mu);
 }
 
-uint64_t
-journal_append (struct journal *j, unsigned type, const void *payload,
-                size_t len)
+/* Does the reservation hold N more bytes for WHO?  MU held. */
+static int
+space_fits (const struct journal *j, size_t n, enum journal_space who)
+{
+  uint64_t need = j->write_off + j->committing + j->len + j->promised + n;
+
+  if (who == JOURNAL_WRITE)
+    need += j->headroom;
+  return j->no_resv || need <= j->resv_end;
+}
+
+int
+journal_reserve (struct journal *j, size_t n, enum journal_space who)
+{
+  uint64_t from, to;
+  int h, tries;
+
+  pthread_mutex_lock (&j->mu);
+  if (space_fits (j, n, who)) {
+    j->promised += n;
+    pthread_mutex_unlock (&j->mu);
+    return 0;
+  }
+  pthread_mutex_unlock (&j->mu);
+  if (who == JOURNAL_HELD) {
+    errno = ENOSPC;
+    return -1;
+  }
+
+  /* Grow the reservation: one thread at a time, MU not held across the
+   * fallocate.  Others may take part of what is added meanwhile, hence
+   * the loop; two rounds always suffice unless space runs out. */
+  pthread_mutex_lock (&j->resv_mu);
+  for (tries = 0; ; tries++) {
+    pthread_mutex_lock (&j->mu);
+    if (space_fits (j, n, who)) {
+      j->promised += n;
+      pthread_mutex_unlock (&j->mu);
+      pthread_mutex_unlock (&j->resv_mu);
+      return 0;
+    }
+    from = j->resv_end;
+    to = j->write_off + j->committing + j->len + j->promised + n +
+      j->headroom + j->chunk;
+    to = (to + SV_BLOCK - 1) / SV_BLOCK * SV_BLOCK;
+    h = j->h;
+    pthread_mutex_unlock (&j->mu);
+    if (tries == 4) {
+      pthread_mutex_unlock (&j->resv_mu);
+      errno = ENOSPC;
+      return -1;
+    }
+    if (allocate (j->io, h, from, to - from) == -1) {
+      int e = errno;
+      if (e == EOPNOTSUPP) {
+        pthread_mutex_lock (&j->mu);
+        j->no_resv = 1;
+        pthread_mutex_unlock (&j->mu);
+        continue;
+      }
+      pthread_mutex_unlock (&j->resv_mu);
+      errno = e;
+      return -1;
+    }
+    pthread_mutex_lock (&j->mu);
+    if (to > j->resv_end)
+      j->resv_end = to;
+    pthread_mutex_unlock (&j->mu);
+  }
+}
+
+void
+journal_unreserve (struct journal *j, size_t n)
+{
+  pthread_mutex_lock (&j->mu);
+  j->promised -= n < j->promised ? n : j->promised;
+  pthread_mutex_unlock (&j->mu);
+}
+
+static uint64_t
+append (struct journal *j, unsigned type, const void *payload, size_t len,
+        int reserved)
 {
   uint64_t seq;
   uint8_t *rec;
 
   pthread_mutex_lock (&j->mu);
+  if (reserved)
+    j->promised -= JR_HDR + len < j->promised ? JR_HDR + len : j->promised;
   if (j->len + JR_HDR + len > j->cap) {
     size_t ncap = j->cap ? j->cap * 2 : 65536;
     uint8_t *nb;
@@ -424,6 +557,20 @@ journal_append (struct journal *j, unsigned type, const void *payload,
 }
 
 uint64_t
+journal_append (struct journal *j, unsigned type, const void *payload,
+                size_t len)
+{
+  return append (j, type, payload, len, 0);
+}
+
+uint64_t
+journal_append_reserved (struct journal *j, unsigned type,
+                         const void *payload, size_t len)
+{
+  return append (j, type, payload, len, 1);
+}
+
+uint64_t
 journal_last_seq (struct journal *j)
 {
   uint64_t s;
@@ -439,6 +586,7 @@ static void
 untake (struct journal *j, uint8_t *buf, size_t len)
 {
   pthread_mutex_lock (&j->mu);
+  j->committing = 0;
   if (j->len == 0) {
     free (j->buf);
     j->buf = buf;
@@ -478,6 +626,7 @@ journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
   last = j->next_seq - 1;
   j->buf = NULL;
   j->len = j->cap = 0;
+  j->committing = len;
   pthread_mutex_unlock (&j->mu);
 
   /* Phase 2: make the data durable before any record that maps it. */
@@ -500,12 +649,13 @@ journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
       untake (j, buf, len);
       return sv_error (e, "fdatasync: %s: %m", path);
     }
-    j->write_off += len;
   }
   free (buf);
 
   /* Phase 4: the records are durable. */
   pthread_mutex_lock (&j->mu);
+  j->write_off += len;
+  j->committing = 0;
   j->durable_seq = last;
   pthread_mutex_unlock (&j->mu);
   *durable = last;
@@ -529,6 +679,7 @@ journal_rotate (struct journal *j, struct journal_old *old,
     return -1;
   }
 
+  pthread_mutex_lock (&j->resv_mu);
   pthread_mutex_lock (&j->mu);
   old->h = j->h;
   old->number = j->number;
@@ -543,7 +694,11 @@ journal_rotate (struct journal *j, struct journal_old *old,
   j->number++;
   j->salt = salt;
   j->write_off = SV_BLOCK;
+  /* journal_create_file reserved a chunk (or the filesystem cannot
+   * reserve, which no_resv then says). */
+  j->resv_end = SV_BLOCK + j->chunk;
   pthread_mutex_unlock (&j->mu);
+  pthread_mutex_unlock (&j->resv_mu);
   return 0;
 }
 

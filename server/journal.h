@@ -23,9 +23,45 @@
  * deletes nothing the checkpoint covers: the caller does that with
  * journal_remove_old once it has made the checkpoint durable.
  *
- * Locking: MU protects the buffer and sequence numbers (short, never
- * held across I/O).  journal_commit and journal_rotate must be called
- * by one thread at a time (the volume's flush lock).
+ * Space (journal_reserve)
+ * -----------------------
+ * A change must not be accepted in memory when the disk has no room
+ * for its record: on a full filesystem the commit would then fail
+ * again and again, and the change could never become durable nor be
+ * taken back.  So the current file's space is reserved ahead, in
+ * chunks (sio allocate: fallocate with FALLOC_FL_KEEP_SIZE, which
+ * changes neither the size nor what replay reads), and a change takes
+ * its share before it touches anything:
+ *   1. journal_reserve (N bytes): if the reserved space holds what is
+ *      written, being written, buffered and promised, plus N, promise
+ *      N; otherwise grow the reservation by a chunk (I/O under
+ *      RESV_MU, never under MU) and promise.  If the space cannot be
+ *      had: -1 with ENOSPC, nothing changed.
+ *   2. Change memory; journal_append_reserved buffers the record, which
+ *      takes its promise.
+ *   3. journal_commit writes the records into reserved space: a full
+ *      filesystem cannot make it fail.
+ * A client's write leaves a headroom of the reservation to the others:
+ * a pin, which must do no I/O while writes are held, takes its record
+ * from what is reserved (JOURNAL_HELD), and a flush cycle grows the
+ * reservation back afterwards.  A snapshot deletion, and the
+ * cancellation of a failed pin, append without a reservation: they
+ * must not fail for want of space (a deletion is how space comes back)
+ * and use the headroom, or go past it, in which case only their flush
+ * can fail with ENOSPC and is retried.  A reclaim reserves each record
+ * and stops where space runs out (what it leaves is reclaimed later).
+ * A new file (journal_create_file) gets its first chunk with its
+ * header: a checkpoint that cannot get it fails before it rotates,
+ * keeps the old file and runs again at a later flush.  A filesystem
+ * that cannot reserve (EOPNOTSUPP) makes every reservation succeed:
+ * the commit may then fail with ENOSPC as before, and is retried.
+ *
+ * Locking: RESV_MU > MU.  MU protects the buffer, the sequence numbers
+ * and the space accounting (short, never held across I/O).  RESV_MU
+ * serialises growing the reservation (an fallocate) and keeps the
+ * current file from being rotated meanwhile.  journal_commit and
+ * journal_rotate must be called by one thread at a time (the volume's
+ * flush lock).
  */
 
 #ifndef SNAPVOL_JOURNAL_H
@@ -48,13 +84,31 @@ struct journal {
   uint64_t number;
   int h;
   uint32_t salt;
-  uint64_t write_off;        /* end of what has been written */
+  uint64_t write_off;        /* end of what has been written (under MU) */
 
   /* Buffered records (under MU). */
   uint8_t *buf;
   size_t len, cap;
   uint64_t next_seq;         /* to assign */
   uint64_t durable_seq;      /* last record known durable */
+
+  /* Space (under MU; see "Space" above). */
+  pthread_mutex_t resv_mu;
+  uint64_t resv_end;         /* the current file's space is reserved to here */
+  uint64_t promised;         /* reserved for records not yet appended */
+  uint64_t committing;       /* taken by journal_commit, not yet written */
+  uint64_t chunk;            /* the reservation grows by this much */
+  uint64_t headroom;         /* what a client's write leaves to others */
+  int no_resv;               /* the filesystem cannot reserve */
+};
+
+/* Who asks for journal space (journal_reserve). */
+enum journal_space {
+  JOURNAL_WRITE,             /* a client's write, zero or trim: leaves the
+                              * headroom; may block to grow the space */
+  JOURNAL_ADMIN,             /* reclaim: may use the headroom, may block */
+  JOURNAL_HELD,              /* writes are held (a pin): no I/O, may use
+                              * the headroom */
 };
 
 /* Callback applying one replayed record.  Returns -1 (with an
@@ -63,27 +117,50 @@ typedef int (*journal_apply_fn) (void *opaque, unsigned type,
                                  const uint8_t *payload, size_t len,
                                  uint64_t seq);
 
-/* Create journal file NUMBER in DIR (header written and synced, the
- * directory synced). */
+/* Create journal file NUMBER in DIR (header written, RESERVE bytes of
+ * space reserved after it, synced, the directory synced).  ENOSPC if
+ * the space cannot be had; the file is then removed. */
 extern int journal_create_file (const struct sv_io *io, const char *dir,
-                                const struct uuid *uuid, uint64_t number);
+                                const struct uuid *uuid, uint64_t number,
+                                uint64_t reserve);
+
+/* How much journal space to reserve at a time for a volume that writes
+ * a checkpoint every CHECKPOINT_BYTES of journal: 1/16 of it, from 16
+ * KiB to 1 MiB. */
+extern uint64_t journal_chunk_for (uint64_t checkpoint_bytes);
 
 /* Replay journal files >= FIRST in DIR, applying records with seq >
  * AFTER_SEQ, and fdatasync each (what was read may have been in the
  * page cache only).  Files below FIRST are left alone.  On success J
  * is open for appending to the last file (one is created if none
- * exists).  Reports a torn tail it cut in *TORN_BYTES.  EILSEQ on
- * corruption that is not a torn tail. */
+ * exists), reserving space CHUNK bytes at a time; no space is reserved
+ * yet (journal_reserve (J, 0, JOURNAL_WRITE) does it).  Reports a torn
+ * tail it cut in *TORN_BYTES.  EILSEQ on corruption that is not a torn
+ * tail. */
 extern int journal_open (struct journal *j, const struct sv_io *io,
                          const char *dir, const struct uuid *uuid,
-                         uint64_t first, uint64_t after_seq,
+                         uint64_t first, uint64_t after_seq, uint64_t chunk,
                          journal_apply_fn apply, void *opaque,
                          uint64_t *torn_bytes);
 extern void journal_close (struct journal *j);
 
-/* Buffer a record; returns its sequence number, 0 with ENOMEM. */
+/* Reserve space for N bytes of records (see "Space" above; a record
+ * takes JR_HDR plus its payload).  0, or -1 with errno (ENOSPC, or the
+ * error of the reservation) and nothing reserved.  May block on an
+ * fallocate unless WHO is JOURNAL_HELD.  Takes RESV_MU and MU. */
+extern int journal_reserve (struct journal *j, size_t n,
+                            enum journal_space who);
+/* Give back N bytes reserved and not used. */
+extern void journal_unreserve (struct journal *j, size_t n);
+
+/* Buffer a record; returns its sequence number, 0 with ENOMEM.
+ * journal_append_reserved takes the record's space from what the
+ * caller reserved (and gives it back on failure); journal_append uses
+ * none (see "Space" above for who may). */
 extern uint64_t journal_append (struct journal *j, unsigned type,
                                 const void *payload, size_t len);
+extern uint64_t journal_append_reserved (struct journal *j, unsigned type,
+                                         const void *payload, size_t len);
 
 /* The last sequence number assigned. */
 extern uint64_t journal_last_seq (struct journal *j);
@@ -96,9 +173,10 @@ extern int journal_commit (struct journal *j,
                            uint64_t *durable);
 
 /* Checkpoint support: switch appends to file NUMBER+1 (already created
- * with journal_create_file).  The records buffered so far, all with
- * seq <= *LAST_SEQ, stay queued for the old file: write them with
- * journal_flush_old and then delete the old file. */
+ * with journal_create_file, reserving J's chunk).  The records buffered
+ * so far, all with seq <= *LAST_SEQ, stay queued for the old file
+ * (inside its reserved space): write them with journal_flush_old and
+ * then delete the old file. */
 struct journal_old {
   int h;
   uint64_t number;

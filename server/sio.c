@@ -190,6 +190,17 @@ px_listdir (void *o, const char *dir, char ***names, size_t *n)
   return -1;
 }
 
+static int
+px_allocate (void *o, int h, uint64_t off, uint64_t len)
+{
+  int r;
+
+  do
+    r = fallocate (h, FALLOC_FL_KEEP_SIZE, off, len);
+  while (r == -1 && errno == EINTR);
+  return r;
+}
+
 static const struct sv_io_ops posix_ops = {
   .open = px_open,
   .close = px_close,
@@ -206,6 +217,7 @@ static const struct sv_io_ops posix_ops = {
   .rmdir = px_rmdir,
   .syncdir = px_syncdir,
   .listdir = px_listdir,
+  .allocate = px_allocate,
 };
 
 const struct sv_io sio_posix = { &posix_ops, NULL };

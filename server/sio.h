@@ -37,6 +37,12 @@ struct sv_io_ops {
   /* Names in DIR except "." and "..": *NAMES is a malloc'd array of
    * malloc'd strings, freed by the caller. */
   int (*listdir) (void *opaque, const char *dir, char ***names, size_t *n);
+  /* Reserve disk space for [OFF, OFF+LEN) of the file without changing
+   * its size or content (fallocate with FALLOC_FL_KEEP_SIZE), so that
+   * later writes there cannot fail for want of space.  ENOSPC when the
+   * filesystem is full; EOPNOTSUPP when it cannot reserve, and NULL in
+   * an implementation that cannot: callers then go on without. */
+  int (*allocate) (void *opaque, int h, uint64_t off, uint64_t len);
 };
 
 struct sv_io {

@@ -100,7 +100,16 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
     v->capsnaps = ncap;
   }
   len = volume_encode_snap (&s, rec);
-  if (journal_append (&v->journal, JR_SNAP_CREATE, rec, len) == 0)
+  /* Writes are held: the record's space must already be reserved (the
+   * headroom writers leave), no fallocate now. */
+  if (journal_reserve (&v->journal, JR_HDR + len, JOURNAL_HELD) == -1) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    return sv_error (ENOSPC, "volume %s: no journal space left for the"
+                     " snapshot's record in %s/journal.%016" PRIx64 "; free"
+                     " space (or delete snapshots), then try again",
+                     v->name, v->dir, v->journal.number);
+  }
+  if (journal_append_reserved (&v->journal, JR_SNAP_CREATE, rec, len) == 0)
     r = sv_error (ENOMEM, "volume %s: out of memory", v->name);
   else
     r = volume_snap_insert (v, &s);   /* moves live_gen on */
@@ -113,7 +122,9 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
 }
 
 /* Clear what no view reads in cluster VCI.  snap_lock (read) and the
- * stripe write lock held. */
+ * stripe write lock held.  Returns 1 when the journal has no space for
+ * the next record (the cluster is left as it is from there: reclaimed
+ * later), -1 on ENOMEM. */
 static int
 reclaim_cluster (struct volume *v, uint64_t vci)
 {
@@ -155,14 +166,20 @@ reclaim_cluster (struct volume *v, uint64_t vci)
     if (nx.alloc == 0)
       nx.phys = PHYS_NONE;
     if ((nx.alloc | nx.zero) == 0) {
+      if (journal_reserve (&v->journal, VOL_DROP_BYTES, JOURNAL_ADMIN) == -1)
+        return 1;
       seq = volume_log_drop (v, vci, x.gen);
       if (seq == 0)
         return -1;
       extmap_drop (&v->map, vci, x.gen);
     }
     else {
-      if (extmap_put (&v->map, vci, &nx) == -1)
+      if (journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_ADMIN) == -1)
+        return 1;
+      if (extmap_put (&v->map, vci, &nx) == -1) {
+        journal_unreserve (&v->journal, VOL_PUT_BYTES);
         return -1;
+      }
       seq = volume_log_put (v, vci, &nx);
       if (seq == 0)
         return -1;
@@ -179,7 +196,9 @@ reclaim_cluster (struct volume *v, uint64_t vci)
   return 0;
 }
 
-/* Reclaim the whole map.  admin_mu held. */
+/* Reclaim the whole map.  admin_mu held.  Without journal space it
+ * stops early and succeeds: what it leaves is space, not data, and the
+ * next deletion or open reclaims it. */
 int
 volume_reclaim (struct volume *v)
 {
@@ -194,6 +213,8 @@ volume_reclaim (struct volume *v)
     pthread_rwlock_unlock (&v->snap_lock);
     vci++;
   }
+  if (r == 1)
+    return 0;
   if (r == -1) {
     __atomic_store_n (&v->failed, ENOMEM, __ATOMIC_SEQ_CST);
     return sv_error (ENOMEM, "volume %s: out of memory during reclaim;"
@@ -239,6 +260,9 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
     v->pend_del = np;
     v->cappend_del = ncap;
   }
+  /* No reservation: a deletion must not fail for want of journal space
+   * (it is how space comes back); it takes the headroom, or goes past
+   * the reservation, and then only its flush can fail with ENOSPC. */
   seq = journal_append (&v->journal, JR_SNAP_DELETE, id->b, 16);
   if (seq == 0) {
     pthread_rwlock_unlock (&v->snap_lock);

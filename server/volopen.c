@@ -105,7 +105,8 @@ volume_create_files (struct sv_pool *pool, const char *voldir,
 
   if (volume_write_empty_checkpoint (io, tmpdir, &uuid) == -1)
     return -1;
-  if (journal_create_file (io, tmpdir, &uuid, 1) == -1)
+  if (journal_create_file (io, tmpdir, &uuid, 1,
+                           journal_chunk_for (pool->checkpoint_bytes)) == -1)
     return -1;
 
   snprintf (path, sizeof path, "%s/data", tmpdir);
@@ -550,6 +551,7 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
 
   /* 3. */
   if (journal_open (&v->journal, v->io, dir, &v->uuid, jfirst, last_seq,
+                    journal_chunk_for (v->checkpoint_bytes),
                     volume_apply_record, v, &torn) == -1) {
     sv_error_prefix ("volume %s", name);
     goto err;

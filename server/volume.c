@@ -33,6 +33,14 @@
  * A failed fdatasync of the data file fails the volume: the page cache
  * can no longer be trusted, so every later request fails with EIO until
  * the pool is reopened and the journal replayed.
+ *
+ * Running out of space.  A write, zero or trim that changes the map
+ * reserves its journal record's space (journal.h, "Space") before it
+ * writes data or changes memory: on a full filesystem it fails there
+ * with ENOSPC and nothing changed, and the volume goes on (reads,
+ * flushes, writes that change no bitmap); it works again once space is
+ * back.  Data space comes from the data file's pwrite, which fails
+ * with ENOSPC before anything is recorded.
  */
 
 #include <config.h>
@@ -142,6 +150,8 @@ gate_release (struct gate *g)
 
 /* Journal helpers. */
 
+/* The caller reserved VOL_PUT_BYTES (VOL_DROP_BYTES) of journal
+ * space for each record. */
 uint64_t
 volume_log_put (struct volume *v, uint64_t vci, const struct ext *x)
 {
@@ -152,7 +162,7 @@ volume_log_put (struct volume *v, uint64_t vci, const struct ext *x)
   put_le32 (p + 12, x->phys);
   put_le64 (p + 16, x->alloc);
   put_le64 (p + 24, x->zero);
-  return journal_append (&v->journal, JR_ENTRY_PUT, p, sizeof p);
+  return journal_append_reserved (&v->journal, JR_ENTRY_PUT, p, sizeof p);
 }
 
 uint64_t
@@ -163,7 +173,18 @@ volume_log_drop (struct volume *v, uint64_t vci, uint32_t gen)
   memset (p, 0, sizeof p);
   put_le64 (p, vci);
   put_le32 (p + 8, gen);
-  return journal_append (&v->journal, JR_ENTRY_DROP, p, sizeof p);
+  return journal_append_reserved (&v->journal, JR_ENTRY_DROP, p, sizeof p);
+}
+
+/* A write, zero or trim of cluster VCI that gets no journal space:
+ * ENOSPC (or the reservation's own error) and nothing changed. */
+static int
+no_journal_space (struct volume *v, uint64_t vci)
+{
+  return sv_error (errno, "volume %s: cannot reserve journal space for"
+                   " cluster %" PRIu64 " in %s/journal.%016" PRIx64 ": %m;"
+                   " nothing was changed (free space, then write again)",
+                   v->name, vci, v->dir, v->journal.number);
 }
 
 /* A journal append that fails leaves memory ahead of what can ever be
@@ -176,6 +197,19 @@ fail_volume (struct volume *v, int err, const char *what)
                    " the pool is reopened", v->name, what);
 }
 
+int
+volume_stopped_error (struct volume *v, int err)
+{
+  errno = err;
+  return sv_error (err, "volume %s: fdatasync data: %m; the volume is"
+                   " stopped: the page cache may hold writes the disk lost,"
+                   " so every request fails with EIO until the pool is"
+                   " reopened (restart the server), which replays the"
+                   " journal: what was flushed is intact%s", v->name,
+                   err == ENOSPC ? "; free space on the pool's filesystem"
+                   " first" : "");
+}
+
 static int
 check_failed (struct volume *v)
 {
@@ -183,8 +217,11 @@ check_failed (struct volume *v)
 
   if (err)
     return sv_error (EIO, "volume %s: an earlier metadata or sync failure"
-                     " (%s) stopped the volume; reopen the pool to recover",
-                     v->name, strerror (err));
+                     " (%s) stopped the volume; to recover, %sreopen the"
+                     " pool (restart the server): the journal is replayed"
+                     " and what was flushed is intact", v->name,
+                     strerror (err), err == ENOSPC
+                     ? "free space on the pool's filesystem, then " : "");
   return 0;
 }
 
@@ -376,10 +413,21 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
     x.zero &= ~mask;
   }
 
+  /* The record's journal space before anything changes: on a full
+   * filesystem the write fails here, with nothing written. */
+  changed = !in_place || x.phys == PHYS_NONE ||
+    ev->v[top].alloc != x.alloc || ev->v[top].zero != x.zero;
+  if (changed &&
+      journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_WRITE) == -1)
+    return no_journal_space (v, vci);
+
   if (x.phys == PHYS_NONE) {
-    if (alloc_get (&v->alloc, &x.phys) == -1)
-      return sv_error (errno, "volume %s: cannot allocate a cluster: %m",
+    if (alloc_get (&v->alloc, &x.phys) == -1) {
+      int e = errno;
+      journal_unreserve (&v->journal, VOL_PUT_BYTES);
+      return sv_error (e, "volume %s: cannot allocate a cluster: %m",
                        v->name);
+    }
     new_phys = 1;
   }
 
@@ -404,13 +452,12 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
                            (uint64_t) x.phys * cs + wstart) == -1)
     goto write_error;
 
-  changed = !in_place || new_phys || ev->v[top].alloc != x.alloc ||
-    ev->v[top].zero != x.zero;
   if (!changed)
     return 0;
   if (extmap_put (&v->map, vci, &x) == -1) {
     if (new_phys)
       alloc_put_now (&v->alloc, x.phys);
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
   seq = volume_log_put (v, vci, &x);
@@ -422,6 +469,8 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
   int e = errno;
   if (new_phys)
     alloc_put_now (&v->alloc, x.phys);
+  if (changed)
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
   return sv_error (e, "volume %s: write data at cluster %" PRIu64 ": %m",
                    v->name, vci);
 }
@@ -479,6 +528,9 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
     }
   if (all_zero)
     return 0;
+  /* One record at most, a put or a smaller drop: its space first. */
+  if (journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_WRITE) == -1)
+    return no_journal_space (v, vci);
 
   if (ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST)) {
     /* Only the live volume sees this version: change it in place. */
@@ -493,14 +545,17 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
       x.phys = PHYS_NONE;
     }
     if ((x.alloc | x.zero) == 0) {
+      journal_unreserve (&v->journal, VOL_PUT_BYTES - VOL_DROP_BYTES);
       seq = volume_log_drop (v, vci, x.gen);
       if (seq == 0)
         return fail_volume (v, errno, "journal append");
       extmap_drop (&v->map, vci, x.gen);
     }
     else {
-      if (extmap_put (&v->map, vci, &x) == -1)
+      if (extmap_put (&v->map, vci, &x) == -1) {
+        journal_unreserve (&v->journal, VOL_PUT_BYTES);
         return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+      }
       seq = volume_log_put (v, vci, &x);
       if (seq == 0)
         return fail_volume (v, errno, "journal append");
@@ -520,8 +575,10 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   x.phys = PHYS_NONE;
   x.alloc = 0;
   x.zero = mask;
-  if (extmap_put (&v->map, vci, &x) == -1)
+  if (extmap_put (&v->map, vci, &x) == -1) {
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
   if (volume_log_put (v, vci, &x) == 0)
     return fail_volume (v, errno, "journal append");
   return 0;
@@ -584,7 +641,7 @@ sync_data (void *opaque)
   if (IO (v)->sync (v->io->opaque, v->data) == -1) {
     int e = errno;
     __atomic_store_n (&v->failed, e, __ATOMIC_SEQ_CST);
-    return sv_error (e, "volume %s: fdatasync data: %m", v->name);
+    return volume_stopped_error (v, e);
   }
   return 0;
 }
@@ -611,6 +668,10 @@ flush_cycle (struct volume *v)
   volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
   alloc_release (&v->alloc, durable, volume_punch_cluster, v);
+  /* Grow the journal's reservation back to its headroom (pins take
+   * from it without I/O).  Best effort: without space the writes that
+   * need some fail with ENOSPC themselves. */
+  journal_reserve (&v->journal, 0, JOURNAL_WRITE);
   return 0;
 }
 

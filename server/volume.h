@@ -185,11 +185,19 @@ extern int volume_write_empty_checkpoint (const struct sv_io *io,
                                           const char *dir,
                                           const struct uuid *uuid);
 
-/* Journal helpers shared by the I/O paths and replay. */
+/* Journal helpers shared by the I/O paths and replay.  The caller
+ * reserved the record's space (journal_reserve) first: VOL_PUT_BYTES,
+ * VOL_DROP_BYTES (ondisk.h sizes). */
+#define VOL_PUT_BYTES (JR_HDR + JR_ENTRY_PUT_LEN)
+#define VOL_DROP_BYTES (JR_HDR + JR_ENTRY_DROP_LEN)
 extern uint64_t volume_log_put (struct volume *v, uint64_t vci,
                                 const struct ext *x);
 extern uint64_t volume_log_drop (struct volume *v, uint64_t vci,
                                  uint32_t gen);
+/* Report that a failed fdatasync of the data file (errno ERR) stopped
+ * the volume, and how to recover; returns -1 with errno ERR.  The
+ * caller has set v->failed. */
+extern int volume_stopped_error (struct volume *v, int err);
 extern int volume_apply_record (void *opaque, unsigned type,
                                 const uint8_t *p, size_t len, uint64_t seq);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);

@@ -901,6 +901,20 @@ cs_listdir (void *o, const char *path, char ***names, size_t *n)
   return 0;
 }
 
+/* Space is never short here and a reservation changes no content:
+ * nothing to do, nothing counted. */
+static int
+cs_allocate (void *o, int h, uint64_t off, uint64_t len)
+{
+  struct crashsim *cs = o;
+
+  pthread_mutex_lock (&cs->mu);
+  if (handle_get (cs, h) == NULL)
+    return fail_unlock (cs, EBADF);
+  pthread_mutex_unlock (&cs->mu);
+  return 0;
+}
+
 static const struct sv_io_ops crashsim_ops_table = {
   .open = cs_open,
   .close = cs_close,
@@ -917,6 +931,7 @@ static const struct sv_io_ops crashsim_ops_table = {
   .rmdir = cs_rmdir,
   .syncdir = cs_syncdir,
   .listdir = cs_listdir,
+  .allocate = cs_allocate,
 };
 
 /* Life cycle. */

@@ -51,9 +51,10 @@ extern const struct sv_io *crashsim_io (struct crashsim *cs);
 
 /* Operations that change state (creating or truncating open, pwrite,
  * sync, punch, truncate, rename, unlink, mkdir, rmdir, syncdir) are
- * numbered from 1; reads, size, advise, listdir and close are not
- * counted (a crash after them equals a crash after the previous
- * counted one).  Failed operations are not counted. */
+ * numbered from 1; reads, size, advise, allocate (a reservation: space
+ * is never short here), listdir and close are not counted (a crash
+ * after them equals a crash after the previous counted one).  Failed
+ * operations are not counted. */
 extern uint64_t crashsim_ops (struct crashsim *cs);
 
 /* Called after every counted operation, without CS's lock held, in the

@@ -605,7 +605,8 @@ test_checkpoint_removes_every_journal_file_it_covers (void **state)
   ut_file_read (jpath, sb, sizeof sb, 0);
   memcpy (uuid.b, sb + SB_OFF_UUID, 16);
   snprintf (vdir, sizeof vdir, "%s/volumes/t", fx->dir);
-  assert_int_equal (journal_create_file (&sio_posix, vdir, &uuid, n + 1), 0);
+  assert_int_equal (journal_create_file (&sio_posix, vdir, &uuid, n + 1, 0),
+                    0);
 
   /* Replay runs N, then N+1, where appends go; the close checkpoints. */
   fx->pool = ut_pool_open (fx->dir, 0, 0);

@@ -420,7 +420,7 @@ test_torn_tail_before_empty_next_journal_is_cut (void **state)
   number = strtoull (strrchr (jpath, '.') + 1, NULL, 16);
   snprintf (vdir, sizeof vdir, "%s/volumes/t", fx->dir);
   assert_int_equal (journal_create_file (&sio_posix, vdir, &uuid,
-                                         number + 1), 0);
+                                         number + 1, 16 * KiB), 0);
 
   fx->pool = pool_open (fx->dir, NULL, 0);
   if (fx->pool == NULL)

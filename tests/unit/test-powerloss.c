@@ -89,7 +89,7 @@
 #define MAX_WRITE_SECTORS 320     /* 160 KiB: crosses clusters */
 
 #define DEFAULT_ITERATIONS 60
-#define DEFAULT_SECONDS 40
+#define DEFAULT_SECONDS 36
 
 /* Four geometries: 16 subclusters per cluster, 4, 1 (and a size that
  * ends inside a subcluster), 64. */

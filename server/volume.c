@@ -14,8 +14,14 @@
  * through to older versions.  A partially written subcluster is
  * completed from the bytes the live volume reads there (a 4 KiB
  * read-modify-write at most, never a whole cluster), except when the
- * new version would fall through more than VOL_MAX_DEPTH versions: then
- * it is filled completely so that reads stay bounded.
+ * new version would fall through VOL_MAX_DEPTH versions or more: then
+ * it is filled completely so that reads stay bounded.  The depth that
+ * counts is the chain a read can walk (chain_depth): from the newest
+ * version down to the first one below which every subcluster is
+ * defined, not every version the cluster keeps for its snapshots.  A
+ * cluster rewritten between every pair of snapshots thus pays one
+ * whole-cluster fill per VOL_MAX_DEPTH copies on write, not one per
+ * write once it has VOL_MAX_DEPTH versions.
  *
  * Concurrency.  Writes, zeroes and trims enter the volume's write gate
  * (lock-free unless a hold is in progress) and take the write lock of
@@ -94,6 +100,22 @@ resolve (const struct extvec *ev, int top, unsigned s, uint32_t *phys)
       return SUB_ZERO;
   }
   return SUB_HOLE;
+}
+
+/* How many versions a read from a new version on top of TOP may walk:
+ * versions TOP, TOP-1, ... down to the first at which every subcluster
+ * is defined (data or zero) by it or a newer one, or to the oldest. */
+static int
+chain_depth (const struct volume *v, const struct extvec *ev, int top)
+{
+  uint64_t all = all_bits (v), seen = 0;
+  int i, d = 0;
+
+  for (i = top; i >= 0 && seen != all; i--) {
+    seen |= ev->v[i].alloc | ev->v[i].zero;
+    d++;
+  }
+  return d;
 }
 
 /* Gate. */
@@ -364,7 +386,7 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
     x.gen = v->live_gen;
     x.phys = PHYS_NONE;
     x.alloc = x.zero = 0;
-    fill = n >= VOL_MAX_DEPTH;
+    fill = chain_depth (v, ev, top) >= VOL_MAX_DEPTH;
   }
 
   if (fill) {

@@ -1135,6 +1135,56 @@ test_deep_chain_of_twenty_snapshots_reads_each_version (void **state)
   free (shadow);
 }
 
+/* A subcluster rewritten between every pair of snapshots, with every
+ * snapshot kept: each copy on write allocates one 4 KiB subcluster,
+ * except that a read's walk is bounded by filling the whole cluster
+ * once the chain down to a complete version reaches 8 versions: the
+ * 8th, 16th and 24th copies.  Counting every kept version instead
+ * would fill the cluster on every copy from the 8th on. */
+#define HOT 24
+static void
+test_hot_subcluster_fills_one_cluster_per_eight_copies (void **state)
+{
+  struct fixture *fx = *state;
+  uint8_t *shadow = xcalloc (CS);
+  uint8_t *expect[HOT + 1];
+  char ids[HOT + 1][SV_UUID_STRLEN + 1];
+  struct sv_volume_info vi;
+  struct sv_view *v, *s;
+  int i, round;
+
+  create (fx, "hot", 2 * CS, 0);
+  v = ut_view_open (fx->pool, "hot");
+  ut_write_pattern (v, 0, CS, 200, shadow);
+  for (i = 1; i <= HOT; i++) {
+    ut_snapshot (fx->pool, "hot", ids[i]);
+    expect[i] = xcalloc (CS);
+    memcpy (expect[i], shadow, CS);
+    ut_write_pattern (v, 4096, 4096, 200 + i, shadow);
+  }
+  flush (v);
+  ut_volume_info (fx->pool, "hot", &vi);
+  assert_int_equal (vi.allocated_bytes,
+                    CS + (HOT - HOT / 8) * 4096ull + (HOT / 8) * CS);
+
+  for (round = 0; round < 2; round++) {
+    assert_view_reads (v, 0, CS, shadow);
+    assert_zero (v, CS, CS);
+    for (i = 1; i <= HOT; i++) {
+      s = open_snapshot (fx, "hot", ids[i]);
+      assert_view_reads (s, 0, CS, expect[i]);
+      view_close (s);
+    }
+    view_close (v);
+    reopen (fx);
+    v = ut_view_open (fx->pool, "hot");
+  }
+  view_close (v);
+  for (i = 1; i <= HOT; i++)
+    free (expect[i]);
+  free (shadow);
+}
+
 /* Holds. */
 
 /* Reopen the fixture's pool on the gated I/O layer. */
@@ -1644,6 +1694,7 @@ main (void)
     T (test_delete_middle_of_three_snapshots_keeps_the_others),
     T (test_reclaim_of_zero_only_cluster_after_two_deletions),
     T (test_deep_chain_of_twenty_snapshots_reads_each_version),
+    T (test_hot_subcluster_fills_one_cluster_per_eight_copies),
     T (test_hold_orders_writes_around_the_pin),
     T (test_hold_release_lets_writes_through_without_snapshot),
     T (test_invalid_volume_names_fail_einval),

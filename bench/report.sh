@@ -262,7 +262,7 @@ report_cow ()
             "$(div "$(res_get "cow.$s.first")" "$(res_get "cow.$s.steady")")"
     done
     echo
-    echo "$(res_get cow.nios) writes per pass (one per 8 clusters of the export, same seed every pass), 16 in flight; runs: snapvol first $(res_get cow.snapvol.first.runs), qcow2 first $(res_get cow.qcow2.first.runs)."
+    echo "$(res_get cow.nios) writes per pass (one per 8 clusters of the export, same seed every pass), 16 in flight; a snapvol run is $(res_get cow.cycles) cycles of snapshot, first pass and steady pass, their writes and times counted together (a pass alone lasts tens of milliseconds); runs: snapvol first $(res_get cow.snapvol.first.runs), steady $(res_get cow.snapvol.steady.runs), qcow2 first $(res_get cow.qcow2.first.runs)."
 }
 
 report_snapreads ()

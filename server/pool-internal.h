@@ -22,6 +22,7 @@ struct sv_pool {
   const struct sv_io *io;
   uint32_t default_cluster_size;
   uint64_t checkpoint_bytes;
+  unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
   struct uuid_holder { uint8_t b[16]; } uuid;
   int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */
 

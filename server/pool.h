@@ -48,6 +48,12 @@ struct sv_pool_options {
   const struct sv_io *io;          /* NULL: the POSIX implementation */
   /* Journal size (bytes) past which a checkpoint is written; 0: default. */
   uint64_t checkpoint_bytes;
+  /* How many volumes of a snapshot set are made durable at once when it
+   * is committed (their syncs overlap, and the filesystem can commit
+   * them together); 0: the default (16); 1: one after another, which
+   * keeps the order of I/O calls the same from run to run, as tests
+   * that count or crash at the Nth call need. */
+  unsigned flush_threads;
 };
 
 struct sv_volume_info {
@@ -138,13 +144,15 @@ extern int pool_snapshot_list (struct sv_pool *pool, const char *volume,
  * SET_ID: the set's UUID, or NULL to make one; written to SET_ID_OUT.
  * RES: an array of N results, filled in the order of VOLUMES.
  * LABEL may be NULL.  May block.
- * On failure no snapshot of the set remains, with one exception, the
- * one every failed flush has: if a volume's journal sync fails after
- * the set's record was written and the journal then cannot be written
- * at all (the volume stops), the record may have reached the disk, and
- * the set may be found whole, exactly as pinned, at the next open.
- * Callers that must not keep it delete the set by its id after the
- * reopen (the coordinator does so for every failed set). */
+ * On failure the set's snapshots are deleted, with one exception, the
+ * one every failed flush has: when the disk keeps failing, a deletion
+ * cannot be made durable either.  If a volume's flush (or its
+ * deletion's) fails after the set's record was written, the record may
+ * have reached the disk, and that volume's snapshot may be found,
+ * exactly as pinned, at the next open, on that volume only or on
+ * several: the volumes of a set are flushed independently.  Callers
+ * that must not keep it delete the set by its id after the reopen (the
+ * coordinator does so for every failed set). */
 extern int pool_snapshot_create (struct sv_pool *pool,
                                  const char *const *volumes, size_t n,
                                  const char *label, const char *set_id,

@@ -396,6 +396,7 @@ open_pool (struct fx *fx, int create)
 {
   struct sv_pool_options opts = {
     .io = &fault_io, .checkpoint_bytes = fx->checkpoint_bytes,
+    .flush_threads = 1,           /* faults count calls: keep their order */
   };
 
   return ut_pool_open_opts (fx->dir, &opts, create);
@@ -1491,6 +1492,7 @@ sw_open (struct sw_run *r)
 {
   struct sv_pool_options opts = {
     .io = &fault_io, .checkpoint_bytes = SW_CKPT_BYTES,
+    .flush_threads = 1,           /* the sweep counts calls: keep their order */
   };
   unsigned before = fault_hits ();
   int hit, e, vol;

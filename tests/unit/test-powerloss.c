@@ -546,6 +546,7 @@ open_image (const struct ctx *c, struct crashsim *img, int may_fail)
 {
   struct sv_pool_options opts = {
     .io = crashsim_io (img), .checkpoint_bytes = c->r->ckpt_bytes,
+    .flush_threads = 1,           /* the same calls in the same order */
   };
   struct sv_pool *pool = pool_open (POOL, &opts, 0);
 
@@ -1350,6 +1351,7 @@ open_main (struct run *r, int create)
 {
   struct sv_pool_options opts = {
     .io = crashsim_io (r->cs), .checkpoint_bytes = r->ckpt_bytes,
+    .flush_threads = 1,           /* crash points count calls: keep their order */
   };
 
   return pool_open (POOL, &opts, create);

@@ -48,7 +48,10 @@ assert s["participants"] == [
     {"kind": "writer", "name": "writer-logs", "state": "aborted", "error": None},
     {"kind": "provider", "name": "storage-a", "state": "deleted", "error": None},
     {"kind": "provider", "name": "storage-b", "state": "deleted", "error": None}], s["participants"]
-assert s["timings"]["hold_ms"] == 0 and s["timings"]["freeze_ms"] >= 1500, s["timings"]
+# The deadline is a libevent timer, armed from the loop's cached time
+# and read back in whole milliseconds: it may end a millisecond or two
+# before a clock read when the call went out says 1500 ms.
+assert s["timings"]["hold_ms"] == 0 and 1490 <= s["timings"]["freeze_ms"] < 3000, s["timings"]
 PY
 
 # Exactly what each peer saw, all for this set.

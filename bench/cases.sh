@@ -108,9 +108,21 @@ cow_start ()
         file "$bench_work/raw.img"
 }
 
+# warm URI: read the whole export once (nbdcopy to null:), untimed.
+# This machine's kernel pages out page cache that has not been touched
+# for a second or so (DAMON reclaim), so which server's data is still
+# cached when its turn comes would depend on the order of the cells:
+# every read measurement starts from a full read instead.
+warm ()
+{
+    res_cmd cmd.warm nbdcopy "$1" null:
+    nbdcopy "$1" null:
+}
+
 # case_workloads: every workload on every server of the matrix.  The
 # runs are interleaved (run 1 of every cell, then run 2, ...) so that
 # a burst of load from elsewhere on the machine hits every server alike.
+# Before a workload that reads, the export is warmed (see warm).
 case_workloads ()
 {
     local r wl s json v k
@@ -119,6 +131,9 @@ case_workloads ()
         bench_log "workload matrix: run $r of $bench_runs"
         for wl in "${bench_workloads[@]}"; do
             for s in "${bench_matrix[@]}"; do
+                case $wl in
+                    rr4k|sr1m|mc4k) warm "${srv_uri[$s]}" ;;
+                esac
                 json=$(fio_run "cmd.wl.$s.$wl" "$wl" BENCH_URI="${srv_uri[$s]}" \
                        BENCH_SIZE="$bench_size" BENCH_RUNTIME="$bench_runtime")
                 case $wl in
@@ -136,13 +151,13 @@ case_workloads ()
     done
 }
 
-# firstwrites KEY URI: one pass of bench/fio/firstwrites.fio; prints
-# "IOS MS": the writes done and fio's run time in milliseconds.
+# firstwrites KEY URI SEED: one pass of bench/fio/firstwrites.fio;
+# prints "IOS MS": the writes done and fio's run time in milliseconds.
 firstwrites ()
 {
     local json
     json=$(fio_run "$1" firstwrites BENCH_URI="$2" BENCH_SIZE="$bench_size" \
-           BENCH_NIOS="$(( bench_size / 65536 / 8 ))")
+           BENCH_NIOS="$(( bench_size / 65536 / 8 ))" BENCH_SEED="$3")
     jq -r '[.jobs[0].write.total_ios, .jobs[0].job_runtime] | map(tostring) | join(" ")' "$json"
     rm -f "$json"
 }
@@ -161,8 +176,13 @@ iops_of ()
 # nbdkit cow filter (a fresh, empty overlay).  A snapvol pass lasts a
 # few tens of milliseconds, too short to time alone on a noisy machine:
 # each run takes bench_cow_cycles cycles of (snapshot, first pass,
-# steady pass) and counts their writes and times together.  The other
-# servers' first passes last long enough alone.
+# steady pass) and counts their writes and times together.  Each cycle
+# has a seed of its own, so that its first pass lands in clusters the
+# earlier cycles mostly left alone, as after a single snapshot (the same
+# blocks rewritten between every pair of snapshots would be a different
+# case: after 8 of them a copy on write copies the whole cluster, see
+# docs/design.md).  The other servers' first passes last long enough
+# alone.
 case_cow ()
 {
     local r c snap
@@ -177,8 +197,8 @@ case_cow ()
             snap=$(snapvolctl --json snapshot create --label cow v)
             [ -n "$(res_get cow.export)" ] ||
                 res_set cow.export "$(jq -r '.snapshots[0].export' <<<"$snap")"
-            f+=("$(firstwrites cmd.cow.snapvol.first "${srv_uri[snapvol]}")")
-            s+=("$(firstwrites cmd.cow.snapvol.steady "${srv_uri[snapvol]}")")
+            f+=("$(firstwrites cmd.cow.snapvol.first "${srv_uri[snapvol]}" "$(( r * 1000 + c ))")")
+            s+=("$(firstwrites cmd.cow.snapvol.steady "${srv_uri[snapvol]}" "$(( r * 1000 + c ))")")
         done
         svf+=("$(iops_of "${f[@]}")")
         svs+=("$(iops_of "${s[@]}")")
@@ -187,13 +207,13 @@ case_cow ()
         res_cmd cmd.cow.qcow2.snapshot qemu-img snapshot -c "bench$r" "$bench_work/image.qcow2"
         qemu-img snapshot -c "bench$r" "$bench_work/image.qcow2"
         qcow2_start
-        qf+=("$(iops_of "$(firstwrites cmd.cow.qcow2.first "${srv_uri[qcow2]}")")")
-        qs+=("$(iops_of "$(firstwrites cmd.cow.qcow2.steady "${srv_uri[qcow2]}")")")
+        qf+=("$(iops_of "$(firstwrites cmd.cow.qcow2.first "${srv_uri[qcow2]}" "$(( r * 1000 ))")")")
+        qs+=("$(iops_of "$(firstwrites cmd.cow.qcow2.steady "${srv_uri[qcow2]}" "$(( r * 1000 ))")")")
 
         srv_stop cow
         cow_start
-        cf+=("$(iops_of "$(firstwrites cmd.cow.cow.first "${srv_uri[cow]}")")")
-        cs+=("$(iops_of "$(firstwrites cmd.cow.cow.steady "${srv_uri[cow]}")")")
+        cf+=("$(iops_of "$(firstwrites cmd.cow.cow.first "${srv_uri[cow]}" "$(( r * 1000 ))")")")
+        cs+=("$(iops_of "$(firstwrites cmd.cow.cow.steady "${srv_uri[cow]}" "$(( r * 1000 ))")")")
     done
     res_runs cow.snapvol.first "${svf[@]}"
     res_runs cow.snapvol.steady "${svs[@]}"
@@ -222,12 +242,14 @@ case_snapreads ()
         present=$count
         live=() snap=() livew=() snapw=()
         for (( r = 1; r <= bench_runs; r++ )); do
+            warm "${srv_uri[rd]}"
             json=$(fio_run cmd.rd.live readwrite BENCH_READ_URI="${srv_uri[rd]}" \
                    BENCH_WRITE_URI="${srv_uri[rd]}" BENCH_SIZE="$bench_size" \
                    BENCH_RUNTIME="$bench_runtime")
             live+=("$(fio_iops "$json" reader)")
             livew+=("$(fio_iops "$json" writer)")
             rm -f "$json"
+            warm "$(uri "$bench_work/snapvol.sock" "$first")"
             json=$(fio_run cmd.rd.snap readwrite \
                    BENCH_READ_URI="$(uri "$bench_work/snapvol.sock" "$first")" \
                    BENCH_WRITE_URI="${srv_uri[rd]}" BENCH_SIZE="$bench_size" \
@@ -371,10 +393,12 @@ case_fullread ()
     [ -n "$exp" ] || sv_die "case_fullread needs the snapshot taken by case_cow"
     for (( r = 1; r <= bench_runs; r++ )); do
         bench_log "full read with nbdcopy: run $r of $bench_runs"
+        warm "$(uri "$bench_work/snapvol.sock" "$exp")"
         res_cmd cmd.copy.snapvol nbdcopy "$(uri "$bench_work/snapvol.sock" "$exp")" null:
         t=$(now)
         nbdcopy "$(uri "$bench_work/snapvol.sock" "$exp")" null:
         sv+=("$(elapsed "$t")")
+        warm "${srv_uri[file]}"
         res_cmd cmd.copy.file nbdcopy "${srv_uri[file]}" null:
         t=$(now)
         nbdcopy "${srv_uri[file]}" null:

@@ -246,6 +246,8 @@ report_workloads ()
         row+=" | $(div "$(res_get "wl.snapvol.$wl")" "$(res_get "wl.file.$wl")")x |"
         echo "$row"
     done
+    echo
+    echo "Medians of $(res_get env.runs) runs, run by run across the servers.  Before each workload that reads, the export is read once in full with nbdcopy (untimed): this machine's kernel pages out page cache left untouched for about a second (DAMON reclaim), so without it a server's reads would come from the disk or the cache depending on the order of the cells."
 }
 
 report_cow ()
@@ -262,7 +264,7 @@ report_cow ()
             "$(div "$(res_get "cow.$s.first")" "$(res_get "cow.$s.steady")")"
     done
     echo
-    echo "$(res_get cow.nios) writes per pass (one per 8 clusters of the export, same seed every pass), 16 in flight; a snapvol run is $(res_get cow.cycles) cycles of snapshot, first pass and steady pass, their writes and times counted together (a pass alone lasts tens of milliseconds); runs: snapvol first $(res_get cow.snapvol.first.runs), steady $(res_get cow.snapvol.steady.runs), qcow2 first $(res_get cow.qcow2.first.runs)."
+    echo "$(res_get cow.nios) writes per pass (one per 8 clusters of the export; a steady pass has the seed of the first pass before it), 16 in flight; a snapvol run is $(res_get cow.cycles) cycles of snapshot, first pass and steady pass, their writes and times counted together (a pass alone lasts tens of milliseconds); runs: snapvol first $(res_get cow.snapvol.first.runs), steady $(res_get cow.snapvol.steady.runs), qcow2 first $(res_get cow.qcow2.first.runs)."
 }
 
 report_snapreads ()

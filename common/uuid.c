@@ -91,9 +91,3 @@ uuid_is_nil (const struct uuid *u)
   static const struct uuid nil;
   return memcmp (u, &nil, sizeof nil) == 0;
 }
-
-int
-uuid_equal (const struct uuid *a, const struct uuid *b)
-{
-  return memcmp (a->b, b->b, sizeof a->b) == 0;
-}

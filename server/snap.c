@@ -59,9 +59,15 @@ volume_snap_index (struct volume *v, const struct uuid *id, int set)
 {
   size_t i;
 
-  for (i = 0; i < v->nsnaps; i++)
-    if (uuid_equal (set ? &v->snaps[i].set : &v->snaps[i].id, id))
-      return i;
+  if (set) {
+    for (i = 0; i < v->nsnaps; i++)
+      if (uuid_equal (&v->snap_sets[i], id))
+        return i;
+  }
+  else
+    for (i = 0; i < v->nsnaps; i++)
+      if (uuid_equal (&v->snaps[i].id, id))
+        return i;
   return -1;
 }
 
@@ -89,15 +95,9 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   }
   s.gen = v->live_gen;
   /* Reserve room first so that nothing can fail after the record. */
-  if (v->nsnaps == v->capsnaps) {
-    size_t ncap = v->capsnaps ? v->capsnaps * 2 : 16;
-    struct snap *ns = realloc (v->snaps, ncap * sizeof *ns);
-    if (ns == NULL) {
-      pthread_rwlock_unlock (&v->snap_lock);
-      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-    }
-    v->snaps = ns;
-    v->capsnaps = ncap;
+  if (volume_snaps_reserve (v) == -1) {
+    pthread_rwlock_unlock (&v->snap_lock);
+    return -1;
   }
   len = volume_encode_snap (&s, rec);
   /* Writes are held: the record's space must already be reserved (the
@@ -276,6 +276,8 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->npend_del++;
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);
+  memmove (&v->snap_sets[i], &v->snap_sets[i + 1],
+           (v->nsnaps - i - 1) * sizeof v->snap_sets[0]);
   v->nsnaps--;
   pthread_rwlock_unlock (&v->snap_lock);
   return 0;

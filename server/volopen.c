@@ -178,18 +178,36 @@ read_superblock (struct volume *v, const char *name)
 }
 
 int
+volume_snaps_reserve (struct volume *v)
+{
+  size_t ncap;
+  struct snap *ns;
+  struct uuid *nk;
+
+  if (v->nsnaps < v->capsnaps)
+    return 0;
+  ncap = v->capsnaps ? v->capsnaps * 2 : 16;
+  /* Grow both, then commit: a failed second realloc leaves the first
+   * array larger, which is harmless. */
+  ns = realloc (v->snaps, ncap * sizeof *ns);
+  if (ns == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  v->snaps = ns;
+  nk = realloc (v->snap_sets, ncap * sizeof *nk);
+  if (nk == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  v->snap_sets = nk;
+  v->capsnaps = ncap;
+  return 0;
+}
+
+int
 volume_snap_insert (struct volume *v, const struct snap *s)
 {
   size_t i;
 
-  if (v->nsnaps == v->capsnaps) {
-    size_t ncap = v->capsnaps ? v->capsnaps * 2 : 16;
-    struct snap *ns = realloc (v->snaps, ncap * sizeof *ns);
-    if (ns == NULL)
-      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-    v->snaps = ns;
-    v->capsnaps = ncap;
-  }
+  if (volume_snaps_reserve (v) == -1)
+    return -1;
   /* Generations only grow: the new one normally goes last. */
   for (i = v->nsnaps; i > 0 && v->snaps[i - 1].gen > s->gen; i--)
     ;
@@ -197,7 +215,10 @@ volume_snap_insert (struct volume *v, const struct snap *s)
     return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
                      PRIu32, v->name, s->gen);
   memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
+  memmove (&v->snap_sets[i + 1], &v->snap_sets[i],
+           (v->nsnaps - i) * sizeof v->snap_sets[0]);
   v->snaps[i] = *s;
+  v->snap_sets[i] = s->set;
   v->snaps[i].open_count = 0;
   v->nsnaps++;
   if (s->gen >= v->live_gen)
@@ -333,6 +354,8 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
       if (memcmp (v->snaps[i].id.b, p, 16) == 0) {
         memmove (&v->snaps[i], &v->snaps[i + 1],
                  (v->nsnaps - i - 1) * sizeof v->snaps[0]);
+        memmove (&v->snap_sets[i], &v->snap_sets[i + 1],
+                 (v->nsnaps - i - 1) * sizeof v->snap_sets[0]);
         v->nsnaps--;
         /* Replayed records are durable: no pending deletion. */
         v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
@@ -529,6 +552,7 @@ volume_free (struct volume *v)
   pending_punch_free (v);
   free (v->pend_del);
   free (v->snaps);
+  free (v->snap_sets);
   free (v->dir);
   free (v);
 }

@@ -84,6 +84,10 @@ struct volume {
   pthread_rwlock_t snap_lock;
   struct snap *snaps;
   size_t nsnaps, capsnaps;
+  /* snaps[i].set, packed: a pin looks for its set id among every
+   * snapshot while writes are held, and 16-byte keys in a row cost a
+   * tenth of the memory traffic of the records (docs/performance.md). */
+  struct uuid *snap_sets;
   uint32_t live_gen;
   /* The copy-on-write threshold: the newest generation that a snapshot
    * pins or that a snapshot whose deletion is not yet durable pinned
@@ -202,6 +206,10 @@ extern uint64_t volume_log_drop (struct volume *v, uint64_t vci,
 extern int volume_stopped_error (struct volume *v, int err);
 extern int volume_apply_record (void *opaque, unsigned type,
                                 const uint8_t *p, size_t len, uint64_t seq);
+/* Make room for one more snapshot in SNAPS and SNAP_SETS (snap_lock
+ * held for writing, or the volume not yet shared).  -1 with ENOMEM
+ * (message set), nothing changed. */
+extern int volume_snaps_reserve (struct volume *v);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);
 
 /* Codecs shared by the journal replay and the checkpoint (volopen.c). */

@@ -825,6 +825,21 @@ test_snapshot_set_of_three_volumes_shares_one_set_id (void **state)
   e = export_name ("b", set);
   assert_null_with (view_open (fx->pool, e), ENOENT);
   free (e);
+
+  /* The set ids a pin checks follow the snapshots as they are deleted,
+   * replayed and deleted again. */
+  assert_fails_with (pool_snapshot_create (fx->pool, vols + 1, 1, NULL, fixed,
+                                           set2, res), EEXIST);
+  reopen (fx);
+  assert_fails_with (pool_snapshot_create (fx->pool, vols + 1, 1, NULL, fixed,
+                                           set2, res), EEXIST);
+  assert_int_equal (pool_snapshot_delete (fx->pool, fixed, &nd), 0);
+  assert_int_equal (nd, 1);
+  assert_int_equal (pool_snapshot_create (fx->pool, vols + 1, 1, NULL, fixed,
+                                          set2, res), 0);
+  assert_int_equal (pool_snapshot_create (fx->pool, vols, 1, NULL, fixed,
+                                          set2, res), 0);
+  assert_int_equal (ut_snapshot_count (fx->pool, NULL), 2);
 }
 
 /* Space accounting and reclaim. */

@@ -271,6 +271,10 @@ snapcost ()
     local key=$1 dir=$bench_work/sc-$1
     shift
     bench_log "snapshot cost: $key"
+    # The earlier cases' dirty data (gigabytes) would be written back
+    # during this one, and ext4 (data=ordered) makes every journal
+    # commit, hence every fdatasync, wait for what it must order.
+    sync
     res_cmd "cmd.sc.$key" "$bench_bin/sv-snapcost" --dir "$dir" "$@"
     res_set "sc.$key" "$("$bench_bin/sv-snapcost" --dir "$dir" "$@")"
     rm -rf "$dir"
@@ -284,6 +288,7 @@ case_snapcost ()
 {
     local n=$bench_samples filled
     filled=$(( bench_quick ? 1 << 30 : 8 << 30 ))
+    sync
     res_cmd cmd.sc.syncfloor "$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500
     res_set sc.syncfloor "$("$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500)"
     snapcost idle --size "$(bytes 1G)" --fill --rate 0 --samples "$n"

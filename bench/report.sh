@@ -300,7 +300,7 @@ report_snapcost ()
     printf '| sync floor: fdatasync of a clean file + 64-byte append and fdatasync | - | %s | %s | | | | |\n' \
         "$(num "$(jv sc.syncfloor .both_ms.p50)" 3)" "$(num "$(jv sc.syncfloor .both_ms.p99)" 3)"
     echo
-    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes), each deleted once timed, while a thread writes 4 KiB at random offsets 5000 times a second; volumes of 1 GiB unless named; the idle case has no writer.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
+    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes), each deleted once timed and the volumes flushed (untimed) 2 ms before the next, while a thread writes 4 KiB at random offsets 5000 times a second (so each snapshot makes about 2 ms of those writes durable), after a \`sync\` of the filesystem; volumes of 1 GiB unless named; the idle case has no writer.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
     echo
     report_coord
 }

@@ -14,7 +14,8 @@
  * writes at random offsets of the volumes at RATE per second, takes
  * --existing snapshot sets that stay, then takes --samples sets of all
  * the volumes, one at a time, deleting each once measured (so the
- * number of snapshots stays --existing + 1).  Prints one JSON object.
+ * number of snapshots stays --existing + 1) and flushing the volumes
+ * (untimed) 2 ms before the next.  Prints one JSON object.
  *
  * Design notes: timing the write hold
  * -----------------------------------
@@ -203,7 +204,7 @@ main (int argc, char *argv[])
   };
   const char *dir = NULL;
   uint64_t size = 1ull << 30, nvol = 1, existing = 0, nsamples = 100;
-  uint64_t rate = 5000, i, call, hold, stall, t_setup;
+  uint64_t rate = 5000, i, j, call, hold, stall, t_setup;
   int fill = 0, c;
   char (*namebuf)[16];
   const char **names;
@@ -273,8 +274,15 @@ main (int argc, char *argv[])
     bu_samples_add (&s_hold, (double) hold);
     if (rate)
       bu_samples_add (&s_stall, (double) stall);
-    /* Let the writer dirty some data between snapshots, as it would
-     * between periodic ones. */
+    /* Settle the deletion, untimed: its flush released the space it
+     * freed (hole punches), and this flush commits those punches, which
+     * would otherwise land in the next sample's data sync.  Then let
+     * the writer dirty data for 2 ms, so that each snapshot makes the
+     * writes of the last 2 ms durable, as a snapshot taken between a
+     * client's flushes does. */
+    for (j = 0; j < nvol; j++)
+      if (view_flush (w.views[j]) == -1)
+        bu_die ("view_flush: %s", sv_errmsg ());
     bu_sleep_until (bu_now_ns () + 2000000u);
   }
 

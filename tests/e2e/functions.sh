@@ -309,3 +309,25 @@ check_logs ()
         fail "the sanitizers reported errors (see above)"
     fi
 }
+
+# $tmp/stop-process PIDFILE, for hooks: stop the process whose pid
+# PIDFILE holds (SIGSTOP) and return once every thread of it is stopped
+# (state T in /proc/PID/task/*/stat), or fail after 5 s.  kill(2)
+# returns before the signal has reached each thread, and a provider
+# that answers one more call after its "stop" would turn a test of a
+# silent provider into a test of something else.
+cat >"$tmp/stop-process" <<'SCRIPT'
+#!/bin/sh
+pid=$(cat "$1") && kill -STOP "$pid" || exit 1
+i=0
+while [ "$i" -lt 500 ]; do
+    running=$(awk '{ sub(/^.*\) /, ""); if ($1 != "T" && $1 != "t") n++ }
+                   END { print n + 0 }' /proc/"$pid"/task/*/stat 2>/dev/null)
+    [ "$running" = 0 ] && exit 0
+    sleep 0.01
+    i=$((i + 1))
+done
+echo "stop-process: process $pid did not stop within 5 s" >&2
+exit 1
+SCRIPT
+chmod +x "$tmp/stop-process"

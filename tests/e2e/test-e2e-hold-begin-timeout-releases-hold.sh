@@ -26,7 +26,7 @@ start_provider storage-a db:8M
 cat >"$tmp/writer-db.hook" <<EOF
 #!/bin/sh
 if [ "\$SNAPVOL_EVENT" = freeze ]; then
-    kill -STOP \$(cat '$tmp/storage-a.pid')
+    '$tmp/stop-process' '$tmp/storage-a.pid' || exit 1
 fi
 exit 0
 EOF

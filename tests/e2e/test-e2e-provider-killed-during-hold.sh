@@ -35,7 +35,7 @@ cat >"$tmp/writer-db.hook" <<EOF
 #!/bin/sh
 if [ "\$SNAPVOL_EVENT" = freeze ] && [ -e '$tmp/kill-b' ]; then
     rm '$tmp/kill-b'
-    kill -STOP \$(cat '$tmp/storage-a.pid')
+    '$tmp/stop-process' '$tmp/storage-a.pid' || exit 1
     setsid sh -c 'sleep 1
         echo "\$(( \$(date +%s%N) / 1000000 ))" >"$tmp/killed.ms"
         kill -KILL \$(cat "$tmp/storage-b.pid")

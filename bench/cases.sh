@@ -10,6 +10,7 @@
 #   bench_size         bytes of every export of the workload matrix
 #   bench_snaps_many   the "10,000 snapshots" count (1000 in --quick)
 #   bench_samples      snapshots timed per snapshot-cost case
+#   bench_sc_rounds    rounds of the snapshot-cost cases (see case_snapcost)
 #   bench_map_clusters clusters allocated per extent-map memory case
 #   bench_cow_cycles   snapshot + first + steady cycles per snapvol run
 #
@@ -265,41 +266,96 @@ case_snapreads ()
     done
 }
 
-# snapcost KEY ARG...: one run of sv-snapcost in a pool of its own.
-snapcost ()
+# snapcost_round KEY ROUND ARG...: one run of sv-snapcost for case KEY
+# in a pool of its own, its samples appended to KEY's raw file.
+snapcost_round ()
 {
-    local key=$1 dir=$bench_work/sc-$1
-    shift
-    bench_log "snapshot cost: $key"
+    local key=$1 round=$2 dir=$bench_work/sc-$1
+    shift 2
+    bench_log "snapshot cost: $key, round $round of $bench_sc_rounds"
     # The earlier cases' dirty data (gigabytes) would be written back
     # during this one, and ext4 (data=ordered) makes every journal
     # commit, hence every fdatasync, wait for what it must order.
     sync
-    res_cmd "cmd.sc.$key" "$bench_bin/sv-snapcost" --dir "$dir" "$@"
-    res_set "sc.$key" "$("$bench_bin/sv-snapcost" --dir "$dir" "$@")"
+    [ "$round" -gt 1 ] ||
+        res_cmd "cmd.sc.$key" "$bench_bin/sv-snapcost" --dir "$dir" "$@" \
+            --raw "$bench_work/sc-$key.raw"
+    "$bench_bin/sv-snapcost" --dir "$dir" "$@" --raw "$bench_work/sc-$key.raw" \
+        >"$bench_work/sc-$key.json"
     rm -rf "$dir"
+}
+
+# snapcost_dist FILE COLUMN SCALE NAME: the distribution of one column
+# of a raw file of sv-snapcost, as it prints one (nearest rank).
+snapcost_dist ()
+{
+    cut -d' ' -f"$2" "$1" | sort -g | awk -v scale="$3" -v name="$4" '
+        { v[NR] = $1 }
+        function pct(p,   r) {
+            r = int(p / 100 * NR + 0.999999)
+            if (r < 1) r = 1
+            if (r > NR) r = NR
+            return NR ? v[r] * scale : 0
+        }
+        END { printf "{\"%s\": {\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"n\": %d}}\n",
+                     name, pct(50), pct(99), pct(100), NR }'
+}
+
+# snapcost_merge KEY: KEY's result: its last run's description with the
+# distributions of the samples of all its rounds.
+snapcost_merge ()
+{
+    local raw=$bench_work/sc-$1.raw stall
+    stall=$raw
+    [ "$(jq .writer_rate "$bench_work/sc-$1.json")" != 0 ] || stall=/dev/null
+    jq -c -s add "$bench_work/sc-$1.json" \
+        <(snapcost_dist "$raw" 1 1e-6 snapshot_ms) \
+        <(snapcost_dist "$raw" 2 1e-3 hold_us) \
+        <(snapcost_dist "$stall" 3 1e-3 writer_stall_us)
 }
 
 # case_snapcost: time to take a snapshot and the write hold, in process
 # with a writer issuing 5000 random 4 KiB writes per second, against
 # volume size, existing snapshots and volumes in the set; and the sync
-# floor of the filesystem.
+# floor of the filesystem.  The cases are compared with one another
+# (flat from 1 GiB to 1 TiB, from 1 to 10,000 snapshots) while the
+# speed of this machine's disk drifts from minute to minute: so the
+# cases run in bench_sc_rounds rounds, each round running every case
+# once in an order that rotates, and each case's samples are merged.
 case_snapcost ()
 {
-    local n=$bench_samples filled
+    local n filled r i key
+    local -a keys=(idle size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128)
+    local -A args
     filled=$(( bench_quick ? 1 << 30 : 8 << 30 ))
+    n=$(( bench_samples / bench_sc_rounds ))
+    args=(
+        [idle]="--size $(bytes 1G) --fill --rate 0 --samples $n"
+        [size1g]="--size $(bytes 1G) --samples $n"
+        [size1t]="--size $(bytes 1T) --samples $n"
+        [filled]="--size $filled --fill --samples $n"
+        [snaps1]="--size $(bytes 1G) --existing 1 --samples $n"
+        [snaps100]="--size $(bytes 1G) --existing 100 --samples $n"
+        [snapsmany]="--size $(bytes 1G) --existing $bench_snaps_many --samples $n"
+        [vols16]="--size $(bytes 1G) --volumes 16 --samples $n"
+        [vols128]="--size $(bytes 1G) --volumes 128 --samples $(( n / 4 ))"
+    )
     sync
     res_cmd cmd.sc.syncfloor "$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500
     res_set sc.syncfloor "$("$bench_bin/sv-syncfloor" --dir "$bench_work" --samples 500)"
-    snapcost idle --size "$(bytes 1G)" --fill --rate 0 --samples "$n"
-    snapcost size1g --size "$(bytes 1G)" --samples "$n"
-    snapcost size1t --size "$(bytes 1T)" --samples "$n"
-    snapcost filled --size "$filled" --fill --samples "$n"
-    snapcost snaps1 --size "$(bytes 1G)" --existing 1 --samples "$n"
-    snapcost snaps100 --size "$(bytes 1G)" --existing 100 --samples "$n"
-    snapcost snapsmany --size "$(bytes 1G)" --existing "$bench_snaps_many" --samples "$n"
-    snapcost vols16 --size "$(bytes 1G)" --volumes 16 --samples "$n"
-    snapcost vols128 --size "$(bytes 1G)" --volumes 128 --samples "$(( n / 4 ))"
+    for key in "${keys[@]}"; do
+        rm -f "$bench_work/sc-$key.raw"
+    done
+    for (( r = 1; r <= bench_sc_rounds; r++ )); do
+        for (( i = 0; i < ${#keys[@]}; i++ )); do
+            key=${keys[$(( (i + r - 1) % ${#keys[@]} ))]}
+            # shellcheck disable=SC2086 # the arguments are words
+            snapcost_round "$key" "$r" ${args[$key]}
+        done
+    done
+    for key in "${keys[@]}"; do
+        res_set "sc.$key" "$(snapcost_merge "$key")"
+    done
 }
 
 # mapmem KEY ARG...: one run of sv-mapmem in a pool of its own.

@@ -300,7 +300,7 @@ report_snapcost ()
     printf '| sync floor: fdatasync of a clean file + 64-byte append and fdatasync | - | %s | %s | | | | |\n' \
         "$(num "$(jv sc.syncfloor .both_ms.p50)" 3)" "$(num "$(jv sc.syncfloor .both_ms.p99)" 3)"
     echo
-    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes), each deleted once timed and the volumes flushed (untimed) 2 ms before the next, while a thread writes 4 KiB at random offsets 5000 times a second (so each snapshot makes about 2 ms of those writes durable), after a \`sync\` of the filesystem; volumes of 1 GiB unless named; the idle case has no writer.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
+    echo "In process (bench/sv-snapcost), $(res_get env.samples) snapshots per case (a quarter with 128 volumes) taken in $(res_get env.sc_rounds) rounds: in each round every case runs once in a fresh pool, in an order that rotates from round to round, so that the disk's drift over the minutes of the run falls on every case alike; each snapshot is deleted once timed and the volumes flushed (untimed) 2 ms before the next, while a thread writes 4 KiB at random offsets 5000 times a second (so each snapshot makes about 2 ms of those writes durable), after a \`sync\` of the filesystem; volumes of 1 GiB unless named; the idle case has no writer.  The write hold runs from the first gate_hold of the call to the last gate_release (timed through linker wrappers); the writer's longest write is the longest of its writes during each snapshot call."
     echo
     report_coord
 }
@@ -309,7 +309,8 @@ report_coord ()
 {
     local c
     if [ "$(res_get coord.status)" != measured ]; then
-        echo "Coordinated sets: $(res_get coord.status)."
+        c=$(res_get coord.status)
+        echo "Coordinated sets: ${c:-not measured}."
         return
     fi
     echo "| coordinated set over TLS | volumes | writers | set p50 (ms) | p90 (ms) | p99 (ms) | coordinator: freeze window p50 (ms) | hold p50 (ms) |"

@@ -8,6 +8,7 @@
  *
  * Usage: sv-snapcost --dir DIR [--size BYTES] [--fill] [--volumes N]
  *                    [--existing N] [--samples N] [--rate WRITES/S]
+ *                    [--raw FILE]
  *
  * Creates N volumes of BYTES in a new pool in DIR (with --fill, writes
  * every byte of them first), starts a writer thread issuing 4 KiB
@@ -15,7 +16,10 @@
  * --existing snapshot sets that stay, then takes --samples sets of all
  * the volumes, one at a time, deleting each once measured (so the
  * number of snapshots stays --existing + 1) and flushing the volumes
- * (untimed) 2 ms before the next.  Prints one JSON object.
+ * (untimed) 2 ms before the next.  Prints one JSON object; with --raw,
+ * also appends one line per sample to FILE: the call, the write hold
+ * and the writer's longest write, in nanoseconds (scripts/bench merges
+ * the samples of several runs taken in turn with other cases).
  *
  * Design notes: timing the write hold
  * -----------------------------------
@@ -184,7 +188,8 @@ usage (void)
 {
   fprintf (stderr,
            "Usage: %s --dir DIR [--size BYTES] [--fill] [--volumes N]\n"
-           "          [--existing N] [--samples N] [--rate WRITES/S]\n",
+           "          [--existing N] [--samples N] [--rate WRITES/S]\n"
+           "          [--raw FILE]\n",
            program_invocation_short_name);
   exit (2);
 }
@@ -200,9 +205,11 @@ main (int argc, char *argv[])
     { "existing", required_argument, NULL, 'e' },
     { "samples", required_argument, NULL, 'n' },
     { "rate", required_argument, NULL, 'r' },
+    { "raw", required_argument, NULL, 'w' },
     { NULL, 0, NULL, 0 },
   };
-  const char *dir = NULL;
+  const char *dir = NULL, *rawpath = NULL;
+  FILE *raw = NULL;
   uint64_t size = 1ull << 30, nvol = 1, existing = 0, nsamples = 100;
   uint64_t rate = 5000, i, j, call, hold, stall, t_setup;
   int fill = 0, c;
@@ -222,6 +229,7 @@ main (int argc, char *argv[])
     case 'e': existing = bu_parse_u64 ("--existing", optarg); break;
     case 'n': nsamples = bu_parse_u64 ("--samples", optarg); break;
     case 'r': rate = bu_parse_u64 ("--rate", optarg); break;
+    case 'w': rawpath = optarg; break;
     default: usage ();
     }
   }
@@ -234,6 +242,9 @@ main (int argc, char *argv[])
             size, WRITE_SIZE);
   if (nsamples < 1)
     bu_die ("--samples: at least 1");
+
+  if (rawpath && (raw = fopen (rawpath, "a")) == NULL)
+    bu_die ("--raw: %s: %m", rawpath);
 
   namebuf = calloc (nvol, sizeof *namebuf);
   names = calloc (nvol, sizeof *names);
@@ -274,6 +285,9 @@ main (int argc, char *argv[])
     bu_samples_add (&s_hold, (double) hold);
     if (rate)
       bu_samples_add (&s_stall, (double) stall);
+    if (raw)
+      fprintf (raw, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+               call, hold, rate ? stall : 0);
     /* Settle the deletion, untimed: its flush released the space it
      * freed (hole punches), and this flush commits those punches, which
      * would otherwise land in the next sample's data sync.  Then let
@@ -294,6 +308,8 @@ main (int argc, char *argv[])
     view_close (w.views[i]);
   if (pool_close (pool) == -1)
     bu_die ("pool_close: %s", sv_errmsg ());
+  if (raw && fclose (raw) == EOF)
+    bu_die ("--raw: %s: %m", rawpath);
 
   printf ("{\"volumes\": %" PRIu64 ", \"size\": %" PRIu64 ", \"fill\": %s, "
           "\"snapshots_present\": %" PRIu64 ", \"writer_rate\": %" PRIu64

@@ -21,6 +21,8 @@
 bench_workloads=(rr4k rw4k sr1m sw1m mc4k)
 # Servers of the workload matrix, in the order of the table.
 bench_matrix=(snapvol file qcow2 cow memory null)
+# Snapshot-cost cases (case_snapcost), in the order of the table.
+bench_sc_cases=(idle size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128)
 declare -A srv_uri=()
 
 bench_ctlsock=$bench_work/ctl.sock
@@ -325,7 +327,7 @@ snapcost_merge ()
 case_snapcost ()
 {
     local n filled r i key
-    local -a keys=(idle size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128)
+    local -a keys=("${bench_sc_cases[@]}")
     local -A args
     filled=$(( bench_quick ? 1 << 30 : 8 << 30 ))
     n=$(( bench_samples / bench_sc_rounds ))

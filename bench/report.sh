@@ -288,7 +288,7 @@ report_snapcost ()
     local c
     echo "| case | snapshots present | snapshot p50 (ms) | p99 (ms) | write hold p50 (us) | p99 (us) | max (us) | writer's longest write p50 / p99 (us) |"
     echo "|---|---|---|---|---|---|---|---|"
-    for c in idle size1g size1t filled snaps1 snaps100 snapsmany vols16 vols128; do
+    for c in "${bench_sc_cases[@]}"; do
         [ -n "$(res_get "sc.$c")" ] || continue
         printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "${sc_title[$c]}" \
             "$(jv "sc.$c" .snapshots_present)" \

@@ -38,9 +38,8 @@
 
 #define GEN_INF UINT32_MAX
 
-/* First index in the snapshot list with gen >= G. */
-static size_t
-lower_bound (const struct volume *v, uint32_t g)
+size_t
+volume_snap_lower_bound (const struct volume *v, uint32_t g)
 {
   size_t lo = 0, hi = v->nsnaps;
 
@@ -52,23 +51,6 @@ lower_bound (const struct volume *v, uint32_t g)
       hi = mid;
   }
   return lo;
-}
-
-ssize_t
-volume_snap_index (struct volume *v, const struct uuid *id, int set)
-{
-  size_t i;
-
-  if (set) {
-    for (i = 0; i < v->nsnaps; i++)
-      if (uuid_equal (&v->snap_sets[i], id))
-        return i;
-  }
-  else
-    for (i = 0; i < v->nsnaps; i++)
-      if (uuid_equal (&v->snaps[i].id, id))
-        return i;
-  return -1;
 }
 
 int
@@ -149,8 +131,8 @@ reclaim_cluster (struct volume *v, uint64_t vci)
       if (!((def >> s) & 1))
         continue;
       live = hi[s] == GEN_INF;
-      a = lower_bound (v, x.gen);
-      b = live ? v->nsnaps : lower_bound (v, hi[s]);
+      a = volume_snap_lower_bound (v, x.gen);
+      b = live ? v->nsnaps : volume_snap_lower_bound (v, hi[s]);
       if (!live && b == a) {
         nx.alloc &= ~(1ull << s);
         nx.zero &= ~(1ull << s);
@@ -274,10 +256,9 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->pend_del[v->npend_del].gen = v->snaps[i].gen;
   v->pend_del[v->npend_del].seq = seq;
   v->npend_del++;
+  snapidx_del (v, &v->snaps[i]);
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);
-  memmove (&v->snap_sets[i], &v->snap_sets[i + 1],
-           (v->nsnaps - i - 1) * sizeof v->snap_sets[0]);
   v->nsnaps--;
   pthread_rwlock_unlock (&v->snap_lock);
   return 0;
@@ -350,8 +331,8 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
       for (s = 0; s < v->nsub; s++) {
         if ((x->alloc >> s) & 1) {
           int live = hi[s] == GEN_INF;
-          size_t a = lower_bound (v, x->gen);
-          size_t b = live ? v->nsnaps : lower_bound (v, hi[s]);
+          size_t a = volume_snap_lower_bound (v, x->gen);
+          size_t b = live ? v->nsnaps : volume_snap_lower_bound (v, hi[s]);
 
           vi->allocated_bytes += ss;
           if (live) {

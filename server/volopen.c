@@ -182,21 +182,18 @@ volume_snaps_reserve (struct volume *v)
 {
   size_t ncap;
   struct snap *ns;
-  struct uuid *nk;
 
   if (v->nsnaps < v->capsnaps)
     return 0;
   ncap = v->capsnaps ? v->capsnaps * 2 : 16;
-  /* Grow both, then commit: a failed second realloc leaves the first
-   * array larger, which is harmless. */
+  /* Grow the list and the index, then commit: a failed second step
+   * leaves the list larger, which is harmless. */
   ns = realloc (v->snaps, ncap * sizeof *ns);
   if (ns == NULL)
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   v->snaps = ns;
-  nk = realloc (v->snap_sets, ncap * sizeof *nk);
-  if (nk == NULL)
-    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-  v->snap_sets = nk;
+  if (snapidx_reserve (v, ncap) == -1)
+    return -1;
   v->capsnaps = ncap;
   return 0;
 }
@@ -215,12 +212,10 @@ volume_snap_insert (struct volume *v, const struct snap *s)
     return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
                      PRIu32, v->name, s->gen);
   memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
-  memmove (&v->snap_sets[i + 1], &v->snap_sets[i],
-           (v->nsnaps - i) * sizeof v->snap_sets[0]);
   v->snaps[i] = *s;
-  v->snap_sets[i] = s->set;
   v->snaps[i].open_count = 0;
   v->nsnaps++;
+  snapidx_add (v, s);
   if (s->gen >= v->live_gen)
     v->live_gen = s->gen + 1;
   if (s->gen > v->latest_gen)
@@ -302,8 +297,9 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
   struct volume *v = opaque;
   struct snap s;
   struct ext x;
+  struct uuid id;
   uint64_t vci;
-  size_t i;
+  ssize_t k;
 
   switch (type) {
   case JR_ENTRY_PUT:
@@ -341,26 +337,25 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
       return sv_error (EILSEQ, "volume %s: snapshot pins generation %"
                        PRIu32 " older than the live one %" PRIu32,
                        v->name, s.gen, v->live_gen);
-    for (i = 0; i < v->nsnaps; i++)
-      if (uuid_equal (&v->snaps[i].id, &s.id))
-        return sv_error (EILSEQ, "volume %s: two snapshot records carry"
-                         " the same id", v->name);
+    if (volume_snap_index (v, &s.id, 0) >= 0)
+      return sv_error (EILSEQ, "volume %s: two snapshot records carry"
+                       " the same id", v->name);
     return volume_snap_insert (v, &s);
 
   case JR_SNAP_DELETE:
     if (len != 16)
       break;
-    for (i = 0; i < v->nsnaps; i++)
-      if (memcmp (v->snaps[i].id.b, p, 16) == 0) {
-        memmove (&v->snaps[i], &v->snaps[i + 1],
-                 (v->nsnaps - i - 1) * sizeof v->snaps[0]);
-        memmove (&v->snap_sets[i], &v->snap_sets[i + 1],
-                 (v->nsnaps - i - 1) * sizeof v->snap_sets[0]);
-        v->nsnaps--;
-        /* Replayed records are durable: no pending deletion. */
-        v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
-        return 0;
-      }
+    memcpy (id.b, p, 16);
+    k = volume_snap_index (v, &id, 0);
+    if (k >= 0) {
+      snapidx_del (v, &v->snaps[k]);
+      memmove (&v->snaps[k], &v->snaps[k + 1],
+               (v->nsnaps - k - 1) * sizeof v->snaps[0]);
+      v->nsnaps--;
+      /* Replayed records are durable: no pending deletion. */
+      v->latest_gen = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+      return 0;
+    }
     return sv_error (EILSEQ, "volume %s: deletion of an unknown snapshot",
                      v->name);
 
@@ -552,7 +547,7 @@ volume_free (struct volume *v)
   pending_punch_free (v);
   free (v->pend_del);
   free (v->snaps);
-  free (v->snap_sets);
+  snapidx_free (v);
   free (v->dir);
   free (v);
 }

@@ -39,6 +39,12 @@ struct pending_punch {
   uint32_t gen, phys;
 };
 
+/* An open-addressed table of snapshot keys (snapidx.c). */
+struct snapidx {
+  uint64_t *e;
+  size_t cap;
+};
+
 struct snap {
   struct uuid id, set;
   uint32_t gen;
@@ -84,10 +90,8 @@ struct volume {
   pthread_rwlock_t snap_lock;
   struct snap *snaps;
   size_t nsnaps, capsnaps;
-  /* snaps[i].set, packed: a pin looks for its set id among every
-   * snapshot while writes are held, and 16-byte keys in a row cost a
-   * tenth of the memory traffic of the records (docs/performance.md). */
-  struct uuid *snap_sets;
+  /* The snapshots by id and by set id (snapidx.c). */
+  struct snapidx by_id, by_set;
   uint32_t live_gen;
   /* The copy-on-write threshold: the newest generation that a snapshot
    * pins or that a snapshot whose deletion is not yet durable pinned
@@ -165,9 +169,17 @@ extern int volume_pin (struct volume *v, const struct uuid *set,
  * Takes admin_mu. */
 extern int volume_snap_delete (struct volume *v, const struct uuid *id);
 /* Index of the snapshot with id ID (or, with SET, of the set ID) in
- * v->snaps, or -1.  Caller holds snap_lock. */
+ * v->snaps, or -1.  Caller holds snap_lock.  Constant time. */
 extern ssize_t volume_snap_index (struct volume *v, const struct uuid *id,
                                   int set);
+/* First index in v->snaps with gen >= G. */
+extern size_t volume_snap_lower_bound (const struct volume *v, uint32_t g);
+/* The index's tables (snapidx.c): room for NSNAPS snapshots (0, or -1
+ * with ENOMEM), then adding and removing a snapshot cannot fail. */
+extern int snapidx_reserve (struct volume *v, size_t nsnaps);
+extern void snapidx_add (struct volume *v, const struct snap *s);
+extern void snapidx_del (struct volume *v, const struct snap *s);
+extern void snapidx_free (struct volume *v);
 /* Space accounting (a scan of the map).  Fills the byte counts,
  * generation and snapshot count of VI; with SIP, also a malloc'd array
  * describing every snapshot in generation order (open_count left 0). */

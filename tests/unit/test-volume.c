@@ -842,6 +842,75 @@ test_snapshot_set_of_three_volumes_shares_one_set_id (void **state)
   assert_int_equal (ut_snapshot_count (fx->pool, NULL), 2);
 }
 
+/* Snapshots are found by id and by set id among many, while they are
+ * taken, deleted in a scattered order, replayed after a reopen and
+ * taken again: set ids chosen by the caller that differ in one byte
+ * only (not random) included. */
+#define MANY 600
+static void
+test_lookup_by_id_and_set_among_600_snapshots (void **state)
+{
+  struct fixture *fx = *state;
+  const char *const vols[] = { "m" };
+  static char sets[MANY][SV_UUID_STRLEN + 1], ids[MANY][SV_UUID_STRLEN + 1];
+  char out[SV_UUID_STRLEN + 1];
+  struct sv_snap_result res[1];
+  struct sv_view *v, *s;
+  size_t i, nd, round;
+  int gone[MANY] = { 0 };
+
+  create (fx, "m", MANY * 4 * KiB, 0);
+  v = ut_view_open (fx->pool, "m");
+  for (i = 0; i < MANY; i++) {
+    /* Block I holds seed 1000 + I from snapshot I on. */
+    ut_write_pattern (v, i * 4 * KiB, 4 * KiB, 1000 + i, NULL);
+    snprintf (sets[i], sizeof sets[i],
+              "00000000-0000-0000-0000-%012zx", i << 8);
+    assert_int_equal (pool_snapshot_create (fx->pool, vols, 1, NULL, sets[i],
+                                            out, res), 0);
+    assert_string_equal (out, sets[i]);
+    snprintf (ids[i], sizeof ids[i], "%s", res[0].id);
+  }
+  view_close (v);
+
+  for (round = 0; round < 2; round++) {
+    /* Delete a scattered third in the first round. */
+    for (i = 0; round == 0 && i < MANY; i++)
+      if ((i * 7) % 3 == 0) {
+        assert_int_equal (pool_snapshot_delete (fx->pool,
+                                                i % 2 ? ids[i] : sets[i],
+                                                &nd), 0);
+        assert_int_equal (nd, 1);
+        gone[i] = 1;
+      }
+    for (i = 0; i < MANY; i++) {
+      char *e = export_name ("m", i % 2 ? sets[i] : ids[i]);
+      if (gone[i]) {
+        assert_null_with (view_open (fx->pool, e), ENOENT);
+        free (e);
+        assert_int_equal (pool_snapshot_create (fx->pool, vols, 1, NULL,
+                                                sets[i], out, res), 0);
+        snprintf (ids[i], sizeof ids[i], "%s", res[0].id);
+        gone[i] = 0;
+        continue;
+      }
+      s = ut_view_open (fx->pool, e);
+      free (e);
+      /* Snapshot I reads its own block and the one written after it
+       * as still unwritten. */
+      assert_pattern (s, i * 4 * KiB, 4 * KiB, 1000 + i);
+      if (round == 0 && i + 1 < MANY)
+        assert_zero (s, (i + 1) * 4 * KiB, 4 * KiB);
+      view_close (s);
+      assert_fails_with (pool_snapshot_create (fx->pool, vols, 1, NULL,
+                                               sets[i], out, res), EEXIST);
+    }
+    reopen (fx);
+  }
+  assert_int_equal (ut_snapshot_count (fx->pool, "m"), MANY);
+}
+#undef MANY
+
 /* Space accounting and reclaim. */
 
 static void
@@ -1704,6 +1773,7 @@ main (void)
     T (test_io_past_the_end_fails_einval_naming_volume),
     T (test_writes_to_snapshot_fail_erofs),
     T (test_snapshot_set_of_three_volumes_shares_one_set_id),
+    T (test_lookup_by_id_and_set_among_600_snapshots),
     T (test_space_accounting_exact),
     T (test_snapshot_delete_frees_space_for_reuse),
     T (test_delete_middle_of_three_snapshots_keeps_the_others),

@@ -34,6 +34,15 @@
  * Memory per mapped cluster is thus at most 20 bytes and 8 KiB per
  * table in use, much less for sequential runs.
  *
+ * Newest generation per table.  Deleting the snapshot of generation G
+ * can only leave unread the data that a version newer than G shadows
+ * (snap.c), so reclaim asks for the clusters of tables that ever held
+ * a version of gen > G.  Each table keeps a bound for that, raised by
+ * every put and never lowered (a table whose newest versions were
+ * dropped is visited for nothing, which is harmless): deleting the
+ * newest snapshot, as a failed set or a rotation of recent snapshots
+ * does, then visits only the tables written since it, not the map.
+ *
  * Locking.  Leaves change shape (a run is split or merged, the arrays
  * are reallocated) when any of their clusters changes, so the callers'
  * per-vci stripe locks do not protect them: every access to a leaf
@@ -145,7 +154,12 @@ extmap_init (struct extmap *m, uint64_t nclusters)
   m->nclusters = nclusters;
   m->nl1 = (nclusters + EXTMAP_L2_SIZE - 1) / EXTMAP_L2_SIZE;
   m->l1 = calloc (m->nl1 ? m->nl1 : 1, sizeof *m->l1);
-  if (m->l1 == NULL) {
+  m->newest = calloc (m->nl1 ? m->nl1 : 1, sizeof *m->newest);
+  if (m->l1 == NULL || m->newest == NULL) {
+    free (m->l1);
+    free (m->newest);
+    m->l1 = NULL;
+    m->newest = NULL;
     errno = ENOMEM;
     return -1;
   }
@@ -173,7 +187,9 @@ extmap_free (struct extmap *m)
     free (l);
   }
   free (m->l1);
+  free (m->newest);
   m->l1 = NULL;
+  m->newest = NULL;
   for (i = 0; i < EXTMAP_LOCKS; i++)
     pthread_mutex_destroy (&m->locks[i]);
 }
@@ -533,6 +549,16 @@ extmap_put (struct extmap *m, uint64_t vci, const struct ext *x)
     errno = EINVAL;
     return -1;
   }
+  /* Raise the table's bound first: if the store fails, a bound that is
+   * too high costs a visit, never a miss. */
+  {
+    uint32_t *nw = &m->newest[vci >> EXTMAP_L2_BITS];
+    uint32_t cur_gen = __atomic_load_n (nw, __ATOMIC_RELAXED);
+    while (cur_gen < x->gen &&
+           !__atomic_compare_exchange_n (nw, &cur_gen, x->gen, 1,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+      ;
+  }
   cur = extmap_get (m, vci, &buf);
   old = cur == &buf.ev ? NULL : (struct extvec *) cur;
   n = cur ? cur->n : 0;
@@ -599,6 +625,12 @@ extmap_drop (struct extmap *m, uint64_t vci, uint32_t gen)
 int
 extmap_next (struct extmap *m, uint64_t *vci)
 {
+  return extmap_next_since (m, vci, 0);
+}
+
+int
+extmap_next_since (struct extmap *m, uint64_t *vci, uint32_t gen)
+{
   uint64_t i = *vci;
 
   while (i < m->nclusters) {
@@ -608,6 +640,10 @@ extmap_next (struct extmap *m, uint64_t *vci)
     uint64_t base = (uint64_t) t << EXTMAP_L2_BITS, found = UINT64_MAX;
     unsigned o = i - base;
 
+    if (gen > 0 && __atomic_load_n (&m->newest[t], __ATOMIC_RELAXED) < gen) {
+      i = base + EXTMAP_L2_SIZE;
+      continue;
+    }
     pthread_mutex_lock (mu);
     l = m->l1[t];
     if (l != NULL && l->dense) {
@@ -638,7 +674,7 @@ extmap_next (struct extmap *m, uint64_t *vci)
 size_t
 extmap_bytes (struct extmap *m)
 {
-  size_t bytes = m->nl1 * sizeof *m->l1, t, j;
+  size_t bytes = m->nl1 * (sizeof *m->l1 + sizeof *m->newest), t, j;
 
   for (t = 0; t < m->nl1; t++) {
     pthread_mutex_t *mu = &m->locks[t % EXTMAP_LOCKS];

@@ -61,6 +61,9 @@ struct extmap {
   uint64_t nclusters;
   size_t nl1;
   struct extleaf **l1;
+  /* Per table, the highest generation ever put in it (an upper bound
+   * on its versions' gens: never lowered).  Atomic. */
+  uint32_t *newest;
   pthread_mutex_t locks[EXTMAP_LOCKS];
 };
 
@@ -93,6 +96,10 @@ extern int extmap_drop (struct extmap *m, uint64_t vci, uint32_t gen)
 
 /* The next vci >= *VCI that has versions; 0 when there is none. */
 extern int extmap_next (struct extmap *m, uint64_t *vci)
+  __attribute__((nonnull));
+/* The same, skipping the tables that never had a version of
+ * generation GEN or newer.  Every vci with such a version is found. */
+extern int extmap_next_since (struct extmap *m, uint64_t *vci, uint32_t gen)
   __attribute__((nonnull));
 
 /* Bytes the map holds on the heap (tables and vectors, not counting

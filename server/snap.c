@@ -178,22 +178,39 @@ reclaim_cluster (struct volume *v, uint64_t vci)
   return 0;
 }
 
-/* Reclaim the whole map.  admin_mu held.  Without journal space it
- * stops early and succeeds: what it leaves is space, not data, and the
- * next deletion or open reclaims it. */
+/* Reclaim what the deletions since the last reclaim left unread: the
+ * clusters of the tables holding versions newer than the oldest
+ * snapshot deleted (a snapshot's deletion can only free what a newer
+ * version shadows), or the whole map after an open or a reclaim that
+ * stopped early.  admin_mu held.  Without journal space it stops early
+ * and succeeds: what it leaves is space, not data, and the next
+ * reclaim goes over the whole map. */
 int
 volume_reclaim (struct volume *v)
 {
   uint64_t vci = 0;
+  uint32_t from;
   int r = 0;
 
-  while (r == 0 && extmap_next (&v->map, &vci)) {
+  pthread_rwlock_wrlock (&v->snap_lock);
+  from = v->reclaim_from;
+  v->reclaim_from = GEN_INF;
+  pthread_rwlock_unlock (&v->snap_lock);
+  if (from == GEN_INF)
+    return 0;
+
+  while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
     pthread_rwlock_rdlock (&v->snap_lock);
     pthread_rwlock_wrlock (stripe_of (v, vci));
     r = reclaim_cluster (v, vci);
     pthread_rwlock_unlock (stripe_of (v, vci));
     pthread_rwlock_unlock (&v->snap_lock);
     vci++;
+  }
+  if (r != 0) {
+    pthread_rwlock_wrlock (&v->snap_lock);
+    v->reclaim_from = 0;
+    pthread_rwlock_unlock (&v->snap_lock);
   }
   if (r == 1)
     return 0;
@@ -253,6 +270,10 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   /* Until the deletion is durable a crash brings the snapshot back, so
    * writes must keep treating its clusters as shared: the threshold
    * stays where it is until volume_snap_settle. */
+  /* What the deletion leaves unread, a version newer than the
+   * snapshot shadows. */
+  if (v->snaps[i].gen + 1 < v->reclaim_from)
+    v->reclaim_from = v->snaps[i].gen + 1;
   v->pend_del[v->npend_del].gen = v->snaps[i].gen;
   v->pend_del[v->npend_del].seq = seq;
   v->npend_del++;

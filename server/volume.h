@@ -98,6 +98,10 @@ struct volume {
    * (0: none).  Read atomically by writers. */
   uint32_t latest_gen;
   struct pending_delete { uint32_t gen; uint64_t seq; } *pend_del;
+  /* Reclaim looks at the tables holding versions of this generation or
+   * newer (UINT32_MAX: nothing to reclaim, 0: the whole map).  Lowered
+   * by deletions under snap_lock; taken by volume_reclaim. */
+  uint32_t reclaim_from;
   size_t npend_del, cappend_del;
 
   /* Serialises the long operations: snapshot deletion (reclaim) and

@@ -449,6 +449,43 @@ test_extmap_matches_a_reference_model (void **state)
   }
 }
 
+/* extmap_next_since finds every cluster of the tables that had a
+ * version of the generation or newer, and skips the others; a table
+ * keeps its bound when its newer versions are dropped. */
+static void
+test_extmap_next_since_skips_tables_without_newer_versions (void **state)
+{
+  const uint64_t t = EXTMAP_L2_SIZE;
+  struct extmap m;
+  struct ext a = version (1, 10, 0x1, 0), b = version (5, 20, 0x2, 0);
+  uint64_t vci;
+
+  assert_int_equal (extmap_init (&m, 4 * t), 0);
+  assert_int_equal (extmap_put (&m, 3, &a), 0);
+  assert_int_equal (extmap_put (&m, 2 * t + 7, &a), 0);
+  assert_int_equal (extmap_put (&m, 2 * t + 9, &b), 0);
+  assert_int_equal (extmap_put (&m, 3 * t + 1, &a), 0);
+
+  vci = 0;
+  assert_int_equal (extmap_next_since (&m, &vci, 0), 1);
+  assert_int_equal (vci, 3);
+  vci = 0;
+  assert_int_equal (extmap_next_since (&m, &vci, 5), 1);
+  assert_int_equal (vci, 2 * t + 7);     /* the whole table, older too */
+  vci = 2 * t + 8;
+  assert_int_equal (extmap_next_since (&m, &vci, 5), 1);
+  assert_int_equal (vci, 2 * t + 9);
+  vci = 2 * t + 10;
+  assert_int_equal (extmap_next_since (&m, &vci, 5), 0);
+  vci = 0;
+  assert_int_equal (extmap_next_since (&m, &vci, 6), 0);
+  assert_int_equal (extmap_drop (&m, 2 * t + 9, 5), 0);
+  vci = 0;
+  assert_int_equal (extmap_next_since (&m, &vci, 5), 1);
+  assert_int_equal (vci, 2 * t + 7);
+  extmap_free (&m);
+}
+
 static void
 test_extmap_sequential_clusters_take_one_run (void **state)
 {
@@ -464,7 +501,8 @@ test_extmap_sequential_clusters_take_one_run (void **state)
   }
   bytes = extmap_bytes (&m);
   print_message ("sequential: %zu bytes for %" PRIu64 " clusters\n", bytes, n);
-  assert_true (bytes <= n / EXTMAP_L2_SIZE * (sizeof (void *) + 8 + 3 * 20));
+  assert_true (bytes <= n / EXTMAP_L2_SIZE *
+               (sizeof (void *) + sizeof (uint32_t) + 8 + 3 * 20));
   assert_version (&get (&m, 777)->v[0], 1, 1777, 0xffff, 0);
   /* An overwrite in the middle splits the run in three, and putting
    * the same version back merges them again. */
@@ -780,6 +818,7 @@ main (void)
     cmocka_unit_test (test_extmap_next_iterates_across_l2_tables),
     cmocka_unit_test (test_extmap_many_versions_grow_the_vector),
     cmocka_unit_test (test_extmap_matches_a_reference_model),
+    cmocka_unit_test (test_extmap_next_since_skips_tables_without_newer_versions),
     cmocka_unit_test (test_extmap_sequential_clusters_take_one_run),
     cmocka_unit_test (test_extmap_random_clusters_take_at_most_20_bytes_each),
     cmocka_unit_test (test_extmap_second_version_uses_a_vector_and_goes_back),

@@ -92,7 +92,9 @@
 #define DEFAULT_SECONDS 36
 
 /* Four geometries: 16 subclusters per cluster, 4, 1 (and a size that
- * ends inside a subcluster), 64. */
+ * ends inside a subcluster, over three tables of the extent map, so
+ * that a deletion's reclaim skips the tables not written since the
+ * snapshot), 64. */
 static const struct volspec {
   const char *name;
   uint64_t size;
@@ -100,9 +102,10 @@ static const struct volspec {
 } specs[NVOL] = {
   { "pa", 1024 * KiB, 64 * KiB },
   { "pb", 512 * KiB, 16 * KiB },
-  { "pc", 256 * KiB + 1536, 4 * KiB },
+  { "pc", 4096 * KiB + 1536, 4 * KiB },
   { "pd", 1024 * KiB, 256 * KiB },
 };
+#define VOL_MAX_SIZE (4096 * KiB + 1536)
 
 /* Sector contents.  Value 0 is zeroes; value V > 0 is the sector
  * written by call V of the iteration: a header naming the version,
@@ -1993,7 +1996,7 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
   r->checker = ut_env_u64 ("SNAPVOL_POWERLOSS_CHECKER", 1) != 0;
   r->st = st;
   r->cs = crashsim_new ();
-  r->buf = xcalloc (1, 1024 * KiB);
+  r->buf = xcalloc (1, VOL_MAX_SIZE);
   r->ckpt_bytes = ckpt[ut_rand_below (&r->rng, 4)];
   /* Some iterations crash at every operation of a short workload;
    * the others at one in CRASH_EVERY over a longer one. */

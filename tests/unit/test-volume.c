@@ -1130,6 +1130,64 @@ test_delete_middle_of_three_snapshots_keeps_the_others (void **state)
   free (shadow);
 }
 
+/* A deletion reclaims only the tables written since the snapshot it
+ * deletes (extmap.c, "Newest generation per table"): what it frees
+ * must still be everything no view reads, across tables that the
+ * newest snapshot's deletion skips and the oldest one's does not. */
+static void
+test_deletions_reclaim_across_tables_written_at_different_times (void **state)
+{
+  struct fixture *fx = *state;
+  const uint64_t table = 512 * (uint64_t) CS;     /* 32 MiB */
+  char ida[SV_UUID_STRLEN + 1], idb[SV_UUID_STRLEN + 1];
+  struct sv_snapshot_info sa, sb;
+  struct sv_volume_info before, after;
+  struct sv_view *v, *s;
+  size_t nd = 0;
+
+  create (fx, "tables", 3 * table, 0);
+  v = ut_view_open (fx->pool, "tables");
+  /* Generation 1: 4 clusters in table 0, 4 in table 2. */
+  ut_write_pattern (v, 0, 4 * CS, 1, NULL);
+  ut_write_pattern (v, 2 * table, 4 * CS, 2, NULL);
+  ut_snapshot (fx->pool, "tables", ida);
+  /* Generation 2: table 0 overwritten; generation 3: table 2. */
+  ut_write_pattern (v, 0, 4 * CS, 3, NULL);
+  ut_snapshot (fx->pool, "tables", idb);
+  ut_write_pattern (v, 2 * table, 4 * CS, 4, NULL);
+  flush (v);
+
+  /* A (the oldest) holds table 0's first data alone; table 2's is
+   * B's too. */
+  ut_snapshot_info (fx->pool, ida, &sa);
+  assert_int_equal (sa.exclusive_bytes, 4 * CS);
+  ut_volume_info (fx->pool, "tables", &before);
+  assert_int_equal (before.allocated_bytes, 16 * CS);
+  assert_int_equal (pool_snapshot_delete (fx->pool, ida, &nd), 0);
+  ut_volume_info (fx->pool, "tables", &after);
+  assert_int_equal (after.allocated_bytes, 12 * CS);
+
+  /* B is now the newest: its deletion frees table 2's first data. */
+  ut_snapshot_info (fx->pool, idb, &sb);
+  assert_int_equal (sb.exclusive_bytes, 4 * CS);
+  s = open_snapshot (fx, "tables", idb);
+  assert_pattern (s, 0, 4 * CS, 3);
+  assert_pattern (s, 2 * table, 4 * CS, 2);
+  view_close (s);
+  assert_int_equal (pool_snapshot_delete (fx->pool, idb, &nd), 0);
+  ut_volume_info (fx->pool, "tables", &after);
+  assert_int_equal (after.allocated_bytes, 8 * CS);
+  assert_int_equal (after.referenced_bytes, 8 * CS);
+  assert_pattern (v, 0, 4 * CS, 3);
+  assert_pattern (v, 2 * table, 4 * CS, 4);
+  view_close (v);
+
+  /* And a reopen (which reclaims the whole map) finds nothing left. */
+  reopen (fx);
+  ut_volume_info (fx->pool, "tables", &after);
+  assert_int_equal (after.allocated_bytes, 8 * CS);
+}
+
 static void
 test_reclaim_of_zero_only_cluster_after_two_deletions (void **state)
 {
@@ -1778,6 +1836,7 @@ main (void)
     T (test_snapshot_delete_frees_space_for_reuse),
     T (test_delete_middle_of_three_snapshots_keeps_the_others),
     T (test_reclaim_of_zero_only_cluster_after_two_deletions),
+    T (test_deletions_reclaim_across_tables_written_at_different_times),
     T (test_deep_chain_of_twenty_snapshots_reads_each_version),
     T (test_hot_subcluster_fills_one_cluster_per_eight_copies),
     T (test_hold_orders_writes_around_the_pin),

@@ -224,6 +224,10 @@ case_cow ()
     res_runs cow.qcow2.steady "${qs[@]}"
     res_runs cow.cow.first "${cf[@]}"
     res_runs cow.cow.steady "${cs[@]}"
+    # The filesystem's part: a buffered write into a new page against
+    # an overwrite of a cached one, one thread, nothing else running.
+    res_cmd cmd.cow.pagefloor "$bench_bin/sv-pagefloor" --dir "$bench_work"
+    res_set cow.pagefloor "$("$bench_bin/sv-pagefloor" --dir "$bench_work")"
 }
 
 # case_snapreads: random reads of the live volume, then of its oldest

@@ -161,7 +161,7 @@ report_targets ()
     r=$(div "$(res_get cow.snapvol.first)" "$(res_get cow.snapvol.steady)")
     target "first 4 KiB writes after a snapshot vs steady state" \
         "$(num "$(res_get cow.snapvol.first)") IOPS" \
-        "snapvol steady $(num "$(res_get cow.snapvol.steady)") IOPS" \
+        "snapvol steady $(num "$(res_get cow.snapvol.steady)") IOPS (page-cache floor $(num "$(jv cow.pagefloor .overwrite_over_reserved)" 2)x)" \
         "$r" ge 0.6 ">= 0.6x" "${r}x"
     r=$(div "$(res_get cow.snapvol.first)" "$(res_get cow.qcow2.first)" 1)
     target "first 4 KiB writes after a snapshot vs qcow2" \
@@ -265,6 +265,8 @@ report_cow ()
     done
     echo
     echo "$(res_get cow.nios) writes per pass (one per 8 clusters of the export; a steady pass has the seed of the first pass before it), 16 in flight; a snapvol run is $(res_get cow.cycles) cycles of snapshot, first pass and steady pass, their writes and times counted together (a pass alone lasts tens of milliseconds); runs: snapvol first $(res_get cow.snapvol.first.runs), steady $(res_get cow.snapvol.steady.runs), qcow2 first $(res_get cow.qcow2.first.runs)."
+    echo
+    echo "The page-cache floor on the same filesystem (bench/sv-pagefloor, one thread, $(jv cow.pagefloor .writes_per_round) buffered 4 KiB writes a round, one per 64 KiB, medians of $(jv cow.pagefloor .hole_us.n) rounds): $(num "$(jv cow.pagefloor .hole_us.p50)" 2) us a write into a hole, $(num "$(jv cow.pagefloor .reserved_us.p50)" 2) us into a reserved range (what snapvol's first writes fill), $(num "$(jv cow.pagefloor .overwrite_us.p50)" 2) us overwriting the same pages, cached: by the filesystem's part alone, a first write runs at $(num "$(jv cow.pagefloor .overwrite_over_reserved)" 2)x an overwrite's rate ($(num "$(jv cow.pagefloor .overwrite_over_hole)" 2)x into holes)."
 }
 
 report_snapreads ()

@@ -52,6 +52,7 @@ struct volume_spec {
 static char *dir;
 static char *control_path;
 static uint32_t cluster_size;           /* 0: the engine's default */
+static uint64_t prealloc;               /* 0: the engine's default */
 static struct volume_spec *volume_specs;
 static size_t nvolume_specs;
 
@@ -195,6 +196,28 @@ config_cluster_size (const char *value)
 }
 
 static int
+config_prealloc (const char *value)
+{
+  int64_t size;
+
+  if (prealloc != 0) {
+    nbdkit_error ("prealloc=%s: prealloc given twice", value);
+    return -1;
+  }
+  size = nbdkit_parse_size (value);
+  if (size == -1) {
+    nbdkit_error ("prealloc=%s: invalid size", value);
+    return -1;
+  }
+  if (size > (int64_t) 1 << 40) {
+    nbdkit_error ("prealloc=%s: at most 1T", value);
+    return -1;
+  }
+  prealloc = size == 0 ? SV_PREALLOC_NONE : (uint64_t) size;
+  return 0;
+}
+
+static int
 snapvol_config (const char *key, const char *value)
 {
   int r = provider_config (key, value);
@@ -209,6 +232,8 @@ snapvol_config (const char *key, const char *value)
     return config_volume (value);
   if (strcmp (key, "cluster-size") == 0)
     return config_cluster_size (value);
+  if (strcmp (key, "prealloc") == 0)
+    return config_prealloc (value);
   nbdkit_error ("%s=%s: unknown parameter '%s'", key, value, key);
   return -1;
 }
@@ -228,6 +253,8 @@ snapvol_config_complete (void)
   "dir=DIR              (required) The pool directory (created if missing).\n" \
   "volume=NAME:SIZE     Serve volume NAME, created with SIZE if missing.\n" \
   "cluster-size=SIZE    Cluster size of new volumes (4K..1M, default 64K).\n" \
+  "prealloc=SIZE        Data file reserved ahead of new clusters (default\n" \
+  "                     16M, 0: none).\n" \
   "control=SOCKET       Serve the JSON-RPC control socket at SOCKET.\n" \
   provider_config_help
 
@@ -273,7 +300,10 @@ ensure_volume (const struct volume_spec *v)
 static int
 snapvol_get_ready (void)
 {
-  const struct sv_pool_options opts = { .default_cluster_size = cluster_size };
+  const struct sv_pool_options opts = {
+    .default_cluster_size = cluster_size,
+    .prealloc = prealloc,
+  };
   size_t i;
 
   pool = pool_open (dir, &opts, 1);

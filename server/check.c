@@ -613,6 +613,28 @@ cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
             n == 1 ? "" : "s", (uint64_t) n * v->subcluster_size);
 }
 
+/* Does [OFF, OFF+LEN) of FD read as zeroes?  A read error counts as
+ * data (reported as such, never repaired away silently). */
+static int
+range_is_zero (int fd, uint64_t off, uint64_t len)
+{
+  static const char zero[4096];
+  char buf[4096];
+
+  while (len > 0) {
+    size_t n = len < sizeof buf ? (size_t) len : sizeof buf;
+    ssize_t r = pread (fd, buf, n, (off_t) off);
+
+    if (r <= 0)
+      return r == 0;
+    if (memcmp (buf, zero, (size_t) r) != 0)
+      return 0;
+    off += (uint64_t) r;
+    len -= (uint64_t) r;
+  }
+  return 1;
+}
+
 /* Walk the allocated extents of the data file.  The I/O interface has
  * no extent query, and the checker always works on real files: plain
  * lseek (SEEK_DATA, SEEK_HOLE). */
@@ -655,22 +677,33 @@ check_data (struct volscan *vs, const struct owner *own, size_t nown)
       uint64_t lo = (uint64_t) data > p * cs ? (uint64_t) data : p * cs;
       uint64_t hi = (uint64_t) hole < (p + 1) * cs ? (uint64_t) hole
         : (p + 1) * cs;
-      unsigned s0 = (lo - p * cs) / ss, s1 = (hi - 1 - p * cs) / ss;
-      uint64_t m = (s1 >= 63 ? ~0ull : (1ull << (s1 + 1)) - 1) &
-        ~((1ull << s0) - 1);
+      const struct owner *o = p < PHYS_NONE ? find_owner (own, nown, p)
+        : NULL;
+      unsigned s;
 
       if (p != cur) {
-        if (cur != UINT64_MAX)
+        if (cur != UINT64_MAX && cur_mask != 0)
           cluster_has_data (&ls, cur, cur_mask, cur_bytes);
         cur = p;
         cur_mask = cur_bytes = 0;
       }
-      cur_mask |= m;
-      cur_bytes += hi - lo;
+      for (s = (lo - p * cs) / ss; s <= (hi - 1 - p * cs) / ss; s++) {
+        uint64_t a = p * cs + s * ss, b = a + ss;
+
+        a = a > lo ? a : lo;
+        b = b < hi ? b : hi;
+        /* Space that no version maps and that reads as zeroes is
+         * reserved (sv_pool_options.prealloc), which the filesystem
+         * reports as data once its pages are cached: no data leaked. */
+        if (!(o && ((o->alloc >> s) & 1)) && range_is_zero (fd, a, b - a))
+          continue;
+        cur_mask |= 1ull << s;
+        cur_bytes += b - a;
+      }
     }
     off = hole;
   }
-  if (cur != UINT64_MAX)
+  if (cur != UINT64_MAX && cur_mask != 0)
     cluster_has_data (&ls, cur, cur_mask, cur_bytes);
   flush_run (&ls);
   /* Commit rule 1: data is durable before the record mapping it, so the

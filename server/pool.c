@@ -296,6 +296,8 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
   pool->flush_threads = opts && opts->flush_threads
     ? opts->flush_threads : DEFAULT_FLUSH_THREADS;
+  pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
+    : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;
   if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1))) {
     sv_error (EINVAL, "invalid cluster size %" PRIu32 ": it must be a power"
               " of two from 4096 to 1048576", cs);

@@ -54,7 +54,15 @@ struct sv_pool_options {
    * keeps the order of I/O calls the same from run to run, as tests
    * that count or crash at the Nth call need. */
   unsigned flush_threads;
+  /* Bytes of a volume's data file reserved (fallocate, no content)
+   * ahead of a newly allocated cluster past the reserved end, so that
+   * the first writes after a snapshot fill reserved blocks instead of
+   * holes; 0: the default (SV_PREALLOC_DEFAULT); SV_PREALLOC_NONE:
+   * none, every block is allocated by the write that fills it. */
+  uint64_t prealloc;
 };
+#define SV_PREALLOC_DEFAULT (16u << 20)
+#define SV_PREALLOC_NONE UINT64_MAX
 
 struct sv_volume_info {
   char name[SV_NAME_MAX + 1];

@@ -596,6 +596,7 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   }
   if (rebuild_alloc (v, data_size) == -1)
     goto err;
+  v->prealloc_end = data_size;
 
   /* 7. */
   volume_punch_unmapped (v);

@@ -3,11 +3,13 @@
 # Copyright (c) 2026 The snapvol authors.
 #
 # test-enospc-nbd-client.sh: when the pool's filesystem is full, an NBD
-# client's writes fail with ENOSPC (new clusters and copy-on-write over
-# a snapshot alike), reads of the live volume and of the snapshot go on
-# returning the same bytes, no snapshot is deleted to make room, and once
-# space comes back the same server takes writes again, and everything
-# survives a restart.  The pool lives on a small tmpfs the test mounts.
+# client's writes go on into the space the data file has reserved
+# (prealloc=) and then fail with ENOSPC (new clusters and copy-on-write
+# over a snapshot alike), reads of the live volume and of the snapshot
+# go on returning the same bytes, no snapshot is deleted to make room,
+# and once space comes back the same server takes writes again, and
+# everything survives a restart.  The pool lives on a small tmpfs the
+# test mounts.
 
 source "$(dirname "$0")/functions.sh"
 requires_snapvol
@@ -22,7 +24,8 @@ mount -t tmpfs -o size=24m,mode=0700 snapvol-test "$tmp/fs" ||
 # stopped (handlers run in reverse order).
 cleanup_fn umount -l "$tmp/fs"
 
-start_snapvol "$tmp/fs/pool" volume=v:64M
+# 8 MiB reserved when the first cluster is allocated: clusters 0-127.
+start_snapvol "$tmp/fs/pool" volume=v:64M prealloc=8M
 
 # 4 MiB of pattern A, flushed, then a snapshot of it.
 nbdsh -u "$(uri v)" -c - <<'PY'
@@ -53,13 +56,19 @@ def must_fail_enospc(what, off):
         return
     raise AssertionError("%s: the write succeeded on a full filesystem" % what)
 
-# New space, and copy-on-write over the snapshotted range.
-must_fail_enospc("write to never-written space", 32 << 20)
+# The reserved clusters 64-127 take 4 MiB of new writes.
+for m in range(4):
+    h.pwrite(b, (32 + m) << 20)
+for m in range(4):
+    assert h.pread(1 << 20, (32 + m) << 20) == b, "reserved write %d reads back wrong" % m
+# Past the reservation: new space, and copy-on-write over the
+# snapshotted range.
+must_fail_enospc("write to never-written space", 40 << 20)
 must_fail_enospc("copy-on-write over the snapshot", 1 << 20)
 # Reads are unaffected and see the old bytes everywhere.
 for m in range(4):
     assert h.pread(1 << 20, m << 20) == a, "live MiB %d changed" % m
-assert h.pread(1 << 20, 32 << 20) == bytes(1 << 20), "never-written space is not zero"
+assert h.pread(1 << 20, 40 << 20) == bytes(1 << 20), "never-written space is not zero"
 PY
 
 # The snapshot was not deleted to make room, and reads its content.
@@ -75,7 +84,7 @@ PY
 rm -f "$tmp/fs/filler"
 nbdsh -u "$(uri v)" -c - <<'PY'
 b = b"\xbb" * (1 << 20)
-h.pwrite(b, 32 << 20)
+h.pwrite(b, 40 << 20)
 h.pwrite(b, 1 << 20)
 h.flush()
 PY
@@ -88,7 +97,8 @@ b = b"\xbb" * (1 << 20)
 assert h.pread(1 << 20, 0) == a
 assert h.pread(1 << 20, 1 << 20) == b, "the write made after space came back was lost"
 assert h.pread(1 << 20, 2 << 20) == a
-assert h.pread(1 << 20, 32 << 20) == b
+for m in (32, 33, 34, 35, 40):
+    assert h.pread(1 << 20, m << 20) == b, "MiB %d lost" % m
 PY
 nbdsh -u "$(uri "v@$snap")" -c - <<'PY'
 a = bytes([(i * 7 + 1) % 251 for i in range(1 << 20)])

@@ -79,7 +79,12 @@ ut_pool_open_opts (const char *dir, const struct sv_pool_options *opts,
 struct sv_pool *
 ut_pool_open (const char *dir, uint64_t checkpoint_bytes, int create)
 {
-  struct sv_pool_options opts = { .checkpoint_bytes = checkpoint_bytes };
+  /* Without reservations, so that the data file's blocks are the
+   * data written (the tests count them). */
+  struct sv_pool_options opts = {
+    .checkpoint_bytes = checkpoint_bytes,
+    .prealloc = SV_PREALLOC_NONE,
+  };
 
   return ut_pool_open_opts (dir, &opts, create);
 }

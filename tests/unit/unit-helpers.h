@@ -55,7 +55,8 @@ extern char *ut_mkdtemp (void);
 extern void ut_rmtree (const char *dir);
 
 /* Open (create) the pool in DIR; CHECKPOINT_BYTES 0 for the default.
- * Fails the test on error. */
+ * No data file reservations (SV_PREALLOC_NONE): a data file's blocks
+ * are the data written.  Fails the test on error. */
 extern struct sv_pool *ut_pool_open (const char *dir,
                                      uint64_t checkpoint_bytes, int create);
 /* The same with every option (OPTS->io selects the storage layer). */

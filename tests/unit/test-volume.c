@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "pool.h"
+#include "sio.h"
 #include "unit-helpers.h"
 #include "uuid.h"
 
@@ -449,6 +450,95 @@ test_cluster_sizes_4k_and_1m_copy_on_write (void **state)
 }
 
 /* Trim and zero. */
+
+/* A storage layer that counts the pwrites longer than one cluster (a
+ * write over several clusters in one call) and passes all through. */
+static struct sv_io_ops counting_ops;
+static struct sv_io counting_io = { &counting_ops, NULL };
+static unsigned long long long_pwrites;
+
+static ssize_t
+counting_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
+{
+  if (n > CS)
+    __atomic_add_fetch (&long_pwrites, 1, __ATOMIC_RELAXED);
+  return sio_posix.ops->pwrite (o, h, buf, n, off);
+}
+
+/* A write over several clusters that all take it in place (the live
+ * volume's own versions, holding data in every subcluster written, in
+ * consecutive physical clusters) is one pwrite; where a cluster does
+ * not qualify (shared with a snapshot, partly unwritten, elsewhere on
+ * disk) the rest goes cluster by cluster; the bytes are right either
+ * way, and after a reopen. */
+static void
+test_write_over_clusters_in_place_is_one_pwrite (void **state)
+{
+  struct fixture *fx = *state;
+  const uint64_t size = 16 * CS;
+  uint8_t *shadow = xcalloc (size), *snap = xcalloc (size);
+  struct sv_pool_options opts = { .io = &counting_io,
+                                  .prealloc = SV_PREALLOC_NONE };
+  char id[SV_UUID_STRLEN + 1];
+  struct sv_view *v, *s;
+  unsigned long long before;
+
+  counting_ops = *sio_posix.ops;
+  counting_ops.pwrite = counting_pwrite;
+  counting_io.opaque = sio_posix.opaque;
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  create (fx, "run", size, 0);
+  v = ut_view_open (fx->pool, "run");
+
+  /* New clusters: allocated one by one. */
+  before = long_pwrites;
+  ut_write_pattern (v, 0, 8 * CS, 1, shadow);
+  assert_int_equal (long_pwrites, before);
+
+  /* Over them, unaligned at both ends: one call. */
+  before = long_pwrites;
+  ut_write_pattern (v, CS / 2 + 100, 7 * CS - 300, 2, shadow);
+  assert_int_equal (long_pwrites, before + 1);
+  assert_view_reads (v, 0, size, shadow);
+
+  /* Shared with a snapshot, every cluster is copied on write, one by
+   * one (cluster 3, which has a version of the live volume's own
+   * already, too: the first cluster decides). */
+  ut_snapshot (fx->pool, "run", id);
+  memcpy (snap, shadow, size);
+  ut_write_pattern (v, 3 * CS + 4096, 4096, 3, shadow);  /* new version */
+  before = long_pwrites;
+  ut_write_pattern (v, 100, 8 * CS - 200, 4, shadow);
+  assert_int_equal (long_pwrites, before);  /* 0 is shared too: none */
+  assert_view_reads (v, 0, size, shadow);
+  s = open_snapshot (fx, "run", id);
+  assert_view_reads (s, 0, size, snap);
+  view_close (s);
+
+  /* The same range again: every cluster is the live volume's now, in
+   * physical clusters 9, 10, 11, 8 (cluster 3's copy came first),
+   * 12-15: clusters 0-2 in one call, the rest one by one. */
+  before = long_pwrites;
+  ut_write_pattern (v, 0, 8 * CS, 5, shadow);
+  assert_int_equal (long_pwrites, before + 1);
+  assert_view_reads (v, 0, size, shadow);
+  s = open_snapshot (fx, "run", id);
+  assert_view_reads (s, 0, size, snap);
+  view_close (s);
+  view_close (v);
+
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  v = ut_view_open (fx->pool, "run");
+  assert_view_reads (v, 0, size, shadow);
+  view_close (v);
+  s = open_snapshot (fx, "run", id);
+  assert_view_reads (s, 0, size, snap);
+  view_close (s);
+  free (shadow);
+  free (snap);
+}
 
 static void
 test_trim_and_zero_of_whole_clusters_allocate_nothing (void **state)
@@ -1822,6 +1912,7 @@ main (void)
     T (test_overwrite_without_snapshot_is_in_place),
     T (test_second_write_after_snapshot_reuses_the_new_cluster),
     T (test_cluster_sizes_4k_and_1m_copy_on_write),
+    T (test_write_over_clusters_in_place_is_one_pwrite),
     T (test_trim_and_zero_of_whole_clusters_allocate_nothing),
     T (test_subcluster_extents_report_data_and_holes),
     T (test_trim_without_snapshot_frees_space),

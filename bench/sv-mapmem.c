@@ -18,9 +18,10 @@
  *
  * The writes go through a storage layer (struct sv_io, see
  * server/sio.h) that passes everything to the POSIX one except the
- * data file's reads, writes and syncs, which it drops: data bytes do
- * not change the map, and dropping them lets a run cover a terabyte of
- * clusters with no disk.  Journal and checkpoint I/O is real.
+ * data file's reads, writes, syncs and reservations, which it drops:
+ * data bytes do not change the map, and dropping them lets a run cover
+ * a terabyte of clusters with no disk.  Journal and checkpoint I/O is
+ * real.
  */
 
 #include <config.h>
@@ -92,6 +93,14 @@ nd_sync (void *o, int h)
   return sio_posix.ops->sync (sio_posix.opaque, h);
 }
 
+static int
+nd_allocate (void *o, int h, uint64_t off, uint64_t len)
+{
+  if (is_data[h])
+    return 0;
+  return sio_posix.ops->allocate (sio_posix.opaque, h, off, len);
+}
+
 static struct sv_io_ops nodata_ops;
 static struct sv_io nodata_io;
 
@@ -105,6 +114,7 @@ nodata_init (void)
   nodata_ops.pread = nd_pread;
   nodata_ops.pwrite = nd_pwrite;
   nodata_ops.sync = nd_sync;
+  nodata_ops.allocate = nd_allocate;
   nodata_io.ops = &nodata_ops;
   nodata_io.opaque = NULL;
 }

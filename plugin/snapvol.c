@@ -171,20 +171,30 @@ config_volume (const char *value)
   return v->text ? 0 : -1;
 }
 
-static int
-config_cluster_size (const char *value)
+/* KEY=VALUE as a size, given at most once (GIVEN: it was before).
+ * Returns the size, or -1 after an error naming the parameter. */
+static int64_t
+config_size_once (const char *key, const char *value, int given)
 {
   int64_t size;
 
-  if (cluster_size != 0) {
-    nbdkit_error ("cluster-size=%s: cluster-size given twice", value);
+  if (given) {
+    nbdkit_error ("%s=%s: %s given twice", key, value, key);
     return -1;
   }
   size = nbdkit_parse_size (value);
-  if (size == -1) {
-    nbdkit_error ("cluster-size=%s: invalid size", value);
+  if (size == -1)
+    nbdkit_error ("%s=%s: invalid size", key, value);
+  return size;
+}
+
+static int
+config_cluster_size (const char *value)
+{
+  int64_t size = config_size_once ("cluster-size", value, cluster_size != 0);
+
+  if (size == -1)
     return -1;
-  }
   if (size < SV_CLUSTER_MIN || size > SV_CLUSTER_MAX ||
       (size & (size - 1)) != 0) {
     nbdkit_error ("cluster-size=%s: must be a power of two from 4K to 1M",
@@ -198,17 +208,10 @@ config_cluster_size (const char *value)
 static int
 config_prealloc (const char *value)
 {
-  int64_t size;
+  int64_t size = config_size_once ("prealloc", value, prealloc != 0);
 
-  if (prealloc != 0) {
-    nbdkit_error ("prealloc=%s: prealloc given twice", value);
+  if (size == -1)
     return -1;
-  }
-  size = nbdkit_parse_size (value);
-  if (size == -1) {
-    nbdkit_error ("prealloc=%s: invalid size", value);
-    return -1;
-  }
   if (size > (int64_t) 1 << 40) {
     nbdkit_error ("prealloc=%s: at most 1T", value);
     return -1;

@@ -25,7 +25,7 @@ for bad in "cluster-size=3K|cluster-size=3K: must be a power of two from 4K to 1
     # value that is no size: ours must be there, naming the parameter.
     status=0
     # shellcheck disable=SC2086
-    nbdkit "$PLUGIN" dir="$tmp/never" $args --run true >"$tmp/out" 2>"$tmp/err" || status=$?
+    "${nbdkit_env[@]}" nbdkit "$PLUGIN" dir="$tmp/never" $args --run true >"$tmp/out" 2>"$tmp/err" || status=$?
     cat "$tmp/err"
     [ "$status" -ne 0 ] && [ "$status" -lt 126 ] || fail "$args: exit status $status"
     [ ! -s "$tmp/out" ] || fail "$args: printed on stdout"

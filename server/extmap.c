@@ -312,6 +312,29 @@ sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
       slots (l)[b] = *s;
       return 0;
     }
+    /* A cluster inside a run, at neither end, takes a slot of its own:
+     * the run splits in three, with no merge to make (a slot that
+     * continued either part would be the run's own, C).  In place when
+     * the leaf has room: the runs after it move up by two. */
+    if (!slot_empty (s) && o > offs (l)[b] &&
+        o + 1u < (unsigned) offs (l)[b] + lens (l)[b] && n + 2 <= l->cap) {
+      struct slot head = slots (l)[b];
+      unsigned off0 = offs (l)[b], len0 = lens (l)[b];
+      size_t tail = n - b - 1;
+
+      memmove (&slots (l)[b + 3], &slots (l)[b + 1], tail * sizeof *slots (l));
+      memmove (&offs (l)[b + 3], &offs (l)[b + 1], tail * sizeof *offs (l));
+      memmove (&lens (l)[b + 3], &lens (l)[b + 1], tail * sizeof *lens (l));
+      lens (l)[b] = o - off0;
+      slots (l)[b + 1] = *s;
+      offs (l)[b + 1] = o;
+      lens (l)[b + 1] = 1;
+      slots (l)[b + 2] = run_slot (&head, o + 1 - off0);
+      offs (l)[b + 2] = o + 1;
+      lens (l)[b + 2] = off0 + len0 - o - 1;
+      l->n = n + 2;
+      return 0;
+    }
   }
 
   /* At most two more runs than now. */

@@ -201,6 +201,17 @@ px_allocate (void *o, int h, uint64_t off, uint64_t len)
   return r;
 }
 
+static int
+px_extend (void *o, int h, uint64_t off, uint64_t len)
+{
+  int r;
+
+  do
+    r = fallocate (h, 0, off, len);
+  while (r == -1 && errno == EINTR);
+  return r;
+}
+
 static const struct sv_io_ops posix_ops = {
   .open = px_open,
   .close = px_close,
@@ -218,6 +229,7 @@ static const struct sv_io_ops posix_ops = {
   .syncdir = px_syncdir,
   .listdir = px_listdir,
   .allocate = px_allocate,
+  .extend = px_extend,
 };
 
 const struct sv_io sio_posix = { &posix_ops, NULL };

@@ -43,6 +43,12 @@ struct sv_io_ops {
    * filesystem is full; EOPNOTSUPP when it cannot reserve, and NULL in
    * an implementation that cannot: callers then go on without. */
   int (*allocate) (void *opaque, int h, uint64_t off, uint64_t len);
+  /* The same reservation, and the file made at least OFF+LEN bytes long
+   * (fallocate with mode 0): never shorter, no byte's content changed,
+   * the new range reads as zeroes.  Writes inside the file's size then
+   * do not have to extend it each time.  Same errors; NULL where the
+   * implementation cannot reserve. */
+  int (*extend) (void *opaque, int h, uint64_t off, uint64_t len);
 };
 
 struct sv_io {

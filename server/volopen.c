@@ -372,11 +372,14 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
  * that maps it) means every mapped cluster starts inside the file, so a
  * mapping past its end is corrupt metadata, and is refused before it
  * can size the allocator's bitmap (one bad record would otherwise cost
- * up to 512 MiB of memory). */
+ * up to 512 MiB of memory).  *MAPPED_END: the end of the last mapped
+ * cluster. */
 static int
-rebuild_alloc (struct volume *v, uint64_t data_size)
+rebuild_alloc (struct volume *v, uint64_t data_size, uint64_t *mapped_end)
 {
   uint64_t vci = 0;
+
+  *mapped_end = 0;
 
   while (extmap_next (&v->map, &vci)) {
     union extvec_buf evbuf;
@@ -392,6 +395,8 @@ rebuild_alloc (struct volume *v, uint64_t data_size)
                          " end of the data file (%" PRIu64 " bytes)",
                          v->name, vci, ev->v[k].gen, ev->v[k].phys,
                          data_size);
+      if (((uint64_t) ev->v[k].phys + 1) * v->cluster_size > *mapped_end)
+        *mapped_end = ((uint64_t) ev->v[k].phys + 1) * v->cluster_size;
       if (alloc_mark (&v->alloc, ev->v[k].phys) == -1)
         return sv_error (EILSEQ, "volume %s: physical cluster %" PRIu32
                          " is mapped twice (again by cluster %" PRIu64
@@ -556,7 +561,7 @@ struct volume *
 volume_open (struct sv_pool *pool, const char *dir, const char *name)
 {
   struct volume *v;
-  uint64_t last_seq, jfirst, torn, data_size;
+  uint64_t last_seq, jfirst, torn, data_size, mapped_end;
   char path[4096];
 
   /* 1. */
@@ -594,9 +599,12 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
     sv_error (errno, "volume %s: size of %s: %m", name, path);
     goto err;
   }
-  if (rebuild_alloc (v, data_size) == -1)
+  if (rebuild_alloc (v, data_size, &mapped_end) == -1)
     goto err;
-  v->prealloc_end = data_size;
+  /* What lies past the last mapped cluster (a reservation, or data
+   * whose mapping never became durable) is punched in step 7 and will
+   * be reserved again as clusters are allocated there. */
+  v->prealloc_end = mapped_end;
 
   /* 7. */
   volume_punch_unmapped (v);

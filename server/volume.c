@@ -359,22 +359,27 @@ volume_pread (struct volume *v, const struct snap *snap, void *buf,
 /* Writes. */
 
 /* Reserve the data file ahead of cluster PHYS, newly allocated, when
- * it lies past what is reserved already.  The first writes after a
- * snapshot go to new clusters, each filling one subcluster of its
- * cluster: into a hole, each such write makes the filesystem allocate
- * a block, extend its delayed-allocation records and the file, which
- * costs several times an overwrite; into a reserved range it costs
- * about half of that (docs/performance.md).  A reservation changes no
- * content, so a crash or a failure here loses nothing: on ENOSPC or a
- * filesystem that cannot reserve, the writes go on into holes.  One
- * writer reserves the next range, the others go on. */
+ * it lies past what is reserved already, and extend the file over the
+ * reserved range.  The first writes after a snapshot go to new
+ * clusters, each filling one subcluster of its cluster: into a hole
+ * past the end of the file, each such write makes the filesystem
+ * allocate a block, extend its delayed-allocation records and the
+ * file's size (a journal handle per write on ext4), which costs
+ * several times an overwrite; into a reserved range inside the file
+ * it costs less than half of that (docs/performance.md).  A
+ * reservation changes no content, so a crash or a failure here loses
+ * nothing: the range reads as zeroes, no version maps it, and the
+ * open punches it (volume_punch_unmapped); on ENOSPC or a filesystem
+ * that cannot reserve, the writes go on into holes.  The extension
+ * never shortens the file, whatever order two reservations land in.
+ * One writer reserves the next range, the others go on. */
 static void
 prealloc_ahead (struct volume *v, uint32_t phys)
 {
   uint64_t cs = v->cluster_size, start = (uint64_t) phys * cs;
   uint64_t len = v->pool->prealloc, cur, next;
 
-  if (len == 0 || IO (v)->allocate == NULL)
+  if (len == 0 || IO (v)->extend == NULL)
     return;
   cur = __atomic_load_n (&v->prealloc_end, __ATOMIC_RELAXED);
   if (start + cs <= cur)
@@ -384,7 +389,7 @@ prealloc_ahead (struct volume *v, uint32_t phys)
   if (!__atomic_compare_exchange_n (&v->prealloc_end, &cur, next, 0,
                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     return;
-  (void) IO (v)->allocate (v->io->opaque, v->data, start, len);
+  (void) IO (v)->extend (v->io->opaque, v->data, start, len);
 }
 
 /* Write LEN bytes at OFF of cluster VCI of the live volume.  Stripe

@@ -77,8 +77,9 @@ struct volume {
   uint32_t nsub;              /* subclusters per cluster, <= 64 */
   uint64_t nclusters;
   int data;                   /* data file handle */
-  /* The data file is reserved (sv_pool_options.prealloc) up to here,
-   * or was when the volume opened (its size then).  Atomic. */
+  /* The data file is reserved (sv_pool_options.prealloc) up to here;
+   * at open, the end of the last mapped cluster (the open punches the
+   * rest).  Atomic. */
   uint64_t prealloc_end;
 
   struct extmap map;

@@ -6,8 +6,8 @@
 # of cluster-size= and prealloc= are refused at start with an error
 # naming the parameter and the value; prealloc=0 leaves the data file
 # holding exactly the data written, and prealloc=4M reserves 4 MiB
-# ahead of the first cluster without changing the file's size or what
-# the volume reads.
+# from the first cluster on and extends the file over it, without
+# changing what the volume reads.
 
 source "$(dirname "$0")/functions.sh"
 requires_snapvol
@@ -53,10 +53,12 @@ for k in range(3):
 h.flush()
 PY
     stop_snapvol
-    assert_eq "$(data_size "$pool")" $(( (2 << 16) + 4096 )) "prealloc=$p: data file size"
     if [ "$p" = 0 ]; then
+        assert_eq "$(data_size "$pool")" $(( (2 << 16) + 4096 )) "prealloc=0: data file size"
         assert_eq "$(data_bytes "$pool")" $(( 3 * 4096 )) "prealloc=0: data file blocks"
     else
+        # Reserved from cluster 0 on, and the file extended over it.
+        assert_eq "$(data_size "$pool")" $(( 4 << 20 )) "prealloc=4M: data file size"
         [ "$(data_bytes "$pool")" -ge $(( 4 << 20 )) ] ||
             fail "prealloc=4M: only $(data_bytes "$pool") bytes reserved"
     fi

@@ -915,6 +915,28 @@ cs_allocate (void *o, int h, uint64_t off, uint64_t len)
   return 0;
 }
 
+/* A reservation that extends the file: the size grows (never
+ * shrinks), logged as a truncate to the new size, which a crash keeps
+ * or drops like any unsynced change of size. */
+static int
+cs_extend (void *o, int h, uint64_t off, uint64_t len)
+{
+  struct crashsim *cs = o;
+  struct handle *hd;
+
+  pthread_mutex_lock (&cs->mu);
+  if ((hd = handle_get (cs, h)) == NULL || !hd->writable)
+    return fail_unlock (cs, EBADF);
+  if (off + len <= hd->ino->cur.size) {
+    pthread_mutex_unlock (&cs->mu);
+    return 0;
+  }
+  content_truncate (&hd->ino->cur, off + len);
+  file_log (hd->ino, FOP_TRUNCATE, off + len, 0, NULL);
+  return counted (cs, 0, "extend %llu %s", (unsigned long long) (off + len),
+                  hd->path);
+}
+
 static const struct sv_io_ops crashsim_ops_table = {
   .open = cs_open,
   .close = cs_close,
@@ -932,6 +954,7 @@ static const struct sv_io_ops crashsim_ops_table = {
   .syncdir = cs_syncdir,
   .listdir = cs_listdir,
   .allocate = cs_allocate,
+  .extend = cs_extend,
 };
 
 /* Life cycle. */

@@ -449,6 +449,77 @@ test_extmap_matches_a_reference_model (void **state)
   }
 }
 
+/* The copy-on-write pattern over a fully written volume: each table
+ * one run, then second versions (and replaced single versions) land
+ * at random clusters inside the runs, splitting them in three in place
+ * while the leaf has room and through a rebuild when it grows; some
+ * are put back as they were (merging) and some dropped.  Checked
+ * against the model after every step, and the map's memory against a
+ * run count: a split that lost a run's maximality would leave more. */
+static void
+test_extmap_splits_inside_runs_match_the_model (void **state)
+{
+  static struct model md;
+  struct extmap m;
+  uint64_t c, seed;
+  int op;
+
+  for (seed = 1; seed <= 3; seed++) {
+    rng_state = seed * 0x2545f4914f6cdd1dull;
+    memset (&md, 0, sizeof md);
+    assert_int_equal (extmap_init (&m, MODEL_CLUSTERS), 0);
+    for (c = 0; c < MODEL_CLUSTERS; c++) {
+      struct ext x = version (1, 100 + (uint32_t) c, 0xffff, 0);
+      assert_int_equal (extmap_put (&m, c, &x), 0);
+      model_put (&md, c, &x);
+    }
+    assert_true (extmap_bytes (&m) <= 4 * 256);    /* 4 tables, 1 run each */
+    /* Few enough that the tables stay sparse (a dense one stays so). */
+    for (op = 0; op < 700; op++) {
+      uint32_t what = rnd (10);
+
+      c = rnd (MODEL_CLUSTERS);
+      if (what < 6 && md.n[c] < MODEL_DEPTH) {
+        /* A new version at a generation above every other. */
+        struct ext x = version (2 + md.n[c], 100000 + (uint32_t) op,
+                                1ull << rnd (16), 0);
+        assert_int_equal (extmap_put (&m, c, &x), 0);
+        model_put (&md, c, &x);
+      }
+      else if (what < 8 && md.n[c] == 1) {
+        /* The single version replaced: elsewhere, or back where the
+         * run would continue it. */
+        struct ext x = version (1, rnd (2) ? 100 + (uint32_t) c
+                                : 200000 + (uint32_t) op, 0xffff, 0);
+        assert_int_equal (extmap_put (&m, c, &x), 0);
+        model_put (&md, c, &x);
+      }
+      else if (md.n[c] > 1) {
+        uint32_t gen = md.v[c][md.n[c] - 1].gen;
+        assert_int_equal (extmap_drop (&m, c, gen), 0);
+        assert_int_equal (model_drop (&md, c, gen), 0);
+      }
+      if (op % 100 == 0)
+        model_check (&m, &md);
+    }
+    model_check (&m, &md);
+    /* Every cluster back to its first version: one run per table. */
+    for (c = 0; c < MODEL_CLUSTERS; c++) {
+      struct ext x = version (1, 100 + (uint32_t) c, 0xffff, 0);
+      while (md.n[c] > 1) {
+        uint32_t gen = md.v[c][md.n[c] - 1].gen;
+        assert_int_equal (extmap_drop (&m, c, gen), 0);
+        assert_int_equal (model_drop (&md, c, gen), 0);
+      }
+      assert_int_equal (extmap_put (&m, c, &x), 0);
+      model_put (&md, c, &x);
+    }
+    model_check (&m, &md);
+    assert_true (extmap_bytes (&m) <= 4 * 256);
+    extmap_free (&m);
+  }
+}
+
 /* extmap_next_since finds every cluster of the tables that had a
  * version of the generation or newer, and skips the others; a table
  * keeps its bound when its newer versions are dropped. */
@@ -818,6 +889,7 @@ main (void)
     cmocka_unit_test (test_extmap_next_iterates_across_l2_tables),
     cmocka_unit_test (test_extmap_many_versions_grow_the_vector),
     cmocka_unit_test (test_extmap_matches_a_reference_model),
+    cmocka_unit_test (test_extmap_splits_inside_runs_match_the_model),
     cmocka_unit_test (test_extmap_next_since_skips_tables_without_newer_versions),
     cmocka_unit_test (test_extmap_sequential_clusters_take_one_run),
     cmocka_unit_test (test_extmap_random_clusters_take_at_most_20_bytes_each),

@@ -312,28 +312,53 @@ sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
       slots (l)[b] = *s;
       return 0;
     }
-    /* A cluster inside a run, at neither end, takes a slot of its own:
-     * the run splits in three, with no merge to make (a slot that
-     * continued either part would be the run's own, C).  In place when
-     * the leaf has room: the runs after it move up by two. */
-    if (!slot_empty (s) && o > offs (l)[b] &&
-        o + 1u < (unsigned) offs (l)[b] + lens (l)[b] && n + 2 <= l->cap) {
+    /* A cluster of a longer run takes a slot of its own: the run
+     * splits in two (the cluster at either end) or three.  No merge
+     * with the rest of the run is possible (a slot continuing a part
+     * of it would be the run's own, C); at an end of the run, S may
+     * continue the neighbouring run, which the general path merges.
+     * Otherwise in place when the leaf has room: the runs after B move
+     * up by one or two. */
+    if (!slot_empty (s) && lens (l)[b] >= 2) {
       struct slot head = slots (l)[b];
       unsigned off0 = offs (l)[b], len0 = lens (l)[b];
-      size_t tail = n - b - 1;
+      bool at_head = o == off0, at_tail = o + 1u == off0 + len0;
+      size_t add = at_head || at_tail ? 1 : 2, tail = n - b - 1;
 
-      memmove (&slots (l)[b + 3], &slots (l)[b + 1], tail * sizeof *slots (l));
-      memmove (&offs (l)[b + 3], &offs (l)[b + 1], tail * sizeof *offs (l));
-      memmove (&lens (l)[b + 3], &lens (l)[b + 1], tail * sizeof *lens (l));
-      lens (l)[b] = o - off0;
-      slots (l)[b + 1] = *s;
-      offs (l)[b + 1] = o;
-      lens (l)[b + 1] = 1;
-      slots (l)[b + 2] = run_slot (&head, o + 1 - off0);
-      offs (l)[b + 2] = o + 1;
-      lens (l)[b + 2] = off0 + len0 - o - 1;
-      l->n = n + 2;
-      return 0;
+      if (at_head && b > 0 && offs (l)[b - 1] + lens (l)[b - 1] == o &&
+          continues (&slots (l)[b - 1], lens (l)[b - 1], s))
+        add = 0;
+      if (at_tail && b + 1 < n && offs (l)[b + 1] == o + 1 &&
+          continues (s, 1, &slots (l)[b + 1]))
+        add = 0;
+      if (add > 0 && n + add <= l->cap) {
+        memmove (&slots (l)[b + 1 + add], &slots (l)[b + 1],
+                 tail * sizeof *slots (l));
+        memmove (&offs (l)[b + 1 + add], &offs (l)[b + 1],
+                 tail * sizeof *offs (l));
+        memmove (&lens (l)[b + 1 + add], &lens (l)[b + 1],
+                 tail * sizeof *lens (l));
+        if (at_head) {
+          slots (l)[b] = *s;
+          lens (l)[b] = 1;
+          slots (l)[b + 1] = run_slot (&head, 1);
+          offs (l)[b + 1] = o + 1;
+          lens (l)[b + 1] = len0 - 1;
+        }
+        else {
+          lens (l)[b] = o - off0;
+          slots (l)[b + 1] = *s;
+          offs (l)[b + 1] = o;
+          lens (l)[b + 1] = 1;
+          if (!at_tail) {
+            slots (l)[b + 2] = run_slot (&head, o + 1 - off0);
+            offs (l)[b + 2] = o + 1;
+            lens (l)[b + 2] = off0 + len0 - o - 1;
+          }
+        }
+        l->n = n + add;
+        return 0;
+      }
     }
   }
 
@@ -718,4 +743,25 @@ extmap_bytes (struct extmap *m)
     pthread_mutex_unlock (mu);
   }
   return bytes;
+}
+
+size_t
+extmap_runs (struct extmap *m, size_t *dense)
+{
+  size_t runs = 0, t;
+
+  *dense = 0;
+  for (t = 0; t < m->nl1; t++) {
+    pthread_mutex_t *mu = &m->locks[t % EXTMAP_LOCKS];
+
+    pthread_mutex_lock (mu);
+    if (m->l1[t] != NULL) {
+      if (m->l1[t]->dense)
+        (*dense)++;
+      else
+        runs += m->l1[t]->n;
+    }
+    pthread_mutex_unlock (mu);
+  }
+  return runs;
 }

@@ -107,4 +107,9 @@ extern int extmap_next_since (struct extmap *m, uint64_t *vci, uint32_t gen)
 extern size_t extmap_bytes (struct extmap *m)
   __attribute__((nonnull));
 
+/* Runs held by the sparse tables, and in *DENSE the number of dense
+ * tables (tests check that runs stay maximal). */
+extern size_t extmap_runs (struct extmap *m, size_t *dense)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_EXTMAP_H */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdbool.h>
 
 #include "alloc.h"
 #include "extmap.h"
@@ -449,6 +450,83 @@ test_extmap_matches_a_reference_model (void **state)
   }
 }
 
+/* The runs a map holding the model's versions must have when every
+ * run is as long as it can be: a cluster with one version in a compact
+ * form continues its left neighbour's run when that one is compact
+ * too, of the same generation and subclusters, in the next physical
+ * cluster (or both all zeroes); anything else starts a run. */
+static size_t
+model_runs (const struct model *md)
+{
+  size_t runs = 0;
+  uint64_t c;
+
+  for (c = 0; c < MODEL_CLUSTERS; c++) {
+    const struct ext *x = &md->v[c][0], *p = &md->v[c - 1][0];
+    bool compact = md->n[c] == 1 &&
+      ((x->phys != PHYS_NONE && x->alloc != 0 && x->zero == 0) ||
+       (x->phys == PHYS_NONE && x->alloc == 0 && x->zero != 0));
+
+    if (md->n[c] == 0)
+      continue;
+    if (compact && c % EXTMAP_L2_SIZE != 0 && md->n[c - 1] == 1 &&
+        p->gen == x->gen && p->alloc == x->alloc && p->zero == x->zero &&
+        ((x->phys == PHYS_NONE && p->phys == PHYS_NONE) ||
+         (x->phys != PHYS_NONE && p->phys != PHYS_NONE &&
+          p->phys + 1 == x->phys)))
+      continue;
+    runs++;
+  }
+  return runs;
+}
+
+static void
+assert_runs_maximal (struct extmap *m, const struct model *md)
+{
+  size_t dense;
+
+  assert_int_equal (extmap_runs (m, &dense), model_runs (md));
+  assert_int_equal (dense, 0);
+}
+
+/* A cluster at either end of a run, given the slot that continues the
+ * neighbouring run, joins that run: the runs stay two. */
+static void
+test_extmap_cluster_at_a_run_end_joins_the_neighbour (void **state)
+{
+  struct extmap m;
+  size_t dense;
+  uint64_t c;
+  int end;
+
+  for (end = 0; end < 2; end++) {
+    /* Clusters 0-9 in physical 100-109, 10-19 in 500-509 (head case)
+     * or 210-219 (tail case). */
+    assert_int_equal (extmap_init (&m, EXTMAP_L2_SIZE), 0);
+    for (c = 0; c < 20; c++) {
+      struct ext x = version (1, c < 10 ? 100 + (uint32_t) c
+                              : (end ? 200 : 490) + (uint32_t) c, 0xffff, 0);
+      assert_int_equal (extmap_put (&m, c, &x), 0);
+    }
+    assert_int_equal (extmap_runs (&m, &dense), 2);
+    if (end == 0) {
+      struct ext x = version (1, 110, 0xffff, 0);   /* continues 0-9 */
+      assert_int_equal (extmap_put (&m, 10, &x), 0);
+      assert_version (&get (&m, 10)->v[0], 1, 110, 0xffff, 0);
+      assert_version (&get (&m, 11)->v[0], 1, 501, 0xffff, 0);
+    }
+    else {
+      struct ext x = version (1, 209, 0xffff, 0);   /* continues 10-19 */
+      assert_int_equal (extmap_put (&m, 9, &x), 0);
+      assert_version (&get (&m, 8)->v[0], 1, 108, 0xffff, 0);
+      assert_version (&get (&m, 9)->v[0], 1, 209, 0xffff, 0);
+    }
+    assert_int_equal (extmap_runs (&m, &dense), 2);
+    assert_int_equal (dense, 0);
+    extmap_free (&m);
+  }
+}
+
 /* The copy-on-write pattern over a fully written volume: each table
  * one run, then second versions (and replaced single versions) land
  * at random clusters inside the runs, splitting them in three in place
@@ -499,10 +577,13 @@ test_extmap_splits_inside_runs_match_the_model (void **state)
         assert_int_equal (extmap_drop (&m, c, gen), 0);
         assert_int_equal (model_drop (&md, c, gen), 0);
       }
-      if (op % 100 == 0)
+      if (op % 100 == 0) {
         model_check (&m, &md);
+        assert_runs_maximal (&m, &md);
+      }
     }
     model_check (&m, &md);
+    assert_runs_maximal (&m, &md);
     /* Every cluster back to its first version: one run per table. */
     for (c = 0; c < MODEL_CLUSTERS; c++) {
       struct ext x = version (1, 100 + (uint32_t) c, 0xffff, 0);
@@ -515,6 +596,7 @@ test_extmap_splits_inside_runs_match_the_model (void **state)
       model_put (&md, c, &x);
     }
     model_check (&m, &md);
+    assert_runs_maximal (&m, &md);
     assert_true (extmap_bytes (&m) <= 4 * 256);
     extmap_free (&m);
   }
@@ -890,6 +972,7 @@ main (void)
     cmocka_unit_test (test_extmap_many_versions_grow_the_vector),
     cmocka_unit_test (test_extmap_matches_a_reference_model),
     cmocka_unit_test (test_extmap_splits_inside_runs_match_the_model),
+    cmocka_unit_test (test_extmap_cluster_at_a_run_end_joins_the_neighbour),
     cmocka_unit_test (test_extmap_next_since_skips_tables_without_newer_versions),
     cmocka_unit_test (test_extmap_sequential_clusters_take_one_run),
     cmocka_unit_test (test_extmap_random_clusters_take_at_most_20_bytes_each),

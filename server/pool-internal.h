@@ -24,6 +24,7 @@ struct sv_pool {
   uint64_t checkpoint_bytes;
   unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */
+  unsigned fill_depth;          /* sv_pool_options.fill_depth, resolved */
   struct uuid_holder { uint8_t b[16]; } uuid;
   int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */
 

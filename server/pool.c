@@ -296,6 +296,8 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
   pool->flush_threads = opts && opts->flush_threads
     ? opts->flush_threads : DEFAULT_FLUSH_THREADS;
+  pool->fill_depth = opts && opts->fill_depth
+    ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;
   if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1))) {

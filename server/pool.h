@@ -60,7 +60,13 @@ struct sv_pool_options {
    * holes; 0: the default (SV_PREALLOC_DEFAULT); SV_PREALLOC_NONE:
    * none, every block is allocated by the write that fills it. */
   uint64_t prealloc;
+  /* How deep a read of the live volume may fall through older versions
+   * of a cluster before a copy-on-write fills the whole cluster
+   * instead (docs/design.md, "Copy-on-write rules"); 0: the default
+   * (SV_FILL_DEPTH_DEFAULT).  Tests lower it to reach fills sooner. */
+  unsigned fill_depth;
 };
+#define SV_FILL_DEPTH_DEFAULT 32
 #define SV_PREALLOC_DEFAULT (16u << 20)
 #define SV_PREALLOC_NONE UINT64_MAX
 

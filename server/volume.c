@@ -14,14 +14,17 @@
  * through to older versions.  A partially written subcluster is
  * completed from the bytes the live volume reads there (a 4 KiB
  * read-modify-write at most, never a whole cluster), except when the
- * new version would fall through VOL_MAX_DEPTH versions or more: then
- * it is filled completely so that reads stay bounded.  The depth that
+ * new version would fall through fill_depth versions or more (32 by
+ * default, sv_pool_options): then it is filled completely so that
+ * reads stay bounded.  The depth that
  * counts is the chain a read can walk (chain_depth): from the newest
  * version down to the first one below which every subcluster is
  * defined, not every version the cluster keeps for its snapshots.  A
  * cluster rewritten between every pair of snapshots thus pays one
- * whole-cluster fill per VOL_MAX_DEPTH copies on write, not one per
- * write once it has VOL_MAX_DEPTH versions.
+ * whole-cluster fill per fill_depth copies on write, not one per
+ * write once it has fill_depth versions.  A read resolves all its
+ * subclusters in one walk down the chain (resolve_range), so the
+ * depth costs it once per cluster, not once per subcluster.
  *
  * Concurrency.  Writes, zeroes and trims enter the volume's write gate
  * (lock-free unless a hold is in progress) and take the write lock of
@@ -100,6 +103,36 @@ resolve (const struct extvec *ev, int top, unsigned s, uint32_t *phys)
       return SUB_ZERO;
   }
   return SUB_HOLE;
+}
+
+/* What the view whose newest visible version is TOP reads in each
+ * subcluster of [S0, S1]: KIND[s] and, for data, PHYS[s].  One walk
+ * down the versions, ending as soon as all of them are found, so that
+ * a read costs the depth of the chain once, not once per subcluster. */
+static void
+resolve_range (const struct extvec *ev, int top, unsigned s0, unsigned s1,
+               uint8_t *kind, uint32_t *phys)
+{
+  uint64_t want = bits_range (s0, s1), seen = 0;
+  unsigned s;
+  int i;
+
+  for (i = top; i >= 0 && seen != want; i--) {
+    uint64_t d = ev->v[i].alloc & want & ~seen;
+    uint64_t z = ev->v[i].zero & want & ~seen & ~d;
+
+    for (; d; d &= d - 1) {
+      s = (unsigned) __builtin_ctzll (d);
+      kind[s] = SUB_DATA;
+      phys[s] = ev->v[i].phys;
+    }
+    for (; z; z &= z - 1)
+      kind[__builtin_ctzll (z)] = SUB_ZERO;
+    seen |= (ev->v[i].alloc | ev->v[i].zero) & want;
+  }
+  for (s = s0; s <= s1; s++)
+    if (!((seen >> s) & 1))
+      kind[s] = SUB_HOLE;
 }
 
 /* How many versions a read from a new version on top of TOP may walk:
@@ -282,23 +315,25 @@ read_cluster_locked (struct volume *v, uint32_t gen, uint64_t vci,
   int top = extvec_top (ev, gen);
   uint32_t ss = v->subcluster_size;
   uint32_t pos = off, end = off + len;
+  uint8_t kinds[64];
+  uint32_t physs[64];
 
   if (top < 0) {
     memset (buf, 0, len);
     return 0;
   }
+  resolve_range (ev, top, off / ss, (end - 1) / ss, kinds, physs);
   while (pos < end) {
     unsigned s = pos / ss;
-    uint32_t phys = 0, run_end;
-    int kind = resolve (ev, top, s, &phys);
+    int kind = kinds[s];
+    uint32_t phys = kind == SUB_DATA ? physs[s] : 0, run_end;
 
     /* Extend the run over following subclusters of the same kind
      * (and, for data, the same physical cluster: contiguous). */
     run_end = (s + 1) * ss;
     while (run_end < end) {
-      uint32_t p2 = 0;
-      if (resolve (ev, top, run_end / ss, &p2) != kind ||
-          (kind == SUB_DATA && p2 != phys))
+      unsigned t = run_end / ss;
+      if (kinds[t] != kind || (kind == SUB_DATA && physs[t] != phys))
         break;
       run_end += ss;
     }
@@ -420,7 +455,7 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
     x.gen = v->live_gen;
     x.phys = PHYS_NONE;
     x.alloc = x.zero = 0;
-    fill = chain_depth (v, ev, top) >= VOL_MAX_DEPTH;
+    fill = chain_depth (v, ev, top) >= (int) v->pool->fill_depth;
   }
 
   if (fill) {

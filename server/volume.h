@@ -30,9 +30,6 @@
 #include "uuid.h"
 
 #define VOL_STRIPES 256
-/* A new version may fall through to at most this many older ones;
- * past that, a copy-on-write fills the whole cluster. */
-#define VOL_MAX_DEPTH 8
 
 struct pending_punch {
   uint64_t vci, mask, seq;

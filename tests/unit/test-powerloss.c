@@ -83,6 +83,10 @@
 #define MAXCAND 12                /* values a sector may hold after a crash */
 #define MAXSNAP 48                /* snapshots in the model, all volumes */
 #define SNAPS_PER_VOL 5
+/* Copies on write that fill whole clusters (sv_pool_options.fill_depth)
+ * within the few snapshots a volume keeps here, so that crashes land in
+ * them too. */
+#define PL_FILL_DEPTH 4
 #define ADOPT_EVERY 24            /* one crash point in ADOPT_EVERY ... */
 #define INJECT_EVERY 3            /* ... and one sync in INJECT_EVERY */
 #define CHECKER_EVERY 8           /* crash points also given to check_pool */
@@ -550,6 +554,7 @@ open_image (const struct ctx *c, struct crashsim *img, int may_fail)
   struct sv_pool_options opts = {
     .io = crashsim_io (img), .checkpoint_bytes = c->r->ckpt_bytes,
     .flush_threads = 1,           /* the same calls in the same order */
+    .fill_depth = PL_FILL_DEPTH,
   };
   struct sv_pool *pool = pool_open (POOL, &opts, 0);
 
@@ -1355,6 +1360,7 @@ open_main (struct run *r, int create)
   struct sv_pool_options opts = {
     .io = crashsim_io (r->cs), .checkpoint_bytes = r->ckpt_bytes,
     .flush_threads = 1,           /* crash points count calls: keep their order */
+    .fill_depth = PL_FILL_DEPTH,
   };
 
   return pool_open (POOL, &opts, create);

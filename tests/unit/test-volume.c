@@ -1309,10 +1309,28 @@ test_reclaim_of_zero_only_cluster_after_two_deletions (void **state)
   view_close (v);
 }
 
-#define CHAIN 20
+#define CHAIN 40
 
+/* Reads of VIEW at odd offsets and lengths (crossing subclusters and
+ * clusters, starting and ending inside them) against EXPECT[0, LEN). */
 static void
-test_deep_chain_of_twenty_snapshots_reads_each_version (void **state)
+assert_view_reads_in_pieces (struct sv_view *view, const uint8_t *expect,
+                             uint64_t len)
+{
+  uint64_t off;
+
+  for (off = 0; off < len; off += 5003) {
+    uint64_t n = len - off < 9001 ? len - off : 9001;
+    assert_view_reads (view, off, n, expect + off);
+  }
+}
+
+/* 40 snapshots, a 700-byte write at a different offset between each
+ * two (and a trim every 5): reads of the live volume and of every
+ * snapshot walk chains of up to 32 versions, each subcluster found in
+ * a different one, and one copy on write fills the cluster. */
+static void
+test_deep_chain_of_forty_snapshots_reads_each_version (void **state)
 {
   struct fixture *fx = *state;
   uint8_t *shadow = xcalloc (4 * CS);
@@ -1336,9 +1354,11 @@ test_deep_chain_of_twenty_snapshots_reads_each_version (void **state)
 
   for (round = 0; round < 2; round++) {
     assert_view_reads (v, 0, 4 * CS, shadow);
+    assert_view_reads_in_pieces (v, shadow, 4 * CS);
     for (i = 1; i <= CHAIN; i++) {
       s = open_snapshot (fx, "chain", ids[i]);
       assert_view_reads (s, 0, CS, expect[i]);
+      assert_view_reads_in_pieces (s, expect[i], CS);
       assert_zero (s, CS, 3 * CS);
       view_close (s);
     }
@@ -1370,12 +1390,14 @@ test_deep_chain_of_twenty_snapshots_reads_each_version (void **state)
 /* A subcluster rewritten between every pair of snapshots, with every
  * snapshot kept: each copy on write allocates one 4 KiB subcluster,
  * except that a read's walk is bounded by filling the whole cluster
- * once the chain down to a complete version reaches 8 versions: the
- * 8th, 16th and 24th copies.  Counting every kept version instead
- * would fill the cluster on every copy from the 8th on. */
-#define HOT 24
+ * once the chain down to a complete version reaches 32 versions: the
+ * 32nd and 64th copies.  Counting every kept version instead would
+ * fill the cluster on every copy from the 32nd on.  Every view reads
+ * back exactly, through chains up to 32 versions deep. */
+#define HOT 64
+#define HOT_DEPTH 32
 static void
-test_hot_subcluster_fills_one_cluster_per_eight_copies (void **state)
+test_hot_subcluster_fills_one_cluster_per_32_copies (void **state)
 {
   struct fixture *fx = *state;
   uint8_t *shadow = xcalloc (CS);
@@ -1397,7 +1419,8 @@ test_hot_subcluster_fills_one_cluster_per_eight_copies (void **state)
   flush (v);
   ut_volume_info (fx->pool, "hot", &vi);
   assert_int_equal (vi.allocated_bytes,
-                    CS + (HOT - HOT / 8) * 4096ull + (HOT / 8) * CS);
+                    CS + (HOT - HOT / HOT_DEPTH) * 4096ull +
+                    (HOT / HOT_DEPTH) * CS);
 
   for (round = 0; round < 2; round++) {
     assert_view_reads (v, 0, CS, shadow);
@@ -1928,8 +1951,8 @@ main (void)
     T (test_delete_middle_of_three_snapshots_keeps_the_others),
     T (test_reclaim_of_zero_only_cluster_after_two_deletions),
     T (test_deletions_reclaim_across_tables_written_at_different_times),
-    T (test_deep_chain_of_twenty_snapshots_reads_each_version),
-    T (test_hot_subcluster_fills_one_cluster_per_eight_copies),
+    T (test_deep_chain_of_forty_snapshots_reads_each_version),
+    T (test_hot_subcluster_fills_one_cluster_per_32_copies),
     T (test_hold_orders_writes_around_the_pin),
     T (test_hold_release_lets_writes_through_without_snapshot),
     T (test_invalid_volume_names_fail_einval),

@@ -12,9 +12,9 @@
  * In a scratch file in DIR, one thread, each round: N 4 KiB pwrites one
  * per 64 KiB (the layout of first writes: one subcluster in each new
  * cluster) into a hole past the end of the file; the same into a range
- * reserved first with fallocate (FALLOC_FL_KEEP_SIZE), as snapvol's
- * data file is (sv_pool_options.prealloc); and the reserved writes
- * again, now overwrites of cached pages.  Prints the per-write mean of
+ * reserved first with fallocate and inside the file's size (mode 0),
+ * as snapvol's data file is (sv_pool_options.prealloc); and the
+ * reserved writes again, now overwrites of cached pages.  Prints the per-write mean of
  * each kind per round as distributions over the rounds (JSON, us) and
  * the medians' ratios; the scratch file is removed.
  */
@@ -92,7 +92,7 @@ main (int argc, char *argv[])
 
     bu_samples_add (&hole, write_pass (fd, buf, base, n, path) / 1e3);
     base += span;
-    if (fallocate (fd, FALLOC_FL_KEEP_SIZE, (off_t) base, (off_t) span) == -1)
+    if (fallocate (fd, 0, (off_t) base, (off_t) span) == -1)
       bu_die ("fallocate: %s: %m (the filesystem cannot reserve)", path);
     bu_samples_add (&reserved, write_pass (fd, buf, base, n, path) / 1e3);
     bu_samples_add (&over, write_pass (fd, buf, base, n, path) / 1e3);

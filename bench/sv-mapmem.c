@@ -101,6 +101,14 @@ nd_allocate (void *o, int h, uint64_t off, uint64_t len)
   return sio_posix.ops->allocate (sio_posix.opaque, h, off, len);
 }
 
+static int
+nd_extend (void *o, int h, uint64_t off, uint64_t len)
+{
+  if (is_data[h])
+    return 0;
+  return sio_posix.ops->extend (sio_posix.opaque, h, off, len);
+}
+
 static struct sv_io_ops nodata_ops;
 static struct sv_io nodata_io;
 
@@ -115,6 +123,7 @@ nodata_init (void)
   nodata_ops.pwrite = nd_pwrite;
   nodata_ops.sync = nd_sync;
   nodata_ops.allocate = nd_allocate;
+  nodata_ops.extend = nd_extend;
   nodata_io.ops = &nodata_ops;
   nodata_io.opaque = NULL;
 }

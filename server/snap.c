@@ -103,18 +103,34 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   return r;
 }
 
-/* Clear what no view reads in cluster VCI.  snap_lock (read) and the
- * stripe write lock held.  Returns 1 when the journal has no space for
- * the next record (the cluster is left as it is from there: reclaimed
- * later), -1 on ENOMEM. */
+/* Clear what no view reads in cluster VCI, after deletions of snapshots
+ * older than generation FROM (volume_reclaim's bound: the oldest
+ * deleted snapshot's generation plus one).  A subcluster of a version
+ * is read by the snapshots in [its gen, H), H the generation of the
+ * nearest newer version defining it, or by the live volume when none
+ * does.  When H < FROM, none of those snapshots was deleted since the
+ * last reclaim, which left it as it must stay; so below FROM only the
+ * first version defining each subcluster shadowed from FROM or above
+ * is examined, and the walk down the versions stops once there is none
+ * left (FROM 0: every version).  snap_lock (read) and the stripe write lock
+ * held.  Returns 1 when the journal has no space for the next record
+ * (the cluster is left as it is from there: reclaimed later), -1 on
+ * ENOMEM. */
 static int
-reclaim_cluster (struct volume *v, uint64_t vci)
+reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  /* Per subcluster, the generation of the nearest newer version that
+   * defines it (GEN_INF: none, the live volume reads this one), and
+   * the index of the first snapshot at or past it.  The snapshot list
+   * does not change while snap_lock is held, so each version's index
+   * is searched once, not once per subcluster. */
   uint32_t hi[64];
+  size_t hi_lb[64];
+  uint64_t pending = 0;
   unsigned s;
-  int i;
+  int i, below = 0;
 
   if (ev == NULL)
     return 0;
@@ -123,21 +139,35 @@ reclaim_cluster (struct volume *v, uint64_t vci)
   for (i = (int) ev->n - 1; i >= 0; i--) {
     struct ext x = ev->v[i], nx = x;
     uint64_t def = x.alloc | x.zero, cleared, seq;
+    size_t a;
+
+    if (x.gen < from) {
+      /* Below FROM, only the first version defining each subcluster
+       * that a newer version shadows can have lost its readers. */
+      if (!below) {
+        below = 1;
+        for (s = 0; s < v->nsub; s++)
+          if (hi[s] != GEN_INF)
+            pending |= 1ull << s;
+      }
+      if (pending == 0)
+        break;
+      def &= pending;
+      pending &= ~def;
+    }
+    a = volume_snap_lower_bound (v, x.gen);
 
     for (s = 0; s < v->nsub; s++) {
-      size_t a, b;
-      int live;
-
       if (!((def >> s) & 1))
         continue;
-      live = hi[s] == GEN_INF;
-      a = volume_snap_lower_bound (v, x.gen);
-      b = live ? v->nsnaps : volume_snap_lower_bound (v, hi[s]);
-      if (!live && b == a) {
+      /* Read by the snapshots in [x.gen, hi[s]): none left, and not
+       * by the live volume, frees it. */
+      if (hi[s] != GEN_INF && hi_lb[s] == a) {
         nx.alloc &= ~(1ull << s);
         nx.zero &= ~(1ull << s);
       }
       hi[s] = x.gen;
+      hi_lb[s] = a;
     }
     if (i == 0)
       nx.zero = 0;              /* nothing older: zero reads as a hole */
@@ -202,7 +232,7 @@ volume_reclaim (struct volume *v)
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
     pthread_rwlock_rdlock (&v->snap_lock);
     pthread_rwlock_wrlock (stripe_of (v, vci));
-    r = reclaim_cluster (v, vci);
+    r = reclaim_cluster (v, vci, from);
     pthread_rwlock_unlock (stripe_of (v, vci));
     pthread_rwlock_unlock (&v->snap_lock);
     vci++;

@@ -400,6 +400,15 @@ random_version (const struct model *md, uint64_t c)
   return x;
 }
 
+/* An empty model and map of MODEL_CLUSTERS, the generator at RNG. */
+static void
+model_begin (struct model *md, struct extmap *m, uint64_t rng)
+{
+  rng_state = rng;
+  memset (md, 0, sizeof *md);
+  assert_int_equal (extmap_init (m, MODEL_CLUSTERS), 0);
+}
+
 static void
 test_extmap_matches_a_reference_model (void **state)
 {
@@ -409,9 +418,7 @@ test_extmap_matches_a_reference_model (void **state)
   uint64_t seed;
 
   for (seed = 1; seed <= 4; seed++) {
-    rng_state = seed * 0x9e3779b97f4a7c15ull;
-    memset (&md, 0, sizeof md);
-    assert_int_equal (extmap_init (&m, MODEL_CLUSTERS), 0);
+    model_begin (&md, &m, seed * 0x9e3779b97f4a7c15ull);
     for (iter = 0; iter < 40; iter++) {
       for (op = 0; op < 200; op++) {
         /* Clusters cluster together so that tables fill up. */
@@ -543,9 +550,7 @@ test_extmap_splits_inside_runs_match_the_model (void **state)
   int op;
 
   for (seed = 1; seed <= 3; seed++) {
-    rng_state = seed * 0x2545f4914f6cdd1dull;
-    memset (&md, 0, sizeof md);
-    assert_int_equal (extmap_init (&m, MODEL_CLUSTERS), 0);
+    model_begin (&md, &m, seed * 0x2545f4914f6cdd1dull);
     for (c = 0; c < MODEL_CLUSTERS; c++) {
       struct ext x = version (1, 100 + (uint32_t) c, 0xffff, 0);
       assert_int_equal (extmap_put (&m, c, &x), 0);

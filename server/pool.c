@@ -683,11 +683,25 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
 
   pthread_mutex_lock (&pool->mu);
   for (v = pool->volumes; v; v = v->next) {
+    /* The snapshot with the id, and the one of the set with that id
+     * (one per volume at most, each), in list order: found through the
+     * index, not by a scan of the list. */
+    ssize_t hit[2];
+
     pthread_rwlock_rdlock (&v->snap_lock);
-    for (k = 0; k < v->nsnaps; k++) {
-      struct snap *s = &v->snaps[k];
-      if (!uuid_equal (&s->id, id) && !uuid_equal (&s->set, id))
+    hit[0] = volume_snap_index (v, id, 0);
+    hit[1] = volume_snap_index (v, id, 1);
+    if (hit[1] == hit[0] || (hit[0] >= 0 && hit[1] >= 0 && hit[1] < hit[0])) {
+      ssize_t t = hit[0];
+      hit[0] = hit[1];
+      hit[1] = hit[1] == t ? -1 : t;
+    }
+    for (k = 0; k < 2; k++) {
+      struct snap *s;
+
+      if (hit[k] < 0)
         continue;
+      s = &v->snaps[hit[k]];
       if (s->open_count > 0) {
         char sid[UUID_STRLEN + 1];
         uuid_format (&s->id, sid);

@@ -108,6 +108,56 @@ alloc_get (struct alloc *a, uint32_t *p)
   return r;
 }
 
+/* How far a search for a run looks past the hint: 64 Ki clusters, 4 GiB
+ * at the default cluster size.  A run not found within it is not
+ * worth a longer scan; the caller allocates cluster by cluster. */
+#define RUN_SCAN_BITS 65536
+
+int
+alloc_get_run (struct alloc *a, uint32_t n, uint32_t *p)
+{
+  uint64_t q, start, limit;
+  int r = -1;
+
+  if (n == 0 || n > RUN_SCAN_BITS) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock (&a->mu);
+  start = q = a->hint;
+  limit = q + RUN_SCAN_BITS;
+  while (q - start < n) {
+    if (q >= a->nphys) {
+      /* The free bits from START run to the end: grow the bitmap over
+       * the rest of the run (what alloc_get does when it is full). */
+      if (grow (a, start + n) == -1)
+        goto out;
+      break;
+    }
+    if (q >= limit) {
+      errno = EAGAIN;
+      goto out;
+    }
+    if (q % 64 == 0 && a->bits[q / 64] == ~0ull) {
+      q += 64;                  /* a full word: no run starts in it */
+      start = q;
+      continue;
+    }
+    if ((a->bits[q / 64] >> (q & 63)) & 1)
+      start = q + 1;
+    q++;
+  }
+  for (q = start; q < start + n; q++)
+    a->bits[q / 64] |= 1ull << (q & 63);
+  a->used += n;
+  a->hint = start + n < a->nphys ? (uint32_t) (start + n) : 0;
+  *p = (uint32_t) start;
+  r = 0;
+ out:
+  pthread_mutex_unlock (&a->mu);
+  return r;
+}
+
 static void
 clear_bit (struct alloc *a, uint32_t p)
 {

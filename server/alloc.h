@@ -47,6 +47,13 @@ extern int alloc_mark (struct alloc *a, uint32_t p);
  * ENOMEM. */
 extern int alloc_get (struct alloc *a, uint32_t *p);
 
+/* Allocate N consecutive clusters, the first at *P, searching from
+ * where the last allocation ended (and growing the space at its end).
+ * -1 with EAGAIN when no run of N is free within a bounded distance of
+ * that point (allocate one by one then), ENOSPC, ENOMEM, EINVAL for an
+ * N of 0 or too large to search for. */
+extern int alloc_get_run (struct alloc *a, uint32_t n, uint32_t *p);
+
 /* Free P at once (it was never recorded in the journal). */
 extern void alloc_put_now (struct alloc *a, uint32_t p);
 

@@ -427,11 +427,59 @@ prealloc_ahead (struct volume *v, uint32_t phys)
   (void) IO (v)->extend (v->io->opaque, v->data, start, len);
 }
 
-/* Write LEN bytes at OFF of cluster VCI of the live volume.  Stripe
- * write lock held, gate entered. */
+/* Physical clusters taken together for one request over several
+ * clusters.  Clusters allocated one at a time interleave when requests
+ * run in parallel (a 1 MiB write filling new space gets every other
+ * cluster, or worse, at 8 in flight), and then a later write over the
+ * same range can no longer be one pwrite (write_run_in_place) and the
+ * filesystem sees it scattered.  So the first cluster of a request
+ * that needs a new physical cluster takes a run for all the clusters
+ * left in the request; clusters that then take the write in place
+ * leave theirs unused, and the request frees what is left at its end
+ * (run_release).  Only the in-memory allocator knows of a run:
+ * nothing is recorded until a cluster is mapped. */
+struct phys_run {
+  uint32_t next;                /* next physical cluster of the run */
+  uint32_t left;                /* clusters of the run not yet used */
+  uint32_t want;                /* clusters left in the request */
+};
+
+#define RUN_MAX 512             /* clusters in one run, at most */
+
+static void
+run_release (struct volume *v, struct phys_run *run)
+{
+  while (run->left > 0) {
+    alloc_put_now (&v->alloc, run->next++);
+    run->left--;
+  }
+}
+
+/* A new physical cluster, from RUN when there is one (RUN may be NULL). */
+static int
+get_phys (struct volume *v, struct phys_run *run, uint32_t *p)
+{
+  if (run != NULL && run->left == 0 && run->want >= 2) {
+    uint32_t n = run->want < RUN_MAX ? run->want : RUN_MAX;
+    if (alloc_get_run (&v->alloc, n, &run->next) == 0)
+      run->left = n;
+    else if (errno != EAGAIN)
+      return -1;
+  }
+  if (run != NULL && run->left > 0) {
+    *p = run->next++;
+    run->left--;
+    return 0;
+  }
+  return alloc_get (&v->alloc, p);
+}
+
+/* Write LEN bytes at OFF of cluster VCI of the live volume, taking a
+ * new physical cluster from RUN if it needs one (RUN may be NULL).
+ * Stripe write lock held, gate entered. */
 static int
 write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
-                      uint32_t off, uint32_t len)
+                      uint32_t off, uint32_t len, struct phys_run *run)
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
@@ -513,7 +561,7 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
     return no_journal_space (v, vci);
 
   if (x.phys == PHYS_NONE) {
-    if (alloc_get (&v->alloc, &x.phys) == -1) {
+    if (get_phys (v, run, &x.phys) == -1) {
       int e = errno;
       journal_unreserve (&v->journal, VOL_PUT_BYTES);
       return sv_error (e, "volume %s: cannot allocate a cluster: %m",
@@ -637,6 +685,7 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
 {
   const char *p = buf;
   int r = 0, try_run = 1;
+  struct phys_run run = { PHYS_NONE, 0, 0 };
 
   if (check_range (v, v->size, count, off) == -1 || check_failed (v) == -1)
     return -1;
@@ -661,8 +710,9 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
       }
       try_run = 0;
     }
+    run.want = (uint32_t) ((off + count - 1) / v->cluster_size - vci + 1);
     pthread_rwlock_wrlock (stripe_of (v, vci));
-    r = write_cluster_locked (v, vci, p, coff, n);
+    r = write_cluster_locked (v, vci, p, coff, n, &run);
     pthread_rwlock_unlock (stripe_of (v, vci));
     if (r == -1)
       break;
@@ -670,6 +720,7 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
     off += n;
     count -= n;
   }
+  run_release (v, &run);
   gate_leave (&v->gate);
   if (r == 0 && fua)
     r = volume_flush (v);
@@ -784,12 +835,14 @@ volume_zero (struct volume *v, uint32_t count, uint64_t off, int trim,
     if (!trim && r == 0) {
       /* Partial subclusters at the edges are written as data. */
       if (a > b)
-        r = write_cluster_locked (v, vci, zeroes, coff, n);
+        r = write_cluster_locked (v, vci, zeroes, coff, n, NULL);
       else {
         if (r == 0 && coff < a)
-          r = write_cluster_locked (v, vci, zeroes, coff, a - coff);
+          r = write_cluster_locked (v, vci, zeroes, coff, a - coff,
+                                   NULL);
         if (r == 0 && b < coff + n)
-          r = write_cluster_locked (v, vci, zeroes, b, coff + n - b);
+          r = write_cluster_locked (v, vci, zeroes, b, coff + n - b,
+                                   NULL);
       }
     }
     pthread_rwlock_unlock (stripe_of (v, vci));

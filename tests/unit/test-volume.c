@@ -540,6 +540,89 @@ test_write_over_clusters_in_place_is_one_pwrite (void **state)
   free (snap);
 }
 
+/* A storage layer that, once armed, writes a second request from
+ * inside the first data pwrite of another: two requests over new
+ * clusters in flight at once, in a fixed order. */
+static struct sv_view *nest_view;
+static uint8_t *nest_shadow;
+static int nest_armed;
+
+static ssize_t
+nesting_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
+{
+  if (nest_armed) {
+    nest_armed = 0;
+    ut_write_pattern (nest_view, 8 * CS, 8 * CS, 2, nest_shadow);
+  }
+  return counting_pwrite (o, h, buf, n, off);
+}
+
+/* Requests over several new clusters that run at the same time do not
+ * interleave their physical clusters: each takes consecutive ones, so
+ * that a later write over either range is one pwrite.  Clusters a
+ * request took and did not need (the ones that took its write in
+ * place) are free again at its end: the next new cluster is the first
+ * of them, and the data file ends there.  The bytes are right, and
+ * after a reopen. */
+static void
+test_parallel_requests_get_consecutive_clusters (void **state)
+{
+  struct fixture *fx = *state;
+  const uint64_t size = 32 * CS;
+  uint8_t *shadow = xcalloc (size);
+  struct sv_pool_options opts = { .io = &counting_io,
+                                  .prealloc = SV_PREALLOC_NONE };
+  char path[4096];
+  struct sv_view *v;
+  unsigned long long before;
+
+  counting_ops = *sio_posix.ops;
+  counting_ops.pwrite = nesting_pwrite;
+  counting_io.opaque = sio_posix.opaque;
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  create (fx, "par", size, 0);
+  v = ut_view_open (fx->pool, "par");
+  ut_volume_file (path, sizeof path, fx->dir, "par", "data");
+
+  /* Clusters 0-7, and 8-15 written while 0-7 is at its first. */
+  nest_view = v;
+  nest_shadow = shadow;
+  nest_armed = 1;
+  ut_write_pattern (v, 0, 8 * CS, 1, shadow);
+  assert_int_equal (nest_armed, 0);
+  assert_view_reads (v, 0, size, shadow);
+  assert_int_equal (ut_file_size (path), 16 * CS);
+
+  /* Over either range: one call each. */
+  before = long_pwrites;
+  ut_write_pattern (v, 100, 8 * CS - 200, 3, shadow);
+  assert_int_equal (long_pwrites, before + 1);
+  ut_write_pattern (v, 8 * CS, 8 * CS, 4, shadow);
+  assert_int_equal (long_pwrites, before + 2);
+  assert_view_reads (v, 0, size, shadow);
+
+  /* Clusters 20-23 (physical 16-19), then 16-23 in one request: it
+   * takes physical 20-27 for its eight clusters, uses 20-23 for 16-19
+   * and writes 20-23 in place; 24-27 are free again, so cluster 24
+   * goes to physical 24 and the file ends after its 4 KiB. */
+  ut_write_pattern (v, 20 * CS, 4 * CS, 5, shadow);
+  assert_int_equal (ut_file_size (path), 20 * CS);
+  ut_write_pattern (v, 16 * CS + 512, 8 * CS - 1024, 6, shadow);
+  assert_int_equal (ut_file_size (path), 24 * CS);
+  ut_write_pattern (v, 24 * CS, 4096, 7, shadow);
+  assert_int_equal (ut_file_size (path), 24 * CS + 4096);
+  assert_view_reads (v, 0, size, shadow);
+  view_close (v);
+
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  v = ut_view_open (fx->pool, "par");
+  assert_view_reads (v, 0, size, shadow);
+  view_close (v);
+  free (shadow);
+}
+
 static void
 test_trim_and_zero_of_whole_clusters_allocate_nothing (void **state)
 {
@@ -1936,6 +2019,7 @@ main (void)
     T (test_second_write_after_snapshot_reuses_the_new_cluster),
     T (test_cluster_sizes_4k_and_1m_copy_on_write),
     T (test_write_over_clusters_in_place_is_one_pwrite),
+    T (test_parallel_requests_get_consecutive_clusters),
     T (test_trim_and_zero_of_whole_clusters_allocate_nothing),
     T (test_subcluster_extents_report_data_and_holes),
     T (test_trim_without_snapshot_frees_space),

@@ -404,8 +404,10 @@ startup ()
 }
 
 # case_recovery: startup time after kill -9 of a server whose volume
-# was written in full (the journal holds one record per cluster since
-# the last checkpoint), against a clean restart.  A fully written
+# was written in full, one cluster at a time in random order (the
+# journal holds one record per cluster since the last checkpoint, and
+# the map a run per cluster: the largest map that many clusters make),
+# against a clean restart.  A fully written
 # 64 GiB volume of 64 KiB clusters maps 1,048,576 clusters; when the
 # disk cannot hold 64 GiB (or in --quick), a volume of 4 KiB clusters
 # stands in: recovery work follows the number of mapped clusters, not
@@ -430,7 +432,8 @@ case_recovery ()
     srv_start rec "$(uri "$bench_work/rec.sock" r)" \
         nbdkit -f --exit-with-parent -U "$bench_work/rec.sock" "$bench_plugin" \
         dir="$pool" control="$bench_work/rec-ctl.sock" volume=r:"$size" cluster-size="$cs"
-    rm -f "$(fio_run cmd.rec.fill fill BENCH_URI="$(uri "$bench_work/rec.sock" r)" BENCH_SIZE="$size")"
+    rm -f "$(fio_run cmd.rec.fill fillrandom BENCH_URI="$(uri "$bench_work/rec.sock" r)" \
+             BENCH_SIZE="$size" BENCH_BS="$cs")"
     srv_stop rec KILL
     res_set rec.journal_bytes "$(cat "$pool"/volumes/r/journal.* | wc -c)"
     res_set rec.checkpoint_bytes "$(wc -c <"$pool/volumes/r/checkpoint")"

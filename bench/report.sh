@@ -351,7 +351,7 @@ report_resources ()
     pr=$(recovery_projected)
     echo "| recovery | value |"
     echo "|---|---|"
-    echo "| volume | $(num "$(div "$(res_get rec.size)" 1048576 0)") MiB in $(res_get rec.cluster_size)-byte clusters, written in full: $(res_get rec.clusters) mapped clusters |"
+    echo "| volume | $(num "$(div "$(res_get rec.size)" 1048576 0)") MiB in $(res_get rec.cluster_size)-byte clusters, written in full one cluster at a time in random order: $(res_get rec.clusters) mapped clusters |"
     echo "| journal / checkpoint at the kill | $(num "$(div "$(res_get rec.journal_bytes)" 1048576 1)" 1) MiB / $(num "$(div "$(res_get rec.checkpoint_bytes)" 1024 1)" 1) KiB |"
     echo "| startup after kill -9 (journal replay) | $(num "$(res_get rec.crash)" 3) s (runs: $(res_get rec.crash.runs)) |"
     echo "| startup after a clean stop | $(num "$(res_get rec.clean)" 3) s (runs: $(res_get rec.clean.runs)) |"

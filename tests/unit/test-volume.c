@@ -465,6 +465,25 @@ counting_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
   return sio_posix.ops->pwrite (o, h, buf, n, off);
 }
 
+/* Reopen FX's pool over counting_io with PW as its pwrite (and no
+ * data file reservations), create volume NAME of SIZE bytes, open it. */
+static struct sv_view *
+open_counting (struct fixture *fx,
+               ssize_t (*pw) (void *, int, const void *, size_t, uint64_t),
+               const char *name, uint64_t size)
+{
+  struct sv_pool_options opts = { .io = &counting_io,
+                                  .prealloc = SV_PREALLOC_NONE };
+
+  counting_ops = *sio_posix.ops;
+  counting_ops.pwrite = pw;
+  counting_io.opaque = sio_posix.opaque;
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  create (fx, name, size, 0);
+  return ut_view_open (fx->pool, name);
+}
+
 /* A write over several clusters that all take it in place (the live
  * volume's own versions, holding data in every subcluster written, in
  * consecutive physical clusters) is one pwrite; where a cluster does
@@ -483,15 +502,9 @@ test_write_over_clusters_in_place_is_one_pwrite (void **state)
   struct sv_view *v, *s;
   unsigned long long before;
 
-  counting_ops = *sio_posix.ops;
-  counting_ops.pwrite = counting_pwrite;
-  counting_io.opaque = sio_posix.opaque;
-  ut_pool_close (fx->pool);
-  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
-  create (fx, "run", size, 0);
-  v = ut_view_open (fx->pool, "run");
+  v = open_counting (fx, counting_pwrite, "run", size);
 
-  /* New clusters: allocated one by one. */
+  /* New clusters: written one by one. */
   before = long_pwrites;
   ut_write_pattern (v, 0, 8 * CS, 1, shadow);
   assert_int_equal (long_pwrites, before);
@@ -576,13 +589,7 @@ test_parallel_requests_get_consecutive_clusters (void **state)
   struct sv_view *v;
   unsigned long long before;
 
-  counting_ops = *sio_posix.ops;
-  counting_ops.pwrite = nesting_pwrite;
-  counting_io.opaque = sio_posix.opaque;
-  ut_pool_close (fx->pool);
-  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
-  create (fx, "par", size, 0);
-  v = ut_view_open (fx->pool, "par");
+  v = open_counting (fx, nesting_pwrite, "par", size);
   ut_volume_file (path, sizeof path, fx->dir, "par", "data");
 
   /* Clusters 0-7, and 8-15 written while 0-7 is at its first. */

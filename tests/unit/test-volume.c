@@ -484,6 +484,20 @@ open_counting (struct fixture *fx,
   return ut_view_open (fx->pool, name);
 }
 
+/* Reopen FX's pool and check that volume NAME reads SHADOW over its
+ * SIZE bytes. */
+static void
+assert_reads_after_reopen (struct fixture *fx, const char *name,
+                           uint64_t size, const uint8_t *shadow)
+{
+  struct sv_view *v;
+
+  reopen (fx);
+  v = ut_view_open (fx->pool, name);
+  assert_view_reads (v, 0, size, shadow);
+  view_close (v);
+}
+
 /* A write over several clusters that all take it in place (the live
  * volume's own versions, holding data in every subcluster written, in
  * consecutive physical clusters) is one pwrite; where a cluster does
@@ -496,8 +510,6 @@ test_write_over_clusters_in_place_is_one_pwrite (void **state)
   struct fixture *fx = *state;
   const uint64_t size = 16 * CS;
   uint8_t *shadow = xcalloc (size), *snap = xcalloc (size);
-  struct sv_pool_options opts = { .io = &counting_io,
-                                  .prealloc = SV_PREALLOC_NONE };
   char id[SV_UUID_STRLEN + 1];
   struct sv_view *v, *s;
   unsigned long long before;
@@ -541,11 +553,7 @@ test_write_over_clusters_in_place_is_one_pwrite (void **state)
   view_close (s);
   view_close (v);
 
-  ut_pool_close (fx->pool);
-  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
-  v = ut_view_open (fx->pool, "run");
-  assert_view_reads (v, 0, size, shadow);
-  view_close (v);
+  assert_reads_after_reopen (fx, "run", size, shadow);
   s = open_snapshot (fx, "run", id);
   assert_view_reads (s, 0, size, snap);
   view_close (s);
@@ -583,8 +591,6 @@ test_parallel_requests_get_consecutive_clusters (void **state)
   struct fixture *fx = *state;
   const uint64_t size = 32 * CS;
   uint8_t *shadow = xcalloc (size);
-  struct sv_pool_options opts = { .io = &counting_io,
-                                  .prealloc = SV_PREALLOC_NONE };
   char path[4096];
   struct sv_view *v;
   unsigned long long before;
@@ -622,11 +628,7 @@ test_parallel_requests_get_consecutive_clusters (void **state)
   assert_view_reads (v, 0, size, shadow);
   view_close (v);
 
-  ut_pool_close (fx->pool);
-  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
-  v = ut_view_open (fx->pool, "par");
-  assert_view_reads (v, 0, size, shadow);
-  view_close (v);
+  assert_reads_after_reopen (fx, "par", size, shadow);
   free (shadow);
 }
 

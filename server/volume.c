@@ -442,6 +442,7 @@ struct phys_run {
   uint32_t next;                /* next physical cluster of the run */
   uint32_t left;                /* clusters of the run not yet used */
   uint32_t want;                /* clusters left in the request */
+  int none;                     /* no run to be had: one by one */
 };
 
 #define RUN_MAX 512             /* clusters in one run, at most */
@@ -459,12 +460,14 @@ run_release (struct volume *v, struct phys_run *run)
 static int
 get_phys (struct volume *v, struct phys_run *run, uint32_t *p)
 {
-  if (run != NULL && run->left == 0 && run->want >= 2) {
+  if (run != NULL && run->left == 0 && run->want >= 2 && !run->none) {
     uint32_t n = run->want < RUN_MAX ? run->want : RUN_MAX;
+    /* No run (none near, or the space cannot grow by N): one
+     * cluster, which may still be found. */
     if (alloc_get_run (&v->alloc, n, &run->next) == 0)
       run->left = n;
-    else if (errno != EAGAIN)
-      return -1;
+    else
+      run->none = 1;
   }
   if (run != NULL && run->left > 0) {
     *p = run->next++;
@@ -685,7 +688,7 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
 {
   const char *p = buf;
   int r = 0, try_run = 1;
-  struct phys_run run = { PHYS_NONE, 0, 0 };
+  struct phys_run run = { PHYS_NONE, 0, 0, 0 };
 
   if (check_range (v, v->size, count, off) == -1 || check_failed (v) == -1)
     return -1;

@@ -871,6 +871,57 @@ test_alloc_put_now_makes_cluster_reusable_at_once (void **state)
   alloc_destroy (&a);
 }
 
+/* Runs of consecutive clusters: next-fit from where the last
+ * allocation ended, past free clusters too few to hold the run, growing
+ * the space at its end; EAGAIN when no run lies within the search
+ * window (single clusters are still there), EINVAL for none. */
+static void
+test_alloc_get_run_takes_consecutive_clusters (void **state)
+{
+  struct alloc a;
+  uint32_t i, p;
+
+  assert_int_equal (alloc_init (&a), 0);
+  assert_int_equal (alloc_get_run (&a, 16, &p), 0);
+  assert_int_equal (p, 0);
+  assert_int_equal (alloc_get_run (&a, 4, &p), 0);
+  assert_int_equal (p, 16);
+  assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (p, 20);
+  assert_int_equal (alloc_used (&a), 21);
+
+  /* Free 3 alone and 5-6 together: a run of 2 skips 3. */
+  alloc_put_now (&a, 3);
+  alloc_put_now (&a, 5);
+  alloc_put_now (&a, 6);
+  assert_int_equal (alloc_get_run (&a, 2, &p), 0);
+  assert_int_equal (p, 5);
+  assert_true (alloc_test (&a, 5) && alloc_test (&a, 6));
+  assert_false (alloc_test (&a, 3));
+  /* A run of 3 finds nothing before the end, and the end grows. */
+  assert_int_equal (alloc_get_run (&a, 3, &p), 0);
+  assert_int_equal (p, 21);
+  assert_int_equal (alloc_used (&a), 23);
+
+  errno = 0;
+  assert_int_equal (alloc_get_run (&a, 0, &p), -1);
+  assert_int_equal (errno, EINVAL);
+  alloc_destroy (&a);
+
+  /* Every other cluster in use over 140,000: no run of 2 within reach
+   * of the start, the counts untouched; one cluster is still there. */
+  assert_int_equal (alloc_init (&a), 0);
+  for (i = 0; i < 140000; i += 2)
+    assert_int_equal (alloc_mark (&a, i), 0);
+  errno = 0;
+  assert_int_equal (alloc_get_run (&a, 2, &p), -1);
+  assert_int_equal (errno, EAGAIN);
+  assert_int_equal (alloc_used (&a), 70000);
+  assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (p, 1);
+  alloc_destroy (&a);
+}
+
 static void
 test_alloc_put_after_waits_for_durable_seq (void **state)
 {
@@ -985,6 +1036,7 @@ main (void)
     cmocka_unit_test (test_extmap_concurrent_changes_to_one_table),
     cmocka_unit_test (test_alloc_get_returns_distinct_clusters_from_zero),
     cmocka_unit_test (test_alloc_put_now_makes_cluster_reusable_at_once),
+    cmocka_unit_test (test_alloc_get_run_takes_consecutive_clusters),
     cmocka_unit_test (test_alloc_put_after_waits_for_durable_seq),
     cmocka_unit_test (test_alloc_release_without_punch_callback),
     cmocka_unit_test (test_alloc_mark_detects_cluster_owned_twice),

@@ -317,14 +317,12 @@ snapvol_get_ready (void)
       goto err;
   if (control_path != NULL) {
     control = control_listen (control_path, pool, dir,
-                              cluster_size ? cluster_size
-                                           : SV_CLUSTER_DEFAULT);
+                              pool_default_cluster_size (pool));
     if (control == NULL)
       goto err;
   }
   if (provider_enabled ()) {
-    provider = provider_new (pool, dir, cluster_size ? cluster_size
-                                                     : SV_CLUSTER_DEFAULT);
+    provider = provider_new (pool, dir, pool_default_cluster_size (pool));
     if (provider == NULL)
       goto err;
   }

@@ -84,6 +84,8 @@ struct volscan {
   size_t unrepairable;          /* problems that forbid touching it */
   /* The repair plan beyond what recovery does. */
   int leftover_ckpt;
+  int discard_journal;          /* cut a corrupt journal (asked for) */
+  uint64_t jfirst, last_seq;    /* the checkpoint's, for that cut */
 };
 
 struct checker {
@@ -92,6 +94,7 @@ struct checker {
   struct volscan *scans;        /* parallel to rep->volumes */
   size_t nscans;
   size_t unrepairable;          /* pool-level */
+  unsigned flags;               /* check_pool's */
   int failed;                   /* errno of a failure of the checker */
 };
 
@@ -315,6 +318,8 @@ journal_found (void *opaque, const char *kind, int repairable,
 {
   struct volscan *vs = opaque;
 
+  if (strcmp (kind, "journal-corrupt") == 0 && repairable)
+    vs->discard_journal = 1;
   vproblem (vs, kind, repairable, fix, "%s", message);
 }
 
@@ -324,9 +329,9 @@ static void
 check_pool_header (struct checker *ck)
 {
   const struct sv_io *io = ck->pool.io;
-  uint8_t blk[SV_BLOCK];
+  uint8_t blk[SV_BLOCK], uuid[16];
   char path[4096];
-  uint32_t ver, cs;
+  uint32_t cs;
   ssize_t r;
   int h;
 
@@ -339,32 +344,13 @@ check_pool_header (struct checker *ck)
   }
   r = io->ops->pread (io->opaque, h, blk, SV_BLOCK, 0);
   io->ops->close (io->opaque, h);
-  if (r != SV_BLOCK) {
-    pool_problem (ck, "pool-header", 0, NULL, "%s: %s%s; not repairable:"
-                  " restore it from a backup", path,
-                  r == -1 ? "cannot be read: " : "short pool header",
-                  r == -1 ? strerror (errno) : "");
-    return;
-  }
-  ver = get_le32 (blk + OFF_VERSION);
-  cs = get_le32 (blk + POOL_OFF_CLUSTER);
-  if (memcmp (blk + OFF_MAGIC, SV_MAGIC_POOL, 8) != 0)
-    pool_problem (ck, "pool-header", 0, NULL, "%s: not a snapvol pool header"
-                  " (bad magic); not repairable: restore it from a backup",
-                  path);
-  else if (get_le32 (blk + OFF_CRC) != crc32c (0, blk + 4, SV_BLOCK - 4))
-    pool_problem (ck, "pool-header", 0, NULL, "%s: pool header checksum"
-                  " mismatch; not repairable: restore it from a backup",
-                  path);
-  else if (ver == 0 || ver > SV_FORMAT_VERSION)
-    pool_problem (ck, "pool-header", 0, NULL, "%s: pool format version %"
-                  PRIu32 " is not one this snapvol supports (1 to %d); not"
-                  " repairable: use a snapvol that supports it", path, ver,
-                  SV_FORMAT_VERSION);
-  else if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1)))
-    pool_problem (ck, "pool-header", 0, NULL, "%s: invalid default cluster"
-                  " size %" PRIu32 "; not repairable: restore it from a"
-                  " backup", path, cs);
+  /* The engine's own validator: the checker and pool_open cannot
+   * disagree on what a valid header is. */
+  if (ondisk_pool_decode (blk, r, path, uuid, &cs) == -1)
+    pool_problem (ck, "pool-header", 0, NULL, "%s; not repairable: %s",
+                  sv_errmsg (), errno == EPROTONOSUPPORT
+                  ? "use a snapvol that reads this format"
+                  : "restore it from a backup");
 }
 
 /* Snapshots and versions (step 2b). */
@@ -830,9 +816,14 @@ check_volume (struct volscan *vs)
   if (!ckpt_ok)
     vproblem (vs, "checkpoint", 0, NULL, "%s; %s", sv_errmsg (),
               advice (errno));
+  vs->jfirst = jfirst;
+  vs->last_seq = last_seq;
   journal_ok = journal_check (vs->v->io, vs->dir, &vs->v->uuid, jfirst,
                               last_seq, ckpt_ok ? volume_apply_record : NULL,
-                              vs->v, journal_found, vs) == 0;
+                              vs->v, journal_found, vs,
+                              ckpt_ok && (vs->ck->flags &
+                                          CHECK_DISCARD_AFTER_CORRUPTION))
+    == 0;
   check_leftover_checkpoint (vs);
   if (ckpt_ok) {
     check_snapshots (vs);
@@ -1021,6 +1012,42 @@ remove_leftovers (struct checker *ck, struct check_list *pool_notes)
   free (names);
 }
 
+/* A finding of journal_discard_corrupt's scan: the check before it
+ * found the same, so only a failure (not repairable) is news. */
+static void
+discard_found (void *opaque, const char *kind, int repairable,
+               const char *message, const char *fix)
+{
+  struct check_list *notes = opaque;
+
+  if (!repairable)
+    list_add (notes, "repair-failed", 0, message, NULL);
+}
+
+/* Cut the corrupt journal of VS, as the user asked. */
+static int
+discard_journal (struct checker *ck, struct volscan *vs,
+                 struct check_list *notes)
+{
+  struct uuid uuid;
+  struct volume *v = volume_prepare (&ck->pool, vs->dir, vs->out->name);
+
+  if (v == NULL) {
+    note (notes, ck, "repair-failed", "volume %s: repair failed: %s",
+          vs->out->name, sv_errmsg ());
+    return -1;
+  }
+  uuid = v->uuid;
+  volume_free_unopened (v);
+  if (journal_discard_corrupt (ck->pool.io, vs->dir, &uuid, vs->jfirst,
+                               vs->last_seq, discard_found, notes) == -1) {
+    note (notes, ck, "repair-failed", "volume %s: repair failed: the"
+          " corrupt journal was not cut", vs->out->name);
+    return -1;
+  }
+  return 0;
+}
+
 /* Repair one volume whose problems are all repairable.  Problems the
  * repair runs into go to NOTES. */
 static void
@@ -1038,6 +1065,9 @@ repair_volume (struct checker *ck, struct volscan *vs,
       note (notes, ck, "repair-failed", "volume %s: repair failed: unlink"
             " %s: %s", vs->out->name, path, strerror (errno));
   }
+  if (vs->discard_journal &&
+      discard_journal (ck, vs, notes) == -1)
+    return;
   /* The engine's recovery does the rest, as when a server opens it. */
   v = volume_open (&ck->pool, vs->dir, vs->out->name);
   if (v == NULL || volume_close (v, 1) == -1)
@@ -1150,6 +1180,7 @@ check_pool (const char *dir, unsigned flags)
     return NULL;
   }
   memset (&ck, 0, sizeof ck);
+  ck.flags = flags;
   ck.pool.io = &sio_posix;
   ck.pool.lock_fd = -1;
   ck.pool.checkpoint_bytes = DEFAULT_CHECKPOINT_BYTES;

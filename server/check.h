@@ -45,6 +45,11 @@ struct check_report {
 };
 
 #define CHECK_REPAIR 1u         /* repair what is safe, then check again */
+#define CHECK_DISCARD_AFTER_CORRUPTION 2u /* with CHECK_REPAIR: also cut a
+                                 * corrupt journal at its first bad record,
+                                 * discarding the acknowledged records from
+                                 * there (each cut is reported, with what
+                                 * it lost) */
 
 /* Check the pool in DIR, which must not be open anywhere: the pool's
  * lock is taken for the whole check (EBUSY if a server holds it).
@@ -77,13 +82,17 @@ typedef void (*journal_report_fn) (void *opaque, const char *kind,
                                    const char *fix);
 
 /* Read the journal files of the volume in DIR as journal_open does
- * (same header, record, checksum and sequence checks, records after
- * AFTER_SEQ passed to APPLY) without changing any file: what recovery
- * would do to a file (remove it, cut its tail) goes to REPORT instead.
- * APPLY NULL: the checkpoint is unknown; every file is read for its
- * checksums and sequence only.  Returns 0 if the journal was read to
- * the point where recovery would stop, -1 if it could not be (an
- * unrepairable finding was reported; what APPLY saw is incomplete). */
+ * (same header, record, checksum, sequence and mark checks, records
+ * after AFTER_SEQ passed to APPLY) without changing any file: what
+ * recovery would do to a file (remove it, cut its tail) goes to REPORT
+ * instead.  APPLY NULL: the checkpoint is unknown; every file is read
+ * for its checksums and sequence only.  A corrupt journal (a bad
+ * record before what was acknowledged) is reported as "journal-corrupt":
+ * not repairable, or with DISCARDABLE, repairable by cutting it there
+ * (journal_discard_corrupt), APPLY then having seen what would be
+ * left.  Returns 0 if the journal was read to the point where recovery
+ * (or that cut) would stop, -1 if it could not be (an unrepairable
+ * finding was reported; what APPLY saw is incomplete). */
 extern int journal_check (const struct sv_io *io, const char *dir,
                           const struct uuid *uuid, uint64_t first,
                           uint64_t after_seq,
@@ -91,8 +100,20 @@ extern int journal_check (const struct sv_io *io, const char *dir,
                                         const uint8_t *payload, size_t len,
                                         uint64_t seq),
                           void *opaque, journal_report_fn report,
-                          void *ropaque)
+                          void *ropaque, int discardable)
   __attribute__((nonnull (1, 2, 3, 8)));
+
+/* Scan as journal_check does (reporting the same findings) and cut a
+ * corrupt journal ("journal-corrupt") at its first bad record: the
+ * file is truncated there, its marks set there and synced, and every
+ * later journal file removed.  The finding is reported as repairable,
+ * its FIX saying what was discarded.  0, or -1 if the scan stopped on
+ * something else (reported). */
+extern int journal_discard_corrupt (const struct sv_io *io, const char *dir,
+                                    const struct uuid *uuid, uint64_t first,
+                                    uint64_t after_seq,
+                                    journal_report_fn report, void *ropaque)
+  __attribute__((nonnull (1, 2, 3, 6)));
 
 /* Allocate the volume NAME in DIR and read its superblock (recovery
  * step 1), opening nothing for writing.  NULL with sv_errmsg() if the

@@ -79,8 +79,6 @@ fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
              uint64_t nentries, const uint8_t *body, uint64_t bodylen)
 {
   memset (hdr, 0, SV_BLOCK);
-  memcpy (hdr + OFF_MAGIC, SV_MAGIC_CKPT, 8);
-  put_le32 (hdr + OFF_VERSION, SV_FORMAT_VERSION);
   memcpy (hdr + CK_OFF_UUID, uuid->b, 16);
   put_le64 (hdr + CK_OFF_LASTSEQ, last_seq);
   put_le64 (hdr + CK_OFF_JFIRST, jfirst);
@@ -89,7 +87,7 @@ fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
   put_le64 (hdr + CK_OFF_NENTRIES, nentries);
   put_le64 (hdr + CK_OFF_BODYLEN, bodylen);
   put_le32 (hdr + CK_OFF_BODYCRC, crc32c (0, body, bodylen));
-  put_le32 (hdr + OFF_CRC, crc32c (0, hdr + 4, SV_BLOCK - 4));
+  ondisk_seal (hdr, &ondisk_ckpt, 0);
 }
 
 /* Write DIR/checkpoint.new, sync, rename to DIR/checkpoint, sync DIR. */
@@ -142,7 +140,7 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   char path[4096];
   CLEANUP_FREE uint8_t *body = NULL;
   uint64_t bodylen, nentries, size, i, pos = 0;
-  uint32_t nsnaps, ver;
+  uint32_t nsnaps;
   ssize_t r;
   int h;
 
@@ -151,24 +149,10 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   if (h == -1)
     return sv_error (errno, "volume %s: open %s: %m", v->name, path);
   r = IO (v)->pread (v->io->opaque, h, hdr, SV_BLOCK, 0);
-  if (r != SV_BLOCK) {
+  if (ondisk_check (hdr, r, &ondisk_ckpt, 0, path) == -1) {
     IO (v)->close (v->io->opaque, h);
-    return sv_error (r == -1 ? errno : EILSEQ,
-                     "volume %s: cannot read the checkpoint header %s%s",
-                     v->name, path, r == -1 ? ": %m" : " (short)");
-  }
-  if (memcmp (hdr + OFF_MAGIC, SV_MAGIC_CKPT, 8) != 0 ||
-      get_le32 (hdr + OFF_CRC) != crc32c (0, hdr + 4, SV_BLOCK - 4)) {
-    IO (v)->close (v->io->opaque, h);
-    return sv_error (EILSEQ, "volume %s: checkpoint header in %s is corrupt"
-                     " (bad magic or checksum)", v->name, path);
-  }
-  ver = get_le32 (hdr + OFF_VERSION);
-  if (ver > SV_FORMAT_VERSION) {
-    IO (v)->close (v->io->opaque, h);
-    return sv_error (EPROTONOSUPPORT, "volume %s: checkpoint format version %"
-                     PRIu32 " is newer than this snapvol supports (%d)",
-                     v->name, ver, SV_FORMAT_VERSION);
+    sv_error_prefix ("volume %s", v->name);
+    return -1;
   }
   if (memcmp (hdr + CK_OFF_UUID, v->uuid.b, 16) != 0) {
     IO (v)->close (v->io->opaque, h);

@@ -80,71 +80,124 @@ journal_create_file (const struct sv_io *io, const char *dir,
 
   journal_path (path, sizeof path, dir, number);
   memset (hdr, 0, sizeof hdr);
-  memcpy (hdr + OFF_MAGIC, SV_MAGIC_JRNL, 8);
-  put_le32 (hdr + OFF_VERSION, SV_FORMAT_VERSION);
   memcpy (hdr + JH_OFF_UUID, uuid->b, 16);
   put_le64 (hdr + JH_OFF_NUMBER, number);
   if (uuid_generate (&rnd) == -1)
     return sv_error (errno, "getrandom: %m");
   memcpy (hdr + JH_OFF_SALT, rnd.b, 4);
-  put_le32 (hdr + OFF_CRC, crc32c (0, hdr + 4, SV_BLOCK - 4));
+  ondisk_seal (hdr, &ondisk_jrnl, 0);
 
+  /* A creation that fails removes its file: an empty journal left
+   * behind (on a full filesystem, say) would otherwise need space to be
+   * cleaned up. */
   h = io->ops->open (io->opaque, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
   if (io->ops->pwrite (io->opaque, h, hdr, SV_BLOCK, 0) != SV_BLOCK) {
-    int e = errno;
-    io->ops->close (io->opaque, h);
-    return sv_error (e, "write: %s: %m", path);
+    sv_error (errno, "write: %s: %m", path);
+    goto err;
   }
   /* The file's first records have their space before anyone can
    * append: a checkpoint that cannot get it fails here, before it
    * rotates, and the journal it would have replaced goes on. */
   if (reserve > 0 && allocate (io, h, SV_BLOCK, reserve) == -1 &&
       errno != EOPNOTSUPP) {
-    int e = errno;
-    io->ops->close (io->opaque, h);
-    io->ops->unlink (io->opaque, path);
-    return sv_error (e, "reserve %" PRIu64 " bytes: %s: %m", reserve, path);
+    sv_error (errno, "reserve %" PRIu64 " bytes: %s: %m", reserve, path);
+    goto err;
   }
   if (io->ops->sync (io->opaque, h) == -1) {
-    int e = errno;
-    io->ops->close (io->opaque, h);
-    return sv_error (e, "fdatasync: %s: %m", path);
+    sv_error (errno, "fdatasync: %s: %m", path);
+    goto err;
   }
   io->ops->close (io->opaque, h);
   if (io->ops->syncdir (io->opaque, dir) == -1)
     return sv_error (errno, "fsync: %s: %m", dir);
   return 0;
+
+ err:;
+  int e = errno;
+  io->ops->close (io->opaque, h);
+  io->ops->unlink (io->opaque, path);
+  errno = e;
+  return -1;
 }
 
-/* Read and check a journal header.  Returns 0, or -1 with a message. */
+/* The newest valid mark in HDR, the first block of a file whose salt
+ * is SALT; a file without one has none acknowledged: *MARK is then
+ * {0, SV_BLOCK, 0}.  A slot that fails its check is one a power cut
+ * tore, or never written: the other one stands. */
+static void
+decode_marks (const uint8_t *hdr, uint32_t salt, struct journal_mark *mark)
+{
+  unsigned k;
+
+  mark->count = 0;
+  mark->end = SV_BLOCK;
+  mark->seq = 0;
+  for (k = 0; k < 2; k++) {
+    const uint8_t *m = hdr + JM_OFF_SLOT0 + k * JM_LEN;
+    uint64_t loc = JM_OFF_SLOT0 + k * JM_LEN;
+    int e = errno;
+
+    if (ondisk_check (m, JM_LEN, &ondisk_mark, loc, "mark") == -1 ||
+        get_le32 (m + JM_OFF_SALT) != salt) {
+      errno = e;
+      continue;
+    }
+    if (get_le64 (m + JM_OFF_COUNT) > mark->count) {
+      mark->count = get_le64 (m + JM_OFF_COUNT);
+      mark->end = get_le64 (m + JM_OFF_END);
+      mark->seq = get_le64 (m + JM_OFF_SEQ);
+    }
+  }
+}
+
+/* Read and check a journal header and its marks.  Returns 0, or -1
+ * with a message. */
 static int
 read_header (struct journal *j, int h, const char *path, uint64_t number,
-             uint32_t *salt)
+             uint32_t *salt, struct journal_mark *mark)
 {
   uint8_t hdr[SV_BLOCK];
   ssize_t r = IO (j)->pread (j->io->opaque, h, hdr, SV_BLOCK, 0);
 
-  if (r == -1)
-    return sv_error (errno, "read: %s: %m", path);
-  if (r != SV_BLOCK)
+  if (r != -1 && r < SV_BLOCK)
     return sv_error (EILSEQ, "%s: journal header is short (%zd bytes)", path, r);
-  if (memcmp (hdr + OFF_MAGIC, SV_MAGIC_JRNL, 8) != 0)
-    return sv_error (EILSEQ, "%s: not a snapvol journal (bad magic)", path);
-  if (get_le32 (hdr + OFF_CRC) != crc32c (0, hdr + 4, SV_BLOCK - 4))
-    return sv_error (EILSEQ, "%s: journal header checksum mismatch", path);
-  if (get_le32 (hdr + OFF_VERSION) > SV_FORMAT_VERSION)
-    return sv_error (EPROTONOSUPPORT,
-                     "%s: journal format version %" PRIu32
-                     " is newer than this snapvol supports (%d)",
-                     path, get_le32 (hdr + OFF_VERSION), SV_FORMAT_VERSION);
+  if (ondisk_check (hdr, r, &ondisk_jrnl, 0, path) == -1)
+    return -1;
   if (memcmp (hdr + JH_OFF_UUID, j->uuid.b, 16) != 0)
     return sv_error (EILSEQ, "%s: journal belongs to another volume", path);
   if (get_le64 (hdr + JH_OFF_NUMBER) != number)
     return sv_error (EILSEQ, "%s: journal header names file %" PRIu64,
                      path, get_le64 (hdr + JH_OFF_NUMBER));
   *salt = get_le32 (hdr + JH_OFF_SALT);
+  decode_marks (hdr, *salt, mark);
+  return 0;
+}
+
+/* Say durably-to-be that the records of file H (PATH, salted SALT)
+ * before END, the last of them SEQ, were acknowledged: the next slot
+ * of *MARK, not synced (the next fdatasync of the file carries it; a
+ * kill -9 keeps it at once).  0, or -1 with a message. */
+static int
+write_mark (const struct sv_io *io, int h, const char *path, uint32_t salt,
+            struct journal_mark *mark, uint64_t end, uint64_t seq)
+{
+  uint8_t m[JM_LEN];
+  uint64_t count = mark->count + 1;
+  uint64_t loc = JM_OFF_SLOT0 + (count & 1) * JM_LEN;
+
+  memset (m, 0, sizeof m);
+  put_le32 (m + JM_OFF_SALT, salt);
+  put_le64 (m + JM_OFF_COUNT, count);
+  put_le64 (m + JM_OFF_END, end);
+  put_le64 (m + JM_OFF_SEQ, seq);
+  ondisk_seal (m, &ondisk_mark, loc);
+  if (io->ops->pwrite (io->opaque, h, m, JM_LEN, loc) != JM_LEN)
+    return sv_error (errno, "write: %s: journal mark: %m", path);
+  mark->count = count;
+  mark->end = end;
+  mark->seq = seq;
   return 0;
 }
 
@@ -185,12 +238,29 @@ list_journals (struct journal *j, uint64_t **nums, size_t *n)
   return 0;
 }
 
-/* Replay one file.  *END receives the offset after the last good
- * record; *TORN is set when something follows it. */
+/* Why replay stopped before the end of a file. */
+enum tail_kind { TAIL_NONE, TAIL_SHORT, TAIL_CHECKSUM };
+
+static const char *const tail_what[] = {
+  [TAIL_NONE] = "nothing",
+  [TAIL_SHORT] = "an incomplete record",
+  [TAIL_CHECKSUM] = "a record that fails its checksum",
+};
+
+/* Where replay of one file stopped. */
+struct replay_end {
+  uint64_t end;                 /* after the last good record */
+  uint64_t size;                /* the file's size */
+  enum tail_kind why;           /* what is at END (TAIL_NONE: END is SIZE) */
+  int at_mark;                  /* a record ended at the mark's offset */
+};
+
+/* Replay one file, whose newest mark is MARK, into RE. */
 static int
 replay_file (struct journal *j, int h, const char *path, uint32_t salt,
-             uint64_t after_seq, uint64_t *expect, journal_apply_fn apply,
-             void *opaque, uint64_t *end, int *torn)
+             const struct journal_mark *mark, uint64_t after_seq,
+             uint64_t *expect, journal_apply_fn apply, void *opaque,
+             struct replay_end *re)
 {
   uint64_t size, off = SV_BLOCK;
   CLEANUP_FREE uint8_t *buf = NULL;
@@ -202,7 +272,9 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
   buf = malloc (bufsz);
   if (buf == NULL)
     return sv_error (ENOMEM, "%s: out of memory", path);
-  *torn = 0;
+  re->size = size;
+  re->why = TAIL_NONE;
+  re->at_mark = mark->end == SV_BLOCK;
 
   for (;;) {
     uint16_t type, len;
@@ -221,6 +293,9 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
         return sv_error (errno, "read: %s: %m", path);
       have += r;
     }
+    if (have - pos == 0)
+      break;
+    re->why = TAIL_SHORT;
     if (have - pos < JR_HDR)
       break;
     type = get_le16 (buf + pos + 4);
@@ -228,8 +303,10 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
     seq = get_le64 (buf + pos + 8);
     if (have - pos < (size_t) JR_HDR + len)
       break;
+    re->why = TAIL_CHECKSUM;
     if (get_le32 (buf + pos) != record_crc (salt, buf + pos, JR_HDR + len))
       break;
+    re->why = TAIL_NONE;
     if (*expect == 0 && seq > after_seq + 1)
       return sv_error (EILSEQ, "%s: journal starts at record %" PRIu64
                        " but the checkpoint ends at record %" PRIu64,
@@ -253,33 +330,70 @@ replay_file (struct journal *j, int h, const char *path, uint32_t salt,
     *expect = seq + 1;
     pos += JR_HDR + len;
     off = bufoff + pos;
+    if (off == mark->end) {
+      if (seq != mark->seq)
+        return sv_error (EILSEQ, "%s: the journal mark says that record %"
+                         PRIu64 " ends at offset %" PRIu64 ", but record %"
+                         PRIu64 " does", path, mark->seq, mark->end, seq);
+      re->at_mark = 1;
+    }
   }
-  *end = off;
-  *torn = off < size;
+  re->end = off;
   return 0;
 }
 
-/* Does any of the journal files NUMS hold a record (anything past its
- * header)?  Errors count as "yes": the caller then reports corruption. */
+/* Is what replay found in PATH consistent with its mark?  A bad record
+ * before the mark's offset was acknowledged, so it is corruption, not a
+ * write cut short by a crash.  0, or -1 (EILSEQ) with a message that
+ * says what opening would have to discard. */
 static int
-later_files_have_records (struct journal *j, const uint64_t *nums, size_t n)
+check_mark (const char *path, const struct journal_mark *mark,
+            const struct replay_end *re)
+{
+  if (re->end < mark->end)
+    return sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
+                     ", but the records up to offset %" PRIu64 " (record %"
+                     PRIu64 ") were acknowledged; this is not a torn write,"
+                     " and cutting the journal there would discard %" PRIu64
+                     " acknowledged bytes", path,
+                     re->end == re->size ? "the file ends" : tail_what[re->why],
+                     re->end, mark->end, mark->seq, mark->end - re->end);
+  if (!re->at_mark)
+    return sv_error (EILSEQ, "%s: corrupt journal: the journal mark says"
+                     " records end at offset %" PRIu64 ", but no record"
+                     " ends there", path, mark->end);
+  return 0;
+}
+
+/* How many of the journal files NUMS[I+1..N) hold records (anything
+ * past the header), and *BYTES of them.  A file that cannot be opened
+ * counts as one that does: the caller then reports corruption rather
+ * than cut what may be acknowledged. */
+static size_t
+later_records (struct journal *j, const uint64_t *nums, size_t n, size_t i,
+               uint64_t *bytes)
 {
   char path[4096];
   uint64_t size;
-  size_t i;
+  size_t k, count = 0;
   int h, r;
 
-  for (i = 0; i < n; i++) {
-    journal_path (path, sizeof path, j->dir, nums[i]);
+  *bytes = 0;
+  for (k = i + 1; k < n; k++) {
+    journal_path (path, sizeof path, j->dir, nums[k]);
     h = IO (j)->open (j->io->opaque, path, O_RDONLY, 0);
-    if (h == -1)
-      return 1;
+    if (h == -1) {
+      count++;
+      continue;
+    }
     r = IO (j)->size (j->io->opaque, h, &size);
     IO (j)->close (j->io->opaque, h);
-    if (r == -1 || size > SV_BLOCK)
-      return 1;
+    if (r == -1 || size > SV_BLOCK) {
+      count++;
+      *bytes += r == -1 ? 0 : size - SV_BLOCK;
+    }
   }
-  return 0;
+  return count;
 }
 
 int
@@ -314,9 +428,10 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
    * follow the checkpoint directly or be covered by it. */
   expect = 0;
   for (i = 0; i < n; i++) {
-    uint64_t end = SV_BLOCK, size;
+    struct journal_mark mark;
+    struct replay_end re;
+    uint64_t size;
     uint32_t salt;
-    int torn;
 
     journal_path (path, sizeof path, dir, nums[i]);
     if (nums[i] < first)
@@ -330,7 +445,7 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
       sv_error (errno, "open: %s: %m", path);
       goto err;
     }
-    if (read_header (j, h, path, nums[i], &salt) == -1) {
+    if (read_header (j, h, path, nums[i], &salt, &mark) == -1) {
       /* A header torn while the file was being created (the last file,
        * empty): drop the file.  Anything else is corruption. */
       if (i == n - 1 && errno == EILSEQ &&
@@ -343,8 +458,9 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
       }
       goto err;
     }
-    if (replay_file (j, h, path, salt, after_seq, &expect, apply, opaque,
-                     &end, &torn) == -1)
+    if (replay_file (j, h, path, salt, &mark, after_seq, &expect, apply,
+                     opaque, &re) == -1 ||
+        check_mark (path, &mark, &re) == -1)
       goto err;
     if (expect != 0 && expect <= after_seq) {
       sv_error (EILSEQ, "%s: journal ends at record %" PRIu64
@@ -352,28 +468,24 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
                 path, expect - 1, after_seq);
       goto err;
     }
-    if (torn) {
-      if (IO (j)->size (io->opaque, h, &size) == -1) {
-        sv_error (errno, "stat: %s: %m", path);
-        goto err;
-      }
+    if (re.end < re.size) {
       /* A torn tail is legitimate in the last file, or in the file
        * before an empty one (a crash while a checkpoint was writing the
        * old file's last records): later files then hold no record. */
-      if (i != n - 1 && later_files_have_records (j, nums + i + 1,
-                                                  n - i - 1)) {
-        sv_error (EILSEQ, "%s: bad record at offset %" PRIu64
-                  " in a journal file followed by more records", path, end);
+      if (later_records (j, nums, n, i, &size) > 0) {
+        sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
+                  " in a journal file followed by more records",
+                  path, tail_what[re.why], re.end);
         goto err;
       }
       /* Cut the torn tail so that later appends never sit in front of
        * stale bytes. */
-      if (IO (j)->truncate (io->opaque, h, end) == -1 ||
+      if (IO (j)->truncate (io->opaque, h, re.end) == -1 ||
           IO (j)->sync (io->opaque, h) == -1) {
         sv_error (errno, "truncate: %s: %m", path);
         goto err;
       }
-      *torn_bytes += size - end;
+      *torn_bytes += re.size - re.end;
     }
     else if (IO (j)->sync (io->opaque, h) == -1) {
       /* What was replayed may sit in the page cache only (a kill -9
@@ -388,7 +500,8 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
     h = -1;
     j->number = nums[i];
     j->salt = salt;
-    j->write_off = end;
+    j->write_off = re.end;
+    j->mark = mark;
     last_number = nums[i];
   }
 
@@ -409,7 +522,7 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
       sv_error (errno, "open: %s: %m", path);
       goto err;
     }
-    if (read_header (j, j->h, path, last_number, &salt) == -1)
+    if (read_header (j, j->h, path, last_number, &salt, &j->mark) == -1)
       goto err;
     j->number = last_number;
     j->salt = salt;
@@ -659,6 +772,19 @@ journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
   j->durable_seq = last;
   pthread_mutex_unlock (&j->mu);
   *durable = last;
+
+  /* Phase 5: mark them acknowledged before anyone is told so: from now
+   * on a damaged record before the mark is corruption, never a torn
+   * tail.  The mark needs no sync of its own: a kill -9 keeps it, and
+   * the next commit's fdatasync carries it to the disk.  If it cannot
+   * be written the flush fails (the records are durable all the same)
+   * and the next commit writes it again. */
+  if (j->mark.end != j->write_off) {
+    journal_path (path, sizeof path, j->dir, j->number);
+    if (write_mark (j->io, j->h, path, j->salt, &j->mark, j->write_off,
+                    j->durable_seq) == -1)
+      return -1;
+  }
   return 0;
 }
 
@@ -666,6 +792,7 @@ int
 journal_rotate (struct journal *j, struct journal_old *old,
                 uint64_t *last_seq)
 {
+  struct journal_mark mark;
   char path[4096];
   uint32_t salt;
   int h;
@@ -674,7 +801,7 @@ journal_rotate (struct journal *j, struct journal_old *old,
   h = IO (j)->open (j->io->opaque, path, O_RDWR, 0);
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
-  if (read_header (j, h, path, j->number + 1, &salt) == -1) {
+  if (read_header (j, h, path, j->number + 1, &salt, &mark) == -1) {
     IO (j)->close (j->io->opaque, h);
     return -1;
   }
@@ -688,11 +815,14 @@ journal_rotate (struct journal *j, struct journal_old *old,
   old->buf = j->buf;
   old->len = j->len;
   *last_seq = j->next_seq - 1;
+  old->last_seq = *last_seq;
   j->buf = NULL;
   j->len = j->cap = 0;
+  old->mark = j->mark;
   j->h = h;
   j->number++;
   j->salt = salt;
+  j->mark = mark;
   j->write_off = SV_BLOCK;
   /* journal_create_file reserved a chunk (or the filesystem cannot
    * reserve, which no_resv then says). */
@@ -716,6 +846,10 @@ journal_flush_old (struct journal *j, struct journal_old *old)
       IO (j)->sync (j->io->opaque, old->h) == -1)
     return sv_error (errno, "write: %s: %m", path);
   old->write_off += old->len;
+  /* As a commit's phase 5: the checkpoint's flush acknowledges them. */
+  if (write_mark (j->io, old->h, path, old->salt, &old->mark,
+                  old->write_off, old->last_seq) == -1)
+    return -1;
   free (old->buf);
   old->buf = NULL;
   old->len = 0;
@@ -752,12 +886,15 @@ journal_remove_old (struct journal *j, uint64_t first)
   return removed;
 }
 
-/* Offline checking
- * ----------------
+/* Offline checking and repair
+ * ---------------------------
  * journal_check (for check.c) reads a volume's journal files exactly as
- * journal_open does, with the same header, record, checksum and
- * sequence checks, but changes nothing: what recovery would do to a
- * file is reported instead, together with whether that is safe. */
+ * journal_open does, with the same header, record, checksum, sequence
+ * and mark checks, but changes nothing: what recovery would do to a
+ * file is reported instead, together with whether that is safe.
+ * journal_discard_corrupt runs the same scan and makes the one repair
+ * that loses acknowledged records, only when the user asks for it by
+ * name (check --repair --discard-after-corruption). */
 
 static int
 apply_nothing (void *opaque, unsigned type, const uint8_t *payload,
@@ -780,186 +917,230 @@ report_error (journal_report_fn report, void *ropaque, const char *kind)
   report (ropaque, kind, 0, msg, NULL);
 }
 
-enum tail_kind { TAIL_SHORT, TAIL_CHECKSUM, TAIL_SEQUENCE };
+/* The scan shared by journal_check and journal_discard_corrupt. */
+struct scan {
+  struct journal j;
+  const uint64_t *nums;
+  size_t n;
+  uint64_t first, after_seq, expect;
+  journal_apply_fn apply;
+  void *opaque;
+  journal_report_fn report;
+  void *ropaque;
+  enum scan_mode {
+    SCAN_CHECK,                 /* corruption is not repairable */
+    SCAN_DISCARDABLE,           /* a cut at corruption is the repair */
+    SCAN_DISCARD,               /* cut there */
+  } mode;
+};
 
-/* Why the bytes from END to SIZE are not the next record: cut short,
- * failing the checksum, or a good record out of sequence (*SEQ then
- * receives its number).  -1 with a message if they cannot be read. */
+/* Cut file I (open as H) at RE->end, set its marks there (the last
+ * record before it is LAST), sync, and remove every later file.  0, or
+ * -1 with a message. */
 static int
-classify_tail (struct journal *j, int h, const char *path, uint32_t salt,
-               uint64_t end, uint64_t size, uint64_t *seq)
+cut_corrupt (struct scan *sc, size_t i, int h, const char *path,
+             uint32_t salt, const struct replay_end *re, uint64_t last)
 {
-  uint8_t hdr[JR_HDR];
-  CLEANUP_FREE uint8_t *rec = NULL;
-  uint16_t len;
+  struct journal_mark mark = { 0, SV_BLOCK, 0 };
+  char later[4096];
+  size_t k;
 
-  if (size - end < JR_HDR)
-    return TAIL_SHORT;
-  if (IO (j)->pread (j->io->opaque, h, hdr, JR_HDR, end) != JR_HDR)
-    return sv_error (errno, "read: %s: %m", path);
-  len = get_le16 (hdr + 6);
-  if (size - end < (uint64_t) JR_HDR + len)
-    return TAIL_SHORT;
-  if ((rec = malloc (JR_HDR + len)) == NULL)
-    return sv_error (ENOMEM, "%s: out of memory", path);
-  if (IO (j)->pread (j->io->opaque, h, rec, JR_HDR + len, end) !=
-      (ssize_t) JR_HDR + len)
-    return sv_error (errno, "read: %s: %m", path);
-  if (get_le32 (rec) != record_crc (salt, rec, JR_HDR + len))
-    return TAIL_CHECKSUM;
-  *seq = get_le64 (rec + 8);
-  return TAIL_SEQUENCE;
-}
-
-/* Report what follows the last good record of PATH (the last journal
- * file with records).  Returns 0 for a torn tail that recovery cuts
- * safely, -1 otherwise (reported). */
-static int
-check_tail (struct journal *j, int h, const char *path, uint32_t salt,
-            uint64_t end, uint64_t expect, journal_report_fn report,
-            void *ropaque)
-{
-  static const char *const why[] = {
-    [TAIL_SHORT] = "an incomplete record",
-    [TAIL_CHECKSUM] = "a record that fails its checksum",
-  };
-  char msg[8192], fix[8192];
-  uint64_t size, seq = 0;
-  int kind;
-
-  if (IO (j)->size (j->io->opaque, h, &size) == -1) {
-    sv_error (errno, "stat: %s: %m", path);
-    report_error (report, ropaque, "journal-unreadable");
+  /* Both slots, so that neither still claims the discarded records. */
+  if (IO (&sc->j)->truncate (sc->j.io->opaque, h, re->end) == -1)
+    return sv_error (errno, "truncate: %s: %m", path);
+  if (write_mark (sc->j.io, h, path, salt, &mark, re->end, last) == -1 ||
+      write_mark (sc->j.io, h, path, salt, &mark, re->end, last) == -1)
     return -1;
+  if (IO (&sc->j)->sync (sc->j.io->opaque, h) == -1)
+    return sv_error (errno, "fdatasync: %s: %m", path);
+  for (k = i + 1; k < sc->n; k++) {
+    journal_path (later, sizeof later, sc->j.dir, sc->nums[k]);
+    if (IO (&sc->j)->unlink (sc->j.io->opaque, later) == -1 &&
+        errno != ENOENT)
+      return sv_error (errno, "unlink: %s: %m", later);
   }
-  kind = classify_tail (j, h, path, salt, end, size, &seq);
-  if (kind == -1) {
-    report_error (report, ropaque, "journal-unreadable");
-    return -1;
-  }
-  if (kind == TAIL_SEQUENCE) {
-    /* Records are written in sequence and every file has its own salt:
-     * a good record out of place is not a torn write. */
-    snprintf (msg, sizeof msg, "%s: the record at offset %" PRIu64 " is"
-              " record %" PRIu64 " but record %" PRIu64 " was expected (a"
-              " journal file is missing or was replaced); opening the pool"
-              " would discard the %" PRIu64 " bytes from there; not"
-              " repairable: restore the volume's journal files from a"
-              " backup", path, end, seq, expect, size - end);
-    report (ropaque, "journal-sequence", 0, msg, NULL);
-    return -1;
-  }
-  snprintf (msg, sizeof msg, "%s: torn tail: the %" PRIu64 " bytes from"
-            " offset %" PRIu64 " begin with %s (a write cut short by a"
-            " crash; nothing after it was acknowledged)", path, size - end,
-            end, why[kind]);
-  snprintf (fix, sizeof fix, "%s: cut the torn tail (%" PRIu64 " bytes"
-            " from offset %" PRIu64 ")", path, size - end, end);
-  report (ropaque, "torn-journal-tail", 1, msg, fix);
+  if (IO (&sc->j)->syncdir (sc->j.io->opaque, sc->j.dir) == -1)
+    return sv_error (errno, "fsync: %s: %m", sc->j.dir);
   return 0;
 }
 
-int
-journal_check (const struct sv_io *io, const char *dir,
-               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
-               journal_apply_fn apply, void *opaque,
-               journal_report_fn report, void *ropaque)
+/* File I (PATH, open as H) is corrupt at RE->end: the scan's first
+ * error is in sv_errmsg().  Report it with what a cut there would
+ * discard: as not repairable (SCAN_CHECK: returns -1, the scan stops)
+ * or as repaired by that cut (returns 1: what follows is what the cut
+ * discards), making the cut in SCAN_DISCARD. */
+static int
+corrupt_file (struct scan *sc, size_t i, int h, const char *path,
+              uint32_t salt, const struct replay_end *re)
 {
-  struct journal j = { .io = io, .uuid = *uuid, .h = -1 };
+  char msg[16384], lost[8192], fix[16384];
+  uint64_t later_bytes;
+  size_t nlater = later_records (&sc->j, sc->nums, sc->n, i, &later_bytes);
+  uint64_t last = sc->expect ? sc->expect - 1 : sc->after_seq;
+
+  snprintf (lost, sizeof lost, "the %" PRIu64 " bytes from offset %" PRIu64
+            " of %s (the records after record %" PRIu64 ")%s", re->size -
+            re->end, re->end, path, last, nlater ? " and later journal"
+            " files" : "");
+  if (nlater > 0)
+    snprintf (lost + strlen (lost), sizeof lost - strlen (lost),
+              " (%zu, %" PRIu64 " bytes of records)", nlater, later_bytes);
+  if (sc->mode == SCAN_CHECK) {
+    snprintf (msg, sizeof msg, "%s; not repairable without loss: restore"
+              " the volume's journal files from a backup, or run 'snapvolctl"
+              " check --repair --discard-after-corruption' to cut the"
+              " journal there, discarding %s", sv_errmsg (), lost);
+    sc->report (sc->ropaque, "journal-corrupt", 0, msg, NULL);
+    return -1;
+  }
+  snprintf (msg, sizeof msg, "%s", sv_errmsg ());
+  snprintf (fix, sizeof fix, "%s: cut the corrupt journal at offset %"
+            PRIu64 " (--discard-after-corruption), discarding %s", path,
+            re->end, lost);
+  if (sc->mode == SCAN_DISCARD &&
+      cut_corrupt (sc, i, h, path, salt, re, last) == -1) {
+    report_error (sc->report, sc->ropaque, "journal-unreadable");
+    return -1;
+  }
+  sc->report (sc->ropaque, "journal-corrupt", 1, msg, fix);
+  return 1;
+}
+
+/* Report the torn tail of PATH that recovery cuts. */
+static void
+torn_tail (struct scan *sc, const char *path, const struct replay_end *re)
+{
+  char msg[8192], fix[8192];
+
+  snprintf (msg, sizeof msg, "%s: torn tail: the %" PRIu64 " bytes from"
+            " offset %" PRIu64 " begin with %s, after the last acknowledged"
+            " record (a write cut short by a crash)", path,
+            re->size - re->end, re->end, tail_what[re->why]);
+  snprintf (fix, sizeof fix, "%s: cut the torn tail (%" PRIu64 " bytes"
+            " from offset %" PRIu64 ")", path, re->size - re->end, re->end);
+  sc->report (sc->ropaque, "torn-journal-tail", 1, msg, fix);
+}
+
+/* Check file I.  0 to go on, 1 when the scan ends at a corruption
+ * that a discard cuts (or cut), -1 when it must stop (reported). */
+static int
+scan_file (struct scan *sc, size_t i)
+{
+  char path[4096], msg[8192], fix[8192];
+  struct journal_mark mark;
+  struct replay_end re;
+  uint64_t size;
+  uint32_t salt;
+  int h, r = 0;
+
+  journal_path (path, sizeof path, sc->j.dir, sc->nums[i]);
+  h = IO (&sc->j)->open (sc->j.io->opaque, path,
+                         sc->mode == SCAN_DISCARD ? O_RDWR : O_RDONLY, 0);
+  if (h == -1) {
+    sv_error (errno, "open: %s: %m", path);
+    report_error (sc->report, sc->ropaque, "journal-unreadable");
+    return -1;
+  }
+  if (read_header (&sc->j, h, path, sc->nums[i], &salt, &mark) == -1) {
+    if (i == sc->n - 1 && errno == EILSEQ &&
+        IO (&sc->j)->size (sc->j.io->opaque, h, &size) == 0 &&
+        size <= SV_BLOCK) {
+      snprintf (msg, sizeof msg, "%s: the last journal file has an"
+                " incomplete header and no record (a crash while it was"
+                " created)", path);
+      snprintf (fix, sizeof fix, "%s: removed (an incomplete journal file"
+                " without records)", path);
+      sc->report (sc->ropaque, "torn-journal-header", 1, msg, fix);
+    }
+    else {
+      report_error (sc->report, sc->ropaque, "journal-header");
+      r = -1;
+    }
+  }
+  else if (replay_file (&sc->j, h, path, salt, &mark, sc->after_seq,
+                        &sc->expect, sc->apply, sc->opaque, &re) == -1) {
+    report_error (sc->report, sc->ropaque, "journal-record");
+    r = -1;
+  }
+  else if (check_mark (path, &mark, &re) == -1)
+    r = corrupt_file (sc, i, h, path, salt, &re);
+  else if (sc->apply != apply_nothing && sc->expect != 0 &&
+           sc->expect <= sc->after_seq) {
+    snprintf (msg, sizeof msg, "%s: the journal ends at record %" PRIu64
+              " but the checkpoint holds records up to %" PRIu64 "; not"
+              " repairable: restore the volume's journal files from a"
+              " backup", path, sc->expect - 1, sc->after_seq);
+    sc->report (sc->ropaque, "journal-sequence", 0, msg, NULL);
+    r = -1;
+  }
+  else if (re.end < re.size && i != sc->n - 1 &&
+           later_records (&sc->j, sc->nums, sc->n, i, &size) > 0) {
+    sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64 " in a"
+              " journal file followed by more records", path,
+              tail_what[re.why], re.end);
+    r = corrupt_file (sc, i, h, path, salt, &re);
+  }
+  else if (re.end < re.size)
+    torn_tail (sc, path, &re);
+  IO (&sc->j)->close (sc->j.io->opaque, h);
+  return r;
+}
+
+static int
+scan (const struct sv_io *io, const char *dir, const struct uuid *uuid,
+      uint64_t first, uint64_t after_seq, journal_apply_fn apply,
+      void *opaque, journal_report_fn report, void *ropaque,
+      enum scan_mode mode)
+{
   CLEANUP_FREE uint64_t *nums = NULL;
   CLEANUP_FREE char *dircopy = strdup (dir);
+  struct scan sc = {
+    .j = { .io = io, .uuid = *uuid, .h = -1 },
+    .first = first, .after_seq = after_seq, .apply = apply,
+    .opaque = opaque, .report = report, .ropaque = ropaque,
+    .mode = mode,
+  };
   char path[4096], msg[8192], fix[8192];
-  uint64_t expect = 0;
-  size_t n = 0, i;
-  int known = apply != NULL, found = 0, r = 0;
+  size_t i;
+  int found = 0, r;
 
   if (dircopy == NULL) {
     sv_error (ENOMEM, "%s: out of memory", dir);
     report_error (report, ropaque, "journal-unreadable");
     return -1;
   }
-  j.dir = dircopy;
-  if (!known) {
+  sc.j.dir = dircopy;
+  if (apply == NULL) {
     /* Skip every record (none is past the sequence number), but follow
      * the sequence from the first one found. */
-    apply = apply_nothing;
-    after_seq = UINT64_MAX - 1;
-    first = 0;
+    sc.apply = apply_nothing;
+    sc.after_seq = UINT64_MAX - 1;
+    sc.first = 0;
   }
-  if (list_journals (&j, &nums, &n) == -1) {
+  if (list_journals (&sc.j, &nums, &sc.n) == -1) {
     report_error (report, ropaque, "journal-unreadable");
     return -1;
   }
+  sc.nums = nums;
 
-  for (i = 0; i < n && r == 0; i++) {
-    uint64_t end = SV_BLOCK, size;
-    uint32_t salt;
-    int h, torn;
-
-    journal_path (path, sizeof path, dir, nums[i]);
-    if (nums[i] < first) {
+  for (i = 0; i < sc.n; i++) {
+    if (nums[i] < sc.first) {
+      journal_path (path, sizeof path, dir, nums[i]);
       snprintf (msg, sizeof msg, "%s: left over from a checkpoint that"
                 " finished (the checkpoint replays from journal.%016" PRIx64
-                ")", path, first);
+                ")", path, sc.first);
       snprintf (fix, sizeof fix, "%s: removed (left over from a finished"
                 " checkpoint)", path);
       report (ropaque, "stale-journal", 1, msg, fix);
       continue;
     }
     found = 1;
-    h = IO (&j)->open (io->opaque, path, O_RDONLY, 0);
-    if (h == -1) {
-      sv_error (errno, "open: %s: %m", path);
-      report_error (report, ropaque, "journal-unreadable");
-      r = -1;
-      break;
-    }
-    if (read_header (&j, h, path, nums[i], &salt) == -1) {
-      if (i == n - 1 && errno == EILSEQ &&
-          IO (&j)->size (io->opaque, h, &size) == 0 && size <= SV_BLOCK) {
-        snprintf (msg, sizeof msg, "%s: the last journal file has an"
-                  " incomplete header and no record (a crash while it was"
-                  " created)", path);
-        snprintf (fix, sizeof fix, "%s: removed (an incomplete journal file"
-                  " without records)", path);
-        report (ropaque, "torn-journal-header", 1, msg, fix);
-      }
-      else {
-        report_error (report, ropaque, "journal-header");
-        r = -1;
-      }
-      IO (&j)->close (io->opaque, h);
-      continue;
-    }
-    if (replay_file (&j, h, path, salt, after_seq, &expect, apply, opaque,
-                     &end, &torn) == -1) {
-      report_error (report, ropaque, "journal-record");
-      r = -1;
-    }
-    else if (known && expect != 0 && expect <= after_seq) {
-      snprintf (msg, sizeof msg, "%s: the journal ends at record %" PRIu64
-                " but the checkpoint holds records up to %" PRIu64 "; not"
-                " repairable: restore the volume's journal files from a"
-                " backup", path, expect - 1, after_seq);
-      report (ropaque, "journal-sequence", 0, msg, NULL);
-      r = -1;
-    }
-    else if (torn && i != n - 1 &&
-             later_files_have_records (&j, nums + i + 1, n - i - 1)) {
-      snprintf (msg, sizeof msg, "%s: bad record at offset %" PRIu64 " in a"
-                " journal file followed by more records; not repairable:"
-                " restore the volume's journal files from a backup", path,
-                end);
-      report (ropaque, "journal-corrupt", 0, msg, NULL);
-      r = -1;
-    }
-    else if (torn)
-      r = check_tail (&j, h, path, salt, end, expect ? expect : after_seq + 1,
-                      report, ropaque);
-    IO (&j)->close (io->opaque, h);
+    r = scan_file (&sc, i);
+    if (r != 0)
+      return r == 1 ? 0 : -1;
   }
 
-  if (r == 0 && known && !found) {
+  if (apply != NULL && !found) {
     journal_path (path, sizeof path, dir, first);
     snprintf (msg, sizeof msg, "%s: missing, though the checkpoint names it"
               " as the first journal file to replay (records written after"
@@ -967,5 +1148,25 @@ journal_check (const struct sv_io *io, const char *dir,
     snprintf (fix, sizeof fix, "%s: created empty", path);
     report (ropaque, "missing-journal", 1, msg, fix);
   }
-  return r;
+  return 0;
+}
+
+int
+journal_check (const struct sv_io *io, const char *dir,
+               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
+               journal_apply_fn apply, void *opaque,
+               journal_report_fn report, void *ropaque, int discardable)
+{
+  return scan (io, dir, uuid, first, after_seq, apply, opaque, report,
+               ropaque, discardable ? SCAN_DISCARDABLE : SCAN_CHECK);
+}
+
+int
+journal_discard_corrupt (const struct sv_io *io, const char *dir,
+                         const struct uuid *uuid, uint64_t first,
+                         uint64_t after_seq, journal_report_fn report,
+                         void *ropaque)
+{
+  return scan (io, dir, uuid, first, after_seq, apply_nothing, NULL, report,
+               ropaque, SCAN_DISCARD);
 }

@@ -17,11 +17,34 @@
  * durable (its name too: the directory synced), every file below N+1
  * is deleted.  Replay reads the files >= the checkpoint's first file in
  * order, skips records the checkpoint already holds, and stops at the
- * first record that is short, fails its CRC or breaks the sequence:
- * that is the torn tail, cut off (the file is truncated and synced)
- * when it is in the last file.  Replay syncs every file it read and
- * deletes nothing the checkpoint covers: the caller does that with
- * journal_remove_old once it has made the checkpoint durable.
+ * first record that is short or fails its CRC; a good record out of
+ * sequence is refused (a file lost or replaced).  Replay syncs every
+ * file it read and deletes nothing the checkpoint covers: the caller
+ * does that with journal_remove_old once it has made the checkpoint
+ * durable.
+ *
+ * Torn tail or corruption (the journal mark)
+ * ------------------------------------------
+ * A crash can cut short only the write of the last commit, whose
+ * fdatasync had not returned: nothing in it was acknowledged.  A bad
+ * record anywhere else is corruption, and cutting the journal there
+ * would drop acknowledged writes and snapshots.  The two look alike in
+ * the records, so each commit says which is which:
+ *   1-3. (journal_commit) sync the data, write the records, fdatasync.
+ *   4. The records are durable: nothing is acknowledged yet.
+ *   5. Write the file's mark (its header block, two slots used in
+ *      turn): "records before offset E, the last one S, were
+ *      acknowledged".  Not synced: a kill -9 keeps it, and the next
+ *      commit's fdatasync makes it durable.
+ * Replay stops at the first bad record; if that is before the newest
+ * valid mark's E, the file is corrupt (EILSEQ naming the file, the
+ * offset and what cutting would discard) and the volume does not open:
+ * `snapvolctl check` reports it and only `check --repair
+ * --discard-after-corruption` cuts there.  At or after E it is a torn
+ * tail, cut as before.  A bad record followed by records in a later
+ * file is corruption too.  What the mark cannot tell: after a power cut
+ * (not a kill -9) the last commit's mark may not be on the disk, so a
+ * record damaged in that one commit is still taken for a torn tail.
  *
  * Space (journal_reserve)
  * -----------------------
@@ -74,6 +97,15 @@
 #include "sio.h"
 #include "uuid.h"
 
+/* A journal file's newest mark (ondisk.h): the records before END, the
+ * last of them SEQ, were acknowledged.  COUNT: marks written to the
+ * file (0: none; END is then SV_BLOCK). */
+struct journal_mark {
+  uint64_t count;
+  uint64_t end;
+  uint64_t seq;
+};
+
 struct journal {
   const struct sv_io *io;
   char *dir;
@@ -85,6 +117,7 @@ struct journal {
   int h;
   uint32_t salt;
   uint64_t write_off;        /* end of what has been written (under MU) */
+  struct journal_mark mark;  /* the current file's newest mark (commit) */
 
   /* Buffered records (under MU). */
   uint8_t *buf;
@@ -182,6 +215,8 @@ struct journal_old {
   uint64_t number;
   uint32_t salt;
   uint64_t write_off;
+  uint64_t last_seq;
+  struct journal_mark mark;
   uint8_t *buf;
   size_t len;
 };

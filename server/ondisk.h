@@ -23,17 +23,24 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
-#define SV_FORMAT_VERSION 1
+/* Version 2: checksums bind each block to its location; journal files
+ * carry durable marks (below). */
+#define SV_FORMAT_VERSION 2
 #define SV_BLOCK 4096
+#define SV_SECTOR 512
 
 #define SV_MAGIC_POOL  "SNAPVOLP"
 #define SV_MAGIC_SUPER "SNAPVOLS"
 #define SV_MAGIC_CKPT  "SNAPVOLC"
 #define SV_MAGIC_JRNL  "SNAPVOLJ"
+#define SV_MAGIC_MARK  "SNAPVOLM"
 
-/* Common block header: crc32c of bytes [4, SV_BLOCK), then magic,
- * version, and the block's kind-specific fields. */
+/* Common block header: a CRC-32C of the block's location (le64: its
+ * byte offset in its file) followed by bytes [4, len) of the block,
+ * then magic, version, and the block's kind-specific fields.  Sealed
+ * and checked by ondisk_seal and ondisk_check only. */
 #define OFF_CRC      0
 #define OFF_MAGIC    8
 #define OFF_VERSION  16
@@ -60,10 +67,27 @@
 #define CK_OFF_BODYLEN    72      /* le64 */
 #define CK_OFF_BODYCRC    80      /* le32 */
 
-/* Journal file header fields (records follow at SV_BLOCK). */
+/* Journal file header: the header proper in its first sector (the
+ * checksum covers [4, JH_LEN)), then two mark slots, one a sector
+ * (JM_OFF_SLOT0 and JM_OFF_SLOT0 + JM_LEN); records follow at SV_BLOCK. */
+#define JH_LEN            SV_SECTOR
 #define JH_OFF_UUID       20      /* 16: the volume's uuid */
 #define JH_OFF_NUMBER     40      /* le64: N in journal.N */
 #define JH_OFF_SALT       48      /* le32: seeds every record's crc */
+
+/* Journal mark: written after each commit's fdatasync returned, it says
+ * that the records before END were acknowledged, so that replay can
+ * tell a damaged record (before END: corruption) from a write cut short
+ * by a crash (at or after END: a torn tail).  Two slots, written in
+ * turn, so that a mark torn by a power cut leaves the other one.  Its
+ * location is its offset; the file's salt ties it to this file. */
+#define JM_OFF_SLOT0      SV_SECTOR
+#define JM_LEN            SV_SECTOR
+#define JM_OFF_SALT       20      /* le32: the file's salt */
+#define JM_OFF_COUNT      24      /* le64: marks written to this file */
+#define JM_OFF_END        32      /* le64: records before this offset were
+                                   * acknowledged */
+#define JM_OFF_SEQ        40      /* le64: the last of them (0: none) */
 
 /* Journal record: le32 crc (salted, over [4, 16 + len)), le16 type,
  * le16 payload length, le64 sequence number, payload. */
@@ -85,6 +109,46 @@ enum jr_type {
 #define CK_ENTRY_LEN 32
 
 #define PHYS_NONE UINT32_MAX
+
+/* A kind of metadata block: its magic, what messages call it, and how
+ * many bytes its checksum covers. */
+struct ondisk_kind {
+  const char *magic;
+  const char *what;
+  size_t len;
+};
+extern const struct ondisk_kind ondisk_pool, ondisk_super, ondisk_ckpt,
+  ondisk_jrnl, ondisk_mark;
+
+/* Set BLK's magic and version for KIND and seal it with its checksum,
+ * for location LOC (the byte offset where it will be written). */
+extern void ondisk_seal (uint8_t *blk, const struct ondisk_kind *kind,
+                         uint64_t loc)
+  __attribute__((nonnull));
+
+/* Check a block of KIND that a pread of PATH at LOC returned GOT bytes
+ * of (-1: the read failed, errno set): length, magic, checksum and
+ * version, in that order.  0, or -1 with an sv_error message naming
+ * PATH and what is wrong: EILSEQ for a short block, a bad magic or a
+ * checksum mismatch, EPROTONOSUPPORT for a version this snapvol does
+ * not read, the read's errno for a failed read.  The kind-specific
+ * fields are the caller's to check. */
+extern int ondisk_check (const uint8_t *blk, ssize_t got,
+                         const struct ondisk_kind *kind, uint64_t loc,
+                         const char *path)
+  __attribute__((nonnull));
+
+/* Is CS a valid cluster size (a power of two, SV_CLUSTER_MIN to
+ * SV_CLUSTER_MAX)? */
+extern int ondisk_cluster_size_ok (uint32_t cs);
+
+/* Check the pool header BLK read from PATH (ondisk_check, then its
+ * fields) and decode its UUID and default cluster size.  0, or -1 with
+ * an sv_error message as ondisk_check's. */
+extern int ondisk_pool_decode (const uint8_t *blk, ssize_t got,
+                               const char *path, uint8_t uuid[16],
+                               uint32_t *cluster_size)
+  __attribute__((nonnull));
 
 static inline void
 put_le16 (uint8_t *p, uint16_t v)

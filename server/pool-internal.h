@@ -20,7 +20,8 @@ struct sv_pool {
   char *dir;
   char *voldir;                 /* DIR/volumes */
   const struct sv_io *io;
-  uint32_t default_cluster_size;
+  uint32_t default_cluster_size;  /* the caller's, else the pool header's */
+  int cluster_size_given;         /* the caller chose it (pool_open) */
   uint64_t checkpoint_bytes;
   unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */

@@ -54,7 +54,6 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "crc32c.h"
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
@@ -148,6 +147,7 @@ pool_header (struct sv_pool *pool, int create)
 {
   char path[4096], tmp[4096];
   uint8_t blk[SV_BLOCK];
+  uint32_t cs;
   ssize_t r;
   int h;
 
@@ -158,11 +158,9 @@ pool_header (struct sv_pool *pool, int create)
     if (uuid_generate (&u) == -1)
       return sv_error (errno, "getrandom: %m");
     memset (blk, 0, sizeof blk);
-    memcpy (blk + OFF_MAGIC, SV_MAGIC_POOL, 8);
-    put_le32 (blk + OFF_VERSION, SV_FORMAT_VERSION);
     put_le32 (blk + POOL_OFF_CLUSTER, pool->default_cluster_size);
     memcpy (blk + POOL_OFF_UUID, u.b, 16);
-    put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
+    ondisk_seal (blk, &ondisk_pool, 0);
     /* Written aside and renamed into place, so that a crash leaves
      * either no header (the creation had not returned; it can be run
      * again) or a whole one, never a short file every open refuses. */
@@ -191,20 +189,12 @@ pool_header (struct sv_pool *pool, int create)
                      : "open: %s: %m", errno == ENOENT ? pool->dir : path);
   r = IO (pool)->pread (pool->io->opaque, h, blk, SV_BLOCK, 0);
   IO (pool)->close (pool->io->opaque, h);
-  if (r != SV_BLOCK)
-    return sv_error (r == -1 ? errno : EILSEQ, "read: %s: %s", path,
-                     r == -1 ? strerror (errno) : "short pool header");
-  if (memcmp (blk + OFF_MAGIC, SV_MAGIC_POOL, 8) != 0)
-    return sv_error (EILSEQ, "%s: not a snapvol pool header (bad magic)",
-                     path);
-  if (get_le32 (blk + OFF_CRC) != crc32c (0, blk + 4, SV_BLOCK - 4))
-    return sv_error (EILSEQ, "%s: pool header checksum mismatch", path);
-  if (get_le32 (blk + OFF_VERSION) > SV_FORMAT_VERSION)
-    return sv_error (EPROTONOSUPPORT, "%s: pool format version %" PRIu32
-                     " is newer than this snapvol supports (%d); upgrade"
-                     " snapvol", path, get_le32 (blk + OFF_VERSION),
-                     SV_FORMAT_VERSION);
-  memcpy (pool->uuid.b, blk + POOL_OFF_UUID, 16);
+  if (ondisk_pool_decode (blk, r, path, pool->uuid.b, &cs) == -1)
+    return -1;
+  /* The pool's default, chosen at its creation, unless the caller
+   * chose another for the volumes it creates now. */
+  if (!pool->cluster_size_given)
+    pool->default_cluster_size = cs;
   return 0;
 }
 
@@ -300,12 +290,13 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;
-  if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1))) {
+  if (!ondisk_cluster_size_ok (cs)) {
     sv_error (EINVAL, "invalid cluster size %" PRIu32 ": it must be a power"
               " of two from 4096 to 1048576", cs);
     goto err;
   }
   pool->default_cluster_size = cs;
+  pool->cluster_size_given = opts && opts->default_cluster_size;
   pool->dir = strdup (dir);
   if (pool->dir == NULL ||
       asprintf (&pool->voldir, "%s/volumes", dir) == -1) {
@@ -407,6 +398,12 @@ pool_free (struct sv_pool *pool)
   free (pool);
 }
 
+uint32_t
+pool_default_cluster_size (struct sv_pool *pool)
+{
+  return pool->default_cluster_size;
+}
+
 int
 pool_close (struct sv_pool *pool)
 {
@@ -442,8 +439,7 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
     return -1;
   if (cluster_size == 0)
     cluster_size = pool->default_cluster_size;
-  if (cluster_size < SV_CLUSTER_MIN || cluster_size > SV_CLUSTER_MAX ||
-      (cluster_size & (cluster_size - 1)))
+  if (!ondisk_cluster_size_ok (cluster_size))
     return sv_error (EINVAL, "volume %s: invalid cluster size %" PRIu32
                      ": it must be a power of two from 4096 to 1048576",
                      name, cluster_size);

@@ -44,7 +44,9 @@ struct sv_view;
 struct sv_hold;
 
 struct sv_pool_options {
-  uint32_t default_cluster_size;   /* 0: SV_CLUSTER_DEFAULT */
+  /* Cluster size of volumes created without one; 0: the one the pool
+   * header records (for a new pool: SV_CLUSTER_DEFAULT, recorded). */
+  uint32_t default_cluster_size;
   const struct sv_io *io;          /* NULL: the POSIX implementation */
   /* Journal size (bytes) past which a checkpoint is written; 0: default. */
   uint64_t checkpoint_bytes;
@@ -125,6 +127,11 @@ extern struct sv_pool *pool_open (const char *dir,
  * must be closed and holds released first.  Returns -1 if a flush or
  * checkpoint failed (the pool is freed anyway; the journal is intact). */
 extern int pool_close (struct sv_pool *pool);
+
+/* The cluster size of volumes created without one: the one pool_open
+ * was given, else the one the pool header records. */
+extern uint32_t pool_default_cluster_size (struct sv_pool *pool)
+  __attribute__((nonnull));
 
 /* Create a volume.  NAME: 1..64 of [A-Za-z0-9._-], not starting with
  * '.'.  SIZE: a multiple of 512, > 0.  CLUSTER_SIZE: a power of two in

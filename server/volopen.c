@@ -48,7 +48,6 @@
 
 #include "check.h"
 #include "cleanup.h"
-#include "crc32c.h"
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
@@ -63,7 +62,7 @@ write_block_file (const struct sv_io *io, const char *path, uint8_t *blk)
 
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
-  put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
+  ondisk_seal (blk, &ondisk_super, 0);
   if (io->ops->pwrite (io->opaque, h, blk, SV_BLOCK, 0) != SV_BLOCK ||
       io->ops->sync (io->opaque, h) == -1) {
     int e = errno;
@@ -91,8 +90,6 @@ volume_create_files (struct sv_pool *pool, const char *voldir,
     return sv_error (errno, "mkdir: %s: %m", tmpdir);
 
   memset (sb, 0, sizeof sb);
-  memcpy (sb + OFF_MAGIC, SV_MAGIC_SUPER, 8);
-  put_le32 (sb + OFF_VERSION, SV_FORMAT_VERSION);
   put_le32 (sb + SB_OFF_CLUSTER, cluster_size);
   put_le64 (sb + SB_OFF_SIZE, size);
   memcpy (sb + SB_OFF_UUID, uuid.b, 16);
@@ -131,7 +128,7 @@ read_superblock (struct volume *v, const char *name)
   uint8_t sb[SV_BLOCK];
   char path[4096];
   ssize_t r;
-  uint32_t namelen, cs, ver;
+  uint32_t namelen, cs;
   int h;
 
   snprintf (path, sizeof path, "%s/superblock", v->dir);
@@ -140,30 +137,17 @@ read_superblock (struct volume *v, const char *name)
     return sv_error (errno, "volume %s: open %s: %m", name, path);
   r = IO (v)->pread (v->io->opaque, h, sb, SV_BLOCK, 0);
   IO (v)->close (v->io->opaque, h);
-  if (r == -1)
-    return sv_error (errno, "volume %s: read %s: %m", name, path);
-  if (r != SV_BLOCK)
-    return sv_error (EILSEQ, "volume %s: %s is short (%zd bytes)",
-                     name, path, r);
-  if (memcmp (sb + OFF_MAGIC, SV_MAGIC_SUPER, 8) != 0)
-    return sv_error (EILSEQ, "volume %s: %s is not a snapvol superblock",
-                     name, path);
-  if (get_le32 (sb + OFF_CRC) != crc32c (0, sb + 4, SV_BLOCK - 4))
-    return sv_error (EILSEQ, "volume %s: superblock checksum mismatch in %s",
-                     name, path);
-  ver = get_le32 (sb + OFF_VERSION);
-  if (ver > SV_FORMAT_VERSION)
-    return sv_error (EPROTONOSUPPORT,
-                     "volume %s: format version %" PRIu32 " is newer than"
-                     " this snapvol supports (%d); upgrade snapvol",
-                     name, ver, SV_FORMAT_VERSION);
+  if (ondisk_check (sb, r, &ondisk_super, 0, path) == -1) {
+    sv_error_prefix ("volume %s", name);
+    return -1;
+  }
   namelen = get_le32 (sb + SB_OFF_NAMELEN);
   if (namelen != strlen (name) ||
       memcmp (sb + SB_OFF_NAME, name, namelen) != 0)
     return sv_error (EILSEQ, "volume %s: superblock names another volume",
                      name);
   cs = get_le32 (sb + SB_OFF_CLUSTER);
-  if (cs < SV_CLUSTER_MIN || cs > SV_CLUSTER_MAX || (cs & (cs - 1)))
+  if (!ondisk_cluster_size_ok (cs))
     return sv_error (EILSEQ, "volume %s: superblock has an invalid cluster"
                      " size %" PRIu32, name, cs);
   v->cluster_size = cs;

@@ -352,6 +352,10 @@ test_torn_tail_zeroes_appended_are_cut (void **state)
   assert_appends_survive (fx, NCLUSTERS);
 }
 
+/* A torn tail is what a power cut leaves of the last commit: its write
+ * cut short, and its journal mark (written after the fdatasync) not on
+ * the disk either.  ut_journal_drop_newest_mark makes the second. */
+
 static void
 test_torn_tail_truncated_mid_record_is_cut (void **state)
 {
@@ -360,6 +364,7 @@ test_torn_tail_truncated_mid_record_is_cut (void **state)
   uint64_t jsize;
 
   crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_journal_drop_newest_mark (jpath);
   ut_file_truncate (jpath, jsize - 20);
   fx->pool = ut_pool_open (fx->dir, 0, 0);
   assert_int_equal (ut_file_size (jpath), jsize - PUT_RECORD);
@@ -375,6 +380,7 @@ test_torn_tail_flipped_byte_in_last_record_is_cut (void **state)
   uint64_t jsize;
 
   crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_journal_drop_newest_mark (jpath);
   ut_flip_byte (jpath, jsize - 10);
   fx->pool = ut_pool_open (fx->dir, 0, 0);
   assert_int_equal (ut_file_size (jpath), jsize - PUT_RECORD);
@@ -391,10 +397,82 @@ test_torn_tail_flipped_byte_in_record_header_is_cut (void **state)
 
   /* The last record's sequence number: the record no longer follows. */
   crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_journal_drop_newest_mark (jpath);
   ut_flip_byte (jpath, jsize - PUT_RECORD + 8);
   fx->pool = ut_pool_open (fx->dir, 0, 0);
   assert_clusters (fx, NCLUSTERS - 1);
   assert_appends_survive (fx, NCLUSTERS - 1);
+}
+
+/* The same damage to records that were acknowledged (their mark is on
+ * the disk, as after a kill -9) is corruption: refused, naming the file
+ * and the offset, and nothing is cut. */
+
+static void
+assert_corruption_refused (struct fixture *fx, const char *jpath,
+                           uint64_t jsize, const char *what)
+{
+  uint8_t before[SV_BLOCK + NCLUSTERS * PUT_RECORD];
+  uint8_t after[sizeof before];
+
+  ut_file_read (jpath, before, jsize, 0);
+  assert_open_fails (fx, EILSEQ, jpath);
+  assert_errmsg_names ("corrupt journal");
+  assert_errmsg_names (what);
+  assert_errmsg_names ("were acknowledged");
+  /* Nothing was cut or changed. */
+  assert_int_equal (ut_file_size (jpath), jsize);
+  ut_file_read (jpath, after, jsize, 0);
+  assert_memory_equal (before, after, jsize);
+}
+
+static void
+test_flipped_byte_in_acknowledged_record_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  char jpath[4096], what[64];
+  uint64_t jsize;
+
+  crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_flip_byte (jpath, jsize - 10);
+  snprintf (what, sizeof what, "fails its checksum at offset %" PRIu64,
+            jsize - PUT_RECORD);
+  assert_corruption_refused (fx, jpath, jsize, what);
+  /* Undone, the pool opens with every write. */
+  ut_flip_byte (jpath, jsize - 10);
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  assert_clusters (fx, NCLUSTERS);
+}
+
+static void
+test_flipped_byte_in_middle_record_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  char jpath[4096], what[64];
+  uint64_t jsize;
+
+  /* Even with the last commit's mark lost, a record damaged before the
+   * mark that stands was acknowledged. */
+  crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_journal_drop_newest_mark (jpath);
+  ut_flip_byte (jpath, SV_BLOCK + 2 * PUT_RECORD + 20);
+  snprintf (what, sizeof what, "at offset %" PRIu64,
+            (uint64_t) SV_BLOCK + 2 * PUT_RECORD);
+  assert_corruption_refused (fx, jpath, jsize, what);
+}
+
+static void
+test_truncated_acknowledged_journal_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  char jpath[4096];
+  uint64_t jsize;
+
+  crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_file_truncate (jpath, jsize - 20);
+  assert_open_fails (fx, EILSEQ, jpath);
+  assert_errmsg_names ("corrupt journal");
+  assert_int_equal (ut_file_size (jpath), jsize - 20);
 }
 
 static void
@@ -413,6 +491,7 @@ test_torn_tail_before_empty_next_journal_is_cut (void **state)
    * was ever acknowledged; recovery must cut it as it would in the
    * last file. */
   crash_after_flushed_writes (fx, jpath, sizeof jpath, &jsize);
+  ut_journal_drop_newest_mark (jpath);
   ut_file_truncate (jpath, jsize - 20);
   path_of (sbpath, sizeof sbpath, fx, "t", "superblock");
   ut_file_read (sbpath, sb, sizeof sb, 0);
@@ -852,6 +931,9 @@ main (void)
     T (test_torn_tail_truncated_mid_record_is_cut),
     T (test_torn_tail_flipped_byte_in_last_record_is_cut),
     T (test_torn_tail_flipped_byte_in_record_header_is_cut),
+    T (test_flipped_byte_in_acknowledged_record_is_refused),
+    T (test_flipped_byte_in_middle_record_is_refused),
+    T (test_truncated_acknowledged_journal_is_refused),
     T (test_torn_tail_before_empty_next_journal_is_cut),
     T (test_torn_header_of_new_journal_file_is_dropped),
     T (test_flipped_byte_in_superblock_fails_eilseq),

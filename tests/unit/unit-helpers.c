@@ -396,10 +396,32 @@ ut_block_set_le32 (const char *path, size_t off, uint32_t v)
 {
   uint8_t blk[SV_BLOCK];
 
+  uint8_t loc[8] = { 0 };
+  size_t len;
+
   ut_file_read (path, blk, sizeof blk, 0);
   put_le32 (blk + off, v);
-  put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
+  /* The checksum as ondisk.h defines it: the location (0), then the
+   * block from byte 4; a journal header's covers its first sector. */
+  len = memcmp (blk + OFF_MAGIC, SV_MAGIC_JRNL, 8) == 0 ? JH_LEN : SV_BLOCK;
+  put_le32 (blk + OFF_CRC, crc32c (crc32c (0, loc, 8), blk + 4, len - 4));
   ut_file_write (path, blk, sizeof blk, 0);
+}
+
+void
+ut_journal_drop_newest_mark (const char *jpath)
+{
+  uint8_t slot[2][JM_LEN];
+  int newest;
+
+  ut_file_read (jpath, slot[0], JM_LEN, JM_OFF_SLOT0);
+  ut_file_read (jpath, slot[1], JM_LEN, JM_OFF_SLOT0 + JM_LEN);
+  newest = get_le64 (slot[1] + JM_OFF_COUNT) > get_le64 (slot[0] + JM_OFF_COUNT);
+  if (get_le64 (slot[newest] + JM_OFF_COUNT) == 0)
+    fail_msg ("%s: no journal mark to drop", jpath);
+  memset (slot[newest], 0, JM_LEN);
+  ut_file_write (jpath, slot[newest], JM_LEN,
+                 JM_OFF_SLOT0 + (uint64_t) newest * JM_LEN);
 }
 
 void

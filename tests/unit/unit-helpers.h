@@ -165,6 +165,12 @@ extern void ut_flip_byte (const char *path, uint64_t off);
 /* Rewrite the le32 at OFF of the 4 KiB metadata block at the start of
  * PATH and recompute its checksum. */
 extern void ut_block_set_le32 (const char *path, size_t off, uint32_t v);
+
+/* The state a power cut leaves when it takes the last commit's journal
+ * mark (written after that commit's fdatasync, never synced by itself):
+ * the newest of JPATH's two mark slots is zeroed, the older one stands.
+ * Fails the test if the file has no mark. */
+extern void ut_journal_drop_newest_mark (const char *jpath);
 /* The last journal file of volume NAME (highest number) into PATH. */
 extern void ut_last_journal (char *path, size_t len, const char *dir,
                              const char *name);

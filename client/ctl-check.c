@@ -17,7 +17,7 @@
 #include "output.h"
 #include "pool.h"
 
-#define SYNOPSIS "[--repair] [--json] DIR"
+#define SYNOPSIS "[--repair [--discard-after-corruption]] [--json] DIR"
 
 static void
 print_help (void)
@@ -33,6 +33,12 @@ print_help (void)
           "             punch leaked clusters, reclaim what no view reads,\n"
           "             remove leftovers; say what was changed, and leave\n"
           "             everything else alone\n"
+          "  --discard-after-corruption\n"
+          "             with --repair: also cut a corrupt journal at its\n"
+          "             first bad record, discarding the acknowledged\n"
+          "             writes and snapshots recorded from there on (what\n"
+          "             is lost is printed); the last resort when no backup\n"
+          "             of the journal files exists\n"
           "  --json     print one JSON object: {\"pool\", \"volumes\": [{\"name\",\n"
           "             \"problems\": [{\"kind\", \"message\", \"repairable\"}],\n"
           "             \"repaired\": [{\"kind\", \"message\"}]}], \"problems\",\n"
@@ -163,12 +169,13 @@ check_run (struct ctl *ctl, const struct ctl_args *a)
 {
   static const struct option longopts[] = {
     { "repair", no_argument, NULL, 'r' },
+    { "discard-after-corruption", no_argument, NULL, 'd' },
     { "json", no_argument, NULL, 'j' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   struct check_report *r;
-  bool repair = false;
+  bool repair = false, discard = false;
   int opt, status;
 
   optind = 0;
@@ -177,6 +184,9 @@ check_run (struct ctl *ctl, const struct ctl_args *a)
     switch (opt) {
     case 'r':
       repair = true;
+      break;
+    case 'd':
+      discard = true;
       break;
     case 'j':
       ctl->json = true;
@@ -195,7 +205,12 @@ check_run (struct ctl *ctl, const struct ctl_args *a)
     return ctl_usage_error (ctl, "%s arguments (expected: " SYNOPSIS ")",
                             a->argc - optind < 1 ? "missing" : "too many");
 
-  r = check_pool (a->argv[optind], repair ? CHECK_REPAIR : 0);
+  if (discard && !repair)
+    return ctl_usage_error (ctl, "--discard-after-corruption goes with"
+                            " --repair");
+
+  r = check_pool (a->argv[optind], (repair ? CHECK_REPAIR : 0) |
+                  (discard ? CHECK_DISCARD_AFTER_CORRUPTION : 0));
   if (r == NULL) {
     log_warnx ("check: %s", sv_errmsg ());
     return CTL_EXIT_FAILURE;

@@ -1013,8 +1013,8 @@ torn_tail (struct scan *sc, const char *path, const struct replay_end *re)
   char msg[8192], fix[8192];
 
   snprintf (msg, sizeof msg, "%s: torn tail: the %" PRIu64 " bytes from"
-            " offset %" PRIu64 " begin with %s, after the last acknowledged"
-            " record (a write cut short by a crash)", path,
+            " offset %" PRIu64 " begin with %s (a write cut short by a"
+            " crash, past the last acknowledged record)", path,
             re->size - re->end, re->end, tail_what[re->why]);
   snprintf (fix, sizeof fix, "%s: cut the torn tail (%" PRIu64 " bytes"
             " from offset %" PRIu64 ")", path, re->size - re->end, re->end);

@@ -1068,9 +1068,12 @@ repair_volume (struct checker *ck, struct volscan *vs,
   if (vs->discard_journal &&
       discard_journal (ck, vs, notes) == -1)
     return;
-  /* The engine's recovery does the rest, as when a server opens it. */
+  /* The engine's recovery does the rest, as when a server opens it:
+   * what it repairs is durable once volume_open returns.  The
+   * checkpoint of the close only shortens the next recovery, and on a
+   * full filesystem it cannot be had: that is no failed repair. */
   v = volume_open (&ck->pool, vs->dir, vs->out->name);
-  if (v == NULL || volume_close (v, 1) == -1)
+  if (v == NULL || (volume_close (v, 1) == -1 && errno != ENOSPC))
     note (notes, ck, "repair-failed", "volume %s: repair failed: %s",
           vs->out->name, sv_errmsg ());
 }

@@ -610,7 +610,7 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
 int
 volume_close (struct volume *v, int checkpoint)
 {
-  int r = 0;
+  int r = 0, e;
 
   if (!__atomic_load_n (&v->failed, __ATOMIC_SEQ_CST)) {
     r = volume_flush (v);
@@ -620,8 +620,10 @@ volume_close (struct volume *v, int checkpoint)
       pthread_mutex_unlock (&v->admin_mu);
     }
   }
+  e = errno;
   journal_close (&v->journal);
   volume_free (v);
+  errno = e;
   return r;
 }
 

@@ -1189,6 +1189,7 @@ check_pool (const char *dir, unsigned flags)
   ck.pool.checkpoint_bytes = DEFAULT_CHECKPOINT_BYTES;
   ck.pool.default_cluster_size = SV_CLUSTER_DEFAULT;
   pthread_mutex_init (&ck.pool.mu, NULL);
+  pthread_mutex_init (&ck.pool.ids_mu, NULL);
   pthread_cond_init (&ck.pool.hold_cv, NULL);
   if ((ck.pool.dir = strdup (dir)) == NULL ||
       asprintf (&ck.pool.voldir, "%s/volumes", dir) == -1) {
@@ -1228,6 +1229,7 @@ check_pool (const char *dir, unsigned flags)
   free (notes);
   list_free (&pool_notes);
   pthread_mutex_destroy (&ck.pool.mu);
+  pthread_mutex_destroy (&ck.pool.ids_mu);
   pthread_cond_destroy (&ck.pool.hold_cv);
   free (ck.pool.dir);
   free (ck.pool.voldir);

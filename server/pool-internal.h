@@ -33,6 +33,12 @@ struct sv_pool {
   pthread_mutex_t mu;
   pthread_cond_t hold_cv;       /* signalled when a hold ends */
   struct volume *volumes;       /* sorted by name */
+  /* Serialises the id check and pin of snapshot sets
+   * (pool_hold_commit) against each other and against changes of the
+   * volume list (which also hold MU).  Held for in-memory work only:
+   * it is taken while a set's writes are held.  MU > IDS_MU >
+   * vol->snap_lock. */
+  pthread_mutex_t ids_mu;
 };
 
 /* Deferred subcluster punches (volume.c / punch.c). */

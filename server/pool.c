@@ -222,10 +222,12 @@ insert_volume (struct sv_pool *pool, struct volume *v)
 {
   struct volume **pp = &pool->volumes;
 
+  pthread_mutex_lock (&pool->ids_mu);
   while (*pp && strcmp ((*pp)->name, v->name) < 0)
     pp = &(*pp)->next;
   v->next = *pp;
   *pp = v;
+  pthread_mutex_unlock (&pool->ids_mu);
 }
 
 static struct volume *
@@ -279,6 +281,7 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     return NULL;
   }
   pthread_mutex_init (&pool->mu, NULL);
+  pthread_mutex_init (&pool->ids_mu, NULL);
   pthread_cond_init (&pool->hold_cv, NULL);
   pool->lock_fd = -1;
   pool->io = opts && opts->io ? opts->io : &sio_posix;
@@ -392,6 +395,7 @@ pool_free (struct sv_pool *pool)
   if (pool->lock_fd != -1)
     close (pool->lock_fd);      /* after the volumes' last writes */
   pthread_mutex_destroy (&pool->mu);
+  pthread_mutex_destroy (&pool->ids_mu);
   pthread_cond_destroy (&pool->hold_cv);
   free (pool->voldir);
   free (pool->dir);
@@ -515,9 +519,11 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
     return sv_error (errno, "volume %s: rename: %m", name);
   if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1)
     return sv_error (errno, "volume %s: fsync %s: %m", name, pool->voldir);
+  pthread_mutex_lock (&pool->ids_mu);
   for (pp = &pool->volumes; *pp != v; pp = &(*pp)->next)
     ;
   *pp = v->next;
+  pthread_mutex_unlock (&pool->ids_mu);
   volume_close (v, 0);
   remove_tree (pool, gone);
   return 0;
@@ -963,6 +969,44 @@ pool_hold_release (struct sv_pool *pool, struct sv_hold *hold)
   unhold (pool, hold, 1);
 }
 
+/* May a set take the id SET (SETSTR) on the volumes of HOLD?  Not if
+ * one of them has a snapshot in that set already, nor if SET is the id
+ * of a snapshot anywhere in the pool: ids are unique across snapshots
+ * and sets, so that "delete ID" and "NAME@ID" name one thing.  (A set
+ * id may be given to more volumes later, once per volume.)  0, or -1
+ * with EEXIST naming the volume.  POOL->ids_mu held (not pool->mu,
+ * which volume creation holds across I/O: this runs while the set's
+ * writes are held); takes each volume's snap_lock; no I/O, O(1) per
+ * volume. */
+static int
+set_id_taken (struct sv_pool *pool, const struct sv_hold *hold,
+              const struct uuid *set, const char *setstr)
+{
+  struct volume *v;
+  ssize_t idx;
+  size_t i;
+
+  for (i = 0; i < hold->n; i++) {
+    v = hold->vols[i];
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, set, 1);
+    pthread_rwlock_unlock (&v->snap_lock);
+    if (idx >= 0)
+      return sv_error (EEXIST, "volume %s already has a snapshot in set %s",
+                       v->name, setstr);
+  }
+  for (v = pool->volumes; v; v = v->next) {
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, set, 0);
+    pthread_rwlock_unlock (&v->snap_lock);
+    if (idx >= 0)
+      return sv_error (EEXIST, "set id %s is the id of a snapshot of volume"
+                       " %s: a set id must differ from every snapshot id",
+                       setstr, v->name);
+  }
+  return 0;
+}
+
 int
 pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
                   const char *set_id, const char *label,
@@ -985,20 +1029,14 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
     sv_error (ENOMEM, "out of memory");
     goto release;
   }
-  for (i = 0; i < hold->n; i++) {
-    struct volume *v = hold->vols[i];
-    ssize_t idx;
-    pthread_rwlock_rdlock (&v->snap_lock);
-    idx = volume_snap_index (v, &set, 1);
-    pthread_rwlock_unlock (&v->snap_lock);
-    if (idx >= 0) {
-      sv_error (EEXIST, "volume %s already has a snapshot in set %s",
-                v->name, set_id);
-      goto release;
-    }
-  }
 
-  /* Phase 2: pin every volume in memory. */
+  /* Phase 2: pin every volume in memory.  IDS_MU keeps a second set
+   * with the same id from passing the check before this one pins. */
+  pthread_mutex_lock (&pool->ids_mu);
+  if (set_id_taken (pool, hold, &set, set_id) == -1) {
+    pthread_mutex_unlock (&pool->ids_mu);
+    goto release;
+  }
   for (pinned = 0; pinned < hold->n; pinned++) {
     struct volume *v = hold->vols[pinned];
     if (volume_pin (v, &set, label, &ids[pinned],
@@ -1007,6 +1045,7 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
     snprintf (res[pinned].volume, sizeof res[pinned].volume, "%s", v->name);
     uuid_format (&ids[pinned], res[pinned].id);
   }
+  pthread_mutex_unlock (&pool->ids_mu);
   if (pinned < hold->n) {
     snprintf (msg, sizeof msg, "%s", sv_errmsg ());
     for (i = 0; i < pinned; i++)

@@ -6,8 +6,9 @@
  *
  * Design notes: lock order
  * ------------------------
- *   pool->mu  >  vol->admin_mu  >  vol->snap_lock  >  stripe[vci]  >
- *   journal.resv_mu  >  alloc.mu, journal.mu, map.locks[] (leaves)
+ *   pool->mu  >  vol->admin_mu  >  pool->ids_mu  >  vol->snap_lock  >
+ *   stripe[vci]  >  journal.resv_mu  >
+ *   alloc.mu, journal.mu, map.locks[] (leaves)
  * journal.resv_mu is held across the fallocate that grows the
  * journal's reserved space, and waits for nothing but journal.mu.
  * vol->fl_mu (flush state) is taken without any of the above except

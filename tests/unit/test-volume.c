@@ -1024,6 +1024,49 @@ test_snapshot_set_of_three_volumes_shares_one_set_id (void **state)
   assert_int_equal (ut_snapshot_count (fx->pool, NULL), 2);
 }
 
+/* Ids are unique across the snapshots and sets of a pool: a set id
+ * that is the id of a snapshot (of any volume) is refused, before and
+ * after a reopen, and deleting that id deletes the one snapshot. */
+static void
+test_set_id_equal_to_a_snapshot_id_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  const char *const a[] = { "a" }, *const b[] = { "b" };
+  struct sv_snap_result res[1];
+  char set[SV_UUID_STRLEN + 1], snap_id[SV_UUID_STRLEN + 1];
+  size_t nd = 0;
+  char *e;
+
+  create (fx, "a", MiB, 0);
+  create (fx, "b", MiB, 0);
+  assert_int_equal (pool_snapshot_create (fx->pool, a, 1, NULL, NULL, set,
+                                          res), 0);
+  snprintf (snap_id, sizeof snap_id, "%s", res[0].id);
+
+  /* Another volume, and the same one. */
+  assert_fails_with (pool_snapshot_create (fx->pool, b, 1, NULL, snap_id,
+                                           set, res), EEXIST);
+  assert_errmsg_names ("is the id of a snapshot of volume a");
+  assert_fails_with (pool_snapshot_create (fx->pool, a, 1, NULL, snap_id,
+                                           set, res), EEXIST);
+  reopen (fx);
+  assert_fails_with (pool_snapshot_create (fx->pool, b, 1, NULL, snap_id,
+                                           set, res), EEXIST);
+  assert_errmsg_names (snap_id);
+  assert_int_equal (ut_snapshot_count (fx->pool, NULL), 1);
+  e = export_name ("b", snap_id);
+  assert_null_with (view_open (fx->pool, e), ENOENT);
+  free (e);
+
+  /* The id names one snapshot; once it is gone the id is free. */
+  assert_int_equal (pool_snapshot_delete (fx->pool, snap_id, &nd), 0);
+  assert_int_equal (nd, 1);
+  assert_int_equal (pool_snapshot_create (fx->pool, b, 1, NULL, snap_id,
+                                          set, res), 0);
+  assert_string_equal (set, snap_id);
+  assert_int_equal (ut_snapshot_count (fx->pool, NULL), 1);
+}
+
 /* Snapshots are found by id and by set id among many, while they are
  * taken, deleted in a scattered order, replayed after a reopen and
  * taken again: set ids chosen by the caller that differ in one byte
@@ -2038,6 +2081,7 @@ main (void)
     T (test_io_past_the_end_fails_einval_naming_volume),
     T (test_writes_to_snapshot_fail_erofs),
     T (test_snapshot_set_of_three_volumes_shares_one_set_id),
+    T (test_set_id_equal_to_a_snapshot_id_is_refused),
     T (test_lookup_by_id_and_set_among_600_snapshots),
     T (test_space_accounting_exact),
     T (test_snapshot_delete_frees_space_for_reuse),

@@ -379,8 +379,8 @@ registry_register_writer (struct registry *reg, struct conn *c,
   struct writer *w = registry_writer (reg, name), *fresh = NULL;
   struct writer next;
 
-  if (params_check_pv_array ("volumes", volumes, 0, SET_VOLUMES_MAX, e)
-      == -1)
+  if (params_check_pv_array ("volumes", volumes, 0, PROTO_SET_VOLUMES_MAX,
+                             e) == -1)
     return -1;
   if (claim_name (c, PEER_WRITER, w, name, w ? w->conn : NULL,
                   w ? w->subject : NULL, e) == -1)

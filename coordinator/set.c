@@ -178,7 +178,7 @@ struct snapset {
 struct deleter {
   TAILQ_ENTRY (deleter) entry;
   struct sets *sets;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
   struct event *timer;          /* the next round */
   unsigned backoff_ms;          /* the wait before a retry */
   size_t inflight;              /* snapshot.delete calls outstanding */
@@ -201,7 +201,7 @@ struct set_call {
   struct snapset *s;
   enum op op;
   size_t part;                  /* index in s->parts (not while resolving) */
-  char name[NAME_MAX_LEN + 1];  /* the provider or writer called */
+  char name[PROTO_NAME_MAX + 1];  /* the provider or writer called */
 };
 
 static void advance (struct snapset *s);
@@ -996,7 +996,7 @@ gather_snapshots (struct snapset *s)
   if (all == NULL)
     return -1;
   json_array_foreach (s->pv, k, pv) {
-    char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+    char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (pv), provider, volume);
     for (i = s->nwriters; i < s->nparts; i++) {
@@ -1216,16 +1216,16 @@ finish_resolve (struct snapset *s)
       reject (s, SV_RPC_NOT_FOUND, "no connected provider has a volume");
       return;
     }
-    if (json_array_size (s->pv) > SET_VOLUMES_MAX) {
+    if (json_array_size (s->pv) > PROTO_SET_VOLUMES_MAX) {
       reject (s, JSONRPC_INVALID_PARAMS, "'volumes': \"all\" is %zu "
               "volumes, more than %d", json_array_size (s->pv),
-              SET_VOLUMES_MAX);
+              PROTO_SET_VOLUMES_MAX);
       return;
     }
   }
   else {
     json_array_foreach (volumes, i, v) {
-      char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+      char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
       params_split_pv (json_string_value (v), provider, volume);
       p = registry_provider (reg, provider);
@@ -1251,7 +1251,7 @@ finish_resolve (struct snapset *s)
   if (resolve_writers (s) == -1)
     return;
   json_array_foreach (s->pv, i, v) {
-    char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+    char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (v), provider, volume);
     for (j = s->nwriters; j < s->nparts; j++)
@@ -1317,7 +1317,7 @@ start_set (struct snapset *s)
   }
   else {
     json_array_foreach (volumes, i, v) {
-      char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+      char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
       json_t *name, *q;
       size_t k;
       bool dup = false;
@@ -1454,7 +1454,7 @@ struct setdel {
 
 struct setdel_call {
   struct setdel *d;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
 };
 
 static void
@@ -1595,7 +1595,7 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
 
 struct pending_call {
   struct sets *sets;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
   char set_id[UUID_STRLEN + 1];
 };
 

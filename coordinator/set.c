@@ -691,6 +691,47 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
   return 0;
 }
 
+/* Whether the result of a call of OP follows the protocol (Part 2):
+ * writer.* answer an object ({}, members ignored), hold.release
+ * {"released": bool}, snapshot.delete an object.  volume.list,
+ * hold.begin and hold.commit are checked where their members are read.
+ * -1 with WHY set, naming the method and showing the result. */
+static int
+check_result (enum op op, json_t *result, char *why, size_t len)
+{
+  const char *expected = NULL;
+  char *text;
+
+  switch (op) {
+  case OP_PREPARE:
+  case OP_FREEZE:
+  case OP_THAW:
+  case OP_POSTSNAP:
+  case OP_ABORT:
+  case OP_DELETE:
+    if (!json_is_object (result))
+      expected = "an object";
+    break;
+  case OP_HOLD_RELEASE:
+  case OP_HOLD_RELEASE_SET:
+    if (!json_is_boolean (json_object_get (result, "released")))
+      expected = "an object with a boolean \"released\"";
+    break;
+  case OP_VOLUME_LIST:
+  case OP_HOLD_BEGIN:
+  case OP_HOLD_COMMIT:
+    break;
+  }
+  if (expected == NULL)
+    return 0;
+  text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
+  snprintf (why, len, "%s answered with an invalid result: %.64s%s "
+            "(expected %s)", ops[op].method, text ? text : "?",
+            text && strlen (text) > 64 ? "..." : "", expected);
+  free (text);
+  return -1;
+}
+
 static void
 call_done (void *arg, const struct call_outcome *o)
 {
@@ -699,7 +740,7 @@ call_done (void *arg, const struct call_outcome *o)
   struct registry *reg = s->sets->co->reg;
   struct part *pt = s->phase == PH_RESOLVING ? NULL : &s->parts[sc->part];
   const char *method = ops[sc->op].method;
-  bool ok = o->end == CALL_OK;
+  bool ok = o->end == CALL_OK, bad_result = false;
   char err[1200] = "";
 
   s->outstanding--;
@@ -709,6 +750,10 @@ call_done (void *arg, const struct call_outcome *o)
   }
   if (!ok)
     outcome_error (o, method, err, sizeof err);
+  else if (check_result (sc->op, o->result, err, sizeof err) == -1) {
+    ok = false;
+    bad_result = true;
+  }
   if (ops[sc->op].event != NULL) {
     struct writer *w = registry_writer (reg, sc->name);
 
@@ -745,6 +790,10 @@ call_done (void *arg, const struct call_outcome *o)
       part_state (pt, sc->op == OP_FREEZE ? "frozen" : "prepared");
     }
     else {
+      /* A writer that answered freeze, but not as the protocol says,
+       * may have frozen: it is thawed with the others. */
+      if (sc->op == OP_FREEZE && bad_result)
+        pt->frozen = true;
       part_failed (pt, err);
       set_abort (s, "writer %s: %s", pt->name, err);
     }

@@ -184,6 +184,8 @@ struct deleter {
   size_t inflight;              /* snapshot.delete calls outstanding */
   bool failed;                  /* a deletion of this round failed */
   bool again;                   /* start another round when this one ends */
+  json_t *releases;             /* set ids whose holds it may still have:
+                                 * hold.release by set id at the next round */
 };
 
 struct sets {
@@ -208,6 +210,8 @@ static void advance (struct snapset *s);
 static void set_abort (struct snapset *s, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 static void deleter_failed (struct sets *sets, const char *provider);
+static void owe_release (struct sets *sets, const char *provider,
+                         const char *set_id);
 
 /* Helpers. */
 
@@ -863,7 +867,9 @@ call_done (void *arg, const struct call_outcome *o)
     if (ok)
       part_state (pt, "released");
     else
-      part_note (pt, err);      /* the lease ends the hold anyway */
+      part_note (pt, err);
+    if (!ok && o->end != CALL_ERROR)
+      owe_release (s->sets, pt->name, s->id);
     break;
 
   case OP_HOLD_RELEASE_SET:
@@ -871,6 +877,8 @@ call_done (void *arg, const struct call_outcome *o)
       log_info ("provider %s: released a hold of snapshot set %s that "
                 "hold.begin took after the coordinator stopped waiting",
                 pt->name, s->id);
+    else if (!ok && o->end != CALL_ERROR)
+      owe_release (s->sets, pt->name, s->id);
     else if (!ok)
       log_warnx ("provider %s: %s; a hold of snapshot set %s it may have "
                  "taken ends with its lease", pt->name, err, s->id);
@@ -1676,7 +1684,8 @@ deleter_get (struct sets *sets, const char *provider)
   snprintf (d->provider, sizeof d->provider, "%s", provider);
   d->backoff_ms = sets->co->conf->deletion_retry_ms;
   d->timer = evtimer_new (sets->co->base, deleter_cb, d);
-  if (d->timer == NULL)
+  d->releases = json_array ();
+  if (d->timer == NULL || d->releases == NULL)
     fatal ("deletions");
   TAILQ_INSERT_TAIL (&sets->deleters, d, entry);
   return d;
@@ -1687,6 +1696,7 @@ deleter_free (struct deleter *d)
 {
   if (d->timer)
     event_free (d->timer);
+  json_decref (d->releases);
   free (d);
 }
 
@@ -1760,7 +1770,86 @@ pending_done (void *arg, const struct call_outcome *o)
     deleter_round_end (d);
 }
 
-/* A round of D: every deletion queued for its provider. */
+/* The release of a set's holds that a provider was owed (owe_release)
+ * ended.  Anything but a lost call settles it: the provider ran it. */
+static void
+release_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct sets *sets = pc->sets;
+  struct deleter *d;
+  json_t *v;
+  size_t k;
+
+  if (o->end == CALL_SHUTDOWN || sets->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (sets, pc->provider);
+  if (o->end == CALL_OK &&
+      json_is_true (json_object_get (o->result, "released")))
+    log_info ("provider %s: released a hold of snapshot set %s that it "
+              "took while the coordinator could not reach it",
+              pc->provider, pc->set_id);
+  if (d != NULL && (o->end == CALL_OK || o->end == CALL_ERROR))
+    json_array_foreach (d->releases, k, v)
+      if (strcmp (json_string_value (v), pc->set_id) == 0) {
+        json_array_remove (d->releases, k);
+        break;
+      }
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* P may hold, under an id we never learnt, for the set SET_ID, which
+ * is no longer in progress: its hold.begin ended without an answer, or
+ * the hold.release could not reach it.  A hold.release by set id goes
+ * at the next round of its deleter, when it registers again, so that
+ * writes are not held until the lease runs out. */
+static void
+owe_release (struct sets *sets, const char *provider, const char *set_id)
+{
+  struct deleter *d = deleter_get (sets, provider);
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v)
+    if (strcmp (json_string_value (v), set_id) == 0)
+      return;
+  if (json_array_append_new (d->releases, json_string (set_id)) == -1)
+    fatal ("deletions");
+  log_info ("provider %s: any hold of snapshot set %s it has is released "
+            "(by set id) when it registers again", provider, set_id);
+}
+
+/* Send P the releases it is owed, before its deletions (it runs its
+ * calls in order). */
+static void
+deleter_send_releases (struct deleter *d, struct provider *p)
+{
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->sets = d->sets;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (v));
+    log_info ("provider %s: releasing any hold of snapshot set %s by its "
+              "set id", p->name, pc->set_id);
+    d->inflight++;
+    conn_call (d->sets->co, p->conn, "hold.release",
+               json_pack ("{s:s}", "set_id", pc->set_id),
+               SET_CALL_TIMEOUT_MS, release_done, pc);
+  }
+}
+
+/* A round of D: the releases it is owed, then every deletion queued
+ * for its provider. */
 static void
 deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
@@ -1777,6 +1866,7 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
   }
   if (p == NULL || p->conn == NULL || co->stopping)
     return;
+  deleter_send_releases (d, p);
   ids = catalog_deletions (co->cat, p->name);
   if (ids == NULL) {
     deleter_retry_later (d);    /* the catalog failed: logged there */

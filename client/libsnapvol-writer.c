@@ -55,15 +55,13 @@
 #include <jansson.h>
 
 #include "jsonrpc.h"
+#include "proto.h"
 #include "rpcconn.h"
 #include "rpcpeer.h"
 #include "snapvol-writer.h"
 #include "tls.h"
 #include "uuid.h"
 
-#define NAME_MAX_LEN 64
-#define FREEZE_TIMEOUT_MIN 100
-#define FREEZE_TIMEOUT_MAX 600000
 #define FREEZE_TIMEOUT_DEFAULT 10000
 #define MESSAGE_MAX 1024
 
@@ -164,30 +162,15 @@ wlog (struct snapvol_writer *w, int priority, const char *fmt, ...)
 
 /* Configuration. */
 
-static bool
-valid_name (const char *s)
-{
-  size_t n = strlen (s), i;
-
-  if (n == 0 || n > NAME_MAX_LEN)
-    return false;
-  for (i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-          (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
-          s[i] == '-'))
-      return false;
-  return true;
-}
-
 struct snapvol_writer *
 snapvol_writer_new (const char *name)
 {
   struct snapvol_writer *w;
   pthread_condattr_t attr;
 
-  if (name == NULL || !valid_name (name)) {
+  if (name == NULL || !proto_is_writer_name (name)) {
     set_error ("invalid writer name '%s': it must be 1 to %d characters "
-               "from A-Z a-z 0-9 . _ -", name ? name : "", NAME_MAX_LEN);
+               "from A-Z a-z 0-9 . _ -", name ? name : "", PROTO_NAME_MAX);
     errno = EINVAL;
     return NULL;
   }
@@ -313,9 +296,10 @@ snapvol_writer_set_freeze_timeout (struct snapvol_writer *w, unsigned ms)
 {
   if (check_idle (w) == -1)
     return -1;
-  if (ms < FREEZE_TIMEOUT_MIN || ms > FREEZE_TIMEOUT_MAX)
+  if (ms < PROTO_FREEZE_TIMEOUT_MIN_MS || ms > PROTO_FREEZE_TIMEOUT_MAX_MS)
     return set_error ("invalid freeze timeout %u ms: it must be from %d to "
-                      "%d ms", ms, FREEZE_TIMEOUT_MIN, FREEZE_TIMEOUT_MAX);
+                      "%d ms", ms, PROTO_FREEZE_TIMEOUT_MIN_MS,
+                      PROTO_FREEZE_TIMEOUT_MAX_MS);
   w->freeze_timeout_ms = ms;
   return 0;
 }

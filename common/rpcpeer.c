@@ -24,6 +24,14 @@
  * coordinator counts the call as failed.  The call running when the
  * connection drops finishes; its answer is dropped.
  *
+ * Requests are queued for the worker only once everything readable
+ * has been read (drain_input): requests read together with the end of
+ * their connection are dropped, never run.  That is the case of a peer
+ * stopped (SIGSTOP, a VM paused) for longer than the coordinator's
+ * heartbeat: the coordinator gave the calls up as failed and closed
+ * the connection, and running them at resumption would, say, take a
+ * hold that no one will ever commit or release.
+ *
  * Stopping: rpcpeer_stop sets `stopping` and writes to stop_pipe,
  * which nobody drains, so every later poll of it returns at once.
  *
@@ -348,6 +356,7 @@ struct session {
   json_int_t last_ping_id;      /* the latest ping sent, 0 if none */
   int64_t unanswered_since;     /* first ping not answered yet, or 0 */
   int64_t next_ping;
+  json_t *read;                 /* requests of this drain, not queued yet */
   char why[1024];               /* why the session ended */
 };
 
@@ -361,6 +370,8 @@ on_early_request (void *opaque, json_t *msg)
     enqueue (s->p, msg, s->id);
 }
 
+static int drain_messages (struct session *s);
+
 /* Take one message of the coordinator.  -1 ends the session. */
 static int
 handle (struct session *s, json_t *msg)
@@ -373,7 +384,10 @@ handle (struct session *s, json_t *msg)
 
   switch (jsonrpc_classify (msg, why, sizeof why)) {
   case JSONRPC_REQUEST:
-    enqueue (p, msg, s->id);
+    if (json_array_append (s->read, msg) == -1) {
+      snprintf (s->why, sizeof s->why, "out of memory");
+      return -1;
+    }
     return 0;
   case JSONRPC_NOTIFICATION:
     plog (p, LOG_DEBUG, "%s: ignored the notification %.64s", p->what,
@@ -415,9 +429,39 @@ handle (struct session *s, json_t *msg)
   }
 }
 
-/* Read every message available now.  -1 ends the session. */
+/* Queue the requests read by this drain for the worker, or, when the
+ * session ends with them (END), drop them: the coordinator can never
+ * get their answers and has counted them as failed. */
+static void
+take_requests (struct session *s, bool end)
+{
+  size_t n = json_array_size (s->read), i;
+
+  if (end && n > 0)
+    plog (s->p, LOG_WARNING, "%s: dropped %zu call%s read together with "
+          "the end of the connection (first: %.64s)", s->p->what, n,
+          n == 1 ? "" : "s",
+          json_string_value (json_object_get (json_array_get (s->read, 0),
+                                              "method")));
+  for (i = 0; !end && i < n; i++)
+    enqueue (s->p, json_array_get (s->read, i), s->id);
+  json_array_clear (s->read);
+}
+
+/* Read every message available now, then queue the requests read
+ * (design notes).  -1 ends the session. */
 static int
 drain_input (struct session *s)
+{
+  int r = drain_messages (s);
+
+  take_requests (s, r == -1);
+  return r;
+}
+
+/* Read every message available now.  -1 ends the session. */
+static int
+drain_messages (struct session *s)
 {
   for (;;) {
     char err[512];
@@ -547,6 +591,11 @@ serve (struct session *s)
   struct rpcpeer *p = s->p;
 
   s->next_ping = now_ms () + s->heartbeat_ms;
+  s->read = json_array ();
+  if (s->read == NULL) {
+    snprintf (s->why, sizeof s->why, "out of memory");
+    return;
+  }
   for (;;) {
     struct pollfd fds[3] = {
       { .fd = rpcconn_fd (s->conn), .events = rpcconn_events (s->conn) },
@@ -628,6 +677,8 @@ session (struct rpcpeer *p, struct session *s)
  out:
   atomic_store (&p->live, 0);
   json_decref (res);
+  json_decref (s->read);
+  s->read = NULL;
   if (registered && p->ops->disconnected)
     p->ops->disconnected (p->opaque, s->id, s->why);
   rpcconn_close (s->conn);

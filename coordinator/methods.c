@@ -58,8 +58,8 @@ str (json_t *params, const char *member)
 
 /* ping */
 
-static const struct param no_params[] = {
-  END_PARAMS
+static const struct proto_param no_params[] = {
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -70,12 +70,12 @@ m_ping (struct call_ctx *x)
 
 /* provider.register, writer.register */
 
-static const struct param provider_register_params[] = {
-  { "name", P_NAME, true, 0, 0 },
-  { "nbd_uri", P_STRING, true, 1, 1024 },
-  { "volumes", P_ANY, true, 0, 0 },
-  { "version", P_STRING, false, 0, 256 },
-  END_PARAMS
+static const struct proto_param provider_register_params[] = {
+  { "name", PROTO_NAME, true, 0, 0 },
+  { "nbd_uri", PROTO_STRING, true, 1, 1024 },
+  { "volumes", PROTO_ANY, true, 0, 0 },
+  { "version", PROTO_STRING, false, 0, 256 },
+  PROTO_END_PARAMS
 };
 
 static bool
@@ -111,11 +111,12 @@ m_provider_register (struct call_ctx *x)
                                (json_int_t) x->co->conf->heartbeat_ms));
 }
 
-static const struct param writer_register_params[] = {
-  { "name", P_WRITER_NAME, true, 0, 0 },
-  { "volumes", P_ANY, true, 0, 0 },
-  { "freeze_timeout_ms", P_INT, false, 100, 600000 },
-  END_PARAMS
+static const struct proto_param writer_register_params[] = {
+  { "name", PROTO_WRITER_NAME, true, 0, 0 },
+  { "volumes", PROTO_ANY, true, 0, 0 },
+  { "freeze_timeout_ms", PROTO_INT, false, PROTO_FREEZE_TIMEOUT_MIN_MS,
+    PROTO_FREEZE_TIMEOUT_MAX_MS },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -129,13 +130,14 @@ m_writer_register (struct call_ctx *x)
 
 /* set.* */
 
-static const struct param set_create_params[] = {
-  { "volumes", P_ANY, true, 0, 0 },
-  { "writers", P_ANY, false, 0, 0 },
-  { "label", P_STRING, false, 0, LABEL_MAX_LEN },
-  { "freeze_window_ms", P_INT, false, 1000, 600000 },
-  { "hold_timeout_ms", P_INT, false, 1, 60000 },
-  END_PARAMS
+static const struct proto_param set_create_params[] = {
+  { "volumes", PROTO_ANY, true, 0, 0 },
+  { "writers", PROTO_ANY, false, 0, 0 },
+  { "label", PROTO_LABEL, false, 0, 0 },
+  { "freeze_window_ms", PROTO_INT, false, PROTO_FREEZE_WINDOW_MIN_MS,
+    PROTO_FREEZE_WINDOW_MAX_MS },
+  { "hold_timeout_ms", PROTO_INT, false, 1, PROTO_HOLD_TIMEOUT_MAX_MS },
+  PROTO_END_PARAMS
 };
 
 static int
@@ -149,11 +151,12 @@ check_writers (json_t *v, struct rpc_error *e)
         strcmp (json_string_value (v), "none") == 0)
       return 0;
   }
-  else if (json_is_array (v) && json_array_size (v) <= SET_VOLUMES_MAX) {
+  else if (json_is_array (v) &&
+           json_array_size (v) <= PROTO_SET_VOLUMES_MAX) {
     json_array_foreach (v, i, w) {
       if (!json_is_string (w) ||
           strlen (json_string_value (w)) != json_string_length (w) ||
-          !params_is_writer_name (json_string_value (w)))
+          !proto_is_writer_name (json_string_value (w)))
         return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers[%zu]' is not "
                          "a writer name", i);
       for (j = 0; j < i; j++)
@@ -203,8 +206,8 @@ m_set_create (struct call_ctx *x)
       return NULL;
     }
   }
-  else if (params_check_pv_array ("volumes", volumes, 1, SET_VOLUMES_MAX,
-                                  x->e) == -1)
+  else if (params_check_pv_array ("volumes", volumes, 1,
+                                  PROTO_SET_VOLUMES_MAX, x->e) == -1)
     return NULL;
   if (writers != NULL && check_writers (writers, x->e) == -1)
     return NULL;
@@ -214,9 +217,9 @@ m_set_create (struct call_ctx *x)
   return NULL;
 }
 
-static const struct param set_list_params[] = {
-  { "state", P_STRING, false, 1, 16 },
-  END_PARAMS
+static const struct proto_param set_list_params[] = {
+  { "state", PROTO_STRING, false, 1, 16 },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -246,9 +249,9 @@ m_set_list (struct call_ctx *x)
   return list;
 }
 
-static const struct param set_id_params[] = {
-  { "set_id", P_UUID, true, 0, 0 },
-  END_PARAMS
+static const struct proto_param set_id_params[] = {
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 /* The set_id parameter in lower case. */
@@ -310,9 +313,9 @@ m_volume_list (struct call_ctx *x)
   return result (x, registry_volume_list (x->co->reg));
 }
 
-static const struct param forget_params[] = {
-  { "name", P_WRITER_NAME, true, 0, 0 },
-  END_PARAMS
+static const struct proto_param forget_params[] = {
+  { "name", PROTO_WRITER_NAME, true, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -340,7 +343,7 @@ m_writer_forget (struct call_ctx *x)
 static const struct method {
   const char *name;
   unsigned roles;               /* who may call it */
-  const struct param *params;
+  const struct proto_param *params;
   method_fn *fn;
 } methods[] = {
   { "ping", ROLE_ANY, no_params, m_ping },

@@ -17,32 +17,6 @@
 #include "params.h"
 #include "uuid.h"
 
-static bool
-is_name_char (char c)
-{
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-bool
-params_is_writer_name (const char *s)
-{
-  size_t i, n = strlen (s);
-
-  if (n == 0 || n > NAME_MAX_LEN)
-    return false;
-  for (i = 0; i < n; i++)
-    if (!is_name_char (s[i]))
-      return false;
-  return true;
-}
-
-bool
-params_is_name (const char *s)
-{
-  return s[0] != '.' && params_is_writer_name (s);
-}
-
 int
 params_split_pv (const char *s, char *provider, char *volume)
 {
@@ -52,37 +26,24 @@ params_split_pv (const char *s, char *provider, char *volume)
   if (slash == NULL)
     return -1;
   n = (size_t) (slash - s);
-  if (n > NAME_MAX_LEN || strlen (slash + 1) > NAME_MAX_LEN)
+  if (n > PROTO_NAME_MAX || strlen (slash + 1) > PROTO_NAME_MAX)
     return -1;
   memcpy (provider, s, n);
   provider[n] = '\0';
   strcpy (volume, slash + 1);
-  if (!params_is_name (provider) || !params_is_name (volume))
+  if (!proto_is_name (provider) || !proto_is_name (volume))
     return -1;
   return 0;
 }
 
-/* A string member: no NUL inside (C strings must agree with JSON). */
 static int
 check_string (const char *member, json_t *v, json_int_t min, json_int_t max,
               struct rpc_error *e)
 {
-  size_t len;
+  char why[sizeof e->message];
 
-  if (!json_is_string (v))
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s' must be a string",
-                     member);
-  len = json_string_length (v);
-  if (memchr (json_string_value (v), '\0', len) != NULL)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                     "'%s' must not contain a NUL character", member);
-  if ((json_int_t) len < min)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s' must not be empty",
-                     member);
-  if ((json_int_t) len > max)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                     "'%s' is longer than %lld bytes", member,
-                     (long long) max);
+  if (proto_check_string (member, v, min, max, why, sizeof why) == -1)
+    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "%s", why);
   return 0;
 }
 
@@ -90,7 +51,7 @@ int
 params_check_pv_array (const char *member, json_t *v, size_t min,
                        size_t max, struct rpc_error *e)
 {
-  char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
   size_t n = json_array_size (v), i, j;
 
   if (!json_is_array (v))
@@ -111,7 +72,7 @@ params_check_pv_array (const char *member, json_t *v, size_t min,
                        "'%s': '%s' is not of the form PROVIDER/VOLUME",
                        member, json_string_value (s));
   }
-  /* Quadratic, but over at most SET_VOLUMES_MAX short strings. */
+  /* Quadratic, but over at most PROTO_SET_VOLUMES_MAX short strings. */
   for (i = 1; i < n; i++)
     for (j = 0; j < i; j++)
       if (json_equal (json_array_get (v, i), json_array_get (v, j)))
@@ -121,83 +82,14 @@ params_check_pv_array (const char *member, json_t *v, size_t min,
   return 0;
 }
 
-static int
-check_param (const struct param *p, json_t *v, struct rpc_error *e)
-{
-  struct uuid u;
-  json_int_t i;
-
-  switch (p->type) {
-  case P_STRING:
-    return check_string (p->name, v, p->min, p->max, e);
-  case P_NAME:
-  case P_WRITER_NAME:
-    if (check_string (p->name, v, 1, NAME_MAX_LEN, e) == -1)
-      return -1;
-    if (p->type == P_NAME ? !params_is_name (json_string_value (v))
-        : !params_is_writer_name (json_string_value (v)))
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                       "'%s': invalid name '%s' (1 to %d bytes of "
-                       "A-Z a-z 0-9 . _ -%s)", p->name,
-                       json_string_value (v), NAME_MAX_LEN,
-                       p->type == P_NAME ? ", not starting with '.'" : "");
-    return 0;
-  case P_INT:
-    if (!json_is_integer (v))
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s' must be an integer",
-                       p->name);
-    i = json_integer_value (v);
-    if (i < p->min || i > p->max)
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                       "'%s' must be in %lld..%lld, not %lld", p->name,
-                       (long long) p->min, (long long) p->max, (long long) i);
-    return 0;
-  case P_UUID:
-    if (!json_is_string (v))
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s' must be a string",
-                       p->name);
-    if (uuid_parse (json_string_value (v), &u) == -1)
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                       "'%s' is not a UUID: '%.64s'", p->name,
-                       json_string_value (v));
-    return 0;
-  case P_ANY:
-    return 0;
-  }
-  return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "'%s': unknown parameter type",
-                   p->name);
-}
-
 int
-params_check (json_t *params, const struct param *table, struct rpc_error *e)
+params_check (json_t *params, const struct proto_param *table,
+              struct rpc_error *e)
 {
-  const struct param *p;
-  const char *key;
-  json_t *v;
+  char why[sizeof e->message];
 
-  if (params != NULL && !json_is_object (params))
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "params must be an object");
-  if (params != NULL) {
-    json_object_foreach (params, key, v) {
-      for (p = table; p->name != NULL; p++)
-        if (strcmp (p->name, key) == 0)
-          break;
-      if (p->name == NULL)
-        return rpc_fail (e, JSONRPC_INVALID_PARAMS, "unknown member '%s'",
-                         key);
-    }
-  }
-  for (p = table; p->name != NULL; p++) {
-    v = params ? json_object_get (params, p->name) : NULL;
-    if (v == NULL) {
-      if (p->required)
-        return rpc_fail (e, JSONRPC_INVALID_PARAMS, "missing member '%s'",
-                         p->name);
-      continue;
-    }
-    if (check_param (p, v, e) == -1)
-      return -1;
-  }
+  if (proto_check_params (params, table, why, sizeof why) == -1)
+    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "%s", why);
   return 0;
 }
 
@@ -230,7 +122,7 @@ params_volumes (json_t *v, json_t **out, struct rpc_error *e)
     uuid = json_object_get (vol, "uuid");
     size = json_object_get (vol, "size");
     if (!json_is_object (vol) || !json_is_string (name) ||
-        !params_is_name (json_string_value (name)) ||
+        !proto_is_name (json_string_value (name)) ||
         strlen (json_string_value (name)) != json_string_length (name)) {
       rpc_fail (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' must be a volume "
                 "object with a valid \"name\"", i);

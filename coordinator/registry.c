@@ -15,6 +15,16 @@
  * subject, so a renewed certificate with the same subject keeps the
  * name.
  *
+ * Writers are bound the other way too: a certificate subject holds one
+ * writer name.  A writer's name is what set.create's "writers" and
+ * writers "auto" go by, and a writer registered for a volume but away
+ * makes every "auto" set of that volume fail; without this, one writer
+ * certificate could register any number of names, for any volumes,
+ * and claim the names of writers that have not registered yet.  Hosts
+ * with several writers give each its own certificate.  Provider names
+ * are not bound this way: a storage host may run several plugins under
+ * one certificate.
+ *
  * A name belongs to one connection at a time.  A second registration
  * of a connected name (from the bound subject: a peer that restarted
  * before we noticed) closes the older connection first, and its
@@ -369,6 +379,28 @@ save_writer (struct registry *reg, const struct writer *w)
   return r;
 }
 
+/* A certificate subject holds one writer name (design notes): -1 with
+ * E set if C's subject is bound to a writer other than NAME. */
+static int
+claim_subject (struct registry *reg, struct conn *c, const char *name,
+               struct rpc_error *e)
+{
+  const char *subject = conn_subject (c);
+  struct writer *w;
+
+  TAILQ_FOREACH (w, &reg->writers, entry)
+    if (strcmp (w->subject, subject) == 0 && strcmp (w->name, name) != 0) {
+      log_warnx ("%s: refused to register as writer %s: the certificate is "
+                 "bound to writer %s", conn_name (c), name, w->name);
+      return rpc_fail (e, SV_RPC_NAME_BOUND, "certificate %.256s is bound "
+                       "to writer %s: a certificate registers one writer "
+                       "name; an admin must forget writer %s (writer.forget) "
+                       "before this certificate may register as writer %s",
+                       subject, w->name, w->name, name);
+    }
+  return 0;
+}
+
 int
 registry_register_writer (struct registry *reg, struct conn *c,
                           json_t *params, struct rpc_error *e)
@@ -379,11 +411,12 @@ registry_register_writer (struct registry *reg, struct conn *c,
   struct writer *w = registry_writer (reg, name), *fresh = NULL;
   struct writer next;
 
-  if (params_check_pv_array ("volumes", volumes, 0, SET_VOLUMES_MAX, e)
-      == -1)
+  if (params_check_pv_array ("volumes", volumes, 0, PROTO_SET_VOLUMES_MAX,
+                             e) == -1)
     return -1;
   if (claim_name (c, PEER_WRITER, w, name, w ? w->conn : NULL,
-                  w ? w->subject : NULL, e) == -1)
+                  w ? w->subject : NULL, e) == -1 ||
+      claim_subject (reg, c, name, e) == -1)
     return -1;
 
   /* What will be recorded, built before anything changes. */

@@ -178,12 +178,14 @@ struct snapset {
 struct deleter {
   TAILQ_ENTRY (deleter) entry;
   struct sets *sets;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
   struct event *timer;          /* the next round */
   unsigned backoff_ms;          /* the wait before a retry */
   size_t inflight;              /* snapshot.delete calls outstanding */
   bool failed;                  /* a deletion of this round failed */
   bool again;                   /* start another round when this one ends */
+  json_t *releases;             /* set ids whose holds it may still have:
+                                 * hold.release by set id at the next round */
 };
 
 struct sets {
@@ -201,13 +203,15 @@ struct set_call {
   struct snapset *s;
   enum op op;
   size_t part;                  /* index in s->parts (not while resolving) */
-  char name[NAME_MAX_LEN + 1];  /* the provider or writer called */
+  char name[PROTO_NAME_MAX + 1];  /* the provider or writer called */
 };
 
 static void advance (struct snapset *s);
 static void set_abort (struct snapset *s, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 static void deleter_failed (struct sets *sets, const char *provider);
+static void owe_release (struct sets *sets, const char *provider,
+                         const char *set_id);
 
 /* Helpers. */
 
@@ -691,6 +695,47 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
   return 0;
 }
 
+/* Whether the result of a call of OP follows the protocol (Part 2):
+ * writer.* answer an object ({}, members ignored), hold.release
+ * {"released": bool}, snapshot.delete an object.  volume.list,
+ * hold.begin and hold.commit are checked where their members are read.
+ * -1 with WHY set, naming the method and showing the result. */
+static int
+check_result (enum op op, json_t *result, char *why, size_t len)
+{
+  const char *expected = NULL;
+  char *text;
+
+  switch (op) {
+  case OP_PREPARE:
+  case OP_FREEZE:
+  case OP_THAW:
+  case OP_POSTSNAP:
+  case OP_ABORT:
+  case OP_DELETE:
+    if (!json_is_object (result))
+      expected = "an object";
+    break;
+  case OP_HOLD_RELEASE:
+  case OP_HOLD_RELEASE_SET:
+    if (!json_is_boolean (json_object_get (result, "released")))
+      expected = "an object with a boolean \"released\"";
+    break;
+  case OP_VOLUME_LIST:
+  case OP_HOLD_BEGIN:
+  case OP_HOLD_COMMIT:
+    break;
+  }
+  if (expected == NULL)
+    return 0;
+  text = json_dumps (result, JSON_COMPACT | JSON_ENCODE_ANY);
+  snprintf (why, len, "%s answered with an invalid result: %.64s%s "
+            "(expected %s)", ops[op].method, text ? text : "?",
+            text && strlen (text) > 64 ? "..." : "", expected);
+  free (text);
+  return -1;
+}
+
 static void
 call_done (void *arg, const struct call_outcome *o)
 {
@@ -699,7 +744,7 @@ call_done (void *arg, const struct call_outcome *o)
   struct registry *reg = s->sets->co->reg;
   struct part *pt = s->phase == PH_RESOLVING ? NULL : &s->parts[sc->part];
   const char *method = ops[sc->op].method;
-  bool ok = o->end == CALL_OK;
+  bool ok = o->end == CALL_OK, bad_result = false;
   char err[1200] = "";
 
   s->outstanding--;
@@ -709,6 +754,10 @@ call_done (void *arg, const struct call_outcome *o)
   }
   if (!ok)
     outcome_error (o, method, err, sizeof err);
+  else if (check_result (sc->op, o->result, err, sizeof err) == -1) {
+    ok = false;
+    bad_result = true;
+  }
   if (ops[sc->op].event != NULL) {
     struct writer *w = registry_writer (reg, sc->name);
 
@@ -745,6 +794,10 @@ call_done (void *arg, const struct call_outcome *o)
       part_state (pt, sc->op == OP_FREEZE ? "frozen" : "prepared");
     }
     else {
+      /* A writer that answered freeze, but not as the protocol says,
+       * may have frozen: it is thawed with the others. */
+      if (sc->op == OP_FREEZE && bad_result)
+        pt->frozen = true;
       part_failed (pt, err);
       set_abort (s, "writer %s: %s", pt->name, err);
     }
@@ -814,7 +867,9 @@ call_done (void *arg, const struct call_outcome *o)
     if (ok)
       part_state (pt, "released");
     else
-      part_note (pt, err);      /* the lease ends the hold anyway */
+      part_note (pt, err);
+    if (!ok && o->end != CALL_ERROR)
+      owe_release (s->sets, pt->name, s->id);
     break;
 
   case OP_HOLD_RELEASE_SET:
@@ -822,6 +877,8 @@ call_done (void *arg, const struct call_outcome *o)
       log_info ("provider %s: released a hold of snapshot set %s that "
                 "hold.begin took after the coordinator stopped waiting",
                 pt->name, s->id);
+    else if (!ok && o->end != CALL_ERROR)
+      owe_release (s->sets, pt->name, s->id);
     else if (!ok)
       log_warnx ("provider %s: %s; a hold of snapshot set %s it may have "
                  "taken ends with its lease", pt->name, err, s->id);
@@ -996,7 +1053,7 @@ gather_snapshots (struct snapset *s)
   if (all == NULL)
     return -1;
   json_array_foreach (s->pv, k, pv) {
-    char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+    char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (pv), provider, volume);
     for (i = s->nwriters; i < s->nparts; i++) {
@@ -1216,16 +1273,16 @@ finish_resolve (struct snapset *s)
       reject (s, SV_RPC_NOT_FOUND, "no connected provider has a volume");
       return;
     }
-    if (json_array_size (s->pv) > SET_VOLUMES_MAX) {
+    if (json_array_size (s->pv) > PROTO_SET_VOLUMES_MAX) {
       reject (s, JSONRPC_INVALID_PARAMS, "'volumes': \"all\" is %zu "
               "volumes, more than %d", json_array_size (s->pv),
-              SET_VOLUMES_MAX);
+              PROTO_SET_VOLUMES_MAX);
       return;
     }
   }
   else {
     json_array_foreach (volumes, i, v) {
-      char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+      char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
       params_split_pv (json_string_value (v), provider, volume);
       p = registry_provider (reg, provider);
@@ -1251,7 +1308,7 @@ finish_resolve (struct snapset *s)
   if (resolve_writers (s) == -1)
     return;
   json_array_foreach (s->pv, i, v) {
-    char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+    char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (v), provider, volume);
     for (j = s->nwriters; j < s->nparts; j++)
@@ -1317,7 +1374,7 @@ start_set (struct snapset *s)
   }
   else {
     json_array_foreach (volumes, i, v) {
-      char provider[NAME_MAX_LEN + 1], volume[NAME_MAX_LEN + 1];
+      char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
       json_t *name, *q;
       size_t k;
       bool dup = false;
@@ -1454,7 +1511,7 @@ struct setdel {
 
 struct setdel_call {
   struct setdel *d;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
 };
 
 static void
@@ -1595,7 +1652,7 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
 
 struct pending_call {
   struct sets *sets;
-  char provider[NAME_MAX_LEN + 1];
+  char provider[PROTO_NAME_MAX + 1];
   char set_id[UUID_STRLEN + 1];
 };
 
@@ -1627,7 +1684,8 @@ deleter_get (struct sets *sets, const char *provider)
   snprintf (d->provider, sizeof d->provider, "%s", provider);
   d->backoff_ms = sets->co->conf->deletion_retry_ms;
   d->timer = evtimer_new (sets->co->base, deleter_cb, d);
-  if (d->timer == NULL)
+  d->releases = json_array ();
+  if (d->timer == NULL || d->releases == NULL)
     fatal ("deletions");
   TAILQ_INSERT_TAIL (&sets->deleters, d, entry);
   return d;
@@ -1638,6 +1696,7 @@ deleter_free (struct deleter *d)
 {
   if (d->timer)
     event_free (d->timer);
+  json_decref (d->releases);
   free (d);
 }
 
@@ -1711,7 +1770,86 @@ pending_done (void *arg, const struct call_outcome *o)
     deleter_round_end (d);
 }
 
-/* A round of D: every deletion queued for its provider. */
+/* The release of a set's holds that a provider was owed (owe_release)
+ * ended.  Anything but a lost call settles it: the provider ran it. */
+static void
+release_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct sets *sets = pc->sets;
+  struct deleter *d;
+  json_t *v;
+  size_t k;
+
+  if (o->end == CALL_SHUTDOWN || sets->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (sets, pc->provider);
+  if (o->end == CALL_OK &&
+      json_is_true (json_object_get (o->result, "released")))
+    log_info ("provider %s: released a hold of snapshot set %s that it "
+              "took while the coordinator could not reach it",
+              pc->provider, pc->set_id);
+  if (d != NULL && (o->end == CALL_OK || o->end == CALL_ERROR))
+    json_array_foreach (d->releases, k, v)
+      if (strcmp (json_string_value (v), pc->set_id) == 0) {
+        json_array_remove (d->releases, k);
+        break;
+      }
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* P may hold, under an id we never learnt, for the set SET_ID, which
+ * is no longer in progress: its hold.begin ended without an answer, or
+ * the hold.release could not reach it.  A hold.release by set id goes
+ * at the next round of its deleter, when it registers again, so that
+ * writes are not held until the lease runs out. */
+static void
+owe_release (struct sets *sets, const char *provider, const char *set_id)
+{
+  struct deleter *d = deleter_get (sets, provider);
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v)
+    if (strcmp (json_string_value (v), set_id) == 0)
+      return;
+  if (json_array_append_new (d->releases, json_string (set_id)) == -1)
+    fatal ("deletions");
+  log_info ("provider %s: any hold of snapshot set %s it has is released "
+            "(by set id) when it registers again", provider, set_id);
+}
+
+/* Send P the releases it is owed, before its deletions (it runs its
+ * calls in order). */
+static void
+deleter_send_releases (struct deleter *d, struct provider *p)
+{
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->sets = d->sets;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (v));
+    log_info ("provider %s: releasing any hold of snapshot set %s by its "
+              "set id", p->name, pc->set_id);
+    d->inflight++;
+    conn_call (d->sets->co, p->conn, "hold.release",
+               json_pack ("{s:s}", "set_id", pc->set_id),
+               SET_CALL_TIMEOUT_MS, release_done, pc);
+  }
+}
+
+/* A round of D: the releases it is owed, then every deletion queued
+ * for its provider. */
 static void
 deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
@@ -1728,6 +1866,7 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
   }
   if (p == NULL || p->conn == NULL || co->stopping)
     return;
+  deleter_send_releases (d, p);
   ids = catalog_deletions (co->cat, p->name);
   if (ids == NULL) {
     deleter_retry_later (d);    /* the catalog failed: logged there */

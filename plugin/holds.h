@@ -15,9 +15,8 @@
 #include <stddef.h>
 
 #include "pool.h"
+#include "proto.h"
 #include "uuid.h"
-
-#define HOLDS_TIMEOUT_MAX_MS 60000u
 
 struct holds;
 
@@ -45,7 +44,7 @@ extern void holds_free (struct holds *holds);
 
 /* Register HOLD, taken with pool_hold over NVOLUMES volumes, under a
  * fresh id (written to ID) leased for TIMEOUT_MS (1 ..
- * HOLDS_TIMEOUT_MAX_MS) from now, for the snapshot set SET_ID (NULL:
+ * PROTO_HOLD_TIMEOUT_MAX_MS) from now, for the snapshot set SET_ID (NULL:
  * none), which holds_release_set can name.  On failure (-1 with errno)
  * HOLD has been released. */
 extern int holds_add (struct holds *holds, struct sv_hold *hold,

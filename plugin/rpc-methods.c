@@ -26,13 +26,12 @@
 #include "holds.h"
 #include "jsonrpc.h"
 #include "pool.h"
+#include "proto.h"
 #include "rpc-methods.h"
 #include "uuid.h"
 
-#define SET_VOLUMES_MAX        1024
 #define HOLD_TIMEOUT_DEFAULT   10000
 #define HOLD_WAIT_DEFAULT      5000
-#define HOLD_WAIT_MAX          60000
 /* "NAME@UUID" */
 #define EXPORT_NAME_MAX (SV_NAME_MAX + 1 + SV_UUID_STRLEN)
 
@@ -110,147 +109,24 @@ fail_nomem (struct rpc_error *e)
   return fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
 }
 
-/* Parameter tables. */
+/* Parameter tables: the protocol's rules (common/proto.h), the same
+ * the coordinator checks set.create against. */
 
-enum param_type {
-  P_STRING,             /* MIN..MAX bytes, no NUL */
-  P_INT,                /* integer in MIN..MAX */
-  P_NAMES,              /* array of MIN..MAX distinct volume names */
-  P_UUID,               /* a UUID in text form */
-};
-
-struct param {
-  const char *name;
-  enum param_type type;
-  bool required;
-  json_int_t min, max;
-};
-
-#define NAME_PARAM(member, req) { member, P_STRING, req, 1, SV_NAME_MAX }
-#define LABEL_PARAM { "label", P_STRING, false, 0, SV_LABEL_MAX }
-#define END_PARAMS { NULL, 0, false, 0, 0 }
+#define NAME_PARAM(member, req) \
+  { member, PROTO_STRING, req, 1, PROTO_NAME_MAX }
+#define LABEL_PARAM { "label", PROTO_LABEL, false, 0, 0 }
 
 static int
-invalid (struct rpc_error *e, const char *fmt, ...)
-  __attribute__((format (printf, 2, 3)));
-
-/* For validation: a bad parameter, returning -1. */
-static int
-invalid (struct rpc_error *e, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  set_error (e, JSONRPC_INVALID_PARAMS, fmt, ap);
-  va_end (ap);
-  return -1;
-}
-
-static int
-check_string (const char *member, json_t *v, json_int_t min, json_int_t max,
-              struct rpc_error *e)
-{
-  size_t len;
-
-  if (!json_is_string (v))
-    return invalid (e, "'%s' must be a string", member);
-  len = json_string_length (v);
-  if (memchr (json_string_value (v), '\0', len) != NULL)
-    return invalid (e, "'%s' must not contain a NUL character", member);
-  if ((json_int_t) len < min)
-    return invalid (e, "'%s' must not be empty", member);
-  if ((json_int_t) len > max)
-    return invalid (e, "'%s' is longer than %lld bytes", member,
-                    (long long) max);
-  return 0;
-}
-
-static int
-check_names (const struct param *p, json_t *v, struct rpc_error *e)
-{
-  size_t n = json_array_size (v), i, j;
-
-  if (!json_is_array (v))
-    return invalid (e, "'%s' must be an array of volume names", p->name);
-  if ((json_int_t) n < p->min || (json_int_t) n > p->max)
-    return invalid (e, "'%s' must hold %lld to %lld volume names, not %zu",
-                    p->name, (long long) p->min, (long long) p->max, n);
-  for (i = 0; i < n; i++) {
-    char member[64];
-
-    snprintf (member, sizeof member, "%s[%zu]", p->name, i);
-    if (check_string (member, json_array_get (v, i), 1, SV_NAME_MAX, e) == -1)
-      return -1;
-  }
-  /* Quadratic, but over at most SET_VOLUMES_MAX short names. */
-  for (i = 1; i < n; i++)
-    for (j = 0; j < i; j++)
-      if (json_equal (json_array_get (v, i), json_array_get (v, j)))
-        return invalid (e, "'%s' names volume '%s' twice", p->name,
-                        json_string_value (json_array_get (v, i)));
-  return 0;
-}
-
-static int
-check_param (const struct param *p, json_t *v, struct rpc_error *e)
-{
-  struct uuid u;
-  json_int_t i;
-
-  switch (p->type) {
-  case P_STRING:
-    return check_string (p->name, v, p->min, p->max, e);
-  case P_INT:
-    if (!json_is_integer (v))
-      return invalid (e, "'%s' must be an integer", p->name);
-    i = json_integer_value (v);
-    if (i < p->min || i > p->max)
-      return invalid (e, "'%s' must be in %lld..%lld, not %lld", p->name,
-                      (long long) p->min, (long long) p->max, (long long) i);
-    return 0;
-  case P_NAMES:
-    return check_names (p, v, e);
-  case P_UUID:
-    if (!json_is_string (v))
-      return invalid (e, "'%s' must be a string", p->name);
-    if (uuid_parse (json_string_value (v), &u) == -1)
-      return invalid (e, "'%s' is not a UUID: '%.64s'", p->name,
-                      json_string_value (v));
-    return 0;
-  }
-  return invalid (e, "'%s': unknown parameter type", p->name);
-}
-
-static int
-validate_params (json_t *params, const struct param *table,
+validate_params (json_t *params, const struct proto_param *table,
                  struct rpc_error *e)
 {
-  const struct param *p;
-  const char *key;
-  json_t *v;
+  char why[sizeof e->message];
 
-  if (params != NULL && !json_is_object (params))
-    return invalid (e, "params must be an object");
-  if (params != NULL) {
-    json_object_foreach (params, key, v) {
-      for (p = table; p->name != NULL; p++)
-        if (strcmp (p->name, key) == 0)
-          break;
-      if (p->name == NULL)
-        return invalid (e, "unknown member '%s'", key);
-    }
-  }
-  for (p = table; p->name != NULL; p++) {
-    v = params ? json_object_get (params, p->name) : NULL;
-    if (v == NULL) {
-      if (p->required)
-        return invalid (e, "missing member '%s'", p->name);
-      continue;
-    }
-    if (check_param (p, v, e) == -1)
-      return -1;
-  }
-  return 0;
+  if (proto_check_params (params, table, why, sizeof why) == 0)
+    return 0;
+  e->code = JSONRPC_INVALID_PARAMS;
+  snprintf (e->message, sizeof e->message, "%s", why);
+  return -1;
 }
 
 /* Accessors for validated parameters. */
@@ -379,8 +255,8 @@ snapshot_set_json (const char *set_id, const struct sv_snap_result *res,
 typedef json_t *method_fn (const struct rpc_context *ctx, json_t *params,
                            struct rpc_error *e);
 
-static const struct param pool_info_params[] = {
-  END_PARAMS
+static const struct proto_param pool_info_params[] = {
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -418,11 +294,11 @@ describe_volume (const struct rpc_context *ctx, const char *name,
   return volume_json (&info[0], e);
 }
 
-static const struct param volume_create_params[] = {
+static const struct proto_param volume_create_params[] = {
   NAME_PARAM ("name", true),
-  { "size", P_INT, true, 1, INT64_MAX },
-  { "cluster_size", P_INT, false, SV_CLUSTER_MIN, SV_CLUSTER_MAX },
-  END_PARAMS
+  { "size", PROTO_INT, true, 1, INT64_MAX },
+  { "cluster_size", PROTO_INT, false, SV_CLUSTER_MIN, SV_CLUSTER_MAX },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -439,9 +315,9 @@ volume_create (const struct rpc_context *ctx, json_t *params,
   return describe_volume (ctx, name, e);
 }
 
-static const struct param volume_list_params[] = {
+static const struct proto_param volume_list_params[] = {
   NAME_PARAM ("name", false),
-  END_PARAMS
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -466,9 +342,9 @@ volume_list (const struct rpc_context *ctx, json_t *params,
   return json_incref (list);
 }
 
-static const struct param volume_delete_params[] = {
+static const struct proto_param volume_delete_params[] = {
   NAME_PARAM ("name", true),
-  END_PARAMS
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -482,11 +358,11 @@ volume_delete (const struct rpc_context *ctx, json_t *params,
   return pack (e, "{s:s}", "name", name);
 }
 
-static const struct param snapshot_create_params[] = {
-  { "volumes", P_NAMES, true, 1, SET_VOLUMES_MAX },
+static const struct proto_param snapshot_create_params[] = {
+  { "volumes", PROTO_NAMES, true, 1, PROTO_SET_VOLUMES_MAX },
   LABEL_PARAM,
-  { "set_id", P_UUID, false, 0, 0 },
-  END_PARAMS
+  { "set_id", PROTO_UUID, false, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -513,9 +389,9 @@ snapshot_create (const struct rpc_context *ctx, json_t *params,
   return snapshot_set_json (set_id_out, res, n, e);
 }
 
-static const struct param snapshot_list_params[] = {
+static const struct proto_param snapshot_list_params[] = {
   NAME_PARAM ("volume", false),
-  END_PARAMS
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -540,9 +416,9 @@ snapshot_list (const struct rpc_context *ctx, json_t *params,
   return json_incref (list);
 }
 
-static const struct param snapshot_delete_params[] = {
-  { "id", P_UUID, true, 0, 0 },
-  END_PARAMS
+static const struct proto_param snapshot_delete_params[] = {
+  { "id", PROTO_UUID, true, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -559,12 +435,12 @@ snapshot_delete (const struct rpc_context *ctx, json_t *params,
   return pack (e, "{s:s, s:I}", "id", id, "deleted", (json_int_t) deleted);
 }
 
-static const struct param hold_begin_params[] = {
-  { "volumes", P_NAMES, true, 1, SET_VOLUMES_MAX },
-  { "timeout_ms", P_INT, false, 1, HOLDS_TIMEOUT_MAX_MS },
-  { "wait_ms", P_INT, false, 0, HOLD_WAIT_MAX },
-  { "set_id", P_UUID, false, 0, 0 },
-  END_PARAMS
+static const struct proto_param hold_begin_params[] = {
+  { "volumes", PROTO_NAMES, true, 1, PROTO_SET_VOLUMES_MAX },
+  { "timeout_ms", PROTO_INT, false, 1, PROTO_HOLD_TIMEOUT_MAX_MS },
+  { "wait_ms", PROTO_INT, false, 0, PROTO_HOLD_WAIT_MAX_MS },
+  { "set_id", PROTO_UUID, false, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -604,11 +480,11 @@ hold_begin (const struct rpc_context *ctx, json_t *params,
                "expires_in_ms", (json_int_t) timeout_ms);
 }
 
-static const struct param hold_commit_params[] = {
-  { "hold_id", P_UUID, true, 0, 0 },
-  { "set_id", P_UUID, true, 0, 0 },
+static const struct proto_param hold_commit_params[] = {
+  { "hold_id", PROTO_UUID, true, 0, 0 },
+  { "set_id", PROTO_UUID, true, 0, 0 },
   LABEL_PARAM,
-  END_PARAMS
+  PROTO_END_PARAMS
 };
 
 static json_t *
@@ -652,10 +528,10 @@ hold_commit (const struct rpc_context *ctx, json_t *params,
   return snapshot_set_json (set_id, res, n, e);
 }
 
-static const struct param hold_release_params[] = {
-  { "hold_id", P_UUID, false, 0, 0 },
-  { "set_id", P_UUID, false, 0, 0 },
-  END_PARAMS
+static const struct proto_param hold_release_params[] = {
+  { "hold_id", PROTO_UUID, false, 0, 0 },
+  { "set_id", PROTO_UUID, false, 0, 0 },
+  PROTO_END_PARAMS
 };
 
 /* Idempotent: releasing a hold that already ended, or one this
@@ -686,7 +562,7 @@ hold_release (const struct rpc_context *ctx, json_t *params,
 
 static const struct method {
   const char *name;
-  const struct param *params;
+  const struct proto_param *params;
   method_fn *fn;
 } methods[] = {
   { "pool.info", pool_info_params, pool_info },

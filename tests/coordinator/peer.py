@@ -19,6 +19,8 @@
 #         --fail-first M:N:CODE:MSG  answer the first N calls of M with
 #                            that error, the later ones normally
 #         --delay M:MS       answer M after MS milliseconds
+#         --answer M:JSON    answer M with the result JSON, whatever it
+#                            is (a result the protocol does not allow)
 #         --disconnect-on M  close the connection when M arrives
 #         --silent           send no ping
 #         --reconnect        after a disconnection, connect again
@@ -124,6 +126,10 @@ class Fake:
         for f in args.fail_first or []:
             m, n, code, msg = f.split(":", 3)
             self.fail_first[m] = [int(n), int(code), msg]
+        self.answers = {}
+        for a in args.answer or []:
+            m, result = a.split(":", 1)
+            self.answers[m] = json.loads(result)
         self.delay = {}
         for d in args.delay or []:
             m, ms = d.split(":", 1)
@@ -164,6 +170,8 @@ class Fake:
             self.fail_first[method][0] -= 1
             _, code, msg = self.fail_first[method]
             return None, {"code": code, "message": msg}
+        if method in self.answers:
+            return self.answers[method], None
         if self.args.mode == "writer":
             if method in ("writer.prepare", "writer.freeze", "writer.thaw",
                           "writer.post_snapshot", "writer.abort"):
@@ -370,6 +378,7 @@ def main():
         s.add_argument("--fail", action="append")
         s.add_argument("--fail-first", action="append")
         s.add_argument("--delay", action="append")
+        s.add_argument("--answer", action="append")
         s.add_argument("--disconnect-on", action="append")
         s.add_argument("--silent", action="store_true")
         s.add_argument("--reconnect", action="store_true")

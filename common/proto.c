@@ -40,23 +40,41 @@ is_name_char (char c)
     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
-bool
-proto_is_writer_name (const char *s)
+int
+proto_check_name (const char *what, const char *s, bool dot_ok, char *why,
+                   size_t len)
 {
   size_t i, n = strlen (s);
 
-  if (n == 0 || n > PROTO_NAME_MAX)
-    return false;
+  if (n == 0)
+    return invalid (why, len, "invalid %s: it is empty", what);
+  if (n > PROTO_NAME_MAX)
+    return invalid (why, len, "invalid %s '%.64s...': longer than %d bytes",
+                    what, s, PROTO_NAME_MAX);
+  if (!dot_ok && s[0] == '.')
+    return invalid (why, len, "invalid %s '%s': it starts with '.'", what, s);
   for (i = 0; i < n; i++)
     if (!is_name_char (s[i]))
-      return false;
-  return true;
+      return invalid (why, len, "invalid %s '%s': character '%c' is not one"
+                      " of A-Z a-z 0-9 . _ -", what, s,
+                      s[i] >= 32 && s[i] < 127 ? s[i] : '?');
+  return 0;
+}
+
+bool
+proto_is_writer_name (const char *s)
+{
+  char why[1];
+
+  return proto_check_name ("name", s, true, why, sizeof why) == 0;
 }
 
 bool
 proto_is_name (const char *s)
 {
-  return s[0] != '.' && proto_is_writer_name (s);
+  char why[1];
+
+  return proto_check_name ("name", s, false, why, sizeof why) == 0;
 }
 
 int

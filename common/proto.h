@@ -67,6 +67,13 @@ extern int proto_check_string (const char *member, json_t *v, json_int_t min,
                                json_int_t max, char *why, size_t len)
   __attribute__((nonnull (1, 5)));
 
+/* Check S against the name rule: 1 to PROTO_NAME_MAX bytes of A-Z a-z
+ * 0-9 . _ -, not starting with '.' unless DOT_OK (writer names).  0, or
+ * -1 with a message naming WHAT ("volume name") and the fault in WHY. */
+extern int proto_check_name (const char *what, const char *s, bool dot_ok,
+                             char *why, size_t len)
+  __attribute__((nonnull));
+
 /* Whether S is a provider or volume name: 1 to PROTO_NAME_MAX bytes of
  * A-Z a-z 0-9 . _ -, not starting with '.'. */
 extern bool proto_is_name (const char *s) __attribute__((nonnull));

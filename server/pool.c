@@ -57,7 +57,12 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "proto.h"
 #include "volume.h"
+
+/* The engine applies the protocol's name and label rules. */
+_Static_assert (SV_NAME_MAX == PROTO_NAME_MAX, "one name limit");
+_Static_assert (SV_LABEL_MAX == PROTO_LABEL_MAX, "one label limit");
 
 #define IO(p) ((p)->io->ops)
 #define MAX_SET_VOLUMES 1024
@@ -78,41 +83,23 @@ struct sv_view {
 int
 sv_check_name (const char *name)
 {
-  size_t i, len = strlen (name);
+  char why[256];
 
-  if (len == 0)
-    return sv_error (EINVAL, "invalid volume name: it is empty");
-  if (len > SV_NAME_MAX)
-    return sv_error (EINVAL, "invalid volume name '%.64s...': longer than %d"
-                     " bytes", name, SV_NAME_MAX);
-  if (name[0] == '.')
-    return sv_error (EINVAL, "invalid volume name '%s': it starts with '.'",
-                     name);
-  for (i = 0; i < len; i++) {
-    char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return sv_error (EINVAL, "invalid volume name '%s': character '%c'"
-                       " is not one of A-Z a-z 0-9 . _ -", name,
-                       c >= 32 && c < 127 ? c : '?');
-  }
+  if (proto_check_name ("volume name", name, false, why, sizeof why) == -1)
+    return sv_error (EINVAL, "%s", why);
   return 0;
 }
 
+/* A label: the protocol's rule (common/proto.c), NULL for none. */
 static int
 check_label (const char *label)
 {
-  size_t i;
+  char why[256];
 
-  if (label == NULL)
-    return 0;
-  if (strlen (label) > SV_LABEL_MAX)
-    return sv_error (EINVAL, "snapshot label is longer than %d bytes",
-                     SV_LABEL_MAX);
-  for (i = 0; label[i]; i++)
-    if ((unsigned char) label[i] < 32 || label[i] == 127)
-      return sv_error (EINVAL, "snapshot label contains a control character"
-                       " at byte %zu", i);
+  if (label != NULL &&
+      proto_check_label ("label", label, strlen (label), why,
+                         sizeof why) == -1)
+    return sv_error (EINVAL, "invalid snapshot label: %s", why);
   return 0;
 }
 

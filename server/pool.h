@@ -27,8 +27,10 @@
 
 #include "sio.h"
 
-#define SV_NAME_MAX      64     /* volume name, bytes, without NUL */
-#define SV_LABEL_MAX     256    /* snapshot label, bytes, without NUL */
+#define SV_NAME_MAX      64     /* volume name, bytes, without NUL: the
+                                 * protocol's PROTO_NAME_MAX */
+#define SV_LABEL_MAX     256    /* snapshot label, bytes, without NUL:
+                                 * PROTO_LABEL_MAX */
 #define SV_UUID_STRLEN   36     /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 
 #define SV_CLUSTER_MIN     4096u

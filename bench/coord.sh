@@ -24,8 +24,9 @@ coord_cert ()
 {
     local pki=$bench_work/pki
     local ext=${3:-'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n'}
-    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-        -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/O=snapvol-bench/CN=$2" 2>/dev/null
+    (umask 077 && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "/O=snapvol-bench/CN=$2" 2>/dev/null)
+    chmod 600 "$pki/$1.key"     # the programs refuse a key others can read
     printf '%b' "$ext" >"$pki/$1.ext"
     openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
         -CAcreateserial -days 2 -out "$pki/$1.crt" -extfile "$pki/$1.ext" 2>/dev/null ||
@@ -76,10 +77,10 @@ coord_measure ()
     local pki=$bench_work/pki p i vols16=''
     local -a vols
     mkdir -p "$pki"
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    (umask 077 && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
         -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 2 -subj "/O=snapvol-bench/CN=bench CA" \
         -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign" 2>/dev/null ||
+        -addext "keyUsage=critical,keyCertSign" 2>/dev/null) ||
         sv_die "openssl could not make the bench CA"
     coord_cert server coordinator \
         'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n'

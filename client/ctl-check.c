@@ -211,17 +211,13 @@ check_run (struct ctl *ctl, const struct ctl_args *a)
 
   r = check_pool (a->argv[optind], (repair ? CHECK_REPAIR : 0) |
                   (discard ? CHECK_DISCARD_AFTER_CORRUPTION : 0));
-  if (r == NULL) {
-    log_warnx ("check: %s", sv_errmsg ());
-    return CTL_EXIT_FAILURE;
-  }
+  if (r == NULL)
+    return ctl_error (ctl, CTL_EXIT_FAILURE, "%s", sv_errmsg ());
   status = r->clean ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
   if (ctl->json) {
     json_t *j = report_json (r);
-    if (j == NULL) {
-      log_warnx ("check: out of memory");
-      status = CTL_EXIT_FAILURE;
-    }
+    if (j == NULL)
+      status = ctl_error (ctl, CTL_EXIT_FAILURE, "out of memory");
     else if (out_json (j) == -1)
       status = CTL_EXIT_FAILURE;
     json_decref (j);

@@ -66,17 +66,25 @@ one_line (const char *text, char *buf, size_t len)
   return buf;
 }
 
+/* The coordinator answered with an error: one line on stderr naming
+ * the code's meaning, and with --json the error object on stdout; but
+ * a failed snapshot set is a set, with its participants' states: it
+ * gets one more line per participant, and with --json the set object
+ * (state "failed", with its reason) instead of the error object. */
 static void
 report_error (struct ctl *ctl, int code, const char *message, json_t *data)
 {
   json_t *participants = json_object_get (data, "participants"), *p;
-  char buf[1024], name[1024], state[64], error[1024];
+  char buf[1024], line[1400], name[1024], state[64], error[1024];
   size_t i;
 
-  log_warnx ("%s: %s (%s, error %d)", ctl->command,
-             one_line (message, buf, sizeof buf), code_meaning (code), code);
-  if (code != SET_FAILED || !json_is_object (data))
+  snprintf (line, sizeof line, "%s: %s (%s, error %d)", ctl->command,
+            one_line (message, buf, sizeof buf), code_meaning (code), code);
+  if (code != SET_FAILED || !json_is_object (data)) {
+    ctl_report (ctl, code, message ? message : "", line);
     return;
+  }
+  log_warnx ("%s", line);
   json_array_foreach (participants, i, p) {
     const char *err = json_string_value (json_object_get (p, "error"));
 
@@ -87,8 +95,10 @@ report_error (struct ctl *ctl, int code, const char *message, json_t *data)
                one_line (out_str (p, "state"), state, sizeof state),
                err ? ": " : "", err ? one_line (err, error, sizeof error) : "");
   }
-  if (ctl->json)
+  if (ctl->json) {
+    ctl_error_printed ();
     out_json (data);
+  }
 }
 
 json_t *
@@ -105,13 +115,14 @@ ctl_coord_call (struct ctl *ctl, const char *method, json_t *params)
   int code;
 
   if (params == NULL) {
-    log_warnx ("%s: cannot build the request: out of memory", ctl->command);
+    ctl_error (ctl, CTL_EXIT_FAILURE,
+               "cannot build the request: out of memory");
     return NULL;
   }
   tls = tls_client_context (&files, err, sizeof err);
   if (tls == NULL) {
     json_decref (params);
-    log_warnx ("%s", err);
+    ctl_report (ctl, CTL_EXIT_FAILURE, err, err);
     return NULL;
   }
   c = rpcconn_open (tls, "coordinator", ctl->coordinator,
@@ -119,13 +130,13 @@ ctl_coord_call (struct ctl *ctl, const char *method, json_t *params)
                     : CONNECT_TIMEOUT_MS, -1, err, sizeof err);
   if (c == NULL) {
     json_decref (params);
-    log_warnx ("%s", err);
+    ctl_report (ctl, CTL_EXIT_FAILURE, err, err);
     goto out;
   }
   resp = rpcconn_call (c, method, params, ctl->timeout_ms, NULL, NULL,
                        err, sizeof err);
   if (resp == NULL)
-    log_warnx ("%s: %s", ctl->command, err);
+    ctl_error (ctl, CTL_EXIT_FAILURE, "%s", err);
   else if (rpcconn_response_error (resp, &code, &message, &data))
     report_error (ctl, code, message, data);
   else
@@ -195,8 +206,7 @@ joined (json_t *obj, const char *key)
 static int
 nomem (const struct ctl *ctl)
 {
-  log_warnx ("%s: out of memory", ctl->command);
-  return CTL_EXIT_FAILURE;
+  return ctl_error (ctl, CTL_EXIT_FAILURE, "out of memory");
 }
 
 static int

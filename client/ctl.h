@@ -33,6 +33,8 @@ struct ctl {
   int timeout_ms;               /* time to wait for an answer */
   bool timeout_given;           /* --timeout was given */
   bool json;                    /* --json: print the result as JSON */
+  bool json_errors;             /* --json is on the command line: errors
+                                 * are JSON even before it is parsed */
   char command[64];             /* "volume create", to prefix messages */
 };
 
@@ -99,13 +101,42 @@ extern json_t *ctl_coord_call (struct ctl *ctl, const char *method,
 extern int ctl_print_result (struct ctl *ctl, json_t *res, bool array,
                              int (*print) (json_t *res));
 
-/* Report a command line error on one line.  Returns CTL_EXIT_USAGE. */
+/* Errors.  Each is reported once, as one line on stderr ("snapvolctl:
+ * COMMAND: MESSAGE") and, with --json, also as one object on stdout:
+ *
+ *   {"error": {"code": CODE, "message": MESSAGE}}
+ *
+ * CODE is the server's or the coordinator's JSON-RPC error code
+ * (negative) when it answered with an error, else the exit status:
+ * CTL_EXIT_USAGE for a wrong command line, CTL_EXIT_FAILURE for any
+ * other failure snapvolctl found itself.  Only the first error of a run
+ * is printed as JSON, so stdout holds one value whatever happens.
+ * CTL may be NULL before the command line is read. */
+
+/* Report a failure: LINE on stderr (after "snapvolctl: "), MESSAGE in
+ * the JSON object.  Returns CTL_EXIT_USAGE if CODE is CTL_EXIT_USAGE,
+ * else CTL_EXIT_FAILURE. */
+extern int ctl_report (const struct ctl *ctl, int code, const char *message,
+                       const char *line)
+  __attribute__((nonnull (3, 4)));
+
+/* Report a failure of the command with code CODE, naming the command on
+ * stderr.  Returns as ctl_report. */
+extern int ctl_error (const struct ctl *ctl, int code, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
+/* Report a command line error.  Returns CTL_EXIT_USAGE. */
 extern int ctl_usage_error (const struct ctl *ctl, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 
 /* Report an answer from the server that lacks what the command needs.
  * Returns CTL_EXIT_FAILURE. */
 extern int ctl_bad_answer (const struct ctl *ctl, const char *why);
+
+/* Mark the run's error as printed on stdout by the caller (a failed
+ * snapshot set prints the set itself), so that no error object
+ * follows. */
+extern void ctl_error_printed (void);
 
 /* Parse the size ARG given for WHAT ("SIZE", "--cluster-size").
  * -1 after ctl_usage_error. */

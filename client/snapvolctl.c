@@ -91,7 +91,10 @@ print_help (void)
           " describes one command.\n"
           "\n"
           "Exit status: 0 on success, 1 if the command failed, 2 if the\n"
-          "command line is wrong.\n", DEFAULT_TIMEOUT_S,
+          "command line is wrong.  Errors are printed on stderr; with --json\n"
+          "also on stdout, as {\"error\": {\"code\": N, \"message\": \"...\"}}\n"
+          "(N: the server's JSON-RPC error code, else the exit status).\n",
+          DEFAULT_TIMEOUT_S,
           CTL_SET_CREATE_TIMEOUT_S);
 }
 
@@ -105,29 +108,98 @@ print_command_help (const struct ctl_command *c)
           c->synopsis, c->summary);
 }
 
+/* Whether this run's error was printed on stdout already. */
+static bool error_printed;
+
+void
+ctl_error_printed (void)
+{
+  error_printed = true;
+}
+
+/* MESSAGE as a JSON string.  A message quoting an argument that is not
+ * UTF-8 (the very error check_utf8 reports) has its bytes above 0x7f
+ * replaced by '?'. */
+static json_t *
+message_string (const char *message)
+{
+  json_t *s = json_string (message);
+  char *copy, *p;
+
+  if (s != NULL || (copy = strdup (message)) == NULL)
+    return s;
+  for (p = copy; *p; p++)
+    if ((unsigned char) *p > 0x7f)
+      *p = '?';
+  s = json_string (copy);
+  free (copy);
+  return s;
+}
+
+int
+ctl_report (const struct ctl *ctl, int code, const char *message,
+            const char *line)
+{
+  json_t *obj;
+
+  log_warnx ("%s", line);
+  if (ctl != NULL && (ctl->json || ctl->json_errors) && !error_printed) {
+    error_printed = true;
+    obj = json_pack ("{s:{s:i, s:o*}}", "error", "code", code,
+                     "message", message_string (message));
+    if (obj == NULL || !json_is_string (json_object_get (
+          json_object_get (obj, "error"), "message")))
+      log_warnx ("cannot report the error as JSON: out of memory");
+    else
+      out_json (obj);
+    json_decref (obj);
+  }
+  return code == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_FAILURE;
+}
+
+/* Report the message FMT, AP with the command's name before it on
+ * stderr. */
+static int
+report_v (const struct ctl *ctl, int code, const char *fmt, va_list ap)
+{
+  char message[2048], line[2200];
+
+  vsnprintf (message, sizeof message, fmt, ap);
+  if (ctl && ctl->command[0])
+    snprintf (line, sizeof line, "%s: %s", ctl->command, message);
+  else
+    snprintf (line, sizeof line, "%s", message);
+  return ctl_report (ctl, code, message, line);
+}
+
+int
+ctl_error (const struct ctl *ctl, int code, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+
+  va_start (ap, fmt);
+  r = report_v (ctl, code, fmt, ap);
+  va_end (ap);
+  return r;
+}
+
 int
 ctl_usage_error (const struct ctl *ctl, const char *fmt, ...)
 {
   va_list ap;
 
-  /* One line, like every other error, so that scripts can show it. */
-  flockfile (stderr);
-  fprintf (stderr, PROGNAME ": ");
-  if (ctl && ctl->command[0])
-    fprintf (stderr, "%s: ", ctl->command);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  report_v (ctl, CTL_EXIT_USAGE, fmt, ap);
   va_end (ap);
-  fputc ('\n', stderr);
-  funlockfile (stderr);
   return CTL_EXIT_USAGE;
 }
 
 int
 ctl_bad_answer (const struct ctl *ctl, const char *why)
 {
-  log_warnx ("%s: invalid answer from %s: %s", ctl->command, ctl->socket, why);
-  return CTL_EXIT_FAILURE;
+  return ctl_error (ctl, CTL_EXIT_FAILURE, "invalid answer from %s: %s",
+                    ctl->socket ? ctl->socket : ctl->coordinator, why);
 }
 
 int
@@ -150,16 +222,18 @@ ctl_call (struct ctl *ctl, const char *method, json_t *params)
   json_t *result = NULL;
 
   if (params == NULL) {
-    log_warnx ("%s: cannot build the request: out of memory", ctl->command);
+    ctl_error (ctl, CTL_EXIT_FAILURE,
+               "cannot build the request: out of memory");
     return NULL;
   }
   if (rpc_call (ctl->socket, ctl->timeout_ms, method, params, &result,
                 &e) == -1) {
     /* "cannot connect to SOCKET: ..." says enough on its own. */
     if (e.where == RPC_FAILED_CONNECT)
-      log_warnx ("%s", e.message);
+      ctl_report (ctl, CTL_EXIT_FAILURE, e.message, e.message);
     else
-      log_warnx ("%s: %s", ctl->command, e.message);
+      ctl_error (ctl, e.where == RPC_FAILED_SERVER ? e.code
+                 : CTL_EXIT_FAILURE, "%s", e.message);
     return NULL;
   }
   return result;
@@ -408,6 +482,20 @@ dispatch (struct ctl *ctl, int argc, char **argv)
                           "'" PROGNAME " --help')", argv[0], argv[1]);
 }
 
+/* Whether --json (or -j) is among the options of ARGV, wherever it
+ * is: an error found before the option is parsed (an unknown option
+ * or command before it) is then printed as JSON too. */
+static bool
+json_asked (int argc, char **argv)
+{
+  int i;
+
+  for (i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
+    if (strcmp (argv[i], "--json") == 0 || strcmp (argv[i], "-j") == 0)
+      return true;
+  return false;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -427,6 +515,7 @@ main (int argc, char **argv)
   int opt, r;
 
   log_init (PROGNAME, 0, 0);
+  ctl.json_errors = json_asked (argc, argv);
 
   /* '+': stop at the command; its options are parsed on its behalf. */
   opterr = 0;
@@ -439,7 +528,7 @@ main (int argc, char **argv)
       ctl.json = true;
       break;
     case 't':
-      if (parse_timeout (NULL, optarg, &ctl.timeout_ms) != 0)
+      if (parse_timeout (&ctl, optarg, &ctl.timeout_ms) != 0)
         return CTL_EXIT_USAGE;
       ctl.timeout_given = true;
       break;
@@ -462,16 +551,16 @@ main (int argc, char **argv)
       printf (PROGNAME " (snapvol) %s\n", PACKAGE_VERSION);
       return CTL_EXIT_OK;
     case ':':
-      return ctl_usage_error (NULL, "option '%s' needs an argument",
+      return ctl_usage_error (&ctl, "option '%s' needs an argument",
                               argv[optind - 1]);
     default:
       if (optopt > 0)
-        return ctl_usage_error (NULL, "unknown option '-%c'", optopt);
-      return ctl_usage_error (NULL, "unknown option '%s'", argv[optind - 1]);
+        return ctl_usage_error (&ctl, "unknown option '-%c'", optopt);
+      return ctl_usage_error (&ctl, "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind >= argc)
-    return ctl_usage_error (NULL, "no command given");
+    return ctl_usage_error (&ctl, "no command given");
 
   r = dispatch (&ctl, argc - optind, argv + optind);
   if (fflush (stdout) == EOF || ferror (stdout)) {

@@ -6,12 +6,15 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -32,6 +35,69 @@ tls_error_string (char *buf, size_t len)
   return buf;
 }
 
+/* Why a private key of mode MODE is refused, or NULL if it is not.
+ * Like ssh, any access by group or others is refused: a key they can
+ * read is no longer private, and one they can write can be swapped. */
+static const char *
+key_mode_problem (mode_t mode)
+{
+  if (mode & (S_IRGRP | S_IROTH))
+    return "readable";
+  if (mode & (S_IWGRP | S_IWOTH))
+    return "writable";
+  if (mode & (S_IXGRP | S_IXOTH))
+    return "executable";
+  return NULL;
+}
+
+/* Load the private key in PATH into CTX, after checking the mode of
+ * the file opened (not of the path, which could be replaced between a
+ * stat and an open).  The message says what to do about a bad mode. */
+static int
+load_private_key (SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+  const char *problem;
+  struct stat st;
+  EVP_PKEY *pkey;
+  char why[256];
+  FILE *fp;
+  int r = -1;
+
+  fp = fopen (path, "re");
+  if (fp == NULL) {
+    snprintf (err, errlen, "key %s: %s", path, strerror (errno));
+    return -1;
+  }
+  if (fstat (fileno (fp), &st) == -1) {
+    snprintf (err, errlen, "key %s: fstat: %s", path, strerror (errno));
+    goto out;
+  }
+  problem = key_mode_problem (st.st_mode);
+  if (problem != NULL) {
+    snprintf (err, errlen, "%s: private key is %s by group or others "
+              "(mode %04o); chmod 600 it", path, problem,
+              (unsigned) (st.st_mode & 07777));
+    goto out;
+  }
+  pkey = PEM_read_PrivateKey (fp, NULL,
+                              SSL_CTX_get_default_passwd_cb (ctx),
+                              SSL_CTX_get_default_passwd_cb_userdata (ctx));
+  if (pkey == NULL) {
+    snprintf (err, errlen, "key %s: %s", path,
+              tls_error_string (why, sizeof why));
+    goto out;
+  }
+  if (SSL_CTX_use_PrivateKey (ctx, pkey) != 1)
+    snprintf (err, errlen, "key %s: %s", path,
+              tls_error_string (why, sizeof why));
+  else
+    r = 0;
+  EVP_PKEY_free (pkey);
+ out:
+  fclose (fp);
+  return r;
+}
+
 /* Load FILES into CTX, requiring and verifying the peer's certificate. */
 static int
 load_files (SSL_CTX *ctx, const struct tls_files *files, char *err,
@@ -48,11 +114,8 @@ load_files (SSL_CTX *ctx, const struct tls_files *files, char *err,
               tls_error_string (why, sizeof why));
     return -1;
   }
-  if (SSL_CTX_use_PrivateKey_file (ctx, files->key, SSL_FILETYPE_PEM) != 1) {
-    snprintf (err, errlen, "key %s: %s", files->key,
-              tls_error_string (why, sizeof why));
+  if (load_private_key (ctx, files->key, err, errlen) == -1)
     return -1;
-  }
   if (SSL_CTX_check_private_key (ctx) != 1) {
     snprintf (err, errlen, "key %s does not match certificate %s",
               files->key, files->certificate);

@@ -17,7 +17,11 @@
 #include <stddef.h>
 #include <openssl/ssl.h>
 
-/* The files a TLS endpoint needs; all three are required. */
+/* The files a TLS endpoint needs; all three are required.  The key
+ * file must be private to its owner: one that group or others may
+ * read, write or execute (mode & 077) is refused, as ssh refuses one,
+ * with the message "KEY: private key is readable by group or others
+ * (mode 0644); chmod 600 it". */
 struct tls_files {
   const char *certificate;     /* PEM: our certificate (chain allowed) */
   const char *key;             /* PEM: its private key */
@@ -26,7 +30,8 @@ struct tls_files {
 
 /* A context for the accepting side: peers without a certificate that
  * chains to CA fail the handshake.  NULL on failure with a message
- * naming the file and OpenSSL's reason in ERR (ERRLEN bytes). */
+ * naming the file and the reason (OpenSSL's, or the key's mode) in ERR
+ * (ERRLEN bytes). */
 extern SSL_CTX *tls_server_context (const struct tls_files *files,
                                     char *err, size_t errlen)
   __attribute__((nonnull (1, 2)));

@@ -46,11 +46,15 @@ fi
 
 # _cert DIR NAME SUBJECT EXT [CA]: a P-256 key and a certificate for
 # SUBJECT signed by CA (default: the test CA), with extensions EXT.
+# Keys are made mode 0600 whatever the umask (openssl's mode for a new
+# key depends on its version, and an existing file keeps its own): the
+# programs refuse a key that group or others can read.
 _cert ()
 {
     local dir=$1 name=$2 subject=$3 ext=$4 ca=${5:-$pki/ca}
-    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-        -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "$subject" 2>/dev/null
+    (umask 077 && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "$subject" 2>/dev/null)
+    chmod 600 "$dir/$name.key"
     printf '%b' "$ext" >"$dir/$name.ext"
     openssl x509 -req -in "$dir/$name.csr" -CA "$ca.crt" -CAkey "$ca.key" \
         -CAcreateserial -days 2 -out "$dir/$name.crt" \
@@ -60,10 +64,11 @@ _cert ()
 _ca ()
 {
     local base=$1 subject=$2
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    (umask 077 && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
         -keyout "$base.key" -out "$base.crt" -days 2 -subj "$subject" \
         -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null)
+    chmod 600 "$base.key"
 }
 
 # make_pki: every certificate the tests use, in $pki:

@@ -14,7 +14,10 @@
 #   FUZZ_JOBS      fuzzing processes per target (default 1; more uses
 #                  libFuzzer's fork mode, which keeps going after a crash)
 #   FUZZ_BUILDDIR  where the targets were built (default: this directory)
-#   FUZZ_CORPUS    the seed corpora, corpus/TARGET (default: corpus/ here)
+#   FUZZ_SEEDS     the seeds gen-corpus made, SEEDS/TARGET (default:
+#                  seeds/ in FUZZ_BUILDDIR; `make check` makes them)
+#   FUZZ_CORPUS    the regression inputs kept by hand, CORPUS/TARGET
+#                  (default: corpus/ here)
 #   FUZZ_WORK      where the inputs found are kept, WORK/TARGET (default:
 #                  a temporary directory, removed at the end)
 #   FUZZ_CRASHES   where crashing inputs are written (default:
@@ -28,6 +31,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 seconds=${FUZZ_SECONDS:-5}
 jobs=${FUZZ_JOBS:-1}
 builddir=${FUZZ_BUILDDIR:-$here}
+seeds=${FUZZ_SEEDS:-$builddir/seeds}
 corpus=${FUZZ_CORPUS:-$here/corpus}
 crashes=${FUZZ_CRASHES:-$builddir/crashes}
 all_targets=(fuzz-journal fuzz-checkpoint fuzz-jsonrpc)
@@ -94,7 +98,6 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
 for t in "${targets[@]}"; do
     name=${t#fuzz-}
-    seeds=$corpus/$name
     mkdir -p "$work/$name" || exit 1
     args=(
         -max_total_time="$seconds"
@@ -107,10 +110,17 @@ for t in "${targets[@]}"; do
     )
     [ -f "$here/$name.dict" ] && args+=(-dict="$here/$name.dict")
     [ "$jobs" -gt 1 ] && args+=(-fork="$jobs" -ignore_crashes=1)
-    # The first directory receives the new inputs; the seeds are only
-    # read.
+    # The first directory receives the new inputs; the seeds and the
+    # regression inputs are only read.  Without its seeds a target
+    # would fuzz from nothing and prove little: that is a failure.
     dirs=("$work/$name")
-    [ -d "$seeds" ] && dirs+=("$seeds")
+    if [ ! -d "$seeds/$name" ]; then
+        echo "FAIL: no seeds for $t in $seeds/$name (make check makes them)"
+        failed+=("$t")
+        continue
+    fi
+    dirs+=("$seeds/$name")
+    [ -d "$corpus/$name" ] && dirs+=("$corpus/$name")
 
     echo "== $t: ${seconds}s over ${dirs[*]}"
     touch "$work/$name.start"

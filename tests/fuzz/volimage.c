@@ -286,19 +286,35 @@ put_checkpoint (struct memfs *fs, const struct vimage *im)
   return jfirst >= 1 && jfirst < UINT64_MAX - 2 ? jfirst : 1;
 }
 
-/* The data file: a cluster and a subcluster of a fixed pattern, so
- * that physical clusters 0 and 1 read back something other than zeroes
- * and those past them take the short-read path.  The pattern is made
- * once. */
+/* The data file's size for cluster size index K: room for every
+ * cluster of the volume twice (the live volume, and as much again for
+ * the versions snapshots keep), which holds whatever the seeds'
+ * workloads map, then one subcluster, so that the last cluster is
+ * partial and a read there takes the short-read path.  The engine
+ * refuses a mapping past the end of the file. */
+static size_t
+data_size (unsigned k)
+{
+  uint64_t cs = cluster_sizes[k];
+  uint64_t clusters = (volume_sizes[k] + cs - 1) / cs;
+
+  return 2 * clusters * cs + subcluster_size (cs);
+}
+
+/* The data file: a fixed pattern, so that mapped clusters read back
+ * something other than zeroes.  The pattern is made once, as long as
+ * the longest data file. */
 static void
-put_data (struct memfs *fs, uint32_t cs)
+put_data (struct memfs *fs, unsigned k)
 {
   static uint8_t *pattern;
-  const size_t max = SV_CLUSTER_MAX + SV_CLUSTER_MAX / 64;
   uint64_t x = 0x9e3779b97f4a7c15ull;
-  size_t i;
+  size_t i, max = 0;
 
   if (pattern == NULL) {
+    for (i = 0; i < 4; i++)
+      if (data_size (i) > max)
+        max = data_size (i);
     if ((pattern = malloc (max)) == NULL)
       fail ("out of memory");
     for (i = 0; i < max; i++) {
@@ -310,7 +326,7 @@ put_data (struct memfs *fs, uint32_t cs)
       pattern[i] = (uint8_t) (x >> (i % 8 * 8));
     }
   }
-  put (fs, VI_VOLDIR "/data", pattern, (size_t) cs + subcluster_size (cs));
+  put (fs, VI_VOLDIR "/data", pattern, data_size (k));
 }
 
 struct memfs *
@@ -363,7 +379,7 @@ vimage_build (const struct vimage *im)
     journal_name (path, sizeof path, jlast + 1);
     put (fs, path, blk, SV_BLOCK / 3);
   }
-  put_data (fs, cs);
+  put_data (fs, im->flags & VI_CLUSTER);
   return fs;
 }
 

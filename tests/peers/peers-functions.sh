@@ -25,14 +25,17 @@ requires openssl python3
 
 # issue NAME CN [SAN] [CA]: a key and a certificate NAME.{key,crt} for
 # CN, signed by CA (default: the test CA), with subjectAltName SAN.
+# Keys are made mode 0600 whatever the umask: the programs refuse a key
+# that group or others can read.
 issue ()
 {
     local name=$1 cn=$2 san=${3:-} ca=${4:-ca}
     local -a ext=()
     [ -z "$san" ] || ext=(-addext "subjectAltName=$san")
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$pki/$name.key" -out "$pki/$name.csr" -subj "/O=snapvol test/CN=$cn" \
-        "${ext[@]}" 2>/dev/null
+        "${ext[@]}" 2>/dev/null)
+    chmod 600 "$pki/$name.key"
     openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
         -CAcreateserial -days 2 -copy_extensions copy -out "$pki/$name.crt" 2>/dev/null
 }
@@ -46,9 +49,10 @@ make_certs ()
     mkdir -p "$pki"
     local c
     for c in ca rogue-ca; do
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
             -keyout "$pki/$c.key" -out "$pki/$c.crt" -days 2 \
-            -subj "/O=snapvol test/CN=$c" 2>/dev/null
+            -subj "/O=snapvol test/CN=$c" 2>/dev/null)
+        chmod 600 "$pki/$c.key"
     done
     issue coord coordinator "IP:127.0.0.1,DNS:localhost"
     issue wrongname coordinator "DNS:elsewhere.example"

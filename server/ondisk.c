@@ -25,13 +25,14 @@ const struct ondisk_kind ondisk_mark = { SV_MAGIC_MARK, "journal mark", JM_LEN }
 
 /* The checksum binds the block to where it belongs: a block written to
  * the wrong place fails it as surely as a damaged one. */
-static uint32_t
-block_crc (const uint8_t *blk, size_t len, uint64_t loc)
+uint32_t
+ondisk_checksum (const uint8_t *blk, const struct ondisk_kind *kind,
+                 uint64_t loc)
 {
   uint8_t l[8];
 
   put_le64 (l, loc);
-  return crc32c (crc32c (0, l, sizeof l), blk + 4, len - 4);
+  return crc32c (crc32c (0, l, sizeof l), blk + 4, kind->len - 4);
 }
 
 void
@@ -39,7 +40,7 @@ ondisk_seal (uint8_t *blk, const struct ondisk_kind *kind, uint64_t loc)
 {
   memcpy (blk + OFF_MAGIC, kind->magic, 8);
   put_le32 (blk + OFF_VERSION, SV_FORMAT_VERSION);
-  put_le32 (blk + OFF_CRC, block_crc (blk, kind->len, loc));
+  put_le32 (blk + OFF_CRC, ondisk_checksum (blk, kind, loc));
 }
 
 int
@@ -56,7 +57,7 @@ ondisk_check (const uint8_t *blk, ssize_t got, const struct ondisk_kind *kind,
   if (memcmp (blk + OFF_MAGIC, kind->magic, 8) != 0)
     return sv_error (EILSEQ, "%s: not a snapvol %s (bad magic)",
                      path, kind->what);
-  if (get_le32 (blk + OFF_CRC) != block_crc (blk, kind->len, loc))
+  if (get_le32 (blk + OFF_CRC) != ondisk_checksum (blk, kind, loc))
     return sv_error (EILSEQ, "%s: %s checksum mismatch", path, kind->what);
   ver = get_le32 (blk + OFF_VERSION);
   if (ver > SV_FORMAT_VERSION)

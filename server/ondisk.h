@@ -120,6 +120,13 @@ struct ondisk_kind {
 extern const struct ondisk_kind ondisk_pool, ondisk_super, ondisk_ckpt,
   ondisk_jrnl, ondisk_mark;
 
+/* The checksum of BLK as a block of KIND at location LOC (what
+ * ondisk_seal stores at OFF_CRC). */
+extern uint32_t ondisk_checksum (const uint8_t *blk,
+                                 const struct ondisk_kind *kind,
+                                 uint64_t loc)
+  __attribute__((nonnull));
+
 /* Set BLK's magic and version for KIND and seal it with its checksum,
  * for location LOC (the byte offset where it will be written). */
 extern void ondisk_seal (uint8_t *blk, const struct ondisk_kind *kind,

@@ -169,10 +169,19 @@ block_init (uint8_t *blk, const char *magic)
   put_le32 (blk + OFF_VERSION, SV_FORMAT_VERSION);
 }
 
+/* Set the checksum of BLK (at location 0) for the kind its magic
+ * names, leaving its version as it is (a seed may carry another). */
 static void
 seal (uint8_t *blk)
 {
-  put_le32 (blk + OFF_CRC, crc32c (0, blk + 4, SV_BLOCK - 4));
+  static const struct ondisk_kind *const kinds[] = {
+    &ondisk_pool, &ondisk_super, &ondisk_ckpt, &ondisk_jrnl,
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (memcmp (blk + OFF_MAGIC, kinds[i]->magic, 8) == 0)
+      put_le32 (blk + OFF_CRC, ondisk_checksum (blk, kinds[i], 0));
 }
 
 static void

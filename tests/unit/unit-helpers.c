@@ -396,15 +396,16 @@ ut_block_set_le32 (const char *path, size_t off, uint32_t v)
 {
   uint8_t blk[SV_BLOCK];
 
-  uint8_t loc[8] = { 0 };
-  size_t len;
+  static const struct ondisk_kind *const kinds[] = {
+    &ondisk_pool, &ondisk_super, &ondisk_ckpt, &ondisk_jrnl,
+  };
+  size_t i;
 
   ut_file_read (path, blk, sizeof blk, 0);
   put_le32 (blk + off, v);
-  /* The checksum as ondisk.h defines it: the location (0), then the
-   * block from byte 4; a journal header's covers its first sector. */
-  len = memcmp (blk + OFF_MAGIC, SV_MAGIC_JRNL, 8) == 0 ? JH_LEN : SV_BLOCK;
-  put_le32 (blk + OFF_CRC, crc32c (crc32c (0, loc, 8), blk + 4, len - 4));
+  for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (memcmp (blk + OFF_MAGIC, kinds[i]->magic, 8) == 0)
+      put_le32 (blk + OFF_CRC, ondisk_checksum (blk, kinds[i], 0));
   ut_file_write (path, blk, sizeof blk, 0);
 }
 

@@ -480,17 +480,23 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
       }
       /* Cut the torn tail so that later appends never sit in front of
        * stale bytes. */
-      if (IO (j)->truncate (io->opaque, h, re.end) == -1 ||
-          IO (j)->sync (io->opaque, h) == -1) {
+      if (IO (j)->truncate (io->opaque, h, re.end) == -1) {
         sv_error (errno, "truncate: %s: %m", path);
         goto err;
       }
       *torn_bytes += re.size - re.end;
     }
-    else if (IO (j)->sync (io->opaque, h) == -1) {
-      /* What was replayed may sit in the page cache only (a kill -9
-       * before the commit's fdatasync): recovery builds on it, so it
-       * must be on the disk before anything is destroyed. */
+    /* What was replayed may sit in the page cache only (a kill -9
+     * before the commit's fdatasync), and records past the mark may
+     * never have been acknowledged (a power cut took the last mark):
+     * recovery builds on all of it, so it is marked and synced before
+     * anything is destroyed, and a record damaged later in that
+     * stretch is corruption, not a torn tail. */
+    if (mark.end != re.end &&
+        write_mark (io, h, path, salt, &mark, re.end,
+                    expect ? expect - 1 : after_seq) == -1)
+      goto err;
+    if (IO (j)->sync (io->opaque, h) == -1) {
       sv_error (errno, "fdatasync: %s: %m", path);
       goto err;
     }

@@ -42,7 +42,9 @@
  * `snapvolctl check` reports it and only `check --repair
  * --discard-after-corruption` cuts there.  At or after E it is a torn
  * tail, cut as before.  A bad record followed by records in a later
- * file is corruption too.  What the mark cannot tell: after a power cut
+ * file is corruption too.  Recovery marks what it replayed (records
+ * past a mark a power cut took, which the recovered volume now serves
+ * and builds on) before its sync.  What the mark cannot tell: after a power cut
  * (not a kill -9) the last commit's mark may not be on the disk, so a
  * record damaged in that one commit is still taken for a torn tail.
  *

@@ -58,8 +58,8 @@
  * are missing or back) left out and the others kept: in a power-loss
  * image, a flip in the last commit past a mark the power loss dropped
  * (the journal's known limit, journal.h); and a flip in records that
- * the recovery of an adopted image replayed past the newest mark of
- * their file, while no commit has marked them since.  Any other pool
+ * the recovery of an adopted image replayed past the newest durable
+ * mark of their file, while no mark in the image covers them.  Any other pool
  * that opens and fails a check is a silent loss: the run fails.  The
  * sweep's time comes on top of the time budget.  See sweep_flip.
  *
@@ -115,7 +115,7 @@
 /* The journal sweep: one crash point in SWEEP_EVERY has its journal
  * files damaged, one byte at a time, at DEFAULT_FLIPS positions. */
 #define SWEEP_EVERY 8
-#define DEFAULT_FLIPS 20
+#define DEFAULT_FLIPS 16
 #define SWEEP_MAXFILES 32
 #define SWEEP_REPORTS 5           /* failures printed in full */
 
@@ -332,6 +332,14 @@ struct run {
     uint64_t upto;
   } unmarked[SWEEP_MAXFILES];
   size_t nunmarked;
+  /* Every snapshot made in the iteration (adoptions forget those
+   * deleted before): what a relaxed check allows to come back. */
+  struct made {
+    unsigned vol;
+    char id[SV_UUID_STRLEN + 1];
+    char set[SV_UUID_STRLEN + 1];
+  } *made;
+  size_t nmade, capmade;
 };
 
 /* What a recovered pool holds. */
@@ -777,6 +785,35 @@ model_snap_creating (struct run *r, unsigned vol, const char *set)
   return NULL;
 }
 
+static const struct made *
+made_by_id (const struct run *r, const char *id)
+{
+  size_t i;
+
+  for (i = 0; i < r->nmade; i++)
+    if (strcmp (r->made[i].id, id) == 0)
+      return &r->made[i];
+  return NULL;
+}
+
+static void
+note_made (struct run *r, unsigned vol, const char *id, const char *set)
+{
+  struct made *e;
+
+  if (made_by_id (r, id))
+    return;
+  if (r->nmade == r->capmade) {
+    r->capmade = r->capmade ? r->capmade * 2 : 64;
+    r->made = realloc (r->made, r->capmade * sizeof *r->made);
+    assert_non_null (r->made);
+  }
+  e = &r->made[r->nmade++];
+  e->vol = vol;
+  snprintf (e->id, sizeof e->id, "%s", id);
+  snprintf (e->set, sizeof e->set, "%s", set);
+}
+
 static int
 volume_index (const char *name)
 {
@@ -895,17 +932,25 @@ check_against_model (const struct ctx *c, const struct state *st)
     struct msnap *m = model_snap_by_id (r, st->snap[i].id);
     if (m == NULL)
       m = model_snap_creating (r, vol, st->snap[i].si.set_id);
+    if (m == NULL && c->relaxed) {
+      const struct made *e = made_by_id (r, st->snap[i].id);
+      CHECK (c, e != NULL, "snapshot %s of %s (set %s) was never made",
+             st->snap[i].id, specs[vol].name, st->snap[i].si.set_id);
+      CHECK (c, e->vol == vol && strcmp (e->set, st->snap[i].si.set_id) == 0,
+             "snapshot %s is listed on volume %s in set %s, made on %s in"
+             " set %s", st->snap[i].id, specs[vol].name,
+             st->snap[i].si.set_id, specs[e->vol].name, e->set);
+      CHECK (c, st->snap[i].si.size == specs[vol].size,
+             "snapshot %s has size %" PRIu64, st->snap[i].id,
+             st->snap[i].si.size);
+      continue;
+    }
     if (m == NULL) {
       unsigned d;
-      for (d = 0; d < r->ndeleted && d < 64; d++) {
-        if (c->relaxed && strcmp (r->deleted[d], st->snap[i].id) == 0)
-          break;
+      for (d = 0; d < r->ndeleted && d < 64; d++)
         CHECK (c, strcmp (r->deleted[d], st->snap[i].id) != 0,
                "snapshot %s of %s is back after its deletion returned",
                st->snap[i].id, specs[vol].name);
-      }
-      if (c->relaxed && d < r->ndeleted && d < 64)
-        continue;
     }
     CHECK (c, m != NULL, "snapshot %s of %s (set %s) was never created",
            st->snap[i].id, specs[vol].name, st->snap[i].si.set_id);
@@ -1328,12 +1373,15 @@ same_content (const struct state *a, const struct state *b)
  *     taken for a torn tail and cut.  In a kill -9 image every mark the
  *     process wrote is there: never this case;
  *   - records that the recovery of an adopted image replayed past the
- *     newest mark of their file (their commit's fdatasync had returned,
- *     its mark was not yet written): the workload went on from them,
- *     and the model holds them as durable, but recovery writes no mark
- *     for them, so until the volume's next commit marks them a record
- *     damaged there is taken for a torn tail too.  Power loss or kill
- *     -9 alike. */
+ *     newest durable mark of their file (their commit's fdatasync had
+ *     returned, its mark was not written or did not survive): the
+ *     workload went on from them, and the model holds them as durable,
+ *     but recovery makes no mark for them durable (the pool writes one
+ *     at a later commit, and only the commit after that syncs it), so
+ *     until then a record damaged there is taken for a torn tail too.
+ *     Power loss or kill -9 alike.
+ * A snapshot that a relaxed check finds listed must have been made in
+ * the iteration (adoptions included), on its volume, in its set. */
 
 /* A journal file of a crash image. */
 struct jfile {
@@ -1427,8 +1475,12 @@ list_journal_files (struct crashsim *img, struct crashsim *truth,
 static void
 note_unmarked (struct run *r, struct crashsim *img)
 {
+  /* What is durable: the pool may have written a mark since without
+   * syncing it (its next commit does). */
+  struct crashsim *durable = crashsim_crash (img, 0, CRASHSIM_SYNCED_ONLY,
+                                             NULL);
   struct jfile *f = xcalloc (SWEEP_MAXFILES, sizeof *f);
-  size_t n = list_journal_files (img, NULL, f), i;
+  size_t n = list_journal_files (durable, NULL, f), i;
 
   r->nunmarked = 0;
   for (i = 0; i < n; i++)
@@ -1437,16 +1489,17 @@ note_unmarked (struct run *r, struct crashsim *img)
       r->unmarked[r->nunmarked++].upto = f[i].size;
     }
   free (f);
+  crashsim_free (durable);
 }
 
 /* Is byte OFF of journal file F in records that a recovery of an
- * adopted image replayed and no mark has covered since? */
+ * adopted image replayed and no mark in the image covers? */
 static int
 in_unmarked (const struct run *r, const struct jfile *f, uint64_t off)
 {
   size_t i;
 
-  if (off < SV_BLOCK || off < f->true_end)
+  if (off < SV_BLOCK || off < f->end)
     return 0;
   for (i = 0; i < r->nunmarked; i++)
     if (strcmp (r->unmarked[i].path, f->path) == 0)
@@ -1505,9 +1558,9 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
   struct ctx c = { .r = r, .p = p };
   struct sweep_try *t = xcalloc (1, sizeof *t);
   int kill = p->mode == CRASHSIM_KEEP_ALL;
-  int past_mark = !kill && off >= SV_BLOCK && off >= f->end &&
+  int unmarked = in_unmarked (r, f, off);
+  int past_mark = !kill && !unmarked && off >= SV_BLOCK && off >= f->end &&
     off < f->true_end;
-  int unmarked = !past_mark && in_unmarked (r, f, off);
   char where[640], first[sizeof t->msg];
   uint8_t was;
   int h, e, differ;
@@ -2073,6 +2126,7 @@ do_snapshot (struct run *r, const unsigned *ks, size_t n, int hold)
       call_failed (r, "pool_snapshot_create (results out of order)");
     memcpy (m->id, res[i].id, sizeof m->id);
     m->state = S_OK;
+    note_made (r, ks[i], m->id, m->set);
     cut_end (&r->v[ks[i]]);
   }
   r->st->snaps_created += n;
@@ -2205,6 +2259,7 @@ do_adopt (struct run *r)
     m->state = S_OK;
     memcpy (m->id, st.snap[i].id, sizeof m->id);
     memcpy (m->set, st.snap[i].si.set_id, sizeof m->set);
+    note_made (r, m->vol, m->id, m->set);
     m->val = st.snap[i].val;
     st.snap[i].val = NULL;
   }
@@ -2418,6 +2473,7 @@ run_free (struct run *r)
   if (r->adopt.img)
     crashsim_free (r->adopt.img);
   free (r->pend);
+  free (r->made);
   crashsim_free (r->cs);
   free (r->buf);
 }

@@ -59,9 +59,10 @@
  * image, a flip in the last commit past a mark the power loss dropped
  * (the journal's known limit, journal.h); and a flip in records that
  * the recovery of an adopted image replayed past the newest durable
- * mark of their file, while no mark in the image covers them.  Any other pool
- * that opens and fails a check is a silent loss: the run fails.  The
- * sweep's time comes on top of the time budget.  See sweep_flip.
+ * mark of their file, while no mark in the image covers them.  Any
+ * other pool that opens and fails a check is a silent loss: the run
+ * fails.  The sweep's time comes on top of the time budget.  See
+ * sweep_flip.
  *
  * Reproduce: every failure prints the seed, the iteration and the crash
  * operation (and for the sweep the file, offset and bytes flipped);
@@ -2612,10 +2613,10 @@ test_randomized_power_loss_keeps_acknowledged_data_and_snapshots (void **state)
                  " replayed and no mark covers (%" PRIu64 " read"
                  " differently), %" PRIu64 " silent losses\n",
                  st.sweep_images, st.sweep_images_kill, st.flips,
-                 st.flips_hdr, st.sweep_seconds, st.flips_refused, st.flips_intact,
-                 st.flips_past_mark, st.flips_past_mark_differ,
-                 st.flips_unmarked, st.flips_unmarked_differ,
-                 st.flips_silent);
+                 st.flips_hdr, st.sweep_seconds, st.flips_refused,
+                 st.flips_intact, st.flips_past_mark,
+                 st.flips_past_mark_differ, st.flips_unmarked,
+                 st.flips_unmarked_differ, st.flips_silent);
   if (st.flips_silent > 0)
     fail_msg ("journal sweep: %" PRIu64 " damaged journals opened and"
               " failed a check (the first %d are printed above)",

@@ -487,17 +487,21 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
       *torn_bytes += re.size - re.end;
     }
     /* What was replayed may sit in the page cache only (a kill -9
-     * before the commit's fdatasync), and records past the mark may
-     * never have been acknowledged (a power cut took the last mark):
-     * recovery builds on all of it, so it is marked and synced before
-     * anything is destroyed, and a record damaged later in that
-     * stretch is corruption, not a torn tail. */
-    if (mark.end != re.end &&
-        write_mark (io, h, path, salt, &mark, re.end,
-                    expect ? expect - 1 : after_seq) == -1)
-      goto err;
+     * before the commit's fdatasync): recovery builds on it, so it
+     * must be on the disk before anything is destroyed.  Records past
+     * the mark (a power cut took the last mark, or a kill -9 came
+     * before it) are then marked, as a commit does, after the sync:
+     * the recovered volume serves and builds on them, so a record
+     * damaged there later is corruption, not a torn tail. */
     if (IO (j)->sync (io->opaque, h) == -1) {
       sv_error (errno, "fdatasync: %s: %m", path);
+      goto err;
+    }
+    if (mark.end != re.end &&
+        (write_mark (io, h, path, salt, &mark, re.end,
+                     expect ? expect - 1 : after_seq) == -1 ||
+         IO (j)->sync (io->opaque, h) == -1)) {
+      sv_error_prefix ("%s: marking the replayed records", path);
       goto err;
     }
     if (j->h != -1)

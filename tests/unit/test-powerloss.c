@@ -1596,8 +1596,9 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
   }
   if (sweep_checks (&c, t, 0) == 0)
     differ = 0;
-  else if (past_mark || unmarked) {
-    /* The content may differ; the rest must hold. */
+  else if (past_mark) {
+    /* The content may differ; the rest must hold.  (Records that a
+     * recovery replayed are marked by it: no exception for them.) */
     snprintf (first, sizeof first, "%s", t->msg);
     if (sweep_checks (&c, t, 1) == -1)
       goto silent;
@@ -1607,7 +1608,7 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
   }
   else
     goto silent;
-  r->st->flips_intact += !past_mark && !unmarked;
+  r->st->flips_intact += !past_mark;
   r->st->flips_past_mark += past_mark;
   r->st->flips_past_mark_differ += past_mark && differ;
   r->st->flips_unmarked += unmarked;

@@ -35,6 +35,17 @@
  * Stopping: rpcpeer_stop sets `stopping` and writes to stop_pipe,
  * which nobody drains, so every later poll of it returns at once.
  *
+ * Backoff: the wait before the next attempt starts at backoff_min_ms
+ * and doubles after each attempt that fails, up to backoff_max_ms.  A
+ * connection whose registration the coordinator accepted resets it:
+ * the next wait is backoff_min_ms again, however short the connection
+ * was.  A registered connection proves the coordinator and our
+ * credentials work, so its end is not part of a run of failures (a
+ * coordinator restarted, a peer replaced by a newer registration);
+ * counting it as one made a provider cut off six times in a minute
+ * wait 16 s.  A coordinator that accepts and then drops every
+ * registration costs one attempt per backoff_min_ms.
+ *
  * Logging: a failure to connect or register is logged at LOG_ERR when
  * its message differs from the previous failure's, at LOG_DEBUG when it
  * repeats, so a coordinator down for a day costs one line.  The end of
@@ -68,8 +79,6 @@
 #define SEND_TIMEOUT_MS 30000
 /* A coordinator that answers no ping for this many heartbeats is gone. */
 #define MISSED_HEARTBEATS 3
-/* A connection that lasted this long resets the backoff. */
-#define STABLE_MS 10000
 /* Accepted heartbeat_ms from a registration result. */
 #define HEARTBEAT_MIN_MS 50
 #define HEARTBEAT_MAX_MS 3600000
@@ -741,13 +750,12 @@ rpcpeer_run (struct rpcpeer *p)
 
   while (!atomic_load (&p->stopping)) {
     struct session s = { .p = p };
-    int64_t started = now_ms ();
     bool registered = session (p, &s);
     int wait;
 
     if (atomic_load (&p->stopping))
       break;
-    if (registered && now_ms () - started >= STABLE_MS)
+    if (registered)
       delay = p->backoff_min_ms;
     /* Jitter: 75% to 100% of the delay, so that peers cut off together
      * do not all come back at the same instant. */

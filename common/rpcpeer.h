@@ -81,7 +81,8 @@ extern struct rpcpeer *rpcpeer_new (const struct rpcpeer_config *cfg,
 
 /* Run the link until rpcpeer_stop: connect, register, serve, and
  * reconnect after each failure, waiting 0.5 s doubling up to 30 s
- * (with jitter; back to 0.5 s after a connection that lasted).  Each
+ * (with jitter; back to 0.5 s after any connection whose registration
+ * was accepted, however long it lasted).  Each
  * failure is logged at LOG_ERR when it differs from the previous one,
  * at LOG_DEBUG when it repeats.  Returns 0 once stopped (at once if
  * rpcpeer_stop came first), -1 with errno if the worker thread could

@@ -42,6 +42,8 @@ struct parse {
   int certificate_line, key_line, ca_line, catalog_line, pid_file_line;
   int hold_timeout_line, freeze_window_line, heartbeat_line;
   int deletion_retry_line;
+  int handshake_timeout_line, handshakes_per_address_line;
+  int reserved_connections_line;
 };
 
 static void perror_at (struct parse *p, int line, const char *fmt, ...)
@@ -209,6 +211,31 @@ set_duration (struct parse *p, char **words, int n, unsigned *field,
   *field = ms;
 }
 
+/* A count from MIN to MAX. */
+static void
+set_count (struct parse *p, char **words, int n, unsigned *field,
+           int *line_seen, unsigned min, unsigned max)
+{
+  unsigned long v;
+  char *end;
+
+  if (n != 2) {
+    perror_at (p, p->line, "'%s' takes one argument: a number", words[0]);
+    return;
+  }
+  if (!first_time (p, words[0], line_seen))
+    return;
+  errno = 0;
+  v = strtoul (words[1], &end, 10);
+  if (words[1][0] < '0' || words[1][0] > '9' || *end != '\0' ||
+      errno != 0 || v < min || v > max) {
+    perror_at (p, p->line, "'%s': invalid number '%s' (%u to %u)", words[0],
+               words[1], min, max);
+    return;
+  }
+  *field = (unsigned) v;
+}
+
 static void
 parse_listen (struct parse *p, char **words, int n)
 {
@@ -361,6 +388,16 @@ parse_line (struct parse *p, char *line)
   else if (strcmp (words[0], "deletion-retry") == 0)
     set_duration (p, words, n, &conf->deletion_retry_ms,
                   &p->deletion_retry_line, 100, 3600000, "100ms to 1h");
+  else if (strcmp (words[0], "handshake-timeout") == 0)
+    set_duration (p, words, n, &conf->handshake_timeout_ms,
+                  &p->handshake_timeout_line, 100, 10000, "100ms to 10s");
+  else if (strcmp (words[0], "handshakes-per-address") == 0)
+    set_count (p, words, n, &conf->handshakes_per_address,
+               &p->handshakes_per_address_line, 1, CONFIG_MAX_CONNECTIONS);
+  else if (strcmp (words[0], "reserved-connections") == 0)
+    set_count (p, words, n, &conf->reserved_connections,
+               &p->reserved_connections_line, 0,
+               CONFIG_MAX_CONNECTIONS / 2);
   else if (strcmp (words[0], "allow") == 0)
     parse_allow (p, words, n);
   else
@@ -417,6 +454,9 @@ conf_load (const char *path)
   p.conf->freeze_window_ms = 60000;
   p.conf->heartbeat_ms = 5000;
   p.conf->deletion_retry_ms = CONFIG_DELETION_RETRY_MS;
+  p.conf->handshake_timeout_ms = CONFIG_HANDSHAKE_TIMEOUT_MS;
+  p.conf->handshakes_per_address = CONFIG_HANDSHAKES_PER_ADDRESS;
+  p.conf->reserved_connections = CONFIG_RESERVED_CONNECTIONS;
 
   fp = fopen (path, "r");
   if (fp == NULL) {

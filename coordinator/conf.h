@@ -20,6 +20,12 @@
 #define CONFIG_DEFAULT_PORT "10810"
 /* deletion-retry's default: the first retry of a failed deletion. */
 #define CONFIG_DELETION_RETRY_MS 30000
+/* Defaults of the limits on connections still in their TLS handshake
+ * (docs/coordinator.md, Connections). */
+#define CONFIG_MAX_CONNECTIONS 1024
+#define CONFIG_HANDSHAKE_TIMEOUT_MS 5000
+#define CONFIG_HANDSHAKES_PER_ADDRESS 128
+#define CONFIG_RESERVED_CONNECTIONS 128
 
 struct config_listen {
   char *host;                   /* NULL for every address ("*") */
@@ -50,6 +56,9 @@ struct config {
   unsigned freeze_window_ms;
   unsigned heartbeat_ms;
   unsigned deletion_retry_ms;   /* first retry of a failed deletion */
+  unsigned handshake_timeout_ms;        /* TCP connect to TLS done */
+  unsigned handshakes_per_address;      /* in their handshake, per IP */
+  unsigned reserved_connections;        /* for handshakes already done */
   struct config_allow *allow;
   size_t nallow;
 };

@@ -37,6 +37,28 @@
  * CONN_MAX_PENDING unanswered requests stop reading from the peer until
  * answers go out.
  *
+ * Room: a connection counts as "in its handshake" from accept until
+ * its TLS handshake is done; nobody knows who it is yet.  Such
+ * connections are bounded three ways, so that whoever can reach the
+ * port without a certificate cannot keep peers out:
+ *   - each has conf->handshake_timeout_ms to finish the handshake;
+ *   - one IP address may have conf->handshakes_per_address of them;
+ *   - together they may take the table but conf->reserved_connections
+ *     slots, which only connections past their handshake hold.
+ * When a new connection would exceed a bound, an older connection in
+ * its handshake is closed to make room ("shed") rather than the new one
+ * refused: refusing the newest would let a flood that keeps its slots
+ * busy lock out a real peer from the same address, while shedding the
+ * oldest lets every new connection in long enough to show itself.  The
+ * one shed is the oldest that has sent nothing yet ("quiet"), else the
+ * one whose handshake made progress least recently ("talking"): a real
+ * peer sends its ClientHello at once, a flood of idle sockets never
+ * does.  Quiet and talking are kept as lists in age order, for every
+ * connection and per address (struct source), so a shed is O(1).  The
+ * table also shrinks to what RLIMIT_NOFILE allows (raised towards
+ * CONN_MAX + CONN_FD_SPARE at start), so accept(2) rarely fails with
+ * EMFILE; when it does, listener.c sheds through conns_shed.
+ *
  * Callbacks of calls always run from the event loop: a call that
  * cannot be sent, or whose connection closes, is ended through its
  * timer event made active, never from inside conn_call or conn_close.
@@ -50,9 +72,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -75,6 +99,9 @@
 #define LINGER_MS 2000
 /* Unsent output beyond which a peer that does not read is dropped. */
 #define MAX_OUTPUT (64u << 20)
+#define SOURCE_BUCKETS 256
+/* Connections shed are logged once, then summed up this often. */
+#define SHED_REPORT_MS 10000
 
 struct inreq {
   TAILQ_ENTRY (inreq) entry;
@@ -112,6 +139,14 @@ enum timer_mode {
   TIMER_IDLE,
 };
 
+/* The connections in their handshake from one IP address. */
+struct source {
+  LIST_ENTRY (source) entry;    /* in its hash bucket */
+  char host[INET6_ADDRSTRLEN];
+  unsigned n;
+  TAILQ_HEAD (, conn) quiet, talking;
+};
+
 struct conn {
   TAILQ_ENTRY (conn) entry;
   struct coord *co;
@@ -142,6 +177,14 @@ struct conn {
 
   struct event *resume;         /* go on reading after a pause */
   struct event *reaper;         /* frees the structure */
+
+  /* In its handshake (src != NULL): see the design notes, Room. */
+  struct source *src;
+  bool talking;                 /* it has sent something */
+  bool shed;                    /* being closed to make room: quietly */
+  TAILQ_ENTRY (conn) hs_all;    /* in conns->quiet or conns->talking */
+  TAILQ_ENTRY (conn) hs_src;    /* in src->quiet or src->talking */
+  int64_t accepted_ms;
 };
 
 struct conns {
@@ -151,16 +194,60 @@ struct conns {
   TAILQ_HEAD (, call) calls;    /* every call not yet ended */
   size_t n;
   uint64_t next_serial;
+
+  size_t max;                   /* connections at once */
+  size_t max_handshakes;        /* of them in their handshake */
+  size_t nhandshakes;
+  TAILQ_HEAD (, conn) quiet, talking;
+  LIST_HEAD (, source) sources[SOURCE_BUCKETS];
+  struct event *report;         /* sums up connections shed */
+  uint64_t shed_since_report;
+  const char *last_shed_why;
 };
 
 static void drop (struct conn *c, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 static void process (struct conn *c);
 
+static void report_cb (evutil_socket_t fd, short what, void *arg);
+
+/* How many connections the descriptor limit allows, after raising the
+ * soft limit as far as CONN_MAX needs and the hard limit lets us. */
+static size_t
+table_size (void)
+{
+  const rlim_t want = CONN_MAX + CONN_FD_SPARE;
+  struct rlimit rl;
+  size_t n;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == -1) {
+    log_warn ("getrlimit RLIMIT_NOFILE");
+    return CONN_MAX;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    struct rlimit raised = rl;
+
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+      ? want : rl.rlim_max;
+    if (raised.rlim_cur > rl.rlim_cur &&
+        setrlimit (RLIMIT_NOFILE, &raised) == 0)
+      rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+    return CONN_MAX;
+  n = rl.rlim_cur > 2 * CONN_FD_SPARE ? (size_t) rl.rlim_cur - CONN_FD_SPARE
+    : CONN_FD_SPARE;
+  log_warnx ("RLIMIT_NOFILE allows %llu descriptors: at most %zu "
+             "connections at once instead of %d",
+             (unsigned long long) rl.rlim_cur, n, CONN_MAX);
+  return n;
+}
+
 struct conns *
 conns_new (struct coord *co)
 {
   struct conns *conns = calloc (1, sizeof *conns);
+  size_t i, reserve;
 
   if (conns == NULL)
     return NULL;
@@ -168,6 +255,21 @@ conns_new (struct coord *co)
   TAILQ_INIT (&conns->list);
   TAILQ_INIT (&conns->dead);
   TAILQ_INIT (&conns->calls);
+  TAILQ_INIT (&conns->quiet);
+  TAILQ_INIT (&conns->talking);
+  for (i = 0; i < SOURCE_BUCKETS; i++)
+    LIST_INIT (&conns->sources[i]);
+  conns->report = evtimer_new (co->base, report_cb, conns);
+  if (conns->report == NULL) {
+    free (conns);
+    return NULL;
+  }
+  conns->max = table_size ();
+  /* A small table (a low RLIMIT_NOFILE) still lets handshakes in. */
+  reserve = co->conf->reserved_connections;
+  if (reserve > conns->max / 2)
+    reserve = conns->max / 2;
+  conns->max_handshakes = conns->max - reserve;
   return conns;
 }
 
@@ -201,6 +303,210 @@ void *
 conn_peer (const struct conn *c)
 {
   return c->peer;
+}
+
+/* Room (see the design notes). */
+
+static unsigned
+source_hash (const char *host)
+{
+  unsigned h = 2166136261u;
+
+  for (; *host; host++)
+    h = (h ^ (unsigned char) *host) * 16777619u;
+  return h % SOURCE_BUCKETS;
+}
+
+static struct source *
+source_find (struct conns *conns, const char *host)
+{
+  struct source *src;
+
+  LIST_FOREACH (src, &conns->sources[source_hash (host)], entry)
+    if (strcmp (src->host, host) == 0)
+      return src;
+  return NULL;
+}
+
+/* Count C, just accepted from HOST, as in its handshake.  -1 on
+ * ENOMEM. */
+static int
+handshake_begin (struct conn *c, const char *host, bool talking)
+{
+  struct conns *conns = c->co->conns;
+  struct source *src = source_find (conns, host);
+
+  if (src == NULL) {
+    src = calloc (1, sizeof *src);
+    if (src == NULL)
+      return -1;
+    snprintf (src->host, sizeof src->host, "%s", host);
+    TAILQ_INIT (&src->quiet);
+    TAILQ_INIT (&src->talking);
+    LIST_INSERT_HEAD (&conns->sources[source_hash (host)], src, entry);
+  }
+  c->src = src;
+  c->talking = talking;
+  src->n++;
+  conns->nhandshakes++;
+  if (talking) {
+    TAILQ_INSERT_TAIL (&conns->talking, c, hs_all);
+    TAILQ_INSERT_TAIL (&src->talking, c, hs_src);
+  }
+  else {
+    TAILQ_INSERT_TAIL (&conns->quiet, c, hs_all);
+    TAILQ_INSERT_TAIL (&src->quiet, c, hs_src);
+  }
+  return 0;
+}
+
+/* C is no longer in its handshake (done, or closed). */
+static void
+handshake_end (struct conn *c)
+{
+  struct conns *conns = c->co->conns;
+  struct source *src = c->src;
+
+  if (src == NULL)
+    return;
+  if (c->talking) {
+    TAILQ_REMOVE (&conns->talking, c, hs_all);
+    TAILQ_REMOVE (&src->talking, c, hs_src);
+  }
+  else {
+    TAILQ_REMOVE (&conns->quiet, c, hs_all);
+    TAILQ_REMOVE (&src->quiet, c, hs_src);
+  }
+  c->src = NULL;
+  conns->nhandshakes--;
+  if (--src->n == 0) {
+    LIST_REMOVE (src, entry);
+    free (src);
+  }
+}
+
+/* The handshake of C made progress: it is the last to shed among those
+ * talking. */
+static void
+handshake_progress (struct conn *c)
+{
+  struct conns *conns = c->co->conns;
+  struct source *src = c->src;
+
+  if (src == NULL)
+    return;
+  if (c->talking) {
+    TAILQ_REMOVE (&conns->talking, c, hs_all);
+    TAILQ_REMOVE (&src->talking, c, hs_src);
+  }
+  else {
+    TAILQ_REMOVE (&conns->quiet, c, hs_all);
+    TAILQ_REMOVE (&src->quiet, c, hs_src);
+    c->talking = true;
+  }
+  TAILQ_INSERT_TAIL (&conns->talking, c, hs_all);
+  TAILQ_INSERT_TAIL (&src->talking, c, hs_src);
+}
+
+/* OpenSSL's info callback: SSL_CB_ACCEPT_LOOP comes with each step of
+ * the server's handshake.  The first comes before anything is read, in
+ * state TLS_ST_BEFORE, which the state leaves only once the peer's
+ * ClientHello has been read.  (SSL_CB_ACCEPT_LOOP shares a bit with
+ * SSL_CB_ACCEPT_EXIT, which comes whenever SSL_accept waits for input:
+ * compare it whole.) */
+static void
+ssl_info_cb (const SSL *ssl, int where, int ret)
+{
+  struct conn *c = SSL_get_app_data (ssl);
+
+  if (c != NULL && where == SSL_CB_ACCEPT_LOOP &&
+      SSL_get_state (ssl) != TLS_ST_BEFORE)
+    handshake_progress (c);
+}
+
+static void
+report_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct conns *conns = arg;
+  struct timeval tv;
+
+  if (conns->shed_since_report == 0)
+    return;
+  log_warnx ("closed %llu more connections still in their TLS handshake "
+             "in the last %d s to make room (the latest: %s)",
+             (unsigned long long) conns->shed_since_report,
+             SHED_REPORT_MS / 1000, conns->last_shed_why);
+  conns->shed_since_report = 0;
+  evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+}
+
+/* Close C, in its handshake, to make room for another; WHY says which
+ * bound (static string).  The first is logged, then one line sums up
+ * every SHED_REPORT_MS. */
+static void
+shed (struct conn *c, const char *why)
+{
+  struct conns *conns = c->co->conns;
+  struct timeval tv;
+
+  conns->last_shed_why = why;
+  if (evtimer_pending (conns->report, NULL))
+    conns->shed_since_report++;
+  else {
+    log_warnx ("%s: closed while still in its TLS handshake, %.1f s after "
+               "connecting, to make room: %s", c->name,
+               (coord_now_ms () - c->accepted_ms) / 1000.0, why);
+    evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+  }
+  c->shed = true;
+  drop (c, "closed to make room: %s", why);
+}
+
+/* The connection to shed first among QUIET and TALKING, or NULL. */
+static struct conn *
+oldest (struct conn *quiet, struct conn *talking)
+{
+  return quiet != NULL ? quiet : talking;
+}
+
+size_t
+conns_shed (struct coord *co, size_t n)
+{
+  struct conns *conns = co->conns;
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    struct conn *c = oldest (TAILQ_FIRST (&conns->quiet),
+                             TAILQ_FIRST (&conns->talking));
+
+    if (c == NULL)
+      break;
+    shed (c, "no descriptor left for a new connection (EMFILE)");
+  }
+  return i;
+}
+
+/* Make room for a connection from HOST: false if there is none, the
+ * table being full of connections past their handshake. */
+static bool
+make_room (struct coord *co, const char *host)
+{
+  struct conns *conns = co->conns;
+  struct source *src = source_find (conns, host);
+
+  if (src != NULL && src->n >= co->conf->handshakes_per_address)
+    shed (oldest (TAILQ_FIRST (&src->quiet), TAILQ_FIRST (&src->talking)),
+          "too many connections in their TLS handshake from its address "
+          "(handshakes-per-address)");
+  if (conns->nhandshakes >= conns->max_handshakes || conns->n >= conns->max) {
+    struct conn *c = oldest (TAILQ_FIRST (&conns->quiet),
+                             TAILQ_FIRST (&conns->talking));
+
+    if (c != NULL)
+      shed (c, "too many connections in their TLS handshake "
+            "(the table less reserved-connections)");
+  }
+  return conns->n < conns->max;
 }
 
 /* Timers. */
@@ -239,8 +545,8 @@ timer_cb (evutil_socket_t fd, short what, void *arg)
 
   switch (c->state) {
   case CONN_HANDSHAKE:
-    drop (c, "no TLS handshake within %d ms of connecting",
-          CONN_CONNECT_TIMEOUT_MS);
+    drop (c, "no TLS handshake within %u ms of connecting",
+          c->co->conf->handshake_timeout_ms);
     return;
   case CONN_FLUSHING:
   case CONN_LINGERING:
@@ -716,15 +1022,22 @@ vdrop (struct conn *c, const char *fmt, va_list ap)
   if (c->state == CONN_GONE)
     return;
   vsnprintf (why, sizeof why, fmt, ap);
-  if (c->state == CONN_OPEN || c->state == CONN_HANDSHAKE)
+  if ((c->state == CONN_OPEN || c->state == CONN_HANDSHAKE) && !c->shed)
     log_info ("%s: %s", c->name, why);
   else
     log_debug ("%s: %s", c->name, why);
   if (c->state == CONN_OPEN)
     stop_serving (c);
+  handshake_end (c);
   c->state = CONN_GONE;
-  if (c->bev != NULL)
+  if (c->bev != NULL) {
+    SSL *ssl = bufferevent_openssl_get_ssl (c->bev);
+
+    /* OpenSSL must not call back into C once it is freed. */
+    if (ssl != NULL)
+      SSL_set_app_data (ssl, NULL);
     bufferevent_free (c->bev);
+  }
   c->bev = NULL;
   evtimer_del (c->timer);
   TAILQ_REMOVE (&c->co->conns->list, c, entry);
@@ -898,8 +1211,14 @@ static void
 handshake_done (struct conn *c)
 {
   SSL *ssl = bufferevent_openssl_get_ssl (c->bev);
+  int64_t left;
+  struct timeval tv;
   char roles[64];
 
+  handshake_end (c);
+  /* The first request is due CONN_CONNECT_TIMEOUT_MS from the connect. */
+  left = CONN_CONNECT_TIMEOUT_MS - (coord_now_ms () - c->accepted_ms);
+  evtimer_add (c->timer, coord_timeval (&tv, left));
   c->subject = tls_peer_subject (ssl);
   c->cn = tls_peer_common_name (ssl);
   if (c->subject == NULL) {
@@ -956,20 +1275,28 @@ event_cb (struct bufferevent *bev, short what, void *arg)
 }
 
 void
-conn_accept (struct coord *co, int fd, const char *addr)
+conn_accept (struct coord *co, int fd, const char *host, const char *addr)
 {
   struct conns *conns = co->conns;
   struct conn *c;
   struct timeval tv;
   SSL *ssl = NULL;
   int one = 1;
+  char byte;
+  bool talking;
 
-  if (co->stopping || conns->n >= CONN_MAX) {
-    log_warnx ("refused a connection from %s: %zu connections already",
-               addr, conns->n);
+  if (co->stopping) {
     close (fd);
     return;
   }
+  if (!make_room (co, host)) {
+    log_warnx ("refused a connection from %s: %zu connections already, "
+               "none of them in its TLS handshake", addr, conns->n);
+    close (fd);
+    return;
+  }
+  /* A real peer has usually sent its ClientHello by now. */
+  talking = recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c = calloc (1, sizeof *c);
   if (c == NULL)
@@ -978,6 +1305,7 @@ conn_accept (struct coord *co, int fd, const char *addr)
   c->serial = ++conns->next_serial;
   c->state = CONN_HANDSHAKE;
   c->mode = TIMER_CONNECT;
+  c->accepted_ms = coord_now_ms ();
   snprintf (c->addr, sizeof c->addr, "%s", addr);
   snprintf (c->name, sizeof c->name, "peer #%llu (%s)",
             (unsigned long long) c->serial, addr);
@@ -994,6 +1322,8 @@ conn_accept (struct coord *co, int fd, const char *addr)
    * framing detects a truncated message on its own, and OpenSSL 3
    * would otherwise report an error for it. */
   SSL_set_options (ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_set_app_data (ssl, c);
+  SSL_set_info_callback (ssl, ssl_info_cb);
   /* On success the bufferevent owns SSL and FD (CLOSE_ON_FREE). */
   c->bev = bufferevent_openssl_socket_new (co->base, fd, ssl,
                                            BUFFEREVENT_SSL_ACCEPTING,
@@ -1003,10 +1333,15 @@ conn_accept (struct coord *co, int fd, const char *addr)
     goto err;
   ssl = NULL;
   fd = -1;
+  if (handshake_begin (c, host, talking) == -1) {
+    SSL_set_app_data (bufferevent_openssl_get_ssl (c->bev), NULL);
+    bufferevent_free (c->bev);
+    goto err;
+  }
   bufferevent_openssl_set_allow_dirty_shutdown (c->bev, 1);
   bufferevent_setcb (c->bev, read_cb, write_cb, event_cb, c);
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
-  evtimer_add (c->timer, coord_timeval (&tv, CONN_CONNECT_TIMEOUT_MS));
+  evtimer_add (c->timer, coord_timeval (&tv, co->conf->handshake_timeout_ms));
   TAILQ_INSERT_TAIL (&conns->list, c, entry);
   conns->n++;
   log_debug ("%s: accepted", c->name);
@@ -1059,5 +1394,6 @@ conns_free (struct conns *conns)
     call->conn = NULL;
     call_end (call, &o);
   }
+  event_free (conns->report);
   free (conns);
 }

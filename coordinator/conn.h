@@ -18,13 +18,17 @@
 
 #include <jansson.h>
 
+#include "conf.h"
 #include "coord.h"
 
 /* Bounds on what a connection may cost (docs/coordinator.md). */
-#define CONN_CONNECT_TIMEOUT_MS 10000   /* TLS handshake + first request */
+#define CONN_CONNECT_TIMEOUT_MS 10000   /* TCP connect to first request */
 #define CONN_IDLE_TIMEOUT_MS 300000     /* a requester with nothing to do */
 #define CONN_HEARTBEATS_MISSED 3
-#define CONN_MAX 1024                   /* connections at once */
+#define CONN_MAX CONFIG_MAX_CONNECTIONS  /* connections at once */
+/* Descriptors kept for what is not a connection (listeners, catalog,
+ * event loop) when RLIMIT_NOFILE bounds the table. */
+#define CONN_FD_SPARE 64
 #define CONN_MAX_PENDING 16             /* requests read, not yet answered */
 
 struct conn;
@@ -74,8 +78,20 @@ extern void conns_free (struct conns *conns);
 
 /* Take a new TCP connection FD (accepted by listener.c) and start the
  * TLS handshake.  FD is owned by the connection from now on (closed on
- * error too).  ADDR names the peer in logs. */
-extern void conn_accept (struct coord *co, int fd, const char *addr)
+ * error too).  HOST is the peer's IP address (the per-address limit
+ * counts by it), ADDR names the peer in logs ("HOST:PORT").  To make
+ * room it may close other connections still in their handshake (see
+ * conn.c, Room); the new one is refused only when every connection of
+ * a full table has finished its handshake. */
+extern void conn_accept (struct coord *co, int fd, const char *host,
+                         const char *addr)
+  __attribute__((nonnull));
+
+/* accept(2) failed for lack of descriptors: close up to N of the
+ * connections still in their handshake, oldest silent ones first.
+ * Returns how many were closed; their descriptors are free once the
+ * event loop has run once more. */
+extern size_t conns_shed (struct coord *co, size_t n)
   __attribute__((nonnull));
 
 /* Call METHOD with PARAMS (stolen; may be NULL) on C, which may be NULL

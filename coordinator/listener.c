@@ -5,6 +5,17 @@
  * daemon forks (an address in use is an error on the terminal) and
  * handed to libevent once the event loop exists; every accepted
  * connection goes to conn_accept.
+ *
+ * Accepting: at most ACCEPT_BATCH connections per wake-up, so that a
+ * flood of connections does not starve the connections already
+ * accepted (each loop turn serves them too).  accept(2) failing for
+ * lack of descriptors (EMFILE, ENFILE) or memory leaves the connection
+ * queued and the socket readable: accepting again at once would spin.
+ * Instead connections still in their TLS handshake are shed
+ * (conns_shed) and accepting pauses for ACCEPT_PAUSE_SHED_MS, long
+ * enough for the event loop to close them; with nothing to shed it
+ * pauses for ACCEPT_PAUSE_MS.  Each pause is logged once per
+ * ACCEPT_PAUSE_LOG_MS.
  */
 
 #include <config.h>
@@ -19,19 +30,29 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <event2/listener.h>
+#include <event2/event.h>
 
 #include "conf.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
 
-#define LISTEN_BACKLOG 128
+/* The kernel caps it at net.core.somaxconn.  Connections queued here
+ * cost us nothing; a full queue drops new SYNs, and a peer then waits
+ * a TCP retransmission (1 s) or more, so it is large. */
+#define LISTEN_BACKLOG 4096
+#define ACCEPT_BATCH 32
+#define ACCEPT_PAUSE_SHED_MS 5
+#define ACCEPT_PAUSE_MS 1000
+#define ACCEPT_PAUSE_LOG_MS 10000
 
 struct listener {
   int fd;
   char name[INET6_ADDRSTRLEN + 16];     /* "127.0.0.1:10810" */
-  struct evconnlistener *ev;
+  struct coord *co;
+  struct event *ev;             /* readable: connections to accept */
+  struct event *resume;         /* the end of a pause */
+  int64_t last_pause_log_ms;
 };
 
 struct listeners {
@@ -39,29 +60,32 @@ struct listeners {
   size_t n;
 };
 
-/* "ADDR:PORT" or "[ADDR]:PORT" of SA into BUF. */
+/* "ADDR:PORT" or "[ADDR]:PORT" of SA into BUF, and ADDR alone into
+ * HOST (INET6_ADDRSTRLEN bytes) unless HOST is NULL. */
 static void
-format_addr (const struct sockaddr *sa, char *buf, size_t len)
+format_addr (const struct sockaddr *sa, char *buf, size_t len, char *host)
 {
-  char host[INET6_ADDRSTRLEN] = "?";
+  char h[INET6_ADDRSTRLEN] = "?";
   unsigned port = 0;
 
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
 
-    inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
+    inet_ntop (AF_INET, &in->sin_addr, h, sizeof h);
     port = ntohs (in->sin_port);
-    snprintf (buf, len, "%s:%u", host, port);
+    snprintf (buf, len, "%s:%u", h, port);
   }
   else if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
 
-    inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+    inet_ntop (AF_INET6, &in6->sin6_addr, h, sizeof h);
     port = ntohs (in6->sin6_port);
-    snprintf (buf, len, "[%s]:%u", host, port);
+    snprintf (buf, len, "[%s]:%u", h, port);
   }
   else
     snprintf (buf, len, "(address family %d)", sa->sa_family);
+  if (host != NULL)
+    memcpy (host, h, sizeof h);
 }
 
 /* Bind one address; returns the listening socket or -1 with errno. */
@@ -97,9 +121,9 @@ add_listener (struct listeners *lis, int fd, const struct sockaddr *sa)
     return -1;
   lis->l = l;
   l = &lis->l[lis->n++];
+  memset (l, 0, sizeof *l);
   l->fd = fd;
-  l->ev = NULL;
-  format_addr (sa, l->name, sizeof l->name);
+  format_addr (sa, l->name, sizeof l->name, NULL);
   return 0;
 }
 
@@ -127,7 +151,7 @@ bind_directive (struct listeners *lis, const struct config *conf,
     char name[INET6_ADDRSTRLEN + 16];
     int fd = bind_one (ai);
 
-    format_addr (ai->ai_addr, name, sizeof name);
+    format_addr (ai->ai_addr, name, sizeof name, NULL);
     if (fd == -1) {
       /* "*" may name an address family this host lacks. */
       if (cl->host == NULL && errno == EAFNOSUPPORT)
@@ -177,22 +201,81 @@ listeners_bind (struct coord *co)
   return 0;
 }
 
+/* Stop accepting on L for MS, logging why (once per
+ * ACCEPT_PAUSE_LOG_MS). */
 static void
-accept_cb (struct evconnlistener *ev, evutil_socket_t fd,
-           struct sockaddr *sa, int socklen, void *arg)
+pause_accepting (struct listener *l, int err, size_t shed, int ms)
 {
-  struct coord *co = arg;
-  char name[INET6_ADDRSTRLEN + 16];
+  int64_t now = coord_now_ms ();
+  struct timeval tv;
 
-  format_addr (sa, name, sizeof name);
-  conn_accept (co, fd, name);
+  if (now - l->last_pause_log_ms >= ACCEPT_PAUSE_LOG_MS) {
+    l->last_pause_log_ms = now;
+    if (shed > 0)
+      log_warnx ("accept %s: %s; closed %zu connections still in their "
+                 "TLS handshake to make room", l->name, strerror (err),
+                 shed);
+    else
+      log_warnx ("accept %s: %s; not accepting for %d ms (every "
+                 "connection has finished its TLS handshake)", l->name,
+                 strerror (err), ms);
+  }
+  event_del (l->ev);
+  evtimer_add (l->resume, coord_timeval (&tv, ms));
 }
 
 static void
-accept_error_cb (struct evconnlistener *ev, void *arg)
+resume_cb (evutil_socket_t fd, short what, void *arg)
 {
-  /* EMFILE and the like: the listener stays, the next accept may work. */
-  log_warn ("accept");
+  struct listener *l = arg;
+
+  event_add (l->ev, NULL);
+}
+
+static void
+accept_cb (evutil_socket_t lfd, short what, void *arg)
+{
+  struct listener *l = arg;
+  int i;
+
+  for (i = 0; i < ACCEPT_BATCH; i++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char name[INET6_ADDRSTRLEN + 16], host[INET6_ADDRSTRLEN];
+    int fd;
+
+    fd = accept4 (lfd, (struct sockaddr *) &ss, &len,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd == -1) {
+      switch (errno) {
+      case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+      case EWOULDBLOCK:
+#endif
+        return;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+        continue;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM: {
+        int err = errno;
+        size_t shed = conns_shed (l->co, ACCEPT_BATCH);
+
+        pause_accepting (l, err, shed,
+                         shed > 0 ? ACCEPT_PAUSE_SHED_MS : ACCEPT_PAUSE_MS);
+        return;
+      }
+      default:
+        pause_accepting (l, errno, 0, ACCEPT_PAUSE_MS);
+        return;
+      }
+    }
+    format_addr ((struct sockaddr *) &ss, name, sizeof name, host);
+    conn_accept (l->co, fd, host, name);
+  }
 }
 
 int
@@ -204,15 +287,13 @@ listeners_start (struct coord *co)
   for (i = 0; i < lis->n; i++) {
     struct listener *l = &lis->l[i];
 
-    /* Backlog 0: the socket is already listening. */
-    l->ev = evconnlistener_new (co->base, accept_cb, co,
-                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                0, l->fd);
-    if (l->ev == NULL) {
+    l->co = co;
+    l->ev = event_new (co->base, l->fd, EV_READ | EV_PERSIST, accept_cb, l);
+    l->resume = evtimer_new (co->base, resume_cb, l);
+    if (l->ev == NULL || l->resume == NULL || event_add (l->ev, NULL) == -1) {
       log_warnx ("listen %s: cannot add it to the event loop", l->name);
       return -1;
     }
-    evconnlistener_set_error_cb (l->ev, accept_error_cb);
     log_info ("listening on %s", l->name);
   }
   return 0;
@@ -227,9 +308,10 @@ listeners_free (struct listeners *lis)
     return;
   for (i = 0; i < lis->n; i++) {
     if (lis->l[i].ev != NULL)
-      evconnlistener_free (lis->l[i].ev);
-    else
-      close (lis->l[i].fd);
+      event_free (lis->l[i].ev);
+    if (lis->l[i].resume != NULL)
+      event_free (lis->l[i].resume);
+    close (lis->l[i].fd);
   }
   free (lis->l);
   free (lis);

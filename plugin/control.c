@@ -26,6 +26,15 @@
  * control_stop never shuts down a descriptor number that was closed
  * and reused meanwhile.
  *
+ * Slots are not held for ever: a client idle (waiting for a request)
+ * for CONTROL_IDLE_TIMEOUT_MS is disconnected, and when all
+ * CONTROL_MAX_CLIENTS slots are taken a new client takes the slot of
+ * the client idle longest: the accept thread shuts that one's socket
+ * down, its thread sees EOF and ends, and the accept thread joins it.
+ * A client busy with a request is never shed.  A thread that ends
+ * writes a byte to reap_pipe, so the accept thread closes the socket
+ * of a client that left at once, not at the next connection.
+ *
  * Access: the socket file is created with mode 0600 (bound under umask
  * 0177, then chmod), and a peer whose uid is neither ours nor root is
  * refused (SO_PEERCRED) in case an older socket file was left
@@ -74,6 +83,9 @@ struct client {
   unsigned serial;              /* names the client in log messages */
   bool used;                    /* a thread was started, not yet joined */
   bool done;                    /* that thread has finished */
+  bool busy;                    /* serving a request */
+  bool shed;                    /* shut down to make room */
+  struct timespec idle_since;   /* CLOCK_MONOTONIC, when not busy */
 };
 
 struct control {
@@ -84,6 +96,7 @@ struct control {
   ino_t ino;                    /* leaves a replacement alone */
   int listen_fd;
   int stop_pipe[2];
+  int reap_pipe[2];             /* a client thread has finished */
   atomic_bool stopping;
   bool started;
   pthread_t accept_thread;
@@ -225,14 +238,24 @@ serve_some (struct client *c, struct jsonrpc_framer *f)
   ssize_t n;
   int r = 0;
 
-  if (poll (fds, 2, -1) == -1) {
+  r = poll (fds, 2, CONTROL_IDLE_TIMEOUT_MS);
+  if (r == -1) {
     if (errno == EINTR)
       return 0;
     nbdkit_error ("control: client %u: poll: %m", c->serial);
     return -1;
   }
+  if (r == 0) {
+    nbdkit_debug ("control: client %u: idle for %d ms, disconnecting",
+                  c->serial, CONTROL_IDLE_TIMEOUT_MS);
+    return -1;
+  }
+  r = 0;
   if (fds[0].revents != 0)
     return -1;
+  pthread_mutex_lock (&ctl->lock);
+  c->busy = !c->shed;
+  pthread_mutex_unlock (&ctl->lock);
   n = read (c->fd, buf, sizeof buf);
   if (n == -1) {
     if (errno == EINTR || errno == EAGAIN)
@@ -275,6 +298,16 @@ serve_some (struct client *c, struct jsonrpc_framer *f)
   return atomic_load (&ctl->stopping) ? -1 : 0;
 }
 
+/* The client is waiting for its next request. */
+static void
+set_idle (struct client *c)
+{
+  pthread_mutex_lock (&c->ctl->lock);
+  c->busy = false;
+  clock_gettime (CLOCK_MONOTONIC, &c->idle_since);
+  pthread_mutex_unlock (&c->ctl->lock);
+}
+
 static void *
 client_thread (void *arg)
 {
@@ -282,14 +315,18 @@ client_thread (void *arg)
   struct jsonrpc_framer framer = JSONRPC_FRAMER_INIT;
 
   while (serve_some (c, &framer) == 0)
-    ;
+    set_idle (c);
   jsonrpc_framer_free (&framer);
   shutdown (c->fd, SHUT_RDWR);
   nbdkit_debug ("control: client %u disconnected", c->serial);
 
   pthread_mutex_lock (&c->ctl->lock);
   c->done = true;
+  c->busy = false;
   pthread_mutex_unlock (&c->ctl->lock);
+  /* Wake the accept thread to close the socket now. */
+  if (write (c->ctl->reap_pipe[1], "", 1) == -1 && errno != EAGAIN)
+    nbdkit_debug ("control: write to the reap pipe: %m");
   return NULL;
 }
 
@@ -313,6 +350,47 @@ reap_clients (struct control *ctl)
     }
   }
   pthread_mutex_unlock (&ctl->lock);
+}
+
+/* Every slot is taken: shut down the client idle longest and wait for
+ * its thread to end, so that its slot is free.  Accept thread only.
+ * false if every client is busy. */
+static bool
+shed_idle_client (struct control *ctl)
+{
+  struct client *victim = NULL;
+  size_t i;
+
+  pthread_mutex_lock (&ctl->lock);
+  for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+    struct client *c = &ctl->clients[i];
+
+    if (!c->used || c->done || c->busy || c->shed)
+      continue;
+    if (victim == NULL ||
+        c->idle_since.tv_sec < victim->idle_since.tv_sec ||
+        (c->idle_since.tv_sec == victim->idle_since.tv_sec &&
+         c->idle_since.tv_nsec < victim->idle_since.tv_nsec))
+      victim = c;
+  }
+  if (victim != NULL) {
+    victim->shed = true;
+    shutdown (victim->fd, SHUT_RDWR);
+  }
+  pthread_mutex_unlock (&ctl->lock);
+  if (victim == NULL)
+    return false;
+  nbdkit_debug ("control: client %u was the longest idle of %d: "
+                "disconnected to make room", victim->serial,
+                CONTROL_MAX_CLIENTS);
+  /* It is in poll or about to be: it ends at once. */
+  pthread_join (victim->thread, NULL);
+  pthread_mutex_lock (&ctl->lock);
+  close (victim->fd);
+  victim->fd = -1;
+  victim->used = false;
+  pthread_mutex_unlock (&ctl->lock);
+  return true;
 }
 
 static void
@@ -343,6 +421,10 @@ accept_client (struct control *ctl)
   for (i = 0; i < CONTROL_MAX_CLIENTS && c == NULL; i++)
     if (!ctl->clients[i].used)
       c = &ctl->clients[i];
+  if (c == NULL && shed_idle_client (ctl))
+    for (i = 0; i < CONTROL_MAX_CLIENTS && c == NULL; i++)
+      if (!ctl->clients[i].used)
+        c = &ctl->clients[i];
   if (c == NULL) {
     nbdkit_debug ("control: refused a connection: %d clients already",
                   CONTROL_MAX_CLIENTS);
@@ -355,6 +437,9 @@ accept_client (struct control *ctl)
   c->fd = fd;
   c->serial = ++ctl->next_serial;
   c->done = false;
+  c->busy = false;
+  c->shed = false;
+  clock_gettime (CLOCK_MONOTONIC, &c->idle_since);
   c->used = true;
   pthread_mutex_unlock (&ctl->lock);
   /* The new thread inherits our mask: every signal blocked. */
@@ -378,12 +463,14 @@ accept_thread (void *arg)
   struct control *ctl = arg;
 
   for (;;) {
-    struct pollfd fds[2] = {
+    struct pollfd fds[3] = {
       { .fd = ctl->stop_pipe[0], .events = POLLIN },
       { .fd = ctl->listen_fd, .events = POLLIN },
+      { .fd = ctl->reap_pipe[0], .events = POLLIN },
     };
+    char buf[64];
 
-    if (poll (fds, 2, -1) == -1) {
+    if (poll (fds, 3, -1) == -1) {
       if (errno == EINTR)
         continue;
       nbdkit_error ("control: poll: %m; no longer accepting connections");
@@ -391,6 +478,11 @@ accept_thread (void *arg)
     }
     if (fds[0].revents != 0)
       break;
+    if (fds[2].revents != 0) {
+      while (read (ctl->reap_pipe[0], buf, sizeof buf) > 0)
+        ;
+      reap_clients (ctl);
+    }
     if (fds[1].revents != 0)
       accept_client (ctl);
   }
@@ -503,6 +595,7 @@ control_listen (const char *path, struct sv_pool *pool, const char *dir,
     return NULL;
   }
   ctl->listen_fd = ctl->stop_pipe[0] = ctl->stop_pipe[1] = -1;
+  ctl->reap_pipe[0] = ctl->reap_pipe[1] = -1;
   for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
     ctl->clients[i].fd = -1;
   atomic_init (&ctl->stopping, false);
@@ -517,7 +610,8 @@ control_listen (const char *path, struct sv_pool *pool, const char *dir,
   if (remove_stale_socket (path, &addr) == -1 ||
       bind_socket (ctl, &addr) == -1)
     goto err;
-  if (pipe2 (ctl->stop_pipe, O_CLOEXEC) == -1) {
+  if (pipe2 (ctl->stop_pipe, O_CLOEXEC) == -1 ||
+      pipe2 (ctl->reap_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
     nbdkit_error ("pipe2: %m");
     goto err;
   }
@@ -623,6 +717,10 @@ control_stop (struct control *ctl)
     close (ctl->stop_pipe[0]);
   if (ctl->stop_pipe[1] >= 0)
     close (ctl->stop_pipe[1]);
+  if (ctl->reap_pipe[0] >= 0)
+    close (ctl->reap_pipe[0]);
+  if (ctl->reap_pipe[1] >= 0)
+    close (ctl->reap_pipe[1]);
   pthread_mutex_destroy (&ctl->lock);
   free (ctl->path);
   free (ctl->dir);

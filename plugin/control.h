@@ -12,9 +12,12 @@
 
 #include "pool.h"
 
-/* Connections served at once; one more is answered with an error and
- * closed. */
+/* Connections served at once.  One more takes the slot of the client
+ * idle longest; if every client is busy with a request, it is answered
+ * with an error and closed. */
 #define CONTROL_MAX_CLIENTS 32
+/* A client with no request for this long is disconnected. */
+#define CONTROL_IDLE_TIMEOUT_MS 60000
 
 struct control;
 

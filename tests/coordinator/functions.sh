@@ -143,13 +143,15 @@ _coord_cleanup ()
 cleanup_fn _coord_cleanup
 
 # start_coordinator: run the daemon in the foreground on $conf and wait
-# until it serves.
+# until it serves.  With $coord_quiet set, without -v (no debug lines:
+# a flood of connections would log two each).
 start_coordinator ()
 {
-    local i
+    local i verbose=-v
+    [ -z "${coord_quiet:-}" ] || verbose=
     [ -z "$coord_pid" ] || fail "start_coordinator: already running"
-    echo "+ $COORDINATOR -f -v -c $conf" >>"$coord_log"
-    "${coord_env[@]}" "$COORDINATOR" -f -v -c "$conf" >>"$coord_log" 2>&1 &
+    echo "+ $COORDINATOR -f $verbose -c $conf" >>"$coord_log"
+    "${coord_env[@]}" "$COORDINATOR" -f $verbose -c "$conf" >>"$coord_log" 2>&1 &
     coord_pid=$!
     for (( i = 0; i < 300; i++ )); do
         if ! kill -0 "$coord_pid" 2>/dev/null; then
@@ -263,6 +265,7 @@ _peers_cleanup ()
     done
 }
 cleanup_fn _peers_cleanup
+cleanup_fn stop_flood
 
 # calls NAME: the methods NAME was called with, one per line.
 calls ()
@@ -303,6 +306,50 @@ jget ()
 j = json.loads(sys.argv[1])
 v = eval(sys.argv[2])
 print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+# stop_flood: end the flood.py started as $flood_pid.
+flood_pid=
+stop_flood ()
+{
+    [ -n "$flood_pid" ] || return 0
+    kill -TERM "$flood_pid" 2>/dev/null || :
+    wait "$flood_pid" 2>/dev/null || :
+    flood_pid=
+}
+
+# flood_probe SOURCES: with a provider storage-a registered, hold 2000
+# silent TCP connections open from SOURCES (comma-separated addresses
+# of 127.0.0.0/8) with tests/coordinator/flood.py, reopening each one
+# the coordinator closes, and meanwhile run 100 rounds of a provider
+# registration and a `snapvolctl set create` from 127.0.0.1.  Fails
+# unless 100 of 100 of each succeed within 1 s and storage-a stays
+# connected.  The flood's summary is in $tmp/flood.out, the probe's in
+# $tmp/probe.out.  Start the coordinator with $coord_quiet set.
+flood_probe ()
+{
+    local flood_py=$abs_top_srcdir/tests/coordinator/flood.py
+    local snapvolctl=$abs_top_builddir/client/snapvolctl
+    [ -x "$snapvolctl" ] || skip "snapvolctl is not built: $snapvolctl"
+    start_peer storage-a storage-a provider --volume db:1048576
+    # At a lower priority: a real flood does not run on the coordinator's CPUs.
+    nice -n 10 /usr/bin/python3 "$flood_py" hold --port "$port" --source "$1" \
+        --count 2000 --seconds 100 --ready "$tmp/flood.ready" >"$tmp/flood.out" 2>&1 &
+    flood_pid=$!
+    wait_for test -e "$tmp/flood.ready"
+    /usr/bin/python3 "$flood_py" probe --port "$port" --ca "$pki/ca.crt" \
+        --pki "$pki" --snapvolctl "$snapvolctl" --rounds 100 --limit 1 \
+        >"$tmp/probe.out" 2>&1 || fail "the probe failed: $(tail "$tmp/probe.out")"
+    stop_flood
+    cat "$tmp/flood.out"
+    grep -v '^round' "$tmp/probe.out" || :
+    grep -q '^registrations: 100 of 100 within 1 s$' "$tmp/probe.out" ||
+        fail "registrations: $(grep FAILED "$tmp/probe.out" | head -5)"
+    grep -q '^set create: 100 of 100 within 1 s$' "$tmp/probe.out" ||
+        fail "set create: $(grep FAILED "$tmp/probe.out" | head -5)"
+    grep -Eq '^opened [0-9]+, closed by the coordinator [0-9]{3,}$' "$tmp/flood.out" ||
+        fail "flood: $(cat "$tmp/flood.out")"
+    ! grep -q '"disconnected"' "$tmp/storage-a.events" || fail "storage-a was disconnected"
 }
 
 make_pki

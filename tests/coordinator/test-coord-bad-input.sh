@@ -14,7 +14,9 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
+# The silent connections below are timed against 10 s; the default
+# handshake-timeout is 5 s.
+write_conf "handshake-timeout 10s"
 start_coordinator
 
 # Connections that never speak, checked at the end (10 s).

@@ -360,6 +360,24 @@ handshake_begin (struct conn *c, const char *host, bool talking)
   return 0;
 }
 
+/* Take C, in its handshake, off the lists it is on (quiet or talking,
+ * of all connections and of its source). */
+static void
+handshake_unlist (struct conn *c)
+{
+  struct conns *conns = c->co->conns;
+  struct source *src = c->src;
+
+  if (c->talking) {
+    TAILQ_REMOVE (&conns->talking, c, hs_all);
+    TAILQ_REMOVE (&src->talking, c, hs_src);
+  }
+  else {
+    TAILQ_REMOVE (&conns->quiet, c, hs_all);
+    TAILQ_REMOVE (&src->quiet, c, hs_src);
+  }
+}
+
 /* C is no longer in its handshake (done, or closed). */
 static void
 handshake_end (struct conn *c)
@@ -369,14 +387,7 @@ handshake_end (struct conn *c)
 
   if (src == NULL)
     return;
-  if (c->talking) {
-    TAILQ_REMOVE (&conns->talking, c, hs_all);
-    TAILQ_REMOVE (&src->talking, c, hs_src);
-  }
-  else {
-    TAILQ_REMOVE (&conns->quiet, c, hs_all);
-    TAILQ_REMOVE (&src->quiet, c, hs_src);
-  }
+  handshake_unlist (c);
   c->src = NULL;
   conns->nhandshakes--;
   if (--src->n == 0) {
@@ -395,15 +406,8 @@ handshake_progress (struct conn *c)
 
   if (src == NULL)
     return;
-  if (c->talking) {
-    TAILQ_REMOVE (&conns->talking, c, hs_all);
-    TAILQ_REMOVE (&src->talking, c, hs_src);
-  }
-  else {
-    TAILQ_REMOVE (&conns->quiet, c, hs_all);
-    TAILQ_REMOVE (&src->quiet, c, hs_src);
-    c->talking = true;
-  }
+  handshake_unlist (c);
+  c->talking = true;
   TAILQ_INSERT_TAIL (&conns->talking, c, hs_all);
   TAILQ_INSERT_TAIL (&src->talking, c, hs_src);
 }

@@ -318,6 +318,17 @@ stop_flood ()
     flood_pid=
 }
 
+# start_flood_coordinator: raise the descriptor limit for a flood's
+# 2000 sockets (skip the test if it cannot be) and start a quiet
+# coordinator (no per-connection debug lines).
+start_flood_coordinator ()
+{
+    ulimit -n 8192 2>/dev/null || skip "cannot raise RLIMIT_NOFILE to 8192"
+    coord_quiet=1
+    write_conf
+    start_coordinator
+}
+
 # flood_probe SOURCES: with a provider storage-a registered, hold 2000
 # silent TCP connections open from SOURCES (comma-separated addresses
 # of 127.0.0.0/8) with tests/coordinator/flood.py, reopening each one

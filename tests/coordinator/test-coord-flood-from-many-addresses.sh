@@ -11,12 +11,9 @@
 # from 127.0.0.1 succeed within 1 s each (flood_probe).
 
 source "$(dirname "$0")/functions.sh"
-ulimit -n 8192 2>/dev/null || skip "cannot raise RLIMIT_NOFILE to 8192"
 set -x
 
-coord_quiet=1
-write_conf
-start_coordinator
+start_flood_coordinator
 flood_probe "$(seq -s, -f '127.0.0.%g' 2 41)"
 grep -Eq 'peer #[0-9]+ \(127\.0\.0\.[0-9]+:[0-9]+\): closed while still in its TLS handshake, [0-9.]+ s after connecting, to make room: too many connections in their TLS handshake \(the table less reserved-connections\)$' "$coord_log" ||
     fail "shedding not logged"

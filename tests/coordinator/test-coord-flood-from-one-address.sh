@@ -15,13 +15,9 @@
 # was refused.
 
 source "$(dirname "$0")/functions.sh"
-# The flood's 2000 sockets, the probe's and the coordinator's.
-ulimit -n 8192 2>/dev/null || skip "cannot raise RLIMIT_NOFILE to 8192"
 set -x
 
-coord_quiet=1
-write_conf
-start_coordinator
+start_flood_coordinator
 flood_probe 127.0.0.2
 # Shed by the per-address bound.
 grep -Eq 'peer #[0-9]+ \(127\.0\.0\.2:[0-9]+\): closed while still in its TLS handshake, [0-9.]+ s after connecting, to make room: too many connections in their TLS handshake from its address \(handshakes-per-address\)$' "$coord_log" ||

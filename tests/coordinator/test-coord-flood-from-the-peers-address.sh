@@ -13,12 +13,9 @@
 # would have refused them all.
 
 source "$(dirname "$0")/functions.sh"
-ulimit -n 8192 2>/dev/null || skip "cannot raise RLIMIT_NOFILE to 8192"
 set -x
 
-coord_quiet=1
-write_conf
-start_coordinator
+start_flood_coordinator
 flood_probe 127.0.0.1
 grep -Eq 'peer #[0-9]+ \(127\.0\.0\.1:[0-9]+\): closed while still in its TLS handshake, [0-9.]+ s after connecting, to make room: too many connections in their TLS handshake from its address \(handshakes-per-address\)$' "$coord_log" ||
     fail "shedding not logged"

@@ -396,6 +396,139 @@ later_records (struct journal *j, const uint64_t *nums, size_t n, size_t i,
   return count;
 }
 
+/* What journal_open's replay of the files carries from one to the next. */
+struct opening {
+  const uint64_t *nums;
+  size_t n;
+  uint64_t after_seq;
+  uint64_t expect;              /* the next record (0: none seen yet) */
+  journal_apply_fn apply;
+  void *opaque;
+  uint64_t *torn_bytes;
+};
+
+/* Cut PATH (open as H) at RE->end: the bytes after the last good record
+ * are a torn tail, legitimate in the last file or in a file before
+ * empty ones (a crash while a checkpoint wrote the old file's last
+ * records).  -1 with a message if later files hold records. */
+static int
+cut_torn_tail (struct journal *j, struct opening *op, size_t i, int h,
+               const char *path, const struct replay_end *re)
+{
+  uint64_t bytes;
+
+  if (later_records (j, op->nums, op->n, i, &bytes) > 0)
+    return sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
+                     " in a journal file followed by more records",
+                     path, tail_what[re->why], re->end);
+  /* So that later appends never sit in front of stale bytes. */
+  if (IO (j)->truncate (j->io->opaque, h, re->end) == -1)
+    return sv_error (errno, "truncate: %s: %m", path);
+  *op->torn_bytes += re->size - re->end;
+  return 0;
+}
+
+/* Make what replay read of PATH (open as H) durable, then mark it.
+ * What was replayed may sit in the page cache only (a kill -9 before
+ * the commit's fdatasync): recovery builds on it, so it must be on the
+ * disk before anything is destroyed.  Records past the mark (a power
+ * cut took the last mark, or a kill -9 came before it) are then
+ * marked, as a commit does, after the sync: the recovered volume
+ * serves and builds on them, so a record damaged there later is
+ * corruption, not a torn tail. */
+static int
+settle_file (struct journal *j, struct opening *op, int h, const char *path,
+             uint32_t salt, struct journal_mark *mark,
+             const struct replay_end *re)
+{
+  if (IO (j)->sync (j->io->opaque, h) == -1)
+    return sv_error (errno, "fdatasync: %s: %m", path);
+  if (mark->end != re->end &&
+      (write_mark (j->io, h, path, salt, mark, re->end,
+                   op->expect ? op->expect - 1 : op->after_seq) == -1 ||
+       IO (j)->sync (j->io->opaque, h) == -1)) {
+    sv_error_prefix ("%s: marking the replayed records", path);
+    return -1;
+  }
+  return 0;
+}
+
+/* Replay file I of OP into J and make it J's current file.  A header
+ * torn while the last file was being created (an empty file) drops
+ * the file.  0, or -1 with a message. */
+static int
+open_file (struct journal *j, struct opening *op, size_t i)
+{
+  struct journal_mark mark;
+  struct replay_end re;
+  char path[4096];
+  uint64_t size;
+  uint32_t salt;
+  int h;
+
+  journal_path (path, sizeof path, j->dir, op->nums[i]);
+  h = IO (j)->open (j->io->opaque, path, O_RDWR, 0);
+  if (h == -1)
+    return sv_error (errno, "open: %s: %m", path);
+  if (read_header (j, h, path, op->nums[i], &salt, &mark) == -1) {
+    if (i == op->n - 1 && errno == EILSEQ &&
+        IO (j)->size (j->io->opaque, h, &size) == 0 && size <= SV_BLOCK) {
+      IO (j)->close (j->io->opaque, h);
+      IO (j)->unlink (j->io->opaque, path);
+      *op->torn_bytes += size;
+      return 0;
+    }
+    goto err;
+  }
+  if (replay_file (j, h, path, salt, &mark, op->after_seq, &op->expect,
+                   op->apply, op->opaque, &re) == -1 ||
+      check_mark (path, &mark, &re) == -1)
+    goto err;
+  if (op->expect != 0 && op->expect <= op->after_seq) {
+    sv_error (EILSEQ, "%s: journal ends at record %" PRIu64
+              " but the checkpoint holds records up to %" PRIu64,
+              path, op->expect - 1, op->after_seq);
+    goto err;
+  }
+  if ((re.end < re.size && cut_torn_tail (j, op, i, h, path, &re) == -1) ||
+      settle_file (j, op, h, path, salt, &mark, &re) == -1)
+    goto err;
+  if (j->h != -1)
+    IO (j)->close (j->io->opaque, j->h);
+  j->h = h;
+  j->number = op->nums[i];
+  j->salt = salt;
+  j->write_off = re.end;
+  j->mark = mark;
+  return 0;
+
+ err:
+  IO (j)->close (j->io->opaque, h);
+  return -1;
+}
+
+/* Give J a file to append to when replay found none: create file
+ * NUMBER (journal_create_file) and open it. */
+static int
+open_new_file (struct journal *j, uint64_t number)
+{
+  char path[4096];
+  uint32_t salt;
+
+  if (journal_create_file (j->io, j->dir, &j->uuid, number, 0) == -1)
+    return -1;
+  journal_path (path, sizeof path, j->dir, number);
+  j->h = IO (j)->open (j->io->opaque, path, O_RDWR, 0);
+  if (j->h == -1)
+    return sv_error (errno, "open: %s: %m", path);
+  if (read_header (j, j->h, path, number, &salt, &j->mark) == -1)
+    return -1;
+  j->number = number;
+  j->salt = salt;
+  j->write_off = SV_BLOCK;
+  return 0;
+}
+
 int
 journal_open (struct journal *j, const struct sv_io *io, const char *dir,
               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
@@ -403,10 +536,11 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
               uint64_t *torn_bytes)
 {
   CLEANUP_FREE uint64_t *nums = NULL;
-  size_t n = 0, i;
-  uint64_t expect = after_seq + 1, last_number = first;
-  char path[4096];
-  int h = -1;
+  struct opening op = {
+    .after_seq = after_seq, .apply = apply, .opaque = opaque,
+    .torn_bytes = torn_bytes,
+  };
+  size_t i;
 
   memset (j, 0, sizeof *j);
   j->io = io;
@@ -420,132 +554,33 @@ journal_open (struct journal *j, const struct sv_io *io, const char *dir,
   pthread_mutex_init (&j->mu, NULL);
   pthread_mutex_init (&j->resv_mu, NULL);
 
-  if (list_journals (j, &nums, &n) == -1)
+  if (list_journals (j, &nums, &op.n) == -1)
     goto err;
+  op.nums = nums;
 
   /* Records at or before the checkpoint may be absent (their file was
    * deleted after the checkpoint); the first record found must then
-   * follow the checkpoint directly or be covered by it. */
-  expect = 0;
-  for (i = 0; i < n; i++) {
-    struct journal_mark mark;
-    struct replay_end re;
-    uint64_t size;
-    uint32_t salt;
+   * follow the checkpoint directly or be covered by it.  Files below
+   * FIRST are covered by the checkpoint: removed by journal_remove_old,
+   * and only once the caller has made the checkpoint's name durable
+   * (until then a power loss can bring back the checkpoint that still
+   * needs them). */
+  for (i = 0; i < op.n; i++)
+    if (nums[i] >= first && open_file (j, &op, i) == -1)
+      goto err;
 
-    journal_path (path, sizeof path, dir, nums[i]);
-    if (nums[i] < first)
-      /* Covered by the checkpoint.  Removed by journal_remove_old, and
-       * only once the caller has made the checkpoint's name durable:
-       * until then a power loss can bring back the checkpoint that
-       * still needs this file. */
-      continue;
-    h = IO (j)->open (io->opaque, path, O_RDWR, 0);
-    if (h == -1) {
-      sv_error (errno, "open: %s: %m", path);
-      goto err;
-    }
-    if (read_header (j, h, path, nums[i], &salt, &mark) == -1) {
-      /* A header torn while the file was being created (the last file,
-       * empty): drop the file.  Anything else is corruption. */
-      if (i == n - 1 && errno == EILSEQ &&
-          IO (j)->size (io->opaque, h, &size) == 0 && size <= SV_BLOCK) {
-        IO (j)->close (io->opaque, h);
-        h = -1;
-        IO (j)->unlink (io->opaque, path);
-        *torn_bytes += size;
-        continue;
-      }
-      goto err;
-    }
-    if (replay_file (j, h, path, salt, &mark, after_seq, &expect, apply,
-                     opaque, &re) == -1 ||
-        check_mark (path, &mark, &re) == -1)
-      goto err;
-    if (expect != 0 && expect <= after_seq) {
-      sv_error (EILSEQ, "%s: journal ends at record %" PRIu64
-                " but the checkpoint holds records up to %" PRIu64,
-                path, expect - 1, after_seq);
-      goto err;
-    }
-    if (re.end < re.size) {
-      /* A torn tail is legitimate in the last file, or in the file
-       * before an empty one (a crash while a checkpoint was writing the
-       * old file's last records): later files then hold no record. */
-      if (later_records (j, nums, n, i, &size) > 0) {
-        sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
-                  " in a journal file followed by more records",
-                  path, tail_what[re.why], re.end);
-        goto err;
-      }
-      /* Cut the torn tail so that later appends never sit in front of
-       * stale bytes. */
-      if (IO (j)->truncate (io->opaque, h, re.end) == -1) {
-        sv_error (errno, "truncate: %s: %m", path);
-        goto err;
-      }
-      *torn_bytes += re.size - re.end;
-    }
-    /* What was replayed may sit in the page cache only (a kill -9
-     * before the commit's fdatasync): recovery builds on it, so it
-     * must be on the disk before anything is destroyed.  Records past
-     * the mark (a power cut took the last mark, or a kill -9 came
-     * before it) are then marked, as a commit does, after the sync:
-     * the recovered volume serves and builds on them, so a record
-     * damaged there later is corruption, not a torn tail. */
-    if (IO (j)->sync (io->opaque, h) == -1) {
-      sv_error (errno, "fdatasync: %s: %m", path);
-      goto err;
-    }
-    if (mark.end != re.end &&
-        (write_mark (io, h, path, salt, &mark, re.end,
-                     expect ? expect - 1 : after_seq) == -1 ||
-         IO (j)->sync (io->opaque, h) == -1)) {
-      sv_error_prefix ("%s: marking the replayed records", path);
-      goto err;
-    }
-    if (j->h != -1)
-      IO (j)->close (io->opaque, j->h);
-    j->h = h;
-    h = -1;
-    j->number = nums[i];
-    j->salt = salt;
-    j->write_off = re.end;
-    j->mark = mark;
-    last_number = nums[i];
-  }
-
-  if (expect == 0)
-    expect = after_seq + 1;
-  else if (expect <= after_seq)
-    expect = after_seq + 1;
-  j->next_seq = expect;
-  j->durable_seq = expect - 1;
-
-  if (j->h == -1) {
-    uint32_t salt;
-    if (journal_create_file (io, dir, uuid, last_number, 0) == -1)
-      goto err;
-    journal_path (path, sizeof path, dir, last_number);
-    j->h = IO (j)->open (io->opaque, path, O_RDWR, 0);
-    if (j->h == -1) {
-      sv_error (errno, "open: %s: %m", path);
-      goto err;
-    }
-    if (read_header (j, j->h, path, last_number, &salt, &j->mark) == -1)
-      goto err;
-    j->number = last_number;
-    j->salt = salt;
-    j->write_off = SV_BLOCK;
-  }
+  if (op.expect == 0 || op.expect <= after_seq)
+    op.expect = after_seq + 1;
+  j->next_seq = op.expect;
+  j->durable_seq = op.expect - 1;
+  if (j->h == -1 && open_new_file (j, first) == -1)
+    goto err;
   /* What lies past the end of the records, reserved or not, is
    * unknown: count nothing as reserved. */
   j->resv_end = j->write_off;
   return 0;
 
  err:
-  if (h != -1)
-    IO (j)->close (io->opaque, h);
   journal_close (j);
   return -1;
 }

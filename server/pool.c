@@ -254,12 +254,11 @@ pool_lock (const char *dir)
 
 static void pool_free (struct sv_pool *pool);
 
-struct sv_pool *
-pool_open (const char *dir, const struct sv_pool_options *opts, int create)
+/* A pool handle for DIR with OPTS resolved, nothing opened. */
+static struct sv_pool *
+pool_new (const char *dir, const struct sv_pool_options *opts)
 {
   struct sv_pool *pool = calloc (1, sizeof *pool);
-  char **names = NULL, path[4096];
-  size_t n = 0, i;
   uint32_t cs = opts && opts->default_cluster_size
     ? opts->default_cluster_size : SV_CLUSTER_DEFAULT;
 
@@ -280,13 +279,13 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;
+  pool->default_cluster_size = cs;
+  pool->cluster_size_given = opts && opts->default_cluster_size;
   if (!ondisk_cluster_size_ok (cs)) {
     sv_error (EINVAL, "invalid cluster size %" PRIu32 ": it must be a power"
               " of two from 4096 to 1048576", cs);
     goto err;
   }
-  pool->default_cluster_size = cs;
-  pool->cluster_size_given = opts && opts->default_cluster_size;
   pool->dir = strdup (dir);
   if (pool->dir == NULL ||
       asprintf (&pool->voldir, "%s/volumes", dir) == -1) {
@@ -294,78 +293,102 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
     sv_error (ENOMEM, "out of memory");
     goto err;
   }
-
-  /* 1. */
-  if (create) {
-    if (IO (pool)->mkdir (pool->io->opaque, dir, 0700) == -1 &&
-        errno != EEXIST) {
-      sv_error (errno, "mkdir: %s: %m", dir);
-      goto err;
-    }
-    /* The directory's name lives in its parent: without this a power
-     * loss can take the whole pool, volumes and all. */
-    if (sync_parent (pool, dir) == -1)
-      goto err;
-  }
-  /* 2. */
-  if (pool_header (pool, create) == -1)
-    goto err;
-  /* One process at a time owns a pool's files: recovery and the
-   * in-memory state assume no one else writes them.  (A test's
-   * simulated disk has no real files to lock.) */
-  if (pool->io == &sio_posix && (pool->lock_fd = pool_lock (dir)) == -1)
-    goto err;
-  /* 3. */
-  if (IO (pool)->mkdir (pool->io->opaque, pool->voldir, 0700) == -1 &&
-      errno != EEXIST) {
-    sv_error (errno, "mkdir: %s: %m", pool->voldir);
-    goto err;
-  }
-  if (IO (pool)->syncdir (pool->io->opaque, dir) == -1) {
-    sv_error (errno, "fsync: %s: %m", dir);
-    goto err;
-  }
-  if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1) {
-    sv_error (errno, "fsync: %s: %m", pool->voldir);
-    goto err;
-  }
-
-  /* 4. */
-
-  if (IO (pool)->listdir (pool->io->opaque, pool->voldir, &names, &n) == -1) {
-    sv_error (errno, "opendir: %s: %m", pool->voldir);
-    goto err;
-  }
-  for (i = 0; i < n; i++) {
-    struct volume *v;
-
-    snprintf (path, sizeof path, "%s/%s", pool->voldir, names[i]);
-    if (names[i][0] == '.') {
-      /* Unfinished creations and deletions: finish them. */
-      if (strncmp (names[i], ".tmp-", 5) == 0 ||
-          strncmp (names[i], ".deleted-", 9) == 0)
-        remove_tree (pool, path);
-      continue;
-    }
-    if (sv_check_name (names[i]) == -1) {
-      sv_error_prefix ("%s", path);
-      goto err;
-    }
-    v = volume_open (pool, path, names[i]);
-    if (v == NULL)
-      goto err;
-    insert_volume (pool, v);
-  }
-  for (i = 0; i < n; i++)
-    free (names[i]);
-  free (names);
   return pool;
 
  err:;
   int e = errno;
+  pool_free (pool);
+  errno = e;
+  return NULL;
+}
+
+/* Steps 1 to 3 of pool_open: the directories and the header, durable,
+ * and the pool's lock. */
+static int
+pool_prepare (struct sv_pool *pool, int create)
+{
+  /* 1. */
+  if (create) {
+    if (IO (pool)->mkdir (pool->io->opaque, pool->dir, 0700) == -1 &&
+        errno != EEXIST)
+      return sv_error (errno, "mkdir: %s: %m", pool->dir);
+    /* The directory's name lives in its parent: without this a power
+     * loss can take the whole pool, volumes and all. */
+    if (sync_parent (pool, pool->dir) == -1)
+      return -1;
+  }
+  /* 2. */
+  if (pool_header (pool, create) == -1)
+    return -1;
+  /* One process at a time owns a pool's files: recovery and the
+   * in-memory state assume no one else writes them.  (A test's
+   * simulated disk has no real files to lock.) */
+  if (pool->io == &sio_posix &&
+      (pool->lock_fd = pool_lock (pool->dir)) == -1)
+    return -1;
+  /* 3. */
+  if (IO (pool)->mkdir (pool->io->opaque, pool->voldir, 0700) == -1 &&
+      errno != EEXIST)
+    return sv_error (errno, "mkdir: %s: %m", pool->voldir);
+  if (IO (pool)->syncdir (pool->io->opaque, pool->dir) == -1)
+    return sv_error (errno, "fsync: %s: %m", pool->dir);
+  if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1)
+    return sv_error (errno, "fsync: %s: %m", pool->voldir);
+  return 0;
+}
+
+/* Step 4 of pool_open for the entry NAME of volumes/: finish an
+ * unfinished creation or deletion, or open (recover) the volume. */
+static int
+pool_adopt_entry (struct sv_pool *pool, const char *name)
+{
+  char path[4096];
+  struct volume *v;
+
+  snprintf (path, sizeof path, "%s/%s", pool->voldir, name);
+  if (name[0] == '.') {
+    if (strncmp (name, ".tmp-", 5) == 0 || strncmp (name, ".deleted-", 9) == 0)
+      remove_tree (pool, path);
+    return 0;
+  }
+  if (sv_check_name (name) == -1) {
+    sv_error_prefix ("%s", path);
+    return -1;
+  }
+  v = volume_open (pool, path, name);
+  if (v == NULL)
+    return -1;
+  insert_volume (pool, v);
+  return 0;
+}
+
+struct sv_pool *
+pool_open (const char *dir, const struct sv_pool_options *opts, int create)
+{
+  struct sv_pool *pool = pool_new (dir, opts);
+  char **names = NULL;
+  size_t n = 0, i;
+  int r = 0;
+
+  if (pool == NULL)
+    return NULL;
+  if (pool_prepare (pool, create) == -1)
+    goto err;
+  /* 4. */
+  if (IO (pool)->listdir (pool->io->opaque, pool->voldir, &names, &n) == -1) {
+    sv_error (errno, "opendir: %s: %m", pool->voldir);
+    goto err;
+  }
+  for (i = 0; i < n && r == 0; i++)
+    r = pool_adopt_entry (pool, names[i]);
   for (i = 0; i < n; i++)
     free (names[i]);
   free (names);
+  if (r == 0)
+    return pool;
+
+ err:;
+  int e = errno;
   pool_free (pool);
   errno = e;
   return NULL;

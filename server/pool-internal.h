@@ -60,6 +60,18 @@ extern int pool_lock (const char *dir);
 /* Validation shared by the pool and the plugin-facing API. */
 extern int sv_check_name (const char *name);
 
+/* The pool's volume list (pool.c).  pool_find_volume: the volume NAME
+ * or NULL, POOL->mu held.  pool_insert_volume: add V in name order,
+ * POOL->mu held (takes ids_mu).  pool_remove_tree: remove directory DIR
+ * and its files, best effort (a volume's directory has no
+ * subdirectories). */
+extern struct volume *pool_find_volume (struct sv_pool *pool,
+                                        const char *name);
+extern void pool_insert_volume (struct sv_pool *pool, struct volume *v);
+extern void pool_remove_tree (struct sv_pool *pool, const char *dir);
+
+#define DEFAULT_FLUSH_THREADS 16
+
 #define DEFAULT_CHECKPOINT_BYTES (64ull << 20)
 
 #endif /* SNAPVOL_POOL_INTERNAL_H */

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * poolset.c: snapshot sets pinned across volumes: hold, commit,
+ * release, and pool_snapshot_create, which does the three.
+ *
+ * Design notes: pinning a set (pool_hold, pool_hold_commit)
+ * ----------------------------------------------------------
+ *   1. Mark every volume held (in name order, so that two holds never
+ *      wait for each other), then close each volume's write gate and
+ *      wait for the writes inside to finish.  From here no write is in
+ *      flight on any volume of the set.
+ *   2. Pin each volume in memory: append its snapshot record to the
+ *      journal buffer and move the live generation on.
+ *   3. Open the gates: writes resume, into the new generation.
+ *   4. Flush each volume (data, then the journal holding the snapshot
+ *      record), so the snapshots and the data they cover are durable.
+ *      The volumes of a set are flushed by several threads at once
+ *      (flush_set): a set's cost is then close to one volume's, not
+ *      the sum of its volumes'.
+ * Writes are held only for steps 1-3, which do no I/O.  If step 4
+ * fails, the set's snapshots are deleted before the error is returned.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "proto.h"
+#include "volume.h"
+
+#define MAX_SET_VOLUMES 1024
+
+struct sv_hold {
+  size_t n;
+  struct volume **vols;         /* in request order */
+};
+
+/* A label: the protocol's rule (common/proto.c), NULL for none. */
+static int
+check_label (const char *label)
+{
+  char why[256];
+
+  if (label != NULL &&
+      proto_check_label ("label", label, strlen (label), why,
+                         sizeof why) == -1)
+    return sv_error (EINVAL, "invalid snapshot label: %s", why);
+  return 0;
+}
+
+struct sv_hold *
+pool_hold (struct sv_pool *pool, const char *const *volumes, size_t n,
+           unsigned wait_ms)
+{
+  struct sv_hold *hold;
+  CLEANUP_FREE size_t *order = NULL;
+  struct timespec deadline;
+  size_t i, j, got = 0;
+
+  if (n == 0 || n > MAX_SET_VOLUMES) {
+    sv_error (EINVAL, "a snapshot set needs 1 to %d volumes, not %zu",
+              MAX_SET_VOLUMES, n);
+    return NULL;
+  }
+  for (i = 0; i < n; i++) {
+    if (sv_check_name (volumes[i]) == -1)
+      return NULL;
+    for (j = 0; j < i; j++)
+      if (strcmp (volumes[i], volumes[j]) == 0) {
+        sv_error (EINVAL, "volume %s is named twice in the set", volumes[i]);
+        return NULL;
+      }
+  }
+  hold = calloc (1, sizeof *hold);
+  order = malloc (n * sizeof *order);
+  if (hold == NULL || order == NULL ||
+      (hold->vols = calloc (n, sizeof *hold->vols)) == NULL) {
+    free (hold);
+    sv_error (ENOMEM, "out of memory");
+    return NULL;
+  }
+  hold->n = n;
+
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += wait_ms / 1000;
+  deadline.tv_nsec += (long) (wait_ms % 1000) * 1000000;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000;
+  }
+
+  pthread_mutex_lock (&pool->mu);
+  for (i = 0; i < n; i++) {
+    hold->vols[i] = pool_find_volume (pool, volumes[i]);
+    if (hold->vols[i] == NULL) {
+      pthread_mutex_unlock (&pool->mu);
+      sv_error (ENOENT, "no volume named %s", volumes[i]);
+      goto err;
+    }
+    order[i] = i;
+  }
+  /* Acquire in name order: two holds never wait for each other. */
+  for (i = 1; i < n; i++)
+    for (j = i; j > 0 && strcmp (volumes[order[j - 1]], volumes[order[j]]) > 0; j--) {
+      size_t t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  for (got = 0; got < n; got++) {
+    struct volume *v = hold->vols[order[got]];
+    while (v->held) {
+      if (pthread_cond_timedwait (&pool->hold_cv, &pool->mu,
+                                  &deadline) != 0 && v->held) {
+        for (j = 0; j < got; j++) {
+          hold->vols[order[j]]->held = 0;
+          hold->vols[order[j]]->busy--;
+        }
+        pthread_cond_broadcast (&pool->hold_cv);
+        pthread_mutex_unlock (&pool->mu);
+        sv_error (EBUSY, "volume %s is held by another snapshot operation",
+                  v->name);
+        goto err;
+      }
+    }
+    v->held = 1;
+    v->busy++;
+  }
+  pthread_mutex_unlock (&pool->mu);
+
+  /* Phase 1: drain writes in flight, hold new ones. */
+  for (i = 0; i < n; i++)
+    gate_hold (&hold->vols[i]->gate);
+  return hold;
+
+ err:
+  free (hold->vols);
+  free (hold);
+  return NULL;
+}
+
+static void
+unhold (struct sv_pool *pool, struct sv_hold *hold, int gates)
+{
+  size_t i;
+
+  if (gates)
+    for (i = 0; i < hold->n; i++)
+      gate_release (&hold->vols[i]->gate);
+  pthread_mutex_lock (&pool->mu);
+  for (i = 0; i < hold->n; i++) {
+    hold->vols[i]->held = 0;
+    hold->vols[i]->busy--;
+  }
+  pthread_cond_broadcast (&pool->hold_cv);
+  pthread_mutex_unlock (&pool->mu);
+  free (hold->vols);
+  free (hold);
+}
+
+/* Phase 4 of a pin: flush every volume of HOLD.  With more than one
+ * volume and flush_threads > 1, up to flush_threads threads flush
+ * them at once: each volume's own cycle keeps its order (data, then
+ * journal), and nothing orders one volume's syncs against another's,
+ * so overlapping them only lets the filesystem commit them together.
+ * Returns 0, or -1 with errno and MSG set to the first failure's
+ * message (each thread has its own sv_errmsg). */
+struct flush_job {
+  struct sv_hold *hold;
+  size_t next;                  /* the next volume to take (atomic) */
+  int failed;                   /* the first failure is recorded (atomic) */
+  int err;
+  char *msg;
+  size_t msglen;
+  pthread_mutex_t mu;
+};
+
+static void
+flush_job_fail (struct flush_job *job, int err)
+{
+  pthread_mutex_lock (&job->mu);
+  if (!job->failed) {
+    job->failed = 1;
+    job->err = err;
+    snprintf (job->msg, job->msglen, "%s", sv_errmsg ());
+  }
+  pthread_mutex_unlock (&job->mu);
+}
+
+static void *
+flush_worker (void *arg)
+{
+  struct flush_job *job = arg;
+  size_t i;
+
+  while ((i = __atomic_fetch_add (&job->next, 1, __ATOMIC_SEQ_CST)) <
+         job->hold->n)
+    if (volume_flush (job->hold->vols[i]) == -1)
+      flush_job_fail (job, errno ? errno : EIO);
+  return NULL;
+}
+
+static int
+flush_set (struct sv_pool *pool, struct sv_hold *hold, char *msg,
+           size_t msglen)
+{
+  struct flush_job job = { .hold = hold, .msg = msg, .msglen = msglen };
+  pthread_t tids[DEFAULT_FLUSH_THREADS * 4];
+  size_t nthreads = pool->flush_threads, started = 0, i;
+
+  if (nthreads > hold->n)
+    nthreads = hold->n;
+  if (nthreads > sizeof tids / sizeof tids[0])
+    nthreads = sizeof tids / sizeof tids[0];
+  pthread_mutex_init (&job.mu, NULL);
+  /* The calling thread is one of the workers; a thread that cannot be
+   * started only means fewer at once. */
+  for (i = 1; i < nthreads; i++) {
+    if (pthread_create (&tids[started], NULL, flush_worker, &job) != 0)
+      break;
+    started++;
+  }
+  flush_worker (&job);
+  for (i = 0; i < started; i++)
+    pthread_join (tids[i], NULL);
+  pthread_mutex_destroy (&job.mu);
+  if (job.failed) {
+    errno = job.err;
+    return -1;
+  }
+  return 0;
+}
+
+void
+pool_hold_release (struct sv_pool *pool, struct sv_hold *hold)
+{
+  unhold (pool, hold, 1);
+}
+
+/* May a set take the id SET (SETSTR) on the volumes of HOLD?  Not if
+ * one of them has a snapshot in that set already, nor if SET is the id
+ * of a snapshot anywhere in the pool: ids are unique across snapshots
+ * and sets, so that "delete ID" and "NAME@ID" name one thing.  (A set
+ * id may be given to more volumes later, once per volume.)  0, or -1
+ * with EEXIST naming the volume.  POOL->ids_mu held (not pool->mu,
+ * which volume creation holds across I/O: this runs while the set's
+ * writes are held); takes each volume's snap_lock; no I/O, O(1) per
+ * volume. */
+static int
+set_id_taken (struct sv_pool *pool, const struct sv_hold *hold,
+              const struct uuid *set, const char *setstr)
+{
+  struct volume *v;
+  ssize_t idx;
+  size_t i;
+
+  for (i = 0; i < hold->n; i++) {
+    v = hold->vols[i];
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, set, 1);
+    pthread_rwlock_unlock (&v->snap_lock);
+    if (idx >= 0)
+      return sv_error (EEXIST, "volume %s already has a snapshot in set %s",
+                       v->name, setstr);
+  }
+  for (v = pool->volumes; v; v = v->next) {
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, set, 0);
+    pthread_rwlock_unlock (&v->snap_lock);
+    if (idx >= 0)
+      return sv_error (EEXIST, "set id %s is the id of a snapshot of volume"
+                       " %s: a set id must differ from every snapshot id",
+                       setstr, v->name);
+  }
+  return 0;
+}
+
+int
+pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
+                  const char *set_id, const char *label,
+                  struct sv_snap_result *res)
+{
+  struct uuid set, *ids = NULL;
+  size_t i, pinned = 0;
+  int r = -1;
+  char msg[1024];
+
+  if (uuid_parse (set_id, &set) == -1) {
+    sv_error (EINVAL, "invalid snapshot set id '%.64s': expected a UUID",
+              set_id);
+    goto release;
+  }
+  if (check_label (label) == -1)
+    goto release;
+  ids = calloc (hold->n, sizeof *ids);
+  if (ids == NULL) {
+    sv_error (ENOMEM, "out of memory");
+    goto release;
+  }
+
+  /* Phase 2: pin every volume in memory.  IDS_MU keeps a second set
+   * with the same id from passing the check before this one pins. */
+  pthread_mutex_lock (&pool->ids_mu);
+  if (set_id_taken (pool, hold, &set, set_id) == -1) {
+    pthread_mutex_unlock (&pool->ids_mu);
+    goto release;
+  }
+  for (pinned = 0; pinned < hold->n; pinned++) {
+    struct volume *v = hold->vols[pinned];
+    if (volume_pin (v, &set, label, &ids[pinned],
+                    &res[pinned].generation) == -1)
+      break;
+    snprintf (res[pinned].volume, sizeof res[pinned].volume, "%s", v->name);
+    uuid_format (&ids[pinned], res[pinned].id);
+  }
+  pthread_mutex_unlock (&pool->ids_mu);
+  if (pinned < hold->n) {
+    snprintf (msg, sizeof msg, "%s", sv_errmsg ());
+    for (i = 0; i < pinned; i++)
+      volume_snap_remove (hold->vols[i], &ids[i]);
+    sv_error (errno ? errno : EIO, "%s", msg);
+    goto release;
+  }
+
+  /* Phase 3: writes resume. */
+  for (i = 0; i < hold->n; i++)
+    gate_release (&hold->vols[i]->gate);
+
+  /* Phase 4: durable. */
+  r = flush_set (pool, hold, msg, sizeof msg);
+  if (r == -1) {
+    int e = errno;
+    for (i = 0; i < hold->n; i++)
+      if (volume_snap_remove (hold->vols[i], &ids[i]) == 0) {
+        pthread_mutex_lock (&hold->vols[i]->admin_mu);
+        volume_reclaim (hold->vols[i]);
+        pthread_mutex_unlock (&hold->vols[i]->admin_mu);
+        volume_flush (hold->vols[i]);
+      }
+    sv_error (e, "snapshot set %s not taken: %s", set_id, msg);
+  }
+  free (ids);
+  unhold (pool, hold, 0);
+  return r;
+
+ release:
+  free (ids);
+  unhold (pool, hold, 1);
+  return -1;
+}
+
+int
+pool_snapshot_create (struct sv_pool *pool, const char *const *volumes,
+                      size_t n, const char *label, const char *set_id,
+                      char set_id_out[SV_UUID_STRLEN + 1],
+                      struct sv_snap_result *res)
+{
+  struct sv_hold *hold;
+  struct uuid u;
+
+  if (check_label (label) == -1)
+    return -1;
+  if (set_id) {
+    if (uuid_parse (set_id, &u) == -1)
+      return sv_error (EINVAL, "invalid snapshot set id '%.64s': expected a"
+                       " UUID", set_id);
+  }
+  else if (uuid_generate (&u) == -1)
+    return sv_error (errno, "getrandom: %m");
+  uuid_format (&u, set_id_out);
+  hold = pool_hold (pool, volumes, n, 10000);
+  if (hold == NULL)
+    return -1;
+  return pool_hold_commit (pool, hold, set_id_out, label, res);
+}

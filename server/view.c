@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * view.c: views: a live volume or a snapshot opened for I/O by name
+ * ("NAME" or "NAME@ID"), each call a thin step down to the volume.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "errmsg.h"
+#include "ondisk.h"
+#include "pool-internal.h"
+#include "proto.h"
+#include "volume.h"
+
+struct sv_view {
+  struct sv_pool *pool;
+  struct volume *v;
+  int is_snap;
+  struct snap snap;             /* a copy: the list may move */
+};
+
+/* Views. */
+
+struct sv_view *
+view_open (struct sv_pool *pool, const char *export)
+{
+  char name[SV_NAME_MAX + 1];
+  const char *at = strchr (export, '@');
+  size_t len = at ? (size_t) (at - export) : strlen (export);
+  struct sv_view *view;
+  struct volume *v;
+
+  if (len > SV_NAME_MAX) {
+    sv_error (ENOENT, "no export named '%.80s': the volume name is too long",
+              export);
+    return NULL;
+  }
+  memcpy (name, export, len);
+  name[len] = '\0';
+  if (sv_check_name (name) == -1) {
+    sv_error_prefix ("export '%.80s'", export);
+    errno = ENOENT;
+    return NULL;
+  }
+  view = calloc (1, sizeof *view);
+  if (view == NULL) {
+    sv_error (ENOMEM, "out of memory");
+    return NULL;
+  }
+
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->mu);
+  v = pool_find_volume (pool, name);
+  if (v == NULL) {
+    free (view);
+    sv_error (ENOENT, "no export named '%.80s': there is no volume %s",
+              export, name);
+    return NULL;
+  }
+  view->pool = pool;
+  view->v = v;
+  if (at) {
+    struct uuid id;
+    ssize_t idx;
+
+    if (uuid_parse (at + 1, &id) == -1) {
+      free (view);
+      sv_error (ENOENT, "no export named '%.80s': '%.40s' is not a snapshot"
+                " or set id (a UUID)", export, at + 1);
+      return NULL;
+    }
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, &id, 0);
+    if (idx < 0)
+      idx = volume_snap_index (v, &id, 1);
+    if (idx < 0) {
+      pthread_rwlock_unlock (&v->snap_lock);
+      free (view);
+      sv_error (ENOENT, "no export named '%.80s': volume %s has no snapshot"
+                " or set with id %s", export, name, at + 1);
+      return NULL;
+    }
+    v->snaps[idx].open_count++;
+    view->snap = v->snaps[idx];
+    view->is_snap = 1;
+    pthread_rwlock_unlock (&v->snap_lock);
+  }
+  else
+    v->open_count++;
+  return view;
+}
+
+void
+view_close (struct sv_view *view)
+{
+  struct volume *v;
+
+  if (view == NULL)
+    return;
+  v = view->v;
+  pthread_mutex_lock (&view->pool->mu);
+  if (view->is_snap) {
+    ssize_t idx;
+    pthread_rwlock_rdlock (&v->snap_lock);
+    idx = volume_snap_index (v, &view->snap.id, 0);
+    if (idx >= 0)
+      v->snaps[idx].open_count--;
+    pthread_rwlock_unlock (&v->snap_lock);
+  }
+  else
+    v->open_count--;
+  pthread_mutex_unlock (&view->pool->mu);
+  free (view);
+}
+
+int
+view_is_snapshot (const struct sv_view *view)
+{
+  return view->is_snap;
+}
+
+uint64_t
+view_size (const struct sv_view *view)
+{
+  return view->is_snap ? view->snap.size : view->v->size;
+}
+
+static void
+format_time (uint64_t t, char *buf, size_t len)
+{
+  time_t tt = (time_t) t;
+  struct tm tm;
+
+  if (gmtime_r (&tt, &tm) == NULL ||
+      strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf (buf, len, "%" PRIu64, t);
+}
+
+void
+view_describe (struct sv_view *view, char *buf, size_t len)
+{
+  struct volume *v = view->v;
+  char when[64];
+
+  if (view->is_snap) {
+    char id[UUID_STRLEN + 1], set[UUID_STRLEN + 1];
+    uuid_format (&view->snap.id, id);
+    uuid_format (&view->snap.set, set);
+    format_time (view->snap.created, when, sizeof when);
+    snprintf (buf, len, "snapshot %s of volume %s (set %s), read-only, %"
+              PRIu64 " bytes, generation %" PRIu32 ", created %s%s%s%s",
+              id, v->name, set, view->snap.size, view->snap.gen, when,
+              view->snap.label[0] ? ", label '" : "", view->snap.label,
+              view->snap.label[0] ? "'" : "");
+  }
+  else {
+    size_t ns;
+    pthread_rwlock_rdlock (&v->snap_lock);
+    ns = v->nsnaps;
+    pthread_rwlock_unlock (&v->snap_lock);
+    format_time (v->created, when, sizeof when);
+    snprintf (buf, len, "volume %s, live, %" PRIu64 " bytes, cluster %"
+              PRIu32 ", %zu snapshot(s), created %s", v->name, v->size,
+              v->cluster_size, ns, when);
+  }
+}
+
+void
+view_block_size (const struct sv_view *view, uint32_t *minimum,
+                 uint32_t *preferred, uint32_t *maximum)
+{
+  *minimum = 1;
+  *preferred = view->v->subcluster_size;
+  *maximum = 64 * 1024 * 1024;
+}
+
+static int
+refuse_snapshot (struct sv_view *view, const char *what)
+{
+  char id[UUID_STRLEN + 1];
+
+  uuid_format (&view->snap.id, id);
+  return sv_error (EROFS, "%s refused: %s@%s is a read-only snapshot",
+                   what, view->v->name, id);
+}
+
+int
+view_pread (struct sv_view *view, void *buf, uint32_t count, uint64_t offset)
+{
+  return volume_pread (view->v, view->is_snap ? &view->snap : NULL, buf,
+                       count, offset);
+}
+
+int
+view_pwrite (struct sv_view *view, const void *buf, uint32_t count,
+             uint64_t offset, int fua)
+{
+  if (view->is_snap)
+    return refuse_snapshot (view, "write");
+  return volume_pwrite (view->v, buf, count, offset, fua);
+}
+
+int
+view_zero (struct sv_view *view, uint32_t count, uint64_t offset,
+           int may_trim, int fast, int fua)
+{
+  uint32_t ss = view->v->subcluster_size;
+  uint64_t end = offset + count;
+
+  if (view->is_snap)
+    return refuse_snapshot (view, "zero");
+  if (offset > view->v->size || count > view->v->size - offset)
+    return sv_error (EINVAL, "volume %s: request [%" PRIu64 ", +%" PRIu32
+                     ") is past the end (size %" PRIu64 ")",
+                     view->v->name, offset, count, view->v->size);
+  /* Whole subclusters are a metadata change; edges are data writes. */
+  if (fast && count > 0 &&
+      (offset % ss != 0 || (end % ss != 0 && end != view->v->size)))
+    return sv_error (ENOTSUP, "volume %s: fast zero of [%" PRIu64 ", +%"
+                     PRIu32 ") would write partial %" PRIu32
+                     "-byte blocks as data", view->v->name, offset, count, ss);
+  return volume_zero (view->v, count, offset, 0, fua);
+}
+
+int
+view_trim (struct sv_view *view, uint32_t count, uint64_t offset, int fua)
+{
+  if (view->is_snap)
+    return refuse_snapshot (view, "trim");
+  return volume_zero (view->v, count, offset, 1, fua);
+}
+
+int
+view_flush (struct sv_view *view)
+{
+  return volume_flush (view->v);
+}
+
+int
+view_cache (struct sv_view *view, uint32_t count, uint64_t offset)
+{
+  return volume_cache (view->v, view->is_snap ? &view->snap : NULL, count,
+                       offset);
+}
+
+int
+view_extents (struct sv_view *view, uint32_t count, uint64_t offset,
+              int req_one, sv_extent_fn fn, void *opaque)
+{
+  return volume_extents (view->v, view->is_snap ? &view->snap : NULL, count,
+                         offset, req_one, fn, opaque);
+}

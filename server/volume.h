@@ -6,15 +6,11 @@
  *
  * Design notes: lock order
  * ------------------------
- *   pool->mu  >  vol->admin_mu  >  pool->ids_mu  >  vol->snap_lock  >
- *   stripe[vci]  >  journal.resv_mu  >
- *   alloc.mu, journal.mu, map.locks[] (leaves)
- * journal.resv_mu is held across the fallocate that grows the
- * journal's reserved space, and waits for nothing but journal.mu.
- * vol->fl_mu (flush state) is taken without any of the above except
- * admin_mu.  The write gate is not a lock in that order: a write
- * enters the gate before taking a stripe lock, and a hold waits for
- * the gate to drain while holding nothing but admin_mu.
+ * The order of every mutex of the engine is written once, in
+ * docs/design.md ("Concurrency"); change it there.  The write gate is
+ * not a lock in that order: a
+ * write enters the gate before taking a stripe lock, and a hold waits
+ * for the gate to drain while holding nothing but admin_mu.
  */
 
 #ifndef SNAPVOL_VOLUME_H

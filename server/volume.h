@@ -8,9 +8,9 @@
  * ------------------------
  * The order of every mutex of the engine is written once, in
  * docs/design.md ("Concurrency"); change it there.  The write gate is
- * not a lock in that order: a
- * write enters the gate before taking a stripe lock, and a hold waits
- * for the gate to drain while holding nothing but admin_mu.
+ * not a lock in that order: a write enters the gate before taking a
+ * stripe lock, and a hold waits for the gate to drain while holding
+ * nothing but admin_mu.
  */
 
 #ifndef SNAPVOL_VOLUME_H

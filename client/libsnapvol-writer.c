@@ -61,6 +61,7 @@
 #include "snapvol-writer.h"
 #include "tls.h"
 #include "uuid.h"
+#include "vector.h"
 
 #define FREEZE_TIMEOUT_DEFAULT 10000
 #define MESSAGE_MAX 1024
@@ -70,8 +71,7 @@ struct snapvol_writer {
   char *name;
   char *coordinator;
   char *certificate, *key, *ca;
-  char **volumes;
-  size_t nvolumes;
+  string_vector volumes;        /* PROVIDER/VOLUME strings, owned */
   unsigned freeze_timeout_ms;
   struct snapvol_writer_callbacks cbs;
   void *opaque;
@@ -202,9 +202,9 @@ snapvol_writer_free (struct snapvol_writer *w)
     return;
   rpcpeer_free (atomic_load (&w->peer));
   SSL_CTX_free (w->tls);
-  for (i = 0; i < w->nvolumes; i++)
-    free (w->volumes[i]);
-  free (w->volumes);
+  for (i = 0; i < w->volumes.len; i++)
+    free (w->volumes.ptr[i]);
+  string_vector_reset (&w->volumes);
   free (w->name);
   free (w->coordinator);
   free (w->certificate);
@@ -268,7 +268,7 @@ int
 snapvol_writer_add_volume (struct snapvol_writer *w, const char *volume)
 {
   const char *slash = volume ? strchr (volume, '/') : NULL;
-  char **list, *copy;
+  char *copy;
   size_t i;
 
   if (check_idle (w) == -1)
@@ -277,17 +277,14 @@ snapvol_writer_add_volume (struct snapvol_writer *w, const char *volume)
       strchr (slash + 1, '/') != NULL)
     return set_error ("invalid volume '%s': expected PROVIDER/VOLUME",
                       volume ? volume : "");
-  for (i = 0; i < w->nvolumes; i++)
-    if (strcmp (w->volumes[i], volume) == 0)
+  for (i = 0; i < w->volumes.len; i++)
+    if (strcmp (w->volumes.ptr[i], volume) == 0)
       return set_error ("volume %s is given twice", volume);
-  list = realloc (w->volumes, (w->nvolumes + 1) * sizeof *list);
-  if (list == NULL)
-    return set_error ("out of memory");
-  w->volumes = list;
   copy = strdup (volume);
-  if (copy == NULL)
+  if (copy == NULL || string_vector_append (&w->volumes, copy) == -1) {
+    free (copy);
     return set_error ("out of memory");
-  w->volumes[w->nvolumes++] = copy;
+  }
   return 0;
 }
 
@@ -795,8 +792,9 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
   params = json_pack ("{s:s, s:[], s:i}", "name", w->name, "volumes",
                       "freeze_timeout_ms", (int) w->freeze_timeout_ms);
   volumes = json_object_get (params, "volumes");
-  for (i = 0; volumes && i < w->nvolumes; i++)
-    if (json_array_append_new (volumes, json_string (w->volumes[i])) == -1)
+  for (i = 0; volumes && i < w->volumes.len; i++)
+    if (json_array_append_new (volumes,
+                               json_string (w->volumes.ptr[i])) == -1)
       volumes = NULL;
   if (volumes == NULL) {
     json_decref (params);

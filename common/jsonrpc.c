@@ -26,6 +26,7 @@
 
 #include "cleanup.h"
 #include "jsonrpc.h"
+#include "vector.h"
 
 /* An error message longer than this is cut (on a character boundary)
  * and ends in "...": a request can make us echo a megabyte-long
@@ -211,21 +212,11 @@ jsonrpc_framer_feed (struct jsonrpc_framer *f, const void *data, size_t len)
     f->start = 0;
   }
   if (f->cap - f->len < len) {
-    size_t want, cap = f->cap ? f->cap : 4096;
-    char *p;
+    char *p = vector_grow (f->buf, f->len, &f->cap, len, 1);
 
-    if (len > SIZE_MAX - f->len) {
-      errno = ENOMEM;
-      return -1;
-    }
-    want = f->len + len;
-    while (cap < want)
-      cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    p = realloc (f->buf, cap);
     if (p == NULL)
       return -1;
     f->buf = p;
-    f->cap = cap;
   }
   memcpy (f->buf + f->len, data, len);
   f->len += len;

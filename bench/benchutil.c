@@ -18,23 +18,18 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "timespec.h"
 
 uint64_t
 bu_now_ns (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+  return (uint64_t) timespec_to_ns (timespec_now (CLOCK_MONOTONIC));
 }
 
 void
 bu_sleep_until (uint64_t deadline_ns)
 {
-  struct timespec ts = {
-    .tv_sec = deadline_ns / 1000000000u,
-    .tv_nsec = deadline_ns % 1000000000u,
-  };
+  struct timespec ts = timespec_from_ns (deadline_ns);
 
   while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;

@@ -59,6 +59,7 @@
 #include "rpcconn.h"
 #include "rpcpeer.h"
 #include "snapvol-writer.h"
+#include "timespec.h"
 #include "tls.h"
 #include "uuid.h"
 #include "vector.h"
@@ -386,28 +387,6 @@ run_callback (struct snapvol_writer *w, struct snapvol_writer_event *ev,
 
 /* The freeze lease. */
 
-static int64_t
-ms_until (const struct timespec *t)
-{
-  struct timespec now;
-
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  return (int64_t) (t->tv_sec - now.tv_sec) * 1000 +
-    (t->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-static struct timespec
-plus_ms (struct timespec t, unsigned ms)
-{
-  t.tv_sec += ms / 1000;
-  t.tv_nsec += (long) (ms % 1000) * 1000000;
-  if (t.tv_nsec >= 1000000000) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000;
-  }
-  return t;
-}
-
 /* End the freeze number SERIAL on our own, for REASON, unless someone
  * ended it first.  Takes cb_lock and lock. */
 static void
@@ -446,7 +425,8 @@ lease_thread (void *arg)
 
   pthread_mutex_lock (&w->lock);
   while (!w->lease_stop) {
-    if (w->frozen && ms_until (&w->deadline) <= 0) {
+    if (w->frozen &&
+        timespec_ms_until (CLOCK_MONOTONIC, &w->deadline) <= 0) {
       uint64_t serial = w->serial;
       char reason[256];
 
@@ -582,7 +562,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
   ev->window_ms = (unsigned) ms;
   /* The window counts from the call's arrival, not from the end of
    * the callback. */
-  deadline = plus_ms (call->received, ev->window_ms);
+  deadline = timespec_add_ms (call->received, ev->window_ms);
 
   pthread_mutex_lock (&w->cb_lock);
   pthread_mutex_lock (&w->lock);

@@ -57,6 +57,7 @@
 #include "jsonrpc.h"
 #include "proto.h"
 #include "rpcconn.h"
+#include "rpcerr.h"
 #include "rpcpeer.h"
 #include "snapvol-writer.h"
 #include "timespec.h"
@@ -465,41 +466,24 @@ expire_now (struct snapvol_writer *w, uint64_t session, const char *reason)
 
 /* Calls from the coordinator. */
 
-/* What a method returns: a result, or an error. */
-struct answer {
-  int code;                     /* 0: success ({}) */
-  char message[MESSAGE_MAX];
-};
-
-static void refuse (struct answer *a, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static void
-refuse (struct answer *a, int code, const char *fmt, ...)
-{
-  va_list ap;
-
-  a->code = code;
-  va_start (ap, fmt);
-  vsnprintf (a->message, sizeof a->message, fmt, ap);
-  va_end (ap);
-}
+/* A method fills its struct rpcerr when it fails; code 0 means it
+ * succeeded (its result is {}). */
 
 /* The string member KEY of PARAMS: NULL (with A set) if it is missing
  * and REQUIRED, or not a string. */
 static const char *
 get_string (json_t *params, const char *key, bool required,
-            struct answer *a)
+            struct rpcerr *a)
 {
   json_t *v = json_object_get (params, key);
 
   if (v == NULL) {
     if (required)
-      refuse (a, JSONRPC_INVALID_PARAMS, "missing member '%s'", key);
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "missing member '%s'", key);
     return NULL;
   }
   if (!json_is_string (v)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'%s' must be a string", key);
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'%s' must be a string", key);
     return NULL;
   }
   return json_string_value (v);
@@ -507,14 +491,14 @@ get_string (json_t *params, const char *key, bool required,
 
 static void
 do_prepare (struct snapvol_writer *w, json_t *params,
-            struct snapvol_writer_event *ev, struct answer *a)
+            struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *list = json_object_get (params, "volumes"), *v;
   const char **volumes;
   size_t i;
 
   if (!json_is_array (list)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
             "PROVIDER/VOLUME strings");
     return;
   }
@@ -524,12 +508,12 @@ do_prepare (struct snapvol_writer *w, json_t *params,
     return;
   volumes = calloc (json_array_size (list) + 1, sizeof *volumes);
   if (volumes == NULL) {
-    refuse (a, JSONRPC_INTERNAL_ERROR, "out of memory");
+    rpcerr_nomem (a);
     return;
   }
   json_array_foreach (list, i, v) {
     if (!json_is_string (v)) {
-      refuse (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
               "PROVIDER/VOLUME strings");
       free (volumes);
       return;
@@ -547,7 +531,7 @@ do_prepare (struct snapvol_writer *w, json_t *params,
 
 static void
 do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
-           struct snapvol_writer_event *ev, struct answer *a)
+           struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *window = json_object_get (call->params, "window_ms");
   struct timespec deadline;
@@ -555,7 +539,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
 
   if (!json_is_integer (window) || (ms = json_integer_value (window)) < 1 ||
       ms > 3600000) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'window_ms' must be an integer "
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'window_ms' must be an integer "
             "from 1 to 3600000");
     return;
   }
@@ -572,7 +556,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
     pthread_mutex_unlock (&w->lock);
     pthread_mutex_unlock (&w->cb_lock);
     if (!same)
-      refuse (a, SV_RPC_BUSY, "writer %s is frozen for set %s", w->name,
+      rpcerr_set (a, SV_RPC_BUSY, "writer %s is frozen for set %s", w->name,
               w->set_id);
     return;                     /* a repeated freeze: already done */
   }
@@ -605,7 +589,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
 /* writer.thaw, and the thaw of writer.abort (REASON non-NULL). */
 static void
 do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
-         const char *reason, struct answer *a)
+         const char *reason, struct rpcerr *a)
 {
   struct snapvol_writer_event thaw = {
     .kind = SNAPVOL_WRITER_THAW, .set_id = ev->set_id, .reason = reason,
@@ -618,10 +602,10 @@ do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
     w->frozen = false;
   else if (reason == NULL && !w->frozen &&
            strcmp (w->auto_set_id, ev->set_id) == 0)
-    refuse (a, SV_RPC_EXPIRED, "writer %s had already thawed on its own: %s",
+    rpcerr_set (a, SV_RPC_EXPIRED, "writer %s had already thawed on its own: %s",
             w->name, w->auto_reason);
   else if (reason == NULL && w->frozen)
-    refuse (a, SV_RPC_BUSY, "writer %s is frozen for set %s, not %s",
+    rpcerr_set (a, SV_RPC_BUSY, "writer %s is frozen for set %s, not %s",
             w->name, w->set_id, ev->set_id);
   pthread_mutex_unlock (&w->lock);
   /* Not frozen for this set: nothing to thaw (writer.thaw may repeat). */
@@ -631,7 +615,7 @@ do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
 
 static void
 do_post_snapshot (struct snapvol_writer *w, json_t *params,
-                  struct snapvol_writer_event *ev, struct answer *a)
+                  struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *list = json_object_get (params, "snapshots"), *s;
   struct snapvol_writer_snapshot *snaps;
@@ -639,7 +623,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
   size_t i;
 
   if (!json_is_array (list)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'snapshots' must be an array");
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'snapshots' must be an array");
     return;
   }
   snaps = calloc (json_array_size (list) + 1, sizeof *snaps);
@@ -647,7 +631,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
   if (snaps == NULL || text == NULL) {
     free (snaps);
     free (text);
-    refuse (a, JSONRPC_INTERNAL_ERROR, "out of memory");
+    rpcerr_nomem (a);
     return;
   }
   json_array_foreach (list, i, s) {
@@ -661,7 +645,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
     snaps[i].generation = json_is_integer (gen) ? json_integer_value (gen) : 0;
     if (!json_is_object (s) || snaps[i].volume == NULL ||
         snaps[i].id == NULL || snaps[i].export_name == NULL) {
-      refuse (a, JSONRPC_INVALID_PARAMS, "snapshot %zu lacks a string "
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "snapshot %zu lacks a string "
               "'volume', 'id' or 'export'", i);
       free (snaps);
       free (text);
@@ -681,10 +665,10 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
 
 static void
 do_abort (struct snapvol_writer *w, json_t *params,
-          struct snapvol_writer_event *ev, struct answer *a)
+          struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   char reason[MESSAGE_MAX], thaw_message[MESSAGE_MAX];
-  struct answer thawed = { 0 };
+  struct rpcerr thawed = { 0 };
 
   ev->reason = json_object_get (params, "reason") == NULL ? "aborted"
     : get_string (params, "reason", false, a);
@@ -697,7 +681,7 @@ do_abort (struct snapvol_writer *w, json_t *params,
   if (run_callback (w, ev, a->message, sizeof a->message) == -1)
     a->code = JSONRPC_INTERNAL_ERROR;
   else if (thawed.code != 0)
-    refuse (a, thawed.code, "thaw failed: %s", thaw_message);
+    rpcerr_set (a, thawed.code, "thaw failed: %s", thaw_message);
   pthread_mutex_unlock (&w->cb_lock);
 }
 
@@ -717,22 +701,24 @@ call (void *opaque, const struct rpcpeer_call *c)
 {
   struct snapvol_writer *w = opaque;
   struct snapvol_writer_event ev = { .kind = 0 };
-  struct answer a = { .code = 0 };
+  struct rpcerr a = { .code = 0 };
   struct uuid u;
   size_t i;
 
   for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp (methods[i].method, c->method) == 0)
       ev.kind = methods[i].kind;
-  if (ev.kind == 0)
-    return jsonrpc_error (c->id, JSONRPC_METHOD_NOT_FOUND, NULL,
-                          "unknown method '%s'", c->method);
-  if (c->params != NULL && !json_is_object (c->params))
-    return jsonrpc_error (c->id, JSONRPC_INVALID_PARAMS, NULL,
-                          "params must be an object");
+  if (ev.kind == 0) {
+    rpcerr_unknown_method (&a, c->method);
+    return rpcerr_response (c->id, &a);
+  }
+  if (c->params != NULL && !json_is_object (c->params)) {
+    rpcerr_set (&a, JSONRPC_INVALID_PARAMS, "params must be an object");
+    return rpcerr_response (c->id, &a);
+  }
   ev.set_id = get_string (c->params, "set_id", true, &a);
   if (ev.set_id != NULL && uuid_parse (ev.set_id, &u) == -1)
-    refuse (&a, JSONRPC_INVALID_PARAMS, "'set_id' must be a UUID");
+    rpcerr_set (&a, JSONRPC_INVALID_PARAMS, "'set_id' must be a UUID");
 
   if (a.code == 0) {
     switch (ev.kind) {
@@ -756,7 +742,7 @@ call (void *opaque, const struct rpcpeer_call *c)
     }
   }
   if (a.code != 0)
-    return jsonrpc_error (c->id, a.code, NULL, "%s", a.message);
+    return rpcerr_response (c->id, &a);
   return jsonrpc_result (c->id, json_object ());
 }
 

@@ -70,6 +70,7 @@
 
 #include "jsonrpc.h"
 #include "rpcconn.h"
+#include "rpcerr.h"
 #include "rpcpeer.h"
 #include "timespec.h"
 
@@ -525,11 +526,7 @@ send_answers (struct session *s)
       continue;
     if (errno == EMSGSIZE) {
       /* The caller still gets an answer to its id. */
-      json_t *e =
-        jsonrpc_error (json_object_get (d->reply, "id"),
-                       JSONRPC_INTERNAL_ERROR, jsonrpc_errno_data (EMSGSIZE),
-                       "the result is longer than the %d-byte message limit",
-                       JSONRPC_MAX_MESSAGE);
+      json_t *e = rpcerr_too_long (json_object_get (d->reply, "id"));
 
       if (e != NULL &&
           rpcconn_send (s->conn, e, SEND_TIMEOUT_MS, err, sizeof err) == 0) {

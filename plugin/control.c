@@ -71,6 +71,7 @@
 #include "holds.h"
 #include "jsonrpc.h"
 #include "rpc-methods.h"
+#include "rpcerr.h"
 #include "timespec.h"
 
 #define READ_CHUNK 65536
@@ -209,11 +210,7 @@ send_reply (struct client *c, json_t *reply)
   if (errno == EMSGSIZE) {
     /* A result too long to frame, such as the list of thousands of
      * snapshots: the caller still gets an answer to its id. */
-    json_auto_t *e =
-      jsonrpc_error (json_object_get (reply, "id"), JSONRPC_INTERNAL_ERROR,
-                     jsonrpc_errno_data (EMSGSIZE),
-                     "the result is longer than the %d-byte message limit",
-                     JSONRPC_MAX_MESSAGE);
+    json_auto_t *e = rpcerr_too_long (json_object_get (reply, "id"));
 
     if (e != NULL && jsonrpc_send_fd (c->fd, e) == 0)
       return 0;

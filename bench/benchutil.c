@@ -18,23 +18,18 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "timespec.h"
 
 uint64_t
 bu_now_ns (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+  return (uint64_t) timespec_to_ns (timespec_now (CLOCK_MONOTONIC));
 }
 
 void
 bu_sleep_until (uint64_t deadline_ns)
 {
-  struct timespec ts = {
-    .tv_sec = deadline_ns / 1000000000u,
-    .tv_nsec = deadline_ns % 1000000000u,
-  };
+  struct timespec ts = timespec_from_ns (deadline_ns);
 
   while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;
@@ -81,15 +76,8 @@ bu_rand (uint64_t *state)
 void
 bu_samples_add (struct bu_samples *s, double x)
 {
-  if (s->n == s->cap) {
-    size_t ncap = s->cap ? s->cap * 2 : 256;
-    double *nv = realloc (s->v, ncap * sizeof *nv);
-    if (nv == NULL)
-      bu_die ("realloc: %zu samples: %m", ncap);
-    s->v = nv;
-    s->cap = ncap;
-  }
-  s->v[s->n++] = x;
+  if (double_vector_append (&s->v, x) == -1)
+    bu_die ("cannot store sample %zu: %m", s->v.len + 1);
 }
 
 static int
@@ -105,24 +93,22 @@ bu_percentile (struct bu_samples *s, double p)
 {
   size_t rank;
 
-  if (s->n == 0)
+  if (s->v.len == 0)
     return 0;
-  qsort (s->v, s->n, sizeof *s->v, cmp_double);
+  qsort (s->v.ptr, s->v.len, sizeof *s->v.ptr, cmp_double);
   /* Nearest rank: the smallest sample with at least P% at or below. */
-  rank = (size_t) (p / 100.0 * (double) s->n + 0.999999);
+  rank = (size_t) (p / 100.0 * (double) s->v.len + 0.999999);
   if (rank < 1)
     rank = 1;
-  if (rank > s->n)
-    rank = s->n;
-  return s->v[rank - 1];
+  if (rank > s->v.len)
+    rank = s->v.len;
+  return s->v.ptr[rank - 1];
 }
 
 void
 bu_samples_free (struct bu_samples *s)
 {
-  free (s->v);
-  s->v = NULL;
-  s->n = s->cap = 0;
+  double_vector_reset (&s->v);
 }
 
 void
@@ -131,7 +117,7 @@ bu_print_dist (FILE *fp, const char *name, struct bu_samples *s, double scale)
   fprintf (fp, "\"%s\": {\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, "
            "\"n\": %zu}", name,
            bu_percentile (s, 50) * scale, bu_percentile (s, 99) * scale,
-           bu_percentile (s, 100) * scale, s->n);
+           bu_percentile (s, 100) * scale, s->v.len);
 }
 
 uint64_t

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vector.h"
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 extern uint64_t bu_now_ns (void);
 
@@ -37,9 +39,9 @@ extern uint64_t bu_parse_u64 (const char *name, const char *s)
 extern uint64_t bu_rand (uint64_t *state) __attribute__((nonnull));
 
 /* A growing array of samples (doubles). */
+DEFINE_VECTOR_TYPE (double_vector, double);
 struct bu_samples {
-  double *v;
-  size_t n, cap;
+  double_vector v;
 };
 
 extern void bu_samples_add (struct bu_samples *s, double x)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "hook.h"
+#include "timespec.h"
 
 extern char **environ;
 
@@ -104,15 +105,6 @@ tail_summary (const struct tail *t, char *out, size_t len)
       joined[i] = '?';
   snprintf (out, len, "%s", o > TAIL_MESSAGE_MAX
             ? joined + o - TAIL_MESSAGE_MAX : joined);
-}
-
-static int64_t
-now_ms (void)
-{
-  struct timespec t;
-
-  clock_gettime (CLOCK_MONOTONIC, &t);
-  return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Our environment with the NAME=VALUE strings of ENV added or
@@ -231,7 +223,7 @@ wait_until (pid_t pid, int pidfd, int *err_fd, struct tail *t, int64_t end,
       *status = 0x7f00;         /* unknown: reported as status 127 */
       return true;
     }
-    left = end - now_ms ();
+    left = end - timespec_now_ms (CLOCK_MONOTONIC);
     if (left <= 0)
       return false;
     if (*err_fd >= 0)
@@ -276,12 +268,13 @@ hook_run (const char *what, const char *cmd, char *const *env,
   pidfd = -1;
 #endif
 
-  if (!wait_until (pid, pidfd, &pipefd[0], &t, now_ms () + timeout_ms,
-                   &status)) {
+  if (!wait_until (pid, pidfd, &pipefd[0], &t,
+                   timespec_now_ms (CLOCK_MONOTONIC) + timeout_ms, &status)) {
     timed_out = true;
     kill (-pid, SIGTERM);
     if (!wait_until (pid, pidfd, &pipefd[0], &t,
-                     now_ms () + HOOK_KILL_GRACE_MS, &status)) {
+                     timespec_now_ms (CLOCK_MONOTONIC) + HOOK_KILL_GRACE_MS,
+                     &status)) {
       kill (-pid, SIGKILL);
       while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
         ;

@@ -57,10 +57,13 @@
 #include "jsonrpc.h"
 #include "proto.h"
 #include "rpcconn.h"
+#include "rpcerr.h"
 #include "rpcpeer.h"
 #include "snapvol-writer.h"
+#include "timespec.h"
 #include "tls.h"
 #include "uuid.h"
+#include "vector.h"
 
 #define FREEZE_TIMEOUT_DEFAULT 10000
 #define MESSAGE_MAX 1024
@@ -70,8 +73,7 @@ struct snapvol_writer {
   char *name;
   char *coordinator;
   char *certificate, *key, *ca;
-  char **volumes;
-  size_t nvolumes;
+  string_vector volumes;        /* PROVIDER/VOLUME strings, owned */
   unsigned freeze_timeout_ms;
   struct snapvol_writer_callbacks cbs;
   void *opaque;
@@ -202,9 +204,9 @@ snapvol_writer_free (struct snapvol_writer *w)
     return;
   rpcpeer_free (atomic_load (&w->peer));
   SSL_CTX_free (w->tls);
-  for (i = 0; i < w->nvolumes; i++)
-    free (w->volumes[i]);
-  free (w->volumes);
+  for (i = 0; i < w->volumes.len; i++)
+    free (w->volumes.ptr[i]);
+  string_vector_reset (&w->volumes);
   free (w->name);
   free (w->coordinator);
   free (w->certificate);
@@ -268,7 +270,7 @@ int
 snapvol_writer_add_volume (struct snapvol_writer *w, const char *volume)
 {
   const char *slash = volume ? strchr (volume, '/') : NULL;
-  char **list, *copy;
+  char *copy;
   size_t i;
 
   if (check_idle (w) == -1)
@@ -277,17 +279,14 @@ snapvol_writer_add_volume (struct snapvol_writer *w, const char *volume)
       strchr (slash + 1, '/') != NULL)
     return set_error ("invalid volume '%s': expected PROVIDER/VOLUME",
                       volume ? volume : "");
-  for (i = 0; i < w->nvolumes; i++)
-    if (strcmp (w->volumes[i], volume) == 0)
+  for (i = 0; i < w->volumes.len; i++)
+    if (strcmp (w->volumes.ptr[i], volume) == 0)
       return set_error ("volume %s is given twice", volume);
-  list = realloc (w->volumes, (w->nvolumes + 1) * sizeof *list);
-  if (list == NULL)
-    return set_error ("out of memory");
-  w->volumes = list;
   copy = strdup (volume);
-  if (copy == NULL)
+  if (copy == NULL || string_vector_append (&w->volumes, copy) == -1) {
+    free (copy);
     return set_error ("out of memory");
-  w->volumes[w->nvolumes++] = copy;
+  }
   return 0;
 }
 
@@ -389,28 +388,6 @@ run_callback (struct snapvol_writer *w, struct snapvol_writer_event *ev,
 
 /* The freeze lease. */
 
-static int64_t
-ms_until (const struct timespec *t)
-{
-  struct timespec now;
-
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  return (int64_t) (t->tv_sec - now.tv_sec) * 1000 +
-    (t->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-static struct timespec
-plus_ms (struct timespec t, unsigned ms)
-{
-  t.tv_sec += ms / 1000;
-  t.tv_nsec += (long) (ms % 1000) * 1000000;
-  if (t.tv_nsec >= 1000000000) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000;
-  }
-  return t;
-}
-
 /* End the freeze number SERIAL on our own, for REASON, unless someone
  * ended it first.  Takes cb_lock and lock. */
 static void
@@ -449,7 +426,8 @@ lease_thread (void *arg)
 
   pthread_mutex_lock (&w->lock);
   while (!w->lease_stop) {
-    if (w->frozen && ms_until (&w->deadline) <= 0) {
+    if (w->frozen &&
+        timespec_ms_until (CLOCK_MONOTONIC, &w->deadline) <= 0) {
       uint64_t serial = w->serial;
       char reason[256];
 
@@ -488,41 +466,24 @@ expire_now (struct snapvol_writer *w, uint64_t session, const char *reason)
 
 /* Calls from the coordinator. */
 
-/* What a method returns: a result, or an error. */
-struct answer {
-  int code;                     /* 0: success ({}) */
-  char message[MESSAGE_MAX];
-};
-
-static void refuse (struct answer *a, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static void
-refuse (struct answer *a, int code, const char *fmt, ...)
-{
-  va_list ap;
-
-  a->code = code;
-  va_start (ap, fmt);
-  vsnprintf (a->message, sizeof a->message, fmt, ap);
-  va_end (ap);
-}
+/* A method fills its struct rpcerr when it fails; code 0 means it
+ * succeeded (its result is {}). */
 
 /* The string member KEY of PARAMS: NULL (with A set) if it is missing
  * and REQUIRED, or not a string. */
 static const char *
 get_string (json_t *params, const char *key, bool required,
-            struct answer *a)
+            struct rpcerr *a)
 {
   json_t *v = json_object_get (params, key);
 
   if (v == NULL) {
     if (required)
-      refuse (a, JSONRPC_INVALID_PARAMS, "missing member '%s'", key);
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "missing member '%s'", key);
     return NULL;
   }
   if (!json_is_string (v)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'%s' must be a string", key);
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'%s' must be a string", key);
     return NULL;
   }
   return json_string_value (v);
@@ -530,14 +491,14 @@ get_string (json_t *params, const char *key, bool required,
 
 static void
 do_prepare (struct snapvol_writer *w, json_t *params,
-            struct snapvol_writer_event *ev, struct answer *a)
+            struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *list = json_object_get (params, "volumes"), *v;
   const char **volumes;
   size_t i;
 
   if (!json_is_array (list)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
             "PROVIDER/VOLUME strings");
     return;
   }
@@ -547,12 +508,12 @@ do_prepare (struct snapvol_writer *w, json_t *params,
     return;
   volumes = calloc (json_array_size (list) + 1, sizeof *volumes);
   if (volumes == NULL) {
-    refuse (a, JSONRPC_INTERNAL_ERROR, "out of memory");
+    rpcerr_nomem (a);
     return;
   }
   json_array_foreach (list, i, v) {
     if (!json_is_string (v)) {
-      refuse (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
               "PROVIDER/VOLUME strings");
       free (volumes);
       return;
@@ -570,7 +531,7 @@ do_prepare (struct snapvol_writer *w, json_t *params,
 
 static void
 do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
-           struct snapvol_writer_event *ev, struct answer *a)
+           struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *window = json_object_get (call->params, "window_ms");
   struct timespec deadline;
@@ -578,14 +539,14 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
 
   if (!json_is_integer (window) || (ms = json_integer_value (window)) < 1 ||
       ms > 3600000) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'window_ms' must be an integer "
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'window_ms' must be an integer "
             "from 1 to 3600000");
     return;
   }
   ev->window_ms = (unsigned) ms;
   /* The window counts from the call's arrival, not from the end of
    * the callback. */
-  deadline = plus_ms (call->received, ev->window_ms);
+  deadline = timespec_add_ms (call->received, ev->window_ms);
 
   pthread_mutex_lock (&w->cb_lock);
   pthread_mutex_lock (&w->lock);
@@ -595,7 +556,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
     pthread_mutex_unlock (&w->lock);
     pthread_mutex_unlock (&w->cb_lock);
     if (!same)
-      refuse (a, SV_RPC_BUSY, "writer %s is frozen for set %s", w->name,
+      rpcerr_set (a, SV_RPC_BUSY, "writer %s is frozen for set %s", w->name,
               w->set_id);
     return;                     /* a repeated freeze: already done */
   }
@@ -628,7 +589,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
 /* writer.thaw, and the thaw of writer.abort (REASON non-NULL). */
 static void
 do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
-         const char *reason, struct answer *a)
+         const char *reason, struct rpcerr *a)
 {
   struct snapvol_writer_event thaw = {
     .kind = SNAPVOL_WRITER_THAW, .set_id = ev->set_id, .reason = reason,
@@ -641,10 +602,10 @@ do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
     w->frozen = false;
   else if (reason == NULL && !w->frozen &&
            strcmp (w->auto_set_id, ev->set_id) == 0)
-    refuse (a, SV_RPC_EXPIRED, "writer %s had already thawed on its own: %s",
+    rpcerr_set (a, SV_RPC_EXPIRED, "writer %s had already thawed on its own: %s",
             w->name, w->auto_reason);
   else if (reason == NULL && w->frozen)
-    refuse (a, SV_RPC_BUSY, "writer %s is frozen for set %s, not %s",
+    rpcerr_set (a, SV_RPC_BUSY, "writer %s is frozen for set %s, not %s",
             w->name, w->set_id, ev->set_id);
   pthread_mutex_unlock (&w->lock);
   /* Not frozen for this set: nothing to thaw (writer.thaw may repeat). */
@@ -654,7 +615,7 @@ do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
 
 static void
 do_post_snapshot (struct snapvol_writer *w, json_t *params,
-                  struct snapvol_writer_event *ev, struct answer *a)
+                  struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   json_t *list = json_object_get (params, "snapshots"), *s;
   struct snapvol_writer_snapshot *snaps;
@@ -662,7 +623,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
   size_t i;
 
   if (!json_is_array (list)) {
-    refuse (a, JSONRPC_INVALID_PARAMS, "'snapshots' must be an array");
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'snapshots' must be an array");
     return;
   }
   snaps = calloc (json_array_size (list) + 1, sizeof *snaps);
@@ -670,7 +631,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
   if (snaps == NULL || text == NULL) {
     free (snaps);
     free (text);
-    refuse (a, JSONRPC_INTERNAL_ERROR, "out of memory");
+    rpcerr_nomem (a);
     return;
   }
   json_array_foreach (list, i, s) {
@@ -684,7 +645,7 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
     snaps[i].generation = json_is_integer (gen) ? json_integer_value (gen) : 0;
     if (!json_is_object (s) || snaps[i].volume == NULL ||
         snaps[i].id == NULL || snaps[i].export_name == NULL) {
-      refuse (a, JSONRPC_INVALID_PARAMS, "snapshot %zu lacks a string "
+      rpcerr_set (a, JSONRPC_INVALID_PARAMS, "snapshot %zu lacks a string "
               "'volume', 'id' or 'export'", i);
       free (snaps);
       free (text);
@@ -704,10 +665,10 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
 
 static void
 do_abort (struct snapvol_writer *w, json_t *params,
-          struct snapvol_writer_event *ev, struct answer *a)
+          struct snapvol_writer_event *ev, struct rpcerr *a)
 {
   char reason[MESSAGE_MAX], thaw_message[MESSAGE_MAX];
-  struct answer thawed = { 0 };
+  struct rpcerr thawed = { 0 };
 
   ev->reason = json_object_get (params, "reason") == NULL ? "aborted"
     : get_string (params, "reason", false, a);
@@ -720,7 +681,7 @@ do_abort (struct snapvol_writer *w, json_t *params,
   if (run_callback (w, ev, a->message, sizeof a->message) == -1)
     a->code = JSONRPC_INTERNAL_ERROR;
   else if (thawed.code != 0)
-    refuse (a, thawed.code, "thaw failed: %s", thaw_message);
+    rpcerr_set (a, thawed.code, "thaw failed: %s", thaw_message);
   pthread_mutex_unlock (&w->cb_lock);
 }
 
@@ -740,22 +701,24 @@ call (void *opaque, const struct rpcpeer_call *c)
 {
   struct snapvol_writer *w = opaque;
   struct snapvol_writer_event ev = { .kind = 0 };
-  struct answer a = { .code = 0 };
+  struct rpcerr a = { .code = 0 };
   struct uuid u;
   size_t i;
 
   for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp (methods[i].method, c->method) == 0)
       ev.kind = methods[i].kind;
-  if (ev.kind == 0)
-    return jsonrpc_error (c->id, JSONRPC_METHOD_NOT_FOUND, NULL,
-                          "unknown method '%s'", c->method);
-  if (c->params != NULL && !json_is_object (c->params))
-    return jsonrpc_error (c->id, JSONRPC_INVALID_PARAMS, NULL,
-                          "params must be an object");
+  if (ev.kind == 0) {
+    rpcerr_unknown_method (&a, c->method);
+    return rpcerr_response (c->id, &a);
+  }
+  if (c->params != NULL && !json_is_object (c->params)) {
+    rpcerr_set (&a, JSONRPC_INVALID_PARAMS, "params must be an object");
+    return rpcerr_response (c->id, &a);
+  }
   ev.set_id = get_string (c->params, "set_id", true, &a);
   if (ev.set_id != NULL && uuid_parse (ev.set_id, &u) == -1)
-    refuse (&a, JSONRPC_INVALID_PARAMS, "'set_id' must be a UUID");
+    rpcerr_set (&a, JSONRPC_INVALID_PARAMS, "'set_id' must be a UUID");
 
   if (a.code == 0) {
     switch (ev.kind) {
@@ -779,7 +742,7 @@ call (void *opaque, const struct rpcpeer_call *c)
     }
   }
   if (a.code != 0)
-    return jsonrpc_error (c->id, a.code, NULL, "%s", a.message);
+    return rpcerr_response (c->id, &a);
   return jsonrpc_result (c->id, json_object ());
 }
 
@@ -795,8 +758,9 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
   params = json_pack ("{s:s, s:[], s:i}", "name", w->name, "volumes",
                       "freeze_timeout_ms", (int) w->freeze_timeout_ms);
   volumes = json_object_get (params, "volumes");
-  for (i = 0; volumes && i < w->nvolumes; i++)
-    if (json_array_append_new (volumes, json_string (w->volumes[i])) == -1)
+  for (i = 0; volumes && i < w->volumes.len; i++)
+    if (json_array_append_new (volumes,
+                               json_string (w->volumes.ptr[i])) == -1)
       volumes = NULL;
   if (volumes == NULL) {
     json_decref (params);

@@ -16,6 +16,7 @@
 #include "humansize.h"
 #include "log.h"
 #include "output.h"
+#include "vector.h"
 
 int
 out_json (json_t *v)
@@ -117,8 +118,8 @@ out_time (json_t *obj, const char *key, char *buf, size_t len)
 struct out_table {
   const struct out_column *cols;
   size_t ncols;
-  size_t nrows, cap;            /* rows used and allocated */
-  char **cells;                 /* nrows * ncols strings, row by row */
+  size_t nrows;
+  string_vector cells;          /* nrows * ncols strings, row by row */
 };
 
 struct out_table *
@@ -144,15 +145,9 @@ out_table_add (struct out_table *t, ...)
   va_list ap;
   size_t i;
 
-  if (t->nrows == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 16;
-    char **cells = reallocarray (t->cells, cap * t->ncols, sizeof *cells);
-
-    if (cells == NULL)
-      return -1;
-    t->cells = cells;
-    t->cap = cap;
-  }
+  /* Room for the whole row first: the row is added whole or not at all. */
+  if (string_vector_reserve (&t->cells, t->ncols) == -1)
+    return -1;
   va_start (ap, t);
   for (i = 0; i < t->ncols; i++) {
     const char *s = va_arg (ap, const char *);
@@ -160,11 +155,11 @@ out_table_add (struct out_table *t, ...)
 
     if (copy == NULL) {
       while (i-- > 0)
-        free (t->cells[t->nrows * t->ncols + i]);
+        free (t->cells.ptr[--t->cells.len]);
       va_end (ap);
       return -1;
     }
-    t->cells[t->nrows * t->ncols + i] = copy;
+    t->cells.ptr[t->cells.len++] = copy;
   }
   va_end (ap);
   t->nrows++;
@@ -201,7 +196,7 @@ out_table_print (const struct out_table *t)
     header[i] = t->cols[i].header;
     width[i] = strlen (header[i]);
     for (r = 0; r < t->nrows; r++) {
-      size_t w = strlen (t->cells[r * t->ncols + i]);
+      size_t w = strlen (t->cells.ptr[r * t->ncols + i]);
 
       if (w > width[i])
         width[i] = w;
@@ -209,7 +204,8 @@ out_table_print (const struct out_table *t)
   }
   print_row (t, width, header);
   for (r = 0; r < t->nrows; r++)
-    print_row (t, width, (const char *const *) &t->cells[r * t->ncols]);
+    print_row (t, width,
+               (const char *const *) &t->cells.ptr[r * t->ncols]);
 }
 
 void
@@ -219,8 +215,8 @@ out_table_free (struct out_table *t)
 
   if (t == NULL)
     return;
-  for (i = 0; i < t->nrows * t->ncols; i++)
-    free (t->cells[i]);
-  free (t->cells);
+  for (i = 0; i < t->cells.len; i++)
+    free (t->cells.ptr[i]);
+  string_vector_reset (&t->cells);
   free (t);
 }

@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "jsonrpc.h"
 #include "rpc-client.h"
+#include "timespec.h"
 
 /* The only request on a connection has this id. */
 #define CALL_ID 1
@@ -73,18 +74,6 @@ connect_unix (const char *path, struct rpc_error *e)
     return -1;
   }
   return fd;
-}
-
-static int
-remaining_ms (const struct timespec *deadline)
-{
-  struct timespec now;
-  long long ms;
-
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  ms = (long long) (deadline->tv_sec - now.tv_sec) * 1000 +
-    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-  return ms < 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : (int) ms;
 }
 
 /* Turn the server's error object (already checked by
@@ -155,23 +144,17 @@ await_response (int fd, const char *path, int timeout_ms,
                 json_t **result, struct rpc_error *e)
 {
   struct jsonrpc_framer framer = JSONRPC_FRAMER_INIT;
-  struct timespec deadline;
+  struct timespec deadline = timespec_deadline_ms (CLOCK_MONOTONIC,
+                                                   timeout_ms);
   int r = -1;
-
-  clock_gettime (CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-  if (deadline.tv_nsec >= 1000000000) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000;
-  }
 
   for (;;) {
     char why[256];
     enum jsonrpc_kind kind;
     json_t *msg;
 
-    msg = jsonrpc_recv_fd (fd, &framer, remaining_ms (&deadline),
+    msg = jsonrpc_recv_fd (fd, &framer,
+                           timespec_poll_ms (CLOCK_MONOTONIC, &deadline),
                            why, sizeof why);
     if (msg == NULL) {
       recv_failed (path, timeout_ms, why, e);

@@ -26,6 +26,8 @@
 
 #include "cleanup.h"
 #include "jsonrpc.h"
+#include "timespec.h"
+#include "vector.h"
 
 /* An error message longer than this is cut (on a character boundary)
  * and ends in "...": a request can make us echo a megabyte-long
@@ -211,21 +213,11 @@ jsonrpc_framer_feed (struct jsonrpc_framer *f, const void *data, size_t len)
     f->start = 0;
   }
   if (f->cap - f->len < len) {
-    size_t want, cap = f->cap ? f->cap : 4096;
-    char *p;
+    char *p = vector_grow (f->buf, f->len, &f->cap, len, 1);
 
-    if (len > SIZE_MAX - f->len) {
-      errno = ENOMEM;
-      return -1;
-    }
-    want = f->len + len;
-    while (cap < want)
-      cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    p = realloc (f->buf, cap);
     if (p == NULL)
       return -1;
     f->buf = p;
-    f->cap = cap;
   }
   memcpy (f->buf + f->len, data, len);
   f->len += len;
@@ -739,17 +731,11 @@ wait_fd (int fd, short events, const struct timespec *deadline)
     int timeout = -1, r;
 
     if (deadline) {
-      struct timespec now;
-      int64_t ms;
-
-      clock_gettime (CLOCK_MONOTONIC, &now);
-      ms = (int64_t) (deadline->tv_sec - now.tv_sec) * 1000 +
-        (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
-      if (ms <= 0) {
+      timeout = timespec_poll_ms (CLOCK_MONOTONIC, deadline);
+      if (timeout == 0) {
         errno = ETIMEDOUT;
         return -1;
       }
-      timeout = ms > INT32_MAX ? INT32_MAX : (int) ms;
     }
     r = poll (&pfd, 1, timeout);
     if (r == -1 && errno == EINTR)
@@ -799,15 +785,8 @@ jsonrpc_recv_fd (int fd, struct jsonrpc_framer *f, int timeout_ms,
   bool timed = timeout_ms >= 0;
 
   seterr (err, errlen, "%s", "");
-  if (timed) {
-    clock_gettime (CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000;
-    }
-  }
+  if (timed)
+    deadline = timespec_deadline_ms (CLOCK_MONOTONIC, timeout_ms);
 
   for (;;) {
     char buf[RECV_CHUNK];

@@ -52,6 +52,7 @@
 
 #include "jsonrpc.h"
 #include "rpcconn.h"
+#include "timespec.h"
 #include "tls.h"
 
 #define READ_CHUNK 16384
@@ -99,15 +100,8 @@ deadline_in (int timeout_ms)
 {
   struct deadline d = { .forever = timeout_ms < 0 };
 
-  if (!d.forever) {
-    clock_gettime (CLOCK_MONOTONIC, &d.at);
-    d.at.tv_sec += timeout_ms / 1000;
-    d.at.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-    if (d.at.tv_nsec >= 1000000000) {
-      d.at.tv_sec++;
-      d.at.tv_nsec -= 1000000000;
-    }
-  }
+  if (!d.forever)
+    d.at = timespec_deadline_ms (CLOCK_MONOTONIC, timeout_ms);
   return d;
 }
 
@@ -115,15 +109,9 @@ deadline_in (int timeout_ms)
 static int
 remaining_ms (const struct deadline *d)
 {
-  struct timespec now;
-  int64_t ms;
-
   if (d->forever)
     return -1;
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  ms = (int64_t) (d->at.tv_sec - now.tv_sec) * 1000 +
-    (d->at.tv_nsec - now.tv_nsec + 999999) / 1000000;
-  return ms <= 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int) ms;
+  return timespec_poll_ms (CLOCK_MONOTONIC, &d->at);
 }
 
 /* Wait until FD has one of EVENTS, the deadline passes (ETIMEDOUT) or

@@ -70,7 +70,9 @@
 
 #include "jsonrpc.h"
 #include "rpcconn.h"
+#include "rpcerr.h"
 #include "rpcpeer.h"
+#include "timespec.h"
 
 /* The registration must be answered within this (the coordinator's own
  * limit for a first request is 10 s from the connect). */
@@ -135,14 +137,6 @@ plog (struct rpcpeer *p, int priority, const char *fmt, ...)
   errno = saved;
 }
 
-static int64_t
-now_ms (void)
-{
-  struct timespec t;
-
-  clock_gettime (CLOCK_MONOTONIC, &t);
-  return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 struct rpcpeer *
 rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
@@ -176,7 +170,8 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
   p->ops = ops;
   p->opaque = opaque;
   if (getrandom (&p->seed, sizeof p->seed, GRND_NONBLOCK) != sizeof p->seed)
-    p->seed = (unsigned) getpid () ^ (unsigned) now_ms ();
+    p->seed = (unsigned) getpid () ^
+      (unsigned) timespec_now_ms (CLOCK_MONOTONIC);
   if (pipe2 (p->stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
       pipe2 (p->wake_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
     goto err;
@@ -531,11 +526,7 @@ send_answers (struct session *s)
       continue;
     if (errno == EMSGSIZE) {
       /* The caller still gets an answer to its id. */
-      json_t *e =
-        jsonrpc_error (json_object_get (d->reply, "id"),
-                       JSONRPC_INTERNAL_ERROR, jsonrpc_errno_data (EMSGSIZE),
-                       "the result is longer than the %d-byte message limit",
-                       JSONRPC_MAX_MESSAGE);
+      json_t *e = rpcerr_too_long (json_object_get (d->reply, "id"));
 
       if (e != NULL &&
           rpcconn_send (s->conn, e, SEND_TIMEOUT_MS, err, sizeof err) == 0) {
@@ -556,7 +547,7 @@ send_answers (struct session *s)
 static int
 heartbeat (struct session *s)
 {
-  int64_t now = now_ms (), wait;
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC), wait;
   char err[512];
 
   if (s->unanswered_since != 0 &&
@@ -599,7 +590,7 @@ serve (struct session *s)
 {
   struct rpcpeer *p = s->p;
 
-  s->next_ping = now_ms () + s->heartbeat_ms;
+  s->next_ping = timespec_now_ms (CLOCK_MONOTONIC) + s->heartbeat_ms;
   s->read = json_array ();
   if (s->read == NULL) {
     snprintf (s->why, sizeof s->why, "out of memory");
@@ -699,11 +690,11 @@ session (struct rpcpeer *p, struct session *s)
 static bool
 pause_ms (struct rpcpeer *p, int ms)
 {
-  int64_t end = now_ms () + ms;
+  int64_t end = timespec_now_ms (CLOCK_MONOTONIC) + ms;
 
   while (!atomic_load (&p->stopping)) {
     struct pollfd pfd = { .fd = p->stop_pipe[0], .events = POLLIN };
-    int64_t left = end - now_ms ();
+    int64_t left = end - timespec_now_ms (CLOCK_MONOTONIC);
 
     if (left <= 0)
       return true;

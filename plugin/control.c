@@ -71,6 +71,8 @@
 #include "holds.h"
 #include "jsonrpc.h"
 #include "rpc-methods.h"
+#include "rpcerr.h"
+#include "timespec.h"
 
 #define READ_CHUNK 65536
 #define LISTEN_BACKLOG 16
@@ -208,11 +210,7 @@ send_reply (struct client *c, json_t *reply)
   if (errno == EMSGSIZE) {
     /* A result too long to frame, such as the list of thousands of
      * snapshots: the caller still gets an answer to its id. */
-    json_auto_t *e =
-      jsonrpc_error (json_object_get (reply, "id"), JSONRPC_INTERNAL_ERROR,
-                     jsonrpc_errno_data (EMSGSIZE),
-                     "the result is longer than the %d-byte message limit",
-                     JSONRPC_MAX_MESSAGE);
+    json_auto_t *e = rpcerr_too_long (json_object_get (reply, "id"));
 
     if (e != NULL && jsonrpc_send_fd (c->fd, e) == 0)
       return 0;
@@ -368,9 +366,7 @@ shed_idle_client (struct control *ctl)
     if (!c->used || c->done || c->busy || c->shed)
       continue;
     if (victim == NULL ||
-        c->idle_since.tv_sec < victim->idle_since.tv_sec ||
-        (c->idle_since.tv_sec == victim->idle_since.tv_sec &&
-         c->idle_since.tv_nsec < victim->idle_since.tv_nsec))
+        timespec_cmp (&c->idle_since, &victim->idle_since) < 0)
       victim = c;
   }
   if (victim != NULL) {
@@ -666,11 +662,10 @@ control_start (struct control *ctl)
 static void
 stop_clients (struct control *ctl)
 {
-  struct timespec deadline;
+  struct timespec deadline = timespec_deadline_ms (CLOCK_REALTIME,
+                                                   STOP_GRACE_SECONDS * 1000);
   size_t i;
 
-  clock_gettime (CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += STOP_GRACE_SECONDS;
   for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
     struct client *c = &ctl->clients[i];
 

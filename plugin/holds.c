@@ -46,6 +46,7 @@
 #include <nbdkit-plugin.h>
 
 #include "holds.h"
+#include "timespec.h"
 
 /* How long an ended hold is remembered. */
 #define TOMBSTONE_SECONDS 600
@@ -76,31 +77,6 @@ struct holds {
   pthread_t reaper;
 };
 
-static struct timespec
-now_plus_ms (unsigned ms)
-{
-  struct timespec t;
-
-  clock_gettime (CLOCK_MONOTONIC, &t);
-  t.tv_sec += ms / 1000;
-  t.tv_nsec += (long) (ms % 1000) * 1000000;
-  if (t.tv_nsec >= 1000000000) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000;
-  }
-  return t;
-}
-
-static int
-ts_cmp (const struct timespec *a, const struct timespec *b)
-{
-  if (a->tv_sec != b->tv_sec)
-    return a->tv_sec < b->tv_sec ? -1 : 1;
-  if (a->tv_nsec != b->tv_nsec)
-    return a->tv_nsec < b->tv_nsec ? -1 : 1;
-  return 0;
-}
-
 /* Turn the active record R into a tombstone in STATE and return the
  * hold the caller must now end.  Called with the lock held. */
 static struct sv_hold *
@@ -110,7 +86,8 @@ end_record (struct record *r, enum hold_state state)
 
   r->hold = NULL;
   r->state = state;
-  r->deadline = now_plus_ms (TOMBSTONE_SECONDS * 1000u);
+  r->deadline = timespec_deadline_ms (CLOCK_MONOTONIC,
+                                      TOMBSTONE_SECONDS * 1000);
   return hold;
 }
 
@@ -172,7 +149,7 @@ reaper (void *arg)
 
     clock_gettime (CLOCK_MONOTONIC, &now);
     for (pp = &holds->records; (r = *pp) != NULL; ) {
-      if (ts_cmp (&r->deadline, &now) <= 0) {
+      if (timespec_cmp (&r->deadline, &now) <= 0) {
         if (r->state == HOLD_ACTIVE) {
           expired_id = r->id;
           expired_nvolumes = r->nvolumes;
@@ -184,7 +161,7 @@ reaper (void *arg)
         holds->nrecords--;
         continue;
       }
-      if (!have_next || ts_cmp (&r->deadline, &next) < 0) {
+      if (!have_next || timespec_cmp (&r->deadline, &next) < 0) {
         next = r->deadline;
         have_next = true;
       }
@@ -303,7 +280,7 @@ holds_add (struct holds *holds, struct sv_hold *hold, size_t nvolumes,
     r->has_set_id = true;
   }
   r->state = HOLD_ACTIVE;
-  r->deadline = now_plus_ms (timeout_ms);
+  r->deadline = timespec_deadline_ms (CLOCK_MONOTONIC, timeout_ms);
 
   pthread_mutex_lock (&holds->lock);
   if (holds->nrecords >= MAX_RECORDS &&
@@ -344,7 +321,7 @@ holds_take (struct holds *holds, const struct uuid *id,
     state = HOLD_UNKNOWN;
   else if (r->state != HOLD_ACTIVE)
     state = r->state;
-  else if (ts_cmp (&r->deadline, &now) <= 0) {
+  else if (timespec_cmp (&r->deadline, &now) <= 0) {
     /* The lease is over even if the reaper has not woken up yet: a
      * commit must never pin after the deadline it was promised. */
     *nvolumes = r->nvolumes;
@@ -381,7 +358,7 @@ holds_release (struct holds *holds, const struct uuid *id)
     state = HOLD_UNKNOWN;
   else if (r->state != HOLD_ACTIVE)
     state = r->state;
-  else if (ts_cmp (&r->deadline, &now) <= 0) {
+  else if (timespec_cmp (&r->deadline, &now) <= 0) {
     nvolumes = r->nvolumes;
     hold = end_record (r, HOLD_EXPIRED);
     state = HOLD_EXPIRED;

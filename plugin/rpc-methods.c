@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "proto.h"
 #include "rpc-methods.h"
+#include "rpcerr.h"
 #include "uuid.h"
 
 #define HOLD_TIMEOUT_DEFAULT   10000
@@ -35,60 +36,26 @@
 /* "NAME@UUID" */
 #define EXPORT_NAME_MAX (SV_NAME_MAX + 1 + SV_UUID_STRLEN)
 
-/* Why a method failed: becomes the error member of the response. */
-struct rpc_error {
-  int code;
-  json_t *data;                 /* owned; NULL for none */
-  char message[1024];
-};
-
-static void
-set_error (struct rpc_error *e, int code, const char *fmt, va_list ap)
-  __attribute__((format (printf, 3, 0)));
-
-static void
-set_error (struct rpc_error *e, int code, const char *fmt, va_list ap)
-{
-  e->code = code;
-  vsnprintf (e->message, sizeof e->message, fmt, ap);
-}
-
-/* For methods: fail with CODE, returning the method's NULL result. */
-static json_t *
-fail (struct rpc_error *e, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static json_t *
-fail (struct rpc_error *e, int code, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  set_error (e, code, fmt, ap);
-  va_end (ap);
-  return NULL;
-}
-
-/* A failure with errno ERR: the code follows the errno and the data
- * carries its symbolic name, so that callers can act on it. */
-static json_t *
-fail_errno (struct rpc_error *e, int err, const char *message)
-{
-  e->data = jsonrpc_errno_data (err);
-  return fail (e, jsonrpc_code_from_errno (err), "%s", message);
-}
+/* Methods return their result, or NULL after filling their struct
+ * rpcerr: these two fill it for the common cases. */
 
 /* The engine call that just failed, as the engine described it. */
 static json_t *
-fail_engine (struct rpc_error *e)
+fail_engine (struct rpcerr *e)
 {
-  int err = errno;
-
-  return fail_errno (e, err, sv_errmsg ());
+  rpcerr_errno (e, errno, "%s", sv_errmsg ());
+  return NULL;
 }
 
 static json_t *
-pack (struct rpc_error *e, const char *fmt, ...)
+fail_nomem (struct rpcerr *e)
+{
+  rpcerr_nomem (e);
+  return NULL;
+}
+
+static json_t *
+pack (struct rpcerr *e, const char *fmt, ...)
 {
   json_error_t jerr;
   json_t *v;
@@ -98,15 +65,9 @@ pack (struct rpc_error *e, const char *fmt, ...)
   v = json_vpack_ex (&jerr, 0, fmt, ap);
   va_end (ap);
   if (v == NULL)
-    return fail (e, JSONRPC_INTERNAL_ERROR, "cannot build the result: %s",
-                 jerr.text);
+    rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "cannot build the result: %s",
+                jerr.text);
   return v;
-}
-
-static json_t *
-fail_nomem (struct rpc_error *e)
-{
-  return fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
 }
 
 /* Parameter tables: the protocol's rules (common/proto.h), the same
@@ -118,15 +79,13 @@ fail_nomem (struct rpc_error *e)
 
 static int
 validate_params (json_t *params, const struct proto_param *table,
-                 struct rpc_error *e)
+                 struct rpcerr *e)
 {
   char why[sizeof e->message];
 
   if (proto_check_params (params, table, why, sizeof why) == 0)
     return 0;
-  e->code = JSONRPC_INVALID_PARAMS;
-  snprintf (e->message, sizeof e->message, "%s", why);
-  return -1;
+  return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "%s", why);
 }
 
 /* Accessors for validated parameters. */
@@ -180,7 +139,7 @@ get_names (json_t *params, const char *name, size_t *n)
 /* Objects of the results. */
 
 static json_t *
-volume_json (const struct sv_volume_info *v, struct rpc_error *e)
+volume_json (const struct sv_volume_info *v, struct rpcerr *e)
 {
   return pack (e,
                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I,"
@@ -202,7 +161,7 @@ volume_json (const struct sv_volume_info *v, struct rpc_error *e)
 }
 
 static json_t *
-snapshot_json (const struct sv_snapshot_info *s, struct rpc_error *e)
+snapshot_json (const struct sv_snapshot_info *s, struct rpcerr *e)
 {
   char export[EXPORT_NAME_MAX + 1];
 
@@ -227,7 +186,7 @@ snapshot_json (const struct sv_snapshot_info *s, struct rpc_error *e)
 /* The result of snapshot.create and hold.commit. */
 static json_t *
 snapshot_set_json (const char *set_id, const struct sv_snap_result *res,
-                   size_t n, struct rpc_error *e)
+                   size_t n, struct rpcerr *e)
 {
   json_auto_t *snapshots = json_array ();
   size_t i;
@@ -253,14 +212,14 @@ snapshot_set_json (const char *set_id, const struct sv_snap_result *res,
 /* Methods. */
 
 typedef json_t *method_fn (const struct rpc_context *ctx, json_t *params,
-                           struct rpc_error *e);
+                           struct rpcerr *e);
 
 static const struct proto_param pool_info_params[] = {
   PROTO_END_PARAMS
 };
 
 static json_t *
-pool_info (const struct rpc_context *ctx, json_t *params, struct rpc_error *e)
+pool_info (const struct rpc_context *ctx, json_t *params, struct rpcerr *e)
 {
   CLEANUP_FREE struct sv_volume_info *volumes = NULL;
   size_t n;
@@ -277,7 +236,7 @@ pool_info (const struct rpc_context *ctx, json_t *params, struct rpc_error *e)
 /* The volume object of NAME. */
 static json_t *
 describe_volume (const struct rpc_context *ctx, const char *name,
-                 struct rpc_error *e)
+                 struct rpcerr *e)
 {
   CLEANUP_FREE struct sv_volume_info *info = NULL;
   size_t n;
@@ -285,11 +244,9 @@ describe_volume (const struct rpc_context *ctx, const char *name,
   if (pool_volume_list (ctx->pool, name, &info, &n) == -1)
     return fail_engine (e);
   if (n != 1) {
-    char message[128];
-
-    snprintf (message, sizeof message,
-              "volume %s was deleted while it was being described", name);
-    return fail_errno (e, ENOENT, message);
+    rpcerr_errno (e, ENOENT,
+                  "volume %s was deleted while it was being described", name);
+    return NULL;
   }
   return volume_json (&info[0], e);
 }
@@ -303,7 +260,7 @@ static const struct proto_param volume_create_params[] = {
 
 static json_t *
 volume_create (const struct rpc_context *ctx, json_t *params,
-               struct rpc_error *e)
+               struct rpcerr *e)
 {
   const char *name = get_string (params, "name");
   /* Both were range-checked by validate_params. */
@@ -322,7 +279,7 @@ static const struct proto_param volume_list_params[] = {
 
 static json_t *
 volume_list (const struct rpc_context *ctx, json_t *params,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   CLEANUP_FREE struct sv_volume_info *info = NULL;
   json_auto_t *list = json_array ();
@@ -349,7 +306,7 @@ static const struct proto_param volume_delete_params[] = {
 
 static json_t *
 volume_delete (const struct rpc_context *ctx, json_t *params,
-               struct rpc_error *e)
+               struct rpcerr *e)
 {
   const char *name = get_string (params, "name");
 
@@ -367,7 +324,7 @@ static const struct proto_param snapshot_create_params[] = {
 
 static json_t *
 snapshot_create (const struct rpc_context *ctx, json_t *params,
-                 struct rpc_error *e)
+                 struct rpcerr *e)
 {
   CLEANUP_FREE const char **volumes = NULL;
   CLEANUP_FREE struct sv_snap_result *res = NULL;
@@ -396,7 +353,7 @@ static const struct proto_param snapshot_list_params[] = {
 
 static json_t *
 snapshot_list (const struct rpc_context *ctx, json_t *params,
-               struct rpc_error *e)
+               struct rpcerr *e)
 {
   CLEANUP_FREE struct sv_snapshot_info *info = NULL;
   json_auto_t *list = json_array ();
@@ -423,7 +380,7 @@ static const struct proto_param snapshot_delete_params[] = {
 
 static json_t *
 snapshot_delete (const struct rpc_context *ctx, json_t *params,
-                 struct rpc_error *e)
+                 struct rpcerr *e)
 {
   char id[UUID_STRLEN + 1];
   size_t deleted = 0;
@@ -445,7 +402,7 @@ static const struct proto_param hold_begin_params[] = {
 
 static json_t *
 hold_begin (const struct rpc_context *ctx, json_t *params,
-            struct rpc_error *e)
+            struct rpcerr *e)
 {
   CLEANUP_FREE const char **volumes = NULL;
   unsigned timeout_ms =
@@ -468,11 +425,9 @@ hold_begin (const struct rpc_context *ctx, json_t *params,
   if (holds_add (ctx->holds, hold, n, timeout_ms,
                  for_set ? &set_uuid : NULL, id) == -1) {
     int err = errno;
-    char message[256];
 
-    snprintf (message, sizeof message, "cannot record the hold: %s",
-              strerror (err));
-    return fail_errno (e, err, message);
+    rpcerr_errno (e, err, "cannot record the hold: %s", strerror (err));
+    return NULL;
   }
   return pack (e, "{s:s, s:O, s:I}",
                "hold_id", id,
@@ -489,7 +444,7 @@ static const struct proto_param hold_commit_params[] = {
 
 static json_t *
 hold_commit (const struct rpc_context *ctx, json_t *params,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   CLEANUP_FREE struct sv_snap_result *res = NULL;
   char hold_id[UUID_STRLEN + 1], set_id[UUID_STRLEN + 1];
@@ -503,17 +458,20 @@ hold_commit (const struct rpc_context *ctx, json_t *params,
   case HOLD_ACTIVE:
     break;
   case HOLD_EXPIRED:
-    return fail (e, SV_RPC_EXPIRED,
-                 "hold %s expired before it was committed: nothing was "
-                 "pinned", hold_id);
+    rpcerr_set (e, SV_RPC_EXPIRED, "hold %s expired before it was "
+                "committed: nothing was pinned", hold_id);
+    return NULL;
   case HOLD_COMMITTED:
-    return fail (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
-                 hold_id);
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
+                hold_id);
+    return NULL;
   case HOLD_RELEASED:
-    return fail (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
+    return NULL;
   case HOLD_UNKNOWN:
   default:
-    return fail (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
+    return NULL;
   }
 
   /* From here this function owns the hold and must end it. */
@@ -541,7 +499,7 @@ static const struct proto_param hold_release_params[] = {
  * deadline and the hold id never reached it. */
 static json_t *
 hold_release (const struct rpc_context *ctx, json_t *params,
-              struct rpc_error *e)
+              struct rpcerr *e)
 {
   bool by_hold = json_object_get (params, "hold_id") != NULL;
   bool by_set = json_object_get (params, "set_id") != NULL;
@@ -549,9 +507,11 @@ hold_release (const struct rpc_context *ctx, json_t *params,
   struct uuid u;
   bool released;
 
-  if (by_hold == by_set)
-    return fail (e, JSONRPC_INVALID_PARAMS, "give either 'hold_id' or "
-                 "'set_id'");
+  if (by_hold == by_set) {
+    rpcerr_set (e, JSONRPC_INVALID_PARAMS, "give either 'hold_id' or "
+                "'set_id'");
+    return NULL;
+  }
   get_uuid (params, by_hold ? "hold_id" : "set_id", id, &u);
   if (by_hold)
     released = holds_release (ctx->holds, &u) == HOLD_ACTIVE;
@@ -581,7 +541,7 @@ json_t *
 rpc_call (const struct rpc_context *ctx, json_t *id, const char *method,
           json_t *params)
 {
-  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
   const struct method *m = NULL;
   json_t *result = NULL;
   size_t i;
@@ -589,13 +549,14 @@ rpc_call (const struct rpc_context *ctx, json_t *id, const char *method,
   for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp (methods[i].name, method) == 0)
       m = &methods[i];
-  if (m == NULL)
-    return jsonrpc_error (id, JSONRPC_METHOD_NOT_FOUND, NULL,
-                          "unknown method '%s'", method);
+  if (m == NULL) {
+    rpcerr_unknown_method (&e, method);
+    return rpcerr_response (id, &e);
+  }
 
   if (validate_params (params, m->params, &e) == 0)
     result = m->fn (ctx, params, &e);
   if (result != NULL)
     return jsonrpc_result (id, result);
-  return jsonrpc_error (id, e.code, e.data, "%s", e.message);
+  return rpcerr_response (id, &e);
 }

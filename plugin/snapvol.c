@@ -30,6 +30,7 @@
 #include "control.h"
 #include "pool.h"
 #include "provider.h"
+#include "vector.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -47,14 +48,14 @@ struct volume_spec {
   uint64_t size;
   const char *text;             /* NAME:SIZE as given, for messages */
 };
+DEFINE_VECTOR_TYPE (volume_spec_vector, struct volume_spec);
 
 /* Configuration, fixed once .config_complete returns. */
 static char *dir;
 static char *control_path;
 static uint32_t cluster_size;           /* 0: the engine's default */
 static uint64_t prealloc;               /* 0: the engine's default */
-static struct volume_spec *volume_specs;
-static size_t nvolume_specs;
+static volume_spec_vector volume_specs = empty_vector;
 
 /* State from .get_ready to .cleanup. */
 static struct sv_pool *pool;
@@ -124,7 +125,7 @@ config_once (char **var, const char *key, const char *value)
 static int
 config_volume (const char *value)
 {
-  struct volume_spec *specs, *v;
+  struct volume_spec v;
   const char *colon = strchr (value, ':');
   size_t namelen, i;
   int64_t size;
@@ -149,26 +150,25 @@ config_volume (const char *value)
     nbdkit_error ("volume=%s: the size must be greater than 0", value);
     return -1;
   }
-  for (i = 0; i < nvolume_specs; i++)
-    if (strlen (volume_specs[i].name) == namelen &&
-        memcmp (volume_specs[i].name, value, namelen) == 0) {
+  for (i = 0; i < volume_specs.len; i++)
+    if (strlen (volume_specs.ptr[i].name) == namelen &&
+        memcmp (volume_specs.ptr[i].name, value, namelen) == 0) {
       nbdkit_error ("volume=%s: volume %.*s is given twice",
                     value, (int) namelen, value);
       return -1;
     }
 
-  specs = realloc (volume_specs, (nvolume_specs + 1) * sizeof *specs);
-  if (specs == NULL) {
-    nbdkit_error ("realloc: %m");
+  memcpy (v.name, value, namelen);
+  v.name[namelen] = '\0';
+  v.size = size;
+  v.text = nbdkit_strdup_intern (value);
+  if (v.text == NULL)
+    return -1;
+  if (volume_spec_vector_append (&volume_specs, v) == -1) {
+    nbdkit_error ("volume=%s: %m", value);
     return -1;
   }
-  volume_specs = specs;
-  v = &volume_specs[nvolume_specs++];
-  memcpy (v->name, value, namelen);
-  v->name[namelen] = '\0';
-  v->size = size;
-  v->text = nbdkit_strdup_intern (value);
-  return v->text ? 0 : -1;
+  return 0;
 }
 
 /* KEY=VALUE as a size, given at most once (GIVEN: it was before).
@@ -312,8 +312,8 @@ snapvol_get_ready (void)
   pool = pool_open (dir, &opts, 1);
   if (pool == NULL)
     return engine_error ();
-  for (i = 0; i < nvolume_specs; i++)
-    if (ensure_volume (&volume_specs[i]) == -1)
+  for (i = 0; i < volume_specs.len; i++)
+    if (ensure_volume (&volume_specs.ptr[i]) == -1)
       goto err;
   if (control_path != NULL) {
     control = control_listen (control_path, pool, dir,
@@ -363,7 +363,7 @@ snapvol_unload (void)
 {
   free (dir);
   free (control_path);
-  free (volume_specs);
+  volume_spec_vector_reset (&volume_specs);
   provider_unload ();
 }
 

@@ -40,6 +40,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "proto.h"
+#include "timespec.h"
 #include "volume.h"
 
 #define MAX_SET_VOLUMES 1024
@@ -95,13 +96,8 @@ pool_hold (struct sv_pool *pool, const char *const *volumes, size_t n,
   }
   hold->n = n;
 
-  clock_gettime (CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += wait_ms / 1000;
-  deadline.tv_nsec += (long) (wait_ms % 1000) * 1000000;
-  if (deadline.tv_nsec >= 1000000000) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000;
-  }
+  /* pthread_cond_timedwait's clock. */
+  deadline = timespec_deadline_ms (CLOCK_REALTIME, wait_ms);
 
   pthread_mutex_lock (&pool->mu);
   for (i = 0; i < n; i++) {

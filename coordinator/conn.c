@@ -18,7 +18,7 @@
  * would send a reset that can destroy the error before the peer reads
  * it.  From the moment a connection stops being open, it takes no
  * request and makes no call; its outstanding calls have been ended
- * with CALL_CLOSED and the registry told.
+ * with CALL_CLOSED and the layer above told (conn_ops.peer_closed).
  *
  * Freeing: code up the stack may still hold a pointer to a connection
  * it just closed (a registration closes the connection it replaces),
@@ -90,8 +90,6 @@
 #include "conn.h"
 #include "jsonrpc.h"
 #include "log.h"
-#include "methods.h"
-#include "registry.h"
 #include "roles.h"
 #include "tls.h"
 
@@ -189,6 +187,8 @@ struct conn {
 
 struct conns {
   struct coord *co;
+  struct conn_ops ops;          /* the layer above */
+  void *ops_arg;
   TAILQ_HEAD (, conn) list;     /* not gone */
   TAILQ_HEAD (, conn) dead;     /* gone, waiting for their reaper */
   TAILQ_HEAD (, call) calls;    /* every call not yet ended */
@@ -244,7 +244,7 @@ table_size (void)
 }
 
 struct conns *
-conns_new (struct coord *co)
+conns_new (struct coord *co, const struct conn_ops *ops, void *arg)
 {
   struct conns *conns = calloc (1, sizeof *conns);
   size_t i, reserve;
@@ -252,6 +252,8 @@ conns_new (struct coord *co)
   if (conns == NULL)
     return NULL;
   conns->co = co;
+  conns->ops = *ops;
+  conns->ops_arg = arg;
   TAILQ_INIT (&conns->list);
   TAILQ_INIT (&conns->dead);
   TAILQ_INIT (&conns->calls);
@@ -864,6 +866,7 @@ answer_invalid (struct conn *c, json_t *id, int code, const char *message)
 static void
 handle_request (struct conn *c, json_t *msg)
 {
+  struct conns *conns = c->co->conns;
   struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
   const char *method = json_string_value (json_object_get (msg, "method"));
   struct inreq *r = queue_request (c, json_object_get (msg, "id"));
@@ -882,9 +885,9 @@ handle_request (struct conn *c, json_t *msg)
   log_debug ("%s: <- %.64s", c->name, method);
   tok.conn = c->serial;
   tok.seq = r->seq;
-  result = methods_dispatch (c->co, c, method,
-                             json_object_get (msg, "params"), tok, &e,
-                             &deferred);
+  result = conns->ops.request (conns->ops_arg, c, method,
+                              json_object_get (msg, "params"), tok, &e,
+                              &deferred);
   if (c->state != CONN_OPEN) {
     json_decref (result);
     json_decref (e.data);
@@ -953,7 +956,7 @@ handle_message (struct conn *c, const char *text, size_t len)
 
   /* Any message shows the peer is alive. */
   if (c->kind != PEER_NONE) {
-    registry_seen (c->co->reg, c);
+    c->co->conns->ops.peer_seen (c->co->conns->ops_arg, c);
     arm_timer (c);
   }
   msg = jsonrpc_decode (text, len, &code, err, sizeof err);
@@ -1013,8 +1016,8 @@ stop_serving (struct conn *c)
   }
   c->npending = 0;
   if (c->kind != PEER_NONE) {
-    c->kind = PEER_NONE;        /* the registry is told once */
-    registry_conn_closed (c->co->reg, c);
+    c->kind = PEER_NONE;        /* the layer above is told once */
+    c->co->conns->ops.peer_closed (c->co->conns->ops_arg, c);
   }
 }
 

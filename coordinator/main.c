@@ -33,6 +33,7 @@
 #include "coord.h"
 #include "listener.h"
 #include "log.h"
+#include "methods.h"
 #include "registry.h"
 #include "set.h"
 #include "tls.h"
@@ -101,6 +102,73 @@ open_catalog (const struct config *conf)
   return cat;
 }
 
+/* Wiring.  Calls go down only: the transport (conn.c) knows no method
+ * and no registry, and the registry knows no set; each is given the
+ * layer above as callbacks here, with struct coord as their argument. */
+
+static json_t *
+transport_request (void *arg, struct conn *c, const char *method,
+                   json_t *params, struct reply_token tok,
+                   struct rpc_error *e, bool *deferred)
+{
+  return methods_dispatch (arg, c, method, params, tok, e, deferred);
+}
+
+static void
+transport_peer_seen (void *arg, struct conn *c)
+{
+  struct coord *co = arg;
+
+  registry_seen (co->reg, c);
+}
+
+static void
+transport_peer_closed (void *arg, struct conn *c)
+{
+  struct coord *co = arg;
+
+  registry_conn_closed (co->reg, c);
+}
+
+static const struct conn_ops transport_ops = {
+  .request = transport_request,
+  .peer_seen = transport_peer_seen,
+  .peer_closed = transport_peer_closed,
+};
+
+/* The set layer learns about peers from the registry's announcements
+ * (the registry does not call set.c). */
+
+static void
+sets_on_provider_registered (void *arg, struct provider *p)
+{
+  struct coord *co = arg;
+
+  sets_provider_registered (co->sets, p);
+}
+
+static void
+sets_on_provider_forgotten (void *arg, const char *name)
+{
+  struct coord *co = arg;
+
+  sets_provider_forgotten (co->sets, name);
+}
+
+static void
+sets_on_peer_gone (void *arg, enum peer_kind kind, const char *name)
+{
+  struct coord *co = arg;
+
+  sets_peer_gone (co->sets, kind == PEER_WRITER, name);
+}
+
+static const struct registry_observer sets_observer = {
+  .provider_registered = sets_on_provider_registered,
+  .provider_forgotten = sets_on_provider_forgotten,
+  .peer_gone = sets_on_peer_gone,
+};
+
 /* Serve until SIGTERM or SIGINT.  -1 if the daemon could not start. */
 static int
 serve (struct coord *co)
@@ -123,9 +191,9 @@ serve (struct coord *co)
                "their snapshots are deleted as their providers register",
                n, n == 1 ? "" : "s");
 
-  co->conns = conns_new (co);
+  co->conns = conns_new (co, &transport_ops, co);
   co->sets = co->conns ? sets_new (co) : NULL;
-  co->reg = co->sets ? registry_new (co) : NULL;
+  co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
   if (co->reg == NULL || listeners_start (co) == -1)
     goto out;
   sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);

@@ -59,7 +59,6 @@
 #include "log.h"
 #include "params.h"
 #include "registry.h"
-#include "set.h"
 
 static void
 provider_free (struct provider *p)
@@ -201,7 +200,8 @@ load (struct registry *reg)
 }
 
 struct registry *
-registry_new (struct coord *co)
+registry_new (struct coord *co, const struct registry_observer *obs,
+              void *arg)
 {
   struct registry *reg = calloc (1, sizeof *reg);
 
@@ -210,6 +210,8 @@ registry_new (struct coord *co)
     return NULL;
   }
   reg->co = co;
+  reg->obs = *obs;
+  reg->obs_arg = arg;
   TAILQ_INIT (&reg->providers);
   TAILQ_INIT (&reg->writers);
   if (load (reg) == -1) {
@@ -336,7 +338,7 @@ registry_register_provider (struct registry *reg, struct conn *c,
   conn_set_peer (c, PEER_PROVIDER, p);
   log_info ("%s: registered as provider %s (%s, %zu volumes)",
             conn_name (c), name, nbd_uri, json_array_size (volumes));
-  sets_provider_registered (reg->co->sets, p);
+  reg->obs.provider_registered (reg->obs_arg, p);
   return 0;
 
  nomem:
@@ -514,7 +516,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       p->connected_since = 0;
       catalog_provider_seen (reg->co->cat, p->name, p->last_seen);
       log_info ("provider %s disconnected", p->name);
-      sets_peer_gone (reg->co->sets, false, p->name);
+      reg->obs.peer_gone (reg->obs_arg, PEER_PROVIDER, p->name);
     }
   TAILQ_FOREACH (w, &reg->writers, entry)
     if (w->conn == c) {
@@ -522,7 +524,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       snprintf (w->state, sizeof w->state, "disconnected");
       save_writer (reg, w);
       log_info ("writer %s disconnected", w->name);
-      sets_peer_gone (reg->co->sets, true, w->name);
+      reg->obs.peer_gone (reg->obs_arg, PEER_WRITER, w->name);
     }
 }
 
@@ -676,7 +678,7 @@ registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
                  "snapshot set %s (delete it there by hand if the provider "
                  "still has it)", name, json_string_value (id));
     json_decref (dropped);
-    sets_provider_forgotten (reg->co->sets, name);
+    reg->obs.provider_forgotten (reg->obs_arg, name);
     TAILQ_REMOVE (&reg->providers, p, entry);
     provider_free (p);
   }

@@ -2,7 +2,8 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * coord.h: the daemon's state shared by the coordinator's modules, and
- * the small helpers every module uses.
+ * the small helpers every module uses (coord.c: rpc_fail and the
+ * clocks, with no state of their own).
  *
  * Design notes
  *

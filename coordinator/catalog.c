@@ -119,12 +119,12 @@ static const char schema[] =
 
 /* Errors. */
 
-static void failed (struct catalog *cat, const char *what, ...)
+static void sql_failed (struct catalog *cat, const char *what, ...)
   __attribute__((format (printf, 2, 3)));
 
 /* Record and log the SQLite error of the operation WHAT. */
 static void
-failed (struct catalog *cat, const char *what, ...)
+sql_failed (struct catalog *cat, const char *what, ...)
 {
   char op[256];
   va_list ap;
@@ -147,10 +147,10 @@ catalog_errmsg (struct catalog *cat)
 /* Statements. */
 
 static int
-exec (struct catalog *cat, const char *sql)
+sql_exec (struct catalog *cat, const char *sql)
 {
   if (sqlite3_exec (cat->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-    failed (cat, "%.64s", sql);
+    sql_failed (cat, "%.64s", sql);
     return -1;
   }
   return 0;
@@ -162,7 +162,7 @@ prepare (struct catalog *cat, const char *sql)
   sqlite3_stmt *st = NULL;
 
   if (sqlite3_prepare_v2 (cat->db, sql, -1, &st, NULL) != SQLITE_OK) {
-    failed (cat, "prepare %.48s", sql);
+    sql_failed (cat, "prepare %.48s", sql);
     return NULL;
   }
   return st;
@@ -205,7 +205,7 @@ vbind (struct catalog *cat, sqlite3_stmt *st, const char *types, va_list ap)
     }
   }
   if (r != SQLITE_OK) {
-    failed (cat, "bind");
+    sql_failed (cat, "bind");
     return -1;
   }
   return 0;
@@ -230,7 +230,7 @@ step_done (struct catalog *cat, sqlite3_stmt *st, const char *what)
   int r = sqlite3_step (st);
 
   if (r != SQLITE_DONE && r != SQLITE_ROW) {
-    failed (cat, "%s", what);
+    sql_failed (cat, "%s", what);
     sqlite3_finalize (st);
     return -1;
   }
@@ -240,8 +240,8 @@ step_done (struct catalog *cat, sqlite3_stmt *st, const char *what)
 
 /* Run SQL with the values (see vbind) to completion. */
 static int
-run (struct catalog *cat, const char *what, const char *sql,
-     const char *types, ...)
+sql_run (struct catalog *cat, const char *what, const char *sql,
+         const char *types, ...)
 {
   sqlite3_stmt *st = prepare (cat, sql);
   va_list ap;
@@ -260,33 +260,33 @@ run (struct catalog *cat, const char *what, const char *sql,
 }
 
 /* Make the next commits durable or lazy (see the design notes).  The
- * setting cannot change inside a transaction: call it before begin. */
+ * setting cannot change inside a transaction: call it before tx_begin. */
 static int
-durability (struct catalog *cat, enum catalog_sync sync)
+set_durability (struct catalog *cat, enum catalog_sync sync)
 {
   bool lazy = sync == CATALOG_LAZY;
 
   if (cat->lazy == lazy)
     return 0;
-  if (exec (cat, lazy ? "PRAGMA synchronous = NORMAL"
-                      : "PRAGMA synchronous = FULL") == -1)
+  if (sql_exec (cat, lazy ? "PRAGMA synchronous = NORMAL"
+                          : "PRAGMA synchronous = FULL") == -1)
     return -1;
   cat->lazy = lazy;
   return 0;
 }
 
 static int
-begin (struct catalog *cat)
+tx_begin (struct catalog *cat)
 {
-  return exec (cat, "BEGIN IMMEDIATE");
+  return sql_exec (cat, "BEGIN IMMEDIATE");
 }
 
 /* Commit, or roll back if OK is -1.  Returns OK, or -1 if the commit
  * failed. */
 static int
-end (struct catalog *cat, int ok)
+tx_end (struct catalog *cat, int ok)
 {
-  if (ok == 0 && exec (cat, "COMMIT") == 0)
+  if (ok == 0 && sql_exec (cat, "COMMIT") == 0)
     return 0;
   sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
   return -1;
@@ -324,8 +324,8 @@ add_col (json_t *obj, const char *name, sqlite3_stmt *st, int i)
 /* An array of objects, one per row of ST, with the members NAMES
  * (NULL-terminated) from the columns 0, 1, ...; ST is finalized. */
 static json_t *
-rows (struct catalog *cat, sqlite3_stmt *st, const char *what,
-      const char *const *names)
+rows_json (struct catalog *cat, sqlite3_stmt *st, const char *what,
+           const char *const *names)
 {
   json_t *array = json_array ();
   int r;
@@ -345,7 +345,7 @@ rows (struct catalog *cat, sqlite3_stmt *st, const char *what,
         goto nomem;
   }
   if (r != SQLITE_DONE) {
-    failed (cat, "%s", what);
+    sql_failed (cat, "%s", what);
     goto err;
   }
   sqlite3_finalize (st);
@@ -368,7 +368,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   sqlite3_stmt *st;
   int r, version = -1;
 
-  if (begin (cat) == -1) {
+  if (tx_begin (cat) == -1) {
     snprintf (err, errlen, "%s", cat->errmsg);
     return -1;
   }
@@ -379,12 +379,12 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   r = sqlite3_step (st);
   if (r == SQLITE_ROW && sqlite3_column_int (st, 0) == 0) {
     sqlite3_finalize (st);
-    if (exec (cat, schema) == -1 ||
-        run (cat, "insert schema version",
-             "INSERT INTO schema_version (version) VALUES (?)", "i",
-             (int64_t) CATALOG_SCHEMA_VERSION) == -1)
+    if (sql_exec (cat, schema) == -1 ||
+        sql_run (cat, "insert schema version",
+                 "INSERT INTO schema_version (version) VALUES (?)", "i",
+                 (int64_t) CATALOG_SCHEMA_VERSION) == -1)
       goto fail;
-    if (end (cat, 0) == -1) {
+    if (tx_end (cat, 0) == -1) {
       snprintf (err, errlen, "%s", cat->errmsg);
       return -1;
     }
@@ -392,7 +392,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   }
   sqlite3_finalize (st);
   if (r != SQLITE_ROW) {
-    failed (cat, "read the schema");
+    sql_failed (cat, "read the schema");
     goto fail;
   }
 
@@ -402,7 +402,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   if (sqlite3_step (st) == SQLITE_ROW)
     version = sqlite3_column_int (st, 0);
   sqlite3_finalize (st);
-  end (cat, 0);
+  tx_end (cat, 0);
   if (version != CATALOG_SCHEMA_VERSION) {
     snprintf (err, errlen, "catalog %s has schema version %d; this "
               "coordinator reads version %d only", cat->path, version,
@@ -413,7 +413,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
 
  fail:
   snprintf (err, errlen, "%s", cat->errmsg);
-  end (cat, -1);
+  tx_end (cat, -1);
   return -1;
 }
 
@@ -441,7 +441,7 @@ catalog_open (const char *path, char *err, size_t errlen)
     goto err;
   }
   sqlite3_extended_result_codes (cat->db, 1);
-  if (exec (cat, "PRAGMA locking_mode = EXCLUSIVE") == -1)
+  if (sql_exec (cat, "PRAGMA locking_mode = EXCLUSIVE") == -1)
     goto err_msg;
 
   /* journal_mode answers with the mode in force: a file that is not a
@@ -452,7 +452,7 @@ catalog_open (const char *path, char *err, size_t errlen)
   r = sqlite3_step (st);
   mode = r == SQLITE_ROW ? (const char *) sqlite3_column_text (st, 0) : NULL;
   if (r != SQLITE_ROW)
-    failed (cat, "PRAGMA journal_mode");
+    sql_failed (cat, "PRAGMA journal_mode");
   sqlite3_finalize (st);
   if (r != SQLITE_ROW)
     goto err_msg;
@@ -461,8 +461,8 @@ catalog_open (const char *path, char *err, size_t errlen)
               path);
     goto err;
   }
-  if (exec (cat, "PRAGMA synchronous = FULL") == -1 ||
-      exec (cat, "PRAGMA foreign_keys = ON") == -1 ||
+  if (sql_exec (cat, "PRAGMA synchronous = FULL") == -1 ||
+      sql_exec (cat, "PRAGMA foreign_keys = ON") == -1 ||
       create_or_check_schema (cat, err, errlen) == -1)
     goto err_msg;
   cat->opening = false;
@@ -503,20 +503,20 @@ catalog_provider_save (struct catalog *cat, const char *name,
   size_t i;
   json_t *v;
 
-  if (begin (cat) == -1)
+  if (tx_begin (cat) == -1)
     return -1;
-  if (run (cat, "save provider",
-           "INSERT INTO providers "
-           "(name, subject, nbd_uri, version, registered, last_seen) "
-           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-           "subject = excluded.subject, nbd_uri = excluded.nbd_uri, "
-           "version = excluded.version, registered = excluded.registered, "
-           "last_seen = excluded.last_seen",
-           "ssssii", name, subject, nbd_uri, version, registered,
-           last_seen) == -1 ||
-      run (cat, "delete volumes", "DELETE FROM volumes WHERE provider = ?",
-           "s", name) == -1)
-    return end (cat, -1);
+  if (sql_run (cat, "save provider",
+               "INSERT INTO providers "
+               "(name, subject, nbd_uri, version, registered, last_seen) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+               "subject = excluded.subject, nbd_uri = excluded.nbd_uri, "
+               "version = excluded.version, registered = excluded.registered, "
+               "last_seen = excluded.last_seen",
+               "ssssii", name, subject, nbd_uri, version, registered,
+               last_seen) == -1 ||
+      sql_run (cat, "delete volumes", "DELETE FROM volumes WHERE provider = ?",
+               "s", name) == -1)
+    return tx_end (cat, -1);
   json_array_foreach (volumes, i, v) {
     st = prepare (cat, "INSERT INTO volumes (provider, name, uuid, size) "
                   "VALUES (?, ?, ?, ?)");
@@ -527,10 +527,10 @@ catalog_provider_save (struct catalog *cat, const char *name,
         step_done (cat, st, "save volume") == -1) {
       if (st)
         sqlite3_finalize (st);
-      return end (cat, -1);
+      return tx_end (cat, -1);
     }
   }
-  return end (cat, 0);
+  return tx_end (cat, 0);
 }
 
 int
@@ -539,12 +539,12 @@ catalog_provider_seen (struct catalog *cat, const char *name,
 {
   int r;
 
-  if (durability (cat, CATALOG_LAZY) == -1)
+  if (set_durability (cat, CATALOG_LAZY) == -1)
     return -1;
-  r = run (cat, "update provider",
-           "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
-           last_seen, name);
-  durability (cat, CATALOG_DURABLE);
+  r = sql_run (cat, "update provider",
+               "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
+               last_seen, name);
+  set_durability (cat, CATALOG_DURABLE);
   return r;
 }
 
@@ -553,15 +553,15 @@ catalog_provider_forget (struct catalog *cat, const char *name)
 {
   json_t *dropped;
 
-  if (begin (cat) == -1)
+  if (tx_begin (cat) == -1)
     return NULL;
   dropped = catalog_deletions (cat, name);
-  if (end (cat, dropped == NULL ||
-           run (cat, "forget provider's deletions",
-                "DELETE FROM pending_deletions WHERE provider = ?", "s",
-                name) == -1 ||
-           run (cat, "forget provider", "DELETE FROM providers "
-                "WHERE name = ?", "s", name) == -1 ? -1 : 0) == -1) {
+  if (tx_end (cat, dropped == NULL ||
+              sql_run (cat, "forget provider's deletions",
+                       "DELETE FROM pending_deletions WHERE provider = ?",
+                       "s", name) == -1 ||
+              sql_run (cat, "forget provider", "DELETE FROM providers "
+                       "WHERE name = ?", "s", name) == -1 ? -1 : 0) == -1) {
     json_decref (dropped);
     return NULL;
   }
@@ -583,7 +583,7 @@ catalog_providers (struct catalog *cat)
                 "last_seen FROM providers ORDER BY name");
   if (st == NULL)
     return NULL;
-  providers = rows (cat, st, "list providers", pnames);
+  providers = rows_json (cat, st, "list providers", pnames);
   if (providers == NULL)
     return NULL;
   json_array_foreach (providers, i, p) {
@@ -598,7 +598,7 @@ catalog_providers (struct catalog *cat)
       json_decref (providers);
       return NULL;
     }
-    volumes = rows (cat, st, "list volumes", vnames);
+    volumes = rows_json (cat, st, "list volumes", vnames);
     if (volumes == NULL || json_object_set_new (p, "volumes", volumes) == -1) {
       json_decref (providers);
       return NULL;
@@ -621,7 +621,7 @@ catalog_writer_save (struct catalog *cat, json_t *w)
     snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: out of memory");
     return -1;
   }
-  if (durability (cat, CATALOG_LAZY) == -1) {
+  if (set_durability (cat, CATALOG_LAZY) == -1) {
     free (volumes);
     return -1;
   }
@@ -641,15 +641,15 @@ catalog_writer_save (struct catalog *cat, json_t *w)
   else if (st != NULL)
     sqlite3_finalize (st);
   free (volumes);
-  durability (cat, CATALOG_DURABLE);
+  set_durability (cat, CATALOG_DURABLE);
   return r;
 }
 
 int
 catalog_writer_forget (struct catalog *cat, const char *name)
 {
-  return run (cat, "forget writer", "DELETE FROM writers WHERE name = ?",
-              "s", name);
+  return sql_run (cat, "forget writer", "DELETE FROM writers WHERE name = ?",
+                  "s", name);
 }
 
 json_t *
@@ -668,7 +668,7 @@ catalog_writers (struct catalog *cat)
                 "FROM writers ORDER BY name");
   if (st == NULL)
     return NULL;
-  writers = rows (cat, st, "list writers", names);
+  writers = rows_json (cat, st, "list writers", names);
   if (writers == NULL)
     return NULL;
   /* The volumes column holds a JSON array. */
@@ -723,10 +723,10 @@ save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
     return -1;
   }
   if (step_done (cat, st, "save set") == -1 ||
-      run (cat, "save set", "DELETE FROM set_snapshots WHERE set_id = ?",
-           "s", set_id) == -1 ||
-      run (cat, "save set", "DELETE FROM participants WHERE set_id = ?",
-           "s", set_id) == -1)
+      sql_run (cat, "save set", "DELETE FROM set_snapshots WHERE set_id = ?",
+               "s", set_id) == -1 ||
+      sql_run (cat, "save set", "DELETE FROM participants WHERE set_id = ?",
+               "s", set_id) == -1)
     return -1;
 
   json_array_foreach (snapshots, i, v) {
@@ -776,20 +776,20 @@ catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
     errno = EINVAL;
     return -1;
   }
-  if (durability (cat, sync) == -1)
+  if (set_durability (cat, sync) == -1)
     return -1;
-  if (begin (cat) == -1)
+  if (tx_begin (cat) == -1)
     r = -1;
   else
-    r = end (cat, save_set_rows (cat, set_id, set));
-  durability (cat, CATALOG_DURABLE);
+    r = tx_end (cat, save_set_rows (cat, set_id, set));
+  set_durability (cat, CATALOG_DURABLE);
   return r;
 }
 
 /* Rows of SQL (one '?' bound to SET_ID) as objects with NAMES. */
 static json_t *
-set_rows (struct catalog *cat, const char *sql, const char *set_id,
-          const char *const *names)
+set_rows_json (struct catalog *cat, const char *sql, const char *set_id,
+               const char *const *names)
 {
   sqlite3_stmt *st = prepare (cat, sql);
 
@@ -799,7 +799,7 @@ set_rows (struct catalog *cat, const char *sql, const char *set_id,
     sqlite3_finalize (st);
     return NULL;
   }
-  return rows (cat, st, "read set", names);
+  return rows_json (cat, st, "read set", names);
 }
 
 #define SET_COLUMNS \
@@ -829,18 +829,18 @@ set_object (struct catalog *cat, sqlite3_stmt *st, bool full)
       add_col (set, "finished", st, 5) == -1)
     goto err;
 
-  snapshots = set_rows (cat, "SELECT provider, volume, id, export, uri, "
-                        "generation FROM set_snapshots WHERE set_id = ? "
-                        "ORDER BY ord", set_id, snapshot_names);
+  snapshots = set_rows_json (cat, "SELECT provider, volume, id, export, uri, "
+                             "generation FROM set_snapshots WHERE set_id = ? "
+                             "ORDER BY ord", set_id, snapshot_names);
   if (snapshots == NULL ||
       json_object_set_new (set, "snapshots", snapshots) == -1)
     goto err;
   if (!full)
     return set;
 
-  participants = set_rows (cat, "SELECT kind, name, state, error "
-                           "FROM participants WHERE set_id = ? ORDER BY ord",
-                           set_id, participant_names);
+  participants = set_rows_json (cat, "SELECT kind, name, state, error "
+                                "FROM participants WHERE set_id = ? "
+                                "ORDER BY ord", set_id, participant_names);
   if (participants == NULL ||
       json_object_set_new (set, "participants", participants) == -1)
     goto err;
@@ -890,7 +890,7 @@ catalog_set_get (struct catalog *cat, const char *set_id, bool full)
   else if (r == SQLITE_DONE)
     errno = ENOENT;
   else {
-    failed (cat, "read set %s", set_id);
+    sql_failed (cat, "read set %s", set_id);
     errno = EIO;
   }
   sqlite3_finalize (st);
@@ -917,7 +917,7 @@ catalog_set_list (struct catalog *cat, const char *state)
       goto err;
   }
   if (r != SQLITE_DONE) {
-    failed (cat, "list sets");
+    sql_failed (cat, "list sets");
     goto err;
   }
   sqlite3_finalize (st);
@@ -937,8 +937,8 @@ catalog_set_providers (struct catalog *cat, const char *set_id)
   json_t *objs, *names_array, *v;
   size_t i;
 
-  objs = set_rows (cat, "SELECT name FROM participants WHERE set_id = ? "
-                   "AND kind = 'provider' ORDER BY ord", set_id, names);
+  objs = set_rows_json (cat, "SELECT name FROM participants WHERE set_id = ? "
+                        "AND kind = 'provider' ORDER BY ord", set_id, names);
   if (objs == NULL)
     return NULL;
   names_array = json_array ();
@@ -956,14 +956,15 @@ catalog_set_providers (struct catalog *cat, const char *set_id)
 int
 catalog_set_remove (struct catalog *cat, const char *set_id)
 {
-  if (begin (cat) == -1)
+  if (tx_begin (cat) == -1)
     return -1;
-  return end (cat,
-              run (cat, "remove set",
-                   "DELETE FROM pending_deletions WHERE set_id = ?", "s",
-                   set_id) == -1 ||
-              run (cat, "remove set", "DELETE FROM sets WHERE set_id = ?",
-                   "s", set_id) == -1 ? -1 : 0);
+  return tx_end (cat,
+                 sql_run (cat, "remove set",
+                          "DELETE FROM pending_deletions WHERE set_id = ?",
+                          "s", set_id) == -1 ||
+                 sql_run (cat, "remove set",
+                          "DELETE FROM sets WHERE set_id = ?",
+                          "s", set_id) == -1 ? -1 : 0);
 }
 
 int
@@ -976,38 +977,38 @@ catalog_fail_unfinished (struct catalog *cat, const char *reason,
   size_t i;
   int n;
 
-  if (begin (cat) == -1)
+  if (tx_begin (cat) == -1)
     return -1;
   st = prepare (cat, "SELECT set_id, state FROM sets "
                 "WHERE state NOT IN ('committed', 'failed') ORDER BY seq");
   if (st == NULL)
-    return end (cat, -1);
-  sets = rows (cat, st, "find unfinished sets", names);
+    return tx_end (cat, -1);
+  sets = rows_json (cat, st, "find unfinished sets", names);
   if (sets == NULL)
-    return end (cat, -1);
+    return tx_end (cat, -1);
   json_array_foreach (sets, i, v) {
     const char *set_id = json_string_value (json_object_get (v, "set_id"));
 
     log_warnx ("snapshot set %s was %s: recorded failed (%s)", set_id,
                json_string_value (json_object_get (v, "state")), reason);
-    if (run (cat, "queue deletions",
-             "INSERT OR IGNORE INTO pending_deletions "
-             "(provider, set_id, queued) SELECT name, set_id, ? "
-             "FROM participants WHERE set_id = ? AND kind = 'provider'",
-             "is", now, set_id) == -1 ||
-        run (cat, "drop snapshots of failed set",
-             "DELETE FROM set_snapshots WHERE set_id = ?", "s", set_id)
+    if (sql_run (cat, "queue deletions",
+                 "INSERT OR IGNORE INTO pending_deletions "
+                 "(provider, set_id, queued) SELECT name, set_id, ? "
+                 "FROM participants WHERE set_id = ? AND kind = 'provider'",
+                 "is", now, set_id) == -1 ||
+        sql_run (cat, "drop snapshots of failed set",
+                 "DELETE FROM set_snapshots WHERE set_id = ?", "s", set_id)
         == -1 ||
-        run (cat, "fail set",
-             "UPDATE sets SET state = 'failed', reason = ?, finished = ? "
-             "WHERE set_id = ?", "sis", reason, now, set_id) == -1) {
+        sql_run (cat, "fail set",
+                 "UPDATE sets SET state = 'failed', reason = ?, finished = ? "
+                 "WHERE set_id = ?", "sis", reason, now, set_id) == -1) {
       json_decref (sets);
-      return end (cat, -1);
+      return tx_end (cat, -1);
     }
   }
   n = (int) json_array_size (sets);
   json_decref (sets);
-  return end (cat, 0) == 0 ? n : -1;
+  return tx_end (cat, 0) == 0 ? n : -1;
 }
 
 /* Pending deletions. */
@@ -1016,19 +1017,19 @@ int
 catalog_deletion_add (struct catalog *cat, const char *provider,
                       const char *set_id)
 {
-  return run (cat, "queue deletion",
-              "INSERT OR IGNORE INTO pending_deletions "
-              "(provider, set_id, queued) VALUES (?, ?, strftime('%s'))",
-              "ss", provider, set_id);
+  return sql_run (cat, "queue deletion",
+                  "INSERT OR IGNORE INTO pending_deletions "
+                  "(provider, set_id, queued) VALUES (?, ?, strftime('%s'))",
+                  "ss", provider, set_id);
 }
 
 int
 catalog_deletion_remove (struct catalog *cat, const char *provider,
                          const char *set_id)
 {
-  return run (cat, "remove deletion",
-              "DELETE FROM pending_deletions WHERE provider = ? "
-              "AND set_id = ?", "ss", provider, set_id);
+  return sql_run (cat, "remove deletion",
+                  "DELETE FROM pending_deletions WHERE provider = ? "
+                  "AND set_id = ?", "ss", provider, set_id);
 }
 
 json_t *
@@ -1047,7 +1048,7 @@ catalog_deletions (struct catalog *cat, const char *provider)
     sqlite3_finalize (st);
     return NULL;
   }
-  objs = rows (cat, st, "list deletions", names);
+  objs = rows_json (cat, st, "list deletions", names);
   if (objs == NULL)
     return NULL;
   ids = json_array ();

@@ -12,6 +12,11 @@
  * failing function logs the SQLite error once (log_warnx), keeps it
  * for catalog_errmsg and returns -1 or NULL; callers do not log again.
  * Not thread-safe: the coordinator has one thread.
+ *
+ * A leaf: it owns the SQLite handle and the file's lock, and calls no
+ * other coordinator module.  Callers own every JSON value they pass in
+ * and every one they get back (new references), and may use any
+ * function between catalog_open and catalog_close.
  */
 
 #ifndef SNAPVOL_CATALOG_H

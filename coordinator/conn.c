@@ -18,7 +18,7 @@
  * would send a reset that can destroy the error before the peer reads
  * it.  From the moment a connection stops being open, it takes no
  * request and makes no call; its outstanding calls have been ended
- * with CALL_CLOSED and the registry told.
+ * with CALL_CLOSED and the layer above told (conn_ops.peer_closed).
  *
  * Freeing: code up the stack may still hold a pointer to a connection
  * it just closed (a registration closes the connection it replaces),
@@ -90,8 +90,6 @@
 #include "conn.h"
 #include "jsonrpc.h"
 #include "log.h"
-#include "methods.h"
-#include "registry.h"
 #include "roles.h"
 #include "tls.h"
 
@@ -189,6 +187,8 @@ struct conn {
 
 struct conns {
   struct coord *co;
+  struct conn_ops ops;          /* the layer above */
+  void *ops_arg;
   TAILQ_HEAD (, conn) list;     /* not gone */
   TAILQ_HEAD (, conn) dead;     /* gone, waiting for their reaper */
   TAILQ_HEAD (, call) calls;    /* every call not yet ended */
@@ -205,16 +205,16 @@ struct conns {
   const char *last_shed_why;
 };
 
-static void drop (struct conn *c, const char *fmt, ...)
+static void close_now (struct conn *c, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
-static void process (struct conn *c);
+static void take_messages (struct conn *c);
 
-static void report_cb (evutil_socket_t fd, short what, void *arg);
+static void shed_report_cb (evutil_socket_t fd, short what, void *arg);
 
 /* How many connections the descriptor limit allows, after raising the
  * soft limit as far as CONN_MAX needs and the hard limit lets us. */
 static size_t
-table_size (void)
+table_size_from_rlimit (void)
 {
   const rlim_t want = CONN_MAX + CONN_FD_SPARE;
   struct rlimit rl;
@@ -244,7 +244,7 @@ table_size (void)
 }
 
 struct conns *
-conns_new (struct coord *co)
+conns_new (struct coord *co, const struct conn_ops *ops, void *arg)
 {
   struct conns *conns = calloc (1, sizeof *conns);
   size_t i, reserve;
@@ -252,6 +252,8 @@ conns_new (struct coord *co)
   if (conns == NULL)
     return NULL;
   conns->co = co;
+  conns->ops = *ops;
+  conns->ops_arg = arg;
   TAILQ_INIT (&conns->list);
   TAILQ_INIT (&conns->dead);
   TAILQ_INIT (&conns->calls);
@@ -259,12 +261,12 @@ conns_new (struct coord *co)
   TAILQ_INIT (&conns->talking);
   for (i = 0; i < SOURCE_BUCKETS; i++)
     LIST_INIT (&conns->sources[i]);
-  conns->report = evtimer_new (co->base, report_cb, conns);
+  conns->report = evtimer_new (co->base, shed_report_cb, conns);
   if (conns->report == NULL) {
     free (conns);
     return NULL;
   }
-  conns->max = table_size ();
+  conns->max = table_size_from_rlimit ();
   /* A small table (a low RLIMIT_NOFILE) still lets handshakes in. */
   reserve = co->conf->reserved_connections;
   if (reserve > conns->max / 2)
@@ -429,7 +431,7 @@ ssl_info_cb (const SSL *ssl, int where, int ret)
 }
 
 static void
-report_cb (evutil_socket_t fd, short what, void *arg)
+shed_report_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct conns *conns = arg;
   struct timeval tv;
@@ -448,7 +450,7 @@ report_cb (evutil_socket_t fd, short what, void *arg)
  * bound (static string).  The first is logged, then one line sums up
  * every SHED_REPORT_MS. */
 static void
-shed (struct conn *c, const char *why)
+shed_handshake (struct conn *c, const char *why)
 {
   struct conns *conns = c->co->conns;
   struct timeval tv;
@@ -463,12 +465,12 @@ shed (struct conn *c, const char *why)
     evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
   }
   c->shed = true;
-  drop (c, "closed to make room: %s", why);
+  close_now (c, "closed to make room: %s", why);
 }
 
 /* The connection to shed first among QUIET and TALKING, or NULL. */
 static struct conn *
-oldest (struct conn *quiet, struct conn *talking)
+first_to_shed (struct conn *quiet, struct conn *talking)
 {
   return quiet != NULL ? quiet : talking;
 }
@@ -480,12 +482,12 @@ conns_shed (struct coord *co, size_t n)
   size_t i;
 
   for (i = 0; i < n; i++) {
-    struct conn *c = oldest (TAILQ_FIRST (&conns->quiet),
-                             TAILQ_FIRST (&conns->talking));
+    struct conn *c = first_to_shed (TAILQ_FIRST (&conns->quiet),
+                                    TAILQ_FIRST (&conns->talking));
 
     if (c == NULL)
       break;
-    shed (c, "no descriptor left for a new connection (EMFILE)");
+    shed_handshake (c, "no descriptor left for a new connection (EMFILE)");
   }
   return i;
 }
@@ -499,16 +501,17 @@ make_room (struct coord *co, const char *host)
   struct source *src = source_find (conns, host);
 
   if (src != NULL && src->n >= co->conf->handshakes_per_address)
-    shed (oldest (TAILQ_FIRST (&src->quiet), TAILQ_FIRST (&src->talking)),
-          "too many connections in their TLS handshake from its address "
-          "(handshakes-per-address)");
+    shed_handshake (first_to_shed (TAILQ_FIRST (&src->quiet),
+                                   TAILQ_FIRST (&src->talking)),
+                    "too many connections in their TLS handshake from its "
+                    "address (handshakes-per-address)");
   if (conns->nhandshakes >= conns->max_handshakes || conns->n >= conns->max) {
-    struct conn *c = oldest (TAILQ_FIRST (&conns->quiet),
-                             TAILQ_FIRST (&conns->talking));
+    struct conn *c = first_to_shed (TAILQ_FIRST (&conns->quiet),
+                                    TAILQ_FIRST (&conns->talking));
 
     if (c != NULL)
-      shed (c, "too many connections in their TLS handshake "
-            "(the table less reserved-connections)");
+      shed_handshake (c, "too many connections in their TLS handshake "
+                      "(the table less reserved-connections)");
   }
   return conns->n < conns->max;
 }
@@ -543,18 +546,18 @@ arm_timer (struct conn *c)
 }
 
 static void
-timer_cb (evutil_socket_t fd, short what, void *arg)
+conn_timeout_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct conn *c = arg;
 
   switch (c->state) {
   case CONN_HANDSHAKE:
-    drop (c, "no TLS handshake within %u ms of connecting",
-          c->co->conf->handshake_timeout_ms);
+    close_now (c, "no TLS handshake within %u ms of connecting",
+               c->co->conf->handshake_timeout_ms);
     return;
   case CONN_FLUSHING:
   case CONN_LINGERING:
-    drop (c, "closed");
+    close_now (c, "closed");
     return;
   case CONN_GONE:
     return;
@@ -563,19 +566,19 @@ timer_cb (evutil_socket_t fd, short what, void *arg)
   }
   switch (c->mode) {
   case TIMER_CONNECT:
-    drop (c, "no request within %d ms of connecting",
-          CONN_CONNECT_TIMEOUT_MS);
+    close_now (c, "no request within %d ms of connecting",
+               CONN_CONNECT_TIMEOUT_MS);
     break;
   case TIMER_HEARTBEAT:
-    drop (c, "no message for %u ms (%d heartbeats of %u ms)",
-          c->co->conf->heartbeat_ms * CONN_HEARTBEATS_MISSED,
-          CONN_HEARTBEATS_MISSED, c->co->conf->heartbeat_ms);
+    close_now (c, "no message for %u ms (%d heartbeats of %u ms)",
+               c->co->conf->heartbeat_ms * CONN_HEARTBEATS_MISSED,
+               CONN_HEARTBEATS_MISSED, c->co->conf->heartbeat_ms);
     break;
   case TIMER_IDLE:
     if (c->npending > 0 || !TAILQ_EMPTY (&c->calls))
       arm_timer (c);
     else
-      drop (c, "idle for %d ms", CONN_IDLE_TIMEOUT_MS);
+      close_now (c, "idle for %d ms", CONN_IDLE_TIMEOUT_MS);
     break;
   }
 }
@@ -663,20 +666,20 @@ send_msg (struct conn *c, json_t *msg)
   if (buf == NULL) {
     if (errno == EMSGSIZE)
       return -1;
-    drop (c, "cannot encode a message: %m");
+    close_now (c, "cannot encode a message: %m");
     errno = ENOTCONN;
     return -1;
   }
   if (bufferevent_write (c->bev, buf, len) == -1) {
     free (buf);
-    drop (c, "cannot queue a message for sending");
+    close_now (c, "cannot queue a message for sending");
     errno = ENOTCONN;
     return -1;
   }
   free (buf);
   if (evbuffer_get_length (bufferevent_get_output (c->bev)) > MAX_OUTPUT) {
-    drop (c, "more than %u bytes sent are not read by the peer",
-          MAX_OUTPUT);
+    close_now (c, "more than %u bytes sent are not read by the peer",
+               MAX_OUTPUT);
     errno = ENOTCONN;
     return -1;
   }
@@ -763,7 +766,7 @@ flush_replies (struct conn *c)
                        JSONRPC_MAX_MESSAGE);
 
       if (e == NULL || send_msg (c, e) == -1)
-        drop (c, "cannot send an answer");
+        close_now (c, "cannot send an answer");
       json_decref (e);
     }
     inreq_free (r);
@@ -775,13 +778,13 @@ flush_replies (struct conn *c)
   if (c->read_paused && c->npending < CONN_MAX_PENDING) {
     c->read_paused = false;
     bufferevent_enable (c->bev, EV_READ);
-    /* Input already read waits for pump(). */
+    /* Input already read waits for pump_input(). */
     event_active (c->resume, EV_TIMEOUT, 1);
   }
 }
 
 static struct conn *
-find_conn (struct coord *co, uint64_t serial)
+find_open_conn (struct coord *co, uint64_t serial)
 {
   struct conn *c;
 
@@ -793,7 +796,7 @@ find_conn (struct coord *co, uint64_t serial)
 
 /* Put the answer for R: RESULT (stolen) or the error E. */
 static int
-set_reply (struct inreq *r, json_t *result, struct rpc_error *e)
+inreq_set_answer (struct inreq *r, json_t *result, struct rpc_error *e)
 {
   if (result != NULL)
     r->reply = jsonrpc_result (r->id, result);
@@ -808,7 +811,7 @@ void
 conn_reply (struct coord *co, struct reply_token tok, json_t *result,
             struct rpc_error *e)
 {
-  struct conn *c = find_conn (co, tok.conn);
+  struct conn *c = find_open_conn (co, tok.conn);
   struct inreq *r = NULL;
 
   if (c != NULL)
@@ -822,8 +825,8 @@ conn_reply (struct coord *co, struct reply_token tok, json_t *result,
       json_decref (e->data);
     return;
   }
-  if (set_reply (r, result, e) == -1) {
-    drop (c, "cannot build an answer: out of memory");
+  if (inreq_set_answer (r, result, e) == -1) {
+    close_now (c, "cannot build an answer: out of memory");
     return;
   }
   flush_replies (c);
@@ -855,7 +858,7 @@ answer_invalid (struct conn *c, json_t *id, int code, const char *message)
 
   if (r == NULL ||
       (r->reply = jsonrpc_error (r->id, code, NULL, "%s", message)) == NULL) {
-    drop (c, "out of memory");
+    close_now (c, "out of memory");
     return;
   }
   flush_replies (c);
@@ -864,6 +867,7 @@ answer_invalid (struct conn *c, json_t *id, int code, const char *message)
 static void
 handle_request (struct conn *c, json_t *msg)
 {
+  struct conns *conns = c->co->conns;
   struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
   const char *method = json_string_value (json_object_get (msg, "method"));
   struct inreq *r = queue_request (c, json_object_get (msg, "id"));
@@ -872,7 +876,7 @@ handle_request (struct conn *c, json_t *msg)
   json_t *result;
 
   if (r == NULL) {
-    drop (c, "out of memory");
+    close_now (c, "out of memory");
     return;
   }
   if (!c->got_request) {
@@ -882,9 +886,9 @@ handle_request (struct conn *c, json_t *msg)
   log_debug ("%s: <- %.64s", c->name, method);
   tok.conn = c->serial;
   tok.seq = r->seq;
-  result = methods_dispatch (c->co, c, method,
-                             json_object_get (msg, "params"), tok, &e,
-                             &deferred);
+  result = conns->ops.request (conns->ops_arg, c, method,
+                              json_object_get (msg, "params"), tok, &e,
+                              &deferred);
   if (c->state != CONN_OPEN) {
     json_decref (result);
     json_decref (e.data);
@@ -892,8 +896,8 @@ handle_request (struct conn *c, json_t *msg)
   }
   if (deferred)
     return;
-  if (set_reply (r, result, &e) == -1) {
-    drop (c, "cannot build an answer: out of memory");
+  if (inreq_set_answer (r, result, &e) == -1) {
+    close_now (c, "cannot build an answer: out of memory");
     return;
   }
   flush_replies (c);
@@ -953,7 +957,7 @@ handle_message (struct conn *c, const char *text, size_t len)
 
   /* Any message shows the peer is alive. */
   if (c->kind != PEER_NONE) {
-    registry_seen (c->co->reg, c);
+    c->co->conns->ops.peer_seen (c->co->conns->ops_arg, c);
     arm_timer (c);
   }
   msg = jsonrpc_decode (text, len, &code, err, sizeof err);
@@ -986,7 +990,7 @@ handle_message (struct conn *c, const char *text, size_t len)
 /* Closing. */
 
 static void
-reaper_cb (evutil_socket_t fd, short what, void *arg)
+conn_free_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct conn *c = arg;
 
@@ -1013,13 +1017,13 @@ stop_serving (struct conn *c)
   }
   c->npending = 0;
   if (c->kind != PEER_NONE) {
-    c->kind = PEER_NONE;        /* the registry is told once */
-    registry_conn_closed (c->co->reg, c);
+    c->kind = PEER_NONE;        /* the layer above is told once */
+    c->co->conns->ops.peer_closed (c->co->conns->ops_arg, c);
   }
 }
 
 static void
-vdrop (struct conn *c, const char *fmt, va_list ap)
+vclose_now (struct conn *c, const char *fmt, va_list ap)
 {
   char why[512];
 
@@ -1051,19 +1055,19 @@ vdrop (struct conn *c, const char *fmt, va_list ap)
 }
 
 static void
-drop (struct conn *c, const char *fmt, ...)
+close_now (struct conn *c, const char *fmt, ...)
 {
   va_list ap;
 
   va_start (ap, fmt);
-  vdrop (c, fmt, ap);
+  vclose_now (c, fmt, ap);
   va_end (ap);
 }
 
 void
 conn_close (struct conn *c, const char *why)
 {
-  drop (c, "%s", why);
+  close_now (c, "%s", why);
 }
 
 /* Send ERROR (stolen), then close C without losing it (see the design
@@ -1091,7 +1095,7 @@ close_after (struct conn *c, json_t *error, const char *why)
 }
 
 static void
-write_cb (struct bufferevent *bev, void *arg)
+bev_write_cb (struct bufferevent *bev, void *arg)
 {
   struct conn *c = arg;
 
@@ -1107,7 +1111,7 @@ write_cb (struct bufferevent *bev, void *arg)
 /* Take the messages framed so far, as long as C is open and not
  * paused. */
 static void
-process (struct conn *c)
+take_messages (struct conn *c)
 {
   char *text;
   size_t len;
@@ -1135,7 +1139,7 @@ process (struct conn *c)
         close_after (c, e, why);
       }
       else
-        drop (c, "framing: %m");
+        close_now (c, "framing: %m");
       return;
     }
     handle_message (c, text, len);
@@ -1148,7 +1152,7 @@ process (struct conn *c)
  * chunk at a time, so that a line over the limit is refused as soon as
  * it is over, however much more the peer sent. */
 static void
-pump (struct conn *c)
+pump_input (struct conn *c)
 {
   char buf[READ_CHUNK];
 
@@ -1157,7 +1161,7 @@ pump (struct conn *c)
     size_t n;
     int got;
 
-    process (c);
+    take_messages (c);
     if (c->state != CONN_OPEN || c->read_paused)
       return;
     in = bufferevent_get_input (c->bev);
@@ -1167,20 +1171,20 @@ pump (struct conn *c)
     got = evbuffer_remove (in, buf, n < sizeof buf ? n : sizeof buf);
     if (got <= 0 || jsonrpc_framer_feed (&c->framer, buf, (size_t) got)
         == -1) {
-      drop (c, "cannot buffer input: out of memory");
+      close_now (c, "cannot buffer input: out of memory");
       return;
     }
   }
 }
 
 static void
-resume_cb (evutil_socket_t fd, short what, void *arg)
+resume_reading_cb (evutil_socket_t fd, short what, void *arg)
 {
-  pump (arg);
+  pump_input (arg);
 }
 
 static void
-read_cb (struct bufferevent *bev, void *arg)
+bev_read_cb (struct bufferevent *bev, void *arg)
 {
   struct conn *c = arg;
 
@@ -1190,12 +1194,12 @@ read_cb (struct bufferevent *bev, void *arg)
     evbuffer_drain (in, evbuffer_get_length (in));
     return;
   }
-  pump (c);
+  pump_input (c);
 }
 
 /* The openssl errors of BEV as one line, or the socket error. */
 static const char *
-bev_error (struct bufferevent *bev, char *buf, size_t len)
+bev_error_string (struct bufferevent *bev, char *buf, size_t len)
 {
   unsigned long e, first = 0;
 
@@ -1226,7 +1230,7 @@ handshake_done (struct conn *c)
   c->subject = tls_peer_subject (ssl);
   c->cn = tls_peer_common_name (ssl);
   if (c->subject == NULL) {
-    drop (c, "TLS handshake without a verified client certificate");
+    close_now (c, "TLS handshake without a verified client certificate");
     return;
   }
   snprintf (c->name, sizeof c->name, "peer #%llu (%.120s)",
@@ -1249,7 +1253,7 @@ handshake_done (struct conn *c)
 }
 
 static void
-event_cb (struct bufferevent *bev, short what, void *arg)
+bev_event_cb (struct bufferevent *bev, short what, void *arg)
 {
   struct conn *c = arg;
   char buf[256];
@@ -1263,17 +1267,18 @@ event_cb (struct bufferevent *bev, short what, void *arg)
     return;
   switch (c->state) {
   case CONN_HANDSHAKE:
-    drop (c, "TLS handshake with %s failed: %s", c->addr,
-          bev_error (bev, buf, sizeof buf));
+    close_now (c, "TLS handshake with %s failed: %s", c->addr,
+               bev_error_string (bev, buf, sizeof buf));
     break;
   case CONN_OPEN:
     if (what & BEV_EVENT_EOF)
-      drop (c, "disconnected");
+      close_now (c, "disconnected");
     else
-      drop (c, "disconnected: %s", bev_error (bev, buf, sizeof buf));
+      close_now (c, "disconnected: %s",
+                 bev_error_string (bev, buf, sizeof buf));
     break;
   default:
-    drop (c, "closed");
+    close_now (c, "closed");
     break;
   }
 }
@@ -1315,9 +1320,9 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
             (unsigned long long) c->serial, addr);
   TAILQ_INIT (&c->inreqs);
   TAILQ_INIT (&c->calls);
-  c->timer = evtimer_new (co->base, timer_cb, c);
-  c->resume = event_new (co->base, -1, 0, resume_cb, c);
-  c->reaper = event_new (co->base, -1, 0, reaper_cb, c);
+  c->timer = evtimer_new (co->base, conn_timeout_cb, c);
+  c->resume = event_new (co->base, -1, 0, resume_reading_cb, c);
+  c->reaper = event_new (co->base, -1, 0, conn_free_cb, c);
   ssl = SSL_new (co->tls);
   if (c->timer == NULL || c->resume == NULL || c->reaper == NULL ||
       ssl == NULL)
@@ -1343,7 +1348,7 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
     goto err;
   }
   bufferevent_openssl_set_allow_dirty_shutdown (c->bev, 1);
-  bufferevent_setcb (c->bev, read_cb, write_cb, event_cb, c);
+  bufferevent_setcb (c->bev, bev_read_cb, bev_write_cb, bev_event_cb, c);
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
   evtimer_add (c->timer, coord_timeval (&tv, co->conf->handshake_timeout_ms));
   TAILQ_INSERT_TAIL (&conns->list, c, entry);
@@ -1385,9 +1390,9 @@ conns_free (struct conns *conns)
   if (conns == NULL)
     return;
   while ((c = TAILQ_FIRST (&conns->list)) != NULL)
-    drop (c, "the coordinator is stopping");
+    close_now (c, "the coordinator is stopping");
   while ((c = TAILQ_FIRST (&conns->dead)) != NULL)
-    reaper_cb (-1, 0, c);
+    conn_free_cb (-1, 0, c);
   /* The owners of the calls are going away too: end each now. */
   while ((call = TAILQ_FIRST (&conns->calls)) != NULL) {
     struct call_outcome o = { .end = CALL_SHUTDOWN,

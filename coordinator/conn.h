@@ -4,15 +4,29 @@
  * conn.h: peer connections: TLS, framing, and JSON-RPC in both
  * directions on one connection (docs/protocol.md, Part 2).
  *
- * Requests a peer sends are passed to methods_dispatch and answered in
- * the order received, whether the answer is ready at once or later
+ * The transport: the bottom layer of the coordinator's calls.  It owns
+ * the connection table, every struct conn and struct call, the TLS
+ * sessions and the connection timers.  It knows no method and no peer
+ * type beyond the heartbeat rule: what to do with a request, and what a
+ * registered peer's traffic and closing mean, belong to the layer that
+ * creates the table and passes its struct conn_ops to conns_new.
+ *
+ * Requests a peer sends go to conn_ops.request and are answered in the
+ * order received, whether the answer is ready at once or later
  * (conn_reply).  Calls the coordinator makes (conn_call) are matched
  * to their answers by id and each has a deadline.
+ *
+ * Callers may: keep a struct conn pointer only until the connection
+ * closes (conn_ops.peer_closed for a registered peer; the structure is
+ * freed from the event loop after that), keep a struct reply_token for
+ * as long as they like, and call any function here from a conn_ops
+ * callback or a conn_call_fn.  Nothing here blocks.
  */
 
 #ifndef SNAPVOL_CONN_H
 #define SNAPVOL_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -70,10 +84,32 @@ struct reply_token {
   uint64_t seq;
 };
 
-/* The connection table.  conns_new: NULL on ENOMEM.  conns_free closes
- * every connection and ends every outstanding call with CALL_SHUTDOWN
- * (callbacks run at once, from conns_free). */
-extern struct conns *conns_new (struct coord *co) __attribute__((nonnull));
+/* What the layer above does with a connection's traffic.  Each
+ * callback gets the ARG given to conns_new and runs from the event
+ * loop; none may free C (conn_close is allowed). */
+struct conn_ops {
+  /* Run the request METHOD with PARAMS (NULL if it had none) from C.
+   * Returns the result (a new reference), or NULL with E set, or NULL
+   * with *DEFERRED set when the answer will go to TOK later through
+   * conn_reply.  C may be closed on return (the answer is dropped). */
+  json_t *(*request) (void *arg, struct conn *c, const char *method,
+                      json_t *params, struct reply_token tok,
+                      struct rpc_error *e, bool *deferred);
+  /* A message came from C, marked a registered peer by conn_set_peer. */
+  void (*peer_seen) (void *arg, struct conn *c);
+  /* C, marked a registered peer, has stopped serving (closing, or
+   * the coordinator stopping).  Called once per connection; C is
+   * already unmarked (conn_kind is PEER_NONE). */
+  void (*peer_closed) (void *arg, struct conn *c);
+};
+
+/* The connection table, serving OPS (copied) with ARG.  conns_new: NULL
+ * on ENOMEM.  conns_free closes every connection and ends every
+ * outstanding call with CALL_SHUTDOWN (callbacks run at once, from
+ * conns_free). */
+extern struct conns *conns_new (struct coord *co, const struct conn_ops *ops,
+                                void *arg)
+  __attribute__((nonnull (1, 2)));
 extern void conns_free (struct conns *conns);
 
 /* Take a new TCP connection FD (accepted by listener.c) and start the
@@ -110,7 +146,7 @@ extern void conn_reply (struct coord *co, struct reply_token tok,
   __attribute__((nonnull (1)));
 
 /* Close C now: outstanding calls end with CALL_CLOSED, a registered
- * peer is reported to the registry.  WHY is logged. */
+ * peer is reported through conn_ops.peer_closed.  WHY is logged. */
 extern void conn_close (struct conn *c, const char *why)
   __attribute__((nonnull));
 

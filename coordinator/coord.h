@@ -2,7 +2,8 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * coord.h: the daemon's state shared by the coordinator's modules, and
- * the small helpers every module uses.
+ * the small helpers every module uses (coord.c: rpc_fail and the
+ * clocks, with no state of their own).
  *
  * Design notes
  *
@@ -23,11 +24,27 @@
  *   set.c       the snapshot-set state machine and its FIFO queue
  *   catalog.c   the SQLite catalog and recovery
  *
- * Ownership between them goes one way: conn.c calls methods.c for
- * requests and registry.c when a connection ends; set.c and registry.c
+ * Layers, top to bottom; calls go down only:
+ *
+ *   main.c      wires the layers together (below), startup, shutdown
+ *   methods.c   requests, by method and role
+ *   set.c       snapshot sets
+ *   registry.c  peers
+ *   conn.c      the transport
+ *   catalog.c, roles.c, params.c, conf.c, coord.c: leaves any layer uses
+ *
+ * A lower layer reports upward only through a table of callbacks it is
+ * given at creation, which main.c fills: conn.c hands requests to
+ * methods_dispatch and a registered peer's traffic and closing to the
+ * registry through struct conn_ops (conn.h); the registry announces
+ * registrations, forgotten providers and peers gone to the set layer
+ * through struct registry_observer (registry.h).  set.c and registry.c
  * make calls through conn.c and learn their outcome from a callback
  * that conn.c always runs exactly once, from the event loop, never from
  * inside the call that started it.
+ *
+ * struct coord holds each layer's handle so that main.c can wire and
+ * free them; a module uses the handles of the layers below it only.
  */
 
 #ifndef SNAPVOL_COORD_H

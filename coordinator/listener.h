@@ -2,6 +2,13 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * listener.h: the coordinator's listening sockets.
+ *
+ * Owns the listening descriptors and their accept events.  Accepted
+ * sockets go to the transport (conn_accept), which owns them from
+ * then on; when accept(2) runs out of descriptors it asks the
+ * transport to shed connections (conns_shed) and pauses accepting for
+ * a moment.  Callers bind before the daemon forks, start once the
+ * event loop and the connection table exist, and free at shutdown.
  */
 
 #ifndef SNAPVOL_LISTENER_H

@@ -33,6 +33,7 @@
 #include "coord.h"
 #include "listener.h"
 #include "log.h"
+#include "methods.h"
 #include "registry.h"
 #include "set.h"
 #include "tls.h"
@@ -101,6 +102,73 @@ open_catalog (const struct config *conf)
   return cat;
 }
 
+/* Wiring.  Calls go down only: the transport (conn.c) knows no method
+ * and no registry, and the registry knows no set; each is given the
+ * layer above as callbacks here, with struct coord as their argument. */
+
+static json_t *
+transport_request (void *arg, struct conn *c, const char *method,
+                   json_t *params, struct reply_token tok,
+                   struct rpc_error *e, bool *deferred)
+{
+  return methods_dispatch (arg, c, method, params, tok, e, deferred);
+}
+
+static void
+transport_peer_seen (void *arg, struct conn *c)
+{
+  struct coord *co = arg;
+
+  registry_seen (co->reg, c);
+}
+
+static void
+transport_peer_closed (void *arg, struct conn *c)
+{
+  struct coord *co = arg;
+
+  registry_conn_closed (co->reg, c);
+}
+
+static const struct conn_ops transport_ops = {
+  .request = transport_request,
+  .peer_seen = transport_peer_seen,
+  .peer_closed = transport_peer_closed,
+};
+
+/* The set layer learns about peers from the registry's announcements
+ * (the registry does not call set.c). */
+
+static void
+sets_on_provider_registered (void *arg, struct provider *p)
+{
+  struct coord *co = arg;
+
+  sets_provider_registered (co->sets, p);
+}
+
+static void
+sets_on_provider_forgotten (void *arg, const char *name)
+{
+  struct coord *co = arg;
+
+  sets_provider_forgotten (co->sets, name);
+}
+
+static void
+sets_on_peer_gone (void *arg, enum peer_kind kind, const char *name)
+{
+  struct coord *co = arg;
+
+  sets_peer_gone (co->sets, kind == PEER_WRITER, name);
+}
+
+static const struct registry_observer sets_observer = {
+  .provider_registered = sets_on_provider_registered,
+  .provider_forgotten = sets_on_provider_forgotten,
+  .peer_gone = sets_on_peer_gone,
+};
+
 /* Serve until SIGTERM or SIGINT.  -1 if the daemon could not start. */
 static int
 serve (struct coord *co)
@@ -123,9 +191,9 @@ serve (struct coord *co)
                "their snapshots are deleted as their providers register",
                n, n == 1 ? "" : "s");
 
-  co->conns = conns_new (co);
+  co->conns = conns_new (co, &transport_ops, co);
   co->sets = co->conns ? sets_new (co) : NULL;
-  co->reg = co->sets ? registry_new (co) : NULL;
+  co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
   if (co->reg == NULL || listeners_start (co) == -1)
     goto out;
   sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);
@@ -162,8 +230,16 @@ serve (struct coord *co)
   return r;
 }
 
-int
-main (int argc, char **argv)
+struct options {
+  const char *path;             /* the configuration file */
+  int foreground, check, verbose;
+};
+
+/* Read the command line into OPT.  Returns -1 to go on, or the exit
+ * status when there is nothing more to do (--help, --version, a bad
+ * option: reported on stderr). */
+static int
+parse_options (int argc, char **argv, struct options *opt)
 {
   static const struct option long_options[] = {
     { "config", required_argument, NULL, 'c' },
@@ -174,26 +250,22 @@ main (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *path = DEFAULT_CONFIG;
-  int c, foreground = 0, check = 0, verbose = 0, r;
-  struct coord co = { 0 };
-  struct config *conf;
-  struct tls_files files;
-  char err[1024];
+  int c;
 
+  opt->path = DEFAULT_CONFIG;
   while ((c = getopt_long (argc, argv, "c:fnvVh", long_options, NULL)) != -1) {
     switch (c) {
     case 'c':
-      path = optarg;
+      opt->path = optarg;
       break;
     case 'f':
-      foreground = 1;
+      opt->foreground = 1;
       break;
     case 'n':
-      check = 1;
+      opt->check = 1;
       break;
     case 'v':
-      verbose = 1;
+      opt->verbose = 1;
       break;
     case 'V':
       printf (PROGNAME " " PACKAGE_VERSION "\n");
@@ -211,7 +283,23 @@ main (int argc, char **argv)
     usage (stderr);
     return EXIT_FAILURE;
   }
-  log_init (PROGNAME, verbose, 0);
+  return -1;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct options opt = { 0 };
+  int r;
+  struct coord co = { 0 };
+  struct config *conf;
+  struct tls_files files;
+  char err[1024];
+
+  r = parse_options (argc, argv, &opt);
+  if (r != -1)
+    return r;
+  log_init (PROGNAME, opt.verbose, 0);
   /* A peer that goes away mid-write is an EPIPE, not a signal. */
   signal (SIGPIPE, SIG_IGN);
   /* A catalog write past a file size limit (RLIMIT_FSIZE) is an EFBIG
@@ -219,7 +307,7 @@ main (int argc, char **argv)
    * daemon. */
   signal (SIGXFSZ, SIG_IGN);
 
-  conf = conf_load (path);
+  conf = conf_load (opt.path);
   if (conf == NULL)
     return EXIT_FAILURE;
   co.conf = conf;
@@ -228,29 +316,30 @@ main (int argc, char **argv)
   files.ca = conf->ca;
   co.tls = tls_server_context (&files, err, sizeof err);
   if (co.tls == NULL) {
-    fprintf (stderr, "%s: %s\n", path, err);
+    fprintf (stderr, "%s: %s\n", opt.path, err);
     conf_free (conf);
     return EXIT_FAILURE;
   }
-  if (check) {
-    fprintf (stderr, "%s: configuration OK\n", path);
+  if (opt.check) {
+    fprintf (stderr, "%s: configuration OK\n", opt.path);
     SSL_CTX_free (co.tls);
     conf_free (conf);
     return EXIT_SUCCESS;
   }
   if (conf->nallow == 0)
-    log_warnx ("%s: no 'allow' directive: every peer will be refused", path);
+    log_warnx ("%s: no 'allow' directive: every peer will be refused",
+               opt.path);
 
   if (listeners_bind (&co) == -1 || (co.cat = open_catalog (conf)) == NULL)
     goto fail;
-  if (!foreground) {
+  if (!opt.foreground) {
     catalog_close (co.cat);
     co.cat = NULL;
     if (daemon (1, 0) == -1) {
       log_warn ("daemon");
       goto fail;
     }
-    log_init (PROGNAME, verbose, 1);
+    log_init (PROGNAME, opt.verbose, 1);
     if ((co.cat = open_catalog (conf)) == NULL)
       goto fail;
   }

@@ -37,7 +37,7 @@ struct call_ctx {
 typedef json_t *method_fn (struct call_ctx *x);
 
 static json_t *
-nomem (struct call_ctx *x)
+fail_out_of_memory (struct call_ctx *x)
 {
   rpc_fail (x->e, JSONRPC_INTERNAL_ERROR, "out of memory");
   return NULL;
@@ -45,13 +45,13 @@ nomem (struct call_ctx *x)
 
 /* A result built by the caller, or out of memory. */
 static json_t *
-result (struct call_ctx *x, json_t *r)
+result_or_nomem (struct call_ctx *x, json_t *r)
 {
-  return r ? r : nomem (x);
+  return r ? r : fail_out_of_memory (x);
 }
 
 static const char *
-str (json_t *params, const char *member)
+param_string (json_t *params, const char *member)
 {
   return json_string_value (json_object_get (params, member));
 }
@@ -65,7 +65,8 @@ static const struct proto_param no_params[] = {
 static json_t *
 m_ping (struct call_ctx *x)
 {
-  return result (x, json_pack ("{s:I}", "time", (json_int_t) coord_now ()));
+  return result_or_nomem (x, json_pack ("{s:I}", "time",
+                                        (json_int_t) coord_now ()));
 }
 
 /* provider.register, writer.register */
@@ -99,16 +100,17 @@ valid_nbd_uri (const char *uri)
 static json_t *
 m_provider_register (struct call_ctx *x)
 {
-  if (!valid_nbd_uri (str (x->params, "nbd_uri"))) {
+  if (!valid_nbd_uri (param_string (x->params, "nbd_uri"))) {
     rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'nbd_uri': '%.256s' is not an "
               "nbd://, nbds://, nbd+unix:// or nbds+unix:// URI without "
-              "blanks", str (x->params, "nbd_uri"));
+              "blanks", param_string (x->params, "nbd_uri"));
     return NULL;
   }
   if (registry_register_provider (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result (x, json_pack ("{s:I}", "heartbeat_ms",
-                               (json_int_t) x->co->conf->heartbeat_ms));
+  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
+                                        (json_int_t)
+                                        x->co->conf->heartbeat_ms));
 }
 
 static const struct proto_param writer_register_params[] = {
@@ -124,8 +126,9 @@ m_writer_register (struct call_ctx *x)
 {
   if (registry_register_writer (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result (x, json_pack ("{s:I}", "heartbeat_ms",
-                               (json_int_t) x->co->conf->heartbeat_ms));
+  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
+                                        (json_int_t)
+                                        x->co->conf->heartbeat_ms));
 }
 
 /* set.* */
@@ -229,7 +232,7 @@ m_set_list (struct call_ctx *x)
     "preparing", "freezing", "holding", "committing", "thawing", "aborting",
     "committed", "failed", NULL
   };
-  const char *state = str (x->params, "state");
+  const char *state = param_string (x->params, "state");
   const char *const *s;
   json_t *list;
 
@@ -260,7 +263,7 @@ set_id_param (struct call_ctx *x, char out[UUID_STRLEN + 1])
 {
   struct uuid u;
 
-  uuid_parse (str (x->params, "set_id"), &u);
+  uuid_parse (param_string (x->params, "set_id"), &u);
   uuid_format (&u, out);
 }
 
@@ -298,19 +301,19 @@ m_set_delete (struct call_ctx *x)
 static json_t *
 m_provider_list (struct call_ctx *x)
 {
-  return result (x, registry_provider_list (x->co->reg));
+  return result_or_nomem (x, registry_provider_list (x->co->reg));
 }
 
 static json_t *
 m_writer_list (struct call_ctx *x)
 {
-  return result (x, registry_writer_list (x->co->reg));
+  return result_or_nomem (x, registry_writer_list (x->co->reg));
 }
 
 static json_t *
 m_volume_list (struct call_ctx *x)
 {
-  return result (x, registry_volume_list (x->co->reg));
+  return result_or_nomem (x, registry_volume_list (x->co->reg));
 }
 
 static const struct proto_param forget_params[] = {
@@ -319,23 +322,24 @@ static const struct proto_param forget_params[] = {
 };
 
 static json_t *
-forget (struct call_ctx *x, enum peer_kind kind)
+forget_peer (struct call_ctx *x, enum peer_kind kind)
 {
-  if (registry_forget (x->co->reg, kind, str (x->params, "name"), x->e) == -1)
+  if (registry_forget (x->co->reg, kind, param_string (x->params, "name"),
+                       x->e) == -1)
     return NULL;
-  return result (x, json_object ());
+  return result_or_nomem (x, json_object ());
 }
 
 static json_t *
 m_provider_forget (struct call_ctx *x)
 {
-  return forget (x, PEER_PROVIDER);
+  return forget_peer (x, PEER_PROVIDER);
 }
 
 static json_t *
 m_writer_forget (struct call_ctx *x)
 {
-  return forget (x, PEER_WRITER);
+  return forget_peer (x, PEER_WRITER);
 }
 
 #define ROLE_REQ (ROLE_REQUESTER | ROLE_ADMIN)

@@ -3,6 +3,13 @@
  *
  * methods.h: the methods peers call on the coordinator
  * (docs/protocol.md, Part 2).
+ *
+ * The top layer of requests: it owns the table of methods (name, roles
+ * allowed, parameter schema, handler) and nothing else.  Each handler
+ * checks what it is given and calls down into the set layer, the
+ * registry or the catalog; nothing calls up into methods.c but the
+ * transport, through the conn_ops.request callback main.c fills with
+ * methods_dispatch.
  */
 
 #ifndef SNAPVOL_METHODS_H

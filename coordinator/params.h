@@ -3,6 +3,10 @@
  *
  * params.h: checking the parameters of requests and the results of
  * calls, both untrusted JSON from peers.
+ *
+ * A leaf: pure functions, no state, no I/O.  Callers check a peer's
+ * JSON here before they use it; the values passed in stay the
+ * caller's, and what comes back through OUT is a new reference.
  */
 
 #ifndef SNAPVOL_PARAMS_H

@@ -59,7 +59,6 @@
 #include "log.h"
 #include "params.h"
 #include "registry.h"
-#include "set.h"
 
 static void
 provider_free (struct provider *p)
@@ -129,19 +128,19 @@ insert_writer (struct registry *reg, struct writer *w)
 /* Loading. */
 
 static const char *
-str (json_t *obj, const char *member)
+member_string (json_t *obj, const char *member)
 {
   return json_string_value (json_object_get (obj, member));
 }
 
 static int64_t
-num (json_t *obj, const char *member)
+member_int (json_t *obj, const char *member)
 {
   return json_integer_value (json_object_get (obj, member));
 }
 
 static int
-load (struct registry *reg)
+load_from_catalog (struct registry *reg)
 {
   json_t *providers = catalog_providers (reg->co->cat);
   json_t *writers = NULL, *v;
@@ -152,13 +151,13 @@ load (struct registry *reg)
   json_array_foreach (providers, i, v) {
     struct provider *p = calloc (1, sizeof *p);
 
-    if (p == NULL || (p->name = strdup (str (v, "name"))) == NULL ||
-        replace_string (&p->subject, str (v, "subject")) == -1 ||
-        replace_string (&p->nbd_uri, str (v, "nbd_uri")) == -1 ||
-        replace_string (&p->version, str (v, "version")) == -1)
+    if (p == NULL || (p->name = strdup (member_string (v, "name"))) == NULL ||
+        replace_string (&p->subject, member_string (v, "subject")) == -1 ||
+        replace_string (&p->nbd_uri, member_string (v, "nbd_uri")) == -1 ||
+        replace_string (&p->version, member_string (v, "version")) == -1)
       goto nomem;
-    p->registered = num (v, "registered");
-    p->last_seen = num (v, "last_seen");
+    p->registered = member_int (v, "registered");
+    p->last_seen = member_int (v, "last_seen");
     p->volumes = json_incref (json_object_get (v, "volumes"));
     insert_provider (reg, p);
     continue;
@@ -172,20 +171,23 @@ load (struct registry *reg)
     goto err_logged;
   json_array_foreach (writers, i, v) {
     struct writer *w = calloc (1, sizeof *w);
+    const char *last_event;
 
-    if (w == NULL || (w->name = strdup (str (v, "name"))) == NULL ||
-        replace_string (&w->subject, str (v, "subject")) == -1 ||
-        replace_string (&w->last_error, str (v, "last_error")) == -1) {
+    if (w == NULL || (w->name = strdup (member_string (v, "name"))) == NULL ||
+        replace_string (&w->subject, member_string (v, "subject")) == -1 ||
+        replace_string (&w->last_error,
+                        member_string (v, "last_error")) == -1) {
       writer_free (w);
       goto err;
     }
     w->volumes = json_incref (json_object_get (v, "volumes"));
-    w->freeze_timeout_ms = (unsigned) num (v, "freeze_timeout_ms");
-    w->registered = num (v, "registered");
+    w->freeze_timeout_ms = (unsigned) member_int (v, "freeze_timeout_ms");
+    w->registered = member_int (v, "registered");
     snprintf (w->state, sizeof w->state, "disconnected");
+    last_event = member_string (v, "last_event");
     snprintf (w->last_event, sizeof w->last_event, "%s",
-              str (v, "last_event") ? str (v, "last_event") : "");
-    w->last_event_time = num (v, "last_event_time");
+              last_event ? last_event : "");
+    w->last_event_time = member_int (v, "last_event_time");
     insert_writer (reg, w);
   }
   json_decref (providers);
@@ -201,7 +203,8 @@ load (struct registry *reg)
 }
 
 struct registry *
-registry_new (struct coord *co)
+registry_new (struct coord *co, const struct registry_observer *obs,
+              void *arg)
 {
   struct registry *reg = calloc (1, sizeof *reg);
 
@@ -210,9 +213,11 @@ registry_new (struct coord *co)
     return NULL;
   }
   reg->co = co;
+  reg->obs = *obs;
+  reg->obs_arg = arg;
   TAILQ_INIT (&reg->providers);
   TAILQ_INIT (&reg->writers);
-  if (load (reg) == -1) {
+  if (load_from_catalog (reg) == -1) {
     registry_free (reg);
     return NULL;
   }
@@ -300,9 +305,9 @@ int
 registry_register_provider (struct registry *reg, struct conn *c,
                             json_t *params, struct rpc_error *e)
 {
-  const char *name = str (params, "name");
-  const char *nbd_uri = str (params, "nbd_uri");
-  const char *version = str (params, "version");
+  const char *name = member_string (params, "name");
+  const char *nbd_uri = member_string (params, "nbd_uri");
+  const char *version = member_string (params, "version");
   struct provider *p = registry_provider (reg, name), *fresh = NULL;
   json_t *volumes = NULL;
   int64_t now = coord_now ();
@@ -336,7 +341,7 @@ registry_register_provider (struct registry *reg, struct conn *c,
   conn_set_peer (c, PEER_PROVIDER, p);
   log_info ("%s: registered as provider %s (%s, %zu volumes)",
             conn_name (c), name, nbd_uri, json_array_size (volumes));
-  sets_provider_registered (reg->co->sets, p);
+  reg->obs.provider_registered (reg->obs_arg, p);
   return 0;
 
  nomem:
@@ -349,7 +354,7 @@ registry_register_provider (struct registry *reg, struct conn *c,
 
 /* The catalog form of W. */
 static json_t *
-writer_record (const struct writer *w)
+writer_catalog_record (const struct writer *w)
 {
   return json_pack ("{s:s, s:s, s:O, s:I, s:s, s:s?, s:o, s:s?, s:I}",
                     "name", w->name,
@@ -367,7 +372,7 @@ writer_record (const struct writer *w)
 static int
 save_writer (struct registry *reg, const struct writer *w)
 {
-  json_t *rec = writer_record (w);
+  json_t *rec = writer_catalog_record (w);
   int r;
 
   if (rec == NULL) {
@@ -405,7 +410,7 @@ int
 registry_register_writer (struct registry *reg, struct conn *c,
                           json_t *params, struct rpc_error *e)
 {
-  const char *name = str (params, "name");
+  const char *name = member_string (params, "name");
   json_t *volumes = json_object_get (params, "volumes");
   json_t *timeout = json_object_get (params, "freeze_timeout_ms");
   struct writer *w = registry_writer (reg, name), *fresh = NULL;
@@ -484,7 +489,7 @@ registry_has_volume (const struct provider *p, const char *name,
   size_t i;
 
   json_array_foreach (p->volumes, i, v)
-    if (strcmp (str (v, "name"), name) == 0) {
+    if (strcmp (member_string (v, "name"), name) == 0) {
       if (vol)
         *vol = v;
       return true;
@@ -514,7 +519,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       p->connected_since = 0;
       catalog_provider_seen (reg->co->cat, p->name, p->last_seen);
       log_info ("provider %s disconnected", p->name);
-      sets_peer_gone (reg->co->sets, false, p->name);
+      reg->obs.peer_gone (reg->obs_arg, PEER_PROVIDER, p->name);
     }
   TAILQ_FOREACH (w, &reg->writers, entry)
     if (w->conn == c) {
@@ -522,7 +527,7 @@ registry_conn_closed (struct registry *reg, struct conn *c)
       snprintf (w->state, sizeof w->state, "disconnected");
       save_writer (reg, w);
       log_info ("writer %s disconnected", w->name);
-      sets_peer_gone (reg->co->sets, true, w->name);
+      reg->obs.peer_gone (reg->obs_arg, PEER_WRITER, w->name);
     }
 }
 
@@ -676,7 +681,7 @@ registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
                  "snapshot set %s (delete it there by hand if the provider "
                  "still has it)", name, json_string_value (id));
     json_decref (dropped);
-    sets_provider_forgotten (reg->co->sets, name);
+    reg->obs.provider_forgotten (reg->obs_arg, name);
     TAILQ_REMOVE (&reg->providers, p, entry);
     provider_free (p);
   }

@@ -5,6 +5,15 @@
  * their connections (if connected) and volumes.  Mirrored in the
  * catalog, so that provider.list and writer.list show peers that are
  * away, and a restarted coordinator knows them.
+ *
+ * The registry owns every struct provider and struct writer and their
+ * rows in the catalog; it sits above the transport (conn.h) and below
+ * the set layer.  It calls nothing above it: what happens to peers is
+ * announced through the struct registry_observer given to
+ * registry_new.  Callers may read the structures (and keep a pointer
+ * until the event loop runs again; a provider or writer is freed only
+ * by registry_forget and registry_free), and change them only through
+ * the functions here.  Nothing here blocks except catalog writes.
  */
 
 #ifndef SNAPVOL_REGISTRY_H
@@ -49,16 +58,36 @@ struct writer {
   char *last_error;             /* NULL: none */
 };
 
+/* What the registry tells the layer above (the set layer) about peers.
+ * Each callback gets the ARG given to registry_new, runs after the
+ * registry's own state and the catalog are updated, and must not free
+ * the peer or re-enter the function that announced it. */
+struct registry_observer {
+  /* P has just registered (its answer has not gone out yet). */
+  void (*provider_registered) (void *arg, struct provider *p);
+  /* The provider NAME was forgotten; its queued deletions are gone
+   * from the catalog. */
+  void (*provider_forgotten) (void *arg, const char *name);
+  /* The connection of the provider or writer NAME (KIND) has closed. */
+  void (*peer_gone) (void *arg, enum peer_kind kind, const char *name);
+};
+
 struct registry {
   struct coord *co;
+  struct registry_observer obs; /* the layer above */
+  void *obs_arg;
   TAILQ_HEAD (, provider) providers;    /* sorted by name */
   TAILQ_HEAD (, writer) writers;        /* sorted by name */
 };
 
 /* Load the providers and writers recorded in CO->cat, all not
- * connected.  NULL on failure (logged). */
-extern struct registry *registry_new (struct coord *co)
-  __attribute__((nonnull));
+ * connected, and announce what happens to them to OBS (copied) with
+ * ARG.  Nothing is announced from registry_new itself.  NULL on failure
+ * (logged). */
+extern struct registry *registry_new (struct coord *co,
+                                      const struct registry_observer *obs,
+                                      void *arg)
+  __attribute__((nonnull (1, 2)));
 extern void registry_free (struct registry *reg);
 
 /* Look up by name; NULL if unknown. */

@@ -2,6 +2,10 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * roles.h: which roles a peer's certificate holds.
+ *
+ * A leaf: pure functions of the configuration's allow rules, with no
+ * state of their own.  Callers (the transport, at the end of a TLS
+ * handshake, and methods.c, in its refusals) may call them anywhere.
  */
 
 #ifndef SNAPVOL_ROLES_H

@@ -47,6 +47,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define IO(v) ((v)->io->ops)
 
@@ -285,16 +286,16 @@ checkpoint_cycle (struct volume *v)
 
   /* 2. */
   gate_hold (&v->gate);
-  pthread_rwlock_rdlock (&v->snap_lock);  /* a pin is before or after */
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);  /* a pin is before or after */
   if (journal_rotate (&v->journal, &old, &last_seq) == -1) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     gate_release (&v->gate);
     return -1;
   }
   live_gen = v->live_gen;
   nsnaps = v->nsnaps;
   r = serialise (v, &body, &nentries);
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   gate_release (&v->gate);
   if (r == -1) {
     sv_error (ENOMEM, "volume %s: out of memory for a checkpoint", v->name);

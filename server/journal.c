@@ -21,6 +21,7 @@
 #include "journal.h"
 #include "ondisk.h"
 #include "pool.h"
+#include "lockorder.h"
 
 #define IO(j) ((j)->io->ops)
 
@@ -631,13 +632,13 @@ journal_reserve (struct journal *j, size_t n, enum journal_space who)
   /* Grow the reservation: one thread at a time, MU not held across the
    * fallocate.  Others may take part of what is added meanwhile, hence
    * the loop; two rounds always suffice unless space runs out. */
-  pthread_mutex_lock (&j->resv_mu);
+  sv_lock (&j->resv_mu, LOCK_RESV);
   for (tries = 0; ; tries++) {
     pthread_mutex_lock (&j->mu);
     if (space_fits (j, n, who)) {
       j->promised += n;
       pthread_mutex_unlock (&j->mu);
-      pthread_mutex_unlock (&j->resv_mu);
+      sv_unlock (&j->resv_mu, LOCK_RESV);
       return 0;
     }
     from = j->resv_end;
@@ -647,7 +648,7 @@ journal_reserve (struct journal *j, size_t n, enum journal_space who)
     h = j->h;
     pthread_mutex_unlock (&j->mu);
     if (tries == 4) {
-      pthread_mutex_unlock (&j->resv_mu);
+      sv_unlock (&j->resv_mu, LOCK_RESV);
       errno = ENOSPC;
       return -1;
     }
@@ -659,7 +660,7 @@ journal_reserve (struct journal *j, size_t n, enum journal_space who)
         pthread_mutex_unlock (&j->mu);
         continue;
       }
-      pthread_mutex_unlock (&j->resv_mu);
+      sv_unlock (&j->resv_mu, LOCK_RESV);
       errno = e;
       return -1;
     }
@@ -851,7 +852,7 @@ journal_rotate (struct journal *j, struct journal_old *old,
     return -1;
   }
 
-  pthread_mutex_lock (&j->resv_mu);
+  sv_lock (&j->resv_mu, LOCK_RESV);
   pthread_mutex_lock (&j->mu);
   old->h = j->h;
   old->number = j->number;
@@ -873,7 +874,7 @@ journal_rotate (struct journal *j, struct journal_old *old,
    * reserve, which no_resv then says). */
   j->resv_end = SV_BLOCK + j->chunk;
   pthread_mutex_unlock (&j->mu);
-  pthread_mutex_unlock (&j->resv_mu);
+  sv_unlock (&j->resv_mu, LOCK_RESV);
   return 0;
 }
 

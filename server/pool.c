@@ -45,6 +45,7 @@
 #include "pool-internal.h"
 #include "proto.h"
 #include "volume.h"
+#include "lockorder.h"
 
 /* The engine applies the protocol's name and label rules. */
 _Static_assert (SV_NAME_MAX == PROTO_NAME_MAX, "one name limit");
@@ -171,12 +172,12 @@ pool_insert_volume (struct sv_pool *pool, struct volume *v)
 {
   struct volume **pp = &pool->volumes;
 
-  pthread_mutex_lock (&pool->ids_mu);
+  sv_lock (&pool->ids_mu, LOCK_IDS);
   while (*pp && strcmp ((*pp)->name, v->name) < 0)
     pp = &(*pp)->next;
   v->next = *pp;
   *pp = v;
-  pthread_mutex_unlock (&pool->ids_mu);
+  sv_unlock (&pool->ids_mu, LOCK_IDS);
 }
 
 struct volume *

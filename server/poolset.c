@@ -42,6 +42,7 @@
 #include "proto.h"
 #include "timespec.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define MAX_SET_VOLUMES 1024
 
@@ -99,11 +100,11 @@ pool_hold (struct sv_pool *pool, const char *const *volumes, size_t n,
   /* pthread_cond_timedwait's clock. */
   deadline = timespec_deadline_ms (CLOCK_REALTIME, wait_ms);
 
-  pthread_mutex_lock (&pool->mu);
+  sv_lock (&pool->mu, LOCK_POOL);
   for (i = 0; i < n; i++) {
     hold->vols[i] = pool_find_volume (pool, volumes[i]);
     if (hold->vols[i] == NULL) {
-      pthread_mutex_unlock (&pool->mu);
+      sv_unlock (&pool->mu, LOCK_POOL);
       sv_error (ENOENT, "no volume named %s", volumes[i]);
       goto err;
     }
@@ -126,7 +127,7 @@ pool_hold (struct sv_pool *pool, const char *const *volumes, size_t n,
           hold->vols[order[j]]->busy--;
         }
         pthread_cond_broadcast (&pool->hold_cv);
-        pthread_mutex_unlock (&pool->mu);
+        sv_unlock (&pool->mu, LOCK_POOL);
         sv_error (EBUSY, "volume %s is held by another snapshot operation",
                   v->name);
         goto err;
@@ -135,7 +136,7 @@ pool_hold (struct sv_pool *pool, const char *const *volumes, size_t n,
     v->held = 1;
     v->busy++;
   }
-  pthread_mutex_unlock (&pool->mu);
+  sv_unlock (&pool->mu, LOCK_POOL);
 
   /* Phase 1: drain writes in flight, hold new ones. */
   for (i = 0; i < n; i++)
@@ -156,13 +157,13 @@ unhold (struct sv_pool *pool, struct sv_hold *hold, int gates)
   if (gates)
     for (i = 0; i < hold->n; i++)
       gate_release (&hold->vols[i]->gate);
-  pthread_mutex_lock (&pool->mu);
+  sv_lock (&pool->mu, LOCK_POOL);
   for (i = 0; i < hold->n; i++) {
     hold->vols[i]->held = 0;
     hold->vols[i]->busy--;
   }
   pthread_cond_broadcast (&pool->hold_cv);
-  pthread_mutex_unlock (&pool->mu);
+  sv_unlock (&pool->mu, LOCK_POOL);
   free (hold->vols);
   free (hold);
 }
@@ -265,17 +266,17 @@ set_id_taken (struct sv_pool *pool, const struct sv_hold *hold,
 
   for (i = 0; i < hold->n; i++) {
     v = hold->vols[i];
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     idx = volume_snap_index (v, set, 1);
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     if (idx >= 0)
       return sv_error (EEXIST, "volume %s already has a snapshot in set %s",
                        v->name, setstr);
   }
   for (v = pool->volumes; v; v = v->next) {
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     idx = volume_snap_index (v, set, 0);
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     if (idx >= 0)
       return sv_error (EEXIST, "set id %s is the id of a snapshot of volume"
                        " %s: a set id must differ from every snapshot id",
@@ -309,9 +310,9 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
 
   /* Phase 2: pin every volume in memory.  IDS_MU keeps a second set
    * with the same id from passing the check before this one pins. */
-  pthread_mutex_lock (&pool->ids_mu);
+  sv_lock (&pool->ids_mu, LOCK_IDS);
   if (set_id_taken (pool, hold, &set, set_id) == -1) {
-    pthread_mutex_unlock (&pool->ids_mu);
+    sv_unlock (&pool->ids_mu, LOCK_IDS);
     goto release;
   }
   for (pinned = 0; pinned < hold->n; pinned++) {
@@ -322,7 +323,7 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
     snprintf (res[pinned].volume, sizeof res[pinned].volume, "%s", v->name);
     uuid_format (&ids[pinned], res[pinned].id);
   }
-  pthread_mutex_unlock (&pool->ids_mu);
+  sv_unlock (&pool->ids_mu, LOCK_IDS);
   if (pinned < hold->n) {
     snprintf (msg, sizeof msg, "%s", sv_errmsg ());
     for (i = 0; i < pinned; i++)
@@ -341,9 +342,9 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
     int e = errno;
     for (i = 0; i < hold->n; i++)
       if (volume_snap_remove (hold->vols[i], &ids[i]) == 0) {
-        pthread_mutex_lock (&hold->vols[i]->admin_mu);
+        sv_lock (&hold->vols[i]->admin_mu, LOCK_ADMIN);
         volume_reclaim (hold->vols[i]);
-        pthread_mutex_unlock (&hold->vols[i]->admin_mu);
+        sv_unlock (&hold->vols[i]->admin_mu, LOCK_ADMIN);
         volume_flush (hold->vols[i]);
       }
     sv_error (e, "snapshot set %s not taken: %s", set_id, msg);

@@ -24,6 +24,7 @@
 #include "pool-internal.h"
 #include "proto.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define IO(p) ((p)->io->ops)
 
@@ -60,7 +61,7 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
   snprintf (voldir, sizeof voldir, "%s/%s", pool->voldir, name);
   snprintf (tmpdir, sizeof tmpdir, "%s/.tmp-%s-%s", pool->voldir, name, us);
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->mu);
+  SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   if (pool_find_volume (pool, name))
     return sv_error (EEXIST, "volume %s already exists", name);
   if (volume_create_files (pool, voldir, tmpdir, name, size,
@@ -92,7 +93,7 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
     return sv_error (errno, "getrandom: %m");
   uuid_format (&u, us);
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->mu);
+  SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   v = pool_find_volume (pool, name);
   if (v == NULL)
     return sv_error (ENOENT, "no volume named %s", name);
@@ -102,14 +103,14 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
   if (v->held || v->busy)
     return sv_error (EBUSY, "volume %s is busy with a snapshot operation",
                      name);
-  pthread_rwlock_rdlock (&v->snap_lock);
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
   if (v->nsnaps > 0) {
     size_t ns = v->nsnaps;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return sv_error (ENOTEMPTY, "volume %s has %zu snapshot(s): delete them"
                      " first", name, ns);
   }
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 
   snprintf (voldir, sizeof voldir, "%s/%s", pool->voldir, name);
   snprintf (gone, sizeof gone, "%s/.deleted-%s-%s", pool->voldir, name, us);
@@ -118,11 +119,11 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
     return sv_error (errno, "volume %s: rename: %m", name);
   if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1)
     return sv_error (errno, "volume %s: fsync %s: %m", name, pool->voldir);
-  pthread_mutex_lock (&pool->ids_mu);
+  sv_lock (&pool->ids_mu, LOCK_IDS);
   for (pp = &pool->volumes; *pp != v; pp = &(*pp)->next)
     ;
   *pp = v->next;
-  pthread_mutex_unlock (&pool->ids_mu);
+  sv_unlock (&pool->ids_mu, LOCK_IDS);
   volume_close (v, 0);
   pool_remove_tree (pool, gone);
   return 0;
@@ -137,7 +138,7 @@ grab_volumes (struct sv_pool *pool, const char *name, struct volume ***out,
   struct volume *v, **vv;
   size_t k = 0, count = 0;
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->mu);
+  SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   for (v = pool->volumes; v; v = v->next)
     count++;
   vv = malloc ((count ? count : 1) * sizeof *vv);
@@ -162,10 +163,10 @@ ungrab_volumes (struct sv_pool *pool, struct volume **vv, size_t n)
 {
   size_t i;
 
-  pthread_mutex_lock (&pool->mu);
+  sv_lock (&pool->mu, LOCK_POOL);
   for (i = 0; i < n; i++)
     vv[i]->busy--;
-  pthread_mutex_unlock (&pool->mu);
+  sv_unlock (&pool->mu, LOCK_POOL);
   free (vv);
 }
 
@@ -202,9 +203,9 @@ pool_volume_list (struct sv_pool *pool, const char *name,
     vi[i].cluster_size = v->cluster_size;
     vi[i].subcluster_size = v->subcluster_size;
     vi[i].created = v->created;
-    pthread_mutex_lock (&pool->mu);
+    sv_lock (&pool->mu, LOCK_POOL);
     vi[i].open_count = v->open_count;
-    pthread_mutex_unlock (&pool->mu);
+    sv_unlock (&pool->mu, LOCK_POOL);
   }
   ungrab_volumes (pool, vv, nv);
   *out = vi;
@@ -242,8 +243,8 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
       return sv_error (ENOMEM, "out of memory");
     }
     all = na;
-    pthread_mutex_lock (&pool->mu);
-    pthread_rwlock_rdlock (&vv[i]->snap_lock);
+    sv_lock (&pool->mu, LOCK_POOL);
+    sv_rdlock (&vv[i]->snap_lock, LOCK_SNAP);
     for (k = 0; k < nsi; k++) {
       struct uuid id;
       ssize_t idx;
@@ -251,8 +252,8 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
       idx = volume_snap_index (vv[i], &id, 0);
       si[k].open_count = idx >= 0 ? vv[i]->snaps[idx].open_count : 0;
     }
-    pthread_rwlock_unlock (&vv[i]->snap_lock);
-    pthread_mutex_unlock (&pool->mu);
+    sv_rwunlock (&vv[i]->snap_lock, LOCK_SNAP);
+    sv_unlock (&pool->mu, LOCK_POOL);
     memcpy (all + nall, si, nsi * sizeof *si);
     nall += nsi;
     free (si);
@@ -282,14 +283,14 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
   struct volume *v;
   int r = 0;
 
-  pthread_mutex_lock (&pool->mu);
+  sv_lock (&pool->mu, LOCK_POOL);
   for (v = pool->volumes; v; v = v->next) {
     /* The snapshot with the id, and the one of the set with that id
      * (one per volume at most, each), in list order: found through the
      * index, not by a scan of the list. */
     ssize_t hit[2];
 
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     hit[0] = volume_snap_index (v, id, 0);
     hit[1] = volume_snap_index (v, id, 1);
     if (hit[1] == hit[0] || (hit[0] >= 0 && hit[1] >= 0 && hit[1] < hit[0])) {
@@ -306,8 +307,8 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
       if (s->open_count > 0) {
         char sid[UUID_STRLEN + 1];
         uuid_format (&s->id, sid);
-        pthread_rwlock_unlock (&v->snap_lock);
-        pthread_mutex_unlock (&pool->mu);
+        sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+        sv_unlock (&pool->mu, LOCK_POOL);
         free (vic);
         return sv_error (EBUSY, "snapshot %s of volume %s is exported to %"
                          PRIu32 " connection(s); nothing was deleted",
@@ -318,8 +319,8 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
         cap = cap ? cap * 2 : 8;
         nv = realloc (vic, cap * sizeof *nv);
         if (nv == NULL) {
-          pthread_rwlock_unlock (&v->snap_lock);
-          pthread_mutex_unlock (&pool->mu);
+          sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+          sv_unlock (&pool->mu, LOCK_POOL);
           free (vic);
           return sv_error (ENOMEM, "out of memory");
         }
@@ -329,10 +330,10 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
       vic[nvic].id = s->id;
       nvic++;
     }
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   }
   if (nvic == 0) {
-    pthread_mutex_unlock (&pool->mu);
+    sv_unlock (&pool->mu, LOCK_POOL);
     return sv_error (ENOENT, "no snapshot or snapshot set with id %s", idstr);
   }
   /* Remove them from the lists while no view can open them. */
@@ -341,7 +342,7 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
     if (volume_snap_remove (vic[i].v, &vic[i].id) == -1 && r == 0)
       r = -1;
   }
-  pthread_mutex_unlock (&pool->mu);
+  sv_unlock (&pool->mu, LOCK_POOL);
 
   /* Reclaim and make durable, volume by volume. */
   for (i = 0; i < nvic; i++) {
@@ -350,17 +351,17 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
       seen |= vic[k].v == vic[i].v;
     if (seen)
       continue;
-    pthread_mutex_lock (&vic[i].v->admin_mu);
+    sv_lock (&vic[i].v->admin_mu, LOCK_ADMIN);
     if (volume_reclaim (vic[i].v) == -1 && r == 0)
       r = -1;
-    pthread_mutex_unlock (&vic[i].v->admin_mu);
+    sv_unlock (&vic[i].v->admin_mu, LOCK_ADMIN);
     if (volume_flush (vic[i].v) == -1 && r == 0)
       r = -1;
   }
-  pthread_mutex_lock (&pool->mu);
+  sv_lock (&pool->mu, LOCK_POOL);
   for (i = 0; i < nvic; i++)
     vic[i].v->busy--;
-  pthread_mutex_unlock (&pool->mu);
+  sv_unlock (&pool->mu, LOCK_POOL);
   free (vic);
   if (ndeleted)
     *ndeleted = nvic;

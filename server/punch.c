@@ -24,6 +24,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "volume.h"
+#include "lockorder.h"
 
 int
 pending_punch_add (struct volume *v, uint64_t vci, uint32_t gen,
@@ -74,7 +75,7 @@ pending_punch_run (struct volume *v, uint64_t durable)
     const struct extvec *ev;
     uint32_t k;
 
-    pthread_rwlock_wrlock (stripe_of (v, pp->vci));
+    sv_wrlock (stripe_of (v, pp->vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, pp->vci, &evbuf);
     for (k = 0; ev != NULL && k < ev->n; k++) {
       uint64_t m;
@@ -90,7 +91,7 @@ pending_punch_run (struct volume *v, uint64_t durable)
                              (uint64_t) s * v->subcluster_size,
                              v->subcluster_size);
     }
-    pthread_rwlock_unlock (stripe_of (v, pp->vci));
+    sv_rwunlock (stripe_of (v, pp->vci), LOCK_STRIPE);
   }
   free (ready);
 }

@@ -35,6 +35,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define GEN_INF UINT32_MAX
 
@@ -70,22 +71,22 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   s.size = v->size;
   snprintf (s.label, sizeof s.label, "%s", label ? label : "");
 
-  pthread_rwlock_wrlock (&v->snap_lock);
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
   if (v->live_gen >= UINT32_MAX - 1) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return sv_error (EOVERFLOW, "volume %s: no generations left", v->name);
   }
   s.gen = v->live_gen;
   /* Reserve room first so that nothing can fail after the record. */
   if (volume_snaps_reserve (v) == -1) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return -1;
   }
   len = volume_encode_snap (&s, rec);
   /* Writes are held: the record's space must already be reserved (the
    * headroom writers leave), no fallocate now. */
   if (journal_reserve (&v->journal, JR_HDR + len, JOURNAL_HELD) == -1) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return sv_error (ENOSPC, "volume %s: no journal space left for the"
                      " snapshot's record in %s/journal.%016" PRIx64 "; free"
                      " space (or delete snapshots), then try again",
@@ -95,7 +96,7 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
     r = sv_error (ENOMEM, "volume %s: out of memory", v->name);
   else
     r = volume_snap_insert (v, &s);   /* moves live_gen on */
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   if (r == 0) {
     *id = s.id;
     *gen = s.gen;
@@ -222,25 +223,25 @@ volume_reclaim (struct volume *v)
   uint32_t from;
   int r = 0;
 
-  pthread_rwlock_wrlock (&v->snap_lock);
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
   from = v->reclaim_from;
   v->reclaim_from = GEN_INF;
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   if (from == GEN_INF)
     return 0;
 
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
-    pthread_rwlock_rdlock (&v->snap_lock);
-    pthread_rwlock_wrlock (stripe_of (v, vci));
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
+    sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
     r = reclaim_cluster (v, vci, from);
-    pthread_rwlock_unlock (stripe_of (v, vci));
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
   if (r != 0) {
-    pthread_rwlock_wrlock (&v->snap_lock);
+    sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   }
   if (r == 1)
     return 0;
@@ -273,17 +274,17 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   uint64_t seq;
   ssize_t i;
 
-  pthread_rwlock_wrlock (&v->snap_lock);
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
   i = volume_snap_index (v, id, 0);
   if (i < 0) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return sv_error (ENOENT, "volume %s: no such snapshot", v->name);
   }
   if (v->npend_del == v->cappend_del) {
     size_t ncap = v->cappend_del ? v->cappend_del * 2 : 8;
     struct pending_delete *np = realloc (v->pend_del, ncap * sizeof *np);
     if (np == NULL) {
-      pthread_rwlock_unlock (&v->snap_lock);
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     }
     v->pend_del = np;
@@ -294,7 +295,7 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
    * the reservation, and then only its flush can fail with ENOSPC. */
   seq = journal_append (&v->journal, JR_SNAP_DELETE, id->b, 16);
   if (seq == 0) {
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
   /* Until the deletion is durable a crash brings the snapshot back, so
@@ -311,7 +312,7 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);
   v->nsnaps--;
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   return 0;
 }
 
@@ -320,7 +321,7 @@ volume_snap_settle (struct volume *v, uint64_t durable)
 {
   size_t i, keep = 0;
 
-  pthread_rwlock_wrlock (&v->snap_lock);
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
   if (v->npend_del > 0) {
     for (i = 0; i < v->npend_del; i++)
       if (v->pend_del[i].seq > durable)
@@ -328,7 +329,7 @@ volume_snap_settle (struct volume *v, uint64_t durable)
     v->npend_del = keep;
     update_latest (v);
   }
-  pthread_rwlock_unlock (&v->snap_lock);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
 int
@@ -338,9 +339,9 @@ volume_snap_delete (struct volume *v, const struct uuid *id)
 
   if (volume_snap_remove (v, id) == -1)
     return -1;
-  pthread_mutex_lock (&v->admin_mu);
+  sv_lock (&v->admin_mu, LOCK_ADMIN);
   r = volume_reclaim (v);
-  pthread_mutex_unlock (&v->admin_mu);
+  sv_unlock (&v->admin_mu, LOCK_ADMIN);
   if (r == 0)
     r = volume_flush (v);
   return r;
@@ -368,12 +369,12 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
     unsigned s;
     int i;
 
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     if (v->nsnaps != nsi) {
-      pthread_rwlock_unlock (&v->snap_lock);
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       return 1;                 /* changed: restart */
     }
-    pthread_rwlock_rdlock (stripe_of (v, vci));
+    sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
     for (s = 0; s < 64; s++)
       hi[s] = GEN_INF;
@@ -405,8 +406,8 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
           hi[s] = x->gen;
       }
     }
-    pthread_rwlock_unlock (stripe_of (v, vci));
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
   for (k = 0; k < nsi; k++) {
@@ -428,12 +429,12 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
   do {
     free (diff);
     free (si);
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     nsi = v->nsnaps;
     si = calloc (nsi + 1, sizeof *si);
     diff = malloc ((nsi + 1) * sizeof *diff);
     if (si == NULL || diff == NULL) {
-      pthread_rwlock_unlock (&v->snap_lock);
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       free (si);
       free (diff);
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
@@ -450,7 +451,7 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
     }
     vi->nsnapshots = nsi;
     vi->generation = v->live_gen;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     r = space_scan (v, vi, si, nsi, diff);
   } while (r == 1 && ++tries < 100);
   free (diff);

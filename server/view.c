@@ -24,6 +24,7 @@
 #include "pool-internal.h"
 #include "proto.h"
 #include "volume.h"
+#include "lockorder.h"
 
 struct sv_view {
   struct sv_pool *pool;
@@ -61,7 +62,7 @@ view_open (struct sv_pool *pool, const char *export)
     return NULL;
   }
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->mu);
+  SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   v = pool_find_volume (pool, name);
   if (v == NULL) {
     free (view);
@@ -81,12 +82,12 @@ view_open (struct sv_pool *pool, const char *export)
                 " or set id (a UUID)", export, at + 1);
       return NULL;
     }
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     idx = volume_snap_index (v, &id, 0);
     if (idx < 0)
       idx = volume_snap_index (v, &id, 1);
     if (idx < 0) {
-      pthread_rwlock_unlock (&v->snap_lock);
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       free (view);
       sv_error (ENOENT, "no export named '%.80s': volume %s has no snapshot"
                 " or set with id %s", export, name, at + 1);
@@ -95,7 +96,7 @@ view_open (struct sv_pool *pool, const char *export)
     v->snaps[idx].open_count++;
     view->snap = v->snaps[idx];
     view->is_snap = 1;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   }
   else
     v->open_count++;
@@ -110,18 +111,18 @@ view_close (struct sv_view *view)
   if (view == NULL)
     return;
   v = view->v;
-  pthread_mutex_lock (&view->pool->mu);
+  sv_lock (&view->pool->mu, LOCK_POOL);
   if (view->is_snap) {
     ssize_t idx;
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     idx = volume_snap_index (v, &view->snap.id, 0);
     if (idx >= 0)
       v->snaps[idx].open_count--;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   }
   else
     v->open_count--;
-  pthread_mutex_unlock (&view->pool->mu);
+  sv_unlock (&view->pool->mu, LOCK_POOL);
   free (view);
 }
 
@@ -167,9 +168,9 @@ view_describe (struct sv_view *view, char *buf, size_t len)
   }
   else {
     size_t ns;
-    pthread_rwlock_rdlock (&v->snap_lock);
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
     ns = v->nsnaps;
-    pthread_rwlock_unlock (&v->snap_lock);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     format_time (v->created, when, sizeof when);
     snprintf (buf, len, "volume %s, live, %" PRIu64 " bytes, cluster %"
               PRIu32 ", %zu snapshot(s), created %s", v->name, v->size,

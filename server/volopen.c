@@ -52,6 +52,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define IO(v) ((v)->io->ops)
 
@@ -615,9 +616,9 @@ volume_close (struct volume *v, int checkpoint)
   if (!__atomic_load_n (&v->failed, __ATOMIC_SEQ_CST)) {
     r = volume_flush (v);
     if (r == 0 && checkpoint) {
-      pthread_mutex_lock (&v->admin_mu);
+      sv_lock (&v->admin_mu, LOCK_ADMIN);
       r = volume_checkpoint (v);
-      pthread_mutex_unlock (&v->admin_mu);
+      sv_unlock (&v->admin_mu, LOCK_ADMIN);
     }
   }
   e = errno;

@@ -68,6 +68,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "volume.h"
+#include "lockorder.h"
 
 #define IO(v) ((v)->io->ops)
 
@@ -379,9 +380,9 @@ volume_pread (struct volume *v, const struct snap *snap, void *buf,
     uint32_t n = v->cluster_size - coff < count ? v->cluster_size - coff : count;
     int r;
 
-    pthread_rwlock_rdlock (stripe_of (v, vci));
+    sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     r = read_cluster_locked (v, gen, vci, p, coff, n);
-    pthread_rwlock_unlock (stripe_of (v, vci));
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     if (r == -1)
       return -1;
     p += n;
@@ -643,9 +644,9 @@ write_run_in_place (struct volume *v, const char *data, uint64_t off,
   *done = 0;
   if (k > VOL_STRIPES)
     k = VOL_STRIPES;
-  pthread_rwlock_wrlock (stripe_of (v, c0));
+  sv_wrlock (stripe_of (v, c0), LOCK_STRIPE);
   for (i = 1; i < k; i++)
-    if (pthread_rwlock_trywrlock (stripe_of (v, c0 + i)) != 0)
+    if (sv_trywrlock (stripe_of (v, c0 + i), LOCK_STRIPE) != 0)
       break;
   k = i;                                      /* clusters locked */
   for (m = 0; m < k; m++) {
@@ -678,7 +679,7 @@ write_run_in_place (struct volume *v, const char *data, uint64_t off,
       *done = (uint32_t) len;
   }
   for (i = 0; i < k; i++)
-    pthread_rwlock_unlock (stripe_of (v, c0 + i));
+    sv_rwunlock (stripe_of (v, c0 + i), LOCK_STRIPE);
   return r;
 }
 
@@ -714,9 +715,9 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
       try_run = 0;
     }
     run.want = (uint32_t) ((off + count - 1) / v->cluster_size - vci + 1);
-    pthread_rwlock_wrlock (stripe_of (v, vci));
+    sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
     r = write_cluster_locked (v, vci, p, coff, n, &run);
-    pthread_rwlock_unlock (stripe_of (v, vci));
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     if (r == -1)
       break;
     p += n;
@@ -832,7 +833,7 @@ volume_zero (struct volume *v, uint32_t count, uint64_t off, int trim,
     if (off + n == v->size && (coff + n) % ss != 0)
       b = (coff + n + ss - 1) / ss * ss;
 
-    pthread_rwlock_wrlock (stripe_of (v, vci));
+    sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
     if (a < b)
       r = zero_cluster_locked (v, vci, bits_range (a / ss, b / ss - 1));
     if (!trim && r == 0) {
@@ -848,7 +849,7 @@ volume_zero (struct volume *v, uint32_t count, uint64_t off, int trim,
                                    NULL);
       }
     }
-    pthread_rwlock_unlock (stripe_of (v, vci));
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     off += n;
     count -= n;
   }
@@ -961,9 +962,9 @@ volume_flush (struct volume *v)
     return -1;
 
   want_ckpt = v->journal.write_off > v->checkpoint_bytes;
-  if (want_ckpt && pthread_mutex_trylock (&v->admin_mu) == 0) {
+  if (want_ckpt && sv_trylock (&v->admin_mu, LOCK_ADMIN) == 0) {
     r = volume_checkpoint (v);
-    pthread_mutex_unlock (&v->admin_mu);
+    sv_unlock (&v->admin_mu, LOCK_ADMIN);
   }
   return r;
 }
@@ -984,7 +985,7 @@ volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
     const struct extvec *ev;
     int top;
 
-    pthread_rwlock_rdlock (stripe_of (v, vci));
+    sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
     top = extvec_top (ev, gen);
     if (top >= 0) {
@@ -999,7 +1000,7 @@ volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
                           v->subcluster_size);
       }
     }
-    pthread_rwlock_unlock (stripe_of (v, vci));
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     off += n;
     count -= n;
   }
@@ -1024,7 +1025,7 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
     int top;
     uint64_t cl_end = (vci + 1) * v->cluster_size;
 
-    pthread_rwlock_rdlock (stripe_of (v, vci));
+    sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
     top = extvec_top (ev, gen);
     while (off < end && off < cl_end) {
@@ -1038,11 +1039,11 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
         sub_end = end;
       if (flags != run_flags && run_flags != UINT32_MAX) {
         if (fn (opaque, run_start, off - run_start, run_flags) == -1) {
-          pthread_rwlock_unlock (stripe_of (v, vci));
+          sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
           return -1;
         }
         if (req_one) {
-          pthread_rwlock_unlock (stripe_of (v, vci));
+          sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
           return 0;
         }
         run_start = off;
@@ -1050,7 +1051,7 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
       run_flags = flags;
       off = sub_end;
     }
-    pthread_rwlock_unlock (stripe_of (v, vci));
+    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
   }
   if (run_flags != UINT32_MAX && off > run_start)
     return fn (opaque, run_start, off - run_start, run_flags);

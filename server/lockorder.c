@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * lockorder.c: the debug build's check of the engine's lock order (see
- * lockorder.h).
+ * lockorder.c: the check of the engine's lock order (see lockorder.h),
+ * called by the wrappers only in a build with SV_LOCK_ORDER_CHECK.
  */
 
 #include <config.h>
-
-#ifdef SV_LOCK_ORDER_CHECK
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,4 +49,3 @@ lockorder_release (enum lock_rank rank)
   held[rank]--;
 }
 
-#endif /* SV_LOCK_ORDER_CHECK */

@@ -34,25 +34,31 @@ enum lock_rank {
   LOCK_RANKS
 };
 
-#ifdef SV_LOCK_ORDER_CHECK
+/* Count an acquisition of RANK by this thread, aborting if it holds a
+ * lock of a higher rank; count a release.  Called by the wrappers
+ * below only when SV_LOCK_ORDER_CHECK is defined (--enable-debug). */
 extern void lockorder_acquire (enum lock_rank rank, const char *file,
                                int line);
 extern void lockorder_release (enum lock_rank rank);
+
+#ifdef SV_LOCK_ORDER_CHECK
+#define LOCKORDER_ACQUIRE(rank, file, line) lockorder_acquire (rank, file, line)
+#define LOCKORDER_RELEASE(rank) lockorder_release (rank)
 #else
-#define lockorder_acquire(rank, file, line) ((void) 0)
-#define lockorder_release(rank) ((void) 0)
+#define LOCKORDER_ACQUIRE(rank, file, line) ((void) 0)
+#define LOCKORDER_RELEASE(rank) ((void) 0)
 #endif
 
 #define sv_lock(m, rank) \
-  (lockorder_acquire ((rank), __FILE__, __LINE__), pthread_mutex_lock (m))
+  (LOCKORDER_ACQUIRE ((rank), __FILE__, __LINE__), pthread_mutex_lock (m))
 #define sv_unlock(m, rank) \
-  (pthread_mutex_unlock (m), lockorder_release (rank))
+  (pthread_mutex_unlock (m), LOCKORDER_RELEASE (rank))
 #define sv_rdlock(l, rank) \
-  (lockorder_acquire ((rank), __FILE__, __LINE__), pthread_rwlock_rdlock (l))
+  (LOCKORDER_ACQUIRE ((rank), __FILE__, __LINE__), pthread_rwlock_rdlock (l))
 #define sv_wrlock(l, rank) \
-  (lockorder_acquire ((rank), __FILE__, __LINE__), pthread_rwlock_wrlock (l))
+  (LOCKORDER_ACQUIRE ((rank), __FILE__, __LINE__), pthread_rwlock_wrlock (l))
 #define sv_rwunlock(l, rank) \
-  (pthread_rwlock_unlock (l), lockorder_release (rank))
+  (pthread_rwlock_unlock (l), LOCKORDER_RELEASE (rank))
 
 /* pthread_mutex_trylock through the check: 0 if taken (counted). */
 static inline int __attribute__((unused))
@@ -62,7 +68,7 @@ sv_trylock_at (pthread_mutex_t *m, enum lock_rank rank, const char *file,
   int r = pthread_mutex_trylock (m);
 
   if (r == 0)
-    lockorder_acquire (rank, file, line);
+    LOCKORDER_ACQUIRE (rank, file, line);
   return r;
 }
 #define sv_trylock(m, rank) sv_trylock_at ((m), (rank), __FILE__, __LINE__)
@@ -75,7 +81,7 @@ sv_trywrlock_at (pthread_rwlock_t *l, enum lock_rank rank, const char *file,
   int r = pthread_rwlock_trywrlock (l);
 
   if (r == 0)
-    lockorder_acquire (rank, file, line);
+    LOCKORDER_ACQUIRE (rank, file, line);
   return r;
 }
 #define sv_trywrlock(l, rank) \

@@ -4,8 +4,8 @@
  * set.c: snapshot sets (docs/protocol.md, Part 2, "set.create"): the
  * queue of set.create requests, resolving what a set takes, the glue
  * that runs the set protocol's state machine (setfsm.c) over the
- * connections and the catalog, set.delete, and deletions left over
- * from failed sets.
+ * connections and the catalog, and set.delete.  Deletions left over
+ * from failed sets are retried by deleter.c.
  *
  * Design notes
  *
@@ -43,8 +43,10 @@
 
 #include "catalog.h"
 #include "conf.h"
+#include "deleter.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "outcome.h"
 #include "params.h"
 #include "set.h"
 #include "setfsm.h"
@@ -90,28 +92,13 @@ struct snapset {
   struct event *window;         /* the freeze window */
 };
 
-/* The deletions waiting on one provider (see "Deletions left by failed
- * sets" below). */
-struct deleter {
-  TAILQ_ENTRY (deleter) entry;
-  struct sets *sets;
-  char provider[PROTO_NAME_MAX + 1];
-  struct event *timer;          /* the next round */
-  unsigned backoff_ms;          /* the wait before a retry */
-  size_t inflight;              /* snapshot.delete calls outstanding */
-  bool failed;                  /* a deletion of this round failed */
-  bool again;                   /* start another round when this one ends */
-  json_t *releases;             /* set ids whose holds it may still have:
-                                 * hold.release by set id at the next round */
-};
-
 struct sets {
   struct coord *co;
   TAILQ_HEAD (, snapset) queue;
   size_t nqueued;
   struct snapset *running;
   struct event *kick;           /* starts the next set */
-  TAILQ_HEAD (, deleter) deleters;
+  struct deleters *deleters;
   struct event *gone_ev;        /* runs gone_cb */
 };
 
@@ -122,10 +109,6 @@ struct set_call {
   size_t part;                  /* index in the machine (not volume.list) */
   char name[PROTO_NAME_MAX + 1];  /* the provider or writer called */
 };
-
-static void deleter_failed (struct sets *sets, const char *provider);
-static void owe_release (struct sets *sets, const char *provider,
-                         const char *set_id);
 
 /* Helpers. */
 
@@ -154,23 +137,6 @@ static void
 fsm_out_of_memory (void)
 {
   fatalx ("snapshot set: out of memory");
-}
-
-/* Describe an unsuccessful outcome of METHOD into BUF. */
-static const char *
-outcome_error (const struct call_outcome *o, const char *method, char *buf,
-               size_t len)
-{
-  switch (o->end) {
-  case CALL_ERROR:
-    snprintf (buf, len, "%s failed: %s (error %d)", method,
-              o->message ? o->message : "", o->code);
-    break;
-  default:
-    snprintf (buf, len, "%s", o->message ? o->message : "failed");
-    break;
-  }
-  return buf;
 }
 
 /* The NBD URI of EXPORT on a provider reached at NBD_URI: the export
@@ -667,10 +633,10 @@ classify_outcome (struct set_call *sc, const struct call_outcome *o,
     return take_answer (sc, o->result, why, len) == -1
       ? SETFSM_BAD_ANSWER : SETFSM_ANSWERED;
   case CALL_ERROR:
-    outcome_error (o, setfsm_op_method (sc->op), why, len);
+    call_outcome_describe (o, setfsm_op_method (sc->op), why, len);
     return o->code == SV_RPC_NOT_FOUND ? SETFSM_NOT_FOUND : SETFSM_REFUSED;
   default:
-    outcome_error (o, setfsm_op_method (sc->op), why, len);
+    call_outcome_describe (o, setfsm_op_method (sc->op), why, len);
     return SETFSM_NO_ANSWER;
   }
 }
@@ -740,7 +706,7 @@ queue_deletion (struct snapset *s, size_t i)
   }
   log_warnx ("provider %s: %s; the deletion of snapshot set %s is "
              "queued and retried", name, s->last_error, s->id);
-  deleter_failed (s->sets, name);
+  deleters_deletion_queued (s->sets->deleters, name);
   return 0;
 }
 
@@ -779,7 +745,8 @@ run_action (struct snapset *s, const struct setfsm_action *a)
                      coord_now_ms ());
     return false;
   case SETFSM_ACT_OWE_RELEASE:
-    owe_release (s->sets, setfsm_part_name (s->fsm, a->part), s->id);
+    deleters_owe_release (s->sets->deleters,
+                          setfsm_part_name (s->fsm, a->part), s->id);
     return false;
   case SETFSM_ACT_REPLY_COMMITTED:
     reply_committed (s);
@@ -1150,7 +1117,7 @@ volume_list_done (void *arg, const struct call_outcome *o)
   }
   if (o->end != CALL_OK)
     log_warnx ("provider %s: %s; using the volumes it registered",
-               sc->name, outcome_error (o, "volume.list", err, sizeof err));
+               sc->name, call_outcome_describe (o, "volume.list", err, sizeof err));
   else {
     struct rpc_error e;
 
@@ -1348,7 +1315,7 @@ setdel_done (void *arg, const struct call_outcome *o)
     char err[1200];
 
     d->failed = true;
-    outcome_error (o, "snapshot.delete", err, sizeof err);
+    call_outcome_describe (o, "snapshot.delete", err, sizeof err);
     rpc_fail (&d->e, o->end == CALL_ERROR ? o->code
               : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
               : SV_RPC_NOT_REGISTERED,
@@ -1422,298 +1389,16 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   return 0;
 }
 
-/* Deletions left by failed sets.
- *
- * A snapshot.delete of a failed set's id that could not be done (the
- * provider was away, or refused: a snapshot open on an NBD connection)
- * is a row of pending_deletions.  Each provider with such rows has a
- * deleter that runs them in rounds: one snapshot.delete per row, in
- * parallel.  A round starts when the provider registers (after the
- * answer to its registration), and, while it stays connected, again
- * after a round or a set's deletion failed: first after deletion-retry,
- * then twice as long after each further failure, up to
- * DELETION_BACKOFF_MAX times deletion-retry.  A round that succeeds, or
- * a registration, starts the wait from deletion-retry again.  A
- * deletion answered "not found" is done.  Rounds never overlap: one
- * asked for while another runs follows it. */
-
-#define DELETION_BACKOFF_MAX 32
-
-struct pending_call {
-  struct sets *sets;
-  char provider[PROTO_NAME_MAX + 1];
-  char set_id[UUID_STRLEN + 1];
-};
-
-static struct deleter *
-deleter_find (struct sets *sets, const char *provider)
-{
-  struct deleter *d;
-
-  TAILQ_FOREACH (d, &sets->deleters, entry)
-    if (strcmp (d->provider, provider) == 0)
-      return d;
-  return NULL;
-}
-
-static void deleter_cb (evutil_socket_t fd, short what, void *arg);
-
-/* The deleter of PROVIDER, made if needed. */
-static struct deleter *
-deleter_get (struct sets *sets, const char *provider)
-{
-  struct deleter *d = deleter_find (sets, provider);
-
-  if (d != NULL)
-    return d;
-  d = calloc (1, sizeof *d);
-  if (d == NULL)
-    fatal ("deletions");
-  d->sets = sets;
-  snprintf (d->provider, sizeof d->provider, "%s", provider);
-  d->backoff_ms = sets->co->conf->deletion_retry_ms;
-  d->timer = evtimer_new (sets->co->base, deleter_cb, d);
-  d->releases = json_array ();
-  if (d->timer == NULL || d->releases == NULL)
-    fatal ("deletions");
-  TAILQ_INSERT_TAIL (&sets->deleters, d, entry);
-  return d;
-}
-
-static void
-deleter_free (struct deleter *d)
-{
-  if (d->timer)
-    event_free (d->timer);
-  json_decref (d->releases);
-  free (d);
-}
-
-/* Start the next round of D after its backoff, which then doubles. */
-static void
-deleter_retry_later (struct deleter *d)
-{
-  unsigned base = d->sets->co->conf->deletion_retry_ms;
-  struct timeval tv;
-
-  if (evtimer_pending (d->timer, NULL))
-    return;
-  log_info ("provider %s: retrying its queued deletions in %u ms",
-            d->provider, d->backoff_ms);
-  evtimer_add (d->timer, coord_timeval (&tv, d->backoff_ms));
-  if (d->backoff_ms < base * DELETION_BACKOFF_MAX)
-    d->backoff_ms *= 2;
-}
-
-static void
-deleter_round_end (struct deleter *d)
-{
-  struct provider *p = registry_provider (d->sets->co->reg, d->provider);
-  bool failed = d->failed;
-  struct timeval tv;
-
-  d->failed = false;
-  if (d->again) {
-    d->again = false;
-    evtimer_del (d->timer);
-    evtimer_add (d->timer, coord_timeval (&tv, 0));
-  }
-  else if (!failed)
-    d->backoff_ms = d->sets->co->conf->deletion_retry_ms;
-  else if (p != NULL && p->conn != NULL)
-    deleter_retry_later (d);
-  /* A provider that went away starts again when it registers. */
-}
-
-static void
-pending_done (void *arg, const struct call_outcome *o)
-{
-  struct pending_call *pc = arg;
-  struct sets *sets = pc->sets;
-  struct deleter *d;
-
-  if (o->end == CALL_SHUTDOWN || sets->co->stopping) {
-    free (pc);
-    return;
-  }
-  d = deleter_find (sets, pc->provider);
-  if (o->end == CALL_OK ||
-      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
-    log_info ("provider %s: deleted what remained of snapshot set %s",
-              pc->provider, pc->set_id);
-    catalog_deletion_remove (sets->co->cat, pc->provider, pc->set_id);
-  }
-  else {
-    char err[1200];
-
-    log_warnx ("provider %s: %s; the deletion of snapshot set %s stays "
-               "queued", pc->provider,
-               outcome_error (o, "snapshot.delete", err, sizeof err),
-               pc->set_id);
-    if (d != NULL)
-      d->failed = true;
-  }
-  free (pc);
-  /* D is gone if the provider was forgotten meanwhile. */
-  if (d != NULL && --d->inflight == 0)
-    deleter_round_end (d);
-}
-
-/* The release of a set's holds that a provider was owed (owe_release)
- * ended.  Anything but a lost call settles it: the provider ran it. */
-static void
-release_done (void *arg, const struct call_outcome *o)
-{
-  struct pending_call *pc = arg;
-  struct sets *sets = pc->sets;
-  struct deleter *d;
-  json_t *v;
-  size_t k;
-
-  if (o->end == CALL_SHUTDOWN || sets->co->stopping) {
-    free (pc);
-    return;
-  }
-  d = deleter_find (sets, pc->provider);
-  if (o->end == CALL_OK &&
-      json_is_true (json_object_get (o->result, "released")))
-    log_info ("provider %s: released a hold of snapshot set %s that it "
-              "took while the coordinator could not reach it",
-              pc->provider, pc->set_id);
-  if (d != NULL && (o->end == CALL_OK || o->end == CALL_ERROR))
-    json_array_foreach (d->releases, k, v)
-      if (strcmp (json_string_value (v), pc->set_id) == 0) {
-        json_array_remove (d->releases, k);
-        break;
-      }
-  free (pc);
-  if (d != NULL && --d->inflight == 0)
-    deleter_round_end (d);
-}
-
-/* P may hold, under an id we never learnt, for the set SET_ID, which
- * is no longer in progress: its hold.begin ended without an answer, or
- * the hold.release could not reach it.  A hold.release by set id goes
- * at the next round of its deleter, when it registers again, so that
- * writes are not held until the lease runs out. */
-static void
-owe_release (struct sets *sets, const char *provider, const char *set_id)
-{
-  struct deleter *d = deleter_get (sets, provider);
-  json_t *v;
-  size_t k;
-
-  json_array_foreach (d->releases, k, v)
-    if (strcmp (json_string_value (v), set_id) == 0)
-      return;
-  if (json_array_append_new (d->releases, json_string (set_id)) == -1)
-    fatal ("deletions");
-  log_info ("provider %s: any hold of snapshot set %s it has is released "
-            "(by set id) when it registers again", provider, set_id);
-}
-
-/* Send P the releases it is owed, before its deletions (it runs its
- * calls in order). */
-static void
-deleter_send_releases (struct deleter *d, struct provider *p)
-{
-  json_t *v;
-  size_t k;
-
-  json_array_foreach (d->releases, k, v) {
-    struct pending_call *pc = calloc (1, sizeof *pc);
-
-    if (pc == NULL)
-      fatal ("deletions");
-    pc->sets = d->sets;
-    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
-    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (v));
-    log_info ("provider %s: releasing any hold of snapshot set %s by its "
-              "set id", p->name, pc->set_id);
-    d->inflight++;
-    conn_call (d->sets->co, p->conn, "hold.release",
-               json_pack ("{s:s}", "set_id", pc->set_id),
-               SET_CALL_TIMEOUT_MS, release_done, pc);
-  }
-}
-
-/* A round of D: the releases it is owed, then every deletion queued
- * for its provider. */
-static void
-deleter_cb (evutil_socket_t fd, short what, void *arg)
-{
-  struct deleter *d = arg;
-  struct sets *sets = d->sets;
-  struct coord *co = sets->co;
-  struct provider *p = registry_provider (co->reg, d->provider);
-  json_t *ids, *id;
-  size_t k;
-
-  if (d->inflight > 0) {
-    d->again = true;
-    return;
-  }
-  if (p == NULL || p->conn == NULL || co->stopping)
-    return;
-  deleter_send_releases (d, p);
-  ids = catalog_deletions (co->cat, p->name);
-  if (ids == NULL) {
-    deleter_retry_later (d);    /* the catalog failed: logged there */
-    return;
-  }
-  json_array_foreach (ids, k, id) {
-    struct pending_call *pc = calloc (1, sizeof *pc);
-
-    if (pc == NULL)
-      fatal ("deletions");
-    pc->sets = sets;
-    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
-    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
-    log_info ("provider %s: deleting what remains of snapshot set %s",
-              p->name, pc->set_id);
-    d->inflight++;
-    conn_call (co, p->conn, "snapshot.delete",
-               json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,
-               pending_done, pc);
-  }
-  json_decref (ids);
-}
-
-/* A set's deletion on PROVIDER failed and was queued: retry it while
- * the provider stays connected. */
-static void
-deleter_failed (struct sets *sets, const char *provider)
-{
-  struct deleter *d = deleter_get (sets, provider);
-  struct provider *p = registry_provider (sets->co->reg, provider);
-
-  if (d->inflight > 0)
-    d->failed = true;           /* the round's end schedules the retry */
-  else if (p != NULL && p->conn != NULL)
-    deleter_retry_later (d);
-}
-
 void
 sets_provider_registered (struct sets *sets, struct provider *p)
 {
-  struct deleter *d = deleter_get (sets, p->name);
-  struct timeval tv;
-
-  /* From the loop: the answer to the registration goes out first. */
-  d->backoff_ms = sets->co->conf->deletion_retry_ms;
-  evtimer_del (d->timer);
-  evtimer_add (d->timer, coord_timeval (&tv, 0));
+  deleters_provider_registered (sets->deleters, p->name);
 }
 
 void
 sets_provider_forgotten (struct sets *sets, const char *name)
 {
-  struct deleter *d = deleter_find (sets, name);
-
-  if (d != NULL) {
-    TAILQ_REMOVE (&sets->deleters, d, entry);
-    deleter_free (d);
-  }
+  deleters_provider_forgotten (sets->deleters, name);
 }
 
 void
@@ -1743,10 +1428,10 @@ sets_new (struct coord *co)
     return NULL;
   sets->co = co;
   TAILQ_INIT (&sets->queue);
-  TAILQ_INIT (&sets->deleters);
+  sets->deleters = deleters_new (co);
   sets->kick = event_new (co->base, -1, 0, kick_cb, sets);
   sets->gone_ev = event_new (co->base, -1, 0, gone_cb, sets);
-  if (sets->kick == NULL || sets->gone_ev == NULL) {
+  if (sets->deleters == NULL || sets->kick == NULL || sets->gone_ev == NULL) {
     sets_free (sets);
     return NULL;
   }
@@ -1772,7 +1457,6 @@ void
 sets_free (struct sets *sets)
 {
   struct snapset *s;
-  struct deleter *d;
 
   if (sets == NULL)
     return;
@@ -1781,10 +1465,7 @@ sets_free (struct sets *sets)
     TAILQ_REMOVE (&sets->queue, s, entry);
     set_free (s);
   }
-  while ((d = TAILQ_FIRST (&sets->deleters)) != NULL) {
-    TAILQ_REMOVE (&sets->deleters, d, entry);
-    deleter_free (d);
-  }
+  deleters_free (sets->deleters);
   if (sets->kick)
     event_free (sets->kick);
   if (sets->gone_ev)

@@ -17,8 +17,9 @@
  * Times are milliseconds on any monotonic clock, passed in with the
  * events.
  *
- * Nothing here fails but for memory: the functions that may allocate
- * abort the process through the OOM callback given to setfsm_new.
+ * Nothing here fails but for memory: a function that cannot allocate
+ * calls the OOM callback given to setfsm_new, which must not return
+ * (the coordinator's calls fatalx).
  */
 
 #ifndef SNAPVOL_SETFSM_H
@@ -137,7 +138,8 @@ struct setfsm;
 
 typedef void setfsm_oom_fn (void);
 
-/* A set of WINDOW_MS of freeze window.  NULL only if OOM returns. */
+/* A set of WINDOW_MS of freeze window, in SETFSM_NEW.  OOM must not
+ * return. */
 extern struct setfsm *setfsm_new (unsigned window_ms, setfsm_oom_fn *oom)
   __attribute__((nonnull));
 extern void setfsm_free (struct setfsm *m);

@@ -851,7 +851,7 @@ start_set (struct sim *sim, int set)
 {
   struct simset *ss = &sim->sets[set];
   int p, providers = 0;
-  char name[16];
+  char name[24];
 
   for (p = sim->nwriters; p < sim->npeers; p++)
     providers += sim->peers[p].alive;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * set.h: snapshot sets: set.create's state machine, set.delete, and
- * the deletions left over from failed sets.
+ * set.h: snapshot sets: set.create (its protocol runs in setfsm.c),
+ * set.delete, and the deletions left over from failed sets.
  */
 
 #ifndef SNAPVOL_SET_H
@@ -13,13 +13,10 @@
 #include "conn.h"
 #include "coord.h"
 #include "registry.h"
+#include "setfsm.h"             /* SET_CALL_TIMEOUT_MS */
 
 /* set.create requests waiting behind the running one. */
 #define SETS_QUEUE_MAX 64
-
-/* Deadlines of the calls a set makes (docs/protocol.md, Part 2). */
-#define SET_CALL_TIMEOUT_MS 30000       /* volume.list, commit, thaw, ... */
-#define SET_HOLD_WAIT_MS 5000           /* hold.begin's default wait_ms */
 
 extern struct sets *sets_new (struct coord *co) __attribute__((nonnull));
 /* Frees the running set and the queue without answering them (the

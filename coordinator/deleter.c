@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 The snapvol authors.
+ *
+ * deleter.c: deletions left by failed snapshot sets, retried per
+ * provider (deleter.h).
+ *
+ * Design notes
+ *
+ * A snapshot.delete of a failed set's id that could not be done (the
+ * provider was away, or refused: a snapshot open on an NBD connection)
+ * is a row of pending_deletions.  Each provider with such rows has a
+ * deleter that runs them in rounds: one snapshot.delete per row, in
+ * parallel.  A round starts when the provider registers (after the
+ * answer to its registration), and, while it stays connected, again
+ * after a round or a set's deletion failed: first after deletion-retry,
+ * then twice as long after each further failure, up to
+ * DELETION_BACKOFF_MAX times deletion-retry.  A round that succeeds, or
+ * a registration, starts the wait from deletion-retry again.  A
+ * deletion answered "not found" is done.  Rounds never overlap: one
+ * asked for while another runs follows it.
+ */
+
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "deleter.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "outcome.h"
+#include "proto.h"
+#include "registry.h"
+#include "setfsm.h"             /* SET_CALL_TIMEOUT_MS */
+#include "uuid.h"
+
+/* The deletions waiting on one provider. */
+struct deleter {
+  TAILQ_ENTRY (deleter) entry;
+  struct deleters *dl;
+  char provider[PROTO_NAME_MAX + 1];
+  struct event *timer;          /* the next round */
+  unsigned backoff_ms;          /* the wait before a retry */
+  size_t inflight;              /* calls of the round outstanding */
+  bool failed;                  /* a deletion of this round failed */
+  bool again;                   /* start another round when this one ends */
+  json_t *releases;             /* set ids whose holds it may still have:
+                                 * hold.release by set id at the next round */
+};
+
+struct deleters {
+  struct coord *co;
+  TAILQ_HEAD (, deleter) list;
+};
+
+struct pending_call {
+  struct deleters *dl;
+  char provider[PROTO_NAME_MAX + 1];
+  char set_id[UUID_STRLEN + 1];
+};
+
+static struct deleter *
+deleter_find (struct deleters *dl, const char *provider)
+{
+  struct deleter *d;
+
+  TAILQ_FOREACH (d, &dl->list, entry)
+    if (strcmp (d->provider, provider) == 0)
+      return d;
+  return NULL;
+}
+
+static void deleter_cb (evutil_socket_t fd, short what, void *arg);
+
+/* The deleter of PROVIDER, made if needed. */
+static struct deleter *
+deleter_get (struct deleters *dl, const char *provider)
+{
+  struct deleter *d = deleter_find (dl, provider);
+
+  if (d != NULL)
+    return d;
+  d = calloc (1, sizeof *d);
+  if (d == NULL)
+    fatal ("deletions");
+  d->dl = dl;
+  snprintf (d->provider, sizeof d->provider, "%s", provider);
+  d->backoff_ms = dl->co->conf->deletion_retry_ms;
+  d->timer = evtimer_new (dl->co->base, deleter_cb, d);
+  d->releases = json_array ();
+  if (d->timer == NULL || d->releases == NULL)
+    fatal ("deletions");
+  TAILQ_INSERT_TAIL (&dl->list, d, entry);
+  return d;
+}
+
+static void
+deleter_free (struct deleter *d)
+{
+  if (d->timer)
+    event_free (d->timer);
+  json_decref (d->releases);
+  free (d);
+}
+
+/* Start the next round of D after its backoff, which then doubles. */
+static void
+deleter_retry_later (struct deleter *d)
+{
+  unsigned base = d->dl->co->conf->deletion_retry_ms;
+  struct timeval tv;
+
+  if (evtimer_pending (d->timer, NULL))
+    return;
+  log_info ("provider %s: retrying its queued deletions in %u ms",
+            d->provider, d->backoff_ms);
+  evtimer_add (d->timer, coord_timeval (&tv, d->backoff_ms));
+  if (d->backoff_ms < base * DELETION_BACKOFF_MAX)
+    d->backoff_ms *= 2;
+}
+
+static void
+deleter_round_end (struct deleter *d)
+{
+  struct provider *p = registry_provider (d->dl->co->reg, d->provider);
+  bool failed = d->failed;
+  struct timeval tv;
+
+  d->failed = false;
+  if (d->again) {
+    d->again = false;
+    evtimer_del (d->timer);
+    evtimer_add (d->timer, coord_timeval (&tv, 0));
+  }
+  else if (!failed)
+    d->backoff_ms = d->dl->co->conf->deletion_retry_ms;
+  else if (p != NULL && p->conn != NULL)
+    deleter_retry_later (d);
+  /* A provider that went away starts again when it registers. */
+}
+
+static void
+deletion_call_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct deleters *dl = pc->dl;
+  struct deleter *d;
+
+  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (dl, pc->provider);
+  if (o->end == CALL_OK ||
+      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
+    log_info ("provider %s: deleted what remained of snapshot set %s",
+              pc->provider, pc->set_id);
+    catalog_deletion_remove (dl->co->cat, pc->provider, pc->set_id);
+  }
+  else {
+    char err[1200];
+
+    log_warnx ("provider %s: %s; the deletion of snapshot set %s stays "
+               "queued", pc->provider,
+               call_outcome_describe (o, "snapshot.delete", err, sizeof err),
+               pc->set_id);
+    if (d != NULL)
+      d->failed = true;
+  }
+  free (pc);
+  /* D is gone if the provider was forgotten meanwhile. */
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* The release of a set's holds that a provider was owed (deleters_owe_release)
+ * ended.  Anything but a lost call settles it: the provider ran it. */
+static void
+release_call_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct deleters *dl = pc->dl;
+  struct deleter *d;
+  json_t *v;
+  size_t k;
+
+  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (dl, pc->provider);
+  if (o->end == CALL_OK &&
+      json_is_true (json_object_get (o->result, "released")))
+    log_info ("provider %s: released a hold of snapshot set %s that it "
+              "took while the coordinator could not reach it",
+              pc->provider, pc->set_id);
+  if (d != NULL && (o->end == CALL_OK || o->end == CALL_ERROR))
+    json_array_foreach (d->releases, k, v)
+      if (strcmp (json_string_value (v), pc->set_id) == 0) {
+        json_array_remove (d->releases, k);
+        break;
+      }
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* P may hold, under an id we never learnt, for the set SET_ID, which
+ * is no longer in progress: its hold.begin ended without an answer, or
+ * the hold.release could not reach it.  A hold.release by set id goes
+ * at the next round of its deleter, when it registers again, so that
+ * writes are not held until the lease runs out. */
+void
+deleters_owe_release (struct deleters *dl, const char *provider,
+                      const char *set_id)
+{
+  struct deleter *d = deleter_get (dl, provider);
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v)
+    if (strcmp (json_string_value (v), set_id) == 0)
+      return;
+  if (json_array_append_new (d->releases, json_string (set_id)) == -1)
+    fatal ("deletions");
+  log_info ("provider %s: any hold of snapshot set %s it has is released "
+            "(by set id) when it registers again", provider, set_id);
+}
+
+/* Send P the releases it is owed, before its deletions (it runs its
+ * calls in order). */
+static void
+deleter_send_releases (struct deleter *d, struct provider *p)
+{
+  json_t *v;
+  size_t k;
+
+  json_array_foreach (d->releases, k, v) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->dl = d->dl;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (v));
+    log_info ("provider %s: releasing any hold of snapshot set %s by its "
+              "set id", p->name, pc->set_id);
+    d->inflight++;
+    conn_call (d->dl->co, p->conn, "hold.release",
+               json_pack ("{s:s}", "set_id", pc->set_id),
+               SET_CALL_TIMEOUT_MS, release_call_done, pc);
+  }
+}
+
+/* A round of D: the releases it is owed, then every deletion queued
+ * for its provider. */
+static void
+deleter_cb (evutil_socket_t fd, short what, void *arg)
+{
+  struct deleter *d = arg;
+  struct deleters *dl = d->dl;
+  struct coord *co = dl->co;
+  struct provider *p = registry_provider (co->reg, d->provider);
+  json_t *ids, *id;
+  size_t k;
+
+  if (d->inflight > 0) {
+    d->again = true;
+    return;
+  }
+  if (p == NULL || p->conn == NULL || co->stopping)
+    return;
+  deleter_send_releases (d, p);
+  ids = catalog_deletions (co->cat, p->name);
+  if (ids == NULL) {
+    deleter_retry_later (d);    /* the catalog failed: logged there */
+    return;
+  }
+  json_array_foreach (ids, k, id) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->dl = dl;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
+    log_info ("provider %s: deleting what remains of snapshot set %s",
+              p->name, pc->set_id);
+    d->inflight++;
+    conn_call (co, p->conn, "snapshot.delete",
+               json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,
+               deletion_call_done, pc);
+  }
+  json_decref (ids);
+}
+
+/* A set's deletion on PROVIDER failed and was queued: retry it while
+ * the provider stays connected. */
+void
+deleters_deletion_queued (struct deleters *dl, const char *provider)
+{
+  struct deleter *d = deleter_get (dl, provider);
+  struct provider *p = registry_provider (dl->co->reg, provider);
+
+  if (d->inflight > 0)
+    d->failed = true;           /* the round's end schedules the retry */
+  else if (p != NULL && p->conn != NULL)
+    deleter_retry_later (d);
+}
+
+void
+deleters_provider_registered (struct deleters *dl, const char *provider)
+{
+  struct deleter *d = deleter_get (dl, provider);
+  struct timeval tv;
+
+  /* From the loop: the answer to the registration goes out first. */
+  d->backoff_ms = dl->co->conf->deletion_retry_ms;
+  evtimer_del (d->timer);
+  evtimer_add (d->timer, coord_timeval (&tv, 0));
+}
+
+void
+deleters_provider_forgotten (struct deleters *dl, const char *provider)
+{
+  struct deleter *d = deleter_find (dl, provider);
+
+  if (d != NULL) {
+    TAILQ_REMOVE (&dl->list, d, entry);
+    deleter_free (d);
+  }
+}
+
+
+struct deleters *
+deleters_new (struct coord *co)
+{
+  struct deleters *dl = calloc (1, sizeof *dl);
+
+  if (dl == NULL)
+    return NULL;
+  dl->co = co;
+  TAILQ_INIT (&dl->list);
+  return dl;
+}
+
+void
+deleters_free (struct deleters *dl)
+{
+  struct deleter *d;
+
+  if (dl == NULL)
+    return;
+  while ((d = TAILQ_FIRST (&dl->list)) != NULL) {
+    TAILQ_REMOVE (&dl->list, d, entry);
+    deleter_free (d);
+  }
+  free (dl);
+}

@@ -48,14 +48,16 @@ coord_wait ()
 }
 
 # coord_writers FROM TO: start the no-op writers bw-FROM..bw-TO, each
-# registered for storage-a/v0.
+# registered for storage-a/v0 with a certificate of its own (the
+# coordinator binds a writer certificate to one writer name).
 coord_writers ()
 {
     local i
     for (( i = $1; i <= $2; i++ )); do
+        [ -f "$bench_work/pki/bw-$i.crt" ] || coord_cert "bw-$i" "bw-$i"
         srv_adopt_bg "writer$i" "$bench_build/client/snapvol-writer" \
-            --coordinator "127.0.0.1:$coord_port" --cert "$bench_work/pki/writer.crt" \
-            --key "$bench_work/pki/writer.key" --ca "$bench_work/pki/ca.crt" \
+            --coordinator "127.0.0.1:$coord_port" --cert "$bench_work/pki/bw-$i.crt" \
+            --key "$bench_work/pki/bw-$i.key" --ca "$bench_work/pki/ca.crt" \
             --name "bw-$i" --volume storage-a/v0
     done
 }
@@ -84,7 +86,7 @@ coord_measure ()
         sv_die "openssl could not make the bench CA"
     coord_cert server coordinator \
         'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n'
-    for p in storage-a storage-b writer backup; do
+    for p in storage-a storage-b backup; do
         coord_cert "$p" "$p"
     done
     coord_port=$(python3 -c 'import socket
@@ -99,7 +101,7 @@ print(s.getsockname()[1])')
         "catalog $bench_work/catalog.db" \
         "pid-file $bench_work/coordinator.pid" \
         'allow provider cn "storage-*"' \
-        "allow writer cn writer" \
+        'allow writer cn "bw-*"' \
         "allow requester cn backup" >"$bench_work/coordinator.conf"
     coord_ctl=(--coordinator "127.0.0.1:$coord_port" --cert "$pki/backup.crt"
                --key "$pki/backup.key" --ca "$pki/ca.crt")

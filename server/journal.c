@@ -397,6 +397,71 @@ later_records (struct journal *j, const uint64_t *nums, size_t n, size_t i,
   return count;
 }
 
+/* What one journal file holds, as recovery judges it (journal_open)
+ * and as the checker reports it (journal_check): the one place for
+ * these rules. */
+enum verdict {
+  FILE_FAILED,          /* unreadable or invalid: sv_errmsg() */
+  FILE_TORN_HEADER,     /* the last file, empty, its header torn */
+  FILE_GOOD,            /* read to its end */
+  FILE_TORN_TAIL,       /* a tail after the acknowledged records */
+  FILE_CORRUPT,         /* a bad record among acknowledged ones:
+                         * sv_errmsg() says where */
+  FILE_BEHIND_CHECKPOINT, /* its records end before the checkpoint's */
+};
+
+/* The file in question and what judging it found. */
+struct judged {
+  uint32_t salt;
+  struct journal_mark mark;
+  struct replay_end re;
+  uint64_t size;
+  const char *failed_in;        /* FILE_FAILED: "journal-header" or
+                                 * "journal-record" */
+};
+
+/* Judge file I of the N files NUMS of J, open as H (PATH), replaying
+ * its records after AFTER_SEQ into APPLY with *EXPECT the next record
+ * (0: none yet).  CHECK_SEQ: the checkpoint's AFTER_SEQ is known, so a
+ * journal that ends before it is reported. */
+static enum verdict
+judge_file (struct journal *j, const uint64_t *nums, size_t n, size_t i,
+            int h, const char *path, uint64_t after_seq, uint64_t *expect,
+            journal_apply_fn apply, void *opaque, int check_seq,
+            struct judged *out)
+{
+  uint64_t bytes;
+
+  out->failed_in = "journal-header";
+  if (read_header (j, h, path, nums[i], &out->salt, &out->mark) == -1) {
+    if (i == n - 1 && errno == EILSEQ &&
+        IO (j)->size (j->io->opaque, h, &out->size) == 0 &&
+        out->size <= SV_BLOCK)
+      return FILE_TORN_HEADER;
+    return FILE_FAILED;
+  }
+  out->failed_in = "journal-record";
+  if (replay_file (j, h, path, out->salt, &out->mark, after_seq, expect,
+                   apply, opaque, &out->re) == -1)
+    return FILE_FAILED;
+  if (check_mark (path, &out->mark, &out->re) == -1)
+    return FILE_CORRUPT;
+  if (check_seq && *expect != 0 && *expect <= after_seq)
+    return FILE_BEHIND_CHECKPOINT;
+  if (out->re.end == out->re.size)
+    return FILE_GOOD;
+  /* A torn tail is legitimate in the last file, or in the file before
+   * empty ones (a crash while a checkpoint wrote the old file's last
+   * records): later files then hold no record. */
+  if (later_records (j, nums, n, i, &bytes) > 0) {
+    sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
+              " in a journal file followed by more records", path,
+              tail_what[out->re.why], out->re.end);
+    return FILE_CORRUPT;
+  }
+  return FILE_TORN_TAIL;
+}
+
 /* What journal_open's replay of the files carries from one to the next. */
 struct opening {
   const uint64_t *nums;
@@ -408,21 +473,12 @@ struct opening {
   uint64_t *torn_bytes;
 };
 
-/* Cut PATH (open as H) at RE->end: the bytes after the last good record
- * are a torn tail, legitimate in the last file or in a file before
- * empty ones (a crash while a checkpoint wrote the old file's last
- * records).  -1 with a message if later files hold records. */
+/* Cut the torn tail of PATH (open as H) at RE->end, so that later
+ * appends never sit in front of stale bytes. */
 static int
-cut_torn_tail (struct journal *j, struct opening *op, size_t i, int h,
+cut_torn_tail (struct journal *j, struct opening *op, int h,
                const char *path, const struct replay_end *re)
 {
-  uint64_t bytes;
-
-  if (later_records (j, op->nums, op->n, i, &bytes) > 0)
-    return sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64
-                     " in a journal file followed by more records",
-                     path, tail_what[re->why], re->end);
-  /* So that later appends never sit in front of stale bytes. */
   if (IO (j)->truncate (j->io->opaque, h, re->end) == -1)
     return sv_error (errno, "truncate: %s: %m", path);
   *op->torn_bytes += re->size - re->end;
@@ -460,47 +516,45 @@ settle_file (struct journal *j, struct opening *op, int h, const char *path,
 static int
 open_file (struct journal *j, struct opening *op, size_t i)
 {
-  struct journal_mark mark;
-  struct replay_end re;
+  struct judged f;
   char path[4096];
-  uint64_t size;
-  uint32_t salt;
   int h;
 
   journal_path (path, sizeof path, j->dir, op->nums[i]);
   h = IO (j)->open (j->io->opaque, path, O_RDWR, 0);
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
-  if (read_header (j, h, path, op->nums[i], &salt, &mark) == -1) {
-    if (i == op->n - 1 && errno == EILSEQ &&
-        IO (j)->size (j->io->opaque, h, &size) == 0 && size <= SV_BLOCK) {
-      IO (j)->close (j->io->opaque, h);
-      IO (j)->unlink (j->io->opaque, path);
-      *op->torn_bytes += size;
-      return 0;
-    }
-    goto err;
-  }
-  if (replay_file (j, h, path, salt, &mark, op->after_seq, &op->expect,
-                   op->apply, op->opaque, &re) == -1 ||
-      check_mark (path, &mark, &re) == -1)
-    goto err;
-  if (op->expect != 0 && op->expect <= op->after_seq) {
+  switch (judge_file (j, op->nums, op->n, i, h, path, op->after_seq,
+                      &op->expect, op->apply, op->opaque, 1, &f)) {
+  case FILE_TORN_HEADER:
+    IO (j)->close (j->io->opaque, h);
+    IO (j)->unlink (j->io->opaque, path);
+    *op->torn_bytes += f.size;
+    return 0;
+  case FILE_BEHIND_CHECKPOINT:
     sv_error (EILSEQ, "%s: journal ends at record %" PRIu64
               " but the checkpoint holds records up to %" PRIu64,
               path, op->expect - 1, op->after_seq);
     goto err;
+  case FILE_FAILED:
+  case FILE_CORRUPT:
+    goto err;
+  case FILE_TORN_TAIL:
+    if (cut_torn_tail (j, op, h, path, &f.re) == -1)
+      goto err;
+    break;
+  case FILE_GOOD:
+    break;
   }
-  if ((re.end < re.size && cut_torn_tail (j, op, i, h, path, &re) == -1) ||
-      settle_file (j, op, h, path, salt, &mark, &re) == -1)
+  if (settle_file (j, op, h, path, f.salt, &f.mark, &f.re) == -1)
     goto err;
   if (j->h != -1)
     IO (j)->close (j->io->opaque, j->h);
   j->h = h;
   j->number = op->nums[i];
-  j->salt = salt;
-  j->write_off = re.end;
-  j->mark = mark;
+  j->salt = f.salt;
+  j->write_off = f.re.end;
+  j->mark = f.mark;
   return 0;
 
  err:
@@ -1073,10 +1127,7 @@ static int
 scan_file (struct scan *sc, size_t i)
 {
   char path[4096], msg[8192], fix[8192];
-  struct journal_mark mark;
-  struct replay_end re;
-  uint64_t size;
-  uint32_t salt;
+  struct judged f;
   int h, r = 0;
 
   journal_path (path, sizeof path, sc->j.dir, sc->nums[i]);
@@ -1087,47 +1138,38 @@ scan_file (struct scan *sc, size_t i)
     report_error (sc->report, sc->ropaque, "journal-unreadable");
     return -1;
   }
-  if (read_header (&sc->j, h, path, sc->nums[i], &salt, &mark) == -1) {
-    if (i == sc->n - 1 && errno == EILSEQ &&
-        IO (&sc->j)->size (sc->j.io->opaque, h, &size) == 0 &&
-        size <= SV_BLOCK) {
-      snprintf (msg, sizeof msg, "%s: the last journal file has an"
-                " incomplete header and no record (a crash while it was"
-                " created)", path);
-      snprintf (fix, sizeof fix, "%s: removed (an incomplete journal file"
-                " without records)", path);
-      sc->report (sc->ropaque, "torn-journal-header", 1, msg, fix);
-    }
-    else {
-      report_error (sc->report, sc->ropaque, "journal-header");
-      r = -1;
-    }
-  }
-  else if (replay_file (&sc->j, h, path, salt, &mark, sc->after_seq,
-                        &sc->expect, sc->apply, sc->opaque, &re) == -1) {
-    report_error (sc->report, sc->ropaque, "journal-record");
+  switch (judge_file (&sc->j, sc->nums, sc->n, i, h, path, sc->after_seq,
+                      &sc->expect, sc->apply, sc->opaque,
+                      sc->apply != apply_nothing, &f)) {
+  case FILE_TORN_HEADER:
+    snprintf (msg, sizeof msg, "%s: the last journal file has an"
+              " incomplete header and no record (a crash while it was"
+              " created)", path);
+    snprintf (fix, sizeof fix, "%s: removed (an incomplete journal file"
+              " without records)", path);
+    sc->report (sc->ropaque, "torn-journal-header", 1, msg, fix);
+    break;
+  case FILE_FAILED:
+    report_error (sc->report, sc->ropaque, f.failed_in);
     r = -1;
-  }
-  else if (check_mark (path, &mark, &re) == -1)
-    r = corrupt_file (sc, i, h, path, salt, &re);
-  else if (sc->apply != apply_nothing && sc->expect != 0 &&
-           sc->expect <= sc->after_seq) {
+    break;
+  case FILE_CORRUPT:
+    r = corrupt_file (sc, i, h, path, f.salt, &f.re);
+    break;
+  case FILE_BEHIND_CHECKPOINT:
     snprintf (msg, sizeof msg, "%s: the journal ends at record %" PRIu64
               " but the checkpoint holds records up to %" PRIu64 "; not"
               " repairable: restore the volume's journal files from a"
               " backup", path, sc->expect - 1, sc->after_seq);
     sc->report (sc->ropaque, "journal-sequence", 0, msg, NULL);
     r = -1;
+    break;
+  case FILE_TORN_TAIL:
+    torn_tail (sc, path, &f.re);
+    break;
+  case FILE_GOOD:
+    break;
   }
-  else if (re.end < re.size && i != sc->n - 1 &&
-           later_records (&sc->j, sc->nums, sc->n, i, &size) > 0) {
-    sv_error (EILSEQ, "%s: corrupt journal: %s at offset %" PRIu64 " in a"
-              " journal file followed by more records", path,
-              tail_what[re.why], re.end);
-    r = corrupt_file (sc, i, h, path, salt, &re);
-  }
-  else if (re.end < re.size)
-    torn_tail (sc, path, &re);
   IO (&sc->j)->close (sc->j.io->opaque, h);
   return r;
 }

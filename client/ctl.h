@@ -69,10 +69,11 @@ struct ctl_command {
 extern const struct ctl_command ctl_pool_commands[];
 extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
-/* A table whose command has an empty verb is run with its whole
- * command line and without a control socket (snapvolctl check), unless
- * it is a coordinator command (snapvolctl volumes): those have their
- * options parsed like the others. */
+/* snapvolctl diff (ctl-diff.c). */
+extern const struct ctl_command ctl_diff_commands[];
+/* A command with an empty verb has its options parsed like the others
+ * (snapvolctl volumes, snapvolctl diff), except check, which is run
+ * with its whole command line and without a control socket. */
 extern const struct ctl_command ctl_check_commands[];
 /* The coordinator's requester commands (ctl-coord.c). */
 extern const struct ctl_command ctl_set_commands[];

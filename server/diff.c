@@ -251,12 +251,12 @@ count_opens (struct volume *v, const struct uuid *from,
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
-/* Find VOLUME and its snapshots FROM and TO, check them, fill W and
- * count the diff as an open of both.  Their snapshot ids into FROM_ID
- * and TO_ID (they may have been given as set ids). */
+/* Find VOLUME and its snapshots FROM and TO, check them, fill W and,
+ * with COUNT, count the diff as an open of both.  Their snapshot ids
+ * into FROM_ID and TO_ID (they may have been given as set ids). */
 static struct volume *
 diff_begin (struct sv_pool *pool, const char *volume, const char *from,
-            const char *to, uint64_t start, struct diff_walk *w,
+            const char *to, uint64_t start, bool count, struct diff_walk *w,
             struct uuid *from_id, struct uuid *to_id)
 {
   struct uuid fu, tu;
@@ -309,11 +309,12 @@ diff_begin (struct sv_pool *pool, const char *volume, const char *from,
     return NULL;
   }
   if (start > w->size) {
-    sv_error (EINVAL, "start offset %" PRIu64 " is past the end of volume "
+    sv_error (EINVAL, "cursor %" PRIu64 " is past the end of volume "
               "%s (%" PRIu64 " bytes)", start, volume, w->size);
     return NULL;
   }
-  count_opens (v, from_id, ti >= 0 ? to_id : NULL, +1);
+  if (count)
+    count_opens (v, from_id, ti >= 0 ? to_id : NULL, +1);
   return v;
 }
 
@@ -334,7 +335,8 @@ pool_snapshot_diff (struct sv_pool *pool, const char *volume,
                      "range");
   if (sv_check_name (volume) == -1)
     return -1;
-  v = diff_begin (pool, volume, from, to, start, &w, &from_id, &to_id);
+  v = diff_begin (pool, volume, from, to, start, true, &w, &from_id,
+                  &to_id);
   if (v == NULL)
     return -1;
 
@@ -351,4 +353,29 @@ pool_snapshot_diff (struct sv_pool *pool, const char *volume,
   count_opens (v, &from_id, to ? &to_id : NULL, -1);
   sv_unlock (&pool->mu, LOCK_POOL);
   return r;
+}
+
+int
+pool_snapshot_diff_info (struct sv_pool *pool, const char *volume,
+                         const char *from, const char *to, uint64_t start,
+                         struct sv_diff_info *info)
+{
+  struct diff_walk w = { .max_ranges = 1 };
+  struct uuid from_id, to_id;
+
+  if (sv_check_name (volume) == -1)
+    return -1;
+  if (diff_begin (pool, volume, from, to, start, false, &w, &from_id,
+                  &to_id) == NULL)
+    return -1;
+  memset (info, 0, sizeof *info);
+  info->size = w.size;
+  info->granularity = w.subcluster_size;
+  info->cluster_size = w.cluster_size;
+  info->from_generation = w.from_gen;
+  info->to_generation = to ? w.to_gen : 0;
+  uuid_format (&from_id, info->from_id);
+  if (to)
+    uuid_format (&to_id, info->to_id);
+  return 0;
 }

@@ -299,4 +299,21 @@ extern int pool_snapshot_diff (struct sv_pool *pool, const char *volume,
                                sv_diff_fn fn, void *opaque, uint64_t *next)
   __attribute__((nonnull (1, 2, 3, 7, 9)));
 
+/* What a diff of the same arguments covers, checked as
+ * pool_snapshot_diff checks them (same errors), without walking the
+ * map: constant time. */
+struct sv_diff_info {
+  uint64_t size;                /* TO's size (the volume's for live) */
+  uint32_t granularity;         /* the subcluster size */
+  uint32_t cluster_size;
+  uint32_t from_generation;
+  uint32_t to_generation;       /* 0 for the live volume */
+  char from_id[SV_UUID_STRLEN + 1];     /* snapshot ids, canonical */
+  char to_id[SV_UUID_STRLEN + 1];       /* "" for the live volume */
+};
+extern int pool_snapshot_diff_info (struct sv_pool *pool, const char *volume,
+                                    const char *from, const char *to,
+                                    uint64_t start, struct sv_diff_info *info)
+  __attribute__((nonnull (1, 2, 3, 6)));
+
 #endif /* SNAPVOL_POOL_H */

@@ -593,7 +593,7 @@ test_diff_bad_input_is_named (void **state)
   assert_diff_fails (pool, "a", b1, NULL, 0, EXDEV, msg);
   assert_diff_fails (pool, "a", a1, b1, 0, EXDEV, msg);
   assert_diff_fails (pool, "a", a1, NULL, MiB + 1, EINVAL,
-                     "start offset 1048577 is past the end of volume a "
+                     "cursor 1048577 is past the end of volume a "
                      "(1048576 bytes)");
   assert_diff_fails (pool, "a", "not-a-uuid", NULL, 0, EINVAL,
                      "invalid from snapshot id 'not-a-uuid': expected a "

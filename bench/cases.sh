@@ -386,6 +386,22 @@ case_memory ()
     mapmem sparse --pattern random --clusters "$n" --size $(( n * 64 * 65536 ))
 }
 
+# case_diff: a whole paged snapshot.diff between two snapshots of a
+# volume of 1,048,576 mapped 4 KiB clusters (random fill) taken 10,000
+# random 4 KiB writes apart, and the memory a page of 4096 ranges holds
+# (bench/sv-diffcost; 262,144 clusters and 2,500 writes in --quick).
+case_diff ()
+{
+    local dir=$bench_work/diff n=1048576 w=10000
+    if (( bench_quick )); then
+        n=262144 w=2500
+    fi
+    bench_log "snapshot diff: $n clusters, $w writes apart"
+    res_cmd cmd.diff "$bench_bin/sv-diffcost" --dir "$dir" --clusters "$n" --writes "$w" --runs "$bench_runs"
+    res_set diff "$("$bench_bin/sv-diffcost" --dir "$dir" --clusters "$n" --writes "$w" --runs "$bench_runs")"
+    rm -rf "$dir"
+}
+
 # startup KEY POOL SIGNAL: time one start of the plugin on POOL until it
 # accepts NBD connections, then stop it with SIGNAL.  Prints seconds.
 startup ()

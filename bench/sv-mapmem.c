@@ -37,96 +37,12 @@
 #include <sys/stat.h>
 
 #include "benchutil.h"
+#include "nodata.h"
 #include "pool.h"
 
-#define MAX_HANDLES 65536
 #define FLUSH_EVERY 8192u
 #define SEQ_CHUNK (1024u * 1024u)
 #define RAND_WRITE 4096u
-
-/* The handles that are data files (sio_posix's handles are fds). */
-static unsigned char is_data[MAX_HANDLES];
-
-static int
-nd_open (void *o, const char *path, int flags, mode_t mode)
-{
-  size_t len = strlen (path);
-  int h = sio_posix.ops->open (sio_posix.opaque, path, flags, mode);
-
-  if (h >= 0 && h < MAX_HANDLES)
-    is_data[h] = len >= 5 && strcmp (path + len - 5, "/data") == 0;
-  else if (h >= MAX_HANDLES)
-    bu_die ("open: %s: handle %d is too large to track", path, h);
-  return h;
-}
-
-static int
-nd_close (void *o, int h)
-{
-  is_data[h] = 0;
-  return sio_posix.ops->close (sio_posix.opaque, h);
-}
-
-static ssize_t
-nd_pread (void *o, int h, void *buf, size_t n, uint64_t off)
-{
-  if (is_data[h]) {
-    memset (buf, 0, n);
-    return n;
-  }
-  return sio_posix.ops->pread (sio_posix.opaque, h, buf, n, off);
-}
-
-static ssize_t
-nd_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
-{
-  if (is_data[h])
-    return n;
-  return sio_posix.ops->pwrite (sio_posix.opaque, h, buf, n, off);
-}
-
-static int
-nd_sync (void *o, int h)
-{
-  if (is_data[h])
-    return 0;
-  return sio_posix.ops->sync (sio_posix.opaque, h);
-}
-
-static int
-nd_allocate (void *o, int h, uint64_t off, uint64_t len)
-{
-  if (is_data[h])
-    return 0;
-  return sio_posix.ops->allocate (sio_posix.opaque, h, off, len);
-}
-
-static int
-nd_extend (void *o, int h, uint64_t off, uint64_t len)
-{
-  if (is_data[h])
-    return 0;
-  return sio_posix.ops->extend (sio_posix.opaque, h, off, len);
-}
-
-static struct sv_io_ops nodata_ops;
-static struct sv_io nodata_io;
-
-/* sio_posix with the data file's bytes dropped (see above). */
-static void
-nodata_init (void)
-{
-  nodata_ops = *sio_posix.ops;
-  nodata_ops.open = nd_open;
-  nodata_ops.close = nd_close;
-  nodata_ops.pread = nd_pread;
-  nodata_ops.pwrite = nd_pwrite;
-  nodata_ops.sync = nd_sync;
-  nodata_ops.allocate = nd_allocate;
-  nodata_ops.extend = nd_extend;
-  nodata_io.ops = &nodata_ops;
-  nodata_io.opaque = NULL;
-}
 
 /* Bytes of checkpoint and journal files in the volume directory. */
 static uint64_t
@@ -221,9 +137,8 @@ main (int argc, char *argv[])
   memset (buf, 0x5a, sizeof buf);
   if (is_random && (used = calloc ((nclusters + 7) / 8, 1)) == NULL)
     bu_die ("calloc: %" PRIu64 " bits: %m", nclusters);
-  nodata_init ();
   opts.default_cluster_size = (uint32_t) cs;
-  opts.io = &nodata_io;
+  opts.io = bu_nodata_io ();
   pool = pool_open (dir, &opts, 1);
   if (pool == NULL)
     bu_die ("pool_open: %s: %s", dir, sv_errmsg ());

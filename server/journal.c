@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "cleanup.h"
 #include "crc32c.h"
 #include "errmsg.h"

@@ -46,7 +46,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
 #include "cleanup.h"
 #include "errmsg.h"
 #include "ondisk.h"

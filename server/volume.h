@@ -233,6 +233,14 @@ extern size_t volume_encode_snap (const struct snap *s, uint8_t *p);
 extern int volume_check_ext (struct volume *v, uint64_t vci,
                              const struct ext *x);
 
+/* For the offline checker (inspect.c): allocate the volume NAME in DIR and read its superblock (recovery
+ * step 1), opening nothing for writing.  NULL with sv_errmsg() if the
+ * superblock cannot be used.  Free with volume_free_unopened. */
+extern struct volume *volume_prepare (struct sv_pool *pool, const char *dir,
+                                      const char *name)
+  __attribute__((nonnull));
+extern void volume_free_unopened (struct volume *v);
+
 static inline pthread_rwlock_t *
 stripe_of (struct volume *v, uint64_t vci)
 {

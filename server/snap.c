@@ -39,21 +39,6 @@
 
 #define GEN_INF UINT32_MAX
 
-size_t
-volume_snap_lower_bound (const struct volume *v, uint32_t g)
-{
-  size_t lo = 0, hi = v->nsnaps;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->snaps[mid].gen < g)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 int
 volume_pin (struct volume *v, const struct uuid *set, const char *label,
             struct uuid *id, uint32_t *gen)

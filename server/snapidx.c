@@ -85,6 +85,21 @@ table_del (struct snapidx *t, uint32_t h, uint32_t gen)
   t->e[i] = ENTRY_EMPTY;
 }
 
+size_t
+volume_snap_lower_bound (const struct volume *v, uint32_t g)
+{
+  size_t lo = 0, hi = v->nsnaps;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v->snaps[mid].gen < g)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 static ssize_t
 table_find (const struct volume *v, const struct snapidx *t,
             const struct uuid *key, int set)

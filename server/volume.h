@@ -174,7 +174,7 @@ extern int volume_snap_delete (struct volume *v, const struct uuid *id);
  * v->snaps, or -1.  Caller holds snap_lock.  Constant time. */
 extern ssize_t volume_snap_index (struct volume *v, const struct uuid *id,
                                   int set);
-/* First index in v->snaps with gen >= G. */
+/* First index in v->snaps with gen >= G (snapidx.c). */
 extern size_t volume_snap_lower_bound (const struct volume *v, uint32_t g);
 /* The index's tables (snapidx.c): room for NSNAPS snapshots (0, or -1
  * with ENOMEM), then adding and removing a snapshot cannot fail. */

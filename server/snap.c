@@ -241,18 +241,6 @@ volume_reclaim (struct volume *v)
 
 /* The copy-on-write threshold from the list and the pending
  * deletions.  snap_lock held for writing. */
-static void
-update_latest (struct volume *v)
-{
-  uint32_t g = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
-  size_t i;
-
-  for (i = 0; i < v->npend_del; i++)
-    if (v->pend_del[i].gen > g)
-      g = v->pend_del[i].gen;
-  __atomic_store_n (&v->latest_gen, g, __ATOMIC_SEQ_CST);
-}
-
 int
 volume_snap_remove (struct volume *v, const struct uuid *id)
 {
@@ -299,22 +287,6 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->nsnaps--;
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   return 0;
-}
-
-void
-volume_snap_settle (struct volume *v, uint64_t durable)
-{
-  size_t i, keep = 0;
-
-  sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  if (v->npend_del > 0) {
-    for (i = 0; i < v->npend_del; i++)
-      if (v->pend_del[i].seq > durable)
-        v->pend_del[keep++] = v->pend_del[i];
-    v->npend_del = keep;
-    update_latest (v);
-  }
-  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
 int

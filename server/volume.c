@@ -884,6 +884,39 @@ volume_punch_cluster (void *opaque, uint32_t p)
                  v->cluster_size);
 }
 
+/* The copy-on-write threshold (v->latest_gen) after a change of the
+ * snapshot list or of the pending deletions.  snap_lock held for
+ * writing. */
+static void
+update_latest (struct volume *v)
+{
+  uint32_t g = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+  size_t i;
+
+  for (i = 0; i < v->npend_del; i++)
+    if (v->pend_del[i].gen > g)
+      g = v->pend_del[i].gen;
+  __atomic_store_n (&v->latest_gen, g, __ATOMIC_SEQ_CST);
+}
+
+/* A flush cycle's step 4 for snapshot deletions: a deletion durable up
+ * to DURABLE no longer holds the threshold up. */
+void
+volume_snap_settle (struct volume *v, uint64_t durable)
+{
+  size_t i, keep = 0;
+
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  if (v->npend_del > 0) {
+    for (i = 0; i < v->npend_del; i++)
+      if (v->pend_del[i].seq > durable)
+        v->pend_del[keep++] = v->pend_del[i];
+    v->npend_del = keep;
+    update_latest (v);
+  }
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+}
+
 /* One flush cycle (phases in the design notes).  Called with
  * fl_running set by this thread. */
 static int

@@ -158,6 +158,12 @@ extern int volume_extents (struct volume *v, const struct snap *snap,
                            uint32_t count, uint64_t off, int req_one,
                            sv_extent_fn fn, void *opaque);
 
+/* Forget pending deletions durable up to DURABLE and lower the
+ * copy-on-write threshold accordingly (flush cycles call it; volume.c,
+ * below the snapshot code, since the data path's flush needs it).
+ * Takes snap_lock. */
+extern void volume_snap_settle (struct volume *v, uint64_t durable);
+
 /* Write gate. */
 extern void gate_hold (struct gate *g);
 extern void gate_release (struct gate *g);
@@ -191,9 +197,6 @@ extern int volume_space (struct volume *v, struct sv_volume_info *vi,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
-/* Forget pending deletions durable up to DURABLE and lower the
- * copy-on-write threshold accordingly (flush cycles call it). */
-extern void volume_snap_settle (struct volume *v, uint64_t durable);
 
 /* Checkpoint (ckpt.c).  Called with admin_mu held. */
 extern int volume_checkpoint (struct volume *v);

@@ -646,6 +646,7 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   v->data = -1;
   v->journal.h = -1;
   v->checkpoint_bytes = pool->checkpoint_bytes;
+  v->checkpoint = volume_checkpoint;
   snprintf (v->name, sizeof v->name, "%s", name);
   for (i = 0; i < VOL_STRIPES; i++)
     pthread_rwlock_init (&v->stripe[i], NULL);

@@ -996,7 +996,7 @@ volume_flush (struct volume *v)
 
   want_ckpt = v->journal.write_off > v->checkpoint_bytes;
   if (want_ckpt && sv_trylock (&v->admin_mu, LOCK_ADMIN) == 0) {
-    r = volume_checkpoint (v);
+    r = v->checkpoint (v);
     sv_unlock (&v->admin_mu, LOCK_ADMIN);
   }
   return r;

@@ -113,6 +113,11 @@ struct volume {
   uint64_t fl_started, fl_done, fl_failed;
   int failed;                 /* sticky errno after a failed data sync */
   uint64_t checkpoint_bytes;
+  /* volume_checkpoint (ckpt.c), set by volume_prepare: volume_flush
+   * takes a checkpoint through it once the journal outgrew
+   * checkpoint_bytes.  A callback, so that the data path calls nothing
+   * above it. */
+  int (*checkpoint) (struct volume *v);
 
   /* Subcluster punches waiting for durability (punch.c). */
   pthread_mutex_t punch_mu;

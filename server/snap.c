@@ -39,6 +39,98 @@
 
 #define GEN_INF UINT32_MAX
 
+/* The snapshot list and its records (journal and checkpoint). */
+
+int
+volume_snaps_reserve (struct volume *v)
+{
+  size_t ncap;
+  struct snap *ns;
+
+  if (v->nsnaps < v->capsnaps)
+    return 0;
+  ncap = v->capsnaps ? v->capsnaps * 2 : 16;
+  /* Grow the list and the index, then commit: a failed second step
+   * leaves the list larger, which is harmless. */
+  ns = realloc (v->snaps, ncap * sizeof *ns);
+  if (ns == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  v->snaps = ns;
+  if (snapidx_reserve (v, ncap) == -1)
+    return -1;
+  v->capsnaps = ncap;
+  return 0;
+}
+
+int
+volume_snap_insert (struct volume *v, const struct snap *s)
+{
+  size_t i;
+
+  if (volume_snaps_reserve (v) == -1)
+    return -1;
+  /* Generations only grow: the new one normally goes last. */
+  for (i = v->nsnaps; i > 0 && v->snaps[i - 1].gen > s->gen; i--)
+    ;
+  if (i > 0 && v->snaps[i - 1].gen == s->gen)
+    return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
+                     PRIu32, v->name, s->gen);
+  memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
+  v->snaps[i] = *s;
+  v->snaps[i].open_count = 0;
+  v->nsnaps++;
+  snapidx_add (v, s);
+  if (s->gen >= v->live_gen)
+    v->live_gen = s->gen + 1;
+  if (s->gen > v->latest_gen)
+    __atomic_store_n (&v->latest_gen, s->gen, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+/* Decode a snapshot record (journal payload or checkpoint body).
+ * Returns its length, or -1. */
+ssize_t
+volume_decode_snap (struct volume *v, const uint8_t *p, size_t len,
+                    struct snap *s)
+{
+  uint32_t labellen;
+
+  if (len < SNAP_REC_FIXED)
+    return sv_error (EILSEQ, "volume %s: snapshot record is short", v->name);
+  memset (s, 0, sizeof *s);
+  memcpy (s->id.b, p, 16);
+  memcpy (s->set.b, p + 16, 16);
+  s->gen = get_le32 (p + 32);
+  labellen = get_le32 (p + 36);
+  s->created = get_le64 (p + 40);
+  s->size = get_le64 (p + 48);
+  if (labellen > SV_LABEL_MAX || SNAP_REC_FIXED + labellen > len)
+    return sv_error (EILSEQ, "volume %s: snapshot label length %" PRIu32
+                     " is invalid", v->name, labellen);
+  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0 ||
+      s->size % 512 != 0 || s->size > v->size)
+    return sv_error (EILSEQ, "volume %s: snapshot record has generation %"
+                     PRIu32 " and size %" PRIu64, v->name, s->gen, s->size);
+  memcpy (s->label, p + SNAP_REC_FIXED, labellen);
+  s->label[labellen] = '\0';
+  return SNAP_REC_FIXED + labellen;
+}
+
+size_t
+volume_encode_snap (const struct snap *s, uint8_t *p)
+{
+  size_t labellen = strlen (s->label);
+
+  memcpy (p, s->id.b, 16);
+  memcpy (p + 16, s->set.b, 16);
+  put_le32 (p + 32, s->gen);
+  put_le32 (p + 36, labellen);
+  put_le64 (p + 40, s->created);
+  put_le64 (p + 48, s->size);
+  memcpy (p + SNAP_REC_FIXED, s->label, labellen);
+  return SNAP_REC_FIXED + labellen;
+}
+
 int
 volume_pin (struct volume *v, const struct uuid *set, const char *label,
             struct uuid *id, uint32_t *gen)

@@ -229,12 +229,13 @@ extern int volume_stopped_error (struct volume *v, int err);
 extern int volume_apply_record (void *opaque, unsigned type,
                                 const uint8_t *p, size_t len, uint64_t seq);
 /* Make room for one more snapshot in SNAPS and SNAP_SETS (snap_lock
- * held for writing, or the volume not yet shared).  -1 with ENOMEM
- * (message set), nothing changed. */
+ * held for writing, or the volume not yet shared; snap.c).  -1 with
+ * ENOMEM (message set), nothing changed. */
 extern int volume_snaps_reserve (struct volume *v);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);
 
-/* Codecs shared by the journal replay and the checkpoint (volopen.c). */
+/* Codecs shared by the journal replay and the checkpoint (snap.c;
+ * volume_check_ext: volopen.c). */
 extern ssize_t volume_decode_snap (struct volume *v, const uint8_t *p,
                                    size_t len, struct snap *s);
 extern size_t volume_encode_snap (const struct snap *s, uint8_t *p);

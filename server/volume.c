@@ -245,6 +245,29 @@ no_journal_space (struct volume *v, uint64_t vci)
 
 /* A journal append that fails leaves memory ahead of what can ever be
  * made durable: fail the volume rather than acknowledge it. */
+/* Check a version read from disk. */
+int
+volume_check_ext (struct volume *v, uint64_t vci, const struct ext *x)
+{
+  uint64_t valid = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
+
+  if (vci >= v->nclusters)
+    return sv_error (EILSEQ, "volume %s: mapping for cluster %" PRIu64
+                     " beyond the end (%" PRIu64 " clusters)",
+                     v->name, vci, v->nclusters);
+  if (x->gen == 0 || x->gen == UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has a mapping with invalid generation %" PRIu32,
+                     v->name, vci, x->gen);
+  if ((x->alloc | x->zero) & ~valid || (x->alloc & x->zero))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has invalid subcluster bitmaps", v->name, vci);
+  if ((x->alloc == 0) != (x->phys == PHYS_NONE))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has an inconsistent physical cluster", v->name, vci);
+  return 0;
+}
+
 static int
 fail_volume (struct volume *v, int err, const char *what)
 {

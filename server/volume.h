@@ -235,7 +235,8 @@ extern int volume_snaps_reserve (struct volume *v);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);
 
 /* Codecs shared by the journal replay and the checkpoint (snap.c;
- * volume_check_ext: volopen.c). */
+ * volume_check_ext, the one check of a version read from disk:
+ * volume.c). */
 extern ssize_t volume_decode_snap (struct volume *v, const uint8_t *p,
                                    size_t len, struct snap *s);
 extern size_t volume_encode_snap (const struct snap *s, uint8_t *p);

@@ -4,6 +4,11 @@
  * ckpt.c: checkpoints: a full image of a volume's extent map and
  * snapshots, so that recovery replays only a short journal.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * volopen.c > ckpt.c > snap.c > volume.c > punch.c, snapidx.c: calls
+ * snap.c (the snapshot record), volume.c (gate, flush cycle) and
+ * punch.c, never volopen.c.
+ *
  * Design notes: the checkpoint protocol (volume_checkpoint)
  * ---------------------------------------------------------
  * Runs as the volume's flush cycle (no other flush interleaves) with

@@ -4,6 +4,9 @@
  * punch.c: subcluster hole punching deferred until the metadata change
  * that stopped referencing the subclusters is durable.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom, beside snapidx.c: calls only the map.
+ *
  * Design notes
  * ------------
  * A punch must never destroy bytes that a durable mapping still

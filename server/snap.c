@@ -4,6 +4,11 @@
  * snap.c: snapshots of one volume: pin, delete with space reclaim, and
  * space accounting.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * volopen.c > ckpt.c > snap.c > volume.c > punch.c, snapidx.c: calls
+ * volume.c (flush, journal records), punch.c and snapidx.c, never
+ * ckpt.c or volopen.c.
+ *
  * Design notes: who sees a subcluster
  * -----------------------------------
  * For one cluster, let its versions be e_0 .. e_{n-1} by ascending gen.

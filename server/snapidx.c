@@ -4,6 +4,10 @@
  * snapidx.c: find a volume's snapshot by its id or its set's id in
  * constant time.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom, beside punch.c: calls nothing of the
+ * engine but errmsg.c.
+ *
  * Design notes
  * ------------
  * A pin checks, with writes held, that no snapshot of the volume is in

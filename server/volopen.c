@@ -3,6 +3,10 @@
  *
  * volopen.c: creating, opening (recovery) and closing a volume.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's top: volopen.c > ckpt.c > snap.c > volume.c >
+ * punch.c, snapidx.c.  Called by the pool layer and inspect.c.
+ *
  * Design notes: recovery
  * ----------------------
  *   1. Read and check the superblock (checksum, magic, version, name).

@@ -4,6 +4,12 @@
  * volume.c: a volume's data path: reads, copy-on-write writes, zero and
  * trim, block status, and the group-commit flush.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom: volopen.c > ckpt.c > snap.c > volume.c >
+ * punch.c, snapidx.c.  Calls only punch.c and the layers below (journal,
+ * map, allocator); the checkpoint it triggers goes through
+ * v->checkpoint.
+ *
  * Design notes
  * ------------
  * Copy-on-write decision (write_cluster).  Let L be the latest pinned

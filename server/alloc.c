@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "ondisk.h"
+#include "vector.h"
 
 int
 alloc_init (struct alloc *a)
@@ -186,14 +187,13 @@ alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq)
 
   pthread_mutex_lock (&a->mu);
   if (a->npend == a->cappend) {
-    size_t ncap = a->cappend ? a->cappend * 2 : 64;
-    struct pending_free *np = realloc (a->pend, ncap * sizeof *np);
+    struct pending_free *np = vector_grow (a->pend, a->npend, &a->cappend,
+                                           1, sizeof *np);
     if (np == NULL) {
       r = -1;
       goto out;
     }
     a->pend = np;
-    a->cappend = ncap;
   }
   a->pend[a->npend].seq = seq;
   a->pend[a->npend].phys = p;

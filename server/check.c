@@ -62,6 +62,7 @@
 #include "inspect.h"
 #include "ondisk.h"
 #include "pool.h"
+#include "vector.h"
 
 /* Lines of one kind listed per volume; the rest are counted. */
 #define MAX_LISTED 20
@@ -112,12 +113,11 @@ list_add (struct check_list *l, const char *kind, int repairable,
   struct check_item *it;
 
   if (l->n == l->cap) {
-    size_t ncap = l->cap ? l->cap * 2 : 8;
-    struct check_item *nv = realloc (l->v, ncap * sizeof *nv);
+    struct check_item *nv = vector_grow (l->v, l->n, &l->cap, 1,
+                                         sizeof *nv);
     if (nv == NULL)
       return -1;
     l->v = nv;
-    l->cap = ncap;
   }
   it = &l->v[l->n];
   it->kind = strdup (kind);
@@ -483,15 +483,13 @@ check_versions (struct volscan *vs, size_t *nown)
       if (x->phys == PHYS_NONE)
         continue;
       if (n == cap) {
-        size_t ncap = cap ? cap * 2 : 1024;
-        struct owner *no = realloc (own, ncap * sizeof *no);
+        struct owner *no = vector_grow (own, n, &cap, 1, sizeof *no);
         if (no == NULL) {
           free (own);
           vs->ck->failed = ENOMEM;
           return NULL;
         }
         own = no;
-        cap = ncap;
       }
       own[n++] = (struct owner) {
         .phys = x->phys, .gen = x->gen, .vci = vci, .alloc = x->alloc,

@@ -39,6 +39,7 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -54,10 +55,10 @@ volume_snaps_reserve (struct volume *v)
 
   if (v->nsnaps < v->capsnaps)
     return 0;
-  ncap = v->capsnaps ? v->capsnaps * 2 : 16;
+  ncap = v->capsnaps;
   /* Grow the list and the index, then commit: a failed second step
    * leaves the list larger, which is harmless. */
-  ns = realloc (v->snaps, ncap * sizeof *ns);
+  ns = vector_grow (v->snaps, v->nsnaps, &ncap, 1, sizeof *ns);
   if (ns == NULL)
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   v->snaps = ns;
@@ -351,14 +352,13 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
     return sv_error (ENOENT, "volume %s: no such snapshot", v->name);
   }
   if (v->npend_del == v->cappend_del) {
-    size_t ncap = v->cappend_del ? v->cappend_del * 2 : 8;
-    struct pending_delete *np = realloc (v->pend_del, ncap * sizeof *np);
+    struct pending_delete *np = vector_grow (v->pend_del, v->npend_del,
+                                             &v->cappend_del, 1, sizeof *np);
     if (np == NULL) {
       sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     }
     v->pend_del = np;
-    v->cappend_del = ncap;
   }
   /* No reservation: a deletion must not fail for want of journal space
    * (it is how space comes back); it takes the headroom, or goes past

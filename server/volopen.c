@@ -54,6 +54,7 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -316,14 +317,12 @@ partial_versions (struct volume *v, size_t *np)
       if (ev->v[k].phys == PHYS_NONE || ev->v[k].alloc == full)
         continue;
       if (n == cap) {
-        size_t ncap = cap ? cap * 2 : 64;
-        struct partial *np2 = realloc (pv, ncap * sizeof *np2);
+        struct partial *np2 = vector_grow (pv, n, &cap, 1, sizeof *np2);
         if (np2 == NULL) {
           free (pv);
           return NULL;
         }
         pv = np2;
-        cap = ncap;
       }
       pv[n++] = (struct partial) {
         .phys = ev->v[k].phys, .unused = full & ~ev->v[k].alloc,

@@ -43,6 +43,9 @@ grow (struct alloc *a, uint64_t n)
     return -1;
   }
   nwords = (n + 63) / 64;
+  /* Not vector.h: the bitmap has no length of its own (NPHYS, the
+   * clusters it covers, follows from the room), and new words must
+   * read as free (zeroed). */
   if (nwords > oldwords) {
     uint64_t want = oldwords * 2 > nwords ? oldwords * 2 : nwords;
     nb = realloc (a->bits, want * sizeof *nb);

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "ondisk.h"
+#include "vector.h"
 
 int
 alloc_init (struct alloc *a)
@@ -42,6 +43,9 @@ grow (struct alloc *a, uint64_t n)
     return -1;
   }
   nwords = (n + 63) / 64;
+  /* Not vector.h: the bitmap has no length of its own (NPHYS, the
+   * clusters it covers, follows from the room), and new words must
+   * read as free (zeroed). */
   if (nwords > oldwords) {
     uint64_t want = oldwords * 2 > nwords ? oldwords * 2 : nwords;
     nb = realloc (a->bits, want * sizeof *nb);
@@ -186,14 +190,13 @@ alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq)
 
   pthread_mutex_lock (&a->mu);
   if (a->npend == a->cappend) {
-    size_t ncap = a->cappend ? a->cappend * 2 : 64;
-    struct pending_free *np = realloc (a->pend, ncap * sizeof *np);
+    struct pending_free *np = vector_grow (a->pend, a->npend, &a->cappend,
+                                           1, sizeof *np);
     if (np == NULL) {
       r = -1;
       goto out;
     }
     a->pend = np;
-    a->cappend = ncap;
   }
   a->pend[a->npend].seq = seq;
   a->pend[a->npend].phys = p;

@@ -8,18 +8,19 @@
  * ------------
  * The checker reads a pool with the engine's own code, so that it sees
  * exactly what recovery would see, and then checks what recovery takes
- * on trust:
+ * on trust.  It sees the engine only through inspect.h (a volume read
+ * as recovery reads it, into memory) and pool.h:
  *   1. Take the pool's lock (pool_lock): a served pool is refused, and
  *      nothing serves the pool while it is checked or repaired.
  *   2. The pool header, then every entry of volumes/: leftovers of
  *      unfinished creations and deletions, names, and each volume:
- *      a. superblock (volume_prepare), checkpoint
- *         (volume_load_checkpoint), journal (journal_check, applying
- *         records with volume_apply_record): the map and snapshots as
+ *      a. superblock (inspect_open), checkpoint
+ *         (inspect_load_checkpoint), journal (inspect_read_journal,
+ *         replaying records as recovery does): the map and snapshots as
  *         recovery would rebuild them, with every torn tail and
  *         leftover file reported instead of fixed;
  *      b. invariants of the result: snapshots sorted with unique
- *         generations and ids, every version valid (volume_check_ext),
+ *         generations and ids, every version valid (inspect_check_version),
  *         in generation order, not beyond the live generation, and no
  *         physical cluster owned twice;
  *      c. space: data in the data file (SEEK_DATA) that no version
@@ -29,8 +30,8 @@
  *      part of it missing, "unreferenced" would be a guess.
  *   3. With CHECK_REPAIR, and only in volumes whose problems are all
  *      repairable: remove a leftover checkpoint.new, then open and
- *      close the volume with the engine's recovery (volume_open,
- *      volume_close): it cuts torn tails, removes stale journal files,
+ *      close the volume with the engine's recovery (inspect_recover:
+ *      volume_open, volume_close): it cuts torn tails, removes stale journal files,
  *      punches what no version maps (free clusters and unmapped
  *      subclusters of mapped ones: volume_punch_unmapped, the one
  *      function both use), reclaims what no view reads and writes a
@@ -58,9 +59,10 @@
 #include "cleanup.h"
 #include "crc32c.h"
 #include "errmsg.h"
+#include "inspect.h"
 #include "ondisk.h"
-#include "pool-internal.h"
-#include "volume.h"
+#include "pool.h"
+#include "vector.h"
 
 /* Lines of one kind listed per volume; the rest are counted. */
 #define MAX_LISTED 20
@@ -78,7 +80,7 @@ struct volscan {
   struct checker *ck;
   struct check_volume *out;
   char *dir;                    /* DIR/volumes/NAME */
-  struct volume *v;
+  struct inspect *in;           /* the volume as read */
   struct kind_count kinds[32];
   size_t nkinds;
   size_t unrepairable;          /* problems that forbid touching it */
@@ -89,7 +91,11 @@ struct volscan {
 };
 
 struct checker {
-  struct sv_pool pool;          /* dir, voldir and io for the engine */
+  struct {
+    char *dir;
+    char *voldir;               /* DIR/volumes */
+    const struct sv_io *io;
+  } pool;
   struct check_report *rep;
   struct volscan *scans;        /* parallel to rep->volumes */
   size_t nscans;
@@ -107,12 +113,11 @@ list_add (struct check_list *l, const char *kind, int repairable,
   struct check_item *it;
 
   if (l->n == l->cap) {
-    size_t ncap = l->cap ? l->cap * 2 : 8;
-    struct check_item *nv = realloc (l->v, ncap * sizeof *nv);
+    struct check_item *nv = vector_grow (l->v, l->n, &l->cap, 1,
+                                         sizeof *nv);
     if (nv == NULL)
       return -1;
     l->v = nv;
-    l->cap = ncap;
   }
   it = &l->v[l->n];
   it->kind = strdup (kind);
@@ -366,18 +371,23 @@ cmp_uuid (const void *a, const void *b)
 static void
 check_unique_ids (struct volscan *vs, int set)
 {
-  struct volume *v = vs->v;
-  CLEANUP_FREE struct uuid *ids = malloc ((v->nsnaps + 1) * sizeof *ids);
+  struct inspect_info info;
+  CLEANUP_FREE struct uuid *ids = NULL;
   size_t i;
 
+  inspect_info (vs->in, &info);
+  ids = malloc ((info.nsnaps + 1) * sizeof *ids);
   if (ids == NULL) {
     vs->ck->failed = ENOMEM;
     return;
   }
-  for (i = 0; i < v->nsnaps; i++)
-    ids[i] = set ? v->snaps[i].set : v->snaps[i].id;
-  qsort (ids, v->nsnaps, sizeof *ids, cmp_uuid);
-  for (i = 1; i < v->nsnaps; i++)
+  for (i = 0; i < info.nsnaps; i++) {
+    struct inspect_snap sn;
+    inspect_snap (vs->in, i, &sn);
+    ids[i] = set ? sn.set : sn.id;
+  }
+  qsort (ids, info.nsnaps, sizeof *ids, cmp_uuid);
+  for (i = 1; i < info.nsnaps; i++)
     if (uuid_equal (&ids[i - 1], &ids[i]) &&
         (i < 2 || !uuid_equal (&ids[i - 2], &ids[i]))) {
       char s[UUID_STRLEN + 1];
@@ -391,24 +401,27 @@ check_unique_ids (struct volscan *vs, int set)
 static void
 check_snapshots (struct volscan *vs)
 {
-  struct volume *v = vs->v;
+  struct inspect_info info;
+  struct inspect_snap prev = { .gen = 0 }, cur;
   size_t i;
 
-  for (i = 0; i < v->nsnaps; i++) {
-    const struct snap *s = &v->snaps[i];
+  inspect_info (vs->in, &info);
+  for (i = 0; i < info.nsnaps; i++, prev = cur) {
+    const struct inspect_snap *s = &cur;
     char id[UUID_STRLEN + 1];
 
+    inspect_snap (vs->in, i, &cur);
     uuid_format (&s->id, id);
-    if (i > 0 && v->snaps[i - 1].gen >= s->gen)
+    if (i > 0 && prev.gen >= s->gen)
       vproblem (vs, "snapshot-order", 0, NULL, "snapshot %s (generation %"
                 PRIu32 ") is listed after generation %" PRIu32 "; not"
                 " repairable: restore the volume's directory from a backup",
-                id, s->gen, v->snaps[i - 1].gen);
-    if (s->gen >= v->live_gen)
+                id, s->gen, prev.gen);
+    if (s->gen >= info.live_gen)
       vproblem (vs, "snapshot-future", 0, NULL, "snapshot %s pins generation"
                 " %" PRIu32 ", not older than the live generation %" PRIu32
                 "; not repairable: restore the volume's directory from a"
-                " backup", id, s->gen, v->live_gen);
+                " backup", id, s->gen, info.live_gen);
   }
   check_unique_ids (vs, 0);
   check_unique_ids (vs, 1);
@@ -438,20 +451,21 @@ cmp_owner (const void *a, const void *b)
 static struct owner *
 check_versions (struct volscan *vs, size_t *nown)
 {
-  struct volume *v = vs->v;
+  struct inspect_info info;
   struct owner *own = NULL;
   size_t n = 0, cap = 0, i;
   uint64_t vci = 0;
+  union extvec_buf evbuf;
+  const struct extvec *ev;
 
-  while (extmap_next (&v->map, &vci)) {
-    union extvec_buf evbuf;
-    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  inspect_info (vs->in, &info);
+  while ((ev = inspect_versions (vs->in, &vci, &evbuf)) != NULL) {
     uint32_t k;
 
     for (k = 0; k < ev->n; k++) {
       const struct ext *x = &ev->v[k];
 
-      if (volume_check_ext (v, vci, x) == -1)
+      if (inspect_check_version (vs->in, vci, x) == -1)
         vproblem (vs, "version-invalid", 0, NULL, "%s (generation %" PRIu32
                   "); not repairable: restore the volume's directory from a"
                   " backup", sv_errmsg (), x->gen);
@@ -460,24 +474,22 @@ check_versions (struct volscan *vs, size_t *nown)
                   " generation %" PRIu32 " after generation %" PRIu32 "; not"
                   " repairable: restore the volume's directory from a backup",
                   vci, x->gen, ev->v[k - 1].gen);
-      if (x->gen > v->live_gen)
+      if (x->gen > info.live_gen)
         vproblem (vs, "version-future", 0, NULL, "cluster %" PRIu64 " has a"
                   " version at generation %" PRIu32 ", beyond the live"
                   " generation %" PRIu32 "; not repairable: restore the"
                   " volume's directory from a backup", vci, x->gen,
-                  v->live_gen);
+                  info.live_gen);
       if (x->phys == PHYS_NONE)
         continue;
       if (n == cap) {
-        size_t ncap = cap ? cap * 2 : 1024;
-        struct owner *no = realloc (own, ncap * sizeof *no);
+        struct owner *no = vector_grow (own, n, &cap, 1, sizeof *no);
         if (no == NULL) {
           free (own);
           vs->ck->failed = ENOMEM;
           return NULL;
         }
         own = no;
-        cap = ncap;
       }
       own[n++] = (struct owner) {
         .phys = x->phys, .gen = x->gen, .vci = vci, .alloc = x->alloc,
@@ -568,7 +580,7 @@ cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
 {
   const struct owner *o = p < PHYS_NONE
     ? find_owner (ls->own, ls->nown, p) : NULL;
-  struct volume *v = ls->vs->v;
+  struct inspect_info info;
   uint64_t extra;
   char fix[512];
   int n;
@@ -588,6 +600,7 @@ cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
   extra = mask & ~o->alloc;
   if (extra == 0)
     return;
+  inspect_info (ls->vs->in, &info);
   n = __builtin_popcountll (extra);
   snprintf (fix, sizeof fix, "%s: punched %d subcluster%s of physical"
             " cluster %" PRIu32 " that no version maps", ls->path, n,
@@ -596,7 +609,7 @@ cluster_has_data (struct leak_state *ls, uint64_t p, uint64_t mask,
             PRIu32 " (cluster %" PRIu64 " generation %" PRIu32 ") holds data"
             " in %d subcluster%s (%" PRIu64 " bytes) that no version maps"
             " (leaked)", ls->path, o->phys, o->vci, o->gen, n,
-            n == 1 ? "" : "s", (uint64_t) n * v->subcluster_size);
+            n == 1 ? "" : "s", (uint64_t) n * info.subcluster_size);
 }
 
 /* Does [OFF, OFF+LEN) of FD read as zeroes?  A read error counts as
@@ -627,14 +640,17 @@ range_is_zero (int fd, uint64_t off, uint64_t len)
 static void
 check_data (struct volscan *vs, const struct owner *own, size_t nown)
 {
-  struct volume *v = vs->v;
-  uint64_t cs = v->cluster_size, ss = v->subcluster_size;
+  struct inspect_info info;
+  uint64_t cs, ss;
   uint64_t cur = UINT64_MAX, cur_mask = 0, cur_bytes = 0;
   char path[4096];
   struct leak_state ls = { vs, path, own, nown, 0, 0, 0, 0 };
   off_t off = 0;
   int fd;
 
+  inspect_info (vs->in, &info);
+  cs = info.cluster_size;
+  ss = info.subcluster_size;
   snprintf (path, sizeof path, "%s/data", vs->dir);
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd == -1) {
@@ -711,40 +727,16 @@ check_data (struct volscan *vs, const struct owner *own, size_t nown)
  * pinned in [a, h), h the generation of the nearest newer version that
  * defines s, and by the live volume when none does. */
 
-/* Snapshots with a generation in [A, B). */
-static size_t
-snaps_in (const struct volume *v, uint32_t a, uint32_t b)
-{
-  size_t lo = 0, hi = v->nsnaps, first;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->snaps[mid].gen < a)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  first = lo;
-  hi = v->nsnaps;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->snaps[mid].gen < b)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo - first;
-}
-
 static void
 check_reclaim (struct volscan *vs)
 {
-  struct volume *v = vs->v;
+  struct inspect_info info;
   uint64_t vci = 0;
+  union extvec_buf evbuf;
+  const struct extvec *ev;
 
-  while (extmap_next (&v->map, &vci)) {
-    union extvec_buf evbuf;
-    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  inspect_info (vs->in, &info);
+  while ((ev = inspect_versions (vs->in, &vci, &evbuf)) != NULL) {
     uint32_t hi[64];
     unsigned s;
     int i, n;
@@ -756,10 +748,11 @@ check_reclaim (struct volscan *vs)
       uint64_t def = x->alloc | x->zero, unread = 0;
       char fix[256];
 
-      for (s = 0; s < v->nsub; s++) {
+      for (s = 0; s < info.nsub; s++) {
         if (!((def >> s) & 1))
           continue;
-        if (hi[s] != GEN_INF && snaps_in (v, x->gen, hi[s]) == 0)
+        if (hi[s] != GEN_INF &&
+            inspect_snaps_between (vs->in, x->gen, hi[s]) == 0)
           unread |= 1ull << s;
         hi[s] = x->gen;
       }
@@ -774,7 +767,7 @@ check_reclaim (struct volscan *vs)
                 " bytes of data) that no view reads (reclaimable)", vci,
                 x->gen, n, n == 1 ? "" : "s",
                 (uint64_t) __builtin_popcountll (unread & x->alloc) *
-                v->subcluster_size);
+                info.subcluster_size);
     }
     vci++;
   }
@@ -805,24 +798,23 @@ check_volume (struct volscan *vs)
   size_t nown = 0;
   int ckpt_ok, journal_ok;
 
-  vs->v = volume_prepare (&vs->ck->pool, vs->dir, name);
-  if (vs->v == NULL) {
+  vs->in = inspect_open (vs->ck->pool.io, vs->dir, name);
+  if (vs->in == NULL) {
     vproblem (vs, "superblock", 0, NULL, "%s; %s", sv_errmsg (),
               advice (errno));
     count_hidden (vs);
     return;
   }
-  ckpt_ok = volume_load_checkpoint (vs->v, &last_seq, &jfirst) == 0;
+  ckpt_ok = inspect_load_checkpoint (vs->in, &last_seq, &jfirst) == 0;
   if (!ckpt_ok)
     vproblem (vs, "checkpoint", 0, NULL, "%s; %s", sv_errmsg (),
               advice (errno));
   vs->jfirst = jfirst;
   vs->last_seq = last_seq;
-  journal_ok = journal_check (vs->v->io, vs->dir, &vs->v->uuid, jfirst,
-                              last_seq, ckpt_ok ? volume_apply_record : NULL,
-                              vs->v, journal_found, vs,
-                              ckpt_ok && (vs->ck->flags &
-                                          CHECK_DISCARD_AFTER_CORRUPTION))
+  journal_ok = inspect_read_journal (vs->in, jfirst, last_seq, ckpt_ok,
+                                     journal_found, vs,
+                                     ckpt_ok && (vs->ck->flags &
+                                                 CHECK_DISCARD_AFTER_CORRUPTION))
     == 0;
   check_leftover_checkpoint (vs);
   if (ckpt_ok) {
@@ -838,8 +830,8 @@ check_volume (struct volscan *vs)
               " not checked, since the map could not be read completely");
   free (own);
   count_hidden (vs);
-  volume_free_unopened (vs->v);
-  vs->v = NULL;
+  inspect_close (vs->in);
+  vs->in = NULL;
 }
 
 /* The pool (steps 1 and 2). */
@@ -1029,18 +1021,18 @@ static int
 discard_journal (struct checker *ck, struct volscan *vs,
                  struct check_list *notes)
 {
-  struct uuid uuid;
-  struct volume *v = volume_prepare (&ck->pool, vs->dir, vs->out->name);
+  struct inspect *in = inspect_open (ck->pool.io, vs->dir, vs->out->name);
+  int r;
 
-  if (v == NULL) {
+  if (in == NULL) {
     note (notes, ck, "repair-failed", "volume %s: repair failed: %s",
           vs->out->name, sv_errmsg ());
     return -1;
   }
-  uuid = v->uuid;
-  volume_free_unopened (v);
-  if (journal_discard_corrupt (ck->pool.io, vs->dir, &uuid, vs->jfirst,
-                               vs->last_seq, discard_found, notes) == -1) {
+  r = inspect_discard_corrupt (in, vs->jfirst, vs->last_seq, discard_found,
+                               notes);
+  inspect_close (in);
+  if (r == -1) {
     note (notes, ck, "repair-failed", "volume %s: repair failed: the"
           " corrupt journal was not cut", vs->out->name);
     return -1;
@@ -1055,7 +1047,6 @@ repair_volume (struct checker *ck, struct volscan *vs,
                struct check_list *notes)
 {
   const struct sv_io *io = ck->pool.io;
-  struct volume *v;
   char path[4096];
 
   if (vs->leftover_ckpt) {
@@ -1072,8 +1063,7 @@ repair_volume (struct checker *ck, struct volscan *vs,
    * what it repairs is durable once volume_open returns.  The
    * checkpoint of the close only shortens the next recovery, and on a
    * full filesystem it cannot be had: that is no failed repair. */
-  v = volume_open (&ck->pool, vs->dir, vs->out->name);
-  if (v == NULL || (volume_close (v, 1) == -1 && errno != ENOSPC))
+  if (inspect_recover (io, vs->dir, vs->out->name) == -1)
     note (notes, ck, "repair-failed", "volume %s: repair failed: %s",
           vs->out->name, sv_errmsg ());
 }
@@ -1185,12 +1175,6 @@ check_pool (const char *dir, unsigned flags)
   memset (&ck, 0, sizeof ck);
   ck.flags = flags;
   ck.pool.io = &sio_posix;
-  ck.pool.lock_fd = -1;
-  ck.pool.checkpoint_bytes = DEFAULT_CHECKPOINT_BYTES;
-  ck.pool.default_cluster_size = SV_CLUSTER_DEFAULT;
-  pthread_mutex_init (&ck.pool.mu, NULL);
-  pthread_mutex_init (&ck.pool.ids_mu, NULL);
-  pthread_cond_init (&ck.pool.hold_cv, NULL);
   if ((ck.pool.dir = strdup (dir)) == NULL ||
       asprintf (&ck.pool.voldir, "%s/volumes", dir) == -1) {
     ck.pool.voldir = NULL;
@@ -1228,9 +1212,6 @@ check_pool (const char *dir, unsigned flags)
     list_free (&notes[i]);
   free (notes);
   list_free (&pool_notes);
-  pthread_mutex_destroy (&ck.pool.mu);
-  pthread_mutex_destroy (&ck.pool.ids_mu);
-  pthread_cond_destroy (&ck.pool.hold_cv);
   free (ck.pool.dir);
   free (ck.pool.voldir);
   close (lock_fd);

@@ -4,6 +4,11 @@
  * ckpt.c: checkpoints: a full image of a volume's extent map and
  * snapshots, so that recovery replays only a short journal.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * volopen.c > ckpt.c > snap.c > volume.c > punch.c, snapidx.c: calls
+ * snap.c (the snapshot record), volume.c (gate, flush cycle) and
+ * punch.c, never volopen.c.
+ *
  * Design notes: the checkpoint protocol (volume_checkpoint)
  * ---------------------------------------------------------
  * Runs as the volume's flush cycle (no other flush interleaves) with
@@ -46,6 +51,7 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -59,16 +65,11 @@ struct growbuf {
 static uint8_t *
 gb_reserve (struct growbuf *b, size_t n)
 {
-  if (b->len + n > b->cap) {
-    size_t ncap = b->cap ? b->cap : 1 << 16;
-    uint8_t *np;
-    while (ncap < b->len + n)
-      ncap *= 2;
-    np = realloc (b->p, ncap);
+  if (n > b->cap - b->len) {
+    uint8_t *np = vector_grow (b->p, b->len, &b->cap, n, 1);
     if (np == NULL)
       return NULL;
     b->p = np;
-    b->cap = ncap;
   }
   b->len += n;
   return b->p + b->len - n;

@@ -284,88 +284,104 @@ dense_new (const struct run *r, size_t n)
   return l;
 }
 
-/* Store S (maybe empty) for cluster O of the sparse leaf *LP: split
- * the run holding O, insert, merge with the neighbours, and make the
- * leaf anew (sparse or dense, or none when nothing is left).  -1 with
- * ENOMEM, *LP unchanged. */
-static int
-sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
+/* Does S, stored at O, continue the run before run B (which would end
+ * at O)? */
+static bool
+joins_previous (struct extleaf *l, unsigned b, unsigned o,
+                const struct slot *s)
 {
-  struct extleaf *l = *lp, *nl;
-  size_t n = l->n, i, k = 0, j;
-  int before = run_before (l, o);
-  struct run *r;
+  return b > 0 && offs (l)[b - 1] + lens (l)[b - 1] == o &&
+    continues (&slots (l)[b - 1], lens (l)[b - 1], s);
+}
 
-  /* Fast paths: the cluster keeps its slot, or is a run of one that
-   * changes and continues neither neighbour. */
-  if (before >= 0 && o < (unsigned) offs (l)[before] + lens (l)[before]) {
-    struct slot c = run_slot (&slots (l)[before], o - offs (l)[before]);
-    unsigned b = before;
+/* Does the run after run B start at O + 1 and continue S? */
+static bool
+joins_next (struct extleaf *l, unsigned b, unsigned o, const struct slot *s)
+{
+  return b + 1 < l->n && offs (l)[b + 1] == o + 1 &&
+    continues (s, 1, &slots (l)[b + 1]);
+}
 
-    if (c.mask == s->mask && c.phys == s->phys && c.gen == s->gen)
-      return 0;
-    if (lens (l)[b] == 1 && !slot_empty (s) &&
-        !(b > 0 && offs (l)[b - 1] + lens (l)[b - 1] == o &&
-          continues (&slots (l)[b - 1], lens (l)[b - 1], s)) &&
-        !(b + 1 < n && offs (l)[b + 1] == o + 1 &&
-          continues (s, 1, &slots (l)[b + 1]))) {
-      slots (l)[b] = *s;
-      return 0;
-    }
-    /* A cluster of a longer run takes a slot of its own: the run
-     * splits in two (the cluster at either end) or three.  No merge
-     * with the rest of the run is possible (a slot continuing a part
-     * of it would be the run's own, C); at an end of the run, S may
-     * continue the neighbouring run, which the general path merges.
-     * Otherwise in place when the leaf has room: the runs after B move
-     * up by one or two. */
-    if (!slot_empty (s) && lens (l)[b] >= 2) {
-      struct slot head = slots (l)[b];
-      unsigned off0 = offs (l)[b], len0 = lens (l)[b];
-      bool at_head = o == off0, at_tail = o + 1u == off0 + len0;
-      size_t add = at_head || at_tail ? 1 : 2, tail = n - b - 1;
+/* Cluster O of run B (two clusters or more) takes S (not empty), a slot
+ * of its own: the run splits in two (the cluster at either end) or
+ * three.  No merge with the rest of the run is possible (a slot
+ * continuing a part of it would be the run's own); at an end of the
+ * run, S may continue the neighbouring run, which the general path of
+ * sparse_store merges.  Otherwise in place when the leaf has room: the
+ * runs after B move up by one or two.  Returns whether it was done. */
+static bool
+split_in_place (struct extleaf *l, unsigned b, unsigned o,
+                const struct slot *s)
+{
+  struct slot head = slots (l)[b];
+  unsigned off0 = offs (l)[b], len0 = lens (l)[b];
+  bool at_head = o == off0, at_tail = o + 1u == off0 + len0;
+  size_t n = l->n, add = at_head || at_tail ? 1 : 2, tail = n - b - 1;
 
-      if (at_head && b > 0 && offs (l)[b - 1] + lens (l)[b - 1] == o &&
-          continues (&slots (l)[b - 1], lens (l)[b - 1], s))
-        add = 0;
-      if (at_tail && b + 1 < n && offs (l)[b + 1] == o + 1 &&
-          continues (s, 1, &slots (l)[b + 1]))
-        add = 0;
-      if (add > 0 && n + add <= l->cap) {
-        memmove (&slots (l)[b + 1 + add], &slots (l)[b + 1],
-                 tail * sizeof *slots (l));
-        memmove (&offs (l)[b + 1 + add], &offs (l)[b + 1],
-                 tail * sizeof *offs (l));
-        memmove (&lens (l)[b + 1 + add], &lens (l)[b + 1],
-                 tail * sizeof *lens (l));
-        if (at_head) {
-          slots (l)[b] = *s;
-          lens (l)[b] = 1;
-          slots (l)[b + 1] = run_slot (&head, 1);
-          offs (l)[b + 1] = o + 1;
-          lens (l)[b + 1] = len0 - 1;
-        }
-        else {
-          lens (l)[b] = o - off0;
-          slots (l)[b + 1] = *s;
-          offs (l)[b + 1] = o;
-          lens (l)[b + 1] = 1;
-          if (!at_tail) {
-            slots (l)[b + 2] = run_slot (&head, o + 1 - off0);
-            offs (l)[b + 2] = o + 1;
-            lens (l)[b + 2] = off0 + len0 - o - 1;
-          }
-        }
-        l->n = n + add;
-        return 0;
-      }
+  if (at_head && joins_previous (l, b, o, s))
+    add = 0;
+  if (at_tail && joins_next (l, b, o, s))
+    add = 0;
+  if (add == 0 || n + add > l->cap)
+    return false;
+  memmove (&slots (l)[b + 1 + add], &slots (l)[b + 1],
+           tail * sizeof *slots (l));
+  memmove (&offs (l)[b + 1 + add], &offs (l)[b + 1],
+           tail * sizeof *offs (l));
+  memmove (&lens (l)[b + 1 + add], &lens (l)[b + 1],
+           tail * sizeof *lens (l));
+  if (at_head) {
+    slots (l)[b] = *s;
+    lens (l)[b] = 1;
+    slots (l)[b + 1] = run_slot (&head, 1);
+    offs (l)[b + 1] = o + 1;
+    lens (l)[b + 1] = len0 - 1;
+  }
+  else {
+    lens (l)[b] = o - off0;
+    slots (l)[b + 1] = *s;
+    offs (l)[b + 1] = o;
+    lens (l)[b + 1] = 1;
+    if (!at_tail) {
+      slots (l)[b + 2] = run_slot (&head, o + 1 - off0);
+      offs (l)[b + 2] = o + 1;
+      lens (l)[b + 2] = off0 + len0 - o - 1;
     }
   }
+  l->n = n + add;
+  return true;
+}
 
-  /* At most two more runs than now. */
-  r = malloc ((n + 2) * sizeof *r);
-  if (r == NULL)
-    return -1;
+/* The fast paths of sparse_store, for cluster O inside run B: the
+ * cluster keeps its slot, or is a run of one that changes and
+ * continues neither neighbour, or splits its run in place.  Returns
+ * whether S is stored. */
+static bool
+store_in_run (struct extleaf *l, unsigned b, unsigned o,
+              const struct slot *s)
+{
+  struct slot c = run_slot (&slots (l)[b], o - offs (l)[b]);
+
+  if (c.mask == s->mask && c.phys == s->phys && c.gen == s->gen)
+    return true;
+  if (lens (l)[b] == 1 && !slot_empty (s) &&
+      !joins_previous (l, b, o, s) && !joins_next (l, b, o, s)) {
+    slots (l)[b] = *s;
+    return true;
+  }
+  return !slot_empty (s) && lens (l)[b] >= 2 && split_in_place (l, b, o, s);
+}
+
+/* Fill R (room for the runs of L and two more) with the runs of L
+ * with S (maybe empty) stored for cluster O: the run holding O (run
+ * BEFORE, or the last run before O) split around it.  Returns the
+ * number of runs. */
+static size_t
+runs_with (struct extleaf *l, int before, unsigned o, const struct slot *s,
+           struct run *r)
+{
+  size_t n = l->n, i, k = 0;
+
   for (i = 0; i < n; i++) {
     struct run cur = { slots (l)[i], offs (l)[i], lens (l)[i] };
 
@@ -391,8 +407,16 @@ sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
     r[0] = (struct run) { *s, o, 1 };
     k++;
   }
+  return k;
+}
 
-  /* Merge runs that continue one another (at most around O). */
+/* Merge the runs of R[0..K) that continue one another; returns how
+ * many are left. */
+static size_t
+merge_runs (struct run *r, size_t k)
+{
+  size_t i, j;
+
   for (i = 0, j = 0; i < k; i++) {
     if (j > 0 && r[j - 1].off + r[j - 1].len == r[i].off &&
         continues (&r[j - 1].s, r[j - 1].len, &r[i].s))
@@ -400,31 +424,64 @@ sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
     else
       r[j++] = r[i];
   }
-  k = j;
+  return j;
+}
+
+/* Make the sparse leaf *LP hold runs R[0..K): rewritten in place when
+ * it has room enough and not much too much, else a new leaf (sparse or
+ * dense, or none when K is 0).  -1 with ENOMEM, *LP unchanged. */
+static int
+leaf_from_runs (struct extleaf **lp, const struct run *r, size_t k)
+{
+  struct extleaf *l = *lp, *nl;
+  size_t i;
 
   if (k == 0)
     nl = NULL;
   else if (k <= l->cap && k >= l->cap / 4) {
-    /* Room enough, and not much too much: rewrite in place. */
     l->n = k;
     for (i = 0; i < k; i++) {
       slots (l)[i] = r[i].s;
       offs (l)[i] = r[i].off;
       lens (l)[i] = r[i].len;
     }
-    free (r);
     return 0;
   }
   else if (k > SPARSE_MAX)
     nl = dense_new (r, k);
   else
     nl = sparse_new (r, k);
-  free (r);
   if (k > 0 && nl == NULL)
     return -1;
   free (l);
   *lp = nl;
   return 0;
+}
+
+/* Store S (maybe empty) for cluster O of the sparse leaf *LP: in place
+ * when a fast path allows, else split the run holding O, insert, merge
+ * with the neighbours, and make the leaf anew (sparse or dense, or
+ * none when nothing is left).  -1 with ENOMEM, *LP unchanged. */
+static int
+sparse_store (struct extleaf **lp, unsigned o, const struct slot *s)
+{
+  struct extleaf *l = *lp;
+  int before = run_before (l, o);
+  struct run *r;
+  size_t k;
+  int ret;
+
+  if (before >= 0 && o < (unsigned) offs (l)[before] + lens (l)[before] &&
+      store_in_run (l, before, o, s))
+    return 0;
+  /* At most two more runs than now. */
+  r = malloc ((l->n + 2) * sizeof *r);
+  if (r == NULL)
+    return -1;
+  k = merge_runs (r, runs_with (l, before, o, s, r));
+  ret = leaf_from_runs (lp, r, k);
+  free (r);
+  return ret;
 }
 
 static bool

@@ -239,4 +239,47 @@ extern int journal_remove_old (struct journal *j, uint64_t first);
 extern void journal_path (char *buf, size_t len, const char *dir,
                           uint64_t number);
 
+/* Offline checking (for inspect.c, the checker's window on the engine). */
+
+/* Receives one finding of journal_check: KIND and MESSAGE as in struct
+ * check_item; FIX says what recovery does about it (past tense), NULL
+ * when it must not be left to recovery. */
+typedef void (*journal_report_fn) (void *opaque, const char *kind,
+                                   int repairable, const char *message,
+                                   const char *fix);
+
+/* Read the journal files of the volume in DIR as journal_open does
+ * (same header, record, checksum, sequence and mark checks, records
+ * after AFTER_SEQ passed to APPLY) without changing any file: what
+ * recovery would do to a file (remove it, cut its tail) goes to REPORT
+ * instead.  APPLY NULL: the checkpoint is unknown; every file is read
+ * for its checksums and sequence only.  A corrupt journal (a bad
+ * record before what was acknowledged) is reported as "journal-corrupt":
+ * not repairable, or with DISCARDABLE, repairable by cutting it there
+ * (journal_discard_corrupt), APPLY then having seen what would be
+ * left.  Returns 0 if the journal was read to the point where recovery
+ * (or that cut) would stop, -1 if it could not be (an unrepairable
+ * finding was reported; what APPLY saw is incomplete). */
+extern int journal_check (const struct sv_io *io, const char *dir,
+                          const struct uuid *uuid, uint64_t first,
+                          uint64_t after_seq,
+                          int (*apply) (void *opaque, unsigned type,
+                                        const uint8_t *payload, size_t len,
+                                        uint64_t seq),
+                          void *opaque, journal_report_fn report,
+                          void *ropaque, int discardable)
+  __attribute__((nonnull (1, 2, 3, 8)));
+
+/* Scan as journal_check does (reporting the same findings) and cut a
+ * corrupt journal ("journal-corrupt") at its first bad record: the
+ * file is truncated there, its marks set there and synced, and every
+ * later journal file removed.  The finding is reported as repairable,
+ * its FIX saying what was discarded.  0, or -1 if the scan stopped on
+ * something else (reported). */
+extern int journal_discard_corrupt (const struct sv_io *io, const char *dir,
+                                    const struct uuid *uuid, uint64_t first,
+                                    uint64_t after_seq,
+                                    journal_report_fn report, void *ropaque)
+  __attribute__((nonnull (1, 2, 3, 6)));
+
 #endif /* SNAPVOL_JOURNAL_H */

@@ -51,15 +51,6 @@ extern void pending_punch_free (struct volume *v);
 extern int volume_exclusive_cycle (struct volume *v,
                                    int (*fn) (struct volume *));
 
-/* Take the pool's exclusive lock, which keeps a served pool and
- * `snapvolctl check` apart: a flock on DIR/snapvol.pool.  Returns the
- * descriptor holding it (close it to release); -1 with EBUSY if another
- * process holds it. */
-extern int pool_lock (const char *dir);
-
-/* Validation shared by the pool and the plugin-facing API. */
-extern int sv_check_name (const char *name);
-
 /* The pool's volume list (pool.c).  pool_find_volume: the volume NAME
  * or NULL, POOL->mu held.  pool_insert_volume: add V in name order,
  * POOL->mu held (takes ids_mu).  pool_remove_tree: remove directory DIR

@@ -130,6 +130,16 @@ extern struct sv_pool *pool_open (const char *dir,
  * checkpoint failed (the pool is freed anyway; the journal is intact). */
 extern int pool_close (struct sv_pool *pool);
 
+/* Take the pool's exclusive lock, which keeps a served pool and
+ * `snapvolctl check` apart: a flock on DIR/snapvol.pool.  Returns the
+ * descriptor holding it (close it to release); -1 with EBUSY if another
+ * process holds it. */
+extern int pool_lock (const char *dir);
+
+/* The volume-name rule (common/proto.c) as the pool applies it: 0, or
+ * -1 with EINVAL and sv_errmsg() saying what is wrong. */
+extern int sv_check_name (const char *name);
+
 /* The cluster size of volumes created without one: the one pool_open
  * was given, else the one the pool header records. */
 extern uint32_t pool_default_cluster_size (struct sv_pool *pool)

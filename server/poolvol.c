@@ -23,6 +23,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "proto.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -219,7 +220,7 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
 {
   struct volume **vv;
   struct sv_snapshot_info *all = NULL;
-  size_t nv, i, nall = 0;
+  size_t nv, i, nall = 0, capall = 0;
 
   if (volume && sv_check_name (volume) == -1)
     return -1;
@@ -235,7 +236,8 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
       ungrab_volumes (pool, vv, nv);
       return -1;
     }
-    na = realloc (all, (nall + nsi + 1) * sizeof *na);
+    na = nsi + 1 <= capall - nall ? all
+      : vector_grow (all, nall, &capall, nsi + 1, sizeof *na);
     if (na == NULL) {
       free (si);
       free (all);
@@ -315,9 +317,7 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
                          sid, v->name, s->open_count);
       }
       if (nvic == cap) {
-        struct victim *nv;
-        cap = cap ? cap * 2 : 8;
-        nv = realloc (vic, cap * sizeof *nv);
+        struct victim *nv = vector_grow (vic, nvic, &cap, 1, sizeof *nv);
         if (nv == NULL) {
           sv_rwunlock (&v->snap_lock, LOCK_SNAP);
           sv_unlock (&pool->mu, LOCK_POOL);

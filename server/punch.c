@@ -4,6 +4,9 @@
  * punch.c: subcluster hole punching deferred until the metadata change
  * that stopped referencing the subclusters is durable.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom, beside snapidx.c: calls only the map.
+ *
  * Design notes
  * ------------
  * A punch must never destroy bytes that a durable mapping still
@@ -23,6 +26,7 @@
 
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -34,14 +38,13 @@ pending_punch_add (struct volume *v, uint64_t vci, uint32_t gen,
 
   pthread_mutex_lock (&v->punch_mu);
   if (v->npunch == v->cappunch) {
-    size_t ncap = v->cappunch ? v->cappunch * 2 : 64;
-    struct pending_punch *np = realloc (v->punches, ncap * sizeof *np);
+    struct pending_punch *np = vector_grow (v->punches, v->npunch,
+                                            &v->cappunch, 1, sizeof *np);
     if (np == NULL) {
       r = -1;                   /* the space stays used: harmless */
       goto out;
     }
     v->punches = np;
-    v->cappunch = ncap;
   }
   v->punches[v->npunch++] = (struct pending_punch) {
     .vci = vci, .mask = mask, .seq = seq, .gen = gen, .phys = phys,

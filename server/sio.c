@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sio.h"
+#include "vector.h"
 
 static int
 px_open (void *o, const char *path, int flags, mode_t mode)
@@ -162,12 +163,10 @@ px_listdir (void *o, const char *dir, char ***names, size_t *n)
     if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
       continue;
     if (len == cap) {
-      size_t ncap = cap ? cap * 2 : 16;
-      char **nv = realloc (v, ncap * sizeof *nv);
+      char **nv = vector_grow (v, len, &cap, 1, sizeof *nv);
       if (nv == NULL)
         goto err;
       v = nv;
-      cap = ncap;
     }
     if ((v[len] = strdup (de->d_name)) == NULL)
       goto err;

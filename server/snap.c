@@ -4,6 +4,11 @@
  * snap.c: snapshots of one volume: pin, delete with space reclaim, and
  * space accounting.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * volopen.c > ckpt.c > snap.c > volume.c > punch.c, snapidx.c: calls
+ * volume.c (flush, journal records), punch.c and snapidx.c, never
+ * ckpt.c or volopen.c.
+ *
  * Design notes: who sees a subcluster
  * -----------------------------------
  * For one cluster, let its versions be e_0 .. e_{n-1} by ascending gen.
@@ -34,24 +39,102 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
 #define GEN_INF UINT32_MAX
 
-size_t
-volume_snap_lower_bound (const struct volume *v, uint32_t g)
-{
-  size_t lo = 0, hi = v->nsnaps;
+/* The snapshot list and its records (journal and checkpoint). */
 
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->snaps[mid].gen < g)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
+int
+volume_snaps_reserve (struct volume *v)
+{
+  size_t ncap;
+  struct snap *ns;
+
+  if (v->nsnaps < v->capsnaps)
+    return 0;
+  ncap = v->capsnaps;
+  /* Grow the list and the index, then commit: a failed second step
+   * leaves the list larger, which is harmless. */
+  ns = vector_grow (v->snaps, v->nsnaps, &ncap, 1, sizeof *ns);
+  if (ns == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  v->snaps = ns;
+  if (snapidx_reserve (v, ncap) == -1)
+    return -1;
+  v->capsnaps = ncap;
+  return 0;
+}
+
+int
+volume_snap_insert (struct volume *v, const struct snap *s)
+{
+  size_t i;
+
+  if (volume_snaps_reserve (v) == -1)
+    return -1;
+  /* Generations only grow: the new one normally goes last. */
+  for (i = v->nsnaps; i > 0 && v->snaps[i - 1].gen > s->gen; i--)
+    ;
+  if (i > 0 && v->snaps[i - 1].gen == s->gen)
+    return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
+                     PRIu32, v->name, s->gen);
+  memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
+  v->snaps[i] = *s;
+  v->snaps[i].open_count = 0;
+  v->nsnaps++;
+  snapidx_add (v, s);
+  if (s->gen >= v->live_gen)
+    v->live_gen = s->gen + 1;
+  if (s->gen > v->latest_gen)
+    __atomic_store_n (&v->latest_gen, s->gen, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+/* Decode a snapshot record (journal payload or checkpoint body).
+ * Returns its length, or -1. */
+ssize_t
+volume_decode_snap (struct volume *v, const uint8_t *p, size_t len,
+                    struct snap *s)
+{
+  uint32_t labellen;
+
+  if (len < SNAP_REC_FIXED)
+    return sv_error (EILSEQ, "volume %s: snapshot record is short", v->name);
+  memset (s, 0, sizeof *s);
+  memcpy (s->id.b, p, 16);
+  memcpy (s->set.b, p + 16, 16);
+  s->gen = get_le32 (p + 32);
+  labellen = get_le32 (p + 36);
+  s->created = get_le64 (p + 40);
+  s->size = get_le64 (p + 48);
+  if (labellen > SV_LABEL_MAX || SNAP_REC_FIXED + labellen > len)
+    return sv_error (EILSEQ, "volume %s: snapshot label length %" PRIu32
+                     " is invalid", v->name, labellen);
+  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0 ||
+      s->size % 512 != 0 || s->size > v->size)
+    return sv_error (EILSEQ, "volume %s: snapshot record has generation %"
+                     PRIu32 " and size %" PRIu64, v->name, s->gen, s->size);
+  memcpy (s->label, p + SNAP_REC_FIXED, labellen);
+  s->label[labellen] = '\0';
+  return SNAP_REC_FIXED + labellen;
+}
+
+size_t
+volume_encode_snap (const struct snap *s, uint8_t *p)
+{
+  size_t labellen = strlen (s->label);
+
+  memcpy (p, s->id.b, 16);
+  memcpy (p + 16, s->set.b, 16);
+  put_le32 (p + 32, s->gen);
+  put_le32 (p + 36, labellen);
+  put_le64 (p + 40, s->created);
+  put_le64 (p + 48, s->size);
+  memcpy (p + SNAP_REC_FIXED, s->label, labellen);
+  return SNAP_REC_FIXED + labellen;
 }
 
 int
@@ -256,18 +339,6 @@ volume_reclaim (struct volume *v)
 
 /* The copy-on-write threshold from the list and the pending
  * deletions.  snap_lock held for writing. */
-static void
-update_latest (struct volume *v)
-{
-  uint32_t g = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
-  size_t i;
-
-  for (i = 0; i < v->npend_del; i++)
-    if (v->pend_del[i].gen > g)
-      g = v->pend_del[i].gen;
-  __atomic_store_n (&v->latest_gen, g, __ATOMIC_SEQ_CST);
-}
-
 int
 volume_snap_remove (struct volume *v, const struct uuid *id)
 {
@@ -281,14 +352,13 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
     return sv_error (ENOENT, "volume %s: no such snapshot", v->name);
   }
   if (v->npend_del == v->cappend_del) {
-    size_t ncap = v->cappend_del ? v->cappend_del * 2 : 8;
-    struct pending_delete *np = realloc (v->pend_del, ncap * sizeof *np);
+    struct pending_delete *np = vector_grow (v->pend_del, v->npend_del,
+                                             &v->cappend_del, 1, sizeof *np);
     if (np == NULL) {
       sv_rwunlock (&v->snap_lock, LOCK_SNAP);
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     }
     v->pend_del = np;
-    v->cappend_del = ncap;
   }
   /* No reservation: a deletion must not fail for want of journal space
    * (it is how space comes back); it takes the headroom, or goes past
@@ -314,22 +384,6 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->nsnaps--;
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   return 0;
-}
-
-void
-volume_snap_settle (struct volume *v, uint64_t durable)
-{
-  size_t i, keep = 0;
-
-  sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  if (v->npend_del > 0) {
-    for (i = 0; i < v->npend_del; i++)
-      if (v->pend_del[i].seq > durable)
-        v->pend_del[keep++] = v->pend_del[i];
-    v->npend_del = keep;
-    update_latest (v);
-  }
-  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
 int

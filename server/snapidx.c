@@ -4,6 +4,10 @@
  * snapidx.c: find a volume's snapshot by its id or its set's id in
  * constant time.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom, beside punch.c: calls nothing of the
+ * engine but errmsg.c.
+ *
  * Design notes
  * ------------
  * A pin checks, with writes held, that no snapshot of the volume is in
@@ -83,6 +87,21 @@ table_del (struct snapidx *t, uint32_t h, uint32_t gen)
     }
   }
   t->e[i] = ENTRY_EMPTY;
+}
+
+size_t
+volume_snap_lower_bound (const struct volume *v, uint32_t g)
+{
+  size_t lo = 0, hi = v->nsnaps;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v->snaps[mid].gen < g)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 static ssize_t

@@ -3,6 +3,10 @@
  *
  * volopen.c: creating, opening (recovery) and closing a volume.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's top: volopen.c > ckpt.c > snap.c > volume.c >
+ * punch.c, snapidx.c.  Called by the pool layer and inspect.c.
+ *
  * Design notes: recovery
  * ----------------------
  *   1. Read and check the superblock (checksum, magic, version, name).
@@ -46,11 +50,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
 #include "cleanup.h"
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -159,119 +163,6 @@ read_superblock (struct volume *v, const char *name)
                      PRIu64, name, v->size);
   memcpy (v->uuid.b, sb + SB_OFF_UUID, 16);
   v->created = get_le64 (sb + SB_OFF_CREATED);
-  return 0;
-}
-
-int
-volume_snaps_reserve (struct volume *v)
-{
-  size_t ncap;
-  struct snap *ns;
-
-  if (v->nsnaps < v->capsnaps)
-    return 0;
-  ncap = v->capsnaps ? v->capsnaps * 2 : 16;
-  /* Grow the list and the index, then commit: a failed second step
-   * leaves the list larger, which is harmless. */
-  ns = realloc (v->snaps, ncap * sizeof *ns);
-  if (ns == NULL)
-    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-  v->snaps = ns;
-  if (snapidx_reserve (v, ncap) == -1)
-    return -1;
-  v->capsnaps = ncap;
-  return 0;
-}
-
-int
-volume_snap_insert (struct volume *v, const struct snap *s)
-{
-  size_t i;
-
-  if (volume_snaps_reserve (v) == -1)
-    return -1;
-  /* Generations only grow: the new one normally goes last. */
-  for (i = v->nsnaps; i > 0 && v->snaps[i - 1].gen > s->gen; i--)
-    ;
-  if (i > 0 && v->snaps[i - 1].gen == s->gen)
-    return sv_error (EILSEQ, "volume %s: two snapshots pin generation %"
-                     PRIu32, v->name, s->gen);
-  memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
-  v->snaps[i] = *s;
-  v->snaps[i].open_count = 0;
-  v->nsnaps++;
-  snapidx_add (v, s);
-  if (s->gen >= v->live_gen)
-    v->live_gen = s->gen + 1;
-  if (s->gen > v->latest_gen)
-    __atomic_store_n (&v->latest_gen, s->gen, __ATOMIC_SEQ_CST);
-  return 0;
-}
-
-/* Decode a snapshot record (journal payload or checkpoint body).
- * Returns its length, or -1. */
-ssize_t
-volume_decode_snap (struct volume *v, const uint8_t *p, size_t len,
-                    struct snap *s)
-{
-  uint32_t labellen;
-
-  if (len < SNAP_REC_FIXED)
-    return sv_error (EILSEQ, "volume %s: snapshot record is short", v->name);
-  memset (s, 0, sizeof *s);
-  memcpy (s->id.b, p, 16);
-  memcpy (s->set.b, p + 16, 16);
-  s->gen = get_le32 (p + 32);
-  labellen = get_le32 (p + 36);
-  s->created = get_le64 (p + 40);
-  s->size = get_le64 (p + 48);
-  if (labellen > SV_LABEL_MAX || SNAP_REC_FIXED + labellen > len)
-    return sv_error (EILSEQ, "volume %s: snapshot label length %" PRIu32
-                     " is invalid", v->name, labellen);
-  if (s->gen == 0 || s->gen == UINT32_MAX || s->size == 0 ||
-      s->size % 512 != 0 || s->size > v->size)
-    return sv_error (EILSEQ, "volume %s: snapshot record has generation %"
-                     PRIu32 " and size %" PRIu64, v->name, s->gen, s->size);
-  memcpy (s->label, p + SNAP_REC_FIXED, labellen);
-  s->label[labellen] = '\0';
-  return SNAP_REC_FIXED + labellen;
-}
-
-size_t
-volume_encode_snap (const struct snap *s, uint8_t *p)
-{
-  size_t labellen = strlen (s->label);
-
-  memcpy (p, s->id.b, 16);
-  memcpy (p + 16, s->set.b, 16);
-  put_le32 (p + 32, s->gen);
-  put_le32 (p + 36, labellen);
-  put_le64 (p + 40, s->created);
-  put_le64 (p + 48, s->size);
-  memcpy (p + SNAP_REC_FIXED, s->label, labellen);
-  return SNAP_REC_FIXED + labellen;
-}
-
-/* Check a version read from disk. */
-int
-volume_check_ext (struct volume *v, uint64_t vci, const struct ext *x)
-{
-  uint64_t valid = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
-
-  if (vci >= v->nclusters)
-    return sv_error (EILSEQ, "volume %s: mapping for cluster %" PRIu64
-                     " beyond the end (%" PRIu64 " clusters)",
-                     v->name, vci, v->nclusters);
-  if (x->gen == 0 || x->gen == UINT32_MAX)
-    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
-                     " has a mapping with invalid generation %" PRIu32,
-                     v->name, vci, x->gen);
-  if ((x->alloc | x->zero) & ~valid || (x->alloc & x->zero))
-    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
-                     " has invalid subcluster bitmaps", v->name, vci);
-  if ((x->alloc == 0) != (x->phys == PHYS_NONE))
-    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
-                     " has an inconsistent physical cluster", v->name, vci);
   return 0;
 }
 
@@ -426,14 +317,12 @@ partial_versions (struct volume *v, size_t *np)
       if (ev->v[k].phys == PHYS_NONE || ev->v[k].alloc == full)
         continue;
       if (n == cap) {
-        size_t ncap = cap ? cap * 2 : 64;
-        struct partial *np2 = realloc (pv, ncap * sizeof *np2);
+        struct partial *np2 = vector_grow (pv, n, &cap, 1, sizeof *np2);
         if (np2 == NULL) {
           free (pv);
           return NULL;
         }
         pv = np2;
-        cap = ncap;
       }
       pv[n++] = (struct partial) {
         .phys = ev->v[k].phys, .unused = full & ~ev->v[k].alloc,
@@ -647,6 +536,7 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   v->data = -1;
   v->journal.h = -1;
   v->checkpoint_bytes = pool->checkpoint_bytes;
+  v->checkpoint = volume_checkpoint;
   snprintf (v->name, sizeof v->name, "%s", name);
   for (i = 0; i < VOL_STRIPES; i++)
     pthread_rwlock_init (&v->stripe[i], NULL);

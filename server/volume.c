@@ -4,6 +4,12 @@
  * volume.c: a volume's data path: reads, copy-on-write writes, zero and
  * trim, block status, and the group-commit flush.
  *
+ * Layer (docs/design.md's map; tests/test-engine-calls-go-down.sh):
+ * the volume layer's bottom: volopen.c > ckpt.c > snap.c > volume.c >
+ * punch.c, snapidx.c.  Calls only punch.c and the layers below (journal,
+ * map, allocator); the checkpoint it triggers goes through
+ * v->checkpoint.
+ *
  * Design notes
  * ------------
  * Copy-on-write decision (write_cluster).  Let L be the latest pinned
@@ -245,6 +251,29 @@ no_journal_space (struct volume *v, uint64_t vci)
 
 /* A journal append that fails leaves memory ahead of what can ever be
  * made durable: fail the volume rather than acknowledge it. */
+/* Check a version read from disk. */
+int
+volume_check_ext (struct volume *v, uint64_t vci, const struct ext *x)
+{
+  uint64_t valid = v->nsub == 64 ? ~0ull : (1ull << v->nsub) - 1;
+
+  if (vci >= v->nclusters)
+    return sv_error (EILSEQ, "volume %s: mapping for cluster %" PRIu64
+                     " beyond the end (%" PRIu64 " clusters)",
+                     v->name, vci, v->nclusters);
+  if (x->gen == 0 || x->gen == UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has a mapping with invalid generation %" PRIu32,
+                     v->name, vci, x->gen);
+  if ((x->alloc | x->zero) & ~valid || (x->alloc & x->zero))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has invalid subcluster bitmaps", v->name, vci);
+  if ((x->alloc == 0) != (x->phys == PHYS_NONE))
+    return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
+                     " has an inconsistent physical cluster", v->name, vci);
+  return 0;
+}
+
 static int
 fail_volume (struct volume *v, int err, const char *what)
 {
@@ -478,6 +507,173 @@ get_phys (struct volume *v, struct phys_run *run, uint32_t *p)
   return alloc_get (&v->alloc, p);
 }
 
+/* One cluster's write (write_cluster_locked): the version it leaves
+ * and the bytes it writes. */
+struct cluster_write {
+  struct ext x;                 /* the version written */
+  int in_place;                 /* X is the top version, changed in place */
+  int fill;                     /* X is new and defines every subcluster */
+  int changed;                  /* X differs from the top version: a record */
+  int new_phys;                 /* X.phys was taken for this write */
+  uint32_t wstart, wend;        /* the bytes of the cluster written ... */
+  const char *src;              /* ... from here */
+  char *bounce;                 /* owned: SRC when the data is completed */
+};
+
+static void
+cluster_write_free (struct cluster_write *w)
+{
+  free (w->bounce);
+}
+
+#define CLEANUP_CLUSTER_WRITE __attribute__((cleanup (cluster_write_free)))
+
+/* Choose the version that takes the write (the design notes'
+ * copy-on-write decision): the top version of EV in place when no
+ * snapshot can see it, else a new one at the live generation, filled
+ * whole when a read would fall through fill_depth versions. */
+static void
+choose_version (struct volume *v, const struct extvec *ev, int top,
+                struct cluster_write *w)
+{
+  w->in_place = top >= 0 &&
+    ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST);
+  if (w->in_place)
+    w->x = ev->v[top];
+  else {
+    w->x.gen = v->live_gen;
+    w->x.phys = PHYS_NONE;
+    w->x.alloc = w->x.zero = 0;
+    w->fill = chain_depth (v, ev, top) >= (int) v->pool->fill_depth;
+  }
+}
+
+/* Define every subcluster of the new version so that reads never fall
+ * through: the whole cluster as the live volume reads it, with DATA
+ * (LEN bytes, subclusters MASK) at OFF. */
+static int
+fill_whole (struct volume *v, uint64_t vci, const struct extvec *ev,
+            int top, const char *data, uint32_t off, uint32_t len,
+            uint64_t mask, struct cluster_write *w)
+{
+  uint32_t cs = v->cluster_size, p;
+  unsigned s;
+
+  w->bounce = malloc (cs);
+  if (w->bounce == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  if (read_cluster_locked (v, UINT32_MAX, vci, w->bounce, 0, cs) == -1)
+    return -1;
+  memcpy (w->bounce + off, data, len);
+  for (s = 0; s < v->nsub; s++) {
+    if ((mask >> s) & 1 || resolve (ev, top, s, &p) == SUB_DATA)
+      w->x.alloc |= 1ull << s;
+    else
+      w->x.zero |= 1ull << s;
+  }
+  w->wstart = 0;
+  w->wend = cs;
+  w->src = w->bounce;
+  return 0;
+}
+
+/* Complete partially written subclusters that hold nothing yet in
+ * this version from what the live volume reads there; DATA (LEN bytes
+ * at OFF) then defines subclusters MASK. */
+static int
+complete_partial (struct volume *v, uint64_t vci, const char *data,
+                  uint32_t off, uint32_t len, uint64_t mask,
+                  struct cluster_write *w)
+{
+  uint32_t ss = v->subcluster_size;
+  unsigned s0 = off / ss, s1 = (off + len - 1) / ss;
+  int head = off % ss != 0 && !((w->x.alloc >> s0) & 1);
+  int tail = (off + len) % ss != 0 && !((w->x.alloc >> s1) & 1);
+
+  if (head || tail) {
+    w->wstart = head ? s0 * ss : off;
+    w->wend = tail ? (s1 + 1) * ss : off + len;
+    w->bounce = malloc (w->wend - w->wstart);
+    if (w->bounce == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    if (head && read_cluster_locked (v, UINT32_MAX, vci, w->bounce,
+                                     s0 * ss, ss) == -1)
+      return -1;
+    if (tail && (!head || s1 != s0) &&
+        read_cluster_locked (v, UINT32_MAX, vci,
+                             w->bounce + (s1 * ss - w->wstart), s1 * ss,
+                             ss) == -1)
+      return -1;
+    memcpy (w->bounce + (off - w->wstart), data, len);
+    w->src = w->bounce;
+  }
+  w->x.alloc |= mask;
+  w->x.zero &= ~mask;
+  return 0;
+}
+
+/* A physical cluster for the new version, from RUN if it has one.  On
+ * failure the record's journal space is given back. */
+static int
+take_phys (struct volume *v, struct phys_run *run, struct cluster_write *w)
+{
+  if (get_phys (v, run, &w->x.phys) == -1) {
+    int e = errno;
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    return sv_error (e, "volume %s: cannot allocate a cluster: %m",
+                     v->name);
+  }
+  w->new_phys = 1;
+  prealloc_ahead (v, w->x.phys);
+  return 0;
+}
+
+/* Write the data of W into its physical cluster: the defined
+ * subclusters of a filled version, else the bytes written.  -1 with
+ * errno from the pwrite, nothing reported. */
+static int
+write_data (struct volume *v, const struct cluster_write *w)
+{
+  uint32_t ss = v->subcluster_size, cs = v->cluster_size;
+  uint64_t base = (uint64_t) w->x.phys * cs;
+  unsigned s;
+
+  if (!w->fill)
+    return IO (v)->pwrite (v->io->opaque, v->data, w->src,
+                           w->wend - w->wstart, base + w->wstart) == -1
+      ? -1 : 0;
+  for (s = 0; s < v->nsub; ) {
+    unsigned e = s;
+    if (!((w->x.alloc >> s) & 1)) {
+      s++;
+      continue;
+    }
+    while (e + 1 < v->nsub && ((w->x.alloc >> (e + 1)) & 1))
+      e++;
+    if (IO (v)->pwrite (v->io->opaque, v->data, w->src + s * ss,
+                        (e - s + 1) * ss, base + s * ss) == -1)
+      return -1;
+    s = e + 1;
+  }
+  return 0;
+}
+
+/* Map the version of W, whose data is written: in memory, then the
+ * journal record (its space reserved). */
+static int
+map_version (struct volume *v, uint64_t vci, const struct cluster_write *w)
+{
+  if (extmap_put (&v->map, vci, &w->x) == -1) {
+    if (w->new_phys)
+      alloc_put_now (&v->alloc, w->x.phys);
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  if (volume_log_put (v, vci, &w->x) == 0)
+    return fail_volume (v, errno, "journal append");
+  return 0;
+}
+
 /* Write LEN bytes at OFF of cluster VCI of the live volume, taking a
  * new physical cluster from RUN if it needs one (RUN may be NULL).
  * Stripe write lock held, gate entered. */
@@ -487,136 +683,42 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
-  int n = ev ? (int) ev->n : 0;
-  int top = n - 1;
-  uint32_t ss = v->subcluster_size, cs = v->cluster_size;
-  unsigned s0 = off / ss, s1 = (off + len - 1) / ss, s;
-  uint64_t mask = bits_range (s0, s1);
-  struct ext x;
-  int in_place = top >= 0 &&
-    ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST);
-  int fill = 0, new_phys = 0, changed;
-  uint32_t wstart = off, wend = off + len;
-  CLEANUP_FREE char *bounce = NULL;
-  const char *src = data;
-  uint64_t seq;
+  int top = (ev ? (int) ev->n : 0) - 1;
+  uint32_t ss = v->subcluster_size;
+  uint64_t mask = bits_range (off / ss, (off + len - 1) / ss);
+  CLEANUP_CLUSTER_WRITE struct cluster_write w = {
+    .wstart = off, .wend = off + len, .src = data,
+  };
+  int e;
 
-  if (in_place)
-    x = ev->v[top];
-  else {
-    x.gen = v->live_gen;
-    x.phys = PHYS_NONE;
-    x.alloc = x.zero = 0;
-    fill = chain_depth (v, ev, top) >= (int) v->pool->fill_depth;
-  }
-
-  if (fill) {
-    /* Define every subcluster so that reads never fall through. */
-    uint32_t p;
-    bounce = malloc (cs);
-    if (bounce == NULL)
-      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-    if (read_cluster_locked (v, UINT32_MAX, vci, bounce, 0, cs) == -1)
-      return -1;
-    memcpy (bounce + off, data, len);
-    for (s = 0; s < v->nsub; s++) {
-      if ((mask >> s) & 1 || resolve (ev, top, s, &p) == SUB_DATA)
-        x.alloc |= 1ull << s;
-      else
-        x.zero |= 1ull << s;
-    }
-    wstart = 0;
-    wend = cs;
-    src = bounce;
-  }
-  else {
-    /* Complete partially written subclusters that hold nothing yet in
-     * this version from what the live volume reads there. */
-    int head = off % ss != 0 && !((x.alloc >> s0) & 1);
-    int tail = (off + len) % ss != 0 && !((x.alloc >> s1) & 1);
-
-    if (head || tail) {
-      wstart = head ? s0 * ss : off;
-      wend = tail ? (s1 + 1) * ss : off + len;
-      bounce = malloc (wend - wstart);
-      if (bounce == NULL)
-        return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-      if (head && read_cluster_locked (v, UINT32_MAX, vci, bounce,
-                                       s0 * ss, ss) == -1)
-        return -1;
-      if (tail && (!head || s1 != s0) &&
-          read_cluster_locked (v, UINT32_MAX, vci,
-                               bounce + (s1 * ss - wstart), s1 * ss,
-                               ss) == -1)
-        return -1;
-      memcpy (bounce + (off - wstart), data, len);
-      src = bounce;
-    }
-    x.alloc |= mask;
-    x.zero &= ~mask;
-  }
+  choose_version (v, ev, top, &w);
+  if (w.fill ? fill_whole (v, vci, ev, top, data, off, len, mask, &w)
+      : complete_partial (v, vci, data, off, len, mask, &w))
+    return -1;
 
   /* The record's journal space before anything changes: on a full
    * filesystem the write fails here, with nothing written. */
-  changed = !in_place || x.phys == PHYS_NONE ||
-    ev->v[top].alloc != x.alloc || ev->v[top].zero != x.zero;
-  if (changed &&
+  w.changed = !w.in_place || w.x.phys == PHYS_NONE ||
+    ev->v[top].alloc != w.x.alloc || ev->v[top].zero != w.x.zero;
+  if (w.changed &&
       journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_WRITE) == -1)
     return no_journal_space (v, vci);
-
-  if (x.phys == PHYS_NONE) {
-    if (get_phys (v, run, &x.phys) == -1) {
-      int e = errno;
-      journal_unreserve (&v->journal, VOL_PUT_BYTES);
-      return sv_error (e, "volume %s: cannot allocate a cluster: %m",
-                       v->name);
-    }
-    new_phys = 1;
-    prealloc_ahead (v, x.phys);
-  }
+  if (w.x.phys == PHYS_NONE && take_phys (v, run, &w) == -1)
+    return -1;
 
   /* The data first; the mapping is recorded after it. */
-  if (fill) {
-    for (s = 0; s < v->nsub; ) {
-      unsigned e = s;
-      if (!((x.alloc >> s) & 1)) {
-        s++;
-        continue;
-      }
-      while (e + 1 < v->nsub && ((x.alloc >> (e + 1)) & 1))
-        e++;
-      if (IO (v)->pwrite (v->io->opaque, v->data, src + s * ss,
-                          (e - s + 1) * ss,
-                          (uint64_t) x.phys * cs + s * ss) == -1)
-        goto write_error;
-      s = e + 1;
-    }
+  if (write_data (v, &w) == -1) {
+    e = errno;
+    if (w.new_phys)
+      alloc_put_now (&v->alloc, w.x.phys);
+    if (w.changed)
+      journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    return sv_error (e, "volume %s: write data at cluster %" PRIu64 ": %m",
+                     v->name, vci);
   }
-  else if (IO (v)->pwrite (v->io->opaque, v->data, src, wend - wstart,
-                           (uint64_t) x.phys * cs + wstart) == -1)
-    goto write_error;
-
-  if (!changed)
+  if (!w.changed)
     return 0;
-  if (extmap_put (&v->map, vci, &x) == -1) {
-    if (new_phys)
-      alloc_put_now (&v->alloc, x.phys);
-    journal_unreserve (&v->journal, VOL_PUT_BYTES);
-    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-  }
-  seq = volume_log_put (v, vci, &x);
-  if (seq == 0)
-    return fail_volume (v, errno, "journal append");
-  return 0;
-
- write_error:;
-  int e = errno;
-  if (new_phys)
-    alloc_put_now (&v->alloc, x.phys);
-  if (changed)
-    journal_unreserve (&v->journal, VOL_PUT_BYTES);
-  return sv_error (e, "volume %s: write data at cluster %" PRIu64 ": %m",
-                   v->name, vci);
+  return map_version (v, vci, &w);
 }
 
 /* One write over several clusters that all take it in place: the
@@ -884,6 +986,39 @@ volume_punch_cluster (void *opaque, uint32_t p)
                  v->cluster_size);
 }
 
+/* The copy-on-write threshold (v->latest_gen) after a change of the
+ * snapshot list or of the pending deletions.  snap_lock held for
+ * writing. */
+static void
+update_latest (struct volume *v)
+{
+  uint32_t g = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+  size_t i;
+
+  for (i = 0; i < v->npend_del; i++)
+    if (v->pend_del[i].gen > g)
+      g = v->pend_del[i].gen;
+  __atomic_store_n (&v->latest_gen, g, __ATOMIC_SEQ_CST);
+}
+
+/* A flush cycle's step 4 for snapshot deletions: a deletion durable up
+ * to DURABLE no longer holds the threshold up. */
+void
+volume_snap_settle (struct volume *v, uint64_t durable)
+{
+  size_t i, keep = 0;
+
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  if (v->npend_del > 0) {
+    for (i = 0; i < v->npend_del; i++)
+      if (v->pend_del[i].seq > durable)
+        v->pend_del[keep++] = v->pend_del[i];
+    v->npend_del = keep;
+    update_latest (v);
+  }
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+}
+
 /* One flush cycle (phases in the design notes).  Called with
  * fl_running set by this thread. */
 static int
@@ -963,7 +1098,7 @@ volume_flush (struct volume *v)
 
   want_ckpt = v->journal.write_off > v->checkpoint_bytes;
   if (want_ckpt && sv_trylock (&v->admin_mu, LOCK_ADMIN) == 0) {
-    r = volume_checkpoint (v);
+    r = v->checkpoint (v);
     sv_unlock (&v->admin_mu, LOCK_ADMIN);
   }
   return r;

@@ -113,6 +113,11 @@ struct volume {
   uint64_t fl_started, fl_done, fl_failed;
   int failed;                 /* sticky errno after a failed data sync */
   uint64_t checkpoint_bytes;
+  /* volume_checkpoint (ckpt.c), set by volume_prepare: volume_flush
+   * takes a checkpoint through it once the journal outgrew
+   * checkpoint_bytes.  A callback, so that the data path calls nothing
+   * above it. */
+  int (*checkpoint) (struct volume *v);
 
   /* Subcluster punches waiting for durability (punch.c). */
   pthread_mutex_t punch_mu;
@@ -158,6 +163,12 @@ extern int volume_extents (struct volume *v, const struct snap *snap,
                            uint32_t count, uint64_t off, int req_one,
                            sv_extent_fn fn, void *opaque);
 
+/* Forget pending deletions durable up to DURABLE and lower the
+ * copy-on-write threshold accordingly (flush cycles call it; volume.c,
+ * below the snapshot code, since the data path's flush needs it).
+ * Takes snap_lock. */
+extern void volume_snap_settle (struct volume *v, uint64_t durable);
+
 /* Write gate. */
 extern void gate_hold (struct gate *g);
 extern void gate_release (struct gate *g);
@@ -174,7 +185,7 @@ extern int volume_snap_delete (struct volume *v, const struct uuid *id);
  * v->snaps, or -1.  Caller holds snap_lock.  Constant time. */
 extern ssize_t volume_snap_index (struct volume *v, const struct uuid *id,
                                   int set);
-/* First index in v->snaps with gen >= G. */
+/* First index in v->snaps with gen >= G (snapidx.c). */
 extern size_t volume_snap_lower_bound (const struct volume *v, uint32_t g);
 /* The index's tables (snapidx.c): room for NSNAPS snapshots (0, or -1
  * with ENOMEM), then adding and removing a snapshot cannot fail. */
@@ -191,9 +202,6 @@ extern int volume_space (struct volume *v, struct sv_volume_info *vi,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
-/* Forget pending deletions durable up to DURABLE and lower the
- * copy-on-write threshold accordingly (flush cycles call it). */
-extern void volume_snap_settle (struct volume *v, uint64_t durable);
 
 /* Checkpoint (ckpt.c).  Called with admin_mu held. */
 extern int volume_checkpoint (struct volume *v);
@@ -221,17 +229,27 @@ extern int volume_stopped_error (struct volume *v, int err);
 extern int volume_apply_record (void *opaque, unsigned type,
                                 const uint8_t *p, size_t len, uint64_t seq);
 /* Make room for one more snapshot in SNAPS and SNAP_SETS (snap_lock
- * held for writing, or the volume not yet shared).  -1 with ENOMEM
- * (message set), nothing changed. */
+ * held for writing, or the volume not yet shared; snap.c).  -1 with
+ * ENOMEM (message set), nothing changed. */
 extern int volume_snaps_reserve (struct volume *v);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);
 
-/* Codecs shared by the journal replay and the checkpoint (volopen.c). */
+/* Codecs shared by the journal replay and the checkpoint (snap.c;
+ * volume_check_ext, the one check of a version read from disk:
+ * volume.c). */
 extern ssize_t volume_decode_snap (struct volume *v, const uint8_t *p,
                                    size_t len, struct snap *s);
 extern size_t volume_encode_snap (const struct snap *s, uint8_t *p);
 extern int volume_check_ext (struct volume *v, uint64_t vci,
                              const struct ext *x);
+
+/* For the offline checker (inspect.c): allocate the volume NAME in DIR and read its superblock (recovery
+ * step 1), opening nothing for writing.  NULL with sv_errmsg() if the
+ * superblock cannot be used.  Free with volume_free_unopened. */
+extern struct volume *volume_prepare (struct sv_pool *pool, const char *dir,
+                                      const char *name)
+  __attribute__((nonnull));
+extern void volume_free_unopened (struct volume *v);
 
 static inline pthread_rwlock_t *
 stripe_of (struct volume *v, uint64_t vci)

@@ -251,8 +251,16 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   for (i = 0; i < nholds; i++) {
     ssize_t n = load_hold (v, body + pos, bodylen - pos);
     if (n == -1) {
-      sv_error_prefix ("checkpoint %s: hold %" PRIu64, path, i);
-      return -1;
+      /* Its message names the volume: say where, once. */
+      char why[512], vn[SV_NAME_MAX + 16];
+      int e = errno;
+      size_t skip;
+      snprintf (why, sizeof why, "%s", sv_errmsg ());
+      skip = snprintf (vn, sizeof vn, "volume %s: ", v->name);
+      if (strncmp (why, vn, skip) != 0)
+        skip = 0;
+      return sv_error (e, "volume %s: checkpoint %s: hold %" PRIu64 " of %"
+                       PRIu32 ": %s", v->name, path, i, nholds, why + skip);
     }
     pos += n;
   }

@@ -25,6 +25,8 @@
 #define PROTO_LABEL_MAX 256             /* a snapshot (set) label, bytes */
 #define PROTO_TAG_MAX 64                /* a snapshot hold's tag, bytes */
 #define PROTO_HOLDS_MAX 64              /* holds on one snapshot */
+#define PROTO_HOLD_EXPIRES_MAX_S 315360000 /* snapshot.hold's expires_in:
+                                         * ten years, in seconds */
 #define PROTO_SET_VOLUMES_MAX 1024      /* volumes of a set or a hold */
 #define PROTO_HOLD_TIMEOUT_MAX_MS 60000 /* hold.begin's timeout_ms */
 #define PROTO_HOLD_WAIT_MAX_MS 60000    /* hold.begin's wait_ms */

@@ -305,7 +305,7 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
  * Part 2: provider.register); ping is answered by rpcpeer itself. */
 static const char *const link_methods[] = {
   "volume.list", "hold.begin", "hold.commit", "hold.release",
-  "snapshot.delete", NULL
+  "snapshot.delete", "snapshot.hold", "snapshot.release", NULL
 };
 
 static json_t *
@@ -318,11 +318,19 @@ call (void *opaque, const struct rpcpeer_call *c)
     if (strcmp (*m, c->method) == 0)
       break;
   if (*m == NULL) {
+    char only[256];
+    size_t len = 0;
+
+    /* The list from the table itself, so that it cannot go stale. */
+    only[0] = '\0';
+    for (m = link_methods; *m != NULL && len < sizeof only; m++)
+      len += snprintf (only + len, sizeof only - len, "%s%s",
+                       m == link_methods ? "" : m[1] == NULL ? " and " : ", ",
+                       *m);
     nbdkit_debug ("provider link: refused %.64s", c->method);
     return jsonrpc_error (c->id, JSONRPC_METHOD_NOT_FOUND, NULL,
                           "method '%.64s' is not served on the coordinator "
-                          "link (only volume.list, hold.begin, hold.commit, "
-                          "hold.release and snapshot.delete)", c->method);
+                          "link (only %s)", c->method, only);
   }
   nbdkit_debug ("provider link: %.64s", c->method);
   return rpc_call (&pr->rpc, c->id, c->method, c->params);

@@ -50,7 +50,7 @@ head -1 "$tmp/list.txt" | grep -Eq 'EXCLUSIVE +HOLDS +LABEL' ||
     fail "no HOLDS column before LABEL"
 grep -F "$ida" "$tmp/list.txt" | grep -Fq ' backup,job:7@host-1 ' ||
     fail "a's row does not show its holds"
-grep -F "$idb" "$tmp/list.txt" | grep -Eq ' - *$' ||
+grep -F "$idb" "$tmp/list.txt" | grep -Eq ' 0 B +- +- *$' ||
     fail "b's row does not show '-' for no holds"
 
 # A deletion refused, by id and by set: nothing deleted.

@@ -160,12 +160,15 @@ reserve (struct hold_op *op)
   for (i = 0; i < op->n; i++)
     if (journal_reserve (&op->t[i].v->journal, record_len (op),
                          JOURNAL_ADMIN) == -1) {
+      struct volume *v = op->t[i].v;
+      int e = errno;
+
       while (i-- > 0)
         journal_unreserve (&op->t[i].v->journal, record_len (op));
-      return sv_error (ENOSPC, "volume %s: no journal space left for the"
-                       " hold's record in %s; free space, then try again;"
-                       " nothing was held", op->t[0].v->name,
-                       op->t[0].v->dir);
+      return sv_error (e, "volume %s: cannot reserve journal space for the"
+                       " hold's record in %s: %m; nothing was held%s",
+                       v->name, v->dir, e == ENOSPC
+                       ? " (free space, then try again)" : "");
     }
   return 0;
 }

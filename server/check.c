@@ -16,8 +16,11 @@
  *      unfinished creations and deletions, names, and each volume:
  *      a. superblock (inspect_open), checkpoint
  *         (inspect_load_checkpoint), journal (inspect_read_journal,
- *         replaying records as recovery does): the map and snapshots as
- *         recovery would rebuild them, with every torn tail and
+ *         replaying records as recovery does): the map, snapshots and
+ *         snapshot holds (each checked as it is read: a hold of an
+ *         unknown snapshot, a tag repeated or outside the rule, a
+ *         release of a hold not there) as recovery would rebuild
+ *         them, with every torn tail and
  *         leftover file reported instead of fixed;
  *      b. invariants of the result: snapshots sorted with unique
  *         generations and ids, every version valid (inspect_check_version),

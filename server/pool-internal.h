@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pool.h"
 #include "sio.h"
@@ -26,6 +27,7 @@ struct sv_pool {
   unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */
   unsigned fill_depth;          /* sv_pool_options.fill_depth, resolved */
+  uint64_t (*clock) (void);     /* sv_pool_options.clock, or NULL */
   struct uuid_holder { uint8_t b[16]; } uuid;
   int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */
 
@@ -50,6 +52,25 @@ extern void pending_punch_free (struct volume *v);
 /* Run FN as the volume's one flush cycle (volume.c). */
 extern int volume_exclusive_cycle (struct volume *v,
                                    int (*fn) (struct volume *));
+
+/* The pool's clock (sv_pool_options.clock): Unix seconds. */
+extern uint64_t pool_now (struct sv_pool *pool);
+
+/* Snapshot listings' holds (snaphold.c): hold_list_add copies the
+ * holds of snapshot IDX of V (-1: none) into HL and counts them in SI
+ * (snap_lock held); hold_list_attach appends them to the array *ALL of
+ * NALL snapshots, in the order they were added, and points each
+ * snapshot's holds at its own (one allocation: free (*ALL) frees
+ * them), and frees HL's array.  0, or -1 with ENOMEM (the caller
+ * frees HL's array). */
+struct hold_list {
+  struct sv_snapshot_hold *v;
+  size_t n, cap;
+};
+extern int hold_list_add (struct hold_list *hl, struct volume *v,
+                          ssize_t idx, struct sv_snapshot_info *si);
+extern int hold_list_attach (struct hold_list *hl,
+                             struct sv_snapshot_info **all, size_t nall);
 
 /* The pool's volume list (pool.c).  pool_find_volume: the volume NAME
  * or NULL, POOL->mu held.  pool_insert_volume: add V in name order,

@@ -84,6 +84,8 @@ volume_snap_insert (struct volume *v, const struct snap *s)
   memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
   v->snaps[i] = *s;
   v->snaps[i].open_count = 0;
+  v->snaps[i].holds = NULL;
+  v->snaps[i].nholds = 0;
   v->nsnaps++;
   snapidx_add (v, s);
   if (s->gen >= v->live_gen)
@@ -378,6 +380,7 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->pend_del[v->npend_del].gen = v->snaps[i].gen;
   v->pend_del[v->npend_del].seq = seq;
   v->npend_del++;
+  hold_free_all (&v->snaps[i]);   /* expired ones: deletion checked them */
   snapidx_del (v, &v->snaps[i]);
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);

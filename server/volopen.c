@@ -224,6 +224,7 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
     memcpy (id.b, p, 16);
     k = volume_snap_index (v, &id, 0);
     if (k >= 0) {
+      hold_free_all (&v->snaps[k]);   /* its holds go with it */
       snapidx_del (v, &v->snaps[k]);
       memmove (&v->snaps[k], &v->snaps[k + 1],
                (v->nsnaps - k - 1) * sizeof v->snaps[0]);
@@ -234,6 +235,10 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
     }
     return sv_error (EILSEQ, "volume %s: deletion of an unknown snapshot",
                      v->name);
+
+  case JR_SNAP_HOLD:
+  case JR_SNAP_RELEASE:
+    return hold_apply (v, type, p, len);
 
   default:
     return sv_error (EILSEQ, "volume %s: unknown journal record type %u",
@@ -425,6 +430,8 @@ volume_free (struct volume *v)
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
   free (v->pend_del);
+  for (i = 0; i < (int) v->nsnaps; i++)
+    hold_free_all (&v->snaps[i]);
   free (v->snaps);
   snapidx_free (v);
   free (v->dir);

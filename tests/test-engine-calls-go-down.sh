@@ -22,12 +22,12 @@ declare -A layer=(
     [ondisk]=1
     [journal]=2 [extmap]=2 [alloc]=2
     [snapidx]=3 [punch]=3
-    [volume]=4
+    [volume]=4 [snaphold]=4
     [snap]=5
     [ckpt]=6
     [volopen]=7
     [pool]=8 [inspect]=8
-    [poolvol]=9 [poolset]=9 [view]=9 [diff]=9 [check]=9
+    [poolvol]=9 [poolset]=9 [view]=9 [diff]=9 [poolhold]=9 [check]=9
 )
 
 # "object symbol" lines: what each object defines, what it needs.

@@ -5,7 +5,7 @@
 # test-provider-link-denies-control-methods.sh: over the provider link
 # the plugin serves only what the coordinator protocol needs
 # (volume.list, hold.begin, hold.commit, hold.release, snapshot.delete,
-# snapshot.diff and ping); every other control method -- volume.create,
+# snapshot.diff, snapshot.hold, snapshot.release and ping); every other control method -- volume.create,
 # volume.delete, snapshot.create, snapshot.list, pool.info -- is
 # refused with -32601 and does nothing, while the control socket still
 # serves them all.
@@ -19,7 +19,7 @@ import uuid
 
 p = coord.wait_register("provider.register")
 allowed = ("only volume.list, hold.begin, hold.commit, hold.release, "
-           "snapshot.delete and snapshot.diff")
+           "snapshot.delete, snapshot.diff, snapshot.hold and snapshot.release")
 for method, params in (
         ("volume.create", {"name": "x", "size": 1048576}),
         ("volume.delete", {"name": "v"}),
@@ -40,6 +40,15 @@ hold = coord.result(p, "hold.begin", {"volumes": ["v"], "timeout_ms": 5000})
 set_id = str(uuid.uuid4())
 res = coord.result(p, "hold.commit", {"hold_id": hold["hold_id"], "set_id": set_id})
 assert res["set_id"] == set_id and len(res["snapshots"]) == 1, res
+assert coord.result(p, "snapshot.hold", {"id": set_id, "tag": "coord:1"}) == \
+    {"id": set_id, "tag": "coord:1", "held": 1}
+snap_id = res["snapshots"][0]["id"]
+r = coord.call(p, "snapshot.delete", {"id": set_id})
+assert r["error"] == {"code": -32003, "message":
+    "snapshot %s of volume v is held (tags: coord:1)" % snap_id,
+    "data": {"errno": "EBUSY"}}, r
+assert coord.result(p, "snapshot.release", {"id": set_id, "tag": "coord:1"}) == \
+    {"id": set_id, "tag": "coord:1", "released": 1}
 assert coord.result(p, "snapshot.delete", {"id": set_id}) == {"id": set_id, "deleted": 1}
 PY
 

@@ -759,11 +759,7 @@ flush_replies (struct conn *c)
     c->npending--;
     if (send_msg (c, r->reply) == -1 && errno == EMSGSIZE) {
       /* A result too long to frame still gets an answer to its id. */
-      json_t *e =
-        jsonrpc_error (r->id, JSONRPC_INTERNAL_ERROR,
-                       jsonrpc_errno_data (EMSGSIZE),
-                       "the result is longer than the %d-byte message limit",
-                       JSONRPC_MAX_MESSAGE);
+      json_t *e = rpcerr_too_long (r->id);
 
       if (e == NULL || send_msg (c, e) == -1)
         close_now (c, "cannot send an answer");
@@ -796,20 +792,18 @@ find_open_conn (struct coord *co, uint64_t serial)
 
 /* Put the answer for R: RESULT (stolen) or the error E. */
 static int
-inreq_set_answer (struct inreq *r, json_t *result, struct rpc_error *e)
+inreq_set_answer (struct inreq *r, json_t *result, struct rpcerr *e)
 {
   if (result != NULL)
     r->reply = jsonrpc_result (r->id, result);
-  else {
-    r->reply = jsonrpc_error (r->id, e->code, e->data, "%s", e->message);
-    e->data = NULL;
-  }
+  else
+    r->reply = rpcerr_response (r->id, e);
   return r->reply ? 0 : -1;
 }
 
 void
 conn_reply (struct coord *co, struct reply_token tok, json_t *result,
-            struct rpc_error *e)
+            struct rpcerr *e)
 {
   struct conn *c = find_open_conn (co, tok.conn);
   struct inreq *r = NULL;
@@ -822,7 +816,7 @@ conn_reply (struct coord *co, struct reply_token tok, json_t *result,
     log_debug ("answer to a request of a closed connection dropped");
     json_decref (result);
     if (e)
-      json_decref (e->data);
+      rpcerr_clear (e);
     return;
   }
   if (inreq_set_answer (r, result, e) == -1) {
@@ -868,7 +862,7 @@ static void
 handle_request (struct conn *c, json_t *msg)
 {
   struct conns *conns = c->co->conns;
-  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
   const char *method = json_string_value (json_object_get (msg, "method"));
   struct inreq *r = queue_request (c, json_object_get (msg, "id"));
   struct reply_token tok;
@@ -891,7 +885,7 @@ handle_request (struct conn *c, json_t *msg)
                               &deferred);
   if (c->state != CONN_OPEN) {
     json_decref (result);
-    json_decref (e.data);
+    rpcerr_clear (&e);
     return;
   }
   if (deferred)

@@ -6,24 +6,10 @@
 
 #include <config.h>
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <time.h>
 #include <sys/time.h>
 
 #include "coord.h"
-
-int
-rpc_fail (struct rpc_error *e, int code, const char *fmt, ...)
-{
-  va_list ap;
-
-  e->code = code;
-  va_start (ap, fmt);
-  vsnprintf (e->message, sizeof e->message, fmt, ap);
-  va_end (ap);
-  return -1;
-}
 
 int64_t
 coord_now_ms (void)

@@ -2,8 +2,9 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * coord.h: the daemon's state shared by the coordinator's modules, and
- * the small helpers every module uses (coord.c: rpc_fail and the
- * clocks, with no state of their own).
+ * the small helpers every module uses (coord.c: the clocks, with no
+ * state of their own).  A method or step that fails says why in a
+ * struct rpcerr (common/rpcerr.h).
  *
  * Design notes
  *
@@ -57,6 +58,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "rpcerr.h"             /* struct rpcerr: why a method failed */
 #include "uuid.h"
 
 struct config;
@@ -77,18 +79,6 @@ struct coord {
   struct conns *conns;
   bool stopping;                /* a shutdown has started */
 };
-
-/* Why a method or a step failed: becomes a JSON-RPC error. */
-struct rpc_error {
-  int code;
-  json_t *data;                 /* owned; NULL for none */
-  char message[1024];
-};
-
-/* Set E to CODE and the message; returns -1 (for "return rpc_fail
- * (...)" in functions returning int). */
-extern int rpc_fail (struct rpc_error *e, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4), nonnull (1)));
 
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines and timings. */
 extern int64_t coord_now_ms (void);

@@ -109,7 +109,7 @@ open_catalog (const struct config *conf)
 static json_t *
 transport_request (void *arg, struct conn *c, const char *method,
                    json_t *params, struct reply_token tok,
-                   struct rpc_error *e, bool *deferred)
+                   struct rpcerr *e, bool *deferred)
 {
   return methods_dispatch (arg, c, method, params, tok, e, deferred);
 }

@@ -323,7 +323,7 @@ static void reject (struct snapset *s, int code, const char *fmt, ...)
 /* Fail set.create with E (its data is stolen) before anything was
  * recorded or called. */
 static void
-reject_error (struct snapset *s, struct rpc_error *e)
+reject_error (struct snapset *s, struct rpcerr *e)
 {
   log_info ("set.create refused: %s", e->message);
   conn_reply (s->sets->co, s->tok, NULL, e);
@@ -333,11 +333,11 @@ reject_error (struct snapset *s, struct rpc_error *e)
 static void
 reject (struct snapset *s, int code, const char *fmt, ...)
 {
-  struct rpc_error e = { .code = code };
+  struct rpcerr e = { .data = NULL };
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (e.message, sizeof e.message, fmt, ap);
+  rpcerr_vset (&e, code, fmt, ap);
   va_end (ap);
   reject_error (s, &e);
 }
@@ -354,15 +354,15 @@ final_json (struct snapset *s, const char *state)
 static void
 reply_committed (struct snapset *s)
 {
-  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
   json_t *set;
 
   log_info ("snapshot set %s committed: %zu snapshots", s->id,
             json_array_size (s->snapshots));
   set = final_json (s, "committed");
   if (set == NULL)
-    rpc_fail (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
-              "its description could not be built: out of memory", s->id);
+    rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
+                "its description could not be built: out of memory", s->id);
   conn_reply (s->sets->co, s->tok, set, &e);
   set_done (s);
 }
@@ -370,13 +370,13 @@ reply_committed (struct snapset *s)
 static void
 reply_failed (struct snapset *s)
 {
-  struct rpc_error e = { .code = SV_RPC_SET_FAILED };
+  struct rpcerr e = { .code = SV_RPC_SET_FAILED };
   const char *reason = setfsm_reason (s->fsm);
 
   log_warnx ("snapshot set %s failed: %s", s->id, reason);
   e.data = final_json (s, "failed");
-  snprintf (e.message, sizeof e.message, "snapshot set %s failed: %s",
-            s->id, reason);
+  rpcerr_set (&e, SV_RPC_SET_FAILED, "snapshot set %s failed: %s", s->id,
+              reason);
   conn_reply (s->sets->co, s->tok, NULL, &e);
   set_done (s);
 }
@@ -867,7 +867,7 @@ static int
 auto_writers (struct snapset *s)
 {
   struct registry *reg = s->sets->co->reg;
-  struct rpc_error e = { .code = SV_RPC_NOT_REGISTERED };
+  struct rpcerr e = { .code = SV_RPC_NOT_REGISTERED };
   json_t *away = json_array ();
   char names[768] = "";
   size_t len = 0, i;
@@ -898,15 +898,15 @@ auto_writers (struct snapset *s)
     }
     len += (size_t) n;
   }
-  rpc_fail (&e, SV_RPC_NOT_REGISTERED, "writers \"auto\": writer%s %s "
-            "%s registered for volumes of the set but not connected: "
-            "start %s, or name the writers of the set (\"writers\": "
-            "[...]), or ask for none (\"writers\": \"none\"), or forget "
-            "%s (writer.forget)",
-            json_array_size (away) > 1 ? "s" : "", names,
-            json_array_size (away) > 1 ? "are" : "is",
-            json_array_size (away) > 1 ? "them" : "it",
-            json_array_size (away) > 1 ? "them" : "it");
+  rpcerr_set (&e, SV_RPC_NOT_REGISTERED, "writers \"auto\": writer%s %s "
+              "%s registered for volumes of the set but not connected: "
+              "start %s, or name the writers of the set (\"writers\": "
+              "[...]), or ask for none (\"writers\": \"none\"), or forget "
+              "%s (writer.forget)",
+              json_array_size (away) > 1 ? "s" : "", names,
+              json_array_size (away) > 1 ? "are" : "is",
+              json_array_size (away) > 1 ? "them" : "it",
+              json_array_size (away) > 1 ? "them" : "it");
   e.data = json_pack ("{s:o}", "writers", away);
   reject_error (s, &e);
   return -1;
@@ -1119,7 +1119,7 @@ volume_list_done (void *arg, const struct call_outcome *o)
     log_warnx ("provider %s: %s; using the volumes it registered",
                sc->name, call_outcome_describe (o, "volume.list", err, sizeof err));
   else {
-    struct rpc_error e;
+    struct rpcerr e = { .code = 0 };
 
     if (params_volumes (o->result, &volumes, &e) == -1)
       log_warnx ("provider %s: volume.list answered with an invalid "
@@ -1224,18 +1224,18 @@ kick_cb (evutil_socket_t fd, short what, void *arg)
 
 int
 sets_create (struct sets *sets, json_t *params, struct reply_token tok,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   const struct config *conf = sets->co->conf;
   struct snapset *s;
   json_t *v;
 
   if (sets->nqueued >= SETS_QUEUE_MAX)
-    return rpc_fail (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
-                     SETS_QUEUE_MAX);
+    return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
+                       SETS_QUEUE_MAX);
   s = calloc (1, sizeof *s);
   if (s == NULL)
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   s->sets = sets;
   s->tok = tok;
   s->params = json_incref (params);
@@ -1262,7 +1262,7 @@ struct setdel {
   size_t outstanding;
   json_int_t deleted;
   bool failed;
-  struct rpc_error e;
+  struct rpcerr e;
 };
 
 struct setdel_call {
@@ -1277,7 +1277,7 @@ setdel_finish (struct setdel *d)
 
   if (!d->failed && catalog_set_remove (cat, d->id) == -1) {
     d->failed = true;
-    rpc_fail (&d->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+    rpcerr_set (&d->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
   }
   if (d->failed)
     conn_reply (d->sets->co, d->tok, NULL, &d->e);
@@ -1316,10 +1316,10 @@ setdel_done (void *arg, const struct call_outcome *o)
 
     d->failed = true;
     call_outcome_describe (o, "snapshot.delete", err, sizeof err);
-    rpc_fail (&d->e, o->end == CALL_ERROR ? o->code
-              : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
-              : SV_RPC_NOT_REGISTERED,
-              "provider %s: %s", dc->provider, err);
+    rpcerr_set (&d->e, o->end == CALL_ERROR ? o->code
+                : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
+                : SV_RPC_NOT_REGISTERED,
+                "provider %s: %s", dc->provider, err);
   }
   free (dc);
   if (d->outstanding == 0)
@@ -1328,7 +1328,7 @@ setdel_done (void *arg, const struct call_outcome *o)
 
 int
 sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   struct coord *co = sets->co;
   json_t *set, *providers, *v;
@@ -1336,23 +1336,23 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   size_t i;
 
   if (sets->running != NULL && strcmp (sets->running->id, set_id) == 0)
-    return rpc_fail (e, SV_RPC_BUSY, "snapshot set %s is being taken",
-                     set_id);
+    return rpcerr_set (e, SV_RPC_BUSY, "snapshot set %s is being taken",
+                       set_id);
   set = catalog_set_get (co->cat, set_id, false);
   if (set == NULL)
     return errno == ENOENT
-      ? rpc_fail (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
-      : rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
+      ? rpcerr_set (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
+      : rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
   json_decref (set);
   providers = catalog_set_providers (co->cat, set_id);
   if (providers == NULL)
-    return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
+    return rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
   json_array_foreach (providers, i, v) {
     struct provider *p = registry_provider (co->reg, json_string_value (v));
 
     if (p == NULL || p->conn == NULL) {
-      rpc_fail (e, SV_RPC_NOT_REGISTERED, "provider %s of snapshot set %s "
-                "is not connected", json_string_value (v), set_id);
+      rpcerr_set (e, SV_RPC_NOT_REGISTERED, "provider %s of snapshot set %s "
+                  "is not connected", json_string_value (v), set_id);
       json_decref (providers);
       return -1;
     }
@@ -1361,7 +1361,7 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   d = calloc (1, sizeof *d);
   if (d == NULL) {
     json_decref (providers);
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   }
   d->sets = sets;
   d->tok = tok;

@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "hook.h"
 #include "log.h"
 #include "snapvol-writer.h"
+#include "timespec.h"
 
 #define PROGNAME "snapvol-writer"
 #define EXIT_USAGE 2
@@ -79,15 +79,13 @@ hook_index (enum snapvol_writer_event_kind kind)
 static void
 log_event (struct agent *a, const struct snapvol_writer_event *ev)
 {
-  struct timeval tv;
   char line[128];
   int n;
 
   if (a->event_log < 0)
     return;
-  gettimeofday (&tv, NULL);
   n = snprintf (line, sizeof line, "%lld %s %s\n",
-                (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000, ev->name,
+                (long long) timespec_now_ms (CLOCK_REALTIME), ev->name,
                 ev->set_id);
   if (n > 0 && (size_t) n < sizeof line &&
       write (a->event_log, line, (size_t) n) != n)

@@ -92,6 +92,7 @@
 #include "log.h"
 #include "roles.h"
 #include "tls.h"
+#include "timespec.h"
 
 #define READ_CHUNK 65536
 #define LINGER_MS 2000
@@ -443,7 +444,7 @@ shed_report_cb (evutil_socket_t fd, short what, void *arg)
              (unsigned long long) conns->shed_since_report,
              SHED_REPORT_MS / 1000, conns->last_shed_why);
   conns->shed_since_report = 0;
-  evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+  evtimer_add (conns->report, timespec_timeval_ms (&tv, SHED_REPORT_MS));
 }
 
 /* Close C, in its handshake, to make room for another; WHY says which
@@ -461,8 +462,9 @@ shed_handshake (struct conn *c, const char *why)
   else {
     log_warnx ("%s: closed while still in its TLS handshake, %.1f s after "
                "connecting, to make room: %s", c->name,
-               (coord_now_ms () - c->accepted_ms) / 1000.0, why);
-    evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+               (timespec_now_ms (CLOCK_MONOTONIC) - c->accepted_ms) / 1000.0,
+               why);
+    evtimer_add (conns->report, timespec_timeval_ms (&tv, SHED_REPORT_MS));
   }
   c->shed = true;
   close_now (c, "closed to make room: %s", why);
@@ -542,7 +544,7 @@ arm_timer (struct conn *c)
     c->mode = TIMER_IDLE;
     ms = CONN_IDLE_TIMEOUT_MS;
   }
-  evtimer_add (c->timer, coord_timeval (&tv, ms));
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, ms));
 }
 
 static void
@@ -734,7 +736,7 @@ conn_call (struct coord *co, struct conn *c, const char *method,
   log_debug ("%s: -> %s (id %lld)", c->name, method, (long long) call->id);
   call->conn = c;
   TAILQ_INSERT_TAIL (&c->calls, call, entry);
-  evtimer_add (call->ev, coord_timeval (&tv, timeout_ms));
+  evtimer_add (call->ev, timespec_timeval_ms (&tv, timeout_ms));
 }
 
 /* Answers to peers' requests. */
@@ -1079,7 +1081,7 @@ close_after (struct conn *c, json_t *error, const char *why)
   }
   json_decref (error);
   c->state = CONN_FLUSHING;
-  evtimer_add (c->timer, coord_timeval (&tv, LINGER_MS));
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, LINGER_MS));
   /* The write callback runs when the output buffer empties. */
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
   if (evbuffer_get_length (bufferevent_get_output (c->bev)) == 0) {
@@ -1219,8 +1221,9 @@ handshake_done (struct conn *c)
 
   handshake_end (c);
   /* The first request is due CONN_CONNECT_TIMEOUT_MS from the connect. */
-  left = CONN_CONNECT_TIMEOUT_MS - (coord_now_ms () - c->accepted_ms);
-  evtimer_add (c->timer, coord_timeval (&tv, left));
+  left = CONN_CONNECT_TIMEOUT_MS -
+    (timespec_now_ms (CLOCK_MONOTONIC) - c->accepted_ms);
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, left));
   c->subject = tls_peer_subject (ssl);
   c->cn = tls_peer_common_name (ssl);
   if (c->subject == NULL) {
@@ -1308,7 +1311,7 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
   c->serial = ++conns->next_serial;
   c->state = CONN_HANDSHAKE;
   c->mode = TIMER_CONNECT;
-  c->accepted_ms = coord_now_ms ();
+  c->accepted_ms = timespec_now_ms (CLOCK_MONOTONIC);
   snprintf (c->addr, sizeof c->addr, "%s", addr);
   snprintf (c->name, sizeof c->name, "peer #%llu (%s)",
             (unsigned long long) c->serial, addr);
@@ -1344,7 +1347,8 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
   bufferevent_openssl_set_allow_dirty_shutdown (c->bev, 1);
   bufferevent_setcb (c->bev, bev_read_cb, bev_write_cb, bev_event_cb, c);
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
-  evtimer_add (c->timer, coord_timeval (&tv, co->conf->handshake_timeout_ms));
+  evtimer_add (c->timer,
+               timespec_timeval_ms (&tv, co->conf->handshake_timeout_ms));
   TAILQ_INSERT_TAIL (&conns->list, c, entry);
   conns->n++;
   log_debug ("%s: accepted", c->name);

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * coord.h: the daemon's state shared by the coordinator's modules, and
- * the small helpers every module uses (coord.c: the clocks, with no
- * state of their own).  A method or step that fails says why in a
- * struct rpcerr (common/rpcerr.h).
+ * coord.h: the daemon's state shared by the coordinator's modules.  A
+ * method or step that fails says why in a struct rpcerr
+ * (common/rpcerr.h); clocks and delays are common/timespec.h's.
  *
  * Design notes
  *
@@ -32,7 +31,7 @@
  *   set.c       snapshot sets
  *   registry.c  peers
  *   conn.c      the transport
- *   catalog.c, roles.c, params.c, conf.c, coord.c: leaves any layer uses
+ *   catalog.c, roles.c, params.c, conf.c: leaves any layer uses
  *
  * A lower layer reports upward only through a table of callbacks it is
  * given at creation, which main.c fills: conn.c hands requests to
@@ -79,16 +78,6 @@ struct coord {
   struct conns *conns;
   bool stopping;                /* a shutdown has started */
 };
-
-/* Milliseconds of CLOCK_MONOTONIC, for deadlines and timings. */
-extern int64_t coord_now_ms (void);
-
-/* TV for a delay of MS milliseconds. */
-extern struct timeval *coord_timeval (struct timeval *tv, int64_t ms)
-  __attribute__((nonnull));
-
-/* Unix seconds now. */
-extern int64_t coord_now (void);
 
 /* snapvol error codes of the coordinator protocol (docs/protocol.md,
  * Part 2), beyond common/jsonrpc.h's. */

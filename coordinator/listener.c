@@ -36,6 +36,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "timespec.h"
 
 /* The kernel caps it at net.core.somaxconn.  Connections queued here
  * cost us nothing; a full queue drops new SYNs, and a peer then waits
@@ -206,7 +207,7 @@ listeners_bind (struct coord *co)
 static void
 pause_accepting (struct listener *l, int err, size_t shed, int ms)
 {
-  int64_t now = coord_now_ms ();
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
   struct timeval tv;
 
   if (now - l->last_pause_log_ms >= ACCEPT_PAUSE_LOG_MS) {
@@ -221,7 +222,7 @@ pause_accepting (struct listener *l, int err, size_t shed, int ms)
                  strerror (err), ms);
   }
   event_del (l->ev);
-  evtimer_add (l->resume, coord_timeval (&tv, ms));
+  evtimer_add (l->resume, timespec_timeval_ms (&tv, ms));
 }
 
 static void

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -183,7 +184,7 @@ serve (struct coord *co)
   }
   n = catalog_fail_unfinished (co->cat,
                                "the coordinator restarted during the set",
-                               coord_now ());
+                               time (NULL));
   if (n < 0)
     goto out;
   if (n > 0)

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "conf.h"
@@ -66,7 +67,7 @@ static json_t *
 m_ping (struct call_ctx *x)
 {
   return result_or_nomem (x, json_pack ("{s:I}", "time",
-                                        (json_int_t) coord_now ()));
+                                        (json_int_t) time (NULL)));
 }
 
 /* provider.register, writer.register */

@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "conf.h"
@@ -310,7 +311,7 @@ registry_register_provider (struct registry *reg, struct conn *c,
   const char *version = member_string (params, "version");
   struct provider *p = registry_provider (reg, name), *fresh = NULL;
   json_t *volumes = NULL;
-  int64_t now = coord_now ();
+  int64_t now = time (NULL);
 
   if (params_volumes (json_object_get (params, "volumes"), &volumes, e) == -1)
     return -1;
@@ -432,7 +433,7 @@ registry_register_writer (struct registry *reg, struct conn *c,
   next.volumes = volumes;
   next.freeze_timeout_ms = timeout ? (unsigned) json_integer_value (timeout)
     : 10000;
-  next.registered = coord_now ();
+  next.registered = time (NULL);
   snprintf (next.state, sizeof next.state, "stable");
   if (w != NULL) {
     memcpy (next.last_event, w->last_event, sizeof next.last_event);
@@ -504,7 +505,7 @@ void
 registry_seen (struct registry *reg, struct conn *c)
 {
   if (conn_kind (c) == PEER_PROVIDER)
-    ((struct provider *) conn_peer (c))->last_seen = coord_now ();
+    ((struct provider *) conn_peer (c))->last_seen = time (NULL);
 }
 
 void
@@ -537,7 +538,7 @@ registry_writer_call (struct registry *reg, struct writer *w,
                       const char *event)
 {
   snprintf (w->last_event, sizeof w->last_event, "%s", event);
-  w->last_event_time = coord_now ();
+  w->last_event_time = time (NULL);
   if (w->conn != NULL && strcmp (event, "prepare") == 0)
     snprintf (w->state, sizeof w->state, "preparing");
   save_writer (reg, w);

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
@@ -50,6 +51,7 @@
 #include "params.h"
 #include "set.h"
 #include "setfsm.h"
+#include "timespec.h"
 #include "uuid.h"
 
 /* writer.list's last_event of each writer.* call. */
@@ -191,7 +193,7 @@ static json_t *
 timings_json (struct snapset *s)
 {
   const struct setfsm_timings *t = setfsm_timings (s->fsm);
-  int64_t now = coord_now_ms ();
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
   int64_t freeze_ms = 0, hold_ms = 0;
 
   if (t->first_freeze)
@@ -221,7 +223,7 @@ set_json (struct snapset *s, const char *state, bool finished)
        json_object_set_new (set, "reason", json_string (reason)) == -1) ||
       json_object_set_new (set, "created", json_integer (s->created)) == -1 ||
       json_object_set_new (set, "finished", finished
-                           ? json_integer (coord_now ()) : json_null ()) == -1 ||
+                           ? json_integer (time (NULL)) : json_null ()) == -1 ||
       json_object_set_new (set, "snapshots", with_snapshots && s->snapshots
                            ? json_incref (s->snapshots) : json_array ()) == -1 ||
       json_object_set_new (set, "participants", participants_json (s)) == -1 ||
@@ -683,7 +685,7 @@ protocol_call_done (void *arg, const struct call_outcome *o)
     log_release_by_set_id (s, sc->name, end, o);
   setfsm_call_ended (s->fsm, sc->part, sc->op, end,
                      end == SETFSM_ANSWERED ? NULL : s->last_error,
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
   free (sc);
   run_actions (s);
 }
@@ -714,9 +716,9 @@ static void
 arm_window (struct snapset *s, int64_t deadline_ms)
 {
   struct timeval tv;
-  int64_t wait = deadline_ms - coord_now_ms ();
+  int64_t wait = deadline_ms - timespec_now_ms (CLOCK_MONOTONIC);
 
-  evtimer_add (s->window, coord_timeval (&tv, wait > 0 ? wait : 0));
+  evtimer_add (s->window, timespec_timeval_ms (&tv, wait > 0 ? wait : 0));
 }
 
 /* Execute A.  True if S has ended (and is freed). */
@@ -728,7 +730,7 @@ run_action (struct snapset *s, const struct setfsm_action *a)
     bool ok = save_record (s, a) == 0;
 
     setfsm_recorded (s->fsm, ok, ok ? NULL : record_error (s),
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
     return false;
   }
   case SETFSM_ACT_CALL:
@@ -742,7 +744,7 @@ run_action (struct snapset *s, const struct setfsm_action *a)
     return false;
   case SETFSM_ACT_QUEUE_DELETION:
     setfsm_recorded (s->fsm, queue_deletion (s, a->part) == 0, NULL,
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
     return false;
   case SETFSM_ACT_OWE_RELEASE:
     deleters_owe_release (s->sets->deleters,
@@ -792,7 +794,7 @@ window_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct snapset *s = arg;
 
-  setfsm_window_ended (s->fsm, coord_now_ms ());
+  setfsm_window_ended (s->fsm, timespec_now_ms (CLOCK_MONOTONIC));
   run_actions (s);
 }
 
@@ -811,7 +813,7 @@ gone_cb (evutil_socket_t fd, short what, void *arg)
     if (!s->parts[i].gone)
       continue;
     s->parts[i].gone = false;
-    setfsm_peer_gone (s->fsm, i, coord_now_ms ());
+    setfsm_peer_gone (s->fsm, i, timespec_now_ms (CLOCK_MONOTONIC));
     if (run_actions_ended (s))
       return;
   }
@@ -1084,7 +1086,7 @@ finish_resolve (struct snapset *s)
     return;
   }
   uuid_format (&u, s->id);
-  s->created = coord_now ();
+  s->created = time (NULL);
   s->window = evtimer_new (s->sets->co->base, window_cb, s);
   if (s->window == NULL)
     goto nomem;
@@ -1191,7 +1193,7 @@ start_set (struct snapset *s)
   json_t *seen, *v;
   size_t i;
 
-  s->t_start = coord_now_ms ();
+  s->t_start = timespec_now_ms (CLOCK_MONOTONIC);
   seen = providers_to_refresh (s);
   if (seen == NULL)
     return;
@@ -1449,7 +1451,7 @@ sets_shutdown (struct sets *sets)
     log_warnx ("snapshot set %s: the coordinator is stopping", s->id);
     catalog_fail_unfinished (sets->co->cat,
                              "the coordinator was stopped during the set",
-                             coord_now ());
+                             time (NULL));
   }
 }
 

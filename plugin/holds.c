@@ -147,7 +147,7 @@ reaper (void *arg)
     size_t expired_nvolumes = 0;
     bool have_next = false;
 
-    clock_gettime (CLOCK_MONOTONIC, &now);
+    now = timespec_now (CLOCK_MONOTONIC);
     for (pp = &holds->records; (r = *pp) != NULL; ) {
       if (timespec_cmp (&r->deadline, &now) <= 0) {
         if (r->state == HOLD_ACTIVE) {
@@ -314,7 +314,7 @@ holds_take (struct holds *holds, const struct uuid *id,
   struct timespec now;
   struct record *r;
 
-  clock_gettime (CLOCK_MONOTONIC, &now);
+  now = timespec_now (CLOCK_MONOTONIC);
   pthread_mutex_lock (&holds->lock);
   r = find_record (holds, id);
   if (r == NULL)
@@ -351,7 +351,7 @@ holds_release (struct holds *holds, const struct uuid *id)
   struct record *r;
   size_t nvolumes = 0;
 
-  clock_gettime (CLOCK_MONOTONIC, &now);
+  now = timespec_now (CLOCK_MONOTONIC);
   pthread_mutex_lock (&holds->lock);
   r = find_record (holds, id);
   if (r == NULL)

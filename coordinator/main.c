@@ -327,7 +327,7 @@ main (int argc, char **argv)
     conf_free (conf);
     return EXIT_SUCCESS;
   }
-  if (conf->nallow == 0)
+  if (conf->allow.len == 0)
     log_warnx ("%s: no 'allow' directive: every peer will be refused",
                opt.path);
 

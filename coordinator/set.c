@@ -53,6 +53,7 @@
 #include "setfsm.h"
 #include "timespec.h"
 #include "uuid.h"
+#include "vector.h"
 
 /* writer.list's last_event of each writer.* call. */
 static const char *const writer_events[] = {
@@ -72,6 +73,8 @@ struct part {
   json_t *snapshots;            /* snapshot entries from hold.commit */
 };
 
+DEFINE_VECTOR_TYPE (part_vector, struct part);
+
 struct snapset {
   TAILQ_ENTRY (snapset) entry;
   struct sets *sets;
@@ -84,8 +87,7 @@ struct snapset {
   unsigned freeze_window_ms, hold_timeout_ms;
   json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
   json_t *snapshots;            /* the set's snapshot entries */
-  struct part *parts;           /* as the machine's: writers first */
-  size_t nparts;
+  part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
   bool record_oom;              /* the last record failed for want of
                                  * memory, not in the catalog */
@@ -121,11 +123,11 @@ set_free (struct snapset *s)
 
   if (s == NULL)
     return;
-  for (i = 0; i < s->nparts; i++) {
-    json_decref (s->parts[i].volumes);
-    json_decref (s->parts[i].snapshots);
+  for (i = 0; i < s->parts.len; i++) {
+    json_decref (s->parts.ptr[i].volumes);
+    json_decref (s->parts.ptr[i].snapshots);
   }
-  free (s->parts);
+  part_vector_reset (&s->parts);
   setfsm_free (s->fsm);
   if (s->window)
     event_free (s->window);
@@ -170,7 +172,7 @@ participants_json (struct snapset *s)
   json_t *list = json_array ();
   size_t i;
 
-  for (i = 0; list != NULL && i < s->nparts; i++) {
+  for (i = 0; list != NULL && i < s->parts.len; i++) {
     const char *error = setfsm_part_error (s->fsm, i);
     json_t *o = json_pack ("{s:s, s:s, s:s, s:o}",
                            "kind", setfsm_is_writer (s->fsm, i)
@@ -249,12 +251,12 @@ gather_snapshots (struct snapset *s)
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (pv), provider, volume);
-    for (i = setfsm_nwriters (s->fsm); i < s->nparts; i++) {
+    for (i = setfsm_nwriters (s->fsm); i < s->parts.len; i++) {
       json_t *snap;
 
       if (strcmp (setfsm_part_name (s->fsm, i), provider) != 0)
         continue;
-      json_array_foreach (s->parts[i].snapshots, j, snap)
+      json_array_foreach (s->parts.ptr[i].snapshots, j, snap)
         if (strcmp (json_string_value (json_object_get (snap, "volume")),
                     volume) == 0 &&
             json_array_append (all, snap) == -1) {
@@ -427,7 +429,7 @@ send_to_peer (struct snapset *s, const char *method,
 static json_t *
 protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
 {
-  struct part *pt = &s->parts[i];
+  struct part *pt = &s->parts.ptr[i];
 
   switch (op) {
   case SETFSM_PREPARE:
@@ -486,7 +488,7 @@ static int
 take_commit (struct snapset *s, size_t i, json_t *result, char *why,
              size_t len)
 {
-  struct part *pt = &s->parts[i];
+  struct part *pt = &s->parts.ptr[i];
   const char *pname = setfsm_part_name (s->fsm, i);
   struct provider *p = registry_provider (s->sets->co->reg, pname);
   json_t *snaps = json_object_get (result, "snapshots"), *vol, *out;
@@ -617,7 +619,7 @@ take_answer (struct set_call *sc, json_t *result, char *why, size_t len)
       snprintf (why, len, "hold.begin answered without a hold id");
       return -1;
     }
-    uuid_format (&u, s->parts[sc->part].hold_id);
+    uuid_format (&u, s->parts.ptr[sc->part].hold_id);
   }
   else if (sc->op == SETFSM_HOLD_COMMIT)
     return take_commit (s, sc->part, result, why, len);
@@ -809,10 +811,10 @@ gone_cb (evutil_socket_t fd, short what, void *arg)
 
   if (s == NULL || s->fsm == NULL)
     return;
-  for (i = 0; i < s->nparts; i++) {
-    if (!s->parts[i].gone)
+  for (i = 0; i < s->parts.len; i++) {
+    if (!s->parts.ptr[i].gone)
       continue;
-    s->parts[i].gone = false;
+    s->parts.ptr[i].gone = false;
     setfsm_peer_gone (s->fsm, i, timespec_now_ms (CLOCK_MONOTONIC));
     if (run_actions_ended (s))
       return;
@@ -838,13 +840,11 @@ writer_involved (const struct writer *w, json_t *pv)
 static int
 add_part (struct snapset *s, bool writer, const char *name)
 {
-  struct part *parts = realloc (s->parts, (s->nparts + 1) * sizeof *parts);
   struct part *pt;
 
-  if (parts == NULL)
+  if (part_vector_reserve (&s->parts, 1) == -1)
     return -1;
-  s->parts = parts;
-  pt = &parts[s->nparts];
+  pt = &s->parts.ptr[s->parts.len];
   memset (pt, 0, sizeof *pt);
   if (writer) {
     struct writer *w = registry_writer (s->sets->co->reg, name);
@@ -853,7 +853,7 @@ add_part (struct snapset *s, bool writer, const char *name)
   }
   else
     setfsm_add_provider (s->fsm, name);
-  s->nparts++;
+  s->parts.len++;
   if (!writer && (pt->volumes = json_array ()) == NULL)
     return -1;
   return 0;
@@ -1048,12 +1048,12 @@ add_providers (struct snapset *s)
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (v), provider, volume);
-    for (j = nwriters; j < s->nparts; j++)
+    for (j = nwriters; j < s->parts.len; j++)
       if (strcmp (setfsm_part_name (s->fsm, j), provider) == 0)
         break;
-    if (j == s->nparts && add_part (s, false, provider) == -1)
+    if (j == s->parts.len && add_part (s, false, provider) == -1)
       return -1;
-    if (json_array_append_new (s->parts[j].volumes, json_string (volume))
+    if (json_array_append_new (s->parts.ptr[j].volumes, json_string (volume))
         == -1)
       return -1;
   }
@@ -1095,7 +1095,7 @@ finish_resolve (struct snapset *s)
     return;                     /* the first record failed: rejected */
   log_info ("snapshot set %s: %zu volumes on %zu providers, %zu writers",
             s->id, json_array_size (s->pv),
-            s->nparts - setfsm_nwriters (s->fsm), setfsm_nwriters (s->fsm));
+            s->parts.len - setfsm_nwriters (s->fsm), setfsm_nwriters (s->fsm));
   return;
 
  nomem:
@@ -1411,10 +1411,10 @@ sets_peer_gone (struct sets *sets, bool writer, const char *name)
 
   if (s == NULL || s->fsm == NULL)
     return;
-  for (i = 0; i < s->nparts; i++)
+  for (i = 0; i < s->parts.len; i++)
     if (setfsm_is_writer (s->fsm, i) == writer &&
         strcmp (setfsm_part_name (s->fsm, i), name) == 0) {
-      s->parts[i].gone = true;
+      s->parts.ptr[i].gone = true;
       event_active (sets->gone_ev, EV_TIMEOUT, 1);
     }
 }

@@ -571,6 +571,22 @@ registry_writer_answer (struct registry *reg, struct writer *w,
 
 /* Lists. */
 
+/* Append O (stolen) to *LIST.  If *LIST or O is NULL (their
+ * constructor failed) or the append fails, release both, set *LIST to
+ * NULL and return -1. */
+static int
+list_append (json_t **list, json_t *o)
+{
+  if (*list == NULL || o == NULL)
+    json_decref (o);
+  else if (json_array_append_new (*list, o) == 0)
+    return 0;
+  /* else json_array_append_new released O. */
+  json_decref (*list);
+  *list = NULL;
+  return -1;
+}
+
 json_t *
 registry_provider_list (struct registry *reg)
 {
@@ -589,11 +605,8 @@ registry_provider_list (struct registry *reg)
                            "volumes",
                            (json_int_t) json_array_size (p->volumes));
 
-    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-      json_decref (o);
-      json_decref (list);
+    if (list_append (&list, o) == -1)
       return NULL;
-    }
   }
   return list;
 }
@@ -620,11 +633,8 @@ registry_writer_list (struct registry *reg)
                            "last_error", w->last_error
                            ? json_string (w->last_error) : json_null ());
 
-    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-      json_decref (o);
-      json_decref (list);
+    if (list_append (&list, o) == -1)
       return NULL;
-    }
   }
   return list;
 }
@@ -648,11 +658,8 @@ registry_volume_list (struct registry *reg)
                              "size", json_object_get (v, "size"),
                              "uuid", json_object_get (v, "uuid"));
 
-      if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-        json_decref (o);
-        json_decref (list);
+      if (list_append (&list, o) == -1)
         return NULL;
-      }
     }
   }
   return list;

@@ -323,7 +323,7 @@ take_option (int opt, char **argv, struct options *o, struct agent *a)
 
 /* The command line into O and A, with the environment's defaults, and
  * every required option checked.  -1 to go on; else the exit status.
- * O->volumes is allocated here (the caller frees it). */
+ * O->volumes is allocated here: the caller frees it in either case. */
 static int
 parse_command_line (int argc, char **argv, struct options *o,
                     struct agent *a)
@@ -358,7 +358,8 @@ parse_command_line (int argc, char **argv, struct options *o,
 }
 
 /* The global writer, configured from O with A's hooks.  -1 to go on;
- * else the exit status, after saying why. */
+ * else the exit status, after saying why (the caller frees the writer
+ * in either case). */
 static int
 make_writer (const struct options *o, struct agent *a)
 {
@@ -408,13 +409,15 @@ main (int argc, char **argv)
   int status, r;
 
   status = parse_command_line (argc, argv, &o, &agent);
-  if (status != -1)
-    return status;
-  log_init (PROGNAME, o.verbose, 0);
-  status = make_writer (&o, &agent);
-  if (status != -1)
-    return status;
+  if (status == -1) {
+    log_init (PROGNAME, o.verbose, 0);
+    status = make_writer (&o, &agent);
+  }
   free (o.volumes);
+  if (status != -1) {
+    snapvol_writer_free (writer);
+    return status;
+  }
 
   if (agent.event_log_path) {
     agent.event_log = open (agent.event_log_path,

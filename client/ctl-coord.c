@@ -464,6 +464,19 @@ set_create (struct ctl *ctl, const struct ctl_args *a)
 
 /* set list */
 
+/* One row of the set list table. */
+static int
+sets_row (struct out_table *t, json_t *s)
+{
+  char created[OUT_TIME_BUFLEN], n[24];
+
+  snprintf (n, sizeof n, "%zu",
+            json_array_size (json_object_get (s, "snapshots")));
+  return out_table_add (t, out_str (s, "set_id"), out_str (s, "state"),
+                        out_time (s, "created", created, sizeof created), n,
+                        out_str (s, "label"));
+}
+
 static int
 print_sets (json_t *list)
 {
@@ -471,35 +484,10 @@ print_sets (json_t *list)
     { "SET", 0 }, { "STATE", 0 }, { "CREATED", 0 }, { "SNAPSHOTS", 1 },
     { "LABEL", 0 },
   };
-  struct out_table *t;
-  json_t *s;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No snapshot sets.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, s) {
-    char created[OUT_TIME_BUFLEN], n[24];
-
-    snprintf (n, sizeof n, "%zu",
-              json_array_size (json_object_get (s, "snapshots")));
-    if (out_table_add (t, out_str (s, "set_id"), out_str (s, "state"),
-                       out_time (s, "created", created, sizeof created), n,
-                       out_str (s, "label")) == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("set list: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0],
+                   "No snapshot sets.", "set list", sets_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int
@@ -583,6 +571,24 @@ set_delete (struct ctl *ctl, const struct ctl_args *a)
 
 /* writer list */
 
+/* One row of the writer list table. */
+static int
+writers_row (struct out_table *t, json_t *w)
+{
+  char at[OUT_TIME_BUFLEN];
+  char *volumes = joined (w, "volumes");
+  int r;
+
+  if (volumes == NULL)
+    return -1;
+  r = out_table_add (t, out_str (w, "name"), out_str (w, "state"),
+                     yes_no (w, "connected"), out_str (w, "last_event"),
+                     out_time (w, "last_event_time", at, sizeof at),
+                     *volumes ? volumes : "-", out_str (w, "last_error"));
+  free (volumes);
+  return r;
+}
+
 static int
 print_writers (json_t *list)
 {
@@ -590,40 +596,10 @@ print_writers (json_t *list)
     { "NAME", 0 }, { "STATE", 0 }, { "CONNECTED", 0 }, { "LAST-EVENT", 0 },
     { "AT", 0 }, { "VOLUMES", 0 }, { "LAST-ERROR", 0 },
   };
-  struct out_table *t;
-  json_t *w;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No writers.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, w) {
-    char at[OUT_TIME_BUFLEN];
-    char *volumes = joined (w, "volumes");
-    int r;
-
-    if (volumes == NULL)
-      goto nomem;
-    r = out_table_add (t, out_str (w, "name"), out_str (w, "state"),
-                       yes_no (w, "connected"), out_str (w, "last_event"),
-                       out_time (w, "last_event_time", at, sizeof at),
-                       *volumes ? volumes : "-", out_str (w, "last_error"));
-    free (volumes);
-    if (r == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("writer list: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0], "No writers.",
+                   "writer list", writers_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int
@@ -672,6 +648,19 @@ provider_forget (struct ctl *ctl, const struct ctl_args *a)
 
 /* provider list */
 
+/* One row of the provider list table. */
+static int
+providers_row (struct out_table *t, json_t *p)
+{
+  char since[OUT_TIME_BUFLEN], seen[OUT_TIME_BUFLEN], n[24];
+
+  return out_table_add (t, out_str (p, "name"), yes_no (p, "connected"),
+                        out_time (p, "connected_since", since, sizeof since),
+                        out_time (p, "last_seen", seen, sizeof seen),
+                        int_str (p, "volumes", n, sizeof n),
+                        out_str (p, "nbd_uri"), out_str (p, "subject"));
+}
+
 static int
 print_providers (json_t *list)
 {
@@ -679,35 +668,10 @@ print_providers (json_t *list)
     { "NAME", 0 }, { "CONNECTED", 0 }, { "SINCE", 0 }, { "LAST-SEEN", 0 },
     { "VOLUMES", 1 }, { "NBD-URI", 0 }, { "SUBJECT", 0 },
   };
-  struct out_table *t;
-  json_t *p;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No providers.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, p) {
-    char since[OUT_TIME_BUFLEN], seen[OUT_TIME_BUFLEN], n[24];
-
-    if (out_table_add (t, out_str (p, "name"), yes_no (p, "connected"),
-                       out_time (p, "connected_since", since, sizeof since),
-                       out_time (p, "last_seen", seen, sizeof seen),
-                       int_str (p, "volumes", n, sizeof n),
-                       out_str (p, "nbd_uri"), out_str (p, "subject")) == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("provider list: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0], "No providers.",
+                   "provider list", providers_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int
@@ -720,39 +684,27 @@ provider_list (struct ctl *ctl, const struct ctl_args *a)
 
 /* volumes */
 
+/* One row of the volumes table. */
+static int
+volumes_row (struct out_table *t, json_t *v)
+{
+  char size[HUMANSIZE_BUFLEN];
+
+  return out_table_add (t, out_str (v, "provider"), out_str (v, "volume"),
+                        out_size (v, "size", size, sizeof size),
+                        out_str (v, "uuid"));
+}
+
 static int
 print_volumes (json_t *list)
 {
   static const struct out_column cols[] = {
     { "PROVIDER", 0 }, { "VOLUME", 0 }, { "SIZE", 1 }, { "UUID", 0 },
   };
-  struct out_table *t;
-  json_t *v;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No volumes.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, v) {
-    char size[HUMANSIZE_BUFLEN];
-
-    if (out_table_add (t, out_str (v, "provider"), out_str (v, "volume"),
-                       out_size (v, "size", size, sizeof size),
-                       out_str (v, "uuid")) == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("volumes: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0], "No volumes.",
+                   "volumes", volumes_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int

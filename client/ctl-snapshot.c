@@ -170,6 +170,25 @@ format_holds (json_t *holds, char *buf, size_t len)
     snprintf (buf, len, "-");
 }
 
+/* One row of the snapshot list table. */
+static int
+snapshots_row (struct out_table *t, json_t *s)
+{
+  char created[OUT_TIME_BUFLEN], size[HUMANSIZE_BUFLEN];
+  char ref[HUMANSIZE_BUFLEN], excl[HUMANSIZE_BUFLEN], gen[24];
+  char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
+
+  snprintf (gen, sizeof gen, "%ju", (uintmax_t) out_u64 (s, "generation"));
+  format_holds (json_object_get (s, "holds"), holds, sizeof holds);
+  return out_table_add (t, out_str (s, "volume"), out_str (s, "id"),
+                        out_str (s, "set_id"), gen,
+                        out_time (s, "created", created, sizeof created),
+                        out_size (s, "size", size, sizeof size),
+                        out_size (s, "referenced_bytes", ref, sizeof ref),
+                        out_size (s, "exclusive_bytes", excl, sizeof excl),
+                        holds, out_str (s, "label"));
+}
+
 static int
 print_snapshots (json_t *list)
 {
@@ -178,41 +197,10 @@ print_snapshots (json_t *list)
     { "CREATED", 0 }, { "SIZE", 1 }, { "REFERENCED", 1 },
     { "EXCLUSIVE", 1 }, { "HOLDS", 0 }, { "LABEL", 0 },
   };
-  struct out_table *t;
-  json_t *s;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No snapshots.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, s) {
-    char created[OUT_TIME_BUFLEN], size[HUMANSIZE_BUFLEN];
-    char ref[HUMANSIZE_BUFLEN], excl[HUMANSIZE_BUFLEN], gen[24];
-    char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
-
-    snprintf (gen, sizeof gen, "%ju", (uintmax_t) out_u64 (s, "generation"));
-    format_holds (json_object_get (s, "holds"), holds, sizeof holds);
-    if (out_table_add (t, out_str (s, "volume"), out_str (s, "id"),
-                       out_str (s, "set_id"), gen,
-                       out_time (s, "created", created, sizeof created),
-                       out_size (s, "size", size, sizeof size),
-                       out_size (s, "referenced_bytes", ref, sizeof ref),
-                       out_size (s, "exclusive_bytes", excl, sizeof excl),
-                       holds, out_str (s, "label")) == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("snapshot list: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0], "No snapshots.",
+                   "snapshot list", snapshots_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int

@@ -49,6 +49,28 @@ volume_create (struct ctl *ctl, const struct ctl_args *a)
                            print_created);
 }
 
+/* One row of the volume list table. */
+static int
+volumes_row (struct out_table *t, json_t *v)
+{
+  char size[HUMANSIZE_BUFLEN], alloc[HUMANSIZE_BUFLEN];
+  char ref[HUMANSIZE_BUFLEN], written[HUMANSIZE_BUFLEN];
+  char cluster[HUMANSIZE_BUFLEN], created[OUT_TIME_BUFLEN];
+  char nsnap[24], open[24];
+
+  snprintf (nsnap, sizeof nsnap, "%ju", (uintmax_t) out_u64 (v, "snapshots"));
+  snprintf (open, sizeof open, "%ju", (uintmax_t) out_u64 (v, "open_count"));
+  return out_table_add (t, out_str (v, "name"),
+                        out_size (v, "size", size, sizeof size),
+                        out_size (v, "allocated_bytes", alloc, sizeof alloc),
+                        out_size (v, "referenced_bytes", ref, sizeof ref),
+                        out_size (v, "written_bytes", written, sizeof written),
+                        nsnap,
+                        out_size (v, "cluster_size", cluster, sizeof cluster),
+                        open,
+                        out_time (v, "created", created, sizeof created));
+}
+
 static int
 print_volumes (json_t *list)
 {
@@ -57,45 +79,10 @@ print_volumes (json_t *list)
     { "WRITTEN", 1 }, { "SNAPSHOTS", 1 }, { "CLUSTER", 1 }, { "OPEN", 1 },
     { "CREATED", 0 },
   };
-  struct out_table *t;
-  json_t *v;
-  size_t i;
 
-  if (json_array_size (list) == 0) {
-    printf ("No volumes.\n");
-    return CTL_EXIT_OK;
-  }
-  t = out_table_new (cols, sizeof cols / sizeof cols[0]);
-  if (t == NULL)
-    goto nomem;
-  json_array_foreach (list, i, v) {
-    char size[HUMANSIZE_BUFLEN], alloc[HUMANSIZE_BUFLEN];
-    char ref[HUMANSIZE_BUFLEN], written[HUMANSIZE_BUFLEN];
-    char cluster[HUMANSIZE_BUFLEN], created[OUT_TIME_BUFLEN];
-    char nsnap[24], open[24];
-
-    snprintf (nsnap, sizeof nsnap, "%ju", (uintmax_t) out_u64 (v, "snapshots"));
-    snprintf (open, sizeof open, "%ju", (uintmax_t) out_u64 (v, "open_count"));
-    if (out_table_add (t, out_str (v, "name"),
-                       out_size (v, "size", size, sizeof size),
-                       out_size (v, "allocated_bytes", alloc, sizeof alloc),
-                       out_size (v, "referenced_bytes", ref, sizeof ref),
-                       out_size (v, "written_bytes", written, sizeof written),
-                       nsnap,
-                       out_size (v, "cluster_size", cluster, sizeof cluster),
-                       open,
-                       out_time (v, "created", created, sizeof created))
-        == -1)
-      goto nomem;
-  }
-  out_table_print (t);
-  out_table_free (t);
-  return CTL_EXIT_OK;
-
- nomem:
-  out_table_free (t);
-  log_warnx ("volume list: out of memory");
-  return CTL_EXIT_FAILURE;
+  return out_list (list, cols, sizeof cols / sizeof cols[0], "No volumes.",
+                   "volume list", volumes_row) == 0
+    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
 static int

@@ -457,7 +457,7 @@ expire_now (struct snapvol_writer *w, uint64_t session, const char *reason)
 {
   pthread_mutex_lock (&w->lock);
   if (w->frozen && (session == 0 || w->session == session)) {
-    clock_gettime (CLOCK_MONOTONIC, &w->deadline);
+    w->deadline = timespec_now (CLOCK_MONOTONIC);
     snprintf (w->thaw_reason, sizeof w->thaw_reason, "%s", reason);
     pthread_cond_signal (&w->wake);
   }
@@ -577,7 +577,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
   w->deadline = deadline;
   w->thaw_reason[0] = '\0';
   if (!rpcpeer_session_alive (atomic_load (&w->peer), call->session)) {
-    clock_gettime (CLOCK_MONOTONIC, &w->deadline);
+    w->deadline = timespec_now (CLOCK_MONOTONIC);
     snprintf (w->thaw_reason, sizeof w->thaw_reason,
               "the connection to the coordinator was lost");
   }

@@ -220,3 +220,31 @@ out_table_free (struct out_table *t)
   string_vector_reset (&t->cells);
   free (t);
 }
+
+int
+out_list (json_t *list, const struct out_column *cols, size_t ncols,
+          const char *none, const char *what, out_row_fn *row)
+{
+  struct out_table *t;
+  json_t *elem;
+  size_t i;
+
+  if (json_array_size (list) == 0) {
+    printf ("%s\n", none);
+    return 0;
+  }
+  t = out_table_new (cols, ncols);
+  if (t == NULL)
+    goto nomem;
+  json_array_foreach (list, i, elem)
+    if (row (t, elem) == -1)
+      goto nomem;
+  out_table_print (t);
+  out_table_free (t);
+  return 0;
+
+ nomem:
+  out_table_free (t);
+  log_warnx ("%s: out of memory", what);
+  return -1;
+}

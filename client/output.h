@@ -56,4 +56,15 @@ extern int out_table_add (struct out_table *t, ...);
 extern void out_table_print (const struct out_table *t);
 extern void out_table_free (struct out_table *t);
 
+/* Add to T the row for ELEM, an element of a listing.  -1 on ENOMEM. */
+typedef int out_row_fn (struct out_table *t, json_t *elem);
+
+/* Print LIST (an array) as a table of the NCOLS columns COLS with a
+ * row per element made by ROW, or the line NONE ("No volumes.") when
+ * LIST is empty.  0, or -1 after logging "WHAT: out of memory". */
+extern int out_list (json_t *list, const struct out_column *cols,
+                     size_t ncols, const char *none, const char *what,
+                     out_row_fn *row)
+  __attribute__((nonnull (2, 4, 5, 6)));
+
 #endif /* SNAPVOL_OUTPUT_H */

@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "hook.h"
 #include "log.h"
 #include "snapvol-writer.h"
+#include "timespec.h"
 
 #define PROGNAME "snapvol-writer"
 #define EXIT_USAGE 2
@@ -79,15 +79,13 @@ hook_index (enum snapvol_writer_event_kind kind)
 static void
 log_event (struct agent *a, const struct snapvol_writer_event *ev)
 {
-  struct timeval tv;
   char line[128];
   int n;
 
   if (a->event_log < 0)
     return;
-  gettimeofday (&tv, NULL);
   n = snprintf (line, sizeof line, "%lld %s %s\n",
-                (long long) tv.tv_sec * 1000 + tv.tv_usec / 1000, ev->name,
+                (long long) timespec_now_ms (CLOCK_REALTIME), ev->name,
                 ev->set_id);
   if (n > 0 && (size_t) n < sizeof line &&
       write (a->event_log, line, (size_t) n) != n)
@@ -225,125 +223,173 @@ option_or_env (const char *value, const char *var)
   return value && *value ? value : NULL;
 }
 
-int
-main (int argc, char **argv)
+/* What the command line asks for, beyond the agent's own settings. */
+struct options {
+  const char *coordinator, *cert, *key, *ca;
+  const char *name;
+  const char **volumes;         /* NVOLUMES of them, in ARGV */
+  size_t nvolumes;
+  int verbose;
+};
+
+enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
+       OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
+       OPT_EVENT_LOG };
+
+static const struct option longopts[] = {
+  { "coordinator", required_argument, NULL, 'c' },
+  { "cert", required_argument, NULL, OPT_CERT },
+  { "key", required_argument, NULL, OPT_KEY },
+  { "ca", required_argument, NULL, OPT_CA },
+  { "name", required_argument, NULL, 'n' },
+  { "volume", required_argument, NULL, OPT_VOLUME },
+  { "freeze-timeout", required_argument, NULL, OPT_FREEZE_TIMEOUT },
+  { "prepare", required_argument, NULL, OPT_PREPARE },
+  { "freeze", required_argument, NULL, OPT_FREEZE },
+  { "thaw", required_argument, NULL, OPT_THAW },
+  { "post-snapshot", required_argument, NULL, OPT_POST_SNAPSHOT },
+  { "abort", required_argument, NULL, OPT_ABORT },
+  { "event-log", required_argument, NULL, OPT_EVENT_LOG },
+  { "verbose", no_argument, NULL, 'v' },
+  { "help", no_argument, NULL, 'h' },
+  { "version", no_argument, NULL, 'V' },
+  { NULL, 0, NULL, 0 },
+};
+
+/* --freeze-timeout VALUE into A.  0, or EXIT_USAGE after saying why. */
+static int
+parse_freeze_timeout (struct agent *a, const char *value)
 {
-  enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
-         OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
-         OPT_EVENT_LOG };
-  static const struct option longopts[] = {
-    { "coordinator", required_argument, NULL, 'c' },
-    { "cert", required_argument, NULL, OPT_CERT },
-    { "key", required_argument, NULL, OPT_KEY },
-    { "ca", required_argument, NULL, OPT_CA },
-    { "name", required_argument, NULL, 'n' },
-    { "volume", required_argument, NULL, OPT_VOLUME },
-    { "freeze-timeout", required_argument, NULL, OPT_FREEZE_TIMEOUT },
-    { "prepare", required_argument, NULL, OPT_PREPARE },
-    { "freeze", required_argument, NULL, OPT_FREEZE },
-    { "thaw", required_argument, NULL, OPT_THAW },
-    { "post-snapshot", required_argument, NULL, OPT_POST_SNAPSHOT },
-    { "abort", required_argument, NULL, OPT_ABORT },
-    { "event-log", required_argument, NULL, OPT_EVENT_LOG },
-    { "verbose", no_argument, NULL, 'v' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
-  };
-  const struct snapvol_writer_callbacks cbs = {
-    .prepare = on_event, .freeze = on_event, .thaw = on_event,
-    .post_snapshot = on_event, .abort = on_event,
-  };
-  struct agent agent = { .freeze_timeout_ms = 10000, .event_log = -1 };
-  const char *coordinator = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-  const char *name = NULL, **volumes;
-  size_t nvolumes = 0, i;
-  struct sigaction sa;
-  int opt, verbose = 0, r;
   char *end;
   long ms;
 
-  volumes = calloc (argc, sizeof *volumes);
-  if (volumes == NULL) {
+  errno = 0;
+  ms = strtol (value, &end, 10);
+  if (errno || end == value || *end || ms < 100 || ms > 600000)
+    return usage_error ("invalid --freeze-timeout '%s': expected "
+                        "milliseconds from 100 to 600000", value);
+  a->freeze_timeout_ms = (unsigned) ms;
+  return 0;
+}
+
+/* The hook option OPT's slot, or -1 if OPT is not a hook option. */
+static int
+hook_option (int opt)
+{
+  switch (opt) {
+  case OPT_PREPARE: return HOOK_PREPARE;
+  case OPT_FREEZE: return HOOK_FREEZE;
+  case OPT_THAW: return HOOK_THAW;
+  case OPT_POST_SNAPSHOT: return HOOK_POST_SNAPSHOT;
+  case OPT_ABORT: return HOOK_ABORT;
+  default: return -1;
+  }
+}
+
+/* Option OPT with OPTARG into O and A.  -1 to go on; else the exit
+ * status (after --help, --version or a usage error). */
+static int
+take_option (int opt, char **argv, struct options *o, struct agent *a)
+{
+  int hook = hook_option (opt);
+
+  if (hook >= 0) {
+    a->hooks[hook] = optarg;
+    return -1;
+  }
+  switch (opt) {
+  case 'c': o->coordinator = optarg; return -1;
+  case OPT_CERT: o->cert = optarg; return -1;
+  case OPT_KEY: o->key = optarg; return -1;
+  case OPT_CA: o->ca = optarg; return -1;
+  case 'n': o->name = optarg; return -1;
+  case OPT_VOLUME: o->volumes[o->nvolumes++] = optarg; return -1;
+  case OPT_FREEZE_TIMEOUT:
+    return parse_freeze_timeout (a, optarg) == 0 ? -1 : EXIT_USAGE;
+  case OPT_EVENT_LOG: a->event_log_path = optarg; return -1;
+  case 'v': o->verbose = 1; return -1;
+  case 'h': usage (); return EXIT_SUCCESS;
+  case 'V':
+    printf (PROGNAME " (snapvol) %s\n", PACKAGE_VERSION);
+    return EXIT_SUCCESS;
+  case ':':
+    return usage_error ("option '%s' needs an argument", argv[optind - 1]);
+  default:
+    if (optopt > 0 && optopt < 0x100)
+      return usage_error ("unknown option '-%c'", optopt);
+    return usage_error ("unknown option '%s'", argv[optind - 1]);
+  }
+}
+
+/* The command line into O and A, with the environment's defaults, and
+ * every required option checked.  -1 to go on; else the exit status.
+ * O->volumes is allocated here: the caller frees it in either case. */
+static int
+parse_command_line (int argc, char **argv, struct options *o,
+                    struct agent *a)
+{
+  int opt, status;
+
+  o->volumes = calloc (argc, sizeof *o->volumes);
+  if (o->volumes == NULL) {
     perror (PROGNAME ": calloc");
     return EXIT_FAILURE;
   }
   opterr = 0;
-  while ((opt = getopt_long (argc, argv, ":c:n:vhV", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'c': coordinator = optarg; break;
-    case OPT_CERT: cert = optarg; break;
-    case OPT_KEY: key = optarg; break;
-    case OPT_CA: ca = optarg; break;
-    case 'n': name = optarg; break;
-    case OPT_VOLUME: volumes[nvolumes++] = optarg; break;
-    case OPT_FREEZE_TIMEOUT:
-      errno = 0;
-      ms = strtol (optarg, &end, 10);
-      if (errno || end == optarg || *end || ms < 100 || ms > 600000)
-        return usage_error ("invalid --freeze-timeout '%s': expected "
-                            "milliseconds from 100 to 600000", optarg);
-      agent.freeze_timeout_ms = (unsigned) ms;
-      break;
-    case OPT_PREPARE: agent.hooks[HOOK_PREPARE] = optarg; break;
-    case OPT_FREEZE: agent.hooks[HOOK_FREEZE] = optarg; break;
-    case OPT_THAW: agent.hooks[HOOK_THAW] = optarg; break;
-    case OPT_POST_SNAPSHOT: agent.hooks[HOOK_POST_SNAPSHOT] = optarg; break;
-    case OPT_ABORT: agent.hooks[HOOK_ABORT] = optarg; break;
-    case OPT_EVENT_LOG: agent.event_log_path = optarg; break;
-    case 'v': verbose = 1; break;
-    case 'h': usage (); return EXIT_SUCCESS;
-    case 'V':
-      printf (PROGNAME " (snapvol) %s\n", PACKAGE_VERSION);
-      return EXIT_SUCCESS;
-    case ':':
-      return usage_error ("option '%s' needs an argument", argv[optind - 1]);
-    default:
-      if (optopt > 0 && optopt < 0x100)
-        return usage_error ("unknown option '-%c'", optopt);
-      return usage_error ("unknown option '%s'", argv[optind - 1]);
-    }
-  }
+  while ((opt = getopt_long (argc, argv, ":c:n:vhV", longopts, NULL)) != -1)
+    if ((status = take_option (opt, argv, o, a)) != -1)
+      return status;
   if (optind < argc)
     return usage_error ("unexpected argument '%s'", argv[optind]);
-  coordinator = option_or_env (coordinator, "SNAPVOL_COORDINATOR");
-  cert = option_or_env (cert, "SNAPVOL_CERT");
-  key = option_or_env (key, "SNAPVOL_KEY");
-  ca = option_or_env (ca, "SNAPVOL_CA");
-  if (name == NULL)
+  o->coordinator = option_or_env (o->coordinator, "SNAPVOL_COORDINATOR");
+  o->cert = option_or_env (o->cert, "SNAPVOL_CERT");
+  o->key = option_or_env (o->key, "SNAPVOL_KEY");
+  o->ca = option_or_env (o->ca, "SNAPVOL_CA");
+  if (o->name == NULL)
     return usage_error ("--name NAME is required");
-  if (coordinator == NULL)
+  if (o->coordinator == NULL)
     return usage_error ("no coordinator: use --coordinator HOST:PORT or set "
                         "SNAPVOL_COORDINATOR");
-  if (cert == NULL || key == NULL || ca == NULL)
+  if (o->cert == NULL || o->key == NULL || o->ca == NULL)
     return usage_error ("the coordinator needs a client certificate: give "
                         "--cert, --key and --ca (or SNAPVOL_CERT, "
                         "SNAPVOL_KEY, SNAPVOL_CA)");
+  return -1;
+}
 
-  log_init (PROGNAME, verbose, 0);
-  writer = snapvol_writer_new (name);
+/* The global writer, configured from O with A's hooks.  -1 to go on;
+ * else the exit status, after saying why (the caller frees the writer
+ * in either case). */
+static int
+make_writer (const struct options *o, struct agent *a)
+{
+  static const struct snapvol_writer_callbacks cbs = {
+    .prepare = on_event, .freeze = on_event, .thaw = on_event,
+    .post_snapshot = on_event, .abort = on_event,
+  };
+  size_t i;
+
+  writer = snapvol_writer_new (o->name);
   if (writer == NULL)
     return usage_error ("%s", snapvol_writer_error ());
-  if (snapvol_writer_set_coordinator (writer, coordinator) == -1 ||
-      snapvol_writer_set_tls (writer, cert, key, ca) == -1 ||
-      snapvol_writer_set_freeze_timeout (writer, agent.freeze_timeout_ms)
+  if (snapvol_writer_set_coordinator (writer, o->coordinator) == -1 ||
+      snapvol_writer_set_tls (writer, o->cert, o->key, o->ca) == -1 ||
+      snapvol_writer_set_freeze_timeout (writer, a->freeze_timeout_ms)
       == -1 ||
-      snapvol_writer_set_callbacks (writer, &cbs, sizeof cbs, &agent) == -1 ||
+      snapvol_writer_set_callbacks (writer, &cbs, sizeof cbs, a) == -1 ||
       snapvol_writer_set_log (writer, log_line, NULL) == -1)
     return usage_error ("%s", snapvol_writer_error ());
-  for (i = 0; i < nvolumes; i++)
-    if (snapvol_writer_add_volume (writer, volumes[i]) == -1)
+  for (i = 0; i < o->nvolumes; i++)
+    if (snapvol_writer_add_volume (writer, o->volumes[i]) == -1)
       return usage_error ("--volume: %s", snapvol_writer_error ());
-  free (volumes);
+  return -1;
+}
 
-  if (agent.event_log_path) {
-    agent.event_log = open (agent.event_log_path,
-                            O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (agent.event_log == -1) {
-      log_warn ("--event-log: %s", agent.event_log_path);
-      return EXIT_FAILURE;
-    }
-  }
+/* SIGINT, SIGTERM and SIGHUP stop the writer; SIGPIPE is ignored. */
+static void
+install_signals (void)
+{
+  struct sigaction sa;
 
   memset (&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -353,6 +399,35 @@ main (int argc, char **argv)
   sigaction (SIGHUP, &sa, NULL);
   sa.sa_handler = SIG_IGN;
   sigaction (SIGPIPE, &sa, NULL);
+}
+
+int
+main (int argc, char **argv)
+{
+  struct agent agent = { .freeze_timeout_ms = 10000, .event_log = -1 };
+  struct options o = { .verbose = 0 };
+  int status, r;
+
+  status = parse_command_line (argc, argv, &o, &agent);
+  if (status == -1) {
+    log_init (PROGNAME, o.verbose, 0);
+    status = make_writer (&o, &agent);
+  }
+  free (o.volumes);
+  if (status != -1) {
+    snapvol_writer_free (writer);
+    return status;
+  }
+
+  if (agent.event_log_path) {
+    agent.event_log = open (agent.event_log_path,
+                            O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (agent.event_log == -1) {
+      log_warn ("--event-log: %s", agent.event_log_path);
+      return EXIT_FAILURE;
+    }
+  }
+  install_signals ();
 
   r = snapvol_writer_run (writer);
   if (r == -1)

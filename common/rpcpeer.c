@@ -341,7 +341,7 @@ enqueue (struct rpcpeer *p, json_t *msg, uint64_t session)
   }
   j->msg = json_incref (msg);
   j->session = session;
-  clock_gettime (CLOCK_MONOTONIC, &j->received);
+  j->received = timespec_now (CLOCK_MONOTONIC);
   pthread_mutex_lock (&p->lock);
   *p->jobs_tail = j;
   p->jobs_tail = &j->next;

@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/time.h>
 
 #define TIMESPEC_NSEC_PER_SEC 1000000000L
 #define TIMESPEC_NSEC_PER_MS  1000000L
@@ -158,6 +159,18 @@ static inline int64_t __attribute__((unused, nonnull))
 timespec_ms_until (clockid_t clock, const struct timespec *deadline)
 {
   return timespec_to_ms_ceil (timespec_sub (*deadline, timespec_now (clock)));
+}
+
+/* *TV set to a delay of MS milliseconds, for a libevent timer; a
+ * negative delay is none (0).  Returns TV. */
+static inline struct timeval * __attribute__((unused, nonnull))
+timespec_timeval_ms (struct timeval *tv, int64_t ms)
+{
+  struct timespec t = timespec_from_ms (ms < 0 ? 0 : ms);
+
+  tv->tv_sec = t.tv_sec;
+  tv->tv_usec = (suseconds_t) (t.tv_nsec / 1000);
+  return tv;
 }
 
 /* timespec_ms_until as a poll(2) timeout: 0 once passed, at most

@@ -271,26 +271,24 @@ parse_listen (struct parse *p, char **words, int n)
     perror_at (p, p->line, "'listen': the address is empty");
     return;
   }
-  for (i = 0; i < conf->nlisten; i++) {
-    const char *h = conf->listen[i].host ? conf->listen[i].host : "*";
+  for (i = 0; i < conf->listen.len; i++) {
+    const char *h = conf->listen.ptr[i].host ? conf->listen.ptr[i].host : "*";
 
-    if (strcmp (h, words[1]) == 0 && strcmp (conf->listen[i].port, port) == 0) {
+    if (strcmp (h, words[1]) == 0 &&
+        strcmp (conf->listen.ptr[i].port, port) == 0) {
       perror_at (p, p->line, "'listen %s port %s' given twice (first on "
-                 "line %d)", words[1], port, conf->listen[i].line);
+                 "line %d)", words[1], port, conf->listen.ptr[i].line);
       return;
     }
   }
-  l = realloc (conf->listen, (conf->nlisten + 1) * sizeof *l);
-  if (l == NULL) {
+  if (config_listen_vector_reserve (&conf->listen, 1) == -1) {
     perror_at (p, p->line, "%m");
     return;
   }
-  conf->listen = l;
-  l = &conf->listen[conf->nlisten];
+  l = &conf->listen.ptr[conf->listen.len++];
   l->host = strcmp (words[1], "*") == 0 ? NULL : strdup (words[1]);
   l->port = strdup (port);
   l->line = p->line;
-  conf->nlisten++;
   if ((strcmp (words[1], "*") != 0 && l->host == NULL) || l->port == NULL)
     perror_at (p, p->line, "%m");
 }
@@ -339,18 +337,15 @@ parse_allow (struct parse *p, char **words, int n)
   }
   if (role == 0)
     return;
-  a = realloc (conf->allow, (conf->nallow + 1) * sizeof *a);
-  if (a == NULL) {
+  if (config_allow_vector_reserve (&conf->allow, 1) == -1) {
     perror_at (p, p->line, "%m");
     return;
   }
-  conf->allow = a;
-  a = &conf->allow[conf->nallow];
+  a = &conf->allow.ptr[conf->allow.len++];
   a->role = role;
   a->match = match;
   a->pattern = strdup (words[3]);
   a->line = p->line;
-  conf->nallow++;
   if (a->pattern == NULL)
     perror_at (p, p->line, "%m");
 }
@@ -420,14 +415,15 @@ finish (struct parse *p)
     perror_at (p, 0, "no 'ca' directive: the coordinator needs the CA "
                "bundle that peers' certificates chain to");
 
-  if (conf->nlisten == 0) {
-    conf->listen = calloc (1, sizeof *conf->listen);
-    if (conf->listen == NULL || (conf->listen->port =
-                                 strdup (CONFIG_DEFAULT_PORT)) == NULL) {
+  if (conf->listen.len == 0) {
+    struct config_listen any = { .host = NULL, .line = 0 };
+
+    if ((any.port = strdup (CONFIG_DEFAULT_PORT)) == NULL ||
+        config_listen_vector_append (&conf->listen, any) == -1) {
+      free (any.port);
       perror_at (p, 0, "%m");
       return;
     }
-    conf->nlisten = 1;
   }
   if (conf->catalog == NULL &&
       (conf->catalog = strdup (LOCALSTATEDIR "/lib/snapvol/catalog.db"))
@@ -495,14 +491,14 @@ conf_free (struct config *conf)
 
   if (conf == NULL)
     return;
-  for (i = 0; i < conf->nlisten; i++) {
-    free (conf->listen[i].host);
-    free (conf->listen[i].port);
+  for (i = 0; i < conf->listen.len; i++) {
+    free (conf->listen.ptr[i].host);
+    free (conf->listen.ptr[i].port);
   }
-  free (conf->listen);
-  for (i = 0; i < conf->nallow; i++)
-    free (conf->allow[i].pattern);
-  free (conf->allow);
+  config_listen_vector_reset (&conf->listen);
+  for (i = 0; i < conf->allow.len; i++)
+    free (conf->allow.ptr[i].pattern);
+  config_allow_vector_reset (&conf->allow);
   free (conf->path);
   free (conf->certificate);
   free (conf->key);

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "vector.h"
+
 /* Roles a certificate may hold (a bit mask). */
 #define ROLE_PROVIDER   0x1u
 #define ROLE_WRITER     0x2u
@@ -45,10 +47,12 @@ struct config_allow {
   int line;
 };
 
+DEFINE_VECTOR_TYPE (config_listen_vector, struct config_listen);
+DEFINE_VECTOR_TYPE (config_allow_vector, struct config_allow);
+
 struct config {
   char *path;                   /* the file read */
-  struct config_listen *listen;
-  size_t nlisten;
+  config_listen_vector listen;
   char *certificate, *key, *ca;
   char *catalog;
   char *pid_file;               /* NULL: none */
@@ -59,8 +63,7 @@ struct config {
   unsigned handshake_timeout_ms;        /* TCP connect to TLS done */
   unsigned handshakes_per_address;      /* in their handshake, per IP */
   unsigned reserved_connections;        /* for handshakes already done */
-  struct config_allow *allow;
-  size_t nallow;
+  config_allow_vector allow;
 };
 
 /* Read and check the configuration file PATH.  Every error is printed

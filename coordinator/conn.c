@@ -92,6 +92,7 @@
 #include "log.h"
 #include "roles.h"
 #include "tls.h"
+#include "timespec.h"
 
 #define READ_CHUNK 65536
 #define LINGER_MS 2000
@@ -443,7 +444,7 @@ shed_report_cb (evutil_socket_t fd, short what, void *arg)
              (unsigned long long) conns->shed_since_report,
              SHED_REPORT_MS / 1000, conns->last_shed_why);
   conns->shed_since_report = 0;
-  evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+  evtimer_add (conns->report, timespec_timeval_ms (&tv, SHED_REPORT_MS));
 }
 
 /* Close C, in its handshake, to make room for another; WHY says which
@@ -461,8 +462,9 @@ shed_handshake (struct conn *c, const char *why)
   else {
     log_warnx ("%s: closed while still in its TLS handshake, %.1f s after "
                "connecting, to make room: %s", c->name,
-               (coord_now_ms () - c->accepted_ms) / 1000.0, why);
-    evtimer_add (conns->report, coord_timeval (&tv, SHED_REPORT_MS));
+               (timespec_now_ms (CLOCK_MONOTONIC) - c->accepted_ms) / 1000.0,
+               why);
+    evtimer_add (conns->report, timespec_timeval_ms (&tv, SHED_REPORT_MS));
   }
   c->shed = true;
   close_now (c, "closed to make room: %s", why);
@@ -542,7 +544,7 @@ arm_timer (struct conn *c)
     c->mode = TIMER_IDLE;
     ms = CONN_IDLE_TIMEOUT_MS;
   }
-  evtimer_add (c->timer, coord_timeval (&tv, ms));
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, ms));
 }
 
 static void
@@ -734,7 +736,7 @@ conn_call (struct coord *co, struct conn *c, const char *method,
   log_debug ("%s: -> %s (id %lld)", c->name, method, (long long) call->id);
   call->conn = c;
   TAILQ_INSERT_TAIL (&c->calls, call, entry);
-  evtimer_add (call->ev, coord_timeval (&tv, timeout_ms));
+  evtimer_add (call->ev, timespec_timeval_ms (&tv, timeout_ms));
 }
 
 /* Answers to peers' requests. */
@@ -759,11 +761,7 @@ flush_replies (struct conn *c)
     c->npending--;
     if (send_msg (c, r->reply) == -1 && errno == EMSGSIZE) {
       /* A result too long to frame still gets an answer to its id. */
-      json_t *e =
-        jsonrpc_error (r->id, JSONRPC_INTERNAL_ERROR,
-                       jsonrpc_errno_data (EMSGSIZE),
-                       "the result is longer than the %d-byte message limit",
-                       JSONRPC_MAX_MESSAGE);
+      json_t *e = rpcerr_too_long (r->id);
 
       if (e == NULL || send_msg (c, e) == -1)
         close_now (c, "cannot send an answer");
@@ -796,20 +794,18 @@ find_open_conn (struct coord *co, uint64_t serial)
 
 /* Put the answer for R: RESULT (stolen) or the error E. */
 static int
-inreq_set_answer (struct inreq *r, json_t *result, struct rpc_error *e)
+inreq_set_answer (struct inreq *r, json_t *result, struct rpcerr *e)
 {
   if (result != NULL)
     r->reply = jsonrpc_result (r->id, result);
-  else {
-    r->reply = jsonrpc_error (r->id, e->code, e->data, "%s", e->message);
-    e->data = NULL;
-  }
+  else
+    r->reply = rpcerr_response (r->id, e);
   return r->reply ? 0 : -1;
 }
 
 void
 conn_reply (struct coord *co, struct reply_token tok, json_t *result,
-            struct rpc_error *e)
+            struct rpcerr *e)
 {
   struct conn *c = find_open_conn (co, tok.conn);
   struct inreq *r = NULL;
@@ -822,7 +818,7 @@ conn_reply (struct coord *co, struct reply_token tok, json_t *result,
     log_debug ("answer to a request of a closed connection dropped");
     json_decref (result);
     if (e)
-      json_decref (e->data);
+      rpcerr_clear (e);
     return;
   }
   if (inreq_set_answer (r, result, e) == -1) {
@@ -868,7 +864,7 @@ static void
 handle_request (struct conn *c, json_t *msg)
 {
   struct conns *conns = c->co->conns;
-  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
   const char *method = json_string_value (json_object_get (msg, "method"));
   struct inreq *r = queue_request (c, json_object_get (msg, "id"));
   struct reply_token tok;
@@ -891,7 +887,7 @@ handle_request (struct conn *c, json_t *msg)
                               &deferred);
   if (c->state != CONN_OPEN) {
     json_decref (result);
-    json_decref (e.data);
+    rpcerr_clear (&e);
     return;
   }
   if (deferred)
@@ -1085,7 +1081,7 @@ close_after (struct conn *c, json_t *error, const char *why)
   }
   json_decref (error);
   c->state = CONN_FLUSHING;
-  evtimer_add (c->timer, coord_timeval (&tv, LINGER_MS));
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, LINGER_MS));
   /* The write callback runs when the output buffer empties. */
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
   if (evbuffer_get_length (bufferevent_get_output (c->bev)) == 0) {
@@ -1225,8 +1221,9 @@ handshake_done (struct conn *c)
 
   handshake_end (c);
   /* The first request is due CONN_CONNECT_TIMEOUT_MS from the connect. */
-  left = CONN_CONNECT_TIMEOUT_MS - (coord_now_ms () - c->accepted_ms);
-  evtimer_add (c->timer, coord_timeval (&tv, left));
+  left = CONN_CONNECT_TIMEOUT_MS -
+    (timespec_now_ms (CLOCK_MONOTONIC) - c->accepted_ms);
+  evtimer_add (c->timer, timespec_timeval_ms (&tv, left));
   c->subject = tls_peer_subject (ssl);
   c->cn = tls_peer_common_name (ssl);
   if (c->subject == NULL) {
@@ -1314,7 +1311,7 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
   c->serial = ++conns->next_serial;
   c->state = CONN_HANDSHAKE;
   c->mode = TIMER_CONNECT;
-  c->accepted_ms = coord_now_ms ();
+  c->accepted_ms = timespec_now_ms (CLOCK_MONOTONIC);
   snprintf (c->addr, sizeof c->addr, "%s", addr);
   snprintf (c->name, sizeof c->name, "peer #%llu (%s)",
             (unsigned long long) c->serial, addr);
@@ -1350,7 +1347,8 @@ conn_accept (struct coord *co, int fd, const char *host, const char *addr)
   bufferevent_openssl_set_allow_dirty_shutdown (c->bev, 1);
   bufferevent_setcb (c->bev, bev_read_cb, bev_write_cb, bev_event_cb, c);
   bufferevent_enable (c->bev, EV_READ | EV_WRITE);
-  evtimer_add (c->timer, coord_timeval (&tv, co->conf->handshake_timeout_ms));
+  evtimer_add (c->timer,
+               timespec_timeval_ms (&tv, co->conf->handshake_timeout_ms));
   TAILQ_INSERT_TAIL (&conns->list, c, entry);
   conns->n++;
   log_debug ("%s: accepted", c->name);

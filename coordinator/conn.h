@@ -94,7 +94,7 @@ struct conn_ops {
    * conn_reply.  C may be closed on return (the answer is dropped). */
   json_t *(*request) (void *arg, struct conn *c, const char *method,
                       json_t *params, struct reply_token tok,
-                      struct rpc_error *e, bool *deferred);
+                      struct rpcerr *e, bool *deferred);
   /* A message came from C, marked a registered peer by conn_set_peer. */
   void (*peer_seen) (void *arg, struct conn *c);
   /* C, marked a registered peer, has stopped serving (closing, or
@@ -142,7 +142,7 @@ extern void conn_call (struct coord *co, struct conn *c, const char *method,
  * the error E (its data is stolen).  Dropped if the connection is
  * gone. */
 extern void conn_reply (struct coord *co, struct reply_token tok,
-                        json_t *result, struct rpc_error *e)
+                        json_t *result, struct rpcerr *e)
   __attribute__((nonnull (1)));
 
 /* Close C now: outstanding calls end with CALL_CLOSED, a registered

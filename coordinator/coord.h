@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * coord.h: the daemon's state shared by the coordinator's modules, and
- * the small helpers every module uses (coord.c: rpc_fail and the
- * clocks, with no state of their own).
+ * coord.h: the daemon's state shared by the coordinator's modules.  A
+ * method or step that fails says why in a struct rpcerr
+ * (common/rpcerr.h); clocks and delays are common/timespec.h's.
  *
  * Design notes
  *
@@ -31,7 +31,7 @@
  *   set.c       snapshot sets
  *   registry.c  peers
  *   conn.c      the transport
- *   catalog.c, roles.c, params.c, conf.c, coord.c: leaves any layer uses
+ *   catalog.c, roles.c, params.c, conf.c: leaves any layer uses
  *
  * A lower layer reports upward only through a table of callbacks it is
  * given at creation, which main.c fills: conn.c hands requests to
@@ -57,6 +57,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "rpcerr.h"             /* struct rpcerr: why a method failed */
 #include "uuid.h"
 
 struct config;
@@ -77,28 +78,6 @@ struct coord {
   struct conns *conns;
   bool stopping;                /* a shutdown has started */
 };
-
-/* Why a method or a step failed: becomes a JSON-RPC error. */
-struct rpc_error {
-  int code;
-  json_t *data;                 /* owned; NULL for none */
-  char message[1024];
-};
-
-/* Set E to CODE and the message; returns -1 (for "return rpc_fail
- * (...)" in functions returning int). */
-extern int rpc_fail (struct rpc_error *e, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4), nonnull (1)));
-
-/* Milliseconds of CLOCK_MONOTONIC, for deadlines and timings. */
-extern int64_t coord_now_ms (void);
-
-/* TV for a delay of MS milliseconds. */
-extern struct timeval *coord_timeval (struct timeval *tv, int64_t ms)
-  __attribute__((nonnull));
-
-/* Unix seconds now. */
-extern int64_t coord_now (void);
 
 /* snapvol error codes of the coordinator protocol (docs/protocol.md,
  * Part 2), beyond common/jsonrpc.h's. */

@@ -38,6 +38,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "setfsm.h"             /* SET_CALL_TIMEOUT_MS */
+#include "timespec.h"
 #include "uuid.h"
 
 /* The deletions waiting on one provider. */
@@ -120,7 +121,7 @@ deleter_retry_later (struct deleter *d)
     return;
   log_info ("provider %s: retrying its queued deletions in %u ms",
             d->provider, d->backoff_ms);
-  evtimer_add (d->timer, coord_timeval (&tv, d->backoff_ms));
+  evtimer_add (d->timer, timespec_timeval_ms (&tv, d->backoff_ms));
   if (d->backoff_ms < base * DELETION_BACKOFF_MAX)
     d->backoff_ms *= 2;
 }
@@ -136,7 +137,7 @@ deleter_round_end (struct deleter *d)
   if (d->again) {
     d->again = false;
     evtimer_del (d->timer);
-    evtimer_add (d->timer, coord_timeval (&tv, 0));
+    evtimer_add (d->timer, timespec_timeval_ms (&tv, 0));
   }
   else if (!failed)
     d->backoff_ms = d->dl->co->conf->deletion_retry_ms;
@@ -323,7 +324,7 @@ deleters_provider_registered (struct deleters *dl, const char *provider)
   /* From the loop: the answer to the registration goes out first. */
   d->backoff_ms = dl->co->conf->deletion_retry_ms;
   evtimer_del (d->timer);
-  evtimer_add (d->timer, coord_timeval (&tv, 0));
+  evtimer_add (d->timer, timespec_timeval_ms (&tv, 0));
 }
 
 void

@@ -36,6 +36,8 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "timespec.h"
+#include "vector.h"
 
 /* The kernel caps it at net.core.somaxconn.  Connections queued here
  * cost us nothing; a full queue drops new SYNs, and a peer then waits
@@ -55,9 +57,10 @@ struct listener {
   int64_t last_pause_log_ms;
 };
 
+DEFINE_VECTOR_TYPE (listener_vector, struct listener);
+
 struct listeners {
-  struct listener *l;
-  size_t n;
+  listener_vector l;
 };
 
 /* "ADDR:PORT" or "[ADDR]:PORT" of SA into BUF, and ADDR alone into
@@ -115,16 +118,10 @@ bind_one (const struct addrinfo *ai)
 static int
 add_listener (struct listeners *lis, int fd, const struct sockaddr *sa)
 {
-  struct listener *l = realloc (lis->l, (lis->n + 1) * sizeof *l);
+  struct listener l = { .fd = fd, .ev = NULL };
 
-  if (l == NULL)
-    return -1;
-  lis->l = l;
-  l = &lis->l[lis->n++];
-  memset (l, 0, sizeof *l);
-  l->fd = fd;
-  format_addr (sa, l->name, sizeof l->name, NULL);
-  return 0;
+  format_addr (sa, l.name, sizeof l.name, NULL);
+  return listener_vector_append (&lis->l, l);
 }
 
 /* Bind every address of one "listen" directive.  -1 after logging. */
@@ -190,8 +187,8 @@ listeners_bind (struct coord *co)
     log_warn ("listen");
     return -1;
   }
-  for (i = 0; i < conf->nlisten; i++)
-    if (bind_directive (lis, conf, &conf->listen[i]) == -1)
+  for (i = 0; i < conf->listen.len; i++)
+    if (bind_directive (lis, conf, &conf->listen.ptr[i]) == -1)
       r = -1;
   if (r == -1) {
     listeners_free (lis);
@@ -206,7 +203,7 @@ listeners_bind (struct coord *co)
 static void
 pause_accepting (struct listener *l, int err, size_t shed, int ms)
 {
-  int64_t now = coord_now_ms ();
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
   struct timeval tv;
 
   if (now - l->last_pause_log_ms >= ACCEPT_PAUSE_LOG_MS) {
@@ -221,7 +218,7 @@ pause_accepting (struct listener *l, int err, size_t shed, int ms)
                  strerror (err), ms);
   }
   event_del (l->ev);
-  evtimer_add (l->resume, coord_timeval (&tv, ms));
+  evtimer_add (l->resume, timespec_timeval_ms (&tv, ms));
 }
 
 static void
@@ -284,8 +281,8 @@ listeners_start (struct coord *co)
   struct listeners *lis = co->listeners;
   size_t i;
 
-  for (i = 0; i < lis->n; i++) {
-    struct listener *l = &lis->l[i];
+  for (i = 0; i < lis->l.len; i++) {
+    struct listener *l = &lis->l.ptr[i];
 
     l->co = co;
     l->ev = event_new (co->base, l->fd, EV_READ | EV_PERSIST, accept_cb, l);
@@ -306,13 +303,13 @@ listeners_free (struct listeners *lis)
 
   if (lis == NULL)
     return;
-  for (i = 0; i < lis->n; i++) {
-    if (lis->l[i].ev != NULL)
-      event_free (lis->l[i].ev);
-    if (lis->l[i].resume != NULL)
-      event_free (lis->l[i].resume);
-    close (lis->l[i].fd);
+  for (i = 0; i < lis->l.len; i++) {
+    if (lis->l.ptr[i].ev != NULL)
+      event_free (lis->l.ptr[i].ev);
+    if (lis->l.ptr[i].resume != NULL)
+      event_free (lis->l.ptr[i].resume);
+    close (lis->l.ptr[i].fd);
   }
-  free (lis->l);
+  listener_vector_reset (&lis->l);
   free (lis);
 }

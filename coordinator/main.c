@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -109,7 +110,7 @@ open_catalog (const struct config *conf)
 static json_t *
 transport_request (void *arg, struct conn *c, const char *method,
                    json_t *params, struct reply_token tok,
-                   struct rpc_error *e, bool *deferred)
+                   struct rpcerr *e, bool *deferred)
 {
   return methods_dispatch (arg, c, method, params, tok, e, deferred);
 }
@@ -183,7 +184,7 @@ serve (struct coord *co)
   }
   n = catalog_fail_unfinished (co->cat,
                                "the coordinator restarted during the set",
-                               coord_now ());
+                               time (NULL));
   if (n < 0)
     goto out;
   if (n > 0)
@@ -326,7 +327,7 @@ main (int argc, char **argv)
     conf_free (conf);
     return EXIT_SUCCESS;
   }
-  if (conf->nallow == 0)
+  if (conf->allow.len == 0)
     log_warnx ("%s: no 'allow' directive: every peer will be refused",
                opt.path);
 

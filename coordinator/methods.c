@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "conf.h"
@@ -30,7 +31,7 @@ struct call_ctx {
   struct conn *c;
   json_t *params;
   struct reply_token tok;
-  struct rpc_error *e;
+  struct rpcerr *e;
   bool *deferred;
 };
 
@@ -39,7 +40,7 @@ typedef json_t *method_fn (struct call_ctx *x);
 static json_t *
 fail_out_of_memory (struct call_ctx *x)
 {
-  rpc_fail (x->e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  rpcerr_nomem (x->e);
   return NULL;
 }
 
@@ -66,7 +67,7 @@ static json_t *
 m_ping (struct call_ctx *x)
 {
   return result_or_nomem (x, json_pack ("{s:I}", "time",
-                                        (json_int_t) coord_now ()));
+                                        (json_int_t) time (NULL)));
 }
 
 /* provider.register, writer.register */
@@ -101,9 +102,9 @@ static json_t *
 m_provider_register (struct call_ctx *x)
 {
   if (!valid_nbd_uri (param_string (x->params, "nbd_uri"))) {
-    rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'nbd_uri': '%.256s' is not an "
-              "nbd://, nbds://, nbd+unix:// or nbds+unix:// URI without "
-              "blanks", param_string (x->params, "nbd_uri"));
+    rpcerr_set (x->e, JSONRPC_INVALID_PARAMS, "'nbd_uri': '%.256s' is not an "
+                "nbd://, nbds://, nbd+unix:// or nbds+unix:// URI without "
+                "blanks", param_string (x->params, "nbd_uri"));
     return NULL;
   }
   if (registry_register_provider (x->co->reg, x->c, x->params, x->e) == -1)
@@ -144,7 +145,7 @@ static const struct proto_param set_create_params[] = {
 };
 
 static int
-check_writers (json_t *v, struct rpc_error *e)
+check_writers (json_t *v, struct rpcerr *e)
 {
   size_t i, j;
   json_t *w;
@@ -160,17 +161,17 @@ check_writers (json_t *v, struct rpc_error *e)
       if (!json_is_string (w) ||
           strlen (json_string_value (w)) != json_string_length (w) ||
           !proto_is_writer_name (json_string_value (w)))
-        return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers[%zu]' is not "
-                         "a writer name", i);
+        return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'writers[%zu]' is not "
+                           "a writer name", i);
       for (j = 0; j < i; j++)
         if (json_equal (w, json_array_get (v, j)))
-          return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers' names "
-                           "writer '%s' twice", json_string_value (w));
+          return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'writers' names "
+                             "writer '%s' twice", json_string_value (w));
     }
     return 0;
   }
-  return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'writers' must be \"auto\", "
-                   "\"none\" or an array of writer names");
+  return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'writers' must be \"auto\", "
+                     "\"none\" or an array of writer names");
 }
 
 /* The configured freeze-window and hold-timeout are the defaults and
@@ -178,14 +179,14 @@ check_writers (json_t *v, struct rpc_error *e)
  * applications frozen and writes held.  A requester may ask for less. */
 static int
 check_limit (json_t *params, const char *member, const char *directive,
-             unsigned max_ms, struct rpc_error *e)
+             unsigned max_ms, struct rpcerr *e)
 {
   json_t *v = json_object_get (params, member);
 
   if (v != NULL && json_integer_value (v) > (json_int_t) max_ms)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "'%s': %lld is more than "
-                     "the coordinator's %s of %u ms", member,
-                     (long long) json_integer_value (v), directive, max_ms);
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'%s': %lld is more than "
+                       "the coordinator's %s of %u ms", member,
+                       (long long) json_integer_value (v), directive, max_ms);
   return 0;
 }
 
@@ -204,8 +205,8 @@ m_set_create (struct call_ctx *x)
 
   if (json_is_string (volumes)) {
     if (strcmp (json_string_value (volumes), "all") != 0) {
-      rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'volumes' must be \"all\" or "
-                "an array of \"PROVIDER/VOLUME\" strings");
+      rpcerr_set (x->e, JSONRPC_INVALID_PARAMS, "'volumes' must be \"all\" or "
+                  "an array of \"PROVIDER/VOLUME\" strings");
       return NULL;
     }
   }
@@ -241,14 +242,14 @@ m_set_list (struct call_ctx *x)
       if (strcmp (*s, state) == 0)
         break;
     if (*s == NULL) {
-      rpc_fail (x->e, JSONRPC_INVALID_PARAMS, "'state': unknown state '%s'",
-                state);
+      rpcerr_set (x->e, JSONRPC_INVALID_PARAMS, "'state': unknown state '%s'",
+                  state);
       return NULL;
     }
   }
   list = catalog_set_list (x->co->cat, state);
   if (list == NULL)
-    rpc_fail (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
+    rpcerr_set (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
   return list;
 }
 
@@ -277,9 +278,9 @@ m_set_get (struct call_ctx *x)
   set = catalog_set_get (x->co->cat, id, true);
   if (set == NULL) {
     if (errno == ENOENT)
-      rpc_fail (x->e, SV_RPC_NOT_FOUND, "no snapshot set %s", id);
+      rpcerr_set (x->e, SV_RPC_NOT_FOUND, "no snapshot set %s", id);
     else
-      rpc_fail (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
+      rpcerr_set (x->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (x->co->cat));
   }
   return set;
 }
@@ -368,7 +369,7 @@ static const struct method {
 
 json_t *
 methods_dispatch (struct coord *co, struct conn *c, const char *method,
-                  json_t *params, struct reply_token tok, struct rpc_error *e,
+                  json_t *params, struct reply_token tok, struct rpcerr *e,
                   bool *deferred)
 {
   struct call_ctx x = {
@@ -384,15 +385,15 @@ methods_dispatch (struct coord *co, struct conn *c, const char *method,
     if (strcmp (methods[i].name, method) == 0)
       m = &methods[i];
   if (m == NULL) {
-    rpc_fail (e, JSONRPC_METHOD_NOT_FOUND, "unknown method '%s'", method);
+    rpcerr_unknown_method (e, method);
     return NULL;
   }
   if ((m->roles & conn_roles (c)) == 0) {
     unsigned mine = conn_roles (c);
 
-    rpc_fail (e, SV_RPC_FORBIDDEN, "role%s %s may not call %s",
-              (mine & (mine - 1)) ? "s" : "",
-              roles_names (mine, roles, sizeof roles), method);
+    rpcerr_set (e, SV_RPC_FORBIDDEN, "role%s %s may not call %s",
+                (mine & (mine - 1)) ? "s" : "",
+                roles_names (mine, roles, sizeof roles), method);
     return NULL;
   }
   if (params_check (params, m->params, e) == -1)

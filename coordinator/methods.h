@@ -31,7 +31,7 @@
  * catalog writes. */
 extern json_t *methods_dispatch (struct coord *co, struct conn *c,
                                  const char *method, json_t *params,
-                                 struct reply_token tok, struct rpc_error *e,
+                                 struct reply_token tok, struct rpcerr *e,
                                  bool *deferred)
   __attribute__((nonnull (1, 2, 3, 6, 7)));
 

@@ -38,58 +38,58 @@ params_split_pv (const char *s, char *provider, char *volume)
 
 static int
 check_string (const char *member, json_t *v, json_int_t min, json_int_t max,
-              struct rpc_error *e)
+              struct rpcerr *e)
 {
   char why[sizeof e->message];
 
   if (proto_check_string (member, v, min, max, why, sizeof why) == -1)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "%s", why);
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "%s", why);
   return 0;
 }
 
 int
 params_check_pv_array (const char *member, json_t *v, size_t min,
-                       size_t max, struct rpc_error *e)
+                       size_t max, struct rpcerr *e)
 {
   char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
   size_t n = json_array_size (v), i, j;
 
   if (!json_is_array (v))
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                     "'%s' must be an array of \"PROVIDER/VOLUME\" strings",
-                     member);
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                       "'%s' must be an array of \"PROVIDER/VOLUME\" strings",
+                       member);
   if (n < min || n > max)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                     "'%s' must hold %zu to %zu volumes, not %zu", member,
-                     min, max, n);
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                       "'%s' must hold %zu to %zu volumes, not %zu", member,
+                       min, max, n);
   for (i = 0; i < n; i++) {
     json_t *s = json_array_get (v, i);
 
     if (check_string (member, s, 1, PV_MAX_LEN, e) == -1)
       return -1;
     if (params_split_pv (json_string_value (s), provider, volume) == -1)
-      return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                       "'%s': '%s' is not of the form PROVIDER/VOLUME",
-                       member, json_string_value (s));
+      return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                         "'%s': '%s' is not of the form PROVIDER/VOLUME",
+                         member, json_string_value (s));
   }
   /* Quadratic, but over at most PROTO_SET_VOLUMES_MAX short strings. */
   for (i = 1; i < n; i++)
     for (j = 0; j < i; j++)
       if (json_equal (json_array_get (v, i), json_array_get (v, j)))
-        return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                         "'%s' names '%s' twice", member,
-                         json_string_value (json_array_get (v, i)));
+        return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                           "'%s' names '%s' twice", member,
+                           json_string_value (json_array_get (v, i)));
   return 0;
 }
 
 int
 params_check (json_t *params, const struct proto_param *table,
-              struct rpc_error *e)
+              struct rpcerr *e)
 {
   char why[sizeof e->message];
 
   if (proto_check_params (params, table, why, sizeof why) == -1)
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS, "%s", why);
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "%s", why);
   return 0;
 }
 
@@ -103,17 +103,17 @@ compare_volumes (const void *a, const void *b)
 }
 
 int
-params_volumes (json_t *v, json_t **out, struct rpc_error *e)
+params_volumes (json_t *v, json_t **out, struct rpcerr *e)
 {
   size_t n = json_array_size (v), i;
   json_t **sorted = NULL, *array = NULL;
 
   *out = NULL;
   if (!json_is_array (v))
-    return rpc_fail (e, JSONRPC_INVALID_PARAMS,
-                     "'volumes' must be an array of volume objects");
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                       "'volumes' must be an array of volume objects");
   if (n > 0 && (sorted = calloc (n, sizeof *sorted)) == NULL)
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   for (i = 0; i < n; i++) {
     json_t *vol = json_array_get (v, i), *name, *uuid, *size;
     struct uuid u;
@@ -124,19 +124,19 @@ params_volumes (json_t *v, json_t **out, struct rpc_error *e)
     if (!json_is_object (vol) || !json_is_string (name) ||
         !proto_is_name (json_string_value (name)) ||
         strlen (json_string_value (name)) != json_string_length (name)) {
-      rpc_fail (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' must be a volume "
-                "object with a valid \"name\"", i);
+      rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' must be a volume "
+                  "object with a valid \"name\"", i);
       goto err;
     }
     if (!json_is_string (uuid) ||
         uuid_parse (json_string_value (uuid), &u) == -1) {
-      rpc_fail (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' (%s): \"uuid\" "
-                "must be a UUID", i, json_string_value (name));
+      rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' (%s): \"uuid\" "
+                  "must be a UUID", i, json_string_value (name));
       goto err;
     }
     if (!json_is_integer (size) || json_integer_value (size) < 0) {
-      rpc_fail (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' (%s): \"size\" "
-                "must be an integer >= 0", i, json_string_value (name));
+      rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'volumes[%zu]' (%s): \"size\" "
+                  "must be an integer >= 0", i, json_string_value (name));
       goto err;
     }
     sorted[i] = vol;
@@ -152,9 +152,9 @@ params_volumes (json_t *v, json_t **out, struct rpc_error *e)
     json_t *vol;
 
     if (i > 0 && compare_volumes (&sorted[i - 1], &sorted[i]) == 0) {
-      rpc_fail (e, JSONRPC_INVALID_PARAMS, "'volumes' names volume '%s' "
-                "twice", json_string_value (json_object_get (sorted[i],
-                                                              "name")));
+      rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'volumes' names volume '%s' "
+                  "twice", json_string_value (json_object_get (sorted[i],
+                                                                "name")));
       goto err;
     }
     uuid_parse (json_string_value (json_object_get (sorted[i], "uuid")), &u);
@@ -171,7 +171,7 @@ params_volumes (json_t *v, json_t **out, struct rpc_error *e)
   return 0;
 
  nomem:
-  rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  rpcerr_nomem (e);
  err:
   free (sorted);
   json_decref (array);

@@ -27,7 +27,7 @@
  * the protocol's rules (common/proto.h): -1 with E set to -32602 and a
  * message naming the member. */
 extern int params_check (json_t *params, const struct proto_param *table,
-                         struct rpc_error *e)
+                         struct rpcerr *e)
   __attribute__((nonnull (2, 3)));
 
 /* Split "PROVIDER/VOLUME" into its two names (buffers of
@@ -38,7 +38,7 @@ extern int params_split_pv (const char *s, char *provider, char *volume)
 /* Check that V is an array of 0..MAX distinct "PROVIDER/VOLUME"
  * strings; MEMBER names it in the error. */
 extern int params_check_pv_array (const char *member, json_t *v, size_t min,
-                                  size_t max, struct rpc_error *e)
+                                  size_t max, struct rpcerr *e)
   __attribute__((nonnull (1, 5)));
 
 /* A volume list as providers send it (Part 1's volume objects) into a
@@ -46,7 +46,7 @@ extern int params_check_pv_array (const char *member, json_t *v, size_t min,
  * with E set if it is not an array of objects each with a valid
  * "name", a UUID "uuid" and an integer "size" >= 0, without duplicates.
  * Other members of the objects are ignored. */
-extern int params_volumes (json_t *v, json_t **out, struct rpc_error *e)
+extern int params_volumes (json_t *v, json_t **out, struct rpcerr *e)
   __attribute__((nonnull (2, 3)));
 
 #endif /* SNAPVOL_PARAMS_H */

@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "conf.h"
@@ -273,25 +274,25 @@ registry_writer (struct registry *reg, const char *name)
 static int
 claim_name (struct conn *c, enum peer_kind kind, void *peer,
             const char *name, struct conn *holder, const char *bound,
-            struct rpc_error *e)
+            struct rpcerr *e)
 {
   const char *what = kind == PEER_PROVIDER ? "provider" : "writer";
   char why[256];
 
   if (conn_kind (c) != PEER_NONE && conn_peer (c) != peer)
-    return rpc_fail (e, SV_RPC_BUSY, "this connection is already "
-                     "registered as %s %s",
-                     conn_kind (c) == PEER_PROVIDER ? "provider" : "writer",
-                     conn_kind (c) == PEER_PROVIDER
-                     ? ((struct provider *) conn_peer (c))->name
-                     : ((struct writer *) conn_peer (c))->name);
+    return rpcerr_set (e, SV_RPC_BUSY, "this connection is already "
+                       "registered as %s %s",
+                       conn_kind (c) == PEER_PROVIDER ? "provider" : "writer",
+                       conn_kind (c) == PEER_PROVIDER
+                       ? ((struct provider *) conn_peer (c))->name
+                       : ((struct writer *) conn_peer (c))->name);
   if (bound != NULL && strcmp (bound, conn_subject (c)) != 0) {
     log_warnx ("%s: refused to register as %s %s, which is bound to the "
                "certificate %s", conn_name (c), what, name, bound);
-    return rpc_fail (e, SV_RPC_NAME_BOUND, "%s %s is bound to another "
-                     "certificate (%.256s): an admin must forget it "
-                     "(%s.forget) before another certificate may register "
-                     "under that name", what, name, bound, what);
+    return rpcerr_set (e, SV_RPC_NAME_BOUND, "%s %s is bound to another "
+                       "certificate (%.256s): an admin must forget it "
+                       "(%s.forget) before another certificate may register "
+                       "under that name", what, name, bound, what);
   }
   if (holder == NULL || holder == c)
     return 0;
@@ -303,14 +304,14 @@ claim_name (struct conn *c, enum peer_kind kind, void *peer,
 
 int
 registry_register_provider (struct registry *reg, struct conn *c,
-                            json_t *params, struct rpc_error *e)
+                            json_t *params, struct rpcerr *e)
 {
   const char *name = member_string (params, "name");
   const char *nbd_uri = member_string (params, "nbd_uri");
   const char *version = member_string (params, "version");
   struct provider *p = registry_provider (reg, name), *fresh = NULL;
   json_t *volumes = NULL;
-  int64_t now = coord_now ();
+  int64_t now = time (NULL);
 
   if (params_volumes (json_object_get (params, "volumes"), &volumes, e) == -1)
     return -1;
@@ -319,8 +320,8 @@ registry_register_provider (struct registry *reg, struct conn *c,
     goto err;
   if (catalog_provider_save (reg->co->cat, name, conn_subject (c), nbd_uri,
                              version, now, now, volumes) == -1) {
-    rpc_fail (e, SV_RPC_IO_ERROR, "cannot record provider %s: %s", name,
-              catalog_errmsg (reg->co->cat));
+    rpcerr_set (e, SV_RPC_IO_ERROR, "cannot record provider %s: %s", name,
+                catalog_errmsg (reg->co->cat));
     goto err;
   }
   if (p == NULL) {
@@ -346,7 +347,7 @@ registry_register_provider (struct registry *reg, struct conn *c,
 
  nomem:
   provider_free (fresh);
-  rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  rpcerr_nomem (e);
  err:
   json_decref (volumes);
   return -1;
@@ -388,7 +389,7 @@ save_writer (struct registry *reg, const struct writer *w)
  * E set if C's subject is bound to a writer other than NAME. */
 static int
 claim_subject (struct registry *reg, struct conn *c, const char *name,
-               struct rpc_error *e)
+               struct rpcerr *e)
 {
   const char *subject = conn_subject (c);
   struct writer *w;
@@ -397,18 +398,19 @@ claim_subject (struct registry *reg, struct conn *c, const char *name,
     if (strcmp (w->subject, subject) == 0 && strcmp (w->name, name) != 0) {
       log_warnx ("%s: refused to register as writer %s: the certificate is "
                  "bound to writer %s", conn_name (c), name, w->name);
-      return rpc_fail (e, SV_RPC_NAME_BOUND, "certificate %.256s is bound "
-                       "to writer %s: a certificate registers one writer "
-                       "name; an admin must forget writer %s (writer.forget) "
-                       "before this certificate may register as writer %s",
-                       subject, w->name, w->name, name);
+      return rpcerr_set (e, SV_RPC_NAME_BOUND, "certificate %.256s is bound "
+                         "to writer %s: a certificate registers one writer "
+                         "name; an admin must forget writer %s "
+                         "(writer.forget) before this certificate may "
+                         "register as writer %s",
+                         subject, w->name, w->name, name);
     }
   return 0;
 }
 
 int
 registry_register_writer (struct registry *reg, struct conn *c,
-                          json_t *params, struct rpc_error *e)
+                          json_t *params, struct rpcerr *e)
 {
   const char *name = member_string (params, "name");
   json_t *volumes = json_object_get (params, "volumes");
@@ -431,7 +433,7 @@ registry_register_writer (struct registry *reg, struct conn *c,
   next.volumes = volumes;
   next.freeze_timeout_ms = timeout ? (unsigned) json_integer_value (timeout)
     : 10000;
-  next.registered = coord_now ();
+  next.registered = time (NULL);
   snprintf (next.state, sizeof next.state, "stable");
   if (w != NULL) {
     memcpy (next.last_event, w->last_event, sizeof next.last_event);
@@ -439,19 +441,19 @@ registry_register_writer (struct registry *reg, struct conn *c,
     next.last_error = w->last_error;
   }
   if (save_writer (reg, &next) == -1)
-    return rpc_fail (e, SV_RPC_IO_ERROR, "cannot record writer %s: %s", name,
-                     catalog_errmsg (reg->co->cat));
+    return rpcerr_set (e, SV_RPC_IO_ERROR, "cannot record writer %s: %s", name,
+                       catalog_errmsg (reg->co->cat));
 
   if (w == NULL) {
     w = fresh = calloc (1, sizeof *w);
     if (w == NULL || (w->name = strdup (name)) == NULL) {
       writer_free (fresh);
-      return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+      return rpcerr_nomem (e);
     }
   }
   if (replace_string (&w->subject, conn_subject (c)) == -1) {
     writer_free (fresh);
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   }
   if (fresh != NULL)
     insert_writer (reg, fresh);
@@ -503,7 +505,7 @@ void
 registry_seen (struct registry *reg, struct conn *c)
 {
   if (conn_kind (c) == PEER_PROVIDER)
-    ((struct provider *) conn_peer (c))->last_seen = coord_now ();
+    ((struct provider *) conn_peer (c))->last_seen = time (NULL);
 }
 
 void
@@ -536,7 +538,7 @@ registry_writer_call (struct registry *reg, struct writer *w,
                       const char *event)
 {
   snprintf (w->last_event, sizeof w->last_event, "%s", event);
-  w->last_event_time = coord_now ();
+  w->last_event_time = time (NULL);
   if (w->conn != NULL && strcmp (event, "prepare") == 0)
     snprintf (w->state, sizeof w->state, "preparing");
   save_writer (reg, w);
@@ -569,6 +571,22 @@ registry_writer_answer (struct registry *reg, struct writer *w,
 
 /* Lists. */
 
+/* Append O (stolen) to *LIST.  If *LIST or O is NULL (their
+ * constructor failed) or the append fails, release both, set *LIST to
+ * NULL and return -1. */
+static int
+list_append (json_t **list, json_t *o)
+{
+  if (*list == NULL || o == NULL)
+    json_decref (o);
+  else if (json_array_append_new (*list, o) == 0)
+    return 0;
+  /* else json_array_append_new released O. */
+  json_decref (*list);
+  *list = NULL;
+  return -1;
+}
+
 json_t *
 registry_provider_list (struct registry *reg)
 {
@@ -587,11 +605,8 @@ registry_provider_list (struct registry *reg)
                            "volumes",
                            (json_int_t) json_array_size (p->volumes));
 
-    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-      json_decref (o);
-      json_decref (list);
+    if (list_append (&list, o) == -1)
       return NULL;
-    }
   }
   return list;
 }
@@ -618,11 +633,8 @@ registry_writer_list (struct registry *reg)
                            "last_error", w->last_error
                            ? json_string (w->last_error) : json_null ());
 
-    if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-      json_decref (o);
-      json_decref (list);
+    if (list_append (&list, o) == -1)
       return NULL;
-    }
   }
   return list;
 }
@@ -646,11 +658,8 @@ registry_volume_list (struct registry *reg)
                              "size", json_object_get (v, "size"),
                              "uuid", json_object_get (v, "uuid"));
 
-      if (list == NULL || o == NULL || json_array_append_new (list, o) == -1) {
-        json_decref (o);
-        json_decref (list);
+      if (list_append (&list, o) == -1)
         return NULL;
-      }
     }
   }
   return list;
@@ -658,7 +667,7 @@ registry_volume_list (struct registry *reg)
 
 int
 registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
-                 struct rpc_error *e)
+                 struct rpcerr *e)
 {
   struct catalog *cat = reg->co->cat;
 
@@ -666,15 +675,15 @@ registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
     struct provider *p = registry_provider (reg, name);
 
     if (p == NULL)
-      return rpc_fail (e, SV_RPC_NOT_FOUND, "no provider named %s", name);
+      return rpcerr_set (e, SV_RPC_NOT_FOUND, "no provider named %s", name);
     json_t *dropped, *id;
     size_t i;
 
     if (p->conn != NULL)
-      return rpc_fail (e, SV_RPC_BUSY, "provider %s is connected", name);
+      return rpcerr_set (e, SV_RPC_BUSY, "provider %s is connected", name);
     dropped = catalog_provider_forget (cat, name);
     if (dropped == NULL)
-      return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+      return rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
     /* Nothing will ever delete these: say what is left behind. */
     json_array_foreach (dropped, i, id)
       log_warnx ("provider %s forgotten: dropped its queued deletion of "
@@ -689,11 +698,11 @@ registry_forget (struct registry *reg, enum peer_kind kind, const char *name,
     struct writer *w = registry_writer (reg, name);
 
     if (w == NULL)
-      return rpc_fail (e, SV_RPC_NOT_FOUND, "no writer named %s", name);
+      return rpcerr_set (e, SV_RPC_NOT_FOUND, "no writer named %s", name);
     if (w->conn != NULL)
-      return rpc_fail (e, SV_RPC_BUSY, "writer %s is connected", name);
+      return rpcerr_set (e, SV_RPC_BUSY, "writer %s is connected", name);
     if (catalog_writer_forget (cat, name) == -1)
-      return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+      return rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
     TAILQ_REMOVE (&reg->writers, w, entry);
     writer_free (w);
   }

@@ -104,10 +104,10 @@ extern struct writer *registry_writer (struct registry *reg,
  * the name is bound to another certificate subject, -32003 if C is
  * already registered as another peer, -32004 if the catalog failed. */
 extern int registry_register_provider (struct registry *reg, struct conn *c,
-                                       json_t *params, struct rpc_error *e)
+                                       json_t *params, struct rpcerr *e)
   __attribute__((nonnull));
 extern int registry_register_writer (struct registry *reg, struct conn *c,
-                                     json_t *params, struct rpc_error *e)
+                                     json_t *params, struct rpcerr *e)
   __attribute__((nonnull));
 
 /* Replace P's volumes with VOLUMES (params_volumes form; stolen) and
@@ -153,7 +153,7 @@ extern json_t *registry_volume_list (struct registry *reg)
  * deletions are dropped (each logged).  -1 with E set if unknown
  * (-32001), connected (-32003) or the catalog failed (-32004). */
 extern int registry_forget (struct registry *reg, enum peer_kind kind,
-                            const char *name, struct rpc_error *e)
+                            const char *name, struct rpcerr *e)
   __attribute__((nonnull));
 
 #endif /* SNAPVOL_REGISTRY_H */

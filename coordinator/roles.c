@@ -21,8 +21,8 @@ roles_of (const struct config *conf, const char *subject, const char *cn)
   unsigned roles = 0;
   size_t i;
 
-  for (i = 0; i < conf->nallow; i++) {
-    const struct config_allow *a = &conf->allow[i];
+  for (i = 0; i < conf->allow.len; i++) {
+    const struct config_allow *a = &conf->allow.ptr[i];
     const char *value = a->match == MATCH_CN ? cn : subject;
 
     /* No FNM_PATHNAME or FNM_PERIOD: a CN is not a path, and "*"

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
@@ -50,7 +51,9 @@
 #include "params.h"
 #include "set.h"
 #include "setfsm.h"
+#include "timespec.h"
 #include "uuid.h"
+#include "vector.h"
 
 /* writer.list's last_event of each writer.* call. */
 static const char *const writer_events[] = {
@@ -70,6 +73,8 @@ struct part {
   json_t *snapshots;            /* snapshot entries from hold.commit */
 };
 
+DEFINE_VECTOR_TYPE (part_vector, struct part);
+
 struct snapset {
   TAILQ_ENTRY (snapset) entry;
   struct sets *sets;
@@ -82,8 +87,7 @@ struct snapset {
   unsigned freeze_window_ms, hold_timeout_ms;
   json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
   json_t *snapshots;            /* the set's snapshot entries */
-  struct part *parts;           /* as the machine's: writers first */
-  size_t nparts;
+  part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
   bool record_oom;              /* the last record failed for want of
                                  * memory, not in the catalog */
@@ -119,11 +123,11 @@ set_free (struct snapset *s)
 
   if (s == NULL)
     return;
-  for (i = 0; i < s->nparts; i++) {
-    json_decref (s->parts[i].volumes);
-    json_decref (s->parts[i].snapshots);
+  for (i = 0; i < s->parts.len; i++) {
+    json_decref (s->parts.ptr[i].volumes);
+    json_decref (s->parts.ptr[i].snapshots);
   }
-  free (s->parts);
+  part_vector_reset (&s->parts);
   setfsm_free (s->fsm);
   if (s->window)
     event_free (s->window);
@@ -168,7 +172,7 @@ participants_json (struct snapset *s)
   json_t *list = json_array ();
   size_t i;
 
-  for (i = 0; list != NULL && i < s->nparts; i++) {
+  for (i = 0; list != NULL && i < s->parts.len; i++) {
     const char *error = setfsm_part_error (s->fsm, i);
     json_t *o = json_pack ("{s:s, s:s, s:s, s:o}",
                            "kind", setfsm_is_writer (s->fsm, i)
@@ -191,7 +195,7 @@ static json_t *
 timings_json (struct snapset *s)
 {
   const struct setfsm_timings *t = setfsm_timings (s->fsm);
-  int64_t now = coord_now_ms ();
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
   int64_t freeze_ms = 0, hold_ms = 0;
 
   if (t->first_freeze)
@@ -221,7 +225,7 @@ set_json (struct snapset *s, const char *state, bool finished)
        json_object_set_new (set, "reason", json_string (reason)) == -1) ||
       json_object_set_new (set, "created", json_integer (s->created)) == -1 ||
       json_object_set_new (set, "finished", finished
-                           ? json_integer (coord_now ()) : json_null ()) == -1 ||
+                           ? json_integer (time (NULL)) : json_null ()) == -1 ||
       json_object_set_new (set, "snapshots", with_snapshots && s->snapshots
                            ? json_incref (s->snapshots) : json_array ()) == -1 ||
       json_object_set_new (set, "participants", participants_json (s)) == -1 ||
@@ -247,12 +251,12 @@ gather_snapshots (struct snapset *s)
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (pv), provider, volume);
-    for (i = setfsm_nwriters (s->fsm); i < s->nparts; i++) {
+    for (i = setfsm_nwriters (s->fsm); i < s->parts.len; i++) {
       json_t *snap;
 
       if (strcmp (setfsm_part_name (s->fsm, i), provider) != 0)
         continue;
-      json_array_foreach (s->parts[i].snapshots, j, snap)
+      json_array_foreach (s->parts.ptr[i].snapshots, j, snap)
         if (strcmp (json_string_value (json_object_get (snap, "volume")),
                     volume) == 0 &&
             json_array_append (all, snap) == -1) {
@@ -323,7 +327,7 @@ static void reject (struct snapset *s, int code, const char *fmt, ...)
 /* Fail set.create with E (its data is stolen) before anything was
  * recorded or called. */
 static void
-reject_error (struct snapset *s, struct rpc_error *e)
+reject_error (struct snapset *s, struct rpcerr *e)
 {
   log_info ("set.create refused: %s", e->message);
   conn_reply (s->sets->co, s->tok, NULL, e);
@@ -333,11 +337,11 @@ reject_error (struct snapset *s, struct rpc_error *e)
 static void
 reject (struct snapset *s, int code, const char *fmt, ...)
 {
-  struct rpc_error e = { .code = code };
+  struct rpcerr e = { .data = NULL };
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (e.message, sizeof e.message, fmt, ap);
+  rpcerr_vset (&e, code, fmt, ap);
   va_end (ap);
   reject_error (s, &e);
 }
@@ -354,15 +358,15 @@ final_json (struct snapset *s, const char *state)
 static void
 reply_committed (struct snapset *s)
 {
-  struct rpc_error e = { .code = JSONRPC_INTERNAL_ERROR };
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
   json_t *set;
 
   log_info ("snapshot set %s committed: %zu snapshots", s->id,
             json_array_size (s->snapshots));
   set = final_json (s, "committed");
   if (set == NULL)
-    rpc_fail (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
-              "its description could not be built: out of memory", s->id);
+    rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
+                "its description could not be built: out of memory", s->id);
   conn_reply (s->sets->co, s->tok, set, &e);
   set_done (s);
 }
@@ -370,13 +374,13 @@ reply_committed (struct snapset *s)
 static void
 reply_failed (struct snapset *s)
 {
-  struct rpc_error e = { .code = SV_RPC_SET_FAILED };
+  struct rpcerr e = { .code = SV_RPC_SET_FAILED };
   const char *reason = setfsm_reason (s->fsm);
 
   log_warnx ("snapshot set %s failed: %s", s->id, reason);
   e.data = final_json (s, "failed");
-  snprintf (e.message, sizeof e.message, "snapshot set %s failed: %s",
-            s->id, reason);
+  rpcerr_set (&e, SV_RPC_SET_FAILED, "snapshot set %s failed: %s", s->id,
+              reason);
   conn_reply (s->sets->co, s->tok, NULL, &e);
   set_done (s);
 }
@@ -425,7 +429,7 @@ send_to_peer (struct snapset *s, const char *method,
 static json_t *
 protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
 {
-  struct part *pt = &s->parts[i];
+  struct part *pt = &s->parts.ptr[i];
 
   switch (op) {
   case SETFSM_PREPARE:
@@ -484,7 +488,7 @@ static int
 take_commit (struct snapset *s, size_t i, json_t *result, char *why,
              size_t len)
 {
-  struct part *pt = &s->parts[i];
+  struct part *pt = &s->parts.ptr[i];
   const char *pname = setfsm_part_name (s->fsm, i);
   struct provider *p = registry_provider (s->sets->co->reg, pname);
   json_t *snaps = json_object_get (result, "snapshots"), *vol, *out;
@@ -615,7 +619,7 @@ take_answer (struct set_call *sc, json_t *result, char *why, size_t len)
       snprintf (why, len, "hold.begin answered without a hold id");
       return -1;
     }
-    uuid_format (&u, s->parts[sc->part].hold_id);
+    uuid_format (&u, s->parts.ptr[sc->part].hold_id);
   }
   else if (sc->op == SETFSM_HOLD_COMMIT)
     return take_commit (s, sc->part, result, why, len);
@@ -683,7 +687,7 @@ protocol_call_done (void *arg, const struct call_outcome *o)
     log_release_by_set_id (s, sc->name, end, o);
   setfsm_call_ended (s->fsm, sc->part, sc->op, end,
                      end == SETFSM_ANSWERED ? NULL : s->last_error,
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
   free (sc);
   run_actions (s);
 }
@@ -714,9 +718,9 @@ static void
 arm_window (struct snapset *s, int64_t deadline_ms)
 {
   struct timeval tv;
-  int64_t wait = deadline_ms - coord_now_ms ();
+  int64_t wait = deadline_ms - timespec_now_ms (CLOCK_MONOTONIC);
 
-  evtimer_add (s->window, coord_timeval (&tv, wait > 0 ? wait : 0));
+  evtimer_add (s->window, timespec_timeval_ms (&tv, wait > 0 ? wait : 0));
 }
 
 /* Execute A.  True if S has ended (and is freed). */
@@ -728,7 +732,7 @@ run_action (struct snapset *s, const struct setfsm_action *a)
     bool ok = save_record (s, a) == 0;
 
     setfsm_recorded (s->fsm, ok, ok ? NULL : record_error (s),
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
     return false;
   }
   case SETFSM_ACT_CALL:
@@ -742,7 +746,7 @@ run_action (struct snapset *s, const struct setfsm_action *a)
     return false;
   case SETFSM_ACT_QUEUE_DELETION:
     setfsm_recorded (s->fsm, queue_deletion (s, a->part) == 0, NULL,
-                     coord_now_ms ());
+                     timespec_now_ms (CLOCK_MONOTONIC));
     return false;
   case SETFSM_ACT_OWE_RELEASE:
     deleters_owe_release (s->sets->deleters,
@@ -792,7 +796,7 @@ window_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct snapset *s = arg;
 
-  setfsm_window_ended (s->fsm, coord_now_ms ());
+  setfsm_window_ended (s->fsm, timespec_now_ms (CLOCK_MONOTONIC));
   run_actions (s);
 }
 
@@ -807,11 +811,11 @@ gone_cb (evutil_socket_t fd, short what, void *arg)
 
   if (s == NULL || s->fsm == NULL)
     return;
-  for (i = 0; i < s->nparts; i++) {
-    if (!s->parts[i].gone)
+  for (i = 0; i < s->parts.len; i++) {
+    if (!s->parts.ptr[i].gone)
       continue;
-    s->parts[i].gone = false;
-    setfsm_peer_gone (s->fsm, i, coord_now_ms ());
+    s->parts.ptr[i].gone = false;
+    setfsm_peer_gone (s->fsm, i, timespec_now_ms (CLOCK_MONOTONIC));
     if (run_actions_ended (s))
       return;
   }
@@ -836,13 +840,11 @@ writer_involved (const struct writer *w, json_t *pv)
 static int
 add_part (struct snapset *s, bool writer, const char *name)
 {
-  struct part *parts = realloc (s->parts, (s->nparts + 1) * sizeof *parts);
   struct part *pt;
 
-  if (parts == NULL)
+  if (part_vector_reserve (&s->parts, 1) == -1)
     return -1;
-  s->parts = parts;
-  pt = &parts[s->nparts];
+  pt = &s->parts.ptr[s->parts.len];
   memset (pt, 0, sizeof *pt);
   if (writer) {
     struct writer *w = registry_writer (s->sets->co->reg, name);
@@ -851,7 +853,7 @@ add_part (struct snapset *s, bool writer, const char *name)
   }
   else
     setfsm_add_provider (s->fsm, name);
-  s->nparts++;
+  s->parts.len++;
   if (!writer && (pt->volumes = json_array ()) == NULL)
     return -1;
   return 0;
@@ -867,7 +869,7 @@ static int
 auto_writers (struct snapset *s)
 {
   struct registry *reg = s->sets->co->reg;
-  struct rpc_error e = { .code = SV_RPC_NOT_REGISTERED };
+  struct rpcerr e = { .code = SV_RPC_NOT_REGISTERED };
   json_t *away = json_array ();
   char names[768] = "";
   size_t len = 0, i;
@@ -898,15 +900,15 @@ auto_writers (struct snapset *s)
     }
     len += (size_t) n;
   }
-  rpc_fail (&e, SV_RPC_NOT_REGISTERED, "writers \"auto\": writer%s %s "
-            "%s registered for volumes of the set but not connected: "
-            "start %s, or name the writers of the set (\"writers\": "
-            "[...]), or ask for none (\"writers\": \"none\"), or forget "
-            "%s (writer.forget)",
-            json_array_size (away) > 1 ? "s" : "", names,
-            json_array_size (away) > 1 ? "are" : "is",
-            json_array_size (away) > 1 ? "them" : "it",
-            json_array_size (away) > 1 ? "them" : "it");
+  rpcerr_set (&e, SV_RPC_NOT_REGISTERED, "writers \"auto\": writer%s %s "
+              "%s registered for volumes of the set but not connected: "
+              "start %s, or name the writers of the set (\"writers\": "
+              "[...]), or ask for none (\"writers\": \"none\"), or forget "
+              "%s (writer.forget)",
+              json_array_size (away) > 1 ? "s" : "", names,
+              json_array_size (away) > 1 ? "are" : "is",
+              json_array_size (away) > 1 ? "them" : "it",
+              json_array_size (away) > 1 ? "them" : "it");
   e.data = json_pack ("{s:o}", "writers", away);
   reject_error (s, &e);
   return -1;
@@ -1046,12 +1048,12 @@ add_providers (struct snapset *s)
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
 
     params_split_pv (json_string_value (v), provider, volume);
-    for (j = nwriters; j < s->nparts; j++)
+    for (j = nwriters; j < s->parts.len; j++)
       if (strcmp (setfsm_part_name (s->fsm, j), provider) == 0)
         break;
-    if (j == s->nparts && add_part (s, false, provider) == -1)
+    if (j == s->parts.len && add_part (s, false, provider) == -1)
       return -1;
-    if (json_array_append_new (s->parts[j].volumes, json_string (volume))
+    if (json_array_append_new (s->parts.ptr[j].volumes, json_string (volume))
         == -1)
       return -1;
   }
@@ -1084,7 +1086,7 @@ finish_resolve (struct snapset *s)
     return;
   }
   uuid_format (&u, s->id);
-  s->created = coord_now ();
+  s->created = time (NULL);
   s->window = evtimer_new (s->sets->co->base, window_cb, s);
   if (s->window == NULL)
     goto nomem;
@@ -1093,7 +1095,7 @@ finish_resolve (struct snapset *s)
     return;                     /* the first record failed: rejected */
   log_info ("snapshot set %s: %zu volumes on %zu providers, %zu writers",
             s->id, json_array_size (s->pv),
-            s->nparts - setfsm_nwriters (s->fsm), setfsm_nwriters (s->fsm));
+            s->parts.len - setfsm_nwriters (s->fsm), setfsm_nwriters (s->fsm));
   return;
 
  nomem:
@@ -1119,7 +1121,7 @@ volume_list_done (void *arg, const struct call_outcome *o)
     log_warnx ("provider %s: %s; using the volumes it registered",
                sc->name, call_outcome_describe (o, "volume.list", err, sizeof err));
   else {
-    struct rpc_error e;
+    struct rpcerr e = { .code = 0 };
 
     if (params_volumes (o->result, &volumes, &e) == -1)
       log_warnx ("provider %s: volume.list answered with an invalid "
@@ -1191,7 +1193,7 @@ start_set (struct snapset *s)
   json_t *seen, *v;
   size_t i;
 
-  s->t_start = coord_now_ms ();
+  s->t_start = timespec_now_ms (CLOCK_MONOTONIC);
   seen = providers_to_refresh (s);
   if (seen == NULL)
     return;
@@ -1224,18 +1226,18 @@ kick_cb (evutil_socket_t fd, short what, void *arg)
 
 int
 sets_create (struct sets *sets, json_t *params, struct reply_token tok,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   const struct config *conf = sets->co->conf;
   struct snapset *s;
   json_t *v;
 
   if (sets->nqueued >= SETS_QUEUE_MAX)
-    return rpc_fail (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
-                     SETS_QUEUE_MAX);
+    return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
+                       SETS_QUEUE_MAX);
   s = calloc (1, sizeof *s);
   if (s == NULL)
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   s->sets = sets;
   s->tok = tok;
   s->params = json_incref (params);
@@ -1262,7 +1264,7 @@ struct setdel {
   size_t outstanding;
   json_int_t deleted;
   bool failed;
-  struct rpc_error e;
+  struct rpcerr e;
 };
 
 struct setdel_call {
@@ -1277,7 +1279,7 @@ setdel_finish (struct setdel *d)
 
   if (!d->failed && catalog_set_remove (cat, d->id) == -1) {
     d->failed = true;
-    rpc_fail (&d->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+    rpcerr_set (&d->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
   }
   if (d->failed)
     conn_reply (d->sets->co, d->tok, NULL, &d->e);
@@ -1316,10 +1318,10 @@ setdel_done (void *arg, const struct call_outcome *o)
 
     d->failed = true;
     call_outcome_describe (o, "snapshot.delete", err, sizeof err);
-    rpc_fail (&d->e, o->end == CALL_ERROR ? o->code
-              : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
-              : SV_RPC_NOT_REGISTERED,
-              "provider %s: %s", dc->provider, err);
+    rpcerr_set (&d->e, o->end == CALL_ERROR ? o->code
+                : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
+                : SV_RPC_NOT_REGISTERED,
+                "provider %s: %s", dc->provider, err);
   }
   free (dc);
   if (d->outstanding == 0)
@@ -1328,7 +1330,7 @@ setdel_done (void *arg, const struct call_outcome *o)
 
 int
 sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
-             struct rpc_error *e)
+             struct rpcerr *e)
 {
   struct coord *co = sets->co;
   json_t *set, *providers, *v;
@@ -1336,23 +1338,23 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   size_t i;
 
   if (sets->running != NULL && strcmp (sets->running->id, set_id) == 0)
-    return rpc_fail (e, SV_RPC_BUSY, "snapshot set %s is being taken",
-                     set_id);
+    return rpcerr_set (e, SV_RPC_BUSY, "snapshot set %s is being taken",
+                       set_id);
   set = catalog_set_get (co->cat, set_id, false);
   if (set == NULL)
     return errno == ENOENT
-      ? rpc_fail (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
-      : rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
+      ? rpcerr_set (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
+      : rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
   json_decref (set);
   providers = catalog_set_providers (co->cat, set_id);
   if (providers == NULL)
-    return rpc_fail (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
+    return rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
   json_array_foreach (providers, i, v) {
     struct provider *p = registry_provider (co->reg, json_string_value (v));
 
     if (p == NULL || p->conn == NULL) {
-      rpc_fail (e, SV_RPC_NOT_REGISTERED, "provider %s of snapshot set %s "
-                "is not connected", json_string_value (v), set_id);
+      rpcerr_set (e, SV_RPC_NOT_REGISTERED, "provider %s of snapshot set %s "
+                  "is not connected", json_string_value (v), set_id);
       json_decref (providers);
       return -1;
     }
@@ -1361,7 +1363,7 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   d = calloc (1, sizeof *d);
   if (d == NULL) {
     json_decref (providers);
-    return rpc_fail (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return rpcerr_nomem (e);
   }
   d->sets = sets;
   d->tok = tok;
@@ -1409,10 +1411,10 @@ sets_peer_gone (struct sets *sets, bool writer, const char *name)
 
   if (s == NULL || s->fsm == NULL)
     return;
-  for (i = 0; i < s->nparts; i++)
+  for (i = 0; i < s->parts.len; i++)
     if (setfsm_is_writer (s->fsm, i) == writer &&
         strcmp (setfsm_part_name (s->fsm, i), name) == 0) {
-      s->parts[i].gone = true;
+      s->parts.ptr[i].gone = true;
       event_active (sets->gone_ev, EV_TIMEOUT, 1);
     }
 }
@@ -1449,7 +1451,7 @@ sets_shutdown (struct sets *sets)
     log_warnx ("snapshot set %s: the coordinator is stopping", s->id);
     catalog_fail_unfinished (sets->co->cat,
                              "the coordinator was stopped during the set",
-                             coord_now ());
+                             time (NULL));
   }
 }
 

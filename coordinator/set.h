@@ -27,13 +27,13 @@ extern void sets_free (struct sets *sets);
  * is queued; the answer goes to TOK when it has committed or failed.
  * -1 with E set if it cannot be queued. */
 extern int sets_create (struct sets *sets, json_t *params,
-                        struct reply_token tok, struct rpc_error *e)
+                        struct reply_token tok, struct rpcerr *e)
   __attribute__((nonnull));
 
 /* set.delete of SET_ID (lower case); the answer goes to TOK.  -1 with E
  * set if it cannot start (unknown set, a provider not connected). */
 extern int sets_delete (struct sets *sets, const char *set_id,
-                        struct reply_token tok, struct rpc_error *e)
+                        struct reply_token tok, struct rpcerr *e)
   __attribute__((nonnull));
 
 /* P has just registered: do the deletions waiting for it, after the

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "setfsm.h"
+#include "vector.h"
 
 struct fsm_part {
   char *name;
@@ -52,6 +53,9 @@ struct fsm_part {
   char *error;                  /* the first error, or NULL */
   unsigned freeze_timeout_ms;   /* writers */
 };
+
+DEFINE_VECTOR_TYPE (fsm_part_vector, struct fsm_part);
+DEFINE_VECTOR_TYPE (action_vector, struct setfsm_action);
 
 /* What the record being written is for: what its answer does. */
 enum fsm_await {
@@ -70,13 +74,13 @@ struct setfsm {
   enum setfsm_phase entering;   /* AWAIT_ENTER */
   enum fsm_await await;
   size_t await_part;
-  struct fsm_part *parts;       /* writers first */
-  size_t nparts, nwriters;
+  fsm_part_vector parts;        /* writers first */
+  size_t nwriters;
   size_t outstanding;           /* calls not yet ended */
   char *reason;
   struct setfsm_timings t;
-  struct setfsm_action *acts;
-  size_t nacts, acts_cap, next_act;
+  action_vector acts;
+  size_t next_act;
 };
 
 static const char *const part_state_names[] = {
@@ -145,16 +149,9 @@ push_action (struct setfsm *m, enum setfsm_act_kind kind)
 {
   struct setfsm_action *a;
 
-  if (m->nacts == m->acts_cap) {
-    size_t cap = m->acts_cap ? m->acts_cap * 2 : 16;
-    struct setfsm_action *acts = realloc (m->acts, cap * sizeof *acts);
-
-    if (acts == NULL)
-      m->oom ();
-    m->acts = acts;
-    m->acts_cap = cap;
-  }
-  a = &m->acts[m->nacts++];
+  if (action_vector_reserve (&m->acts, 1) == -1)
+    m->oom ();
+  a = &m->acts.ptr[m->acts.len++];
   memset (a, 0, sizeof *a);
   a->kind = kind;
   return a;
@@ -165,7 +162,7 @@ push_action (struct setfsm *m, enum setfsm_act_kind kind)
 static void
 mark_failed (struct setfsm *m, size_t i, const char *error)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   pt->failed = true;
   free (pt->error);
@@ -176,28 +173,25 @@ mark_failed (struct setfsm *m, size_t i, const char *error)
 static void
 note_error (struct setfsm *m, size_t i, const char *error)
 {
-  if (m->parts[i].error == NULL)
-    m->parts[i].error = dup_or_die (m, error);
+  if (m->parts.ptr[i].error == NULL)
+    m->parts.ptr[i].error = dup_or_die (m, error);
 }
 
 static size_t
 add_part (struct setfsm *m, const char *name, bool writer)
 {
-  struct fsm_part *parts = realloc (m->parts,
-                                    (m->nparts + 1) * sizeof *parts);
   struct fsm_part *pt;
 
-  if (parts == NULL)
+  if (fsm_part_vector_reserve (&m->parts, 1) == -1)
     m->oom ();
-  m->parts = parts;
-  pt = &parts[m->nparts];
+  pt = &m->parts.ptr[m->parts.len];
   memset (pt, 0, sizeof *pt);
   pt->name = dup_or_die (m, name);
   pt->writer = writer;
   pt->state = writer ? SETFSM_W_PENDING : SETFSM_P_PENDING;
   if (writer)
     m->nwriters++;
-  return m->nparts++;
+  return m->parts.len++;
 }
 
 /* Actions. */
@@ -231,7 +225,7 @@ ask_record (struct setfsm *m, enum setfsm_record record,
 static void
 cleanup_provider (struct setfsm *m, size_t i)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   switch (pt->state) {
   case SETFSM_P_HELD:
@@ -286,11 +280,11 @@ send_abort_calls (struct setfsm *m)
   size_t i;
 
   for (i = 0; i < m->nwriters; i++) {
-    if (m->parts[i].state == SETFSM_W_FROZEN)
+    if (m->parts.ptr[i].state == SETFSM_W_FROZEN)
       send_call (m, i, SETFSM_THAW, SET_CALL_TIMEOUT_MS);
     send_call (m, i, SETFSM_ABORT, SET_CALL_TIMEOUT_MS);
   }
-  for (i = m->nwriters; i < m->nparts; i++)
+  for (i = m->nwriters; i < m->parts.len; i++)
     cleanup_provider (m, i);
 }
 
@@ -321,32 +315,32 @@ send_phase_calls (struct setfsm *m, int64_t now)
   switch (m->phase) {
   case SETFSM_PREPARING:
     for (i = 0; i < m->nwriters; i++)
-      send_call (m, i, SETFSM_PREPARE, m->parts[i].freeze_timeout_ms);
+      send_call (m, i, SETFSM_PREPARE, m->parts.ptr[i].freeze_timeout_ms);
     break;
   case SETFSM_FREEZING:
     m->t.first_freeze = now;
     push_action (m, SETFSM_ACT_ARM_WINDOW)->deadline_ms = now + m->window_ms;
     for (i = 0; i < m->nwriters; i++)
-      send_call (m, i, SETFSM_FREEZE, m->parts[i].freeze_timeout_ms);
+      send_call (m, i, SETFSM_FREEZE, m->parts.ptr[i].freeze_timeout_ms);
     break;
   case SETFSM_HOLDING:
     m->t.first_hold = now;
-    for (i = m->nwriters; i < m->nparts; i++) {
-      m->parts[i].state = SETFSM_P_BEGIN_SENT;
+    for (i = m->nwriters; i < m->parts.len; i++) {
+      m->parts.ptr[i].state = SETFSM_P_BEGIN_SENT;
       /* The provider's default wait applies; the deadline is that
        * plus 5 s. */
       send_call (m, i, SETFSM_HOLD_BEGIN, SET_HOLD_WAIT_MS + 5000);
     }
     break;
   case SETFSM_COMMITTING:
-    for (i = m->nwriters; i < m->nparts; i++) {
-      m->parts[i].state = SETFSM_P_COMMIT_SENT;
+    for (i = m->nwriters; i < m->parts.len; i++) {
+      m->parts.ptr[i].state = SETFSM_P_COMMIT_SENT;
       send_call (m, i, SETFSM_HOLD_COMMIT, SET_CALL_TIMEOUT_MS);
     }
     break;
   case SETFSM_THAWING:
     for (i = 0; i < m->nwriters; i++)
-      if (m->parts[i].state == SETFSM_W_FROZEN)
+      if (m->parts.ptr[i].state == SETFSM_W_FROZEN)
         send_call (m, i, SETFSM_THAW, SET_CALL_TIMEOUT_MS);
     break;
   default:
@@ -410,7 +404,7 @@ static void
 writer_prepare_ended (struct setfsm *m, size_t i, enum setfsm_op op,
                       enum setfsm_end end, const char *error)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   if (end == SETFSM_ANSWERED) {
     pt->state = op == SETFSM_FREEZE ? SETFSM_W_FROZEN : SETFSM_W_PREPARED;
@@ -430,7 +424,7 @@ writer_thaw_ended (struct setfsm *m, size_t i, enum setfsm_end end,
 {
   m->t.last_thaw = now;
   if (end == SETFSM_ANSWERED)
-    m->parts[i].state = SETFSM_W_THAWED;
+    m->parts.ptr[i].state = SETFSM_W_THAWED;
   else
     /* The snapshots are taken: a writer that fails to thaw does not
      * undo them, but shows as failed. */
@@ -442,7 +436,7 @@ writer_finish_ended (struct setfsm *m, size_t i, enum setfsm_op op,
                      enum setfsm_end end, const char *error)
 {
   if (end == SETFSM_ANSWERED)
-    m->parts[i].state = op == SETFSM_ABORT ? SETFSM_W_ABORTED
+    m->parts.ptr[i].state = op == SETFSM_ABORT ? SETFSM_W_ABORTED
       : SETFSM_W_DONE;
   else if (op == SETFSM_ABORT)
     note_error (m, i, error);
@@ -454,7 +448,7 @@ static void
 hold_begin_ended (struct setfsm *m, size_t i, enum setfsm_end end,
                   const char *error)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   if (end == SETFSM_ANSWERED)
     pt->state = SETFSM_P_HELD;
@@ -474,7 +468,7 @@ static void
 hold_commit_ended (struct setfsm *m, size_t i, enum setfsm_end end,
                    const char *error, int64_t now)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   /* A commit ends the hold, either way. */
   m->t.last_commit = now;
@@ -494,7 +488,7 @@ static void
 hold_release_ended (struct setfsm *m, size_t i, enum setfsm_op op,
                     enum setfsm_end end, const char *error)
 {
-  struct fsm_part *pt = &m->parts[i];
+  struct fsm_part *pt = &m->parts.ptr[i];
 
   if (end == SETFSM_ANSWERED) {
     if (pt->state == SETFSM_P_RELEASING)
@@ -513,7 +507,7 @@ delete_ended (struct setfsm *m, size_t i, enum setfsm_end end,
               const char *error)
 {
   if (end == SETFSM_ANSWERED || end == SETFSM_NOT_FOUND) {
-    m->parts[i].state = SETFSM_P_DELETED;
+    m->parts.ptr[i].state = SETFSM_P_DELETED;
     return;
   }
   note_error (m, i, error);
@@ -564,7 +558,7 @@ static void
 deletion_recorded (struct setfsm *m, bool ok)
 {
   if (ok)
-    m->parts[m->await_part].state = SETFSM_P_DELETE_QUEUED;
+    m->parts.ptr[m->await_part].state = SETFSM_P_DELETE_QUEUED;
 }
 
 void
@@ -633,7 +627,7 @@ setfsm_window_ended (struct setfsm *m, int64_t now_ms)
 void
 setfsm_peer_gone (struct setfsm *m, size_t part, int64_t now_ms)
 {
-  struct fsm_part *pt = &m->parts[part];
+  struct fsm_part *pt = &m->parts.ptr[part];
 
   if (m->phase != SETFSM_FREEZING && m->phase != SETFSM_HOLDING)
     return;
@@ -651,11 +645,11 @@ setfsm_peer_gone (struct setfsm *m, size_t part, int64_t now_ms)
 const struct setfsm_action *
 setfsm_next_action (struct setfsm *m)
 {
-  if (m->next_act == m->nacts) {
-    m->next_act = m->nacts = 0;
+  if (m->next_act == m->acts.len) {
+    m->next_act = m->acts.len = 0;
     return NULL;
   }
-  return &m->acts[m->next_act++];
+  return &m->acts.ptr[m->next_act++];
 }
 
 /* Life and queries. */
@@ -682,13 +676,13 @@ setfsm_free (struct setfsm *m)
 
   if (m == NULL)
     return;
-  for (i = 0; i < m->nparts; i++) {
-    free (m->parts[i].name);
-    free (m->parts[i].error);
+  for (i = 0; i < m->parts.len; i++) {
+    free (m->parts.ptr[i].name);
+    free (m->parts.ptr[i].error);
   }
-  free (m->parts);
+  fsm_part_vector_reset (&m->parts);
   free (m->reason);
-  free (m->acts);
+  action_vector_reset (&m->acts);
   free (m);
 }
 
@@ -698,7 +692,7 @@ setfsm_add_writer (struct setfsm *m, const char *name,
 {
   size_t i = add_part (m, name, true);
 
-  m->parts[i].freeze_timeout_ms = freeze_timeout_ms;
+  m->parts.ptr[i].freeze_timeout_ms = freeze_timeout_ms;
   return i;
 }
 
@@ -717,7 +711,7 @@ setfsm_phase (const struct setfsm *m)
 size_t
 setfsm_nparts (const struct setfsm *m)
 {
-  return m->nparts;
+  return m->parts.len;
 }
 
 size_t
@@ -729,32 +723,32 @@ setfsm_nwriters (const struct setfsm *m)
 bool
 setfsm_is_writer (const struct setfsm *m, size_t part)
 {
-  return m->parts[part].writer;
+  return m->parts.ptr[part].writer;
 }
 
 const char *
 setfsm_part_name (const struct setfsm *m, size_t part)
 {
-  return m->parts[part].name;
+  return m->parts.ptr[part].name;
 }
 
 enum setfsm_part_state
 setfsm_part_state (const struct setfsm *m, size_t part)
 {
-  return m->parts[part].state;
+  return m->parts.ptr[part].state;
 }
 
 const char *
 setfsm_part_state_name (const struct setfsm *m, size_t part)
 {
-  return m->parts[part].failed ? "failed"
-    : part_state_names[m->parts[part].state];
+  return m->parts.ptr[part].failed ? "failed"
+    : part_state_names[m->parts.ptr[part].state];
 }
 
 const char *
 setfsm_part_error (const struct setfsm *m, size_t part)
 {
-  return m->parts[part].error;
+  return m->parts.ptr[part].error;
 }
 
 const char *

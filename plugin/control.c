@@ -302,7 +302,7 @@ set_idle (struct client *c)
 {
   pthread_mutex_lock (&c->ctl->lock);
   c->busy = false;
-  clock_gettime (CLOCK_MONOTONIC, &c->idle_since);
+  c->idle_since = timespec_now (CLOCK_MONOTONIC);
   pthread_mutex_unlock (&c->ctl->lock);
 }
 
@@ -435,7 +435,7 @@ accept_client (struct control *ctl)
   c->done = false;
   c->busy = false;
   c->shed = false;
-  clock_gettime (CLOCK_MONOTONIC, &c->idle_since);
+  c->idle_since = timespec_now (CLOCK_MONOTONIC);
   c->used = true;
   pthread_mutex_unlock (&ctl->lock);
   /* The new thread inherits our mask: every signal blocked. */

@@ -147,7 +147,7 @@ reaper (void *arg)
     size_t expired_nvolumes = 0;
     bool have_next = false;
 
-    clock_gettime (CLOCK_MONOTONIC, &now);
+    now = timespec_now (CLOCK_MONOTONIC);
     for (pp = &holds->records; (r = *pp) != NULL; ) {
       if (timespec_cmp (&r->deadline, &now) <= 0) {
         if (r->state == HOLD_ACTIVE) {
@@ -305,16 +305,22 @@ holds_add (struct holds *holds, struct sv_hold *hold, size_t nvolumes,
   return -1;
 }
 
-enum hold_state
-holds_take (struct holds *holds, const struct uuid *id,
-            struct sv_hold **hold, size_t *nvolumes)
+/* End the active hold ID as ENDING (HOLD_COMMITTED or HOLD_RELEASED):
+ * HOLD_ACTIVE, with its pin in *HOLD and its volume count in
+ * *NVOLUMES.  A hold past its deadline is ended as expired instead
+ * (logged, its pin released): HOLD_EXPIRED.  Else the state of a hold
+ * that is not active, HOLD_UNKNOWN for none. */
+static enum hold_state
+end_active (struct holds *holds, const struct uuid *id,
+            enum hold_state ending, struct sv_hold **hold,
+            size_t *nvolumes)
 {
   struct sv_hold *expired = NULL;
   enum hold_state state;
   struct timespec now;
   struct record *r;
 
-  clock_gettime (CLOCK_MONOTONIC, &now);
+  now = timespec_now (CLOCK_MONOTONIC);
   pthread_mutex_lock (&holds->lock);
   r = find_record (holds, id);
   if (r == NULL)
@@ -330,7 +336,7 @@ holds_take (struct holds *holds, const struct uuid *id,
   }
   else {
     *nvolumes = r->nvolumes;
-    *hold = end_record (r, HOLD_COMMITTED);
+    *hold = end_record (r, ending);
     state = HOLD_ACTIVE;
   }
   pthread_mutex_unlock (&holds->lock);
@@ -343,34 +349,20 @@ holds_take (struct holds *holds, const struct uuid *id,
 }
 
 enum hold_state
+holds_take (struct holds *holds, const struct uuid *id,
+            struct sv_hold **hold, size_t *nvolumes)
+{
+  return end_active (holds, id, HOLD_COMMITTED, hold, nvolumes);
+}
+
+enum hold_state
 holds_release (struct holds *holds, const struct uuid *id)
 {
   struct sv_hold *hold = NULL;
-  enum hold_state state;
-  struct timespec now;
-  struct record *r;
   size_t nvolumes = 0;
+  enum hold_state state;
 
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  pthread_mutex_lock (&holds->lock);
-  r = find_record (holds, id);
-  if (r == NULL)
-    state = HOLD_UNKNOWN;
-  else if (r->state != HOLD_ACTIVE)
-    state = r->state;
-  else if (timespec_cmp (&r->deadline, &now) <= 0) {
-    nvolumes = r->nvolumes;
-    hold = end_record (r, HOLD_EXPIRED);
-    state = HOLD_EXPIRED;
-  }
-  else {
-    hold = end_record (r, HOLD_RELEASED);
-    state = HOLD_ACTIVE;
-  }
-  pthread_mutex_unlock (&holds->lock);
-
-  if (state == HOLD_EXPIRED && hold != NULL)
-    log_expired (id, nvolumes);
+  state = end_active (holds, id, HOLD_RELEASED, &hold, &nvolumes);
   if (hold != NULL)
     pool_hold_release (holds->pool, hold);
   return state;

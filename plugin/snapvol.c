@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -30,6 +29,7 @@
 #include "control.h"
 #include "pool.h"
 #include "provider.h"
+#include "utctime.h"
 #include "vector.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -94,18 +94,6 @@ format_size (uint64_t size, char *buf, size_t len)
     u++;
   }
   snprintf (buf, len, "%" PRIu64 " %s", size, units[u]);
-}
-
-/* ISO 8601 in UTC: "2026-01-31T12:00:00Z". */
-static void
-format_time (uint64_t t, char *buf, size_t len)
-{
-  time_t tt = (time_t) t;
-  struct tm tm;
-
-  if (gmtime_r (&tt, &tm) == NULL ||
-      strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    snprintf (buf, len, "@%" PRIu64, t);
 }
 
 /* Configuration. */
@@ -376,7 +364,7 @@ add_volume_export (struct nbdkit_exports *exports,
   char size[32], created[32], desc[DESCRIPTION_MAX];
 
   format_size (v->size, size, sizeof size);
-  format_time (v->created, created, sizeof created);
+  utctime_format (v->created, created, sizeof created);
   snprintf (desc, sizeof desc, "live volume, %s, %" PRIu32 " snapshot%s,"
             " created %s", size, v->nsnapshots,
             v->nsnapshots == 1 ? "" : "s", created);
@@ -392,7 +380,7 @@ add_snapshot_export (struct nbdkit_exports *exports,
 
   snprintf (name, sizeof name, "%s@%s", s->volume, s->id);
   format_size (s->size, size, sizeof size);
-  format_time (s->created, created, sizeof created);
+  utctime_format (s->created, created, sizeof created);
   if (s->label[0] != '\0')
     snprintf (desc, sizeof desc, "snapshot of %s, %s, taken %s, label \"%s\"",
               s->volume, size, created, s->label);

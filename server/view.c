@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -23,6 +22,7 @@
 #include "ondisk.h"
 #include "pool-internal.h"
 #include "proto.h"
+#include "utctime.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -138,17 +138,6 @@ view_size (const struct sv_view *view)
   return view->is_snap ? view->snap.size : view->v->size;
 }
 
-static void
-format_time (uint64_t t, char *buf, size_t len)
-{
-  time_t tt = (time_t) t;
-  struct tm tm;
-
-  if (gmtime_r (&tt, &tm) == NULL ||
-      strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    snprintf (buf, len, "%" PRIu64, t);
-}
-
 void
 view_describe (struct sv_view *view, char *buf, size_t len)
 {
@@ -159,7 +148,7 @@ view_describe (struct sv_view *view, char *buf, size_t len)
     char id[UUID_STRLEN + 1], set[UUID_STRLEN + 1];
     uuid_format (&view->snap.id, id);
     uuid_format (&view->snap.set, set);
-    format_time (view->snap.created, when, sizeof when);
+    utctime_format (view->snap.created, when, sizeof when);
     snprintf (buf, len, "snapshot %s of volume %s (set %s), read-only, %"
               PRIu64 " bytes, generation %" PRIu32 ", created %s%s%s%s",
               id, v->name, set, view->snap.size, view->snap.gen, when,
@@ -171,7 +160,7 @@ view_describe (struct sv_view *view, char *buf, size_t len)
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
     ns = v->nsnaps;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-    format_time (v->created, when, sizeof when);
+    utctime_format (v->created, when, sizeof when);
     snprintf (buf, len, "volume %s, live, %" PRIu64 " bytes, cluster %"
               PRIu32 ", %zu snapshot(s), created %s", v->name, v->size,
               v->cluster_size, ns, when);

@@ -3,7 +3,8 @@
  *
  * test-timespec.c: unit tests of common/timespec.h: sums and
  * differences carry across the second, comparison, conversions to and
- * from milliseconds with their rounding, and deadlines.
+ * from milliseconds with their rounding, deadlines, and delays as a
+ * struct timeval.
  */
 
 #include <config.h>
@@ -132,6 +133,23 @@ test_deadline_counts_down_on_its_clock (void **state)
   }
 }
 
+static void
+test_timeval_ms_is_a_delay_never_negative (void **state)
+{
+  struct timeval tv = { .tv_sec = 99, .tv_usec = 99 };
+
+  (void) state;
+  assert_ptr_equal (timespec_timeval_ms (&tv, 2345), &tv);
+  assert_int_equal (tv.tv_sec, 2);
+  assert_int_equal (tv.tv_usec, 345000);
+  timespec_timeval_ms (&tv, 999);
+  assert_int_equal (tv.tv_sec, 0);
+  assert_int_equal (tv.tv_usec, 999000);
+  timespec_timeval_ms (&tv, -1500);
+  assert_int_equal (tv.tv_sec, 0);
+  assert_int_equal (tv.tv_usec, 0);
+}
+
 int
 main (void)
 {
@@ -140,6 +158,7 @@ main (void)
     cmocka_unit_test (test_cmp_orders_by_second_then_nanosecond),
     cmocka_unit_test (test_ms_conversions_round_as_documented),
     cmocka_unit_test (test_deadline_counts_down_on_its_clock),
+    cmocka_unit_test (test_timeval_ms_is_a_delay_never_negative),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);

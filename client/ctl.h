@@ -63,6 +63,9 @@ struct ctl_command {
   /* The command talks to the coordinator (--coordinator, TLS), not to
    * a control socket. */
   bool coordinator;
+  /* A command without a verb whose options are parsed like the others
+   * and which needs a control socket (snapvolctl backup). */
+  bool parsed;
 };
 
 /* Command tables, each ending with a row whose group is NULL. */
@@ -71,9 +74,12 @@ extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
 /* A table whose command has an empty verb is run with its whole
  * command line and without a control socket (snapvolctl check), unless
- * it is a coordinator command (snapvolctl volumes): those have their
- * options parsed like the others. */
+ * it is a coordinator command (snapvolctl volumes) or marked parsed
+ * (snapvolctl backup): those have their options parsed like the
+ * others. */
 extern const struct ctl_command ctl_check_commands[];
+/* snapvolctl backup (ctl-backup.c). */
+extern const struct ctl_command ctl_backup_commands[];
 /* The coordinator's requester commands (ctl-coord.c). */
 extern const struct ctl_command ctl_set_commands[];
 extern const struct ctl_command ctl_writer_commands[];

@@ -36,6 +36,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_pool_commands,
   ctl_volume_commands,
   ctl_snapshot_commands,
+  ctl_backup_commands,
   ctl_check_commands,
   ctl_set_commands,
   ctl_writer_commands,
@@ -462,7 +463,7 @@ dispatch (struct ctl *ctl, int argc, char **argv)
                             "'" PROGNAME " --help')", argv[0]);
   /* A coordinator command without a verb ("volumes") has its options
    * parsed like the others; ARGV[0] stands for the verb. */
-  if (*table->verb == '\0' && table->coordinator)
+  if (*table->verb == '\0' && (table->coordinator || table->parsed))
     return run_command (ctl, table, argc, argv);
   /* A command without a verb ("check DIR") works on local files, needs
    * no control socket and parses its whole command line itself. */

@@ -321,9 +321,9 @@ check_manifest (struct backup *b)
                       b->volume_uuid), -1;
   if (b->resume) {
     if (m->complete)
-      return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--resume: the backup of %s "
-                        "in %s is complete: there is nothing to resume",
-                        m->snapshot, b->dest), -1;
+      return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--resume: %s holds a "
+                        "complete backup of %s: there is nothing to resume",
+                        b->dest, m->snapshot), -1;
     if (strcmp (m->snapshot, b->src.id) != 0 ||
         strcmp (m->since, b->since ? b->base.id : "") != 0)
       return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--resume: %s holds an "

@@ -903,6 +903,6 @@ const struct ctl_command ctl_backup_commands[] = {
     "since snapshot BASE.",
     2, 2, { "since", "connections", "nbd", "quiet", "resume", "dest-socket",
             "hold-expires", NULL },
-    backup, (1u << OPT_QUIET) | (1u << OPT_RESUME), false, true },
+    backup, (1u << OPT_QUIET) | (1u << OPT_RESUME), false },
   { NULL },
 };

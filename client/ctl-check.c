@@ -231,6 +231,6 @@ check_run (struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_command ctl_check_commands[] = {
   { "check", "", SYNOPSIS,
     "Check the pool in DIR, which is not served; --repair fixes what is safe.",
-    1, 1, { NULL }, check_run, 0, false, false },
+    1, 1, { NULL }, check_run, 0, false },
   { NULL },
 };

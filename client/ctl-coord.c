@@ -772,44 +772,44 @@ const struct ctl_command ctl_set_commands[] = {
     0, -1,
     { "volume", "all", "writers", "label", "freeze-window", "hold-timeout",
       NULL },
-    set_create, 1u << SC_ALL, true, false },
+    set_create, 1u << SC_ALL, true },
   { "set", "list", "[--state STATE]",
     "List the coordinator's snapshot sets, newest first.",
-    0, 0, { "state", NULL }, set_list, 0, true, false },
+    0, 0, { "state", NULL }, set_list, 0, true },
   { "set", "show", "ID",
     "Describe a snapshot set: its snapshots and participants.",
-    1, 1, { NULL }, set_show, 0, true, false },
+    1, 1, { NULL }, set_show, 0, true },
   { "set", "delete", "ID",
     "Delete the snapshots of a set on every provider, and the set.",
-    1, 1, { NULL }, set_delete, 0, true, false },
+    1, 1, { NULL }, set_delete, 0, true },
   { NULL },
 };
 
 const struct ctl_command ctl_writer_commands[] = {
   { "writer", "list", "",
     "List the writers known to the coordinator and their state.",
-    0, 0, { NULL }, writer_list, 0, true, false },
+    0, 0, { NULL }, writer_list, 0, true },
   { "writer", "forget", "NAME",
     "Forget a disconnected writer (admin): it no longer takes part in "
     "sets, and its name is free for any writer certificate.",
-    1, 1, { NULL }, writer_forget, 0, true, false },
+    1, 1, { NULL }, writer_forget, 0, true },
   { NULL },
 };
 
 const struct ctl_command ctl_provider_commands[] = {
   { "provider", "list", "",
     "List the providers known to the coordinator.",
-    0, 0, { NULL }, provider_list, 0, true, false },
+    0, 0, { NULL }, provider_list, 0, true },
   { "provider", "forget", "NAME",
     "Forget a disconnected provider (admin), with the deletions queued "
     "for it; its name is free for any provider certificate.",
-    1, 1, { NULL }, provider_forget, 0, true, false },
+    1, 1, { NULL }, provider_forget, 0, true },
   { NULL },
 };
 
 const struct ctl_command ctl_volumes_commands[] = {
   { "volumes", "", "",
     "List the volumes of every connected provider.",
-    0, 0, { NULL }, volumes, 0, true, false },
+    0, 0, { NULL }, volumes, 0, true },
   { NULL },
 };

@@ -40,6 +40,6 @@ pool_info (struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_command ctl_pool_commands[] = {
   { "pool", "info", "",
     "Show the pool's directory, server version and default cluster size.",
-    0, 0, { NULL }, pool_info, 0, false, false },
+    0, 0, { NULL }, pool_info, 0, false },
   { NULL },
 };

@@ -230,12 +230,12 @@ snapshot_delete (struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_command ctl_snapshot_commands[] = {
   { "snapshot", "create", "[--label TEXT] VOLUME...",
     "Snapshot the volumes at one instant, as one snapshot set.",
-    1, -1, { "label", NULL }, snapshot_create, 0, false, false },
+    1, -1, { "label", NULL }, snapshot_create, 0, false },
   { "snapshot", "list", "[VOLUME]",
     "List the snapshots (of every volume, or of one).",
-    0, 1, { NULL }, snapshot_list, 0, false, false },
+    0, 1, { NULL }, snapshot_list, 0, false },
   { "snapshot", "delete", "ID",
     "Delete a snapshot, or every snapshot of a set.",
-    1, 1, { NULL }, snapshot_delete, 0, false, false },
+    1, 1, { NULL }, snapshot_delete, 0, false },
   { NULL },
 };

@@ -127,12 +127,12 @@ volume_delete (struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_command ctl_volume_commands[] = {
   { "volume", "create", "NAME SIZE [--cluster-size SIZE]",
     "Create a volume of SIZE bytes (a multiple of 512).",
-    2, 2, { "cluster-size", NULL }, volume_create, 0, false, false },
+    2, 2, { "cluster-size", NULL }, volume_create, 0, false },
   { "volume", "list", "[NAME]",
     "List the volumes (or one) with their size and space use.",
-    0, 1, { NULL }, volume_list, 0, false, false },
+    0, 1, { NULL }, volume_list, 0, false },
   { "volume", "delete", "NAME",
     "Delete a volume.  It must have no snapshots and no open connection.",
-    1, 1, { NULL }, volume_delete, 0, false, false },
+    1, 1, { NULL }, volume_delete, 0, false },
   { NULL },
 };

@@ -63,20 +63,17 @@ struct ctl_command {
   /* The command talks to the coordinator (--coordinator, TLS), not to
    * a control socket. */
   bool coordinator;
-  /* A command without a verb whose options are parsed like the others
-   * and which needs a control socket (snapvolctl backup). */
-  bool parsed;
 };
 
 /* Command tables, each ending with a row whose group is NULL. */
 extern const struct ctl_command ctl_pool_commands[];
 extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
-/* A table whose command has an empty verb is run with its whole
- * command line and without a control socket (snapvolctl check), unless
- * it is a coordinator command (snapvolctl volumes) or marked parsed
- * (snapvolctl backup): those have their options parsed like the
- * others. */
+/* snapvolctl diff (ctl-diff.c). */
+extern const struct ctl_command ctl_diff_commands[];
+/* A command with an empty verb has its options parsed like the others
+ * (snapvolctl volumes, diff, backup), except check, which is run
+ * with its whole command line and without a control socket. */
 extern const struct ctl_command ctl_check_commands[];
 /* snapvolctl backup (ctl-backup.c). */
 extern const struct ctl_command ctl_backup_commands[];

@@ -36,6 +36,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_pool_commands,
   ctl_volume_commands,
   ctl_snapshot_commands,
+  ctl_diff_commands,
   ctl_backup_commands,
   ctl_check_commands,
   ctl_set_commands,
@@ -461,9 +462,9 @@ dispatch (struct ctl *ctl, int argc, char **argv)
   if (table == NULL)
     return ctl_usage_error (ctl, "unknown command '%s' (see "
                             "'" PROGNAME " --help')", argv[0]);
-  /* A coordinator command without a verb ("volumes") has its options
+  /* A command without a verb ("volumes", "diff", "backup") has its options
    * parsed like the others; ARGV[0] stands for the verb. */
-  if (*table->verb == '\0' && (table->coordinator || table->parsed))
+  if (*table->verb == '\0' && table != ctl_check_commands)
     return run_command (ctl, table, argc, argv);
   /* A command without a verb ("check DIR") works on local files, needs
    * no control socket and parses its whole command line itself. */

@@ -185,6 +185,7 @@ jsonrpc_code_from_errno (int err)
   case E2BIG:
   case ENAMETOOLONG:
   case EOVERFLOW:
+  case EXDEV:                   /* a snapshot of another volume */
     return JSONRPC_INVALID_PARAMS;
   default:
     return JSONRPC_INTERNAL_ERROR;

@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,15 @@
 static int
 invalid (char *why, size_t len, const char *fmt, ...)
   __attribute__((format (printf, 3, 4)));
+
+const struct proto_param proto_snapshot_diff_params[] = {
+  { "volume", PROTO_NAME, true, 0, 0 },
+  { "from", PROTO_UUID, true, 0, 0 },
+  { "to", PROTO_UUID, false, 0, 0 },
+  { "cursor", PROTO_INT, false, 0, INT64_MAX },
+  { "max_ranges", PROTO_INT, false, 1, PROTO_DIFF_RANGES_MAX },
+  PROTO_END_PARAMS
+};
 
 /* Write the message to WHY; returns -1. */
 static int

@@ -30,6 +30,13 @@
 #define PROTO_FREEZE_WINDOW_MAX_MS 600000
 #define PROTO_FREEZE_TIMEOUT_MIN_MS 100 /* writer.register */
 #define PROTO_FREEZE_TIMEOUT_MAX_MS 600000
+/* snapshot.diff's max_ranges: the range, the default, and the most
+ * ranges one answer carries whatever max_ranges asks, so that the
+ * answer fits in JSONRPC_MAX_MESSAGE (a range is at most 75 bytes of
+ * compact JSON: two 19-digit integers). */
+#define PROTO_DIFF_RANGES_MAX 65536
+#define PROTO_DIFF_RANGES_DEFAULT 4096
+#define PROTO_DIFF_RANGES_PER_ANSWER 12288
 
 /* What a parameter must be. */
 enum proto_type {
@@ -52,6 +59,10 @@ struct proto_param {
   json_int_t min, max;
 };
 #define PROTO_END_PARAMS { NULL, 0, false, 0, 0 }
+
+/* The parameters of snapshot.diff, which the coordinator passes on to
+ * a provider: one table for both. */
+extern const struct proto_param proto_snapshot_diff_params[];
 
 /* Check PARAMS (NULL when the request had none) against TABLE: an
  * object whose members are all in TABLE, with the required ones

@@ -313,8 +313,23 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
  * Part 2: provider.register); ping is answered by rpcpeer itself. */
 static const char *const link_methods[] = {
   "volume.list", "hold.begin", "hold.commit", "hold.release",
-  "snapshot.delete", NULL
+  "snapshot.delete", "snapshot.diff", NULL
 };
+
+/* "a, b and c": the methods of link_methods, for the refusal. */
+static void
+link_methods_text (char *buf, size_t len)
+{
+  size_t i, n, used = 0;
+
+  for (n = 0; link_methods[n] != NULL; n++)
+    ;
+  buf[0] = '\0';
+  for (i = 0; i < n && used < len; i++)
+    used += snprintf (buf + used, len - used, "%s%s",
+                      i == 0 ? "" : i + 1 == n ? " and " : ", ",
+                      link_methods[i]);
+}
 
 static json_t *
 call (void *opaque, const struct rpcpeer_call *c)
@@ -326,11 +341,13 @@ call (void *opaque, const struct rpcpeer_call *c)
     if (strcmp (*m, c->method) == 0)
       break;
   if (*m == NULL) {
+    char only[256];
+
+    link_methods_text (only, sizeof only);
     nbdkit_debug ("provider link: refused %.64s", c->method);
     return jsonrpc_error (c->id, JSONRPC_METHOD_NOT_FOUND, NULL,
                           "method '%.64s' is not served on the coordinator "
-                          "link (only volume.list, hold.begin, hold.commit, "
-                          "hold.release and snapshot.delete)", c->method);
+                          "link (only %s)", c->method, only);
   }
   nbdkit_debug ("provider link: %.64s", c->method);
   return rpc_call (&pr->rpc, c->id, c->method, c->params);

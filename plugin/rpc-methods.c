@@ -521,6 +521,66 @@ hold_release (const struct rpc_context *ctx, json_t *params,
   return pack (e, "{s:b}", "released", released);
 }
 
+/* snapshot.diff: one page of the changed ranges, the parameters
+ * checked by the protocol's table (common/proto.c). */
+
+struct diff_page {
+  json_t *ranges;
+};
+
+static int
+add_range (uint64_t offset, uint64_t length, enum sv_diff_kind kind,
+           void *opaque)
+{
+  struct diff_page *pg = opaque;
+  json_t *r = json_pack ("{s:I, s:I, s:s}",
+                         "offset", (json_int_t) offset,
+                         "length", (json_int_t) length,
+                         "kind", kind == SV_DIFF_ZERO ? "zero" : "data");
+
+  if (r == NULL || json_array_append_new (pg->ranges, r) == -1) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
+static json_t *
+snapshot_diff (const struct rpc_context *ctx, json_t *params,
+               struct rpcerr *e)
+{
+  const char *volume = get_string (params, "volume");
+  char from[UUID_STRLEN + 1], to[UUID_STRLEN + 1];
+  bool have_to;
+  struct uuid u;
+  json_int_t max = get_int (params, "max_ranges", PROTO_DIFF_RANGES_DEFAULT);
+  uint64_t cursor = (uint64_t) get_int (params, "cursor", 0), next;
+  struct sv_diff_info info;
+  json_auto_t *ranges = json_array ();
+  struct diff_page pg = { ranges };
+
+  if (ranges == NULL)
+    return fail_nomem (e);
+  get_uuid (params, "from", from, &u);
+  have_to = get_uuid (params, "to", to, &u);
+  if (max > PROTO_DIFF_RANGES_PER_ANSWER)
+    max = PROTO_DIFF_RANGES_PER_ANSWER;
+  if (pool_snapshot_diff_info (ctx->pool, volume, from, have_to ? to : NULL,
+                               cursor, &info) == -1 ||
+      pool_snapshot_diff (ctx->pool, volume, from, have_to ? to : NULL,
+                          cursor, (size_t) max, add_range, &pg, &next) == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s, s:s, s:s?, s:I, s:I, s:O, s:o}",
+               "volume", volume,
+               "from", from,
+               "to", have_to ? to : NULL,
+               "size", (json_int_t) info.size,
+               "granularity", (json_int_t) info.granularity,
+               "ranges", ranges,
+               "next", next == UINT64_MAX ? json_null ()
+               : json_integer ((json_int_t) next));
+}
+
 static const struct method {
   const char *name;
   const struct proto_param *params;
@@ -533,6 +593,7 @@ static const struct method {
   { "snapshot.create", snapshot_create_params, snapshot_create },
   { "snapshot.list", snapshot_list_params, snapshot_list },
   { "snapshot.delete", snapshot_delete_params, snapshot_delete },
+  { "snapshot.diff", proto_snapshot_diff_params, snapshot_diff },
   { "hold.begin", hold_begin_params, hold_begin },
   { "hold.commit", hold_commit_params, hold_commit },
   { "hold.release", hold_release_params, hold_release },

@@ -719,6 +719,80 @@ extmap_next_since (struct extmap *m, uint64_t *vci, uint32_t gen)
   return 0;
 }
 
+/* Within leaf L of table base BASE, from cluster O on, the first slot
+ * that is a vector or a version newer than GEN.  Leaf lock held.
+ * UINT64_MAX if none; else its vci, its slot in *S and in *RUN the
+ * clusters from it that share the slot's version. */
+static uint64_t
+leaf_next_newer (struct extleaf *l, uint64_t base, unsigned o, uint32_t gen,
+                 struct slot *s, uint64_t *run)
+{
+  size_t r;
+  int before;
+
+  if (l->dense) {
+    for (; o < EXTMAP_L2_SIZE; o++) {
+      const struct slot *d = &slots (l)[o];
+
+      if (!slot_empty (d) && (d->gen == SLOT_VEC || d->gen > gen)) {
+        *s = *d;
+        *run = 1;
+        return base + o;
+      }
+    }
+    return UINT64_MAX;
+  }
+  before = run_before (l, o);
+  r = before < 0 ? 0 : (size_t) before;
+  for (; r < l->n; r++) {
+    const struct slot *rs = &slots (l)[r];
+    unsigned off = offs (l)[r], end = off + lens (l)[r];
+
+    if (end <= o || (rs->gen != SLOT_VEC && rs->gen <= gen))
+      continue;
+    if (off < o)
+      off = o;
+    *s = run_slot (rs, off - offs (l)[r]);
+    *run = end - off;
+    return base + off;
+  }
+  return UINT64_MAX;
+}
+
+int
+extmap_next_newer (struct extmap *m, uint64_t *vci, uint32_t gen,
+                   struct ext *x, uint64_t *run)
+{
+  uint64_t i = *vci;
+
+  while (i < m->nclusters) {
+    size_t t = i >> EXTMAP_L2_BITS;
+    uint64_t base = (uint64_t) t << EXTMAP_L2_BITS, found = UINT64_MAX;
+    pthread_mutex_t *mu = lock_of (m, i);
+    struct slot s;
+
+    if (__atomic_load_n (&m->newest[t], __ATOMIC_RELAXED) <= gen) {
+      i = base + EXTMAP_L2_SIZE;
+      continue;
+    }
+    pthread_mutex_lock (mu);
+    if (m->l1[t] != NULL)
+      found = leaf_next_newer (m->l1[t], base, i - base, gen, &s, run);
+    pthread_mutex_unlock (mu);
+    if (found != UINT64_MAX && found < m->nclusters) {
+      *vci = found;
+      if (s.gen == SLOT_VEC)
+        return 2;
+      if (found + *run > m->nclusters)
+        *run = m->nclusters - found;
+      ext_of_slot (&s, x);
+      return 1;
+    }
+    i = base + EXTMAP_L2_SIZE;
+  }
+  return 0;
+}
+
 size_t
 extmap_bytes (struct extmap *m)
 {

@@ -102,6 +102,22 @@ extern int extmap_next (struct extmap *m, uint64_t *vci)
 extern int extmap_next_since (struct extmap *m, uint64_t *vci, uint32_t gen)
   __attribute__((nonnull));
 
+/* The next vci >= *VCI that may hold a version newer than GEN, for
+ * walks that look at what changed since a generation (diff.c): skips
+ * the tables whose bound is <= GEN, and within a table the runs and
+ * single-version slots whose generation is <= GEN, taking only the
+ * tables' mutexes (no stripe lock, no allocation).  Returns 0 when
+ * there is none; 1 when the cluster holds one version, of generation
+ * > GEN, copied whole into *X (what a stripe-locked extmap_get would
+ * have returned at some instant), with *RUN the number of clusters
+ * from *VCI on holding the same version (physical cluster + k, in the
+ * same table, below nclusters); 2 when the cluster has a vector of
+ * its own, which the caller reads with extmap_get under the stripe's
+ * read lock (*X and *RUN unset). */
+extern int extmap_next_newer (struct extmap *m, uint64_t *vci, uint32_t gen,
+                              struct ext *x, uint64_t *run)
+  __attribute__((nonnull));
+
 /* Bytes the map holds on the heap (tables and vectors, not counting
  * malloc's own overhead). */
 extern size_t extmap_bytes (struct extmap *m)

@@ -261,4 +261,59 @@ extern int view_extents (struct sv_view *view, uint32_t count,
                          uint64_t offset, int req_one,
                          sv_extent_fn fn, void *opaque);
 
+/* Changed blocks (diff.c; docs/design.md, "Changed blocks"). */
+
+enum sv_diff_kind { SV_DIFF_DATA = 1, SV_DIFF_ZERO = 2 };
+
+/* Called for each changed range in ascending offset order; adjacent
+ * ranges of one kind are merged before the call.  Return 0 to go on,
+ * -1 to stop (the diff then fails with the errno FN set). */
+typedef int (*sv_diff_fn) (uint64_t offset, uint64_t length,
+                           enum sv_diff_kind kind, void *opaque);
+
+/* The ranges of VOLUME whose content may differ between snapshot FROM
+ * and snapshot TO (TO NULL: the live volume), at subcluster
+ * granularity: every byte that differs is in one, and nothing that no
+ * write, trim or zero reached between them is, but for the documented
+ * fill over-report.  A range is SV_DIFF_ZERO when TO reads zeroes
+ * there (written zeroes or trimmed), SV_DIFF_DATA otherwise.  Ranges
+ * never pass TO's size.
+ *
+ * One page: from byte START (rounded down to a subcluster boundary)
+ * on, at most MAX_RANGES (>= 1) calls of FN.  *NEXT gets the
+ * subcluster-aligned offset where the next page starts (pass it as
+ * START), or UINT64_MAX when the diff is complete; pages never overlap
+ * and each reports at least one range unless it is the last.
+ * FROM/TO are snapshot ids, or set ids (the set's snapshot of VOLUME),
+ * as UUID text in any case.  While the page runs, FROM and TO count as
+ * open (their deletion fails with EBUSY).  Takes pool->mu and the
+ * volume's snapshot lock briefly, then stripe read locks one cluster
+ * at a time; FN is called with no lock held.  Never blocks on I/O.
+ * 0, or -1 with errno: ENOENT (no such volume, or no snapshot FROM/TO
+ * on it; the message names which), EINVAL (a bad id, FROM not older
+ * than TO, START past the end, MAX_RANGES 0), EXDEV (FROM or TO is a
+ * snapshot of another volume), or FN's errno. */
+extern int pool_snapshot_diff (struct sv_pool *pool, const char *volume,
+                               const char *from, const char *to,
+                               uint64_t start, size_t max_ranges,
+                               sv_diff_fn fn, void *opaque, uint64_t *next)
+  __attribute__((nonnull (1, 2, 3, 7, 9)));
+
+/* What a diff of the same arguments covers, checked as
+ * pool_snapshot_diff checks them (same errors), without walking the
+ * map: constant time. */
+struct sv_diff_info {
+  uint64_t size;                /* TO's size (the volume's for live) */
+  uint32_t granularity;         /* the subcluster size */
+  uint32_t cluster_size;
+  uint32_t from_generation;
+  uint32_t to_generation;       /* 0 for the live volume */
+  char from_id[SV_UUID_STRLEN + 1];     /* snapshot ids, canonical */
+  char to_id[SV_UUID_STRLEN + 1];       /* "" for the live volume */
+};
+extern int pool_snapshot_diff_info (struct sv_pool *pool, const char *volume,
+                                    const char *from, const char *to,
+                                    uint64_t start, struct sv_diff_info *info)
+  __attribute__((nonnull (1, 2, 3, 6)));
+
 #endif /* SNAPVOL_POOL_H */

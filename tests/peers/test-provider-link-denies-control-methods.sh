@@ -4,8 +4,8 @@
 #
 # test-provider-link-denies-control-methods.sh: over the provider link
 # the plugin serves only what the coordinator protocol needs
-# (volume.list, hold.begin, hold.commit, hold.release, snapshot.delete
-# and ping); every other control method -- volume.create,
+# (volume.list, hold.begin, hold.commit, hold.release, snapshot.delete,
+# snapshot.diff and ping); every other control method -- volume.create,
 # volume.delete, snapshot.create, snapshot.list, pool.info -- is
 # refused with -32601 and does nothing, while the control socket still
 # serves them all.
@@ -18,8 +18,8 @@ start_fake <<'PY'
 import uuid
 
 p = coord.wait_register("provider.register")
-allowed = ("only volume.list, hold.begin, hold.commit, hold.release and "
-           "snapshot.delete")
+allowed = ("only volume.list, hold.begin, hold.commit, hold.release, "
+           "snapshot.delete and snapshot.diff")
 for method, params in (
         ("volume.create", {"name": "x", "size": 1048576}),
         ("volume.delete", {"name": "v"}),

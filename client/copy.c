@@ -754,6 +754,7 @@ copy_run (const struct copy_params *p, struct copy_stats *st, char *err,
       goto out;
   }
 
+  sh->st.started = true;
   if (start_workers (sh, err, errlen) == 0) {
     wait_workers (sh);
     if (sh->err[0] == '\0')

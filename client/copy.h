@@ -62,6 +62,7 @@ struct copy_stats {
   uint64_t bytes_written;       /* written to the destination as data */
   uint64_t bytes_zeroed;        /* zeroed, punched, or already zero */
   uint64_t resume;              /* every range byte below is done */
+  bool started;                 /* connected: writing may have begun */
 };
 
 struct copy_params {

@@ -715,6 +715,9 @@ run_copy (struct backup *b, struct copy_stats *st)
     return 0;
   if (b->ckpt_err[0])
     snprintf (err, sizeof err, "%s", b->ckpt_err);
+  if (!st->started && b->manifest_path == NULL)
+    /* Refused at connection: nothing was written. */
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "%s", err), -1;
   if (b->manifest_path && checkpoint (b, st->resume, ck, sizeof ck) == 0)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "%s (%s is incomplete: done "
                       "below offset %" PRIu64 "; run the same command with "

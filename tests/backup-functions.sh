@@ -84,13 +84,14 @@ holds_of ()
 }
 
 # start_delay_proxy EXPORT DELAY: serve EXPORT of the server through
-# nbdkit's delay filter (each read DELAY seconds late) on $tmp/proxy.sock,
+# nbdkit's delay filter (each read DELAY late, in the filter's syntax:
+# 50ms), one request at a time (--threads 1), on $tmp/proxy.sock,
 # whatever export name a client asks for; sets proxy_pid.
 start_delay_proxy ()
 {
     local i
     rm -f "$tmp/proxy.sock"
-    nbdkit -f -U "$tmp/proxy.sock" --exit-with-parent --filter=delay nbd \
+    nbdkit -f -U "$tmp/proxy.sock" --exit-with-parent --threads 1 --filter=delay nbd \
         socket="$sock" export="$1" rdelay="$2" >>"$tmp/proxy.log" 2>&1 &
     proxy_pid=$!
     cleanup_fn kill "$proxy_pid"
@@ -112,4 +113,11 @@ wait_for ()
         sleep 0.1
     done
     fail "timed out waiting for: $*"
+}
+
+# resume_offset_above IMAGE N: IMAGE's manifest records progress past N.
+resume_offset_above ()
+{
+    [ -f "$1.snapvol.json" ] &&
+        [ "$(jq -r '.resume_offset // 0' "$1.snapvol.json")" -gt "$2" ]
 }

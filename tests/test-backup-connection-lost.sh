@@ -15,13 +15,12 @@ set -x
 start_source 64M
 nbdsh -u "$(uri v)" -c 'h.pwrite(b"\x33" * (64 << 20), 0); h.flush()'
 id=$(snap)
-start_delay_proxy "v@$id" 0.05
+start_delay_proxy "v@$id" 50ms
 
 "${ctl_env[@]}" "$SNAPVOLCTL" --socket "$ctl" backup --quiet --nbd "$proxy_uri" \
     --connections 1 v@"$id" "$tmp/c.img" 2>"$tmp/lost.err" &
 pid=$!
-wait_for test -f "$tmp/c.img"
-sleep 1
+wait_for resume_offset_above "$tmp/c.img" 0
 kill -KILL "$proxy_pid"
 status=0
 wait "$pid" || status=$?

@@ -18,21 +18,14 @@ nbdsh -u "$(uri v)" -c 'h.pwrite(b"\x5a" * (64 << 20), 0); h.flush()'
 scribble 3 100
 id=$(snap)
 # Each read of the source waits 50 ms, one at a time: 256 reads, 13 s.
-start_delay_proxy "v@$id" 0.05
+start_delay_proxy "v@$id" 50ms
 slow=(--nbd "$proxy_uri" --connections 1)
-
-# resume_offset_above N: the manifest records progress past N.
-resume_offset_above ()
-{
-    [ -f "$tmp/r.img.snapvol.json" ] &&
-        [ "$(jq -r '.resume_offset // 0' "$tmp/r.img.snapvol.json")" -gt "$1" ]
-}
 
 # Killed: the manifest is in progress, with the offset reached.
 "${ctl_env[@]}" "$SNAPVOLCTL" --socket "$ctl" backup --quiet "${slow[@]}" \
     v@"$id" "$tmp/r.img" 2>"$tmp/kill.err" &
 pid=$!
-wait_for resume_offset_above 0
+wait_for resume_offset_above "$tmp/r.img" 0
 kill -KILL "$pid"
 wait "$pid" || :
 assert_eq "$(manifest_get "$tmp/r.img" state)" in-progress "manifest after SIGKILL"
@@ -48,7 +41,7 @@ expect_fail "--since $id: $tmp/r.img holds an interrupted backup of $id (finish 
 "${ctl_env[@]}" "$SNAPVOLCTL" --socket "$ctl" backup --quiet --resume "${slow[@]}" \
     v@"$id" "$tmp/r.img" 2>"$tmp/term.err" &
 pid=$!
-wait_for resume_offset_above "$offset"
+wait_for resume_offset_above "$tmp/r.img" "$offset"
 [ -n "$(holds_of "$id")" ] || fail "no hold on $id during the backup"
 expect_error "snapshot $id of volume v is held \(tags: backup-[0-9a-f]+" snapvolctl snapshot delete "$id"
 kill -TERM "$pid"

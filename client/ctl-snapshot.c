@@ -8,11 +8,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "humansize.h"
 #include "log.h"
 #include "output.h"
+#include "proto.h"
 #include "uuid.h"
 
 /* snapshot create */
@@ -144,13 +148,35 @@ snapshot_create (struct ctl *ctl, const struct ctl_args *a)
 
 /* snapshot list */
 
+/* The HOLDS column: the tags, an expired hold marked, "-" for none. */
+static void
+format_holds (json_t *holds, char *buf, size_t len)
+{
+  uint64_t now = (uint64_t) time (NULL);
+  size_t i, off = 0;
+  json_t *h;
+
+  buf[0] = '\0';
+  json_array_foreach (holds, i, h) {
+    json_t *exp = json_object_get (h, "expires");
+    int expired = json_is_integer (exp) &&
+      (uint64_t) json_integer_value (exp) <= now;
+
+    if (off < len)
+      off += snprintf (buf + off, len - off, "%s%s%s", i ? "," : "",
+                       out_str (h, "tag"), expired ? "(expired)" : "");
+  }
+  if (buf[0] == '\0')
+    snprintf (buf, len, "-");
+}
+
 static int
 print_snapshots (json_t *list)
 {
   static const struct out_column cols[] = {
     { "VOLUME", 0 }, { "ID", 0 }, { "SET", 0 }, { "GEN", 1 },
     { "CREATED", 0 }, { "SIZE", 1 }, { "REFERENCED", 1 },
-    { "EXCLUSIVE", 1 }, { "LABEL", 0 },
+    { "EXCLUSIVE", 1 }, { "HOLDS", 0 }, { "LABEL", 0 },
   };
   struct out_table *t;
   json_t *s;
@@ -166,15 +192,17 @@ print_snapshots (json_t *list)
   json_array_foreach (list, i, s) {
     char created[OUT_TIME_BUFLEN], size[HUMANSIZE_BUFLEN];
     char ref[HUMANSIZE_BUFLEN], excl[HUMANSIZE_BUFLEN], gen[24];
+    char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
 
     snprintf (gen, sizeof gen, "%ju", (uintmax_t) out_u64 (s, "generation"));
+    format_holds (json_object_get (s, "holds"), holds, sizeof holds);
     if (out_table_add (t, out_str (s, "volume"), out_str (s, "id"),
                        out_str (s, "set_id"), gen,
                        out_time (s, "created", created, sizeof created),
                        out_size (s, "size", size, sizeof size),
                        out_size (s, "referenced_bytes", ref, sizeof ref),
                        out_size (s, "exclusive_bytes", excl, sizeof excl),
-                       out_str (s, "label")) == -1)
+                       holds, out_str (s, "label")) == -1)
       goto nomem;
   }
   out_table_print (t);
@@ -227,6 +255,90 @@ snapshot_delete (struct ctl *ctl, const struct ctl_args *a)
                            false, print_deleted);
 }
 
+/* snapshot hold, snapshot release */
+
+static int
+print_held (json_t *res)
+{
+  uint64_t n = out_u64 (res, "held");
+
+  if (n == 1)
+    printf ("Held snapshot %s with tag %s.\n", out_str (res, "id"),
+            out_str (res, "tag"));
+  else
+    printf ("Held %ju snapshots of set %s with tag %s.\n", (uintmax_t) n,
+            out_str (res, "id"), out_str (res, "tag"));
+  return CTL_EXIT_OK;
+}
+
+static int
+print_released (json_t *res)
+{
+  uint64_t n = out_u64 (res, "released");
+
+  if (n == 1)
+    printf ("Released hold %s of snapshot %s.\n", out_str (res, "tag"),
+            out_str (res, "id"));
+  else
+    printf ("Released hold %s of %ju snapshots of set %s.\n",
+            out_str (res, "tag"), (uintmax_t) n, out_str (res, "id"));
+  return CTL_EXIT_OK;
+}
+
+/* The parameters {id, tag} of a hold or a release, or NULL after a
+ * usage error. */
+static json_t *
+hold_params (struct ctl *ctl, const struct ctl_args *a)
+{
+  struct uuid u;
+
+  if (uuid_parse (a->argv[0], &u) == -1) {
+    ctl_usage_error (ctl, "invalid ID '%s': expected a snapshot or set UUID",
+                     a->argv[0]);
+    return NULL;
+  }
+  return json_pack ("{s:s, s:s}", "id", a->argv[0], "tag", a->argv[1]);
+}
+
+static int
+snapshot_hold (struct ctl *ctl, const struct ctl_args *a)
+{
+  const char *expires = a->opt[0];
+  unsigned long long secs = 0;
+  json_t *params;
+  char *end;
+
+  if (expires) {
+    errno = 0;
+    secs = strtoull (expires, &end, 10);
+    if (errno != 0 || end == expires || *end != '\0' || expires[0] == '-' ||
+        secs < 1 || secs > PROTO_HOLD_EXPIRES_MAX_S)
+      return ctl_usage_error (ctl, "invalid --expires '%s': expected seconds"
+                              " from 1 to %d", expires,
+                              PROTO_HOLD_EXPIRES_MAX_S);
+  }
+  if ((params = hold_params (ctl, a)) == NULL)
+    return CTL_EXIT_USAGE;
+  if (secs && json_object_set_new (params, "expires_in",
+                                   json_integer ((json_int_t) secs)) == -1) {
+    json_decref (params);
+    params = NULL;
+  }
+  return ctl_print_result (ctl, ctl_call (ctl, "snapshot.hold", params),
+                           false, print_held);
+}
+
+static int
+snapshot_release (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = hold_params (ctl, a);
+
+  if (params == NULL)
+    return CTL_EXIT_USAGE;
+  return ctl_print_result (ctl, ctl_call (ctl, "snapshot.release", params),
+                           false, print_released);
+}
+
 const struct ctl_command ctl_snapshot_commands[] = {
   { "snapshot", "create", "[--label TEXT] VOLUME...",
     "Snapshot the volumes at one instant, as one snapshot set.",
@@ -237,5 +349,12 @@ const struct ctl_command ctl_snapshot_commands[] = {
   { "snapshot", "delete", "ID",
     "Delete a snapshot, or every snapshot of a set.",
     1, 1, { NULL }, snapshot_delete, 0, false },
+  { "snapshot", "hold", "[--expires SECONDS] ID TAG",
+    "Hold a snapshot, or every snapshot of a set, so that it cannot be"
+    " deleted until the hold is released (or expires).",
+    2, 2, { "expires", NULL }, snapshot_hold, 0, false },
+  { "snapshot", "release", "ID TAG",
+    "Release the hold TAG of a snapshot, or of a set's snapshots.",
+    2, 2, { NULL }, snapshot_release, 0, false },
   { NULL },
 };

@@ -109,6 +109,24 @@ proto_check_label (const char *member, const char *s, size_t len, char *why,
 }
 
 int
+proto_check_tag (const char *member, const char *s, char *why, size_t len)
+{
+  size_t i, n = strlen (s);
+
+  if (n == 0)
+    return invalid (why, len, "invalid %s: it is empty", member);
+  if (n > PROTO_TAG_MAX)
+    return invalid (why, len, "invalid %s '%.64s...': longer than %d bytes",
+                    member, s, PROTO_TAG_MAX);
+  for (i = 0; i < n; i++)
+    if (!is_name_char (s[i]) && s[i] != ':' && s[i] != '@')
+      return invalid (why, len, "invalid %s '%s': character '%c' is not one"
+                      " of A-Z a-z 0-9 . _ : @ -", member, s,
+                      s[i] >= 32 && s[i] < 127 ? s[i] : '?');
+  return 0;
+}
+
+int
 proto_check_string (const char *member, json_t *v, json_int_t min,
                     json_int_t max, char *why, size_t len)
 {
@@ -199,6 +217,10 @@ check_param (const struct proto_param *p, json_t *v, char *why, size_t len)
       return invalid (why, len, "'%s' is not a UUID: '%.64s'", p->name,
                       json_string_value (v));
     return 0;
+  case PROTO_TAG:
+    if (proto_check_string (p->name, v, 1, PROTO_TAG_MAX, why, len) == -1)
+      return -1;
+    return proto_check_tag (p->name, json_string_value (v), why, len);
   case PROTO_NAMES:
     return check_names (p, v, why, len);
   case PROTO_ANY:

@@ -23,6 +23,10 @@
 /* Limits of the protocol. */
 #define PROTO_NAME_MAX 64               /* provider, volume, writer names */
 #define PROTO_LABEL_MAX 256             /* a snapshot (set) label, bytes */
+#define PROTO_TAG_MAX 64                /* a snapshot hold's tag, bytes */
+#define PROTO_HOLDS_MAX 64              /* holds on one snapshot */
+#define PROTO_HOLD_EXPIRES_MAX_S 315360000 /* snapshot.hold's expires_in:
+                                         * ten years, in seconds */
 #define PROTO_SET_VOLUMES_MAX 1024      /* volumes of a set or a hold */
 #define PROTO_HOLD_TIMEOUT_MAX_MS 60000 /* hold.begin's timeout_ms */
 #define PROTO_HOLD_WAIT_MAX_MS 60000    /* hold.begin's wait_ms */
@@ -46,6 +50,7 @@ enum proto_type {
   PROTO_WRITER_NAME,    /* a writer name */
   PROTO_INT,            /* an integer in MIN..MAX */
   PROTO_UUID,           /* a UUID in text form */
+  PROTO_TAG,            /* a snapshot hold's tag (proto_check_tag) */
   PROTO_NAMES,          /* an array of MIN..MAX distinct strings of 1 to
                          * PROTO_NAME_MAX bytes (the engine checks the
                          * name rule and names the volume) */
@@ -105,6 +110,13 @@ extern int proto_check_label (const char *member, const char *s, size_t len,
  * "nbd+unix:///EXPORT?socket=P").  The caller frees the result; NULL
  * with errno ENOMEM. */
 extern char *proto_export_uri (const char *nbd_uri, const char *export)
+  __attribute__((nonnull));
+
+/* Check the hold tag S against the tag rule: 1 to PROTO_TAG_MAX bytes
+ * of A-Z a-z 0-9 . _ : @ -.  0, or -1 with a message naming MEMBER and
+ * the fault in WHY. */
+extern int proto_check_tag (const char *member, const char *s, char *why,
+                            size_t len)
   __attribute__((nonnull));
 
 #endif /* SNAPVOL_PROTO_H */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -160,15 +161,38 @@ volume_json (const struct sv_volume_info *v, struct rpcerr *e)
                "export", v->name);
 }
 
+/* A snapshot's holds: [{"tag": TAG, "expires": SECONDS or null}]. */
+static json_t *
+holds_json (const struct sv_snapshot_info *s, struct rpcerr *e)
+{
+  json_auto_t *holds = json_array ();
+  size_t i;
+
+  if (holds == NULL)
+    return fail_nomem (e);
+  for (i = 0; i < s->nholds; i++) {
+    json_t *h = pack (e, "{s:s, s:o}", "tag", s->holds[i].tag, "expires",
+                      s->holds[i].expires
+                      ? json_integer ((json_int_t) s->holds[i].expires)
+                      : json_null ());
+    if (h == NULL || json_array_append_new (holds, h) == -1)
+      return h ? fail_nomem (e) : NULL;
+  }
+  return json_incref (holds);
+}
+
 static json_t *
 snapshot_json (const struct sv_snapshot_info *s, struct rpcerr *e)
 {
   char export[EXPORT_NAME_MAX + 1];
+  json_t *holds = holds_json (s, e);
 
+  if (holds == NULL)
+    return NULL;
   snprintf (export, sizeof export, "%s@%s", s->volume, s->id);
   return pack (e,
                "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-               " s:s}",
+               " s:s, s:o}",
                "volume", s->volume,
                "id", s->id,
                "set_id", s->set_id,
@@ -180,7 +204,8 @@ snapshot_json (const struct sv_snapshot_info *s, struct rpcerr *e)
                "exclusive_bytes", (json_int_t) s->exclusive_bytes,
                "written_bytes", (json_int_t) s->written_bytes,
                "open_count", (json_int_t) s->open_count,
-               "export", export);
+               "export", export,
+               "holds", holds);
 }
 
 /* The result of snapshot.create and hold.commit. */
@@ -393,6 +418,54 @@ snapshot_delete (const struct rpc_context *ctx, json_t *params,
   return pack (e, "{s:s, s:I}", "id", id, "deleted", (json_int_t) deleted);
 }
 
+static const struct proto_param snapshot_hold_params[] = {
+  { "id", PROTO_UUID, true, 0, 0 },
+  { "tag", PROTO_TAG, true, 0, 0 },
+  { "expires_in", PROTO_INT, false, 1, PROTO_HOLD_EXPIRES_MAX_S },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+snapshot_hold (const struct rpc_context *ctx, json_t *params,
+               struct rpcerr *e)
+{
+  const char *tag = get_string (params, "tag");
+  json_int_t expires_in = get_int (params, "expires_in", 0);
+  char id[UUID_STRLEN + 1];
+  struct uuid u;
+  int n;
+
+  get_uuid (params, "id", id, &u);
+  n = pool_snapshot_hold (ctx->pool, id, tag, expires_in
+                          ? (uint64_t) time (NULL) + (uint64_t) expires_in
+                          : 0);
+  if (n == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s, s:s, s:i}", "id", id, "tag", tag, "held", n);
+}
+
+static const struct proto_param snapshot_release_params[] = {
+  { "id", PROTO_UUID, true, 0, 0 },
+  { "tag", PROTO_TAG, true, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+snapshot_release (const struct rpc_context *ctx, json_t *params,
+                  struct rpcerr *e)
+{
+  const char *tag = get_string (params, "tag");
+  char id[UUID_STRLEN + 1];
+  struct uuid u;
+  int n;
+
+  get_uuid (params, "id", id, &u);
+  n = pool_snapshot_release (ctx->pool, id, tag);
+  if (n == -1)
+    return fail_engine (e);
+  return pack (e, "{s:s, s:s, s:i}", "id", id, "tag", tag, "released", n);
+}
+
 static const struct proto_param hold_begin_params[] = {
   { "volumes", PROTO_NAMES, true, 1, PROTO_SET_VOLUMES_MAX },
   { "timeout_ms", PROTO_INT, false, 1, PROTO_HOLD_TIMEOUT_MAX_MS },
@@ -594,6 +667,8 @@ static const struct method {
   { "snapshot.list", snapshot_list_params, snapshot_list },
   { "snapshot.delete", snapshot_delete_params, snapshot_delete },
   { "snapshot.diff", proto_snapshot_diff_params, snapshot_diff },
+  { "snapshot.hold", snapshot_hold_params, snapshot_hold },
+  { "snapshot.release", snapshot_release_params, snapshot_release },
   { "hold.begin", hold_begin_params, hold_begin },
   { "hold.commit", hold_commit_params, hold_commit },
   { "hold.release", hold_release_params, hold_release },

@@ -15,8 +15,11 @@
  *      unfinished creations and deletions, names, and each volume:
  *      a. superblock (volume_prepare), checkpoint
  *         (volume_load_checkpoint), journal (journal_check, applying
- *         records with volume_apply_record): the map and snapshots as
- *         recovery would rebuild them, with every torn tail and
+ *         records with volume_apply_record): the map, snapshots and
+ *         snapshot holds (each checked as it is read: a hold of an
+ *         unknown snapshot, a tag repeated or outside the rule, a
+ *         release of a hold not there) as recovery would rebuild
+ *         them, with every torn tail and
  *         leftover file reported instead of fixed;
  *      b. invariants of the result: snapshots sorted with unique
  *         generations and ids, every version valid (volume_check_ext),

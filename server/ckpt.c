@@ -77,7 +77,8 @@ gb_reserve (struct growbuf *b, size_t n)
 static void
 fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
              uint64_t jfirst, uint32_t live_gen, uint32_t nsnaps,
-             uint64_t nentries, const uint8_t *body, uint64_t bodylen)
+             uint64_t nentries, uint32_t nholds, const uint8_t *body,
+             uint64_t bodylen)
 {
   memset (hdr, 0, SV_BLOCK);
   memcpy (hdr + CK_OFF_UUID, uuid->b, 16);
@@ -88,6 +89,7 @@ fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
   put_le64 (hdr + CK_OFF_NENTRIES, nentries);
   put_le64 (hdr + CK_OFF_BODYLEN, bodylen);
   put_le32 (hdr + CK_OFF_BODYCRC, crc32c (0, body, bodylen));
+  put_le32 (hdr + CK_OFF_NHOLDS, nholds);
   ondisk_seal (hdr, &ondisk_ckpt, 0);
 }
 
@@ -129,8 +131,22 @@ volume_write_empty_checkpoint (const struct sv_io *io, const char *dir,
 {
   uint8_t hdr[SV_BLOCK];
 
-  fill_header (hdr, uuid, 0, 1, 1, 0, 0, NULL, 0);
+  fill_header (hdr, uuid, 0, 1, 1, 0, 0, 0, NULL, 0);
   return write_checkpoint_file (io, dir, hdr, NULL, 0);
+}
+
+/* One hold of a checkpoint's hold section: the same rules as its
+ * journal record's replay.  Returns its length, or -1. */
+static ssize_t
+load_hold (struct volume *v, const uint8_t *p, size_t len)
+{
+  struct snap_hold h;
+  struct uuid id;
+  ssize_t n = hold_decode (v, JR_SNAP_HOLD, p, len, &id, &h);
+
+  if (n == -1 || hold_apply (v, JR_SNAP_HOLD, p, n) == -1)
+    return -1;
+  return n;
 }
 
 int
@@ -141,7 +157,7 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   char path[4096];
   CLEANUP_FREE uint8_t *body = NULL;
   uint64_t bodylen, nentries, size, i, pos = 0;
-  uint32_t nsnaps;
+  uint32_t nsnaps, nholds;
   ssize_t r;
   int h;
 
@@ -166,11 +182,15 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   nsnaps = get_le32 (hdr + CK_OFF_NSNAPS);
   nentries = get_le64 (hdr + CK_OFF_NENTRIES);
   bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
+  /* Version 2 had no holds (ondisk.h). */
+  nholds = get_le32 (hdr + OFF_VERSION) >= 3
+    ? get_le32 (hdr + CK_OFF_NHOLDS) : 0;
 
   if (IO (v)->size (v->io->opaque, h, &size) == -1 ||
       size < SV_BLOCK || size - SV_BLOCK < bodylen ||
       nentries > bodylen / CK_ENTRY_LEN ||
       (uint64_t) nsnaps > bodylen / SNAP_REC_FIXED ||
+      (uint64_t) nholds > bodylen / HOLD_REC_FIXED ||
       v->live_gen == 0 || v->live_gen == UINT32_MAX) {
     IO (v)->close (v->io->opaque, h);
     return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
@@ -207,7 +227,8 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
       return -1;
     pos += n;
   }
-  if (bodylen - pos != nentries * CK_ENTRY_LEN)
+  if (bodylen - pos < nentries * CK_ENTRY_LEN ||
+      (nholds == 0 && bodylen - pos != nentries * CK_ENTRY_LEN))
     return sv_error (EILSEQ, "volume %s: checkpoint %s body length does not"
                      " match its %" PRIu64 " entries", v->name, path,
                      nentries);
@@ -227,12 +248,54 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
     if (extmap_put (&v->map, vci, &x) == -1)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
+  for (i = 0; i < nholds; i++) {
+    ssize_t n = load_hold (v, body + pos, bodylen - pos);
+    if (n == -1) {
+      /* Its message names the volume: say where, once. */
+      char why[512], vn[SV_NAME_MAX + 16];
+      int e = errno;
+      size_t skip;
+      snprintf (why, sizeof why, "%s", sv_errmsg ());
+      skip = snprintf (vn, sizeof vn, "volume %s: ", v->name);
+      if (strncmp (why, vn, skip) != 0)
+        skip = 0;
+      return sv_error (e, "volume %s: checkpoint %s: hold %" PRIu64 " of %"
+                       PRIu32 ": %s", v->name, path, i, nholds, why + skip);
+    }
+    pos += n;
+  }
+  if (pos != bodylen)
+    return sv_error (EILSEQ, "volume %s: checkpoint %s body has %" PRIu64
+                     " bytes after its %" PRIu32 " holds", v->name, path,
+                     bodylen - pos, nholds);
   return 0;
 }
 
-/* Serialise snapshots and map into B (gate held: nothing changes). */
+/* The hold section: every snapshot's holds as SNAP_HOLD payloads. */
 static int
-serialise (struct volume *v, struct growbuf *b, uint64_t *nentries)
+serialise_holds (struct volume *v, struct growbuf *b, uint32_t *nholds)
+{
+  size_t i, h;
+
+  *nholds = 0;
+  for (i = 0; i < v->nsnaps; i++)
+    for (h = 0; h < v->snaps[i].nholds; h++) {
+      uint8_t *p = gb_reserve (b, HOLD_REC_FIXED + SV_TAG_MAX);
+      if (p == NULL)
+        return -1;
+      b->len -= HOLD_REC_FIXED + SV_TAG_MAX;
+      b->len += hold_encode (JR_SNAP_HOLD, &v->snaps[i].id,
+                             &v->snaps[i].holds[h], p);
+      (*nholds)++;
+    }
+  return 0;
+}
+
+/* Serialise snapshots, map and holds into B (gate held: nothing
+ * changes). */
+static int
+serialise (struct volume *v, struct growbuf *b, uint64_t *nentries,
+           uint32_t *nholds)
 {
   uint64_t vci = 0;
   size_t i;
@@ -262,7 +325,7 @@ serialise (struct volume *v, struct growbuf *b, uint64_t *nentries)
     }
     vci++;
   }
-  return 0;
+  return serialise_holds (v, b, nholds);
 }
 
 static int
@@ -272,7 +335,7 @@ checkpoint_cycle (struct volume *v)
   struct growbuf body = { NULL, 0, 0 };
   uint8_t hdr[SV_BLOCK];
   uint64_t last_seq, nentries, jnext, durable;
-  uint32_t live_gen, nsnaps;
+  uint32_t live_gen, nsnaps, nholds;
   int r = -1;
 
   /* 1. */
@@ -294,7 +357,7 @@ checkpoint_cycle (struct volume *v)
   }
   live_gen = v->live_gen;
   nsnaps = v->nsnaps;
-  r = serialise (v, &body, &nentries);
+  r = serialise (v, &body, &nentries, &nholds);
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   gate_release (&v->gate);
   if (r == -1) {
@@ -315,7 +378,7 @@ checkpoint_cycle (struct volume *v)
 
   /* 4. */
   fill_header (hdr, &v->uuid, last_seq, jnext, live_gen, nsnaps, nentries,
-               body.p, body.len);
+               nholds, body.p, body.len);
   if (write_checkpoint_file (v->io, v->dir, hdr, body.p, body.len) == -1)
     goto out;
 

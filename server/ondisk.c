@@ -64,11 +64,11 @@ ondisk_check (const uint8_t *blk, ssize_t got, const struct ondisk_kind *kind,
     return sv_error (EPROTONOSUPPORT, "%s: %s format version %" PRIu32
                      " is newer than this snapvol supports (%d); upgrade"
                      " snapvol", path, kind->what, ver, SV_FORMAT_VERSION);
-  if (ver < SV_FORMAT_VERSION)
+  if (ver < SV_FORMAT_OLDEST)
     return sv_error (EPROTONOSUPPORT, "%s: %s format version %" PRIu32
                      " is older than this snapvol reads (%d); serve or copy"
                      " the pool with the snapvol that made it", path,
-                     kind->what, ver, SV_FORMAT_VERSION);
+                     kind->what, ver, SV_FORMAT_OLDEST);
   return 0;
 }
 

@@ -26,8 +26,13 @@
 #include <sys/types.h>
 
 /* Version 2: checksums bind each block to its location; journal files
- * carry durable marks (below). */
-#define SV_FORMAT_VERSION 2
+ * carry durable marks (below).  Version 3: snapshot holds (journal
+ * records SNAP_HOLD and SNAP_RELEASE, a hold section in checkpoints).
+ * Blocks of versions SV_FORMAT_OLDEST to SV_FORMAT_VERSION are read: a
+ * version 2 checkpoint is a volume without holds; every block written
+ * is sealed with SV_FORMAT_VERSION. */
+#define SV_FORMAT_VERSION 3
+#define SV_FORMAT_OLDEST 2
 #define SV_BLOCK 4096
 #define SV_SECTOR 512
 
@@ -66,6 +71,7 @@
 #define CK_OFF_NENTRIES   64      /* le64 */
 #define CK_OFF_BODYLEN    72      /* le64 */
 #define CK_OFF_BODYCRC    80      /* le32 */
+#define CK_OFF_NHOLDS     84      /* le32: holds (version 3; 0 before) */
 
 /* Journal file header: the header proper in its first sector (the
  * checksum covers [4, JH_LEN)), then two mark slots, one a sector
@@ -97,6 +103,8 @@ enum jr_type {
   JR_ENTRY_DROP = 2,    /* le64 vci, le32 gen, le32 zero */
   JR_SNAP_CREATE = 3,   /* snapshot record, below */
   JR_SNAP_DELETE = 4,   /* 16 bytes: snapshot id */
+  JR_SNAP_HOLD = 5,     /* 16 id, le64 expiry, le16 tag length, tag */
+  JR_SNAP_RELEASE = 6,  /* 16 id, le16 tag length, tag */
 };
 #define JR_ENTRY_PUT_LEN  32
 #define JR_ENTRY_DROP_LEN 16
@@ -104,6 +112,12 @@ enum jr_type {
 /* Snapshot record (journal payload and checkpoint body): 16 id, 16 set
  * id, le32 gen, le32 label length, le64 created, le64 size, label. */
 #define SNAP_REC_FIXED 56
+
+/* Hold: at most SV_HOLDS_MAX per snapshot, tags of 1 to SV_TAG_MAX
+ * bytes.  A checkpoint's hold section (after the map entries) holds
+ * SNAP_HOLD payloads, CK_OFF_NHOLDS of them. */
+#define HOLD_REC_FIXED 26       /* SNAP_HOLD: 16 + 8 + 2, then the tag */
+#define RELEASE_REC_FIXED 18    /* SNAP_RELEASE: 16 + 2, then the tag */
 
 /* Checkpoint entry: le64 vci, le32 gen, le32 phys, le64 alloc, le64 zero. */
 #define CK_ENTRY_LEN 32

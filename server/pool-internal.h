@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pool.h"
 #include "sio.h"
@@ -26,6 +27,7 @@ struct sv_pool {
   unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */
   unsigned fill_depth;          /* sv_pool_options.fill_depth, resolved */
+  uint64_t (*clock) (void);     /* sv_pool_options.clock, or NULL */
   struct uuid_holder { uint8_t b[16]; } uuid;
   int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */
 
@@ -56,6 +58,25 @@ extern int volume_exclusive_cycle (struct volume *v,
  * descriptor holding it (close it to release); -1 with EBUSY if another
  * process holds it. */
 extern int pool_lock (const char *dir);
+
+/* The pool's clock (sv_pool_options.clock): Unix seconds. */
+extern uint64_t pool_now (struct sv_pool *pool);
+
+/* Snapshot listings' holds (poolhold.c): hold_list_add copies the
+ * holds of snapshot IDX of V (-1: none) into HL and counts them in SI
+ * (snap_lock held); hold_list_attach appends them to the array *ALL of
+ * NALL snapshots, in the order they were added, and points each
+ * snapshot's holds at its own (one allocation: free (*ALL) frees
+ * them), and frees HL's array.  0, or -1 with ENOMEM (the caller
+ * frees HL's array). */
+struct hold_list {
+  struct sv_snapshot_hold *v;
+  size_t n, cap;
+};
+extern int hold_list_add (struct hold_list *hl, struct volume *v,
+                          ssize_t idx, struct sv_snapshot_info *si);
+extern int hold_list_attach (struct hold_list *hl,
+                             struct sv_snapshot_info **all, size_t nall);
 
 /* Validation shared by the pool and the plugin-facing API. */
 extern int sv_check_name (const char *name);

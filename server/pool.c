@@ -65,6 +65,11 @@ sv_check_name (const char *name)
   return 0;
 }
 
+uint64_t
+pool_now (struct sv_pool *pool)
+{
+  return pool->clock ? pool->clock () : (uint64_t) time (NULL);
+}
 
 /* Sync the directory that holds PATH's name. */
 static int
@@ -240,6 +245,7 @@ pool_new (const char *dir, const struct sv_pool_options *opts)
     ? opts->flush_threads : DEFAULT_FLUSH_THREADS;
   pool->fill_depth = opts && opts->fill_depth
     ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
+  pool->clock = opts ? opts->clock : NULL;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;
   pool->default_cluster_size = cs;

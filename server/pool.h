@@ -32,6 +32,8 @@
 #define SV_LABEL_MAX     256    /* snapshot label, bytes, without NUL:
                                  * PROTO_LABEL_MAX */
 #define SV_UUID_STRLEN   36     /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
+#define SV_TAG_MAX       64     /* a hold's tag, bytes: PROTO_TAG_MAX */
+#define SV_HOLDS_MAX     64     /* holds per snapshot: PROTO_HOLDS_MAX */
 
 #define SV_CLUSTER_MIN     4096u
 #define SV_CLUSTER_MAX     (1024u * 1024u)
@@ -69,6 +71,9 @@ struct sv_pool_options {
    * instead (docs/design.md, "Copy-on-write rules"); 0: the default
    * (SV_FILL_DEPTH_DEFAULT).  Tests lower it to reach fills sooner. */
   unsigned fill_depth;
+  /* The clock that decides whether a snapshot hold has expired: Unix
+   * seconds; NULL: time().  Tests give one they move. */
+  uint64_t (*clock) (void);
 };
 #define SV_FILL_DEPTH_DEFAULT 32
 #define SV_PREALLOC_DEFAULT (16u << 20)
@@ -90,6 +95,12 @@ struct sv_volume_info {
   uint32_t open_count;          /* open views of the live volume */
 };
 
+/* A hold on a snapshot (pool_snapshot_hold). */
+struct sv_snapshot_hold {
+  char tag[SV_TAG_MAX + 1];
+  uint64_t expires;             /* Unix seconds; 0: never */
+};
+
 struct sv_snapshot_info {
   char volume[SV_NAME_MAX + 1];
   char id[SV_UUID_STRLEN + 1];
@@ -102,6 +113,11 @@ struct sv_snapshot_info {
   uint64_t exclusive_bytes;     /* what deleting this snapshot alone frees */
   uint64_t written_bytes;       /* data written between the previous snapshot and this one */
   uint32_t open_count;          /* open views of this snapshot */
+  /* Its holds, in the order they were taken, expired ones included;
+   * HOLDS points into the allocation that holds the array (freed with
+   * it). */
+  struct sv_snapshot_hold *holds;
+  size_t nholds;
 };
 
 /* One snapshot made by a pin: the volume, its new snapshot id and the
@@ -185,12 +201,41 @@ extern int pool_snapshot_create (struct sv_pool *pool,
 
 /* Delete the snapshot with id ID, or every snapshot of the set ID.
  * Frees what no remaining view can read (reused and hole-punched
- * once the deletion is durable).  EBUSY if a snapshot is open (none
- * is then deleted), ENOENT if nothing has that id.  *NDELETED (may be
+ * once the deletion is durable).  EBUSY if a snapshot is open or held
+ * by a hold that has not expired (none is then deleted; the message
+ * names the snapshot and, for holds, their tags), ENOENT if nothing
+ * has that id.  A deleted snapshot's expired holds go with it.  *NDELETED (may be
  * NULL) receives how many snapshots were deleted.  May block. */
 extern int pool_snapshot_delete (struct sv_pool *pool, const char *id,
                                  size_t *ndeleted)
   __attribute__((nonnull (1, 2)));
+
+/* Hold the snapshot with id ID, or every snapshot of the set ID in
+ * this pool (all or none), under TAG (1..SV_TAG_MAX bytes of
+ * [A-Za-z0-9._:@-]) until EXPIRES (Unix seconds by the pool's clock;
+ * 0: never): a held snapshot cannot be deleted.  Durable before
+ * return.  Returns how many snapshots now carry the hold (>= 1), or -1
+ * with errno: EINVAL (bad id or tag), ENOENT (nothing
+ * has that id), EEXIST (a snapshot already carries TAG, expired or
+ * not; nothing held), E2BIG (a snapshot has SV_HOLDS_MAX holds),
+ * ENOSPC (no journal space; nothing held), or the error of the flush
+ * (the hold is then in memory, and may or may not be found after a
+ * reopen: release it).  Takes pool->mu and each volume's snap_lock;
+ * may block (journal reservation, flush). */
+extern int pool_snapshot_hold (struct sv_pool *pool, const char *id,
+                               const char *tag, uint64_t expires)
+  __attribute__((nonnull));
+
+/* Release the hold TAG of the snapshot ID, or of every snapshot of the
+ * set ID that carries it.  Durable before return.  Returns how many
+ * holds were released (>= 1), or -1 with errno:
+ * EINVAL (bad id or tag), ENOENT (nothing has that id, or nothing with
+ * that id carries TAG), or the error of the flush (as a deletion's: it
+ * takes no journal reservation, so that holds can be released on a
+ * full disk).  May block. */
+extern int pool_snapshot_release (struct sv_pool *pool, const char *id,
+                                  const char *tag)
+  __attribute__((nonnull));
 
 /* Phase one of a pin: drain the writes in flight on N volumes and
  * hold new ones.  Waits up to WAIT_MS for another hold on the same

@@ -219,7 +219,9 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
 {
   struct volume **vv;
   struct sv_snapshot_info *all = NULL;
+  struct hold_list hl = { NULL, 0, 0 };
   size_t nv, i, nall = 0;
+  int r = 0;
 
   if (volume && sv_check_name (volume) == -1)
     return -1;
@@ -231,6 +233,7 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
     size_t nsi, k;
 
     if (volume_space (vv[i], &vi, &si, &nsi) == -1) {
+      free (hl.v);
       free (all);
       ungrab_volumes (pool, vv, nv);
       return -1;
@@ -238,6 +241,7 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
     na = realloc (all, (nall + nsi + 1) * sizeof *na);
     if (na == NULL) {
       free (si);
+      free (hl.v);
       free (all);
       ungrab_volumes (pool, vv, nv);
       return sv_error (ENOMEM, "out of memory");
@@ -251,6 +255,8 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
       uuid_parse (si[k].id, &id);
       idx = volume_snap_index (vv[i], &id, 0);
       si[k].open_count = idx >= 0 ? vv[i]->snaps[idx].open_count : 0;
+      if (r == 0)
+        r = hold_list_add (&hl, vv[i], idx, &si[k]);
     }
     sv_rwunlock (&vv[i]->snap_lock, LOCK_SNAP);
     sv_unlock (&pool->mu, LOCK_POOL);
@@ -259,8 +265,11 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
     free (si);
   }
   ungrab_volumes (pool, vv, nv);
-  if (all == NULL && (all = malloc (sizeof *all)) == NULL)
-    return sv_error (ENOMEM, "out of memory");
+  if (r == -1 || hold_list_attach (&hl, &all, nall) == -1) {
+    free (hl.v);
+    free (all);
+    return -1;
+  }
   *out = all;
   *n = nall;
   return 0;
@@ -281,6 +290,7 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
   struct victim *vic = NULL;
   size_t nvic = 0, cap = 0, i, k;
   struct volume *v;
+  uint64_t now = pool_now (pool);
   int r = 0;
 
   sv_lock (&pool->mu, LOCK_POOL);
@@ -291,13 +301,7 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
     ssize_t hit[2];
 
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
-    hit[0] = volume_snap_index (v, id, 0);
-    hit[1] = volume_snap_index (v, id, 1);
-    if (hit[1] == hit[0] || (hit[0] >= 0 && hit[1] >= 0 && hit[1] < hit[0])) {
-      ssize_t t = hit[0];
-      hit[0] = hit[1];
-      hit[1] = hit[1] == t ? -1 : t;
-    }
+    volume_snap_matches (v, id, hit);
     for (k = 0; k < 2; k++) {
       struct snap *s;
 
@@ -313,6 +317,12 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
         return sv_error (EBUSY, "snapshot %s of volume %s is exported to %"
                          PRIu32 " connection(s); nothing was deleted",
                          sid, v->name, s->open_count);
+      }
+      if (hold_check_delete (v, s, now) == -1) {
+        sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+        sv_unlock (&pool->mu, LOCK_POOL);
+        free (vic);
+        return -1;
       }
       if (nvic == cap) {
         struct victim *nv;

@@ -308,6 +308,7 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
   v->pend_del[v->npend_del].gen = v->snaps[i].gen;
   v->pend_del[v->npend_del].seq = seq;
   v->npend_del++;
+  hold_free_all (&v->snaps[i]);   /* expired ones: deletion checked them */
   snapidx_del (v, &v->snaps[i]);
   memmove (&v->snaps[i], &v->snaps[i + 1],
            (v->nsnaps - i - 1) * sizeof v->snaps[0]);

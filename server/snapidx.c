@@ -113,6 +113,25 @@ volume_snap_index (struct volume *v, const struct uuid *id, int set)
   return table_find (v, set ? &v->by_set : &v->by_id, id, set);
 }
 
+size_t
+volume_snap_matches (struct volume *v, const struct uuid *id,
+                     ssize_t hit[2])
+{
+  ssize_t a = volume_snap_index (v, id, 0), b = volume_snap_index (v, id, 1);
+
+  /* One snapshot found both ways counts once; two in list order. */
+  if (a == b)
+    b = -1;
+  if (a < 0 || (b >= 0 && b < a)) {
+    ssize_t t = a;
+    a = b;
+    b = t;
+  }
+  hit[0] = a;
+  hit[1] = b;
+  return (a >= 0) + (b >= 0);
+}
+
 int
 snapidx_reserve (struct volume *v, size_t nsnaps)
 {

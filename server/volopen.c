@@ -199,6 +199,8 @@ volume_snap_insert (struct volume *v, const struct snap *s)
   memmove (&v->snaps[i + 1], &v->snaps[i], (v->nsnaps - i) * sizeof *s);
   v->snaps[i] = *s;
   v->snaps[i].open_count = 0;
+  v->snaps[i].holds = NULL;
+  v->snaps[i].nholds = 0;
   v->nsnaps++;
   snapidx_add (v, s);
   if (s->gen >= v->live_gen)
@@ -333,6 +335,7 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
     memcpy (id.b, p, 16);
     k = volume_snap_index (v, &id, 0);
     if (k >= 0) {
+      hold_free_all (&v->snaps[k]);   /* its holds go with it */
       snapidx_del (v, &v->snaps[k]);
       memmove (&v->snaps[k], &v->snaps[k + 1],
                (v->nsnaps - k - 1) * sizeof v->snaps[0]);
@@ -343,6 +346,10 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
     }
     return sv_error (EILSEQ, "volume %s: deletion of an unknown snapshot",
                      v->name);
+
+  case JR_SNAP_HOLD:
+  case JR_SNAP_RELEASE:
+    return hold_apply (v, type, p, len);
 
   default:
     return sv_error (EILSEQ, "volume %s: unknown journal record type %u",
@@ -536,6 +543,8 @@ volume_free (struct volume *v)
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
   free (v->pend_del);
+  for (i = 0; i < (int) v->nsnaps; i++)
+    hold_free_all (&v->snaps[i]);
   free (v->snaps);
   snapidx_free (v);
   free (v->dir);

@@ -39,6 +39,12 @@ struct snapidx {
   size_t cap;
 };
 
+/* A hold on a snapshot (snaphold.c). */
+struct snap_hold {
+  uint64_t expires;           /* Unix seconds; 0: never */
+  char tag[SV_TAG_MAX + 1];
+};
+
 struct snap {
   struct uuid id, set;
   uint32_t gen;
@@ -46,6 +52,11 @@ struct snap {
   uint64_t size;
   char label[SV_LABEL_MAX + 1];
   uint32_t open_count;        /* under pool->mu */
+  /* Holds in the order taken, owned by the list entry (a copy, such as
+   * a view's, must not use them); changed under snap_lock (write) with
+   * pool->mu held, read under either. */
+  struct snap_hold *holds;
+  uint32_t nholds;
 };
 
 /* The write gate: writers enter and leave without locks; a hold waits
@@ -174,6 +185,12 @@ extern int volume_snap_delete (struct volume *v, const struct uuid *id);
  * v->snaps, or -1.  Caller holds snap_lock.  Constant time. */
 extern ssize_t volume_snap_index (struct volume *v, const struct uuid *id,
                                   int set);
+/* The snapshot with id ID and the one of the set ID (one per volume
+ * at most, each, and counted once when they are the same), as indexes
+ * in v->snaps in list order, -1 for none: HIT[0] is -1 only if both
+ * are.  Returns how many.  Caller holds snap_lock. */
+extern size_t volume_snap_matches (struct volume *v, const struct uuid *id,
+                                   ssize_t hit[2]);
 /* First index in v->snaps with gen >= G. */
 extern size_t volume_snap_lower_bound (const struct volume *v, uint32_t g);
 /* The index's tables (snapidx.c): room for NSNAPS snapshots (0, or -1
@@ -225,6 +242,35 @@ extern int volume_apply_record (void *opaque, unsigned type,
  * (message set), nothing changed. */
 extern int volume_snaps_reserve (struct volume *v);
 extern int volume_snap_insert (struct volume *v, const struct snap *s);
+
+/* Snapshot holds (snaphold.c).  The payloads of SNAP_HOLD (also a
+ * checkpoint's hold section) and SNAP_RELEASE: hold_encode returns the
+ * length written to P (room for HOLD_REC_FIXED + SV_TAG_MAX bytes),
+ * hold_decode the length read, or -1 (EILSEQ, message naming the
+ * volume) for a short record or an invalid tag. */
+extern size_t hold_encode (unsigned type, const struct uuid *id,
+                           const struct snap_hold *h, uint8_t *p);
+extern ssize_t hold_decode (struct volume *v, unsigned type, const uint8_t *p,
+                            size_t len, struct uuid *id, struct snap_hold *h);
+/* The tag rule (proto_check_tag): 0, or -1 with EINVAL and a message. */
+extern int hold_check_tag (const char *tag);
+/* Index of the hold TAG of S, or -1. */
+extern ssize_t hold_find (const struct snap *s, const char *tag);
+/* Add H to S: 0, or -1 with EEXIST (S carries its tag), E2BIG
+ * (SV_HOLDS_MAX holds) or ENOMEM, message set, nothing changed. */
+extern int hold_add (struct volume *v, struct snap *s,
+                     const struct snap_hold *h);
+/* Remove S's hold number I; free all of S's holds. */
+extern void hold_remove (struct snap *s, size_t i);
+extern void hold_free_all (struct snap *s);
+/* Refuse the deletion of S if a hold that has not expired at NOW holds
+ * it: 0, or -1 with EBUSY and the message naming S, the volume and the
+ * tags. */
+extern int hold_check_delete (struct volume *v, const struct snap *s,
+                              uint64_t now);
+/* Replay a SNAP_HOLD or SNAP_RELEASE record (volume_apply_record). */
+extern int hold_apply (struct volume *v, unsigned type, const uint8_t *p,
+                       size_t len);
 
 /* Codecs shared by the journal replay and the checkpoint (volopen.c). */
 extern ssize_t volume_decode_snap (struct volume *v, const uint8_t *p,

@@ -717,6 +717,106 @@ test_checkpoint_removes_every_journal_file_it_covers (void **state)
   assert_clean (fx);
 }
 
+/* A SNAP_HOLD payload for snapshot ID with TAG (taken as is). */
+static size_t
+hold_payload (uint8_t *p, const char *id, const char *tag, uint64_t expires)
+{
+  struct uuid u;
+
+  assert_int_equal (uuid_parse (id, &u), 0);
+  memcpy (p, u.b, 16);
+  put_le64 (p + 16, expires);
+  put_le16 (p + 24, strlen (tag));
+  memcpy (p + 26, tag, strlen (tag));
+  return 26 + strlen (tag);
+}
+
+static void
+test_pool_with_holds_is_clean (void **state)
+{
+  struct fixture *fx = *state;
+  char id[SV_UUID_STRLEN + 1];
+  uint8_t rec[128];
+
+  ut_snapshot (fx->pool, "t", id);
+  assert_int_equal (pool_snapshot_hold (fx->pool, id, "keep", 0), 1);
+  assert_int_equal (pool_snapshot_hold (fx->pool, id, "b@1", 99), 1);
+  assert_int_equal (pool_snapshot_release (fx->pool, id, "keep"), 1);
+  close_pool (fx);
+  assert_clean (fx);            /* one hold in the checkpoint */
+
+  /* And one in the journal, as the engine writes it. */
+  append_record (fx, JR_SNAP_HOLD, rec,
+                 hold_payload (rec, id, "journal:1", 0), next_seq (fx));
+  assert_clean (fx);
+}
+
+static void
+test_corrupt_hold_records_are_refused_and_named (void **state)
+{
+  struct fixture *fx = *state;
+  char id[SV_UUID_STRLEN + 1], path[4096];
+  const char *unknown = "01234567-89ab-cdef-0123-456789abcdef";
+  struct check_report *r;
+  uint8_t rec[128], hdr[SV_BLOCK], *body;
+  uint64_t bodylen, seq;
+
+  ut_snapshot (fx->pool, "t", id);
+  assert_int_equal (pool_snapshot_hold (fx->pool, id, "keep", 0), 1);
+  close_pool (fx);
+  seq = next_seq (fx);
+
+  /* A checkpoint whose hold has a tag outside the rule, checksums
+   * right: the content is what is wrong. */
+  ut_volume_file (path, sizeof path, fx->dir, "t", "checkpoint");
+  ut_file_read (path, hdr, sizeof hdr, 0);
+  bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
+  body = malloc (bodylen);
+  assert_non_null (body);
+  ut_file_read (path, body, bodylen, SV_BLOCK);
+  assert_memory_equal (body + bodylen - 4, "keep", 4);
+  body[bodylen - 2] = ' ';
+  ut_file_write (path, body, bodylen, SV_BLOCK);
+  ut_block_set_le32 (path, CK_OFF_BODYCRC, crc32c (0, body, bodylen));
+  r = run_check (fx, CHECK_REPAIR);
+  assert_item (problems_of (r, "t"), "t", "checkpoint", 0,
+               "/checkpoint: hold 0 of 1: snapshot hold record has an"
+               " invalid tag");
+  check_report_free (r);
+  body[bodylen - 2] = 'e';
+  ut_file_write (path, body, bodylen, SV_BLOCK);
+  ut_block_set_le32 (path, CK_OFF_BODYCRC, crc32c (0, body, bodylen));
+  free (body);
+  assert_clean (fx);
+
+  /* A journal record holding a snapshot that does not exist. */
+  append_record (fx, JR_SNAP_HOLD, rec,
+                 hold_payload (rec, unknown, "keep", 0), seq);
+  r = run_check (fx, CHECK_REPAIR);
+  assert_item (problems_of (r, "t"), "t", "journal-record", 0,
+               "hold of an unknown snapshot");
+  check_report_free (r);
+}
+
+static void
+test_hold_record_repeating_a_tag_is_refused (void **state)
+{
+  struct fixture *fx = *state;
+  char id[SV_UUID_STRLEN + 1];
+  struct check_report *r;
+  uint8_t rec[128];
+
+  ut_snapshot (fx->pool, "t", id);
+  assert_int_equal (pool_snapshot_hold (fx->pool, id, "keep", 0), 1);
+  close_pool (fx);
+  append_record (fx, JR_SNAP_HOLD, rec, hold_payload (rec, id, "keep", 5),
+                 next_seq (fx));
+  r = run_check (fx, 0);
+  assert_item (problems_of (r, "t"), "t", "journal-record", 0,
+               "already carries a hold tagged keep");
+  check_report_free (r);
+}
+
 static void
 test_corrupt_checkpoint_is_not_repairable (void **state)
 {
@@ -756,6 +856,9 @@ main (void)
     T (test_recovery_punches_leaked_subclusters),
     T (test_checkpoint_removes_every_journal_file_it_covers),
     T (test_corrupt_checkpoint_is_not_repairable),
+    T (test_pool_with_holds_is_clean),
+    T (test_corrupt_hold_records_are_refused_and_named),
+    T (test_hold_record_repeating_a_tag_is_refused),
   };
 #undef T
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -246,12 +246,19 @@ struct mvol {
 
 enum sstate { S_CREATING, S_OK, S_DELETING };
 
+/* A snapshot's hold (tag PL_TAG, expiry PL_EXPIRES): none, held, or a
+ * hold or release in progress (after a crash: either). */
+enum hstate { H_NONE, H_HELD, H_HOLDING, H_RELEASING };
+#define PL_TAG "pl:backup@1"
+#define PL_EXPIRES 0x123456789abull   /* far ahead: never expires here */
+
 struct msnap {
   unsigned vol;
   enum sstate state;
   char id[SV_UUID_STRLEN + 1];  /* empty while creating */
   char set[SV_UUID_STRLEN + 1];
   uint32_t *val;                /* the pinned content, exactly */
+  enum hstate hold;
 };
 
 /* A crash image waiting for the call in progress to return. */
@@ -288,6 +295,9 @@ struct stats {
   uint64_t writes_kept, writes_dropped, writes_torn, names_dropped;
   uint64_t snaps_created, snaps_deleted, checkpoints, reopens;
   uint64_t pool_lost, vols_lost, snaps_lost_creating, snaps_back_deleting;
+  /* Snapshot holds: calls, deletions refused, and crash images taken
+   * while a hold or release was in progress that recovered it done. */
+  uint64_t holds, releases, held_refused, hold_done_at_crash;
   /* The journal sweep. */
   uint64_t sweep_images, sweep_images_kill, flips, flips_hdr, flips_refused;
   uint64_t flips_intact, flips_past_mark, flips_past_mark_differ;
@@ -353,7 +363,9 @@ struct state {
     unsigned vol;
     char id[SV_UUID_STRLEN + 1];
     uint32_t *val;
-    struct sv_snapshot_info si;
+    struct sv_snapshot_info si;   /* si.holds not kept: see the next two */
+    size_t nholds;
+    int hold_ok;                  /* each hold is PL_TAG, PL_EXPIRES */
   } snap[MAXSNAP];
 };
 
@@ -833,7 +845,7 @@ collect_state (const struct ctx *c, struct sv_pool *pool, struct state *out)
   struct sv_volume_info *vi = NULL;
   struct sv_snapshot_info *si = NULL;
   char name[2 * SV_NAME_MAX + SV_UUID_STRLEN + 32];
-  size_t nv = 0, ns = 0, i;
+  size_t nv = 0, ns = 0, i, j;
   unsigned k;
   int vol;
 
@@ -870,6 +882,12 @@ collect_state (const struct ctx *c, struct sv_pool *pool, struct state *out)
     out->snap[i].vol = vol;
     memcpy (out->snap[i].id, si[i].id, sizeof out->snap[i].id);
     out->snap[i].si = si[i];
+    out->snap[i].si.holds = NULL;
+    out->snap[i].nholds = si[i].nholds;
+    out->snap[i].hold_ok = 1;
+    for (j = 0; j < si[i].nholds; j++)
+      out->snap[i].hold_ok &= strcmp (si[i].holds[j].tag, PL_TAG) == 0 &&
+        si[i].holds[j].expires == PL_EXPIRES;
   }
   out->nsnaps = ns;
   free (si);
@@ -933,6 +951,21 @@ check_against_model (const struct ctx *c, const struct state *st)
     struct msnap *m = model_snap_by_id (r, st->snap[i].id);
     if (m == NULL)
       m = model_snap_creating (r, vol, st->snap[i].si.set_id);
+    CHECK (c, st->snap[i].hold_ok && st->snap[i].nholds <= 1,
+           "snapshot %s of %s has %zu hold(s), %s", st->snap[i].id,
+           specs[vol].name, st->snap[i].nholds, st->snap[i].hold_ok
+           ? "at most one was taken" : "not the one taken (" PL_TAG ")");
+    if (m != NULL && !c->relaxed)
+      CHECK (c, m->hold == H_HOLDING || m->hold == H_RELEASING ||
+             st->snap[i].nholds == (m->hold == H_HELD),
+             "snapshot %s of %s has %zu hold(s) after recovery, but its"
+             " hold %s", st->snap[i].id, specs[vol].name,
+             st->snap[i].nholds, m->hold == H_HELD ? "returned"
+             : "was released or never taken");
+    if (m != NULL && !c->relaxed &&
+        st->snap[i].nholds == (m->hold == H_HOLDING) &&
+        (m->hold == H_HOLDING || m->hold == H_RELEASING))
+      r->st->hold_done_at_crash++;
     if (m == NULL && c->relaxed) {
       const struct made *e = made_by_id (r, st->snap[i].id);
       CHECK (c, e != NULL, "snapshot %s of %s (set %s) was never made",
@@ -1065,6 +1098,9 @@ compare_states (const struct ctx *c, const struct state *a,
     CHECK (c, memcmp (a->snap[i].val, b->snap[j].val,
                       specs[a->snap[i].vol].size / SECT * 4) == 0,
            "%s: snapshot %s reads differently", how, a->snap[i].id);
+    CHECK (c, a->snap[i].nholds == b->snap[j].nholds, "%s: snapshot %s has"
+           " %zu hold(s), before %zu", how, a->snap[i].id, b->snap[j].nholds,
+           a->snap[i].nholds);
     CHECK (c, a->snap[i].si.referenced_bytes == b->snap[j].si.referenced_bytes
            && a->snap[i].si.exclusive_bytes == b->snap[j].si.exclusive_bytes
            && a->snap[i].si.written_bytes == b->snap[j].si.written_bytes
@@ -1147,7 +1183,9 @@ after_recovery (const struct ctx *c, struct crashsim *img,
     view_close (view);
   }
   for (i = 0; i < st->nsnaps; i++)
-    if (pool_snapshot_delete (pool, st->snap[i].id, NULL) == -1)
+    if ((st->snap[i].nholds > 0 &&
+         pool_snapshot_release (pool, st->snap[i].id, PL_TAG) != 1) ||
+        pool_snapshot_delete (pool, st->snap[i].id, NULL) == -1)
       fail_ctx (c, "pool_snapshot_delete %s after recovery: %s",
                 st->snap[i].id, sv_errmsg ());
   for (k = 0; k < NVOL; k++) {
@@ -2153,6 +2191,20 @@ do_delete (struct run *r, size_t idx, int by_set)
   memcpy (id, by_set ? r->snaps[idx].set : r->snaps[idx].id, sizeof id);
   begin_call (r, "delete %s %s", by_set ? "set" : "snapshot", id);
   for (i = 0; i < r->nsnaps; i++)
+    if ((strcmp (r->snaps[i].id, id) == 0 ||
+         (by_set && strcmp (r->snaps[i].set, id) == 0)) &&
+        r->snaps[i].hold == H_HELD) {
+      /* Held: refused, nothing deleted. */
+      errno = 0;
+      if (pool_snapshot_delete (r->pool, id, &got) != -1 || errno != EBUSY ||
+          got != 0 || strstr (sv_errmsg (), "is held (tags: " PL_TAG ")")
+          == NULL)
+        call_failed (r, "pool_snapshot_delete of a held snapshot");
+      settle (r);
+      r->st->held_refused++;
+      return;
+    }
+  for (i = 0; i < r->nsnaps; i++)
     if (strcmp (r->snaps[i].id, id) == 0 ||
         (by_set && strcmp (r->snaps[i].set, id) == 0)) {
       r->snaps[i].state = S_DELETING;
@@ -2174,6 +2226,53 @@ do_delete (struct run *r, size_t idx, int by_set)
     else
       i++;
   r->st->snaps_deleted += expect;
+}
+
+/* Hold snapshot IDX of the model, or its whole set (BY_SET), if none
+ * of them is held; else release its hold.  Returns once durable: the
+ * hold (or release) is then in every recovered state. */
+static void
+do_hold_or_release (struct run *r, size_t idx, int by_set)
+{
+  char id[SV_UUID_STRLEN + 1];
+  int release = r->snaps[idx].hold == H_HELD;
+  enum hstate during = release ? H_RELEASING : H_HOLDING;
+  size_t i, expect = 0;
+  int got;
+
+  /* A set partly held is held snapshot by snapshot (a set's hold
+   * would fail EEXIST). */
+  for (i = 0; i < r->nsnaps && by_set && !release; i++)
+    if (strcmp (r->snaps[i].set, r->snaps[idx].set) == 0 &&
+        r->snaps[i].hold != H_NONE)
+      by_set = 0;
+  memcpy (id, by_set ? r->snaps[idx].set : r->snaps[idx].id, sizeof id);
+  for (i = 0; i < r->nsnaps; i++)
+    if ((strcmp (r->snaps[i].id, id) == 0 ||
+         (by_set && strcmp (r->snaps[i].set, id) == 0)) &&
+        r->snaps[i].hold == (release ? H_HELD : H_NONE))
+      expect++;
+  begin_call (r, "%s %s %s", release ? "release" : "hold",
+              by_set ? "set" : "snapshot", id);
+  for (i = 0; i < r->nsnaps; i++)
+    if ((strcmp (r->snaps[i].id, id) == 0 ||
+         (by_set && strcmp (r->snaps[i].set, id) == 0)) &&
+        r->snaps[i].hold == (release ? H_HELD : H_NONE))
+      r->snaps[i].hold = during;
+  got = release ? pool_snapshot_release (r->pool, id, PL_TAG)
+    : pool_snapshot_hold (r->pool, id, PL_TAG, PL_EXPIRES);
+  if (got == -1)
+    call_failed (r, release ? "pool_snapshot_release" : "pool_snapshot_hold");
+  if ((size_t) got != expect)
+    call_failed (r, "pool_snapshot_hold (wrong number of snapshots)");
+  settle (r);
+  for (i = 0; i < r->nsnaps; i++)
+    if (r->snaps[i].hold == during)
+      r->snaps[i].hold = release ? H_NONE : H_HELD;
+  if (release)
+    r->st->releases++;
+  else
+    r->st->holds++;
 }
 
 static void
@@ -2261,6 +2360,7 @@ do_adopt (struct run *r)
     m->state = S_OK;
     memcpy (m->id, st.snap[i].id, sizeof m->id);
     memcpy (m->set, st.snap[i].si.set_id, sizeof m->set);
+    m->hold = st.snap[i].nholds ? H_HELD : H_NONE;
     note_made (r, m->vol, m->id, m->set);
     m->val = st.snap[i].val;
     st.snap[i].val = NULL;
@@ -2398,7 +2498,10 @@ random_call (struct run *r)
       do_snapshot (r, ks, nk, ut_rand_below (&r->rng, 4) == 0);
   }
   else if (op < 88) {
-    if (r->nsnaps > 0)
+    if (r->nsnaps > 0 && ut_rand_below (&r->rng, 3) == 0)
+      do_hold_or_release (r, ut_rand_below (&r->rng, r->nsnaps),
+                          ut_rand_below (&r->rng, 3) == 0);
+    else if (r->nsnaps > 0)
       do_delete (r, ut_rand_below (&r->rng, r->nsnaps),
                  ut_rand_below (&r->rng, 3) == 0);
   }
@@ -2605,6 +2708,11 @@ test_randomized_power_loss_keeps_acknowledged_data_and_snapshots (void **state)
                  PRIu64 "\n", st.writes_kept, st.writes_dropped,
                  st.writes_torn, st.pool_lost, st.vols_lost,
                  st.snaps_lost_creating, st.snaps_back_deleting);
+  print_message ("snapshot holds: %" PRIu64 " taken, %" PRIu64 " released,"
+                 " %" PRIu64 " deletions refused; images with a hold or"
+                 " release in progress recovered with it done: %" PRIu64
+                 "\n", st.holds, st.releases, st.held_refused,
+                 st.hold_done_at_crash);
   print_message ("journal sweep: %" PRIu64 " images swept (%" PRIu64
                  " kill -9), %" PRIu64 " positions flipped (%" PRIu64
                  " in the header and mark sectors) in %.1f s: %"

@@ -119,9 +119,4 @@ extern struct copy_range *copy_align (const struct copy_range *ranges,
                                       size_t n, uint64_t size, size_t *nout)
   __attribute__((nonnull));
 
-/* The digest of LEN (<= COPY_BLOCK) bytes at BUF, into OUT. */
-extern void copy_digest (const void *buf, size_t len,
-                         unsigned char out[COPY_DIGEST])
-  __attribute__((nonnull));
-
 #endif /* SNAPVOL_COPY_H */

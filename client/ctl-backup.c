@@ -359,6 +359,12 @@ check_manifest (struct backup *b)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: %s is %" PRIu64
                       " bytes, the source %" PRIu64, b->base.id, b->dest,
                       m->size, b->src.size), -1;
+  /* Before the manifest is touched: a refusal leaves it complete. */
+  if (stat (b->sums_path, &st) == -1 || (uint64_t) st.st_size
+      != (b->src.size + COPY_BLOCK - 1) / COPY_BLOCK * COPY_DIGEST)
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: %s is missing "
+                      "or has the wrong size: take a full backup", b->base.id,
+                      b->sums_path), -1;
   return 0;
 }
 

@@ -56,6 +56,11 @@ backup --quiet v@"$a" "$tmp/a.img"
 touch -d '2001-01-01' "$tmp/a.img"
 expect_fail "--since $a: $tmp/a.img was changed after its backup of $a (its size or modification time differs from the manifest's)" \
     backup --since "$a" v@"$b" "$tmp/a.img"
+backup --quiet v@"$a" "$tmp/nosums.img"
+rm "$tmp/nosums.img.snapvol.sums"
+expect_fail "--since $a: $tmp/nosums.img.snapvol.sums is missing or has the wrong size: take a full backup" \
+    backup --since "$a" v@"$b" "$tmp/nosums.img"
+assert_eq "$(manifest_get "$tmp/nosums.img" state)" complete "manifest after a refused incremental"
 expect_fail "--since $a: $tmp/none.img has no manifest ($tmp/none.img.snapvol.json): nothing says it holds $a" \
     backup --since "$a" v@"$b" "$tmp/none.img"
 expect_fail "--resume: $tmp/b.img holds a complete backup of $b: there is nothing to resume" \

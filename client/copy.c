@@ -712,17 +712,25 @@ wait_workers (struct shared *sh)
   pthread_mutex_unlock (&sh->mu);
 }
 
-/* Flush an NBD destination once every write is done. */
+/* Flush an NBD destination once every write is done: through one
+ * connection if the server promises multi-conn consistency, else
+ * through each. */
 static int
 flush_dest (struct shared *sh)
 {
-  struct nbd_handle *h = sh->workers[0].dst;
+  unsigned i;
 
-  if (h == NULL || nbd_can_flush (h) != 1)
-    return 0;
-  if (nbd_flush (h, 0) == -1) {
-    fail (sh, "cannot flush %s: %s", sh->p->dst_uri, nbd_get_error ());
-    return -1;
+  for (i = 0; i < sh->p->connections; i++) {
+    struct nbd_handle *h = sh->workers[i].dst;
+
+    if (h == NULL || nbd_can_flush (h) != 1)
+      return 0;
+    if (nbd_flush (h, 0) == -1) {
+      fail (sh, "cannot flush %s: %s", sh->p->dst_uri, nbd_get_error ());
+      return -1;
+    }
+    if (nbd_can_multi_conn (h) == 1)
+      return 0;
   }
   return 0;
 }

@@ -19,7 +19,7 @@ import uuid
 
 p = coord.wait_register("provider.register")
 allowed = ("only volume.list, hold.begin, hold.commit, hold.release, "
-           "snapshot.delete and snapshot.diff")
+           "snapshot.delete, snapshot.diff, snapshot.hold and snapshot.release")
 for method, params in (
         ("volume.create", {"name": "x", "size": 1048576}),
         ("volume.delete", {"name": "v"}),

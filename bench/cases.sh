@@ -493,3 +493,66 @@ case_fullread ()
     res_runs copy.snapvol "${sv[@]}"
     res_runs copy.file "${file[@]}"
 }
+
+# case_backup: snapvolctl backup of a snapshot of a fully written
+# volume (bench_size bytes) to a file, against nbdcopy from the same
+# export to a file in the same directory, run by run; then an
+# incremental backup after 1% of the volume changed with random 4 KiB
+# writes, against the full backup's time, and its bytes read against
+# the bytes changed.  A server of its own (nbd-uri= set, so that
+# snapvolctl finds the export through pool.info).
+case_backup ()
+{
+    local dir=$bench_work/backup sock=$bench_work/backup.sock
+    local ctlsock=$bench_work/backup-ctl.sock full inc img r t json
+    local -a bk=() nc=() inc_s=() inc_read=() inc_changed=()
+    mkdir -p "$dir"
+    srv_start backup "$(uri "$sock" v)" \
+        nbdkit -f --exit-with-parent -U "$sock" "$bench_plugin" \
+        dir="$dir/pool" control="$ctlsock" volume=v:"$bench_size" \
+        nbd-uri="nbd+unix:///?socket=$sock"
+    bench_log "backup: writing the volume ($bench_size bytes)"
+    fill "$(uri "$sock" v)" backup
+    full=$("$bench_ctl" --socket "$ctlsock" --json snapshot create v | jq -r '.snapshots[0].id')
+    img=$dir/full.img
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "backup: full backup and nbdcopy, run $r of $bench_runs"
+        rm -f "$img"* "$dir/nbdcopy.img"
+        warm "$(uri "$sock" "v@$full")"
+        res_cmd cmd.backup.full "$bench_ctl" --socket "$ctlsock" backup --quiet "v@$full" "$img"
+        t=$(now)
+        "$bench_ctl" --socket "$ctlsock" backup --quiet "v@$full" "$img"
+        bk+=("$(elapsed "$t")")
+        rm -f "$dir/nbdcopy.img"
+        warm "$(uri "$sock" "v@$full")"
+        res_cmd cmd.backup.nbdcopy nbdcopy "$(uri "$sock" "v@$full")" "$dir/nbdcopy.img"
+        t=$(now)
+        nbdcopy "$(uri "$sock" "v@$full")" "$dir/nbdcopy.img"
+        nc+=("$(elapsed "$t")")
+    done
+    rm -f "$dir/nbdcopy.img"
+    res_runs backup.full "${bk[@]}"
+    res_runs backup.nbdcopy "${nc[@]}"
+
+    # Each run changes 1% more and backs up incrementally onto the
+    # image of the previous snapshot.
+    for (( r = 1; r <= bench_runs; r++ )); do
+        bench_log "backup: incremental backup after 1% changed, run $r of $bench_runs"
+        rm -f "$(fio_run cmd.backup.change change1pct BENCH_URI="$(uri "$sock" v)" \
+                 BENCH_SIZE="$bench_size" BENCH_CHANGE=$(( bench_size / 100 )))"
+        inc=$("$bench_ctl" --socket "$ctlsock" --json snapshot create v | jq -r '.snapshots[0].id')
+        inc_changed+=("$("$bench_ctl" --socket "$ctlsock" --json diff v "$full" "$inc" |
+                         jq '[.[].length] | add')")
+        res_cmd cmd.backup.inc "$bench_ctl" --socket "$ctlsock" --json backup --since BASE "v@$inc" "$img"
+        t=$(now)
+        json=$("$bench_ctl" --socket "$ctlsock" --json backup --since "$full" "v@$inc" "$img")
+        inc_s+=("$(elapsed "$t")")
+        inc_read+=("$(jq .bytes_read <<<"$json")")
+        full=$inc
+    done
+    res_runs backup.inc "${inc_s[@]}"
+    res_runs backup.inc_read "${inc_read[@]}"
+    res_runs backup.inc_changed "${inc_changed[@]}"
+    srv_stop backup
+    rm -rf "$dir"
+}

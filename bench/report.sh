@@ -218,6 +218,20 @@ report_targets ()
         "$(num "$(res_get rec.crash)" 3) s for $(res_get rec.clusters) clusters" \
         "clean restart $(num "$(res_get rec.clean)" 3) s" \
         "$v" lt 5 "< 5 s" "$(num "$v" 2) s$([ "$(res_get rec.clusters)" != 1048576 ] && echo " (projected)")"
+    v=$(div "$(res_get backup.nbdcopy)" "$(res_get backup.full)")
+    target "full backup of a snapshot (fully written volume) to a file vs nbdcopy" \
+        "$(num "$(res_get backup.full)" 2) s, snapvolctl backup" \
+        "nbdcopy to a file $(num "$(res_get backup.nbdcopy)" 2) s" \
+        "$v" ge 1.0 ">= 1.0x" "${v}x"
+    v=$(div "$(res_get backup.inc)" "$(res_get backup.full)" 3)
+    target "incremental backup after 1% changed (random 4 KiB writes) vs the full backup" \
+        "$(num "$(res_get backup.inc)" 3) s" "full backup $(num "$(res_get backup.full)" 2) s" \
+        "$v" le 0.05 "<= 5%" "$(pct "$v")"
+    v=$(drift "$(res_get backup.inc_read)" "$(( $(res_get env.size) / 100 ))")
+    target "incremental backup: bytes read vs bytes changed" \
+        "$(num "$(res_get backup.inc_read)") bytes read" \
+        "$(( $(res_get env.size) / 100 )) bytes changed (diff: $(num "$(res_get backup.inc_changed)"))" \
+        "$v" le 0.10 "within 10%" "$(pct "$v") apart"
 }
 
 # pct FRACTION: FRACTION as a percentage, 1 decimal ("n/a" if missing).

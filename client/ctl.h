@@ -72,9 +72,11 @@ extern const struct ctl_command ctl_snapshot_commands[];
 /* snapvolctl diff (ctl-diff.c). */
 extern const struct ctl_command ctl_diff_commands[];
 /* A command with an empty verb has its options parsed like the others
- * (snapvolctl volumes, snapvolctl diff), except check, which is run
+ * (snapvolctl volumes, diff, backup), except check, which is run
  * with its whole command line and without a control socket. */
 extern const struct ctl_command ctl_check_commands[];
+/* snapvolctl backup (ctl-backup.c). */
+extern const struct ctl_command ctl_backup_commands[];
 /* The coordinator's requester commands (ctl-coord.c). */
 extern const struct ctl_command ctl_set_commands[];
 extern const struct ctl_command ctl_writer_commands[];

@@ -37,6 +37,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_volume_commands,
   ctl_snapshot_commands,
   ctl_diff_commands,
+  ctl_backup_commands,
   ctl_check_commands,
   ctl_set_commands,
   ctl_writer_commands,
@@ -461,7 +462,7 @@ dispatch (struct ctl *ctl, int argc, char **argv)
   if (table == NULL)
     return ctl_usage_error (ctl, "unknown command '%s' (see "
                             "'" PROGNAME " --help')", argv[0]);
-  /* A command without a verb ("volumes", "diff") has its options
+  /* A command without a verb ("volumes", "diff", "backup") has its options
    * parsed like the others; ARGV[0] stands for the verb. */
   if (*table->verb == '\0' && table != ctl_check_commands)
     return run_command (ctl, table, argc, argv);

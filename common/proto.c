@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
@@ -258,4 +259,22 @@ proto_check_params (json_t *params, const struct proto_param *table,
       return -1;
   }
   return 0;
+}
+
+char *
+proto_export_uri (const char *nbd_uri, const char *export)
+{
+  const char *query = strchr (nbd_uri, '?');
+  size_t base = query ? (size_t) (query - nbd_uri) : strlen (nbd_uri);
+  char *uri;
+
+  /* "nbd://h:p/" and "nbd+unix:///" lose their last '/', not the
+   * "//" of the scheme. */
+  while (base > 0 && nbd_uri[base - 1] == '/' &&
+         !(base >= 3 && memcmp (nbd_uri + base - 3, "://", 3) == 0))
+    base--;
+  if (asprintf (&uri, "%.*s/%s%s", (int) base, nbd_uri, export,
+                query ? query : "") == -1)
+    return NULL;
+  return uri;
 }

@@ -104,6 +104,14 @@ extern int proto_check_label (const char *member, const char *s, size_t len,
                               char *why, size_t whylen)
   __attribute__((nonnull));
 
+/* The NBD URI of EXPORT on a server reached at NBD_URI (a provider's
+ * nbd_uri, pool.info's nbd_uri): the export name becomes the path,
+ * before any query ("nbd+unix:///?socket=P" ->
+ * "nbd+unix:///EXPORT?socket=P").  The caller frees the result; NULL
+ * with errno ENOMEM. */
+extern char *proto_export_uri (const char *nbd_uri, const char *export)
+  __attribute__((nonnull));
+
 /* Check the hold tag S against the tag rule: 1 to PROTO_TAG_MAX bytes
  * of A-Z a-z 0-9 . _ : @ -.  0, or -1 with a message naming MEMBER and
  * the fault in WHY. */

@@ -143,27 +143,6 @@ fsm_out_of_memory (void)
   fatalx ("snapshot set: out of memory");
 }
 
-/* The NBD URI of EXPORT on a provider reached at NBD_URI: the export
- * name becomes the path, before any query ("nbd+unix:///?socket=P" ->
- * "nbd+unix:///EXPORT?socket=P"). */
-static char *
-export_uri (const char *nbd_uri, const char *export)
-{
-  const char *query = strchr (nbd_uri, '?');
-  size_t base = query ? (size_t) (query - nbd_uri) : strlen (nbd_uri);
-  char *uri;
-
-  /* "nbd://h:p/" and "nbd+unix:///" lose their last '/', not the
-   * "//" of the scheme. */
-  while (base > 0 && nbd_uri[base - 1] == '/' &&
-         !(base >= 3 && memcmp (nbd_uri + base - 3, "://", 3) == 0))
-    base--;
-  if (asprintf (&uri, "%.*s/%s%s", (int) base, nbd_uri, export,
-                query ? query : "") == -1)
-    return NULL;
-  return uri;
-}
-
 /* Recording. */
 
 static json_t *
@@ -533,7 +512,7 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
         json_decref (out);
         return -1;
       }
-      uri = export_uri (p ? p->nbd_uri : "", json_string_value (export));
+      uri = proto_export_uri (p ? p->nbd_uri : "", json_string_value (export));
       if (uri == NULL)
         fatal ("snapshot set %s", s->id);
       {

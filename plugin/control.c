@@ -70,6 +70,7 @@
 #include "control.h"
 #include "holds.h"
 #include "jsonrpc.h"
+#include "provider.h"
 #include "rpc-methods.h"
 #include "rpcerr.h"
 #include "timespec.h"
@@ -620,6 +621,7 @@ control_listen (const char *path, struct sv_pool *pool, const char *dir,
   ctl->rpc.holds = ctl->holds;
   ctl->rpc.dir = ctl->dir;
   ctl->rpc.default_cluster_size = default_cluster_size;
+  ctl->rpc.nbd_uri = provider_nbd_uri ();
   return ctl;
 
  err:

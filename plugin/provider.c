@@ -210,13 +210,15 @@ provider_config_complete (void)
   if (coordinator == NULL) {
     const char *key = tls_certificate ? "tls-certificate"
       : tls_key ? "tls-key" : tls_ca ? "tls-ca"
-      : provider_name ? "provider" : nbd_uri ? "nbd-uri" : NULL;
+      : provider_name ? "provider" : NULL;
 
     if (key != NULL) {
       nbdkit_error ("%s= is only used with coordinator=HOST:PORT", key);
       return -1;
     }
-    return 0;
+    /* Without a coordinator nbd-uri= only tells pool.info's callers
+     * (snapvolctl backup) where the exports are. */
+    return nbd_uri ? check_nbd_uri () : 0;
   }
 
   if (rpcconn_split_address (coordinator, RPCCONN_DEFAULT_PORT, &host, &port,
@@ -245,6 +247,12 @@ provider_config_complete (void)
     return -1;
   }
   return 0;
+}
+
+const char *
+provider_nbd_uri (void)
+{
+  return nbd_uri;
 }
 
 bool
@@ -398,6 +406,7 @@ provider_new (struct sv_pool *pool, const char *dir,
   pr->rpc.pool = pool;
   pr->rpc.holds = pr->holds;
   pr->rpc.dir = pr->dir;
+  pr->rpc.nbd_uri = nbd_uri;
   pr->rpc.default_cluster_size = default_cluster_size;
   pr->peer = rpcpeer_new (&cfg, &ops, pr);
   if (pr->peer == NULL) {

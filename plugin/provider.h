@@ -33,6 +33,11 @@ extern int provider_config (const char *key, const char *value)
  * (reported with nbdkit_error, naming the parameter). */
 extern int provider_config_complete (void);
 
+/* nbd-uri= as given (checked), or NULL: how NBD clients reach this
+ * server.  It may be given without coordinator= (pool.info reports
+ * it).  Fixed once .config_complete returns. */
+extern const char *provider_nbd_uri (void);
+
 /* Whether coordinator= was given. */
 extern bool provider_enabled (void);
 

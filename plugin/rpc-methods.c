@@ -251,11 +251,12 @@ pool_info (const struct rpc_context *ctx, json_t *params, struct rpcerr *e)
 
   if (pool_volume_list (ctx->pool, NULL, &volumes, &n) == -1)
     return fail_engine (e);
-  return pack (e, "{s:s, s:s, s:I, s:I}",
+  return pack (e, "{s:s, s:s, s:I, s:I, s:s?}",
                "dir", ctx->dir,
                "version", PACKAGE_VERSION,
                "default_cluster_size", (json_int_t) ctx->default_cluster_size,
-               "volumes", (json_int_t) n);
+               "volumes", (json_int_t) n,
+               "nbd_uri", ctx->nbd_uri);
 }
 
 /* The volume object of NAME. */

@@ -21,6 +21,7 @@ struct rpc_context {
   struct holds *holds;
   const char *dir;                      /* the pool directory */
   uint32_t default_cluster_size;        /* for volume.create */
+  const char *nbd_uri;                  /* nbd-uri=, or NULL (pool.info) */
 };
 
 /* Run METHOD with PARAMS (NULL when the request had none) and return

@@ -35,7 +35,9 @@ refused "coordinator=127.0.0.1:10810 needs tls-certificate=FILE, tls-key=FILE an
 refused "coordinator=127.0.0.1:10810 needs tls-certificate=FILE, tls-key=FILE and tls-ca=FILE (missing: tls-key): the coordinator link always uses TLS with client certificates" \
     "$c" "$crt" "$ca" "$uri"
 refused "tls-ca= is only used with coordinator=HOST:PORT" "$ca"
-refused "nbd-uri= is only used with coordinator=HOST:PORT" "$uri"
+# nbd-uri= alone is allowed (pool.info reports it), but checked.
+refused "nbd-uri=http://storage1/: expected an NBD URI: nbd://HOST:PORT, nbds://HOST:PORT or nbd+unix:///?socket=PATH" \
+    nbd-uri=http://storage1/
 refused "coordinator=127.0.0.1:10810 needs nbd-uri=URI: how NBD clients reach this server, without an export name (for example nbd://storage1.example.com:10809)" \
     "$c" "$crt" "$key" "$ca"
 refused "nbd-uri=http://storage1/: expected an NBD URI: nbd://HOST:PORT, nbds://HOST:PORT or nbd+unix:///?socket=PATH" \

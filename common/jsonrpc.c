@@ -37,11 +37,8 @@
 /* Bytes read from a file descriptor at a time by jsonrpc_recv_fd. */
 #define RECV_CHUNK 16384
 
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static void
-seterr (char *err, size_t errlen, const char *fmt, ...)
+void
+jsonrpc_seterr (char *err, size_t errlen, const char *fmt, ...)
 {
   int saved = errno;
   va_list ap;
@@ -361,19 +358,20 @@ jsonrpc_decode (const char *text, size_t len, int *code,
   msg = json_loadb (text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
   if (msg == NULL) {
     *code = JSONRPC_PARSE_ERROR;
-    seterr (err, errlen, "invalid JSON at byte %d: %s", je.position, je.text);
+    jsonrpc_seterr (err, errlen,
+                    "invalid JSON at byte %d: %s", je.position, je.text);
     return NULL;
   }
   if (json_is_array (msg)) {
     *code = JSONRPC_INVALID_REQUEST;
-    seterr (err, errlen, "batch requests are not supported");
+    jsonrpc_seterr (err, errlen, "batch requests are not supported");
     json_decref (msg);
     return NULL;
   }
   if (!json_is_object (msg)) {
     *code = JSONRPC_INVALID_REQUEST;
-    seterr (err, errlen, "a message must be a JSON object, not %s",
-            type_name (msg));
+    jsonrpc_seterr (err, errlen, "a message must be a JSON object, not %s",
+                    type_name (msg));
     json_decref (msg);
     return NULL;
   }
@@ -404,7 +402,7 @@ only_members (json_t *obj, const char *const *allowed, const char *what,
       if (strcmp (key, *a) == 0)
         break;
     if (*a == NULL) {
-      seterr (err, errlen, "unknown member \"%s\" in %s", key, what);
+      jsonrpc_seterr (err, errlen, "unknown member \"%s\" in %s", key, what);
       return false;
     }
   }
@@ -421,24 +419,26 @@ classify_call (json_t *msg, char *err, size_t errlen)
   json_t *id = json_object_get (msg, "id");
 
   if (!json_is_string (method)) {
-    seterr (err, errlen, "\"method\" must be a string, not %s",
-            type_name (method));
+    jsonrpc_seterr (err, errlen, "\"method\" must be a string, not %s",
+                    type_name (method));
     return JSONRPC_INVALID;
   }
   if (json_string_length (method) == 0) {
-    seterr (err, errlen, "\"method\" must not be empty");
+    jsonrpc_seterr (err, errlen, "\"method\" must not be empty");
     return JSONRPC_INVALID;
   }
   if (params && !json_is_object (params) && !json_is_array (params)) {
-    seterr (err, errlen, "\"params\" must be an object or an array, not %s",
-            type_name (params));
+    jsonrpc_seterr (err, errlen,
+                    "\"params\" must be an object or an array, not %s",
+                    type_name (params));
     return JSONRPC_INVALID;
   }
   /* JSON-RPC allows a null id but discourages it: the answer would
    * look like the answer to a request that could not be parsed. */
   if (id && !is_id (id)) {
-    seterr (err, errlen, "\"id\" must be a string or an integer, not %s",
-            type_name (id));
+    jsonrpc_seterr (err, errlen,
+                    "\"id\" must be a string or an integer, not %s",
+                    type_name (id));
     return JSONRPC_INVALID;
   }
   if (!only_members (msg, members, "request", err, errlen))
@@ -452,16 +452,16 @@ check_error_object (json_t *error, char *err, size_t errlen)
   static const char *const members[] = { "code", "message", "data", NULL };
 
   if (!json_is_object (error)) {
-    seterr (err, errlen, "\"error\" must be an object, not %s",
-            type_name (error));
+    jsonrpc_seterr (err, errlen, "\"error\" must be an object, not %s",
+                    type_name (error));
     return false;
   }
   if (!json_is_integer (json_object_get (error, "code"))) {
-    seterr (err, errlen, "\"error\" needs an integer \"code\"");
+    jsonrpc_seterr (err, errlen, "\"error\" needs an integer \"code\"");
     return false;
   }
   if (!json_is_string (json_object_get (error, "message"))) {
-    seterr (err, errlen, "\"error\" needs a string \"message\"");
+    jsonrpc_seterr (err, errlen, "\"error\" needs a string \"message\"");
     return false;
   }
   return only_members (error, members, "error", err, errlen);
@@ -477,25 +477,27 @@ classify_response (json_t *msg, char *err, size_t errlen)
   json_t *id = json_object_get (msg, "id");
 
   if (result == NULL && error == NULL) {
-    seterr (err, errlen,
-            "message has none of \"method\", \"result\" and \"error\"");
+    jsonrpc_seterr (err, errlen,
+                    "message has none of \"method\", \"result\" and "
+                    "\"error\"");
     return JSONRPC_INVALID;
   }
   if (result && error) {
-    seterr (err, errlen, "a response must not have both "
-            "\"result\" and \"error\"");
+    jsonrpc_seterr (err, errlen, "a response must not have both "
+                    "\"result\" and \"error\"");
     return JSONRPC_INVALID;
   }
   if (id == NULL) {
-    seterr (err, errlen, "a response must have an \"id\"");
+    jsonrpc_seterr (err, errlen, "a response must have an \"id\"");
     return JSONRPC_INVALID;
   }
   /* Only an error may have a null id: it answers a request whose id
    * could not be read. */
   if (!is_id (id) && !(error && json_is_null (id))) {
-    seterr (err, errlen, "\"id\" of %s must be a string or an integer%s, "
-            "not %s", error ? "an error" : "a result", error ? " or null" : "",
-            type_name (id));
+    jsonrpc_seterr (err, errlen,
+                    "\"id\" of %s must be a string or an integer%s, "
+                    "not %s", error ? "an error" : "a result",
+                    error ? " or null" : "", type_name (id));
     return JSONRPC_INVALID;
   }
   if (error && !check_error_object (error, err, errlen))
@@ -510,19 +512,19 @@ jsonrpc_classify (json_t *msg, char *err, size_t errlen)
 {
   json_t *version;
 
-  seterr (err, errlen, "%s", "");
+  jsonrpc_seterr (err, errlen, "%s", "");
   if (!json_is_object (msg)) {
-    seterr (err, errlen, "a message must be a JSON object");
+    jsonrpc_seterr (err, errlen, "a message must be a JSON object");
     return JSONRPC_INVALID;
   }
   version = json_object_get (msg, "jsonrpc");
   if (version == NULL) {
-    seterr (err, errlen, "missing member \"jsonrpc\"");
+    jsonrpc_seterr (err, errlen, "missing member \"jsonrpc\"");
     return JSONRPC_INVALID;
   }
   if (!json_is_string (version) || json_string_length (version) != 3 ||
       memcmp (json_string_value (version), "2.0", 3) != 0) {
-    seterr (err, errlen, "\"jsonrpc\" must be \"2.0\"");
+    jsonrpc_seterr (err, errlen, "\"jsonrpc\" must be \"2.0\"");
     return JSONRPC_INVALID;
   }
   if (json_object_get (msg, "method"))
@@ -785,7 +787,7 @@ jsonrpc_recv_fd (int fd, struct jsonrpc_framer *f, int timeout_ms,
   struct timespec deadline;
   bool timed = timeout_ms >= 0;
 
-  seterr (err, errlen, "%s", "");
+  jsonrpc_seterr (err, errlen, "%s", "");
   if (timed)
     deadline = timespec_deadline_ms (CLOCK_MONOTONIC, timeout_ms);
 
@@ -799,8 +801,8 @@ jsonrpc_recv_fd (int fd, struct jsonrpc_framer *f, int timeout_ms,
     r = jsonrpc_framer_next (f, &text, &len);
     if (r == -1) {
       if (errno == EMSGSIZE)
-        seterr (err, errlen, "message longer than %d bytes",
-                JSONRPC_MAX_MESSAGE);
+        jsonrpc_seterr (err, errlen, "message longer than %d bytes",
+                        JSONRPC_MAX_MESSAGE);
       return NULL;
     }
     if (r == 1) {
@@ -813,22 +815,22 @@ jsonrpc_recv_fd (int fd, struct jsonrpc_framer *f, int timeout_ms,
 
     if (wait_fd (fd, POLLIN, timed ? &deadline : NULL) == -1) {
       if (errno == ETIMEDOUT)
-        seterr (err, errlen, "no message within %d ms", timeout_ms);
+        jsonrpc_seterr (err, errlen, "no message within %d ms", timeout_ms);
       else
-        seterr (err, errlen, "poll: %m");
+        jsonrpc_seterr (err, errlen, "poll: %m");
       return NULL;
     }
     n = read (fd, buf, sizeof buf);
     if (n == -1) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
         continue;
-      seterr (err, errlen, "read: %m");
+      jsonrpc_seterr (err, errlen, "read: %m");
       return NULL;
     }
     if (n == 0) {
-      seterr (err, errlen, "%s", f->len > f->start
-              ? "connection closed in the middle of a message"
-              : "connection closed");
+      jsonrpc_seterr (err, errlen, "%s", f->len > f->start
+                      ? "connection closed in the middle of a message"
+                      : "connection closed");
       errno = ECONNRESET;
       return NULL;
     }

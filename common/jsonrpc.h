@@ -37,6 +37,12 @@
 #define SV_RPC_FORBIDDEN     (-32007)   /* the peer's role may not call this */
 #define SV_RPC_TIMEOUT       (-32008)
 
+/* Format a message into ERR (ERRLEN bytes; nothing if ERR is NULL or
+ * ERRLEN 0), keeping errno: the error text of every function here and
+ * in rpcconn.c that reports through a caller's buffer. */
+extern void jsonrpc_seterr (char *err, size_t errlen, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
+
 /* Map an errno value to the SV_RPC_* code that fits it best
  * (EINVAL and the like map to JSONRPC_INVALID_PARAMS, anything
  * without a better fit to JSONRPC_INTERNAL_ERROR). */

@@ -71,23 +71,6 @@ struct rpcconn {
   struct jsonrpc_framer framer;
 };
 
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static void
-seterr (char *err, size_t errlen, const char *fmt, ...)
-{
-  int saved = errno;
-  va_list ap;
-
-  if (err == NULL || errlen == 0)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (err, errlen, fmt, ap);
-  va_end (ap);
-  errno = saved;
-}
-
 /* Deadlines (CLOCK_MONOTONIC). */
 
 struct deadline {
@@ -239,25 +222,25 @@ ssl_status (struct rpcconn *c, int r, const char *op, char *err,
     return IO_AGAIN;
   case SSL_ERROR_ZERO_RETURN:
     c->eof = true;
-    seterr (err, errlen, "%s: connection closed", c->name);
+    jsonrpc_seterr (err, errlen, "%s: connection closed", c->name);
     errno = ECONNRESET;
     return IO_FAILED;
   case SSL_ERROR_SYSCALL:
     ERR_clear_error ();
     if (saved == 0 || saved == EAGAIN) {
       c->eof = true;
-      seterr (err, errlen, "%s: connection closed", c->name);
+      jsonrpc_seterr (err, errlen, "%s: connection closed", c->name);
       errno = ECONNRESET;
     }
     else {
       errno = saved;
-      seterr (err, errlen, "%s: %s: %m", c->name, op);
+      jsonrpc_seterr (err, errlen, "%s: %s: %m", c->name, op);
     }
     return IO_FAILED;
   case SSL_ERROR_SSL:
   default:
-    seterr (err, errlen, "%s: %s", c->name, tls_reason (c->ssl, why,
-                                                          sizeof why));
+    jsonrpc_seterr (err, errlen, "%s: %s", c->name,
+                    tls_reason (c->ssl, why, sizeof why));
     errno = EPROTO;
     return IO_FAILED;
   }
@@ -274,9 +257,10 @@ read_some (struct rpcconn *c, char *err, size_t errlen)
   int r;
 
   if (c->eof) {
-    seterr (err, errlen, "%s: %s", c->name, c->framer.len > c->framer.start
-            ? "connection closed in the middle of a message"
-            : "connection closed");
+    jsonrpc_seterr (err, errlen,
+                    "%s: %s", c->name, c->framer.len > c->framer.start
+                    ? "connection closed in the middle of a message"
+                    : "connection closed");
     errno = ECONNRESET;
     return -1;
   }
@@ -288,7 +272,7 @@ read_some (struct rpcconn *c, char *err, size_t errlen)
   if (r == 1) {
     c->heard = true;
     if (jsonrpc_framer_feed (&c->framer, buf, n) == -1) {
-      seterr (err, errlen, "%s: %m", c->name);
+      jsonrpc_seterr (err, errlen, "%s: %m", c->name);
       return -1;
     }
     return 1;
@@ -298,8 +282,8 @@ read_some (struct rpcconn *c, char *err, size_t errlen)
     return 0;
   case IO_FAILED:
     if (errno == ECONNRESET && c->framer.len > c->framer.start)
-      seterr (err, errlen, "%s: connection closed in the middle of a "
-              "message", c->name);
+      jsonrpc_seterr (err, errlen, "%s: connection closed in the middle of a "
+                      "message", c->name);
     return -1;
   case IO_DONE:
   default:
@@ -321,8 +305,9 @@ rpcconn_split_address (const char *address, const char *default_port,
     const char *close = strchr (address, ']');
 
     if (close == NULL || close == address + 1) {
-      seterr (err, errlen, "invalid address '%s': expected [IPV6]:PORT",
-              address);
+      jsonrpc_seterr (err, errlen,
+                      "invalid address '%s': expected [IPV6]:PORT",
+                      address);
       errno = EINVAL;
       return -1;
     }
@@ -331,8 +316,9 @@ rpcconn_split_address (const char *address, const char *default_port,
     if (close[1] == ':')
       p = close + 2;
     else if (close[1] != '\0') {
-      seterr (err, errlen, "invalid address '%s': expected [IPV6]:PORT",
-              address);
+      jsonrpc_seterr (err, errlen,
+                      "invalid address '%s': expected [IPV6]:PORT",
+                      address);
       errno = EINVAL;
       return -1;
     }
@@ -347,8 +333,8 @@ rpcconn_split_address (const char *address, const char *default_port,
       hlen = strlen (address);
   }
   if (hlen == 0) {
-    seterr (err, errlen, "invalid address '%s': no host (expected "
-            "HOST:PORT)", address);
+    jsonrpc_seterr (err, errlen, "invalid address '%s': no host (expected "
+                    "HOST:PORT)", address);
     errno = EINVAL;
     return -1;
   }
@@ -359,8 +345,8 @@ rpcconn_split_address (const char *address, const char *default_port,
     errno = 0;
     n = strtol (p, &end, 10);
     if (*p == '\0' || *end != '\0' || errno != 0 || n < 1 || n > 65535) {
-      seterr (err, errlen, "invalid address '%s': the port must be a "
-              "number from 1 to 65535", address);
+      jsonrpc_seterr (err, errlen, "invalid address '%s': the port must be a "
+                      "number from 1 to 65535", address);
       errno = EINVAL;
       return -1;
     }
@@ -371,7 +357,7 @@ rpcconn_split_address (const char *address, const char *default_port,
     free (*host);
     free (*port);
     *host = *port = NULL;
-    seterr (err, errlen, "%m");
+    jsonrpc_seterr (err, errlen, "%m");
     return -1;
   }
   return 0;
@@ -393,8 +379,8 @@ connect_tcp (struct rpcconn *c, const char *host, const char *port,
 
   r = getaddrinfo (host, port, &hints, &res);
   if (r != 0) {
-    seterr (err, errlen, "%s: cannot resolve '%s': %s", c->name, host,
-            r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
+    jsonrpc_seterr (err, errlen, "%s: cannot resolve '%s': %s", c->name, host,
+                    r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
     errno = r == EAI_SYSTEM ? errno : EHOSTUNREACH;
     return -1;
   }
@@ -440,12 +426,12 @@ connect_tcp (struct rpcconn *c, const char *host, const char *port,
   freeaddrinfo (res);
   errno = last_err;
   if (last_err == ETIMEDOUT)
-    seterr (err, errlen, "%s: connect: no answer within the timeout",
-            c->name);
+    jsonrpc_seterr (err, errlen, "%s: connect: no answer within the timeout",
+                    c->name);
   else if (last_err == ECANCELED)
-    seterr (err, errlen, "%s: connect: cancelled", c->name);
+    jsonrpc_seterr (err, errlen, "%s: connect: cancelled", c->name);
   else
-    seterr (err, errlen, "%s: %s: %m", c->name, op);
+    jsonrpc_seterr (err, errlen, "%s: %s: %m", c->name, op);
   return -1;
 }
 
@@ -456,8 +442,9 @@ handshake (struct rpcconn *c, const char *host, const struct deadline *d,
   char why[256];
 
   if (tls_expect_peer_name (c->ssl, host) == -1) {
-    seterr (err, errlen, "%s: cannot set the expected certificate name: %s",
-            c->name, tls_reason (NULL, why, sizeof why));
+    jsonrpc_seterr (err, errlen,
+                    "%s: cannot set the expected certificate name: %s",
+                    c->name, tls_reason (NULL, why, sizeof why));
     errno = ENOMEM;
     return -1;
   }
@@ -476,19 +463,22 @@ handshake (struct rpcconn *c, const char *host, const struct deadline *d,
     case IO_AGAIN:
       if (wait_fd (c->fd, c->events, c->cancel_fd, d) == -1) {
         if (errno == ETIMEDOUT)
-          seterr (err, errlen, "%s: TLS handshake: no answer within the "
-                  "timeout", c->name);
+          jsonrpc_seterr (err, errlen,
+                          "%s: TLS handshake: no answer within the "
+                          "timeout", c->name);
         else if (errno == ECANCELED)
-          seterr (err, errlen, "%s: TLS handshake: cancelled", c->name);
+          jsonrpc_seterr (err, errlen,
+                          "%s: TLS handshake: cancelled", c->name);
         else
-          seterr (err, errlen, "%s: poll: %m", c->name);
+          jsonrpc_seterr (err, errlen, "%s: poll: %m", c->name);
         return -1;
       }
       break;
     case IO_FAILED:
       if (errno == ECONNRESET)
-        seterr (err, errlen, "%s: TLS handshake: the connection was closed "
-                "by the peer", c->name);
+        jsonrpc_seterr (err, errlen,
+                        "%s: TLS handshake: the connection was closed "
+                        "by the peer", c->name);
       return -1;
     case IO_DONE:
     default:
@@ -513,7 +503,7 @@ rpcconn_open (SSL_CTX *ctx, const char *what, const char *address,
 
     saved = errno;
     snprintf (why, sizeof why, "%s", err);
-    seterr (err, errlen, "%s %s", what, why);
+    jsonrpc_seterr (err, errlen, "%s %s", what, why);
     errno = saved;
     return NULL;
   }
@@ -537,8 +527,8 @@ rpcconn_open (SSL_CTX *ctx, const char *what, const char *address,
   if (c->ssl == NULL || SSL_set_fd (c->ssl, c->fd) != 1) {
     char why[256];
 
-    seterr (err, errlen, "%s: SSL_new: %s", c->name,
-            tls_reason (NULL, why, sizeof why));
+    jsonrpc_seterr (err, errlen, "%s: SSL_new: %s", c->name,
+                    tls_reason (NULL, why, sizeof why));
     errno = ENOMEM;
     goto err;
   }
@@ -553,7 +543,7 @@ rpcconn_open (SSL_CTX *ctx, const char *what, const char *address,
   return c;
 
  nomem:
-  seterr (err, errlen, "%s %s: %m", what, address);
+  jsonrpc_seterr (err, errlen, "%s %s: %m", what, address);
  err:
   saved = errno;
   rpcconn_close (c);
@@ -628,10 +618,10 @@ rpcconn_send (struct rpcconn *c, json_t *msg, int timeout_ms, char *err,
   buf = jsonrpc_encode (msg, &len);
   if (buf == NULL) {
     if (errno == EMSGSIZE)
-      seterr (err, errlen, "%s: message longer than %d bytes", c->name,
-              JSONRPC_MAX_MESSAGE);
+      jsonrpc_seterr (err, errlen, "%s: message longer than %d bytes", c->name,
+                      JSONRPC_MAX_MESSAGE);
     else
-      seterr (err, errlen, "%s: %m", c->name);
+      jsonrpc_seterr (err, errlen, "%s: %m", c->name);
     return -1;
   }
 
@@ -655,7 +645,7 @@ rpcconn_send (struct rpcconn *c, json_t *msg, int timeout_ms, char *err,
       continue;
     case IO_FAILED:
       if (errno == ECONNRESET)
-        seterr (err, errlen, "%s: connection closed", c->name);
+        jsonrpc_seterr (err, errlen, "%s: connection closed", c->name);
       goto out;
     case IO_AGAIN:
       break;
@@ -667,12 +657,13 @@ rpcconn_send (struct rpcconn *c, json_t *msg, int timeout_ms, char *err,
     r = wait_fd (c->fd, events, c->cancel_fd, &d);
     if (r == -1) {
       if (errno == ETIMEDOUT)
-        seterr (err, errlen, "%s: the peer did not take our message within "
-                "%d ms", c->name, timeout_ms);
+        jsonrpc_seterr (err, errlen,
+                        "%s: the peer did not take our message within "
+                        "%d ms", c->name, timeout_ms);
       else if (errno == ECANCELED)
-        seterr (err, errlen, "%s: cancelled", c->name);
+        jsonrpc_seterr (err, errlen, "%s: cancelled", c->name);
       else
-        seterr (err, errlen, "%s: poll: %m", c->name);
+        jsonrpc_seterr (err, errlen, "%s: poll: %m", c->name);
       goto out;
     }
     /* Read ahead only when writing cannot progress. */
@@ -702,10 +693,11 @@ rpcconn_recv (struct rpcconn *c, int timeout_ms, int *code, char *err,
     r = jsonrpc_framer_next (&c->framer, &text, &len);
     if (r == -1) {
       if (errno == EMSGSIZE)
-        seterr (err, errlen, "%s: message longer than %d bytes", c->name,
-                JSONRPC_MAX_MESSAGE);
+        jsonrpc_seterr (err, errlen,
+                        "%s: message longer than %d bytes", c->name,
+                        JSONRPC_MAX_MESSAGE);
       else
-        seterr (err, errlen, "%s: %m", c->name);
+        jsonrpc_seterr (err, errlen, "%s: %m", c->name);
       *code = JSONRPC_INVALID_REQUEST;
       return NULL;
     }
@@ -715,7 +707,7 @@ rpcconn_recv (struct rpcconn *c, int timeout_ms, int *code, char *err,
       msg = jsonrpc_decode (text, len, code, why, sizeof why);
       free (text);
       if (msg == NULL) {
-        seterr (err, errlen, "%s: %s", c->name, why);
+        jsonrpc_seterr (err, errlen, "%s: %s", c->name, why);
         errno = EBADMSG;
       }
       return msg;
@@ -727,18 +719,18 @@ rpcconn_recv (struct rpcconn *c, int timeout_ms, int *code, char *err,
     if (r == 1)
       continue;
     if (timeout_ms == 0) {
-      seterr (err, errlen, "%s: no message yet", c->name);
+      jsonrpc_seterr (err, errlen, "%s: no message yet", c->name);
       errno = ETIMEDOUT;
       return NULL;
     }
     if (wait_fd (c->fd, c->events, c->cancel_fd, &d) == -1) {
       if (errno == ETIMEDOUT)
-        seterr (err, errlen, "%s: no message within %d ms", c->name,
-                timeout_ms);
+        jsonrpc_seterr (err, errlen, "%s: no message within %d ms", c->name,
+                        timeout_ms);
       else if (errno == ECANCELED)
-        seterr (err, errlen, "%s: cancelled", c->name);
+        jsonrpc_seterr (err, errlen, "%s: cancelled", c->name);
       else
-        seterr (err, errlen, "%s: poll: %m", c->name);
+        jsonrpc_seterr (err, errlen, "%s: poll: %m", c->name);
       return NULL;
     }
   }
@@ -807,8 +799,9 @@ rpcconn_call (struct rpcconn *c, const char *method, json_t *params,
   int r;
 
   if (req == NULL) {
-    seterr (err, errlen, "%s: cannot build the request %s: %m", c->name,
-            method);
+    jsonrpc_seterr (err, errlen,
+                    "%s: cannot build the request %s: %m", c->name,
+                    method);
     return NULL;
   }
   r = rpcconn_send (c, req, timeout_ms, err, errlen);
@@ -828,18 +821,21 @@ rpcconn_call (struct rpcconn *c, const char *method, json_t *params,
         continue;
       }
       if (errno == ETIMEDOUT)
-        seterr (err, errlen, "%s: no answer to %s within %d ms", c->name,
-                method, timeout_ms);
+        jsonrpc_seterr (err, errlen,
+                        "%s: no answer to %s within %d ms", c->name,
+                        method, timeout_ms);
       else if (errno == ECONNRESET && !c->heard)
         /* With TLS 1.3 a server checks our certificate after the
          * handshake completed on our side: its refusal looks like this
          * when it sent no alert. */
-        seterr (err, errlen, "%s: the connection was closed without an "
-                "answer to %s (was our certificate refused?)", c->name,
-                method);
+        jsonrpc_seterr (err, errlen,
+                        "%s: the connection was closed without an "
+                        "answer to %s (was our certificate refused?)", c->name,
+                        method);
       else if (errno == ECONNRESET)
-        seterr (err, errlen, "%s: the connection was closed before the "
-                "answer to %s", c->name, method);
+        jsonrpc_seterr (err, errlen,
+                        "%s: the connection was closed before the "
+                        "answer to %s", c->name, method);
       return NULL;
     }
     switch (jsonrpc_classify (msg, why, sizeof why)) {

@@ -263,9 +263,8 @@ print_participant_table (const struct ctl *ctl, json_t *set)
 
 /* Arguments. */
 
-/* A PROVIDER/VOLUME argument.  -1 after a usage error. */
-static int
-check_volume (const struct ctl *ctl, const char *v)
+int
+ctl_check_pv (const struct ctl *ctl, const char *v)
 {
   const char *slash = strchr (v, '/');
 
@@ -375,7 +374,7 @@ set_create_params (struct ctl *ctl, const struct ctl_args *a)
       const char *s = i < a->argc ? a->argv[i]
         : a->values[SC_VOLUME][i - a->argc];
 
-      if (check_volume (ctl, s) == -1) {
+      if (ctl_check_pv (ctl, s) == -1) {
         json_decref (volumes);
         goto err;
       }
@@ -569,6 +568,62 @@ set_delete (struct ctl *ctl, const struct ctl_args *a)
                            false, print_set_deleted);
 }
 
+/* set hold, set release */
+
+static int
+print_set_held (json_t *res)
+{
+  uint64_t n = out_u64 (res, "held");
+
+  printf ("Held snapshot set %s with tag %s: %ju snapshot%s.\n",
+          out_str (res, "set_id"), out_str (res, "tag"), (uintmax_t) n,
+          n == 1 ? "" : "s");
+  return CTL_EXIT_OK;
+}
+
+static int
+print_set_released (json_t *res)
+{
+  uint64_t n = out_u64 (res, "released");
+
+  printf ("Released hold %s of snapshot set %s: %ju snapshot%s.\n",
+          out_str (res, "tag"), out_str (res, "set_id"), (uintmax_t) n,
+          n == 1 ? "" : "s");
+  return CTL_EXIT_OK;
+}
+
+static int
+set_hold (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_int_t secs = 0;
+  json_t *params;
+
+  if (check_set_id (ctl, a->argv[0]) != 0 ||
+      (a->opt[0] && ctl_parse_expires (ctl, a->opt[0], &secs) == -1))
+    return CTL_EXIT_USAGE;
+  params = json_pack ("{s:s, s:s}", "set_id", a->argv[0], "tag", a->argv[1]);
+  if (params && secs &&
+      json_object_set_new (params, "expires_in", json_integer (secs)) == -1) {
+    json_decref (params);
+    params = NULL;
+  }
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.hold", params),
+                           false, print_set_held);
+}
+
+static int
+set_release (struct ctl *ctl, const struct ctl_args *a)
+{
+  if (check_set_id (ctl, a->argv[0]) != 0)
+    return CTL_EXIT_USAGE;
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.release",
+                                                json_pack ("{s:s, s:s}",
+                                                           "set_id",
+                                                           a->argv[0], "tag",
+                                                           a->argv[1])),
+                           false, print_set_released);
+}
+
 /* writer list */
 
 /* One row of the writer list table. */
@@ -734,6 +789,13 @@ const struct ctl_command ctl_set_commands[] = {
   { "set", "delete", "ID",
     "Delete the snapshots of a set on every provider, and the set.",
     1, 1, { NULL }, set_delete, 0, true },
+  { "set", "hold", "[--expires SECONDS] ID TAG",
+    "Hold every snapshot of a set on its providers, all or none, so that "
+    "none can be deleted until the hold is released (or expires).",
+    2, 2, { "expires", NULL }, set_hold, 0, true },
+  { "set", "release", "ID TAG",
+    "Release the hold TAG of every snapshot of a set.",
+    2, 2, { NULL }, set_release, 0, true },
   { NULL },
 };
 

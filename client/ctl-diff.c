@@ -3,7 +3,10 @@
  *
  * ctl-diff.c: snapvolctl diff: the changed ranges between two
  * snapshots of a volume (or a snapshot and the live volume), fetched
- * page by page with snapshot.diff's cursor.
+ * page by page with snapshot.diff's cursor, from a control socket or,
+ * for PROVIDER/VOLUME, through the coordinator (which forwards each
+ * page to the provider, and takes snapshot set ids for FROM and TO).
+ * Both print the same.
  *
  * The ranges of every page are kept (24 bytes each) and printed once
  * the last page is in, merged where one page's last range and the
@@ -148,23 +151,42 @@ print_table (const diff_range_vector *rs, uint64_t size)
   return CTL_EXIT_FAILURE;
 }
 
+/* The arguments, checked before any round trip: a typo gets a usage
+ * error.  0, or -1 after ctl_usage_error. */
+static int
+check_args (const struct ctl *ctl, const char *volume, const char *from,
+            const char *to)
+{
+  const char *what = ctl->coordinator ? "a snapshot or snapshot set UUID"
+    : "a snapshot UUID";
+  struct uuid u;
+
+  if (ctl->coordinator && ctl_check_pv (ctl, volume) == -1)
+    return -1;
+  if (uuid_parse (from, &u) == -1) {
+    ctl_usage_error (ctl, "invalid FROM '%s': expected %s", from, what);
+    return -1;
+  }
+  if (to && uuid_parse (to, &u) == -1) {
+    ctl_usage_error (ctl, "invalid TO '%s': expected %s", to, what);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 diff_run (struct ctl *ctl, const struct ctl_args *a)
 {
+  json_t *(*call) (struct ctl *, const char *, json_t *)
+    = ctl->coordinator ? ctl_coord_call : ctl_call;
   const char *volume = a->argv[0], *from = a->argv[1];
   const char *to = a->argc > 2 ? a->argv[2] : NULL;
   diff_range_vector rs = empty_vector;
   uint64_t cursor = 0, next, size = 0;
-  struct uuid u;
   int r;
 
-  /* Caught here, a typo costs no round trip and gets a usage error. */
-  if (uuid_parse (from, &u) == -1)
-    return ctl_usage_error (ctl, "invalid FROM '%s': expected a snapshot "
-                            "UUID", from);
-  if (to && uuid_parse (to, &u) == -1)
-    return ctl_usage_error (ctl, "invalid TO '%s': expected a snapshot "
-                            "UUID", to);
+  if (check_args (ctl, volume, from, to) == -1)
+    return CTL_EXIT_USAGE;
   do {
     json_t *params = json_pack ("{s:s, s:s, s:I}", "volume", volume,
                                 "from", from, "cursor", (json_int_t) cursor);
@@ -176,7 +198,7 @@ diff_run (struct ctl *ctl, const struct ctl_args *a)
       json_decref (params);
       params = NULL;
     }
-    res = ctl_call (ctl, "snapshot.diff", params);
+    res = call (ctl, "snapshot.diff", params);
     if (res == NULL) {
       free (rs.ptr);
       return CTL_EXIT_FAILURE;
@@ -202,7 +224,8 @@ diff_run (struct ctl *ctl, const struct ctl_args *a)
 const struct ctl_command ctl_diff_commands[] = {
   { "diff", "", "[--json] VOLUME FROM [TO]",
     "List the ranges that changed between snapshot FROM and snapshot TO "
-    "of VOLUME (or the live volume).",
-    2, 3, { NULL }, diff_run, 0, false },
+    "of VOLUME (or the live volume); with --coordinator, VOLUME is "
+    "PROVIDER/VOLUME and FROM and TO may be snapshot set ids.",
+    2, 3, { NULL }, diff_run, 0, CTL_EITHER },
   { NULL },
 };

@@ -291,24 +291,15 @@ hold_params (struct ctl *ctl, const struct ctl_args *a)
 static int
 snapshot_hold (struct ctl *ctl, const struct ctl_args *a)
 {
-  const char *expires = a->opt[0];
-  unsigned long long secs = 0;
+  json_int_t secs = 0;
   json_t *params;
-  char *end;
 
-  if (expires) {
-    errno = 0;
-    secs = strtoull (expires, &end, 10);
-    if (errno != 0 || end == expires || *end != '\0' || expires[0] == '-' ||
-        secs < 1 || secs > PROTO_HOLD_EXPIRES_MAX_S)
-      return ctl_usage_error (ctl, "invalid --expires '%s': expected seconds"
-                              " from 1 to %d", expires,
-                              PROTO_HOLD_EXPIRES_MAX_S);
-  }
+  if (a->opt[0] && ctl_parse_expires (ctl, a->opt[0], &secs) == -1)
+    return CTL_EXIT_USAGE;
   if ((params = hold_params (ctl, a)) == NULL)
     return CTL_EXIT_USAGE;
   if (secs && json_object_set_new (params, "expires_in",
-                                   json_integer ((json_int_t) secs)) == -1) {
+                                   json_integer (secs)) == -1) {
     json_decref (params);
     params = NULL;
   }

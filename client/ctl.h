@@ -60,9 +60,21 @@ struct ctl_command {
   int (*run) (struct ctl *ctl, const struct ctl_args *args);
   /* Bit I set: options[I] is a flag, taking no argument. */
   unsigned flags;
-  /* The command talks to the coordinator (--coordinator, TLS), not to
-   * a control socket. */
-  bool coordinator;
+  /* Whom the command talks to: enum ctl_target (false and true in the
+   * tables stand for CTL_SOCKET and CTL_COORDINATOR). */
+  unsigned char coordinator;
+};
+
+/* Whom a command talks to.  A CTL_EITHER command (snapvolctl diff)
+ * talks to the coordinator when --coordinator is given, or when neither
+ * --socket nor $SNAPVOL_SOCKET is and $SNAPVOL_COORDINATOR is; else to
+ * the control socket.  Every run function finds ctl->coordinator set
+ * for the coordinator and ctl->socket for a control socket, never
+ * both. */
+enum ctl_target {
+  CTL_SOCKET = 0,               /* the control socket (--socket) */
+  CTL_COORDINATOR = 1,          /* the coordinator (--coordinator, TLS) */
+  CTL_EITHER = 2,
 };
 
 /* Command tables, each ending with a row whose group is NULL. */
@@ -145,5 +157,14 @@ extern void ctl_error_printed (void);
  * -1 after ctl_usage_error. */
 extern int ctl_parse_size (const struct ctl *ctl, const char *what,
                            const char *arg, uint64_t *out);
+
+/* Check a PROVIDER/VOLUME argument V.  -1 after ctl_usage_error. */
+extern int ctl_check_pv (const struct ctl *ctl, const char *v);
+
+/* Parse --expires ARG, seconds from 1 to PROTO_HOLD_EXPIRES_MAX_S (the
+ * expires_in of snapshot.hold and set.hold).  -1 after
+ * ctl_usage_error. */
+extern int ctl_parse_expires (const struct ctl *ctl, const char *arg,
+                              json_int_t *out);
 
 #endif /* SNAPVOL_CTL_H */

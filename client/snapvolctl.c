@@ -19,6 +19,7 @@
 #include "humansize.h"
 #include "log.h"
 #include "output.h"
+#include "proto.h"
 #include "rpc-client.h"
 
 #define PROGNAME "snapvolctl"
@@ -61,7 +62,7 @@ print_help (void)
           "Manage the volumes and snapshots of a snapvol server through its\n"
           "control socket, and the snapshot sets, writers and providers of\n"
           "snapvol-coordinator (the set, writer, provider and volumes\n"
-          "commands).\n"
+          "commands; diff goes to the coordinator with --coordinator).\n"
           "\n"
           "Commands:\n");
   for (t = 0; t < NTABLES; t++)
@@ -104,8 +105,11 @@ static void
 print_command_help (const struct ctl_command *c)
 {
   printf ("Usage: " PROGNAME " %s%s%s%s%s%s\n\n%s\n",
-          c->coordinator ? "[--coordinator HOST:PORT --cert FILE --key FILE "
-          "--ca FILE] [--json] " : "[--socket SOCKET] [--json] ",
+          c->coordinator == CTL_COORDINATOR ? "[--coordinator HOST:PORT "
+          "--cert FILE --key FILE --ca FILE] [--json] "
+          : c->coordinator == CTL_EITHER ? "[--socket SOCKET | --coordinator HOST:PORT --cert "
+          "FILE --key FILE --ca FILE] [--json] "
+          : "[--socket SOCKET] [--json] ",
           c->group, *c->verb ? " " : "", c->verb, *c->synopsis ? " " : "",
           c->synopsis, c->summary);
 }
@@ -214,6 +218,24 @@ ctl_parse_size (const struct ctl *ctl, const char *what, const char *arg,
     ctl_usage_error (ctl, "invalid %s '%s': %s", what, arg, why);
     return -1;
   }
+  return 0;
+}
+
+int
+ctl_parse_expires (const struct ctl *ctl, const char *arg, json_int_t *out)
+{
+  unsigned long long secs;
+  char *end;
+
+  errno = 0;
+  secs = strtoull (arg, &end, 10);
+  if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
+      secs < 1 || secs > PROTO_HOLD_EXPIRES_MAX_S) {
+    ctl_usage_error (ctl, "invalid --expires '%s': expected seconds from 1 "
+                     "to %d", arg, PROTO_HOLD_EXPIRES_MAX_S);
+    return -1;
+  }
+  *out = (json_int_t) secs;
   return 0;
 }
 
@@ -420,6 +442,20 @@ coordinator_settings (struct ctl *ctl)
   return 0;
 }
 
+/* Whether command C goes to the coordinator: a coordinator command
+ * does; one that may go to either does when --coordinator was given,
+ * or when no control socket was and $SNAPVOL_COORDINATOR is set. */
+static bool
+to_coordinator (const struct ctl *ctl, const struct ctl_command *c)
+{
+  if (c->coordinator != CTL_EITHER)
+    return c->coordinator == CTL_COORDINATOR;
+  if (ctl->coordinator != NULL && *ctl->coordinator != '\0')
+    return true;
+  return option_or_env (ctl->socket, "SNAPVOL_SOCKET") == NULL &&
+    option_or_env (NULL, "SNAPVOL_COORDINATOR") != NULL;
+}
+
 static int
 run_command (struct ctl *ctl, const struct ctl_command *c,
              int argc, char **argv)
@@ -431,9 +467,12 @@ run_command (struct ctl *ctl, const struct ctl_command *c,
             *c->verb ? " " : "", c->verb);
   r = parse_command_line (ctl, c, argc, argv, &args);
   if (r < 0) {
-    if (c->coordinator)
+    if (to_coordinator (ctl, c)) {
+      ctl->socket = NULL;
       r = coordinator_settings (ctl);
+    }
     else {
+      ctl->coordinator = NULL;
       if (ctl->socket == NULL || *ctl->socket == '\0')
         ctl->socket = getenv ("SNAPVOL_SOCKET");
       r = 0;

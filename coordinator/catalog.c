@@ -897,6 +897,31 @@ catalog_set_get (struct catalog *cat, const char *set_id, bool full)
   return set;
 }
 
+int
+catalog_set_seq (struct catalog *cat, const char *set_id, int64_t *seq)
+{
+  sqlite3_stmt *st = prepare (cat, "SELECT seq FROM sets WHERE set_id = ?");
+  int r;
+
+  if (st == NULL || bindv (cat, st, "s", set_id) == -1) {
+    if (st)
+      sqlite3_finalize (st);
+    errno = EIO;
+    return -1;
+  }
+  r = sqlite3_step (st);
+  if (r == SQLITE_ROW)
+    *seq = sqlite3_column_int64 (st, 0);
+  else if (r == SQLITE_DONE)
+    errno = ENOENT;
+  else {
+    sql_failed (cat, "read set %s", set_id);
+    errno = EIO;
+  }
+  sqlite3_finalize (st);
+  return r == SQLITE_ROW ? 0 : -1;
+}
+
 json_t *
 catalog_set_list (struct catalog *cat, const char *state)
 {

@@ -99,6 +99,13 @@ extern int catalog_set_save (struct catalog *cat, json_t *set,
 extern json_t *catalog_set_get (struct catalog *cat, const char *set_id,
                                 bool full)
   __attribute__((nonnull));
+/* The order in which SET_ID was first recorded, in *SEQ: a set recorded
+ * later has a larger one.  Sets run one at a time, so it is also the
+ * order of their pins.  -1 with errno ENOENT if there is no such set,
+ * EIO on a catalog error. */
+extern int catalog_set_seq (struct catalog *cat, const char *set_id,
+                            int64_t *seq)
+  __attribute__((nonnull));
 /* Every set (only those in STATE, if not NULL), newest first, without
  * participants and timings.  NULL on error. */
 extern json_t *catalog_set_list (struct catalog *cat, const char *state)

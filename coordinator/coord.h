@@ -22,13 +22,17 @@
  *               caller's roles (deny by default) and its parameters
  *   registry.c  providers, writers and their volumes
  *   set.c       the snapshot-set state machine and its FIFO queue
+ *   committed.c what requesters do with committed sets: snapshot.diff
+ *               forwarded, set.diff, set.hold, set.release
+ *   fanout.c    one call to each provider of a set, one callback
  *   catalog.c   the SQLite catalog and recovery
  *
  * Layers, top to bottom; calls go down only:
  *
  *   main.c      wires the layers together (below), startup, shutdown
  *   methods.c   requests, by method and role
- *   set.c       snapshot sets
+ *   set.c, committed.c  snapshot sets
+ *   fanout.c    calls to every provider of a set
  *   registry.c  peers
  *   conn.c      the transport
  *   catalog.c, roles.c, params.c, conf.c: leaves any layer uses

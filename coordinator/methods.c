@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "catalog.h"
+#include "committed.h"
 #include "conf.h"
 #include "jsonrpc.h"
 #include "methods.h"
@@ -297,6 +298,72 @@ m_set_delete (struct call_ctx *x)
   return NULL;
 }
 
+/* Changed blocks and holds (committed.c). */
+
+/* "volume" is PROVIDER/VOLUME here; the other members are checked by
+ * committed.c with the providers' own table, proto_snapshot_diff_params,
+ * once the volume's name stands in for PROVIDER/VOLUME. */
+static const struct proto_param snapshot_diff_params[] = {
+  { "volume", PROTO_STRING, true, 1, PV_MAX_LEN },
+  { "from", PROTO_ANY, true, 0, 0 },
+  { "to", PROTO_ANY, false, 0, 0 },
+  { "cursor", PROTO_ANY, false, 0, 0 },
+  { "max_ranges", PROTO_ANY, false, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_snapshot_diff (struct call_ctx *x)
+{
+  if (committed_snapshot_diff (x->co, x->params, x->tok, x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
+static const struct proto_param set_diff_params[] = {
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  { "since", PROTO_UUID, true, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_set_diff (struct call_ctx *x)
+{
+  return committed_set_diff (x->co, x->params, x->e);
+}
+
+static const struct proto_param set_hold_params[] = {
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  { "tag", PROTO_TAG, true, 0, 0 },
+  { "expires_in", PROTO_INT, false, 1, PROTO_HOLD_EXPIRES_MAX_S },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_set_hold (struct call_ctx *x)
+{
+  if (committed_set_hold (x->co, x->params, x->tok, x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
+static const struct proto_param set_release_params[] = {
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  { "tag", PROTO_TAG, true, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_set_release (struct call_ctx *x)
+{
+  if (committed_set_release (x->co, x->params, x->tok, x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
 /* Lists and forgetting. */
 
 static json_t *
@@ -360,6 +427,10 @@ static const struct method {
   { "set.list", ROLE_REQ, set_list_params, m_set_list },
   { "set.get", ROLE_REQ, set_id_params, m_set_get },
   { "set.delete", ROLE_REQ, set_id_params, m_set_delete },
+  { "set.diff", ROLE_REQ, set_diff_params, m_set_diff },
+  { "set.hold", ROLE_REQ, set_hold_params, m_set_hold },
+  { "set.release", ROLE_REQ, set_release_params, m_set_release },
+  { "snapshot.diff", ROLE_REQ, snapshot_diff_params, m_snapshot_diff },
   { "provider.list", ROLE_REQ, no_params, m_provider_list },
   { "writer.list", ROLE_REQ, no_params, m_writer_list },
   { "volume.list", ROLE_REQ, no_params, m_volume_list },

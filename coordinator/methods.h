@@ -27,7 +27,8 @@
  * (-32007) and the parameters must fit its table (-32602), in that
  * order, before anything runs.  Returns the result (a new reference),
  * or NULL with E set, or NULL with *DEFERRED set when the answer will
- * go to TOK later (set.create, set.delete).  Does not block except for
+ * go to TOK later (set.create, set.delete, set.hold, set.release,
+ * snapshot.diff).  Does not block except for
  * catalog writes. */
 extern json_t *methods_dispatch (struct coord *co, struct conn *c,
                                  const char *method, json_t *params,

@@ -45,6 +45,7 @@
 #include "catalog.h"
 #include "conf.h"
 #include "deleter.h"
+#include "fanout.h"
 #include "jsonrpc.h"
 #include "log.h"
 #include "outcome.h"
@@ -1234,77 +1235,46 @@ sets_create (struct sets *sets, json_t *params, struct reply_token tok,
   return 0;
 }
 
-/* set.delete. */
+/* set.delete: snapshot.delete of the set id on every provider of the
+ * set, through a fan-out.  "Not found" counts as done.  The error
+ * passed on is that of the first provider, in the set's order, that
+ * failed, so that the answer does not depend on which answered first. */
 
 struct setdel {
   struct sets *sets;
   struct reply_token tok;
   char id[UUID_STRLEN + 1];
-  size_t outstanding;
-  json_int_t deleted;
-  bool failed;
-  struct rpcerr e;
-};
-
-struct setdel_call {
-  struct setdel *d;
-  char provider[PROTO_NAME_MAX + 1];
 };
 
 static void
-setdel_finish (struct setdel *d)
+setdel_done (void *arg, const struct fanout *f)
 {
+  struct setdel *d = arg;
   struct catalog *cat = d->sets->co->cat;
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
+  size_t bad = fanout_first_failure (f, SV_RPC_NOT_FOUND);
+  json_int_t deleted = fanout_sum (f, "deleted");
 
-  if (!d->failed && catalog_set_remove (cat, d->id) == -1) {
-    d->failed = true;
-    rpcerr_set (&d->e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
-  }
-  if (d->failed)
-    conn_reply (d->sets->co, d->tok, NULL, &d->e);
-  else {
-    log_info ("snapshot set %s deleted (%lld snapshots)", d->id,
-              (long long) d->deleted);
-    conn_reply (d->sets->co, d->tok,
-                json_pack ("{s:s, s:I}", "set_id", d->id,
-                           "deleted", d->deleted), &d->e);
-  }
-  free (d);
-}
-
-static void
-setdel_done (void *arg, const struct call_outcome *o)
-{
-  struct setdel_call *dc = arg;
-  struct setdel *d = dc->d;
-
-  d->outstanding--;
-  if (o->end == CALL_SHUTDOWN || d->sets->co->stopping) {
-    free (dc);
-    if (d->outstanding == 0)
-      free (d);
+  if (f->stopping) {
+    free (d);
     return;
   }
-  if (o->end == CALL_OK) {
-    json_t *n = json_object_get (o->result, "deleted");
-
-    if (json_is_integer (n) && json_integer_value (n) > 0)
-      d->deleted += json_integer_value (n);
+  if (bad < f->n)
+    fanout_error (f, bad, &e);
+  else if (catalog_set_remove (cat, d->id) == -1)
+    rpcerr_set (&e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (cat));
+  else {
+    log_info ("snapshot set %s deleted (%lld snapshots)", d->id,
+              (long long) deleted);
+    conn_reply (d->sets->co, d->tok,
+                json_pack ("{s:s, s:I}", "set_id", d->id,
+                           "deleted", deleted), &e);
+    free (d);
+    return;
   }
-  else if (!(o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND) &&
-           !d->failed) {
-    char err[1200];
-
-    d->failed = true;
-    call_outcome_describe (o, "snapshot.delete", err, sizeof err);
-    rpcerr_set (&d->e, o->end == CALL_ERROR ? o->code
-                : o->end == CALL_TIMEOUT ? SV_RPC_TIMEOUT
-                : SV_RPC_NOT_REGISTERED,
-                "provider %s: %s", dc->provider, err);
-  }
-  free (dc);
-  if (d->outstanding == 0)
-    setdel_finish (d);
+  log_warnx ("snapshot set %s: deletion failed: %s", d->id, e.message);
+  conn_reply (d->sets->co, d->tok, NULL, &e);
+  free (d);
 }
 
 int
@@ -1312,9 +1282,9 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
              struct rpcerr *e)
 {
   struct coord *co = sets->co;
-  json_t *set, *providers, *v;
+  json_t *set, *providers, *params;
   struct setdel *d;
-  size_t i;
+  int r;
 
   if (sets->running != NULL && strcmp (sets->running->id, set_id) == 0)
     return rpcerr_set (e, SV_RPC_BUSY, "snapshot set %s is being taken",
@@ -1328,46 +1298,24 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   providers = catalog_set_providers (co->cat, set_id);
   if (providers == NULL)
     return rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (co->cat));
-  json_array_foreach (providers, i, v) {
-    struct provider *p = registry_provider (co->reg, json_string_value (v));
-
-    if (p == NULL || p->conn == NULL) {
-      rpcerr_set (e, SV_RPC_NOT_REGISTERED, "provider %s of snapshot set %s "
-                  "is not connected", json_string_value (v), set_id);
-      json_decref (providers);
-      return -1;
-    }
-  }
-
   d = calloc (1, sizeof *d);
-  if (d == NULL) {
+  params = json_pack ("{s:s}", "id", set_id);
+  if (d == NULL || params == NULL) {
+    free (d);
+    json_decref (params);
     json_decref (providers);
     return rpcerr_nomem (e);
   }
   d->sets = sets;
   d->tok = tok;
   snprintf (d->id, sizeof d->id, "%s", set_id);
-  d->e.code = JSONRPC_INTERNAL_ERROR;
-  /* One more than the calls, so that none can finish D before all
-   * are made. */
-  d->outstanding = 1;
-  json_array_foreach (providers, i, v) {
-    struct setdel_call *dc = calloc (1, sizeof *dc);
-
-    if (dc == NULL)
-      fatal ("set.delete");
-    dc->d = d;
-    snprintf (dc->provider, sizeof dc->provider, "%s", json_string_value (v));
-    d->outstanding++;
-    conn_call (co, registry_provider (co->reg, dc->provider)->conn,
-               "snapshot.delete", json_pack ("{s:s}", "id", set_id),
-               SET_CALL_TIMEOUT_MS, setdel_done, dc);
-  }
+  r = fanout_start (co, set_id, providers, "snapshot.delete", params, NULL,
+                    true, SET_CALL_TIMEOUT_MS, setdel_done, d, e);
+  json_decref (params);
   json_decref (providers);
-  d->outstanding--;
-  if (d->outstanding == 0)
-    setdel_finish (d);
-  return 0;
+  if (r == -1)
+    free (d);
+  return r;
 }
 
 void

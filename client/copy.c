@@ -553,10 +553,11 @@ worker_run (void *arg)
   return NULL;
 }
 
-/* Connect a new handle to URI.  NULL with ERR filled in. */
+/* Connect a new handle to URI (TLS_DIR: the certificates of an
+ * nbds:// URI, or NULL).  NULL with ERR filled in. */
 static struct nbd_handle *
-connect_uri (const char *uri, const char *what, bool meta, char *err,
-             size_t errlen)
+connect_uri (const char *uri, const char *tls_dir, const char *what,
+             bool meta, char *err, size_t errlen)
 {
   struct nbd_handle *h = nbd_create ();
 
@@ -566,6 +567,8 @@ connect_uri (const char *uri, const char *what, bool meta, char *err,
     return NULL;
   }
   if ((meta && nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1)
+      || (tls_dir && strncmp (uri, "nbds", 4) == 0 &&
+          nbd_set_tls_certificates (h, tls_dir) == -1)
       || nbd_connect_uri (h, uri) == -1) {
     snprintf (err, errlen, "cannot connect to the %s %s: %s", what, uri,
               nbd_get_error ());
@@ -582,7 +585,8 @@ connect_worker (struct shared *sh, struct worker *w, char *err, size_t errlen)
   const struct copy_params *p = sh->p;
   int64_t size;
 
-  w->src = connect_uri (p->src_uri, "source", false, err, errlen);
+  w->src = connect_uri (p->src_uri, p->tls_certificates, "source", false,
+                       err, errlen);
   if (w->src == NULL)
     return -1;
   size = nbd_get_size (w->src);
@@ -593,7 +597,8 @@ connect_worker (struct shared *sh, struct worker *w, char *err, size_t errlen)
   }
   if (p->dst_uri == NULL)
     return 0;
-  w->dst = connect_uri (p->dst_uri, "destination", false, err, errlen);
+  w->dst = connect_uri (p->dst_uri, p->tls_certificates, "destination",
+                       false, err, errlen);
   if (w->dst == NULL)
     return -1;
   if (nbd_is_read_only (w->dst) == 1) {
@@ -886,10 +891,11 @@ map_extent (void *opaque, const char *metacontext, uint64_t offset,
 }
 
 int
-copy_map (const char *uri, uint64_t size, struct copy_range **ranges,
-          size_t *n, char *err, size_t errlen)
+copy_map (const char *uri, const char *tls_certificates, uint64_t size,
+          struct copy_range **ranges, size_t *n, char *err, size_t errlen)
 {
-  struct nbd_handle *h = connect_uri (uri, "source", true, err, errlen);
+  struct nbd_handle *h = connect_uri (uri, tls_certificates, "source", true,
+                                      err, errlen);
   struct map m = { 0 };
   nbd_extent_callback cb = { .callback = map_extent, .user_data = &m };
 

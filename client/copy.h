@@ -86,6 +86,9 @@ struct copy_params {
   unsigned tick_ms;
   /* Set (by a signal handler) to stop the copy early. */
   volatile sig_atomic_t *stop;
+  /* For an nbds:// source or destination: libnbd's TLS certificates
+   * directory (nbd_set_tls_certificates), or NULL for its default. */
+  const char *tls_certificates;
 };
 
 /* Copy P's ranges.  Connects every connection first: a source or a
@@ -102,12 +105,13 @@ extern int copy_run (const struct copy_params *p, struct copy_stats *st,
 /* The allocation map of the export at URI (of SIZE bytes), from NBD
  * block status (base:allocation): COPY_ZERO where the server says the
  * range reads as zeroes, COPY_DATA elsewhere (everything if the server
- * has no block status).  *RANGES is malloc'd, sorted, merged.  0, or
- * -1 with ERR filled in. */
-extern int copy_map (const char *uri, uint64_t size,
-                     struct copy_range **ranges, size_t *n,
+ * has no block status).  TLS_CERTIFICATES as in struct copy_params
+ * (may be NULL).  *RANGES is malloc'd, sorted, merged.  0, or -1 with
+ * ERR filled in. */
+extern int copy_map (const char *uri, const char *tls_certificates,
+                     uint64_t size, struct copy_range **ranges, size_t *n,
                      char *err, size_t errlen)
-  __attribute__((nonnull));
+  __attribute__((nonnull (1, 4, 5, 6)));
 
 /* RANGES (N of them, sorted, disjoint, within SIZE) made of whole
  * blocks: a data range grows to the blocks it touches, a zero range

@@ -7,16 +7,24 @@
  *
  * The steps, in order (each failure is reported once and ends the run
  * after the holds are released):
- *   1. resolve SOURCE (and BASE) through the control socket: volume
+ *   1. resolve SOURCE (and BASE) through the source (below): volume
  *      uuid, snapshot id, set id, size, generation, the export's URI;
  *   2. check DEST: a file's manifest (--since, --resume), a replica's
  *      latest snapshot (--since);
- *   3. hold SOURCE and BASE (snapshot.hold, tag backup-RANDOM);
+ *   3. hold SOURCE and BASE (tag backup-RANDOM);
  *   4. the ranges: block status (full) or snapshot.diff (--since);
  *   5. a file: mark its manifest in progress before the first write;
  *   6. copy (copy.c), recording the progress in the manifest;
- *   7. a file: its manifest, complete; a replica: snapshot.create;
+ *   7. a file: its manifest, complete; a replica: a snapshot of it;
  *   8. release the holds (also on failure and on SIGINT/SIGTERM).
+ *
+ * Two seams keep the steps free of "local or coordinator" tests: the
+ * source (struct source_ops: a server's control socket, or the
+ * coordinator with PROVIDER/VOLUME and set ids) and a replica
+ * destination (struct replica_ops: --dest-socket, or
+ * --dest-coordinator).  Steps 2 and 4 to 7 for one volume are
+ * backup_volume (backup.h), which snapvolctl set backup
+ * (ctl-setbackup.c) runs for every volume of a set.
  */
 
 #include <config.h>
@@ -34,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "copy.h"
 #include "ctl.h"
 #include "humansize.h"
@@ -44,31 +53,71 @@
 #include "uuid.h"
 
 /* A hold outlives a crashed backup by this much at most. */
-#define HOLD_EXPIRES_DEFAULT_S 86400
-#define CONNECTIONS_DEFAULT 4
+#define HOLD_EXPIRES_DEFAULT_S BACKUP_HOLD_EXPIRES_DEFAULT_S
+#define CONNECTIONS_DEFAULT BACKUP_CONNECTIONS_DEFAULT
 #define DIFF_PAGE 65536
 #define CHECKPOINT_MS 2000
 #define REPLICA_PREFIX "replica-of:"
+#define PV_MAX (2 * PROTO_NAME_MAX + 1)   /* "PROVIDER/VOLUME" */
 
 enum { OPT_SINCE, OPT_CONNECTIONS, OPT_NBD, OPT_QUIET, OPT_RESUME,
-       OPT_DEST_SOCKET, OPT_HOLD_EXPIRES };
+       OPT_DEST_SOCKET, OPT_HOLD_EXPIRES, OPT_DEST_COORDINATOR,
+       OPT_NBD_TLS };
 
 struct snap {
-  char volume[PROTO_NAME_MAX + 1];
+  char volume[PV_MAX + 1];      /* VOLUME, or PROVIDER/VOLUME */
   char id[UUID_STRLEN + 1];
   char set_id[UUID_STRLEN + 1];
   uint64_t size, generation;
+  char uri[2048];               /* through the coordinator: its export */
+};
+
+struct backup;
+
+/* Where the snapshots come from.  Each function reports its own
+ * errors through b->ctl. */
+struct source_ops {
+  /* The snapshot ID (a snapshot or set id) of VOLUME into b->src, and
+   * the volume's uuid into b->volume_uuid.  0, or -1. */
+  int (*resolve) (struct backup *b, const char *volume, const char *id);
+  /* The snapshot of VOLUME (NULL: of any volume) whose id or set id
+   * is ID, into OUT.  0; 1 if there is none; -1. */
+  int (*find) (struct backup *b, const char *volume, const char *id,
+               struct snap *out);
+  /* The NBD URI of b->src (OVERRIDE: --nbd).  NULL after an error. */
+  char *(*export_uri) (struct backup *b, const char *override);
+  /* How snapshot.diff, set.hold and the others are called. */
+  json_t *(*call) (struct ctl *ctl, const char *method, json_t *params);
+  /* Hold and release S with b->tag. */
+  int (*hold) (struct backup *b, const struct snap *s);
+  int (*release) (struct backup *b, const struct snap *s);
+};
+
+/* A destination that is a volume of another snapvol server. */
+struct replica_ops {
+  /* DEST's syntax.  0, or -1 after a usage error. */
+  int (*check) (struct backup *b);
+  /* The newest snapshot of the destination volume: its id and label.
+   * 0; 1 if it has none; -1. */
+  int (*latest) (struct backup *b, char id[UUID_STRLEN + 1], char *label,
+                 size_t len);
+  /* The volume's NBD URI, to write to.  NULL after an error. */
+  char *(*uri) (struct backup *b);
+  /* A snapshot of the volume labelled LABEL.  0, or -1. */
+  int (*snapshot) (struct backup *b, const char *label);
 };
 
 struct backup {
   struct ctl *ctl;
-  struct ctl dest_ctl;          /* --dest-socket */
-  bool replica;
+  const struct source_ops *source;
+  struct ctl dest_ctl;          /* --dest-socket, --dest-coordinator */
+  const struct replica_ops *replica;    /* NULL: not a replica */
   const char *dest;             /* the file, URI or replica volume */
   bool dest_is_uri;
   bool quiet, resume;
   unsigned connections;
   int64_t hold_expires;
+  const char *tls_certificates; /* --nbd-tls-certificates */
   char volume_uuid[UUID_STRLEN + 1];
   struct snap src, base;
   bool since;
@@ -97,6 +146,29 @@ on_signal (int sig)
   stop_signal = sig;
 }
 
+void
+backup_catch_signals (struct backup_signals *old)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, &old->sigint);
+  sigaction (SIGTERM, &sa, &old->sigterm);
+}
+
+void
+backup_restore_signals (const struct backup_signals *old)
+{
+  sigaction (SIGINT, &old->sigint, NULL);
+  sigaction (SIGTERM, &old->sigterm, NULL);
+}
+
+int
+backup_stopped (void)
+{
+  return stop_signal;
+}
+
 static double
 seconds_since (const struct timespec *t0)
 {
@@ -106,15 +178,13 @@ seconds_since (const struct timespec *t0)
   return (now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* 1. SOURCE and BASE. */
+/* 1. SOURCE and BASE: the control socket. */
 
-/* The snapshot of VOLUME whose id or set id is ID, from snapshot.list
- * of CTL.  0; 1 if there is none; -1 after a reported error. */
 static int
-find_snapshot (struct ctl *ctl, const char *volume, const char *id,
-               struct snap *out)
+local_find (struct backup *b, const char *volume, const char *id,
+            struct snap *out)
 {
-  json_t *list = ctl_call (ctl, "snapshot.list",
+  json_t *list = ctl_call (b->ctl, "snapshot.list",
                            volume ? json_pack ("{s:s}", "volume", volume)
                            : json_object ());
   json_t *s;
@@ -125,12 +195,13 @@ find_snapshot (struct ctl *ctl, const char *volume, const char *id,
     return -1;
   if (!json_is_array (list)) {
     json_decref (list);
-    return ctl_bad_answer (ctl, "the result is not an array"), -1;
+    return ctl_bad_answer (b->ctl, "the result is not an array"), -1;
   }
   json_array_foreach (list, i, s) {
     if (strcasecmp (out_str (s, "id"), id) != 0 &&
         strcasecmp (out_str (s, "set_id"), id) != 0)
       continue;
+    memset (out, 0, sizeof *out);
     snprintf (out->volume, sizeof out->volume, "%s", out_str (s, "volume"));
     snprintf (out->id, sizeof out->id, "%s", out_str (s, "id"));
     snprintf (out->set_id, sizeof out->set_id, "%s", out_str (s, "set_id"));
@@ -143,33 +214,12 @@ find_snapshot (struct ctl *ctl, const char *volume, const char *id,
   return r;
 }
 
-/* "VOLUME@ID" into VOLUME and ID (canonical).  -1 after a usage error. */
 static int
-split_source (struct ctl *ctl, const char *what, const char *arg,
-              char *volume, size_t vlen, char id[UUID_STRLEN + 1])
+local_resolve (struct backup *b, const char *volume, const char *id)
 {
-  const char *at = strrchr (arg, '@');
-  struct uuid u;
-
-  if (at == NULL || at == arg || (size_t) (at - arg) >= vlen ||
-      uuid_parse (at + 1, &u) == -1)
-    return ctl_usage_error (ctl, "invalid %s '%s': expected VOLUME@ID (ID: a "
-                            "snapshot or set UUID)", what, arg), -1;
-  snprintf (volume, vlen, "%.*s", (int) (at - arg), arg);
-  uuid_format (&u, id);
-  return 0;
-}
-
-static int
-resolve_source (struct backup *b, const char *source)
-{
-  char volume[PROTO_NAME_MAX + 1], id[UUID_STRLEN + 1];
   json_t *vols;
-  int r;
+  int r = local_find (b, volume, id, &b->src);
 
-  if (split_source (b->ctl, "SOURCE", source, volume, sizeof volume, id) == -1)
-    return -1;
-  r = find_snapshot (b->ctl, volume, id, &b->src);
   if (r == 1)
     ctl_error (b->ctl, CTL_EXIT_FAILURE, "volume %s has no snapshot %s",
                volume, id);
@@ -183,40 +233,6 @@ resolve_source (struct backup *b, const char *source)
   json_decref (vols);
   if (strlen (b->volume_uuid) != UUID_STRLEN)
     return ctl_bad_answer (b->ctl, "volume.list gave no uuid"), -1;
-  return 0;
-}
-
-static int
-resolve_base (struct backup *b, const char *arg)
-{
-  struct uuid u;
-  char id[UUID_STRLEN + 1];
-  struct snap other;
-  int r;
-
-  if (uuid_parse (arg, &u) == -1)
-    return ctl_usage_error (b->ctl, "invalid --since '%s': expected a "
-                            "snapshot or set UUID", arg), -1;
-  uuid_format (&u, id);
-  r = find_snapshot (b->ctl, b->src.volume, id, &b->base);
-  if (r == -1)
-    return -1;
-  if (r == 1) {
-    r = find_snapshot (b->ctl, NULL, id, &other);
-    if (r == 0)
-      ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s is a snapshot of "
-                 "volume %s, not %s", id, other.volume, b->src.volume);
-    else if (r == 1)
-      ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: volume %s has no "
-                 "snapshot %s", id, b->src.volume, id);
-    return -1;
-  }
-  if (b->base.generation >= b->src.generation)
-    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s (generation %"
-                      PRIu64 ") is not older than %s (generation %" PRIu64 ")",
-                      b->base.id, b->base.generation, b->src.id,
-                      b->src.generation), -1;
-  b->since = true;
   return 0;
 }
 
@@ -250,6 +266,317 @@ export_uri (struct ctl *ctl, const char *override, const char *export,
   return uri;
 }
 
+static char *
+local_export_uri (struct backup *b, const char *override)
+{
+  char export[PV_MAX + UUID_STRLEN + 2];
+
+  snprintf (export, sizeof export, "%s@%s", b->src.volume, b->src.id);
+  return export_uri (b->ctl, override, export, "source");
+}
+
+static int
+local_hold (struct backup *b, const struct snap *s)
+{
+  json_t *res = ctl_call (b->ctl, "snapshot.hold",
+                          json_pack ("{s:s, s:s, s:I}", "id", s->id,
+                                     "tag", b->tag, "expires_in",
+                                     (json_int_t) b->hold_expires));
+
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+static int
+local_release (struct backup *b, const struct snap *s)
+{
+  json_t *res = ctl_call (b->ctl, "snapshot.release",
+                          json_pack ("{s:s, s:s}", "id", s->id,
+                                     "tag", b->tag));
+
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+static const struct source_ops local_source = {
+  local_resolve, local_find, local_export_uri, ctl_call, local_hold,
+  local_release,
+};
+
+/* 1. SOURCE and BASE: the coordinator.  A snapshot is found in the
+ * committed sets of set.list, by its own id or its set's; it is held
+ * by holding its whole set (set.hold), the one way the coordinator
+ * holds. */
+
+/* The committed sets, newest first.  NULL after a reported error. */
+static json_t *
+coord_sets (struct ctl *ctl)
+{
+  json_t *sets = ctl_coord_call (ctl, "set.list",
+                                 json_pack ("{s:s}", "state", "committed"));
+
+  if (sets != NULL && !json_is_array (sets)) {
+    json_decref (sets);
+    ctl_bad_answer (ctl, "set.list's result is not an array");
+    return NULL;
+  }
+  return sets;
+}
+
+/* "PROVIDER/VOLUME" of snapshot S of a set object. */
+static const char *
+snap_pv (json_t *s, char pv[PV_MAX + 1])
+{
+  snprintf (pv, PV_MAX + 1, "%s/%s", out_str (s, "provider"),
+            out_str (s, "volume"));
+  return pv;
+}
+
+static int
+coord_find (struct backup *b, const char *volume, const char *id,
+            struct snap *out)
+{
+  json_t *sets = coord_sets (b->ctl), *set, *s;
+  char pv[PV_MAX + 1];
+  size_t i, k;
+  int r = 1;
+
+  if (sets == NULL)
+    return -1;
+  json_array_foreach (sets, i, set) {
+    bool is_set = strcasecmp (out_str (set, "set_id"), id) == 0;
+
+    json_array_foreach (json_object_get (set, "snapshots"), k, s) {
+      if ((!is_set && strcasecmp (out_str (s, "id"), id) != 0) ||
+          (volume && strcmp (snap_pv (s, pv), volume) != 0))
+        continue;
+      memset (out, 0, sizeof *out);
+      snprintf (out->volume, sizeof out->volume, "%s", snap_pv (s, pv));
+      snprintf (out->id, sizeof out->id, "%s", out_str (s, "id"));
+      snprintf (out->set_id, sizeof out->set_id, "%s",
+                out_str (set, "set_id"));
+      snprintf (out->uri, sizeof out->uri, "%s", out_str (s, "uri"));
+      out->generation = out_u64 (s, "generation");
+      r = 0;
+      goto out;
+    }
+    if (is_set && volume) {
+      ctl_error (b->ctl, CTL_EXIT_FAILURE, "snapshot set %s has no "
+                 "snapshot of %s", id, volume);
+      r = -1;
+      goto out;
+    }
+  }
+ out:
+  json_decref (sets);
+  return r;
+}
+
+/* Why PROVIDER (of PV) has no volume in volume.list, from
+ * provider.list. */
+static void
+coord_no_volume (struct ctl *ctl, const char *pv)
+{
+  const char *slash = strchr (pv, '/');
+  json_t *list = ctl_coord_call (ctl, "provider.list", json_object ());
+  json_t *p = NULL, *each;
+  size_t i;
+
+  if (list == NULL)
+    return;
+  json_array_foreach (list, i, each)
+    if (strncmp (out_str (each, "name"), pv, slash - pv) == 0 &&
+        out_str (each, "name")[slash - pv] == '\0') {
+      p = each;
+      break;
+    }
+  if (p == NULL)
+    ctl_error (ctl, CTL_EXIT_FAILURE, "no provider named %.*s",
+               (int) (slash - pv), pv);
+  else if (!json_is_true (json_object_get (p, "connected")))
+    ctl_error (ctl, CTL_EXIT_FAILURE, "provider %.*s is not connected",
+               (int) (slash - pv), pv);
+  else
+    ctl_error (ctl, CTL_EXIT_FAILURE, "provider %.*s has no volume %s",
+               (int) (slash - pv), pv, slash + 1);
+  json_decref (list);
+}
+
+int
+backup_coord_volume (struct ctl *ctl, const char *pv,
+                     char uuid[UUID_STRLEN + 1], uint64_t *size)
+{
+  json_t *list = ctl_coord_call (ctl, "volume.list", json_object ());
+  json_t *v = NULL, *each;
+  char name[PV_MAX + 1];
+  size_t i;
+
+  if (list == NULL)
+    return -1;
+  json_array_foreach (list, i, each)
+    if (strcmp (snap_pv (each, name), pv) == 0) {
+      v = each;
+      break;
+    }
+  if (v == NULL) {
+    json_decref (list);
+    coord_no_volume (ctl, pv);
+    return -1;
+  }
+  snprintf (uuid, UUID_STRLEN + 1, "%s", out_str (v, "uuid"));
+  *size = out_u64 (v, "size");
+  json_decref (list);
+  if (strlen (uuid) != UUID_STRLEN)
+    return ctl_bad_answer (ctl, "volume.list gave no uuid"), -1;
+  return 0;
+}
+
+static int
+coord_resolve (struct backup *b, const char *volume, const char *id)
+{
+  uint64_t size;
+  int r;
+
+  if (backup_coord_volume (b->ctl, volume, b->volume_uuid, &size) == -1)
+    return -1;
+  r = coord_find (b, volume, id, &b->src);
+  if (r == 1)
+    ctl_error (b->ctl, CTL_EXIT_FAILURE, "volume %s has no snapshot %s (no "
+               "committed snapshot set or snapshot of it has that id)",
+               volume, id);
+  if (r != 0)
+    return -1;
+  /* Volumes keep their size: a snapshot has its volume's. */
+  b->src.size = size;
+  return 0;
+}
+
+static char *
+coord_export_uri (struct backup *b, const char *override)
+{
+  char export[PV_MAX + UUID_STRLEN + 2];
+  char *uri;
+
+  if (override == NULL) {
+    uri = strdup (b->src.uri);
+    if (uri == NULL)
+      ctl_error (b->ctl, CTL_EXIT_FAILURE, "out of memory");
+    return uri;
+  }
+  snprintf (export, sizeof export, "%s@%s", strchr (b->src.volume, '/') + 1,
+            b->src.id);
+  uri = proto_export_uri (override, export);
+  if (uri == NULL)
+    ctl_error (b->ctl, CTL_EXIT_FAILURE, "out of memory");
+  return uri;
+}
+
+int
+backup_set_hold (struct ctl *ctl, const char *set_id, const char *tag,
+                 int64_t expires)
+{
+  json_t *res = ctl_coord_call (ctl, "set.hold",
+                                json_pack ("{s:s, s:s, s:I}", "set_id",
+                                           set_id, "tag", tag, "expires_in",
+                                           (json_int_t) expires));
+
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+int
+backup_set_release (struct ctl *ctl, const char *set_id, const char *tag)
+{
+  json_t *res = ctl_coord_call (ctl, "set.release",
+                                json_pack ("{s:s, s:s}", "set_id", set_id,
+                                           "tag", tag));
+
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+static int
+coord_hold (struct backup *b, const struct snap *s)
+{
+  return backup_set_hold (b->ctl, s->set_id, b->tag, b->hold_expires);
+}
+
+static int
+coord_release (struct backup *b, const struct snap *s)
+{
+  return backup_set_release (b->ctl, s->set_id, b->tag);
+}
+
+static const struct source_ops coord_source = {
+  coord_resolve, coord_find, coord_export_uri, ctl_coord_call, coord_hold,
+  coord_release,
+};
+
+/* "VOLUME@ID" into VOLUME and ID (canonical).  -1 after a usage error. */
+static int
+split_source (struct backup *b, const char *arg, char *volume, size_t vlen,
+              char id[UUID_STRLEN + 1])
+{
+  const char *at = strrchr (arg, '@');
+  struct uuid u;
+
+  if (at == NULL || at == arg || (size_t) (at - arg) >= vlen ||
+      uuid_parse (at + 1, &u) == -1)
+    return ctl_usage_error (b->ctl, "invalid SOURCE '%s': expected %s@ID "
+                            "(ID: a snapshot or set UUID)", arg,
+                            b->source == &coord_source ? "PROVIDER/VOLUME"
+                            : "VOLUME"), -1;
+  snprintf (volume, vlen, "%.*s", (int) (at - arg), arg);
+  uuid_format (&u, id);
+  if (b->source == &coord_source && ctl_check_pv (b->ctl, volume) == -1)
+    return -1;
+  return 0;
+}
+
+static int
+resolve_source (struct backup *b, const char *source)
+{
+  char volume[PV_MAX + 1], id[UUID_STRLEN + 1];
+
+  if (split_source (b, source, volume, sizeof volume, id) == -1)
+    return -1;
+  return b->source->resolve (b, volume, id);
+}
+
+static int
+resolve_base (struct backup *b, const char *arg)
+{
+  struct uuid u;
+  char id[UUID_STRLEN + 1];
+  struct snap other;
+  int r;
+
+  if (uuid_parse (arg, &u) == -1)
+    return ctl_usage_error (b->ctl, "invalid --since '%s': expected a "
+                            "snapshot or set UUID", arg), -1;
+  uuid_format (&u, id);
+  r = b->source->find (b, b->src.volume, id, &b->base);
+  if (r == -1)
+    return -1;
+  if (r == 1) {
+    r = b->source->find (b, NULL, id, &other);
+    if (r == 0)
+      ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s is a snapshot of "
+                 "volume %s, not %s", id, other.volume, b->src.volume);
+    else if (r == 1)
+      ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: volume %s has no "
+                 "snapshot %s", id, b->src.volume, id);
+    return -1;
+  }
+  if (b->base.generation >= b->src.generation)
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s (generation %"
+                      PRIu64 ") is not older than %s (generation %" PRIu64 ")",
+                      b->base.id, b->base.generation, b->src.id,
+                      b->src.generation), -1;
+  b->since = true;
+  return 0;
+}
+
 /* 2. The destination. */
 
 static bool
@@ -259,17 +586,25 @@ is_nbd_uri (const char *s)
     strncmp (s, "nbd+unix://", 11) == 0 || strncmp (s, "nbds+unix://", 12) == 0;
 }
 
-/* --since on a replica: the destination volume's latest snapshot must
- * be the replica of BASE. */
+/* A replica on another server's control socket (--dest-socket). */
+
 static int
-check_replica_base (struct backup *b)
+socket_check (struct backup *b)
+{
+  if (!proto_is_name (b->dest))
+    return ctl_usage_error (b->ctl, "invalid DEST '%s': with --dest-socket "
+                            "DEST is a volume name", b->dest), -1;
+  return 0;
+}
+
+static int
+socket_latest (struct backup *b, char id[UUID_STRLEN + 1], char *label,
+               size_t len)
 {
   json_t *list = ctl_call (&b->dest_ctl, "snapshot.list",
                            json_pack ("{s:s}", "volume", b->dest));
   json_t *s, *latest = NULL;
-  char want[sizeof REPLICA_PREFIX + UUID_STRLEN];
   size_t i;
-  int r = 0;
 
   if (list == NULL)
     return -1;
@@ -277,19 +612,143 @@ check_replica_base (struct backup *b)
     if (latest == NULL ||
         out_u64 (s, "generation") > out_u64 (latest, "generation"))
       latest = s;
-  snprintf (want, sizeof want, REPLICA_PREFIX "%s", b->base.id);
-  if (latest == NULL)
-    r = ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: the destination "
-                   "volume %s has no snapshot, so no replica of it",
-                   b->base.id, b->dest);
-  else if (strcmp (out_str (latest, "label"), want) != 0)
-    r = ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: the latest snapshot"
-                   " of the destination volume %s is %s (label \"%s\"), not "
-                   "the replica of %s", b->base.id, b->dest,
-                   out_str (latest, "id"), out_str (latest, "label"),
-                   b->base.id);
+  if (latest != NULL) {
+    snprintf (id, UUID_STRLEN + 1, "%s", out_str (latest, "id"));
+    snprintf (label, len, "%s", out_str (latest, "label"));
+  }
   json_decref (list);
-  return r ? -1 : 0;
+  return latest ? 0 : 1;
+}
+
+static char *
+socket_uri (struct backup *b)
+{
+  return export_uri (&b->dest_ctl, NULL, b->dest, "destination");
+}
+
+static int
+socket_snapshot (struct backup *b, const char *label)
+{
+  json_t *res = ctl_call (&b->dest_ctl, "snapshot.create",
+                          json_pack ("{s:[s], s:s}", "volumes", b->dest,
+                                     "label", label));
+
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+static const struct replica_ops socket_replica = {
+  socket_check, socket_latest, socket_uri, socket_snapshot,
+};
+
+/* A replica through a coordinator (--dest-coordinator): DEST is
+ * PROVIDER/VOLUME, written through the provider's nbd_uri; its
+ * snapshots are sets of that one volume, its latest the newest
+ * committed set that has it. */
+
+static int
+coord_dest_check (struct backup *b)
+{
+  return ctl_check_pv (&b->dest_ctl, b->dest);
+}
+
+static int
+coord_dest_latest (struct backup *b, char id[UUID_STRLEN + 1], char *label,
+                   size_t len)
+{
+  json_t *sets = coord_sets (&b->dest_ctl), *set, *s;
+  char pv[PV_MAX + 1];
+  size_t i, k;
+  int r = 1;
+
+  if (sets == NULL)
+    return -1;
+  json_array_foreach (sets, i, set)
+    json_array_foreach (json_object_get (set, "snapshots"), k, s)
+      if (r == 1 && strcmp (snap_pv (s, pv), b->dest) == 0) {
+        snprintf (id, UUID_STRLEN + 1, "%s", out_str (s, "id"));
+        snprintf (label, len, "%s", out_str (set, "label"));
+        r = 0;
+      }
+  json_decref (sets);
+  return r;
+}
+
+static char *
+coord_dest_uri (struct backup *b)
+{
+  const char *slash = strchr (b->dest, '/');
+  char uuid[UUID_STRLEN + 1];
+  uint64_t size;
+  json_t *list, *p;
+  char *uri = NULL;
+  bool found = false;
+  size_t i;
+
+  /* The volume exists (or the error says which part does not). */
+  if (backup_coord_volume (&b->dest_ctl, b->dest, uuid, &size) == -1)
+    return NULL;
+  list = ctl_coord_call (&b->dest_ctl, "provider.list", json_object ());
+  json_array_foreach (list, i, p)
+    if (strncmp (out_str (p, "name"), b->dest, slash - b->dest) == 0 &&
+        out_str (p, "name")[slash - b->dest] == '\0' &&
+        json_is_string (json_object_get (p, "nbd_uri"))) {
+      found = true;
+      uri = proto_export_uri (out_str (p, "nbd_uri"), slash + 1);
+      if (uri == NULL)
+        ctl_error (b->ctl, CTL_EXIT_FAILURE, "out of memory");
+      break;
+    }
+  if (list != NULL && !found)
+    ctl_bad_answer (&b->dest_ctl, "provider.list lacks the provider of "
+                    "volume.list");
+  json_decref (list);
+  return uri;
+}
+
+static int
+coord_dest_snapshot (struct backup *b, const char *label)
+{
+  struct ctl c = b->dest_ctl;
+  json_t *res;
+
+  if (!c.timeout_given)
+    c.timeout_ms = CTL_SET_CREATE_TIMEOUT_S * 1000;
+  /* "none": a replica has no writer of its own to freeze; what wrote
+   * it is this copy, finished and flushed. */
+  res = ctl_coord_call (&c, "set.create",
+                        json_pack ("{s:[s], s:s, s:s}", "volumes", b->dest,
+                                   "label", label, "writers", "none"));
+  json_decref (res);
+  return res ? 0 : -1;
+}
+
+static const struct replica_ops coord_replica = {
+  coord_dest_check, coord_dest_latest, coord_dest_uri, coord_dest_snapshot,
+};
+
+/* --since on a replica: the destination volume's latest snapshot must
+ * be the replica of BASE. */
+static int
+check_replica_base (struct backup *b)
+{
+  char want[sizeof REPLICA_PREFIX + UUID_STRLEN];
+  char id[UUID_STRLEN + 1], label[512];
+  int r = b->replica->latest (b, id, label, sizeof label);
+
+  if (r == -1)
+    return -1;
+  snprintf (want, sizeof want, REPLICA_PREFIX "%s", b->base.id);
+  if (r == 1)
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: the destination "
+                      "volume %s has no snapshot, so no replica of it",
+                      b->base.id, b->dest), -1;
+  if (strcmp (label, want) != 0)
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: the latest "
+                      "snapshot of the destination volume %s is %s (label "
+                      "\"%s\"), not the replica of %s", b->base.id, b->dest,
+                      id, label, b->base.id), -1;
+  return 0;
 }
 
 /* --since and --resume against a file's manifest. */
@@ -372,18 +831,14 @@ static int
 prepare_dest (struct backup *b)
 {
   if (b->replica) {
-    char export[PROTO_NAME_MAX + 1];
-
-    snprintf (export, sizeof export, "%s", b->dest);
-    if (!proto_is_name (b->dest))
-      return ctl_usage_error (b->ctl, "invalid DEST '%s': with --dest-socket "
-                              "DEST is a volume name", b->dest), -1;
+    if (b->replica->check (b) == -1)
+      return -1;
     if (b->resume)
       return ctl_usage_error (b->ctl, "--resume needs a file destination (the"
                               " progress is kept in its manifest)"), -1;
     if (b->since && check_replica_base (b) == -1)
       return -1;
-    b->dst_uri = export_uri (&b->dest_ctl, NULL, export, "destination");
+    b->dst_uri = b->replica->uri (b);
     return b->dst_uri ? 0 : -1;
   }
   if (b->dest_is_uri) {
@@ -403,60 +858,50 @@ prepare_dest (struct backup *b)
 
 /* 3. Holds. */
 
-static int
-hold (struct backup *b, const char *id, bool *held)
-{
-  json_t *res = ctl_call (b->ctl, "snapshot.hold",
-                          json_pack ("{s:s, s:s, s:I}", "id", id,
-                                     "tag", b->tag,
-                                     "expires_in",
-                                     (json_int_t) b->hold_expires));
-
-  if (res == NULL)
-    return -1;
-  json_decref (res);
-  *held = true;
-  return 0;
-}
-
 /* Release our holds; a failure is a warning (the expiry ends them). */
 static void
 release_holds (struct backup *b)
 {
-  const char *ids[2] = { b->held_src ? b->src.id : NULL,
-                         b->held_base ? b->base.id : NULL };
+  const struct snap *held[2] = { b->held_src ? &b->src : NULL,
+                                 b->held_base ? &b->base : NULL };
   int i;
 
-  for (i = 0; i < 2; i++) {
-    json_t *res;
-
-    if (ids[i] == NULL)
-      continue;
-    res = ctl_call (b->ctl, "snapshot.release",
-                    json_pack ("{s:s, s:s}", "id", ids[i], "tag", b->tag));
-    if (res == NULL)
-      log_warnx ("%s: the hold %s on %s stays until it expires", b->ctl->command,
-                 b->tag, ids[i]);
-    json_decref (res);
-  }
+  for (i = 0; i < 2; i++)
+    if (held[i] && b->source->release (b, held[i]) == -1)
+      log_warnx ("%s: the hold %s on %s stays until it expires",
+                 b->ctl->command, b->tag, b->source == &coord_source
+                 ? held[i]->set_id : held[i]->id);
   b->held_src = b->held_base = false;
 }
 
-static int
-take_holds (struct backup *b)
+int
+backup_make_tag (char tag[32])
 {
   unsigned char r[6];
   int i;
 
   if (getrandom (r, sizeof r, 0) != (ssize_t) sizeof r)
+    return -1;
+  i = snprintf (tag, 32, "backup-");
+  for (size_t k = 0; k < sizeof r; k++)
+    i += snprintf (tag + i, 32 - i, "%02x", r[k]);
+  return 0;
+}
+
+static int
+take_holds (struct backup *b)
+{
+  if (backup_make_tag (b->tag) == -1)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "getrandom: %s",
                       strerror (errno)), -1;
-  i = snprintf (b->tag, sizeof b->tag, "backup-");
-  for (size_t k = 0; k < sizeof r; k++)
-    i += snprintf (b->tag + i, sizeof b->tag - i, "%02x", r[k]);
-  if (hold (b, b->src.id, &b->held_src) == -1 ||
-      (b->since && hold (b, b->base.id, &b->held_base) == -1))
+  if (b->source->hold (b, &b->src) == -1)
     return -1;
+  b->held_src = true;
+  if (b->since) {
+    if (b->source->hold (b, &b->base) == -1)
+      return -1;
+    b->held_base = true;
+  }
   return 0;
 }
 
@@ -502,12 +947,13 @@ diff_ranges (struct backup *b, struct copy_range **v, size_t *n)
   *v = NULL;
   *n = 0;
   for (;;) {
-    json_t *res = ctl_call (b->ctl, "snapshot.diff",
-                            json_pack ("{s:s, s:s, s:s, s:I, s:i}",
-                                       "volume", b->src.volume,
-                                       "from", b->base.id, "to", b->src.id,
-                                       "cursor", cursor,
-                                       "max_ranges", DIFF_PAGE));
+    json_t *res = b->source->call (b->ctl, "snapshot.diff",
+                                   json_pack ("{s:s, s:s, s:s, s:I, s:i}",
+                                              "volume", b->src.volume,
+                                              "from", b->base.id,
+                                              "to", b->src.id,
+                                              "cursor", cursor,
+                                              "max_ranges", DIFF_PAGE));
     json_t *next;
     int r;
 
@@ -543,7 +989,8 @@ make_ranges (struct backup *b)
       return -1;
     }
   }
-  else if (copy_map (b->src_uri, b->src.size, &raw, &n, err, sizeof err) == -1)
+  else if (copy_map (b->src_uri, b->tls_certificates, b->src.size, &raw, &n,
+                     err, sizeof err) == -1)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "%s", err), -1;
   b->ranges = copy_align (raw, n, b->src.size, &b->nranges);
   free (raw);
@@ -705,6 +1152,7 @@ run_copy (struct backup *b, struct copy_stats *st)
     .start = b->resume ? b->m.resume_offset : 0,
     .connections = b->connections, .sums = b->sums,
     .tick = tick, .opaque = b, .tick_ms = 100, .stop = &stop_signal,
+    .tls_certificates = b->tls_certificates,
   };
   char err[512], ck[512];
   int r;
@@ -738,16 +1186,9 @@ static int
 snapshot_replica (struct backup *b)
 {
   char label[sizeof REPLICA_PREFIX + UUID_STRLEN];
-  json_t *res;
 
   snprintf (label, sizeof label, REPLICA_PREFIX "%s", b->src.id);
-  res = ctl_call (&b->dest_ctl, "snapshot.create",
-                  json_pack ("{s:[s], s:s}", "volumes", b->dest,
-                             "label", label));
-  if (res == NULL)
-    return -1;
-  json_decref (res);
-  return 0;
+  return b->replica->snapshot (b, label);
 }
 
 /* 8. The summary. */
@@ -792,39 +1233,71 @@ print_summary (struct backup *b, const struct copy_stats *st, const char *sha)
   return CTL_EXIT_OK;
 }
 
-static int
-parse_options (struct backup *b, const struct ctl_args *a)
+int
+backup_parse_connections (struct ctl *ctl, const char *arg, unsigned *out)
 {
-  const char *c = a->opt[OPT_CONNECTIONS], *e = a->opt[OPT_HOLD_EXPIRES];
   char *end;
   long v;
 
-  b->connections = CONNECTIONS_DEFAULT;
-  if (c) {
-    errno = 0;
-    v = strtol (c, &end, 10);
-    if (errno || end == c || *end || v < 1 || v > COPY_MAX_CONNECTIONS)
-      return ctl_usage_error (b->ctl, "invalid --connections '%s': expected "
-                              "1 to %d", c, COPY_MAX_CONNECTIONS), -1;
-    b->connections = v;
-  }
-  b->hold_expires = HOLD_EXPIRES_DEFAULT_S;
-  if (e) {
-    errno = 0;
-    v = strtol (e, &end, 10);
-    if (errno || end == e || *end || v < 1 || v > 365L * 86400)
-      return ctl_usage_error (b->ctl, "invalid --hold-expires '%s': expected "
-                              "whole seconds from 1 to %ld", e, 365L * 86400),
-        -1;
-    b->hold_expires = v;
-  }
+  *out = CONNECTIONS_DEFAULT;
+  if (arg == NULL)
+    return 0;
+  errno = 0;
+  v = strtol (arg, &end, 10);
+  if (errno || end == arg || *end || v < 1 || v > COPY_MAX_CONNECTIONS)
+    return ctl_usage_error (ctl, "invalid --connections '%s': expected 1 to "
+                            "%d", arg, COPY_MAX_CONNECTIONS), -1;
+  *out = v;
+  return 0;
+}
+
+int
+backup_parse_hold_expires (struct ctl *ctl, const char *arg, int64_t *out)
+{
+  char *end;
+  long v;
+
+  *out = HOLD_EXPIRES_DEFAULT_S;
+  if (arg == NULL)
+    return 0;
+  errno = 0;
+  v = strtol (arg, &end, 10);
+  if (errno || end == arg || *end || v < 1 || v > 365L * 86400)
+    return ctl_usage_error (ctl, "invalid --hold-expires '%s': expected "
+                            "whole seconds from 1 to %ld", arg, 365L * 86400),
+      -1;
+  *out = v;
+  return 0;
+}
+
+static int
+parse_options (struct backup *b, const struct ctl_args *a)
+{
+  if (backup_parse_connections (b->ctl, a->opt[OPT_CONNECTIONS],
+                                &b->connections) == -1 ||
+      backup_parse_hold_expires (b->ctl, a->opt[OPT_HOLD_EXPIRES],
+                                 &b->hold_expires) == -1)
+    return -1;
+  b->source = b->ctl->coordinator ? &coord_source : &local_source;
   b->quiet = a->opt[OPT_QUIET] != NULL;
   b->resume = a->opt[OPT_RESUME] != NULL;
   b->bar = !b->quiet && isatty (STDERR_FILENO);
+  b->tls_certificates = a->opt[OPT_NBD_TLS];
+  if (a->opt[OPT_DEST_SOCKET] && a->opt[OPT_DEST_COORDINATOR])
+    return ctl_usage_error (b->ctl, "give --dest-socket or "
+                            "--dest-coordinator, not both"), -1;
+  b->dest_ctl = *b->ctl;
   if (a->opt[OPT_DEST_SOCKET]) {
-    b->replica = true;
-    b->dest_ctl = *b->ctl;
+    b->replica = &socket_replica;
+    b->dest_ctl.coordinator = NULL;
     b->dest_ctl.socket = a->opt[OPT_DEST_SOCKET];
+  }
+  if (a->opt[OPT_DEST_COORDINATOR]) {
+    b->replica = &coord_replica;
+    b->dest_ctl.socket = NULL;
+    b->dest_ctl.coordinator = a->opt[OPT_DEST_COORDINATOR];
+    if (ctl_coordinator_settings (&b->dest_ctl) != 0)
+      return -1;
   }
   b->dest_is_uri = !b->replica && is_nbd_uri (b->dest);
   if (b->resume && b->replica)
@@ -853,13 +1326,10 @@ static int
 backup_steps (struct backup *b, const struct ctl_args *a, char sha[65],
               struct copy_stats *st)
 {
-  char export[PROTO_NAME_MAX + UUID_STRLEN + 2];
-
   if (resolve_source (b, a->argv[0]) == -1 ||
       (a->opt[OPT_SINCE] && resolve_base (b, a->opt[OPT_SINCE]) == -1))
     return -1;
-  snprintf (export, sizeof export, "%s@%s", b->src.volume, b->src.id);
-  b->src_uri = export_uri (b->ctl, a->opt[OPT_NBD], export, "source");
+  b->src_uri = b->source->export_uri (b, a->opt[OPT_NBD]);
   if (b->src_uri == NULL || prepare_dest (b) == -1 || take_holds (b) == -1 ||
       make_ranges (b) == -1)
     return -1;
@@ -874,12 +1344,50 @@ backup_steps (struct backup *b, const struct ctl_args *a, char sha[65],
   return 0;
 }
 
+int
+backup_volume (struct ctl *ctl, const struct backup_job *job,
+               struct backup_result *res)
+{
+  struct backup b = {
+    .ctl = ctl, .source = &coord_source, .dest = job->image, .fd = -1,
+    .sums_fd = -1, .connections = job->connections, .quiet = true,
+    .tls_certificates = job->tls_certificates,
+  };
+  int r;
+
+  memset (res, 0, sizeof *res);
+  clock_gettime (CLOCK_MONOTONIC, &b.t0);
+  b.last_draw = b.t0;
+  snprintf (b.volume_uuid, sizeof b.volume_uuid, "%s", job->volume_uuid);
+  snprintf (b.src.volume, sizeof b.src.volume, "%s", job->volume);
+  snprintf (b.src.id, sizeof b.src.id, "%s", job->snapshot);
+  snprintf (b.src.set_id, sizeof b.src.set_id, "%s", job->set_id);
+  b.src.size = job->size;
+  b.src.generation = job->generation;
+  if (job->since) {
+    b.since = true;
+    snprintf (b.base.volume, sizeof b.base.volume, "%s", job->volume);
+    snprintf (b.base.id, sizeof b.base.id, "%s", job->since);
+  }
+  b.src_uri = strdup (job->uri);
+  r = -1;
+  if (b.src_uri == NULL)
+    ctl_error (ctl, CTL_EXIT_FAILURE, "out of memory");
+  else if (prepare_dest (&b) == 0 && make_ranges (&b) == 0 &&
+           open_file_dest (&b) == 0 && run_copy (&b, &res->st) == 0 &&
+           finish_file (&b, res->sha256) == 0)
+    r = 0;
+  res->seconds = seconds_since (&b.t0);
+  backup_free (&b);
+  return r;
+}
+
 static int
 backup (struct ctl *ctl, const struct ctl_args *a)
 {
   struct backup b = { .ctl = ctl, .dest = a->argv[1], .fd = -1,
                       .sums_fd = -1 };
-  struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+  struct backup_signals old;
   struct copy_stats st = { 0 };
   char sha[65] = "";
   int r;
@@ -888,13 +1396,10 @@ backup (struct ctl *ctl, const struct ctl_args *a)
     return CTL_EXIT_USAGE;
   clock_gettime (CLOCK_MONOTONIC, &b.t0);
   b.last_draw = b.t0;
-  sigemptyset (&sa.sa_mask);
-  sigaction (SIGINT, &sa, &old_int);
-  sigaction (SIGTERM, &sa, &old_term);
+  backup_catch_signals (&old);
   r = backup_steps (&b, a, sha, &st);
   release_holds (&b);
-  sigaction (SIGINT, &old_int, NULL);
-  sigaction (SIGTERM, &old_term, NULL);
+  backup_restore_signals (&old);
   if (r == 0)
     r = print_summary (&b, &st, sha);
   else
@@ -905,13 +1410,17 @@ backup (struct ctl *ctl, const struct ctl_args *a)
 
 const struct ctl_command ctl_backup_commands[] = {
   { "backup", "", "SOURCE DEST [--since BASE] [--connections N] [--nbd URI] "
-    "[--quiet] [--resume] [--dest-socket SOCKET] [--hold-expires SECONDS]",
-    "Copy snapshot SOURCE (VOLUME@ID) to DEST: a file (raw, sparse, with a "
-    "manifest DEST.snapvol.json), an NBD URI, or with --dest-socket a volume "
-    "of another server (replication); with --since BASE only what changed "
-    "since snapshot BASE.",
+    "[--quiet] [--resume] [--dest-socket SOCKET | --dest-coordinator "
+    "HOST:PORT] [--hold-expires SECONDS] [--nbd-tls-certificates DIR]",
+    "Copy snapshot SOURCE (VOLUME@ID; with --coordinator PROVIDER/VOLUME@ID, "
+    "ID a snapshot or set id) to DEST: a file (raw, sparse, with a manifest "
+    "DEST.snapvol.json), an NBD URI, or a volume of another server "
+    "(replication: VOLUME with --dest-socket, PROVIDER/VOLUME with "
+    "--dest-coordinator); with --since BASE only what changed since "
+    "snapshot BASE.",
     2, 2, { "since", "connections", "nbd", "quiet", "resume", "dest-socket",
-            "hold-expires", NULL },
-    backup, (1u << OPT_QUIET) | (1u << OPT_RESUME), false },
+            "hold-expires", "dest-coordinator", "nbd-tls-certificates",
+            NULL },
+    backup, (1u << OPT_QUIET) | (1u << OPT_RESUME), CTL_EITHER },
   { NULL },
 };

@@ -20,7 +20,7 @@
 #define CTL_EXIT_FAILURE 1      /* the command failed */
 #define CTL_EXIT_USAGE   2      /* the command line is wrong */
 
-#define CTL_MAX_OPTIONS  8      /* options of one command */
+#define CTL_MAX_OPTIONS  10     /* options of one command */
 
 /* set create waits this long by default: a set may wait for the one
  * before it, and its writers may take the whole freeze window. */
@@ -157,6 +157,11 @@ extern void ctl_error_printed (void);
  * -1 after ctl_usage_error. */
 extern int ctl_parse_size (const struct ctl *ctl, const char *what,
                            const char *arg, uint64_t *out);
+
+/* The coordinator and our TLS files of CTL, from the options or the
+ * environment ($SNAPVOL_COORDINATOR, $SNAPVOL_CERT, $SNAPVOL_KEY,
+ * $SNAPVOL_CA).  0, or CTL_EXIT_USAGE after ctl_usage_error. */
+extern int ctl_coordinator_settings (struct ctl *ctl);
 
 /* Check a PROVIDER/VOLUME argument V.  -1 after ctl_usage_error. */
 extern int ctl_check_pv (const struct ctl *ctl, const char *v);

@@ -23,7 +23,8 @@
 
 struct manifest {
   bool complete;                /* "state": "complete" / "in-progress" */
-  char volume[128];             /* the source volume's name, */
+  char volume[2 * 64 + 2];      /* the source volume's name (or
+                                 * PROVIDER/VOLUME), */
   char volume_uuid[40];         /* and identity */
   char snapshot[40];            /* the snapshot the image holds (or is
                                  * being brought to) */

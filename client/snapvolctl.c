@@ -423,10 +423,8 @@ option_or_env (const char *value, const char *var)
   return value && *value ? value : NULL;
 }
 
-/* The coordinator and our TLS files, from the options or the
- * environment.  0, or an exit status. */
-static int
-coordinator_settings (struct ctl *ctl)
+int
+ctl_coordinator_settings (struct ctl *ctl)
 {
   ctl->coordinator = option_or_env (ctl->coordinator, "SNAPVOL_COORDINATOR");
   ctl->cert = option_or_env (ctl->cert, "SNAPVOL_CERT");
@@ -469,7 +467,7 @@ run_command (struct ctl *ctl, const struct ctl_command *c,
   if (r < 0) {
     if (to_coordinator (ctl, c)) {
       ctl->socket = NULL;
-      r = coordinator_settings (ctl);
+      r = ctl_coordinator_settings (ctl);
     }
     else {
       ctl->coordinator = NULL;

@@ -796,6 +796,15 @@ const struct ctl_command ctl_set_commands[] = {
   { "set", "release", "ID TAG",
     "Release the hold TAG of every snapshot of a set.",
     2, 2, { NULL }, set_release, 0, true },
+  { "set", "backup", "SET DIR [--since SET] [--connections N] [--quiet] "
+    "[--hold-expires SECONDS] [--nbd-tls-certificates DIR]",
+    "Back up every snapshot of a set into DIR/PROVIDER/VOLUME.img, in "
+    "parallel, holding the set meanwhile, with one manifest "
+    "DIR/snapvol-set.json written last; with --since SET (the set DIR "
+    "holds) only what changed.",
+    2, 2, { "since", "connections", "quiet", "hold-expires",
+            "nbd-tls-certificates", NULL },
+    ctl_set_backup, 1u << 2, true },
   { NULL },
 };
 

@@ -35,7 +35,7 @@ struct ctl {
   bool json;                    /* --json: print the result as JSON */
   bool json_errors;             /* --json is on the command line: errors
                                  * are JSON even before it is parsed */
-  char command[64];             /* "volume create", to prefix messages */
+  char command[160];            /* "volume create", to prefix messages */
 };
 
 struct ctl_args {
@@ -89,6 +89,8 @@ extern const struct ctl_command ctl_diff_commands[];
 extern const struct ctl_command ctl_check_commands[];
 /* snapvolctl backup (ctl-backup.c). */
 extern const struct ctl_command ctl_backup_commands[];
+/* snapvolctl set backup (ctl-setbackup.c), a row of ctl_set_commands. */
+extern int ctl_set_backup (struct ctl *ctl, const struct ctl_args *args);
 /* The coordinator's requester commands (ctl-coord.c). */
 extern const struct ctl_command ctl_set_commands[];
 extern const struct ctl_command ctl_writer_commands[];

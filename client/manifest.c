@@ -136,17 +136,26 @@ manifest_write (const char *path, const struct manifest *m, char *err,
                 size_t errlen)
 {
   json_t *j = manifest_json (m);
-  char tmp[4200];
-  char *text;
-  size_t len;
-  int fd;
+  int r;
 
   if (j == NULL) {
     snprintf (err, errlen, "cannot build the manifest: out of memory");
     return -1;
   }
-  text = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  r = manifest_write_json (path, j, err, errlen);
   json_decref (j);
+  return r;
+}
+
+int
+manifest_write_json (const char *path, json_t *j, char *err, size_t errlen)
+{
+  char tmp[4200];
+  char *text;
+  size_t len;
+  int fd;
+
+  text = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   if (text == NULL) {
     snprintf (err, errlen, "cannot build the manifest: out of memory");
     return -1;

@@ -51,6 +51,13 @@ extern int manifest_write (const char *path, const struct manifest *m,
                            char *err, size_t errlen)
   __attribute__((nonnull));
 
+/* Replace the file at PATH by the JSON value J (indented), atomically
+ * and durably, as manifest_write does (the set manifest of snapvolctl
+ * set backup uses it too).  0, or -1 with a message in ERR. */
+extern int manifest_write_json (const char *path, json_t *j, char *err,
+                                size_t errlen)
+  __attribute__((nonnull));
+
 /* The image hash of a digest table (COPY_DIGEST bytes per block) of
  * NBLOCKS blocks: SHA-256 over the digests in order, as lower-case hex
  * into OUT. */

@@ -168,7 +168,7 @@ ctl_report (const struct ctl *ctl, int code, const char *message,
 static int
 report_v (const struct ctl *ctl, int code, const char *fmt, va_list ap)
 {
-  char message[2048], line[2200];
+  char message[2048], line[2048 + sizeof ctl->command + 4];
 
   vsnprintf (message, sizeof message, fmt, ap);
   if (ctl && ctl->command[0])

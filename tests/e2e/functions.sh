@@ -33,6 +33,9 @@ requires_snapvol
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || skip "python3-libnbd is not installed"
 
 declare -A provider_pids writer_pids
+# provider_nbd_uri[NAME]: the nbd-uri= provider NAME registers, if not
+# its own socket (a test putting a proxy in front of it sets it).
+declare -A provider_nbd_uri
 
 # ctl ARGS...: snapvolctl against the coordinator, as the requester
 # (certificate backup).  ctl_as WHO ARGS...: with WHO's certificate.
@@ -123,7 +126,7 @@ start_provider ()
     local -a args=(dir="$tmp/$name" control="$tmp/$name.ctl"
                    coordinator="127.0.0.1:$port" tls-certificate="$pki/$who.crt"
                    tls-key="$pki/$who.key" tls-ca="$pki/ca.crt" provider="$name"
-                   nbd-uri="nbd+unix:///?socket=$tmp/$name.sock")
+                   nbd-uri="${provider_nbd_uri[$name]:-nbd+unix:///?socket=$tmp/$name.sock}")
     for i in "$@"; do args+=(volume="$i"); done
     local -a opts=(-f -U "$tmp/$name.sock" --pidfile "$tmp/$name.pid" --exit-with-parent)
     [ "${SNAPVOL_TEST_VERBOSE:-0}" != 1 ] || opts+=(-v)

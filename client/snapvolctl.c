@@ -62,7 +62,8 @@ print_help (void)
           "Manage the volumes and snapshots of a snapvol server through its\n"
           "control socket, and the snapshot sets, writers and providers of\n"
           "snapvol-coordinator (the set, writer, provider and volumes\n"
-          "commands; diff goes to the coordinator with --coordinator).\n"
+          "commands; diff and backup go to the coordinator with\n"
+          "--coordinator).\n"
           "\n"
           "Commands:\n");
   for (t = 0; t < NTABLES; t++)

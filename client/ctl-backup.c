@@ -992,7 +992,10 @@ make_ranges (struct backup *b)
   else if (copy_map (b->src_uri, b->tls_certificates, b->src.size, &raw, &n,
                      err, sizeof err) == -1)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "%s", err), -1;
-  b->ranges = copy_align (raw, n, b->src.size, &b->nranges);
+  /* An incremental of a volume nothing wrote has no ranges, and raw
+   * stays NULL: copy_align takes a non-NULL array even when N is 0. */
+  b->ranges = copy_align (raw ? raw : &(struct copy_range) { 0 }, n,
+                          b->src.size, &b->nranges);
   free (raw);
   if (b->ranges == NULL)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "out of memory"), -1;

@@ -21,8 +21,8 @@
 #       provider reconnecting: a new TLS connection with storage-b's
 #       certificate) and `snapvolctl set create storage-a/db` as the
 #       requester backup.  Prints one line per round and then
-#       "registrations: X of R within LIMIT s" and
-#       "set create: Y of R within LIMIT s", then the slowest of each.
+#       "registrations: S of R succeeded, W within LIMIT s, slowest T s"
+#       and "set create: ..." in the same form.
 
 import argparse
 import errno
@@ -113,11 +113,20 @@ def tls_call(args, who, method, params):
 
 
 def probe(args):
-    reg_ok = set_ok = 0
-    reg_worst = set_worst = 0.0
+    """R rounds of a registration and a set create.  Prints, per kind,
+    "KIND: S of R succeeded, W within LIMIT s, slowest T s"."""
+    stats = {"registrations": [0, 0, 0.0], "set create": [0, 0, 0.0]}
     params = {"name": "storage-b", "nbd_uri": "nbd://127.0.0.1:1",
               "volumes": []}
     env = dict(os.environ)
+
+    def count(kind, ok, t):
+        st = stats[kind]
+        st[0] += ok
+        st[1] += ok and t <= args.limit
+        st[2] = max(st[2], t)
+        return "ok" if ok and t <= args.limit else "SLOW" if ok else "FAILED"
+
     for r in range(1, args.rounds + 1):
         t0 = time.monotonic()
         try:
@@ -125,7 +134,7 @@ def probe(args):
         except (OSError, ssl.SSLError) as e:
             answer = "ERROR: %s" % e
         t_reg = time.monotonic() - t0
-        good_reg = '"heartbeat_ms"' in answer and t_reg <= args.limit
+        v_reg = count("registrations", '"heartbeat_ms"' in answer, t_reg)
 
         t0 = time.monotonic()
         p = subprocess.run([args.snapvolctl, "--coordinator",
@@ -137,22 +146,15 @@ def probe(args):
                            env=env, timeout=30)
         t_set = time.monotonic() - t0
         out = p.stdout.decode(errors="replace")
-        good_set = (p.returncode == 0 and out.startswith("Created snapshot set ")
-                    and t_set <= args.limit)
-        reg_ok += good_reg
-        set_ok += good_set
-        reg_worst = max(reg_worst, t_reg)
-        set_worst = max(set_worst, t_set)
-        print("round %d: register %.3f s %s; set create %.3f s %s" %
-              (r, t_reg, "ok" if good_reg else "FAILED: " + answer[:200],
-               t_set, "ok" if good_set else "FAILED: " + out[:200]),
+        v_set = count("set create", p.returncode == 0
+                      and out.startswith("Created snapshot set "), t_set)
+        print("round %d: register %.3f s %s%s; set create %.3f s %s%s" %
+              (r, t_reg, v_reg, "" if v_reg == "ok" else ": " + answer[:200],
+               t_set, v_set, "" if v_set == "ok" else ": " + out[:200]),
               flush=True)
-    print("registrations: %d of %d within %g s" % (reg_ok, args.rounds,
-                                                   args.limit))
-    print("set create: %d of %d within %g s" % (set_ok, args.rounds,
-                                                args.limit))
-    print("slowest: register %.3f s, set create %.3f s" % (reg_worst,
-                                                          set_worst))
+    for kind, (ok, fast, worst) in stats.items():
+        print("%s: %d of %d succeeded, %d within %g s, slowest %.3f s" %
+              (kind, ok, args.rounds, fast, args.limit, worst))
 
 
 def main():

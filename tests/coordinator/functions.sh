@@ -334,9 +334,23 @@ start_flood_coordinator ()
 # of 127.0.0.0/8) with tests/coordinator/flood.py, reopening each one
 # the coordinator closes, and meanwhile run 100 rounds of a provider
 # registration and a `snapvolctl set create` from 127.0.0.1.  Fails
-# unless 100 of 100 of each succeed within 1 s and storage-a stays
-# connected.  The flood's summary is in $tmp/flood.out, the probe's in
-# $tmp/probe.out.  Start the coordinator with $coord_quiet set.
+# unless every one of each succeeds, at least 98 of 100 within 1 s and
+# none later than 3 s, and storage-a stays connected.  (Without the
+# flood protection none succeeds within 1 s; the two rounds of slack
+# are for a CPU shared with other tests: a round is a whole snapvolctl
+# process and TLS handshake, which a loaded 2-core machine can delay
+# past 1 s on its own.)  The flood's summary is in $tmp/flood.out, the
+# probe's in $tmp/probe.out.  Start the coordinator with $coord_quiet
+# set.
+# probe_within KIND: flood_probe's rule for the probe's line of KIND.
+probe_within ()
+{
+    local line
+    line=$(grep "^$1: " "$tmp/probe.out") || fail "$1: no summary in the probe's output"
+    [[ $line =~ ^"$1: 100 of 100 succeeded, "(9[89]|100)" within 1 s, slowest "([0-2]\.[0-9]+|3\.000)" s"$ ]] ||
+        fail "$line: $(grep -E 'FAILED|SLOW' "$tmp/probe.out" | head -5)"
+}
+
 flood_probe ()
 {
     local flood_py=$abs_top_srcdir/tests/coordinator/flood.py
@@ -354,10 +368,8 @@ flood_probe ()
     stop_flood
     cat "$tmp/flood.out"
     grep -v '^round' "$tmp/probe.out" || :
-    grep -q '^registrations: 100 of 100 within 1 s$' "$tmp/probe.out" ||
-        fail "registrations: $(grep FAILED "$tmp/probe.out" | head -5)"
-    grep -q '^set create: 100 of 100 within 1 s$' "$tmp/probe.out" ||
-        fail "set create: $(grep FAILED "$tmp/probe.out" | head -5)"
+    probe_within "registrations"
+    probe_within "set create"
     grep -Eq '^opened [0-9]+, closed by the coordinator [0-9]{3,}$' "$tmp/flood.out" ||
         fail "flood: $(cat "$tmp/flood.out")"
     ! grep -q '"disconnected"' "$tmp/storage-a.events" || fail "storage-a was disconnected"

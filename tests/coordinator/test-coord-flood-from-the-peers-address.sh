@@ -8,7 +8,7 @@
 # connections in their handshake from one address, the coordinator
 # closes the oldest that has sent nothing, so a peer that sends its
 # ClientHello at once is not the one closed.  100 of 100 provider
-# registrations and `snapvolctl set create` calls succeed within 1 s
+# registrations and `snapvolctl set create` calls succeed, 98 or more within 1 s (none after 3 s)
 # each (flood_probe); a per-address limit that refused new connections
 # would have refused them all.
 

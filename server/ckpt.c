@@ -225,10 +225,11 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
     return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
                      " header is inconsistent", v->name, path);
   {
-    const uint8_t *rp = body + bodylen - (uint64_t) nreverts * CK_REVERT_LEN;
+    /* By offset: an empty checkpoint has no body at all (NULL). */
+    uint64_t roff = bodylen - (uint64_t) nreverts * CK_REVERT_LEN;
     uint32_t prev = 1;
-    for (i = 0; i < nreverts; i++, rp += CK_REVERT_LEN) {
-      uint32_t g = get_le32 (rp), parent = get_le32 (rp + 4);
+    for (i = 0; i < nreverts; i++, roff += CK_REVERT_LEN) {
+      uint32_t g = get_le32 (body + roff), parent = get_le32 (body + roff + 4);
       /* Generations between two reverts were snapshots' (or the
        * live volume's): the one before this revert was live. */
       if (g <= prev || g > live_gen)

@@ -111,6 +111,32 @@ volume_delete (struct ctl *ctl, const struct ctl_args *a)
                            false, print_deleted);
 }
 
+static int
+print_reverted (json_t *result)
+{
+  json_t *list = json_object_get (result, "reverted"), *r;
+  size_t i;
+
+  json_array_foreach (list, i, r)
+    printf ("Reverted volume %s to snapshot %s (generation %" JSON_INTEGER_FORMAT
+            "; live generation now %" JSON_INTEGER_FORMAT ").\n",
+            out_str (r, "volume"), out_str (r, "snapshot"),
+            json_integer_value (json_object_get (r, "parent_generation")),
+            json_integer_value (json_object_get (r, "generation")));
+  return CTL_EXIT_OK;
+}
+
+static int
+volume_revert (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = json_pack ("{s:s, s:s, s:b}", "name", a->argv[0],
+                              "snapshot", a->argv[1], "force",
+                              a->opt[0] != NULL);
+
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.revert", params),
+                           false, print_reverted);
+}
+
 const struct ctl_command ctl_volume_commands[] = {
   { "volume", "create", "NAME SIZE [--cluster-size SIZE]",
     "Create a volume of SIZE bytes (a multiple of 512).",
@@ -121,5 +147,10 @@ const struct ctl_command ctl_volume_commands[] = {
   { "volume", "delete", "NAME",
     "Delete a volume.  It must have no snapshots and no open connection.",
     1, 1, { NULL }, volume_delete, 0, false },
+  { "volume", "revert", "[--force] NAME SNAPSHOT",
+    "Make the live volume's content that of its SNAPSHOT (or set id), at"
+    " once, keeping every snapshot; refused while clients are connected"
+    " unless --force (they must drop their caches).",
+    2, 2, { "force", NULL }, volume_revert, 1u << 0, false },
   { NULL },
 };

@@ -654,6 +654,137 @@ snapshot_diff (const struct rpc_context *ctx, json_t *params,
                : json_integer ((json_int_t) next));
 }
 
+/* The optional boolean FORCE of a revert: 0 or 1 into *FORCE, or -1
+ * with the error set. */
+static int
+get_force (json_t *params, int *force, struct rpcerr *e)
+{
+  json_t *f = json_object_get (params, "force");
+
+  *force = 0;
+  if (f == NULL)
+    return 0;
+  if (!json_is_boolean (f))
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
+                       "'force' must be true or false");
+  *force = json_is_true (f);
+  return 0;
+}
+
+static json_t *
+revert_json (const struct sv_revert_result *res, size_t n, struct rpcerr *e)
+{
+  json_t *list = json_array ();
+  size_t i;
+
+  if (list == NULL)
+    return fail_nomem (e);
+  for (i = 0; i < n; i++) {
+    json_t *v = pack (e, "{s:s, s:s, s:I, s:I}",
+                      "volume", res[i].volume,
+                      "snapshot", res[i].snapshot,
+                      "generation", (json_int_t) res[i].generation,
+                      "parent_generation", (json_int_t) res[i].parent);
+    if (v == NULL || json_array_append_new (list, v) == -1) {
+      json_decref (list);
+      return v ? fail_nomem (e) : NULL;
+    }
+  }
+  return list;
+}
+
+static const struct proto_param volume_revert_params[] = {
+  NAME_PARAM ("name", true),
+  { "snapshot", PROTO_UUID, true, 0, 0 },
+  { "force", PROTO_ANY, false, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+volume_revert (const struct rpc_context *ctx, json_t *params,
+               struct rpcerr *e)
+{
+  char id[UUID_STRLEN + 1];
+  struct sv_revert_result res;
+  struct uuid u;
+  int force;
+  json_t *list;
+
+  if (get_force (params, &force, e) == -1)
+    return NULL;
+  get_uuid (params, "snapshot", id, &u);
+  if (pool_volume_revert (ctx->pool, get_string (params, "name"), id, force,
+                          &res) == -1)
+    return fail_engine (e);
+  list = revert_json (&res, 1, e);
+  if (list == NULL)
+    return NULL;
+  return pack (e, "{s:o}", "reverted", list);
+}
+
+static const struct proto_param hold_revert_params[] = {
+  { "hold_id", PROTO_UUID, true, 0, 0 },
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  { "force", PROTO_ANY, false, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+/* The revert variant of hold.commit: every held volume reverted to its
+ * snapshot of the set SET_ID, all or none (pool_hold_revert). */
+static json_t *
+hold_revert (const struct rpc_context *ctx, json_t *params,
+             struct rpcerr *e)
+{
+  CLEANUP_FREE struct sv_revert_result *res = NULL;
+  CLEANUP_FREE const char **ids = NULL;
+  char hold_id[UUID_STRLEN + 1], set_id[UUID_STRLEN + 1];
+  struct sv_hold *hold = NULL;
+  struct uuid hold_uuid, set_uuid;
+  size_t n = 0, i;
+  int force;
+  json_t *list;
+
+  if (get_force (params, &force, e) == -1)
+    return NULL;
+  get_uuid (params, "hold_id", hold_id, &hold_uuid);
+  get_uuid (params, "set_id", set_id, &set_uuid);
+  switch (holds_take (ctx->holds, &hold_uuid, &hold, &n)) {
+  case HOLD_ACTIVE:
+    break;
+  case HOLD_EXPIRED:
+    rpcerr_set (e, SV_RPC_EXPIRED, "hold %s expired before it was "
+                "committed: nothing was reverted", hold_id);
+    return NULL;
+  case HOLD_COMMITTED:
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
+                hold_id);
+    return NULL;
+  case HOLD_RELEASED:
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
+    return NULL;
+  case HOLD_UNKNOWN:
+  default:
+    rpcerr_set (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
+    return NULL;
+  }
+
+  /* From here this function owns the hold and must end it. */
+  res = calloc (n, sizeof *res);
+  ids = calloc (n, sizeof *ids);
+  if (res == NULL || ids == NULL) {
+    pool_hold_release (ctx->pool, hold);
+    return fail_nomem (e);
+  }
+  for (i = 0; i < n; i++)
+    ids[i] = set_id;
+  if (pool_hold_revert (ctx->pool, hold, ids, force, res) == -1)
+    return fail_engine (e);
+  list = revert_json (res, n, e);
+  if (list == NULL)
+    return NULL;
+  return pack (e, "{s:s, s:o}", "set_id", set_id, "reverted", list);
+}
+
 static const struct method {
   const char *name;
   const struct proto_param *params;
@@ -663,6 +794,7 @@ static const struct method {
   { "volume.create", volume_create_params, volume_create },
   { "volume.list", volume_list_params, volume_list },
   { "volume.delete", volume_delete_params, volume_delete },
+  { "volume.revert", volume_revert_params, volume_revert },
   { "snapshot.create", snapshot_create_params, snapshot_create },
   { "snapshot.list", snapshot_list_params, snapshot_list },
   { "snapshot.delete", snapshot_delete_params, snapshot_delete },
@@ -671,6 +803,7 @@ static const struct method {
   { "snapshot.release", snapshot_release_params, snapshot_release },
   { "hold.begin", hold_begin_params, hold_begin },
   { "hold.commit", hold_commit_params, hold_commit },
+  { "hold.revert", hold_revert_params, hold_revert },
   { "hold.release", hold_release_params, hold_release },
 };
 

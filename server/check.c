@@ -725,10 +725,24 @@ check_data (struct volscan *vs, const struct owner *own, size_t nown)
   close (fd);
 }
 
-/* Space: what no view reads (step 2c).  The rule of docs/design.md:
- * subcluster s of a version at generation a is read by the snapshots
- * pinned in [a, h), h the generation of the nearest newer version that
- * defines s, and by the live volume when none does. */
+/* Space: what no view reads (step 2c).  The rule of docs/design.md
+ * ("Who reads a subcluster", and "Revert" for a reverted volume), as
+ * the engine states it: genpath_readers. */
+
+struct unread_marks {
+  struct inspect *in;
+  uint64_t *read;               /* per version */
+};
+
+static void
+mark_read (void *opaque, int i, unsigned s, uint32_t lo, uint32_t hi,
+           int live)
+{
+  struct unread_marks *um = opaque;
+
+  if (live || inspect_snaps_between (um->in, lo, hi) > 0)
+    um->read[i] |= 1ull << s;
+}
 
 static void
 check_reclaim (struct volscan *vs)
@@ -737,28 +751,33 @@ check_reclaim (struct volscan *vs)
   uint64_t vci = 0;
   union extvec_buf evbuf;
   const struct extvec *ev;
+  const struct revert *rv;
+  struct gensegs sg;
+  size_t nrv;
 
   inspect_info (vs->in, &info);
+  inspect_reverts (vs->in, &rv, &nrv);
+  if (gensegs_build (&sg, rv, nrv) == -1) {
+    vproblem (vs, "out-of-memory", 0, NULL, "no memory to check what no"
+              " view reads");
+    return;
+  }
   while ((ev = inspect_versions (vs->in, &vci, &evbuf)) != NULL) {
-    uint32_t hi[64];
-    unsigned s;
-    int i, n;
+    struct unread_marks um = { vs->in, calloc (ev->n, sizeof (uint64_t)) };
+    uint32_t i;
+    int n;
 
-    for (s = 0; s < 64; s++)
-      hi[s] = GEN_INF;
-    for (i = (int) ev->n - 1; i >= 0; i--) {
+    if (um.read == NULL) {
+      vproblem (vs, "out-of-memory", 0, NULL, "no memory to check what no"
+                " view reads");
+      break;
+    }
+    genpath_readers (ev, &sg, info.nsub, mark_read, &um);
+    for (i = 0; i < ev->n; i++) {
       const struct ext *x = &ev->v[i];
-      uint64_t def = x->alloc | x->zero, unread = 0;
+      uint64_t unread = (x->alloc | x->zero) & ~um.read[i];
       char fix[256];
 
-      for (s = 0; s < info.nsub; s++) {
-        if (!((def >> s) & 1))
-          continue;
-        if (hi[s] != GEN_INF &&
-            inspect_snaps_between (vs->in, x->gen, hi[s]) == 0)
-          unread |= 1ull << s;
-        hi[s] = x->gen;
-      }
       if (unread == 0)
         continue;
       n = __builtin_popcountll (unread);
@@ -772,8 +791,10 @@ check_reclaim (struct volscan *vs)
                 (uint64_t) __builtin_popcountll (unread & x->alloc) *
                 info.subcluster_size);
     }
+    free (um.read);
     vci++;
   }
+  gensegs_free (&sg);
 }
 
 static void

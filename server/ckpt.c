@@ -78,8 +78,8 @@ gb_reserve (struct growbuf *b, size_t n)
 static void
 fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
              uint64_t jfirst, uint32_t live_gen, uint32_t nsnaps,
-             uint64_t nentries, uint32_t nholds, const uint8_t *body,
-             uint64_t bodylen)
+             uint64_t nentries, uint32_t nholds, uint32_t nreverts,
+             const uint8_t *body, uint64_t bodylen)
 {
   memset (hdr, 0, SV_BLOCK);
   memcpy (hdr + CK_OFF_UUID, uuid->b, 16);
@@ -91,6 +91,7 @@ fill_header (uint8_t *hdr, const struct uuid *uuid, uint64_t last_seq,
   put_le64 (hdr + CK_OFF_BODYLEN, bodylen);
   put_le32 (hdr + CK_OFF_BODYCRC, crc32c (0, body, bodylen));
   put_le32 (hdr + CK_OFF_NHOLDS, nholds);
+  put_le32 (hdr + CK_OFF_NREVERTS, nreverts);
   ondisk_seal (hdr, &ondisk_ckpt, 0);
 }
 
@@ -132,7 +133,7 @@ volume_write_empty_checkpoint (const struct sv_io *io, const char *dir,
 {
   uint8_t hdr[SV_BLOCK];
 
-  fill_header (hdr, uuid, 0, 1, 1, 0, 0, 0, NULL, 0);
+  fill_header (hdr, uuid, 0, 1, 1, 0, 0, 0, 0, NULL, 0);
   return write_checkpoint_file (io, dir, hdr, NULL, 0);
 }
 
@@ -158,7 +159,7 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   char path[4096];
   CLEANUP_FREE uint8_t *body = NULL;
   uint64_t bodylen, nentries, size, i, pos = 0;
-  uint32_t nsnaps, nholds;
+  uint32_t nsnaps, nholds, nreverts, live_gen;
   ssize_t r;
   int h;
 
@@ -183,15 +184,18 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   nsnaps = get_le32 (hdr + CK_OFF_NSNAPS);
   nentries = get_le64 (hdr + CK_OFF_NENTRIES);
   bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
-  /* Version 2 had no holds (ondisk.h). */
+  /* Version 2 had no holds, version 3 no reverts (ondisk.h). */
   nholds = get_le32 (hdr + OFF_VERSION) >= 3
     ? get_le32 (hdr + CK_OFF_NHOLDS) : 0;
+  nreverts = get_le32 (hdr + OFF_VERSION) >= 4
+    ? get_le32 (hdr + CK_OFF_NREVERTS) : 0;
 
   if (IO (v)->size (v->io->opaque, h, &size) == -1 ||
       size < SV_BLOCK || size - SV_BLOCK < bodylen ||
       nentries > bodylen / CK_ENTRY_LEN ||
       (uint64_t) nsnaps > bodylen / SNAP_REC_FIXED ||
       (uint64_t) nholds > bodylen / HOLD_REC_FIXED ||
+      (uint64_t) nreverts > bodylen / CK_REVERT_LEN ||
       v->live_gen == 0 || v->live_gen == UINT32_MAX) {
     IO (v)->close (v->io->opaque, h);
     return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
@@ -214,6 +218,33 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
   if (get_le32 (hdr + CK_OFF_BODYCRC) != crc32c (0, body, bodylen))
     return sv_error (EILSEQ, "volume %s: checkpoint %s checksum mismatch",
                      v->name, path);
+  /* The reverts end the body; replayed in order from generation 1, as
+   * the journal made them, each checked as its record would be. */
+  live_gen = v->live_gen;
+  if ((uint64_t) nreverts * CK_REVERT_LEN > bodylen)
+    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
+                     " header is inconsistent", v->name, path);
+  {
+    /* By offset: an empty checkpoint has no body at all (NULL). */
+    uint64_t roff = bodylen - (uint64_t) nreverts * CK_REVERT_LEN;
+    uint32_t prev = 1;
+    for (i = 0; i < nreverts; i++, roff += CK_REVERT_LEN) {
+      uint32_t g = get_le32 (body + roff), parent = get_le32 (body + roff + 4);
+      /* Generations between two reverts were snapshots' (or the
+       * live volume's): the one before this revert was live. */
+      if (g <= prev || g > live_gen)
+        return sv_error (EILSEQ, "volume %s: checkpoint %s: revert %"
+                         PRIu64 " of %" PRIu32 " makes generation %" PRIu32
+                         ", out of order or past the live one %" PRIu32,
+                         v->name, path, i, nreverts, g, live_gen);
+      v->live_gen = g - 1;
+      if (volume_revert_add (v, g, parent) == -1)
+        return -1;
+      prev = g;
+    }
+    v->live_gen = live_gen;
+    bodylen -= (uint64_t) nreverts * CK_REVERT_LEN;
+  }
 
   for (i = 0; i < nsnaps; i++) {
     struct snap s;
@@ -326,7 +357,16 @@ serialise (struct volume *v, struct growbuf *b, uint64_t *nentries,
     }
     vci++;
   }
-  return serialise_holds (v, b, nholds);
+  if (serialise_holds (v, b, nholds) == -1)
+    return -1;
+  for (i = 0; i < v->nreverts; i++) {
+    uint8_t *p = gb_reserve (b, CK_REVERT_LEN);
+    if (p == NULL)
+      return -1;
+    put_le32 (p, v->reverts[i].gen);
+    put_le32 (p + 4, v->reverts[i].parent);
+  }
+  return 0;
 }
 
 static int
@@ -336,7 +376,7 @@ checkpoint_cycle (struct volume *v)
   struct growbuf body = { NULL, 0, 0 };
   uint8_t hdr[SV_BLOCK];
   uint64_t last_seq, nentries, jnext, durable;
-  uint32_t live_gen, nsnaps, nholds;
+  uint32_t live_gen, nsnaps, nholds, nreverts;
   int r = -1;
 
   /* 1. */
@@ -358,6 +398,7 @@ checkpoint_cycle (struct volume *v)
   }
   live_gen = v->live_gen;
   nsnaps = v->nsnaps;
+  nreverts = (uint32_t) v->nreverts;
   r = serialise (v, &body, &nentries, &nholds);
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   gate_release (&v->gate);
@@ -379,7 +420,7 @@ checkpoint_cycle (struct volume *v)
 
   /* 4. */
   fill_header (hdr, &v->uuid, last_seq, jnext, live_gen, nsnaps, nentries,
-               nholds, body.p, body.len);
+               nholds, nreverts, body.p, body.len);
   if (write_checkpoint_file (v->io, v->dir, hdr, body.p, body.len) == -1)
     goto out;
 

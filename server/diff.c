@@ -17,6 +17,16 @@
  * fill writes the whole cluster: its subclusters nobody wrote are
  * reported as data with identical bytes (allowed; documented).
  *
+ * Reverted volumes (docs/design.md, "Revert").  FROM and TO may then
+ * lie on different branches: a subcluster changed iff a version whose
+ * generation one of them sees and the other does not defines it (the
+ * symmetric difference of their ancestors, all newer than the newest
+ * generation both see, M); its kind is what TO reads (a hole, when only
+ * FROM's branch defined it, is reported as zero).  Without such a
+ * version both resolve it to the same version, the newest of their
+ * common ancestors.  The walk skips what is not newer than M; for one
+ * branch M is f, and the rule is the one above.
+ *
  * Cost.  extmap_next_newer skips the tables that never held a version
  * newer than f, and within the others the runs and one-version slots
  * of gen <= f, under the tables' mutexes only; a cluster with a
@@ -44,6 +54,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errmsg.h"
@@ -58,6 +69,11 @@ struct diff_walk {
   uint64_t size;                /* TO's size: ranges stop there */
   uint32_t cluster_size, subcluster_size, nsub;
   uint32_t from_gen, to_gen;    /* to_gen GEN_LIVE: the live volume */
+  /* Reverted volumes: the views' paths (genpath.h; NULL: linear), the
+   * newest generation both see, and whether the walk needs them. */
+  struct genpath *from_path, *to_path;
+  uint32_t meet;
+  bool tree;
   size_t max_ranges, calls;
   sv_diff_fn fn;
   void *opaque;
@@ -119,6 +135,32 @@ changed_masks (const struct diff_walk *w, const struct extvec *ev,
   }
 }
 
+/* changed_masks for FROM and TO on two branches (the design notes). */
+static void
+changed_masks_tree (const struct diff_walk *w, const struct extvec *ev,
+                    uint64_t *data, uint64_t *zero)
+{
+  uint64_t changed = 0, seen = 0;
+  int i;
+
+  *data = *zero = 0;
+  for (i = (int) ev->n - 1; i >= 0 && ev->v[i].gen > w->meet; i--)
+    if (genpath_sees (w->from_path, w->from_gen, ev->v[i].gen) !=
+        genpath_sees (w->to_path, w->to_gen, ev->v[i].gen))
+      changed |= ev->v[i].alloc | ev->v[i].zero;
+  if (changed == 0)
+    return;
+  for (i = extvec_top_path (ev, w->to_gen, w->to_path);
+       i >= 0 && (changed & ~seen) != 0;
+       i = extvec_older (ev, w->to_path, i)) {
+    const struct ext *x = &ev->v[i];
+    *data |= x->alloc & changed & ~seen;
+    *zero |= x->zero & ~x->alloc & changed & ~seen;
+    seen |= x->alloc | x->zero;
+  }
+  *zero |= changed & ~seen;     /* TO reads a hole there */
+}
+
 /* Report the subclusters of cluster VCI from subcluster FIRST on. */
 static int
 walk_cluster (struct diff_walk *w, uint64_t vci, unsigned first,
@@ -155,7 +197,7 @@ walk (struct volume *v, struct diff_walk *w, uint64_t start)
   int r;
 
   while (!w->full &&
-         (r = extmap_next_newer (&v->map, &vci, w->from_gen, &x, &run)) > 0) {
+         (r = extmap_next_newer (&v->map, &vci, w->meet, &x, &run)) > 0) {
     uint64_t data, zero, k;
 
     if (vci * w->cluster_size >= w->size)
@@ -167,7 +209,10 @@ walk (struct volume *v, struct diff_walk *w, uint64_t start)
       union extvec_buf one = { .ev = { .n = 1, .cap = 1 } };
 
       one.ev.v[0] = x;
-      changed_masks (w, &one.ev, &data, &zero);
+      if (w->tree)
+        changed_masks_tree (w, &one.ev, &data, &zero);
+      else
+        changed_masks (w, &one.ev, &data, &zero);
       for (k = 0; k < run && !w->full; k++, first = 0)
         if ((data | zero) != 0 &&
             walk_cluster (w, vci + k, first, data, zero) == -1)
@@ -180,7 +225,9 @@ walk (struct volume *v, struct diff_walk *w, uint64_t start)
       union extvec_buf buf;
       const struct extvec *ev = extmap_get (&v->map, vci, &buf);
 
-      if (ev != NULL)
+      if (ev != NULL && w->tree)
+        changed_masks_tree (w, ev, &data, &zero);
+      else if (ev != NULL)
         changed_masks (w, ev, &data, &zero);
       else
         data = zero = 0;
@@ -251,6 +298,15 @@ count_opens (struct volume *v, const struct uuid *from,
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
+/* Free what diff_begin gave W. */
+static void
+diff_end (struct diff_walk *w)
+{
+  free (w->from_path);
+  free (w->to_path);
+  w->from_path = w->to_path = NULL;
+}
+
 /* Find VOLUME and its snapshots FROM and TO, check them, fill W and,
  * with COUNT, count the diff as an open of both.  Their snapshot ids
  * into FROM_ID and TO_ID (they may have been given as set ids). */
@@ -300,15 +356,35 @@ diff_begin (struct sv_pool *pool, const char *volume, const char *from,
   *from_id = v->snaps[fi].id;
   if (ti >= 0)
     *to_id = v->snaps[ti].id;
+  /* One branch: the newest generation both see is the older one. */
+  w->meet = w->from_gen < w->to_gen ? w->from_gen : w->to_gen;
+  w->tree = false;
+  w->from_path = w->to_path = NULL;
+  if (v->nreverts > 0) {
+    if (volume_path_of (v, w->from_gen, &w->from_path) == -1 ||
+        volume_path_of (v, w->to_gen, &w->to_path) == -1) {
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      diff_end (w);
+      return NULL;
+    }
+    w->meet = genpath_meet (w->from_path, w->from_gen, w->to_path,
+                            w->to_gen);
+    w->tree = w->meet != w->from_gen || w->to_path != NULL ||
+      w->from_path != NULL;
+  }
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 
-  if (w->from_gen >= w->to_gen) {
+  /* Not older: TO is FROM, or one of FROM's ancestors. */
+  if (w->from_gen == w->to_gen ||
+      (w->from_gen > w->to_gen && w->meet == w->to_gen)) {
+    diff_end (w);
     sv_error (EINVAL, "from snapshot %s (generation %" PRIu32 ") is not "
               "older than to snapshot %s (generation %" PRIu32 ")",
               from, w->from_gen, to, w->to_gen);
     return NULL;
   }
   if (start > w->size) {
+    diff_end (w);
     sv_error (EINVAL, "cursor %" PRIu64 " is past the end of volume "
               "%s (%" PRIu64 " bytes)", start, volume, w->size);
     return NULL;
@@ -352,6 +428,7 @@ pool_snapshot_diff (struct sv_pool *pool, const char *volume,
   sv_lock (&pool->mu, LOCK_POOL);
   count_opens (v, &from_id, to ? &to_id : NULL, -1);
   sv_unlock (&pool->mu, LOCK_POOL);
+  diff_end (&w);
   return r;
 }
 
@@ -368,6 +445,7 @@ pool_snapshot_diff_info (struct sv_pool *pool, const char *volume,
   if (diff_begin (pool, volume, from, to, start, false, &w, &from_id,
                   &to_id) == NULL)
     return -1;
+  diff_end (&w);
   memset (info, 0, sizeof *info);
   info->size = w.size;
   info->granularity = w.subcluster_size;

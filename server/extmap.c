@@ -592,6 +592,48 @@ extvec_top (const struct extvec *ev, uint32_t gen)
   return hi;
 }
 
+int
+extvec_top_path (const struct extvec *ev, uint32_t gen,
+                 const struct genpath *path)
+{
+  uint32_t k;
+  int i;
+
+  if (path == NULL)
+    return extvec_top (ev, gen);
+  for (k = 0; k < path->n; k++) {
+    i = extvec_top (ev, path->s[k].hi);
+    if (i < 0)
+      return -1;                /* nothing at or below this span */
+    if (ev->v[i].gen >= path->s[k].lo)
+      return i;
+  }
+  return -1;
+}
+
+int
+extvec_older_path (const struct extvec *ev, const struct genpath *path,
+                   int i)
+{
+  uint32_t g = ev->v[i].gen, k;
+  int j;
+
+  for (k = 0; k < path->n && path->s[k].lo > g; k++)
+    ;
+  if (k == path->n)
+    return -1;
+  if (ev->v[i - 1].gen >= path->s[k].lo)
+    return i - 1;               /* the same span */
+  for (k++; k < path->n; k++) {
+    j = extvec_top (ev, path->s[k].hi);
+    if (j < 0)
+      return -1;
+    if (ev->v[j].gen >= path->s[k].lo)
+      return j;
+  }
+  return -1;
+}
+
 /* Store the versions EV[0..N) (N >= 1) for VCI, whose vector (if it has
  * one) is OLD: compactly when they allow it, else in a vector (OLD
  * reused when it is).  OLD is freed when no longer used.  -1 with

@@ -84,6 +84,36 @@ extern const struct extvec *extmap_get (struct extmap *m, uint64_t vci,
 /* Index of the newest version visible at GEN, or -1. */
 extern int extvec_top (const struct extvec *ev, uint32_t gen);
 
+/* The generations a view sees once its volume was reverted
+ * (docs/design.md, "Revert"): its ancestors, as intervals [LO, HI],
+ * newest first and disjoint, one per revert on its path.  A view whose
+ * path holds no revert sees every generation up to its own, and is
+ * given a NULL path: reads then cost what they cost before reverts
+ * existed (one binary search, then index by index).  Immutable once
+ * made; built by genpath.c. */
+struct genpath {
+  uint32_t n;
+  struct genspan { uint32_t lo, hi; } s[];
+};
+
+/* Index of the newest version of EV whose generation PATH holds (PATH
+ * NULL: at or below GEN), or -1. */
+extern int extvec_top_path (const struct extvec *ev, uint32_t gen,
+                            const struct genpath *path);
+extern int extvec_older_path (const struct extvec *ev,
+                              const struct genpath *path, int i);
+
+/* The next older version after index I that the view of PATH sees, or
+ * -1: I - 1 without a path, so that a volume never reverted walks its
+ * versions as before. */
+static inline int
+extvec_older (const struct extvec *ev, const struct genpath *path, int i)
+{
+  if (path == NULL || i <= 0)
+    return i - 1;
+  return extvec_older_path (ev, path, i);
+}
+
 /* Insert or replace the version (VCI, X->gen).  0, or -1 with errno
  * ENOMEM (the map is then unchanged). */
 extern int extmap_put (struct extmap *m, uint64_t vci, const struct ext *x)

@@ -126,6 +126,14 @@ inspect_snaps_between (const struct inspect *in, uint32_t a, uint32_t b)
     volume_snap_lower_bound (in->v, a);
 }
 
+void
+inspect_reverts (const struct inspect *in, const struct revert **rv,
+                 size_t *n)
+{
+  *rv = in->v->reverts;
+  *n = in->v->nreverts;
+}
+
 const struct extvec *
 inspect_versions (struct inspect *in, uint64_t *vci, union extvec_buf *buf)
 {

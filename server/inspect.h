@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "extmap.h"
+#include "genpath.h"
 #include "journal.h"
 #include "sio.h"
 #include "uuid.h"
@@ -89,6 +90,12 @@ extern void inspect_snap (const struct inspect *in, size_t i,
  * generation order). */
 extern size_t inspect_snaps_between (const struct inspect *in, uint32_t a,
                                      uint32_t b)
+  __attribute__((nonnull));
+
+/* The reverts read (genpath.h), sorted by generation; valid until the
+ * next call that reads.  Cannot fail. */
+extern void inspect_reverts (const struct inspect *in,
+                             const struct revert **rv, size_t *n)
   __attribute__((nonnull));
 
 /* The versions of the first mapped cluster at or after *VCI, oldest

@@ -31,7 +31,7 @@
  * Blocks of versions SV_FORMAT_OLDEST to SV_FORMAT_VERSION are read: a
  * version 2 checkpoint is a volume without holds; every block written
  * is sealed with SV_FORMAT_VERSION. */
-#define SV_FORMAT_VERSION 3
+#define SV_FORMAT_VERSION 4
 #define SV_FORMAT_OLDEST 2
 #define SV_BLOCK 4096
 #define SV_SECTOR 512
@@ -72,6 +72,8 @@
 #define CK_OFF_BODYLEN    72      /* le64 */
 #define CK_OFF_BODYCRC    80      /* le32 */
 #define CK_OFF_NHOLDS     84      /* le32: holds (version 3; 0 before) */
+#define CK_OFF_NREVERTS   88      /* le32: reverts (version 4; 0 before) */
+#define CK_REVERT_LEN     8       /* le32 gen, le32 parent */
 
 /* Journal file header: the header proper in its first sector (the
  * checksum covers [4, JH_LEN)), then two mark slots, one a sector
@@ -105,9 +107,11 @@ enum jr_type {
   JR_SNAP_DELETE = 4,   /* 16 bytes: snapshot id */
   JR_SNAP_HOLD = 5,     /* 16 id, le64 expiry, le16 tag length, tag */
   JR_SNAP_RELEASE = 6,  /* 16 id, le16 tag length, tag */
+  JR_REVERT = 7,        /* le32 new live gen, le32 parent gen (version 4) */
 };
 #define JR_ENTRY_PUT_LEN  32
 #define JR_ENTRY_DROP_LEN 16
+#define JR_REVERT_LEN 8
 
 /* Snapshot record (journal payload and checkpoint body): 16 id, 16 set
  * id, le32 gen, le32 label length, le64 created, le64 size, label. */

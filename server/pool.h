@@ -34,6 +34,7 @@
 #define SV_UUID_STRLEN   36     /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 #define SV_TAG_MAX       64     /* a hold's tag, bytes: PROTO_TAG_MAX */
 #define SV_HOLDS_MAX     64     /* holds per snapshot: PROTO_HOLDS_MAX */
+#define SV_REVERTS_MAX   65536  /* reverts per volume, in its lifetime */
 
 #define SV_CLUSTER_MIN     4096u
 #define SV_CLUSTER_MAX     (1024u * 1024u)
@@ -267,6 +268,44 @@ extern int pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
                              const char *set_id, const char *label,
                              struct sv_snap_result *res)
   __attribute__((nonnull (1, 2, 3, 5)));
+
+/* One volume reverted (pool_volume_revert, pool_hold_revert). */
+struct sv_revert_result {
+  char volume[SV_NAME_MAX + 1];
+  char snapshot[SV_UUID_STRLEN + 1];    /* the snapshot's id */
+  uint32_t generation;                  /* the new live generation */
+  uint32_t parent;                      /* the snapshot's generation */
+};
+
+/* Phase two, revert variant (docs/design.md, "Revert"): make each held
+ * volume's live content that of its snapshot SNAPSHOTS[i] (an id, or a
+ * set id: the set's snapshot of that volume), in hold order, all or
+ * none; release the writes, make the reverts durable, reclaim what
+ * only the abandoned generations read, and free HOLD (whatever the
+ * outcome).  O(1) in the volume's size: no data is copied, and every
+ * snapshot, older or newer than the one reverted to, stays as it was.
+ * Unless FORCE, a volume with open views of its live volume is
+ * refused; with FORCE it is reverted under them: each read returns the
+ * old content or the new one, never a mix, and what clients cached is
+ * theirs to drop.  RES: one result per held volume.  0, or -1 with
+ * errno, nothing reverted: EINVAL (a bad id), ENOENT (the volume has
+ * no such snapshot, or it was deleted meanwhile), EXDEV (the snapshot
+ * is another volume's), EBUSY (live volume open, no FORCE), ENOSPC (no
+ * journal space for a record), EMLINK (SV_REVERTS_MAX reverts),
+ * ENOMEM; or the error of the flush, after which the reverts are in
+ * effect in memory and may or may not be found after a reopen (as for
+ * any change whose flush failed).  While it runs, the snapshots count
+ * as open: their deletion fails with EBUSY.  May block. */
+extern int pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
+                             const char *const *snapshots, int force,
+                             struct sv_revert_result *res)
+  __attribute__((nonnull (1, 2, 3, 5)));
+
+/* pool_hold and pool_hold_revert of one volume. */
+extern int pool_volume_revert (struct sv_pool *pool, const char *name,
+                               const char *snapshot, int force,
+                               struct sv_revert_result *res)
+  __attribute__((nonnull));
 
 /* Release a hold without pinning and free it. */
 extern void pool_hold_release (struct sv_pool *pool, struct sv_hold *hold)

@@ -20,6 +20,22 @@
  *      the sum of its volumes'.
  * Writes are held only for steps 1-3, which do no I/O.  If step 4
  * fails, the set's snapshots are deleted before the error is returned.
+ *
+ * Design notes: reverting held volumes (pool_hold_revert)
+ * -------------------------------------------------------
+ *   1. Under pool->mu, find each volume's snapshot and count it as
+ *      open (its deletion then fails with EBUSY until the end: a
+ *      deletion decided first makes this step fail with ENOENT), and
+ *      refuse a volume whose live volume is open, unless forced.
+ *   2. With the writes held (the hold), prepare every volume: the
+ *      snapshot still there, journal space from the headroom, memory.
+ *      Any failure gives back what was prepared: nothing reverted.
+ *   3. Apply every volume (cannot fail: REVERT appended, the live
+ *      volume's path switched), then open the gates.
+ *   4. Flush each volume: the reverts are durable.
+ *   5. Reclaim what only the abandoned generations read, and flush.
+ *   6. Uncount the snapshots, end the hold.
+ * Writes are held for steps 2-3 only, which do no I/O.
  */
 
 #include <config.h>
@@ -357,6 +373,183 @@ pool_hold_commit (struct sv_pool *pool, struct sv_hold *hold,
   free (ids);
   unhold (pool, hold, 1);
   return -1;
+}
+
+/* Step 1 of a revert for volume V and snapshot text ID: the index of
+ * its snapshot, counted as open, into *OUT (its id).  pool->mu held. */
+static int
+revert_find (struct sv_pool *pool, struct volume *v, const char *id,
+             int force, struct uuid *out)
+{
+  struct uuid u;
+  struct volume *w;
+  ssize_t i;
+
+  if (uuid_parse (id, &u) == -1)
+    return sv_error (EINVAL, "invalid snapshot id '%.64s': expected a UUID",
+                     id);
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  i = volume_snap_index (v, &u, 0);
+  if (i < 0)
+    i = volume_snap_index (v, &u, 1);
+  if (i >= 0) {
+    *out = v->snaps[i].id;
+    v->snaps[i].open_count++;
+  }
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  if (i < 0) {
+    for (w = pool->volumes; w; w = w->next) {
+      if (w == v)
+        continue;
+      sv_rdlock (&w->snap_lock, LOCK_SNAP);
+      i = volume_snap_index (w, &u, 0);
+      sv_rwunlock (&w->snap_lock, LOCK_SNAP);
+      if (i >= 0)
+        return sv_error (EXDEV, "snapshot %s is a snapshot of volume %s,"
+                         " not %s: a volume reverts to its own snapshots"
+                         " only; nothing was reverted", id, w->name,
+                         v->name);
+    }
+    return sv_error (ENOENT, "volume %s has no snapshot or set %s; nothing"
+                     " was reverted", v->name, id);
+  }
+  if (!force && v->open_count > 0) {
+    sv_wrlock (&v->snap_lock, LOCK_SNAP);
+    i = volume_snap_index (v, out, 0);
+    v->snaps[i].open_count--;
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    return sv_error (EBUSY, "volume %s is open by %" PRIu32 " client%s:"
+                     " revert refused while clients are connected (force"
+                     " reverts under them; they then read the old content"
+                     " or the new one, never a mix, and must drop their"
+                     " caches); nothing was reverted", v->name,
+                     v->open_count, v->open_count == 1 ? "" : "s");
+  }
+  return 0;
+}
+
+/* Uncount the snapshots IDS[0..N) of HOLD's volumes.  pool->mu held. */
+static void
+revert_unfind (struct sv_hold *hold, const struct uuid *ids, size_t n)
+{
+  size_t k;
+
+  for (k = 0; k < n; k++) {
+    struct volume *v = hold->vols[k];
+    ssize_t i;
+    sv_wrlock (&v->snap_lock, LOCK_SNAP);
+    i = volume_snap_index (v, &ids[k], 0);
+    if (i >= 0)
+      v->snaps[i].open_count--;
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  }
+}
+
+/* Steps 2 and 3: prepare all, then apply all.  Gates held. */
+static int
+revert_apply_all (struct sv_hold *hold, const struct uuid *ids,
+                  struct revert_prep *rp)
+{
+  size_t k, j;
+
+  for (k = 0; k < hold->n; k++)
+    if (volume_revert_prepare (hold->vols[k], &ids[k], &rp[k]) == -1) {
+      int e = errno;
+      for (j = 0; j < k; j++)
+        volume_revert_cancel (hold->vols[j], &rp[j]);
+      errno = e;
+      return -1;
+    }
+  for (k = 0; k < hold->n; k++)
+    volume_revert_apply (hold->vols[k], &rp[k]);
+  return 0;
+}
+
+int
+pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
+                  const char *const *snapshots, int force,
+                  struct sv_revert_result *res)
+{
+  CLEANUP_FREE struct uuid *ids = calloc (hold->n, sizeof *ids);
+  CLEANUP_FREE struct revert_prep *rp = calloc (hold->n, sizeof *rp);
+  size_t k, found = 0;
+  char msg[1024];
+  int r = -1;
+
+  if (ids == NULL || rp == NULL) {
+    sv_error (ENOMEM, "out of memory");
+    unhold (pool, hold, 1);
+    return -1;
+  }
+  /* 1. */
+  sv_lock (&pool->mu, LOCK_POOL);
+  for (found = 0; found < hold->n; found++)
+    if (revert_find (pool, hold->vols[found], snapshots[found], force,
+                     &ids[found]) == -1)
+      break;
+  if (found < hold->n) {
+    int e = errno;
+    revert_unfind (hold, ids, found);
+    sv_unlock (&pool->mu, LOCK_POOL);
+    unhold (pool, hold, 1);
+    errno = e;
+    return -1;
+  }
+  sv_unlock (&pool->mu, LOCK_POOL);
+
+  /* 2, 3. */
+  r = revert_apply_all (hold, ids, rp);
+  for (k = 0; k < hold->n; k++)
+    gate_release (&hold->vols[k]->gate);
+  if (r == 0) {
+    for (k = 0; k < hold->n; k++) {
+      struct volume *v = hold->vols[k];
+      snprintf (res[k].volume, sizeof res[k].volume, "%s", v->name);
+      uuid_format (&ids[k], res[k].snapshot);
+      res[k].parent = rp[k].parent;
+      sv_rdlock (&v->snap_lock, LOCK_SNAP);
+      res[k].generation = v->live_gen;
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    }
+    /* 4. */
+    r = flush_set (pool, hold, msg, sizeof msg);
+    if (r == -1)
+      sv_error (errno, "revert in effect but not durable: %s", msg);
+  }
+  if (r == 0)
+    /* 5: space, not data: what a failed reclaim leaves, the next
+     * reclaim (or the open's) takes. */
+    for (k = 0; k < hold->n; k++) {
+      struct volume *v = hold->vols[k];
+      sv_lock (&v->admin_mu, LOCK_ADMIN);
+      volume_reclaim (v);
+      sv_unlock (&v->admin_mu, LOCK_ADMIN);
+      volume_flush (v);
+    }
+  /* 6. */
+  {
+    int e = errno;
+    snprintf (msg, sizeof msg, "%s", sv_errmsg ());
+    sv_lock (&pool->mu, LOCK_POOL);
+    revert_unfind (hold, ids, hold->n);
+    sv_unlock (&pool->mu, LOCK_POOL);
+    unhold (pool, hold, 0);
+    if (r == -1)
+      sv_error (e, "%s", msg);
+  }
+  return r;
+}
+
+int
+pool_volume_revert (struct sv_pool *pool, const char *name,
+                    const char *snapshot, int force,
+                    struct sv_revert_result *res)
+{
+  struct sv_hold *hold = pool_hold (pool, &name, 1, 10000);
+
+  if (hold == NULL)
+    return -1;
+  return pool_hold_revert (pool, hold, &snapshot, force, res);
 }
 
 int

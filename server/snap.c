@@ -20,6 +20,12 @@
  * snapshot list, so both reclaim and accounting cost O(map * log
  * snapshots), and nothing is ever copied when a snapshot is taken.
  *
+ * Once the volume was reverted its generations form a tree (genpath.h):
+ * the rule then holds segment by segment, and reclaim and accounting
+ * go through genpath_readers, the one statement of it for a tree
+ * (the checker's too).  A volume never reverted keeps the code below,
+ * which is the same rule for one segment.
+ *
  * Reclaim after a deletion clears every subcluster that no view reads,
  * drops versions left empty and frees their clusters; the frees and
  * punches wait until the records are durable (alloc.h, punch.c), so a
@@ -189,6 +195,304 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   return r;
 }
 
+/* Revert (volume.h; docs/design.md, "Revert"). */
+
+/* Room for one more revert and one more retired path. */
+static int
+reverts_reserve (struct volume *v)
+{
+  if (v->nreverts == v->capreverts) {
+    size_t cap = v->capreverts;
+    struct revert *nr = vector_grow (v->reverts, v->nreverts, &cap, 1,
+                                     sizeof *nr);
+    if (nr == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    v->reverts = nr;
+    v->capreverts = cap;
+  }
+  /* OLD_PATHS grows one by one: reverts are rare. */
+  {
+    struct genpath **np = realloc (v->old_paths, (v->nold_paths + 1) *
+                                   sizeof *np);
+    if (np == NULL)
+      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+    v->old_paths = np;
+  }
+  return 0;
+}
+
+/* The live volume's path once revert {GEN, PARENT} is added (room for
+ * it reserved): made from the table with the revert past its end. */
+static int
+make_live_path (struct volume *v, uint32_t gen, uint32_t parent,
+                struct genpath **out)
+{
+  v->reverts[v->nreverts].gen = gen;
+  v->reverts[v->nreverts].parent = parent;
+  if (genpath_make (v->reverts, v->nreverts + 1, GENPATH_INF, out) == -1)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  return 0;
+}
+
+/* Install the revert {GEN, PARENT} whose path is PATH (room reserved;
+ * snap_lock held for writing, gate held or the volume not shared). */
+static void
+install_revert (struct volume *v, uint32_t gen, uint32_t parent,
+                struct genpath *path)
+{
+  v->reverts[v->nreverts].gen = gen;
+  v->reverts[v->nreverts].parent = parent;
+  v->nreverts++;
+  if (v->live_path != NULL)
+    v->old_paths[v->nold_paths++] = v->live_path;
+  __atomic_store_n (&v->live_path, path, __ATOMIC_RELEASE);
+  v->live_gen = gen;
+  /* What only the abandoned branch read: versions newer than the
+   * snapshot (the generations the live volume and the snapshot share
+   * end at PARENT). */
+  if (parent + 1 < v->reclaim_from)
+    v->reclaim_from = parent + 1;
+}
+
+int
+volume_revert_add (struct volume *v, uint32_t gen, uint32_t parent)
+{
+  struct genpath *path;
+
+  if (v->live_gen >= UINT32_MAX - 1 || gen != v->live_gen + 1 ||
+      parent == 0 || parent >= v->live_gen)
+    return sv_error (EILSEQ, "volume %s: revert to generation %" PRIu32
+                     " as generation %" PRIu32 " with the live generation"
+                     " at %" PRIu32 ": not a revert snapvol writes",
+                     v->name, parent, gen, v->live_gen);
+  if (v->nreverts >= SV_REVERTS_MAX)
+    return sv_error (EILSEQ, "volume %s: more than %d reverts", v->name,
+                     SV_REVERTS_MAX);
+  if (reverts_reserve (v) == -1 ||
+      make_live_path (v, gen, parent, &path) == -1)
+    return -1;
+  install_revert (v, gen, parent, path);
+  return 0;
+}
+
+/* volume_revert_prepare's checks and reservations, snap_lock held. */
+static int
+revert_prepare_locked (struct volume *v, const struct uuid *id,
+                       struct revert_prep *rp)
+{
+  char ids[SV_UUID_STRLEN + 1];
+  ssize_t i;
+
+  uuid_format (id, ids);
+  i = volume_snap_index (v, id, 0);
+  if (i < 0)
+    return sv_error (ENOENT, "volume %s has no snapshot %s (deleted?);"
+                     " nothing was reverted", v->name, ids);
+  if (v->live_gen >= UINT32_MAX - 2)
+    return sv_error (EOVERFLOW, "volume %s: no generations left", v->name);
+  if (v->nreverts >= SV_REVERTS_MAX)
+    return sv_error (EMLINK, "volume %s has been reverted %d times, the"
+                     " limit; nothing was reverted", v->name,
+                     SV_REVERTS_MAX);
+  rp->parent = v->snaps[i].gen;
+  if (reverts_reserve (v) == -1 ||
+      make_live_path (v, v->live_gen + 1, rp->parent, &rp->path) == -1)
+    return -1;
+  /* Writes are held: the record comes from the headroom, no I/O. */
+  if (journal_reserve (&v->journal, JR_HDR + JR_REVERT_LEN,
+                       JOURNAL_HELD) == -1) {
+    free (rp->path);
+    rp->path = NULL;
+    return sv_error (ENOSPC, "volume %s: no journal space left for the"
+                     " revert's record in %s/journal.%016" PRIx64 "; free"
+                     " space (or delete snapshots), then try again;"
+                     " nothing was reverted", v->name, v->dir,
+                     v->journal.number);
+  }
+  return 0;
+}
+
+int
+volume_revert_prepare (struct volume *v, const struct uuid *id,
+                       struct revert_prep *rp)
+{
+  int r;
+
+  rp->path = NULL;
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  r = revert_prepare_locked (v, id, rp);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  return r;
+}
+
+void
+volume_revert_cancel (struct volume *v, struct revert_prep *rp)
+{
+  if (rp->path == NULL)
+    return;
+  free (rp->path);
+  rp->path = NULL;
+  journal_unreserve (&v->journal, JR_HDR + JR_REVERT_LEN);
+}
+
+void
+volume_revert_apply (struct volume *v, struct revert_prep *rp)
+{
+  uint8_t rec[JR_REVERT_LEN];
+  uint32_t gen;
+
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  gen = v->live_gen + 1;
+  put_le32 (rec, gen);
+  put_le32 (rec + 4, rp->parent);
+  if (journal_append_reserved (&v->journal, JR_REVERT, rec,
+                               sizeof rec) == 0) {
+    /* Memory the buffer could not get: the revert can then never be
+     * durable, so the volume stops rather than serve it. */
+    __atomic_store_n (&v->failed, ENOMEM, __ATOMIC_SEQ_CST);
+    free (rp->path);
+  }
+  else
+    install_revert (v, gen, rp->parent, rp->path);
+  rp->path = NULL;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+}
+
+int
+volume_path_of (struct volume *v, uint32_t gen, struct genpath **out)
+{
+  if (genpath_make (v->reverts, v->nreverts, gen, out) == -1)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  return 0;
+}
+
+/* Who reads what in a reverted volume (genpath_readers): the pass's
+ * segments, rebuilt when the table grew.  snap_lock held. */
+static int
+segs_current (struct volume *v, struct gensegs *sg, size_t *built_for)
+{
+  if (sg->seg != NULL && *built_for == v->nreverts)
+    return 0;
+  gensegs_free (sg);
+  if (gensegs_build (sg, v->reverts, v->nreverts) == -1)
+    return -1;
+  *built_for = v->nreverts;
+  return 0;
+}
+
+/* Snapshots pinned in [LO, HI) (HI GEN_INF: to the end). */
+static size_t
+snaps_between (struct volume *v, uint32_t lo, uint32_t hi)
+{
+  size_t a = volume_snap_lower_bound (v, lo);
+  size_t b = hi == GEN_INF ? v->nsnaps : volume_snap_lower_bound (v, hi);
+
+  return b > a ? b - a : 0;
+}
+
+struct read_marks {
+  struct volume *v;
+  uint64_t read[];              /* per version: subclusters someone reads */
+};
+
+static void
+mark_read (void *opaque, int i, unsigned s, uint32_t lo, uint32_t hi,
+           int live)
+{
+  struct read_marks *rm = opaque;
+
+  if (live || snaps_between (rm->v, lo, hi) > 0)
+    rm->read[i] |= 1ull << s;
+}
+
+/* reclaim_cluster for a reverted volume: every version of the cluster
+ * is examined (FROM only chose the cluster).  Same contract. */
+static int
+reclaim_cluster_tree (struct volume *v, uint64_t vci,
+                      const struct gensegs *sg)
+{
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  struct read_marks *rm;
+  uint32_t *gens;
+  uint32_t n, k;
+  int r = 0;
+
+  if (ev == NULL)
+    return 0;
+  n = ev->n;
+  rm = calloc (1, sizeof *rm + n * sizeof rm->read[0]);
+  gens = malloc (n * sizeof *gens);
+  if (rm == NULL || gens == NULL) {
+    free (rm);
+    free (gens);
+    return -1;
+  }
+  rm->v = v;
+  genpath_readers (ev, sg, v->nsub, mark_read, rm);
+  for (k = 0; k < n; k++)
+    gens[k] = ev->v[k].gen;
+  /* Clear from the newest down: a drop changes the indexes above. */
+  for (k = n; k-- > 0 && r == 0; ) {
+    struct ext x, nx;
+    uint64_t cleared, seq;
+    int i;
+
+    ev = extmap_get (&v->map, vci, &evbuf);
+    if (ev == NULL)
+      break;
+    i = extvec_top (ev, gens[k]);
+    if (i < 0 || ev->v[i].gen != gens[k])
+      continue;
+    x = ev->v[i];
+    nx = x;
+    nx.alloc &= rm->read[k];
+    nx.zero &= rm->read[k];
+    if (k == 0)
+      nx.zero = 0;              /* nothing older: zero reads as a hole */
+    if (nx.alloc == x.alloc && nx.zero == x.zero)
+      continue;
+    cleared = x.alloc & ~nx.alloc;
+    if (nx.alloc == 0)
+      nx.phys = PHYS_NONE;
+    if ((nx.alloc | nx.zero) == 0) {
+      if (journal_reserve (&v->journal, VOL_DROP_BYTES, JOURNAL_ADMIN) == -1) {
+        r = 1;
+        break;
+      }
+      seq = volume_log_drop (v, vci, x.gen);
+      if (seq == 0) {
+        r = -1;
+        break;
+      }
+      extmap_drop (&v->map, vci, x.gen);
+    }
+    else {
+      if (journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_ADMIN) == -1) {
+        r = 1;
+        break;
+      }
+      if (extmap_put (&v->map, vci, &nx) == -1) {
+        journal_unreserve (&v->journal, VOL_PUT_BYTES);
+        r = -1;
+        break;
+      }
+      seq = volume_log_put (v, vci, &nx);
+      if (seq == 0) {
+        r = -1;
+        break;
+      }
+    }
+    if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
+      alloc_put_after (&v->alloc, x.phys, seq);
+    else if (cleared)
+      pending_punch_add (v, vci, x.gen, x.phys, cleared, seq);
+  }
+  free (rm);
+  free (gens);
+  return r;
+}
+
 /* Clear what no view reads in cluster VCI, after deletions of snapshots
  * older than generation FROM (volume_reclaim's bound: the oldest
  * deleted snapshot's generation plus one).  A subcluster of a version
@@ -306,6 +610,8 @@ volume_reclaim (struct volume *v)
 {
   uint64_t vci = 0;
   uint32_t from;
+  struct gensegs sg = { 0, NULL };
+  size_t sg_for = 0;
   int r = 0;
 
   sv_wrlock (&v->snap_lock, LOCK_SNAP);
@@ -317,12 +623,18 @@ volume_reclaim (struct volume *v)
 
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
-    sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
-    r = reclaim_cluster (v, vci, from);
-    sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+    if (v->nreverts > 0 && segs_current (v, &sg, &sg_for) == -1)
+      r = -1;
+    if (r == 0) {
+      sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
+      r = v->nreverts > 0 ? reclaim_cluster_tree (v, vci, &sg)
+        : reclaim_cluster (v, vci, from);
+      sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+    }
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
+  gensegs_free (&sg);
   if (r != 0) {
     sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
@@ -374,9 +686,23 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
    * writes must keep treating its clusters as shared: the threshold
    * stays where it is until volume_snap_settle. */
   /* What the deletion leaves unread, a version newer than the
-   * snapshot shadows. */
-  if (v->snaps[i].gen + 1 < v->reclaim_from)
-    v->reclaim_from = v->snaps[i].gen + 1;
+   * snapshot shadows; once reverted, also what only the snapshot's
+   * branch reads: versions newer than the last generation it shares
+   * with the live volume. */
+  {
+    uint32_t g = v->snaps[i].gen;
+    if (v->nreverts > 0) {
+      struct genpath *sp;
+      if (volume_path_of (v, g, &sp) == -1)
+        g = 0;                  /* no memory: the whole map */
+      else {
+        g = genpath_meet (sp, g, v->live_path, GEN_INF);
+        free (sp);
+      }
+    }
+    if (g + 1 < v->reclaim_from)
+      v->reclaim_from = g + 1;
+  }
   v->pend_del[v->npend_del].gen = v->snaps[i].gen;
   v->pend_del[v->npend_del].seq = seq;
   v->npend_del++;
@@ -404,6 +730,77 @@ volume_snap_delete (struct volume *v, const struct uuid *id)
   return r;
 }
 
+/* Space accounting of one cluster of a reverted volume: the rule of
+ * space_scan, with the readers of genpath_readers.  Per version and
+ * subcluster: how many snapshots read it, whether the live volume
+ * does, and the one snapshot when only one does. */
+struct space_acc {
+  struct volume *v;
+  const struct extvec *ev;
+  struct sv_snapshot_info *si;
+  int64_t *diff;
+  uint64_t ss;
+  struct space_cell { size_t count, one; int live; } *cell;
+};
+
+static void
+space_range (void *opaque, int i, unsigned s, uint32_t lo, uint32_t hi,
+             int live)
+{
+  struct space_acc *sa = opaque;
+  struct volume *v = sa->v;
+  struct space_cell *c = &sa->cell[(size_t) i * 64 + s];
+  size_t a, b;
+
+  if (!((sa->ev->v[i].alloc >> s) & 1))
+    return;
+  a = volume_snap_lower_bound (v, lo);
+  b = hi == GEN_INF ? v->nsnaps : volume_snap_lower_bound (v, hi);
+  c->live |= live;
+  if (b <= a)
+    return;
+  sa->diff[a] += sa->ss;
+  sa->diff[b] -= sa->ss;
+  if (lo == sa->ev->v[i].gen)
+    sa->si[a].written_bytes += sa->ss;
+  c->count += b - a;
+  c->one = a;
+}
+
+static int
+space_cluster_tree (struct volume *v, const struct extvec *ev,
+                    const struct gensegs *sg, struct sv_volume_info *vi,
+                    struct sv_snapshot_info *si, int64_t *diff)
+{
+  struct space_acc sa = { v, ev, si, diff, v->subcluster_size, NULL };
+  uint32_t latest = v->nsnaps ? v->snaps[v->nsnaps - 1].gen : 0;
+  unsigned s;
+  uint32_t i;
+
+  sa.cell = calloc ((size_t) ev->n * 64, sizeof *sa.cell);
+  if (sa.cell == NULL)
+    return -1;
+  genpath_readers (ev, sg, v->nsub, space_range, &sa);
+  for (i = 0; i < ev->n; i++)
+    for (s = 0; s < v->nsub; s++) {
+      const struct space_cell *c = &sa.cell[(size_t) i * 64 + s];
+      if (!((ev->v[i].alloc >> s) & 1))
+        continue;
+      vi->allocated_bytes += sa.ss;
+      if (c->live) {
+        vi->referenced_bytes += sa.ss;
+        if (ev->v[i].gen > latest)
+          vi->written_bytes += sa.ss;
+      }
+      else if (c->count > 0)
+        vi->snapshot_bytes += sa.ss;
+      if (c->count == 1 && !c->live)
+        si[c->one].exclusive_bytes += sa.ss;
+    }
+  free (sa.cell);
+  return 0;
+}
+
 /* Space accounting.  SI has room for v->nsnaps entries; the scan
  * restarts if the snapshot list changes while it runs. */
 static int
@@ -411,7 +808,8 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
             struct sv_snapshot_info *si, size_t nsi, int64_t *diff)
 {
   uint64_t vci = 0, ss = v->subcluster_size;
-  size_t k;
+  struct gensegs sg = { 0, NULL };
+  size_t k, sg_for = 0;
 
   memset (diff, 0, (nsi + 1) * sizeof *diff);
   vi->allocated_bytes = vi->referenced_bytes = vi->written_bytes =
@@ -429,10 +827,24 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
     if (v->nsnaps != nsi) {
       sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      gensegs_free (&sg);
       return 1;                 /* changed: restart */
     }
     sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
+    if (v->nreverts > 0 && ev != NULL) {
+      int r = segs_current (v, &sg, &sg_for);
+      if (r == 0)
+        r = space_cluster_tree (v, ev, &sg, vi, si, diff);
+      sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      if (r == -1) {
+        gensegs_free (&sg);
+        return -1;
+      }
+      vci++;
+      continue;
+    }
     for (s = 0; s < 64; s++)
       hi[s] = GEN_INF;
     for (i = ev ? (int) ev->n - 1 : -1; i >= 0; i--) {
@@ -467,6 +879,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
+  gensegs_free (&sg);
   for (k = 0; k < nsi; k++) {
     int64_t run = k ? (int64_t) si[k - 1].referenced_bytes : 0;
     si[k].referenced_bytes = run + diff[k];
@@ -512,6 +925,10 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
     r = space_scan (v, vi, si, nsi, diff);
   } while (r == 1 && ++tries < 100);
   free (diff);
+  if (r == -1) {
+    free (si);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
   if (r == 1) {
     free (si);
     return sv_error (EAGAIN, "volume %s: snapshots kept changing during the"

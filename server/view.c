@@ -93,8 +93,15 @@ view_open (struct sv_pool *pool, const char *export)
                 " or set with id %s", export, name, at + 1);
       return NULL;
     }
-    v->snaps[idx].open_count++;
     view->snap = v->snaps[idx];
+    view->snap.holds = NULL;    /* the list's */
+    view->snap.nholds = 0;
+    if (volume_path_of (v, view->snap.gen, &view->snap.path) == -1) {
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      free (view);
+      return NULL;
+    }
+    v->snaps[idx].open_count++;
     view->is_snap = 1;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
   }
@@ -123,6 +130,7 @@ view_close (struct sv_view *view)
   else
     v->open_count--;
   sv_unlock (&view->pool->mu, LOCK_POOL);
+  free (view->snap.path);
   free (view);
 }
 

@@ -240,6 +240,11 @@ volume_apply_record (void *opaque, unsigned type, const uint8_t *p,
   case JR_SNAP_RELEASE:
     return hold_apply (v, type, p, len);
 
+  case JR_REVERT:
+    if (len != JR_REVERT_LEN)
+      break;
+    return volume_revert_add (v, get_le32 (p), get_le32 (p + 4));
+
   default:
     return sv_error (EILSEQ, "volume %s: unknown journal record type %u",
                      v->name, type);
@@ -434,6 +439,11 @@ volume_free (struct volume *v)
     hold_free_all (&v->snaps[i]);
   free (v->snaps);
   snapidx_free (v);
+  free (v->reverts);
+  free (v->live_path);
+  for (i = 0; i < (int) v->nold_paths; i++)
+    free (v->old_paths[i]);
+  free (v->old_paths);
   free (v->dir);
   free (v);
 }

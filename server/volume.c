@@ -93,15 +93,25 @@ all_bits (const struct volume *v)
   return bits_range (0, v->nsub - 1);
 }
 
-/* What the view whose newest visible version is TOP reads in
+/* The generations the live volume sees: NULL until it is reverted.
+ * Writers read it inside the gate (it changes only while the gate is
+ * held); readers load it once per request (volume_pread). */
+static inline const struct genpath *
+live_path (struct volume *v)
+{
+  return __atomic_load_n (&v->live_path, __ATOMIC_ACQUIRE);
+}
+
+/* What the view of PATH whose newest visible version is TOP reads in
  * subcluster S. */
 static int
-resolve (const struct extvec *ev, int top, unsigned s, uint32_t *phys)
+resolve (const struct extvec *ev, const struct genpath *path, int top,
+         unsigned s, uint32_t *phys)
 {
   uint64_t bit = 1ull << s;
   int i;
 
-  for (i = top; i >= 0; i--) {
+  for (i = top; i >= 0; i = extvec_older (ev, path, i)) {
     if (ev->v[i].alloc & bit) {
       *phys = ev->v[i].phys;
       return SUB_DATA;
@@ -117,14 +127,14 @@ resolve (const struct extvec *ev, int top, unsigned s, uint32_t *phys)
  * down the versions, ending as soon as all of them are found, so that
  * a read costs the depth of the chain once, not once per subcluster. */
 static void
-resolve_range (const struct extvec *ev, int top, unsigned s0, unsigned s1,
-               uint8_t *kind, uint32_t *phys)
+resolve_range (const struct extvec *ev, const struct genpath *path, int top,
+               unsigned s0, unsigned s1, uint8_t *kind, uint32_t *phys)
 {
   uint64_t want = bits_range (s0, s1), seen = 0;
   unsigned s;
   int i;
 
-  for (i = top; i >= 0 && seen != want; i--) {
+  for (i = top; i >= 0 && seen != want; i = extvec_older (ev, path, i)) {
     uint64_t d = ev->v[i].alloc & want & ~seen;
     uint64_t z = ev->v[i].zero & want & ~seen & ~d;
 
@@ -146,12 +156,13 @@ resolve_range (const struct extvec *ev, int top, unsigned s0, unsigned s1,
  * versions TOP, TOP-1, ... down to the first at which every subcluster
  * is defined (data or zero) by it or a newer one, or to the oldest. */
 static int
-chain_depth (const struct volume *v, const struct extvec *ev, int top)
+chain_depth (struct volume *v, const struct extvec *ev, int top)
 {
+  const struct genpath *path = live_path (v);
   uint64_t all = all_bits (v), seen = 0;
   int i, d = 0;
 
-  for (i = top; i >= 0 && seen != all; i--) {
+  for (i = top; i >= 0 && seen != all; i = extvec_older (ev, path, i)) {
     seen |= ev->v[i].alloc | ev->v[i].zero;
     d++;
   }
@@ -334,15 +345,16 @@ read_data (struct volume *v, void *buf, size_t len, uint64_t off)
   return 0;
 }
 
-/* Read [OFF, OFF+LEN) of cluster VCI as the view at GEN sees it.  The
- * caller holds the stripe lock. */
+/* Read [OFF, OFF+LEN) of cluster VCI as the view at GEN with PATH
+ * sees it.  The caller holds the stripe lock. */
 static int
-read_cluster_locked (struct volume *v, uint32_t gen, uint64_t vci,
+read_cluster_locked (struct volume *v, uint32_t gen,
+                     const struct genpath *path, uint64_t vci,
                      char *buf, uint32_t off, uint32_t len)
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
-  int top = extvec_top (ev, gen);
+  int top = extvec_top_path (ev, gen, path);
   uint32_t ss = v->subcluster_size;
   uint32_t pos = off, end = off + len;
   uint8_t kinds[64];
@@ -352,7 +364,7 @@ read_cluster_locked (struct volume *v, uint32_t gen, uint64_t vci,
     memset (buf, 0, len);
     return 0;
   }
-  resolve_range (ev, top, off / ss, (end - 1) / ss, kinds, physs);
+  resolve_range (ev, path, top, off / ss, (end - 1) / ss, kinds, physs);
   while (pos < end) {
     unsigned s = pos / ss;
     int kind = kinds[s];
@@ -391,18 +403,12 @@ check_range (struct volume *v, uint64_t size, uint32_t count, uint64_t off)
   return 0;
 }
 
-int
-volume_pread (struct volume *v, const struct snap *snap, void *buf,
-              uint32_t count, uint64_t off)
+/* Read COUNT bytes at OFF into BUF as the view at GEN with PATH sees
+ * them, cluster by cluster. */
+static int
+read_range (struct volume *v, uint32_t gen, const struct genpath *path,
+            char *p, uint32_t count, uint64_t off)
 {
-  uint32_t gen = snap ? snap->gen : UINT32_MAX;
-  char *p = buf;
-
-  /* A stopped volume's data file may have lost writes its page cache
-   * still shows: a read could return what a crash would not keep. */
-  if (check_range (v, snap ? snap->size : v->size, count, off) == -1 ||
-      check_failed (v) == -1)
-    return -1;
   while (count > 0) {
     uint64_t vci = off / v->cluster_size;
     uint32_t coff = off % v->cluster_size;
@@ -410,7 +416,7 @@ volume_pread (struct volume *v, const struct snap *snap, void *buf,
     int r;
 
     sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
-    r = read_cluster_locked (v, gen, vci, p, coff, n);
+    r = read_cluster_locked (v, gen, path, vci, p, coff, n);
     sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     if (r == -1)
       return -1;
@@ -418,6 +424,33 @@ volume_pread (struct volume *v, const struct snap *snap, void *buf,
     off += n;
     count -= n;
   }
+  return 0;
+}
+
+int
+volume_pread (struct volume *v, const struct snap *snap, void *buf,
+              uint32_t count, uint64_t off)
+{
+  const struct genpath *path;
+
+  /* A stopped volume's data file may have lost writes its page cache
+   * still shows: a read could return what a crash would not keep. */
+  if (check_range (v, snap ? snap->size : v->size, count, off) == -1 ||
+      check_failed (v) == -1)
+    return -1;
+  if (snap)
+    return read_range (v, snap->gen, snap->path, buf, count, off);
+  /* The live volume: a revert may land between two clusters of the
+   * read (reads do not enter the write gate).  Its path changes with
+   * every revert and paths are never freed before the volume, so an
+   * unchanged path at the end means no revert came in between: the
+   * read saw the old content or the new one, never a mix.  Otherwise
+   * it reads again; without reverts this costs one atomic load. */
+  do {
+    path = live_path (v);
+    if (read_range (v, UINT32_MAX, path, buf, count, off) == -1)
+      return -1;
+  } while (live_path (v) != path);
   return 0;
 }
 
@@ -562,11 +595,13 @@ fill_whole (struct volume *v, uint64_t vci, const struct extvec *ev,
   w->bounce = malloc (cs);
   if (w->bounce == NULL)
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-  if (read_cluster_locked (v, UINT32_MAX, vci, w->bounce, 0, cs) == -1)
+  if (read_cluster_locked (v, UINT32_MAX, live_path (v), vci, w->bounce, 0,
+                           cs) == -1)
     return -1;
   memcpy (w->bounce + off, data, len);
   for (s = 0; s < v->nsub; s++) {
-    if ((mask >> s) & 1 || resolve (ev, top, s, &p) == SUB_DATA)
+    if ((mask >> s) & 1 ||
+        resolve (ev, live_path (v), top, s, &p) == SUB_DATA)
       w->x.alloc |= 1ull << s;
     else
       w->x.zero |= 1ull << s;
@@ -596,11 +631,11 @@ complete_partial (struct volume *v, uint64_t vci, const char *data,
     w->bounce = malloc (w->wend - w->wstart);
     if (w->bounce == NULL)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-    if (head && read_cluster_locked (v, UINT32_MAX, vci, w->bounce,
-                                     s0 * ss, ss) == -1)
+    if (head && read_cluster_locked (v, UINT32_MAX, live_path (v), vci,
+                                     w->bounce, s0 * ss, ss) == -1)
       return -1;
     if (tail && (!head || s1 != s0) &&
-        read_cluster_locked (v, UINT32_MAX, vci,
+        read_cluster_locked (v, UINT32_MAX, live_path (v), vci,
                              w->bounce + (s1 * ss - w->wstart), s1 * ss,
                              ss) == -1)
       return -1;
@@ -683,7 +718,7 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
-  int top = (ev ? (int) ev->n : 0) - 1;
+  int top = extvec_top_path (ev, UINT32_MAX, live_path (v));
   uint32_t ss = v->subcluster_size;
   uint64_t mask = bits_range (off / ss, (off + len - 1) / ss);
   CLEANUP_CLUSTER_WRITE struct cluster_write w = {
@@ -759,8 +794,9 @@ write_run_in_place (struct volume *v, const char *data, uint64_t off,
       ? (off + count - 1) % cs + 1 : cs;
     const struct ext *top;
 
-    if (ev == NULL)
-      break;
+    if (ev == NULL || extvec_top_path (ev, UINT32_MAX, live_path (v)) !=
+        (int) ev->n - 1)
+      break;                    /* nothing, or a branch a revert left */
     top = &ev->v[ev->n - 1];
     if (top->gen <= latest || top->phys == PHYS_NONE ||
         (bits_range (lo / ss, (hi - 1) / ss) & ~top->alloc) != 0 ||
@@ -839,8 +875,9 @@ static int
 zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
 {
   union extvec_buf evbuf;
+  const struct genpath *path = live_path (v);
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
-  int top = extvec_top (ev, UINT32_MAX);
+  int top = extvec_top_path (ev, UINT32_MAX, path);
   struct ext x;
   uint64_t cleared, seq;
   uint32_t oldphys = PHYS_NONE, p;
@@ -850,7 +887,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   if (top < 0)
     return 0;                   /* never written: already zero */
   for (s = 0; s < v->nsub; s++)
-    if ((mask >> s) & 1 && resolve (ev, top, s, &p) == SUB_DATA) {
+    if ((mask >> s) & 1 && resolve (ev, path, top, s, &p) == SUB_DATA) {
       all_zero = 0;
       break;
     }
@@ -866,7 +903,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
     cleared = x.alloc & mask;
     x.alloc &= ~mask;
     x.zero |= mask;
-    if (ev->n == 1)
+    if (extvec_older (ev, path, top) < 0)
       x.zero = 0;               /* nothing older: zero and hole agree */
     if (x.alloc == 0) {
       oldphys = x.phys;
@@ -1109,6 +1146,7 @@ volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
               uint64_t off)
 {
   uint32_t gen = snap ? snap->gen : UINT32_MAX;
+  const struct genpath *path = snap ? snap->path : live_path (v);
 
   if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
     return -1;
@@ -1122,13 +1160,13 @@ volume_cache (struct volume *v, const struct snap *snap, uint32_t count,
 
     sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
-    top = extvec_top (ev, gen);
+    top = extvec_top_path (ev, gen, path);
     if (top >= 0) {
       unsigned s;
       for (s = coff / v->subcluster_size;
            s <= (coff + n - 1) / v->subcluster_size; s++) {
         uint32_t p;
-        if (resolve (ev, top, s, &p) == SUB_DATA)
+        if (resolve (ev, path, top, s, &p) == SUB_DATA)
           IO (v)->advise (v->io->opaque, v->data,
                           (uint64_t) p * v->cluster_size +
                           (uint64_t) s * v->subcluster_size,
@@ -1147,6 +1185,7 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
                 uint64_t off, int req_one, sv_extent_fn fn, void *opaque)
 {
   uint32_t gen = snap ? snap->gen : UINT32_MAX;
+  const struct genpath *path = snap ? snap->path : live_path (v);
   uint64_t end = off + count, run_start = off;
   uint32_t run_flags = UINT32_MAX;
   uint32_t ss = v->subcluster_size;
@@ -1162,13 +1201,13 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
 
     sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
     ev = extmap_get (&v->map, vci, &evbuf);
-    top = extvec_top (ev, gen);
+    top = extvec_top_path (ev, gen, path);
     while (off < end && off < cl_end) {
       unsigned s = (off % v->cluster_size) / ss;
       uint64_t sub_end = vci * v->cluster_size + (uint64_t) (s + 1) * ss;
       uint32_t p, flags;
 
-      flags = top >= 0 && resolve (ev, top, s, &p) == SUB_DATA
+      flags = top >= 0 && resolve (ev, path, top, s, &p) == SUB_DATA
         ? 0 : SV_EXTENT_HOLE | SV_EXTENT_ZERO;
       if (sub_end > end)
         sub_end = end;

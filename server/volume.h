@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "extmap.h"
+#include "genpath.h"
 #include "journal.h"
 #include "pool.h"
 #include "uuid.h"
@@ -57,6 +58,10 @@ struct snap {
    * pool->mu held, read under either. */
   struct snap_hold *holds;
   uint32_t nholds;
+  /* The generations the snapshot sees (genpath.h): set in a view's
+   * copy only (view_open), NULL in the list and for a snapshot whose
+   * path holds no revert. */
+  struct genpath *path;
 };
 
 /* The write gate: writers enter and leave without locks; a hold waits
@@ -102,6 +107,17 @@ struct volume {
   /* The snapshots by id and by set id (snapidx.c). */
   struct snapidx by_id, by_set;
   uint32_t live_gen;
+  /* The reverts (genpath.h), sorted by gen; changed under snap_lock
+   * (write) while the gate is held, with LIVE_PATH, the generations
+   * the live volume sees (NULL: never reverted).  Readers of the live
+   * volume do not enter the gate: they load LIVE_PATH atomically and
+   * read again when it changed under them (volume_pread), so paths are
+   * never freed before the volume: OLD_PATHS keeps them. */
+  struct revert *reverts;
+  size_t nreverts, capreverts;
+  struct genpath *live_path;
+  struct genpath **old_paths;
+  size_t nold_paths;
   /* The copy-on-write threshold: the newest generation that a snapshot
    * pins or that a snapshot whose deletion is not yet durable pinned
    * (0: none).  Read atomically by writers. */
@@ -219,6 +235,40 @@ extern int volume_space (struct volume *v, struct sv_volume_info *vi,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
+
+/* Revert (snap.c; docs/design.md, "Revert").  volume_revert_prepare:
+ * with the gate held, check that the snapshot with id ID is there and
+ * get everything the revert needs (journal space from the headroom,
+ * memory) into *RP, so that volume_revert_apply cannot fail; takes
+ * snap_lock.  0, or -1 with errno (ENOENT: the snapshot is gone,
+ * ENOSPC, ENOMEM, EOVERFLOW: no generation left) and nothing changed.
+ * volume_revert_apply: append the REVERT record and make the live
+ * volume read the snapshot's content; the caller then flushes and
+ * reclaims.  volume_revert_cancel: give back what a prepare took. */
+struct revert_prep {
+  uint32_t parent;              /* the snapshot's generation */
+  struct genpath *path;         /* the live volume's new path */
+};
+extern int volume_revert_prepare (struct volume *v, const struct uuid *id,
+                                  struct revert_prep *rp)
+  __attribute__((nonnull));
+extern void volume_revert_apply (struct volume *v, struct revert_prep *rp)
+  __attribute__((nonnull));
+extern void volume_revert_cancel (struct volume *v, struct revert_prep *rp)
+  __attribute__((nonnull));
+/* Add the revert {GEN, PARENT} to the table and make the live volume's
+ * path (replay and checkpoint load; snap_lock held or the volume not
+ * yet shared).  0, or -1 with EILSEQ (a revert the engine never
+ * writes: not the next generation, a parent not older than the live
+ * one, past the limit) or ENOMEM, message naming the volume. */
+extern int volume_revert_add (struct volume *v, uint32_t gen,
+                              uint32_t parent)
+  __attribute__((nonnull));
+/* The path of the view at GEN (a snapshot's) into *OUT (NULL when
+ * none is needed).  snap_lock held.  0, or -1 with ENOMEM reported. */
+extern int volume_path_of (struct volume *v, uint32_t gen,
+                           struct genpath **out)
+  __attribute__((nonnull));
 
 /* Checkpoint (ckpt.c).  Called with admin_mu held. */
 extern int volume_checkpoint (struct volume *v);

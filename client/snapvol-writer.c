@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/un.h>
 
 #include "hook.h"
 #include "log.h"
+#include "qga.h"
 #include "snapvol-writer.h"
 #include "timespec.h"
 
@@ -40,6 +42,7 @@ struct agent {
   unsigned freeze_timeout_ms;
   int event_log;                /* -1 if none */
   const char *event_log_path;
+  struct qga *qga;              /* --qga, or NULL */
 };
 
 static struct snapvol_writer *writer;   /* for the signal handler */
@@ -145,24 +148,31 @@ hook_environment (const struct snapvol_writer_event *ev, char **env)
   return r;
 }
 
+/* How long the writer's part of event KIND may take: for prepare and
+ * freeze, --freeze-timeout less a margin for the answer to reach the
+ * coordinator in time; else the coordinator's deadline less that
+ * margin. */
 static int
-on_event (void *opaque, const struct snapvol_writer_event *ev,
-          char *message, size_t len)
+event_timeout (const struct agent *a, enum snapvol_writer_event_kind kind)
 {
-  struct agent *a = opaque;
-  int i = hook_index (ev->kind), timeout, r;
+  if (kind == SNAPVOL_WRITER_PREPARE || kind == SNAPVOL_WRITER_FREEZE)
+    return (int) a->freeze_timeout_ms -
+      (a->freeze_timeout_ms / 10 < ANSWER_MARGIN_MS
+       ? (int) a->freeze_timeout_ms / 10 : ANSWER_MARGIN_MS);
+  return LATE_CALL_DEADLINE_MS - ANSWER_MARGIN_MS;
+}
+
+/* Run EV's hook, if it has one, within TIMEOUT ms. */
+static int
+run_hook (struct agent *a, const struct snapvol_writer_event *ev,
+          int timeout, char *message, size_t len)
+{
+  int i = hook_index (ev->kind), r;
   char *env[8] = { NULL }, what[64];
   size_t k;
 
-  log_event (a, ev);
   if (i < 0 || a->hooks[i] == NULL)
     return 0;
-  if (ev->kind == SNAPVOL_WRITER_PREPARE || ev->kind == SNAPVOL_WRITER_FREEZE)
-    timeout = (int) a->freeze_timeout_ms -
-      (a->freeze_timeout_ms / 10 < ANSWER_MARGIN_MS
-       ? (int) a->freeze_timeout_ms / 10 : ANSWER_MARGIN_MS);
-  else
-    timeout = LATE_CALL_DEADLINE_MS - ANSWER_MARGIN_MS;
   if (hook_environment (ev, env) == -1) {
     snprintf (message, len, "out of memory");
     r = -1;
@@ -176,6 +186,45 @@ on_event (void *opaque, const struct snapvol_writer_event *ev,
   return r;
 }
 
+/* EV with --qga: the application's hook quiesces it before the
+ * guest's filesystems freeze, and runs after they thaw.  A thaw or an
+ * abort runs both parts even if the first fails, and reports the
+ * first failure. */
+static int
+run_with_qga (struct agent *a, const struct snapvol_writer_event *ev,
+              int timeout, char *message, size_t len)
+{
+  int64_t start = timespec_now_ms (CLOCK_MONOTONIC);
+  char other[512];
+
+  if (ev->kind == SNAPVOL_WRITER_FREEZE) {
+    if (run_hook (a, ev, timeout, message, len) == -1)
+      return -1;
+    timeout -= (int) (timespec_now_ms (CLOCK_MONOTONIC) - start);
+    return qga_event (a->qga, ev, timeout > 100 ? timeout : 100,
+                      message, len);
+  }
+  if (qga_event (a->qga, ev, timeout, message, len) == -1) {
+    if (ev->kind == SNAPVOL_WRITER_THAW || ev->kind == SNAPVOL_WRITER_ABORT)
+      run_hook (a, ev, timeout, other, sizeof other);
+    return -1;
+  }
+  return run_hook (a, ev, timeout, message, len);
+}
+
+static int
+on_event (void *opaque, const struct snapvol_writer_event *ev,
+          char *message, size_t len)
+{
+  struct agent *a = opaque;
+  int timeout = event_timeout (a, ev->kind);
+
+  log_event (a, ev);
+  if (a->qga)
+    return run_with_qga (a, ev, timeout, message, len);
+  return run_hook (a, ev, timeout, message, len);
+}
+
 static void
 usage (void)
 {
@@ -185,7 +234,8 @@ usage (void)
           " [--freeze-timeout MS]\n"
           "         [--prepare CMD] [--freeze CMD] [--thaw CMD]"
           " [--post-snapshot CMD]\n"
-          "         [--abort CMD] [--event-log FILE] [--verbose]\n"
+          "         [--abort CMD] [--qga SOCKET] [--event-log FILE]"
+          " [--verbose]\n"
           "\n"
           "Register with snapvol-coordinator as the writer NAME of the\n"
           "volumes given, and run the shell command given for each event\n"
@@ -193,8 +243,11 @@ usage (void)
           "0 refuses the event; one still running at its deadline is\n"
           "killed.  Hooks get SNAPVOL_EVENT, SNAPVOL_SET_ID and, by event,\n"
           "SNAPVOL_LABEL, SNAPVOL_VOLUMES, SNAPVOL_WINDOW_MS,\n"
-          "SNAPVOL_SNAPSHOTS (JSON) and SNAPVOL_REASON.  See"
-          " docs/writers.md.\n"
+          "SNAPVOL_SNAPSHOTS (JSON) and SNAPVOL_REASON.  --qga SOCKET\n"
+          "freezes a VM's filesystems through its qemu guest agent\n"
+          "(the host side of its org.qemu.guest_agent.0 channel) for the\n"
+          "pin, after the freeze hook, and thaws them before the thaw\n"
+          "hook.  See docs/writers.md.\n"
           "\n"
           "--coordinator, --cert, --key and --ca default to $SNAPVOL_COORDINATOR,\n"
           "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA.  --freeze-timeout\n"
@@ -234,7 +287,7 @@ struct options {
 
 enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
        OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
-       OPT_EVENT_LOG };
+       OPT_EVENT_LOG, OPT_QGA };
 
 static const struct option longopts[] = {
   { "coordinator", required_argument, NULL, 'c' },
@@ -250,6 +303,7 @@ static const struct option longopts[] = {
   { "post-snapshot", required_argument, NULL, OPT_POST_SNAPSHOT },
   { "abort", required_argument, NULL, OPT_ABORT },
   { "event-log", required_argument, NULL, OPT_EVENT_LOG },
+  { "qga", required_argument, NULL, OPT_QGA },
   { "verbose", no_argument, NULL, 'v' },
   { "help", no_argument, NULL, 'h' },
   { "version", no_argument, NULL, 'V' },
@@ -270,6 +324,27 @@ parse_freeze_timeout (struct agent *a, const char *value)
                         "milliseconds from 100 to 600000", value);
   a->freeze_timeout_ms = (unsigned) ms;
   return 0;
+}
+
+/* --qga SOCKET into A.  -1 to go on; else the exit status. */
+static int
+parse_qga (struct agent *a, const char *path)
+{
+  if (a->qga)
+    return usage_error ("--qga may be given once");
+  if (*path == '\0')
+    return usage_error ("invalid --qga '': expected the path of the qemu "
+                        "guest agent's socket");
+  if (strlen (path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path)
+    return usage_error ("invalid --qga '%s': a Unix socket path has at "
+                        "most %zu bytes", path,
+                        sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
+  a->qga = qga_new (path);
+  if (a->qga == NULL) {
+    perror (PROGNAME ": malloc");
+    return EXIT_FAILURE;
+  }
+  return -1;
 }
 
 /* The hook option OPT's slot, or -1 if OPT is not a hook option. */
@@ -307,6 +382,7 @@ take_option (int opt, char **argv, struct options *o, struct agent *a)
   case OPT_FREEZE_TIMEOUT:
     return parse_freeze_timeout (a, optarg) == 0 ? -1 : EXIT_USAGE;
   case OPT_EVENT_LOG: a->event_log_path = optarg; return -1;
+  case OPT_QGA: return parse_qga (a, optarg);
   case 'v': o->verbose = 1; return -1;
   case 'h': usage (); return EXIT_SUCCESS;
   case 'V':
@@ -416,6 +492,7 @@ main (int argc, char **argv)
   free (o.volumes);
   if (status != -1) {
     snapvol_writer_free (writer);
+    qga_free (agent.qga);
     return status;
   }
 
@@ -433,6 +510,7 @@ main (int argc, char **argv)
   if (r == -1)
     log_warnx ("%s", snapvol_writer_error ());
   snapvol_writer_free (writer);
+  qga_free (agent.qga);
   if (agent.event_log >= 0)
     close (agent.event_log);
   return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

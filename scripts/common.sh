@@ -18,6 +18,8 @@ sv_packages=(
     nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd nbd-client
     libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcmocka-dev
     qemu-utils fio openssl iproute2 jq
+    qemu-system-x86 busybox-static cpio e2fsprogs
+    libglib2.0-0 libnuma1 liburing2 libudev1
 )
 
 sv_say ()

@@ -35,6 +35,12 @@ refused "invalid --freeze-timeout '99': expected milliseconds from 100 to 600000
     --name w1 --freeze-timeout 99
 refused "invalid --freeze-timeout '10s': expected milliseconds from 100 to 600000" \
     --name w1 --freeze-timeout 10s
+refused "invalid --qga '': expected the path of the qemu guest agent's socket" \
+    --name w1 --qga ''
+refused "--qga may be given once" --name w1 --qga /run/a.sock --qga /run/b.sock
+long=/run/$(printf 'q%.0s' $(seq 1 110)).sock
+refused "invalid --qga '$long': a Unix socket path has at most 107 bytes" \
+    --name w1 --qga "$long"
 refused "option '--name' needs an argument" --name
 refused "unknown option '-x'" -x
 refused "unknown option '--frobnicate'" --frobnicate

@@ -31,7 +31,7 @@ QGAPEER=$abs_top_srcdir/tests/e2e/qgapeer.py
 
 declare -A vm_pids vm_fds
 
-"$abs_top_srcdir/tests/vm/make-image.sh" "$SNAPVOL_VM_IMAGE" ||
+bash "$abs_top_srcdir/tests/vm/make-image.sh" "$SNAPVOL_VM_IMAGE" ||
     fail "cannot make the VM image in $SNAPVOL_VM_IMAGE (see above)"
 
 # _qemu NAME APPEND QEMU-ARGS...: qemu-system-x86_64 in the background

@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #define SPACE_NO_LIMIT UINT64_MAX
-#define SPACE_STAT_MS 1000      /* the free-space estimate's age, at most */
+#define SPACE_STAT_MS 100       /* the free-space estimate's age, at most */
 #define SPACE_STAT_RETRY_MS 10  /* statvfs at most this often when full */
 
 struct space {

@@ -148,6 +148,11 @@ policyfile_load (const struct sv_io *io, const char *dir,
               "entries)", path, got, blen);
     goto err_close;
   }
+  if (IO (io)->pread (io->opaque, h, hdr, 1, POLICY_HDR + blen) != 0) {
+    sv_error (EILSEQ, "%s: policy file has bytes after its %" PRIu32
+              " entries", path, count);
+    goto err_close;
+  }
   if (crc32c (0, body, blen) != get_le32 (hdr + POLICY_OFF_BODYCRC)) {
     sv_error (EILSEQ, "%s: policy entries checksum mismatch", path);
     goto err_close;

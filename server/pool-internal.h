@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "policyfile.h"
 #include "pool.h"
@@ -71,8 +72,14 @@ extern void pending_punch_free (struct volume *v);
 extern int volume_exclusive_cycle (struct volume *v,
                                    int (*fn) (struct volume *));
 
-/* The pool's clock (sv_pool_options.clock): Unix seconds. */
-extern uint64_t pool_now (struct sv_pool *pool);
+/* The pool's clock (sv_pool_options.clock): Unix seconds.  Inline, so
+ * that every layer reads the same clock without calling up: holds'
+ * expiry, snapshots' creation times, retention's ages. */
+static inline uint64_t
+pool_now (const struct sv_pool *pool)
+{
+  return pool->clock ? pool->clock () : (uint64_t) time (NULL);
+}
 
 /* Snapshot listings' holds (snaphold.c): hold_list_add copies the
  * holds of snapshot IDX of V (-1: none) into HL and counts them in SI

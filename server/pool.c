@@ -67,11 +67,6 @@ sv_check_name (const char *name)
   return 0;
 }
 
-uint64_t
-pool_now (struct sv_pool *pool)
-{
-  return pool->clock ? pool->clock () : (uint64_t) time (NULL);
-}
 
 /* Sync the directory that holds PATH's name. */
 static int

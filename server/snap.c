@@ -152,7 +152,7 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   if (uuid_generate (&s.id) == -1)
     return sv_error (errno, "getrandom: %m");
   s.set = *set;
-  s.created = (uint64_t) time (NULL);
+  s.created = pool_now (v->pool);
   s.size = v->size;
   snprintf (s.label, sizeof s.label, "%s", label ? label : "");
 

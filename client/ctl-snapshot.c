@@ -148,9 +148,8 @@ snapshot_create (struct ctl *ctl, const struct ctl_args *a)
 
 /* snapshot list */
 
-/* The HOLDS column: the tags, an expired hold marked, "-" for none. */
-static void
-format_holds (json_t *holds, char *buf, size_t len)
+void
+ctl_format_holds (json_t *holds, char *buf, size_t len)
 {
   uint64_t now = (uint64_t) time (NULL);
   size_t i, off = 0;
@@ -179,7 +178,7 @@ snapshots_row (struct out_table *t, json_t *s)
   char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
 
   snprintf (gen, sizeof gen, "%ju", (uintmax_t) out_u64 (s, "generation"));
-  format_holds (json_object_get (s, "holds"), holds, sizeof holds);
+  ctl_format_holds (json_object_get (s, "holds"), holds, sizeof holds);
   return out_table_add (t, out_str (s, "volume"), out_str (s, "id"),
                         out_str (s, "set_id"), gen,
                         out_time (s, "created", created, sizeof created),

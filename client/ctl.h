@@ -169,6 +169,10 @@ extern int ctl_check_pv (const struct ctl *ctl, const char *v);
 extern int ctl_parse_expires (const struct ctl *ctl, const char *arg,
                               json_int_t *out);
 
+/* The HOLDS column of snapshots and sets (ctl-snapshot.c): the tags of
+ * HOLDS ([{"tag", "expires"}]), an expired hold marked, "-" for none. */
+extern void ctl_format_holds (json_t *holds, char *buf, size_t len);
+
 /* Print policy.events' answer LIST as a table (ctl-policy.c). */
 extern int ctl_print_policy_events (json_t *list);
 

@@ -859,7 +859,13 @@ set_object (struct catalog *cat, sqlite3_stmt *st, bool full)
     goto err;
   holds = set_rows_json (cat, "SELECT tag, expires FROM set_holds WHERE "
                          "set_id = ? ORDER BY rowid", set_id, hold_names);
-  if (holds == NULL || json_object_set_new (set, "holds", holds) == -1)
+  /* Only a held set has the member: an unheld set's object is as it
+   * was before holds were recorded. */
+  if (holds == NULL)
+    goto err;
+  if (json_array_size (holds) == 0)
+    json_decref (holds);
+  else if (json_object_set_new (set, "holds", holds) == -1)
     goto err;
   if (!full)
     return set;

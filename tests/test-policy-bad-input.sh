@@ -105,6 +105,13 @@ start_refused ()
 # A flipped byte in an entry: the entries' checksum.
 printf '\x09' | dd of="$tmp/pool/policy" bs=1 seek=$((512 + 66)) conv=notrunc status=none
 start_refused "a damaged entry" "$tmp/pool/policy: policy entries checksum mismatch"
+# The offline checker reports it, through the same reader.
+status=0
+"${ctl_env[@]}" "$SNAPVOLCTL" check "$tmp/pool" >"$tmp/check.out" 2>&1 || status=$?
+cat "$tmp/check.out"
+assert_eq "$status" 1 "exit status of check with a damaged policy file"
+grep -qF "$tmp/pool/policy: policy entries checksum mismatch; not repairable: restore it, or remove it to serve the pool with no retention or space policy" \
+    "$tmp/check.out" || fail "check does not report the damaged policy file"
 # A flipped byte in the header.
 cp "$tmp/policy.good" "$tmp/pool/policy"
 printf '\x09' | dd of="$tmp/pool/policy" bs=1 seek=20 conv=notrunc status=none

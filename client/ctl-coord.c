@@ -21,6 +21,7 @@
 #include "humansize.h"
 #include "log.h"
 #include "output.h"
+#include "proto.h"
 #include "rpcconn.h"
 #include "tls.h"
 #include "uuid.h"
@@ -476,6 +477,23 @@ sets_row (struct out_table *t, json_t *s)
                         out_str (s, "label"));
 }
 
+/* The same with the HOLDS column (the holds taken through the
+ * coordinator). */
+static int
+held_sets_row (struct out_table *t, json_t *s)
+{
+  char created[OUT_TIME_BUFLEN], n[24];
+  char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
+
+  snprintf (n, sizeof n, "%zu",
+            json_array_size (json_object_get (s, "snapshots")));
+  ctl_format_holds (json_object_get (s, "holds"), holds, sizeof holds);
+  return out_table_add (t, out_str (s, "set_id"), out_str (s, "state"),
+                        out_time (s, "created", created, sizeof created), n,
+                        holds, out_str (s, "label"));
+}
+
+/* The HOLDS column is shown when a listed set is held. */
 static int
 print_sets (json_t *list)
 {
@@ -483,9 +501,21 @@ print_sets (json_t *list)
     { "SET", 0 }, { "STATE", 0 }, { "CREATED", 0 }, { "SNAPSHOTS", 1 },
     { "LABEL", 0 },
   };
+  static const struct out_column held_cols[] = {
+    { "SET", 0 }, { "STATE", 0 }, { "CREATED", 0 }, { "SNAPSHOTS", 1 },
+    { "HOLDS", 0 }, { "LABEL", 0 },
+  };
+  bool held = false;
+  json_t *s;
+  size_t i;
 
-  return out_list (list, cols, sizeof cols / sizeof cols[0],
-                   "No snapshot sets.", "set list", sets_row) == 0
+  json_array_foreach (list, i, s)
+    held |= json_array_size (json_object_get (s, "holds")) > 0;
+  return (held
+          ? out_list (list, held_cols, sizeof held_cols / sizeof held_cols[0],
+                      "No snapshot sets.", "set list", held_sets_row)
+          : out_list (list, cols, sizeof cols / sizeof cols[0],
+                      "No snapshot sets.", "set list", sets_row)) == 0
     ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 

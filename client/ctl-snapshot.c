@@ -148,9 +148,8 @@ snapshot_create (struct ctl *ctl, const struct ctl_args *a)
 
 /* snapshot list */
 
-/* The HOLDS column: the tags, an expired hold marked, "-" for none. */
-static void
-format_holds (json_t *holds, char *buf, size_t len)
+void
+ctl_format_holds (json_t *holds, char *buf, size_t len)
 {
   uint64_t now = (uint64_t) time (NULL);
   size_t i, off = 0;
@@ -179,7 +178,7 @@ snapshots_row (struct out_table *t, json_t *s)
   char holds[PROTO_HOLDS_MAX * (PROTO_TAG_MAX + 12) + 2];
 
   snprintf (gen, sizeof gen, "%ju", (uintmax_t) out_u64 (s, "generation"));
-  format_holds (json_object_get (s, "holds"), holds, sizeof holds);
+  ctl_format_holds (json_object_get (s, "holds"), holds, sizeof holds);
   return out_table_add (t, out_str (s, "volume"), out_str (s, "id"),
                         out_str (s, "set_id"), gen,
                         out_time (s, "created", created, sizeof created),
@@ -203,14 +202,48 @@ print_snapshots (json_t *list)
     ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
 }
 
+/* Below the table: the snapshots of VOLUME (NULL: all) that a policy
+ * deleted, from policy.events (the server keeps the latest 256
+ * events). */
+static void
+print_policy_deletions (struct ctl *ctl, const char *volume)
+{
+  json_t *events = ctl_call (ctl, "policy.events", json_object ()), *ev;
+  char when[OUT_TIME_BUFLEN], created[OUT_TIME_BUFLEN];
+  size_t i;
+  int first = 1;
+
+  if (!json_is_array (events)) {
+    json_decref (events);
+    return;
+  }
+  out_sanitize (events);
+  json_array_foreach (events, i, ev) {
+    if (strcmp (out_str (ev, "action"), "deleted") != 0 ||
+        (volume && strcmp (out_str (ev, "volume"), volume) != 0))
+      continue;
+    if (first)
+      printf ("\nDeleted by policy:\n");
+    first = 0;
+    printf ("  %s@%s (taken %s) deleted %s: %s\n", out_str (ev, "volume"),
+            out_str (ev, "id"), out_time (ev, "created", created,
+                                          sizeof created),
+            out_time (ev, "time", when, sizeof when), out_str (ev, "reason"));
+  }
+  json_decref (events);
+}
+
 static int
 snapshot_list (struct ctl *ctl, const struct ctl_args *a)
 {
   json_t *params = a->argc ? json_pack ("{s:s}", "volume", a->argv[0])
     : json_object ();
+  int r = ctl_print_result (ctl, ctl_call (ctl, "snapshot.list", params),
+                            true, print_snapshots);
 
-  return ctl_print_result (ctl, ctl_call (ctl, "snapshot.list", params), true,
-                           print_snapshots);
+  if (r == CTL_EXIT_OK && !ctl->json)
+    print_policy_deletions (ctl, a->argc ? a->argv[0] : NULL);
+  return r;
 }
 
 /* snapshot delete */

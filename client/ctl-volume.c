@@ -55,6 +55,7 @@ volumes_row (struct out_table *t, json_t *v)
 {
   char size[HUMANSIZE_BUFLEN], alloc[HUMANSIZE_BUFLEN];
   char ref[HUMANSIZE_BUFLEN], written[HUMANSIZE_BUFLEN];
+  char bysnap[HUMANSIZE_BUFLEN];
   char cluster[HUMANSIZE_BUFLEN], created[OUT_TIME_BUFLEN];
   char nsnap[24], open[24];
 
@@ -64,6 +65,7 @@ volumes_row (struct out_table *t, json_t *v)
                         out_size (v, "size", size, sizeof size),
                         out_size (v, "allocated_bytes", alloc, sizeof alloc),
                         out_size (v, "referenced_bytes", ref, sizeof ref),
+                        out_size (v, "snapshot_bytes", bysnap, sizeof bysnap),
                         out_size (v, "written_bytes", written, sizeof written),
                         nsnap,
                         out_size (v, "cluster_size", cluster, sizeof cluster),
@@ -75,8 +77,8 @@ static int
 print_volumes (json_t *list)
 {
   static const struct out_column cols[] = {
-    { "NAME", 0 }, { "SIZE", 1 }, { "ALLOCATED", 1 }, { "REFERENCED", 1 },
-    { "WRITTEN", 1 }, { "SNAPSHOTS", 1 }, { "CLUSTER", 1 }, { "OPEN", 1 },
+    { "NAME", 0 }, { "SIZE", 1 }, { "USED", 1 }, { "REFERENCED", 1 },
+    { "USEDBYSNAPS", 1 }, { "WRITTEN", 1 }, { "SNAPSHOTS", 1 }, { "CLUSTER", 1 }, { "OPEN", 1 },
     { "CREATED", 0 },
   };
 

@@ -81,6 +81,8 @@ enum ctl_target {
 extern const struct ctl_command ctl_pool_commands[];
 extern const struct ctl_command ctl_volume_commands[];
 extern const struct ctl_command ctl_snapshot_commands[];
+/* snapvolctl policy (ctl-policy.c). */
+extern const struct ctl_command ctl_policy_commands[];
 /* snapvolctl diff (ctl-diff.c). */
 extern const struct ctl_command ctl_diff_commands[];
 /* A command with an empty verb has its options parsed like the others
@@ -173,5 +175,12 @@ extern int ctl_check_pv (const struct ctl *ctl, const char *v);
  * ctl_usage_error. */
 extern int ctl_parse_expires (const struct ctl *ctl, const char *arg,
                               json_int_t *out);
+
+/* The HOLDS column of snapshots and sets (ctl-snapshot.c): the tags of
+ * HOLDS ([{"tag", "expires"}]), an expired hold marked, "-" for none. */
+extern void ctl_format_holds (json_t *holds, char *buf, size_t len);
+
+/* Print policy.events' answer LIST as a table (ctl-policy.c). */
+extern int ctl_print_policy_events (json_t *list);
 
 #endif /* SNAPVOL_CTL_H */

@@ -37,6 +37,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_pool_commands,
   ctl_volume_commands,
   ctl_snapshot_commands,
+  ctl_policy_commands,
   ctl_diff_commands,
   ctl_backup_commands,
   ctl_check_commands,

@@ -41,6 +41,10 @@
 #define PROTO_DIFF_RANGES_MAX 65536
 #define PROTO_DIFF_RANGES_DEFAULT 4096
 #define PROTO_DIFF_RANGES_PER_ANSWER 12288
+/* policy.set: keep_last, keep_daily, keep_weekly at most, and
+ * keep_younger at most (a hundred years, in seconds). */
+#define PROTO_KEEP_MAX 1000000
+#define PROTO_KEEP_YOUNGER_MAX_S 3153600000
 
 /* What a parameter must be. */
 enum proto_type {

@@ -117,6 +117,16 @@ static const char schema[] =
   "  queued INTEGER NOT NULL,\n"
   "  PRIMARY KEY (provider, set_id));\n";
 
+/* Holds taken through the coordinator (set.hold), added to catalogs of
+ * this schema version made before there were any: an older
+ * coordinator ignores the table. */
+static const char holds_table[] =
+  "CREATE TABLE IF NOT EXISTS set_holds (\n"
+  "  set_id TEXT NOT NULL REFERENCES sets (set_id) ON DELETE CASCADE,\n"
+  "  tag TEXT NOT NULL,\n"
+  "  expires INTEGER,\n"
+  "  PRIMARY KEY (set_id, tag));\n";
+
 /* Errors. */
 
 static void sql_failed (struct catalog *cat, const char *what, ...)
@@ -363,6 +373,17 @@ rows_json (struct catalog *cat, sqlite3_stmt *st, const char *what,
 /* Opening. */
 
 static int
+add_holds_table (struct catalog *cat, char *err, size_t errlen)
+{
+  if (tx_begin (cat) == -1 ||
+      tx_end (cat, sql_exec (cat, holds_table)) == -1) {
+    snprintf (err, errlen, "%s", cat->errmsg);
+    return -1;
+  }
+  return 0;
+}
+
+static int
 create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
 {
   sqlite3_stmt *st;
@@ -379,7 +400,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   r = sqlite3_step (st);
   if (r == SQLITE_ROW && sqlite3_column_int (st, 0) == 0) {
     sqlite3_finalize (st);
-    if (sql_exec (cat, schema) == -1 ||
+    if (sql_exec (cat, schema) == -1 || sql_exec (cat, holds_table) == -1 ||
         sql_run (cat, "insert schema version",
                  "INSERT INTO schema_version (version) VALUES (?)", "i",
                  (int64_t) CATALOG_SCHEMA_VERSION) == -1)
@@ -409,7 +430,7 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
               CATALOG_SCHEMA_VERSION);
     return -1;
   }
-  return 0;
+  return add_holds_table (cat, err, errlen);
 
  fail:
   snprintf (err, errlen, "%s", cat->errmsg);
@@ -816,8 +837,9 @@ set_object (struct catalog *cat, sqlite3_stmt *st, bool full)
   static const char *const participant_names[] = {
     "kind", "name", "state", "error", NULL
   };
+  static const char *const hold_names[] = { "tag", "expires", NULL };
   const char *set_id = (const char *) sqlite3_column_text (st, 0);
-  json_t *set = json_object (), *snapshots, *participants, *timings;
+  json_t *set = json_object (), *snapshots, *participants, *timings, *holds;
 
   if (set == NULL || set_id == NULL ||
       add_col (set, "set_id", st, 0) == -1 ||
@@ -834,6 +856,16 @@ set_object (struct catalog *cat, sqlite3_stmt *st, bool full)
                              "ORDER BY ord", set_id, snapshot_names);
   if (snapshots == NULL ||
       json_object_set_new (set, "snapshots", snapshots) == -1)
+    goto err;
+  holds = set_rows_json (cat, "SELECT tag, expires FROM set_holds WHERE "
+                         "set_id = ? ORDER BY rowid", set_id, hold_names);
+  /* Only a held set has the member: an unheld set's object is as it
+   * was before holds were recorded. */
+  if (holds == NULL)
+    goto err;
+  if (json_array_size (holds) == 0)
+    json_decref (holds);
+  else if (json_object_set_new (set, "holds", holds) == -1)
     goto err;
   if (!full)
     return set;
@@ -976,6 +1008,32 @@ catalog_set_providers (struct catalog *cat, const char *set_id)
     }
   json_decref (objs);
   return names_array;
+}
+
+int
+catalog_set_hold (struct catalog *cat, const char *set_id, const char *tag,
+                  int64_t expires)
+{
+  if (tx_begin (cat) == -1)
+    return -1;
+  return tx_end (cat, expires > 0
+                 ? sql_run (cat, "record a hold", "INSERT OR REPLACE INTO "
+                            "set_holds (set_id, tag, expires) VALUES "
+                            "(?, ?, ?)", "ssi", set_id, tag, expires)
+                 : sql_run (cat, "record a hold", "INSERT OR REPLACE INTO "
+                            "set_holds (set_id, tag, expires) VALUES "
+                            "(?, ?, NULL)", "ss", set_id, tag));
+}
+
+int
+catalog_set_release (struct catalog *cat, const char *set_id,
+                     const char *tag)
+{
+  if (tx_begin (cat) == -1)
+    return -1;
+  return tx_end (cat, sql_run (cat, "record a release", "DELETE FROM "
+                               "set_holds WHERE set_id = ? AND tag = ?",
+                               "ss", set_id, tag));
 }
 
 int

@@ -116,6 +116,18 @@ extern json_t *catalog_set_providers (struct catalog *cat,
   __attribute__((nonnull));
 /* Remove SET_ID with its snapshots, participants and pending
  * deletions.  0 also if it did not exist. */
+/* Record the hold TAG of SET_ID taken through the coordinator (until
+ * EXPIRES, Unix seconds; 0: never), replacing one of the same tag; or
+ * forget it (catalog_set_release; none recorded is not an error).  The
+ * set objects list them as "holds".  Holds taken on a provider
+ * directly are not known here.  0, or -1 (catalog_errmsg). */
+extern int catalog_set_hold (struct catalog *cat, const char *set_id,
+                             const char *tag, int64_t expires)
+  __attribute__((nonnull));
+extern int catalog_set_release (struct catalog *cat, const char *set_id,
+                                const char *tag)
+  __attribute__((nonnull));
+
 extern int catalog_set_remove (struct catalog *cat, const char *set_id)
   __attribute__((nonnull));
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog.h"
 #include "committed.h"
@@ -318,6 +319,7 @@ struct set_op {
   struct reply_token tok;
   char id[UUID_STRLEN + 1];
   char tag[PROTO_TAG_MAX + 1];
+  json_int_t expires_in;        /* set.hold's, 0: none */
   struct rpcerr e;              /* set.hold: the failure being undone */
 };
 
@@ -407,6 +409,13 @@ hold_done (void *arg, const struct fanout *f)
   if (bad == f->n) {
     log_info ("snapshot set %s: held as %s on %zu providers", op->id,
               op->tag, f->n);
+    /* Recorded for set.list and set retention; the providers hold
+     * either way, so a failure here is logged, not answered. */
+    if (catalog_set_hold (op->co->cat, op->id, op->tag, op->expires_in
+                          ? (int64_t) time (NULL) + op->expires_in : 0)
+        == -1)
+      log_warnx ("snapshot set %s: the hold %s is not in the catalog: %s",
+                 op->id, op->tag, catalog_errmsg (op->co->cat));
     conn_reply (op->co, op->tok,
                 json_pack ("{s:s, s:s, s:I}", "set_id", op->id, "tag",
                            op->tag, "held", fanout_sum (f, "held")), &e);
@@ -443,8 +452,13 @@ release_done (void *arg, const struct fanout *f)
   }
   if (bad < f->n)
     fanout_error (f, bad, &e);
-  else
+  else {
     log_info ("snapshot set %s: released %s", op->id, op->tag);
+    if (catalog_set_release (op->co->cat, op->id, op->tag) == -1)
+      log_warnx ("snapshot set %s: the release of %s is not in the "
+                 "catalog: %s", op->id, op->tag,
+                 catalog_errmsg (op->co->cat));
+  }
   conn_reply (op->co, op->tok, bad < f->n ? NULL
               : json_pack ("{s:s, s:s, s:I}", "set_id", op->id, "tag",
                            op->tag, "released", fanout_sum (f, "released")),
@@ -473,6 +487,7 @@ set_op_start (struct coord *co, json_t *params, const char *method,
   uuid_param (params, "set_id", op->id);
   snprintf (op->tag, sizeof op->tag, "%s",
             json_string_value (json_object_get (params, "tag")));
+  op->expires_in = expires ? json_integer_value (expires) : 0;
   set = committed_set (co, op->id, false, e);
   if (set == NULL)
     goto out;

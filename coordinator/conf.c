@@ -44,6 +44,7 @@ struct parse {
   int deletion_retry_line;
   int handshake_timeout_line, handshakes_per_address_line;
   int reserved_connections_line;
+  int keep_sets_line;
 };
 
 static void perror_at (struct parse *p, int line, const char *fmt, ...)
@@ -393,6 +394,9 @@ parse_line (struct parse *p, char *line)
     set_count (p, words, n, &conf->reserved_connections,
                &p->reserved_connections_line, 0,
                CONFIG_MAX_CONNECTIONS / 2);
+  else if (strcmp (words[0], "keep-sets") == 0)
+    set_count (p, words, n, &conf->keep_sets, &p->keep_sets_line, 1,
+               CONFIG_KEEP_SETS_MAX);
   else if (strcmp (words[0], "allow") == 0)
     parse_allow (p, words, n);
   else

@@ -28,6 +28,8 @@
 #define CONFIG_HANDSHAKE_TIMEOUT_MS 5000
 #define CONFIG_HANDSHAKES_PER_ADDRESS 128
 #define CONFIG_RESERVED_CONNECTIONS 128
+/* keep-sets: at most this many committed sets kept. */
+#define CONFIG_KEEP_SETS_MAX 1000000
 
 struct config_listen {
   char *host;                   /* NULL for every address ("*") */
@@ -63,6 +65,7 @@ struct config {
   unsigned handshake_timeout_ms;        /* TCP connect to TLS done */
   unsigned handshakes_per_address;      /* in their handshake, per IP */
   unsigned reserved_connections;        /* for handshakes already done */
+  unsigned keep_sets;           /* committed sets kept; 0: all */
   config_allow_vector allow;
 };
 

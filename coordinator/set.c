@@ -348,6 +348,7 @@ reply_committed (struct snapset *s)
     rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
                 "its description could not be built: out of memory", s->id);
   conn_reply (s->sets->co, s->tok, set, &e);
+  sets_retain (s->sets);
   set_done (s);
 }
 
@@ -1316,6 +1317,78 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   if (r == -1)
     free (d);
   return r;
+}
+
+/* Set retention (keep-sets N, docs/coordinator.md): after each
+ * committed set, every committed set older than the newest N is
+ * deleted through set.delete's own path, with nobody to answer (the
+ * outcome is logged), unless the catalog records a hold on it that has
+ * not expired.  A hold taken on a provider directly is not in the
+ * catalog: that provider refuses the deletion (the set is held), the
+ * refusal is logged, and the set stays listed, to be tried again after
+ * the next committed set. */
+
+/* The tags of SET's holds (from the catalog) that have not expired at
+ * NOW into BUF; whether there is one. */
+static bool
+set_held (json_t *set, time_t now, char *buf, size_t len)
+{
+  json_t *h;
+  size_t i, off = 0;
+  bool held = false;
+
+  buf[0] = '\0';
+  json_array_foreach (json_object_get (set, "holds"), i, h) {
+    json_t *exp = json_object_get (h, "expires");
+
+    if (json_is_integer (exp) && json_integer_value (exp) <= now)
+      continue;
+    if (off < len)
+      off += snprintf (buf + off, len - off, "%s%s", held ? ", " : "",
+                       json_string_value (json_object_get (h, "tag")));
+    held = true;
+  }
+  return held;
+}
+
+void
+sets_retain (struct sets *sets)
+{
+  struct coord *co = sets->co;
+  unsigned keep = co->conf->keep_sets;
+  const struct reply_token nobody = { 0, 0 };
+  json_t *list, *set;
+  time_t now = time (NULL);
+  size_t i;
+
+  if (keep == 0)
+    return;
+  list = catalog_set_list (co->cat, "committed");
+  if (list == NULL) {
+    log_warnx ("set retention: %s", catalog_errmsg (co->cat));
+    return;
+  }
+  /* Newest first. */
+  json_array_foreach (list, i, set) {
+    const char *id = json_string_value (json_object_get (set, "set_id"));
+    struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
+    char tags[1024];
+
+    if (i < keep || id == NULL)
+      continue;
+    if (set_held (set, now, tags, sizeof tags)) {
+      log_info ("set retention (keep-sets %u): snapshot set %s kept: held "
+                "(tags: %s)", keep, id, tags);
+      continue;
+    }
+    log_info ("set retention (keep-sets %u): deleting snapshot set %s",
+              keep, id);
+    if (sets_delete (sets, id, nobody, &e) == -1) {
+      log_warnx ("set retention: snapshot set %s kept: %s", id, e.message);
+      rpcerr_clear (&e);
+    }
+  }
+  json_decref (list);
 }
 
 void

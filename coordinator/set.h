@@ -36,6 +36,12 @@ extern int sets_delete (struct sets *sets, const char *set_id,
                         struct reply_token tok, struct rpcerr *e)
   __attribute__((nonnull));
 
+/* Set retention (keep-sets): delete, through sets_delete with no one
+ * to answer, every committed set older than the newest keep-sets
+ * whose catalog records no unexpired hold; what happens is logged.
+ * Called after each committed set; does nothing without keep-sets. */
+extern void sets_retain (struct sets *sets) __attribute__((nonnull));
+
 /* P has just registered: do the deletions waiting for it, after the
  * answer to its registration has gone out.  Deletions that fail are
  * retried while P stays connected, after the configured deletion-retry,

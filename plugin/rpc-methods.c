@@ -23,6 +23,9 @@
 
 #include <jansson.h>
 
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
 #include "cleanup.h"
 #include "holds.h"
 #include "jsonrpc.h"
@@ -144,7 +147,7 @@ volume_json (const struct sv_volume_info *v, struct rpcerr *e)
 {
   return pack (e,
                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I,"
-               " s:I, s:I, s:I, s:I, s:I, s:s}",
+               " s:I, s:I, s:I, s:I, s:I, s:s, s:I}",
                "name", v->name,
                "uuid", v->uuid,
                "size", (json_int_t) v->size,
@@ -158,7 +161,8 @@ volume_json (const struct sv_volume_info *v, struct rpcerr *e)
                "written_bytes", (json_int_t) v->written_bytes,
                "snapshot_bytes", (json_int_t) v->snapshot_bytes,
                "open_count", (json_int_t) v->open_count,
-               "export", v->name);
+               "export", v->name,
+               "used_bytes", (json_int_t) v->allocated_bytes);
 }
 
 /* A snapshot's holds: [{"tag": TAG, "expires": SECONDS or null}]. */
@@ -232,6 +236,16 @@ snapshot_set_json (const char *set_id, const struct sv_snap_result *res,
       return s ? fail_nomem (e) : NULL;
   }
   return pack (e, "{s:s, s:O}", "set_id", set_id, "snapshots", snapshots);
+}
+
+/* Retention after a pin (docs/design.md, "Policies"): what it
+ * deletes is logged and kept as events; a failure to apply it is
+ * logged, and does not fail the pin that succeeded. */
+static void
+apply_retention (const struct rpc_context *ctx)
+{
+  if (pool_policy_apply (ctx->pool, NULL) == -1)
+    nbdkit_error ("policy: retention after a snapshot: %s", sv_errmsg ());
 }
 
 /* Methods. */
@@ -369,6 +383,7 @@ snapshot_create (const struct rpc_context *ctx, json_t *params,
                             have_set_id ? set_id : NULL,
                             set_id_out, res) == -1)
     return fail_engine (e);
+  apply_retention (ctx);
   return snapshot_set_json (set_id_out, res, n, e);
 }
 
@@ -557,6 +572,7 @@ hold_commit (const struct rpc_context *ctx, json_t *params,
   if (pool_hold_commit (ctx->pool, hold, set_id,
                         get_string (params, "label"), res) == -1)
     return fail_engine (e);
+  apply_retention (ctx);
   return snapshot_set_json (set_id, res, n, e);
 }
 
@@ -785,6 +801,163 @@ hold_revert (const struct rpc_context *ctx, json_t *params,
   return pack (e, "{s:s, s:o}", "set_id", set_id, "reverted", list);
 }
 
+/* policy.get, policy.set, policy.events. */
+
+static const char *const on_full_names[] = {
+  [SV_ON_FULL_FAIL] = "fail",
+  [SV_ON_FULL_DELETE_OLDEST] = "delete-oldest",
+};
+
+static json_t *
+policy_json (const struct rpc_context *ctx, const char *volume,
+             struct rpcerr *e)
+{
+  struct sv_policy p;
+  int own = 0;
+  json_t *o;
+
+  if (pool_policy_get (ctx->pool, volume, &p, &own) == -1)
+    return fail_engine (e);
+  o = pack (e, "{s:s*, s:s, s:{s:I, s:I, s:I, s:I}}",
+            "volume", volume,
+            "retention_from", volume && own ? "volume" : "pool",
+            "retention",
+            "keep_last", (json_int_t) p.retention.keep_last,
+            "keep_younger", (json_int_t) p.retention.keep_younger,
+            "keep_daily", (json_int_t) p.retention.keep_daily,
+            "keep_weekly", (json_int_t) p.retention.keep_weekly);
+  if (o == NULL || volume != NULL)
+    return o;
+  if (json_object_set_new (o, "space", json_pack
+                           ("{s:I, s:I, s:s, s:I}",
+                            "limit", (json_int_t) p.space_limit,
+                            "reserve", (json_int_t) p.space_reserve,
+                            "on_full", on_full_names[p.on_full],
+                            "used", (json_int_t)
+                            pool_space_used (ctx->pool))) == -1) {
+    json_decref (o);
+    return fail_nomem (e);
+  }
+  return o;
+}
+
+static const struct proto_param policy_get_params[] = {
+  { "volume", PROTO_NAME, false, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+policy_get (const struct rpc_context *ctx, json_t *params, struct rpcerr *e)
+{
+  return policy_json (ctx, get_string (params, "volume"), e);
+}
+
+static const struct proto_param policy_set_params[] = {
+  { "volume", PROTO_NAME, false, 0, 0 },
+  { "keep_last", PROTO_INT, false, 0, PROTO_KEEP_MAX },
+  { "keep_younger", PROTO_INT, false, 0, PROTO_KEEP_YOUNGER_MAX_S },
+  { "keep_daily", PROTO_INT, false, 0, PROTO_KEEP_MAX },
+  { "keep_weekly", PROTO_INT, false, 0, PROTO_KEEP_MAX },
+  { "space_limit", PROTO_INT, false, 0, INT64_MAX },
+  { "space_reserve", PROTO_INT, false, 0, INT64_MAX },
+  { "on_full", PROTO_STRING, false, 1, 32 },
+  PROTO_END_PARAMS
+};
+
+/* The members of policy.set that VOLUME may not have (space is per
+ * pool), and ON_FULL's value: 0, or -1 with E filled. */
+static int
+check_policy_set (json_t *params, const char *volume, int *on_full,
+                  struct rpcerr *e)
+{
+  static const char *const pool_only[] = { "space_limit", "space_reserve",
+                                           "on_full" };
+  const char *of = get_string (params, "on_full");
+  size_t i;
+
+  for (i = 0; volume && i < sizeof pool_only / sizeof pool_only[0]; i++)
+    if (json_object_get (params, pool_only[i]))
+      return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'%s' cannot be given "
+                         "with 'volume': the space policy is the pool's",
+                         pool_only[i]);
+  *on_full = -1;
+  for (i = 0; of && i < sizeof on_full_names / sizeof on_full_names[0]; i++)
+    if (strcmp (of, on_full_names[i]) == 0)
+      *on_full = (int) i;
+  if (of && *on_full == -1)
+    return rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'on_full' must be \"fail\""
+                       " or \"delete-oldest\", not \"%.32s\"", of);
+  return 0;
+}
+
+static json_t *
+policy_set (const struct rpc_context *ctx, json_t *params, struct rpcerr *e)
+{
+  const char *volume = get_string (params, "volume");
+  struct sv_policy p;
+  int own = 0, on_full;
+
+  if (check_policy_set (params, volume, &on_full, e) == -1)
+    return NULL;
+  if (pool_policy_get (ctx->pool, volume, &p, &own) == -1)
+    return fail_engine (e);
+  /* A volume's own rules start empty, not as a copy of the pool's. */
+  if (volume && !own)
+    memset (&p.retention, 0, sizeof p.retention);
+  if (volume)
+    p.space_limit = p.space_reserve = 0, p.on_full = SV_ON_FULL_FAIL;
+  p.retention.keep_last = get_int (params, "keep_last",
+                                   p.retention.keep_last);
+  p.retention.keep_younger = get_int (params, "keep_younger",
+                                      p.retention.keep_younger);
+  p.retention.keep_daily = get_int (params, "keep_daily",
+                                    p.retention.keep_daily);
+  p.retention.keep_weekly = get_int (params, "keep_weekly",
+                                     p.retention.keep_weekly);
+  p.space_limit = get_int (params, "space_limit", p.space_limit);
+  p.space_reserve = get_int (params, "space_reserve", p.space_reserve);
+  if (on_full != -1)
+    p.on_full = on_full;
+  if (pool_policy_set (ctx->pool, volume, &p) == -1)
+    return fail_engine (e);
+  apply_retention (ctx);
+  return policy_json (ctx, volume, e);
+}
+
+static const struct proto_param policy_events_params[] = {
+  PROTO_END_PARAMS
+};
+
+/* The policy events, oldest first. */
+static json_t *
+policy_events (const struct rpc_context *ctx, json_t *params,
+               struct rpcerr *e)
+{
+  CLEANUP_FREE struct sv_policy_event *ev = NULL;
+  json_auto_t *list = json_array ();
+  size_t n, i;
+
+  if (list == NULL)
+    return fail_nomem (e);
+  if (pool_policy_events (ctx->pool, &ev, &n) == -1)
+    return fail_engine (e);
+  for (i = 0; i < n; i++) {
+    json_t *o = pack (e, "{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+                      "seq", (json_int_t) ev[i].seq,
+                      "time", (json_int_t) ev[i].time,
+                      "action", ev[i].action,
+                      "policy", ev[i].policy,
+                      "volume", ev[i].volume,
+                      "id", ev[i].id,
+                      "set_id", ev[i].set_id,
+                      "created", (json_int_t) ev[i].created,
+                      "reason", ev[i].reason);
+    if (o == NULL || json_array_append_new (list, o) == -1)
+      return o ? fail_nomem (e) : NULL;
+  }
+  return json_incref (list);
+}
+
 static const struct method {
   const char *name;
   const struct proto_param *params;
@@ -805,6 +978,9 @@ static const struct method {
   { "hold.commit", hold_commit_params, hold_commit },
   { "hold.revert", hold_revert_params, hold_revert },
   { "hold.release", hold_release_params, hold_release },
+  { "policy.get", policy_get_params, policy_get },
+  { "policy.set", policy_set_params, policy_set },
+  { "policy.events", policy_events_params, policy_events },
 };
 
 json_t *

@@ -29,6 +29,7 @@
 #include "control.h"
 #include "pool.h"
 #include "provider.h"
+#include "retention.h"
 #include "utctime.h"
 #include "vector.h"
 
@@ -55,12 +56,15 @@ static char *dir;
 static char *control_path;
 static uint32_t cluster_size;           /* 0: the engine's default */
 static uint64_t prealloc;               /* 0: the engine's default */
+static unsigned retention_interval = RETENTION_INTERVAL_DEFAULT;
+static bool retention_interval_given;
 static volume_spec_vector volume_specs = empty_vector;
 
 /* State from .get_ready to .cleanup. */
 static struct sv_pool *pool;
 static struct control *control;
 static struct provider *provider;
+static struct retention *retention;
 
 struct handle {
   struct sv_view *view;
@@ -209,6 +213,28 @@ config_prealloc (const char *value)
 }
 
 static int
+config_retention_interval (const char *value)
+{
+  unsigned n;
+
+  if (retention_interval_given) {
+    nbdkit_error ("retention-interval=%s: retention-interval given twice",
+                  value);
+    return -1;
+  }
+  if (nbdkit_parse_unsigned ("retention-interval", value, &n) == -1)
+    return -1;
+  if (n < 1 || n > RETENTION_INTERVAL_MAX) {
+    nbdkit_error ("retention-interval=%s: must be 1 to %d seconds", value,
+                  RETENTION_INTERVAL_MAX);
+    return -1;
+  }
+  retention_interval = n;
+  retention_interval_given = true;
+  return 0;
+}
+
+static int
 snapvol_config (const char *key, const char *value)
 {
   int r = provider_config (key, value);
@@ -225,6 +251,8 @@ snapvol_config (const char *key, const char *value)
     return config_cluster_size (value);
   if (strcmp (key, "prealloc") == 0)
     return config_prealloc (value);
+  if (strcmp (key, "retention-interval") == 0)
+    return config_retention_interval (value);
   nbdkit_error ("%s=%s: unknown parameter '%s'", key, value, key);
   return -1;
 }
@@ -247,6 +275,8 @@ snapvol_config_complete (void)
   "prealloc=SIZE        Data file reserved ahead of new clusters (default\n" \
   "                     16M, 0: none).\n" \
   "control=SOCKET       Serve the JSON-RPC control socket at SOCKET.\n" \
+  "retention-interval=SECONDS  How often retention runs besides after\n" \
+  "                     each snapshot (1..86400, default 60).\n" \
   provider_config_help
 
 static void
@@ -294,6 +324,7 @@ snapvol_get_ready (void)
   const struct sv_pool_options opts = {
     .default_cluster_size = cluster_size,
     .prealloc = prealloc,
+    .log = retention_log,
   };
   size_t i;
 
@@ -330,6 +361,9 @@ snapvol_after_fork (void)
 {
   if (control && control_start (control) == -1)
     return -1;
+  retention = retention_start (pool, retention_interval);
+  if (retention == NULL)
+    return -1;
   return provider ? provider_start (provider) : 0;
 }
 
@@ -339,6 +373,8 @@ snapvol_cleanup (void)
   /* Holds are released before the pool goes, as pool_close asks. */
   provider_stop (provider);
   provider = NULL;
+  retention_stop (retention);
+  retention = NULL;
   control_stop (control);
   control = NULL;
   if (pool != NULL && pool_close (pool) == -1)

@@ -21,9 +21,19 @@ alloc_init (struct alloc *a)
   return pthread_mutex_init (&a->mu, NULL) == 0 ? 0 : -1;
 }
 
+/* Tell the pool's count that N clusters were taken (or, negative,
+ * given back).  Called with MU held. */
+static void
+account (struct alloc *a, int64_t n)
+{
+  if (a->shared != NULL)
+    __atomic_add_fetch (a->shared, (uint64_t) n * a->unit, __ATOMIC_RELAXED);
+}
+
 void
 alloc_destroy (struct alloc *a)
 {
+  account (a, -(int64_t) a->used);
   free (a->bits);
   free (a->pend);
   pthread_mutex_destroy (&a->mu);
@@ -70,6 +80,7 @@ alloc_mark (struct alloc *a, uint32_t p)
     if ((a->bits[p / 64] & bit) == 0) {
       a->bits[p / 64] |= bit;
       a->used++;
+      account (a, 1);
       r = 0;
     }
     else
@@ -100,6 +111,7 @@ alloc_get (struct alloc *a, uint32_t *p)
         continue;
       a->bits[i] |= 1ull << (q & 63);
       a->used++;
+      account (a, 1);
       a->hint = (uint32_t) q + 1 < a->nphys ? (uint32_t) q + 1 : 0;
       *p = (uint32_t) q;
       r = 0;
@@ -154,6 +166,7 @@ alloc_get_run (struct alloc *a, uint32_t n, uint32_t *p)
   for (q = start; q < start + n; q++)
     a->bits[q / 64] |= 1ull << (q & 63);
   a->used += n;
+  account (a, n);
   a->hint = start + n < a->nphys ? (uint32_t) (start + n) : 0;
   *p = (uint32_t) start;
   r = 0;
@@ -170,6 +183,7 @@ clear_bit (struct alloc *a, uint32_t p)
   if (p < a->nphys && (a->bits[p / 64] & bit)) {
     a->bits[p / 64] &= ~bit;
     a->used--;
+    account (a, -1);
     if (p < a->hint)
       a->hint = p;              /* keep the file compact */
   }

@@ -34,6 +34,12 @@ struct alloc {
   uint32_t hint;             /* next-fit search start */
   struct pending_free *pend;
   size_t npend, cappend;
+  /* A pool-wide count of bytes in use (space.h), or NULL: changed by
+   * UNIT bytes per cluster with one atomic add wherever USED changes,
+   * and by -USED * UNIT in alloc_destroy.  Set before the first
+   * alloc_mark. */
+  uint64_t *shared;
+  uint64_t unit;
 };
 
 extern int alloc_init (struct alloc *a);

@@ -64,6 +64,7 @@
 #include "errmsg.h"
 #include "inspect.h"
 #include "ondisk.h"
+#include "policyfile.h"
 #include "pool.h"
 #include "vector.h"
 
@@ -359,6 +360,24 @@ check_pool_header (struct checker *ck)
                   sv_errmsg (), errno == EPROTONOSUPPORT
                   ? "use a snapvol that reads this format"
                   : "restore it from a backup");
+}
+
+/* The policy file, read by the engine's own reader (policyfile_load):
+ * a pool whose policy file it refuses is not served. */
+static void
+check_policy_file (struct checker *ck)
+{
+  struct policy_table t = { NULL, 0 };
+
+  if (policyfile_load (ck->pool.io, ck->pool.dir, &t) == -1) {
+    pool_problem (ck, "policy-file", 0, NULL, "%s; not repairable: %s",
+                  sv_errmsg (), errno == EPROTONOSUPPORT
+                  ? "use a snapvol that reads this format"
+                  : "restore it, or remove it to serve the pool with no "
+                  "retention or space policy");
+    return;
+  }
+  policy_table_free (&t);
 }
 
 /* Snapshots and versions (step 2b). */
@@ -936,6 +955,7 @@ scan (struct checker *ck)
     return;
   }
   check_pool_header (ck);
+  check_policy_file (ck);
   if (io->ops->listdir (io->opaque, ck->pool.voldir, &names, &n) == -1) {
     /* pool_open creates a missing volumes/; anything else is a problem. */
     if (errno != ENOENT)

@@ -17,11 +17,27 @@
 #include "ondisk.h"
 #include "pool.h"
 
-const struct ondisk_kind ondisk_pool = { SV_MAGIC_POOL, "pool header", SV_BLOCK };
-const struct ondisk_kind ondisk_super = { SV_MAGIC_SUPER, "superblock", SV_BLOCK };
-const struct ondisk_kind ondisk_ckpt = { SV_MAGIC_CKPT, "checkpoint header", SV_BLOCK };
-const struct ondisk_kind ondisk_jrnl = { SV_MAGIC_JRNL, "journal header", JH_LEN };
-const struct ondisk_kind ondisk_mark = { SV_MAGIC_MARK, "journal mark", JM_LEN };
+const struct ondisk_kind ondisk_pool = { SV_MAGIC_POOL, "pool header", SV_BLOCK, 0, 0 };
+const struct ondisk_kind ondisk_super = { SV_MAGIC_SUPER, "superblock", SV_BLOCK, 0, 0 };
+const struct ondisk_kind ondisk_ckpt = { SV_MAGIC_CKPT, "checkpoint header", SV_BLOCK, 0, 0 };
+const struct ondisk_kind ondisk_jrnl = { SV_MAGIC_JRNL, "journal header", JH_LEN, 0, 0 };
+const struct ondisk_kind ondisk_mark = { SV_MAGIC_MARK, "journal mark", JM_LEN, 0, 0 };
+const struct ondisk_kind ondisk_policy = { SV_MAGIC_POLICY, "policy file",
+                                           POLICY_HDR, POLICY_VERSION,
+                                           POLICY_OLDEST };
+
+/* The version KIND is written with, and the oldest one read. */
+static uint32_t
+kind_version (const struct ondisk_kind *kind)
+{
+  return kind->version ? kind->version : SV_FORMAT_VERSION;
+}
+
+static uint32_t
+kind_oldest (const struct ondisk_kind *kind)
+{
+  return kind->oldest ? kind->oldest : SV_FORMAT_OLDEST;
+}
 
 /* The checksum binds the block to where it belongs: a block written to
  * the wrong place fails it as surely as a damaged one. */
@@ -39,7 +55,7 @@ void
 ondisk_seal (uint8_t *blk, const struct ondisk_kind *kind, uint64_t loc)
 {
   memcpy (blk + OFF_MAGIC, kind->magic, 8);
-  put_le32 (blk + OFF_VERSION, SV_FORMAT_VERSION);
+  put_le32 (blk + OFF_VERSION, kind_version (kind));
   put_le32 (blk + OFF_CRC, ondisk_checksum (blk, kind, loc));
 }
 
@@ -60,15 +76,16 @@ ondisk_check (const uint8_t *blk, ssize_t got, const struct ondisk_kind *kind,
   if (get_le32 (blk + OFF_CRC) != ondisk_checksum (blk, kind, loc))
     return sv_error (EILSEQ, "%s: %s checksum mismatch", path, kind->what);
   ver = get_le32 (blk + OFF_VERSION);
-  if (ver > SV_FORMAT_VERSION)
+  if (ver > kind_version (kind))
     return sv_error (EPROTONOSUPPORT, "%s: %s format version %" PRIu32
-                     " is newer than this snapvol supports (%d); upgrade"
-                     " snapvol", path, kind->what, ver, SV_FORMAT_VERSION);
-  if (ver < SV_FORMAT_OLDEST)
+                     " is newer than this snapvol supports (%" PRIu32
+                     "); upgrade snapvol", path, kind->what, ver,
+                     kind_version (kind));
+  if (ver < kind_oldest (kind))
     return sv_error (EPROTONOSUPPORT, "%s: %s format version %" PRIu32
-                     " is older than this snapvol reads (%d); serve or copy"
-                     " the pool with the snapvol that made it", path,
-                     kind->what, ver, SV_FORMAT_OLDEST);
+                     " is older than this snapvol reads (%" PRIu32 "); serve"
+                     " or copy the pool with the snapvol that made it", path,
+                     kind->what, ver, kind_oldest (kind));
   return 0;
 }
 

@@ -41,6 +41,7 @@
 #define SV_MAGIC_CKPT  "SNAPVOLC"
 #define SV_MAGIC_JRNL  "SNAPVOLJ"
 #define SV_MAGIC_MARK  "SNAPVOLM"
+#define SV_MAGIC_POLICY "SNAPVOLY"
 
 /* Common block header: a CRC-32C of the block's location (le64: its
  * byte offset in its file) followed by bytes [4, len) of the block,
@@ -128,15 +129,42 @@ enum jr_type {
 
 #define PHYS_NONE UINT32_MAX
 
-/* A kind of metadata block: its magic, what messages call it, and how
- * many bytes its checksum covers. */
+/* Policy file (DIR/policy): a header of POLICY_HDR bytes, then
+ * POLICY_OFF_COUNT entries of POLICY_ENTRY_LEN bytes whose CRC-32C is
+ * at POLICY_OFF_BODYCRC.  It has a version of its own (POLICY_VERSION,
+ * read from POLICY_OLDEST), independent of the volumes' format: the
+ * file is written whole, and nothing else refers to it. */
+#define POLICY_VERSION 1
+#define POLICY_OLDEST 1
+#define POLICY_HDR 512
+#define POLICY_OFF_COUNT   20     /* le32: entries */
+#define POLICY_OFF_BODYCRC 24     /* le32 */
+#define POLICY_ENTRY_LEN 128
+#define POLICY_MAX_ENTRIES 65536
+/* Entry: le16 name length (0: the pool's default), name (64 bytes),
+ * then the rules. */
+#define PE_OFF_NAMELEN      0
+#define PE_OFF_NAME         2
+#define PE_OFF_KEEP_LAST    66    /* le32 */
+#define PE_OFF_KEEP_YOUNGER 70    /* le64, seconds */
+#define PE_OFF_KEEP_DAILY   78    /* le32 */
+#define PE_OFF_KEEP_WEEKLY  82    /* le32 */
+#define PE_OFF_LIMIT        86    /* le64, bytes; 0: none */
+#define PE_OFF_RESERVE      94    /* le64, bytes; 0: none */
+#define PE_OFF_ON_FULL      102   /* u8: 0 fail, 1 delete-oldest */
+
+/* A kind of metadata block: its magic, what messages call it, how
+ * many bytes its checksum covers, and the versions it is written with
+ * and read from (0, 0: SV_FORMAT_VERSION, read from SV_FORMAT_OLDEST:
+ * the volume format's). */
 struct ondisk_kind {
   const char *magic;
   const char *what;
   size_t len;
+  uint32_t version, oldest;
 };
 extern const struct ondisk_kind ondisk_pool, ondisk_super, ondisk_ckpt,
-  ondisk_jrnl, ondisk_mark;
+  ondisk_jrnl, ondisk_mark, ondisk_policy;
 
 /* The checksum of BLK as a block of KIND at location LOC (what
  * ondisk_seal stores at OFF_CRC). */

@@ -11,9 +11,12 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
+#include "policyfile.h"
 #include "pool.h"
 #include "sio.h"
+#include "space.h"
 
 struct volume;
 
@@ -41,6 +44,22 @@ struct sv_pool {
    * it is taken while a set's writes are held.  MU > IDS_MU >
    * vol->snap_lock. */
   pthread_mutex_t ids_mu;
+
+  /* Policies (policy.c).  SPACE: the space account and the write
+   * path's check (space.h).  POLICY_MU, a leaf held for memory work
+   * only, protects POLICIES (DIR/policy as loaded) and the event ring.
+   * APPLY_MU serialises deletions by policy (retention, making room)
+   * and policy changes: taken with no engine lock held, and held
+   * across the deletions (so before pool->mu). */
+  struct space space;
+  pthread_mutex_t policy_mu;
+  struct policy_table policies;
+  struct sv_policy_event *events;       /* ring of SV_POLICY_EVENTS_MAX */
+  uint64_t nevents;                     /* events ever recorded */
+  pthread_mutex_t apply_mu;
+  uint64_t room_made;           /* deletions to make room (atomic) */
+  void (*log) (void *opaque, const char *line);
+  void *log_opaque;
 };
 
 /* Deferred subcluster punches (volume.c / punch.c). */
@@ -53,8 +72,14 @@ extern void pending_punch_free (struct volume *v);
 extern int volume_exclusive_cycle (struct volume *v,
                                    int (*fn) (struct volume *));
 
-/* The pool's clock (sv_pool_options.clock): Unix seconds. */
-extern uint64_t pool_now (struct sv_pool *pool);
+/* The pool's clock (sv_pool_options.clock): Unix seconds.  Inline, so
+ * that every layer reads the same clock without calling up: holds'
+ * expiry, snapshots' creation times, retention's ages. */
+static inline uint64_t
+pool_now (const struct sv_pool *pool)
+{
+  return pool->clock ? pool->clock () : (uint64_t) time (NULL);
+}
 
 /* Snapshot listings' holds (snaphold.c): hold_list_add copies the
  * holds of snapshot IDX of V (-1: none) into HL and counts them in SI
@@ -81,6 +106,24 @@ extern struct volume *pool_find_volume (struct sv_pool *pool,
                                         const char *name);
 extern void pool_insert_volume (struct sv_pool *pool, struct volume *v);
 extern void pool_remove_tree (struct sv_pool *pool, const char *dir);
+
+/* Every snapshot of the pool as pool_snapshot_list describes them,
+ * holds and open counts included, but without the byte counts: no
+ * scan of the maps (poolvol.c). */
+extern int pool_snapshot_list_brief (struct sv_pool *pool,
+                                     struct sv_snapshot_info **out,
+                                     size_t *n);
+
+/* Space policy's delete-oldest (policy.c), for the write path
+ * (view.c): a write that failed with ENOSPC after pool_room_made
+ * returned SEEN calls pool_make_room (SEEN), which deletes the oldest
+ * snapshot (set) that is neither held nor open, logged first, when
+ * the pool's action is delete-oldest and no other thread made room
+ * since SEEN.  1: room was made (by this call or another): retry the
+ * write; 0: nothing to delete, or the action is fail.  Keeps the
+ * thread's error message (the write's).  Takes apply_mu; may block. */
+extern uint64_t pool_room_made (struct sv_pool *pool);
+extern int pool_make_room (struct sv_pool *pool, uint64_t seen);
 
 #define DEFAULT_FLUSH_THREADS 16
 

@@ -21,6 +21,8 @@
  *      leaves names only the page cache holds; opening on them and
  *      then losing power must not lose a pool or volume that this open
  *      served, nor bring back one whose files step 4 removed.
+ *      Read the policies (DIR/policy, policyfile.c) and set the space
+ *      policy's limit and reserve before any volume allocates.
  *   4. Remove the leftovers of unfinished creations (.tmp-*) and
  *      deletions (.deleted-*), then open (recover) each volume
  *      (volopen.c has the volume's own phases).
@@ -65,11 +67,6 @@ sv_check_name (const char *name)
   return 0;
 }
 
-uint64_t
-pool_now (struct sv_pool *pool)
-{
-  return pool->clock ? pool->clock () : (uint64_t) time (NULL);
-}
 
 /* Sync the directory that holds PATH's name. */
 static int
@@ -237,7 +234,15 @@ pool_new (const char *dir, const struct sv_pool_options *opts)
   pthread_mutex_init (&pool->mu, NULL);
   pthread_mutex_init (&pool->ids_mu, NULL);
   pthread_cond_init (&pool->hold_cv, NULL);
+  pthread_mutex_init (&pool->policy_mu, NULL);
+  pthread_mutex_init (&pool->apply_mu, NULL);
   pool->lock_fd = -1;
+  pool->log = opts ? opts->log : NULL;
+  pool->log_opaque = opts ? opts->log_opaque : NULL;
+  if (space_init (&pool->space, dir) == -1) {
+    free (pool);
+    return NULL;
+  }
   pool->io = opts && opts->io ? opts->io : &sio_posix;
   pool->checkpoint_bytes = opts && opts->checkpoint_bytes
     ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
@@ -303,6 +308,13 @@ pool_prepare (struct sv_pool *pool, int create)
     return sv_error (errno, "fsync: %s: %m", pool->dir);
   if (IO (pool)->syncdir (pool->io->opaque, pool->voldir) == -1)
     return sv_error (errno, "fsync: %s: %m", pool->voldir);
+  /* The policies, before any volume is opened: a pool whose policy
+   * file cannot be read is not served with no policy instead. */
+  if (policyfile_load (pool->io, pool->dir, &pool->policies) == -1)
+    return -1;
+  space_set (&pool->space, pool->policies.v[0].p.space_limit
+             ? pool->policies.v[0].p.space_limit : SPACE_NO_LIMIT,
+             pool->policies.v[0].p.space_reserve);
   return 0;
 }
 
@@ -376,6 +388,11 @@ pool_free (struct sv_pool *pool)
   pthread_mutex_destroy (&pool->mu);
   pthread_mutex_destroy (&pool->ids_mu);
   pthread_cond_destroy (&pool->hold_cv);
+  pthread_mutex_destroy (&pool->policy_mu);
+  pthread_mutex_destroy (&pool->apply_mu);
+  policy_table_free (&pool->policies);
+  free (pool->events);
+  space_destroy (&pool->space);
   free (pool->voldir);
   free (pool->dir);
   free (pool);

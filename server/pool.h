@@ -72,9 +72,16 @@ struct sv_pool_options {
    * instead (docs/design.md, "Copy-on-write rules"); 0: the default
    * (SV_FILL_DEPTH_DEFAULT).  Tests lower it to reach fills sooner. */
   unsigned fill_depth;
-  /* The clock that decides whether a snapshot hold has expired: Unix
-   * seconds; NULL: time().  Tests give one they move. */
+  /* The clock that decides whether a snapshot hold has expired, and
+   * the age of snapshots for retention: Unix seconds; NULL: time().
+   * Tests give one they move. */
   uint64_t (*clock) (void);
+  /* Where the policies say what they delete, before they delete it
+   * (docs/design.md, "Policies"): called with one line of text, from
+   * the thread that applies the policy, no engine lock held.  NULL:
+   * nowhere (the events, pool_policy_events, still say it). */
+  void (*log) (void *opaque, const char *line);
+  void *log_opaque;
 };
 #define SV_FILL_DEPTH_DEFAULT 32
 #define SV_PREALLOC_DEFAULT (16u << 20)
@@ -127,6 +134,53 @@ struct sv_snap_result {
   char volume[SV_NAME_MAX + 1];
   char id[SV_UUID_STRLEN + 1];
   uint32_t generation;
+};
+
+/* Policies (policy.c; docs/design.md, "Policies"). */
+
+/* Retention: a snapshot is kept when any rule that is on keeps it (the
+ * union); with every rule off (all 0), nothing is deleted. */
+struct sv_retention {
+  uint32_t keep_last;           /* the N newest */
+  uint64_t keep_younger;        /* those younger than this, seconds */
+  uint32_t keep_daily;          /* the newest of each of the D latest UTC
+                                 * days, today the first */
+  uint32_t keep_weekly;         /* the newest of each of the W latest
+                                 * weeks (from Monday 00:00 UTC), this
+                                 * week the first */
+};
+
+enum sv_on_full {
+  SV_ON_FULL_FAIL = 0,          /* writes that need space fail, ENOSPC */
+  SV_ON_FULL_DELETE_OLDEST = 1, /* the oldest unheld, unopened snapshot
+                                 * (its set's snapshots in the pool) is
+                                 * deleted, then the write is retried */
+};
+
+/* A policy: the pool's default, or a volume's own retention (whose
+ * space members are unused: space is per pool). */
+struct sv_policy {
+  struct sv_retention retention;
+  uint64_t space_limit;         /* bytes of data held; 0: no limit */
+  uint64_t space_reserve;       /* bytes left free on the filesystem;
+                                 * 0: none */
+  enum sv_on_full on_full;
+};
+
+#define SV_POLICY_EVENTS_MAX 256        /* events kept, the newest */
+#define SV_POLICY_REASON_MAX 511
+
+/* What a policy did, or would have done. */
+struct sv_policy_event {
+  uint64_t seq;                 /* 1, 2, ...: since the pool was opened */
+  uint64_t time;                /* the pool's clock */
+  char action[8];               /* "deleted" or "kept" */
+  char policy[12];              /* "retention" or "space" */
+  char volume[SV_NAME_MAX + 1];
+  char id[SV_UUID_STRLEN + 1];
+  char set_id[SV_UUID_STRLEN + 1];
+  uint64_t created;             /* the snapshot's */
+  char reason[SV_POLICY_REASON_MAX + 1];
 };
 
 /* The message describing the last failure of an engine call in this
@@ -309,6 +363,50 @@ extern int pool_volume_revert (struct sv_pool *pool, const char *name,
 
 /* Release a hold without pinning and free it. */
 extern void pool_hold_release (struct sv_pool *pool, struct sv_hold *hold)
+  __attribute__((nonnull));
+
+/* The pool's default policy (VOLUME NULL) or VOLUME's own retention
+ * into *OUT; *OWN (may be NULL) says whether VOLUME has one of its own
+ * (else *OUT is the pool default, which applies to it).  ENOENT for a
+ * volume that does not exist.  Takes the policy mutex only. */
+extern int pool_policy_get (struct sv_pool *pool, const char *volume,
+                            struct sv_policy *out, int *own)
+  __attribute__((nonnull (1, 3)));
+
+/* Replace the pool's default policy (VOLUME NULL) or VOLUME's own
+ * retention (the space members must be 0 and fail: space is per
+ * pool).  A volume policy whose rules are all off is removed: the
+ * volume follows the pool default again.  Written to DIR/policy
+ * (temporary file, fsync, rename, directory fsync) before it takes
+ * effect.  EINVAL naming the member for a bad value, ERANGE for a
+ * space limit below the data already held (the message gives both
+ * numbers), ENOENT for an unknown volume, the I/O error of the write.
+ * Does not apply retention (pool_policy_apply does).  May block. */
+extern int pool_policy_set (struct sv_pool *pool, const char *volume,
+                            const struct sv_policy *policy)
+  __attribute__((nonnull (1, 3)));
+
+/* Apply retention to every volume's snapshots: delete what no rule
+ * of its volume's policy keeps, unless it is held, open, or in a set
+ * whose other snapshots in the pool stay; log each deletion before it
+ * happens, and record every deletion and every snapshot kept against
+ * the rules as an event.  Costs a listing of the snapshots, no scan of
+ * the maps, and the deletions.  *NDELETED (may be NULL): snapshots
+ * deleted.  A deletion that fails (a hold taken meanwhile) is an
+ * event, not an error.  -1 only when the snapshots cannot be listed.
+ * Serialised with every other deletion by policy; may block. */
+extern int pool_policy_apply (struct sv_pool *pool, size_t *ndeleted)
+  __attribute__((nonnull (1)));
+
+/* The events, oldest first, at most SV_POLICY_EVENTS_MAX: *OUT is
+ * freed by the caller with free(). */
+extern int pool_policy_events (struct sv_pool *pool,
+                               struct sv_policy_event **out, size_t *n)
+  __attribute__((nonnull));
+
+/* Bytes of data the pool holds (every volume's clusters in use): what
+ * the space limit is compared with. */
+extern uint64_t pool_space_used (struct sv_pool *pool)
   __attribute__((nonnull));
 
 /* Views. */

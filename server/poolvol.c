@@ -214,9 +214,11 @@ pool_volume_list (struct sv_pool *pool, const char *name,
   return 0;
 }
 
-int
-pool_snapshot_list (struct sv_pool *pool, const char *volume,
-                    struct sv_snapshot_info **out, size_t *n)
+/* pool_snapshot_list, with the byte counts (a scan of each map)
+ * unless BRIEF. */
+static int
+list_snapshots (struct sv_pool *pool, const char *volume, int brief,
+                struct sv_snapshot_info **out, size_t *n)
 {
   struct volume **vv;
   struct sv_snapshot_info *all = NULL;
@@ -233,7 +235,8 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
     struct sv_snapshot_info *si, *na;
     size_t nsi, k;
 
-    if (volume_space (vv[i], &vi, &si, &nsi) == -1) {
+    if ((brief ? volume_snapshots (vv[i], &si, &nsi)
+         : volume_space (vv[i], &vi, &si, &nsi)) == -1) {
       free (hl.v);
       free (all);
       ungrab_volumes (pool, vv, nv);
@@ -275,6 +278,20 @@ pool_snapshot_list (struct sv_pool *pool, const char *volume,
   *out = all;
   *n = nall;
   return 0;
+}
+
+int
+pool_snapshot_list (struct sv_pool *pool, const char *volume,
+                    struct sv_snapshot_info **out, size_t *n)
+{
+  return list_snapshots (pool, volume, 0, out, n);
+}
+
+int
+pool_snapshot_list_brief (struct sv_pool *pool,
+                          struct sv_snapshot_info **out, size_t *n)
+{
+  return list_snapshots (pool, NULL, 1, out, n);
 }
 
 /* Snapshots. */

@@ -158,7 +158,7 @@ volume_pin (struct volume *v, const struct uuid *set, const char *label,
   if (uuid_generate (&s.id) == -1)
     return sv_error (errno, "getrandom: %m");
   s.set = *set;
-  s.created = (uint64_t) time (NULL);
+  s.created = pool_now (v->pool);
   s.size = v->size;
   snprintf (s.label, sizeof s.label, "%s", label ? label : "");
 
@@ -887,13 +887,50 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
   return 0;
 }
 
+/* Fill SI's descriptions of V's snapshots, snap_lock held. */
+static void
+describe_snapshots (struct volume *v, struct sv_snapshot_info *si)
+{
+  size_t k;
+
+  for (k = 0; k < v->nsnaps; k++) {
+    const struct snap *sn = &v->snaps[k];
+    snprintf (si[k].volume, sizeof si[k].volume, "%s", v->name);
+    uuid_format (&sn->id, si[k].id);
+    uuid_format (&sn->set, si[k].set_id);
+    snprintf (si[k].label, sizeof si[k].label, "%s", sn->label);
+    si[k].size = sn->size;
+    si[k].created = sn->created;
+    si[k].generation = sn->gen;
+  }
+}
+
+int
+volume_snapshots (struct volume *v, struct sv_snapshot_info **sip,
+                  size_t *nsip)
+{
+  struct sv_snapshot_info *si;
+
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  si = calloc (v->nsnaps + 1, sizeof *si);
+  if (si == NULL) {
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  describe_snapshots (v, si);
+  *nsip = v->nsnaps;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  *sip = si;
+  return 0;
+}
+
 int
 volume_space (struct volume *v, struct sv_volume_info *vi,
               struct sv_snapshot_info **sip, size_t *nsip)
 {
   struct sv_snapshot_info *si = NULL;
   int64_t *diff = NULL;
-  size_t nsi, k;
+  size_t nsi;
   int r, tries = 0;
 
   do {
@@ -909,16 +946,7 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
       free (diff);
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
     }
-    for (k = 0; k < nsi; k++) {
-      const struct snap *sn = &v->snaps[k];
-      snprintf (si[k].volume, sizeof si[k].volume, "%s", v->name);
-      uuid_format (&sn->id, si[k].id);
-      uuid_format (&sn->set, si[k].set_id);
-      snprintf (si[k].label, sizeof si[k].label, "%s", sn->label);
-      si[k].size = sn->size;
-      si[k].created = sn->created;
-      si[k].generation = sn->gen;
-    }
+    describe_snapshots (v, si);
     vi->nsnapshots = nsi;
     vi->generation = v->live_gen;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);

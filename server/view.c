@@ -2,7 +2,9 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * view.c: views: a live volume or a snapshot opened for I/O by name
- * ("NAME" or "NAME@ID"), each call a thin step down to the volume.
+ * ("NAME" or "NAME@ID"), each call a thin step down to the volume; a
+ * write refused for want of space asks the space policy for room
+ * (policy.c) and is retried (layer 11).
  */
 
 #include <config.h>
@@ -205,9 +207,19 @@ int
 view_pwrite (struct sv_view *view, const void *buf, uint32_t count,
              uint64_t offset, int fua)
 {
+  uint64_t seen;
+  int r;
+
   if (view->is_snap)
     return refuse_snapshot (view, "write");
-  return volume_pwrite (view->v, buf, count, offset, fua);
+  /* A write the pool has no room for may get room from the space
+   * policy (delete-oldest): each round deletes one snapshot set, so
+   * this ends when the write fits or nothing is left to delete. */
+  do {
+    seen = pool_room_made (view->pool);
+    r = volume_pwrite (view->v, buf, count, offset, fua);
+  } while (r == -1 && errno == ENOSPC && pool_make_room (view->pool, seen));
+  return r;
 }
 
 int
@@ -215,7 +227,8 @@ view_zero (struct sv_view *view, uint32_t count, uint64_t offset,
            int may_trim, int fast, int fua)
 {
   uint32_t ss = view->v->subcluster_size;
-  uint64_t end = offset + count;
+  uint64_t end = offset + count, seen;
+  int r;
 
   if (view->is_snap)
     return refuse_snapshot (view, "zero");
@@ -229,7 +242,11 @@ view_zero (struct sv_view *view, uint32_t count, uint64_t offset,
     return sv_error (ENOTSUP, "volume %s: fast zero of [%" PRIu64 ", +%"
                      PRIu32 ") would write partial %" PRIu32
                      "-byte blocks as data", view->v->name, offset, count, ss);
-  return volume_zero (view->v, count, offset, 0, fua);
+  do {
+    seen = pool_room_made (view->pool);
+    r = volume_zero (view->v, count, offset, 0, fua);
+  } while (r == -1 && errno == ENOSPC && pool_make_room (view->pool, seen));
+  return r;
 }
 
 int

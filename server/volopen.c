@@ -575,6 +575,9 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   v->subcluster_size = v->cluster_size / 64 > 4096 ? v->cluster_size / 64
     : 4096;
   v->nsub = v->cluster_size / v->subcluster_size;
+  /* The pool's space account counts this volume's clusters. */
+  v->alloc.shared = &pool->space.used;
+  v->alloc.unit = v->cluster_size;
   v->nclusters = (v->size + v->cluster_size - 1) / v->cluster_size;
   if (extmap_init (&v->map, v->nclusters) == -1) {
     sv_error (ENOMEM, "volume %s: out of memory", name);

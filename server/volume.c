@@ -519,15 +519,22 @@ run_release (struct volume *v, struct phys_run *run)
   }
 }
 
-/* A new physical cluster, from RUN when there is one (RUN may be NULL). */
+/* A new physical cluster, from RUN when there is one (RUN may be NULL).
+ * New clusters are taken only as the pool's space policy admits them
+ * (space.h): -1 with ENOSPC and *REFUSED set when it does not, the
+ * message naming the limit or the reserve. */
 static int
-get_phys (struct volume *v, struct phys_run *run, uint32_t *p)
+get_phys (struct volume *v, struct phys_run *run, uint32_t *p, int *refused)
 {
+  struct space *sp = &v->pool->space;
+
+  *refused = 0;
   if (run != NULL && run->left == 0 && run->want >= 2 && !run->none) {
     uint32_t n = run->want < RUN_MAX ? run->want : RUN_MAX;
-    /* No run (none near, or the space cannot grow by N): one
-     * cluster, which may still be found. */
-    if (alloc_get_run (&v->alloc, n, &run->next) == 0)
+    /* No run (none near, the space cannot grow by N, or the policy
+     * would not admit N): one cluster, which may still be found. */
+    if (space_admit (sp, (uint64_t) n * v->cluster_size) == 0 &&
+        alloc_get_run (&v->alloc, n, &run->next) == 0)
       run->left = n;
     else
       run->none = 1;
@@ -536,6 +543,10 @@ get_phys (struct volume *v, struct phys_run *run, uint32_t *p)
     *p = run->next++;
     run->left--;
     return 0;
+  }
+  if (space_admit (sp, v->cluster_size) == -1) {
+    *refused = 1;
+    return -1;
   }
   return alloc_get (&v->alloc, p);
 }
@@ -652,9 +663,15 @@ complete_partial (struct volume *v, uint64_t vci, const char *data,
 static int
 take_phys (struct volume *v, struct phys_run *run, struct cluster_write *w)
 {
-  if (get_phys (v, run, &w->x.phys) == -1) {
+  int refused;
+
+  if (get_phys (v, run, &w->x.phys, &refused) == -1) {
     int e = errno;
     journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    if (refused) {
+      errno = e;                /* space_admit's message stands */
+      return -1;
+    }
     return sv_error (e, "volume %s: cannot allocate a cluster: %m",
                      v->name);
   }

@@ -231,6 +231,10 @@ extern void snapidx_free (struct volume *v);
  * describing every snapshot in generation order (open_count left 0). */
 extern int volume_space (struct volume *v, struct sv_volume_info *vi,
                          struct sv_snapshot_info **sip, size_t *nsip);
+/* The same array of snapshots without the scan (byte counts 0): what
+ * the policies need, in time independent of the map's size. */
+extern int volume_snapshots (struct volume *v,
+                             struct sv_snapshot_info **sip, size_t *nsip);
 /* Remove a snapshot from the list (journal record appended); the
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);

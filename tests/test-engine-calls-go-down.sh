@@ -21,13 +21,15 @@ declare -A layer=(
     [errmsg]=0 [crc32c]=0 [sio]=0 [lockorder]=0
     [ondisk]=1
     [journal]=2 [extmap]=2 [alloc]=2
-    [snapidx]=3 [punch]=3 [genpath]=3
+    [snapidx]=3 [punch]=3 [genpath]=3 [retain]=3 [space]=3 [policyfile]=3
     [volume]=4 [snaphold]=4
     [snap]=5
     [ckpt]=6
     [volopen]=7
     [pool]=8 [inspect]=8
-    [poolvol]=9 [poolset]=9 [view]=9 [diff]=9 [poolhold]=9 [check]=9
+    [poolvol]=9 [poolset]=9 [diff]=9 [poolhold]=9 [check]=9
+    [policy]=10
+    [view]=11
 )
 
 # "object symbol" lines: what each object defines, what it needs.

@@ -71,6 +71,7 @@ struct backup {
   int64_t hold_expires;
   char volume_uuid[UUID_STRLEN + 1];
   struct snap src, base;
+  json_t *snaps;                /* snapshot.list of the source volume */
   bool since;
   char *src_uri, *dst_uri;
   char tag[32];
@@ -108,25 +109,31 @@ seconds_since (const struct timespec *t0)
 
 /* 1. SOURCE and BASE. */
 
-/* The snapshot of VOLUME whose id or set id is ID, from snapshot.list
- * of CTL.  0; 1 if there is none; -1 after a reported error. */
-static int
-find_snapshot (struct ctl *ctl, const char *volume, const char *id,
-               struct snap *out)
+/* snapshot.list of VOLUME (of every volume if NULL) through CTL: the
+ * array, or NULL after a reported error. */
+static json_t *
+list_snapshots (struct ctl *ctl, const char *volume)
 {
   json_t *list = ctl_call (ctl, "snapshot.list",
                            volume ? json_pack ("{s:s}", "volume", volume)
                            : json_object ());
+
+  if (list != NULL && !json_is_array (list)) {
+    json_decref (list);
+    ctl_bad_answer (ctl, "the result is not an array");
+    return NULL;
+  }
+  return list;
+}
+
+/* The snapshot of LIST (snapshot.list's result) whose id or set id is
+ * ID, into OUT.  0, or 1 if there is none. */
+static int
+pick_snapshot (json_t *list, const char *id, struct snap *out)
+{
   json_t *s;
   size_t i;
-  int r = 1;
 
-  if (list == NULL)
-    return -1;
-  if (!json_is_array (list)) {
-    json_decref (list);
-    return ctl_bad_answer (ctl, "the result is not an array"), -1;
-  }
   json_array_foreach (list, i, s) {
     if (strcasecmp (out_str (s, "id"), id) != 0 &&
         strcasecmp (out_str (s, "set_id"), id) != 0)
@@ -136,11 +143,9 @@ find_snapshot (struct ctl *ctl, const char *volume, const char *id,
     snprintf (out->set_id, sizeof out->set_id, "%s", out_str (s, "set_id"));
     out->size = out_u64 (s, "size");
     out->generation = out_u64 (s, "generation");
-    r = 0;
-    break;
+    return 0;
   }
-  json_decref (list);
-  return r;
+  return 1;
 }
 
 /* "VOLUME@ID" into VOLUME and ID (canonical).  -1 after a usage error. */
@@ -165,16 +170,17 @@ resolve_source (struct backup *b, const char *source)
 {
   char volume[PROTO_NAME_MAX + 1], id[UUID_STRLEN + 1];
   json_t *vols;
-  int r;
 
   if (split_source (b->ctl, "SOURCE", source, volume, sizeof volume, id) == -1)
     return -1;
-  r = find_snapshot (b->ctl, volume, id, &b->src);
-  if (r == 1)
-    ctl_error (b->ctl, CTL_EXIT_FAILURE, "volume %s has no snapshot %s",
-               volume, id);
-  if (r != 0)
+  /* Kept for BASE: snapshot.list costs the server a walk of the
+   * volume's map (the space columns), once is enough. */
+  b->snaps = list_snapshots (b->ctl, volume);
+  if (b->snaps == NULL)
     return -1;
+  if (pick_snapshot (b->snaps, id, &b->src) == 1)
+    return ctl_error (b->ctl, CTL_EXIT_FAILURE, "volume %s has no snapshot "
+                      "%s", volume, id), -1;
   vols = ctl_call (b->ctl, "volume.list", json_pack ("{s:s}", "name", volume));
   if (vols == NULL)
     return -1;
@@ -192,21 +198,23 @@ resolve_base (struct backup *b, const char *arg)
   struct uuid u;
   char id[UUID_STRLEN + 1];
   struct snap other;
+  json_t *all;
   int r;
 
   if (uuid_parse (arg, &u) == -1)
     return ctl_usage_error (b->ctl, "invalid --since '%s': expected a "
                             "snapshot or set UUID", arg), -1;
   uuid_format (&u, id);
-  r = find_snapshot (b->ctl, b->src.volume, id, &b->base);
-  if (r == -1)
-    return -1;
-  if (r == 1) {
-    r = find_snapshot (b->ctl, NULL, id, &other);
+  if (pick_snapshot (b->snaps, id, &b->base) == 1) {
+    all = list_snapshots (b->ctl, NULL);
+    if (all == NULL)
+      return -1;
+    r = pick_snapshot (all, id, &other);
+    json_decref (all);
     if (r == 0)
       ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s is a snapshot of "
                  "volume %s, not %s", id, other.volume, b->src.volume);
-    else if (r == 1)
+    else
       ctl_error (b->ctl, CTL_EXIT_FAILURE, "--since %s: volume %s has no "
                  "snapshot %s", id, b->src.volume, id);
     return -1;
@@ -637,13 +645,15 @@ finish_file (struct backup *b, char sha[65])
   struct stat st;
   char err[512];
 
+  /* The hash first: its CPU time overlaps the writeback that tick ()
+   * started, which the syncs then wait for. */
+  manifest_image_hash (b->sums ? b->sums : (unsigned char *) "",
+                       b->sums_len / COPY_DIGEST, sha);
   if (fsync (b->fd) == -1 ||
       (b->sums && msync (b->sums, b->sums_len, MS_SYNC) == -1) ||
       fsync (b->sums_fd) == -1 || fstat (b->fd, &st) == -1)
     return ctl_error (b->ctl, CTL_EXIT_FAILURE, "fsync: %s: %s", b->dest,
                       strerror (errno)), -1;
-  manifest_image_hash (b->sums ? b->sums : (unsigned char *) "", 
-                       b->sums_len / COPY_DIGEST, sha);
   fill_manifest (b, true, 0);
   snprintf (b->m.sha256, sizeof b->m.sha256, "%s", sha);
   b->m.image_size = st.st_size;
@@ -685,6 +695,14 @@ tick (const struct copy_stats *st, void *opaque)
   if (b->bar && seconds_since (&b->last_draw) >= 0.2) {
     draw_bar (b, st, false);
     clock_gettime (CLOCK_MONOTONIC, &b->last_draw);
+  }
+  /* Writes too small for the copy's writing behind (an incremental's
+   * blocks) and the digest table go through the page cache: start
+   * their writeback as the copy goes, so that the final fsync waits
+   * for little.  A hint: the syncs report failures. */
+  if (b->manifest_path) {
+    sync_file_range (b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    sync_file_range (b->sums_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   }
   if (b->manifest_path && seconds_since (&b->last_checkpoint) * 1000
       >= CHECKPOINT_MS) {
@@ -842,6 +860,7 @@ backup_free (struct backup *b)
     close (b->sums_fd);
   if (b->fd != -1)
     close (b->fd);
+  json_decref (b->snaps);
   free (b->ranges);
   free (b->src_uri);
   free (b->dst_uri);

@@ -496,7 +496,9 @@ case_fullread ()
 
 # case_backup: snapvolctl backup of a snapshot of a fully written
 # volume (bench_size bytes) to a file, against nbdcopy from the same
-# export to a file in the same directory, run by run; then an
+# export to a file in the same directory, and against nbdcopy followed
+# by `sync FILE` (an fsync of the copy: the durability the backup
+# gives before it writes its manifest), run by run; then an
 # incremental backup after 1% of the volume changed with random 4 KiB
 # writes, against the full backup's time, and its bytes read against
 # the bytes changed.  A server of its own (nbd-uri= set, so that
@@ -505,7 +507,7 @@ case_backup ()
 {
     local dir=$bench_work/backup sock=$bench_work/backup.sock
     local ctlsock=$bench_work/backup-ctl.sock full inc img r t json
-    local -a bk=() nc=() inc_s=() inc_read=() inc_changed=()
+    local -a bk=() nc=() ncs=() inc_s=() inc_read=() inc_changed=()
     mkdir -p "$dir"
     srv_start backup "$(uri "$sock" v)" \
         nbdkit -f --exit-with-parent -U "$sock" "$bench_plugin" \
@@ -529,10 +531,19 @@ case_backup ()
         t=$(now)
         nbdcopy "$(uri "$sock" "v@$full")" "$dir/nbdcopy.img"
         nc+=("$(elapsed "$t")")
+        rm -f "$dir/nbdcopy.img"
+        warm "$(uri "$sock" "v@$full")"
+        res_cmd cmd.backup.nbdcopy_sync sh -c 'nbdcopy "$1" "$2" && sync "$2"' sh \
+            "$(uri "$sock" "v@$full")" "$dir/nbdcopy.img"
+        t=$(now)
+        nbdcopy "$(uri "$sock" "v@$full")" "$dir/nbdcopy.img"
+        sync "$dir/nbdcopy.img"
+        ncs+=("$(elapsed "$t")")
     done
     rm -f "$dir/nbdcopy.img"
     res_runs backup.full "${bk[@]}"
     res_runs backup.nbdcopy "${nc[@]}"
+    res_runs backup.nbdcopy_sync "${ncs[@]}"
 
     # Each run changes 1% more and backs up incrementally onto the
     # image of the previous snapshot.

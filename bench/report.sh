@@ -223,6 +223,11 @@ report_targets ()
         "$(num "$(res_get backup.full)" 2) s, snapvolctl backup" \
         "nbdcopy to a file $(num "$(res_get backup.nbdcopy)" 2) s" \
         "$v" ge 1.0 ">= 1.0x" "${v}x"
+    v=$(div "$(res_get backup.nbdcopy_sync)" "$(res_get backup.full)")
+    target "full backup vs nbdcopy followed by sync FILE (the same durability)" \
+        "$(num "$(res_get backup.full)" 2) s, snapvolctl backup" \
+        "nbdcopy to a file, then sync $(num "$(res_get backup.nbdcopy_sync)" 2) s" \
+        "$v" ge 1.0 ">= 1.0x" "${v}x"
     v=$(div "$(res_get backup.inc)" "$(res_get backup.full)" 3)
     target "incremental backup after 1% changed (random 4 KiB writes) vs the full backup" \
         "$(num "$(res_get backup.inc)" 3) s" "full backup $(num "$(res_get backup.full)" 2) s" \

@@ -5,7 +5,8 @@
  *
  * Design notes
  *
- * Work is a queue of chunks (at most COPY_CHUNK bytes of one range)
+ * Work is a queue of chunks (at most sh->chunk bytes of one range:
+ * COPY_CHUNK, or less if the source says it takes smaller requests)
  * handed out in ascending order under one mutex.  Each worker owns a
  * source handle (and a destination handle for an NBD destination) and
  * COPY_REQUESTS slots, each with its own buffer.  A worker loops:
@@ -24,6 +25,20 @@
  * moment the chunk is taken until it is written, so the lowest
  * registered offset (or the queue's position) is the resume point:
  * everything below it is written.
+ *
+ * Writing behind.  A run of at least COPY_WRITEBACK_MIN bytes written
+ * to a file through the page cache has its writeback started at once
+ * (sync_file_range SYNC_FILE_RANGE_WRITE); WRITEBACK_WINDOW such runs
+ * later the worker waits for it to reach the disk and drops its pages
+ * (POSIX_FADV_DONTNEED).  So the page cache the copy writes into stays
+ * small and its pages are reused while they are hot, dirty pages never
+ * pile up for the kernel to throttle us or for the caller's fsync to
+ * write, and a checkpoint's fdatasync finds little to do.  Measured on
+ * a 2-core VM (docs/performance.md, "Backups"): a backup of 2 GiB with
+ * plain pwrites took 6.4 s of the client's system time and 6.6 s of
+ * wall time, with writing behind 1.3 s and 1.9 s.  Failures of these
+ * calls are not reported: they are hints, and the caller's fdatasync
+ * or fsync reports what did not reach the disk.
  */
 
 #include <config.h>
@@ -49,6 +64,10 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define ALIGN_DOWN(x) ((x) / COPY_BLOCK * COPY_BLOCK)
 #define ALIGN_UP(x) (((x) + COPY_BLOCK - 1) / COPY_BLOCK * COPY_BLOCK)
+
+/* Large runs a worker lets the kernel write back behind it before it
+ * waits for the oldest and drops its pages. */
+#define WRITEBACK_WINDOW 8
 
 /* Block status requests cover at most this much (servers cap a request
  * at 32 bits). */
@@ -81,6 +100,10 @@ struct worker {
   struct nbd_handle *src, *dst;
   struct slot slots[COPY_REQUESTS];
   EVP_MD_CTX *md_ctx;
+  /* A file destination: the worker's latest large writes, oldest
+   * first, whose writeback is started and not yet waited for. */
+  struct { uint64_t off, len; } wb[WRITEBACK_WINDOW];
+  unsigned wb_head, wb_n;
   pthread_t thread;
   bool started;
 };
@@ -96,6 +119,7 @@ struct shared {
   bool stop;
   char err[512];                /* the first error */
   struct worker workers[COPY_MAX_CONNECTIONS];
+  uint64_t chunk;               /* bytes per read request */
   bool dst_can_zero;
   EVP_MD *md;                   /* SHA-256, fetched once */
   unsigned char zero_digest[COPY_DIGEST];
@@ -171,7 +195,7 @@ take_chunk (struct shared *sh, struct slot *slot, enum copy_kind *kind)
     }
     slot->offset = sh->next_offset;
     slot->length = MIN (r->offset + r->length - sh->next_offset,
-                        (uint64_t) COPY_CHUNK);
+                        sh->chunk);
     *kind = r->kind;
     sh->next_offset += slot->length;
     got = true;
@@ -282,6 +306,31 @@ zero_dest (struct slot *slot, uint64_t off, uint64_t len)
   return 0;
 }
 
+/* [OFF, OFF+LEN) of FD was just written through the page cache by W:
+ * start its writeback; wait for the oldest run W started and drop its
+ * pages once there are WRITEBACK_WINDOW (see the design notes). */
+static void
+write_behind (struct worker *w, int fd, uint64_t off, uint64_t len)
+{
+  unsigned i;
+
+  if (w->wb_n == WRITEBACK_WINDOW) {
+    i = w->wb_head;
+    sync_file_range (fd, (off_t) w->wb[i].off, (off_t) w->wb[i].len,
+                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                     SYNC_FILE_RANGE_WAIT_AFTER);
+    posix_fadvise (fd, (off_t) w->wb[i].off, (off_t) w->wb[i].len,
+                   POSIX_FADV_DONTNEED);
+    w->wb_head = (i + 1) % WRITEBACK_WINDOW;
+    w->wb_n--;
+  }
+  sync_file_range (fd, (off_t) off, (off_t) len, SYNC_FILE_RANGE_WRITE);
+  i = (w->wb_head + w->wb_n) % WRITEBACK_WINDOW;
+  w->wb[i].off = off;
+  w->wb[i].len = len;
+  w->wb_n++;
+}
+
 /* Write LEN bytes of SLOT's buffer from BUF_OFF to the destination. */
 static int
 write_dest (struct slot *slot, size_t buf_off, size_t len)
@@ -305,6 +354,8 @@ write_dest (struct slot *slot, size_t buf_off, size_t len)
       }
       done += r;
     }
+    if (len >= COPY_WRITEBACK_MIN)
+      write_behind (slot->w, p->dst_fd, off, len);
     return 0;
   }
   slot->doing = "writing";
@@ -583,12 +634,23 @@ static int
 connect_worker (struct shared *sh, struct worker *w, char *err, size_t errlen)
 {
   const struct copy_params *p = sh->p;
-  int64_t size;
+  int64_t size, max;
 
   w->src = connect_uri (p->src_uri, p->tls_certificates, "source", false,
                        err, errlen);
   if (w->src == NULL)
     return -1;
+  /* Whole blocks per request: a chunk's blocks are digested alone. */
+  max = nbd_get_block_size (w->src, LIBNBD_SIZE_MAXIMUM);
+  if (max > 0 && (uint64_t) max < sh->chunk) {
+    if (max < COPY_BLOCK) {
+      snprintf (err, errlen, "the source %s takes requests of at most %"
+                PRId64 " bytes, less than a block (%d bytes)", p->src_uri,
+                max, COPY_BLOCK);
+      return -1;
+    }
+    sh->chunk = ALIGN_DOWN ((uint64_t) max);
+  }
   size = nbd_get_size (w->src);
   if (size < 0 || (uint64_t) size != p->size) {
     snprintf (err, errlen, "the source %s is %" PRId64 " bytes, expected %"
@@ -755,6 +817,7 @@ copy_run (const struct copy_params *p, struct copy_stats *st, char *err,
     return -1;
   }
   sh->p = p;
+  sh->chunk = COPY_CHUNK;
   pthread_mutex_init (&sh->mu, NULL);
   pthread_cond_init (&sh->cv, NULL);
   sh->md = EVP_MD_fetch (NULL, "SHA256", NULL);

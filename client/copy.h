@@ -20,16 +20,22 @@
  *   stay holes.  A COPY_ZERO range is not read: it is zeroed on the
  *   destination, or left alone if the caller says the destination
  *   already reads as zeroes there (dst_zeroed).
- * - Memory: COPY_CHUNK bytes per request, COPY_REQUESTS requests in
- *   flight per connection: at most connections * 8 MiB of buffers,
- *   whatever the size of the export.
+ * - Memory: COPY_CHUNK bytes per request (less if the source's
+ *   maximum block size is smaller), COPY_REQUESTS requests in flight
+ *   per connection: at most connections * 8 MiB of buffers, whatever
+ *   the size of the export.
  * - Threads: one per connection, each with its own source handle (and
  *   destination handle), driving libnbd's asynchronous API; every
  *   signal is blocked in them.  copy_run's calling thread calls TICK
  *   every tick_ms and sees the workers end.
+ * - Writes to a file go through the page cache; a run of at least
+ *   COPY_WRITEBACK_MIN bytes has its writeback started at once, and a
+ *   few runs later is waited for and dropped from the cache (see
+ *   copy.c), so the file's pages are mostly on the disk already when
+ *   the caller syncs.
  * - Order: chunks are handed out in ascending offset order, so every
- *   byte below copy_stats.resume is on the destination (in the page
- *   cache: the caller syncs before it records it).  A copy started
+ *   byte below copy_stats.resume is on the destination (written, not
+ *   synced: the caller syncs before it records it).  A copy started
  *   again with start = resume finishes the job.
  */
 
@@ -42,8 +48,9 @@
 #include <stdint.h>
 
 #define COPY_BLOCK    4096              /* zero detection and digests */
-#define COPY_CHUNK    (256 * 1024)      /* bytes per read request */
-#define COPY_REQUESTS 32                /* requests in flight per connection */
+#define COPY_CHUNK    (1024 * 1024)     /* bytes per read request */
+#define COPY_REQUESTS 8                 /* requests in flight per connection */
+#define COPY_WRITEBACK_MIN (64 * 1024)  /* smallest write written behind */
 #define COPY_MAX_CONNECTIONS 16
 #define COPY_DIGEST   32                /* SHA-256 */
 

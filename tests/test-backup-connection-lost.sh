@@ -15,7 +15,9 @@ set -x
 start_source 64M
 nbdsh -u "$(uri v)" -c 'h.pwrite(b"\x33" * (64 << 20), 0); h.flush()'
 id=$(snap)
-start_delay_proxy "v@$id" 50ms
+# Each read of the source waits 200 ms, one at a time: 64 reads of
+# 1 MiB, 13 s, time to cut the connection in the middle.
+start_delay_proxy "v@$id" 200ms
 
 "${ctl_env[@]}" "$SNAPVOLCTL" --socket "$ctl" backup --quiet --nbd "$proxy_uri" \
     --connections 1 v@"$id" "$tmp/c.img" 2>"$tmp/lost.err" &

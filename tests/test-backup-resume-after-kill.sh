@@ -17,8 +17,9 @@ start_source 64M
 nbdsh -u "$(uri v)" -c 'h.pwrite(b"\x5a" * (64 << 20), 0); h.flush()'
 scribble 3 100
 id=$(snap)
-# Each read of the source waits 50 ms, one at a time: 256 reads, 13 s.
-start_delay_proxy "v@$id" 50ms
+# Each read of the source waits 200 ms, one at a time: 64 reads of
+# 1 MiB, 13 s.
+start_delay_proxy "v@$id" 200ms
 slow=(--nbd "$proxy_uri" --connections 1)
 
 # Killed: the manifest is in progress, with the offset reached.

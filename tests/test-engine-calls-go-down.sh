@@ -28,6 +28,7 @@ declare -A layer=(
     [volopen]=7
     [pool]=8 [inspect]=8
     [poolvol]=9 [poolset]=9 [view]=9 [diff]=9 [poolhold]=9 [check]=9
+    [clone]=9
 )
 
 # "object symbol" lines: what each object defines, what it needs.

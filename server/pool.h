@@ -259,9 +259,10 @@ extern int pool_snapshot_create (struct sv_pool *pool,
 
 /* Delete the snapshot with id ID, or every snapshot of the set ID.
  * Frees what no remaining view can read (reused and hole-punched
- * once the deletion is durable).  EBUSY if a snapshot is open or held
- * by a hold that has not expired (none is then deleted; the message
- * names the snapshot and, for holds, their tags), ENOENT if nothing
+ * once the deletion is durable).  EBUSY if a snapshot is open, held
+ * by a hold that has not expired, or the origin of clones (none is
+ * then deleted; the message names the snapshot and, for holds, their
+ * tags, for clones their names), ENOENT if nothing
  * has that id.  A deleted snapshot's expired holds go with it.  *NDELETED (may be
  * NULL) receives how many snapshots were deleted.  May block. */
 extern int pool_snapshot_delete (struct sv_pool *pool, const char *id,

@@ -345,6 +345,56 @@ test_flatten_frees_the_origin (void **state)
   free (snapd);
 }
 
+/* Progress while a flatten runs, with its first data write held:
+ * volume list shows it, a second flatten is refused, writes to other
+ * clusters of the clone go on; then it ends and the clone reads the
+ * same. */
+static void
+test_flatten_progress_and_writes_meanwhile (void **state)
+{
+  struct fixture *fx = *state;
+  struct sv_pool_options opts = { .io = &ut_gated_io };
+  char a[SV_UUID_STRLEN + 1];
+  uint8_t *mine = malloc (SIZE);
+  struct sv_volume_info vi;
+  struct sv_view *view;
+
+  assert_non_null (mine);
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  fill (fx->pool, "v", 1);
+  ut_snapshot (fx->pool, "v", a);
+  clone_of (fx->pool, "v", a, "c");
+  read_all (fx->pool, "c", mine);
+
+  ut_gate_arm (UT_GATE_DATA);
+  assert_int_equal (pool_volume_flatten (fx->pool, "c"), 0);
+  ut_gate_wait_stopped ();
+  ut_volume_info (fx->pool, "c", &vi);
+  assert_int_equal (vi.flatten_total, SIZE);
+  assert_int_equal (vi.flatten_done, 0);
+  assert_string_equal (vi.flatten_error, "");
+  assert_true (vi.origin[0] != '\0');
+  assert_fails_with (pool_volume_flatten (fx->pool, "c"), EALREADY);
+  assert_string_equal (sv_errmsg (), "volume c is being flattened already");
+  assert_fails_with (pool_volume_delete (fx->pool, "c"), EBUSY);
+  assert_string_equal (sv_errmsg (), "volume c is being flattened: wait for"
+                       " the flatten to end");
+  /* A write to another cluster while cluster 0's copy is held. */
+  view = ut_view_open (fx->pool, "c");
+  ut_write_pattern (view, 9 * CS + 10, 5000, 8, mine);
+  assert_int_equal (view_flush (view), 0);
+  view_close (view);
+  ut_gate_let_go ();
+  if (pool_volume_flatten_wait (fx->pool, "c") == -1)
+    fail_msg ("flatten: %s", sv_errmsg ());
+  ut_volume_info (fx->pool, "c", &vi);
+  assert_string_equal (vi.origin, "");
+  assert_int_equal (vi.flatten_total, 0);
+  assert_reads (fx->pool, "c", mine);
+  free (mine);
+}
+
 /* A clone whose origin is gone (its directory removed behind the
  * pool's back): the pool opens, lists the clone as missing its origin,
  * refuses to serve it, and the checker reports it, unrepairable. */
@@ -728,6 +778,8 @@ main (void)
                                      teardown),
     cmocka_unit_test_setup_teardown (test_flatten_frees_the_origin, setup,
                                      teardown),
+    cmocka_unit_test_setup_teardown
+      (test_flatten_progress_and_writes_meanwhile, setup, teardown),
     cmocka_unit_test_setup_teardown
       (test_clone_with_missing_origin_is_refused_and_reported, setup,
        teardown),

@@ -73,6 +73,35 @@ volumes_row (struct out_table *t, json_t *v)
                         out_time (v, "created", created, sizeof created));
 }
 
+/* Under the table, a line for each clone and each flatten. */
+static void
+print_clones (json_t *list)
+{
+  char done[HUMANSIZE_BUFLEN], total[HUMANSIZE_BUFLEN];
+  json_t *v, *f;
+  size_t i;
+
+  json_array_foreach (list, i, v) {
+    f = json_object_get (v, "flatten");
+    if (json_object_get (v, "origin") != NULL)
+      printf ("%s is a clone of %s%s.\n", out_str (v, "name"),
+              out_str (v, "origin"),
+              json_is_true (json_object_get (v, "origin_missing"))
+              ? ", which is missing: not served" : "");
+    if (f == NULL)
+      continue;
+    if (json_object_get (f, "error") != NULL)
+      printf ("%s: flatten failed at %s of %s: %s\n", out_str (v, "name"),
+              out_size (f, "done", done, sizeof done),
+              out_size (f, "total", total, sizeof total),
+              out_str (f, "error"));
+    else
+      printf ("%s: flattening, %s of %s done.\n", out_str (v, "name"),
+              out_size (f, "done", done, sizeof done),
+              out_size (f, "total", total, sizeof total));
+  }
+}
+
 static int
 print_volumes (json_t *list)
 {
@@ -82,9 +111,11 @@ print_volumes (json_t *list)
     { "CREATED", 0 },
   };
 
-  return out_list (list, cols, sizeof cols / sizeof cols[0], "No volumes.",
-                   "volume list", volumes_row) == 0
-    ? CTL_EXIT_OK : CTL_EXIT_FAILURE;
+  if (out_list (list, cols, sizeof cols / sizeof cols[0], "No volumes.",
+                "volume list", volumes_row) == -1)
+    return CTL_EXIT_FAILURE;
+  print_clones (list);
+  return CTL_EXIT_OK;
 }
 
 static int
@@ -139,6 +170,44 @@ volume_revert (struct ctl *ctl, const struct ctl_args *a)
                            false, print_reverted);
 }
 
+static int
+print_cloned (json_t *vol)
+{
+  char size[HUMANSIZE_BUFLEN];
+
+  printf ("Created volume %s, a clone of %s: %s, export \"%s\".\n",
+          out_str (vol, "name"), out_str (vol, "origin"),
+          out_size (vol, "size", size, sizeof size), out_str (vol, "export"));
+  return CTL_EXIT_OK;
+}
+
+static int
+volume_clone (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = json_pack ("{s:s, s:s}", "origin", a->argv[0],
+                              "name", a->argv[1]);
+
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.clone", params),
+                           false, print_cloned);
+}
+
+static int
+print_flattening (json_t *vol)
+{
+  printf ("Flattening volume %s in the background (volume list shows the"
+          " progress).\n", out_str (vol, "name"));
+  return CTL_EXIT_OK;
+}
+
+static int
+volume_flatten (struct ctl *ctl, const struct ctl_args *a)
+{
+  json_t *params = json_pack ("{s:s}", "name", a->argv[0]);
+
+  return ctl_print_result (ctl, ctl_call (ctl, "volume.flatten", params),
+                           false, print_flattening);
+}
+
 const struct ctl_command ctl_volume_commands[] = {
   { "volume", "create", "NAME SIZE [--cluster-size SIZE]",
     "Create a volume of SIZE bytes (a multiple of 512).",
@@ -154,5 +223,14 @@ const struct ctl_command ctl_volume_commands[] = {
     " once, keeping every snapshot; refused while clients are connected"
     " unless --force (they must drop their caches).",
     2, 2, { "force", NULL }, volume_revert, 1u << 0, false },
+  { "volume", "clone", "VOLUME@SNAPSHOT NEWNAME",
+    "Create NEWNAME, a writable clone of the snapshot (or set id): no"
+    " data is copied; until it is flattened the snapshot cannot be"
+    " deleted.",
+    2, 2, { NULL }, volume_clone, 0, false },
+  { "volume", "flatten", "NAME",
+    "Copy what the clone NAME still reads from its origin, in the"
+    " background; then the origin's snapshot can be deleted.",
+    1, 1, { NULL }, volume_flatten, 0, false },
   { NULL },
 };

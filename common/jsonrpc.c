@@ -183,6 +183,7 @@ jsonrpc_code_from_errno (int err)
   case ENAMETOOLONG:
   case EOVERFLOW:
   case EXDEV:                   /* a snapshot of another volume */
+  case EMLINK:                  /* past a count or chain limit */
     return JSONRPC_INVALID_PARAMS;
   default:
     return JSONRPC_INTERNAL_ERROR;

@@ -142,8 +142,57 @@ get_names (json_t *params, const char *name, size_t *n)
 
 /* Objects of the results. */
 
+static json_t *volume_json_base (const struct sv_volume_info *v,
+                                 struct rpcerr *e);
+
+/* A clone's members of a volume object: "origin" ("VOLUME@SNAPSHOT")
+ * and "origin_missing" for a clone; "flatten" {"done", "total"} (and
+ * "error" once it failed) while a flatten runs or after one failed. */
+static int
+clone_members (json_t *o, const struct sv_volume_info *v, struct rpcerr *e)
+{
+  json_t *f = NULL;
+
+  if (v->origin[0] != '\0' &&
+      (json_object_set_new (o, "origin", json_string (v->origin)) == -1 ||
+       json_object_set_new (o, "origin_missing",
+                            json_boolean (v->origin_missing)) == -1))
+    goto nomem;
+  if (v->flatten_total == 0)
+    return 0;
+  f = pack (e, "{s:I, s:I}", "done", (json_int_t) v->flatten_done,
+            "total", (json_int_t) v->flatten_total);
+  if (f == NULL)
+    return -1;
+  if (v->flatten_error[0] != '\0' &&
+      json_object_set_new (f, "error", json_string (v->flatten_error)) == -1)
+    goto nomem;
+  if (json_object_set_new (o, "flatten", f) == -1) {
+    f = NULL;                   /* stolen, even on failure */
+    goto nomem;
+  }
+  return 0;
+
+ nomem:
+  json_decref (f);
+  fail_nomem (e);
+  return -1;
+}
+
 static json_t *
 volume_json (const struct sv_volume_info *v, struct rpcerr *e)
+{
+  json_t *o = volume_json_base (v, e);
+
+  if (o != NULL && clone_members (o, v, e) == -1) {
+    json_decref (o);
+    return NULL;
+  }
+  return o;
+}
+
+static json_t *
+volume_json_base (const struct sv_volume_info *v, struct rpcerr *e)
 {
   return pack (e,
                "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I,"
@@ -308,6 +357,42 @@ volume_create (const struct rpc_context *ctx, json_t *params,
   uint32_t cluster_size = (uint32_t) get_int (params, "cluster_size", 0);
 
   if (pool_volume_create (ctx->pool, name, size, cluster_size) == -1)
+    return fail_engine (e);
+  return describe_volume (ctx, name, e);
+}
+
+static const struct proto_param volume_clone_params[] = {
+  { "origin", PROTO_STRING, true, 1, SV_ORIGIN_MAX },
+  NAME_PARAM ("name", true),
+  PROTO_END_PARAMS
+};
+
+/* A writable clone of a snapshot: the new volume's object. */
+static json_t *
+volume_clone (const struct rpc_context *ctx, json_t *params,
+              struct rpcerr *e)
+{
+  const char *name = get_string (params, "name");
+
+  if (pool_volume_clone (ctx->pool, get_string (params, "origin"),
+                         name) == -1)
+    return fail_engine (e);
+  return describe_volume (ctx, name, e);
+}
+
+static const struct proto_param volume_flatten_params[] = {
+  NAME_PARAM ("name", true),
+  PROTO_END_PARAMS
+};
+
+/* Start a flatten: the volume's object, with its progress. */
+static json_t *
+volume_flatten (const struct rpc_context *ctx, json_t *params,
+                struct rpcerr *e)
+{
+  const char *name = get_string (params, "name");
+
+  if (pool_volume_flatten (ctx->pool, name) == -1)
     return fail_engine (e);
   return describe_volume (ctx, name, e);
 }
@@ -968,6 +1053,8 @@ static const struct method {
   { "volume.list", volume_list_params, volume_list },
   { "volume.delete", volume_delete_params, volume_delete },
   { "volume.revert", volume_revert_params, volume_revert },
+  { "volume.clone", volume_clone_params, volume_clone },
+  { "volume.flatten", volume_flatten_params, volume_flatten },
   { "snapshot.create", snapshot_create_params, snapshot_create },
   { "snapshot.list", snapshot_list_params, snapshot_list },
   { "snapshot.delete", snapshot_delete_params, snapshot_delete },

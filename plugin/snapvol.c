@@ -318,6 +318,26 @@ ensure_volume (const struct volume_spec *v)
   return 0;
 }
 
+/* A clone whose origin is missing is not served: say so at start, for
+ * each (the pool serves the rest). */
+static void
+report_missing_origins (void)
+{
+  struct sv_volume_info *vi;
+  size_t n, i;
+
+  if (pool_volume_list (pool, NULL, &vi, &n) == -1) {
+    nbdkit_error ("%s", sv_errmsg ());
+    return;
+  }
+  for (i = 0; i < n; i++)
+    if (vi[i].origin_missing)
+      nbdkit_error ("volume %s is a clone of %s, which is missing from the"
+                    " pool: it is not served (snapvolctl check %s)",
+                    vi[i].name, vi[i].origin, dir);
+  free (vi);
+}
+
 static int
 snapvol_get_ready (void)
 {
@@ -331,6 +351,7 @@ snapvol_get_ready (void)
   pool = pool_open (dir, &opts, 1);
   if (pool == NULL)
     return engine_error ();
+  report_missing_origins ();
   for (i = 0; i < volume_specs.len; i++)
     if (ensure_volume (&volume_specs.ptr[i]) == -1)
       goto err;

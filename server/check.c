@@ -92,6 +92,13 @@ struct volscan {
   int leftover_ckpt;
   int discard_journal;          /* cut a corrupt journal (asked for) */
   uint64_t jfirst, last_seq;    /* the checkpoint's, for that cut */
+  /* For the check of clones' origins, across volumes (check_origins):
+   * the volume as read, when it could be. */
+  int read_ok;
+  struct uuid uuid;
+  struct inspect_origin origin;
+  struct inspect_snap *snaps;
+  size_t nsnaps;
 };
 
 struct checker {
@@ -832,6 +839,74 @@ check_leftover_checkpoint (struct volscan *vs)
 }
 
 /* One volume (step 2). */
+/* Keep what check_origins needs of the volume read. */
+static void
+keep_identity (struct volscan *vs)
+{
+  struct inspect_info info;
+  size_t i;
+
+  inspect_info (vs->in, &info);
+  inspect_origin (vs->in, &vs->origin);
+  vs->uuid = info.uuid;
+  vs->snaps = calloc (info.nsnaps ? info.nsnaps : 1, sizeof *vs->snaps);
+  if (vs->snaps == NULL)
+    return;
+  for (i = 0; i < info.nsnaps; i++)
+    inspect_snap (vs->in, i, &vs->snaps[i]);
+  vs->nsnaps = info.nsnaps;
+  vs->read_ok = 1;
+}
+
+/* Why the origin O of a clone is not in the pool, or NULL if it is. */
+static const char *
+origin_problem (struct checker *ck, const struct inspect_origin *o)
+{
+  size_t i, k;
+
+  for (i = 0; i < ck->nscans; i++) {
+    struct volscan *w = &ck->scans[i];
+
+    if (w->out->name == NULL || strcmp (w->out->name, o->name) != 0)
+      continue;
+    if (!w->read_ok)
+      return "that volume could not be read";
+    if (!uuid_equal (&w->uuid, &o->volume))
+      return "that volume is another one of the same name (its UUID"
+        " differs)";
+    for (k = 0; k < w->nsnaps; k++)
+      if (uuid_equal (&w->snaps[k].id, &o->snap))
+        return w->snaps[k].gen == o->gen ? NULL
+          : "that snapshot pins another generation";
+    return "that volume has no such snapshot";
+  }
+  return "there is no volume of that name";
+}
+
+/* Every clone's origin is in the pool: a missing one is reported, and
+ * not repaired (the pool opens, but does not serve that clone). */
+static void
+check_origins (struct checker *ck)
+{
+  size_t i;
+
+  for (i = 0; i < ck->nscans; i++) {
+    struct volscan *vs = &ck->scans[i];
+    const struct inspect_origin *o = &vs->origin;
+    const char *why;
+    char sid[UUID_STRLEN + 1];
+
+    if (!vs->read_ok || !(o->flags & SB_CLONE) ||
+        (why = origin_problem (ck, o)) == NULL)
+      continue;
+    uuid_format (&o->snap, sid);
+    vproblem (vs, "clone-origin-missing", 0, NULL, "a clone of %s@%s,"
+              " which is missing: %s; not repairable: the clone is not"
+              " served; restore the origin volume, or delete the clone",
+              o->name, sid, why);
+  }
+}
+
 static void
 check_volume (struct volscan *vs)
 {
@@ -864,6 +939,8 @@ check_volume (struct volscan *vs)
     check_snapshots (vs);
     own = check_versions (vs, &nown);
   }
+  if (ckpt_ok && journal_ok)
+    keep_identity (vs);
   if (ckpt_ok && journal_ok && own != NULL) {
     check_data (vs, own, nown);
     check_reclaim (vs);
@@ -890,8 +967,10 @@ scans_free (struct checker *ck)
 {
   size_t i;
 
-  for (i = 0; i < ck->nscans; i++)
+  for (i = 0; i < ck->nscans; i++) {
     free (ck->scans[i].dir);
+    free (ck->scans[i].snaps);
+  }
   free (ck->scans);
   ck->scans = NULL;
   ck->nscans = 0;
@@ -976,6 +1055,8 @@ scan (struct checker *ck)
     free (names[i]);
   }
   free (names);
+  if (!ck->failed)
+    check_origins (ck);
 }
 
 /* Repair (step 3). */

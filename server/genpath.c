@@ -115,7 +115,8 @@ gensegs_build (struct gensegs *sg, const struct revert *rv, size_t nrv)
   }
   for (j = 0; j < sg->n; j++) {
     struct genseg *x = &sg->seg[j];
-    x->start = j == 0 ? 1 : rv[j - 1].gen;
+    /* Generation 0: what a flatten copied below a clone's own. */
+    x->start = j == 0 ? 0 : rv[j - 1].gen;
     x->end = j == nrv ? GENPATH_INF : rv[j].gen - 1;
     x->parent = j == 0 ? 0 : rv[j - 1].parent;
     if (x->parent != 0 &&
@@ -163,7 +164,7 @@ segment_readers (const struct extvec *ev, const struct genseg *x,
         cur[__builtin_ctzll (d)] = i;
       seen |= ev->v[i].alloc | ev->v[i].zero;
     }
-  first = extvec_top (ev, x->start - 1) + 1;
+  first = x->start == 0 ? 0 : extvec_top (ev, x->start - 1) + 1;
   last = extvec_top (ev, x->end);
   for (i = first; i <= last; i++) {
     uint64_t d = (ev->v[i].alloc | ev->v[i].zero) & all;

@@ -11,7 +11,7 @@
  * made: reverting the live volume (generation G) to the snapshot of
  * generation S makes the live generation G + 1 whose parent is S.  The
  * reverts, {gen, parent} sorted by gen, cut the generations into
- * segments of consecutive generations: [1, r0 - 1], [r0, r1 - 1], ...,
+ * segments of consecutive generations: [0, r0 - 1], [r0, r1 - 1], ...,
  * [rlast, infinity), the last one the live volume's.  A view at
  * generation g sees its ancestors: [r, g] for the last revert r <= g,
  * then the ancestors of r's parent, one span per revert on its path

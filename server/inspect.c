@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,21 @@ inspect_snap (const struct inspect *in, size_t i, struct inspect_snap *snap)
   snap->id = s->id;
   snap->set = s->set;
   snap->gen = s->gen;
+}
+
+void
+inspect_origin (const struct inspect *in, struct inspect_origin *o)
+{
+  const struct volume *v = in->v;
+
+  memset (o, 0, sizeof *o);
+  o->flags = v->sb_flags;
+  if (!(v->sb_flags & SB_CLONE))
+    return;
+  o->volume = v->origin_of.volume;
+  o->snap = v->origin_of.snap;
+  o->gen = v->origin_of.gen;
+  snprintf (o->name, sizeof o->name, "%s", v->origin_of.name);
 }
 
 size_t

@@ -30,6 +30,7 @@
 #include "extmap.h"
 #include "genpath.h"
 #include "journal.h"
+#include "pool.h"
 #include "sio.h"
 #include "uuid.h"
 
@@ -85,6 +86,18 @@ extern void inspect_info (const struct inspect *in,
   __attribute__((nonnull));
 extern void inspect_snap (const struct inspect *in, size_t i,
                           struct inspect_snap *snap)
+  __attribute__((nonnull));
+/* What the superblock says of clones (docs/design.md, "Clones"):
+ * FLAGS (SB_CLONE, SB_FLATTENED) and, with SB_CLONE, the origin it
+ * names. */
+struct inspect_origin {
+  unsigned flags;
+  struct uuid volume, snap;
+  uint32_t gen;
+  char name[SV_NAME_MAX + 1];
+};
+extern void inspect_origin (const struct inspect *in,
+                            struct inspect_origin *o)
   __attribute__((nonnull));
 /* The number of snapshots pinning a generation in [A, B) (the list in
  * generation order). */

@@ -28,10 +28,12 @@
 /* Version 2: checksums bind each block to its location; journal files
  * carry durable marks (below).  Version 3: snapshot holds (journal
  * records SNAP_HOLD and SNAP_RELEASE, a hold section in checkpoints).
+ * Version 4: reverts.  Version 5: clones (the superblock's origin
+ * fields, below; versions of generation 0 in a clone's map).
  * Blocks of versions SV_FORMAT_OLDEST to SV_FORMAT_VERSION are read: a
  * version 2 checkpoint is a volume without holds; every block written
  * is sealed with SV_FORMAT_VERSION. */
-#define SV_FORMAT_VERSION 4
+#define SV_FORMAT_VERSION 5
 #define SV_FORMAT_OLDEST 2
 #define SV_BLOCK 4096
 #define SV_SECTOR 512
@@ -62,6 +64,16 @@
 #define SB_OFF_CREATED    48      /* le64 */
 #define SB_OFF_NAMELEN    56      /* le32 */
 #define SB_OFF_NAME       64      /* up to 64 bytes */
+/* Version 5: a clone names its origin (docs/design.md, "Clones"); not
+ * read before (a volume that is no clone). */
+#define SB_OFF_FLAGS      128     /* le32: SB_CLONE, SB_FLATTENED */
+#define SB_OFF_ORIGEN     132     /* le32: the origin snapshot's generation */
+#define SB_OFF_ORIVOL     136     /* 16: the origin volume's uuid */
+#define SB_OFF_ORISNAP    152     /* 16: the origin snapshot's id */
+#define SB_OFF_ORINAMELEN 168     /* le32 */
+#define SB_OFF_ORINAME    172     /* up to 64 bytes */
+#define SB_CLONE          1u      /* reads through to the origin */
+#define SB_FLATTENED      2u      /* was a clone: generation 0 may be mapped */
 
 /* Checkpoint header fields (body follows at SV_BLOCK). */
 #define CK_OFF_UUID       20      /* 16: the volume's uuid */

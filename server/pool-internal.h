@@ -17,6 +17,7 @@
 #include "pool.h"
 #include "sio.h"
 #include "space.h"
+#include "uuid.h"
 
 struct volume;
 
@@ -124,6 +125,34 @@ extern int pool_snapshot_list_brief (struct sv_pool *pool,
  * thread's error message (the write's).  Takes apply_mu; may block. */
 extern uint64_t pool_room_made (struct sv_pool *pool);
 extern int pool_make_room (struct sv_pool *pool, uint64_t seen);
+/* Clones (pool.c; clone.c makes them and runs flattens).  A flatten
+ * in progress: */
+struct flatten {
+  pthread_t thread;
+  struct volume *v;
+  int stop;                     /* atomic: pool_close asks it to end */
+  int ended;                    /* atomic: the thread has returned */
+  int failed;                   /* errno of a failure (after ENDED) */
+  uint64_t done, total;         /* atomic: bytes looked at, of SIZE */
+  char msg[256];                /* the failure's message */
+};
+
+/* Length of each volume's chain of origins, again (after a flatten
+ * ended).  POOL->mu held. */
+extern void pool_clone_depths (struct sv_pool *pool);
+/* The names of the clones reading through to O (with SNAP, to that
+ * snapshot of it) into BUF, ", "-separated; returns how many.
+ * POOL->mu held. */
+extern int pool_clone_names (struct sv_pool *pool, struct volume *o,
+                             const struct uuid *snap, char *buf, size_t len);
+/* Join and free V's flatten if it has ended, or with STOP, stop it
+ * first (POOL->mu is dropped while joining).  POOL->mu held.  Returns
+ * whether no flatten is left. */
+extern int pool_flatten_reap (struct sv_pool *pool, struct volume *v,
+                              int stop);
+/* V's origin and flatten progress into VI.  POOL->mu held. */
+extern void pool_flatten_info (struct sv_pool *pool, struct volume *v,
+                               struct sv_volume_info *vi);
 
 #define DEFAULT_FLUSH_THREADS 16
 

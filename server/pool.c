@@ -217,6 +217,135 @@ pool_lock (const char *dir)
   return fd;
 }
 
+/* Clones (docs/design.md, "Clones"; clone.c makes them). */
+
+/* Resolve the origin of the clone V: the volume its superblock names,
+ * with that UUID, and its snapshot of that id and generation.  A
+ * missing origin leaves V->origin NULL: the clone is listed but not
+ * served (view_open refuses it).  pool->mu held, or the pool not yet
+ * shared. */
+static void
+resolve_origin (struct sv_pool *pool, struct volume *v)
+{
+  struct volume *o = pool_find_volume (pool, v->origin_of.name);
+  struct snap snap;
+  ssize_t idx;
+  int r = -1;
+
+  if (o == NULL || o == v || !uuid_equal (&o->uuid, &v->origin_of.volume))
+    return;
+  memset (&snap, 0, sizeof snap);
+  sv_rdlock (&o->snap_lock, LOCK_SNAP);
+  idx = volume_snap_index (o, &v->origin_of.snap, 0);
+  if (idx >= 0 && o->snaps[idx].gen == v->origin_of.gen) {
+    snap.id = o->snaps[idx].id;
+    snap.set = o->snaps[idx].set;
+    snap.gen = o->snaps[idx].gen;
+    snap.size = o->snaps[idx].size;
+    snap.created = o->snaps[idx].created;
+    r = volume_path_of (o, snap.gen, &snap.path);
+  }
+  sv_rwunlock (&o->snap_lock, LOCK_SNAP);
+  if (r == -1)
+    return;
+  v->origin_snap = snap;
+  o->nclones++;
+  __atomic_store_n (&v->origin, o, __ATOMIC_RELEASE);
+}
+
+/* The length of V's chain of origins; a chain longer than the pool
+ * (a corrupt loop) counts as the pool's length. */
+static unsigned
+chain_depth_of (struct sv_pool *pool, struct volume *v)
+{
+  unsigned d = 0, n = 0;
+  struct volume *w;
+
+  for (w = pool->volumes; w; w = w->next)
+    n++;
+  for (w = v; w && volume_reads_origin (w) && d < n; w = w->origin)
+    d++;
+  return d;
+}
+
+void
+pool_clone_depths (struct sv_pool *pool)
+{
+  struct volume *v;
+
+  for (v = pool->volumes; v; v = v->next)
+    v->depth = chain_depth_of (pool, v);
+}
+
+int
+pool_clone_names (struct sv_pool *pool, struct volume *o,
+                  const struct uuid *snap, char *buf, size_t len)
+{
+  struct volume *c;
+  size_t used = 0;
+  int n = 0;
+
+  buf[0] = '\0';
+  for (c = pool->volumes; c; c = c->next) {
+    if (c->origin != o || !volume_reads_origin (c) ||
+        (snap && !uuid_equal (&c->origin_of.snap, snap)))
+      continue;
+    if (used < len)
+      used += snprintf (buf + used, len - used, "%s%s", n ? ", " : "",
+                        c->name);
+    n++;
+  }
+  return n;
+}
+
+/* Join and free V's flatten if it has ended (or, with STOP, stop it
+ * first).  pool->mu held; it is dropped while joining a stopped one.
+ * Returns whether none is left. */
+int
+pool_flatten_reap (struct sv_pool *pool, struct volume *v, int stop)
+{
+  struct flatten *f = v->flatten;
+
+  if (f == NULL)
+    return 1;
+  if (stop) {
+    __atomic_store_n (&f->stop, 1, __ATOMIC_RELEASE);
+    sv_unlock (&pool->mu, LOCK_POOL);
+    pthread_join (f->thread, NULL);
+    sv_lock (&pool->mu, LOCK_POOL);
+  }
+  else if (!__atomic_load_n (&f->ended, __ATOMIC_ACQUIRE))
+    return 0;
+  else
+    pthread_join (f->thread, NULL);
+  if (v->flatten == f) {
+    v->flatten = NULL;
+    free (f);
+  }
+  return 1;
+}
+
+void
+pool_flatten_info (struct sv_pool *pool, struct volume *v,
+                   struct sv_volume_info *vi)
+{
+  struct flatten *f = v->flatten;
+  char s[UUID_STRLEN + 1];
+
+  if (volume_reads_origin (v)) {
+    uuid_format (&v->origin_of.snap, s);
+    snprintf (vi->origin, sizeof vi->origin, "%s@%s", v->origin_of.name, s);
+    vi->origin_missing = v->origin == NULL;
+  }
+  if (f == NULL ||
+      (__atomic_load_n (&f->ended, __ATOMIC_ACQUIRE) && f->failed == 0))
+    return;
+  vi->flatten_done = __atomic_load_n (&f->done, __ATOMIC_ACQUIRE);
+  vi->flatten_total = f->total;
+  if (__atomic_load_n (&f->ended, __ATOMIC_ACQUIRE))
+    snprintf (vi->flatten_error, sizeof vi->flatten_error, "%s", f->msg);
+}
+
 static void pool_free (struct sv_pool *pool);
 
 /* A pool handle for DIR with OPTS resolved, nothing opened. */
@@ -365,8 +494,16 @@ pool_open (const char *dir, const struct sv_pool_options *opts, int create)
   for (i = 0; i < n; i++)
     free (names[i]);
   free (names);
-  if (r == 0)
+  if (r == 0) {
+    struct volume *v;
+
+    /* 5. Every volume is loaded: the clones' origins. */
+    for (v = pool->volumes; v; v = v->next)
+      if (volume_reads_origin (v))
+        resolve_origin (pool, v);
+    pool_clone_depths (pool);
     return pool;
+  }
 
  err:;
   int e = errno;
@@ -409,7 +546,13 @@ pool_close (struct sv_pool *pool)
 {
   int r = 0;
   char msg[1024] = "";
+  struct volume *w;
 
+  /* Running flattens stop first: they read the origins. */
+  sv_lock (&pool->mu, LOCK_POOL);
+  for (w = pool->volumes; w; w = w->next)
+    pool_flatten_reap (pool, w, 1);
+  sv_unlock (&pool->mu, LOCK_POOL);
   while (pool->volumes) {
     struct volume *v = pool->volumes;
     pool->volumes = v->next;

@@ -35,6 +35,9 @@
 #define SV_TAG_MAX       64     /* a hold's tag, bytes: PROTO_TAG_MAX */
 #define SV_HOLDS_MAX     64     /* holds per snapshot: PROTO_HOLDS_MAX */
 #define SV_REVERTS_MAX   65536  /* reverts per volume, in its lifetime */
+#define SV_CLONE_DEPTH_MAX 16   /* clones in a chain of origins */
+#define SV_ORIGIN_MAX    (SV_NAME_MAX + 1 + SV_UUID_STRLEN)
+                                /* "VOLUME@SNAPSHOT", bytes */
 
 #define SV_CLUSTER_MIN     4096u
 #define SV_CLUSTER_MAX     (1024u * 1024u)
@@ -101,6 +104,16 @@ struct sv_volume_info {
   uint64_t written_bytes;       /* live data written since the latest snapshot */
   uint64_t snapshot_bytes;      /* data only snapshots can read */
   uint32_t open_count;          /* open views of the live volume */
+  /* Clones (docs/design.md, "Clones"): ORIGIN is "VOLUME@SNAPSHOT-ID"
+   * for a clone that reads through to it, "" otherwise; ORIGIN_MISSING
+   * when that volume or snapshot is not in the pool (the clone is not
+   * served).  FLATTEN_TOTAL > 0 while a flatten runs or after one
+   * failed (FLATTEN_ERROR then says why): bytes of the clone looked
+   * at so far, out of its size. */
+  char origin[SV_ORIGIN_MAX + 1];
+  int origin_missing;
+  uint64_t flatten_done, flatten_total;
+  char flatten_error[256];
 };
 
 /* A hold on a snapshot (pool_snapshot_hold). */
@@ -224,9 +237,43 @@ extern int pool_volume_create (struct sv_pool *pool, const char *name,
                                uint64_t size, uint32_t cluster_size)
   __attribute__((nonnull (1, 2)));
 
-/* Delete a volume.  EBUSY if it is open or held, ENOTEMPTY if it has
+/* Delete a volume.  EBUSY if it is open or held, if clones read
+ * through to it or a flatten of it runs, ENOTEMPTY if it has
  * snapshots, ENOENT if missing.  Durable on return.  May block. */
 extern int pool_volume_delete (struct sv_pool *pool, const char *name)
+  __attribute__((nonnull));
+
+/* Create the volume NAME as a writable clone of ORIGIN,
+ * "VOLUME@SNAPSHOT" (a snapshot id or a set id of VOLUME), with its
+ * size and cluster size (docs/design.md, "Clones"): no data is copied,
+ * and a subcluster the clone never wrote reads the snapshot.  Durable
+ * and atomic (a crash leaves no clone or the whole one).  Until the
+ * clone is flattened, the snapshot cannot be deleted nor the origin
+ * volume.  0, or -1 with errno: EINVAL (a bad name or id; ORIGIN not
+ * VOLUME@SNAPSHOT: a live volume cannot be cloned), EEXIST (NAME
+ * exists), ENOENT (no such volume or snapshot), EXDEV (the snapshot
+ * is another volume's), EMLINK (the chain of origins would be longer
+ * than SV_CLONE_DEPTH_MAX), ENXIO (ORIGIN is a clone whose own origin
+ * is missing).  May block. */
+extern int pool_volume_clone (struct sv_pool *pool, const char *origin,
+                              const char *name)
+  __attribute__((nonnull));
+
+/* Start flattening the clone NAME in the background: copy into it
+ * what it still reads from its origin, in steps of one cluster (writes
+ * go on), then drop the dependency durably; progress in
+ * pool_volume_list.  0 once started, or -1 with errno: ENOENT, EINVAL
+ * (NAME is not a clone), ENXIO (its origin is missing), EALREADY (a
+ * flatten of NAME runs).  A flatten stopped by pool_close or a restart
+ * is started again by calling this again: it copies what is still
+ * missing. */
+extern int pool_volume_flatten (struct sv_pool *pool, const char *name)
+  __attribute__((nonnull));
+
+/* Wait until the flatten of NAME (if any) has ended: 0 when none runs
+ * or it succeeded, -1 with its error otherwise.  For tests and tools
+ * that flatten synchronously. */
+extern int pool_volume_flatten_wait (struct sv_pool *pool, const char *name)
   __attribute__((nonnull));
 
 /* Describe volumes (NAME NULL: all, sorted by name).  *OUT is
@@ -266,9 +313,10 @@ extern int pool_snapshot_create (struct sv_pool *pool,
 
 /* Delete the snapshot with id ID, or every snapshot of the set ID.
  * Frees what no remaining view can read (reused and hole-punched
- * once the deletion is durable).  EBUSY if a snapshot is open or held
- * by a hold that has not expired (none is then deleted; the message
- * names the snapshot and, for holds, their tags), ENOENT if nothing
+ * once the deletion is durable).  EBUSY if a snapshot is open, held
+ * by a hold that has not expired, or the origin of clones (none is
+ * then deleted; the message names the snapshot and, for holds, their
+ * tags, for clones their names), ENOENT if nothing
  * has that id.  A deleted snapshot's expired holds go with it.  *NDELETED (may be
  * NULL) receives how many snapshots were deleted.  May block. */
 extern int pool_snapshot_delete (struct sv_pool *pool, const char *id,

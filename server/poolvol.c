@@ -66,7 +66,7 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
   if (pool_find_volume (pool, name))
     return sv_error (EEXIST, "volume %s already exists", name);
   if (volume_create_files (pool, voldir, tmpdir, name, size,
-                           cluster_size) == -1) {
+                           cluster_size, NULL) == -1) {
     int e = errno;
     pool_remove_tree (pool, tmpdir);
     errno = e;
@@ -104,6 +104,15 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
   if (v->held || v->busy)
     return sv_error (EBUSY, "volume %s is busy with a snapshot operation",
                      name);
+  if (v->nclones > 0) {
+    char names[512];
+    pool_clone_names (pool, v, NULL, names, sizeof names);
+    return sv_error (EBUSY, "volume %s has clones reading through to it: %s"
+                     " (flatten or delete them first)", name, names);
+  }
+  if (!pool_flatten_reap (pool, v, 0))
+    return sv_error (EBUSY, "volume %s is being flattened: wait for the"
+                     " flatten to end", name);
   sv_rdlock (&v->snap_lock, LOCK_SNAP);
   if (v->nsnaps > 0) {
     size_t ns = v->nsnaps;
@@ -125,6 +134,8 @@ pool_volume_delete (struct sv_pool *pool, const char *name)
     ;
   *pp = v->next;
   sv_unlock (&pool->ids_mu, LOCK_IDS);
+  if (v->origin)
+    v->origin->nclones--;
   volume_close (v, 0);
   pool_remove_tree (pool, gone);
   return 0;
@@ -206,6 +217,7 @@ pool_volume_list (struct sv_pool *pool, const char *name,
     vi[i].created = v->created;
     sv_lock (&pool->mu, LOCK_POOL);
     vi[i].open_count = v->open_count;
+    pool_flatten_info (pool, v, &vi[i]);
     sv_unlock (&pool->mu, LOCK_POOL);
   }
   ungrab_volumes (pool, vv, nv);
@@ -301,6 +313,22 @@ struct victim {
   struct uuid id;
 };
 
+/* Refuse the deletion of snapshot S of V while clones read through to
+ * it: EBUSY naming them.  pool->mu held. */
+static int
+clone_check_delete (struct sv_pool *pool, struct volume *v,
+                    const struct snap *s)
+{
+  char names[512], sid[UUID_STRLEN + 1];
+
+  if (pool_clone_names (pool, v, &s->id, names, sizeof names) == 0)
+    return 0;
+  uuid_format (&s->id, sid);
+  return sv_error (EBUSY, "snapshot %s of volume %s is the origin of clones:"
+                   " %s (flatten or delete them first); nothing was deleted",
+                   sid, v->name, names);
+}
+
 /* Delete every snapshot whose id (or set id) is ID. */
 static int
 delete_matching (struct sv_pool *pool, const struct uuid *id,
@@ -336,6 +364,12 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
         return sv_error (EBUSY, "snapshot %s of volume %s is exported to %"
                          PRIu32 " connection(s); nothing was deleted",
                          sid, v->name, s->open_count);
+      }
+      if (v->nclones > 0 && clone_check_delete (pool, v, s) == -1) {
+        sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+        sv_unlock (&pool->mu, LOCK_POOL);
+        free (vic);
+        return -1;
       }
       if (hold_check_delete (v, s, now) == -1) {
         sv_rwunlock (&v->snap_lock, LOCK_SNAP);

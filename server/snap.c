@@ -448,7 +448,7 @@ reclaim_cluster_tree (struct volume *v, uint64_t vci,
     nx = x;
     nx.alloc &= rm->read[k];
     nx.zero &= rm->read[k];
-    if (k == 0)
+    if (k == 0 && !volume_reads_origin (v))
       nx.zero = 0;              /* nothing older: zero reads as a hole */
     if (nx.alloc == x.alloc && nx.zero == x.zero)
       continue;
@@ -559,7 +559,7 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
       hi[s] = x.gen;
       hi_lb[s] = a;
     }
-    if (i == 0)
+    if (i == 0 && !volume_reads_origin (v))
       nx.zero = 0;              /* nothing older: zero reads as a hole */
     if (nx.alloc == x.alloc && nx.zero == x.zero)
       continue;
@@ -969,4 +969,21 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
   else
     free (si);
   return 0;
+}
+
+uint32_t
+volume_flatten_bound (struct volume *v)
+{
+  uint32_t b;
+  size_t i;
+
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  b = v->live_gen;
+  if (v->nsnaps > 0 && v->snaps[0].gen < b)
+    b = v->snaps[0].gen;
+  for (i = 0; i < v->nreverts; i++)
+    if (v->reverts[i].parent < b)
+      b = v->reverts[i].parent;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  return b;
 }

@@ -72,6 +72,12 @@ view_open (struct sv_pool *pool, const char *export)
               export, name);
     return NULL;
   }
+  if (volume_reads_origin (v) && v->origin == NULL) {
+    free (view);
+    sv_error (ENXIO, "export '%.80s' is not served: volume %s is a clone"
+              " whose origin %s is missing", export, name, v->origin_of.name);
+    return NULL;
+  }
   view->pool = pool;
   view->v = v;
   if (at) {

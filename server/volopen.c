@@ -54,6 +54,7 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "proto.h"
 #include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
@@ -78,10 +79,24 @@ write_block_file (const struct sv_io *io, const char *path, uint8_t *blk)
   return 0;
 }
 
+/* The clone fields of a superblock (version 5). */
+static void
+encode_origin (uint8_t *sb, unsigned flags, const struct clone_origin *o)
+{
+  size_t n = strlen (o->name);
+
+  put_le32 (sb + SB_OFF_FLAGS, flags);
+  put_le32 (sb + SB_OFF_ORIGEN, o->gen);
+  memcpy (sb + SB_OFF_ORIVOL, o->volume.b, 16);
+  memcpy (sb + SB_OFF_ORISNAP, o->snap.b, 16);
+  put_le32 (sb + SB_OFF_ORINAMELEN, n);
+  memcpy (sb + SB_OFF_ORINAME, o->name, n);
+}
+
 int
 volume_create_files (struct sv_pool *pool, const char *voldir,
                      const char *tmpdir, const char *name, uint64_t size,
-                     uint32_t cluster_size)
+                     uint32_t cluster_size, const struct clone_origin *origin)
 {
   const struct sv_io *io = pool->io;
   uint8_t sb[SV_BLOCK];
@@ -101,6 +116,8 @@ volume_create_files (struct sv_pool *pool, const char *voldir,
   put_le64 (sb + SB_OFF_CREATED, (uint64_t) time (NULL));
   put_le32 (sb + SB_OFF_NAMELEN, strlen (name));
   memcpy (sb + SB_OFF_NAME, name, strlen (name));
+  if (origin)
+    encode_origin (sb, SB_CLONE, origin);
   snprintf (path, sizeof path, "%s/superblock", tmpdir);
   if (write_block_file (io, path, sb) == -1)
     return -1;
@@ -126,6 +143,8 @@ volume_create_files (struct sv_pool *pool, const char *voldir,
     return sv_error (errno, "fsync: %s: %m", pool->voldir);
   return 0;
 }
+
+static int decode_origin (struct volume *v, const uint8_t *sb);
 
 static int
 read_superblock (struct volume *v, const char *name)
@@ -163,6 +182,71 @@ read_superblock (struct volume *v, const char *name)
                      PRIu64, name, v->size);
   memcpy (v->uuid.b, sb + SB_OFF_UUID, 16);
   v->created = get_le64 (sb + SB_OFF_CREATED);
+  if (get_le32 (sb + OFF_VERSION) >= 5)
+    return decode_origin (v, sb);
+  return 0;
+}
+
+/* The clone fields of a version 5 superblock. */
+static int
+decode_origin (struct volume *v, const uint8_t *sb)
+{
+  struct clone_origin *o = &v->origin_of;
+  uint32_t flags = get_le32 (sb + SB_OFF_FLAGS), n;
+  char why[256];
+
+  if (flags & ~(SB_CLONE | SB_FLATTENED))
+    return sv_error (EILSEQ, "volume %s: superblock has unknown flags 0x%"
+                     PRIx32, v->name, flags);
+  v->sb_flags = flags;
+  if (!(flags & SB_CLONE))
+    return 0;
+  n = get_le32 (sb + SB_OFF_ORINAMELEN);
+  if (n == 0 || n > SV_NAME_MAX)
+    return sv_error (EILSEQ, "volume %s: superblock names an origin with an"
+                     " invalid name length %" PRIu32, v->name, n);
+  memcpy (o->name, sb + SB_OFF_ORINAME, n);
+  o->name[n] = '\0';
+  if (proto_check_name ("volume name", o->name, false, why,
+                        sizeof why) == -1)
+    return sv_error (EILSEQ, "volume %s: superblock names an invalid origin"
+                     " volume: %s", v->name, why);
+  o->gen = get_le32 (sb + SB_OFF_ORIGEN);
+  if (o->gen == 0 || o->gen == UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: superblock names an origin snapshot"
+                     " of invalid generation %" PRIu32, v->name, o->gen);
+  memcpy (o->volume.b, sb + SB_OFF_ORIVOL, 16);
+  memcpy (o->snap.b, sb + SB_OFF_ORISNAP, 16);
+  return 0;
+}
+
+int
+volume_rewrite_superblock (struct volume *v, unsigned flags)
+{
+  uint8_t sb[SV_BLOCK];
+  char path[4096], tmp[4096];
+
+  memset (sb, 0, sizeof sb);
+  put_le32 (sb + SB_OFF_CLUSTER, v->cluster_size);
+  put_le64 (sb + SB_OFF_SIZE, v->size);
+  memcpy (sb + SB_OFF_UUID, v->uuid.b, 16);
+  put_le64 (sb + SB_OFF_CREATED, v->created);
+  put_le32 (sb + SB_OFF_NAMELEN, strlen (v->name));
+  memcpy (sb + SB_OFF_NAME, v->name, strlen (v->name));
+  if (flags & SB_CLONE)
+    encode_origin (sb, flags, &v->origin_of);
+  else
+    put_le32 (sb + SB_OFF_FLAGS, flags);
+  snprintf (tmp, sizeof tmp, "%s/superblock.new", v->dir);
+  snprintf (path, sizeof path, "%s/superblock", v->dir);
+  if (write_block_file (v->io, tmp, sb) == -1) {
+    sv_error_prefix ("volume %s", v->name);
+    return -1;
+  }
+  if (IO (v)->rename (v->io->opaque, tmp, path) == -1)
+    return sv_error (errno, "volume %s: rename %s: %m", v->name, tmp);
+  if (IO (v)->syncdir (v->io->opaque, v->dir) == -1)
+    return sv_error (errno, "volume %s: fsync %s: %m", v->name, v->dir);
   return 0;
 }
 
@@ -440,6 +524,7 @@ volume_free (struct volume *v)
   free (v->snaps);
   snapidx_free (v);
   free (v->reverts);
+  free (v->origin_snap.path);
   free (v->live_path);
   for (i = 0; i < (int) v->nold_paths; i++)
     free (v->old_paths[i]);
@@ -478,6 +563,10 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
 
   /* 5. */
   journal_remove_old (&v->journal, jfirst);
+
+  /* A flatten's end killed before its rename left superblock.new. */
+  snprintf (path, sizeof path, "%s/superblock.new", dir);
+  IO (v)->unlink (v->io->opaque, path);
 
   /* 6. */
   snprintf (path, sizeof path, "%s/data", dir);

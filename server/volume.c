@@ -272,7 +272,9 @@ volume_check_ext (struct volume *v, uint64_t vci, const struct ext *x)
     return sv_error (EILSEQ, "volume %s: mapping for cluster %" PRIu64
                      " beyond the end (%" PRIu64 " clusters)",
                      v->name, vci, v->nclusters);
-  if (x->gen == 0 || x->gen == UINT32_MAX)
+  /* Generation 0 holds what a flatten copied from a clone's origin. */
+  if ((x->gen == 0 && !(v->sb_flags & (SB_CLONE | SB_FLATTENED))) ||
+      x->gen == UINT32_MAX)
     return sv_error (EILSEQ, "volume %s: cluster %" PRIu64
                      " has a mapping with invalid generation %" PRIu32,
                      v->name, vci, x->gen);
@@ -345,6 +347,29 @@ read_data (struct volume *v, void *buf, size_t len, uint64_t off)
   return 0;
 }
 
+/* Read LEN bytes at OFF (of the volume) that no version of V
+ * defines: zeroes, or for a clone what its origin's snapshot reads
+ * there.  The origin's stripe locks are taken inside the clone's
+ * (ranks may nest: a clone's stripe before its origin's, never the
+ * other way, so chains cannot deadlock).  A flatten's end clears
+ * SB_CLONE, then waits for every stripe of the clone once before it
+ * lets the origin go, so ORIGIN stays valid while a stripe is held. */
+static int
+read_hole (struct volume *v, char *buf, uint32_t len, uint64_t off)
+{
+  struct volume *o;
+
+  if (!volume_reads_origin (v)) {
+    memset (buf, 0, len);
+    return 0;
+  }
+  o = __atomic_load_n (&v->origin, __ATOMIC_ACQUIRE);
+  if (o == NULL)
+    return sv_error (ENXIO, "volume %s: its origin %s is missing", v->name,
+                     v->origin_of.name);
+  return volume_pread (o, &v->origin_snap, buf, len, off);
+}
+
 /* Read [OFF, OFF+LEN) of cluster VCI as the view at GEN with PATH
  * sees it.  The caller holds the stripe lock. */
 static int
@@ -360,10 +385,8 @@ read_cluster_locked (struct volume *v, uint32_t gen,
   uint8_t kinds[64];
   uint32_t physs[64];
 
-  if (top < 0) {
-    memset (buf, 0, len);
-    return 0;
-  }
+  if (top < 0)
+    return read_hole (v, buf, len, vci * v->cluster_size + off);
   resolve_range (ev, path, top, off / ss, (end - 1) / ss, kinds, physs);
   while (pos < end) {
     unsigned s = pos / ss;
@@ -384,6 +407,11 @@ read_cluster_locked (struct volume *v, uint32_t gen,
     if (kind == SUB_DATA) {
       if (read_data (v, buf + (pos - off), run_end - pos,
                      (uint64_t) phys * v->cluster_size + pos) == -1)
+        return -1;
+    }
+    else if (kind == SUB_HOLE) {
+      if (read_hole (v, buf + (pos - off), run_end - pos,
+                     vci * v->cluster_size + pos) == -1)
         return -1;
     }
     else
@@ -611,8 +639,11 @@ fill_whole (struct volume *v, uint64_t vci, const struct extvec *ev,
     return -1;
   memcpy (w->bounce + off, data, len);
   for (s = 0; s < v->nsub; s++) {
-    if ((mask >> s) & 1 ||
-        resolve (ev, live_path (v), top, s, &p) == SUB_DATA)
+    int k = (mask >> s) & 1 ? SUB_DATA
+      : resolve (ev, live_path (v), top, s, &p);
+
+    /* A clone's hole reads its origin: data. */
+    if (k == SUB_DATA || (k == SUB_HOLE && volume_reads_origin (v)))
       w->x.alloc |= 1ull << s;
     else
       w->x.zero |= 1ull << s;
@@ -886,6 +917,152 @@ volume_pwrite (struct volume *v, const void *buf, uint32_t count,
   return r;
 }
 
+/* Flatten. */
+
+/* Is [P, P+LEN) all zero bytes? */
+static int
+all_zero_bytes (const char *p, size_t len)
+{
+  return len == 0 || (p[0] == 0 && memcmp (p, p + 1, len - 1) == 0);
+}
+
+/* The subclusters of cluster VCI that a view of V could still read
+ * from the origin: those no version of generation BOUND or older
+ * defines (every view sees those generations), within the volume's
+ * size; and in *X the cluster's version of generation 0, or an empty
+ * one.  Stripe lock held. */
+static uint64_t
+flatten_need (struct volume *v, uint64_t vci, uint32_t bound, struct ext *x)
+{
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  uint64_t defined = 0, cstart = vci * v->cluster_size;
+  uint64_t live = v->size - cstart;
+  unsigned n = live >= v->cluster_size ? v->nsub
+    : (unsigned) ((live + v->subcluster_size - 1) / v->subcluster_size);
+  uint32_t i;
+
+  x->gen = 0;
+  x->phys = PHYS_NONE;
+  x->alloc = x->zero = 0;
+  for (i = 0; ev && i < ev->n && ev->v[i].gen <= bound; i++) {
+    defined |= ev->v[i].alloc | ev->v[i].zero;
+    if (ev->v[i].gen == 0)
+      *x = ev->v[i];
+  }
+  return (n == 64 ? ~0ull : (1ull << n) - 1) & ~defined;
+}
+
+/* Write the subclusters DATA of BUF (the cluster's bytes) into X's
+ * physical cluster. */
+static int
+flatten_write (struct volume *v, const char *buf, uint64_t data,
+               const struct ext *x)
+{
+  uint32_t ss = v->subcluster_size;
+  uint64_t base = (uint64_t) x->phys * v->cluster_size;
+
+  for (; data; ) {
+    unsigned s = (unsigned) __builtin_ctzll (data), e = s;
+
+    while (e + 1 < 64 && ((data >> (e + 1)) & 1))
+      e++;
+    if (IO (v)->pwrite (v->io->opaque, v->data, buf + s * ss,
+                        (e - s + 1) * ss, base + (uint64_t) s * ss) == -1)
+      return -1;
+    data &= ~bits_range (s, e);
+  }
+  return 0;
+}
+
+/* The body of volume_flatten_cluster: stripe write lock held, gate
+ * entered.  BUF: room for a cluster. */
+static int
+flatten_locked (struct volume *v, uint64_t vci, uint32_t bound, char *buf)
+{
+  uint32_t ss = v->subcluster_size, cs = v->cluster_size;
+  uint64_t cstart = vci * cs, len = v->size - cstart;
+  uint64_t need, data = 0, zero = 0;
+  struct ext x;
+  int new_phys = 0;
+  unsigned s;
+
+  need = flatten_need (v, vci, bound, &x);
+  if (need == 0)
+    return 0;
+  if (len > cs)
+    len = cs;
+  memset (buf + len, 0, cs - len);
+  if (read_hole (v, buf, (uint32_t) len, cstart) == -1)
+    return -1;
+  for (s = 0; s < v->nsub; s++)
+    if ((need >> s) & 1) {
+      if (all_zero_bytes (buf + s * ss, ss))
+        zero |= 1ull << s;
+      else
+        data |= 1ull << s;
+    }
+  if (journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_WRITE) == -1)
+    return no_journal_space (v, vci);
+  if (data && x.phys == PHYS_NONE) {
+    int refused;
+
+    if (get_phys (v, NULL, &x.phys, &refused) == -1) {
+      int e = errno;
+      journal_unreserve (&v->journal, VOL_PUT_BYTES);
+      if (refused) {
+        errno = e;              /* space_admit's message stands */
+        return -1;
+      }
+      return sv_error (e, "volume %s: cannot allocate a cluster: %m",
+                       v->name);
+    }
+    new_phys = 1;
+    prealloc_ahead (v, x.phys);
+  }
+  /* The data first (into subclusters no version maps: nobody reads
+   * them), the mapping after it. */
+  if (data && flatten_write (v, buf, data, &x) == -1) {
+    int e = errno;
+    if (new_phys)
+      alloc_put_now (&v->alloc, x.phys);
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    return sv_error (e, "volume %s: write data at cluster %" PRIu64 ": %m",
+                     v->name, vci);
+  }
+  x.alloc |= data;
+  x.zero |= zero;
+  if (extmap_put (&v->map, vci, &x) == -1) {
+    if (new_phys)
+      alloc_put_now (&v->alloc, x.phys);
+    journal_unreserve (&v->journal, VOL_PUT_BYTES);
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  }
+  if (volume_log_put (v, vci, &x) == 0)
+    return fail_volume (v, errno, "journal append");
+  return 0;
+}
+
+int
+volume_flatten_cluster (struct volume *v, uint64_t vci, uint32_t bound)
+{
+  char *buf;
+  int r;
+
+  if (check_failed (v) == -1)
+    return -1;
+  buf = malloc (v->cluster_size);
+  if (buf == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  gate_enter (&v->gate);
+  sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
+  r = flatten_locked (v, vci, bound, buf);
+  sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+  gate_leave (&v->gate);
+  free (buf);
+  return r;
+}
+
 /* Make whole subclusters MASK of cluster VCI read as zero, in the map
  * only.  Stripe write lock held, gate entered. */
 static int
@@ -899,28 +1076,32 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   uint64_t cleared, seq;
   uint32_t oldphys = PHYS_NONE, p;
   unsigned s;
-  int all_zero = 1;
+  int all_zero = 1, clone = volume_reads_origin (v), k;
 
-  if (top < 0)
+  /* A hole reads as zero, except in a clone (its origin's content). */
+  if (top < 0 && !clone)
     return 0;                   /* never written: already zero */
-  for (s = 0; s < v->nsub; s++)
-    if ((mask >> s) & 1 && resolve (ev, path, top, s, &p) == SUB_DATA) {
+  for (s = 0; s < v->nsub && top >= 0; s++)
+    if ((mask >> s) & 1 &&
+        ((k = resolve (ev, path, top, s, &p)) == SUB_DATA ||
+         (k == SUB_HOLE && clone))) {
       all_zero = 0;
       break;
     }
-  if (all_zero)
+  if (all_zero && top >= 0)
     return 0;
   /* One record at most, a put or a smaller drop: its space first. */
   if (journal_reserve (&v->journal, VOL_PUT_BYTES, JOURNAL_WRITE) == -1)
     return no_journal_space (v, vci);
 
-  if (ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST)) {
+  if (top >= 0 &&
+      ev->v[top].gen > __atomic_load_n (&v->latest_gen, __ATOMIC_SEQ_CST)) {
     /* Only the live volume sees this version: change it in place. */
     x = ev->v[top];
     cleared = x.alloc & mask;
     x.alloc &= ~mask;
     x.zero |= mask;
-    if (extvec_older (ev, path, top) < 0)
+    if (extvec_older (ev, path, top) < 0 && !clone)
       x.zero = 0;               /* nothing older: zero and hole agree */
     if (x.alloc == 0) {
       oldphys = x.phys;
@@ -1206,6 +1387,7 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
   uint64_t end = off + count, run_start = off;
   uint32_t run_flags = UINT32_MAX;
   uint32_t ss = v->subcluster_size;
+  int clone = volume_reads_origin (v);
 
   if (check_range (v, snap ? snap->size : v->size, count, off) == -1)
     return -1;
@@ -1224,7 +1406,10 @@ volume_extents (struct volume *v, const struct snap *snap, uint32_t count,
       uint64_t sub_end = vci * v->cluster_size + (uint64_t) (s + 1) * ss;
       uint32_t p, flags;
 
-      flags = top >= 0 && resolve (ev, path, top, s, &p) == SUB_DATA
+      int k = top >= 0 ? resolve (ev, path, top, s, &p) : SUB_HOLE;
+
+      /* What a clone reads through is reported as data. */
+      flags = k == SUB_DATA || (k == SUB_HOLE && clone)
         ? 0 : SV_EXTENT_HOLE | SV_EXTENT_ZERO;
       if (sub_end > end)
         sub_end = end;

@@ -24,6 +24,7 @@
 #include "extmap.h"
 #include "genpath.h"
 #include "journal.h"
+#include "ondisk.h"
 #include "pool.h"
 #include "uuid.h"
 
@@ -73,6 +74,16 @@ struct gate {
   pthread_mutex_t mu;
   pthread_cond_t cv;
 };
+
+/* What a clone's superblock names (docs/design.md, "Clones"). */
+struct clone_origin {
+  struct uuid volume, snap;     /* the origin volume, its snapshot */
+  uint32_t gen;                 /* the snapshot's generation */
+  char name[SV_NAME_MAX + 1];   /* the origin volume's name */
+};
+
+/* A flatten in progress (clone.c). */
+struct flatten;
 
 struct volume {
   struct sv_pool *pool;
@@ -151,6 +162,25 @@ struct volume {
   struct pending_punch *punches;
   size_t npunch, cappunch;
 
+  /* Clones (clone.c; docs/design.md, "Clones").  SB_FLAGS: the
+   * superblock's (SB_CLONE, SB_FLATTENED), atomic: SB_CLONE is cleared
+   * once a flatten's end is durable, and while it is set a subcluster
+   * no version of the volume defines reads ORIGIN_SNAP of ORIGIN.
+   * ORIGIN is resolved by pool_open once every volume is loaded (NULL
+   * while unresolved or missing) and stays until the volume is freed
+   * or a flatten ended; ORIGIN_SNAP is a copy of the origin's snapshot
+   * (its path owned here). */
+  unsigned sb_flags;
+  struct clone_origin origin_of;
+  struct volume *origin;
+  struct snap origin_snap;
+  /* Under pool->mu: the clones that read through to this volume, the
+   * length of this volume's own chain of origins (0: no clone), and a
+   * running flatten. */
+  unsigned nclones;
+  unsigned depth;
+  struct flatten *flatten;
+
   /* Under pool->mu. */
   uint32_t open_count;
   int held;                   /* a pool_hold owns the volume */
@@ -159,10 +189,42 @@ struct volume {
 };
 
 /* Create the files of a new volume in DIR/NAME (atomically, via a
- * temporary directory and rename).  Durable on return. */
+ * temporary directory and rename).  ORIGIN (may be NULL): the new
+ * volume is a clone of it (superblock version 5).  Durable on
+ * return. */
 extern int volume_create_files (struct sv_pool *pool, const char *voldir,
                                 const char *tmpdir, const char *name,
-                                uint64_t size, uint32_t cluster_size);
+                                uint64_t size, uint32_t cluster_size,
+                                const struct clone_origin *origin);
+/* Replace V's superblock by one whose flags are FLAGS (SB_CLONE
+ * cleared: the flatten's end): superblock.new written and synced, then
+ * renamed over the superblock and the directory synced.  Durable on
+ * return; a crash leaves the old superblock or the new one. */
+extern int volume_rewrite_superblock (struct volume *v, unsigned flags)
+  __attribute__((nonnull));
+
+/* Does V read through to an origin (SB_CLONE)?  Atomic. */
+static inline int
+volume_reads_origin (const struct volume *v)
+{
+  return (__atomic_load_n (&v->sb_flags, __ATOMIC_ACQUIRE) & SB_CLONE)
+    != 0;
+}
+
+/* Flatten one cluster of clone V (volume.c; docs/design.md, "Clones"):
+ * under its stripe lock, copy into its version of generation 0 what a
+ * view of V could still read from the origin in cluster VCI (the
+ * subclusters no version of generation BOUND or older defines).  The
+ * caller holds nothing; the gate is entered here.  0, or -1 with
+ * errno (ENOSPC, EIO, ...; message set). */
+extern int volume_flatten_cluster (struct volume *v, uint64_t vci,
+                                   uint32_t bound)
+  __attribute__((nonnull));
+/* The newest generation every view of V sees (clone.c's bound):
+ * min(live generation, oldest snapshot's, oldest revert's parent).
+ * Takes snap_lock. */
+extern uint32_t volume_flatten_bound (struct volume *v)
+  __attribute__((nonnull));
 /* Open a volume: load the checkpoint, replay the journal. */
 extern struct volume *volume_open (struct sv_pool *pool, const char *dir,
                                    const char *name);

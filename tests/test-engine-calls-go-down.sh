@@ -27,7 +27,7 @@ declare -A layer=(
     [ckpt]=6
     [volopen]=7
     [pool]=8 [inspect]=8
-    [poolvol]=9 [poolset]=9 [diff]=9 [poolhold]=9 [check]=9
+    [poolvol]=9 [poolset]=9 [diff]=9 [poolhold]=9 [check]=9 [clone]=9
     [policy]=10
     [view]=11
 )

@@ -151,104 +151,138 @@ load_hold (struct volume *v, const uint8_t *p, size_t len)
   return n;
 }
 
-int
-volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
-                        uint64_t *jfirst)
-{
-  uint8_t hdr[SV_BLOCK];
+/* A checkpoint file read into memory: its header's counts and its
+ * body (volume_load_checkpoint's first step). */
+struct ckpt_in {
   char path[4096];
-  CLEANUP_FREE uint8_t *body = NULL;
-  uint64_t bodylen, nentries, size, i, pos = 0;
-  uint32_t nsnaps, nholds, nreverts, live_gen;
-  ssize_t r;
-  int h;
+  uint8_t hdr[SV_BLOCK];
+  uint8_t *body;                /* NULL when BODYLEN is 0 */
+  uint64_t bodylen, nentries;
+  uint32_t nsnaps, nholds, nreverts;
+};
 
-  snprintf (path, sizeof path, "%s/checkpoint", v->dir);
-  h = IO (v)->open (v->io->opaque, path, O_RDONLY, 0);
-  if (h == -1)
-    return sv_error (errno, "volume %s: open %s: %m", v->name, path);
-  r = IO (v)->pread (v->io->opaque, h, hdr, SV_BLOCK, 0);
-  if (ondisk_check (hdr, r, &ondisk_ckpt, 0, path) == -1) {
-    IO (v)->close (v->io->opaque, h);
+/* The header's counts into C, checked against each other and the
+ * file's SIZE.  V->live_gen is set from it. */
+static int
+ckpt_counts (struct volume *v, struct ckpt_in *c, uint64_t size)
+{
+  const uint8_t *hdr = c->hdr;
+
+  v->live_gen = get_le32 (hdr + CK_OFF_LIVEGEN);
+  c->nsnaps = get_le32 (hdr + CK_OFF_NSNAPS);
+  c->nentries = get_le64 (hdr + CK_OFF_NENTRIES);
+  c->bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
+  /* Version 2 had no holds, version 3 no reverts (ondisk.h). */
+  c->nholds = get_le32 (hdr + OFF_VERSION) >= 3
+    ? get_le32 (hdr + CK_OFF_NHOLDS) : 0;
+  c->nreverts = get_le32 (hdr + OFF_VERSION) >= 4
+    ? get_le32 (hdr + CK_OFF_NREVERTS) : 0;
+  if (size < SV_BLOCK || size - SV_BLOCK < c->bodylen ||
+      c->nentries > c->bodylen / CK_ENTRY_LEN ||
+      (uint64_t) c->nsnaps > c->bodylen / SNAP_REC_FIXED ||
+      (uint64_t) c->nholds > c->bodylen / HOLD_REC_FIXED ||
+      (uint64_t) c->nreverts > c->bodylen / CK_REVERT_LEN ||
+      v->live_gen == 0 || v->live_gen == UINT32_MAX)
+    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
+                     " header is inconsistent", v->name, c->path);
+  return 0;
+}
+
+/* Read the header and body of V's checkpoint from the open file H
+ * into C, every check of the file as a whole done. */
+static int
+ckpt_read_open (struct volume *v, int h, struct ckpt_in *c)
+{
+  uint64_t size;
+  ssize_t r = IO (v)->pread (v->io->opaque, h, c->hdr, SV_BLOCK, 0);
+
+  if (ondisk_check (c->hdr, r, &ondisk_ckpt, 0, c->path) == -1) {
     sv_error_prefix ("volume %s", v->name);
     return -1;
   }
-  if (memcmp (hdr + CK_OFF_UUID, v->uuid.b, 16) != 0) {
-    IO (v)->close (v->io->opaque, h);
+  if (memcmp (c->hdr + CK_OFF_UUID, v->uuid.b, 16) != 0)
     return sv_error (EILSEQ, "volume %s: checkpoint belongs to another volume",
                      v->name);
-  }
-  *last_seq = get_le64 (hdr + CK_OFF_LASTSEQ);
-  *jfirst = get_le64 (hdr + CK_OFF_JFIRST);
-  v->live_gen = get_le32 (hdr + CK_OFF_LIVEGEN);
-  nsnaps = get_le32 (hdr + CK_OFF_NSNAPS);
-  nentries = get_le64 (hdr + CK_OFF_NENTRIES);
-  bodylen = get_le64 (hdr + CK_OFF_BODYLEN);
-  /* Version 2 had no holds, version 3 no reverts (ondisk.h). */
-  nholds = get_le32 (hdr + OFF_VERSION) >= 3
-    ? get_le32 (hdr + CK_OFF_NHOLDS) : 0;
-  nreverts = get_le32 (hdr + OFF_VERSION) >= 4
-    ? get_le32 (hdr + CK_OFF_NREVERTS) : 0;
+  if (IO (v)->size (v->io->opaque, h, &size) == -1)
+    size = 0;                   /* reported as a truncated file */
+  if (ckpt_counts (v, c, size) == -1)
+    return -1;
+  if (c->bodylen == 0)
+    return 0;
+  c->body = malloc (c->bodylen);
+  if (c->body == NULL)
+    return sv_error (ENOMEM, "volume %s: out of memory", v->name);
+  r = IO (v)->pread (v->io->opaque, h, c->body, c->bodylen, SV_BLOCK);
+  if (r != (ssize_t) c->bodylen)
+    return sv_error (r == -1 ? errno : EILSEQ,
+                     "volume %s: cannot read checkpoint %s", v->name,
+                     c->path);
+  return 0;
+}
 
-  if (IO (v)->size (v->io->opaque, h, &size) == -1 ||
-      size < SV_BLOCK || size - SV_BLOCK < bodylen ||
-      nentries > bodylen / CK_ENTRY_LEN ||
-      (uint64_t) nsnaps > bodylen / SNAP_REC_FIXED ||
-      (uint64_t) nholds > bodylen / HOLD_REC_FIXED ||
-      (uint64_t) nreverts > bodylen / CK_REVERT_LEN ||
-      v->live_gen == 0 || v->live_gen == UINT32_MAX) {
-    IO (v)->close (v->io->opaque, h);
-    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
-                     " header is inconsistent", v->name, path);
-  }
-  if (bodylen > 0) {
-    body = malloc (bodylen);
-    if (body == NULL) {
-      IO (v)->close (v->io->opaque, h);
-      return sv_error (ENOMEM, "volume %s: out of memory", v->name);
-    }
-    r = IO (v)->pread (v->io->opaque, h, body, bodylen, SV_BLOCK);
-    if (r != (ssize_t) bodylen) {
-      IO (v)->close (v->io->opaque, h);
-      return sv_error (r == -1 ? errno : EILSEQ,
-                       "volume %s: cannot read checkpoint %s", v->name, path);
-    }
-  }
+static int
+ckpt_read (struct volume *v, struct ckpt_in *c)
+{
+  int h, r;
+
+  snprintf (c->path, sizeof c->path, "%s/checkpoint", v->dir);
+  h = IO (v)->open (v->io->opaque, c->path, O_RDONLY, 0);
+  if (h == -1)
+    return sv_error (errno, "volume %s: open %s: %m", v->name, c->path);
+  r = ckpt_read_open (v, h, c);
   IO (v)->close (v->io->opaque, h);
-  if (get_le32 (hdr + CK_OFF_BODYCRC) != crc32c (0, body, bodylen))
+  if (r == -1)
+    return -1;
+  if (get_le32 (c->hdr + CK_OFF_BODYCRC) != crc32c (0, c->body, c->bodylen))
     return sv_error (EILSEQ, "volume %s: checkpoint %s checksum mismatch",
-                     v->name, path);
-  /* The reverts end the body; replayed in order from generation 1, as
-   * the journal made them, each checked as its record would be. */
-  live_gen = v->live_gen;
-  if ((uint64_t) nreverts * CK_REVERT_LEN > bodylen)
-    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
-                     " header is inconsistent", v->name, path);
-  {
-    /* By offset: an empty checkpoint has no body at all (NULL). */
-    uint64_t roff = bodylen - (uint64_t) nreverts * CK_REVERT_LEN;
-    uint32_t prev = 1;
-    for (i = 0; i < nreverts; i++, roff += CK_REVERT_LEN) {
-      uint32_t g = get_le32 (body + roff), parent = get_le32 (body + roff + 4);
-      /* Generations between two reverts were snapshots' (or the
-       * live volume's): the one before this revert was live. */
-      if (g <= prev || g > live_gen)
-        return sv_error (EILSEQ, "volume %s: checkpoint %s: revert %"
-                         PRIu64 " of %" PRIu32 " makes generation %" PRIu32
-                         ", out of order or past the live one %" PRIu32,
-                         v->name, path, i, nreverts, g, live_gen);
-      v->live_gen = g - 1;
-      if (volume_revert_add (v, g, parent) == -1)
-        return -1;
-      prev = g;
-    }
-    v->live_gen = live_gen;
-    bodylen -= (uint64_t) nreverts * CK_REVERT_LEN;
-  }
+                     v->name, c->path);
+  return 0;
+}
 
-  for (i = 0; i < nsnaps; i++) {
+/* The revert section, which ends the body: replayed in order from
+ * generation 1, as the journal made them, each checked as its record
+ * would be.  C->bodylen then ends before it. */
+static int
+load_reverts (struct volume *v, struct ckpt_in *c)
+{
+  uint32_t live_gen = v->live_gen, prev = 1;
+  uint64_t roff, i;
+
+  if ((uint64_t) c->nreverts * CK_REVERT_LEN > c->bodylen)
+    return sv_error (EILSEQ, "volume %s: checkpoint %s is truncated or its"
+                     " header is inconsistent", v->name, c->path);
+  /* By offset: an empty checkpoint has no body at all (NULL). */
+  roff = c->bodylen - (uint64_t) c->nreverts * CK_REVERT_LEN;
+  for (i = 0; i < c->nreverts; i++, roff += CK_REVERT_LEN) {
+    uint32_t g = get_le32 (c->body + roff);
+    uint32_t parent = get_le32 (c->body + roff + 4);
+    /* Generations between two reverts were snapshots' (or the live
+     * volume's): the one before this revert was live. */
+    if (g <= prev || g > live_gen)
+      return sv_error (EILSEQ, "volume %s: checkpoint %s: revert %"
+                       PRIu64 " of %" PRIu32 " makes generation %" PRIu32
+                       ", out of order or past the live one %" PRIu32,
+                       v->name, c->path, i, c->nreverts, g, live_gen);
+    v->live_gen = g - 1;
+    if (volume_revert_add (v, g, parent) == -1)
+      return -1;
+    prev = g;
+  }
+  v->live_gen = live_gen;
+  c->bodylen -= (uint64_t) c->nreverts * CK_REVERT_LEN;
+  return 0;
+}
+
+/* The snapshot records at *POS. */
+static int
+load_snaps (struct volume *v, const struct ckpt_in *c, uint64_t *pos)
+{
+  uint32_t i;
+
+  for (i = 0; i < c->nsnaps; i++) {
     struct snap s;
-    ssize_t n = volume_decode_snap (v, body + pos, bodylen - pos, &s);
+    ssize_t n = volume_decode_snap (v, c->body + *pos, c->bodylen - *pos,
+                                    &s);
     if (n == -1)
       return -1;
     if (s.gen >= v->live_gen)
@@ -257,15 +291,24 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
                        PRIu32, v->name, s.gen, v->live_gen);
     if (volume_snap_insert (v, &s) == -1)
       return -1;
-    pos += n;
+    *pos += n;
   }
-  if (bodylen - pos < nentries * CK_ENTRY_LEN ||
-      (nholds == 0 && bodylen - pos != nentries * CK_ENTRY_LEN))
+  return 0;
+}
+
+/* The map entries at *POS. */
+static int
+load_entries (struct volume *v, const struct ckpt_in *c, uint64_t *pos)
+{
+  uint64_t i;
+
+  if (c->bodylen - *pos < c->nentries * CK_ENTRY_LEN ||
+      (c->nholds == 0 && c->bodylen - *pos != c->nentries * CK_ENTRY_LEN))
     return sv_error (EILSEQ, "volume %s: checkpoint %s body length does not"
-                     " match its %" PRIu64 " entries", v->name, path,
-                     nentries);
-  for (i = 0; i < nentries; i++, pos += CK_ENTRY_LEN) {
-    const uint8_t *p = body + pos;
+                     " match its %" PRIu64 " entries", v->name, c->path,
+                     c->nentries);
+  for (i = 0; i < c->nentries; i++, *pos += CK_ENTRY_LEN) {
+    const uint8_t *p = c->body + *pos;
     uint64_t vci = get_le64 (p);
     struct ext x = {
       .gen = get_le32 (p + 8), .phys = get_le32 (p + 12),
@@ -280,8 +323,17 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
     if (extmap_put (&v->map, vci, &x) == -1)
       return sv_error (ENOMEM, "volume %s: out of memory", v->name);
   }
-  for (i = 0; i < nholds; i++) {
-    ssize_t n = load_hold (v, body + pos, bodylen - pos);
+  return 0;
+}
+
+/* The hold section at *POS, which must end the body. */
+static int
+load_holds (struct volume *v, const struct ckpt_in *c, uint64_t *pos)
+{
+  uint32_t i;
+
+  for (i = 0; i < c->nholds; i++) {
+    ssize_t n = load_hold (v, c->body + *pos, c->bodylen - *pos);
     if (n == -1) {
       /* Its message names the volume: say where, once. */
       char why[512], vn[SV_NAME_MAX + 16];
@@ -291,16 +343,41 @@ volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
       skip = snprintf (vn, sizeof vn, "volume %s: ", v->name);
       if (strncmp (why, vn, skip) != 0)
         skip = 0;
-      return sv_error (e, "volume %s: checkpoint %s: hold %" PRIu64 " of %"
-                       PRIu32 ": %s", v->name, path, i, nholds, why + skip);
+      return sv_error (e, "volume %s: checkpoint %s: hold %" PRIu32 " of %"
+                       PRIu32 ": %s", v->name, c->path, i, c->nholds,
+                       why + skip);
     }
-    pos += n;
+    *pos += n;
   }
-  if (pos != bodylen)
+  if (*pos != c->bodylen)
     return sv_error (EILSEQ, "volume %s: checkpoint %s body has %" PRIu64
-                     " bytes after its %" PRIu32 " holds", v->name, path,
-                     bodylen - pos, nholds);
+                     " bytes after its %" PRIu32 " holds", v->name, c->path,
+                     c->bodylen - *pos, c->nholds);
   return 0;
+}
+
+int
+volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
+                        uint64_t *jfirst)
+{
+  struct ckpt_in c = { .body = NULL };
+  uint64_t pos = 0;
+  int r;
+
+  r = ckpt_read (v, &c);
+  if (r == 0) {
+    *last_seq = get_le64 (c.hdr + CK_OFF_LASTSEQ);
+    *jfirst = get_le64 (c.hdr + CK_OFF_JFIRST);
+    r = load_reverts (v, &c);
+  }
+  if (r == 0)
+    r = load_snaps (v, &c, &pos);
+  if (r == 0)
+    r = load_entries (v, &c, &pos);
+  if (r == 0)
+    r = load_holds (v, &c, &pos);
+  free (c.body);
+  return r;
 }
 
 /* The hold section: every snapshot's holds as SNAP_HOLD payloads. */

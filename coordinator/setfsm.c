@@ -596,14 +596,15 @@ writer_pre_restore_ended (struct setfsm *m, size_t i, enum setfsm_end end,
 {
   struct fsm_part *pt = &m->parts.ptr[i];
 
-  if (end == SETFSM_ANSWERED) {
-    pt->state = SETFSM_W_PRE_RESTORED;
-    return;
-  }
   /* An answer not as the protocol says may come from a writer that
    * stopped its application: it is sent post_restore with the others. */
-  if (end == SETFSM_BAD_ANSWER)
+  if (end == SETFSM_ANSWERED || end == SETFSM_BAD_ANSWER)
     pt->state = SETFSM_W_PRE_RESTORED;
+  /* Stopped after the abort's calls went out: its own post_restore. */
+  if (m->phase == SETFSM_ABORTING && pt->state == SETFSM_W_PRE_RESTORED)
+    send_call (m, i, SETFSM_POST_RESTORE_OP, SET_CALL_TIMEOUT_MS);
+  if (end == SETFSM_ANSWERED)
+    return;
   mark_failed (m, i, error);
   abort_set (m, "writer %s: %s", pt->name, error);
 }

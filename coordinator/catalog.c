@@ -1111,7 +1111,7 @@ catalog_undo_arm (struct catalog *cat, const char *undo_set_id,
   json_t *v;
   size_t i;
 
-  if (tx_begin (cat) == -1)
+  if (set_durability (cat, CATALOG_DURABLE) == -1 || tx_begin (cat) == -1)
     return -1;
   json_array_foreach (providers, i, v)
     if (sql_run (cat, "queue undo",
@@ -1126,7 +1126,7 @@ catalog_undo_arm (struct catalog *cat, const char *undo_set_id,
 int
 catalog_undo_settle (struct catalog *cat, const char *undo_set_id)
 {
-  if (tx_begin (cat) == -1)
+  if (set_durability (cat, CATALOG_DURABLE) == -1 || tx_begin (cat) == -1)
     return -1;
   return tx_end (cat,
                  sql_run (cat, "queue deletion of undo set",

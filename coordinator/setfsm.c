@@ -263,7 +263,8 @@ ask_record (struct setfsm *m, enum setfsm_record record,
   a->record = record;
   a->finished = record == SETFSM_REC_COMMITTED ||
     record == SETFSM_REC_FAILED;
-  a->durable = a->finished || record == SETFSM_REC_PREPARING;
+  a->durable = a->finished || record == SETFSM_REC_PREPARING ||
+    record == SETFSM_REC_UNDO_ARMED || record == SETFSM_REC_REVERTED;
   m->await = await;
 }
 
@@ -596,9 +597,10 @@ writer_pre_restore_ended (struct setfsm *m, size_t i, enum setfsm_end end,
 {
   struct fsm_part *pt = &m->parts.ptr[i];
 
-  /* An answer not as the protocol says may come from a writer that
-   * stopped its application: it is sent post_restore with the others. */
-  if (end == SETFSM_ANSWERED || end == SETFSM_BAD_ANSWER)
+  /* A writer that answered not as the protocol says, or not at all,
+   * may have stopped its application: it is sent post_restore with the
+   * others.  Only a refusal says it did not stop. */
+  if (end != SETFSM_REFUSED && end != SETFSM_NOT_FOUND)
     pt->state = SETFSM_W_PRE_RESTORED;
   /* Stopped after the abort's calls went out: its own post_restore. */
   if (m->phase == SETFSM_ABORTING && pt->state == SETFSM_W_PRE_RESTORED)

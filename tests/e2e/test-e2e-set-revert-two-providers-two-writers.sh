@@ -110,6 +110,8 @@ post_restore $s1 $a 1" "what the hooks of $w read"
 done
 
 # The writers are back to stable; a new set works.
+assert_eq "$(ctl --json writer list | jq -c '[.[] | [.name, .state, .last_event]]')" \
+    '[["writer-db","stable","post_restore"],["writer-logs","stable","post_restore"]]' "writer list"
 ctl --json set create storage-a/db storage-b/logs | jq -e '.state == "committed"' >/dev/null \
     || fail "a set after the revert"
 check_logs

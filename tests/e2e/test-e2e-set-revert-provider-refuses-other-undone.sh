@@ -45,12 +45,13 @@ for line in open(sys.argv[2]):
 client=$!
 exec 7>"$tmp/client.in"
 poll 10 grep -q connected "$tmp/client.out"
+client_lines_over () { [ "$(wc -l <"$tmp/client.out")" -gt "$1" ]; }
 client_read ()
 {
     local n
     n=$(wc -l <"$tmp/client.out")
     echo >&7
-    poll 10 test "$(wc -l <"$tmp/client.out")" -gt "$n"
+    poll 10 client_lines_over "$n"
     tail -n 1 "$tmp/client.out"
 }
 md5_64k () { head -c 65536 "$1" | md5sum | cut -d' ' -f1; }

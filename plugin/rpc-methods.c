@@ -798,7 +798,9 @@ static const struct proto_param revert_undo_params[] = {
 };
 
 /* Bring back the volumes an undoable hold.revert reverted
- * (pool_revert_undo). */
+ * (pool_revert_undo), then delete the undo set: the volumes are back
+ * whether or not that works (a snapshot of it open), so a failed
+ * deletion is "deleted": 0, for the coordinator to retry. */
 static json_t *
 revert_undo (const struct rpc_context *ctx, json_t *params,
              struct rpcerr *e)
@@ -810,8 +812,10 @@ revert_undo (const struct rpc_context *ctx, json_t *params,
   json_t *list;
 
   get_uuid (params, "undo_set_id", undo_id, &u);
-  if (pool_revert_undo (ctx->pool, undo_id, &res, &n, &deleted) == -1)
+  if (pool_revert_undo (ctx->pool, undo_id, &res, &n) == -1)
     return fail_engine (e);
+  if (pool_snapshot_delete (ctx->pool, undo_id, &deleted) == -1)
+    deleted = 0;
   list = revert_json (res, n, e);
   if (list == NULL)
     return NULL;

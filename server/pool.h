@@ -314,16 +314,15 @@ extern int pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
  * set across providers"): revert, with force, every volume that has a
  * snapshot of the set UNDO_SET_ID to it (each volume of the revert
  * that pinned it, whether or not its REVERT record became durable),
- * all or none, then delete that set.  *RESP (malloc'd, the caller
- * frees it) and *NP: one result per volume reverted back; *NDELETED:
- * the undo snapshots deleted (0 if their deletion failed: the caller
- * retries it with pool_snapshot_delete).  0, or -1 with errno: EINVAL
- * (a bad id), ENOENT (no volume has a snapshot of the set: nothing to
- * undo, or undone already), or pool_hold's and pool_hold_revert's.
- * May block. */
+ * all or none.  The caller then deletes the set (pool_snapshot_delete):
+ * until it does, an undo done again reverts to it again.  *RESP
+ * (malloc'd, the caller frees it) and *NP: one result per volume
+ * reverted back.  0, or -1 with errno: EINVAL (a bad id), ENOENT (no
+ * volume has a snapshot of the set: nothing to undo, or undone and
+ * deleted already), or pool_hold's and pool_hold_revert's.  May
+ * block. */
 extern int pool_revert_undo (struct sv_pool *pool, const char *undo_set_id,
-                             struct sv_revert_result **resp, size_t *np,
-                             size_t *ndeleted)
+                             struct sv_revert_result **resp, size_t *np)
   __attribute__((nonnull));
 
 /* pool_hold and pool_hold_revert of one volume. */

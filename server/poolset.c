@@ -620,9 +620,9 @@ pool_volume_revert (struct sv_pool *pool, const char *name,
 
 int
 pool_revert_undo (struct sv_pool *pool, const char *set_id,
-                  struct sv_revert_result **resp, size_t *np,
-                  size_t *ndeleted)
+                  struct sv_revert_result **resp, size_t *np)
 {
+  CLEANUP_FREE char (*copies)[SV_NAME_MAX + 1] = NULL;
   CLEANUP_FREE const char **names = NULL;
   CLEANUP_FREE const char **ids = NULL;
   struct sv_revert_result *res = NULL;
@@ -632,12 +632,12 @@ pool_revert_undo (struct sv_pool *pool, const char *set_id,
   size_t n = 0, cap = 0, k;
 
   *resp = NULL;
-  *np = *ndeleted = 0;
+  *np = 0;
   if (uuid_parse (set_id, &set) == -1)
     return sv_error (EINVAL, "invalid undo set id '%.64s': expected a UUID",
                      set_id);
-  /* The names stay valid: a volume with a snapshot cannot be deleted,
-   * and the hold below finds each again under pool->mu. */
+  /* Copies of the names: the hold below finds each volume again under
+   * pool->mu (one deleted meanwhile fails it with ENOENT). */
   sv_lock (&pool->mu, LOCK_POOL);
   for (v = pool->volumes; v; v = v->next) {
     ssize_t i;
@@ -648,28 +648,34 @@ pool_revert_undo (struct sv_pool *pool, const char *set_id,
     if (i < 0)
       continue;
     if (n == cap) {
-      const char **nn = vector_grow (names, n, &cap, 1, sizeof *nn);
+      size_t c = cap;
+      char (*nc)[SV_NAME_MAX + 1] = vector_grow (copies, n, &c, 1,
+                                                 sizeof *nc);
 
-      if (nn == NULL) {
+      if (nc == NULL) {
         sv_unlock (&pool->mu, LOCK_POOL);
         return sv_error (ENOMEM, "out of memory");
       }
-      names = nn;
+      copies = nc;
+      cap = c;
     }
-    names[n++] = v->name;
+    snprintf (copies[n++], sizeof copies[0], "%s", v->name);
   }
   sv_unlock (&pool->mu, LOCK_POOL);
   if (n == 0)
     return sv_error (ENOENT, "no volume has a snapshot of undo set %s:"
                      " nothing to undo", set_id);
+  names = calloc (n, sizeof *names);
   ids = calloc (n, sizeof *ids);
   res = calloc (n, sizeof *res);
-  if (ids == NULL || res == NULL) {
+  if (names == NULL || ids == NULL || res == NULL) {
     free (res);
     return sv_error (ENOMEM, "out of memory");
   }
-  for (k = 0; k < n; k++)
+  for (k = 0; k < n; k++) {
+    names[k] = copies[k];
     ids[k] = set_id;
+  }
   hold = pool_hold (pool, names, n, 10000);
   if (hold == NULL ||
       pool_hold_revert (pool, hold, ids, 1, NULL, res) == -1) {
@@ -678,10 +684,6 @@ pool_revert_undo (struct sv_pool *pool, const char *set_id,
   }
   *resp = res;
   *np = n;
-  /* The volumes are back; the undo snapshots are only space now: a
-   * deletion that fails (one is open) is the caller's to retry. */
-  if (pool_snapshot_delete (pool, set_id, ndeleted) == -1)
-    *ndeleted = 0;
   return 0;
 }
 

@@ -567,3 +567,63 @@ case_backup ()
     srv_stop backup
     rm -rf "$dir"
 }
+
+# case_revert: volume.revert of a volume written in full
+# (bench/sv-revertcost: alone, and after 1000 random 4 KiB writes),
+# then 4 KiB random reads of a volume never reverted, on this plugin
+# and, with --base-build DIR, on the plugin of DIR (the tree before the
+# revert model), interleaved run by run.  The volume is 64 GiB, or the
+# most that takes a quarter of the free space, in steps of 1 GiB
+# (1 GiB in --quick); the size used is recorded.  (A quarter: the
+# machine's disk is shared, and the fill writes every byte.)
+case_revert ()
+{
+    local sock=$bench_work/revert.sock ctl=$bench_work/revert.ctl
+    local size avail gib=$(( 1 << 30 )) json r p
+    local -A vals=()
+    avail=$(df -B1 --output=avail "$bench_work" | tail -1)
+    size=$(( 64 * gib ))
+    (( size <= avail / 4 )) || size=$(( avail / 4 / gib * gib ))
+    (( ! bench_quick )) || size=$gib
+    (( size >= gib )) || sv_die "revert: less than 1 GiB of space for the volume"
+    res_set revert.size "$size"
+    bench_log "revert: a volume of $size bytes, written in full"
+    srv_start revert "$(uri "$sock" rv)" \
+        nbdkit -f --exit-with-parent -U "$sock" "$bench_plugin" \
+        dir="$bench_work/revert" control="$ctl" volume=rv:"$size"
+    rm -f "$(fio_run cmd.fill.revert fill BENCH_URI="$(uri "$sock" rv)" BENCH_SIZE="$size")"
+    res_cmd cmd.revert python3 "$sv_top/bench/sv-revertcost" --socket "$ctl" \
+        --volume rv --uri "$(uri "$sock" rv)" --runs 20 --writes 1000
+    res_set revert "$(python3 "$sv_top/bench/sv-revertcost" --socket "$ctl" \
+        --volume rv --uri "$(uri "$sock" rv)" --runs 20 --writes 1000)"
+    srv_stop revert
+    rm -rf "$bench_work/revert"
+
+    # Reads of a volume never reverted: this plugin, and the base's.
+    local -A plugins=([now]=$bench_plugin)
+    [ -z "$bench_base_build" ] ||
+        plugins[base]=$bench_base_build/plugin/.libs/nbdkit-snapvol-plugin.so
+    for p in "${!plugins[@]}"; do
+        srv_start "rr.$p" "$(uri "$bench_work/rr.$p.sock" v)" \
+            nbdkit -f --exit-with-parent -U "$bench_work/rr.$p.sock" "${plugins[$p]}" \
+            dir="$bench_work/rr.$p" volume=v:"$bench_size"
+        fill "$(uri "$bench_work/rr.$p.sock" v)" "rr.$p"
+    done
+    for (( r = 1; r <= bench_runs; r++ )); do
+        for p in "${!plugins[@]}"; do
+            warm "$(uri "$bench_work/rr.$p.sock" v)"
+            json=$(fio_run "cmd.rr.$p" rr4k BENCH_URI="$(uri "$bench_work/rr.$p.sock" v)" \
+                   BENCH_SIZE="$bench_size" BENCH_RUNTIME="$bench_runtime")
+            vals[$p]+="$(fio_iops "$json") "
+            rm -f "$json"
+        done
+    done
+    for p in "${!plugins[@]}"; do
+        # shellcheck disable=SC2086
+        res_runs "revert.rr4k.$p" ${vals[$p]}
+        srv_stop "rr.$p"
+    done
+    [ -z "$bench_base_build" ] ||
+        res_set revert.base "$(git -C "$bench_base_build" describe --always 2>/dev/null ||
+                               echo "$bench_base_build")"
+}

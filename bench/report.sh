@@ -209,6 +209,11 @@ report_targets ()
     target "snapshot.diff, 1,048,576 mapped clusters, 10,000 writes apart: median" \
         "$(num "$(jv diff .diff_ms.p50)" 1) ms" "-" "$(jv diff .diff_ms.p50)" lt 200 "< 200 ms" \
         "$(num "$(jv diff .diff_ms.p50)" 1) ms"
+    [ -z "$(res_get revert)" ] ||
+    target "volume revert of a volume written in full ($(num "$(div "$(res_get revert.size)" 1073741824 0)") GiB): median" \
+        "$(num "$(jv revert .idle_ms.p50)" 2) ms (max $(num "$(jv revert .idle_ms.max)" 2) ms)" \
+        "after 1000 random 4 KiB writes: $(num "$(jv revert .written_ms.p50)" 2) ms" \
+        "$(jv revert .idle_ms.p50)" lt 10 "< 10 ms" "$(num "$(jv revert .idle_ms.p50)" 2) ms"
     v=$(jv mem.seq .heap_per_cluster)
     target "extent-map memory, sequential writes (\"far less\" taken as a quarter)" \
         "$(num "$v" 1) B per allocated cluster" "-" \
@@ -444,6 +449,10 @@ report_generated ()
     echo
     report_diff
     echo
+    echo "### Revert"
+    echo
+    report_revert
+    echo
     echo "### Resources"
     echo
     report_resources
@@ -453,6 +462,25 @@ report_generated ()
     report_commands
     echo
     echo "<!-- bench:end -->"
+}
+
+report_revert ()
+{
+    local p
+    [ -n "$(res_get revert)" ] || { echo "(not run)"; return 0; }
+    echo "| volume.revert, $(num "$(div "$(res_get revert.size)" 1073741824 0)") GiB written in full | median | p90 | max |"
+    echo "|---|---|---|---|"
+    echo "| alone (A, B, A, ...) | $(num "$(jv revert .idle_ms.p50)" 2) ms | $(num "$(jv revert .idle_ms.p90)" 2) ms | $(num "$(jv revert .idle_ms.max)" 2) ms |"
+    echo "| after $(jv revert .writes) random 4 KiB writes | $(num "$(jv revert .written_ms.p50)" 2) ms | $(num "$(jv revert .written_ms.p90)" 2) ms | $(num "$(jv revert .written_ms.max)" 2) ms |"
+    echo
+    echo "Timed by bench/sv-revertcost over one control-socket connection, $(jv revert .runs) reverts each.  4 KiB random reads (rr4k) of a volume never reverted:"
+    echo
+    echo "| plugin | IOPS (median) | runs |"
+    echo "|---|---|---|"
+    for p in base now; do
+        [ -n "$(res_get "revert.rr4k.$p")" ] || continue
+        echo "| $([ $p = base ] && echo "before the revert model ($(res_get revert.base))" || echo "this tree") | $(num "$(res_get "revert.rr4k.$p")" 0) | $(res_get "revert.rr4k.$p.runs") |"
+    done
 }
 
 report_write ()

@@ -575,6 +575,37 @@ set_show (struct ctl *ctl, const struct ctl_args *a)
                            false, print_set);
 }
 
+/* set revert */
+
+static int
+print_set_reverted (json_t *res)
+{
+  json_t *v;
+  size_t i, n = json_array_size (json_object_get (res, "volumes"));
+
+  printf ("Reverted %zu volume%s to snapshot set %s:\n", n, n == 1 ? "" : "s",
+          out_str (res, "set_id"));
+  json_array_foreach (json_object_get (res, "volumes"), i, v)
+    printf ("  %s\n", json_is_string (v) ? json_string_value (v) : "?");
+  return CTL_EXIT_OK;
+}
+
+static int
+set_revert (struct ctl *ctl, const struct ctl_args *a)
+{
+  if (check_set_id (ctl, a->argv[0]) != 0)
+    return CTL_EXIT_USAGE;
+  if (!ctl->timeout_given)
+    ctl->timeout_ms = CTL_SET_CREATE_TIMEOUT_S * 1000;
+  return ctl_print_result (ctl, ctl_coord_call (ctl, "set.revert",
+                                                json_pack ("{s:s, s:b}",
+                                                           "set_id",
+                                                           a->argv[0],
+                                                           "force",
+                                                           a->opt[0] != NULL)),
+                           false, print_set_reverted);
+}
+
 /* set delete */
 
 static int
@@ -819,6 +850,11 @@ const struct ctl_command ctl_set_commands[] = {
   { "set", "delete", "ID",
     "Delete the snapshots of a set on every provider, and the set.",
     1, 1, { NULL }, set_delete, 0, true },
+  { "set", "revert", "[--force] ID",
+    "Revert every volume of a committed set to its snapshot, on every "
+    "provider, all or none (admin), after the writers' pre_restore; "
+    "--force reverts under connected clients.",
+    1, 1, { "force", NULL }, set_revert, 1u << 0, true },
   { "set", "hold", "[--expires SECONDS] ID TAG",
     "Hold every snapshot of a set on its providers, all or none, so that "
     "none can be deleted until the hold is released (or expires).",

@@ -26,6 +26,11 @@
  *   frozen --deadline passed, connection lost, stop--> thawed
  *                                          (lease thread, or run)
  *
+ * A successful pre_restore enters the same state (frozen, with RESTORE
+ * set): writer.post_restore ends it, as writer.thaw a freeze, and the
+ * lease thread ends it with the post_restore callback ("reverted": -1)
+ * where it would thaw.
+ *
  * Whoever moves frozen -> thawed calls the thaw callback, so thaw runs
  * exactly once per successful freeze.  The move and the call happen
  * under cb_lock, and the serial tells a late party that the freeze it
@@ -90,6 +95,7 @@ struct snapvol_writer {
   pthread_cond_t wake;                  /* for the lease thread */
   bool lease_stop;
   bool frozen;
+  bool restore;                         /* frozen by pre_restore */
   uint64_t serial;                      /* counts freezes */
   char set_id[UUID_STRLEN + 1];         /* of the freeze */
   uint64_t session;                     /* the freeze came on this */
@@ -339,6 +345,8 @@ callback_of (struct snapvol_writer *w, enum snapvol_writer_event_kind kind)
   case SNAPVOL_WRITER_THAW: return w->cbs.thaw;
   case SNAPVOL_WRITER_POST_SNAPSHOT: return w->cbs.post_snapshot;
   case SNAPVOL_WRITER_ABORT: return w->cbs.abort;
+  case SNAPVOL_WRITER_PRE_RESTORE: return w->cbs.pre_restore;
+  case SNAPVOL_WRITER_POST_RESTORE: return w->cbs.post_restore;
   }
   return NULL;
 }
@@ -352,6 +360,8 @@ event_name (enum snapvol_writer_event_kind kind)
   case SNAPVOL_WRITER_THAW: return "thaw";
   case SNAPVOL_WRITER_POST_SNAPSHOT: return "post_snapshot";
   case SNAPVOL_WRITER_ABORT: return "abort";
+  case SNAPVOL_WRITER_PRE_RESTORE: return "pre_restore";
+  case SNAPVOL_WRITER_POST_RESTORE: return "post_restore";
   }
   return "?";
 }
@@ -404,6 +414,10 @@ thaw_on_our_own (struct snapvol_writer *w, uint64_t serial,
     pthread_mutex_unlock (&w->cb_lock);
     return;
   }
+  if (w->restore) {
+    ev.kind = SNAPVOL_WRITER_POST_RESTORE;
+    ev.reverted = -1;
+  }
   w->frozen = false;
   memcpy (set_id, w->set_id, sizeof set_id);
   snprintf (why, sizeof why, "%s", reason);
@@ -411,8 +425,9 @@ thaw_on_our_own (struct snapvol_writer *w, uint64_t serial,
   snprintf (w->auto_reason, sizeof w->auto_reason, "%s", why);
   pthread_mutex_unlock (&w->lock);
 
-  wlog (w, SNAPVOL_WRITER_LOG_WARNING, "set %s: thawing on our own: %s",
-        set_id, why);
+  wlog (w, SNAPVOL_WRITER_LOG_WARNING, "set %s: %s on our own: %s",
+        set_id, ev.kind == SNAPVOL_WRITER_THAW ? "thawing"
+        : "ending the restore", why);
   ev.set_id = set_id;
   ev.reason = why;
   run_callback (w, &ev, message, sizeof message);
@@ -433,6 +448,9 @@ lease_thread (void *arg)
 
       if (w->thaw_reason[0])
         snprintf (reason, sizeof reason, "%s", w->thaw_reason);
+      else if (w->restore)
+        snprintf (reason, sizeof reason, "writer.post_restore did not come "
+                  "within the window of %u ms", w->window_ms);
       else
         snprintf (reason, sizeof reason, "neither writer.thaw nor "
                   "writer.abort came within the freeze window of %u ms",
@@ -489,9 +507,11 @@ get_string (json_t *params, const char *key, bool required,
   return json_string_value (v);
 }
 
-static void
-do_prepare (struct snapvol_writer *w, json_t *params,
-            struct snapvol_writer_event *ev, struct rpcerr *a)
+/* The "volumes" of PARAMS into EV (malloc'd array of pointers into
+ * PARAMS: the caller frees ev->volumes).  -1 with A set. */
+static int
+get_volumes (json_t *params, struct snapvol_writer_event *ev,
+             struct rpcerr *a)
 {
   json_t *list = json_object_get (params, "volumes"), *v;
   const char **volumes;
@@ -500,28 +520,38 @@ do_prepare (struct snapvol_writer *w, json_t *params,
   if (!json_is_array (list)) {
     rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
             "PROVIDER/VOLUME strings");
-    return;
+    return -1;
   }
-  ev->label = json_object_get (params, "label") == NULL ? ""
-    : get_string (params, "label", false, a);
-  if (ev->label == NULL)
-    return;
   volumes = calloc (json_array_size (list) + 1, sizeof *volumes);
   if (volumes == NULL) {
     rpcerr_nomem (a);
-    return;
+    return -1;
   }
   json_array_foreach (list, i, v) {
     if (!json_is_string (v)) {
       rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'volumes' must be an array of "
               "PROVIDER/VOLUME strings");
       free (volumes);
-      return;
+      return -1;
     }
     volumes[i] = json_string_value (v);
   }
   ev->volumes = volumes;
   ev->nvolumes = json_array_size (list);
+  return 0;
+}
+
+static void
+do_prepare (struct snapvol_writer *w, json_t *params,
+            struct snapvol_writer_event *ev, struct rpcerr *a)
+{
+  const char **volumes;
+
+  ev->label = json_object_get (params, "label") == NULL ? ""
+    : get_string (params, "label", false, a);
+  if (ev->label == NULL || get_volumes (params, ev, a) == -1)
+    return;
+  volumes = (const char **) ev->volumes;
   pthread_mutex_lock (&w->cb_lock);
   if (run_callback (w, ev, a->message, sizeof a->message) == -1)
     a->code = JSONRPC_INTERNAL_ERROR;
@@ -570,6 +600,7 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
 
   pthread_mutex_lock (&w->lock);
   w->frozen = true;
+  w->restore = ev->kind == SNAPVOL_WRITER_PRE_RESTORE;
   w->serial++;
   snprintf (w->set_id, sizeof w->set_id, "%s", ev->set_id);
   w->session = call->session;
@@ -586,6 +617,50 @@ do_freeze (struct snapvol_writer *w, const struct rpcpeer_call *call,
   pthread_mutex_unlock (&w->cb_lock);
 }
 
+/* writer.pre_restore: a freeze (the same lease) whose end is
+ * post_restore. */
+static void
+do_pre_restore (struct snapvol_writer *w, const struct rpcpeer_call *call,
+                struct snapvol_writer_event *ev, struct rpcerr *a)
+{
+  if (get_volumes (call->params, ev, a) == -1)
+    return;
+  do_freeze (w, call, ev, a);
+  free ((void *) ev->volumes);
+}
+
+/* writer.post_restore {set_id, reverted}. */
+static void
+do_post_restore (struct snapvol_writer *w, json_t *params,
+                 struct snapvol_writer_event *ev, struct rpcerr *a)
+{
+  json_t *reverted = json_object_get (params, "reverted");
+  bool ours;
+
+  if (!json_is_boolean (reverted)) {
+    rpcerr_set (a, JSONRPC_INVALID_PARAMS, "'reverted' must be true or "
+                "false");
+    return;
+  }
+  ev->reverted = json_is_true (reverted);
+  pthread_mutex_lock (&w->cb_lock);
+  pthread_mutex_lock (&w->lock);
+  ours = w->frozen && w->restore && strcmp (w->set_id, ev->set_id) == 0;
+  if (ours)
+    w->frozen = false;
+  else if (!w->frozen && strcmp (w->auto_set_id, ev->set_id) == 0)
+    rpcerr_set (a, SV_RPC_EXPIRED, "writer %s had already ended the restore "
+                "on its own: %s", w->name, w->auto_reason);
+  else if (w->frozen)
+    rpcerr_set (a, SV_RPC_BUSY, "writer %s is %s for set %s, not %s",
+                w->name, w->restore ? "restoring" : "frozen", w->set_id,
+                ev->set_id);
+  pthread_mutex_unlock (&w->lock);
+  if (ours && run_callback (w, ev, a->message, sizeof a->message) == -1)
+    a->code = JSONRPC_INTERNAL_ERROR;
+  pthread_mutex_unlock (&w->cb_lock);
+}
+
 /* writer.thaw, and the thaw of writer.abort (REASON non-NULL). */
 static void
 do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
@@ -597,7 +672,7 @@ do_thaw (struct snapvol_writer *w, struct snapvol_writer_event *ev,
   bool ours;
 
   pthread_mutex_lock (&w->lock);
-  ours = w->frozen && strcmp (w->set_id, ev->set_id) == 0;
+  ours = w->frozen && !w->restore && strcmp (w->set_id, ev->set_id) == 0;
   if (ours)
     w->frozen = false;
   else if (reason == NULL && !w->frozen &&
@@ -694,6 +769,8 @@ static const struct {
   { "writer.thaw", SNAPVOL_WRITER_THAW },
   { "writer.post_snapshot", SNAPVOL_WRITER_POST_SNAPSHOT },
   { "writer.abort", SNAPVOL_WRITER_ABORT },
+  { "writer.pre_restore", SNAPVOL_WRITER_PRE_RESTORE },
+  { "writer.post_restore", SNAPVOL_WRITER_POST_RESTORE },
 };
 
 static json_t *
@@ -738,6 +815,12 @@ call (void *opaque, const struct rpcpeer_call *c)
       break;
     case SNAPVOL_WRITER_ABORT:
       do_abort (w, c->params, &ev, &a);
+      break;
+    case SNAPVOL_WRITER_PRE_RESTORE:
+      do_pre_restore (w, c, &ev, &a);
+      break;
+    case SNAPVOL_WRITER_POST_RESTORE:
+      do_post_restore (w, c->params, &ev, &a);
       break;
     }
   }

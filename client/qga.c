@@ -477,6 +477,11 @@ qga_event (struct qga *q, const struct snapvol_writer_event *ev,
     return q->maybe_frozen ? qga_thaw (q, timeout_ms, message, len) : 0;
   case SNAPVOL_WRITER_POST_SNAPSHOT:
     return 0;
+  case SNAPVOL_WRITER_PRE_RESTORE:
+  case SNAPVOL_WRITER_POST_RESTORE:
+    /* The agent has no verb for a restore: stopping and restarting
+     * the guest's application is the hooks' work. */
+    return 0;
   }
   return 0;
 }

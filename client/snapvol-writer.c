@@ -35,7 +35,7 @@
 #define ANSWER_MARGIN_MS 1000
 
 enum { HOOK_PREPARE, HOOK_FREEZE, HOOK_THAW, HOOK_POST_SNAPSHOT, HOOK_ABORT,
-       NHOOKS };
+       HOOK_PRE_RESTORE, HOOK_POST_RESTORE, NHOOKS };
 
 struct agent {
   const char *hooks[NHOOKS];
@@ -73,6 +73,8 @@ hook_index (enum snapvol_writer_event_kind kind)
   case SNAPVOL_WRITER_THAW: return HOOK_THAW;
   case SNAPVOL_WRITER_POST_SNAPSHOT: return HOOK_POST_SNAPSHOT;
   case SNAPVOL_WRITER_ABORT: return HOOK_ABORT;
+  case SNAPVOL_WRITER_PRE_RESTORE: return HOOK_PRE_RESTORE;
+  case SNAPVOL_WRITER_POST_RESTORE: return HOOK_POST_RESTORE;
   }
   return -1;
 }
@@ -105,35 +107,57 @@ add_env (char **env, size_t *n, const char *name, const char *value)
   return 0;
 }
 
+/* SNAPVOL_VOLUMES: EV's volumes separated by spaces.  -1 on ENOMEM. */
+static int
+add_volumes_env (char **env, size_t *n,
+                 const struct snapvol_writer_event *ev)
+{
+  size_t i, len = 0;
+  char *volumes;
+  int r;
+
+  for (i = 0; i < ev->nvolumes; i++)
+    len += strlen (ev->volumes[i]) + 1;
+  volumes = calloc (1, len + 1);
+  if (volumes == NULL)
+    return -1;
+  for (i = 0; i < ev->nvolumes; i++) {
+    if (i > 0)
+      strcat (volumes, " ");
+    strcat (volumes, ev->volumes[i]);
+  }
+  r = add_env (env, n, "VOLUMES", volumes);
+  free (volumes);
+  return r;
+}
+
 /* The environment of a hook for EV: -1 on ENOMEM. */
 static int
 hook_environment (const struct snapvol_writer_event *ev, char **env)
 {
-  size_t n = 0, i, len = 0;
-  char window[32], *volumes;
+  size_t n = 0;
+  char window[32];
   int r = 0;
 
   r |= add_env (env, &n, "EVENT", ev->name);
   r |= add_env (env, &n, "SET_ID", ev->set_id);
   switch (ev->kind) {
   case SNAPVOL_WRITER_PREPARE:
-    for (i = 0; i < ev->nvolumes; i++)
-      len += strlen (ev->volumes[i]) + 1;
-    volumes = calloc (1, len + 1);
-    if (volumes == NULL)
-      return -1;
-    for (i = 0; i < ev->nvolumes; i++) {
-      if (i > 0)
-        strcat (volumes, " ");
-      strcat (volumes, ev->volumes[i]);
-    }
     r |= add_env (env, &n, "LABEL", ev->label);
-    r |= add_env (env, &n, "VOLUMES", volumes);
-    free (volumes);
+    r |= add_volumes_env (env, &n, ev);
     break;
   case SNAPVOL_WRITER_FREEZE:
+  case SNAPVOL_WRITER_PRE_RESTORE:
     snprintf (window, sizeof window, "%u", ev->window_ms);
     r |= add_env (env, &n, "WINDOW_MS", window);
+    if (ev->kind == SNAPVOL_WRITER_PRE_RESTORE)
+      r |= add_volumes_env (env, &n, ev);
+    break;
+  case SNAPVOL_WRITER_POST_RESTORE:
+    r |= add_env (env, &n, "REVERTED", ev->reverted == 1 ? "1"
+                  : ev->reverted == 0 ? "0" : "unknown");
+    if (ev->reason)
+      r |= add_env (env, &n, "REASON", ev->reason);
     break;
   case SNAPVOL_WRITER_POST_SNAPSHOT:
     r |= add_env (env, &n, "SNAPSHOTS", ev->snapshots_json);
@@ -155,7 +179,8 @@ hook_environment (const struct snapvol_writer_event *ev, char **env)
 static int
 event_timeout (const struct agent *a, enum snapvol_writer_event_kind kind)
 {
-  if (kind == SNAPVOL_WRITER_PREPARE || kind == SNAPVOL_WRITER_FREEZE)
+  if (kind == SNAPVOL_WRITER_PREPARE || kind == SNAPVOL_WRITER_FREEZE ||
+      kind == SNAPVOL_WRITER_PRE_RESTORE)
     return (int) a->freeze_timeout_ms -
       (a->freeze_timeout_ms / 10 < ANSWER_MARGIN_MS
        ? (int) a->freeze_timeout_ms / 10 : ANSWER_MARGIN_MS);
@@ -234,25 +259,28 @@ usage (void)
           " [--freeze-timeout MS]\n"
           "         [--prepare CMD] [--freeze CMD] [--thaw CMD]"
           " [--post-snapshot CMD]\n"
-          "         [--abort CMD] [--qga SOCKET] [--event-log FILE]"
-          " [--verbose]\n"
+          "         [--abort CMD] [--pre-restore CMD] [--post-restore CMD]\n"
+          "         [--qga SOCKET] [--event-log FILE] [--verbose]\n"
           "\n"
           "Register with snapvol-coordinator as the writer NAME of the\n"
           "volumes given, and run the shell command given for each event\n"
-          "of a snapshot set.  A hook that exits with a status other than\n"
-          "0 refuses the event; one still running at its deadline is\n"
+          "of a snapshot set or a set revert.  A hook that exits with a\n"
+          "status other than 0 refuses the event (a refused pre-restore\n"
+          "vetoes the revert); one still running at its deadline is\n"
           "killed.  Hooks get SNAPVOL_EVENT, SNAPVOL_SET_ID and, by event,\n"
           "SNAPVOL_LABEL, SNAPVOL_VOLUMES, SNAPVOL_WINDOW_MS,\n"
-          "SNAPVOL_SNAPSHOTS (JSON) and SNAPVOL_REASON.  --qga SOCKET\n"
-          "freezes a VM's filesystems through its qemu guest agent\n"
-          "(the host side of its org.qemu.guest_agent.0 channel) for the\n"
-          "pin, after the freeze hook, and thaws them before the thaw\n"
-          "hook.  See docs/writers.md.\n"
+          "SNAPVOL_SNAPSHOTS (JSON), SNAPVOL_REVERTED (1, 0 or unknown)\n"
+          "and SNAPVOL_REASON.  --qga SOCKET freezes a VM's filesystems\n"
+          "through its qemu guest agent (the host side of its\n"
+          "org.qemu.guest_agent.0 channel) for the pin, after the freeze\n"
+          "hook, and thaws them before the thaw hook.  See\n"
+          "docs/writers.md.\n"
           "\n"
           "--coordinator, --cert, --key and --ca default to $SNAPVOL_COORDINATOR,\n"
           "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA.  --freeze-timeout\n"
-          "(100 to 600000, default 10000) bounds prepare and freeze.\n"
-          "SIGINT or SIGTERM ends the agent, after thawing if frozen.\n");
+          "(100 to 600000, default 10000) bounds prepare, freeze and\n"
+          "pre-restore.  SIGINT or SIGTERM ends the agent, after thawing\n"
+          "(or running post-restore) if frozen (or restoring).\n");
 }
 
 static int
@@ -287,7 +315,7 @@ struct options {
 
 enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
        OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
-       OPT_EVENT_LOG, OPT_QGA };
+       OPT_PRE_RESTORE, OPT_POST_RESTORE, OPT_EVENT_LOG, OPT_QGA };
 
 static const struct option longopts[] = {
   { "coordinator", required_argument, NULL, 'c' },
@@ -302,6 +330,8 @@ static const struct option longopts[] = {
   { "thaw", required_argument, NULL, OPT_THAW },
   { "post-snapshot", required_argument, NULL, OPT_POST_SNAPSHOT },
   { "abort", required_argument, NULL, OPT_ABORT },
+  { "pre-restore", required_argument, NULL, OPT_PRE_RESTORE },
+  { "post-restore", required_argument, NULL, OPT_POST_RESTORE },
   { "event-log", required_argument, NULL, OPT_EVENT_LOG },
   { "qga", required_argument, NULL, OPT_QGA },
   { "verbose", no_argument, NULL, 'v' },
@@ -357,6 +387,8 @@ hook_option (int opt)
   case OPT_THAW: return HOOK_THAW;
   case OPT_POST_SNAPSHOT: return HOOK_POST_SNAPSHOT;
   case OPT_ABORT: return HOOK_ABORT;
+  case OPT_PRE_RESTORE: return HOOK_PRE_RESTORE;
+  case OPT_POST_RESTORE: return HOOK_POST_RESTORE;
   default: return -1;
   }
 }
@@ -442,6 +474,7 @@ make_writer (const struct options *o, struct agent *a)
   static const struct snapvol_writer_callbacks cbs = {
     .prepare = on_event, .freeze = on_event, .thaw = on_event,
     .post_snapshot = on_event, .abort = on_event,
+    .pre_restore = on_event, .post_restore = on_event,
   };
   size_t i;
 

@@ -15,6 +15,13 @@
  * registration, heartbeats, reconnection with backoff, and the freeze
  * lease.  The application gives callbacks.
  *
+ * A set revert (VSS's restore) asks the writers of its volumes for
+ * pre_restore (stop the application, close its files; a refusal vetoes
+ * the revert) and, after the volumes were reverted or the revert was
+ * given up, post_restore (reload, start again).  post_restore follows
+ * a successful pre_restore exactly once, under the same lease as thaw
+ * follows freeze.
+ *
  * The freeze lease is enforced here, not left to the application: once
  * freeze has succeeded, thaw is called exactly once, by whichever comes
  * first of writer.thaw or writer.abort from the coordinator, the end of
@@ -83,6 +90,8 @@ enum snapvol_writer_event_kind {
   SNAPVOL_WRITER_THAW,
   SNAPVOL_WRITER_POST_SNAPSHOT,
   SNAPVOL_WRITER_ABORT,
+  SNAPVOL_WRITER_PRE_RESTORE,
+  SNAPVOL_WRITER_POST_RESTORE,
 };
 
 /* One snapshot of a committed set. */
@@ -99,13 +108,16 @@ struct snapvol_writer_snapshot {
 struct snapvol_writer_event {
   enum snapvol_writer_event_kind kind;
   const char *name;             /* "prepare", "freeze", "thaw",
-                                 * "post_snapshot", "abort" */
+                                 * "post_snapshot", "abort",
+                                 * "pre_restore", "post_restore" */
   const char *set_id;           /* the snapshot set's UUID */
   /* PREPARE: the set's label and its volumes ("PROVIDER/VOLUME"). */
   const char *label;
   const char *const *volumes;
   size_t nvolumes;
-  /* FREEZE: the coordinator thaws us within this (else we do). */
+  /* FREEZE, PRE_RESTORE: the coordinator thaws us (sends
+   * post_restore) within this, else we do.  PRE_RESTORE: set_id is the
+   * set the volumes are reverted to, volumes those of the set. */
   unsigned window_ms;
   /* POST_SNAPSHOT: the snapshots taken, parsed and as JSON text. */
   const struct snapvol_writer_snapshot *snapshots;
@@ -114,8 +126,14 @@ struct snapvol_writer_event {
   /* THAW: NULL when the coordinator asked, else why the library thaws
    * on its own ("the freeze window of 60000 ms ran out", "the
    * connection to the coordinator was lost", "the writer is
-   * stopping").  ABORT: the coordinator's reason. */
+   * stopping").  ABORT: the coordinator's reason.  POST_RESTORE: as
+   * THAW's. */
   const char *reason;
+  /* POST_RESTORE: 1 if the volumes were reverted, 0 if not (the revert
+   * failed or was vetoed: they hold what they held before
+   * pre_restore), -1 if unknown (the library ends the restore on its
+   * own: REASON says why). */
+  int reverted;
 };
 
 /* A callback returns 0 on success, or -1 to refuse the call, with a
@@ -134,6 +152,8 @@ struct snapvol_writer_callbacks {
   snapvol_writer_callback *thaw;
   snapvol_writer_callback *post_snapshot;
   snapvol_writer_callback *abort;
+  snapvol_writer_callback *pre_restore;
+  snapvol_writer_callback *post_restore;
 };
 
 /* Set the callbacks (the structure is copied; pass sizeof *CBS as SIZE,

@@ -127,6 +127,16 @@ static const char holds_table[] =
   "  expires INTEGER,\n"
   "  PRIMARY KEY (set_id, tag));\n";
 
+/* The undos waiting for a provider (set.revert), added to schema
+ * version 1 where missing: a coordinator without set.revert never
+ * queues one. */
+static const char undo_schema[] =
+  "CREATE TABLE IF NOT EXISTS pending_undos (\n"
+  "  provider TEXT NOT NULL,\n"
+  "  undo_set_id TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (provider, undo_set_id));\n";
+
 /* Errors. */
 
 static void sql_failed (struct catalog *cat, const char *what, ...)
@@ -484,7 +494,8 @@ catalog_open (const char *path, char *err, size_t errlen)
   }
   if (sql_exec (cat, "PRAGMA synchronous = FULL") == -1 ||
       sql_exec (cat, "PRAGMA foreign_keys = ON") == -1 ||
-      create_or_check_schema (cat, err, errlen) == -1)
+      create_or_check_schema (cat, err, errlen) == -1 ||
+      sql_exec (cat, undo_schema) == -1)
     goto err_msg;
   cat->opening = false;
   return cat;
@@ -580,6 +591,9 @@ catalog_provider_forget (struct catalog *cat, const char *name)
   if (tx_end (cat, dropped == NULL ||
               sql_run (cat, "forget provider's deletions",
                        "DELETE FROM pending_deletions WHERE provider = ?",
+                       "s", name) == -1 ||
+              sql_run (cat, "forget provider's undos",
+                       "DELETE FROM pending_undos WHERE provider = ?",
                        "s", name) == -1 ||
               sql_run (cat, "forget provider", "DELETE FROM providers "
                        "WHERE name = ?", "s", name) == -1 ? -1 : 0) == -1) {
@@ -1138,6 +1152,83 @@ catalog_deletions (struct catalog *cat, const char *provider)
   json_array_foreach (objs, i, v)
     if (ids == NULL ||
         json_array_append (ids, json_object_get (v, "set_id")) == -1) {
+      json_decref (ids);
+      ids = NULL;
+      break;
+    }
+  json_decref (objs);
+  return ids;
+}
+
+/* Pending undos (set.revert). */
+
+int
+catalog_undo_arm (struct catalog *cat, const char *undo_set_id,
+                  json_t *providers)
+{
+  json_t *v;
+  size_t i;
+
+  if (set_durability (cat, CATALOG_DURABLE) == -1 || tx_begin (cat) == -1)
+    return -1;
+  json_array_foreach (providers, i, v)
+    if (sql_run (cat, "queue undo",
+                 "INSERT OR IGNORE INTO pending_undos "
+                 "(provider, undo_set_id, queued) "
+                 "VALUES (?, ?, strftime('%s'))",
+                 "js", v, undo_set_id) == -1)
+      return tx_end (cat, -1);
+  return tx_end (cat, 0);
+}
+
+int
+catalog_undo_settle (struct catalog *cat, const char *undo_set_id)
+{
+  if (set_durability (cat, CATALOG_DURABLE) == -1 || tx_begin (cat) == -1)
+    return -1;
+  return tx_end (cat,
+                 sql_run (cat, "queue deletion of undo set",
+                          "INSERT OR IGNORE INTO pending_deletions "
+                          "(provider, set_id, queued) SELECT provider, "
+                          "undo_set_id, queued FROM pending_undos "
+                          "WHERE undo_set_id = ?", "s", undo_set_id) == -1 ||
+                 sql_run (cat, "settle undos",
+                          "DELETE FROM pending_undos WHERE undo_set_id = ?",
+                          "s", undo_set_id) == -1 ? -1 : 0);
+}
+
+int
+catalog_undo_remove (struct catalog *cat, const char *provider,
+                     const char *undo_set_id)
+{
+  return sql_run (cat, "remove undo",
+                  "DELETE FROM pending_undos WHERE provider = ? "
+                  "AND undo_set_id = ?", "ss", provider, undo_set_id);
+}
+
+json_t *
+catalog_undos (struct catalog *cat, const char *provider)
+{
+  static const char *const names[] = { "undo_set_id", NULL };
+  sqlite3_stmt *st;
+  json_t *objs, *ids, *v;
+  size_t i;
+
+  st = prepare (cat, "SELECT undo_set_id FROM pending_undos "
+                "WHERE provider = ? ORDER BY queued, rowid");
+  if (st == NULL)
+    return NULL;
+  if (bindv (cat, st, "s", provider) == -1) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  objs = rows_json (cat, st, "list undos", names);
+  if (objs == NULL)
+    return NULL;
+  ids = json_array ();
+  json_array_foreach (objs, i, v)
+    if (ids == NULL ||
+        json_array_append (ids, json_object_get (v, "undo_set_id")) == -1) {
       json_decref (ids);
       ids = NULL;
       break;

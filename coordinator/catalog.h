@@ -153,4 +153,23 @@ extern int catalog_deletion_remove (struct catalog *cat,
 extern json_t *catalog_deletions (struct catalog *cat, const char *provider)
   __attribute__((nonnull));
 
+/* Undos waiting for a provider (docs/coordinator.md, "Reverting a
+ * set"): revert.undo of UNDO_SET_ID on PROVIDER.  catalog_undo_arm
+ * queues one on each of PROVIDERS (an array of names), durably, in one
+ * transaction, before any hold.revert goes out; catalog_undo_settle,
+ * once every provider reverted, turns every undo of UNDO_SET_ID into a
+ * deletion of that set (pending_deletions), in one transaction.  0 or
+ * -1 (logged). */
+extern int catalog_undo_arm (struct catalog *cat, const char *undo_set_id,
+                             json_t *providers)
+  __attribute__((nonnull));
+extern int catalog_undo_settle (struct catalog *cat, const char *undo_set_id)
+  __attribute__((nonnull));
+extern int catalog_undo_remove (struct catalog *cat, const char *provider,
+                                const char *undo_set_id)
+  __attribute__((nonnull));
+/* The undo set ids waiting on PROVIDER, oldest first.  NULL on error. */
+extern json_t *catalog_undos (struct catalog *cat, const char *provider)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_CATALOG_H */

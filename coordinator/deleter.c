@@ -18,6 +18,13 @@
  * a registration, starts the wait from deletion-retry again.  A
  * deletion answered "not found" is done.  Rounds never overlap: one
  * asked for while another runs follows it.
+ *
+ * Undos (rows of pending_undos, left by a set revert that failed or
+ * was cut short by a crash) go in the same rounds: revert.undo of the
+ * undo set id, done when answered, or "not found" (nothing to undo).
+ * The undo of the revert running now is skipped: that revert's machine
+ * decides it, and an undo sent behind its back could undo one provider
+ * of a revert that then succeeds.
  */
 
 #include <config.h>
@@ -58,6 +65,7 @@ struct deleter {
 struct deleters {
   struct coord *co;
   TAILQ_HEAD (, deleter) list;
+  char running_undo[UUID_STRLEN + 1];   /* of the running revert, or "" */
 };
 
 struct pending_call {
@@ -180,6 +188,79 @@ deletion_call_done (void *arg, const struct call_outcome *o)
     deleter_round_end (d);
 }
 
+/* A queued undo ended. */
+static void
+undo_call_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct deleters *dl = pc->dl;
+  struct deleter *d;
+
+  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (dl, pc->provider);
+  if (o->end == CALL_OK ||
+      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
+    log_info ("provider %s: undid the revert of undo set %s%s",
+              pc->provider, pc->set_id, o->end == CALL_OK ? ""
+              : " (nothing was reverted there)");
+    /* Its undo snapshots, if their deletion failed there, are deleted
+     * as a failed set's. */
+    if (o->end == CALL_OK &&
+        json_integer_value (json_object_get (o->result, "deleted")) == 0 &&
+        catalog_deletion_add (dl->co->cat, pc->provider, pc->set_id) == 0 &&
+        d != NULL)
+      d->failed = true;
+    catalog_undo_remove (dl->co->cat, pc->provider, pc->set_id);
+  }
+  else {
+    char err[1200];
+
+    log_warnx ("provider %s: %s; the undo of revert %s stays queued",
+               pc->provider,
+               call_outcome_describe (o, "revert.undo", err, sizeof err),
+               pc->set_id);
+    if (d != NULL)
+      d->failed = true;
+  }
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* Send P the undos queued for it, but the running revert's. */
+static int
+deleter_send_undos (struct deleter *d, struct provider *p)
+{
+  json_t *ids = catalog_undos (d->dl->co->cat, p->name), *id;
+  size_t k;
+
+  if (ids == NULL)
+    return -1;
+  json_array_foreach (ids, k, id) {
+    struct pending_call *pc;
+
+    if (strcmp (json_string_value (id), d->dl->running_undo) == 0)
+      continue;
+    pc = calloc (1, sizeof *pc);
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->dl = d->dl;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
+    log_info ("provider %s: undoing the revert of undo set %s", p->name,
+              pc->set_id);
+    d->inflight++;
+    conn_call (d->dl->co, p->conn, "revert.undo",
+               json_pack ("{s:s}", "undo_set_id", pc->set_id),
+               SET_CALL_TIMEOUT_MS, undo_call_done, pc);
+  }
+  json_decref (ids);
+  return 0;
+}
+
 /* The release of a set's holds that a provider was owed (deleters_owe_release)
  * ended.  Anything but a lost call settles it: the provider ran it. */
 static void
@@ -278,7 +359,8 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
   if (p == NULL || p->conn == NULL || co->stopping)
     return;
   deleter_send_releases (d, p);
-  ids = catalog_deletions (co->cat, p->name);
+  ids = deleter_send_undos (d, p) == -1 ? NULL
+    : catalog_deletions (co->cat, p->name);
   if (ids == NULL) {
     deleter_retry_later (d);    /* the catalog failed: logged there */
     return;
@@ -313,6 +395,13 @@ deleters_deletion_queued (struct deleters *dl, const char *provider)
     d->failed = true;           /* the round's end schedules the retry */
   else if (p != NULL && p->conn != NULL)
     deleter_retry_later (d);
+}
+
+void
+deleters_running_undo (struct deleters *dl, const char *undo_set_id)
+{
+  snprintf (dl->running_undo, sizeof dl->running_undo, "%s",
+            undo_set_id ? undo_set_id : "");
 }
 
 void

@@ -47,4 +47,10 @@ extern void deleters_owe_release (struct deleters *dl, const char *provider,
                                   const char *set_id)
   __attribute__((nonnull));
 
+/* The undo set id of the set revert running now (NULL: none): its
+ * queued undos are left to it (deleter.c's design notes). */
+extern void deleters_running_undo (struct deleters *dl,
+                                   const char *undo_set_id)
+  __attribute__((nonnull (1)));
+
 #endif /* SNAPVOL_DELETER_H */

@@ -286,6 +286,31 @@ m_set_get (struct call_ctx *x)
   return set;
 }
 
+static const struct proto_param set_revert_params[] = {
+  { "set_id", PROTO_UUID, true, 0, 0 },
+  { "force", PROTO_ANY, false, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_set_revert (struct call_ctx *x)
+{
+  json_t *force = json_object_get (x->params, "force");
+  char id[UUID_STRLEN + 1];
+
+  if (force != NULL && !json_is_boolean (force)) {
+    rpcerr_set (x->e, JSONRPC_INVALID_PARAMS,
+                "'force' must be true or false");
+    return NULL;
+  }
+  set_id_param (x, id);
+  if (sets_revert (x->co->sets, id, json_is_true (force), x->tok,
+                   x->e) == -1)
+    return NULL;
+  *x->deferred = true;
+  return NULL;
+}
+
 static json_t *
 m_set_delete (struct call_ctx *x)
 {
@@ -427,6 +452,7 @@ static const struct method {
   { "set.list", ROLE_REQ, set_list_params, m_set_list },
   { "set.get", ROLE_REQ, set_id_params, m_set_get },
   { "set.delete", ROLE_REQ, set_id_params, m_set_delete },
+  { "set.revert", ROLE_ADMIN, set_revert_params, m_set_revert },
   { "set.diff", ROLE_REQ, set_diff_params, m_set_diff },
   { "set.hold", ROLE_REQ, set_hold_params, m_set_hold },
   { "set.release", ROLE_REQ, set_release_params, m_set_release },

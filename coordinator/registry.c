@@ -560,8 +560,11 @@ registry_writer_answer (struct registry *reg, struct writer *w,
     state = "frozen";
   else if (strcmp (event, "thaw") == 0)
     state = "thawed";
-  else if (strcmp (event, "post_snapshot") == 0)
+  else if (strcmp (event, "post_snapshot") == 0 ||
+           strcmp (event, "post_restore") == 0)
     state = "stable";
+  else if (strcmp (event, "pre_restore") == 0)
+    state = "restoring";
   else if (strcmp (event, "abort") == 0 && strcmp (w->state, "failed") != 0)
     state = "stable";
   if (state != NULL && w->conn != NULL)

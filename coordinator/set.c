@@ -28,6 +28,15 @@
  * The registry tells us of a closed connection from inside its
  * closing; the event goes to the machine from the event loop
  * (gone_cb), so that no step of the machine is re-entered.
+ *
+ * set.revert runs in the same queue, as a revert machine
+ * (setfsm_new_revert): its id is the undo set id, a new UUID that
+ * names its holds (hold.begin's set_id), the snapshots the providers
+ * pin of what the volumes held (hold.revert's undo_set_id) and the
+ * catalog's queued undos; the set reverted to is its target.  It is
+ * resolved from the catalog's record of the target, not from
+ * volume.list: every writer registered for one of its volumes takes
+ * part and must be connected, every provider must be connected.
  */
 
 #include <config.h>
@@ -63,6 +72,8 @@ static const char *const writer_events[] = {
   [SETFSM_THAW] = "thaw",
   [SETFSM_POSTSNAP] = "post_snapshot",
   [SETFSM_ABORT] = "abort",
+  [SETFSM_PRE_RESTORE_OP] = "pre_restore",
+  [SETFSM_POST_RESTORE_OP] = "post_restore",
 };
 
 /* What the glue keeps of a participant; its state is in the machine. */
@@ -95,6 +106,10 @@ struct snapset {
   int64_t created;
   int64_t t_start;
   struct event *window;         /* the freeze window */
+  /* set.revert: ID is the undo set id. */
+  bool revert, force;
+  char target[UUID_STRLEN + 1]; /* the set reverted to */
+  json_t *target_set;           /* its record */
 };
 
 struct sets {
@@ -135,6 +150,7 @@ set_free (struct snapset *s)
   json_decref (s->params);
   json_decref (s->pv);
   json_decref (s->snapshots);
+  json_decref (s->target_set);
   free (s);
 }
 
@@ -250,6 +266,45 @@ gather_snapshots (struct snapset *s)
   return 0;
 }
 
+/* The names of the providers of S, in order.  NULL on ENOMEM. */
+static json_t *
+provider_names (struct snapset *s)
+{
+  json_t *names = json_array ();
+  size_t i;
+
+  for (i = setfsm_nwriters (s->fsm); names && i < s->parts.len; i++)
+    if (json_array_append_new (names,
+                               json_string (setfsm_part_name (s->fsm, i)))
+        == -1) {
+      json_decref (names);
+      return NULL;
+    }
+  return names;
+}
+
+/* A revert's records (setfsm.c's design notes): its undos queued on
+ * every provider, then turned into deletions of the undo set. */
+static int
+save_revert_record (struct snapset *s, const struct setfsm_action *a)
+{
+  struct catalog *cat = s->sets->co->cat;
+  json_t *names;
+  int r;
+
+  s->record_oom = false;
+  if (a->record == SETFSM_REC_REVERTED)
+    return catalog_undo_settle (cat, s->id);
+  names = provider_names (s);
+  if (names == NULL) {
+    s->record_oom = true;
+    return -1;
+  }
+  r = catalog_undo_arm (cat, s->id, names);
+  json_decref (names);
+  return r;
+}
+
 /* Save S as the record action A asks.  -1 if the catalog failed (logged
  * there).
  *
@@ -266,6 +321,8 @@ save_record (struct snapset *s, const struct setfsm_action *a)
   json_t *set;
   int r;
 
+  if (s->revert)
+    return save_revert_record (s, a);
   if (a->record == SETFSM_REC_THAWING && gather_snapshots (s) == -1)
     fatal ("snapshot set %s", s->id);
   set = set_json (s, state, a->finished);
@@ -297,6 +354,8 @@ set_done (struct snapset *s)
 
   if (sets->running == s)
     sets->running = NULL;
+  if (s->revert)
+    deleters_running_undo (sets->deleters, NULL);
   set_free (s);
   event_active (sets->kick, EV_TIMEOUT, 1);
 }
@@ -333,6 +392,55 @@ final_json (struct snapset *s, const char *state)
   json_t *set = catalog_set_get (s->sets->co->cat, s->id, true);
 
   return set ? set : set_json (s, state, true);
+}
+
+/* The answer to set.revert: what was reverted, or why not. */
+static json_t *
+revert_json (struct snapset *s, const char *state)
+{
+  const char *reason = setfsm_reason (s->fsm);
+  json_t *o, *timings = timings_json (s);
+
+  o = json_pack ("{s:s, s:s, s:s, s:b, s:O, s:o, s:o}",
+                 "set_id", s->target, "undo_set_id", s->id, "state", state,
+                 "force", s->force, "volumes", s->pv,
+                 "participants", participants_json (s),
+                 "timings", timings ? timings : json_null ());
+  if (o != NULL && reason != NULL && strcmp (state, "failed") == 0 &&
+      json_object_set_new (o, "reason", json_string (reason)) == -1) {
+    json_decref (o);
+    return NULL;
+  }
+  return o;
+}
+
+static void
+reply_reverted (struct snapset *s)
+{
+  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
+  json_t *o = revert_json (s, "reverted");
+
+  log_info ("snapshot set %s: %zu volumes reverted to it (undo set %s)",
+            s->target, json_array_size (s->pv), s->id);
+  if (o == NULL)
+    rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s reverted, but "
+                "the answer could not be built: out of memory", s->target);
+  conn_reply (s->sets->co, s->tok, o, &e);
+  set_done (s);
+}
+
+static void
+reply_revert_failed (struct snapset *s)
+{
+  struct rpcerr e = { .code = SV_RPC_SET_FAILED };
+  const char *reason = setfsm_reason (s->fsm);
+
+  log_warnx ("revert to snapshot set %s failed: %s", s->target, reason);
+  e.data = revert_json (s, "failed");
+  rpcerr_set (&e, SV_RPC_SET_FAILED, "revert to snapshot set %s failed, "
+              "nothing is reverted: %s", s->target, reason);
+  conn_reply (s->sets->co, s->tok, NULL, &e);
+  set_done (s);
 }
 
 static void
@@ -441,6 +549,18 @@ protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
     return json_pack ("{s:s}", "set_id", s->id);
   case SETFSM_DELETE:
     return json_pack ("{s:s}", "id", s->id);
+  case SETFSM_PRE_RESTORE_OP:
+    return json_pack ("{s:s, s:O, s:I}", "set_id", s->target, "volumes",
+                      s->pv, "window_ms", (json_int_t) s->freeze_window_ms);
+  case SETFSM_POST_RESTORE_OP:
+    return json_pack ("{s:s, s:b}", "set_id", s->target, "reverted",
+                      setfsm_phase (s->fsm) != SETFSM_ABORTING);
+  case SETFSM_HOLD_REVERT:
+    return json_pack ("{s:s, s:s, s:s, s:b}", "hold_id", pt->hold_id,
+                      "set_id", s->target, "undo_set_id", s->id,
+                      "force", s->force);
+  case SETFSM_REVERT_UNDO:
+    return json_pack ("{s:s}", "undo_set_id", s->id);
   }
   return NULL;
 }
@@ -560,8 +680,15 @@ check_result (enum setfsm_op op, json_t *result, char *why, size_t len)
   case SETFSM_POSTSNAP:
   case SETFSM_ABORT:
   case SETFSM_DELETE:
+  case SETFSM_PRE_RESTORE_OP:
+  case SETFSM_POST_RESTORE_OP:
     if (!json_is_object (result))
       expected = "an object";
+    break;
+  case SETFSM_HOLD_REVERT:
+  case SETFSM_REVERT_UNDO:
+    if (!json_is_array (json_object_get (result, "reverted")))
+      expected = "an object with an array \"reverted\"";
     break;
   case SETFSM_HOLD_RELEASE:
   case SETFSM_HOLD_RELEASE_SET:
@@ -580,6 +707,15 @@ check_result (enum setfsm_op op, json_t *result, char *why, size_t len)
             text && strlen (text) > 64 ? "..." : "", expected);
   free (text);
   return -1;
+}
+
+/* Provider NAME undid a revert but could not delete its undo set (a
+ * snapshot of it open): the deleter deletes it as a failed set's. */
+static void
+undo_set_left (struct snapset *s, const char *name)
+{
+  if (catalog_deletion_add (s->sets->co->cat, name, s->id) == 0)
+    deleters_deletion_queued (s->sets->deleters, name);
 }
 
 /* Keep what an answer of SC carries (a hold id, snapshots).  -1 with
@@ -604,6 +740,18 @@ take_answer (struct set_call *sc, json_t *result, char *why, size_t len)
   }
   else if (sc->op == SETFSM_HOLD_COMMIT)
     return take_commit (s, sc->part, result, why, len);
+  else if (sc->op == SETFSM_HOLD_REVERT &&
+           json_array_size (json_object_get (result, "reverted")) !=
+           json_array_size (s->parts.ptr[sc->part].volumes)) {
+    snprintf (why, len, "hold.revert answered with %zu volumes reverted, "
+              "not %zu", json_array_size (json_object_get (result,
+                                                           "reverted")),
+              json_array_size (s->parts.ptr[sc->part].volumes));
+    return -1;
+  }
+  else if (sc->op == SETFSM_REVERT_UNDO &&
+           json_integer_value (json_object_get (result, "deleted")) == 0)
+    undo_set_left (s, sc->name);
   return 0;
 }
 
@@ -734,11 +882,32 @@ run_action (struct snapset *s, const struct setfsm_action *a)
                           setfsm_part_name (s->fsm, a->part), s->id);
     return false;
   case SETFSM_ACT_REPLY_COMMITTED:
-    reply_committed (s);
+    if (s->revert)
+      reply_reverted (s);
+    else
+      reply_committed (s);
     return true;
   case SETFSM_ACT_REPLY_FAILED:
-    reply_failed (s);
+    if (s->revert)
+      reply_revert_failed (s);
+    else
+      reply_failed (s);
     return true;
+  case SETFSM_ACT_UNDO_DONE:
+    catalog_undo_remove (s->sets->co->cat,
+                         setfsm_part_name (s->fsm, a->part), s->id);
+    return false;
+  case SETFSM_ACT_OWE_UNDO:
+    log_warnx ("provider %s: %s; the undo of revert %s is queued and "
+               "retried", setfsm_part_name (s->fsm, a->part), s->last_error,
+               s->id);
+    deleters_deletion_queued (s->sets->deleters,
+                              setfsm_part_name (s->fsm, a->part));
+    return false;
+  case SETFSM_ACT_DELETION_DONE:
+    catalog_deletion_remove (s->sets->co->cat,
+                             setfsm_part_name (s->fsm, a->part), s->id);
+    return false;
   case SETFSM_ACT_REJECT:
     reject (s, s->record_oom ? JSONRPC_INTERNAL_ERROR : SV_RPC_IO_ERROR,
             "cannot record the set: %s", record_error (s));
@@ -1167,6 +1336,91 @@ providers_to_refresh (struct snapset *s)
   return seen;
 }
 
+/* set.revert's writers: every writer registered for a volume of the
+ * set, each connected.  -1 after rejecting S. */
+static int
+revert_writers (struct snapset *s)
+{
+  struct writer *w;
+
+  TAILQ_FOREACH (w, &s->sets->co->reg->writers, entry) {
+    if (!writer_involved (w, s->pv))
+      continue;
+    if (w->conn == NULL) {
+      reject (s, SV_RPC_NOT_REGISTERED, "writer %s is registered for "
+              "volumes of snapshot set %s but not connected: start it, or "
+              "forget it (writer.forget); nothing was reverted", w->name,
+              s->target);
+      return -1;
+    }
+    if (add_part (s, true, w->name) == -1) {
+      reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* set.revert's volumes, from the target's record, each on a connected
+ * provider.  -1 after rejecting S. */
+static int
+revert_volumes (struct snapset *s)
+{
+  struct registry *reg = s->sets->co->reg;
+  json_t *snap;
+  size_t i;
+
+  json_array_foreach (json_object_get (s->target_set, "snapshots"), i,
+                      snap) {
+    const char *provider = json_string_value (json_object_get (snap,
+                                                               "provider"));
+    const char *volume = json_string_value (json_object_get (snap, "volume"));
+    struct provider *p = registry_provider (reg, provider ? provider : "");
+
+    if (provider == NULL || volume == NULL || p == NULL) {
+      reject (s, SV_RPC_NOT_FOUND, "snapshot set %s: no provider named %s; "
+              "nothing was reverted", s->target, provider ? provider : "?");
+      return -1;
+    }
+    if (p->conn == NULL) {
+      reject (s, SV_RPC_NOT_REGISTERED, "snapshot set %s: provider %s is "
+              "not connected; nothing was reverted", s->target, provider);
+      return -1;
+    }
+    if (add_volume (s, provider, volume) == -1) {
+      reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* set.revert: resolve from the target's record, then the machine. */
+static void
+start_revert (struct snapset *s)
+{
+  s->pv = json_array ();
+  s->fsm = setfsm_new_revert (s->freeze_window_ms, fsm_out_of_memory);
+  if (s->pv == NULL) {
+    reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return;
+  }
+  if (revert_volumes (s) == -1 || revert_writers (s) == -1)
+    return;
+  s->window = evtimer_new (s->sets->co->base, window_cb, s);
+  if (add_providers (s) == -1 || s->window == NULL) {
+    reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+    return;
+  }
+  deleters_running_undo (s->sets->deleters, s->id);
+  log_info ("snapshot set %s: reverting %zu volumes on %zu providers to it, "
+            "%zu writers (undo set %s)", s->target, json_array_size (s->pv),
+            s->parts.len - setfsm_nwriters (s->fsm),
+            setfsm_nwriters (s->fsm), s->id);
+  setfsm_start (s->fsm, s->t_start);
+  run_actions (s);
+}
+
 /* Refresh the volumes of every provider the set may use. */
 static void
 start_set (struct snapset *s)
@@ -1175,6 +1429,10 @@ start_set (struct snapset *s)
   size_t i;
 
   s->t_start = timespec_now_ms (CLOCK_MONOTONIC);
+  if (s->revert) {
+    start_revert (s);
+    return;
+  }
   seen = providers_to_refresh (s);
   if (seen == NULL)
     return;
@@ -1236,6 +1494,56 @@ sets_create (struct sets *sets, json_t *params, struct reply_token tok,
   return 0;
 }
 
+int
+sets_revert (struct sets *sets, const char *set_id, bool force,
+             struct reply_token tok, struct rpcerr *e)
+{
+  const struct config *conf = sets->co->conf;
+  const char *state;
+  struct snapset *s;
+  struct uuid u;
+  json_t *set;
+
+  if (sets->nqueued >= SETS_QUEUE_MAX)
+    return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
+                       SETS_QUEUE_MAX);
+  set = catalog_set_get (sets->co->cat, set_id, false);
+  if (set == NULL)
+    return errno == ENOENT
+      ? rpcerr_set (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
+      : rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (sets->co->cat));
+  state = json_string_value (json_object_get (set, "state"));
+  if (state == NULL || strcmp (state, "committed") != 0) {
+    rpcerr_set (e, JSONRPC_INVALID_PARAMS, "snapshot set %s is %s: only a "
+                "committed set can be reverted to", set_id,
+                state ? state : "unknown");
+    json_decref (set);
+    return -1;
+  }
+  s = calloc (1, sizeof *s);
+  if (s == NULL || uuid_generate (&u) == -1) {
+    free (s);
+    json_decref (set);
+    return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "cannot start the revert: "
+                       "%s", strerror (errno));
+  }
+  s->sets = sets;
+  s->tok = tok;
+  s->revert = true;
+  s->force = force;
+  s->target_set = set;
+  snprintf (s->target, sizeof s->target, "%s", set_id);
+  uuid_format (&u, s->id);
+  s->label = "";
+  s->freeze_window_ms = conf->freeze_window_ms;
+  s->hold_timeout_ms = conf->hold_timeout_ms;
+  s->created = time (NULL);
+  TAILQ_INSERT_TAIL (&sets->queue, s, entry);
+  sets->nqueued++;
+  event_active (sets->kick, EV_TIMEOUT, 1);
+  return 0;
+}
+
 /* set.delete: snapshot.delete of the set id on every provider of the
  * set, through a fan-out.  "Not found" counts as done.  The error
  * passed on is that of the first provider, in the set's order, that
@@ -1290,6 +1598,10 @@ sets_delete (struct sets *sets, const char *set_id, struct reply_token tok,
   if (sets->running != NULL && strcmp (sets->running->id, set_id) == 0)
     return rpcerr_set (e, SV_RPC_BUSY, "snapshot set %s is being taken",
                        set_id);
+  if (sets->running != NULL && sets->running->revert &&
+      strcmp (sets->running->target, set_id) == 0)
+    return rpcerr_set (e, SV_RPC_BUSY, "snapshot set %s is being reverted "
+                       "to", set_id);
   set = catalog_set_get (co->cat, set_id, false);
   if (set == NULL)
     return errno == ENOENT
@@ -1445,7 +1757,8 @@ sets_shutdown (struct sets *sets)
 {
   struct snapset *s = sets->running;
 
-  if (s != NULL && s->fsm != NULL &&
+  /* A revert's undos are in the catalog already: run at the restart. */
+  if (s != NULL && s->fsm != NULL && !s->revert &&
       setfsm_phase (s->fsm) != SETFSM_NEW &&
       setfsm_phase (s->fsm) != SETFSM_REJECTED) {
     log_warnx ("snapshot set %s: the coordinator is stopping", s->id);

@@ -30,6 +30,15 @@ extern int sets_create (struct sets *sets, json_t *params,
                         struct reply_token tok, struct rpcerr *e)
   __attribute__((nonnull));
 
+/* set.revert of SET_ID (lower case), a committed set: every volume of
+ * it reverted to its snapshot, on every provider, all or none
+ * (docs/coordinator.md, "Reverting a set"), FORCE as volume.revert's.
+ * Queued with the sets; the answer goes to TOK.  -1 with E set if it
+ * cannot be queued (unknown set, not committed, queue full). */
+extern int sets_revert (struct sets *sets, const char *set_id, bool force,
+                        struct reply_token tok, struct rpcerr *e)
+  __attribute__((nonnull));
+
 /* set.delete of SET_ID (lower case); the answer goes to TOK.  -1 with E
  * set if it cannot start (unknown set, a provider not connected). */
 extern int sets_delete (struct sets *sets, const char *set_id,

@@ -33,6 +33,35 @@
  *
  * A participant's state is one enum; "failed" is sticky and shown
  * instead of the state's name, with the first error.
+ *
+ * A set revert (setfsm_new_revert) runs the same machine with other
+ * phases; only two records, both durable, in the catalog's queue of
+ * undos and deletions rather than the set table:
+ *
+ *   phase       recorded    calls                         next
+ *   pre-restore -           writer.pre_restore to each    holding
+ *                            writer (the window starts)
+ *   holding     -           hold.begin to each provider   reverting
+ *   reverting   undo-armed  hold.revert (with the undo    post-restore
+ *                            set id) to each provider
+ *   post-rest.  reverted    writer.post_restore to each   committed
+ *                (the window stops) pre-restored writer,
+ *                            snapshot.delete of the undo
+ *                            set to each provider
+ *   aborting    -           see below                     failed
+ *
+ * "undo-armed" queues a revert.undo on every provider before any
+ * hold.revert goes out; "reverted", once every hold.revert answered,
+ * turns them into deletions of the undo set in one transaction: it is
+ * the point of no return.  Aborting, on any failure before it (a
+ * writer's veto, a hold.begin or hold.revert that failed or went
+ * unanswered, the window, a writer or holding provider gone, a record
+ * that failed): writer.post_restore ("reverted": false) to every
+ * pre-restored writer; each provider's hold released, and every
+ * provider sent hold.revert is sent revert.undo, whatever its answer
+ * was (revert.undo of a provider that did not revert answers "not
+ * found": nothing to undo); an undo that fails stays queued for the
+ * deleter, which runs it when the provider registers again.
  */
 
 #include <config.h>
@@ -69,6 +98,7 @@ enum fsm_await {
 
 struct setfsm {
   setfsm_oom_fn *oom;
+  bool revert;                  /* setfsm_new_revert */
   unsigned window_ms;
   enum setfsm_phase phase;
   enum setfsm_phase entering;   /* AWAIT_ENTER */
@@ -104,6 +134,15 @@ static const char *const part_state_names[] = {
   [SETFSM_P_UNDOING_COMMITTED] = "committed",
   [SETFSM_P_DELETED] = "deleted",
   [SETFSM_P_DELETE_QUEUED] = "delete-queued",
+  [SETFSM_W_PRE_RESTORED] = "pre-restored",
+  [SETFSM_W_RESTORED] = "restored",
+  [SETFSM_P_REVERT_SENT] = "held",
+  [SETFSM_P_REVERTED] = "reverted",
+  [SETFSM_P_REVERT_FAILED] = "not-reverted",
+  [SETFSM_P_REVERT_UNKNOWN] = "held",
+  [SETFSM_P_UNDOING_REVERT] = "undoing",
+  [SETFSM_P_UNDONE] = "undone",
+  [SETFSM_P_UNDO_QUEUED] = "undo-queued",
 };
 
 static const char *const record_names[] = {
@@ -115,6 +154,8 @@ static const char *const record_names[] = {
   [SETFSM_REC_ABORTING] = "aborting",
   [SETFSM_REC_COMMITTED] = "committed",
   [SETFSM_REC_FAILED] = "failed",
+  [SETFSM_REC_UNDO_ARMED] = "undo-armed",
+  [SETFSM_REC_REVERTED] = "reverted",
 };
 
 static const char *const op_methods[] = {
@@ -128,9 +169,14 @@ static const char *const op_methods[] = {
   [SETFSM_HOLD_RELEASE] = "hold.release",
   [SETFSM_HOLD_RELEASE_SET] = "hold.release",
   [SETFSM_DELETE] = "snapshot.delete",
+  [SETFSM_PRE_RESTORE_OP] = "writer.pre_restore",
+  [SETFSM_POST_RESTORE_OP] = "writer.post_restore",
+  [SETFSM_HOLD_REVERT] = "hold.revert",
+  [SETFSM_REVERT_UNDO] = "revert.undo",
 };
 
 static void advance_if_idle (struct setfsm *m, int64_t now);
+static void advance_revert (struct setfsm *m, int64_t now);
 
 /* Memory. */
 
@@ -217,8 +263,38 @@ ask_record (struct setfsm *m, enum setfsm_record record,
   a->record = record;
   a->finished = record == SETFSM_REC_COMMITTED ||
     record == SETFSM_REC_FAILED;
-  a->durable = a->finished || record == SETFSM_REC_PREPARING;
+  a->durable = a->finished || record == SETFSM_REC_PREPARING ||
+    record == SETFSM_REC_UNDO_ARMED || record == SETFSM_REC_REVERTED;
   m->await = await;
+}
+
+/* A revert's provider I: release what it holds, undo what it may have
+ * reverted. */
+static void
+cleanup_revert_provider (struct setfsm *m, size_t i)
+{
+  struct fsm_part *pt = &m->parts.ptr[i];
+
+  switch (pt->state) {
+  case SETFSM_P_HELD:
+    pt->state = SETFSM_P_RELEASING;
+    send_call (m, i, SETFSM_HOLD_RELEASE, SET_CALL_TIMEOUT_MS);
+    return;
+  case SETFSM_P_HOLD_UNKNOWN:
+    pt->state = SETFSM_P_RELEASED;
+    send_call (m, i, SETFSM_HOLD_RELEASE_SET, SET_CALL_TIMEOUT_MS);
+    return;
+  case SETFSM_P_REVERTED:
+  case SETFSM_P_REVERT_FAILED:
+  case SETFSM_P_REVERT_UNKNOWN:
+    /* A refusal, too: a hold.revert whose flush failed answers an
+     * error with the revert in effect. */
+    pt->state = SETFSM_P_UNDOING_REVERT;
+    send_call (m, i, SETFSM_REVERT_UNDO, SET_CALL_TIMEOUT_MS);
+    return;
+  default:
+    return;                     /* nothing held, or outstanding */
+  }
 }
 
 /* Release what provider I holds and delete what it may have pinned. */
@@ -227,6 +303,10 @@ cleanup_provider (struct setfsm *m, size_t i)
 {
   struct fsm_part *pt = &m->parts.ptr[i];
 
+  if (m->revert) {
+    cleanup_revert_provider (m, i);
+    return;
+  }
   switch (pt->state) {
   case SETFSM_P_HELD:
     pt->state = SETFSM_P_RELEASING;
@@ -255,6 +335,7 @@ cleanup_provider (struct setfsm *m, size_t i)
 static void
 abort_set (struct setfsm *m, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
+static void send_abort_calls (struct setfsm *m);
 
 static void
 abort_set (struct setfsm *m, const char *fmt, ...)
@@ -270,7 +351,10 @@ abort_set (struct setfsm *m, const char *fmt, ...)
   m->reason = dup_or_die (m, reason);
   m->phase = SETFSM_ABORTING;
   push_action (m, SETFSM_ACT_DISARM_WINDOW);
-  ask_record (m, SETFSM_REC_ABORTING, AWAIT_ABORTING);
+  if (m->revert)
+    send_abort_calls (m);       /* a revert keeps no abort record */
+  else
+    ask_record (m, SETFSM_REC_ABORTING, AWAIT_ABORTING);
 }
 
 /* The calls of an abort, once its record is answered. */
@@ -279,6 +363,14 @@ send_abort_calls (struct setfsm *m)
 {
   size_t i;
 
+  if (m->revert) {
+    for (i = 0; i < m->nwriters; i++)
+      if (m->parts.ptr[i].state == SETFSM_W_PRE_RESTORED)
+        send_call (m, i, SETFSM_POST_RESTORE_OP, SET_CALL_TIMEOUT_MS);
+    for (i = m->nwriters; i < m->parts.len; i++)
+      cleanup_revert_provider (m, i);
+    return;
+  }
   for (i = 0; i < m->nwriters; i++) {
     if (m->parts.ptr[i].state == SETFSM_W_FROZEN)
       send_call (m, i, SETFSM_THAW, SET_CALL_TIMEOUT_MS);
@@ -343,10 +435,61 @@ send_phase_calls (struct setfsm *m, int64_t now)
       if (m->parts.ptr[i].state == SETFSM_W_FROZEN)
         send_call (m, i, SETFSM_THAW, SET_CALL_TIMEOUT_MS);
     break;
+  case SETFSM_PRE_RESTORE:
+    m->t.first_freeze = now;
+    push_action (m, SETFSM_ACT_ARM_WINDOW)->deadline_ms = now + m->window_ms;
+    for (i = 0; i < m->nwriters; i++)
+      send_call (m, i, SETFSM_PRE_RESTORE_OP,
+                 m->parts.ptr[i].freeze_timeout_ms);
+    break;
+  case SETFSM_REVERTING:
+    for (i = m->nwriters; i < m->parts.len; i++) {
+      m->parts.ptr[i].state = SETFSM_P_REVERT_SENT;
+      send_call (m, i, SETFSM_HOLD_REVERT, SET_CALL_TIMEOUT_MS);
+    }
+    break;
+  case SETFSM_POST_RESTORE:
+    for (i = 0; i < m->nwriters; i++)
+      if (m->parts.ptr[i].state == SETFSM_W_PRE_RESTORED)
+        send_call (m, i, SETFSM_POST_RESTORE_OP, SET_CALL_TIMEOUT_MS);
+    for (i = m->nwriters; i < m->parts.len; i++)
+      send_call (m, i, SETFSM_DELETE, SET_CALL_TIMEOUT_MS);
+    break;
   default:
     break;
   }
   advance_if_idle (m, now);
+}
+
+/* A revert's phases: the two records, at the step they guard. */
+static void
+advance_revert (struct setfsm *m, int64_t now)
+{
+  switch (m->phase) {
+  case SETFSM_PRE_RESTORE:
+    m->entering = SETFSM_HOLDING;
+    send_phase_calls (m, now);
+    return;
+  case SETFSM_HOLDING:
+    m->entering = SETFSM_REVERTING;
+    ask_record (m, SETFSM_REC_UNDO_ARMED, AWAIT_ENTER);
+    return;
+  case SETFSM_REVERTING:
+    push_action (m, SETFSM_ACT_DISARM_WINDOW);
+    m->entering = SETFSM_POST_RESTORE;
+    ask_record (m, SETFSM_REC_REVERTED, AWAIT_ENTER);
+    return;
+  case SETFSM_POST_RESTORE:
+    m->phase = SETFSM_COMMITTED;
+    push_action (m, SETFSM_ACT_REPLY_COMMITTED);
+    return;
+  case SETFSM_ABORTING:
+    m->phase = SETFSM_FAILED;
+    push_action (m, SETFSM_ACT_REPLY_FAILED);
+    return;
+  default:
+    return;
+  }
 }
 
 static void
@@ -365,6 +508,10 @@ advance_if_idle (struct setfsm *m, int64_t now)
 {
   if (m->outstanding > 0 || m->await != AWAIT_NONE)
     return;
+  if (m->revert) {
+    advance_revert (m, now);
+    return;
+  }
   switch (m->phase) {
   case SETFSM_PREPARING:
     if (m->nwriters > 0) {
@@ -442,6 +589,90 @@ writer_finish_ended (struct setfsm *m, size_t i, enum setfsm_op op,
     note_error (m, i, error);
   else
     mark_failed (m, i, error);
+}
+
+static void
+writer_pre_restore_ended (struct setfsm *m, size_t i, enum setfsm_end end,
+                          const char *error)
+{
+  struct fsm_part *pt = &m->parts.ptr[i];
+
+  /* A writer that answered not as the protocol says, or not at all,
+   * may have stopped its application: it is sent post_restore with the
+   * others.  Only a refusal says it did not stop. */
+  if (end != SETFSM_REFUSED && end != SETFSM_NOT_FOUND)
+    pt->state = SETFSM_W_PRE_RESTORED;
+  /* Stopped after the abort's calls went out: its own post_restore. */
+  if (m->phase == SETFSM_ABORTING && pt->state == SETFSM_W_PRE_RESTORED)
+    send_call (m, i, SETFSM_POST_RESTORE_OP, SET_CALL_TIMEOUT_MS);
+  if (end == SETFSM_ANSWERED)
+    return;
+  mark_failed (m, i, error);
+  abort_set (m, "writer %s: %s", pt->name, error);
+}
+
+static void
+writer_post_restore_ended (struct setfsm *m, size_t i, enum setfsm_end end,
+                           const char *error)
+{
+  if (end == SETFSM_ANSWERED)
+    m->parts.ptr[i].state = SETFSM_W_RESTORED;
+  else
+    /* The revert is done, or undone: a writer that fails to reload
+     * shows as failed, and changes neither. */
+    mark_failed (m, i, error);
+}
+
+static void
+hold_revert_ended (struct setfsm *m, size_t i, enum setfsm_end end,
+                   const char *error, int64_t now)
+{
+  struct fsm_part *pt = &m->parts.ptr[i];
+
+  m->t.last_commit = now;
+  if (end == SETFSM_ANSWERED)
+    pt->state = SETFSM_P_REVERTED;
+  else {
+    pt->state = end == SETFSM_REFUSED || end == SETFSM_NOT_FOUND
+      ? SETFSM_P_REVERT_FAILED : SETFSM_P_REVERT_UNKNOWN;
+    mark_failed (m, i, error);
+  }
+  if (m->phase == SETFSM_ABORTING)
+    cleanup_revert_provider (m, i);
+  else if (end != SETFSM_ANSWERED)
+    abort_set (m, "provider %s: %s", pt->name, error);
+}
+
+static void
+revert_undo_ended (struct setfsm *m, size_t i, enum setfsm_end end,
+                   const char *error)
+{
+  struct fsm_part *pt = &m->parts.ptr[i];
+
+  if (end == SETFSM_ANSWERED || end == SETFSM_NOT_FOUND) {
+    pt->state = SETFSM_P_UNDONE;
+    push_action (m, SETFSM_ACT_UNDO_DONE)->part = i;
+    return;
+  }
+  note_error (m, i, error);
+  pt->state = SETFSM_P_UNDO_QUEUED;
+  push_action (m, SETFSM_ACT_OWE_UNDO)->part = i;
+}
+
+/* The undo set's deletion after a revert: the provider stays
+ * "reverted" either way. */
+static void
+undo_delete_ended (struct setfsm *m, size_t i, enum setfsm_end end,
+                   const char *error)
+{
+  if (end == SETFSM_ANSWERED || end == SETFSM_NOT_FOUND) {
+    push_action (m, SETFSM_ACT_DELETION_DONE)->part = i;
+    return;
+  }
+  note_error (m, i, error);
+  push_action (m, SETFSM_ACT_QUEUE_DELETION)->part = i;
+  m->await = AWAIT_DELETION;
+  m->await_part = i;
 }
 
 static void
@@ -548,7 +779,22 @@ setfsm_call_ended (struct setfsm *m, size_t part, enum setfsm_op op,
     hold_release_ended (m, part, op, end, error);
     break;
   case SETFSM_DELETE:
-    delete_ended (m, part, end, error);
+    if (m->revert)
+      undo_delete_ended (m, part, end, error);
+    else
+      delete_ended (m, part, end, error);
+    break;
+  case SETFSM_PRE_RESTORE_OP:
+    writer_pre_restore_ended (m, part, end, error);
+    break;
+  case SETFSM_POST_RESTORE_OP:
+    writer_post_restore_ended (m, part, end, error);
+    break;
+  case SETFSM_HOLD_REVERT:
+    hold_revert_ended (m, part, end, error, now_ms);
+    break;
+  case SETFSM_REVERT_UNDO:
+    revert_undo_ended (m, part, end, error);
     break;
   }
   advance_if_idle (m, now_ms);
@@ -557,7 +803,7 @@ setfsm_call_ended (struct setfsm *m, size_t part, enum setfsm_op op,
 static void
 deletion_recorded (struct setfsm *m, bool ok)
 {
-  if (ok)
+  if (ok && !m->revert)
     m->parts.ptr[m->await_part].state = SETFSM_P_DELETE_QUEUED;
 }
 
@@ -611,12 +857,24 @@ void
 setfsm_start (struct setfsm *m, int64_t now_ms)
 {
   m->t.start = now_ms;
+  if (m->revert) {
+    m->entering = SETFSM_PRE_RESTORE;
+    send_phase_calls (m, now_ms);
+    return;
+  }
   enter_phase (m, SETFSM_PREPARING);
 }
 
 void
 setfsm_window_ended (struct setfsm *m, int64_t now_ms)
 {
+  if (m->revert) {
+    if (m->phase == SETFSM_PRE_RESTORE || m->phase == SETFSM_HOLDING ||
+        m->phase == SETFSM_REVERTING)
+      abort_set (m, "the window of %u ms ran out before every volume was "
+                 "reverted", m->window_ms);
+    return;
+  }
   if (m->phase != SETFSM_FREEZING && m->phase != SETFSM_HOLDING &&
       m->phase != SETFSM_COMMITTING)
     return;
@@ -624,11 +882,36 @@ setfsm_window_ended (struct setfsm *m, int64_t now_ms)
              "were taken", m->window_ms);
 }
 
+/* A revert's participant PT gone: a pre-restored writer restarts its
+ * application on its own, a provider ends its holds. */
+static void
+revert_peer_gone (struct setfsm *m, size_t part)
+{
+  struct fsm_part *pt = &m->parts.ptr[part];
+
+  if (m->phase != SETFSM_PRE_RESTORE && m->phase != SETFSM_HOLDING &&
+      m->phase != SETFSM_REVERTING)
+    return;
+  if (pt->writer && pt->state == SETFSM_W_PRE_RESTORED) {
+    pt->state = SETFSM_W_RESTORED;    /* it restarted on its own */
+    mark_failed (m, part, "disconnected before post_restore");
+    abort_set (m, "writer %s: disconnected before post_restore", pt->name);
+  }
+  else if (!pt->writer && pt->state == SETFSM_P_HELD) {
+    mark_failed (m, part, "disconnected while holding");
+    abort_set (m, "provider %s: disconnected while holding", pt->name);
+  }
+}
+
 void
 setfsm_peer_gone (struct setfsm *m, size_t part, int64_t now_ms)
 {
   struct fsm_part *pt = &m->parts.ptr[part];
 
+  if (m->revert) {
+    revert_peer_gone (m, part);
+    return;
+  }
   if (m->phase != SETFSM_FREEZING && m->phase != SETFSM_HOLDING)
     return;
   if (pt->writer && pt->state == SETFSM_W_FROZEN) {
@@ -667,6 +950,21 @@ setfsm_new (unsigned window_ms, setfsm_oom_fn *oom)
   m->window_ms = window_ms;
   m->phase = SETFSM_NEW;
   return m;
+}
+
+struct setfsm *
+setfsm_new_revert (unsigned window_ms, setfsm_oom_fn *oom)
+{
+  struct setfsm *m = setfsm_new (window_ms, oom);
+
+  m->revert = true;
+  return m;
+}
+
+bool
+setfsm_is_revert (const struct setfsm *m)
+{
+  return m->revert;
 }
 
 void

@@ -42,7 +42,11 @@ enum setfsm_phase {
   SETFSM_THAWING,
   SETFSM_POST_SNAPSHOT,
   SETFSM_ABORTING,
-  SETFSM_COMMITTED,             /* final: answered committed */
+  SETFSM_PRE_RESTORE,           /* revert: writer.pre_restore */
+  SETFSM_REVERTING,             /* revert: hold.revert */
+  SETFSM_POST_RESTORE,          /* revert: writer.post_restore, the undo
+                                 * set's deletion */
+  SETFSM_COMMITTED,             /* final: answered committed (reverted) */
   SETFSM_FAILED,                /* final: answered failed */
   SETFSM_REJECTED,              /* final: the first record failed */
 };
@@ -57,6 +61,8 @@ enum setfsm_part_state {
   SETFSM_W_THAWED,
   SETFSM_W_DONE,
   SETFSM_W_ABORTED,
+  SETFSM_W_PRE_RESTORED,        /* revert: to post-restore */
+  SETFSM_W_RESTORED,
   /* Providers. */
   SETFSM_P_PENDING,
   SETFSM_P_BEGIN_SENT,          /* hold.begin outstanding */
@@ -72,6 +78,14 @@ enum setfsm_part_state {
   SETFSM_P_UNDOING_COMMITTED,   /* cleanup of a committed one */
   SETFSM_P_DELETED,
   SETFSM_P_DELETE_QUEUED,       /* left to the deleter */
+  /* Providers in a revert. */
+  SETFSM_P_REVERT_SENT,         /* hold.revert outstanding */
+  SETFSM_P_REVERTED,            /* reverted, its undo set pinned */
+  SETFSM_P_REVERT_FAILED,       /* hold.revert refused */
+  SETFSM_P_REVERT_UNKNOWN,      /* hold.revert ended unanswered */
+  SETFSM_P_UNDOING_REVERT,      /* revert.undo outstanding */
+  SETFSM_P_UNDONE,              /* back as it was (or never reverted) */
+  SETFSM_P_UNDO_QUEUED,         /* left to the deleter */
 };
 
 enum setfsm_op {
@@ -84,7 +98,12 @@ enum setfsm_op {
   SETFSM_HOLD_COMMIT,
   SETFSM_HOLD_RELEASE,          /* by the hold id hold.begin gave */
   SETFSM_HOLD_RELEASE_SET,      /* by set id */
-  SETFSM_DELETE,                /* snapshot.delete of the set id */
+  SETFSM_DELETE,                /* snapshot.delete of the set id (of
+                                 * a revert: of the undo set id) */
+  SETFSM_PRE_RESTORE_OP,        /* writer.pre_restore */
+  SETFSM_POST_RESTORE_OP,       /* writer.post_restore */
+  SETFSM_HOLD_REVERT,           /* hold.revert with the undo set id */
+  SETFSM_REVERT_UNDO,           /* revert.undo of the undo set id */
 };
 
 /* How a call ended, as the caller classified it. */
@@ -109,6 +128,13 @@ enum setfsm_act_kind {
   SETFSM_ACT_REPLY_COMMITTED,   /* final */
   SETFSM_ACT_REPLY_FAILED,      /* final: the reason is setfsm_reason */
   SETFSM_ACT_REJECT,            /* final: nothing recorded, nothing sent */
+  /* Revert only. */
+  SETFSM_ACT_UNDO_DONE,         /* PART's undo is done (or not needed):
+                                 * drop its queued undo */
+  SETFSM_ACT_OWE_UNDO,          /* PART's undo failed: the deleter runs
+                                 * its queued undo */
+  SETFSM_ACT_DELETION_DONE,     /* PART deleted the undo set: drop its
+                                 * queued deletion */
 };
 
 /* Set states as recorded in the catalog. */
@@ -121,6 +147,10 @@ enum setfsm_record {
   SETFSM_REC_ABORTING,
   SETFSM_REC_COMMITTED,         /* final, with the snapshots */
   SETFSM_REC_FAILED,            /* final */
+  /* Revert: what the catalog keeps of it, both durable. */
+  SETFSM_REC_UNDO_ARMED,        /* queue revert.undo on every provider */
+  SETFSM_REC_REVERTED,          /* turn them into deletions of the undo
+                                 * set: the revert's point of no return */
 };
 
 struct setfsm_action {
@@ -141,6 +171,16 @@ typedef void setfsm_oom_fn (void);
 /* A set of WINDOW_MS of freeze window, in SETFSM_NEW.  OOM must not
  * return. */
 extern struct setfsm *setfsm_new (unsigned window_ms, setfsm_oom_fn *oom)
+  __attribute__((nonnull));
+/* A set revert (docs/coordinator.md, "Reverting a set"): the writers
+ * get writer.pre_restore and writer.post_restore instead of the freeze
+ * calls, and the providers hold.revert instead of hold.commit, all or
+ * none: a failure undoes every provider (revert.undo).  WINDOW_MS
+ * bounds pre_restore to the last hold.revert. */
+extern struct setfsm *setfsm_new_revert (unsigned window_ms,
+                                         setfsm_oom_fn *oom)
+  __attribute__((nonnull));
+extern bool setfsm_is_revert (const struct setfsm *m)
   __attribute__((nonnull));
 extern void setfsm_free (struct setfsm *m);
 

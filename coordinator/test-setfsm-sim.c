@@ -39,6 +39,28 @@
  *                   lease ends it)
  *   liveness        the machine never waits with nothing outstanding
  *
+ * Half the sets are set reverts (setfsm_new_revert).  A provider keeps,
+ * per revert, whether its volumes hold the reverted content and whether
+ * it holds the undo set; it may answer hold.revert with an error after
+ * reverting (a flush that failed).  The catalog keeps the queued undos
+ * and deletions (durable: they survive the coordinator's crash), which
+ * the deleter runs when a provider registers, but the running revert's
+ * undos.  A revert's invariants:
+ *   all or none     once every provider is back and every deleter ran,
+ *                   the providers of a revert are all reverted or all
+ *                   not; all reverted if it was answered reverted, none
+ *                   if answered failed; no undo set is left anywhere.
+ *                   When a revert is answered failed, a provider still
+ *                   reverted has its undo queued and the deleter told.
+ *   reverted        a revert answered reverted has every provider
+ *                   reverted when answered
+ *   restore         every writer that may have run pre_restore is sent
+ *                   writer.post_restore before the revert is answered
+ *                   (the thaw check), unless the coordinator crashed or
+ *                   the writer was killed (it restarts on its own); and
+ *                   a revert answered reverted reverted no provider
+ *                   while a writer not killed ran its application
+ *
  * Environment: SETFSM_SIM_SEEDS (default 20000), SETFSM_SIM_FIRST (the
  * first seed, default 1), SETFSM_SIM_SEED (just that seed, with a
  * trace), SETFSM_SIM_SECONDS (run consecutive seeds for that long:
@@ -90,9 +112,10 @@ struct call {
   enum setfsm_op op;
 };
 
-/* What a writer did for one set. */
+/* What a writer did for one set (a revert's pre_restore counts as its
+ * freeze, post_restore as its thaw). */
 struct freeze {
-  bool froze, ended, thaw_sent;
+  bool froze, ended, thaw_sent, killed;
   int64_t start, end, lease_end;
 };
 
@@ -115,6 +138,13 @@ struct simset {
   struct hold hd[MAX_PEERS];
   bool pending_deletion[MAX_PEERS];
   bool owed_release[MAX_PEERS];
+  /* Reverts. */
+  bool revert;
+  bool rv_new[MAX_PEERS];       /* the provider holds the reverted content */
+  bool undo_pin[MAX_PEERS];     /* it holds the undo set */
+  int64_t rv_time[MAX_PEERS];   /* when it last reverted */
+  bool undo_queued[MAX_PEERS];  /* the catalog's queued undo */
+  bool undo_owed[MAX_PEERS];    /* the machine told the deleter */
 };
 
 struct peer {
@@ -326,7 +356,10 @@ check_cleanup (struct sim *sim, int set)
   for (p = 0; p < sim->npeers; p++) {
     if (!ss->in_set[p])
       continue;
-    if (ss->fz[p].froze && !ss->fz[p].thaw_sent)
+    /* A writer killed during a revert restarts on its own: nothing
+     * to send it. */
+    if (ss->fz[p].froze && !ss->fz[p].thaw_sent &&
+        !(ss->revert && ss->fz[p].killed))
       violated (sim, "thaw", "set %d answered but writer %d, frozen, was "
                 "sent neither writer.thaw nor writer.abort", set, p);
     if (ss->hd[p].taken && !ss->hd[p].end_sent && !ss->owed_release[p])
@@ -350,6 +383,8 @@ check_step (struct sim *sim)
   for (set = 0; set < MAX_SETS; set++) {
     struct simset *ss = &sim->sets[set];
 
+    if (ss->revert)
+      continue;                 /* records nothing in the set table */
     if (ss->answered_committed && ss->durable_record != SETFSM_REC_COMMITTED)
       violated (sim, "no half commit", "set %d answered committed but "
                 "recorded %s", set, ss->durable_record == -1 ? "nothing"
@@ -363,6 +398,77 @@ check_step (struct sim *sim)
   }
 }
 
+/* A revert at the end: all or none, no undo set left. */
+static void
+check_revert_end (struct sim *sim, int set)
+{
+  struct simset *ss = &sim->sets[set];
+  int p, first = -1;
+
+  for (p = sim->nwriters; p < sim->npeers; p++) {
+    if (!ss->in_set[p])
+      continue;
+    if (ss->undo_pin[p] || ss->undo_queued[p])
+      violated (sim, "all or none", "revert %d left %s on provider %d",
+                set, ss->undo_pin[p] ? "its undo set" : "a queued undo", p);
+    if (first == -1)
+      first = p;
+    else if (ss->rv_new[p] != ss->rv_new[first])
+      violated (sim, "all or none", "revert %d: provider %d is %sreverted, "
+                "provider %d is %sreverted", set, first,
+                ss->rv_new[first] ? "" : "not ", p,
+                ss->rv_new[p] ? "" : "not ");
+    if (ss->answered_committed && !ss->rv_new[p])
+      violated (sim, "all or none", "revert %d answered reverted but "
+                "provider %d is not", set, p);
+    if (ss->answered_failed && ss->rv_new[p])
+      violated (sim, "all or none", "revert %d answered failed but "
+                "provider %d is reverted", set, p);
+  }
+}
+
+/* A revert answered reverted: every provider reverted, while every
+ * writer not killed was stopped. */
+static void
+check_reverted (struct sim *sim, int set)
+{
+  struct simset *ss = &sim->sets[set];
+  int p, w;
+
+  for (p = sim->nwriters; p < sim->npeers; p++) {
+    if (!ss->in_set[p])
+      continue;
+    if (!ss->rv_new[p])
+      violated (sim, "reverted", "revert %d answered reverted but provider "
+                "%d is not", set, p);
+    for (w = 0; w < sim->nwriters; w++) {
+      const struct freeze *f = &ss->fz[w];
+
+      if (ss->in_set[w] && !f->killed &&
+          (!f->froze || f->start > ss->rv_time[p] ||
+           freeze_end (f) < ss->rv_time[p]))
+        violated (sim, "restore", "revert %d: provider %d reverted at %"
+                  PRId64 " ms while writer %d ran its application", set, p,
+                  ss->rv_time[p], w);
+    }
+  }
+}
+
+/* A revert answered failed: a provider still reverted is being undone
+ * (unless the answer raced a request still on its way). */
+static void
+check_revert_failed (struct sim *sim, int set)
+{
+  struct simset *ss = &sim->sets[set];
+  int p;
+
+  for (p = sim->nwriters; p < sim->npeers; p++)
+    if (ss->in_set[p] && ss->rv_new[p] &&
+        !(ss->undo_queued[p] && ss->undo_owed[p]))
+      violated (sim, "all or none", "revert %d answered failed but "
+                "provider %d is reverted and its undo is not owed", set, p);
+}
+
 /* At the end, everything back and every deletion run. */
 static void
 check_end (struct sim *sim)
@@ -371,6 +477,11 @@ check_end (struct sim *sim)
 
   for (set = 0; set < MAX_SETS; set++) {
     struct simset *ss = &sim->sets[set];
+
+    if (ss->revert) {
+      check_revert_end (sim, set);
+      continue;
+    }
 
     if (ss->record != -1 && ss->record != SETFSM_REC_COMMITTED &&
         ss->record != SETFSM_REC_FAILED)
@@ -411,7 +522,7 @@ writer_handles (struct sim *sim, struct call *c)
 {
   struct freeze *f = &sim->sets[c->set].fz[c->peer];
 
-  if (c->op == SETFSM_FREEZE) {
+  if (c->op == SETFSM_FREEZE || c->op == SETFSM_PRE_RESTORE_OP) {
     if (chance (sim, sim->refuse))
       return SETFSM_REFUSED;
     f->froze = true;
@@ -419,11 +530,70 @@ writer_handles (struct sim *sim, struct call *c)
     f->lease_end = sim->now + WINDOW_MS;
     return chance (sim, sim->bad) ? SETFSM_BAD_ANSWER : SETFSM_ANSWERED;
   }
-  if (c->op == SETFSM_THAW || c->op == SETFSM_ABORT)
+  if (c->op == SETFSM_THAW || c->op == SETFSM_ABORT ||
+      c->op == SETFSM_POST_RESTORE_OP)
     end_freeze (f, sim->now);
   if (c->op == SETFSM_PREPARE && chance (sim, sim->refuse))
     return SETFSM_REFUSED;
   return SETFSM_ANSWERED;
+}
+
+/* PROVIDER reverts for SET, pinning its undo set. */
+static void
+provider_reverts (struct sim *sim, int set, int p)
+{
+  struct simset *ss = &sim->sets[set];
+
+  ss->rv_new[p] = ss->undo_pin[p] = true;
+  ss->rv_time[p] = sim->now;
+}
+
+/* PROVIDER runs revert.undo for SET. */
+static enum setfsm_end
+provider_undoes (struct sim *sim, int set, int p)
+{
+  struct simset *ss = &sim->sets[set];
+
+  if (!ss->undo_pin[p])
+    return SETFSM_NOT_FOUND;
+  ss->rv_new[p] = ss->undo_pin[p] = false;
+  return SETFSM_ANSWERED;
+}
+
+/* The calls of a revert that differ from a set's. */
+static enum setfsm_end
+provider_handles_revert (struct sim *sim, struct call *c)
+{
+  struct simset *ss = &sim->sets[c->set];
+  struct hold *h = &ss->hd[c->peer];
+
+  switch (c->op) {
+  case SETFSM_HOLD_REVERT:
+    if (!h->taken || h->ended || sim->now >= h->lease_end ||
+        chance (sim, sim->refuse)) {
+      end_hold (h, sim->now, false);
+      return SETFSM_REFUSED;
+    }
+    provider_reverts (sim, c->set, c->peer);
+    end_hold (h, sim->now, true);
+    /* A flush that failed: reverted, answered an error. */
+    if (chance (sim, sim->refuse))
+      return SETFSM_REFUSED;
+    return chance (sim, sim->bad) ? SETFSM_BAD_ANSWER : SETFSM_ANSWERED;
+  case SETFSM_REVERT_UNDO:
+    if (chance (sim, sim->refuse))
+      return SETFSM_REFUSED;    /* another hold on the volume */
+    return provider_undoes (sim, c->set, c->peer);
+  case SETFSM_DELETE:
+    if (chance (sim, sim->refuse))
+      return SETFSM_REFUSED;
+    if (!ss->undo_pin[c->peer])
+      return SETFSM_NOT_FOUND;
+    ss->undo_pin[c->peer] = false;
+    return SETFSM_ANSWERED;
+  default:
+    return SETFSM_REFUSED;
+  }
 }
 
 /* A hold release by id or by set id, or a deletion, from any coordinator
@@ -433,6 +603,10 @@ provider_handles (struct sim *sim, struct call *c)
 {
   struct hold *h = &sim->sets[c->set].hd[c->peer];
 
+  if (sim->sets[c->set].revert && (c->op == SETFSM_HOLD_REVERT ||
+                                   c->op == SETFSM_REVERT_UNDO ||
+                                   c->op == SETFSM_DELETE))
+    return provider_handles_revert (sim, c);
   switch (c->op) {
   case SETFSM_HOLD_BEGIN:
     if (chance (sim, sim->refuse))
@@ -509,8 +683,15 @@ apply_deletions (struct sim *sim, int p)
       end_hold (&ss->hd[p], sim->now, false);
       ss->owed_release[p] = false;
     }
+    /* The deleter leaves the running revert's undos to it. */
+    if (ss->undo_queued[p] && !(sim->fsm != NULL && set == sim->running)) {
+      provider_undoes (sim, set, p);
+      ss->undo_queued[p] = false;
+    }
     if (ss->pending_deletion[p]) {
       ss->hd[p].pinned = false;
+      if (ss->revert)
+        ss->undo_pin[p] = false;
       ss->pending_deletion[p] = false;
     }
   }
@@ -542,10 +723,11 @@ send_request (struct sim *sim, const struct setfsm_action *a)
   c->peer_epoch = pr->epoch;
   c->op = a->op;
   ss->calls_made++;
-  if (a->op == SETFSM_THAW || a->op == SETFSM_ABORT)
+  if (a->op == SETFSM_THAW || a->op == SETFSM_ABORT ||
+      a->op == SETFSM_POST_RESTORE_OP)
     ss->fz[peer].thaw_sent = true;
   if (a->op == SETFSM_HOLD_COMMIT || a->op == SETFSM_HOLD_RELEASE ||
-      a->op == SETFSM_HOLD_RELEASE_SET)
+      a->op == SETFSM_HOLD_RELEASE_SET || a->op == SETFSM_HOLD_REVERT)
     ss->hd[peer].end_sent = true;
   trace (sim, "coordinator sends %s to peer %d", setfsm_op_method (a->op),
          peer);
@@ -568,12 +750,39 @@ send_request (struct sim *sim, const struct setfsm_action *a)
   }
 }
 
+/* A revert's records: the catalog's undos, then their settling into
+ * deletions of the undo set, each one durable transaction. */
+static void
+save_revert_record (struct sim *sim, const struct setfsm_action *a, bool ok)
+{
+  struct simset *ss = &sim->sets[sim->running];
+  int p;
+
+  trace (sim, "record %s: %s", setfsm_record_name (a->record),
+         ok ? "saved" : "fails");
+  for (p = sim->nwriters; ok && p < sim->npeers; p++) {
+    if (!ss->in_set[p])
+      continue;
+    if (a->record == SETFSM_REC_UNDO_ARMED)
+      ss->undo_queued[p] = true;
+    else if (ss->undo_queued[p]) {
+      ss->undo_queued[p] = false;
+      ss->pending_deletion[p] = true;
+    }
+  }
+  setfsm_recorded (sim->fsm, ok, ok ? NULL : "disk I/O error", sim->now);
+}
+
 static void
 save_record (struct sim *sim, const struct setfsm_action *a)
 {
   struct simset *ss = &sim->sets[sim->running];
   bool ok = !chance (sim, sim->record_fail);
 
+  if (ss->revert) {
+    save_revert_record (sim, a, ok);
+    return;
+  }
   trace (sim, "record %s: %s", setfsm_record_name (a->record),
          ok ? "saved" : "fails");
   if (ok) {
@@ -662,11 +871,23 @@ run_action (struct sim *sim, const struct setfsm_action *a)
   case SETFSM_ACT_OWE_RELEASE:
     ss->owed_release[ss->part_peer[a->part]] = true;
     break;
+  case SETFSM_ACT_UNDO_DONE:
+    ss->undo_queued[ss->part_peer[a->part]] = false;
+    break;
+  case SETFSM_ACT_OWE_UNDO:
+    ss->undo_owed[ss->part_peer[a->part]] = true;     /* the deleter's */
+    break;
+  case SETFSM_ACT_DELETION_DONE:
+    ss->pending_deletion[ss->part_peer[a->part]] = false;
+    break;
   case SETFSM_ACT_REPLY_COMMITTED:
     trace (sim, "set %d answered committed", sim->running);
     ss->answered_committed = true;
     sim->committed++;
-    check_cut (sim, sim->running, "answered committed");
+    if (ss->revert)
+      check_reverted (sim, sim->running);
+    else
+      check_cut (sim, sim->running, "answered committed");
     check_cleanup (sim, sim->running);
     set_answered (sim);
     return false;
@@ -675,6 +896,8 @@ run_action (struct sim *sim, const struct setfsm_action *a)
            setfsm_reason (sim->fsm));
     ss->answered_failed = true;
     sim->failed++;
+    if (ss->revert)
+      check_revert_failed (sim, sim->running);
     check_cleanup (sim, sim->running);
     set_answered (sim);
     return false;
@@ -740,7 +963,11 @@ kill_peer (struct sim *sim, int p)
   pr->alive = false;
   pr->epoch++;
   for (set = 0; set < MAX_SETS; set++) {
-    end_freeze (&sim->sets[set].fz[p], sim->now);
+    struct freeze *f = &sim->sets[set].fz[p];
+
+    if (f->froze && !f->ended)
+      f->killed = true;
+    end_freeze (f, sim->now);
     end_hold (&sim->sets[set].hd[p], sim->now, false);
   }
   for (i = 0; i < sim->ncalls; i++)
@@ -861,7 +1088,9 @@ start_set (struct sim *sim, int set)
     sim->peers[p].alive = true;
     apply_deletions (sim, p);
   }
-  sim->fsm = setfsm_new (WINDOW_MS, out_of_memory);
+  ss->revert = chance (sim, 5000);
+  sim->fsm = ss->revert ? setfsm_new_revert (WINDOW_MS, out_of_memory)
+    : setfsm_new (WINDOW_MS, out_of_memory);
   sim->running = set;
   ss->started = true;
   for (p = 0; p < sim->npeers; p++) {

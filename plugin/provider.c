@@ -312,9 +312,9 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
 /* What the coordinator may call on a provider (docs/protocol.md,
  * Part 2: provider.register); ping is answered by rpcpeer itself. */
 static const char *const link_methods[] = {
-  "volume.list", "hold.begin", "hold.commit", "hold.release",
-  "snapshot.delete", "snapshot.diff", "snapshot.hold", "snapshot.release",
-  NULL
+  "volume.list", "hold.begin", "hold.commit", "hold.revert",
+  "hold.release", "revert.undo", "snapshot.delete", "snapshot.diff",
+  "snapshot.hold", "snapshot.release", NULL
 };
 
 /* "a, b and c": the methods of link_methods, for the refusal. */

@@ -827,11 +827,14 @@ static const struct proto_param hold_revert_params[] = {
   { "hold_id", PROTO_UUID, true, 0, 0 },
   { "set_id", PROTO_UUID, true, 0, 0 },
   { "force", PROTO_ANY, false, 0, 0 },
+  { "undo_set_id", PROTO_UUID, false, 0, 0 },
   PROTO_END_PARAMS
 };
 
 /* The revert variant of hold.commit: every held volume reverted to its
- * snapshot of the set SET_ID, all or none (pool_hold_revert). */
+ * snapshot of the set SET_ID, all or none (pool_hold_revert); with
+ * UNDO_SET_ID, what each volume held before is pinned as that set in
+ * the same step, for revert.undo. */
 static json_t *
 hold_revert (const struct rpc_context *ctx, json_t *params,
              struct rpcerr *e)
@@ -839,8 +842,10 @@ hold_revert (const struct rpc_context *ctx, json_t *params,
   CLEANUP_FREE struct sv_revert_result *res = NULL;
   CLEANUP_FREE const char **ids = NULL;
   char hold_id[UUID_STRLEN + 1], set_id[UUID_STRLEN + 1];
+  char undo_id[UUID_STRLEN + 1];
   struct sv_hold *hold = NULL;
-  struct uuid hold_uuid, set_uuid;
+  struct uuid hold_uuid, set_uuid, undo_uuid;
+  const char *undo = NULL;
   size_t n = 0, i;
   int force;
   json_t *list;
@@ -849,6 +854,8 @@ hold_revert (const struct rpc_context *ctx, json_t *params,
     return NULL;
   get_uuid (params, "hold_id", hold_id, &hold_uuid);
   get_uuid (params, "set_id", set_id, &set_uuid);
+  if (get_uuid (params, "undo_set_id", undo_id, &undo_uuid))
+    undo = undo_id;
   switch (holds_take (ctx->holds, &hold_uuid, &hold, &n)) {
   case HOLD_ACTIVE:
     break;
@@ -878,7 +885,7 @@ hold_revert (const struct rpc_context *ctx, json_t *params,
   }
   for (i = 0; i < n; i++)
     ids[i] = set_id;
-  if (pool_hold_revert (ctx->pool, hold, ids, force, res) == -1)
+  if (pool_hold_revert (ctx->pool, hold, ids, force, undo, res) == -1)
     return fail_engine (e);
   list = revert_json (res, n, e);
   if (list == NULL)
@@ -1043,6 +1050,37 @@ policy_events (const struct rpc_context *ctx, json_t *params,
   return json_incref (list);
 }
 
+static const struct proto_param revert_undo_params[] = {
+  { "undo_set_id", PROTO_UUID, true, 0, 0 },
+  PROTO_END_PARAMS
+};
+
+/* Bring back the volumes an undoable hold.revert reverted
+ * (pool_revert_undo), then delete the undo set: the volumes are back
+ * whether or not that works (a snapshot of it open), so a failed
+ * deletion is "deleted": 0, for the coordinator to retry. */
+static json_t *
+revert_undo (const struct rpc_context *ctx, json_t *params,
+             struct rpcerr *e)
+{
+  CLEANUP_FREE struct sv_revert_result *res = NULL;
+  char undo_id[UUID_STRLEN + 1];
+  struct uuid u;
+  size_t n, deleted;
+  json_t *list;
+
+  get_uuid (params, "undo_set_id", undo_id, &u);
+  if (pool_revert_undo (ctx->pool, undo_id, &res, &n) == -1)
+    return fail_engine (e);
+  if (pool_snapshot_delete (ctx->pool, undo_id, &deleted) == -1)
+    deleted = 0;
+  list = revert_json (res, n, e);
+  if (list == NULL)
+    return NULL;
+  return pack (e, "{s:s, s:o, s:I}", "undo_set_id", undo_id,
+               "reverted", list, "deleted", (json_int_t) deleted);
+}
+
 static const struct method {
   const char *name;
   const struct proto_param *params;
@@ -1064,6 +1102,7 @@ static const struct method {
   { "hold.begin", hold_begin_params, hold_begin },
   { "hold.commit", hold_commit_params, hold_commit },
   { "hold.revert", hold_revert_params, hold_revert },
+  { "revert.undo", revert_undo_params, revert_undo },
   { "hold.release", hold_release_params, hold_release },
   { "policy.get", policy_get_params, policy_get },
   { "policy.set", policy_set_params, policy_set },

@@ -389,7 +389,12 @@ struct sv_revert_result {
  * Unless FORCE, a volume with open views of its live volume is
  * refused; with FORCE it is reverted under them: each read returns the
  * old content or the new one, never a mix, and what clients cached is
- * theirs to drop.  RES: one result per held volume.  0, or -1 with
+ * theirs to drop.  With UNDO_SET_ID (a UUID, not NULL), the live
+ * generation of every held volume is first pinned as a snapshot of
+ * the set UNDO_SET_ID (label REVERT_UNDO_LABEL), with the writes still
+ * held and in the same flush as the REVERT records, so that
+ * pool_revert_undo can bring the volumes back: EEXIST if that id is
+ * taken.  RES: one result per held volume.  0, or -1 with
  * errno, nothing reverted: EINVAL (a bad id), ENOENT (the volume has
  * no such snapshot, or it was deleted meanwhile), EXDEV (the snapshot
  * is another volume's), EBUSY (live volume open, no FORCE), ENOSPC (no
@@ -400,8 +405,27 @@ struct sv_revert_result {
  * as open: their deletion fails with EBUSY.  May block. */
 extern int pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
                              const char *const *snapshots, int force,
+                             const char *undo_set_id,
                              struct sv_revert_result *res)
-  __attribute__((nonnull (1, 2, 3, 5)));
+  __attribute__((nonnull (1, 2, 3, 6)));
+
+/* The label of the snapshots an undoable revert pins. */
+#define REVERT_UNDO_LABEL "revert-undo"
+
+/* Undo a revert made with UNDO_SET_ID (docs/design.md, "Reverting a
+ * set across providers"): revert, with force, every volume that has a
+ * snapshot of the set UNDO_SET_ID to it (each volume of the revert
+ * that pinned it, whether or not its REVERT record became durable),
+ * all or none.  The caller then deletes the set (pool_snapshot_delete):
+ * until it does, an undo done again reverts to it again.  *RESP
+ * (malloc'd, the caller frees it) and *NP: one result per volume
+ * reverted back.  0, or -1 with errno: EINVAL (a bad id), ENOENT (no
+ * volume has a snapshot of the set: nothing to undo, or undone and
+ * deleted already), or pool_hold's and pool_hold_revert's.  May
+ * block. */
+extern int pool_revert_undo (struct sv_pool *pool, const char *undo_set_id,
+                             struct sv_revert_result **resp, size_t *np)
+  __attribute__((nonnull));
 
 /* pool_hold and pool_hold_revert of one volume. */
 extern int pool_volume_revert (struct sv_pool *pool, const char *name,

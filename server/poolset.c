@@ -36,6 +36,16 @@
  *   5. Reclaim what only the abandoned generations read, and flush.
  *   6. Uncount the snapshots, end the hold.
  * Writes are held for steps 2-3 only, which do no I/O.
+ *
+ * An undoable revert (UNDO_SET_ID, a set revert through the
+ * coordinator) first pins, in step 2, every volume's live generation
+ * as a snapshot of the undo set, then prepares the reverts: the pin
+ * moves the live generation that the REVERT record names.  Step 4
+ * makes the pins and the REVERT records durable in one flush per
+ * volume; the pin's record comes first in the journal, so a crash
+ * leaves neither, the pin alone, or both: pool_revert_undo brings a
+ * volume back in each case (reverting to the pin, the content the
+ * volume had, when the REVERT record was lost).
  */
 
 #include <config.h>
@@ -57,6 +67,7 @@
 #include "pool-internal.h"
 #include "proto.h"
 #include "timespec.h"
+#include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
 
@@ -445,19 +456,73 @@ revert_unfind (struct sv_hold *hold, const struct uuid *ids, size_t n)
   }
 }
 
-/* Steps 2 and 3: prepare all, then apply all.  Gates held. */
+/* Remove the undo snapshots PINS[0..N) of HOLD's volumes (a revert
+ * that did not happen), keeping the error being reported.  Gates
+ * held. */
+static void
+revert_unpin (struct sv_hold *hold, const struct uuid *pins, size_t n)
+{
+  char msg[1024];
+  int e = errno;
+  size_t k;
+
+  snprintf (msg, sizeof msg, "%s", sv_errmsg ());
+  for (k = 0; k < n; k++)
+    volume_snap_remove (hold->vols[k], &pins[k]);
+  sv_error (e, "%s", msg);
+}
+
+/* Step 2 with UNDO: pin the live generation of every held volume as
+ * the set UNDO (its snapshot ids into PINS), under ids_mu as
+ * pool_hold_commit's phase 2.  All or none.  Gates held. */
 static int
-revert_apply_all (struct sv_hold *hold, const struct uuid *ids,
-                  struct revert_prep *rp)
+revert_pin_undo (struct sv_pool *pool, struct sv_hold *hold,
+                 const char *undo, struct uuid *pins)
+{
+  struct uuid set;
+  uint32_t gen;
+  size_t k;
+
+  if (uuid_parse (undo, &set) == -1)
+    return sv_error (EINVAL, "invalid undo set id '%.64s': expected a UUID",
+                     undo);
+  sv_lock (&pool->ids_mu, LOCK_IDS);
+  if (set_id_taken (pool, hold, &set, undo) == -1) {
+    sv_unlock (&pool->ids_mu, LOCK_IDS);
+    return -1;
+  }
+  for (k = 0; k < hold->n; k++)
+    if (volume_pin (hold->vols[k], &set, REVERT_UNDO_LABEL, &pins[k],
+                    &gen) == -1)
+      break;
+  sv_unlock (&pool->ids_mu, LOCK_IDS);
+  if (k < hold->n) {
+    revert_unpin (hold, pins, k);
+    return -1;
+  }
+  return 0;
+}
+
+/* Steps 2 and 3: pin the undo set (with UNDO), prepare all, then
+ * apply all.  The pins come first: a pin moves the live generation,
+ * which the prepared revert's record names.  Gates held. */
+static int
+revert_apply_all (struct sv_pool *pool, struct sv_hold *hold,
+                  const struct uuid *ids, const char *undo,
+                  struct revert_prep *rp, struct uuid *pins)
 {
   size_t k, j;
 
+  if (undo != NULL && revert_pin_undo (pool, hold, undo, pins) == -1)
+    return -1;
   for (k = 0; k < hold->n; k++)
     if (volume_revert_prepare (hold->vols[k], &ids[k], &rp[k]) == -1) {
       int e = errno;
       for (j = 0; j < k; j++)
         volume_revert_cancel (hold->vols[j], &rp[j]);
       errno = e;
+      if (undo != NULL)
+        revert_unpin (hold, pins, hold->n);
       return -1;
     }
   for (k = 0; k < hold->n; k++)
@@ -468,15 +533,16 @@ revert_apply_all (struct sv_hold *hold, const struct uuid *ids,
 int
 pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
                   const char *const *snapshots, int force,
-                  struct sv_revert_result *res)
+                  const char *undo_set_id, struct sv_revert_result *res)
 {
   CLEANUP_FREE struct uuid *ids = calloc (hold->n, sizeof *ids);
+  CLEANUP_FREE struct uuid *pins = calloc (hold->n, sizeof *pins);
   CLEANUP_FREE struct revert_prep *rp = calloc (hold->n, sizeof *rp);
   size_t k, found = 0;
   char msg[1024];
   int r = -1;
 
-  if (ids == NULL || rp == NULL) {
+  if (ids == NULL || pins == NULL || rp == NULL) {
     sv_error (ENOMEM, "out of memory");
     unhold (pool, hold, 1);
     return -1;
@@ -498,7 +564,7 @@ pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
   sv_unlock (&pool->mu, LOCK_POOL);
 
   /* 2, 3. */
-  r = revert_apply_all (hold, ids, rp);
+  r = revert_apply_all (pool, hold, ids, undo_set_id, rp, pins);
   for (k = 0; k < hold->n; k++)
     gate_release (&hold->vols[k]->gate);
   if (r == 0) {
@@ -549,7 +615,76 @@ pool_volume_revert (struct sv_pool *pool, const char *name,
 
   if (hold == NULL)
     return -1;
-  return pool_hold_revert (pool, hold, &snapshot, force, res);
+  return pool_hold_revert (pool, hold, &snapshot, force, NULL, res);
+}
+
+int
+pool_revert_undo (struct sv_pool *pool, const char *set_id,
+                  struct sv_revert_result **resp, size_t *np)
+{
+  CLEANUP_FREE char (*copies)[SV_NAME_MAX + 1] = NULL;
+  CLEANUP_FREE const char **names = NULL;
+  CLEANUP_FREE const char **ids = NULL;
+  struct sv_revert_result *res = NULL;
+  struct sv_hold *hold;
+  struct volume *v;
+  struct uuid set;
+  size_t n = 0, cap = 0, k;
+
+  *resp = NULL;
+  *np = 0;
+  if (uuid_parse (set_id, &set) == -1)
+    return sv_error (EINVAL, "invalid undo set id '%.64s': expected a UUID",
+                     set_id);
+  /* Copies of the names: the hold below finds each volume again under
+   * pool->mu (one deleted meanwhile fails it with ENOENT). */
+  sv_lock (&pool->mu, LOCK_POOL);
+  for (v = pool->volumes; v; v = v->next) {
+    ssize_t i;
+
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
+    i = volume_snap_index (v, &set, 1);
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (i < 0)
+      continue;
+    if (n == cap) {
+      size_t c = cap;
+      char (*nc)[SV_NAME_MAX + 1] = vector_grow (copies, n, &c, 1,
+                                                 sizeof *nc);
+
+      if (nc == NULL) {
+        sv_unlock (&pool->mu, LOCK_POOL);
+        return sv_error (ENOMEM, "out of memory");
+      }
+      copies = nc;
+      cap = c;
+    }
+    snprintf (copies[n++], sizeof copies[0], "%s", v->name);
+  }
+  sv_unlock (&pool->mu, LOCK_POOL);
+  if (n == 0)
+    return sv_error (ENOENT, "no volume has a snapshot of undo set %s:"
+                     " nothing to undo", set_id);
+  names = calloc (n, sizeof *names);
+  ids = calloc (n, sizeof *ids);
+  res = calloc (n, sizeof *res);
+  if (names == NULL || ids == NULL || res == NULL) {
+    free (res);
+    return sv_error (ENOMEM, "out of memory");
+  }
+  for (k = 0; k < n; k++) {
+    names[k] = copies[k];
+    ids[k] = set_id;
+  }
+  hold = pool_hold (pool, names, n, 10000);
+  if (hold == NULL ||
+      pool_hold_revert (pool, hold, ids, 1, NULL, res) == -1) {
+    free (res);
+    return -1;
+  }
+  *resp = res;
+  *np = n;
+  return 0;
 }
 
 int

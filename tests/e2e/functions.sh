@@ -202,7 +202,8 @@ start_writer ()
     if [ -f "$hook" ]; then
         chmod +x "$hook"
         args+=(--prepare "$hook" --freeze "$hook" --thaw "$hook"
-               --post-snapshot "$hook" --abort "$hook")
+               --post-snapshot "$hook" --abort "$hook"
+               --pre-restore "$hook" --post-restore "$hook")
     fi
     echo "+ $SNAPVOL_WRITER ${args[*]}" >>"$tmp/$name.log"
     "${ctl_env[@]}" "$SNAPVOL_WRITER" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
@@ -241,6 +242,20 @@ events ()
 event_time ()
 {
     awk -v e="$2" -v s="$3" '$2 == e && $3 == s { print $1; exit }' "$tmp/$1.evlog"
+}
+
+# ctl_admin ARGS...: snapvolctl against the coordinator as the admin
+# (certificate ops): set revert.
+ctl_admin ()
+{
+    ctl_as ops "$@"
+}
+
+# live_closed NAME VOLUME: true once provider NAME's live VOLUME has no
+# NBD connection left (nbdkit closes one a moment after its client).
+live_closed ()
+{
+    [ "$(pctl "$1" --json volume list "$2" | jq '.[0].open_count')" = 0 ]
 }
 
 # nbd_write URI OFFSET TEXT: write TEXT at OFFSET and flush.

@@ -4,9 +4,10 @@
 #
 # test-provider-link-denies-control-methods.sh: over the provider link
 # the plugin serves only what the coordinator protocol needs
-# (volume.list, hold.begin, hold.commit, hold.release, snapshot.delete,
-# snapshot.diff, snapshot.hold, snapshot.release and ping); every other control method -- volume.create,
-# volume.delete, snapshot.create, snapshot.list, pool.info -- is
+# (volume.list, hold.begin, hold.commit, hold.revert, hold.release,
+# revert.undo, snapshot.delete, snapshot.diff, snapshot.hold,
+# snapshot.release and ping); every other control method -- volume.create,
+# volume.delete, volume.revert, snapshot.create, snapshot.list, pool.info -- is
 # refused with -32601 and does nothing, while the control socket still
 # serves them all.
 
@@ -18,11 +19,14 @@ start_fake <<'PY'
 import uuid
 
 p = coord.wait_register("provider.register")
-allowed = ("only volume.list, hold.begin, hold.commit, hold.release, "
-           "snapshot.delete, snapshot.diff, snapshot.hold and snapshot.release")
+allowed = ("only volume.list, hold.begin, hold.commit, hold.revert, "
+           "hold.release, revert.undo, snapshot.delete, snapshot.diff, "
+           "snapshot.hold and snapshot.release")
 for method, params in (
         ("volume.create", {"name": "x", "size": 1048576}),
         ("volume.delete", {"name": "v"}),
+        ("volume.revert", {"name": "v",
+                           "snapshot": "0b7d1c32-58a4-4c6e-9f4b-2d1e0c3a9b11"}),
         ("snapshot.create", {"volumes": ["v"], "label": "sneaky"}),
         ("snapshot.list", {}),
         ("pool.info", None),

@@ -5,11 +5,18 @@
 # into the test's directory, for the tests of what is installed.
 # Sourced after tests/functions.sh.
 
+# The make of `make check` passes its flags (-w, the jobserver) in the
+# environment; the makes run here are makes of their own.
+_make ()
+{
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"
+}
+
 # make_var NAME: the value of the variable NAME in the build tree's
 # top Makefile (prefix, libdir, ...), fully expanded.
 make_var ()
 {
-    make -s -C "$abs_top_builddir" --no-print-directory \
+    _make -s -C "$abs_top_builddir" --no-print-directory \
         -f Makefile -f - _print_var VAR="$1" <<'MK'
 _print_var:
 	@echo '$($(VAR))'
@@ -30,7 +37,7 @@ install_tree ()
     local lock
     lock=${TMPDIR:-/tmp}/snapvol-install-$(printf '%s' "$abs_top_builddir" | md5sum | cut -c1-16).lock
     flock "$lock" \
-        make -s -C "$abs_top_builddir" install DESTDIR="$destdir" \
+        env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$abs_top_builddir" install DESTDIR="$destdir" \
         >"$tmp/install.log" 2>&1 ||
         fail "make install DESTDIR=$destdir failed: $(tail -20 "$tmp/install.log")"
 }

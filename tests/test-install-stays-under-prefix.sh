@@ -57,7 +57,7 @@ if command -v man >/dev/null; then
 fi
 
 flock "${TMPDIR:-/tmp}/snapvol-install-$(printf '%s' "$abs_top_builddir" | md5sum | cut -c1-16).lock" \
-    make -s -C "$abs_top_builddir" uninstall DESTDIR="$destdir" >"$tmp/uninstall.log" 2>&1 ||
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$abs_top_builddir" uninstall DESTDIR="$destdir" >"$tmp/uninstall.log" 2>&1 ||
     fail "make uninstall failed: $(tail "$tmp/uninstall.log")"
 left=$(find "$destdir" -type f -o -type l)
 assert_eq "$left" "" "files left after make uninstall"

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct parse {
   int handshake_timeout_line, handshakes_per_address_line;
   int reserved_connections_line;
   int keep_sets_line;
+  int user_line;
 };
 
 static void perror_at (struct parse *p, int line, const char *fmt, ...)
@@ -294,6 +296,35 @@ parse_listen (struct parse *p, char **words, int n)
     perror_at (p, p->line, "%m");
 }
 
+/* user NAME: looked up now, so that an unknown user stops the start
+ * (and --check-config) with the line that named it. */
+static void
+parse_user (struct parse *p, char **words, int n)
+{
+  struct config *conf = p->conf;
+  struct passwd *pw;
+
+  if (n != 2) {
+    perror_at (p, p->line, "'user' takes one argument: a user name");
+    return;
+  }
+  if (!first_time (p, words[0], &p->user_line))
+    return;
+  errno = 0;
+  pw = getpwnam (words[1]);
+  if (pw == NULL) {
+    if (errno == 0 || errno == ENOENT || errno == ESRCH)
+      perror_at (p, p->line, "'user': no such user '%s'", words[1]);
+    else
+      perror_at (p, p->line, "'user': getpwnam %s: %m", words[1]);
+    return;
+  }
+  conf->user_uid = pw->pw_uid;
+  conf->user_gid = pw->pw_gid;
+  if ((conf->user = strdup (words[1])) == NULL)
+    perror_at (p, p->line, "%m");
+}
+
 static const struct {
   const char *name;
   unsigned role;
@@ -372,6 +403,8 @@ parse_line (struct parse *p, char *line)
     set_file (p, words, n, &conf->catalog, &p->catalog_line, false);
   else if (strcmp (words[0], "pid-file") == 0)
     set_file (p, words, n, &conf->pid_file, &p->pid_file_line, false);
+  else if (strcmp (words[0], "user") == 0)
+    parse_user (p, words, n);
   else if (strcmp (words[0], "hold-timeout") == 0)
     set_duration (p, words, n, &conf->hold_timeout_ms, &p->hold_timeout_line,
                   1, 60000, "1ms to 60s");
@@ -509,5 +542,6 @@ conf_free (struct config *conf)
   free (conf->ca);
   free (conf->catalog);
   free (conf->pid_file);
+  free (conf->user);
   free (conf);
 }

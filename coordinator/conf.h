@@ -8,6 +8,7 @@
 #define SNAPVOL_CONF_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "vector.h"
 
@@ -58,6 +59,9 @@ struct config {
   char *certificate, *key, *ca;
   char *catalog;
   char *pid_file;               /* NULL: none */
+  char *user;                   /* NULL: keep the user we started as; */
+  uid_t user_uid;               /* else its ids, looked up by conf_load */
+  gid_t user_gid;
   unsigned hold_timeout_ms;     /* set.create's defaults and maxima */
   unsigned freeze_window_ms;
   unsigned heartbeat_ms;

@@ -7,8 +7,9 @@
  *
  * Startup order, so that every error a user can fix is reported on the
  * terminal before the daemon detaches: read the configuration (all its
- * errors), load the TLS files, bind the listening sockets, open the
- * catalog; then fork, reopen the catalog in the daemon (its lock
+ * errors), load the TLS files, bind the listening sockets, become the
+ * configured user (which is why this comes after the two steps that may
+ * need root), open the catalog; then fork, reopen the catalog in the daemon (its lock
  * belongs to a process), record unfinished sets failed (recovery),
  * and serve.
  */
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,37 @@ write_pid_file (const char *path)
     return -1;
   }
   close (fd);
+  return 0;
+}
+
+/* Become the user of the 'user' directive, for good: the groups, then
+ * the real, effective and saved group and user ids, so that nothing
+ * can take root back.  Called once the listeners are bound and the
+ * TLS files are read.  Already running as that user, there is nothing
+ * to do.  -1 after logging which step failed. */
+static int
+drop_privileges (const struct config *conf)
+{
+  uid_t uid = conf->user_uid;
+  gid_t gid = conf->user_gid;
+
+  if (getuid () == uid && geteuid () == uid && getgid () == gid &&
+      getegid () == gid)
+    return 0;
+  if (initgroups (conf->user, gid) == -1) {
+    log_warn ("user %s: initgroups", conf->user);
+    return -1;
+  }
+  if (setresgid (gid, gid, gid) == -1) {
+    log_warn ("user %s: setresgid %u", conf->user, (unsigned) gid);
+    return -1;
+  }
+  if (setresuid (uid, uid, uid) == -1) {
+    log_warn ("user %s: setresuid %u", conf->user, (unsigned) uid);
+    return -1;
+  }
+  log_info ("running as user %s (uid %u, gid %u)", conf->user,
+            (unsigned) uid, (unsigned) gid);
   return 0;
 }
 
@@ -331,7 +364,9 @@ main (int argc, char **argv)
     log_warnx ("%s: no 'allow' directive: every peer will be refused",
                opt.path);
 
-  if (listeners_bind (&co) == -1 || (co.cat = open_catalog (conf)) == NULL)
+  if (listeners_bind (&co) == -1 ||
+      (conf->user && drop_privileges (conf) == -1) ||
+      (co.cat = open_catalog (conf)) == NULL)
     goto fail;
   if (!opt.foreground) {
     catalog_close (co.cat);

@@ -27,6 +27,7 @@
 
 #include "cleanup.h"
 #include "control.h"
+#include "exposure.h"
 #include "pool.h"
 #include "provider.h"
 #include "retention.h"
@@ -380,6 +381,7 @@ snapvol_get_ready (void)
 static int
 snapvol_after_fork (void)
 {
+  exposure_check ();
   if (control && control_start (control) == -1)
     return -1;
   retention = retention_start (pool, retention_interval);

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,9 +522,10 @@ pool_room_made (struct sv_pool *pool)
 }
 
 /* The index in SI of the oldest snapshot whose set has nothing held or
- * open, or N. */
+ * open and was not TRIED already, or N. */
 static size_t
-oldest_free (const struct sv_snapshot_info *si, size_t n, uint64_t now)
+oldest_free (const struct sv_snapshot_info *si, size_t n, uint64_t now,
+             const bool *tried)
 {
   size_t i, k, best = n;
   char own[400];
@@ -531,6 +533,8 @@ oldest_free (const struct sv_snapshot_info *si, size_t n, uint64_t now)
   for (i = 0; i < n; i++) {
     int ok = 1;
 
+    if (tried[i])
+      continue;
     if (best < n && (si[i].created > si[best].created ||
                      (si[i].created == si[best].created &&
                       si[i].generation >= si[best].generation)))
@@ -550,7 +554,8 @@ pool_make_room (struct sv_pool *pool, uint64_t seen)
 {
   char msg[1024], (*reason)[SV_POLICY_REASON_MAX + 1] = NULL;
   struct sv_snapshot_info *si = NULL;
-  size_t n = 0, i, k;
+  bool *tried = NULL;
+  size_t n = 0, i, k, refused = 0;
   int e = errno, r = 0;
   enum sv_on_full action;
 
@@ -567,25 +572,38 @@ pool_make_room (struct sv_pool *pool, uint64_t seen)
   }
   if (pool_snapshot_list_brief (pool, &si, &n) == -1)
     goto out;
-  i = oldest_free (si, n, pool_now (pool));
-  if (i == n) {
-    say (pool, "policy: %s; no snapshot can be deleted to make room (each "
-         "is held or open), the write fails", msg);
-    goto out;
-  }
-  reason = calloc (n, sizeof *reason);
-  if (reason == NULL)
+  reason = calloc (n ? n : 1, sizeof *reason);
+  tried = calloc (n ? n : 1, sizeof *tried);
+  if (reason == NULL || tried == NULL)
     goto out;
   for (k = 0; k < n; k++)
     text (reason[k], sizeof reason[k], "space (delete-oldest): %s; the "
               "oldest snapshot neither held nor open goes first", msg);
-  if (delete_set (pool, "space", si, n, i, reason) > 0) {
-    space_forget (&pool->space);
-    __atomic_add_fetch (&pool->room_made, 1, __ATOMIC_RELEASE);
-    r = 1;
+  /* A set whose deletion is refused (a clone reads through to it, or it
+   * was held or opened since the listing) is kept, with its event, and
+   * the next oldest is tried. */
+  while ((i = oldest_free (si, n, pool_now (pool), tried)) < n) {
+    if (delete_set (pool, "space", si, n, i, reason) > 0) {
+      space_forget (&pool->space);
+      __atomic_add_fetch (&pool->room_made, 1, __ATOMIC_RELEASE);
+      r = 1;
+      goto out;
+    }
+    for (k = 0; k < n; k++)
+      if (strcmp (si[k].set_id, si[i].set_id) == 0)
+        tried[k] = true;
+    refused++;
   }
+  if (refused == 0)
+    say (pool, "policy: %s; no snapshot can be deleted to make room (each "
+         "is held or open), the write fails", msg);
+  else
+    say (pool, "policy: %s; no snapshot can be deleted to make room (each "
+         "is held or open, or refused its deletion: %zu set(s)), the write "
+         "fails", msg, refused);
  out:
   pthread_mutex_unlock (&pool->apply_mu);
+  free (tried);
   free (reason);
   free (si);
   sv_error (e, "%s", msg);

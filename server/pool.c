@@ -541,6 +541,19 @@ pool_default_cluster_size (struct sv_pool *pool)
   return pool->default_cluster_size;
 }
 
+size_t
+pool_volume_count (struct sv_pool *pool)
+{
+  struct volume *v;
+  size_t n = 0;
+
+  sv_lock (&pool->mu, LOCK_POOL);
+  for (v = pool->volumes; v; v = v->next)
+    n++;
+  sv_unlock (&pool->mu, LOCK_POOL);
+  return n;
+}
+
 int
 pool_close (struct sv_pool *pool)
 {

@@ -276,6 +276,11 @@ extern int pool_volume_flatten (struct sv_pool *pool, const char *name)
 extern int pool_volume_flatten_wait (struct sv_pool *pool, const char *name)
   __attribute__((nonnull));
 
+/* How many volumes the pool holds (no scan of their maps, unlike
+ * pool_volume_list). */
+extern size_t pool_volume_count (struct sv_pool *pool)
+  __attribute__((nonnull));
+
 /* Describe volumes (NAME NULL: all, sorted by name).  *OUT is
  * allocated by the engine, freed by the caller with free(). */
 extern int pool_volume_list (struct sv_pool *pool, const char *name,

@@ -135,7 +135,15 @@ static const char undo_schema[] =
   "  provider TEXT NOT NULL,\n"
   "  undo_set_id TEXT NOT NULL,\n"
   "  queued INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (provider, undo_set_id));\n";
+  "  PRIMARY KEY (provider, undo_set_id));\n"
+  /* set.release's releases waiting for a provider that was away, added
+   * the same way: an older coordinator ignores the table. */
+  "CREATE TABLE IF NOT EXISTS pending_releases (\n"
+  "  provider TEXT NOT NULL,\n"
+  "  set_id TEXT NOT NULL,\n"
+  "  tag TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (provider, set_id, tag));\n";
 
 /* Errors. */
 
@@ -594,6 +602,9 @@ catalog_provider_forget (struct catalog *cat, const char *name)
                        "s", name) == -1 ||
               sql_run (cat, "forget provider's undos",
                        "DELETE FROM pending_undos WHERE provider = ?",
+                       "s", name) == -1 ||
+              sql_run (cat, "forget provider's releases",
+                       "DELETE FROM pending_releases WHERE provider = ?",
                        "s", name) == -1 ||
               sql_run (cat, "forget provider", "DELETE FROM providers "
                        "WHERE name = ?", "s", name) == -1 ? -1 : 0) == -1) {
@@ -1235,4 +1246,54 @@ catalog_undos (struct catalog *cat, const char *provider)
     }
   json_decref (objs);
   return ids;
+}
+
+/* Pending releases (set.release). */
+
+int
+catalog_release_queue (struct catalog *cat, const char *set_id,
+                       const char *tag, json_t *providers)
+{
+  json_t *v;
+  size_t i;
+
+  if (set_durability (cat, CATALOG_DURABLE) == -1 || tx_begin (cat) == -1)
+    return -1;
+  json_array_foreach (providers, i, v)
+    if (sql_run (cat, "queue release",
+                 "INSERT OR IGNORE INTO pending_releases "
+                 "(provider, set_id, tag, queued) "
+                 "VALUES (?, ?, ?, strftime('%s'))",
+                 "jss", v, set_id, tag) == -1)
+      return tx_end (cat, -1);
+  return tx_end (cat, sql_run (cat, "record a release", "DELETE FROM "
+                               "set_holds WHERE set_id = ? AND tag = ?",
+                               "ss", set_id, tag));
+}
+
+int
+catalog_release_remove (struct catalog *cat, const char *provider,
+                        const char *set_id, const char *tag)
+{
+  return sql_run (cat, "remove release",
+                  "DELETE FROM pending_releases WHERE provider = ? "
+                  "AND set_id = ? AND tag = ?", "sss", provider, set_id,
+                  tag);
+}
+
+json_t *
+catalog_releases (struct catalog *cat, const char *provider)
+{
+  static const char *const names[] = { "set_id", "tag", NULL };
+  sqlite3_stmt *st;
+
+  st = prepare (cat, "SELECT set_id, tag FROM pending_releases "
+                "WHERE provider = ? ORDER BY queued, rowid");
+  if (st == NULL)
+    return NULL;
+  if (bindv (cat, st, "s", provider) == -1) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  return rows_json (cat, st, "list releases", names);
 }

@@ -172,4 +172,20 @@ extern int catalog_undo_remove (struct catalog *cat, const char *provider,
 extern json_t *catalog_undos (struct catalog *cat, const char *provider)
   __attribute__((nonnull));
 
+/* Releases waiting for a provider (set.release while it was away):
+ * snapshot.release of SET_ID and TAG on PROVIDER.
+ * catalog_release_queue queues one on each of PROVIDERS (an array of
+ * names, possibly empty) and forgets the set's hold TAG (set_holds),
+ * durably, in one transaction.  0 or -1 (catalog_errmsg). */
+extern int catalog_release_queue (struct catalog *cat, const char *set_id,
+                                  const char *tag, json_t *providers)
+  __attribute__((nonnull));
+extern int catalog_release_remove (struct catalog *cat, const char *provider,
+                                   const char *set_id, const char *tag)
+  __attribute__((nonnull));
+/* The releases waiting on PROVIDER, oldest first: an array of
+ * {"set_id", "tag"}.  NULL on error. */
+extern json_t *catalog_releases (struct catalog *cat, const char *provider)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_CATALOG_H */

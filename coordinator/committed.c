@@ -24,6 +24,16 @@
  * and is not sent a release: the tag it refused may be another
  * requester's hold.  A release that fails is named in the answer, and
  * the hold then stays until released or expired.
+ *
+ * set.release is not all or none: a set whose provider died must not
+ * keep its snapshots held on the others until the holds expire.  The
+ * release is called on every connected provider; for each provider
+ * not connected, or that goes away before answering, it is queued in
+ * the catalog (pending_releases, run by deleter.c when the provider
+ * registers), and the hold is forgotten (set_holds) in the same
+ * transaction.  A provider that refuses or does not answer in time
+ * fails the call, and then nothing is queued or forgotten: the
+ * requester calls set.release again.
  */
 
 #include <config.h>
@@ -321,6 +331,8 @@ struct set_op {
   char tag[PROTO_TAG_MAX + 1];
   json_int_t expires_in;        /* set.hold's, 0: none */
   struct rpcerr e;              /* set.hold: the failure being undone */
+  json_t *queued;               /* set.release: the providers it is
+                                 * queued for (away) */
 };
 
 /* Add the formatted text to E's message (cut if it does not fit). */
@@ -439,31 +451,94 @@ hold_done (void *arg, const struct fanout *f)
   json_decref (params);
 }
 
+/* The providers of F that released (or held nothing), and those, in
+ * OP->queued, that were away or went away before answering: queue the
+ * release for these and forget the hold.  -1 with E set if a provider
+ * refused, did not answer in time, or the queue could not be written:
+ * nothing is recorded then. */
+static int
+release_record (struct set_op *op, const struct fanout *f, struct rpcerr *e)
+{
+  size_t i;
+
+  for (i = 0; i < f->n; i++)
+    if (f->calls[i].end == CALL_CLOSED &&
+        json_array_append_new (op->queued,
+                               json_string (f->calls[i].provider)) == -1)
+      return rpcerr_nomem (e);
+    else if (f->calls[i].end != CALL_CLOSED &&
+             !fanout_ok (f, i, SV_RPC_NOT_FOUND))
+      return fanout_error (f, i, e);
+  if (catalog_release_queue (op->co->cat, op->id, op->tag, op->queued)
+      == 0)
+    return 0;
+  if (json_array_size (op->queued) > 0)
+    return rpcerr_set (e, SV_RPC_IO_ERROR, "%s",
+                       catalog_errmsg (op->co->cat));
+  /* Every provider released: a failure to forget the hold is logged,
+   * not answered. */
+  log_warnx ("snapshot set %s: the release of %s is not in the catalog: "
+             "%s", op->id, op->tag, catalog_errmsg (op->co->cat));
+  return 0;
+}
+
+/* The answer to a set.release that released or queued everywhere. */
+static json_t *
+release_result (const struct set_op *op, const struct fanout *f)
+{
+  json_t *r = json_pack ("{s:s, s:s, s:I}", "set_id", op->id, "tag",
+                         op->tag, "released", fanout_sum (f, "released"));
+
+  if (r != NULL && json_array_size (op->queued) > 0 &&
+      json_object_set (r, "queued", op->queued) == -1) {
+    json_decref (r);
+    r = NULL;
+  }
+  return r;
+}
+
 static void
 release_done (void *arg, const struct fanout *f)
 {
   struct set_op *op = arg;
-  size_t bad = fanout_first_failure (f, SV_RPC_NOT_FOUND);
   struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
+  json_t *r = NULL;
+  char *away;
 
-  if (f->stopping) {
-    free (op);
-    return;
+  if (!f->stopping && release_record (op, f, &e) == 0) {
+    away = json_dumps (op->queued, JSON_COMPACT);
+    log_info ("snapshot set %s: released %s%s%s", op->id, op->tag,
+              json_array_size (op->queued) ? "; queued for " : "",
+              json_array_size (op->queued) && away ? away : "");
+    free (away);
+    r = release_result (op, f);
+    if (r == NULL)
+      rpcerr_nomem (&e);
   }
-  if (bad < f->n)
-    fanout_error (f, bad, &e);
-  else {
-    log_info ("snapshot set %s: released %s", op->id, op->tag);
-    if (catalog_set_release (op->co->cat, op->id, op->tag) == -1)
-      log_warnx ("snapshot set %s: the release of %s is not in the "
-                 "catalog: %s", op->id, op->tag,
-                 catalog_errmsg (op->co->cat));
-  }
-  conn_reply (op->co, op->tok, bad < f->n ? NULL
-              : json_pack ("{s:s, s:s, s:I}", "set_id", op->id, "tag",
-                           op->tag, "released", fanout_sum (f, "released")),
-              &e);
+  if (!f->stopping)
+    conn_reply (op->co, op->tok, r, &e);
+  rpcerr_clear (&e);
+  json_decref (op->queued);
   free (op);
+}
+
+/* Move the names of PROVIDERS that are not connected to QUEUED. */
+static int
+take_away (struct coord *co, json_t *providers, json_t *queued)
+{
+  size_t i = 0;
+
+  while (i < json_array_size (providers)) {
+    json_t *v = json_array_get (providers, i);
+    struct provider *p = registry_provider (co->reg, json_string_value (v));
+
+    if (p != NULL && p->conn != NULL)
+      i++;
+    else if (json_array_append (queued, v) == -1 ||
+             json_array_remove (providers, i) == -1)
+      return -1;
+  }
+  return 0;
 }
 
 /* Start METHOD with the set id on every provider of the committed set
@@ -471,7 +546,7 @@ release_done (void *arg, const struct fanout *f)
  * answers.  -1 with E set if nothing was called. */
 static int
 set_op_start (struct coord *co, json_t *params, const char *method,
-              const char *member, fanout_done_fn *done,
+              const char *member, fanout_done_fn *done, bool queue_away,
               struct reply_token tok, struct rpcerr *e)
 {
   json_t *set, *providers = NULL, *fwd = NULL;
@@ -503,13 +578,31 @@ set_op_start (struct coord *co, json_t *params, const char *method,
     rpcerr_nomem (e);
     goto out;
   }
-  r = fanout_start (co, op->id, providers, method, fwd, member, true,
-                    SET_CALL_TIMEOUT_MS, done, op, e);
+  if (queue_away &&
+      ((op->queued = json_array ()) == NULL ||
+       take_away (co, providers, op->queued) == -1)) {
+    rpcerr_nomem (e);
+    goto out;
+  }
+  if (json_array_size (providers) == 0 && queue_away) {
+    /* Nothing to call: answer now (conn_reply from within a method is
+     * sent once the method returns deferred). */
+    struct fanout none = { .co = co, .method = method };
+
+    done (op, &none);
+    op = NULL;
+    r = 0;
+  }
+  else
+    r = fanout_start (co, op->id, providers, method, fwd, member,
+                      !queue_away, SET_CALL_TIMEOUT_MS, done, op, e);
  out:
   json_decref (fwd);
   json_decref (providers);
-  if (r == -1)
+  if (r == -1 && op != NULL) {
+    json_decref (op->queued);
     free (op);
+  }
   return r;
 }
 
@@ -517,8 +610,8 @@ int
 committed_set_hold (struct coord *co, json_t *params, struct reply_token tok,
                     struct rpcerr *e)
 {
-  return set_op_start (co, params, "snapshot.hold", "held", hold_done, tok,
-                       e);
+  return set_op_start (co, params, "snapshot.hold", "held", hold_done, false,
+                       tok, e);
 }
 
 int
@@ -526,5 +619,5 @@ committed_set_release (struct coord *co, json_t *params,
                        struct reply_token tok, struct rpcerr *e)
 {
   return set_op_start (co, params, "snapshot.release", "released",
-                       release_done, tok, e);
+                       release_done, true, tok, e);
 }

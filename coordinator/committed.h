@@ -39,8 +39,11 @@ extern json_t *committed_set_diff (struct coord *co, json_t *params,
   __attribute__((nonnull (1, 2, 3)));
 
 /* set.hold and set.release: snapshot.hold or snapshot.release with the
- * set id on every provider of the set; the answer goes to TOK.  -1
- * with E set if nothing was called. */
+ * set id on every provider of the set; the answer goes to TOK (for a
+ * set.release whose providers are all away, before the call returns).
+ * set.release queues the release in the catalog for each provider not
+ * connected instead of calling it.  -1 with E set if nothing was
+ * called. */
 extern int committed_set_hold (struct coord *co, json_t *params,
                                struct reply_token tok, struct rpcerr *e)
   __attribute__((nonnull (1, 2, 4)));

@@ -25,6 +25,13 @@
  * The undo of the revert running now is skipped: that revert's machine
  * decides it, and an undo sent behind its back could undo one provider
  * of a revert that then succeeds.
+ *
+ * Releases of set holds (rows of pending_releases, left by a
+ * set.release while the provider was away) go first in a round, before
+ * its undos and deletions, so that a deletion queued for the same set
+ * finds the snapshots no longer held (the provider runs its calls in
+ * order): snapshot.release of the set id and tag, done when answered,
+ * or "not found" (the hold expired, or was released there).
  */
 
 #include <config.h>
@@ -72,6 +79,7 @@ struct pending_call {
   struct deleters *dl;
   char provider[PROTO_NAME_MAX + 1];
   char set_id[UUID_STRLEN + 1];
+  char tag[PROTO_TAG_MAX + 1];  /* a queued set release's */
 };
 
 static struct deleter *
@@ -261,6 +269,72 @@ deleter_send_undos (struct deleter *d, struct provider *p)
   return 0;
 }
 
+/* A queued release of a set's hold (set.release) ended. */
+static void
+set_release_call_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct deleters *dl = pc->dl;
+  struct deleter *d;
+
+  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
+    free (pc);
+    return;
+  }
+  d = deleter_find (dl, pc->provider);
+  if (o->end == CALL_OK ||
+      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
+    log_info ("provider %s: released the hold %s of snapshot set %s "
+              "queued by set.release%s", pc->provider, pc->tag, pc->set_id,
+              o->end == CALL_OK ? "" : " (it no longer held there)");
+    catalog_release_remove (dl->co->cat, pc->provider, pc->set_id, pc->tag);
+  }
+  else {
+    char err[1200];
+
+    log_warnx ("provider %s: %s; the release of hold %s of snapshot set "
+               "%s stays queued", pc->provider,
+               call_outcome_describe (o, "snapshot.release", err,
+                                      sizeof err), pc->tag, pc->set_id);
+    if (d != NULL)
+      d->failed = true;
+  }
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* Send P the set releases queued for it (set.release). */
+static int
+deleter_send_set_releases (struct deleter *d, struct provider *p)
+{
+  json_t *rows = catalog_releases (d->dl->co->cat, p->name), *row;
+  size_t k;
+
+  if (rows == NULL)
+    return -1;
+  json_array_foreach (rows, k, row) {
+    struct pending_call *pc = calloc (1, sizeof *pc);
+
+    if (pc == NULL)
+      fatal ("deletions");
+    pc->dl = d->dl;
+    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+    snprintf (pc->set_id, sizeof pc->set_id, "%s",
+              json_string_value (json_object_get (row, "set_id")));
+    snprintf (pc->tag, sizeof pc->tag, "%s",
+              json_string_value (json_object_get (row, "tag")));
+    log_info ("provider %s: releasing the hold %s of snapshot set %s "
+              "queued by set.release", p->name, pc->tag, pc->set_id);
+    d->inflight++;
+    conn_call (d->dl->co, p->conn, "snapshot.release",
+               json_pack ("{s:s, s:s}", "id", pc->set_id, "tag", pc->tag),
+               SET_CALL_TIMEOUT_MS, set_release_call_done, pc);
+  }
+  json_decref (rows);
+  return 0;
+}
+
 /* The release of a set's holds that a provider was owed (deleters_owe_release)
  * ended.  Anything but a lost call settles it: the provider ran it. */
 static void
@@ -340,8 +414,8 @@ deleter_send_releases (struct deleter *d, struct provider *p)
   }
 }
 
-/* A round of D: the releases it is owed, then every deletion queued
- * for its provider. */
+/* A round of D: the releases it is owed, then the set releases, undos
+ * and deletions queued for its provider. */
 static void
 deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
@@ -359,7 +433,8 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
   if (p == NULL || p->conn == NULL || co->stopping)
     return;
   deleter_send_releases (d, p);
-  ids = deleter_send_undos (d, p) == -1 ? NULL
+  ids = deleter_send_set_releases (d, p) == -1 ||
+    deleter_send_undos (d, p) == -1 ? NULL
     : catalog_deletions (co->cat, p->name);
   if (ids == NULL) {
     deleter_retry_later (d);    /* the catalog failed: logged there */

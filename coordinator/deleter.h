@@ -2,7 +2,8 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * deleter.h: the retry queue of deletions left by failed snapshot sets
- * (rows of the catalog's pending_deletions), and the hold releases by
+ * (rows of the catalog's pending_deletions), the undos and set.release
+ * releases queued for a provider that was away, and the hold releases by
  * set id owed to providers that could not be reached.  One deleter per
  * provider; see deleter.c for its rounds and backoff.
  */

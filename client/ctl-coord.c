@@ -647,9 +647,20 @@ print_set_released (json_t *res)
 {
   uint64_t n = out_u64 (res, "released");
 
+  json_t *queued = json_object_get (res, "queued"), *p;
+  size_t i;
+
   printf ("Released hold %s of snapshot set %s: %ju snapshot%s.\n",
           out_str (res, "tag"), out_str (res, "set_id"), (uintmax_t) n,
           n == 1 ? "" : "s");
+  if (json_array_size (queued) > 0) {
+    printf ("Queued for the provider%s not connected, done when %s "
+            "back:", json_array_size (queued) == 1 ? "" : "s",
+            json_array_size (queued) == 1 ? "it is" : "each is");
+    json_array_foreach (queued, i, p)
+      printf (" %s", json_is_string (p) ? json_string_value (p) : "?");
+    printf (".\n");
+  }
   return CTL_EXIT_OK;
 }
 

@@ -1140,35 +1140,46 @@ catalog_deletion_remove (struct catalog *cat, const char *provider,
                   "AND set_id = ?", "ss", provider, set_id);
 }
 
-json_t *
-catalog_deletions (struct catalog *cat, const char *provider)
+/* The one column COLUMN of the rows SQL selects for PROVIDER (its one
+ * parameter), as an array of its values; NULL after a reported
+ * error.  WHAT names the query in a failure's message. */
+static json_t *
+queued_column (struct catalog *cat, const char *sql, const char *what,
+               const char *column, const char *provider)
 {
-  static const char *const names[] = { "set_id", NULL };
+  const char *const names[] = { column, NULL };
   sqlite3_stmt *st;
   json_t *objs, *ids, *v;
   size_t i;
 
-  st = prepare (cat, "SELECT set_id FROM pending_deletions "
-                "WHERE provider = ? ORDER BY queued, rowid");
+  st = prepare (cat, sql);
   if (st == NULL)
     return NULL;
   if (bindv (cat, st, "s", provider) == -1) {
     sqlite3_finalize (st);
     return NULL;
   }
-  objs = rows_json (cat, st, "list deletions", names);
+  objs = rows_json (cat, st, what, names);
   if (objs == NULL)
     return NULL;
   ids = json_array ();
   json_array_foreach (objs, i, v)
     if (ids == NULL ||
-        json_array_append (ids, json_object_get (v, "set_id")) == -1) {
+        json_array_append (ids, json_object_get (v, column)) == -1) {
       json_decref (ids);
       ids = NULL;
       break;
     }
   json_decref (objs);
   return ids;
+}
+
+json_t *
+catalog_deletions (struct catalog *cat, const char *provider)
+{
+  return queued_column (cat, "SELECT set_id FROM pending_deletions "
+                        "WHERE provider = ? ORDER BY queued, rowid",
+                        "list deletions", "set_id", provider);
 }
 
 /* Pending undos (set.revert). */
@@ -1220,32 +1231,9 @@ catalog_undo_remove (struct catalog *cat, const char *provider,
 json_t *
 catalog_undos (struct catalog *cat, const char *provider)
 {
-  static const char *const names[] = { "undo_set_id", NULL };
-  sqlite3_stmt *st;
-  json_t *objs, *ids, *v;
-  size_t i;
-
-  st = prepare (cat, "SELECT undo_set_id FROM pending_undos "
-                "WHERE provider = ? ORDER BY queued, rowid");
-  if (st == NULL)
-    return NULL;
-  if (bindv (cat, st, "s", provider) == -1) {
-    sqlite3_finalize (st);
-    return NULL;
-  }
-  objs = rows_json (cat, st, "list undos", names);
-  if (objs == NULL)
-    return NULL;
-  ids = json_array ();
-  json_array_foreach (objs, i, v)
-    if (ids == NULL ||
-        json_array_append (ids, json_object_get (v, "undo_set_id")) == -1) {
-      json_decref (ids);
-      ids = NULL;
-      break;
-    }
-  json_decref (objs);
-  return ids;
+  return queued_column (cat, "SELECT undo_set_id FROM pending_undos "
+                        "WHERE provider = ? ORDER BY queued, rowid",
+                        "list undos", "undo_set_id", provider);
 }
 
 /* Pending releases (set.release). */

@@ -604,6 +604,32 @@ hold_begin (const struct rpc_context *ctx, json_t *params,
                "expires_in_ms", (json_int_t) timeout_ms);
 }
 
+/* Take the active hold HOLD_ID (UUID) for hold.commit or hold.revert,
+ * which end it: 0 with *HOLD and its volumes' count in *N, or -1 with
+ * E saying why not (an expired hold: nothing was VERB). */
+static int
+take_hold (const struct rpc_context *ctx, const struct uuid *uuid,
+           const char *hold_id, const char *verb, struct sv_hold **hold,
+           size_t *n, struct rpcerr *e)
+{
+  switch (holds_take (ctx->holds, uuid, hold, n)) {
+  case HOLD_ACTIVE:
+    return 0;
+  case HOLD_EXPIRED:
+    return rpcerr_set (e, SV_RPC_EXPIRED, "hold %s expired before it was "
+                       "committed: nothing was %s", hold_id, verb);
+  case HOLD_COMMITTED:
+    return rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was already "
+                       "committed", hold_id);
+  case HOLD_RELEASED:
+    return rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was released",
+                       hold_id);
+  case HOLD_UNKNOWN:
+  default:
+    return rpcerr_set (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
+  }
+}
+
 static const struct proto_param hold_commit_params[] = {
   { "hold_id", PROTO_UUID, true, 0, 0 },
   { "set_id", PROTO_UUID, true, 0, 0 },
@@ -623,25 +649,8 @@ hold_commit (const struct rpc_context *ctx, json_t *params,
 
   get_uuid (params, "hold_id", hold_id, &hold_uuid);
   get_uuid (params, "set_id", set_id, &set_uuid);
-  switch (holds_take (ctx->holds, &hold_uuid, &hold, &n)) {
-  case HOLD_ACTIVE:
-    break;
-  case HOLD_EXPIRED:
-    rpcerr_set (e, SV_RPC_EXPIRED, "hold %s expired before it was "
-                "committed: nothing was pinned", hold_id);
+  if (take_hold (ctx, &hold_uuid, hold_id, "pinned", &hold, &n, e) == -1)
     return NULL;
-  case HOLD_COMMITTED:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
-                hold_id);
-    return NULL;
-  case HOLD_RELEASED:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
-    return NULL;
-  case HOLD_UNKNOWN:
-  default:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
-    return NULL;
-  }
 
   /* From here this function owns the hold and must end it. */
   res = calloc (n, sizeof *res);
@@ -851,25 +860,8 @@ hold_revert (const struct rpc_context *ctx, json_t *params,
   get_uuid (params, "set_id", set_id, &set_uuid);
   if (get_uuid (params, "undo_set_id", undo_id, &undo_uuid))
     undo = undo_id;
-  switch (holds_take (ctx->holds, &hold_uuid, &hold, &n)) {
-  case HOLD_ACTIVE:
-    break;
-  case HOLD_EXPIRED:
-    rpcerr_set (e, SV_RPC_EXPIRED, "hold %s expired before it was "
-                "committed: nothing was reverted", hold_id);
+  if (take_hold (ctx, &hold_uuid, hold_id, "reverted", &hold, &n, e) == -1)
     return NULL;
-  case HOLD_COMMITTED:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was already committed",
-                hold_id);
-    return NULL;
-  case HOLD_RELEASED:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "hold %s was released", hold_id);
-    return NULL;
-  case HOLD_UNKNOWN:
-  default:
-    rpcerr_set (e, SV_RPC_NOT_FOUND, "no hold %s", hold_id);
-    return NULL;
-  }
 
   /* From here this function owns the hold and must end it. */
   res = calloc (n, sizeof *res);

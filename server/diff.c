@@ -168,10 +168,10 @@ walk_cluster (struct diff_walk *w, uint64_t vci, unsigned first,
 {
   uint64_t all = w->nsub == 64 ? UINT64_MAX : (1ull << w->nsub) - 1;
   uint64_t base = vci * w->cluster_size;
-  uint64_t todo = (data | zero) & all & ~((1ull << first) - 1);
+  uint64_t left = (data | zero) & all & ~((1ull << first) - 1);
 
-  while (todo != 0 && !w->full) {
-    unsigned s = __builtin_ctzll (todo), e = s;
+  while (left != 0 && !w->full) {
+    unsigned s = __builtin_ctzll (left), e = s;
     bool is_data = data >> s & 1;
     uint64_t same = is_data ? data : zero;
 
@@ -181,7 +181,7 @@ walk_cluster (struct diff_walk *w, uint64_t vci, unsigned first,
                   (uint64_t) (e - s + 1) * w->subcluster_size,
                   is_data ? SV_DIFF_DATA : SV_DIFF_ZERO) == -1)
       return -1;
-    todo &= e + 1 >= 64 ? 0 : ~((2ull << e) - 1);
+    left &= e + 1 >= 64 ? 0 : ~((2ull << e) - 1);
   }
   return 0;
 }

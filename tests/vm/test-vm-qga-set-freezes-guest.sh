@@ -19,7 +19,8 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
+# The freeze window covers both writers' 30 s freeze timeouts.
+conf_freeze_window=60s write_conf
 start_coordinator
 start_provider storage-a vm:128M
 
@@ -29,30 +30,34 @@ start_vm vm "$(puri storage-a vm)" "sv.mode=qga" \
 vm_wait vm 240 '^qga-ready$'
 vm_wait vm 60 '^tick 5 '
 
-start_writer writer-db --qga "$tmp/qga.sock" storage-a/vm
-# writer-logs, on the same volume: its freeze hook waits until the
-# guest is frozen, records the agent's answer and holds the set 1.5 s.
+# Both writers may take 30 s to freeze: a guest under TCG on a busy
+# machine can take seconds to sync and freeze its filesystem.
+start_writer writer-db --qga "$tmp/qga.sock" --freeze-timeout 30000 storage-a/vm
+# writer-logs, on the same volume: its freeze hook waits (up to 25 s)
+# until the guest is frozen, records the agent's answer and holds the
+# set 1.5 s.
 cat >"$tmp/writer-logs.hook" <<HOOK
 #!/bin/sh
 [ "\$SNAPVOL_EVENT" = freeze ] || exit 0
-i=0
-while [ \$i -lt 100 ]; do
+end=\$((\$(date +%s) + 25))
+while :; do
     s=\$(/usr/bin/python3 '$QGAPEER' status '$tmp/qga.sock') || exit 1
     [ "\$s" = frozen ] && break
+    [ "\$(date +%s)" -lt "\$end" ] || break
     sleep 0.1
-    i=\$((i + 1))
 done
-echo "\$s" >'$tmp/status-during-freeze'
+echo "\$s \$(date +%s.%N)" >'$tmp/status-during-freeze'
 sleep 1.5
 HOOK
 start_writer writer-logs --freeze-timeout 30000 storage-a/vm
 
 ctl --json set create storage-a/vm >"$tmp/set.json"
+cat "$tmp/set.json"
 set_id=$(jq -r .set_id "$tmp/set.json")
 assert_eq "$(jq -c '[.state, [.participants[] | [.name, .state]]]' "$tmp/set.json")" \
     '["committed",[["writer-db","done"],["writer-logs","done"],["storage-a","committed"]]]' \
     "the set with the guest agent"
-assert_eq "$(cat "$tmp/status-during-freeze")" frozen "the agent's status during the freeze"
+assert_eq "$(cut -d' ' -f1 "$tmp/status-during-freeze")" frozen "the agent's status during the freeze"
 assert_eq "$(events writer-db)" "prepare $set_id
 freeze $set_id
 thaw $set_id

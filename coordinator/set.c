@@ -401,8 +401,8 @@ static void reject (struct snapset *s, int code, const char *fmt, ...)
 static void
 reject_error (struct snapset *s, struct rpcerr *e)
 {
-  log_info ("%s refused: %s", s->revert ? "set.revert" : "set.create",
-            e->message);
+  log_info ("snapshot set %s: %s refused: %s", s->revert ? s->target : s->id,
+            s->revert ? "set.revert" : "set.create", e->message);
   metrics_count_set (s->sets->co->metrics, s->revert, METRICS_REFUSED);
   conn_reply (s->sets->co, s->tok, NULL, e);
   set_done (s);
@@ -1255,7 +1255,6 @@ static void
 finish_resolve (struct snapset *s)
 {
   json_t *volumes = json_object_get (s->params, "volumes");
-  struct uuid u;
 
   s->pv = json_array ();
   s->fsm = setfsm_new (s->freeze_window_ms, fsm_out_of_memory);
@@ -1269,12 +1268,6 @@ finish_resolve (struct snapset *s)
     return;
   if (add_providers (s) == -1)
     goto nomem;
-  if (uuid_generate (&u) == -1) {
-    reject (s, JSONRPC_INTERNAL_ERROR, "cannot make a set id: %s",
-            strerror (errno));
-    return;
-  }
-  uuid_format (&u, s->id);
   s->created = time (NULL);
   s->window = evtimer_new (s->sets->co->base, window_cb, s);
   if (s->window == NULL)
@@ -1307,15 +1300,16 @@ volume_list_done (void *arg, const struct call_outcome *o)
     return;
   }
   if (o->end != CALL_OK)
-    log_warnx ("provider %s: %s; using the volumes it registered",
-               sc->name, call_outcome_describe (o, "volume.list", err, sizeof err));
+    log_warnx ("snapshot set %s: provider %s: %s; using the volumes it "
+               "registered", s->id, sc->name,
+               call_outcome_describe (o, "volume.list", err, sizeof err));
   else {
     struct rpcerr e = { .code = 0 };
 
     if (params_volumes (o->result, &volumes, &e) == -1)
-      log_warnx ("provider %s: volume.list answered with an invalid "
-                 "result: %s; using the volumes it registered", sc->name,
-                 e.message);
+      log_warnx ("snapshot set %s: provider %s: volume.list answered with "
+                 "an invalid result: %s; using the volumes it registered",
+                 s->id, sc->name, e.message);
     else if (p != NULL)
       registry_set_volumes (reg, p, volumes);
     else
@@ -1508,14 +1502,20 @@ sets_create (struct sets *sets, json_t *params, struct reply_token tok,
 {
   const struct config *conf = sets->co->conf;
   struct snapset *s;
+  struct uuid u;
   json_t *v;
 
   if (sets->nqueued >= SETS_QUEUE_MAX)
     return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
                        SETS_QUEUE_MAX);
   s = calloc (1, sizeof *s);
-  if (s == NULL)
-    return rpcerr_nomem (e);
+  if (s == NULL || uuid_generate (&u) == -1) {
+    free (s);
+    return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "cannot make a set id: "
+                       "%s", strerror (errno));
+  }
+  /* The id names the set in every log line, from the refresh on. */
+  uuid_format (&u, s->id);
   s->sets = sets;
   s->tok = tok;
   s->params = json_incref (params);

@@ -979,6 +979,37 @@ catalog_set_seq (struct catalog *cat, const char *set_id, int64_t *seq)
   return r == SQLITE_ROW ? 0 : -1;
 }
 
+int
+catalog_stats (struct catalog *cat, struct catalog_stats *stats)
+{
+  static const char sql[] =
+    "SELECT (SELECT count(*) FROM sets WHERE state = 'committed'),"
+    " (SELECT count(*) FROM sets WHERE state = 'failed'),"
+    " (SELECT count(*) FROM sets WHERE state NOT IN ('committed', 'failed')),"
+    " (SELECT count(*) FROM set_snapshots),"
+    " (SELECT count(*) FROM pending_deletions),"
+    " (SELECT page_count * page_size FROM pragma_page_count (),"
+    "  pragma_page_size ())";
+  sqlite3_stmt *st = prepare (cat, sql);
+  int r;
+
+  if (st == NULL)
+    return -1;
+  r = sqlite3_step (st);
+  if (r == SQLITE_ROW) {
+    stats->committed = sqlite3_column_int64 (st, 0);
+    stats->failed = sqlite3_column_int64 (st, 1);
+    stats->unfinished = sqlite3_column_int64 (st, 2);
+    stats->snapshots = sqlite3_column_int64 (st, 3);
+    stats->pending_deletions = sqlite3_column_int64 (st, 4);
+    stats->bytes = sqlite3_column_int64 (st, 5);
+  }
+  else
+    sql_failed (cat, "count the sets");
+  sqlite3_finalize (st);
+  return r == SQLITE_ROW ? 0 : -1;
+}
+
 json_t *
 catalog_set_list (struct catalog *cat, const char *state)
 {

@@ -110,6 +110,17 @@ extern int catalog_set_seq (struct catalog *cat, const char *set_id,
  * participants and timings.  NULL on error. */
 extern json_t *catalog_set_list (struct catalog *cat, const char *state)
   __attribute__((nonnull (1)));
+/* How big the catalog is, for the metrics: sets by state (unfinished:
+ * neither committed nor failed), their snapshots, deletions waiting
+ * for a provider, and the database file's bytes (pages in use and
+ * free).  0, or -1 (catalog_errmsg).  Reads only. */
+struct catalog_stats {
+  int64_t committed, failed, unfinished;
+  int64_t snapshots, pending_deletions, bytes;
+};
+extern int catalog_stats (struct catalog *cat, struct catalog_stats *stats)
+  __attribute__((nonnull));
+
 /* The names of the providers that took part in SET_ID, in order. */
 extern json_t *catalog_set_providers (struct catalog *cat,
                                       const char *set_id)

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "cleanup.h"
 #include "conf.h"
@@ -239,6 +241,57 @@ set_count (struct parse *p, char **words, int n, unsigned *field,
   *field = (unsigned) v;
 }
 
+/* WORDS[2] and WORDS[3] of DIRECTIVE ADDRESS port PORT: whether they
+ * are "port" and a port number (reported if not). */
+static bool
+check_port (struct parse *p, char **words)
+{
+  char *end;
+  long v;
+
+  if (strcmp (words[2], "port") != 0) {
+    perror_at (p, p->line, "'%s': expected 'port', not '%s'", words[0],
+               words[2]);
+    return false;
+  }
+  errno = 0;
+  v = strtol (words[3], &end, 10);
+  if (errno != 0 || *end != '\0' || end == words[3] || v < 1 || v > 65535) {
+    perror_at (p, p->line, "'%s': invalid port '%s' (1 to 65535)", words[0],
+               words[3]);
+    return false;
+  }
+  return true;
+}
+
+/* metrics ADDRESS [port PORT]: the Prometheus endpoint (exporter.c),
+ * plain HTTP on a numeric address. */
+static void
+parse_metrics (struct parse *p, char **words, int n)
+{
+  struct config *conf = p->conf;
+  unsigned char addr[sizeof (struct in6_addr)];
+
+  if (n != 2 && n != 4) {
+    perror_at (p, p->line, "usage: metrics ADDRESS [port PORT]");
+    return;
+  }
+  if (!first_time (p, words[0], &conf->metrics_line))
+    return;
+  if (inet_pton (AF_INET, words[1], addr) != 1 &&
+      inet_pton (AF_INET6, words[1], addr) != 1) {
+    perror_at (p, p->line, "'metrics': invalid address '%s' (a numeric "
+               "IPv4 or IPv6 address, such as 127.0.0.1 or ::1)", words[1]);
+    return;
+  }
+  if (n == 4 && !check_port (p, words))
+    return;
+  conf->metrics_host = strdup (words[1]);
+  conf->metrics_port = strdup (n == 4 ? words[3] : CONFIG_METRICS_PORT);
+  if (conf->metrics_host == NULL || conf->metrics_port == NULL)
+    perror_at (p, p->line, "%m");
+}
+
 static void
 parse_listen (struct parse *p, char **words, int n)
 {
@@ -252,22 +305,8 @@ parse_listen (struct parse *p, char **words, int n)
     return;
   }
   if (n == 4) {
-    char *end;
-    long v;
-
-    if (strcmp (words[2], "port") != 0) {
-      perror_at (p, p->line, "'listen': expected 'port', not '%s'",
-                 words[2]);
+    if (!check_port (p, words))
       return;
-    }
-    errno = 0;
-    v = strtol (words[3], &end, 10);
-    if (errno != 0 || *end != '\0' || end == words[3] || v < 1 ||
-        v > 65535) {
-      perror_at (p, p->line, "'listen': invalid port '%s' (1 to 65535)",
-                 words[3]);
-      return;
-    }
     port = words[3];
   }
   if (words[1][0] == '\0') {
@@ -432,6 +471,8 @@ parse_line (struct parse *p, char *line)
                CONFIG_KEEP_SETS_MAX);
   else if (strcmp (words[0], "allow") == 0)
     parse_allow (p, words, n);
+  else if (strcmp (words[0], "metrics") == 0)
+    parse_metrics (p, words, n);
   else
     perror_at (p, p->line, "unknown directive '%s'", words[0]);
 }
@@ -543,5 +584,7 @@ conf_free (struct config *conf)
   free (conf->catalog);
   free (conf->pid_file);
   free (conf->user);
+  free (conf->metrics_host);
+  free (conf->metrics_port);
   free (conf);
 }

@@ -29,6 +29,8 @@
 #define CONFIG_HANDSHAKE_TIMEOUT_MS 5000
 #define CONFIG_HANDSHAKES_PER_ADDRESS 128
 #define CONFIG_RESERVED_CONNECTIONS 128
+/* metrics: the port when the directive names none. */
+#define CONFIG_METRICS_PORT "9470"
 /* keep-sets: at most this many committed sets kept. */
 #define CONFIG_KEEP_SETS_MAX 1000000
 
@@ -70,6 +72,9 @@ struct config {
   unsigned handshakes_per_address;      /* in their handshake, per IP */
   unsigned reserved_connections;        /* for handshakes already done */
   unsigned keep_sets;           /* committed sets kept; 0: all */
+  char *metrics_host;           /* NULL: no metrics endpoint */
+  char *metrics_port;
+  int metrics_line;
   config_allow_vector allow;
 };
 

@@ -116,6 +116,7 @@ struct call {
   struct conn *conn;            /* NULL once detached */
   json_int_t id;
   char method[32];
+  char set[48];                 /* ", set ID" of a call about a set, or "" */
   unsigned timeout_ms;
   struct event *ev;             /* the deadline, or the deferred end */
   enum call_end end;            /* how it ends when EV fires */
@@ -688,6 +689,22 @@ send_msg (struct conn *c, json_t *msg)
   return 0;
 }
 
+/* The set a call to a peer is about, for the log lines of the call:
+ * its "set_id" (or a revert's "undo_set_id", or the "id" a
+ * snapshot.delete deletes), when it has one. */
+static void
+call_set_id (struct call *call, json_t *params)
+{
+  const char *id = json_string_value (json_object_get (params, "set_id"));
+
+  if (id == NULL)
+    id = json_string_value (json_object_get (params, "undo_set_id"));
+  if (id == NULL && strcmp (call->method, "snapshot.delete") == 0)
+    id = json_string_value (json_object_get (params, "id"));
+  if (id != NULL)
+    snprintf (call->set, sizeof call->set, ", set %.36s", id);
+}
+
 void
 conn_call (struct coord *co, struct conn *c, const char *method,
            json_t *params, unsigned timeout_ms, conn_call_fn *cb, void *arg)
@@ -708,6 +725,7 @@ conn_call (struct coord *co, struct conn *c, const char *method,
   call->timeout_ms = timeout_ms;
   call->end = CALL_TIMEOUT;
   snprintf (call->method, sizeof call->method, "%s", method);
+  call_set_id (call, params);
 
   if (c == NULL || c->state != CONN_OPEN) {
     char why[96];
@@ -733,7 +751,8 @@ conn_call (struct coord *co, struct conn *c, const char *method,
     return;
   }
   json_decref (msg);
-  log_debug ("%s: -> %s (id %lld)", c->name, method, (long long) call->id);
+  log_debug ("%s: -> %s (id %lld%s)", c->name, method, (long long) call->id,
+             call->set);
   call->conn = c;
   TAILQ_INSERT_TAIL (&c->calls, call, entry);
   evtimer_add (call->ev, timespec_timeval_ms (&tv, timeout_ms));
@@ -939,8 +958,8 @@ handle_response (struct conn *c, json_t *msg)
   }
   else
     o.result = json_object_get (msg, "result");
-  log_debug ("%s: answer to %s (id %lld)%s", c->name, call->method,
-             (long long) call->id, error ? ": error" : "");
+  log_debug ("%s: answer to %s (id %lld%s)%s", c->name, call->method,
+             (long long) call->id, call->set, error ? ": error" : "");
   call_end (call, &o);
 }
 

@@ -26,16 +26,19 @@
  *               forwarded, set.diff, set.hold, set.release
  *   fanout.c    one call to each provider of a set, one callback
  *   catalog.c   the SQLite catalog and recovery
+ *   metrics.c   counters and histograms of sets (Prometheus text)
+ *   exporter.c  GET /metrics over HTTP, when configured
  *
  * Layers, top to bottom; calls go down only:
  *
  *   main.c      wires the layers together (below), startup, shutdown
- *   methods.c   requests, by method and role
+ *   methods.c   requests, by method and role; exporter.c, scrapes
  *   set.c, committed.c  snapshot sets
  *   fanout.c    calls to every provider of a set
  *   registry.c  peers
  *   conn.c      the transport
- *   catalog.c, roles.c, params.c, conf.c: leaves any layer uses
+ *   catalog.c, roles.c, params.c, conf.c, metrics.c: leaves any layer
+ *               uses
  *
  * A lower layer reports upward only through a table of callbacks it is
  * given at creation, which main.c fills: conn.c hands requests to
@@ -70,6 +73,8 @@ struct registry;
 struct sets;
 struct listeners;
 struct conns;
+struct metrics;
+struct exporter;
 
 struct coord {
   struct event_base *base;
@@ -80,6 +85,8 @@ struct coord {
   struct sets *sets;
   struct listeners *listeners;
   struct conns *conns;
+  struct metrics *metrics;      /* counters of sets (metrics.c) */
+  struct exporter *exporter;    /* NULL without 'metrics' */
   bool stopping;                /* a shutdown has started */
 };
 

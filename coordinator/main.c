@@ -34,8 +34,10 @@
 #include "conf.h"
 #include "conn.h"
 #include "coord.h"
+#include "exporter.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "methods.h"
 #include "registry.h"
 #include "set.h"
@@ -228,7 +230,8 @@ serve (struct coord *co)
   co->conns = conns_new (co, &transport_ops, co);
   co->sets = co->conns ? sets_new (co) : NULL;
   co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
-  if (co->reg == NULL || listeners_start (co) == -1)
+  if (co->reg == NULL || listeners_start (co) == -1 ||
+      exporter_start (co) == -1)
     goto out;
   sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);
   sigint = evsignal_new (co->base, SIGINT, stop_cb, co);
@@ -257,6 +260,8 @@ serve (struct coord *co)
     sets_shutdown (co->sets);
   listeners_free (co->listeners);
   co->listeners = NULL;
+  exporter_free (co->exporter);
+  co->exporter = NULL;
   conns_free (co->conns);
   sets_free (co->sets);
   registry_free (co->reg);
@@ -364,7 +369,12 @@ main (int argc, char **argv)
     log_warnx ("%s: no 'allow' directive: every peer will be refused",
                opt.path);
 
-  if (listeners_bind (&co) == -1 ||
+  co.metrics = metrics_new ();
+  if (co.metrics == NULL) {
+    log_warn ("metrics");
+    goto fail;
+  }
+  if (listeners_bind (&co) == -1 || exporter_bind (&co) == -1 ||
       (conf->user && drop_privileges (conf) == -1) ||
       (co.cat = open_catalog (conf)) == NULL)
     goto fail;
@@ -381,6 +391,7 @@ main (int argc, char **argv)
   }
 
   r = serve (&co);
+  metrics_free (co.metrics);
   catalog_close (co.cat);
   SSL_CTX_free (co.tls);
   conf_free (conf);
@@ -389,6 +400,8 @@ main (int argc, char **argv)
 
  fail:
   listeners_free (co.listeners);
+  exporter_free (co.exporter);
+  metrics_free (co.metrics);
   catalog_close (co.cat);
   SSL_CTX_free (co.tls);
   conf_free (conf);

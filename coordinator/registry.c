@@ -61,6 +61,11 @@
 #include "params.h"
 #include "registry.h"
 
+const char *const registry_writer_states[] = {
+  "stable", "preparing", "prepared", "frozen", "thawed", "restoring",
+  "failed", "disconnected", NULL,
+};
+
 static void
 provider_free (struct provider *p)
 {

@@ -30,6 +30,10 @@
 
 #define WRITER_STATE_MAX 16
 
+/* Every state a writer can be in (the design notes of registry.c),
+ * NULL-terminated. */
+extern const char *const registry_writer_states[];
+
 struct provider {
   TAILQ_ENTRY (provider) entry;
   char *name;

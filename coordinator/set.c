@@ -57,6 +57,7 @@
 #include "fanout.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "params.h"
 #include "set.h"
@@ -186,22 +187,54 @@ participants_json (struct snapset *s)
   return list;
 }
 
+/* How long the freeze window, the hold and the whole set of S lasted,
+ * in ms (a phase not reached is 0; one not ended lasts until now). */
+static void
+phase_times (struct snapset *s, int64_t *freeze_ms, int64_t *hold_ms,
+             int64_t *total_ms)
+{
+  const struct setfsm_timings *t = setfsm_timings (s->fsm);
+  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
+
+  *freeze_ms = *hold_ms = 0;
+  if (t->first_freeze)
+    *freeze_ms = (t->last_thaw ? t->last_thaw : now) - t->first_freeze;
+  if (t->first_hold)
+    *hold_ms = (t->last_commit ? t->last_commit : now) - t->first_hold;
+  *total_ms = now - s->t_start;
+}
+
 /* The timings of a finished set. */
 static json_t *
 timings_json (struct snapset *s)
 {
-  const struct setfsm_timings *t = setfsm_timings (s->fsm);
-  int64_t now = timespec_now_ms (CLOCK_MONOTONIC);
-  int64_t freeze_ms = 0, hold_ms = 0;
+  int64_t freeze_ms, hold_ms, total_ms;
 
-  if (t->first_freeze)
-    freeze_ms = (t->last_thaw ? t->last_thaw : now) - t->first_freeze;
-  if (t->first_hold)
-    hold_ms = (t->last_commit ? t->last_commit : now) - t->first_hold;
+  phase_times (s, &freeze_ms, &hold_ms, &total_ms);
   return json_pack ("{s:I, s:I, s:I}",
                     "freeze_ms", (json_int_t) freeze_ms,
                     "hold_ms", (json_int_t) hold_ms,
-                    "total_ms", (json_int_t) (now - s->t_start));
+                    "total_ms", (json_int_t) total_ms);
+}
+
+/* Report the end of set.create S (RESULT) to the metrics: its phases'
+ * durations, and why it failed. */
+static void
+count_set (struct snapset *s, enum metrics_result result)
+{
+  struct metrics *m = s->sets->co->metrics;
+  const struct setfsm_timings *t = setfsm_timings (s->fsm);
+  int64_t freeze_ms, hold_ms, total_ms;
+
+  metrics_count_set (m, false, result);
+  phase_times (s, &freeze_ms, &hold_ms, &total_ms);
+  metrics_observe (m, METRICS_SET_DURATION, total_ms);
+  if (t->first_freeze)
+    metrics_observe (m, METRICS_FREEZE_WINDOW, freeze_ms);
+  if (t->first_hold)
+    metrics_observe (m, METRICS_HOLD, hold_ms);
+  if (result == METRICS_FAILED)
+    metrics_count_failure (m, setfsm_cause (s->fsm));
 }
 
 /* The set object of S in STATE; FINISHED adds the end time and
@@ -368,7 +401,9 @@ static void reject (struct snapset *s, int code, const char *fmt, ...)
 static void
 reject_error (struct snapset *s, struct rpcerr *e)
 {
-  log_info ("set.create refused: %s", e->message);
+  log_info ("snapshot set %s: %s refused: %s", s->revert ? s->target : s->id,
+            s->revert ? "set.revert" : "set.create", e->message);
+  metrics_count_set (s->sets->co->metrics, s->revert, METRICS_REFUSED);
   conn_reply (s->sets->co, s->tok, NULL, e);
   set_done (s);
 }
@@ -422,6 +457,7 @@ reply_reverted (struct snapset *s)
 
   log_info ("snapshot set %s: %zu volumes reverted to it (undo set %s)",
             s->target, json_array_size (s->pv), s->id);
+  metrics_count_set (s->sets->co->metrics, true, METRICS_COMMITTED);
   if (o == NULL)
     rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s reverted, but "
                 "the answer could not be built: out of memory", s->target);
@@ -436,6 +472,7 @@ reply_revert_failed (struct snapset *s)
   const char *reason = setfsm_reason (s->fsm);
 
   log_warnx ("revert to snapshot set %s failed: %s", s->target, reason);
+  metrics_count_set (s->sets->co->metrics, true, METRICS_FAILED);
   e.data = revert_json (s, "failed");
   rpcerr_set (&e, SV_RPC_SET_FAILED, "revert to snapshot set %s failed, "
               "nothing is reverted: %s", s->target, reason);
@@ -451,6 +488,7 @@ reply_committed (struct snapset *s)
 
   log_info ("snapshot set %s committed: %zu snapshots", s->id,
             json_array_size (s->snapshots));
+  count_set (s, METRICS_COMMITTED);
   set = final_json (s, "committed");
   if (set == NULL)
     rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s committed, but "
@@ -467,6 +505,7 @@ reply_failed (struct snapset *s)
   const char *reason = setfsm_reason (s->fsm);
 
   log_warnx ("snapshot set %s failed: %s", s->id, reason);
+  count_set (s, METRICS_FAILED);
   e.data = final_json (s, "failed");
   rpcerr_set (&e, SV_RPC_SET_FAILED, "snapshot set %s failed: %s", s->id,
               reason);
@@ -1216,7 +1255,6 @@ static void
 finish_resolve (struct snapset *s)
 {
   json_t *volumes = json_object_get (s->params, "volumes");
-  struct uuid u;
 
   s->pv = json_array ();
   s->fsm = setfsm_new (s->freeze_window_ms, fsm_out_of_memory);
@@ -1230,12 +1268,6 @@ finish_resolve (struct snapset *s)
     return;
   if (add_providers (s) == -1)
     goto nomem;
-  if (uuid_generate (&u) == -1) {
-    reject (s, JSONRPC_INTERNAL_ERROR, "cannot make a set id: %s",
-            strerror (errno));
-    return;
-  }
-  uuid_format (&u, s->id);
   s->created = time (NULL);
   s->window = evtimer_new (s->sets->co->base, window_cb, s);
   if (s->window == NULL)
@@ -1268,15 +1300,16 @@ volume_list_done (void *arg, const struct call_outcome *o)
     return;
   }
   if (o->end != CALL_OK)
-    log_warnx ("provider %s: %s; using the volumes it registered",
-               sc->name, call_outcome_describe (o, "volume.list", err, sizeof err));
+    log_warnx ("snapshot set %s: provider %s: %s; using the volumes it "
+               "registered", s->id, sc->name,
+               call_outcome_describe (o, "volume.list", err, sizeof err));
   else {
     struct rpcerr e = { .code = 0 };
 
     if (params_volumes (o->result, &volumes, &e) == -1)
-      log_warnx ("provider %s: volume.list answered with an invalid "
-                 "result: %s; using the volumes it registered", sc->name,
-                 e.message);
+      log_warnx ("snapshot set %s: provider %s: volume.list answered with "
+                 "an invalid result: %s; using the volumes it registered",
+                 s->id, sc->name, e.message);
     else if (p != NULL)
       registry_set_volumes (reg, p, volumes);
     else
@@ -1469,14 +1502,20 @@ sets_create (struct sets *sets, json_t *params, struct reply_token tok,
 {
   const struct config *conf = sets->co->conf;
   struct snapset *s;
+  struct uuid u;
   json_t *v;
 
   if (sets->nqueued >= SETS_QUEUE_MAX)
     return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
                        SETS_QUEUE_MAX);
   s = calloc (1, sizeof *s);
-  if (s == NULL)
-    return rpcerr_nomem (e);
+  if (s == NULL || uuid_generate (&u) == -1) {
+    free (s);
+    return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "cannot make a set id: "
+                       "%s", strerror (errno));
+  }
+  /* The id names the set in every log line, from the refresh on. */
+  uuid_format (&u, s->id);
   s->sets = sets;
   s->tok = tok;
   s->params = json_incref (params);
@@ -1750,6 +1789,13 @@ sets_new (struct coord *co)
     return NULL;
   }
   return sets;
+}
+
+void
+sets_counts (const struct sets *sets, size_t *running, size_t *queued)
+{
+  *running = sets->running != NULL;
+  *queued = sets->nqueued;
 }
 
 void

@@ -71,6 +71,12 @@ extern void sets_provider_forgotten (struct sets *sets, const char *name)
 extern void sets_peer_gone (struct sets *sets, bool writer, const char *name)
   __attribute__((nonnull));
 
+/* How many sets (set.create or set.revert) are running (0 or 1) and
+ * waiting in the queue, for the metrics. */
+extern void sets_counts (const struct sets *sets, size_t *running,
+                         size_t *queued)
+  __attribute__((nonnull));
+
 /* The coordinator is stopping: record the running set failed (its
  * deletions queued), so it does not wait for a restart to be. */
 extern void sets_shutdown (struct sets *sets) __attribute__((nonnull));

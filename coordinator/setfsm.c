@@ -108,6 +108,7 @@ struct setfsm {
   size_t nwriters;
   size_t outstanding;           /* calls not yet ended */
   char *reason;
+  enum setfsm_cause cause;       /* with REASON */
   struct setfsm_timings t;
   action_vector acts;
   size_t next_act;
@@ -333,12 +334,12 @@ cleanup_provider (struct setfsm *m, size_t i)
 }
 
 static void
-abort_set (struct setfsm *m, const char *fmt, ...)
-  __attribute__((format (printf, 2, 3)));
+abort_set (struct setfsm *m, enum setfsm_cause cause, const char *fmt, ...)
+  __attribute__((format (printf, 3, 4)));
 static void send_abort_calls (struct setfsm *m);
 
 static void
-abort_set (struct setfsm *m, const char *fmt, ...)
+abort_set (struct setfsm *m, enum setfsm_cause cause, const char *fmt, ...)
 {
   char reason[1024];
   va_list ap;
@@ -349,6 +350,7 @@ abort_set (struct setfsm *m, const char *fmt, ...)
   vsnprintf (reason, sizeof reason, fmt, ap);
   va_end (ap);
   m->reason = dup_or_die (m, reason);
+  m->cause = cause;
   m->phase = SETFSM_ABORTING;
   push_action (m, SETFSM_ACT_DISARM_WINDOW);
   if (m->revert)
@@ -562,7 +564,7 @@ writer_prepare_ended (struct setfsm *m, size_t i, enum setfsm_op op,
   if (op == SETFSM_FREEZE && end == SETFSM_BAD_ANSWER)
     pt->state = SETFSM_W_FROZEN;
   mark_failed (m, i, error);
-  abort_set (m, "writer %s: %s", pt->name, error);
+  abort_set (m, SETFSM_CAUSE_WRITER, "writer %s: %s", pt->name, error);
 }
 
 static void
@@ -608,7 +610,7 @@ writer_pre_restore_ended (struct setfsm *m, size_t i, enum setfsm_end end,
   if (end == SETFSM_ANSWERED)
     return;
   mark_failed (m, i, error);
-  abort_set (m, "writer %s: %s", pt->name, error);
+  abort_set (m, SETFSM_CAUSE_WRITER, "writer %s: %s", pt->name, error);
 }
 
 static void
@@ -640,7 +642,7 @@ hold_revert_ended (struct setfsm *m, size_t i, enum setfsm_end end,
   if (m->phase == SETFSM_ABORTING)
     cleanup_revert_provider (m, i);
   else if (end != SETFSM_ANSWERED)
-    abort_set (m, "provider %s: %s", pt->name, error);
+    abort_set (m, SETFSM_CAUSE_PROVIDER, "provider %s: %s", pt->name, error);
 }
 
 static void
@@ -692,7 +694,7 @@ hold_begin_ended (struct setfsm *m, size_t i, enum setfsm_end end,
   if (m->phase == SETFSM_ABORTING)
     cleanup_provider (m, i);
   else if (end != SETFSM_ANSWERED)
-    abort_set (m, "provider %s: %s", pt->name, error);
+    abort_set (m, SETFSM_CAUSE_PROVIDER, "provider %s: %s", pt->name, error);
 }
 
 static void
@@ -712,7 +714,7 @@ hold_commit_ended (struct setfsm *m, size_t i, enum setfsm_end end,
   if (m->phase == SETFSM_ABORTING)
     cleanup_provider (m, i);
   else if (end != SETFSM_ANSWERED)
-    abort_set (m, "provider %s: %s", pt->name, error);
+    abort_set (m, SETFSM_CAUSE_PROVIDER, "provider %s: %s", pt->name, error);
 }
 
 static void
@@ -823,7 +825,7 @@ setfsm_recorded (struct setfsm *m, bool ok, const char *error,
       push_action (m, SETFSM_ACT_REJECT);
     }
     else
-      abort_set (m, "cannot record the set in the catalog: %s",
+      abort_set (m, SETFSM_CAUSE_CATALOG, "cannot record the set in the catalog: %s",
                  error ? error : "failed");
     return;
   case AWAIT_ABORTING:
@@ -837,7 +839,7 @@ setfsm_recorded (struct setfsm *m, bool ok, const char *error,
     }
     /* The requester may rely on "committed" only once it is durable:
      * the set is aborted instead, its snapshots deleted. */
-    abort_set (m, "cannot record the set as committed: %s",
+    abort_set (m, SETFSM_CAUSE_CATALOG, "cannot record the set as committed: %s",
                error ? error : "failed");
     return;
   case AWAIT_FAILED:
@@ -871,14 +873,14 @@ setfsm_window_ended (struct setfsm *m, int64_t now_ms)
   if (m->revert) {
     if (m->phase == SETFSM_PRE_RESTORE || m->phase == SETFSM_HOLDING ||
         m->phase == SETFSM_REVERTING)
-      abort_set (m, "the window of %u ms ran out before every volume was "
+      abort_set (m, SETFSM_CAUSE_WINDOW, "the window of %u ms ran out before every volume was "
                  "reverted", m->window_ms);
     return;
   }
   if (m->phase != SETFSM_FREEZING && m->phase != SETFSM_HOLDING &&
       m->phase != SETFSM_COMMITTING)
     return;
-  abort_set (m, "the freeze window of %u ms ran out before the snapshots "
+  abort_set (m, SETFSM_CAUSE_WINDOW, "the freeze window of %u ms ran out before the snapshots "
              "were taken", m->window_ms);
 }
 
@@ -895,11 +897,11 @@ revert_peer_gone (struct setfsm *m, size_t part)
   if (pt->writer && pt->state == SETFSM_W_PRE_RESTORED) {
     pt->state = SETFSM_W_RESTORED;    /* it restarted on its own */
     mark_failed (m, part, "disconnected before post_restore");
-    abort_set (m, "writer %s: disconnected before post_restore", pt->name);
+    abort_set (m, SETFSM_CAUSE_DISCONNECTED, "writer %s: disconnected before post_restore", pt->name);
   }
   else if (!pt->writer && pt->state == SETFSM_P_HELD) {
     mark_failed (m, part, "disconnected while holding");
-    abort_set (m, "provider %s: disconnected while holding", pt->name);
+    abort_set (m, SETFSM_CAUSE_DISCONNECTED, "provider %s: disconnected while holding", pt->name);
   }
 }
 
@@ -917,11 +919,11 @@ setfsm_peer_gone (struct setfsm *m, size_t part, int64_t now_ms)
   if (pt->writer && pt->state == SETFSM_W_FROZEN) {
     pt->state = SETFSM_W_THAWED;      /* it thawed on its own */
     mark_failed (m, part, "disconnected while frozen");
-    abort_set (m, "writer %s: disconnected while frozen", pt->name);
+    abort_set (m, SETFSM_CAUSE_DISCONNECTED, "writer %s: disconnected while frozen", pt->name);
   }
   else if (!pt->writer && pt->state == SETFSM_P_HELD) {
     mark_failed (m, part, "disconnected while holding");
-    abort_set (m, "provider %s: disconnected while holding", pt->name);
+    abort_set (m, SETFSM_CAUSE_DISCONNECTED, "provider %s: disconnected while holding", pt->name);
   }
 }
 
@@ -1047,6 +1049,27 @@ const char *
 setfsm_part_error (const struct setfsm *m, size_t part)
 {
   return m->parts.ptr[part].error;
+}
+
+enum setfsm_cause
+setfsm_cause (const struct setfsm *m)
+{
+  return m->cause;
+}
+
+const char *
+setfsm_cause_name (enum setfsm_cause cause)
+{
+  static const char *const names[] = {
+    [SETFSM_CAUSE_WRITER] = "writer",
+    [SETFSM_CAUSE_PROVIDER] = "provider",
+    [SETFSM_CAUSE_WINDOW] = "freeze_window",
+    [SETFSM_CAUSE_DISCONNECTED] = "disconnected",
+    [SETFSM_CAUSE_CATALOG] = "catalog",
+  };
+
+  return (size_t) cause < sizeof names / sizeof names[0] && names[cause]
+    ? names[cause] : "unknown";
 }
 
 const char *

@@ -236,6 +236,26 @@ extern const char *setfsm_part_state_name (const struct setfsm *m,
 /* The participant's first error, or NULL. */
 extern const char *setfsm_part_error (const struct setfsm *m, size_t part)
   __attribute__((nonnull));
+/* What made a set fail, for counting (the metrics): a writer refused
+ * or did not answer, a provider did, the freeze window ran out, a
+ * participant's connection closed while it mattered, the catalog
+ * could not record the set. */
+enum setfsm_cause {
+  SETFSM_CAUSE_WRITER,
+  SETFSM_CAUSE_PROVIDER,
+  SETFSM_CAUSE_WINDOW,
+  SETFSM_CAUSE_DISCONNECTED,
+  SETFSM_CAUSE_CATALOG,
+};
+#define SETFSM_NCAUSES 5
+
+/* The cause of a failed set (with setfsm_reason); undefined before it
+ * failed. */
+extern enum setfsm_cause setfsm_cause (const struct setfsm *m)
+  __attribute__((nonnull));
+/* "writer", "provider", "freeze_window", "disconnected", "catalog". */
+extern const char *setfsm_cause_name (enum setfsm_cause cause);
+
 /* Why the set failed, or NULL. */
 extern const char *setfsm_reason (const struct setfsm *m)
   __attribute__((nonnull));

@@ -31,7 +31,6 @@
 #include "pool.h"
 #include "provider.h"
 #include "retention.h"
-#include "utctime.h"
 #include "vector.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -82,23 +81,6 @@ engine_error (void)
   nbdkit_error ("%s", sv_errmsg ());
   errno = err;
   return -1;
-}
-
-/* Sizes for people: "64 MiB", or the byte count when it is not a
- * whole number of a larger unit. */
-static void
-format_size (uint64_t size, char *buf, size_t len)
-{
-  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB",
-                                       "PiB", "EiB" };
-  size_t u = 0;
-
-  while (u + 1 < sizeof units / sizeof units[0] && size >= 1024 &&
-         size % 1024 == 0) {
-    size /= 1024;
-    u++;
-  }
-  snprintf (buf, len, "%" PRIu64 " %s", size, units[u]);
 }
 
 /* Configuration. */
@@ -309,8 +291,8 @@ ensure_volume (const struct volume_spec *v)
     return 0;
   }
   if (info[0].size != v->size) {
-    format_size (info[0].size, have, sizeof have);
-    format_size (v->size, want, sizeof want);
+    view_format_size (info[0].size, have, sizeof have);
+    view_format_size (v->size, want, sizeof want);
     nbdkit_error ("volume=%s: volume %s already exists with size %s "
                   "(%" PRIu64 " bytes), not %s (%" PRIu64 " bytes)",
                   v->text, v->name, have, info[0].size, want, v->size);
@@ -420,13 +402,10 @@ static int
 add_volume_export (struct nbdkit_exports *exports,
                    const struct sv_volume_info *v)
 {
-  char size[32], created[32], desc[DESCRIPTION_MAX];
+  char desc[DESCRIPTION_MAX];
 
-  format_size (v->size, size, sizeof size);
-  utctime_format (v->created, created, sizeof created);
-  snprintf (desc, sizeof desc, "live volume, %s, %" PRIu32 " snapshot%s,"
-            " created %s", size, v->nsnapshots,
-            v->nsnapshots == 1 ? "" : "s", created);
+  view_describe_volume (desc, sizeof desc, v->size, v->nsnapshots,
+                        v->created);
   return nbdkit_add_export (exports, v->name, desc);
 }
 
@@ -434,18 +413,11 @@ static int
 add_snapshot_export (struct nbdkit_exports *exports,
                      const struct sv_snapshot_info *s)
 {
-  char name[SV_NAME_MAX + 1 + SV_UUID_STRLEN + 1];
-  char size[32], created[32], desc[DESCRIPTION_MAX];
+  char name[SV_NAME_MAX + 1 + SV_UUID_STRLEN + 1], desc[DESCRIPTION_MAX];
 
   snprintf (name, sizeof name, "%s@%s", s->volume, s->id);
-  format_size (s->size, size, sizeof size);
-  utctime_format (s->created, created, sizeof created);
-  if (s->label[0] != '\0')
-    snprintf (desc, sizeof desc, "snapshot of %s, %s, taken %s, label \"%s\"",
-              s->volume, size, created, s->label);
-  else
-    snprintf (desc, sizeof desc, "snapshot of %s, %s, taken %s",
-              s->volume, size, created);
+  view_describe_snapshot (desc, sizeof desc, s->volume, s->size, s->created,
+                          s->label);
   return nbdkit_add_export (exports, name, desc);
 }
 

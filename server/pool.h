@@ -498,8 +498,25 @@ extern void view_close (struct sv_view *view);
 extern int view_is_snapshot (const struct sv_view *view);
 extern uint64_t view_size (const struct sv_view *view);
 /* Writes into BUF (LEN bytes) a one-line description of the export:
- * size, creation time, label. */
+ * size, creation time, label; the text view_describe_volume or
+ * view_describe_snapshot makes, so that a client sees the same
+ * description for one export as in the export list. */
 extern void view_describe (struct sv_view *view, char *buf, size_t len);
+/* The descriptions of exports, the only place their text is made:
+ * "live volume, 64 MiB, 1 snapshot, created 2026-01-31T12:00:00Z" and
+ * "snapshot of vm1, 64 MiB, taken 2026-01-31T12:00:00Z, label \"x\""
+ * (no label part when LABEL is "").  Truncated to LEN; never fail. */
+extern void view_describe_volume (char *buf, size_t len, uint64_t size,
+                                  size_t nsnapshots, uint64_t created)
+  __attribute__((nonnull));
+extern void view_describe_snapshot (char *buf, size_t len,
+                                    const char *volume, uint64_t size,
+                                    uint64_t created, const char *label)
+  __attribute__((nonnull));
+/* SIZE for people: "64 MiB", or in bytes when it is not a whole number
+ * of a larger unit. */
+extern void view_format_size (uint64_t size, char *buf, size_t len)
+  __attribute__((nonnull));
 /* Minimum 1, preferred = subcluster size, maximum 64 MiB. */
 extern void view_block_size (const struct sv_view *view, uint32_t *minimum,
                              uint32_t *preferred, uint32_t *maximum);

@@ -155,32 +155,59 @@ view_size (const struct sv_view *view)
 }
 
 void
+view_format_size (uint64_t size, char *buf, size_t len)
+{
+  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB",
+                                       "PiB", "EiB" };
+  size_t u = 0;
+
+  while (u + 1 < sizeof units / sizeof units[0] && size >= 1024 &&
+         size % 1024 == 0) {
+    size /= 1024;
+    u++;
+  }
+  snprintf (buf, len, "%" PRIu64 " %s", size, units[u]);
+}
+
+void
+view_describe_volume (char *buf, size_t len, uint64_t size,
+                      size_t nsnapshots, uint64_t created)
+{
+  char sz[32], when[UTCTIME_BUFSIZE];
+
+  view_format_size (size, sz, sizeof sz);
+  utctime_format (created, when, sizeof when);
+  snprintf (buf, len, "live volume, %s, %zu snapshot%s, created %s", sz,
+            nsnapshots, nsnapshots == 1 ? "" : "s", when);
+}
+
+void
+view_describe_snapshot (char *buf, size_t len, const char *volume,
+                        uint64_t size, uint64_t created, const char *label)
+{
+  char sz[32], when[UTCTIME_BUFSIZE];
+
+  view_format_size (size, sz, sizeof sz);
+  utctime_format (created, when, sizeof when);
+  snprintf (buf, len, "snapshot of %s, %s, taken %s%s%s%s", volume, sz, when,
+            label[0] ? ", label \"" : "", label, label[0] ? "\"" : "");
+}
+
+void
 view_describe (struct sv_view *view, char *buf, size_t len)
 {
   struct volume *v = view->v;
-  char when[64];
+  size_t ns;
 
   if (view->is_snap) {
-    char id[UUID_STRLEN + 1], set[UUID_STRLEN + 1];
-    uuid_format (&view->snap.id, id);
-    uuid_format (&view->snap.set, set);
-    utctime_format (view->snap.created, when, sizeof when);
-    snprintf (buf, len, "snapshot %s of volume %s (set %s), read-only, %"
-              PRIu64 " bytes, generation %" PRIu32 ", created %s%s%s%s",
-              id, v->name, set, view->snap.size, view->snap.gen, when,
-              view->snap.label[0] ? ", label '" : "", view->snap.label,
-              view->snap.label[0] ? "'" : "");
+    view_describe_snapshot (buf, len, v->name, view->snap.size,
+                            view->snap.created, view->snap.label);
+    return;
   }
-  else {
-    size_t ns;
-    sv_rdlock (&v->snap_lock, LOCK_SNAP);
-    ns = v->nsnaps;
-    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-    utctime_format (v->created, when, sizeof when);
-    snprintf (buf, len, "volume %s, live, %" PRIu64 " bytes, cluster %"
-              PRIu32 ", %zu snapshot(s), created %s", v->name, v->size,
-              v->cluster_size, ns, when);
-  }
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  ns = v->nsnaps;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  view_describe_volume (buf, len, v->size, ns, v->created);
 }
 
 void

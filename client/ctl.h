@@ -98,6 +98,8 @@ extern const struct ctl_command ctl_set_commands[];
 extern const struct ctl_command ctl_writer_commands[];
 extern const struct ctl_command ctl_provider_commands[];
 extern const struct ctl_command ctl_volumes_commands[];
+/* snapvolctl status (ctl-status.c). */
+extern const struct ctl_command ctl_status_commands[];
 
 /* Call METHOD with PARAMS (stolen; NULL means allocation failed) and
  * return its result (a new reference), or report the failure on

@@ -45,6 +45,7 @@ static const struct ctl_command *const command_tables[] = {
   ctl_writer_commands,
   ctl_provider_commands,
   ctl_volumes_commands,
+  ctl_status_commands,
 };
 #define NTABLES (sizeof command_tables / sizeof command_tables[0])
 
@@ -62,8 +63,8 @@ print_help (void)
           "\n"
           "Manage the volumes and snapshots of a snapvol server through its\n"
           "control socket, and the snapshot sets, writers and providers of\n"
-          "snapvol-coordinator (the set, writer, provider and volumes\n"
-          "commands; diff and backup go to the coordinator with\n"
+          "snapvol-coordinator (the set, writer, provider, volumes and\n"
+          "status commands; diff and backup go to the coordinator with\n"
           "--coordinator).\n"
           "\n"
           "Commands:\n");

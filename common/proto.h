@@ -45,6 +45,12 @@
  * keep_younger at most (a hundred years, in seconds). */
 #define PROTO_KEEP_MAX 1000000
 #define PROTO_KEEP_YOUNGER_MAX_S 3153600000
+/* coordinator.status: the newest sets it lists (its "sets" parameter:
+ * at most, and by default), and the most queued deletions, releases
+ * and undos it lists among its failures. */
+#define PROTO_STATUS_SETS_MAX 100
+#define PROTO_STATUS_SETS_DEFAULT 5
+#define PROTO_STATUS_QUEUED_MAX 100
 
 /* What a parameter must be. */
 enum proto_type {

@@ -1043,6 +1043,56 @@ catalog_set_list (struct catalog *cat, const char *state)
   return NULL;
 }
 
+/* Rows of SQL (one '?' bound to LIMIT) as objects with NAMES. */
+static json_t *
+limited_rows_json (struct catalog *cat, const char *what, const char *sql,
+                   int64_t limit, const char *const *names)
+{
+  sqlite3_stmt *st = prepare (cat, sql);
+
+  if (st == NULL)
+    return NULL;
+  if (bindv (cat, st, "i", limit) == -1) {
+    sqlite3_finalize (st);
+    return NULL;
+  }
+  return rows_json (cat, st, what, names);
+}
+
+json_t *
+catalog_set_summaries (struct catalog *cat, int64_t limit)
+{
+  static const char *const names[] = {
+    "set_id", "label", "state", "reason", "created", "finished",
+    "duration_ms", "snapshots", NULL
+  };
+
+  return limited_rows_json (cat, "list the newest sets",
+                            "SELECT set_id, label, state, reason, created, "
+                            "finished, total_ms, (SELECT count(*) FROM "
+                            "set_snapshots s WHERE s.set_id = sets.set_id) "
+                            "FROM sets ORDER BY seq DESC LIMIT ?",
+                            limit, names);
+}
+
+json_t *
+catalog_queued (struct catalog *cat, int64_t limit)
+{
+  static const char *const names[] = {
+    "kind", "provider", "set_id", "tag", "queued", NULL
+  };
+
+  return limited_rows_json (cat, "list the queued calls",
+                            "SELECT 'deletion', provider, set_id, NULL, "
+                            "queued FROM pending_deletions "
+                            "UNION ALL SELECT 'release', provider, set_id, "
+                            "tag, queued FROM pending_releases "
+                            "UNION ALL SELECT 'undo', provider, undo_set_id, "
+                            "NULL, queued FROM pending_undos "
+                            "ORDER BY 5, 2, 1, 3, 4 LIMIT ?",
+                            limit, names);
+}
+
 json_t *
 catalog_set_providers (struct catalog *cat, const char *set_id)
 {

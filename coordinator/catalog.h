@@ -121,6 +121,22 @@ struct catalog_stats {
 extern int catalog_stats (struct catalog *cat, struct catalog_stats *stats)
   __attribute__((nonnull));
 
+/* For coordinator.status: the newest LIMIT sets, newest first, each
+ * as {"set_id", "label", "state", "reason" (string or null),
+ * "created", "finished" (int or null), "duration_ms" (the set's
+ * total_ms, int or null), "snapshots" (how many)}.  New reference, or
+ * NULL (catalog_errmsg).  Reads only. */
+extern json_t *catalog_set_summaries (struct catalog *cat, int64_t limit)
+  __attribute__((nonnull));
+/* For coordinator.status: the oldest LIMIT calls waiting for a
+ * provider, across pending_deletions, pending_releases and
+ * pending_undos, oldest first, each as {"kind": "deletion" | "release"
+ * | "undo", "provider", "set_id" (an undo's undo set id), "tag" (a
+ * release's, else null), "queued" (Unix seconds)}.  New reference, or
+ * NULL (catalog_errmsg).  Reads only. */
+extern json_t *catalog_queued (struct catalog *cat, int64_t limit)
+  __attribute__((nonnull));
+
 /* The names of the providers that took part in SET_ID, in order. */
 extern json_t *catalog_set_providers (struct catalog *cat,
                                       const char *set_id)

@@ -24,6 +24,8 @@
  *   set.c       the snapshot-set state machine and its FIFO queue
  *   committed.c what requesters do with committed sets: snapshot.diff
  *               forwarded, set.diff, set.hold, set.release
+ *   status.c    coordinator.status: peers, newest sets, failures, read
+ *               in one turn of the loop
  *   fanout.c    one call to each provider of a set, one callback
  *   catalog.c   the SQLite catalog and recovery
  *   metrics.c   counters and histograms of sets (Prometheus text)
@@ -33,7 +35,8 @@
  *
  *   main.c      wires the layers together (below), startup, shutdown
  *   methods.c   requests, by method and role; exporter.c, scrapes
- *   set.c, committed.c  snapshot sets
+ *   set.c, committed.c  snapshot sets; status.c, reading the layers
+ *               below
  *   fanout.c    calls to every provider of a set
  *   registry.c  peers
  *   conn.c      the transport

@@ -26,6 +26,7 @@
 #include "registry.h"
 #include "roles.h"
 #include "set.h"
+#include "status.h"
 
 struct call_ctx {
   struct coord *co;
@@ -435,6 +436,22 @@ m_writer_forget (struct call_ctx *x)
   return forget_peer (x, PEER_WRITER);
 }
 
+/* coordinator.status */
+
+static const struct proto_param status_params[] = {
+  { "sets", PROTO_INT, false, 1, PROTO_STATUS_SETS_MAX },
+  PROTO_END_PARAMS
+};
+
+static json_t *
+m_status (struct call_ctx *x)
+{
+  json_t *sets = json_object_get (x->params, "sets");
+
+  return status_get (x->co, sets ? json_integer_value (sets)
+                     : PROTO_STATUS_SETS_DEFAULT, x->e);
+}
+
 #define ROLE_REQ (ROLE_REQUESTER | ROLE_ADMIN)
 
 static const struct method {
@@ -460,6 +477,7 @@ static const struct method {
   { "provider.list", ROLE_REQ, no_params, m_provider_list },
   { "writer.list", ROLE_REQ, no_params, m_writer_list },
   { "volume.list", ROLE_REQ, no_params, m_volume_list },
+  { "coordinator.status", ROLE_REQ, status_params, m_status },
   { "provider.forget", ROLE_ADMIN, forget_params, m_provider_forget },
   { "writer.forget", ROLE_ADMIN, forget_params, m_writer_forget },
 };

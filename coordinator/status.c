@@ -8,8 +8,8 @@
  *
  * One method rather than provider.list, writer.list and set.list
  * called one after the other: those are three connections and three
- * instants (a set may commit between two of them, and a writer shown
- * failed have no failed set beside it), set.list reads every set of
+ * instants (a set may commit between two of them, and a writer be
+ * shown failed beside no failed set), set.list reads every set of
  * the catalog with its snapshots where a status shows five, and the
  * calls queued for providers are listed by no other method.
  *

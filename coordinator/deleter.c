@@ -171,10 +171,10 @@ deleter_round_end (struct deleter *d)
   /* A provider that went away starts again when it registers. */
 }
 
-/* A queued call of each kind: a row of the catalog that the call
- * settles.  What differs between the kinds is the method, what is done
- * once a call settled its row (logged, the row removed), and how a
- * warning names the row. */
+/* The kinds of queued call (a deletion, an undo, a set release), each
+ * settling one row of the catalog.  What differs between them: the
+ * method, what is done once a call settled its row (logged, the row
+ * removed), and how a warning names the row. */
 struct queued_kind {
   const char *method;
   void (*settled) (struct deleter *d, const struct pending_call *pc,

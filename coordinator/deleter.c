@@ -32,6 +32,12 @@
  * finds the snapshots no longer held (the provider runs its calls in
  * order): snapshot.release of the set id and tag, done when answered,
  * or "not found" (the hold expired, or was released there).
+ *
+ * A deletion, an undo and a set release each settle a row of the
+ * catalog, and their calls end alike (queued_call_done): answered or
+ * "not found" settles the row, anything else keeps it and fails the
+ * round.  What differs (the method, what settling does and logs, how a
+ * warning names the row) is the call's struct queued_kind.
  */
 
 #include <config.h>
@@ -75,8 +81,11 @@ struct deleters {
   char running_undo[UUID_STRLEN + 1];   /* of the running revert, or "" */
 };
 
+struct queued_kind;
+
 struct pending_call {
   struct deleters *dl;
+  const struct queued_kind *kind;       /* a queued call's, else NULL */
   char provider[PROTO_NAME_MAX + 1];
   char set_id[UUID_STRLEN + 1];
   char tag[PROTO_TAG_MAX + 1];  /* a queued set release's */
@@ -162,10 +171,93 @@ deleter_round_end (struct deleter *d)
   /* A provider that went away starts again when it registers. */
 }
 
+/* The kinds of queued call (a deletion, an undo, a set release), each
+ * settling one row of the catalog.  What differs between them: the
+ * method, what is done once a call settled its row (logged, the row
+ * removed), and how a warning names the row. */
+struct queued_kind {
+  const char *method;
+  void (*settled) (struct deleter *d, const struct pending_call *pc,
+                   const struct call_outcome *o);
+  void (*name) (const struct pending_call *pc, char *buf, size_t len);
+};
+
 static void
-deletion_call_done (void *arg, const struct call_outcome *o)
+deletion_settled (struct deleter *d, const struct pending_call *pc,
+                  const struct call_outcome *o)
+{
+  log_info ("provider %s: deleted what remained of snapshot set %s",
+            pc->provider, pc->set_id);
+  catalog_deletion_remove (pc->dl->co->cat, pc->provider, pc->set_id);
+}
+
+static void
+deletion_name (const struct pending_call *pc, char *buf, size_t len)
+{
+  snprintf (buf, len, "deletion of snapshot set %s", pc->set_id);
+}
+
+static void
+undo_settled (struct deleter *d, const struct pending_call *pc,
+              const struct call_outcome *o)
+{
+  struct catalog *cat = pc->dl->co->cat;
+
+  log_info ("provider %s: undid the revert of undo set %s%s",
+            pc->provider, pc->set_id, o->end == CALL_OK ? ""
+            : " (nothing was reverted there)");
+  /* Its undo snapshots, if their deletion failed there, are deleted
+   * as a failed set's. */
+  if (o->end == CALL_OK &&
+      json_integer_value (json_object_get (o->result, "deleted")) == 0 &&
+      catalog_deletion_add (cat, pc->provider, pc->set_id) == 0 &&
+      d != NULL)
+    d->failed = true;
+  catalog_undo_remove (cat, pc->provider, pc->set_id);
+}
+
+static void
+undo_name (const struct pending_call *pc, char *buf, size_t len)
+{
+  snprintf (buf, len, "undo of revert %s", pc->set_id);
+}
+
+static void
+set_release_settled (struct deleter *d, const struct pending_call *pc,
+                     const struct call_outcome *o)
+{
+  log_info ("provider %s: released the hold %s of snapshot set %s "
+            "queued by set.release%s", pc->provider, pc->tag, pc->set_id,
+            o->end == CALL_OK ? "" : " (it no longer held there)");
+  catalog_release_remove (pc->dl->co->cat, pc->provider, pc->set_id,
+                          pc->tag);
+}
+
+static void
+set_release_name (const struct pending_call *pc, char *buf, size_t len)
+{
+  snprintf (buf, len, "release of hold %s of snapshot set %s", pc->tag,
+            pc->set_id);
+}
+
+static const struct queued_kind queued_deletion = {
+  "snapshot.delete", deletion_settled, deletion_name,
+};
+static const struct queued_kind queued_undo = {
+  "revert.undo", undo_settled, undo_name,
+};
+static const struct queued_kind queued_set_release = {
+  "snapshot.release", set_release_settled, set_release_name,
+};
+
+/* A queued call (a deletion, an undo, a set release) ended: answered,
+ * or "not found", settles its row; anything else leaves it queued and
+ * marks the round failed, to be retried. */
+static void
+queued_call_done (void *arg, const struct call_outcome *o)
 {
   struct pending_call *pc = arg;
+  const struct queued_kind *kind = pc->kind;
   struct deleters *dl = pc->dl;
   struct deleter *d;
 
@@ -175,65 +267,20 @@ deletion_call_done (void *arg, const struct call_outcome *o)
   }
   d = deleter_find (dl, pc->provider);
   if (o->end == CALL_OK ||
-      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
-    log_info ("provider %s: deleted what remained of snapshot set %s",
-              pc->provider, pc->set_id);
-    catalog_deletion_remove (dl->co->cat, pc->provider, pc->set_id);
-  }
+      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND))
+    kind->settled (d, pc, o);
   else {
-    char err[1200];
+    char err[1200], name[sizeof pc->tag + sizeof pc->set_id + 64];
 
-    log_warnx ("provider %s: %s; the deletion of snapshot set %s stays "
-               "queued", pc->provider,
-               call_outcome_describe (o, "snapshot.delete", err, sizeof err),
-               pc->set_id);
+    kind->name (pc, name, sizeof name);
+    log_warnx ("provider %s: %s; the %s stays queued", pc->provider,
+               call_outcome_describe (o, kind->method, err, sizeof err),
+               name);
     if (d != NULL)
       d->failed = true;
   }
   free (pc);
   /* D is gone if the provider was forgotten meanwhile. */
-  if (d != NULL && --d->inflight == 0)
-    deleter_round_end (d);
-}
-
-/* A queued undo ended. */
-static void
-undo_call_done (void *arg, const struct call_outcome *o)
-{
-  struct pending_call *pc = arg;
-  struct deleters *dl = pc->dl;
-  struct deleter *d;
-
-  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
-    free (pc);
-    return;
-  }
-  d = deleter_find (dl, pc->provider);
-  if (o->end == CALL_OK ||
-      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
-    log_info ("provider %s: undid the revert of undo set %s%s",
-              pc->provider, pc->set_id, o->end == CALL_OK ? ""
-              : " (nothing was reverted there)");
-    /* Its undo snapshots, if their deletion failed there, are deleted
-     * as a failed set's. */
-    if (o->end == CALL_OK &&
-        json_integer_value (json_object_get (o->result, "deleted")) == 0 &&
-        catalog_deletion_add (dl->co->cat, pc->provider, pc->set_id) == 0 &&
-        d != NULL)
-      d->failed = true;
-    catalog_undo_remove (dl->co->cat, pc->provider, pc->set_id);
-  }
-  else {
-    char err[1200];
-
-    log_warnx ("provider %s: %s; the undo of revert %s stays queued",
-               pc->provider,
-               call_outcome_describe (o, "revert.undo", err, sizeof err),
-               pc->set_id);
-    if (d != NULL)
-      d->failed = true;
-  }
-  free (pc);
   if (d != NULL && --d->inflight == 0)
     deleter_round_end (d);
 }
@@ -256,52 +303,18 @@ deleter_send_undos (struct deleter *d, struct provider *p)
     if (pc == NULL)
       fatal ("deletions");
     pc->dl = d->dl;
+    pc->kind = &queued_undo;
     snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
     snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
     log_info ("provider %s: undoing the revert of undo set %s", p->name,
               pc->set_id);
     d->inflight++;
-    conn_call (d->dl->co, p->conn, "revert.undo",
+    conn_call (d->dl->co, p->conn, queued_undo.method,
                json_pack ("{s:s}", "undo_set_id", pc->set_id),
-               SET_CALL_TIMEOUT_MS, undo_call_done, pc);
+               SET_CALL_TIMEOUT_MS, queued_call_done, pc);
   }
   json_decref (ids);
   return 0;
-}
-
-/* A queued release of a set's hold (set.release) ended. */
-static void
-set_release_call_done (void *arg, const struct call_outcome *o)
-{
-  struct pending_call *pc = arg;
-  struct deleters *dl = pc->dl;
-  struct deleter *d;
-
-  if (o->end == CALL_SHUTDOWN || dl->co->stopping) {
-    free (pc);
-    return;
-  }
-  d = deleter_find (dl, pc->provider);
-  if (o->end == CALL_OK ||
-      (o->end == CALL_ERROR && o->code == SV_RPC_NOT_FOUND)) {
-    log_info ("provider %s: released the hold %s of snapshot set %s "
-              "queued by set.release%s", pc->provider, pc->tag, pc->set_id,
-              o->end == CALL_OK ? "" : " (it no longer held there)");
-    catalog_release_remove (dl->co->cat, pc->provider, pc->set_id, pc->tag);
-  }
-  else {
-    char err[1200];
-
-    log_warnx ("provider %s: %s; the release of hold %s of snapshot set "
-               "%s stays queued", pc->provider,
-               call_outcome_describe (o, "snapshot.release", err,
-                                      sizeof err), pc->tag, pc->set_id);
-    if (d != NULL)
-      d->failed = true;
-  }
-  free (pc);
-  if (d != NULL && --d->inflight == 0)
-    deleter_round_end (d);
 }
 
 /* Send P the set releases queued for it (set.release). */
@@ -319,6 +332,7 @@ deleter_send_set_releases (struct deleter *d, struct provider *p)
     if (pc == NULL)
       fatal ("deletions");
     pc->dl = d->dl;
+    pc->kind = &queued_set_release;
     snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
     snprintf (pc->set_id, sizeof pc->set_id, "%s",
               json_string_value (json_object_get (row, "set_id")));
@@ -327,9 +341,9 @@ deleter_send_set_releases (struct deleter *d, struct provider *p)
     log_info ("provider %s: releasing the hold %s of snapshot set %s "
               "queued by set.release", p->name, pc->tag, pc->set_id);
     d->inflight++;
-    conn_call (d->dl->co, p->conn, "snapshot.release",
+    conn_call (d->dl->co, p->conn, queued_set_release.method,
                json_pack ("{s:s, s:s}", "id", pc->set_id, "tag", pc->tag),
-               SET_CALL_TIMEOUT_MS, set_release_call_done, pc);
+               SET_CALL_TIMEOUT_MS, queued_call_done, pc);
   }
   json_decref (rows);
   return 0;
@@ -446,14 +460,15 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
     if (pc == NULL)
       fatal ("deletions");
     pc->dl = dl;
+    pc->kind = &queued_deletion;
     snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
     snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
     log_info ("provider %s: deleting what remains of snapshot set %s",
               p->name, pc->set_id);
     d->inflight++;
-    conn_call (co, p->conn, "snapshot.delete",
+    conn_call (co, p->conn, queued_deletion.method,
                json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,
-               deletion_call_done, pc);
+               queued_call_done, pc);
   }
   json_decref (ids);
 }

@@ -29,14 +29,9 @@
  * closing; the event goes to the machine from the event loop
  * (gone_cb), so that no step of the machine is re-entered.
  *
- * set.revert runs in the same queue, as a revert machine
- * (setfsm_new_revert): its id is the undo set id, a new UUID that
- * names its holds (hold.begin's set_id), the snapshots the providers
- * pin of what the volumes held (hold.revert's undo_set_id) and the
- * catalog's queued undos; the set reverted to is its target.  It is
- * resolved from the catalog's record of the target, not from
- * volume.list: every writer registered for one of its volumes takes
- * part and must be connected, every provider must be connected.
+ * set.revert runs in the same queue and through the same glue, as a
+ * revert machine: revert.c resolves it and records and answers it
+ * (its design notes).  What the two files share is in set-internal.h.
  */
 
 #include <config.h>
@@ -61,6 +56,7 @@
 #include "outcome.h"
 #include "params.h"
 #include "set.h"
+#include "set-internal.h"
 #include "setfsm.h"
 #include "timespec.h"
 #include "uuid.h"
@@ -75,52 +71,6 @@ static const char *const writer_events[] = {
   [SETFSM_ABORT] = "abort",
   [SETFSM_PRE_RESTORE_OP] = "pre_restore",
   [SETFSM_POST_RESTORE_OP] = "post_restore",
-};
-
-/* What the glue keeps of a participant; its state is in the machine. */
-struct part {
-  bool gone;                    /* its connection closed: see gone_cb */
-  /* Providers. */
-  json_t *volumes;              /* names of its volumes, in set order */
-  char hold_id[UUID_STRLEN + 1];
-  json_t *snapshots;            /* snapshot entries from hold.commit */
-};
-
-DEFINE_VECTOR_TYPE (part_vector, struct part);
-
-struct snapset {
-  TAILQ_ENTRY (snapset) entry;
-  struct sets *sets;
-  struct reply_token tok;
-  json_t *params;               /* set.create's, checked */
-  struct setfsm *fsm;           /* NULL while queued or resolving */
-  size_t resolving;             /* volume.list calls outstanding */
-  char id[UUID_STRLEN + 1];
-  const char *label;            /* in PARAMS, or "" */
-  unsigned freeze_window_ms, hold_timeout_ms;
-  json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
-  json_t *snapshots;            /* the set's snapshot entries */
-  part_vector parts;            /* as the machine's: writers first */
-  char last_error[1200];        /* of the last call that ended */
-  bool record_oom;              /* the last record failed for want of
-                                 * memory, not in the catalog */
-  int64_t created;
-  int64_t t_start;
-  struct event *window;         /* the freeze window */
-  /* set.revert: ID is the undo set id. */
-  bool revert, force;
-  char target[UUID_STRLEN + 1]; /* the set reverted to */
-  json_t *target_set;           /* its record */
-};
-
-struct sets {
-  struct coord *co;
-  TAILQ_HEAD (, snapset) queue;
-  size_t nqueued;
-  struct snapset *running;
-  struct event *kick;           /* starts the next set */
-  struct deleters *deleters;
-  struct event *gone_ev;        /* runs gone_cb */
 };
 
 /* One call a set makes. */
@@ -155,16 +105,16 @@ set_free (struct snapset *s)
   free (s);
 }
 
-static void
-fsm_out_of_memory (void)
+void
+set_fsm_out_of_memory (void)
 {
   fatalx ("snapshot set: out of memory");
 }
 
 /* Recording. */
 
-static json_t *
-participants_json (struct snapset *s)
+json_t *
+set_participants_json (struct snapset *s)
 {
   json_t *list = json_array ();
   size_t i;
@@ -205,8 +155,8 @@ phase_times (struct snapset *s, int64_t *freeze_ms, int64_t *hold_ms,
 }
 
 /* The timings of a finished set. */
-static json_t *
-timings_json (struct snapset *s)
+json_t *
+set_timings_json (struct snapset *s)
 {
   int64_t freeze_ms, hold_ms, total_ms;
 
@@ -242,7 +192,7 @@ count_set (struct snapset *s, enum metrics_result result)
 static json_t *
 set_json (struct snapset *s, const char *state, bool finished)
 {
-  json_t *set, *timings = finished ? timings_json (s) : json_null ();
+  json_t *set, *timings = finished ? set_timings_json (s) : json_null ();
   const char *reason = setfsm_reason (s->fsm);
   bool with_snapshots = strcmp (state, "thawing") == 0 ||
     strcmp (state, "committed") == 0;
@@ -257,7 +207,8 @@ set_json (struct snapset *s, const char *state, bool finished)
                            ? json_integer (time (NULL)) : json_null ()) == -1 ||
       json_object_set_new (set, "snapshots", with_snapshots && s->snapshots
                            ? json_incref (s->snapshots) : json_array ()) == -1 ||
-      json_object_set_new (set, "participants", participants_json (s)) == -1 ||
+      json_object_set_new (set, "participants",
+                           set_participants_json (s)) == -1 ||
       json_object_set (set, "timings", timings) == -1) {
     json_decref (set);
     json_decref (timings);
@@ -299,45 +250,6 @@ gather_snapshots (struct snapset *s)
   return 0;
 }
 
-/* The names of the providers of S, in order.  NULL on ENOMEM. */
-static json_t *
-provider_names (struct snapset *s)
-{
-  json_t *names = json_array ();
-  size_t i;
-
-  for (i = setfsm_nwriters (s->fsm); names && i < s->parts.len; i++)
-    if (json_array_append_new (names,
-                               json_string (setfsm_part_name (s->fsm, i)))
-        == -1) {
-      json_decref (names);
-      return NULL;
-    }
-  return names;
-}
-
-/* A revert's records (setfsm.c's design notes): its undos queued on
- * every provider, then turned into deletions of the undo set. */
-static int
-save_revert_record (struct snapset *s, const struct setfsm_action *a)
-{
-  struct catalog *cat = s->sets->co->cat;
-  json_t *names;
-  int r;
-
-  s->record_oom = false;
-  if (a->record == SETFSM_REC_REVERTED)
-    return catalog_undo_settle (cat, s->id);
-  names = provider_names (s);
-  if (names == NULL) {
-    s->record_oom = true;
-    return -1;
-  }
-  r = catalog_undo_arm (cat, s->id, names);
-  json_decref (names);
-  return r;
-}
-
 /* Save S as the record action A asks.  -1 if the catalog failed (logged
  * there).
  *
@@ -355,7 +267,7 @@ save_record (struct snapset *s, const struct setfsm_action *a)
   int r;
 
   if (s->revert)
-    return save_revert_record (s, a);
+    return revert_save_record (s, a);
   if (a->record == SETFSM_REC_THAWING && gather_snapshots (s) == -1)
     fatal ("snapshot set %s", s->id);
   set = set_json (s, state, a->finished);
@@ -380,7 +292,7 @@ record_error (struct snapset *s)
 
 /* The end of a set. */
 
-static void
+void
 set_done (struct snapset *s)
 {
   struct sets *sets = s->sets;
@@ -392,9 +304,6 @@ set_done (struct snapset *s)
   set_free (s);
   event_active (sets->kick, EV_TIMEOUT, 1);
 }
-
-static void reject (struct snapset *s, int code, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
 
 /* Fail set.create with E (its data is stolen) before anything was
  * recorded or called. */
@@ -408,8 +317,8 @@ reject_error (struct snapset *s, struct rpcerr *e)
   set_done (s);
 }
 
-static void
-reject (struct snapset *s, int code, const char *fmt, ...)
+void
+set_reject (struct snapset *s, int code, const char *fmt, ...)
 {
   struct rpcerr e = { .data = NULL };
   va_list ap;
@@ -427,57 +336,6 @@ final_json (struct snapset *s, const char *state)
   json_t *set = catalog_set_get (s->sets->co->cat, s->id, true);
 
   return set ? set : set_json (s, state, true);
-}
-
-/* The answer to set.revert: what was reverted, or why not. */
-static json_t *
-revert_json (struct snapset *s, const char *state)
-{
-  const char *reason = setfsm_reason (s->fsm);
-  json_t *o, *timings = timings_json (s);
-
-  o = json_pack ("{s:s, s:s, s:s, s:b, s:O, s:o, s:o}",
-                 "set_id", s->target, "undo_set_id", s->id, "state", state,
-                 "force", s->force, "volumes", s->pv,
-                 "participants", participants_json (s),
-                 "timings", timings ? timings : json_null ());
-  if (o != NULL && reason != NULL && strcmp (state, "failed") == 0 &&
-      json_object_set_new (o, "reason", json_string (reason)) == -1) {
-    json_decref (o);
-    return NULL;
-  }
-  return o;
-}
-
-static void
-reply_reverted (struct snapset *s)
-{
-  struct rpcerr e = { .code = JSONRPC_INTERNAL_ERROR };
-  json_t *o = revert_json (s, "reverted");
-
-  log_info ("snapshot set %s: %zu volumes reverted to it (undo set %s)",
-            s->target, json_array_size (s->pv), s->id);
-  metrics_count_set (s->sets->co->metrics, true, METRICS_COMMITTED);
-  if (o == NULL)
-    rpcerr_set (&e, JSONRPC_INTERNAL_ERROR, "snapshot set %s reverted, but "
-                "the answer could not be built: out of memory", s->target);
-  conn_reply (s->sets->co, s->tok, o, &e);
-  set_done (s);
-}
-
-static void
-reply_revert_failed (struct snapset *s)
-{
-  struct rpcerr e = { .code = SV_RPC_SET_FAILED };
-  const char *reason = setfsm_reason (s->fsm);
-
-  log_warnx ("revert to snapshot set %s failed: %s", s->target, reason);
-  metrics_count_set (s->sets->co->metrics, true, METRICS_FAILED);
-  e.data = revert_json (s, "failed");
-  rpcerr_set (&e, SV_RPC_SET_FAILED, "revert to snapshot set %s failed, "
-              "nothing is reverted: %s", s->target, reason);
-  conn_reply (s->sets->co, s->tok, NULL, &e);
-  set_done (s);
 }
 
 static void
@@ -828,8 +686,6 @@ log_release_by_set_id (struct snapset *s, const char *name,
                "taken ends with its lease", name, s->last_error, s->id);
 }
 
-static void run_actions (struct snapset *s);
-
 static void
 protocol_call_done (void *arg, const struct call_outcome *o)
 {
@@ -857,7 +713,7 @@ protocol_call_done (void *arg, const struct call_outcome *o)
                      end == SETFSM_ANSWERED ? NULL : s->last_error,
                      timespec_now_ms (CLOCK_MONOTONIC));
   free (sc);
-  run_actions (s);
+  set_run_actions (s);
 }
 
 /* Executing the machine's actions. */
@@ -922,13 +778,13 @@ run_action (struct snapset *s, const struct setfsm_action *a)
     return false;
   case SETFSM_ACT_REPLY_COMMITTED:
     if (s->revert)
-      reply_reverted (s);
+      revert_reply_reverted (s);
     else
       reply_committed (s);
     return true;
   case SETFSM_ACT_REPLY_FAILED:
     if (s->revert)
-      reply_revert_failed (s);
+      revert_reply_failed (s);
     else
       reply_failed (s);
     return true;
@@ -948,8 +804,8 @@ run_action (struct snapset *s, const struct setfsm_action *a)
                              setfsm_part_name (s->fsm, a->part), s->id);
     return false;
   case SETFSM_ACT_REJECT:
-    reject (s, s->record_oom ? JSONRPC_INTERNAL_ERROR : SV_RPC_IO_ERROR,
-            "cannot record the set: %s", record_error (s));
+    set_reject (s, s->record_oom ? JSONRPC_INTERNAL_ERROR : SV_RPC_IO_ERROR,
+                "cannot record the set: %s", record_error (s));
     return true;
   }
   return false;
@@ -972,21 +828,21 @@ run_actions_ended (struct snapset *s)
   return false;
 }
 
-static void
-run_actions (struct snapset *s)
+void
+set_run_actions (struct snapset *s)
 {
   (void) run_actions_ended (s);
 }
 
 /* Events from the loop. */
 
-static void
-window_cb (evutil_socket_t fd, short what, void *arg)
+void
+set_window_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct snapset *s = arg;
 
   setfsm_window_ended (s->fsm, timespec_now_ms (CLOCK_MONOTONIC));
-  run_actions (s);
+  set_run_actions (s);
 }
 
 /* Participants of the running set whose connection closed (marked by
@@ -1012,8 +868,8 @@ gone_cb (evutil_socket_t fd, short what, void *arg)
 
 /* Resolving. */
 
-static bool
-writer_involved (const struct writer *w, json_t *pv)
+bool
+set_writer_involved (const struct writer *w, json_t *pv)
 {
   json_t *a, *b;
   size_t i, j;
@@ -1026,8 +882,8 @@ writer_involved (const struct writer *w, json_t *pv)
 }
 
 /* Add a participant to S and its machine.  -1 on ENOMEM. */
-static int
-add_part (struct snapset *s, bool writer, const char *name)
+int
+set_add_part (struct snapset *s, bool writer, const char *name)
 {
   struct part *pt;
 
@@ -1068,13 +924,14 @@ auto_writers (struct snapset *s)
   if (away == NULL)
     goto nomem;
   TAILQ_FOREACH (w, &reg->writers, entry)
-    if (w->conn == NULL && writer_involved (w, s->pv) &&
+    if (w->conn == NULL && set_writer_involved (w, s->pv) &&
         json_array_append_new (away, json_string (w->name)) == -1)
       goto nomem;
   if (json_array_size (away) == 0) {
     json_decref (away);
     TAILQ_FOREACH (w, &reg->writers, entry)
-      if (writer_involved (w, s->pv) && add_part (s, true, w->name) == -1)
+      if (set_writer_involved (w, s->pv) &&
+          set_add_part (s, true, w->name) == -1)
         goto nomem;
     return 0;
   }
@@ -1104,7 +961,7 @@ auto_writers (struct snapset *s)
 
  nomem:
   json_decref (away);
-  reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
   return -1;
 }
 
@@ -1128,27 +985,28 @@ resolve_writers (struct snapset *s)
 
     w = registry_writer (reg, name);
     if (w == NULL) {
-      reject (s, SV_RPC_NOT_REGISTERED, "no writer named %s is registered",
-              name);
+      set_reject (s, SV_RPC_NOT_REGISTERED, "no writer named %s is registered",
+                  name);
       return -1;
     }
     if (w->conn == NULL) {
-      reject (s, SV_RPC_NOT_REGISTERED, "writer %s is not connected", name);
+      set_reject (s, SV_RPC_NOT_REGISTERED, "writer %s is not connected",
+                  name);
       return -1;
     }
-    if (add_part (s, true, name) == -1)
+    if (set_add_part (s, true, name) == -1)
       goto nomem;
   }
   return 0;
 
  nomem:
-  reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
   return -1;
 }
 
 /* Append PROVIDER/VOLUME to the set. */
-static int
-add_volume (struct snapset *s, const char *provider, const char *volume)
+int
+set_add_volume (struct snapset *s, const char *provider, const char *volume)
 {
   char pv[PV_MAX_LEN + 1];
 
@@ -1169,20 +1027,20 @@ resolve_all_volumes (struct snapset *s)
     if (p->conn == NULL)
       continue;
     json_array_foreach (p->volumes, i, v)
-      if (add_volume (s, p->name,
-                      json_string_value (json_object_get (v, "name"))) == -1) {
-        reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+      if (set_add_volume (s, p->name, json_string_value
+                          (json_object_get (v, "name"))) == -1) {
+        set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
         return -1;
       }
   }
   if (json_array_size (s->pv) == 0) {
-    reject (s, SV_RPC_NOT_FOUND, "no connected provider has a volume");
+    set_reject (s, SV_RPC_NOT_FOUND, "no connected provider has a volume");
     return -1;
   }
   if (json_array_size (s->pv) > PROTO_SET_VOLUMES_MAX) {
-    reject (s, JSONRPC_INVALID_PARAMS, "'volumes': \"all\" is %zu "
-            "volumes, more than %d", json_array_size (s->pv),
-            PROTO_SET_VOLUMES_MAX);
+    set_reject (s, JSONRPC_INVALID_PARAMS, "'volumes': \"all\" is %zu "
+                "volumes, more than %d", json_array_size (s->pv),
+                PROTO_SET_VOLUMES_MAX);
     return -1;
   }
   return 0;
@@ -1204,21 +1062,21 @@ resolve_named_volumes (struct snapset *s, json_t *volumes)
     params_split_pv (json_string_value (v), provider, volume);
     p = registry_provider (reg, provider);
     if (p == NULL) {
-      reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
+      set_reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
       return -1;
     }
     if (p->conn == NULL) {
-      reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
-              provider);
+      set_reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
+                  provider);
       return -1;
     }
     if (!registry_has_volume (p, volume, NULL)) {
-      reject (s, SV_RPC_NOT_FOUND, "provider %s has no volume named %s",
-              provider, volume);
+      set_reject (s, SV_RPC_NOT_FOUND, "provider %s has no volume named %s",
+                  provider, volume);
       return -1;
     }
-    if (add_volume (s, provider, volume) == -1) {
-      reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+    if (set_add_volume (s, provider, volume) == -1) {
+      set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
       return -1;
     }
   }
@@ -1227,8 +1085,8 @@ resolve_named_volumes (struct snapset *s, json_t *volumes)
 
 /* One participant per provider of the set's volumes, with its volumes
  * in set order.  -1 on ENOMEM. */
-static int
-add_providers (struct snapset *s)
+int
+set_add_providers (struct snapset *s)
 {
   size_t nwriters = setfsm_nwriters (s->fsm), i, j;
   json_t *v;
@@ -1240,7 +1098,7 @@ add_providers (struct snapset *s)
     for (j = nwriters; j < s->parts.len; j++)
       if (strcmp (setfsm_part_name (s->fsm, j), provider) == 0)
         break;
-    if (j == s->parts.len && add_part (s, false, provider) == -1)
+    if (j == s->parts.len && set_add_part (s, false, provider) == -1)
       return -1;
     if (json_array_append_new (s->parts.ptr[j].volumes, json_string (volume))
         == -1)
@@ -1257,7 +1115,7 @@ finish_resolve (struct snapset *s)
   json_t *volumes = json_object_get (s->params, "volumes");
 
   s->pv = json_array ();
-  s->fsm = setfsm_new (s->freeze_window_ms, fsm_out_of_memory);
+  s->fsm = setfsm_new (s->freeze_window_ms, set_fsm_out_of_memory);
   if (s->pv == NULL)
     goto nomem;
   if (json_is_string (volumes)                  /* "all" */
@@ -1266,10 +1124,10 @@ finish_resolve (struct snapset *s)
     return;
   if (resolve_writers (s) == -1)
     return;
-  if (add_providers (s) == -1)
+  if (set_add_providers (s) == -1)
     goto nomem;
   s->created = time (NULL);
-  s->window = evtimer_new (s->sets->co->base, window_cb, s);
+  s->window = evtimer_new (s->sets->co->base, set_window_cb, s);
   if (s->window == NULL)
     goto nomem;
   setfsm_start (s->fsm, s->t_start);
@@ -1281,7 +1139,7 @@ finish_resolve (struct snapset *s)
   return;
 
  nomem:
-  reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
 }
 
 static void
@@ -1332,7 +1190,7 @@ providers_to_refresh (struct snapset *s)
   size_t i;
 
   if (seen == NULL) {
-    reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+    set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
     return NULL;
   }
   if (json_is_string (volumes)) {               /* "all" */
@@ -1352,10 +1210,10 @@ providers_to_refresh (struct snapset *s)
     if (p == NULL || p->conn == NULL) {
       json_decref (seen);
       if (p == NULL)
-        reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
+        set_reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
       else
-        reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
-                provider);
+        set_reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
+                    provider);
       return NULL;
     }
     name = json_string (provider);
@@ -1369,91 +1227,6 @@ providers_to_refresh (struct snapset *s)
   return seen;
 }
 
-/* set.revert's writers: every writer registered for a volume of the
- * set, each connected.  -1 after rejecting S. */
-static int
-revert_writers (struct snapset *s)
-{
-  struct writer *w;
-
-  TAILQ_FOREACH (w, &s->sets->co->reg->writers, entry) {
-    if (!writer_involved (w, s->pv))
-      continue;
-    if (w->conn == NULL) {
-      reject (s, SV_RPC_NOT_REGISTERED, "writer %s is registered for "
-              "volumes of snapshot set %s but not connected: start it, or "
-              "forget it (writer.forget); nothing was reverted", w->name,
-              s->target);
-      return -1;
-    }
-    if (add_part (s, true, w->name) == -1) {
-      reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* set.revert's volumes, from the target's record, each on a connected
- * provider.  -1 after rejecting S. */
-static int
-revert_volumes (struct snapset *s)
-{
-  struct registry *reg = s->sets->co->reg;
-  json_t *snap;
-  size_t i;
-
-  json_array_foreach (json_object_get (s->target_set, "snapshots"), i,
-                      snap) {
-    const char *provider = json_string_value (json_object_get (snap,
-                                                               "provider"));
-    const char *volume = json_string_value (json_object_get (snap, "volume"));
-    struct provider *p = registry_provider (reg, provider ? provider : "");
-
-    if (provider == NULL || volume == NULL || p == NULL) {
-      reject (s, SV_RPC_NOT_FOUND, "snapshot set %s: no provider named %s; "
-              "nothing was reverted", s->target, provider ? provider : "?");
-      return -1;
-    }
-    if (p->conn == NULL) {
-      reject (s, SV_RPC_NOT_REGISTERED, "snapshot set %s: provider %s is "
-              "not connected; nothing was reverted", s->target, provider);
-      return -1;
-    }
-    if (add_volume (s, provider, volume) == -1) {
-      reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* set.revert: resolve from the target's record, then the machine. */
-static void
-start_revert (struct snapset *s)
-{
-  s->pv = json_array ();
-  s->fsm = setfsm_new_revert (s->freeze_window_ms, fsm_out_of_memory);
-  if (s->pv == NULL) {
-    reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-    return;
-  }
-  if (revert_volumes (s) == -1 || revert_writers (s) == -1)
-    return;
-  s->window = evtimer_new (s->sets->co->base, window_cb, s);
-  if (add_providers (s) == -1 || s->window == NULL) {
-    reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-    return;
-  }
-  deleters_running_undo (s->sets->deleters, s->id);
-  log_info ("snapshot set %s: reverting %zu volumes on %zu providers to it, "
-            "%zu writers (undo set %s)", s->target, json_array_size (s->pv),
-            s->parts.len - setfsm_nwriters (s->fsm),
-            setfsm_nwriters (s->fsm), s->id);
-  setfsm_start (s->fsm, s->t_start);
-  run_actions (s);
-}
-
 /* Refresh the volumes of every provider the set may use. */
 static void
 start_set (struct snapset *s)
@@ -1463,7 +1236,7 @@ start_set (struct snapset *s)
 
   s->t_start = timespec_now_ms (CLOCK_MONOTONIC);
   if (s->revert) {
-    start_revert (s);
+    revert_start (s);
     return;
   }
   seen = providers_to_refresh (s);
@@ -1527,56 +1300,6 @@ sets_create (struct sets *sets, json_t *params, struct reply_token tok,
   v = json_object_get (params, "hold_timeout_ms");
   s->hold_timeout_ms = v ? (unsigned) json_integer_value (v)
     : conf->hold_timeout_ms;
-  TAILQ_INSERT_TAIL (&sets->queue, s, entry);
-  sets->nqueued++;
-  event_active (sets->kick, EV_TIMEOUT, 1);
-  return 0;
-}
-
-int
-sets_revert (struct sets *sets, const char *set_id, bool force,
-             struct reply_token tok, struct rpcerr *e)
-{
-  const struct config *conf = sets->co->conf;
-  const char *state;
-  struct snapset *s;
-  struct uuid u;
-  json_t *set;
-
-  if (sets->nqueued >= SETS_QUEUE_MAX)
-    return rpcerr_set (e, SV_RPC_BUSY, "%d snapshot sets are already waiting",
-                       SETS_QUEUE_MAX);
-  set = catalog_set_get (sets->co->cat, set_id, false);
-  if (set == NULL)
-    return errno == ENOENT
-      ? rpcerr_set (e, SV_RPC_NOT_FOUND, "no snapshot set %s", set_id)
-      : rpcerr_set (e, SV_RPC_IO_ERROR, "%s", catalog_errmsg (sets->co->cat));
-  state = json_string_value (json_object_get (set, "state"));
-  if (state == NULL || strcmp (state, "committed") != 0) {
-    rpcerr_set (e, JSONRPC_INVALID_PARAMS, "snapshot set %s is %s: only a "
-                "committed set can be reverted to", set_id,
-                state ? state : "unknown");
-    json_decref (set);
-    return -1;
-  }
-  s = calloc (1, sizeof *s);
-  if (s == NULL || uuid_generate (&u) == -1) {
-    free (s);
-    json_decref (set);
-    return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "cannot start the revert: "
-                       "%s", strerror (errno));
-  }
-  s->sets = sets;
-  s->tok = tok;
-  s->revert = true;
-  s->force = force;
-  s->target_set = set;
-  snprintf (s->target, sizeof s->target, "%s", set_id);
-  uuid_format (&u, s->id);
-  s->label = "";
-  s->freeze_window_ms = conf->freeze_window_ms;
-  s->hold_timeout_ms = conf->hold_timeout_ms;
-  s->created = time (NULL);
   TAILQ_INSERT_TAIL (&sets->queue, s, entry);
   sets->nqueued++;
   event_active (sets->kick, EV_TIMEOUT, 1);

@@ -2,7 +2,9 @@
  * Copyright (c) 2026 The snapvol authors.
  *
  * set.h: snapshot sets: set.create (its protocol runs in setfsm.c),
- * set.delete, and the deletions left over from failed sets.
+ * set.revert (revert.c), set.delete, and the deletions left over from
+ * failed sets.  set.c and revert.c share set-internal.h, which no
+ * other file includes.
  */
 
 #ifndef SNAPVOL_SET_H

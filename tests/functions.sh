@@ -310,3 +310,33 @@ snapshot_create ()
 {
     snapvolctl --json snapshot create "$@"
 }
+
+# mount_small_tmpfs SIZE: mount a tmpfs of SIZE (as mount's size=) on
+# $tmp/fs, unmounted at the end; skip unless root and mount can.
+mount_small_tmpfs ()
+{
+    [ "$(id -u)" -eq 0 ] || skip "mounting a small tmpfs needs root"
+    mkdir "$tmp/fs"
+    mount -t tmpfs -o size="$1",mode=0700 snapvol-test "$tmp/fs" ||
+        skip "cannot mount a tmpfs here"
+    cleanup_fn umount -l "$tmp/fs"
+}
+
+# fill_mib EXPORT BYTE MIB: write MiB 0..MIB-1 of EXPORT with BYTE,
+# flushed.
+fill_mib ()
+{
+    nbdsh -u "$(uri "$1")" -c "
+b = bytes([$2]) * (1 << 20)
+for m in range($3):
+    h.pwrite(b, m << 20)
+h.flush()
+"
+}
+
+# fill_filesystem DIR: fill the filesystem of DIR with a file of zeroes
+# (DIR/filler) until it is full; dd stops at ENOSPC.
+fill_filesystem ()
+{
+    dd if=/dev/zero of="$1/filler" bs=64k status=none 2>/dev/null || :
+}

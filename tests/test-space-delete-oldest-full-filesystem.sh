@@ -14,33 +14,17 @@ requires_snapvol
 requires nbdsh jq mount umount
 set -x
 
-[ "$(id -u)" -eq 0 ] || skip "mounting a small tmpfs needs root"
-mkdir "$tmp/fs"
-mount -t tmpfs -o size=24m,mode=0700 snapvol-test "$tmp/fs" ||
-    skip "cannot mount a tmpfs here"
-cleanup_fn umount -l "$tmp/fs"
-
+mount_small_tmpfs 24m
 start_snapvol "$tmp/fs/pool" volume=v:64M prealloc=0
-
-# fill BYTE MIB: write MiB 0..MIB-1 of v with BYTE, flushed.
-fill ()
-{
-    nbdsh -u "$(uri v)" -c "
-b = bytes([$1]) * (1 << 20)
-for m in range($2):
-    h.pwrite(b, m << 20)
-h.flush()
-"
-}
 
 # Oldest: 4 MiB of 0xa1 that only s1 will read once they are
 # overwritten; then s2 (held) over 4 MiB of 0xb2; the live volume 0xc3.
-fill 0xa1 4
+fill_mib v 0xa1 4
 s1=$(snapshot_create v --label oldest | jq -r '.snapshots[0].id')
-fill 0xb2 4
+fill_mib v 0xb2 4
 s2=$(snapshot_create v --label held | jq -r '.snapshots[0].id')
 snapvolctl snapshot hold "$s2" keep-me
-fill 0xc3 4
+fill_mib v 0xc3 4
 assert_eq "$(snapvolctl --json snapshot list v | jq -c '[.[] | .exclusive_bytes]')" \
     "[$((4 << 20)),$((4 << 20))]" "each snapshot alone holds 4 MiB"
 
@@ -49,8 +33,8 @@ assert_eq "$(jq -c .space <<<"$out")" \
     "{\"limit\":0,\"reserve\":0,\"on_full\":\"delete-oldest\",\"used\":$((12 << 20))}" \
     "the space policy"
 
-# Fill the filesystem: dd stops at ENOSPC.
-dd if=/dev/zero of="$tmp/fs/filler" bs=64k status=none 2>/dev/null || :
+# Fill the filesystem.
+fill_filesystem "$tmp/fs"
 assert_eq "$(df -k --output=avail "$tmp/fs" | tail -1 | tr -d ' ')" 0 \
     "free space on the full tmpfs (KiB)"
 

@@ -14,36 +14,20 @@ requires_snapvol
 requires nbdsh jq mount umount
 set -x
 
-[ "$(id -u)" -eq 0 ] || skip "mounting a small tmpfs needs root"
-mkdir "$tmp/fs"
-mount -t tmpfs -o size=24m,mode=0700 snapvol-test "$tmp/fs" ||
-    skip "cannot mount a tmpfs here"
-cleanup_fn umount -l "$tmp/fs"
-
+mount_small_tmpfs 24m
 start_snapvol "$tmp/fs/pool" volume=v:64M prealloc=0
-
-# fill BYTE MIB: write MiB 0..MIB-1 of v with BYTE, flushed.
-fill ()
-{
-    nbdsh -u "$(uri v)" -c "
-b = bytes([$1]) * (1 << 20)
-for m in range($2):
-    h.pwrite(b, m << 20)
-h.flush()
-"
-}
 
 # s1 (the oldest) is a clone's origin; s2 is the next oldest; both
 # hold 4 MiB only they read once the live volume is overwritten.
-fill 0xa1 4
+fill_mib v 0xa1 4
 s1=$(snapshot_create v --label origin | jq -r '.snapshots[0].id')
 snapvolctl volume clone "v@$s1" c >/dev/null
-fill 0xb2 4
+fill_mib v 0xb2 4
 s2=$(snapshot_create v --label next | jq -r '.snapshots[0].id')
-fill 0xc3 4
+fill_mib v 0xc3 4
 snapvolctl --json policy set --on-full delete-oldest >/dev/null
 
-dd if=/dev/zero of="$tmp/fs/filler" bs=64k status=none 2>/dev/null || :
+fill_filesystem "$tmp/fs"
 assert_eq "$(df -k --output=avail "$tmp/fs" | tail -1 | tr -d ' ')" 0 \
     "free space on the full tmpfs (KiB)"
 

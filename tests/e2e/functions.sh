@@ -292,6 +292,64 @@ now_ms ()
     echo $(( $(date +%s%N) / 1000000 ))
 }
 
+# Scenarios that several tests start from.
+
+# start_set_two_providers: the coordinator, providers storage-a (volume
+# db) and storage-b (logs), 4 MiB each, and a set of both volumes (no
+# writers registered), its answer in $tmp/set.json.  Sets set_id, and a
+# and b to the ids of its snapshots of db and logs.
+start_set_two_providers ()
+{
+    write_conf
+    start_coordinator
+    start_provider storage-a db:4M
+    start_provider storage-b logs:4M
+    ctl --json set create storage-a/db storage-b/logs >"$tmp/set.json"
+    set_id=$(jq -r .set_id "$tmp/set.json")
+    a=$(jq -r '.snapshots[] | select(.volume == "db") | .id' "$tmp/set.json")
+    b=$(jq -r '.snapshots[] | select(.volume == "logs") | .id' "$tmp/set.json")
+}
+
+# provider_holds NAME: provider NAME's snapshots as "ID TAGS" lines.
+provider_holds ()
+{
+    provider_snapshots "$1" | jq -r '.[] | "\(.id) \([.holds[].tag] | join(","))"'
+}
+
+# catalog_set_holds SET_ID: the tags of the set's holds the catalog
+# records, as a JSON array.
+catalog_set_holds ()
+{
+    ctl --json set list | jq -c --arg id "$1" \
+        '[.[] | select(.set_id == $id) | (.holds // [])[].tag]'
+}
+
+# start_set_then_overwrite: the coordinator, providers storage-a
+# (volume db) and storage-b (logs), 8 MiB each; random content A on
+# both, flushed ($tmp/db.A, $tmp/logs.A); a set of it taken with
+# writers none, its id in s1; then random content C over both, flushed
+# ($tmp/db.C, $tmp/logs.C).  Returns once nbdkit has closed the
+# copies' connections, so that a revert finds no client.
+start_set_then_overwrite ()
+{
+    local p
+    write_conf
+    start_coordinator
+    start_provider storage-a db:8M
+    start_provider storage-b logs:8M
+    for p in storage-a:db storage-b:logs; do
+        head -c 8M /dev/urandom >"$tmp/${p#*:}.A"
+        nbdcopy --flush "$tmp/${p#*:}.A" "$(puri "${p%:*}" "${p#*:}")"
+    done
+    s1=$(ctl --json set create storage-a/db storage-b/logs --writers none | jq -r .set_id)
+    for p in storage-a:db storage-b:logs; do
+        head -c 8M /dev/urandom >"$tmp/${p#*:}.C"
+        nbdcopy --flush "$tmp/${p#*:}.C" "$(puri "${p%:*}" "${p#*:}")"
+    done
+    poll 10 live_closed storage-a db
+    poll 10 live_closed storage-b logs
+}
+
 _e2e_cleanup ()
 {
     local n pid

@@ -12,28 +12,7 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
-start_coordinator
-start_provider storage-a db:4M
-start_provider storage-b logs:4M
-
-ctl --json set create storage-a/db storage-b/logs >"$tmp/set.json"
-set_id=$(jq -r .set_id "$tmp/set.json")
-a=$(jq -r '.snapshots[] | select(.volume == "db") | .id' "$tmp/set.json")
-b=$(jq -r '.snapshots[] | select(.volume == "logs") | .id' "$tmp/set.json")
-
-# holds NAME: the provider's snapshots as "ID TAGS" lines.
-holds ()
-{
-    provider_snapshots "$1" | jq -r '.[] | "\(.id) \([.holds[].tag] | join(","))"'
-}
-
-# catalog_holds: the tags of the set's holds the catalog records.
-catalog_holds ()
-{
-    ctl --json set list | jq -c --arg id "$set_id" \
-        '[.[] | select(.set_id == $id) | (.holds // [])[].tag]'
-}
+start_set_two_providers
 
 assert_eq "$(ctl --json set hold --expires 3600 "$set_id" nightly)" \
     "{\"set_id\": \"$set_id\", \"tag\": \"nightly\", \"held\": 2}" "set hold"
@@ -43,16 +22,16 @@ poll 20 eval '! provider_connected storage-b'
 assert_eq "$(ctl --json set release "$set_id" nightly)" \
     "{\"set_id\": \"$set_id\", \"tag\": \"nightly\", \"released\": 1, \"queued\": [\"storage-b\"]}" \
     "set release with storage-b down"
-assert_eq "$(holds storage-a)" "$a " "storage-a holds nothing"
+assert_eq "$(provider_holds storage-a)" "$a " "storage-a holds nothing"
 
 stop_coordinator
 start_coordinator
 poll 20 provider_connected storage-a
-assert_eq "$(catalog_holds)" \
+assert_eq "$(catalog_set_holds "$set_id")" \
     '[]' "the catalog forgot the hold across the restart"
 
 start_provider storage-b logs:4M
-poll 20 eval "[ \"\$(holds storage-b)\" = \"$b \" ]"
+poll 20 eval "[ \"\$(provider_holds storage-b)\" = \"$b \" ]"
 
 assert_eq "$(ctl --json set delete "$set_id")" \
     "{\"set_id\": \"$set_id\", \"deleted\": 2}" "set delete after the queued release"

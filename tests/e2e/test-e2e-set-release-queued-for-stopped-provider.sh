@@ -12,32 +12,11 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
-start_coordinator
-start_provider storage-a db:4M
-start_provider storage-b logs:4M
-
-ctl --json set create storage-a/db storage-b/logs >"$tmp/set.json"
-set_id=$(jq -r .set_id "$tmp/set.json")
-a=$(jq -r '.snapshots[] | select(.volume == "db") | .id' "$tmp/set.json")
-b=$(jq -r '.snapshots[] | select(.volume == "logs") | .id' "$tmp/set.json")
-
-# holds NAME: the provider's snapshots as "ID TAGS" lines.
-holds ()
-{
-    provider_snapshots "$1" | jq -r '.[] | "\(.id) \([.holds[].tag] | join(","))"'
-}
-
-# catalog_holds: the tags of the set's holds the catalog records.
-catalog_holds ()
-{
-    ctl --json set list | jq -c --arg id "$set_id" \
-        '[.[] | select(.set_id == $id) | (.holds // [])[].tag]'
-}
+start_set_two_providers
 
 assert_eq "$(ctl --json set hold --expires 3600 "$set_id" backup:1@host)" \
     "{\"set_id\": \"$set_id\", \"tag\": \"backup:1@host\", \"held\": 2}" "set hold"
-assert_eq "$(catalog_holds)" \
+assert_eq "$(catalog_set_holds "$set_id")" \
     '["backup:1@host"]' "the catalog records the hold"
 
 kill9_provider storage-b
@@ -46,12 +25,12 @@ poll 20 eval '! provider_connected storage-b'
 assert_eq "$(ctl --json set release "$set_id" backup:1@host)" \
     "{\"set_id\": \"$set_id\", \"tag\": \"backup:1@host\", \"released\": 1, \"queued\": [\"storage-b\"]}" \
     "set release with storage-b down"
-assert_eq "$(holds storage-a)" "$a " "storage-a holds nothing"
-assert_eq "$(catalog_holds)" \
+assert_eq "$(provider_holds storage-a)" "$a " "storage-a holds nothing"
+assert_eq "$(catalog_set_holds "$set_id")" \
     '[]' "the catalog forgot the hold"
 
 start_provider storage-b logs:4M
-poll 20 eval "[ \"\$(holds storage-b)\" = \"$b \" ]"
+poll 20 eval "[ \"\$(provider_holds storage-b)\" = \"$b \" ]"
 poll 20 grep -qF "provider storage-b: released the hold backup:1@host of snapshot set $set_id queued by set.release" "$coord_log"
 
 assert_eq "$(ctl --json set delete "$set_id")" \

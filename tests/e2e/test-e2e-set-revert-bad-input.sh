@@ -12,22 +12,7 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
-start_coordinator
-start_provider storage-a db:8M
-start_provider storage-b logs:8M
-
-for p in storage-a:db storage-b:logs; do
-    head -c 8M /dev/urandom >"$tmp/${p#*:}.A"
-    nbdcopy --flush "$tmp/${p#*:}.A" "$(puri "${p%:*}" "${p#*:}")"
-done
-s1=$(ctl --json set create storage-a/db storage-b/logs --writers none | jq -r .set_id)
-for p in storage-a:db storage-b:logs; do
-    head -c 8M /dev/urandom >"$tmp/${p#*:}.C"
-    nbdcopy --flush "$tmp/${p#*:}.C" "$(puri "${p%:*}" "${p#*:}")"
-done
-poll 10 live_closed storage-a db
-poll 10 live_closed storage-b logs
+start_set_then_overwrite
 
 # A failed set: its writer refuses prepare.
 cat >"$tmp/writer-db.hook" <<EOF

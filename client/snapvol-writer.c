@@ -278,9 +278,12 @@ freeze_all (struct agent *a, const struct snapvol_writer_event *ev,
 
   if (run_hook (a, ev, timeout, message, len) == -1)
     return -1;
+  /* Without a freeze hook the first integration has the whole time
+   * (its messages quote it). */
   for (k = 0; k < a->nintegrations; k++)
     if (a->integrations[k].event (a->integrations[k].handle, ev,
-                                  time_left (timeout, start),
+                                  k == 0 && a->hooks[HOOK_FREEZE] == NULL
+                                  ? timeout : time_left (timeout, start),
                                   message, len) == -1)
       break;
   if (k == a->nintegrations)

@@ -292,7 +292,9 @@ now_ms ()
     echo $(( $(date +%s%N) / 1000000 ))
 }
 
-_e2e_cleanup ()
+# _stop_writers: end every writer still running (a test's cleanup that
+# unmounts a filesystem a writer holds open calls it first).
+_stop_writers ()
 {
     local n pid
     for n in "${!writer_pids[@]}"; do
@@ -300,7 +302,15 @@ _e2e_cleanup ()
         kill -TERM "$pid" 2>/dev/null
         timeout 10 tail -s 0.1 --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        unset "writer_pids[$n]"
     done
+    return 0
+}
+
+_e2e_cleanup ()
+{
+    local n pid
+    _stop_writers
     for n in "${!provider_pids[@]}"; do
         pid=${provider_pids[$n]}
         kill -CONT "$pid" 2>/dev/null
@@ -418,6 +428,7 @@ _fs_cleanup ()
     for m in "${test_mounts[@]}"; do
         fsfreeze -u "$m" 2>/dev/null
     done
+    _stop_writers
     for pid in "${appender_pids[@]}"; do
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <sys/un.h>
 
+#include "fsfreeze.h"
 #include "hook.h"
 #include "log.h"
 #include "qga.h"
@@ -37,12 +38,28 @@
 enum { HOOK_PREPARE, HOOK_FREEZE, HOOK_THAW, HOOK_POST_SNAPSHOT, HOOK_ABORT,
        HOOK_PRE_RESTORE, HOOK_POST_RESTORE, NHOOKS };
 
+/* Something the agent freezes itself (--fsfreeze, --qga), between
+ * the hooks: its handle and its event function, with the contract of
+ * qga_event. */
+struct integration {
+  void *handle;
+  int (*event) (void *handle, const struct snapvol_writer_event *ev,
+                int timeout_ms, char *message, size_t len);
+};
+
+#define MAX_INTEGRATIONS 2
+
 struct agent {
   const char *hooks[NHOOKS];
   unsigned freeze_timeout_ms;
   int event_log;                /* -1 if none */
   const char *event_log_path;
+  struct fsfreeze *fsfreeze;    /* --fsfreeze, or NULL */
   struct qga *qga;              /* --qga, or NULL */
+  /* The ones given, in the order they freeze (they thaw in reverse):
+   * the filesystems, then a VM's. */
+  struct integration integrations[MAX_INTEGRATIONS];
+  size_t nintegrations;
 };
 
 static struct snapvol_writer *writer;   /* for the signal handler */
@@ -211,30 +228,121 @@ run_hook (struct agent *a, const struct snapvol_writer_event *ev,
   return r;
 }
 
-/* EV with --qga: the application's hook quiesces it before the
- * guest's filesystems freeze, and runs after they thaw.  A thaw or an
- * abort runs both parts even if the first fails, and reports the
- * first failure. */
 static int
-run_with_qga (struct agent *a, const struct snapvol_writer_event *ev,
-              int timeout, char *message, size_t len)
+fsfreeze_integration (void *handle, const struct snapvol_writer_event *ev,
+                      int timeout_ms, char *message, size_t len)
+{
+  return fsfreeze_event (handle, ev, timeout_ms, message, len);
+}
+
+static int
+qga_integration (void *handle, const struct snapvol_writer_event *ev,
+                 int timeout_ms, char *message, size_t len)
+{
+  return qga_event (handle, ev, timeout_ms, message, len);
+}
+
+/* A's integrations, in their freezing order. */
+static void
+add_integrations (struct agent *a)
+{
+  if (a->fsfreeze)
+    a->integrations[a->nintegrations++] = (struct integration) {
+      a->fsfreeze, fsfreeze_integration };
+  if (a->qga)
+    a->integrations[a->nintegrations++] = (struct integration) {
+      a->qga, qga_integration };
+}
+
+/* TIMEOUT less the time since START, at least 100 ms. */
+static int
+time_left (int timeout, int64_t start)
+{
+  timeout -= (int) (timespec_now_ms (CLOCK_MONOTONIC) - start);
+  return timeout > 100 ? timeout : 100;
+}
+
+/* Freeze: the hook quiesces the application, then the integrations
+ * freeze in order.  When integration K fails, those before it are
+ * undone at once with their abort (in reverse), so nothing stays
+ * frozen after a failed freeze; the abort hook undoes the hook's
+ * part. */
+static int
+freeze_all (struct agent *a, const struct snapvol_writer_event *ev,
+            int timeout, char *message, size_t len)
 {
   int64_t start = timespec_now_ms (CLOCK_MONOTONIC);
+  struct snapvol_writer_event undo = *ev;
   char other[512];
+  size_t k;
 
-  if (ev->kind == SNAPVOL_WRITER_FREEZE) {
-    if (run_hook (a, ev, timeout, message, len) == -1)
-      return -1;
-    timeout -= (int) (timespec_now_ms (CLOCK_MONOTONIC) - start);
-    return qga_event (a->qga, ev, timeout > 100 ? timeout : 100,
-                      message, len);
-  }
-  if (qga_event (a->qga, ev, timeout, message, len) == -1) {
-    if (ev->kind == SNAPVOL_WRITER_THAW || ev->kind == SNAPVOL_WRITER_ABORT)
-      run_hook (a, ev, timeout, other, sizeof other);
+  if (run_hook (a, ev, timeout, message, len) == -1)
     return -1;
+  /* Without a freeze hook the first integration has the whole time
+   * (its messages quote it). */
+  for (k = 0; k < a->nintegrations; k++)
+    if (a->integrations[k].event (a->integrations[k].handle, ev,
+                                  k == 0 && a->hooks[HOOK_FREEZE] == NULL
+                                  ? timeout : time_left (timeout, start),
+                                  message, len) == -1)
+      break;
+  if (k == a->nintegrations)
+    return 0;
+  undo.kind = SNAPVOL_WRITER_ABORT;
+  undo.name = "abort";
+  undo.reason = message;
+  while (k-- > 0)
+    if (a->integrations[k].event (a->integrations[k].handle, &undo,
+                                  time_left (timeout, start),
+                                  other, sizeof other) == -1)
+      log_warnx ("set %s: undoing the freeze: %s", ev->set_id, other);
+  return -1;
+}
+
+/* Thaw and abort: the integrations in reverse order, then the hook;
+ * every part runs even if one fails, and the first failure is
+ * reported. */
+static int
+thaw_all (struct agent *a, const struct snapvol_writer_event *ev,
+          int timeout, char *message, size_t len)
+{
+  char other[512];
+  size_t k = a->nintegrations;
+  int r = 0;
+
+  while (k-- > 0)
+    if (a->integrations[k].event (a->integrations[k].handle, ev, timeout,
+                                  r ? other : message,
+                                  r ? sizeof other : len) == -1)
+      r = -1;
+  if (run_hook (a, ev, timeout, r ? other : message,
+                r ? sizeof other : len) == -1)
+    r = -1;
+  return r;
+}
+
+/* EV with the integrations: the application's hook quiesces it before
+ * they freeze, and runs after they thaw.  Other events go to the
+ * integrations in order, then to the hook, up to the first failure. */
+static int
+run_event (struct agent *a, const struct snapvol_writer_event *ev,
+           int timeout, char *message, size_t len)
+{
+  size_t k;
+
+  switch (ev->kind) {
+  case SNAPVOL_WRITER_FREEZE:
+    return freeze_all (a, ev, timeout, message, len);
+  case SNAPVOL_WRITER_THAW:
+  case SNAPVOL_WRITER_ABORT:
+    return thaw_all (a, ev, timeout, message, len);
+  default:
+    for (k = 0; k < a->nintegrations; k++)
+      if (a->integrations[k].event (a->integrations[k].handle, ev, timeout,
+                                    message, len) == -1)
+        return -1;
+    return run_hook (a, ev, timeout, message, len);
   }
-  return run_hook (a, ev, timeout, message, len);
 }
 
 static int
@@ -245,9 +353,7 @@ on_event (void *opaque, const struct snapvol_writer_event *ev,
   int timeout = event_timeout (a, ev->kind);
 
   log_event (a, ev);
-  if (a->qga)
-    return run_with_qga (a, ev, timeout, message, len);
-  return run_hook (a, ev, timeout, message, len);
+  return run_event (a, ev, timeout, message, len);
 }
 
 static void
@@ -260,7 +366,8 @@ usage (void)
           "         [--prepare CMD] [--freeze CMD] [--thaw CMD]"
           " [--post-snapshot CMD]\n"
           "         [--abort CMD] [--pre-restore CMD] [--post-restore CMD]\n"
-          "         [--qga SOCKET] [--event-log FILE] [--verbose]\n"
+          "         [--fsfreeze MOUNTPOINT]... [--qga SOCKET]\n"
+          "         [--event-log FILE] [--verbose]\n"
           "\n"
           "Register with snapvol-coordinator as the writer NAME of the\n"
           "volumes given, and run the shell command given for each event\n"
@@ -270,7 +377,10 @@ usage (void)
           "killed.  Hooks get SNAPVOL_EVENT, SNAPVOL_SET_ID and, by event,\n"
           "SNAPVOL_LABEL, SNAPVOL_VOLUMES, SNAPVOL_WINDOW_MS,\n"
           "SNAPVOL_SNAPSHOTS (JSON), SNAPVOL_REVERTED (1, 0 or unknown)\n"
-          "and SNAPVOL_REASON.  --qga SOCKET freezes a VM's filesystems\n"
+          "and SNAPVOL_REASON.  --fsfreeze MOUNTPOINT freezes a local\n"
+          "filesystem for the pin (FIFREEZE), after the freeze hook; several\n"
+          "are frozen in the order given and thawed in reverse, before the\n"
+          "thaw hook.  --qga SOCKET freezes a VM's filesystems\n"
           "through its qemu guest agent (the host side of its\n"
           "org.qemu.guest_agent.0 channel) for the pin, after the freeze\n"
           "hook, and thaws them before the thaw hook.  See\n"
@@ -315,7 +425,8 @@ struct options {
 
 enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
        OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
-       OPT_PRE_RESTORE, OPT_POST_RESTORE, OPT_EVENT_LOG, OPT_QGA };
+       OPT_PRE_RESTORE, OPT_POST_RESTORE, OPT_EVENT_LOG, OPT_QGA,
+       OPT_FSFREEZE };
 
 static const struct option longopts[] = {
   { "coordinator", required_argument, NULL, 'c' },
@@ -334,6 +445,7 @@ static const struct option longopts[] = {
   { "post-restore", required_argument, NULL, OPT_POST_RESTORE },
   { "event-log", required_argument, NULL, OPT_EVENT_LOG },
   { "qga", required_argument, NULL, OPT_QGA },
+  { "fsfreeze", required_argument, NULL, OPT_FSFREEZE },
   { "verbose", no_argument, NULL, 'v' },
   { "help", no_argument, NULL, 'h' },
   { "version", no_argument, NULL, 'V' },
@@ -371,6 +483,26 @@ parse_qga (struct agent *a, const char *path)
                         sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
   a->qga = qga_new (path);
   if (a->qga == NULL) {
+    perror (PROGNAME ": malloc");
+    return EXIT_FAILURE;
+  }
+  return -1;
+}
+
+/* --fsfreeze MOUNTPOINT into A.  -1 to go on; else the exit status. */
+static int
+parse_fsfreeze (struct agent *a, const char *path)
+{
+  if (*path == '\0')
+    return usage_error ("invalid --fsfreeze '': expected the path of a "
+                        "mount point");
+  if (a->fsfreeze == NULL && (a->fsfreeze = fsfreeze_new ()) == NULL) {
+    perror (PROGNAME ": malloc");
+    return EXIT_FAILURE;
+  }
+  if (fsfreeze_add (a->fsfreeze, path) == -1) {
+    if (errno == EEXIST)
+      return usage_error ("--fsfreeze '%s' is given twice", path);
     perror (PROGNAME ": malloc");
     return EXIT_FAILURE;
   }
@@ -415,6 +547,7 @@ take_option (int opt, char **argv, struct options *o, struct agent *a)
     return parse_freeze_timeout (a, optarg) == 0 ? -1 : EXIT_USAGE;
   case OPT_EVENT_LOG: a->event_log_path = optarg; return -1;
   case OPT_QGA: return parse_qga (a, optarg);
+  case OPT_FSFREEZE: return parse_fsfreeze (a, optarg);
   case 'v': o->verbose = 1; return -1;
   case 'h': usage (); return EXIT_SUCCESS;
   case 'V':
@@ -525,6 +658,7 @@ main (int argc, char **argv)
   free (o.volumes);
   if (status != -1) {
     snapvol_writer_free (writer);
+    fsfreeze_free (agent.fsfreeze);
     qga_free (agent.qga);
     return status;
   }
@@ -537,12 +671,14 @@ main (int argc, char **argv)
       return EXIT_FAILURE;
     }
   }
+  add_integrations (&agent);
   install_signals ();
 
   r = snapvol_writer_run (writer);
   if (r == -1)
     log_warnx ("%s", snapvol_writer_error ());
   snapvol_writer_free (writer);
+  fsfreeze_free (agent.fsfreeze);
   qga_free (agent.qga);
   if (agent.event_log >= 0)
     close (agent.event_log);

@@ -41,6 +41,10 @@ refused "--qga may be given once" --name w1 --qga /run/a.sock --qga /run/b.sock
 long=/run/$(printf 'q%.0s' $(seq 1 110)).sock
 refused "invalid --qga '$long': a Unix socket path has at most 107 bytes" \
     --name w1 --qga "$long"
+refused "invalid --fsfreeze '': expected the path of a mount point" \
+    --name w1 --fsfreeze ''
+refused "--fsfreeze '/srv/a' is given twice" \
+    --name w1 --fsfreeze /srv/a --fsfreeze /srv/b --fsfreeze /srv/a
 refused "option '--name' needs an argument" --name
 refused "unknown option '-x'" -x
 refused "unknown option '--frobnicate'" --frobnicate

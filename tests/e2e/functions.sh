@@ -350,7 +350,9 @@ start_set_then_overwrite ()
     poll 10 live_closed storage-b logs
 }
 
-_e2e_cleanup ()
+# _stop_writers: end every writer still running (a test's cleanup that
+# unmounts a filesystem a writer holds open calls it first).
+_stop_writers ()
 {
     local n pid
     for n in "${!writer_pids[@]}"; do
@@ -358,7 +360,15 @@ _e2e_cleanup ()
         kill -TERM "$pid" 2>/dev/null
         timeout 10 tail -s 0.1 --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        unset "writer_pids[$n]"
     done
+    return 0
+}
+
+_e2e_cleanup ()
+{
+    local n pid
+    _stop_writers
     for n in "${!provider_pids[@]}"; do
         pid=${provider_pids[$n]}
         kill -CONT "$pid" 2>/dev/null
@@ -407,3 +417,84 @@ echo "stop-process: process $pid did not stop within 5 s" >&2
 exit 1
 SCRIPT
 chmod +x "$tmp/stop-process"
+
+# Filesystems for the writers' --fsfreeze and --postgres tests.
+#
+# mount_ext4 NAME [SIZE]: a fresh ext4 filesystem in $tmp/NAME.img
+# (SIZE for truncate, default 32M), loop-mounted at $tmp/NAME; the test
+# is skipped, saying why, where loop mounts are impossible (not root,
+# no loop device).  At the test's end, whatever happens, every such
+# mount is thawed, the appenders are stopped and it is unmounted.
+#
+# start_appender NAME: a background loop appending a line to
+# $tmp/NAME/appends every 50 ms, and for each append one line
+# "START_MS END_MS" to $tmp/NAME.appends (outside the filesystem), so
+# that a test sees how long a write waited for a freeze.
+declare -a test_mounts=() appender_pids=()
+
+mount_ext4 ()
+{
+    local name=$1 size=${2:-32M}
+    [ "$(id -u)" -eq 0 ] || skip "mounting a filesystem needs root"
+    requires mke2fs mount umount fsfreeze truncate
+    truncate -s "$size" "$tmp/$name.img"
+    mke2fs -q -t ext4 -F "$tmp/$name.img" || fail "mke2fs $tmp/$name.img failed"
+    mkdir -p "$tmp/$name"
+    [ ${#test_mounts[@]} -gt 0 ] || cleanup_fn _fs_cleanup
+    mount -o loop "$tmp/$name.img" "$tmp/$name" 2>"$tmp/$name.mount.err" ||
+        skip "cannot loop-mount an ext4 image: $(cat "$tmp/$name.mount.err")"
+    test_mounts+=("$tmp/$name")
+}
+
+start_appender ()
+{
+    local name=$1
+    (
+        while :; do
+            start=$(date +%s%N)
+            echo "$start" >>"$tmp/$name/appends"
+            echo "$(( start / 1000000 )) $(( $(date +%s%N) / 1000000 ))" >>"$tmp/$name.appends"
+            sleep 0.05
+        done
+    ) &
+    appender_pids+=($!)
+    poll 10 test -s "$tmp/$name.appends"
+}
+
+# longest_append NAME: "START_MS END_MS" of the append that took longest.
+longest_append ()
+{
+    awk '{ if ($2 - $1 > best) { best = $2 - $1; line = $0 } } END { print line }' \
+        "$tmp/$1.appends"
+}
+
+# thaw_says_not_frozen MOUNT: fail unless MOUNT's filesystem is thawed.
+# FITHAW on a thawed filesystem fails with EINVAL; on a frozen one it
+# thaws, so this is for a test's check that nothing was left frozen.
+thaw_says_not_frozen ()
+{
+    local err
+    if err=$(fsfreeze -u "$1" 2>&1); then
+        fail "$1 was still frozen"
+    fi
+    assert_eq "$err" "fsfreeze: $1: unfreeze failed: Invalid argument" "fsfreeze -u $1"
+}
+
+_fs_cleanup ()
+{
+    local m pid i
+    for m in "${test_mounts[@]}"; do
+        fsfreeze -u "$m" 2>/dev/null
+    done
+    _stop_writers
+    for pid in "${appender_pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    for (( i = ${#test_mounts[@]} - 1; i >= 0; i-- )); do
+        m=${test_mounts[i]}
+        fsfreeze -u "$m" 2>/dev/null
+        umount "$m" 2>/dev/null || umount -l "$m"
+    done
+    return 0
+}

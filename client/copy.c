@@ -690,6 +690,11 @@ connect_worker (struct shared *sh, struct worker *w, char *err, size_t errlen)
                        err, errlen);
   if (w->src == NULL)
     return -1;
+  /* libnbd zeroes a read's buffer before the read by default, so that
+   * a failed read leaks no old heap contents; a slot's buffer is used
+   * only after its read succeeded (advance_slots), and the memset of
+   * every 1 MiB chunk cost 3.6% of a full backup's client CPU (perf). */
+  nbd_set_pread_initialize (w->src, false);
   /* Whole blocks per request: a chunk's blocks are digested alone. */
   max = nbd_get_block_size (w->src, LIBNBD_SIZE_MAXIMUM);
   if (max > 0 && (uint64_t) max < sh->chunk) {

@@ -120,6 +120,8 @@ struct backup {
   const char *tls_certificates; /* --nbd-tls-certificates */
   char volume_uuid[UUID_STRLEN + 1];
   struct snap src, base;
+  json_t *snap_list;            /* snapshot.list of snap_list_volume */
+  char snap_list_volume[PV_MAX + 1];
   bool since;
   char *src_uri, *dst_uri;
   char tag[32];
@@ -180,23 +182,44 @@ seconds_since (const struct timespec *t0)
 
 /* 1. SOURCE and BASE: the control socket. */
 
+/* snapshot.list of VOLUME (NULL: of every volume).  The list of the
+ * source's volume is kept for the run: SOURCE and BASE are looked up
+ * in one answer, since each snapshot.list costs the server a scan of
+ * the volume's extent map for its space columns. */
+static json_t *
+local_list (struct backup *b, const char *volume)
+{
+  json_t *list;
+
+  if (volume && b->snap_list && strcmp (b->snap_list_volume, volume) == 0)
+    return json_incref (b->snap_list);
+  list = ctl_call (b->ctl, "snapshot.list",
+                   volume ? json_pack ("{s:s}", "volume", volume)
+                   : json_object ());
+  if (list == NULL)
+    return NULL;
+  if (!json_is_array (list)) {
+    json_decref (list);
+    return ctl_bad_answer (b->ctl, "the result is not an array"), NULL;
+  }
+  if (volume && b->snap_list == NULL) {
+    snprintf (b->snap_list_volume, sizeof b->snap_list_volume, "%s", volume);
+    b->snap_list = json_incref (list);
+  }
+  return list;
+}
+
 static int
 local_find (struct backup *b, const char *volume, const char *id,
             struct snap *out)
 {
-  json_t *list = ctl_call (b->ctl, "snapshot.list",
-                           volume ? json_pack ("{s:s}", "volume", volume)
-                           : json_object ());
+  json_t *list = local_list (b, volume);
   json_t *s;
   size_t i;
   int r = 1;
 
   if (list == NULL)
     return -1;
-  if (!json_is_array (list)) {
-    json_decref (list);
-    return ctl_bad_answer (b->ctl, "the result is not an array"), -1;
-  }
   json_array_foreach (list, i, s) {
     if (strcasecmp (out_str (s, "id"), id) != 0 &&
         strcasecmp (out_str (s, "set_id"), id) != 0)
@@ -1328,6 +1351,7 @@ backup_free (struct backup *b)
     close (b->sums_fd);
   if (b->fd != -1)
     close (b->fd);
+  json_decref (b->snap_list);
   free (b->ranges);
   free (b->src_uri);
   free (b->dst_uri);

@@ -31,6 +31,7 @@
 #include "catalog.h"
 #include "conf.h"
 #include "exporter.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -39,6 +40,7 @@
 #define EXPORTER_TIMEOUT_S 10
 #define EXPORTER_MAX_HEADERS 8192
 #define EXPORTER_MAX_BODY 1024
+#define EXPORTER_BACKLOG 64
 
 struct exporter {
   int fd;
@@ -56,28 +58,6 @@ is_loopback (const struct addrinfo *ai)
   }
   return IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *)
                                  ai->ai_addr)->sin6_addr);
-}
-
-static int
-bind_socket (const struct addrinfo *ai)
-{
-  int fd, one = 1;
-
-  fd = socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-               ai->ai_protocol);
-  if (fd == -1)
-    return -1;
-  if (setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
-      (ai->ai_family == AF_INET6 &&
-       setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == -1) ||
-      bind (fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen (fd, 64) == -1) {
-    int err = errno;
-
-    close (fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
 }
 
 int
@@ -102,7 +82,7 @@ exporter_bind (struct coord *co)
                r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
     return -1;
   }
-  fd = bind_socket (res);
+  fd = listener_bind_one (res, EXPORTER_BACKLOG);
   if (fd == -1) {
     log_warnx ("%s:%d: metrics %s port %s: %s", conf->path,
                conf->metrics_line, conf->metrics_host, conf->metrics_port,

@@ -91,9 +91,8 @@ format_addr (const struct sockaddr *sa, char *buf, size_t len, char *host)
     memcpy (host, h, sizeof h);
 }
 
-/* Bind one address; returns the listening socket or -1 with errno. */
-static int
-bind_one (const struct addrinfo *ai)
+int
+listener_bind_one (const struct addrinfo *ai, int backlog)
 {
   int fd, one = 1;
 
@@ -105,7 +104,7 @@ bind_one (const struct addrinfo *ai)
       (ai->ai_family == AF_INET6 &&
        setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == -1) ||
       bind (fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-      listen (fd, LISTEN_BACKLOG) == -1) {
+      listen (fd, backlog) == -1) {
     int err = errno;
 
     close (fd);
@@ -146,7 +145,7 @@ bind_directive (struct listeners *lis, const struct config *conf,
   }
   for (ai = res; ai != NULL; ai = ai->ai_next) {
     char name[INET6_ADDRSTRLEN + 16];
-    int fd = bind_one (ai);
+    int fd = listener_bind_one (ai, LISTEN_BACKLOG);
 
     format_addr (ai->ai_addr, name, sizeof name, NULL);
     if (fd == -1) {

@@ -14,6 +14,8 @@
 #ifndef SNAPVOL_LISTENER_H
 #define SNAPVOL_LISTENER_H
 
+#include <netdb.h>
+
 #include "coord.h"
 
 /* Bind and listen on every "listen" address of CO->conf, before the
@@ -21,6 +23,11 @@
  * -1 after logging "FILE:LINE: listen ...: bind: ..." for each address
  * that fails.  Sets CO->listeners. */
 extern int listeners_bind (struct coord *co) __attribute__((nonnull));
+/* Bind AI's address (SO_REUSEADDR; IPv6 only for an IPv6 address) and
+ * listen with BACKLOG, non-blocking and close-on-exec: the socket, or
+ * -1 with errno.  The metrics endpoint binds through it too. */
+extern int listener_bind_one (const struct addrinfo *ai, int backlog)
+  __attribute__((nonnull));
 
 /* Start accepting on CO->base; -1 on failure (logged). */
 extern int listeners_start (struct coord *co) __attribute__((nonnull));

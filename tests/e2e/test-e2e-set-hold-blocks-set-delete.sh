@@ -15,26 +15,12 @@
 source "$(dirname "$0")/functions.sh"
 set -x
 
-write_conf
-start_coordinator
-start_provider storage-a db:4M
-start_provider storage-b logs:4M
-
-ctl --json set create storage-a/db storage-b/logs >"$tmp/set.json"
-set_id=$(jq -r .set_id "$tmp/set.json")
-a=$(jq -r '.snapshots[] | select(.volume == "db") | .id' "$tmp/set.json")
-b=$(jq -r '.snapshots[] | select(.volume == "logs") | .id' "$tmp/set.json")
-
-# holds NAME: the provider's snapshots as "ID TAGS" lines.
-holds ()
-{
-    provider_snapshots "$1" | jq -r '.[] | "\(.id) \([.holds[].tag] | join(","))"'
-}
+start_set_two_providers
 
 assert_eq "$(ctl --json set hold --expires 3600 "$set_id" backup:1@host)" \
     "{\"set_id\": \"$set_id\", \"tag\": \"backup:1@host\", \"held\": 2}" "set hold"
-assert_eq "$(holds storage-a)" "$a backup:1@host" "holds on storage-a"
-assert_eq "$(holds storage-b)" "$b backup:1@host" "holds on storage-b"
+assert_eq "$(provider_holds storage-a)" "$a backup:1@host" "holds on storage-a"
+assert_eq "$(provider_holds storage-b)" "$b backup:1@host" "holds on storage-b"
 assert_eq "$(ctl set hold "$set_id" nightly)" \
     "Held snapshot set $set_id with tag nightly: 2 snapshots." "set hold, as text"
 
@@ -49,8 +35,8 @@ assert_eq "$(cat "$tmp/delete.out")" \
 assert_eq "$(grep "^snapvolctl:" "$tmp/delete.err")" \
     "snapvolctl: set delete: provider storage-a: snapshot $a of volume db is held (tags: backup:1@host, nightly) (busy, error -32003)" \
     "the refusal on stderr"
-assert_eq "$(holds storage-a)" "$a backup:1@host,nightly" "storage-a keeps its snapshot"
-assert_eq "$(holds storage-b)" "$b backup:1@host,nightly" "storage-b keeps its snapshot"
+assert_eq "$(provider_holds storage-a)" "$a backup:1@host,nightly" "storage-a keeps its snapshot"
+assert_eq "$(provider_holds storage-b)" "$b backup:1@host,nightly" "storage-b keeps its snapshot"
 assert_eq "$(ctl --json set list | jq -r '.[].set_id')" "$set_id" "the set stays in the catalog"
 
 # Released on both (a provider with no such hold counts as done).
@@ -68,8 +54,8 @@ assert_eq "$status" 1 "exit status of a refused set hold"
 assert_eq "$(cat "$tmp/hold.out")" \
     "{\"error\": {\"code\": -32002, \"message\": \"provider storage-b: snapshot $b of volume logs already carries a hold tagged mine; nothing was held; the set's hold on storage-a was released\"}}" \
     "set hold refused by one provider"
-assert_eq "$(holds storage-a)" "$a " "storage-a holds nothing after the refused set hold"
-assert_eq "$(holds storage-b)" "$b mine" "storage-b keeps only its own hold"
+assert_eq "$(provider_holds storage-a)" "$a " "storage-a holds nothing after the refused set hold"
+assert_eq "$(provider_holds storage-b)" "$b mine" "storage-b keeps only its own hold"
 pctl storage-b snapshot release "$b" mine
 
 # All or none: a provider down.
@@ -81,7 +67,7 @@ assert_eq "$status" 1 "exit status of set hold with a provider down"
 assert_eq "$(cat "$tmp/hold.out")" \
     "{\"error\": {\"code\": -32009, \"message\": \"provider storage-b of snapshot set $set_id is not connected\"}}" \
     "set hold with a provider down"
-assert_eq "$(holds storage-a)" "$a " "storage-a holds nothing with storage-b down"
+assert_eq "$(provider_holds storage-a)" "$a " "storage-a holds nothing with storage-b down"
 start_provider storage-b logs:4M
 
 # Released, the set is deleted everywhere.

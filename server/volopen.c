@@ -38,6 +38,26 @@
  *      data file, so the punches of 7 are durable on return too.
  * The pool (pool_open) has done the same for its own directories
  * before opening any volume.
+ *
+ * Design notes: creation (volume_create_files)
+ * --------------------------------------------
+ *   1. mkdir DIR/.tmp-NAME-UUID.
+ *   2. Write in it superblock, checkpoint (empty; in place, not via
+ *      checkpoint.new: the directory's rename publishes it), journal.1
+ *      (header, first chunk reserved) and an empty data file.  Nothing
+ *      is synced yet.
+ *   3. fdatasync superblock, checkpoint and journal.1, once each (data
+ *      has no content: its name is all of it).
+ *   4. fsync the temporary directory: the four names are durable.
+ *   5. Rename it to DIR/NAME.
+ *   6. fsync DIR: the rename is durable; the call returns.
+ * A crash before 6 leaves the temporary directory or nothing, which
+ * pool_open's step 4 removes, or (the rename kept) the whole volume,
+ * every file durable since 3 and 4.  The caller then opens the volume
+ * with volume_open_created: recovery's steps 1-3 and 6 without a sync
+ * or a write (there is nothing that only the page cache holds, no
+ * record, no old journal file, nothing to punch, reclaim or flush);
+ * the journal's reservation is grown as step 8's flush would.
  */
 
 #include <config.h>

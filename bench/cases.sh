@@ -627,3 +627,35 @@ case_revert ()
         res_set revert.base "$(git -C "$bench_base_build" describe --always 2>/dev/null ||
                                echo "$bench_base_build")"
 }
+
+# case_clone: volume clone (and, in turns, plain creation) of a
+# snapshot of a fully written 64 GiB volume (bench/sv-clonecost
+# --no-data: the map is that of a volume written in full, the data
+# file's bytes are dropped, so the disk's size does not scale it), 100
+# clones per run (40 in --quick), and the syncs each call asks for.
+# The load average is recorded at the start and end of every run: the
+# medians move with what else uses the disk, the sync count does not.
+case_clone ()
+{
+    local dir=$bench_work/clone n=100 r json
+    local -a ms=() cms=() loads=()
+    (( ! bench_quick )) || n=40
+    bench_log "clone: $n clones of a fully written 64 GiB volume, $bench_runs runs"
+    res_cmd cmd.clone "$bench_bin/sv-clonecost" --dir "$dir" --size $(( 64 << 30 )) \
+        --clones "$n" --no-data
+    for (( r = 1; r <= bench_runs; r++ )); do
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+        json=$("$bench_bin/sv-clonecost" --dir "$dir" --size $(( 64 << 30 )) \
+               --clones "$n" --no-data)
+        loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+        ms+=("$(jq .clone_ms.p50 <<<"$json")")
+        cms+=("$(jq .create_ms.p50 <<<"$json")")
+        res_set clone "$json"
+    done
+    res_runs clone.ms "${ms[@]}"
+    res_runs clone.create_ms "${cms[@]}"
+    res_set clone.load "${loads[*]}"
+    rm -rf "$dir"
+}

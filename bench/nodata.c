@@ -20,6 +20,10 @@
 /* The handles that are data files (sio_posix's handles are fds). */
 static unsigned char is_data[MAX_HANDLES];
 
+/* Every sync and syncdir asked of the layer, a data file's included
+ * (bu_nodata_syncs). */
+static uint64_t nsyncs;
+
 static int
 nd_open (void *o, const char *path, int flags, mode_t mode)
 {
@@ -61,9 +65,23 @@ nd_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
 static int
 nd_sync (void *o, int h)
 {
+  __atomic_add_fetch (&nsyncs, 1, __ATOMIC_RELAXED);
   if (is_data[h])
     return 0;
   return sio_posix.ops->sync (sio_posix.opaque, h);
+}
+
+static int
+nd_syncdir (void *o, const char *path)
+{
+  __atomic_add_fetch (&nsyncs, 1, __ATOMIC_RELAXED);
+  return sio_posix.ops->syncdir (sio_posix.opaque, path);
+}
+
+uint64_t
+bu_nodata_syncs (void)
+{
+  return __atomic_load_n (&nsyncs, __ATOMIC_RELAXED);
 }
 
 static int
@@ -94,6 +112,7 @@ bu_nodata_io (void)
   nodata_ops.pread = nd_pread;
   nodata_ops.pwrite = nd_pwrite;
   nodata_ops.sync = nd_sync;
+  nodata_ops.syncdir = nd_syncdir;
   nodata_ops.allocate = nd_allocate;
   nodata_ops.extend = nd_extend;
   nodata_io.ops = &nodata_ops;

@@ -214,6 +214,11 @@ report_targets ()
         "$(num "$(jv revert .idle_ms.p50)" 2) ms (max $(num "$(jv revert .idle_ms.max)" 2) ms)" \
         "after 1000 random 4 KiB writes: $(num "$(jv revert .written_ms.p50)" 2) ms" \
         "$(jv revert .idle_ms.p50)" lt 10 "< 10 ms" "$(num "$(jv revert .idle_ms.p50)" 2) ms"
+    [ -z "$(res_get clone)" ] ||
+    target "volume clone of a snapshot of a fully written $(num "$(div "$(jv clone .size)" 1073741824 0)") GiB volume: median of $(res_get env.runs) runs' medians" \
+        "$(num "$(res_get clone.ms)" 2) ms, $(jv clone .clone_syncs) syncs" \
+        "creation of an empty volume: $(num "$(res_get clone.create_ms)" 2) ms, $(jv clone .create_syncs) syncs" \
+        "$(res_get clone.ms)" lt 10 "< 10 ms" "$(num "$(res_get clone.ms)" 2) ms"
     v=$(jv mem.seq .heap_per_cluster)
     target "extent-map memory, sequential writes (\"far less\" taken as a quarter)" \
         "$(num "$v" 1) B per allocated cluster" "-" \
@@ -453,6 +458,10 @@ report_generated ()
     echo
     report_revert
     echo
+    echo "### Clones"
+    echo
+    report_clone
+    echo
     echo "### Resources"
     echo
     report_resources
@@ -481,6 +490,17 @@ report_revert ()
         [ -n "$(res_get "revert.rr4k.$p")" ] || continue
         echo "| $([ $p = base ] && echo "before the revert model ($(res_get revert.base))" || echo "this tree") | $(num "$(res_get "revert.rr4k.$p")" 0) | $(res_get "revert.rr4k.$p.runs") |"
     done
+}
+
+report_clone ()
+{
+    [ -n "$(res_get clone)" ] || { echo "(not run)"; return 0; }
+    echo "| $(num "$(div "$(jv clone .size)" 1073741824 0)") GiB volume written in full, $(jv clone .clones) calls per run | median (runs) | last run: p99 | last run: max | syncs per call |"
+    echo "|---|---|---|---|---|"
+    echo "| volume clone of its snapshot | $(num "$(res_get clone.ms)" 2) ms ($(res_get clone.ms.runs)) | $(num "$(jv clone .clone_ms.p99)" 2) ms | $(num "$(jv clone .clone_ms.max)" 2) ms | $(jv clone .clone_syncs) |"
+    echo "| volume create, same size, in turns | $(num "$(res_get clone.create_ms)" 2) ms ($(res_get clone.create_ms.runs)) | $(num "$(jv clone .create_ms.p99)" 2) ms | $(num "$(jv clone .create_ms.max)" 2) ms | $(jv clone .create_syncs) |"
+    echo
+    echo "Timed in process by bench/sv-clonecost --no-data (the origin's map is that of a volume written in full; its data file's bytes are dropped, which a clone never reads).  Load average (1 min) at the start and end of each run: $(res_get clone.load).  A sync is an fdatasync or a directory fsync; each waits behind whatever else the disk is writing."
 }
 
 report_write ()

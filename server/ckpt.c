@@ -128,13 +128,15 @@ write_checkpoint_file (const struct sv_io *io, const char *dir,
 }
 
 int
-volume_write_empty_checkpoint (const struct sv_io *io, const char *dir,
-                               const struct uuid *uuid)
+volume_write_empty_checkpoint (const struct sv_io *io, int h,
+                               const char *path, const struct uuid *uuid)
 {
   uint8_t hdr[SV_BLOCK];
 
   fill_header (hdr, uuid, 0, 1, 1, 0, 0, 0, 0, NULL, 0);
-  return write_checkpoint_file (io, dir, hdr, NULL, 0);
+  if (io->ops->pwrite (io->opaque, h, hdr, SV_BLOCK, 0) != SV_BLOCK)
+    return sv_error (errno, "write: %s: %m", path);
+  return 0;
 }
 
 /* One hold of a checkpoint's hold section: the same rules as its

@@ -190,7 +190,7 @@ pool_volume_clone (struct sv_pool *pool, const char *origin, const char *name)
     sv_error_prefix ("volume %s: create", name);
     return -1;
   }
-  v = volume_open (pool, voldir, name);
+  v = volume_open_created (pool, voldir, name);
   if (v == NULL) {
     free (snap.path);
     return -1;

@@ -69,9 +69,9 @@ allocate (const struct sv_io *io, int h, uint64_t off, uint64_t len)
 }
 
 int
-journal_create_file (const struct sv_io *io, const char *dir,
-                     const struct uuid *uuid, uint64_t number,
-                     uint64_t reserve)
+journal_start_file (const struct sv_io *io, const char *dir,
+                    const struct uuid *uuid, uint64_t number,
+                    uint64_t reserve)
 {
   char path[4096];
   uint8_t hdr[SV_BLOCK];
@@ -105,14 +105,7 @@ journal_create_file (const struct sv_io *io, const char *dir,
     sv_error (errno, "reserve %" PRIu64 " bytes: %s: %m", reserve, path);
     goto err;
   }
-  if (io->ops->sync (io->opaque, h) == -1) {
-    sv_error (errno, "fdatasync: %s: %m", path);
-    goto err;
-  }
-  io->ops->close (io->opaque, h);
-  if (io->ops->syncdir (io->opaque, dir) == -1)
-    return sv_error (errno, "fsync: %s: %m", dir);
-  return 0;
+  return h;
 
  err:;
   int e = errno;
@@ -120,6 +113,31 @@ journal_create_file (const struct sv_io *io, const char *dir,
   io->ops->unlink (io->opaque, path);
   errno = e;
   return -1;
+}
+
+int
+journal_create_file (const struct sv_io *io, const char *dir,
+                     const struct uuid *uuid, uint64_t number,
+                     uint64_t reserve)
+{
+  char path[4096];
+  int h = journal_start_file (io, dir, uuid, number, reserve);
+
+  if (h == -1)
+    return -1;
+  /* The reservation needs no fsync: what lies past the records is
+   * counted as unreserved at the next open (journal_open). */
+  if (io->ops->sync (io->opaque, h) == -1) {
+    int e = errno;
+    journal_path (path, sizeof path, dir, number);
+    io->ops->close (io->opaque, h);
+    io->ops->unlink (io->opaque, path);
+    return sv_error (e, "fdatasync: %s: %m", path);
+  }
+  io->ops->close (io->opaque, h);
+  if (io->ops->syncdir (io->opaque, dir) == -1)
+    return sv_error (errno, "fsync: %s: %m", dir);
+  return 0;
 }
 
 /* The newest valid mark in HDR, the first block of a file whose salt
@@ -470,6 +488,7 @@ struct opening {
   journal_apply_fn apply;
   void *opaque;
   uint64_t *torn_bytes;
+  int created;                  /* JOURNAL_OPEN_CREATED */
 };
 
 /* Cut the torn tail of PATH (open as H) at RE->end, so that later
@@ -497,7 +516,9 @@ settle_file (struct journal *j, struct opening *op, int h, const char *path,
              uint32_t salt, struct journal_mark *mark,
              const struct replay_end *re)
 {
-  if (IO (j)->sync (j->io->opaque, h) == -1)
+  /* A file its creator synced holds nothing the page cache alone
+   * has. */
+  if (!op->created && IO (j)->sync (j->io->opaque, h) == -1)
     return sv_error (errno, "fdatasync: %s: %m", path);
   if (mark->end != re->end &&
       (write_mark (j->io, h, path, salt, mark, re->end,
@@ -587,12 +608,12 @@ int
 journal_open (struct journal *j, const struct sv_io *io, const char *dir,
               const struct uuid *uuid, uint64_t first, uint64_t after_seq,
               uint64_t chunk, journal_apply_fn apply, void *opaque,
-              uint64_t *torn_bytes)
+              uint64_t *torn_bytes, unsigned flags)
 {
   CLEANUP_FREE uint64_t *nums = NULL;
   struct opening op = {
     .after_seq = after_seq, .apply = apply, .opaque = opaque,
-    .torn_bytes = torn_bytes,
+    .torn_bytes = torn_bytes, .created = !!(flags & JOURNAL_OPEN_CREATED),
   };
   size_t i;
 

@@ -158,15 +158,29 @@ typedef int (*journal_apply_fn) (void *opaque, unsigned type,
 extern int journal_create_file (const struct sv_io *io, const char *dir,
                                 const struct uuid *uuid, uint64_t number,
                                 uint64_t reserve);
+/* The same, but nothing synced: returns the file's open handle, which
+ * the caller syncs (IO->ops->sync, then the directory) and closes; a
+ * new volume's creation syncs all its files together this way.  -1
+ * with errno and a message on error; the file is then removed. */
+extern int journal_start_file (const struct sv_io *io, const char *dir,
+                               const struct uuid *uuid, uint64_t number,
+                               uint64_t reserve);
 
 /* How much journal space to reserve at a time for a volume that writes
  * a checkpoint every CHECKPOINT_BYTES of journal: 1/16 of it, from 16
  * KiB to 1 MiB. */
 extern uint64_t journal_chunk_for (uint64_t checkpoint_bytes);
 
+/* journal_open's FLAGS. */
+enum {
+  /* The files were just created and synced by the caller (a new
+   * volume's): replay does not fdatasync them again. */
+  JOURNAL_OPEN_CREATED = 1,
+};
+
 /* Replay journal files >= FIRST in DIR, applying records with seq >
  * AFTER_SEQ, and fdatasync each (what was read may have been in the
- * page cache only).  Files below FIRST are left alone.  On success J
+ * page cache only; not with JOURNAL_OPEN_CREATED in FLAGS).  Files below FIRST are left alone.  On success J
  * is open for appending to the last file (one is created if none
  * exists), reserving space CHUNK bytes at a time; no space is reserved
  * yet (journal_reserve (J, 0, JOURNAL_WRITE) does it).  Reports a torn
@@ -176,7 +190,7 @@ extern int journal_open (struct journal *j, const struct sv_io *io,
                          const char *dir, const struct uuid *uuid,
                          uint64_t first, uint64_t after_seq, uint64_t chunk,
                          journal_apply_fn apply, void *opaque,
-                         uint64_t *torn_bytes);
+                         uint64_t *torn_bytes, unsigned flags);
 extern void journal_close (struct journal *j);
 
 /* Reserve space for N bytes of records (see "Space" above; a record

@@ -73,7 +73,7 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
     sv_error_prefix ("volume %s: create", name);
     return -1;
   }
-  v = volume_open (pool, voldir, name);
+  v = volume_open_created (pool, voldir, name);
   if (v == NULL)
     return -1;
   pool_insert_volume (pool, v);

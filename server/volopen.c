@@ -38,6 +38,26 @@
  *      data file, so the punches of 7 are durable on return too.
  * The pool (pool_open) has done the same for its own directories
  * before opening any volume.
+ *
+ * Design notes: creation (volume_create_files)
+ * --------------------------------------------
+ *   1. mkdir DIR/.tmp-NAME-UUID.
+ *   2. Write in it superblock, checkpoint (empty; in place, not via
+ *      checkpoint.new: the directory's rename publishes it), journal.1
+ *      (header, first chunk reserved) and an empty data file.  Nothing
+ *      is synced yet.
+ *   3. fdatasync superblock, checkpoint and journal.1, once each (data
+ *      has no content: its name is all of it).
+ *   4. fsync the temporary directory: the four names are durable.
+ *   5. Rename it to DIR/NAME.
+ *   6. fsync DIR: the rename is durable; the call returns.
+ * A crash before 6 leaves the temporary directory or nothing, which
+ * pool_open's step 4 removes, or (the rename kept) the whole volume,
+ * every file durable since 3 and 4.  The caller then opens the volume
+ * with volume_open_created: recovery's steps 1-3 and 6 without a sync
+ * or a write (there is nothing that only the page cache holds, no
+ * record, no old journal file, nothing to punch, reclaim or flush);
+ * the journal's reservation is grown as step 8's flush would.
  */
 
 #include <config.h>
@@ -61,6 +81,17 @@
 
 #define IO(v) ((v)->io->ops)
 
+/* Seal superblock BLK and write it to the open file H (PATH). */
+static int
+write_superblock (const struct sv_io *io, int h, const char *path,
+                  uint8_t *blk)
+{
+  ondisk_seal (blk, &ondisk_super, 0);
+  if (io->ops->pwrite (io->opaque, h, blk, SV_BLOCK, 0) != SV_BLOCK)
+    return sv_error (errno, "write: %s: %m", path);
+  return 0;
+}
+
 static int
 write_block_file (const struct sv_io *io, const char *path, uint8_t *blk)
 {
@@ -68,12 +99,14 @@ write_block_file (const struct sv_io *io, const char *path, uint8_t *blk)
 
   if (h == -1)
     return sv_error (errno, "open: %s: %m", path);
-  ondisk_seal (blk, &ondisk_super, 0);
-  if (io->ops->pwrite (io->opaque, h, blk, SV_BLOCK, 0) != SV_BLOCK ||
-      io->ops->sync (io->opaque, h) == -1) {
+  if (write_superblock (io, h, path, blk) == -1) {
+    io->ops->close (io->opaque, h);
+    return -1;
+  }
+  if (io->ops->sync (io->opaque, h) == -1) {
     int e = errno;
     io->ops->close (io->opaque, h);
-    return sv_error (e, "write: %s: %m", path);
+    return sv_error (e, "fdatasync: %s: %m", path);
   }
   io->ops->close (io->opaque, h);
   return 0;
@@ -93,22 +126,39 @@ encode_origin (uint8_t *sb, unsigned flags, const struct clone_origin *o)
   memcpy (sb + SB_OFF_ORINAME, o->name, n);
 }
 
-int
-volume_create_files (struct sv_pool *pool, const char *voldir,
-                     const char *tmpdir, const char *name, uint64_t size,
-                     uint32_t cluster_size, const struct clone_origin *origin)
+/* A new volume's files, in the order creation writes them. */
+enum new_file { NEW_SUPER, NEW_CKPT, NEW_JOURNAL, NEW_DATA, NEW_NFILES };
+
+struct new_files {
+  int h[NEW_NFILES];                    /* -1: not open */
+  char path[NEW_NFILES][4096];
+};
+
+/* Create file NAME in DIR as file K of NF, empty. */
+static int
+new_file_open (const struct sv_io *io, struct new_files *nf,
+               enum new_file k, const char *dir, const char *name)
+{
+  snprintf (nf->path[k], sizeof nf->path[k], "%s/%s", dir, name);
+  nf->h[k] = io->ops->open (io->opaque, nf->path[k],
+                            O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (nf->h[k] == -1)
+    return sv_error (errno, "open: %s: %m", nf->path[k]);
+  return 0;
+}
+
+/* Creation's step 2: write the files of NF in TMPDIR, syncing none. */
+static int
+new_files_write (struct sv_pool *pool, struct new_files *nf,
+                 const char *tmpdir, const char *name, uint64_t size,
+                 uint32_t cluster_size, const struct clone_origin *origin)
 {
   const struct sv_io *io = pool->io;
   uint8_t sb[SV_BLOCK];
-  char path[4096];
   struct uuid uuid;
-  int h;
 
   if (uuid_generate (&uuid) == -1)
     return sv_error (errno, "getrandom: %m");
-  if (io->ops->mkdir (io->opaque, tmpdir, 0700) == -1)
-    return sv_error (errno, "mkdir: %s: %m", tmpdir);
-
   memset (sb, 0, sizeof sb);
   put_le32 (sb + SB_OFF_CLUSTER, cluster_size);
   put_le64 (sb + SB_OFF_SIZE, size);
@@ -118,27 +168,73 @@ volume_create_files (struct sv_pool *pool, const char *voldir,
   memcpy (sb + SB_OFF_NAME, name, strlen (name));
   if (origin)
     encode_origin (sb, SB_CLONE, origin);
-  snprintf (path, sizeof path, "%s/superblock", tmpdir);
-  if (write_block_file (io, path, sb) == -1)
+  if (new_file_open (io, nf, NEW_SUPER, tmpdir, "superblock") == -1 ||
+      write_superblock (io, nf->h[NEW_SUPER], nf->path[NEW_SUPER], sb) == -1)
     return -1;
+  /* Written in place, not through checkpoint.new and a rename as a
+   * checkpoint replaces another: the rename of the whole directory
+   * publishes it. */
+  if (new_file_open (io, nf, NEW_CKPT, tmpdir, "checkpoint") == -1 ||
+      volume_write_empty_checkpoint (io, nf->h[NEW_CKPT], nf->path[NEW_CKPT],
+                                     &uuid) == -1)
+    return -1;
+  journal_path (nf->path[NEW_JOURNAL], sizeof nf->path[NEW_JOURNAL], tmpdir,
+                1);
+  nf->h[NEW_JOURNAL] = journal_start_file (io, tmpdir, &uuid, 1,
+                                           journal_chunk_for
+                                           (pool->checkpoint_bytes));
+  if (nf->h[NEW_JOURNAL] == -1)
+    return -1;
+  return new_file_open (io, nf, NEW_DATA, tmpdir, "data");
+}
 
-  if (volume_write_empty_checkpoint (io, tmpdir, &uuid) == -1)
-    return -1;
-  if (journal_create_file (io, tmpdir, &uuid, 1,
-                           journal_chunk_for (pool->checkpoint_bytes)) == -1)
-    return -1;
+/* Creation's step 3: fdatasync each file that has content, once.  The
+ * data file is empty: its name, which the directory's sync makes
+ * durable, is all there is of it. */
+static int
+new_files_sync (const struct sv_io *io, struct new_files *nf)
+{
+  int k;
 
-  snprintf (path, sizeof path, "%s/data", tmpdir);
-  h = io->ops->open (io->opaque, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-  if (h == -1)
-    return sv_error (errno, "open: %s: %m", path);
-  io->ops->close (io->opaque, h);
+  for (k = 0; k < NEW_NFILES; k++)
+    if (k != NEW_DATA && io->ops->sync (io->opaque, nf->h[k]) == -1)
+      return sv_error (errno, "fdatasync: %s: %m", nf->path[k]);
+  return 0;
+}
+
+int
+volume_create_files (struct sv_pool *pool, const char *voldir,
+                     const char *tmpdir, const char *name, uint64_t size,
+                     uint32_t cluster_size, const struct clone_origin *origin)
+{
+  const struct sv_io *io = pool->io;
+  struct new_files nf;
+  int k, r;
+
+  for (k = 0; k < NEW_NFILES; k++)
+    nf.h[k] = -1;
+  /* 1. */
+  if (io->ops->mkdir (io->opaque, tmpdir, 0700) == -1)
+    return sv_error (errno, "mkdir: %s: %m", tmpdir);
+  /* 2, 3. */
+  r = new_files_write (pool, &nf, tmpdir, name, size, cluster_size, origin);
+  if (r == 0)
+    r = new_files_sync (io, &nf);
+  for (k = 0; k < NEW_NFILES; k++) {
+    int e = errno;
+    if (nf.h[k] != -1)
+      io->ops->close (io->opaque, nf.h[k]);
+    errno = e;
+  }
+  if (r == -1)
+    return -1;
+  /* 4. */
   if (io->ops->syncdir (io->opaque, tmpdir) == -1)
     return sv_error (errno, "fsync: %s: %m", tmpdir);
-
-  /* The volume exists once the rename is durable. */
+  /* 5.  The volume exists once the rename is durable (6). */
   if (io->ops->rename (io->opaque, tmpdir, voldir) == -1)
     return sv_error (errno, "rename: %s: %m", voldir);
+  /* 6. */
   if (io->ops->syncdir (io->opaque, pool->voldir) == -1)
     return sv_error (errno, "fsync: %s: %m", pool->voldir);
   return 0;
@@ -533,8 +629,16 @@ volume_free (struct volume *v)
   free (v);
 }
 
-struct volume *
-volume_open (struct sv_pool *pool, const char *dir, const char *name)
+/* volume_open, or with CREATED volume_open_created: a volume whose
+ * files its caller has just created and made durable, name included
+ * (volume_create_files).  Recovery's steps then change nothing and
+ * sync nothing: its journal holds no record and needs no sync (3), its
+ * checkpoint and directory are durable (4), there are no old journal
+ * files (5), no superblock.new, nothing mapped, so nothing to punch (7)
+ * or reclaim, and nothing to flush (8). */
+static struct volume *
+open_volume (struct sv_pool *pool, const char *dir, const char *name,
+             int created)
 {
   struct volume *v;
   uint64_t last_seq, jfirst, torn, data_size, mapped_end;
@@ -552,21 +656,24 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   /* 3. */
   if (journal_open (&v->journal, v->io, dir, &v->uuid, jfirst, last_seq,
                     journal_chunk_for (v->checkpoint_bytes),
-                    volume_apply_record, v, &torn) == -1) {
+                    volume_apply_record, v, &torn,
+                    created ? JOURNAL_OPEN_CREATED : 0) == -1) {
     sv_error_prefix ("volume %s", name);
     goto err;
   }
 
-  /* 4. */
-  if (make_recovered_durable (v) == -1)
-    goto err;
+  if (!created) {
+    /* 4. */
+    if (make_recovered_durable (v) == -1)
+      goto err;
 
-  /* 5. */
-  journal_remove_old (&v->journal, jfirst);
+    /* 5. */
+    journal_remove_old (&v->journal, jfirst);
 
-  /* A flatten's end killed before its rename left superblock.new. */
-  snprintf (path, sizeof path, "%s/superblock.new", dir);
-  IO (v)->unlink (v->io->opaque, path);
+    /* A flatten's end killed before its rename left superblock.new. */
+    snprintf (path, sizeof path, "%s/superblock.new", dir);
+    IO (v)->unlink (v->io->opaque, path);
+  }
 
   /* 6. */
   snprintf (path, sizeof path, "%s/data", dir);
@@ -586,6 +693,15 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
    * be reserved again as clusters are allocated there. */
   v->prealloc_end = mapped_end;
 
+  if (created) {
+    v->reclaim_from = UINT32_MAX;       /* nothing to reclaim */
+    /* The journal's reservation, as step 8's flush leaves it: pins
+     * take from it without I/O.  Creation reserved these blocks, so
+     * this finds them allocated (best effort, as in the flush). */
+    journal_reserve (&v->journal, 0, JOURNAL_WRITE);
+    return v;
+  }
+
   /* 7. */
   volume_punch_unmapped (v);
 
@@ -601,6 +717,18 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   volume_free (v);
   errno = e;
   return NULL;
+}
+
+struct volume *
+volume_open (struct sv_pool *pool, const char *dir, const char *name)
+{
+  return open_volume (pool, dir, name, 0);
+}
+
+struct volume *
+volume_open_created (struct sv_pool *pool, const char *dir, const char *name)
+{
+  return open_volume (pool, dir, name, 1);
 }
 
 int

@@ -188,10 +188,13 @@ struct volume {
   struct volume *next;
 };
 
-/* Create the files of a new volume in DIR/NAME (atomically, via a
- * temporary directory and rename).  ORIGIN (may be NULL): the new
- * volume is a clone of it (superblock version 5).  Durable on
- * return. */
+/* Create the files of a new volume in VOLDIR (atomically: written in
+ * TMPDIR, each synced once, TMPDIR synced, renamed to VOLDIR, the
+ * pool's volume directory synced; volopen.c's design notes).  ORIGIN
+ * (may be NULL): the new volume is a clone of it (superblock version
+ * 5).  Durable on return, name included; open it with
+ * volume_open_created.  -1 with errno and a message: TMPDIR may be
+ * left, for the caller to remove. */
 extern int volume_create_files (struct sv_pool *pool, const char *voldir,
                                 const char *tmpdir, const char *name,
                                 uint64_t size, uint32_t cluster_size,
@@ -225,9 +228,19 @@ extern int volume_flatten_cluster (struct volume *v, uint64_t vci,
  * Takes snap_lock. */
 extern uint32_t volume_flatten_bound (struct volume *v)
   __attribute__((nonnull));
-/* Open a volume: load the checkpoint, replay the journal. */
+/* Open a volume: load the checkpoint, replay the journal, make what
+ * was read durable, reclaim, flush (volopen.c, "recovery").  NULL with
+ * errno and a message. */
 extern struct volume *volume_open (struct sv_pool *pool, const char *dir,
                                    const char *name);
+/* Open the volume that volume_create_files has just created in DIR:
+ * the same checks and reads as volume_open, but no sync and no write,
+ * since creation made every file durable.  Only for that volume, right
+ * after its creation: a volume found on disk may hold what only the
+ * page cache has, and needs volume_open. */
+extern struct volume *volume_open_created (struct sv_pool *pool,
+                                           const char *dir,
+                                           const char *name);
 /* Flush, checkpoint (if CHECKPOINT), free. */
 extern int volume_close (struct volume *v, int checkpoint);
 /* Punch every byte of the data file that no version maps: whole free
@@ -341,10 +354,14 @@ extern int volume_checkpoint (struct volume *v);
 /* Load the checkpoint at open: fills the map and snapshots. */
 extern int volume_load_checkpoint (struct volume *v, uint64_t *last_seq,
                                    uint64_t *jfirst);
-/* Write an empty checkpoint for a new volume. */
-extern int volume_write_empty_checkpoint (const struct sv_io *io,
-                                          const char *dir,
-                                          const struct uuid *uuid);
+/* Write the checkpoint of a new, empty volume (first journal file 1,
+ * no record) into the open, empty file H (PATH names it in messages).
+ * Nothing is synced: the volume's creation syncs it with its other
+ * files.  0, or -1 with errno and a message. */
+extern int volume_write_empty_checkpoint (const struct sv_io *io, int h,
+                                          const char *path,
+                                          const struct uuid *uuid)
+  __attribute__((nonnull));
 
 /* Journal helpers shared by the I/O paths and replay.  The caller
  * reserved the record's space (journal_reserve) first: VOL_PUT_BYTES,

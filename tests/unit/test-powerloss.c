@@ -3200,6 +3200,287 @@ test_pool_creation_retried_on_existing_directory_is_durable (void **state)
   crashsim_free (img);
 }
 
+/* Volume creation and clones.  A pool on a crashsim holding volume
+ * "v" (1 MiB, 64 KiB clusters): pattern 1, snapshot *SNAP, pattern 2.
+ * The image is left synced, the pool closed. */
+static struct crashsim *
+volume_creation_base (char snap[SV_UUID_STRLEN + 1])
+{
+  struct crashsim *cs = crashsim_new (), *img;
+  struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
+  struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
+  struct sv_view *v;
+
+  assert_int_equal (pool_volume_create (pool, "v", MiB, 64 * KiB), 0);
+  v = ut_view_open (pool, "v");
+  ut_write_pattern (v, 0, MiB, 1, NULL);
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  ut_snapshot (pool, "v", snap);
+  v = ut_view_open (pool, "v");
+  ut_write_pattern (v, 0, MiB, 2, NULL);
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  ut_pool_close (pool);
+  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
+  crashsim_free (cs);
+  return img;
+}
+
+/* Create volume "n" in POOL: a clone of v@SNAP when SNAP is not NULL,
+ * an empty 1 MiB volume otherwise.  Returns the call's result. */
+static int
+make_volume_n (struct sv_pool *pool, const char *snap)
+{
+  char origin[128];
+
+  if (snap == NULL)
+    return pool_volume_create (pool, "n", MiB, 64 * KiB);
+  snprintf (origin, sizeof origin, "v@%s", snap);
+  return pool_volume_clone (pool, origin, "n");
+}
+
+/* What a state-changing operation of a creation did, from the crash
+ * hook: the syncs and renames in order, temporary names cut to
+ * ".tmp-n". */
+struct creation_trace {
+  char ops[32][160];
+  size_t n;
+};
+
+static void
+trace_creation (void *opaque, struct crashsim *cs, uint64_t op,
+                const char *what)
+{
+  struct creation_trace *t = opaque;
+  char buf[160];
+  const char *tmp;
+  size_t n = 0;
+
+  if (strncmp (what, "sync", 4) != 0 && strncmp (what, "rename ", 7) != 0)
+    return;
+  /* ".tmp-n-UUID" is random: keep ".tmp-n". */
+  while ((tmp = strstr (what, ".tmp-n-")) != NULL &&
+         strlen (tmp) >= 7 + SV_UUID_STRLEN) {
+    n += snprintf (buf + n, sizeof buf - n, "%.*s.tmp-n",
+                   (int) (tmp - what), what);
+    what = tmp + 7 + SV_UUID_STRLEN;
+    if (n >= sizeof buf)
+      n = sizeof buf - 1;
+  }
+  snprintf (buf + n, sizeof buf - n, "%s", what);
+  if (t->n < 32)
+    snprintf (t->ops[t->n++], sizeof t->ops[0], "%s", buf);
+}
+
+/* A creation, clone or not, syncs each of the new volume's files once,
+ * the temporary directory once, renames it, and syncs the pool's
+ * volume directory once: the open that follows syncs nothing again. */
+static void
+check_creation_syncs (int clone)
+{
+  static const char *const want[] = {
+    "sync " POOL "/volumes/.tmp-n/superblock",
+    "sync " POOL "/volumes/.tmp-n/checkpoint",
+    "sync " POOL "/volumes/.tmp-n/journal.0000000000000001",
+    "syncdir " POOL "/volumes/.tmp-n",
+    "rename " POOL "/volumes/.tmp-n " POOL "/volumes/n",
+    "syncdir " POOL "/volumes",
+  };
+  char id[SV_UUID_STRLEN + 1];
+  struct crashsim *cs = volume_creation_base (id);
+  struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
+  struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 0);
+  struct creation_trace t = { .n = 0 };
+  size_t i;
+
+  crashsim_set_hook (cs, trace_creation, &t);
+  assert_int_equal (make_volume_n (pool, clone ? id : NULL), 0);
+  crashsim_set_hook (cs, NULL, NULL);
+  for (i = 0; i < t.n; i++)
+    printf ("  %s: %s\n", clone ? "clone" : "create", t.ops[i]);
+  for (i = 0; i < t.n && i < sizeof want / sizeof want[0]; i++)
+    if (strcmp (t.ops[i], want[i]) != 0)
+      fail_msg ("%s: operation %zu is \"%s\", expected \"%s\"",
+                clone ? "clone" : "create", i + 1, t.ops[i], want[i]);
+  if (t.n != sizeof want / sizeof want[0])
+    fail_msg ("%s: %zu syncs and renames, expected %zu",
+              clone ? "clone" : "create", t.n, sizeof want / sizeof want[0]);
+  ut_pool_close (pool);
+  crashsim_free (cs);
+}
+
+static void
+test_volume_creation_syncs_each_file_once (void **state)
+{
+  check_creation_syncs (0);
+  check_creation_syncs (1);
+}
+
+/* Open the pool on IMG after a crash during the creation of "n" (a
+ * clone of v@SNAP if SNAP is set): "n" must be absent, with no
+ * temporary directory left and the creation possible again, or whole
+ * (a clone reads the snapshot, a new volume zeroes).  Then the same
+ * once more after a power loss: 1 if "n" was there the first time. */
+static int
+check_after_creation_crash (struct crashsim *img, const char *snap,
+                            const char *where)
+{
+  struct sv_pool_options opts = { .io = crashsim_io (img), .flush_threads = 1 };
+  struct sv_pool *pool = pool_open (POOL, &opts, 0);
+  struct sv_volume_info *vi;
+  struct sv_view *v;
+  char **names;
+  size_t nv, nn, i;
+  int present;
+
+  if (pool == NULL)
+    fail_msg ("%s: pool_open: %s", where, sv_errmsg ());
+  assert_int_equal (pool_volume_list (pool, NULL, &vi, &nv), 0);
+  free (vi);
+  present = nv == 2;
+  if (nv != 1 && nv != 2)
+    fail_msg ("%s: %zu volumes", where, nv);
+  assert_int_equal (opts.io->ops->listdir (opts.io->opaque, POOL "/volumes",
+                                           &names, &nn), 0);
+  for (i = 0; i < nn; i++) {
+    if (strncmp (names[i], ".tmp-", 5) == 0)
+      fail_msg ("%s: %s is left in " POOL "/volumes after pool_open", where,
+                names[i]);
+    free (names[i]);
+  }
+  free (names);
+  if (!present && make_volume_n (pool, snap) == -1)
+    fail_msg ("%s: the creation run again fails: %s", where, sv_errmsg ());
+  v = ut_view_open (pool, "n");
+  if (snap)
+    assert_pattern (v, 0, MiB, 1);
+  else
+    assert_zero (v, 0, MiB);
+  view_close (v);
+  v = ut_view_open (pool, "v");
+  assert_pattern (v, 0, MiB, 2);
+  view_close (v);
+  ut_pool_close (pool);
+  return present;
+}
+
+/* A crash image of a creation: after operation AT, of MODE. */
+struct creation_point {
+  uint64_t at, seed;
+  enum crashsim_mode mode;
+  struct crashsim *img;
+};
+
+static void
+crash_at_point (void *opaque, struct crashsim *cs, uint64_t op,
+                const char *what)
+{
+  struct creation_point *cp = opaque;
+
+  if (op == cp->at && cp->img == NULL)
+    cp->img = crashsim_crash (cs, cp->seed, cp->mode, NULL);
+}
+
+/* A crash after every state-changing operation of a volume's creation
+ * (a clone if CLONE), the rename and the syncs around it included, and
+ * after the call returned: with every unsynced change lost (seed 1),
+ * with random ones kept, dropped or torn (seeds 2-5), and with all of
+ * them kept (seed 0: kill -9), that last one then recovered and
+ * followed by a power loss.  Each leaves no volume (and nothing that
+ * blocks a retry) or the whole one; once the call has returned, the
+ * whole one. */
+static void
+check_creation_crashes (int clone)
+{
+  const char *what = clone ? "clone" : "create";
+  char id[SV_UUID_STRLEN + 1], where[256];
+  struct crashsim *base = volume_creation_base (id);
+  const char *snap = clone ? id : NULL;
+  uint64_t nops, at, seed, ops0;
+  size_t absent = 0, present = 0;
+
+  /* The call's operations, counted on a copy. */
+  {
+    struct crashsim *cs = crashsim_crash (base, 0, CRASHSIM_KEEP_ALL, NULL);
+    struct sv_pool_options opts = {
+      .io = crashsim_io (cs), .flush_threads = 1,
+    };
+    struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 0);
+
+    ops0 = crashsim_ops (cs);
+    assert_int_equal (make_volume_n (pool, snap), 0);
+    nops = crashsim_ops (cs) - ops0;
+    ut_pool_close (pool);
+    crashsim_free (cs);
+  }
+  assert_true (nops >= 6);
+
+  for (at = 1; at <= nops + 1; at++)
+    for (seed = 0; seed <= 5; seed++) {
+      struct crashsim *cs = crashsim_crash (base, 0, CRASHSIM_KEEP_ALL, NULL);
+      struct sv_pool_options opts = {
+        .io = crashsim_io (cs), .flush_threads = 1,
+      };
+      struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 0);
+      struct creation_point cp = {
+        .at = crashsim_ops (cs) + at, .seed = seed,
+        .mode = seed == 0 ? CRASHSIM_KEEP_ALL
+          : seed == 1 ? CRASHSIM_SYNCED_ONLY : CRASHSIM_RANDOM,
+      };
+      int got;
+
+      crashsim_set_hook (cs, crash_at_point, &cp);
+      assert_int_equal (make_volume_n (pool, snap), 0);
+      crashsim_set_hook (cs, NULL, NULL);
+      if (at == nops + 1)       /* after the call returned */
+        cp.img = crashsim_crash (cs, seed, cp.mode, NULL);
+      ut_pool_close (pool);
+      crashsim_free (cs);
+      assert_non_null (cp.img);
+      snprintf (where, sizeof where, "%s: crash after operation %" PRIu64
+                " of %" PRIu64 "%s, %s image (seed %" PRIu64 ")", what,
+                at > nops ? nops : at, nops,
+                at > nops ? " (the call returned)" : "",
+                seed == 0 ? "kill -9" : seed == 1 ? "synced-only"
+                : "random", seed);
+      got = check_after_creation_crash (cp.img, snap, where);
+      if (at > nops && !got)
+        fail_msg ("%s: the call returned, but the volume is gone", where);
+      got ? present++ : absent++;
+      if (seed == 0) {
+        /* What kill -9 left, recovered (and the volume made again if
+         * it was not there), then a power loss: the volume stays. */
+        struct crashsim *lost = crashsim_crash (cp.img, 7, CRASHSIM_RANDOM,
+                                                NULL);
+
+        snprintf (where, sizeof where, "%s: kill -9 after operation %"
+                  PRIu64 " of %" PRIu64 ", %s, then a power loss", what,
+                  at, nops, got ? "recovered" : "made again");
+        if (!check_after_creation_crash (lost, snap, where))
+          fail_msg ("%s: the volume is gone", where);
+        crashsim_free (lost);
+      }
+      crashsim_free (cp.img);
+    }
+  printf ("%s: %" PRIu64 " operations, %zu crash images without the"
+          " volume, %zu with it\n", what, nops, absent, present);
+  assert_true (absent > 0 && present > 0);
+  crashsim_free (base);
+}
+
+static void
+test_crash_during_volume_creation_leaves_all_or_nothing (void **state)
+{
+  check_creation_crashes (0);
+}
+
+static void
+test_crash_during_clone_leaves_all_or_nothing (void **state)
+{
+  check_creation_crashes (1);
+}
+
 int
 main (void)
 {
@@ -3213,6 +3494,10 @@ main (void)
       (test_pool_creation_retried_on_existing_directory_is_durable),
     cmocka_unit_test
       (test_kill_at_checkpoint_rename_then_power_loss_during_recovery),
+    cmocka_unit_test (test_volume_creation_syncs_each_file_once),
+    cmocka_unit_test
+      (test_crash_during_volume_creation_leaves_all_or_nothing),
+    cmocka_unit_test (test_crash_during_clone_leaves_all_or_nothing),
     cmocka_unit_test
       (test_randomized_power_loss_keeps_acknowledged_data_and_snapshots),
   };

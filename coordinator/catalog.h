@@ -65,11 +65,12 @@ extern json_t *catalog_provider_forget (struct catalog *cat,
 extern json_t *catalog_providers (struct catalog *cat)
   __attribute__((nonnull));
 
-/* Writers.  W is {"name", "subject", "volumes": [string],
- * "freeze_timeout_ms", "state", "last_event" (string or null),
- * "last_event_time" (int or null), "last_error" (string or null),
- * "registered"}; it replaces the writer's row. */
-extern int catalog_writer_save (struct catalog *cat, json_t *w)
+/* Writers.  WRITERS is an array of {"name", "subject", "volumes":
+ * [string], "freeze_timeout_ms", "state", "last_event" (string or
+ * null), "last_event_time" (int or null), "last_error" (string or
+ * null), "registered"}; each replaces its writer's row, all in one
+ * lazy transaction (an empty array writes nothing). */
+extern int catalog_writers_save (struct catalog *cat, json_t *writers)
   __attribute__((nonnull));
 extern int catalog_writer_forget (struct catalog *cat, const char *name)
   __attribute__((nonnull));

@@ -60,6 +60,7 @@
 #include "metrics.h"
 #include "outcome.h"
 #include "params.h"
+#include "registry.h"
 #include "set.h"
 #include "setfsm.h"
 #include "timespec.h"
@@ -897,7 +898,10 @@ run_action (struct snapset *s, const struct setfsm_action *a)
 {
   switch (a->kind) {
   case SETFSM_ACT_RECORD: {
-    bool ok = save_record (s, a) == 0;
+    bool ok;
+
+    registry_flush_writers (s->sets->co->reg);
+    ok = save_record (s, a) == 0;
 
     setfsm_recorded (s->fsm, ok, ok ? NULL : record_error (s),
                      timespec_now_ms (CLOCK_MONOTONIC));

@@ -53,6 +53,8 @@ struct catalog {
   sqlite3 *db;
   char *path;
   bool lazy;                    /* synchronous=NORMAL is in force */
+  uint64_t commits[2];          /* write transactions committed,
+                                 * [lazy] (commit_hook) */
   bool opening;                 /* catalog_open reports its own errors */
   char errmsg[512];
 };
@@ -474,6 +476,17 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   return -1;
 }
 
+/* Count each write transaction as it commits, by the durability in
+ * force (sqlite3_commit_hook: also the statements outside BEGIN). */
+static int
+commit_hook (void *arg)
+{
+  struct catalog *cat = arg;
+
+  cat->commits[cat->lazy]++;
+  return 0;
+}
+
 struct catalog *
 catalog_open (const char *path, char *err, size_t errlen)
 {
@@ -498,6 +511,7 @@ catalog_open (const char *path, char *err, size_t errlen)
     goto err;
   }
   sqlite3_extended_result_codes (cat->db, 1);
+  sqlite3_commit_hook (cat->db, commit_hook, cat);
   if (sql_exec (cat, "PRAGMA locking_mode = EXCLUSIVE") == -1)
     goto err_msg;
 
@@ -1042,6 +1056,14 @@ catalog_stats (struct catalog *cat, struct catalog_stats *stats)
     sql_failed (cat, "count the sets");
   sqlite3_finalize (st);
   return r == SQLITE_ROW ? 0 : -1;
+}
+
+void
+catalog_commits (const struct catalog *cat, uint64_t *durable,
+                 uint64_t *lazy)
+{
+  *durable = cat->commits[0];
+  *lazy = cat->commits[1];
 }
 
 json_t *

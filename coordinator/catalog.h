@@ -122,6 +122,13 @@ struct catalog_stats {
 extern int catalog_stats (struct catalog *cat, struct catalog_stats *stats)
   __attribute__((nonnull));
 
+/* How many write transactions CAT has committed since it was opened,
+ * durable and lazy (catalog.c's design notes): what
+ * snapvol_coordinator_catalog_commits_total shows. */
+extern void catalog_commits (const struct catalog *cat, uint64_t *durable,
+                             uint64_t *lazy)
+  __attribute__((nonnull));
+
 /* The names of the providers that took part in SET_ID, in order. */
 extern json_t *catalog_set_providers (struct catalog *cat,
                                       const char *set_id)

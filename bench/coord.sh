@@ -6,9 +6,11 @@
 # mutual TLS on 127.0.0.1, timed by a requester holding one connection
 # (bench/sv-coordset): one provider with 0, 10 and 100 no-op writers
 # (snapvol-writer without hooks: they answer every call at once), two
-# providers with one volume each and no writer, and two providers with
-# 16 volumes and 10 no-op writers.  Records coord.<case> as the JSON of
-# sv-coordset and coord.status.
+# providers with one volume each and no writer, two providers with 16
+# volumes and 10 no-op writers, and the scale of issue 19: 8 providers
+# with 128 volumes each and 100 no-op writers hosted by one
+# bench/sv-writers process, every set taking all 1,024 volumes.
+# Records coord.<case> as the JSON of sv-coordset and coord.status.
 # shellcheck shell=bash
 
 case_coordinator ()
@@ -143,7 +145,62 @@ print(s.getsockname()[1])')
     done
     srv_stop storage-a
     srv_stop storage-b
-    srv_stop coordinator
     rm -rf "$bench_work/storage-a" "$bench_work/storage-b"
+    coord_scale
+    srv_stop coordinator
     res_set coord.status measured
+}
+
+# coord_scale: 8 providers (nbdkit processes) of 128 sparse 64 MiB
+# volumes each, and the 100 writers bw-1..bw-100 in one sv-writers
+# process (their certificates from coord_writers), writer K registered
+# for one volume, spread over the providers; every set takes all 1,024
+# volumes, so writers "auto" takes all 100.  The writers of the cases
+# before are stopped: sv-writers registers the same names again, for
+# these volumes.
+coord_scale ()
+{
+    local pki=$bench_work/pki p i k n=$(( bench_quick ? 30 : 100 ))
+    local -a vols specs
+    [ -x "$bench_build/bench/sv-writers" ] ||
+        sv_die "$bench_build/bench/sv-writers is not built"
+    : >"$bench_work/scale.volumes"
+    for (( p = 0; p < 8; p++ )); do
+        [ -f "$pki/storage-s$p.crt" ] || coord_cert "storage-s$p" "storage-s$p"
+        vols=()
+        for (( i = 0; i < 128; i++ )); do
+            vols+=("volume=v$i:64M")
+            echo "storage-s$p/v$i" >>"$bench_work/scale.volumes"
+        done
+        srv_start "storage-s$p" "$(uri "$bench_work/s$p.sock" v0)" \
+            nbdkit -f --exit-with-parent -U "$bench_work/s$p.sock" "$bench_plugin" \
+            dir="$bench_work/storage-s$p" "${vols[@]}" \
+            coordinator="127.0.0.1:$coord_port" tls-certificate="$pki/storage-s$p.crt" \
+            tls-key="$pki/storage-s$p.key" tls-ca="$pki/ca.crt" provider="storage-s$p" \
+            nbd-uri="nbd+unix:///?socket=$bench_work/s$p.sock"
+    done
+    coord_wait provider 8
+    for (( k = 0; k < 100; k++ )); do
+        specs+=("bw-$(( k + 1 ))=storage-s$(( k % 8 ))/v$(( k / 8 ))")
+    done
+    res_cmd cmd.srv.sv-writers "$bench_build/bench/sv-writers" \
+        --coordinator "127.0.0.1:$coord_port" --ca "$pki/ca.crt" --cert-dir "$pki" \
+        "bw-1=storage-s0/v0" "..." "bw-100=storage-s3/v12"
+    srv_adopt_bg sv-writers "$bench_build/bench/sv-writers" \
+        --coordinator "127.0.0.1:$coord_port" --ca "$pki/ca.crt" --cert-dir "$pki" \
+        "${specs[@]}"
+    coord_wait writer 100
+
+    bench_log "coordinated sets: p8v128w100"
+    local -a cmd=(python3 "$sv_top/bench/sv-coordset" --port "$coord_port"
+                  --ca "$pki/ca.crt" --cert "$pki/backup.crt" --key "$pki/backup.key"
+                  --volumes-file "$bench_work/scale.volumes" --samples "$n")
+    res_cmd cmd.coord.p8v128w100 "${cmd[@]}"
+    res_set coord.p8v128w100 "$("${cmd[@]}")"
+
+    srv_stop sv-writers
+    for (( p = 0; p < 8; p++ )); do
+        srv_stop "storage-s$p"
+        rm -rf "$bench_work/storage-s$p"
+    done
 }

@@ -199,6 +199,16 @@ report_targets ()
         "$(num "$v" 2) ms, requester's view (p99 $(num "$(jv coord.p2v16w10 .set_ms.p99)" 2) ms)" \
         "one provider, one volume, no writer: $(num "$(jv coord.w0 .set_ms.p50)" 2) ms" \
         "$v" lt 20 "< 20 ms" "$(num "$v" 2) ms"
+    v=$(jv coord.p8v128w100 .set_ms.p50)
+    target "coordinated set, 8 providers x 128 volumes, 100 no-op writers: median" \
+        "$(num "$v" 2) ms, requester's view" \
+        "coordinator's freeze window $(num "$(jv coord.p8v128w100 .freeze_ms.p50)" 0) ms" \
+        "$v" lt 100 "< 100 ms" "$(num "$v" 2) ms"
+    v=$(jv coord.p8v128w100 .set_ms.p99)
+    target "coordinated set, 8 providers x 128 volumes, 100 no-op writers: p99" \
+        "$(num "$v" 2) ms, requester's view" \
+        "$(jv coord.p8v128w100 .samples) sets" \
+        "$v" lt 250 "< 250 ms" "$(num "$v" 2) ms"
     for c in rand sparse; do
         v=$(jv "mem.$c" .heap_per_cluster)
         target "extent-map memory, random writes ($([ $c = rand ] && echo "half of a volume's clusters" || echo "1/64 of a volume's clusters"))" \
@@ -350,17 +360,18 @@ report_coord ()
     fi
     echo "| coordinated set over TLS | volumes | writers | set p50 (ms) | p90 (ms) | p99 (ms) | coordinator: freeze window p50 (ms) | hold p50 (ms) |"
     echo "|---|---|---|---|---|---|---|---|"
-    for c in w0 w10 w100 p2w0 p2v16w10; do
+    for c in w0 w10 w100 p2w0 p2v16w10 p8v128w100; do
         [ -n "$(res_get "coord.$c")" ] || continue
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-            "$(case $c in w*) echo "1 provider" ;; *) echo "2 providers" ;; esac)" \
+            "$(case $c in w*) echo "1 provider" ;; p2*) echo "2 providers" ;;
+                          *) echo "8 providers" ;; esac)" \
             "$(jv "coord.$c" .volumes)" "$(jv "coord.$c" .writers)" \
             "$(num "$(jv "coord.$c" .set_ms.p50)" 2)" "$(num "$(jv "coord.$c" .set_ms.p90)" 2)" \
             "$(num "$(jv "coord.$c" .set_ms.p99)" 2)" \
             "$(num "$(jv "coord.$c" .freeze_ms.p50)" 0)" "$(num "$(jv "coord.$c" .hold_ms.p50)" 0)"
     done
     echo
-    echo "Timed by bench/sv-coordset over one requester connection: set.create sent to its answer received, $(jv coord.w0 .samples) sets per case after 3 not timed, each deleted before the next.  The writers are snapvol-writer processes without hooks; the providers are nbdkit processes serving 8 sparse 1 GiB volumes each.  The coordinator's own timings are whole milliseconds."
+    echo "Timed by bench/sv-coordset over one requester connection: set.create sent to its answer received, $(jv coord.w0 .samples) sets per case after 3 not timed, each deleted before the next.  The writers are snapvol-writer processes without hooks; the providers are nbdkit processes serving 8 sparse 1 GiB volumes each.  The 8-provider case (the scale of issue 19) times $(jv coord.p8v128w100 .samples) sets of all 1,024 volumes: 8 nbdkit processes of 128 sparse 64 MiB volumes each, and 100 no-op writers hosted by one bench/sv-writers process on libsnapvol-writer, each registered for one volume.  The coordinator's own timings are whole milliseconds."
 }
 
 report_diff ()

@@ -581,6 +581,46 @@ jsonrpc_request (json_int_t id, const char *method, json_t *params)
   return msg;
 }
 
+char *
+jsonrpc_request_encoded (json_int_t id, const char *method,
+                         const char *params, size_t *len)
+{
+  json_t *name = json_string (method);
+  char *quoted = name ? json_dumps (name, JSON_ENCODE_ANY) : NULL;
+  char head[160], *framed;
+  size_t hlen, plen = strlen (params);
+  int n;
+
+  json_decref (name);
+  if (quoted == NULL) {
+    errno = name ? ENOMEM : EINVAL;
+    return NULL;
+  }
+  /* Built by hand, not with asprintf: PARAMS may be hundreds of KiB,
+   * which asprintf would copy over and over as its buffer grows. */
+  n = snprintf (head, sizeof head, "{\"jsonrpc\":\"2.0\",\"id\":%"
+                JSON_INTEGER_FORMAT ",\"method\":%s,\"params\":", id, quoted);
+  free (quoted);
+  if (n < 0 || (size_t) n >= sizeof head) {
+    errno = EINVAL;
+    return NULL;
+  }
+  hlen = n;
+  if (hlen + plen + 1 > JSONRPC_MAX_MESSAGE) {
+    errno = EMSGSIZE;
+    return NULL;
+  }
+  framed = malloc (hlen + plen + 3);
+  if (framed == NULL)
+    return NULL;
+  memcpy (framed, head, hlen);
+  memcpy (framed + hlen, params, plen);
+  memcpy (framed + hlen + plen, "}\n", 3);
+  if (len)
+    *len = hlen + plen + 2;
+  return framed;
+}
+
 json_t *
 jsonrpc_result (json_t *id, json_t *result)
 {

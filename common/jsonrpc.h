@@ -83,6 +83,18 @@ extern void jsonrpc_framer_free (struct jsonrpc_framer *f);
  * JSONRPC_MAX_MESSAGE (the peer would refuse it). */
 extern char *jsonrpc_encode (json_t *msg, size_t *len);
 
+/* The framed request of id ID calling METHOD with PARAMS, the compact
+ * JSON text of an object (json_dumps with JSON_COMPACT), as
+ * jsonrpc_encode would frame jsonrpc_request's message: for sending
+ * one set of parameters to many peers without encoding it for each.
+ * PARAMS is trusted to be such a text; the message is byte for byte
+ * the one jsonrpc_encode makes.  NULL with EMSGSIZE or ENOMEM, as
+ * jsonrpc_encode, or EINVAL if METHOD is not valid UTF-8 or longer
+ * than 100 bytes. */
+extern char *jsonrpc_request_encoded (json_int_t id, const char *method,
+                                      const char *params, size_t *len)
+  __attribute__((nonnull (2, 3)));
+
 /* Parse one framed message.  On failure returns NULL and puts a
  * JSON-RPC error code in *CODE and a message in ERR (ERRLEN bytes). */
 extern json_t *jsonrpc_decode (const char *text, size_t len, int *code,

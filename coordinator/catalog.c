@@ -20,7 +20,12 @@
  * intermediate phases (lost, the set is found in an earlier unfinished
  * phase and aborted just the same), writers' states and last events,
  * providers' last_seen.  An fsync per writer event made a set with 100
- * writers wait for 400 of them.
+ * writers wait for 400 of them; a commit per writer event, even lazy,
+ * still cost 800 commits' log pages and a checkpoint every few sets, so
+ * the registry hands over the writers changed in one pass of the event
+ * loop together (catalog_writers_save).  Statements run for many rows
+ * (snapshots, participants, volumes) are prepared once per commit.
+ * Every commit is counted (commit_hook) for the metrics.
  *
  * Every change that spans several rows (a set with its snapshots and
  * participants; recovery) is one transaction.
@@ -53,6 +58,8 @@ struct catalog {
   sqlite3 *db;
   char *path;
   bool lazy;                    /* synchronous=NORMAL is in force */
+  uint64_t commits[2];          /* write transactions committed,
+                                 * [lazy] (commit_hook) */
   bool opening;                 /* catalog_open reports its own errors */
   char errmsg[512];
 };
@@ -266,6 +273,24 @@ step_done (struct catalog *cat, sqlite3_stmt *st, const char *what)
   return 0;
 }
 
+/* Run ST, prepared once for many rows, for the row bound to it, then
+ * make it ready for the next.  ST stays the caller's to finalize,
+ * also on error. */
+static int
+step_row (struct catalog *cat, sqlite3_stmt *st, const char *what)
+{
+  int r = sqlite3_step (st);
+
+  if (r != SQLITE_DONE && r != SQLITE_ROW) {
+    sql_failed (cat, "%s", what);
+    sqlite3_reset (st);
+    return -1;
+  }
+  sqlite3_reset (st);
+  sqlite3_clear_bindings (st);
+  return 0;
+}
+
 /* Run SQL with the values (see vbind) to completion. */
 static int
 sql_run (struct catalog *cat, const char *what, const char *sql,
@@ -456,6 +481,17 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   return -1;
 }
 
+/* Count each write transaction as it commits, by the durability in
+ * force (sqlite3_commit_hook: also the statements outside BEGIN). */
+static int
+commit_hook (void *arg)
+{
+  struct catalog *cat = arg;
+
+  cat->commits[cat->lazy]++;
+  return 0;
+}
+
 struct catalog *
 catalog_open (const char *path, char *err, size_t errlen)
 {
@@ -480,6 +516,7 @@ catalog_open (const char *path, char *err, size_t errlen)
     goto err;
   }
   sqlite3_extended_result_codes (cat->db, 1);
+  sqlite3_commit_hook (cat->db, commit_hook, cat);
   if (sql_exec (cat, "PRAGMA locking_mode = EXCLUSIVE") == -1)
     goto err_msg;
 
@@ -557,19 +594,18 @@ catalog_provider_save (struct catalog *cat, const char *name,
       sql_run (cat, "delete volumes", "DELETE FROM volumes WHERE provider = ?",
                "s", name) == -1)
     return tx_end (cat, -1);
-  json_array_foreach (volumes, i, v) {
-    st = prepare (cat, "INSERT INTO volumes (provider, name, uuid, size) "
-                  "VALUES (?, ?, ?, ?)");
-    if (st == NULL ||
-        bindv (cat, st, "sjjj", name, json_object_get (v, "name"),
+  st = prepare (cat, "INSERT INTO volumes (provider, name, uuid, size) "
+                "VALUES (?, ?, ?, ?)");
+  if (st == NULL)
+    return tx_end (cat, -1);
+  json_array_foreach (volumes, i, v)
+    if (bindv (cat, st, "sjjj", name, json_object_get (v, "name"),
                json_object_get (v, "uuid"), json_object_get (v, "size"))
-        == -1 ||
-        step_done (cat, st, "save volume") == -1) {
-      if (st)
-        sqlite3_finalize (st);
+        == -1 || step_row (cat, st, "save volume") == -1) {
+      sqlite3_finalize (st);
       return tx_end (cat, -1);
     }
-  }
+  sqlite3_finalize (st);
   return tx_end (cat, 0);
 }
 
@@ -655,38 +691,58 @@ catalog_providers (struct catalog *cat)
 
 /* Writers. */
 
-int
-catalog_writer_save (struct catalog *cat, json_t *w)
+/* Bind writer W (catalog_writers_save) to ST and run it. */
+static int
+save_writer_row (struct catalog *cat, sqlite3_stmt *st, json_t *w)
 {
   char *volumes = json_dumps (json_object_get (w, "volumes"),
                               JSON_COMPACT | JSON_ENCODE_ANY);
-  sqlite3_stmt *st;
   int r = -1;
 
   if (volumes == NULL) {
     snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: out of memory");
+    log_warnx ("%s", cat->errmsg);
     return -1;
   }
-  if (set_durability (cat, CATALOG_LAZY) == -1) {
-    free (volumes);
-    return -1;
-  }
-  st = prepare (cat, "INSERT OR REPLACE INTO writers (name, subject, "
-                "volumes, freeze_timeout_ms, state, last_event, "
-                "last_event_time, last_error, registered) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (st != NULL &&
-      bindv (cat, st, "jjsjjjjjj", json_object_get (w, "name"),
+  if (bindv (cat, st, "jjsjjjjjj", json_object_get (w, "name"),
              json_object_get (w, "subject"), volumes,
              json_object_get (w, "freeze_timeout_ms"),
              json_object_get (w, "state"), json_object_get (w, "last_event"),
              json_object_get (w, "last_event_time"),
              json_object_get (w, "last_error"),
              json_object_get (w, "registered")) == 0)
-    r = step_done (cat, st, "save writer");
-  else if (st != NULL)
-    sqlite3_finalize (st);
+    r = step_row (cat, st, "save writer");
   free (volumes);
+  return r;
+}
+
+int
+catalog_writers_save (struct catalog *cat, json_t *writers)
+{
+  sqlite3_stmt *st;
+  json_t *w;
+  size_t i;
+  int r = 0;
+
+  if (json_array_size (writers) == 0)
+    return 0;
+  if (set_durability (cat, CATALOG_LAZY) == -1)
+    return -1;
+  if (tx_begin (cat) == -1) {
+    set_durability (cat, CATALOG_DURABLE);
+    return -1;
+  }
+  st = prepare (cat, "INSERT OR REPLACE INTO writers (name, subject, "
+                "volumes, freeze_timeout_ms, state, last_event, "
+                "last_event_time, last_error, registered) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (st == NULL)
+    r = -1;
+  json_array_foreach (writers, i, w)
+    if (r == 0)
+      r = save_writer_row (cat, st, w);
+  sqlite3_finalize (st);
+  r = tx_end (cat, r);
   set_durability (cat, CATALOG_DURABLE);
   return r;
 }
@@ -775,38 +831,35 @@ save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
                "s", set_id) == -1)
     return -1;
 
-  json_array_foreach (snapshots, i, v) {
-    st = prepare (cat, "INSERT INTO set_snapshots (set_id, ord, provider, "
-                  "volume, id, export, uri, generation) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    if (st == NULL)
-      return -1;
+  st = prepare (cat, "INSERT INTO set_snapshots (set_id, ord, provider, "
+                "volume, id, export, uri, generation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (st == NULL)
+    return -1;
+  json_array_foreach (snapshots, i, v)
     if (bindv (cat, st, "sijjjjjj", set_id, (int64_t) i,
                json_object_get (v, "provider"),
                json_object_get (v, "volume"), json_object_get (v, "id"),
                json_object_get (v, "export"), json_object_get (v, "uri"),
-               json_object_get (v, "generation")) == -1) {
+               json_object_get (v, "generation")) == -1 ||
+        step_row (cat, st, "save snapshot") == -1) {
       sqlite3_finalize (st);
       return -1;
     }
-    if (step_done (cat, st, "save snapshot") == -1)
-      return -1;
-  }
-  json_array_foreach (participants, i, v) {
-    st = prepare (cat, "INSERT INTO participants (set_id, ord, kind, name, "
-                  "state, error) VALUES (?, ?, ?, ?, ?, ?)");
-    if (st == NULL)
-      return -1;
+  sqlite3_finalize (st);
+  st = prepare (cat, "INSERT INTO participants (set_id, ord, kind, name, "
+                "state, error) VALUES (?, ?, ?, ?, ?, ?)");
+  if (st == NULL)
+    return -1;
+  json_array_foreach (participants, i, v)
     if (bindv (cat, st, "sijjjj", set_id, (int64_t) i,
                json_object_get (v, "kind"), json_object_get (v, "name"),
                json_object_get (v, "state"), json_object_get (v, "error"))
-        == -1) {
+        == -1 || step_row (cat, st, "save participant") == -1) {
       sqlite3_finalize (st);
       return -1;
     }
-    if (step_done (cat, st, "save participant") == -1)
-      return -1;
-  }
+  sqlite3_finalize (st);
   return 0;
 }
 
@@ -1008,6 +1061,14 @@ catalog_stats (struct catalog *cat, struct catalog_stats *stats)
     sql_failed (cat, "count the sets");
   sqlite3_finalize (st);
   return r == SQLITE_ROW ? 0 : -1;
+}
+
+void
+catalog_commits (const struct catalog *cat, uint64_t *durable,
+                 uint64_t *lazy)
+{
+  *durable = cat->commits[0];
+  *lazy = cat->commits[1];
 }
 
 json_t *

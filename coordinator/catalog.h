@@ -65,11 +65,12 @@ extern json_t *catalog_provider_forget (struct catalog *cat,
 extern json_t *catalog_providers (struct catalog *cat)
   __attribute__((nonnull));
 
-/* Writers.  W is {"name", "subject", "volumes": [string],
- * "freeze_timeout_ms", "state", "last_event" (string or null),
- * "last_event_time" (int or null), "last_error" (string or null),
- * "registered"}; it replaces the writer's row. */
-extern int catalog_writer_save (struct catalog *cat, json_t *w)
+/* Writers.  WRITERS is an array of {"name", "subject", "volumes":
+ * [string], "freeze_timeout_ms", "state", "last_event" (string or
+ * null), "last_event_time" (int or null), "last_error" (string or
+ * null), "registered"}; each replaces its writer's row, all in one
+ * lazy transaction (an empty array writes nothing). */
+extern int catalog_writers_save (struct catalog *cat, json_t *writers)
   __attribute__((nonnull));
 extern int catalog_writer_forget (struct catalog *cat, const char *name)
   __attribute__((nonnull));
@@ -135,6 +136,12 @@ extern json_t *catalog_set_summaries (struct catalog *cat, int64_t limit)
  * release's, else null), "queued" (Unix seconds)}.  New reference, or
  * NULL (catalog_errmsg).  Reads only. */
 extern json_t *catalog_queued (struct catalog *cat, int64_t limit)
+  __attribute__((nonnull));
+/* How many write transactions CAT has committed since it was opened,
+ * durable and lazy (catalog.c's design notes): what
+ * snapvol_coordinator_catalog_commits_total shows. */
+extern void catalog_commits (const struct catalog *cat, uint64_t *durable,
+                             uint64_t *lazy)
   __attribute__((nonnull));
 
 /* The names of the providers that took part in SET_ID, in order. */

@@ -653,6 +653,29 @@ detach_calls (struct conn *c)
 
 /* Writing. */
 
+/* Queue the framed message BUF (LEN bytes, not stolen) for C.  -1 if C
+ * must be dropped (already done). */
+static int
+send_text (struct conn *c, const char *buf, size_t len)
+{
+  if (c->bev == NULL || c->state == CONN_GONE) {
+    errno = ENOTCONN;
+    return -1;
+  }
+  if (bufferevent_write (c->bev, buf, len) == -1) {
+    close_now (c, "cannot queue a message for sending");
+    errno = ENOTCONN;
+    return -1;
+  }
+  if (evbuffer_get_length (bufferevent_get_output (c->bev)) > MAX_OUTPUT) {
+    close_now (c, "more than %u bytes sent are not read by the peer",
+               MAX_OUTPUT);
+    errno = ENOTCONN;
+    return -1;
+  }
+  return 0;
+}
+
 /* Queue MSG (not stolen) for C.  -1 if C must be dropped (already done)
  * or with EMSGSIZE if MSG is too long to send (C stays). */
 static int
@@ -660,6 +683,7 @@ send_msg (struct conn *c, json_t *msg)
 {
   char *buf;
   size_t len;
+  int r;
 
   if (c->bev == NULL || c->state == CONN_GONE) {
     errno = ENOTCONN;
@@ -673,20 +697,9 @@ send_msg (struct conn *c, json_t *msg)
     errno = ENOTCONN;
     return -1;
   }
-  if (bufferevent_write (c->bev, buf, len) == -1) {
-    free (buf);
-    close_now (c, "cannot queue a message for sending");
-    errno = ENOTCONN;
-    return -1;
-  }
+  r = send_text (c, buf, len);
   free (buf);
-  if (evbuffer_get_length (bufferevent_get_output (c->bev)) > MAX_OUTPUT) {
-    close_now (c, "more than %u bytes sent are not read by the peer",
-               MAX_OUTPUT);
-    errno = ENOTCONN;
-    return -1;
-  }
-  return 0;
+  return r;
 }
 
 /* The set a call to a peer is about, for the log lines of the call:
@@ -705,13 +718,12 @@ call_set_id (struct call *call, json_t *params)
     snprintf (call->set, sizeof call->set, ", set %.36s", id);
 }
 
-void
-conn_call (struct coord *co, struct conn *c, const char *method,
-           json_t *params, unsigned timeout_ms, conn_call_fn *cb, void *arg)
+/* A new call of METHOD, not yet sent, with its end going to CB. */
+static struct call *
+call_new (struct coord *co, const char *method, unsigned timeout_ms,
+          conn_call_fn *cb, void *arg)
 {
   struct call *call = calloc (1, sizeof *call);
-  struct timeval tv;
-  json_t *msg;
 
   if (call == NULL || (call->ev = evtimer_new (co->base, call_timer_cb,
                                                call)) == NULL)
@@ -725,14 +737,55 @@ conn_call (struct coord *co, struct conn *c, const char *method,
   call->timeout_ms = timeout_ms;
   call->end = CALL_TIMEOUT;
   snprintf (call->method, sizeof call->method, "%s", method);
+  return call;
+}
+
+/* Whether CALL may go out on C; if not, it is ended later. */
+static bool
+call_can_go (struct call *call, struct conn *c)
+{
+  char why[96];
+
+  if (c != NULL && c->state == CONN_OPEN)
+    return true;
+  snprintf (why, sizeof why, "not connected when %s was due", call->method);
+  call_end_later (call, CALL_CLOSED, why);
+  return false;
+}
+
+/* CALL went out on C (SENT 0), or could not (-1 with errno as send_msg
+ * sets it): wait for its answer, or end it later. */
+static void
+call_sent (struct call *call, struct conn *c, int sent)
+{
+  struct timeval tv;
+
+  if (sent == -1) {
+    if (errno == EMSGSIZE)
+      call_end_later (call, CALL_ERROR,
+                      "the request is longer than the message limit");
+    else
+      call_end_later (call, CALL_CLOSED, "the connection closed");
+    return;
+  }
+  log_debug ("%s: -> %s (id %lld%s)", c->name, call->method,
+             (long long) call->id, call->set);
+  call->conn = c;
+  TAILQ_INSERT_TAIL (&c->calls, call, entry);
+  evtimer_add (call->ev, timespec_timeval_ms (&tv, call->timeout_ms));
+}
+
+void
+conn_call (struct coord *co, struct conn *c, const char *method,
+           json_t *params, unsigned timeout_ms, conn_call_fn *cb, void *arg)
+{
+  struct call *call = call_new (co, method, timeout_ms, cb, arg);
+  json_t *msg;
+  int sent;
+
   call_set_id (call, params);
-
-  if (c == NULL || c->state != CONN_OPEN) {
-    char why[96];
-
+  if (!call_can_go (call, c)) {
     json_decref (params);
-    snprintf (why, sizeof why, "not connected when %s was due", method);
-    call_end_later (call, CALL_CLOSED, why);
     return;
   }
   call->id = ++c->next_id;
@@ -741,21 +794,35 @@ conn_call (struct coord *co, struct conn *c, const char *method,
     call_end_later (call, CALL_ERROR, "out of memory");
     return;
   }
-  if (send_msg (c, msg) == -1) {
-    json_decref (msg);
+  sent = send_msg (c, msg);
+  json_decref (msg);
+  call_sent (call, c, sent);
+}
+
+void
+conn_call_encoded (struct coord *co, struct conn *c, const char *method,
+                   const char *params, const char *set_id,
+                   unsigned timeout_ms, conn_call_fn *cb, void *arg)
+{
+  struct call *call = call_new (co, method, timeout_ms, cb, arg);
+  char *buf;
+  size_t len;
+
+  if (set_id != NULL)
+    snprintf (call->set, sizeof call->set, ", set %.36s", set_id);
+  if (!call_can_go (call, c))
+    return;
+  call->id = ++c->next_id;
+  buf = jsonrpc_request_encoded (call->id, method, params, &len);
+  if (buf == NULL) {
     if (errno == EMSGSIZE)
-      call_end_later (call, CALL_ERROR,
-                      "the request is longer than the message limit");
+      call_sent (call, c, -1);
     else
-      call_end_later (call, CALL_CLOSED, "the connection closed");
+      call_end_later (call, CALL_ERROR, "out of memory");
     return;
   }
-  json_decref (msg);
-  log_debug ("%s: -> %s (id %lld%s)", c->name, method, (long long) call->id,
-             call->set);
-  call->conn = c;
-  TAILQ_INSERT_TAIL (&c->calls, call, entry);
-  evtimer_add (call->ev, timespec_timeval_ms (&tv, timeout_ms));
+  call_sent (call, c, send_text (c, buf, len));
+  free (buf);
 }
 
 /* Answers to peers' requests. */

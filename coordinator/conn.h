@@ -138,6 +138,15 @@ extern void conn_call (struct coord *co, struct conn *c, const char *method,
                        conn_call_fn *cb, void *arg)
   __attribute__((nonnull (1, 3, 6)));
 
+/* conn_call with PARAMS already encoded: the compact JSON text of an
+ * object (borrowed), for one set of parameters sent to many peers;
+ * SET_ID (or NULL) names the set in the log lines of the call. */
+extern void conn_call_encoded (struct coord *co, struct conn *c,
+                               const char *method, const char *params,
+                               const char *set_id, unsigned timeout_ms,
+                               conn_call_fn *cb, void *arg)
+  __attribute__((nonnull (1, 3, 4, 7)));
+
 /* Answer the request TOK with RESULT (stolen), or if RESULT is NULL with
  * the error E (its data is stolen).  Dropped if the connection is
  * gone. */

@@ -160,7 +160,18 @@ static int
 render_catalog (struct coord *co, struct evbuffer *out)
 {
   struct catalog_stats st;
+  uint64_t durable, lazy;
 
+  catalog_commits (co->cat, &durable, &lazy);
+  if (metrics_counter_header (out, "catalog_commits_total", "Write "
+                              "transactions of the catalog, by durability "
+                              "(durable: fsync'd before the coordinator "
+                              "goes on).") == -1 ||
+      metrics_gauge (out, "catalog_commits_total", "sync", "durable",
+                     (int64_t) durable) == -1 ||
+      metrics_gauge (out, "catalog_commits_total", "sync", "lazy",
+                     (int64_t) lazy) == -1)
+    return -1;
   if (catalog_stats (co->cat, &st) == -1)
     return 0;                   /* logged; the rest is still worth showing */
   return metrics_gauge_header (out, "catalog_sets", "Snapshot sets in the "

@@ -122,6 +122,15 @@ metrics_gauge_header (struct evbuffer *out, const char *name,
 }
 
 int
+metrics_counter_header (struct evbuffer *out, const char *name,
+                        const char *help)
+{
+  return evbuffer_add_printf (out, "# HELP " PREFIX "%s %s\n"
+                              "# TYPE " PREFIX "%s counter\n", name, help,
+                              name) < 0 ? -1 : 0;
+}
+
+int
 metrics_gauge (struct evbuffer *out, const char *name, const char *label,
                const char *value, int64_t v)
 {

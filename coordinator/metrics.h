@@ -70,6 +70,11 @@ extern int metrics_render (const struct metrics *m, struct evbuffer *out)
 extern int metrics_gauge_header (struct evbuffer *out, const char *name,
                                  const char *help)
   __attribute__((nonnull));
+/* The same for a counter read at scrape time (its lines through
+ * metrics_gauge). */
+extern int metrics_counter_header (struct evbuffer *out, const char *name,
+                                   const char *help)
+  __attribute__((nonnull));
 extern int metrics_gauge (struct evbuffer *out, const char *name,
                           const char *label, const char *value, int64_t v)
   __attribute__((nonnull (1, 2)));

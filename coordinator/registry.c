@@ -44,6 +44,19 @@
  *   any call failed       -> failed (last_error says why) until the
  *                            next successful set or registration
  *   connection closed     -> disconnected
+ *
+ * Writer history: the catalog's row of a writer follows these states
+ * lazily (catalog.c's design notes), and a set changes every writer's
+ * row twice per call, so those changes are not written one by one: a
+ * row changed by a call or its answer is marked unsaved, and every
+ * unsaved row goes into one transaction at the end of the event loop's
+ * pass (or earlier, when the set layer is about to write a set record:
+ * registry_flush_writers).  One transaction per row made a set with
+ * 100 writers write 800 of them.  Registration and disconnection are
+ * saved at once, as before.
+ *
+ * A refresh (volume.list before a set) that finds a provider's volumes
+ * unchanged writes nothing: the catalog has them already.
  */
 
 #include <config.h>
@@ -53,6 +66,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "catalog.h"
 #include "conf.h"
@@ -208,6 +223,8 @@ load_from_catalog (struct registry *reg)
   return -1;
 }
 
+static void flush_cb (evutil_socket_t fd, short what, void *arg);
+
 struct registry *
 registry_new (struct coord *co, const struct registry_observer *obs,
               void *arg)
@@ -223,6 +240,12 @@ registry_new (struct coord *co, const struct registry_observer *obs,
   reg->obs_arg = arg;
   TAILQ_INIT (&reg->providers);
   TAILQ_INIT (&reg->writers);
+  reg->flush_ev = event_new (co->base, -1, 0, flush_cb, reg);
+  if (reg->flush_ev == NULL) {
+    log_warnx ("registry: cannot make an event");
+    registry_free (reg);
+    return NULL;
+  }
   if (load_from_catalog (reg) == -1) {
     registry_free (reg);
     return NULL;
@@ -238,6 +261,10 @@ registry_free (struct registry *reg)
 
   if (reg == NULL)
     return;
+  if (reg->flush_ev != NULL) {
+    registry_flush_writers (reg);
+    event_free (reg->flush_ev);
+  }
   while ((p = TAILQ_FIRST (&reg->providers)) != NULL) {
     TAILQ_REMOVE (&reg->providers, p, entry);
     provider_free (p);
@@ -375,19 +402,67 @@ writer_catalog_record (const struct writer *w)
                     "registered", (json_int_t) w->registered);
 }
 
+/* Record W in the catalog now. */
 static int
 save_writer (struct registry *reg, const struct writer *w)
 {
-  json_t *rec = writer_catalog_record (w);
+  json_t *recs = json_array ();
   int r;
 
-  if (rec == NULL) {
+  if (recs == NULL ||
+      json_array_append_new (recs, writer_catalog_record (w)) == -1) {
+    json_decref (recs);
     log_warnx ("writer %s: cannot record it: out of memory", w->name);
     return -1;
   }
-  r = catalog_writer_save (reg->co->cat, rec);
-  json_decref (rec);
+  r = catalog_writers_save (reg->co->cat, recs);
+  json_decref (recs);
   return r;
+}
+
+/* Record W with the other writers changed in this pass of the event
+ * loop (design notes: "Writer history"). */
+static void
+save_writer_later (struct registry *reg, struct writer *w)
+{
+  w->unsaved = true;
+  if (!reg->flush_due) {
+    reg->flush_due = true;
+    event_active (reg->flush_ev, EV_TIMEOUT, 1);
+  }
+}
+
+void
+registry_flush_writers (struct registry *reg)
+{
+  json_t *recs;
+  struct writer *w;
+
+  if (!reg->flush_due)
+    return;
+  reg->flush_due = false;
+  recs = json_array ();
+  TAILQ_FOREACH (w, &reg->writers, entry) {
+    if (!w->unsaved)
+      continue;
+    w->unsaved = false;
+    if (recs != NULL &&
+        json_array_append_new (recs, writer_catalog_record (w)) == -1) {
+      json_decref (recs);
+      recs = NULL;
+    }
+  }
+  if (recs == NULL)
+    log_warnx ("writers: cannot record their last events: out of memory");
+  else
+    catalog_writers_save (reg->co->cat, recs);
+  json_decref (recs);
+}
+
+static void
+flush_cb (evutil_socket_t fd, short what, void *arg)
+{
+  registry_flush_writers (arg);
 }
 
 /* A certificate subject holds one writer name (design notes): -1 with
@@ -479,9 +554,12 @@ int
 registry_set_volumes (struct registry *reg, struct provider *p,
                       json_t *volumes)
 {
+  bool same = json_equal (p->volumes, volumes);
+
   json_decref (p->volumes);
   p->volumes = volumes;
-  if (catalog_provider_save (reg->co->cat, p->name, p->subject, p->nbd_uri,
+  if (!same &&
+      catalog_provider_save (reg->co->cat, p->name, p->subject, p->nbd_uri,
                              p->version, p->registered, p->last_seen,
                              volumes) == -1)
     return -1;
@@ -546,7 +624,7 @@ registry_writer_call (struct registry *reg, struct writer *w,
   w->last_event_time = time (NULL);
   if (w->conn != NULL && strcmp (event, "prepare") == 0)
     snprintf (w->state, sizeof w->state, "preparing");
-  save_writer (reg, w);
+  save_writer_later (reg, w);
 }
 
 void
@@ -574,7 +652,7 @@ registry_writer_answer (struct registry *reg, struct writer *w,
     state = "stable";
   if (state != NULL && w->conn != NULL)
     snprintf (w->state, sizeof w->state, "%s", state);
-  save_writer (reg, w);
+  save_writer_later (reg, w);
 }
 
 /* Lists. */

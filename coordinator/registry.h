@@ -60,6 +60,7 @@ struct writer {
   char last_event[WRITER_STATE_MAX];    /* "" before the first call */
   int64_t last_event_time;
   char *last_error;             /* NULL: none */
+  bool unsaved;                 /* changed since last in the catalog */
 };
 
 /* What the registry tells the layer above (the set layer) about peers.
@@ -82,6 +83,9 @@ struct registry {
   void *obs_arg;
   TAILQ_HEAD (, provider) providers;    /* sorted by name */
   TAILQ_HEAD (, writer) writers;        /* sorted by name */
+  /* Private. */
+  struct event *flush_ev;               /* runs registry_flush_writers */
+  bool flush_due;                       /* a writer is unsaved */
 };
 
 /* Load the providers and writers recorded in CO->cat, all not
@@ -135,13 +139,23 @@ extern void registry_conn_closed (struct registry *reg, struct conn *c)
 
 /* Writer history for writer.list: the call EVENT ("prepare",
  * "freeze", "thaw", "post_snapshot", "abort") was made to W, and then
- * ended, with ERROR (NULL on success).  Recorded in the catalog. */
+ * ended, with ERROR (NULL on success).  Recorded in the catalog with
+ * every other writer changed in the same pass of the event loop, in
+ * one lazy transaction, when the pass ends or registry_flush_writers
+ * runs, whichever is first. */
 extern void registry_writer_call (struct registry *reg, struct writer *w,
                                   const char *event)
   __attribute__((nonnull));
 extern void registry_writer_answer (struct registry *reg, struct writer *w,
                                     const char *event, const char *error)
   __attribute__((nonnull (1, 2, 3)));
+
+/* Record every writer changed since the last flush now, in one lazy
+ * transaction.  The set layer calls it before each record of a set, so
+ * that the writers' events are in the catalog's log before the set's
+ * record that follows them.  A catalog error is logged there. */
+extern void registry_flush_writers (struct registry *reg)
+  __attribute__((nonnull));
 
 /* Results of provider.list, writer.list and volume.list (new
  * references; NULL on ENOMEM). */

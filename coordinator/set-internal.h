@@ -55,6 +55,9 @@ struct snapset {
   unsigned freeze_window_ms, hold_timeout_ms;
   json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
   json_t *snapshots;            /* the set's snapshot entries */
+  char *shared[2];              /* writer.prepare's and post_snapshot's
+                                 * parameters, encoded once for every
+                                 * writer (shared_params) */
   part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
   bool record_oom;              /* the last record failed for want of

@@ -55,6 +55,7 @@
 #include "metrics.h"
 #include "outcome.h"
 #include "params.h"
+#include "registry.h"
 #include "set.h"
 #include "set-internal.h"
 #include "setfsm.h"
@@ -102,6 +103,8 @@ set_free (struct snapset *s)
   json_decref (s->pv);
   json_decref (s->snapshots);
   json_decref (s->target_set);
+  free (s->shared[0]);
+  free (s->shared[1]);
   free (s);
 }
 
@@ -377,18 +380,20 @@ static void protocol_call_done (void *arg, const struct call_outcome *o);
 static void volume_list_done (void *arg, const struct call_outcome *o);
 
 /* Send METHOD to the peer NAME (a writer if WRITER_EVENT is not NULL,
- * else a provider), its end going to DONE with a set_call. */
+ * else a provider), with PARAMS (stolen), or if it is NULL with the
+ * parameters ENCODED (borrowed), its end going to DONE with a
+ * set_call. */
 static void
 send_to_peer (struct snapset *s, const char *method,
               const char *writer_event, enum setfsm_op op, size_t part,
-              const char *name, json_t *params, unsigned timeout_ms,
-              conn_call_fn *done)
+              const char *name, json_t *params, const char *encoded,
+              unsigned timeout_ms, conn_call_fn *done)
 {
   struct registry *reg = s->sets->co->reg;
   struct set_call *sc = calloc (1, sizeof *sc);
   struct conn *c = NULL;
 
-  if (sc == NULL || params == NULL)
+  if (sc == NULL || (params == NULL && encoded == NULL))
     fatal ("snapshot set %s: %s", s->id, method);
   sc->s = s;
   sc->op = op;
@@ -408,7 +413,11 @@ send_to_peer (struct snapset *s, const char *method,
     if (p != NULL)
       c = p->conn;
   }
-  conn_call (s->sets->co, c, method, params, timeout_ms, done, sc);
+  if (params != NULL)
+    conn_call (s->sets->co, c, method, params, timeout_ms, done, sc);
+  else
+    conn_call_encoded (s->sets->co, c, method, encoded, s->id, timeout_ms,
+                       done, sc);
 }
 
 /* The parameters of the protocol call OP to participant I. */
@@ -462,20 +471,49 @@ protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
   return NULL;
 }
 
+/* The parameters of OP to every writer of S, encoded once, if OP is
+ * writer.prepare or writer.post_snapshot; else NULL.  Those two carry
+ * the set's volumes and snapshots (1,024 of each at most), the same for
+ * every writer, and do not change once the phase that sends them has
+ * begun: encoding them once per writer made a set of 1,024 volumes
+ * and 100 writers spend most of its time in json_dumps. */
+static const char *
+shared_params (struct snapset *s, enum setfsm_op op)
+{
+  char **text;
+  json_t *params;
+
+  if (op == SETFSM_PREPARE)
+    text = &s->shared[0];
+  else if (op == SETFSM_POSTSNAP)
+    text = &s->shared[1];
+  else
+    return NULL;
+  if (*text == NULL) {
+    params = protocol_params (s, op, 0);
+    *text = params ? json_dumps (params, JSON_COMPACT) : NULL;
+    json_decref (params);
+    if (*text == NULL)
+      fatal ("snapshot set %s: %s", s->id, setfsm_op_method (op));
+  }
+  return *text;
+}
+
 /* Execute the machine's call action A. */
 static void
 send_protocol_call (struct snapset *s, const struct setfsm_action *a)
 {
   const char *name = setfsm_part_name (s->fsm, a->part);
+  bool writer = setfsm_is_writer (s->fsm, a->part);
+  const char *shared = writer ? shared_params (s, a->op) : NULL;
 
   if (a->op == SETFSM_HOLD_RELEASE_SET)
     log_info ("provider %s: releasing any hold of snapshot set %s by its "
               "set id", name, s->id);
   send_to_peer (s, setfsm_op_method (a->op),
-                setfsm_is_writer (s->fsm, a->part) ? writer_events[a->op]
-                : NULL, a->op, a->part, name,
-                protocol_params (s, a->op, a->part), a->timeout_ms,
-                protocol_call_done);
+                writer ? writer_events[a->op] : NULL, a->op, a->part, name,
+                shared ? NULL : protocol_params (s, a->op, a->part), shared,
+                a->timeout_ms, protocol_call_done);
 }
 
 /* Results. */
@@ -753,7 +791,10 @@ run_action (struct snapset *s, const struct setfsm_action *a)
 {
   switch (a->kind) {
   case SETFSM_ACT_RECORD: {
-    bool ok = save_record (s, a) == 0;
+    bool ok;
+
+    registry_flush_writers (s->sets->co->reg);
+    ok = save_record (s, a) == 0;
 
     setfsm_recorded (s->fsm, ok, ok ? NULL : record_error (s),
                      timespec_now_ms (CLOCK_MONOTONIC));
@@ -1245,7 +1286,8 @@ start_set (struct snapset *s)
   json_array_foreach (seen, i, v) {
     s->resolving++;
     send_to_peer (s, "volume.list", NULL, 0, 0, json_string_value (v),
-                  json_object (), SET_CALL_TIMEOUT_MS, volume_list_done);
+                  json_object (), NULL, SET_CALL_TIMEOUT_MS,
+                  volume_list_done);
   }
   json_decref (seen);
   if (s->resolving == 0)

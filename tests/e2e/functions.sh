@@ -220,6 +220,39 @@ _writer_up ()
     writer_connected "$1"
 }
 
+# start_many_writers NAME=PROVIDER/VOLUME[,...]...: the no-op writers
+# NAME, each with a certificate of its own (made here if missing), all
+# in one bench/sv-writers process on libsnapvol-writer; wait until the
+# coordinator lists that many writers connected.  Its log is
+# $tmp/sv-writers.log; stop_writer sv-writers stops it.
+SV_WRITERS=$abs_top_builddir/bench/sv-writers
+start_many_writers ()
+{
+    local spec name
+    local ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    [ -x "$SV_WRITERS" ] || fail "bench/sv-writers is not built: $SV_WRITERS"
+    [ -z "${writer_pids[sv-writers]:-}" ] || fail "start_many_writers: already running"
+    for spec in "$@"; do
+        name=${spec%%=*}
+        [ -f "$pki/$name.crt" ] || _cert "$pki" "$name" "/O=snapvol-test/CN=$name" "$ext"
+        [ -s "$pki/$name.crt" ] || fail "start_many_writers: openssl failed for $name"
+    done
+    echo "+ $SV_WRITERS $*" >>"$tmp/sv-writers.log"
+    "${ctl_env[@]}" "$SV_WRITERS" --coordinator "127.0.0.1:$port" --ca "$pki/ca.crt" \
+        --cert-dir "$pki" "$@" >>"$tmp/sv-writers.log" 2>&1 &
+    writer_pids[sv-writers]=$!
+    poll 60 _many_writers_up $#
+}
+
+_many_writers_up ()
+{
+    kill -0 "${writer_pids[sv-writers]}" 2>/dev/null || {
+        cat "$tmp/sv-writers.log" >&2
+        fail "sv-writers exited"
+    }
+    [ "$(ctl --json writer list | jq '[.[] | select(.connected)] | length')" -ge "$1" ]
+}
+
 # stop_writer NAME: SIGTERM; the agent must exit with status 0.
 stop_writer ()
 {

@@ -640,6 +640,46 @@ test_encode_limits (void **state)
   json_decref (array);
 }
 
+/* A request with parameters encoded once for many peers is the same
+ * message, byte for byte, as one encoded whole, and keeps the limit. */
+static void
+test_request_encoded_same_as_encode (void **state)
+{
+  json_t *params = json_pack ("{s:s, s:[s,s], s:s}", "set_id", "s1",
+                              "volumes", "a/v0", "b/v\u00e9", "label",
+                              "tab\there");
+  json_t *msg;
+  char *shared, *whole, *framed, *big;
+  size_t wlen, flen;
+
+  assert_non_null (params);
+  shared = json_dumps (params, JSON_COMPACT);
+  assert_non_null (shared);
+  msg = jsonrpc_request (41, "writer.prepare", params);
+  whole = jsonrpc_encode (msg, &wlen);
+  assert_non_null (whole);
+  framed = jsonrpc_request_encoded (41, "writer.prepare", shared, &flen);
+  assert_non_null (framed);
+  assert_int_equal (flen, wlen);
+  assert_string_equal (framed, whole);
+  free (framed);
+  free (whole);
+  free (shared);
+  json_decref (msg);
+
+  big = malloc (JSONRPC_MAX_MESSAGE + 16);
+  assert_non_null (big);
+  memset (big, ' ', JSONRPC_MAX_MESSAGE + 15);
+  big[0] = '{';
+  big[JSONRPC_MAX_MESSAGE + 14] = '}';
+  big[JSONRPC_MAX_MESSAGE + 15] = '\0';
+  errno = 0;
+  assert_null (jsonrpc_request_encoded (1, "writer.post_snapshot", big,
+                                        &flen));
+  assert_int_equal (errno, EMSGSIZE);
+  free (big);
+}
+
 /* Errors. */
 
 static void
@@ -815,6 +855,7 @@ main (void)
     cmocka_unit_test (test_build_error_long_message),
     cmocka_unit_test (test_build_round_trip),
     cmocka_unit_test (test_encode_limits),
+    cmocka_unit_test (test_request_encoded_same_as_encode),
     cmocka_unit_test (test_errno_codes),
     cmocka_unit_test (test_errno_names),
     cmocka_unit_test (test_fd_round_trip),

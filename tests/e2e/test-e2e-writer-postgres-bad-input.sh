@@ -64,10 +64,12 @@ expect_failed_set ()
                  jq -c --arg s "$(jq -r .set_id "$tmp/set.json")" '[.[] | select(.set_id == $s)]')" \
         '[]' "snapshots of the failed set on storage-a"
 }
-# writer_backends: the server's sessions of snapvol-writer.
-writer_backends ()
+# no_writer_backends: true once the server has no session of
+# snapvol-writer.
+no_writer_backends ()
 {
-    pg_sql db "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'snapvol-writer'"
+    [ "$(pg_sql db "SELECT count(*) FROM pg_stat_activity
+                    WHERE application_name = 'snapvol-writer'")" = 0 ]
 }
 cannot_connect="postgres: connect: connection to server on socket \"$pgdir/db/.s.PGSQL.5499\" failed: No such file or directory Is the server running locally and accepting connections on that socket?"
 
@@ -93,7 +95,7 @@ grep -qx "LABEL: snapvol set $set_id" "$tmp/labels/$set_id.backup_label" ||
     fail "the backup label of set $set_id is not kept: $(cat "$tmp/labels/$set_id.backup_label")"
 grep -q '^START WAL LOCATION: ' "$tmp/labels/$set_id.backup_label" ||
     fail "the backup label has no START WAL LOCATION"
-poll 10 test "$(writer_backends)" = 0
+poll 10 no_writer_backends
 
 # pg_backup_start waits for a checkpoint that cannot come: it is
 # cancelled at the writer's deadline (3000 ms less its 10 % margin).
@@ -103,7 +105,7 @@ cleanup_fn kill -CONT "$checkpointer"
 "$tmp/stop-process" "$tmp/checkpointer.pid"
 expect_failed_set freeze "postgres: pg_backup_start did not return within 2700 ms; it is cancelled"
 poll 10 grep -q 'ERROR:  canceling statement due to user request' "$pgdir/db.log"
-poll 10 test "$(writer_backends)" = 0
+poll 10 no_writer_backends
 kill -CONT "$checkpointer"
 set_id=$(jq -r .set_id "$tmp/set.json")
 assert_eq "$(events writer-db | grep -F "$set_id")" "prepare $set_id

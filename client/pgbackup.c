@@ -279,9 +279,37 @@ query_error (PGconn *conn, const PGresult *res, char *err, size_t len)
     one_line (err, len, PQerrorMessage (conn));
 }
 
-/* Run SQL (WHAT in the reasons) with the text parameter PARAM (NULL:
- * none) on CONN by DEADLINE: its rows, or NULL with the reason (the
+/* CONN's next result of its query, awaited until DEADLINE: 0 with it
+ * in *RES (NULL once the query is done), or -1 with the reason (the
  * query is cancelled at the deadline). */
+static int
+next_result (PGconn *conn, const char *what, PGresult **res,
+             int64_t deadline, int timeout_ms, char *message, size_t len)
+{
+  char err[1024];
+  int r;
+
+  while (PQisBusy (conn)) {
+    r = wait_fd (PQsocket (conn), POLLIN, deadline);
+    if (r == 0) {
+      cancel_query (conn);
+      return fail (message, len, "%s did not return within %d ms; "
+                   "it is cancelled", what, timeout_ms);
+    }
+    if (r == -1)
+      return fail (message, len, "%s: poll: %m", what);
+    if (!PQconsumeInput (conn)) {
+      one_line (err, sizeof err, PQerrorMessage (conn));
+      return fail (message, len, "%s: %s", what, err);
+    }
+  }
+  *res = PQgetResult (conn);
+  return 0;
+}
+
+/* Run SQL (WHAT in the reasons) with the text parameter PARAM (NULL:
+ * none) on CONN by DEADLINE, to its end (so that CONN can run another
+ * query): its one row, or NULL with the reason. */
 static PGresult *
 run_query (PGconn *conn, const char *what, const char *sql,
            const char *param, int64_t deadline, int timeout_ms,
@@ -289,7 +317,6 @@ run_query (PGconn *conn, const char *what, const char *sql,
 {
   PGresult *res = NULL, *extra;
   char err[1024];
-  int r;
 
   if (!PQsendQueryParams (conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL,
                           0)) {
@@ -297,32 +324,24 @@ run_query (PGconn *conn, const char *what, const char *sql,
     fail (message, len, "%s: %s", what, err);
     return NULL;
   }
-  while (PQisBusy (conn)) {
-    r = wait_fd (PQsocket (conn), POLLIN, deadline);
-    if (r == 0) {
-      cancel_query (conn);
-      fail (message, len, "%s did not return within %d ms; it is cancelled",
-            what, timeout_ms);
-      return NULL;
-    }
-    if (r == -1) {
-      fail (message, len, "%s: poll: %m", what);
-      return NULL;
-    }
-    if (!PQconsumeInput (conn))
-      break;
-  }
-  if (!PQisBusy (conn))
-    res = PQgetResult (conn);
-  while (!PQisBusy (conn) && (extra = PQgetResult (conn)) != NULL)
-    PQclear (extra);
+  if (next_result (conn, what, &res, deadline, timeout_ms, message, len)
+      == -1)
+    return NULL;
   if (res == NULL || PQresultStatus (res) != PGRES_TUPLES_OK ||
-      PQntuples (res) != 1) {
+      PQntuples (res) != 1 || PQnfields (res) < 1) {
     query_error (conn, res, err, sizeof err);
     fail (message, len, "%s: %s", what, *err ? err : "no answer");
     PQclear (res);
     return NULL;
   }
+  do {
+    if (next_result (conn, what, &extra, deadline, timeout_ms, message, len)
+        == -1) {
+      PQclear (res);
+      return NULL;
+    }
+    PQclear (extra);
+  } while (extra != NULL);
   return res;
 }
 

@@ -9,8 +9,9 @@
 # writer does not start: exit status 2); a server nothing listens for;
 # a user that may not run pg_backup_start; a pg_backup_start that does
 # not return within the deadline (the checkpointer is stopped): it is
-# cancelled on the server; the server stopped between two sets.  A
-# good set between them commits and keeps its backup label.
+# cancelled on the server; the server going down between prepare and
+# freeze (the prepare hook stops it); the server stopped between two
+# sets.  A good set between them commits and keeps its backup label.
 
 source "$(dirname "$0")/functions.sh"
 set -x
@@ -113,7 +114,25 @@ freeze $set_id
 abort $set_id" "events of writer-db"
 [ ! -e "$tmp/labels/$set_id.backup_label" ] || fail "the failed set has a backup label"
 
+# The server goes down after prepare: the freeze cannot connect.
+cat >"$tmp/writer-db.hook" <<HOOK
+#!/bin/sh
+[ "\$SNAPVOL_EVENT" = prepare ] || exit 0
+cd / && runuser -u $pguser -- $pgbin/pg_ctl stop -w -m immediate -D $pgdir/data >/dev/null
+HOOK
+with_writer "$(pg_conninfo db)"
+expect_failed_set freeze "$cannot_connect"
+set_id=$(jq -r .set_id "$tmp/set.json")
+assert_eq "$(events writer-db | grep -F "$set_id")" "prepare $set_id
+freeze $set_id
+abort $set_id" "events of writer-db"
+rm "$tmp/writer-db.hook"
+pg_start db "$pgdir/data" 5499
+
 # The server stopped between two sets.
+with_writer "$(pg_conninfo db)"
+ctl --json set create storage-a/db >"$tmp/ok.json"
+assert_eq "$(jq -r .state "$tmp/ok.json")" committed "state of the set after the restart"
 pg_stop db
 expect_failed_set prepare "$cannot_connect"
 

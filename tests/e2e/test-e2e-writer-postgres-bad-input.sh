@@ -7,7 +7,9 @@
 # reason, shown in `writer list`, and leaves no snapshot and no backup
 # in progress.  Cases: a connection string libpq cannot parse (the
 # writer does not start: exit status 2); a server nothing listens for;
-# a user that may not run pg_backup_start; a pg_backup_start that does
+# a user that may not run pg_backup_start; a server that accepts the
+# connection but does not answer (the postmaster is stopped); a
+# pg_backup_start that does
 # not return within the deadline (the checkpointer is stopped): it is
 # cancelled on the server; the server going down between prepare and
 # freeze (the prepare hook stops it); the server stopped between two
@@ -97,6 +99,14 @@ grep -qx "LABEL: snapvol set $set_id" "$tmp/labels/$set_id.backup_label" ||
 grep -q '^START WAL LOCATION: ' "$tmp/labels/$set_id.backup_label" ||
     fail "the backup label has no START WAL LOCATION"
 poll 10 no_writer_backends
+
+# The postmaster stopped: the connection is accepted by the kernel,
+# and nothing answers it.
+pg_run cat "$pgdir/data/postmaster.pid" | head -n 1 >"$tmp/postmaster.pid"
+cleanup_fn kill -CONT "$(cat "$tmp/postmaster.pid")"
+"$tmp/stop-process" "$tmp/postmaster.pid"
+expect_failed_set prepare "postgres: connect: the server did not answer within 2700 ms"
+kill -CONT "$(cat "$tmp/postmaster.pid")"
 
 # pg_backup_start waits for a checkpoint that cannot come: it is
 # cancelled at the writer's deadline (3000 ms less its 10 % margin).

@@ -40,9 +40,9 @@
 enum { HOOK_PREPARE, HOOK_FREEZE, HOOK_THAW, HOOK_POST_SNAPSHOT, HOOK_ABORT,
        HOOK_PRE_RESTORE, HOOK_POST_RESTORE, NHOOKS };
 
-/* Something the agent freezes itself (--postgres, --fsfreeze, --qga), between
- * the hooks: its handle and its event function, with the contract of
- * qga_event. */
+/* Something the agent freezes itself (--postgres, --fsfreeze, --qga),
+ * between the hooks: its handle and its event function, with the
+ * contract of qga_event. */
 struct integration {
   void *handle;
   int (*event) (void *handle, const struct snapvol_writer_event *ev,
@@ -398,14 +398,13 @@ usage (void)
           "and SNAPVOL_REASON.  --postgres CONNINFO takes a PostgreSQL\n"
           "backup for the pin: pg_backup_start after the freeze hook,\n"
           "pg_backup_stop before the thaw hook, its backup label written to\n"
-          "DIR/SET_ID.backup_label (or the log).  --fsfreeze MOUNTPOINT freezes a local\n"
-          "filesystem for the pin (FIFREEZE), after the freeze hook; several\n"
-          "are frozen in the order given and thawed in reverse, before the\n"
-          "thaw hook.  --qga SOCKET freezes a VM's filesystems\n"
-          "through its qemu guest agent (the host side of its\n"
+          "DIR/SET_ID.backup_label (or the log).  --fsfreeze MOUNTPOINT\n"
+          "freezes a local filesystem for the pin (FIFREEZE), after the\n"
+          "freeze hook; several are frozen in the order given and thawed\n"
+          "in reverse, before the thaw hook.  --qga SOCKET freezes a VM's\n"
+          "filesystems through its qemu guest agent (the host side of its\n"
           "org.qemu.guest_agent.0 channel) for the pin, after the freeze\n"
-          "hook, and thaws them before the thaw hook.  See\n"
-          "docs/writers.md.\n"
+          "hook, and thaws them before the thaw hook.  See docs/writers.md.\n"
           "\n"
           "--coordinator, --cert, --key and --ca default to $SNAPVOL_COORDINATOR,\n"
           "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA.  --freeze-timeout\n"

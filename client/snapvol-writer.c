@@ -18,11 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "fsfreeze.h"
 #include "hook.h"
 #include "log.h"
+#include "pgbackup.h"
 #include "qga.h"
 #include "snapvol-writer.h"
 #include "timespec.h"
@@ -38,25 +40,30 @@
 enum { HOOK_PREPARE, HOOK_FREEZE, HOOK_THAW, HOOK_POST_SNAPSHOT, HOOK_ABORT,
        HOOK_PRE_RESTORE, HOOK_POST_RESTORE, NHOOKS };
 
-/* Something the agent freezes itself (--fsfreeze, --qga), between
- * the hooks: its handle and its event function, with the contract of
- * qga_event. */
+/* Something the agent freezes itself (--postgres, --fsfreeze, --qga),
+ * between the hooks: its handle and its event function, with the
+ * contract of qga_event. */
 struct integration {
   void *handle;
   int (*event) (void *handle, const struct snapvol_writer_event *ev,
                 int timeout_ms, char *message, size_t len);
 };
 
-#define MAX_INTEGRATIONS 2
+#define MAX_INTEGRATIONS 3
 
 struct agent {
   const char *hooks[NHOOKS];
   unsigned freeze_timeout_ms;
   int event_log;                /* -1 if none */
   const char *event_log_path;
+  const char *postgres;         /* --postgres CONNINFO, or NULL */
+  const char *postgres_label_dir;       /* --postgres-label-dir, or NULL */
+  struct pgbackup *pgbackup;    /* made from those two, or NULL */
   struct fsfreeze *fsfreeze;    /* --fsfreeze, or NULL */
   struct qga *qga;              /* --qga, or NULL */
   /* The ones given, in the order they freeze (they thaw in reverse):
+   * PostgreSQL's backup (its checkpoint writes to the filesystems, so
+   * it comes before they freeze, and pg_backup_stop after they thaw),
    * the filesystems, then a VM's. */
   struct integration integrations[MAX_INTEGRATIONS];
   size_t nintegrations;
@@ -229,6 +236,13 @@ run_hook (struct agent *a, const struct snapvol_writer_event *ev,
 }
 
 static int
+pgbackup_integration (void *handle, const struct snapvol_writer_event *ev,
+                      int timeout_ms, char *message, size_t len)
+{
+  return pgbackup_event (handle, ev, timeout_ms, message, len);
+}
+
+static int
 fsfreeze_integration (void *handle, const struct snapvol_writer_event *ev,
                       int timeout_ms, char *message, size_t len)
 {
@@ -246,6 +260,9 @@ qga_integration (void *handle, const struct snapvol_writer_event *ev,
 static void
 add_integrations (struct agent *a)
 {
+  if (a->pgbackup)
+    a->integrations[a->nintegrations++] = (struct integration) {
+      a->pgbackup, pgbackup_integration };
   if (a->fsfreeze)
     a->integrations[a->nintegrations++] = (struct integration) {
       a->fsfreeze, fsfreeze_integration };
@@ -366,6 +383,7 @@ usage (void)
           "         [--prepare CMD] [--freeze CMD] [--thaw CMD]"
           " [--post-snapshot CMD]\n"
           "         [--abort CMD] [--pre-restore CMD] [--post-restore CMD]\n"
+          "         [--postgres CONNINFO [--postgres-label-dir DIR]]\n"
           "         [--fsfreeze MOUNTPOINT]... [--qga SOCKET]\n"
           "         [--event-log FILE] [--verbose]\n"
           "\n"
@@ -377,14 +395,16 @@ usage (void)
           "killed.  Hooks get SNAPVOL_EVENT, SNAPVOL_SET_ID and, by event,\n"
           "SNAPVOL_LABEL, SNAPVOL_VOLUMES, SNAPVOL_WINDOW_MS,\n"
           "SNAPVOL_SNAPSHOTS (JSON), SNAPVOL_REVERTED (1, 0 or unknown)\n"
-          "and SNAPVOL_REASON.  --fsfreeze MOUNTPOINT freezes a local\n"
-          "filesystem for the pin (FIFREEZE), after the freeze hook; several\n"
-          "are frozen in the order given and thawed in reverse, before the\n"
-          "thaw hook.  --qga SOCKET freezes a VM's filesystems\n"
-          "through its qemu guest agent (the host side of its\n"
+          "and SNAPVOL_REASON.  --postgres CONNINFO takes a PostgreSQL\n"
+          "backup for the pin: pg_backup_start after the freeze hook,\n"
+          "pg_backup_stop before the thaw hook, its backup label written to\n"
+          "DIR/SET_ID.backup_label (or the log).  --fsfreeze MOUNTPOINT\n"
+          "freezes a local filesystem for the pin (FIFREEZE), after the\n"
+          "freeze hook; several are frozen in the order given and thawed\n"
+          "in reverse, before the thaw hook.  --qga SOCKET freezes a VM's\n"
+          "filesystems through its qemu guest agent (the host side of its\n"
           "org.qemu.guest_agent.0 channel) for the pin, after the freeze\n"
-          "hook, and thaws them before the thaw hook.  See\n"
-          "docs/writers.md.\n"
+          "hook, and thaws them before the thaw hook.  See docs/writers.md.\n"
           "\n"
           "--coordinator, --cert, --key and --ca default to $SNAPVOL_COORDINATOR,\n"
           "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA.  --freeze-timeout\n"
@@ -426,7 +446,7 @@ struct options {
 enum { OPT_CERT = 0x100, OPT_KEY, OPT_CA, OPT_VOLUME, OPT_FREEZE_TIMEOUT,
        OPT_PREPARE, OPT_FREEZE, OPT_THAW, OPT_POST_SNAPSHOT, OPT_ABORT,
        OPT_PRE_RESTORE, OPT_POST_RESTORE, OPT_EVENT_LOG, OPT_QGA,
-       OPT_FSFREEZE };
+       OPT_FSFREEZE, OPT_POSTGRES, OPT_POSTGRES_LABEL_DIR };
 
 static const struct option longopts[] = {
   { "coordinator", required_argument, NULL, 'c' },
@@ -446,6 +466,8 @@ static const struct option longopts[] = {
   { "event-log", required_argument, NULL, OPT_EVENT_LOG },
   { "qga", required_argument, NULL, OPT_QGA },
   { "fsfreeze", required_argument, NULL, OPT_FSFREEZE },
+  { "postgres", required_argument, NULL, OPT_POSTGRES },
+  { "postgres-label-dir", required_argument, NULL, OPT_POSTGRES_LABEL_DIR },
   { "verbose", no_argument, NULL, 'v' },
   { "help", no_argument, NULL, 'h' },
   { "version", no_argument, NULL, 'V' },
@@ -509,6 +531,40 @@ parse_fsfreeze (struct agent *a, const char *path)
   return -1;
 }
 
+/* --postgres CONNINFO into A, its syntax checked.  -1 to go on; else
+ * the exit status. */
+static int
+parse_postgres (struct agent *a, const char *conninfo)
+{
+  char err[512];
+
+  if (a->postgres)
+    return usage_error ("--postgres may be given once");
+  if (pgbackup_check_conninfo (conninfo, err, sizeof err) == -1)
+    return usage_error ("invalid --postgres '%s': %s", conninfo, err);
+  a->postgres = conninfo;
+  return -1;
+}
+
+/* --postgres-label-dir DIR into A.  -1 to go on; else the exit
+ * status. */
+static int
+parse_postgres_label_dir (struct agent *a, const char *dir)
+{
+  struct stat st;
+
+  if (a->postgres_label_dir)
+    return usage_error ("--postgres-label-dir may be given once");
+  if (stat (dir, &st) == -1)
+    return usage_error ("invalid --postgres-label-dir '%s': %s", dir,
+                        strerror (errno));
+  if (!S_ISDIR (st.st_mode))
+    return usage_error ("invalid --postgres-label-dir '%s': not a directory",
+                        dir);
+  a->postgres_label_dir = dir;
+  return -1;
+}
+
 /* The hook option OPT's slot, or -1 if OPT is not a hook option. */
 static int
 hook_option (int opt)
@@ -548,6 +604,8 @@ take_option (int opt, char **argv, struct options *o, struct agent *a)
   case OPT_EVENT_LOG: a->event_log_path = optarg; return -1;
   case OPT_QGA: return parse_qga (a, optarg);
   case OPT_FSFREEZE: return parse_fsfreeze (a, optarg);
+  case OPT_POSTGRES: return parse_postgres (a, optarg);
+  case OPT_POSTGRES_LABEL_DIR: return parse_postgres_label_dir (a, optarg);
   case 'v': o->verbose = 1; return -1;
   case 'h': usage (); return EXIT_SUCCESS;
   case 'V':
@@ -588,6 +646,14 @@ parse_command_line (int argc, char **argv, struct options *o,
   o->ca = option_or_env (o->ca, "SNAPVOL_CA");
   if (o->name == NULL)
     return usage_error ("--name NAME is required");
+  if (a->postgres_label_dir && a->postgres == NULL)
+    return usage_error ("--postgres-label-dir needs --postgres");
+  if (a->postgres &&
+      (a->pgbackup = pgbackup_new (a->postgres, a->postgres_label_dir))
+      == NULL) {
+    perror (PROGNAME ": malloc");
+    return EXIT_FAILURE;
+  }
   if (o->coordinator == NULL)
     return usage_error ("no coordinator: use --coordinator HOST:PORT or set "
                         "SNAPVOL_COORDINATOR");
@@ -658,6 +724,7 @@ main (int argc, char **argv)
   free (o.volumes);
   if (status != -1) {
     snapvol_writer_free (writer);
+    pgbackup_free (agent.pgbackup);
     fsfreeze_free (agent.fsfreeze);
     qga_free (agent.qga);
     return status;
@@ -678,6 +745,7 @@ main (int argc, char **argv)
   if (r == -1)
     log_warnx ("%s", snapvol_writer_error ());
   snapvol_writer_free (writer);
+  pgbackup_free (agent.pgbackup);
   fsfreeze_free (agent.fsfreeze);
   qga_free (agent.qga);
   if (agent.event_log >= 0)

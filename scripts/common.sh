@@ -16,9 +16,10 @@ export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 sv_packages=(
     build-essential autoconf automake libtool autoconf-archive pkg-config clang libclang-rt-14-dev
     nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd nbd-client
-    libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcmocka-dev
+    libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcmocka-dev libpq-dev
     qemu-utils fio openssl iproute2 jq curl
     qemu-system-x86 busybox-static cpio e2fsprogs
+    postgresql postgresql-client
     libglib2.0-0 libnuma1 liburing2 libudev1
 )
 

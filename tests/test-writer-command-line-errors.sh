@@ -45,6 +45,18 @@ refused "invalid --fsfreeze '': expected the path of a mount point" \
     --name w1 --fsfreeze ''
 refused "--fsfreeze '/srv/a' is given twice" \
     --name w1 --fsfreeze /srv/a --fsfreeze /srv/b --fsfreeze /srv/a
+refused "invalid --postgres 'host=/run/postgresql port': missing \"=\" after \"port\" in connection info string" \
+    --name w1 --postgres 'host=/run/postgresql port'
+refused "invalid --postgres 'colour=blue': invalid connection option \"colour\"" \
+    --name w1 --postgres 'colour=blue'
+refused "--postgres may be given once" --name w1 --postgres port=5432 --postgres port=5433
+refused "invalid --postgres-label-dir '$tmp/none': No such file or directory" \
+    --name w1 --postgres port=5432 --postgres-label-dir "$tmp/none"
+touch "$tmp/file"
+refused "invalid --postgres-label-dir '$tmp/file': not a directory" \
+    --name w1 --postgres port=5432 --postgres-label-dir "$tmp/file"
+refused "--postgres-label-dir needs --postgres" \
+    --name w1 --coordinator 127.0.0.1:1 "${tls[@]}" --postgres-label-dir "$tmp"
 refused "option '--name' needs an argument" --name
 refused "unknown option '-x'" -x
 refused "unknown option '--frobnicate'" --frobnicate

@@ -531,3 +531,120 @@ _fs_cleanup ()
     done
     return 0
 }
+
+# PostgreSQL for the writer's --postgres tests.
+#
+# pg_setup: skip, saying why, unless PostgreSQL's server programs
+# (Debian's postgresql-NN: the newest under /usr/lib/postgresql) can
+# run here.  Sets $pgbin, $pguser (the unprivileged user the servers
+# run as: PostgreSQL refuses root) and $pgdir (a directory $pguser can
+# reach, unlike $tmp, removed at the end; the servers' logs are copied
+# to $tmp/pg-NAME.log then).
+#
+# pg_initdb DATADIR: a new cluster in DATADIR (its parent must exist),
+# owned by $pguser, superuser "postgres", trust authentication, Unix
+# sockets only.
+# pg_start NAME DATADIR PORT: start a server on DATADIR listening on
+# the socket $pgdir/NAME/.s.PGSQL.PORT and logging to $pgdir/NAME.log;
+# at the end of the test, whatever happens, it is stopped.
+# pg_stop NAME: stop it (fast shutdown).  pg_stop_all: every server
+# still running, at once (for a test's cleanup that unmounts their
+# filesystems).
+# pg_sql NAME SQL: run SQL on server NAME, as postgres, printing the
+# rows unaligned.
+# pg_conninfo NAME: the connection string of server NAME.
+declare -A pg_data pg_port
+
+pg_setup ()
+{
+    [ "$(id -u)" -eq 0 ] || skip "running PostgreSQL as another user needs root"
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$pgbin" ] && [ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] ||
+        skip "PostgreSQL's server is not installed (Debian package postgresql)"
+    requires runuser
+    pguser=nobody
+    id "$pguser" >/dev/null 2>&1 || skip "there is no user $pguser to run PostgreSQL as"
+    pgdir=$(mktemp -d /tmp/snapvol-pg.XXXXXX)
+    chmod 0755 "$pgdir"
+    cleanup_fn _pg_cleanup
+}
+
+pg_run ()
+{
+    (cd / && runuser -u "$pguser" -- "$@")
+}
+
+pg_initdb ()
+{
+    mkdir -p "$1"
+    chown "$pguser" "$1"
+    chmod 0700 "$1"
+    pg_run "$pgbin/initdb" -D "$1" -U postgres --auth=trust --no-sync \
+        >"$tmp/initdb.log" 2>&1 || {
+        cat "$tmp/initdb.log" >&2
+        skip "initdb cannot create a cluster here"
+    }
+    cat >>"$1/postgresql.conf" <<CONF
+listen_addresses = ''
+max_connections = 20
+shared_buffers = 16MB
+checkpoint_timeout = 30min
+max_wal_size = 256MB
+CONF
+    sync -f "$1"
+}
+
+pg_start ()
+{
+    local name=$1 data=$2 port=$3
+    mkdir -p "$pgdir/$name"
+    chown "$pguser" "$pgdir/$name"
+    touch "$pgdir/$name.log"
+    chown "$pguser" "$pgdir/$name.log"
+    pg_data[$name]=$data
+    pg_port[$name]=$port
+    pg_run "$pgbin/pg_ctl" start -w -t 60 -D "$data" -l "$pgdir/$name.log" \
+        -o "-p $port -c unix_socket_directories=$pgdir/$name" >/dev/null ||
+        fail "PostgreSQL $name did not start: $(tail -n 5 "$pgdir/$name.log")"
+}
+
+pg_stop ()
+{
+    [ -n "${pg_data[$1]:-}" ] || return 0
+    pg_run "$pgbin/pg_ctl" stop -w -t 60 -m fast -D "${pg_data[$1]}" >/dev/null ||
+        pg_run "$pgbin/pg_ctl" stop -w -t 30 -m immediate -D "${pg_data[$1]}" >/dev/null
+    unset "pg_data[$1]"
+}
+
+pg_stop_all ()
+{
+    local n
+    for n in "${!pg_data[@]}"; do
+        pg_run "$pgbin/pg_ctl" stop -w -t 30 -m immediate -D "${pg_data[$n]}" >/dev/null 2>&1
+        unset "pg_data[$n]"
+    done
+    return 0
+}
+
+pg_sql ()
+{
+    pg_run "$pgbin/psql" -X -At -v ON_ERROR_STOP=1 -h "$pgdir/$1" \
+        -p "${pg_port[$1]}" -U postgres -d postgres -c "$2"
+}
+
+pg_conninfo ()
+{
+    printf 'host=%s port=%s user=postgres dbname=postgres' "$pgdir/$1" "${pg_port[$1]}"
+}
+
+_pg_cleanup ()
+{
+    local n
+    pg_stop_all
+    for n in "$pgdir"/*.log; do
+        [ -f "$n" ] && cp "$n" "$tmp/pg-$(basename "$n")"
+    done
+    # A test's cleanup unmounts what it mounted under $pgdir first.
+    [ -z "$pgdir" ] || rm -rf --one-file-system "$pgdir"
+    return 0
+}

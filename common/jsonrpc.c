@@ -142,52 +142,42 @@ jsonrpc_errno_data (int err)
   return json_pack ("{s:s}", "errno", name);
 }
 
+/* Which JSON-RPC error code each errno maps to; any other is
+ * JSONRPC_INTERNAL_ERROR. */
+static const struct {
+  int err, code;
+} errno_codes[] = {
+  { ENOENT, SV_RPC_NOT_FOUND }, { ENODEV, SV_RPC_NOT_FOUND },
+  { ENXIO, SV_RPC_NOT_FOUND },
+  { EEXIST, SV_RPC_EXISTS },
+  { EBUSY, SV_RPC_BUSY }, { ENOTEMPTY, SV_RPC_BUSY }, { EAGAIN, SV_RPC_BUSY },
+  { EALREADY, SV_RPC_BUSY },
+  { EIO, SV_RPC_IO_ERROR }, { EILSEQ, SV_RPC_IO_ERROR },
+  { EBADMSG, SV_RPC_IO_ERROR }, { EUCLEAN, SV_RPC_IO_ERROR },
+  { EPROTONOSUPPORT, SV_RPC_IO_ERROR }, { ESTALE, SV_RPC_IO_ERROR },
+  { ENOSPC, SV_RPC_NO_SPACE }, { EDQUOT, SV_RPC_NO_SPACE },
+  { EFBIG, SV_RPC_NO_SPACE },
+  { ETIME, SV_RPC_EXPIRED },
+  { EPERM, SV_RPC_FORBIDDEN }, { EACCES, SV_RPC_FORBIDDEN },
+  { EROFS, SV_RPC_FORBIDDEN },
+  { ETIMEDOUT, SV_RPC_TIMEOUT },
+  { EINVAL, JSONRPC_INVALID_PARAMS }, { ERANGE, JSONRPC_INVALID_PARAMS },
+  { EDOM, JSONRPC_INVALID_PARAMS }, { E2BIG, JSONRPC_INVALID_PARAMS },
+  { ENAMETOOLONG, JSONRPC_INVALID_PARAMS },
+  { EOVERFLOW, JSONRPC_INVALID_PARAMS },
+  { EXDEV, JSONRPC_INVALID_PARAMS },        /* a snapshot of another volume */
+  { EMLINK, JSONRPC_INVALID_PARAMS },       /* past a count or chain limit */
+};
+
 int
 jsonrpc_code_from_errno (int err)
 {
-  switch (err) {
-  case ENOENT:
-  case ENODEV:
-  case ENXIO:
-    return SV_RPC_NOT_FOUND;
-  case EEXIST:
-    return SV_RPC_EXISTS;
-  case EBUSY:
-  case ENOTEMPTY:
-  case EAGAIN:
-  case EALREADY:
-    return SV_RPC_BUSY;
-  case EIO:
-  case EILSEQ:
-  case EBADMSG:
-  case EUCLEAN:
-  case EPROTONOSUPPORT:
-  case ESTALE:
-    return SV_RPC_IO_ERROR;
-  case ENOSPC:
-  case EDQUOT:
-  case EFBIG:
-    return SV_RPC_NO_SPACE;
-  case ETIME:
-    return SV_RPC_EXPIRED;
-  case EPERM:
-  case EACCES:
-  case EROFS:
-    return SV_RPC_FORBIDDEN;
-  case ETIMEDOUT:
-    return SV_RPC_TIMEOUT;
-  case EINVAL:
-  case ERANGE:
-  case EDOM:
-  case E2BIG:
-  case ENAMETOOLONG:
-  case EOVERFLOW:
-  case EXDEV:                   /* a snapshot of another volume */
-  case EMLINK:                  /* past a count or chain limit */
-    return JSONRPC_INVALID_PARAMS;
-  default:
-    return JSONRPC_INTERNAL_ERROR;
-  }
+  size_t i;
+
+  for (i = 0; i < sizeof errno_codes / sizeof errno_codes[0]; i++)
+    if (errno_codes[i].err == err)
+      return errno_codes[i].code;
+  return JSONRPC_INTERNAL_ERROR;
 }
 
 /* Framer.

@@ -5,14 +5,16 @@
 # README's walkthrough makes them, for tests that run nbdkit with
 # --tls=require.  Sourced after tests/functions.sh.
 
-# make_nbd_tls DIR: a CA, a server certificate for 127.0.0.1, ::1 and
-# localhost, and a client certificate, laid out as nbdkit and libnbd
-# read them (--tls-certificates DIR/server, tls-certificates=DIR/client):
+# make_nbd_tls DIR [SAN]: a CA, a server certificate for 127.0.0.1, ::1
+# and localhost (or for the subjectAltName SAN, such as
+# IP:10.77.0.11,IP:10.77.0.12), and a client certificate, laid out as
+# nbdkit and libnbd read them (--tls-certificates DIR/server,
+# tls-certificates=DIR/client):
 #   DIR/server/{ca-cert,server-cert,server-key}.pem
 #   DIR/client/{ca-cert,client-cert,client-key}.pem
 make_nbd_tls ()
 {
-    local dir=$1
+    local dir=$1 san=${2:-IP:127.0.0.1,IP:::1,DNS:localhost}
     mkdir -p "$dir/ca" "$dir/server" "$dir/client"
     (
         umask 077
@@ -22,7 +24,7 @@ make_nbd_tls ()
             -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
         _nbd_tls_cert "$dir" server "/O=snapvol-test/CN=localhost" \
-            'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n'
+            'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName='"$san"'\n'
         _nbd_tls_cert "$dir" client "/O=snapvol-test/CN=nbd-client" \
             'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'
     )

@@ -9,6 +9,9 @@
 #   nbdio.py read URI OFFSET LENGTH  print LENGTH bytes from OFFSET
 #   nbdio.py readonly URI            check the export is read-only and
 #                                    that a write to it fails
+#
+# A URI may name the TLS certificates of the test with the query
+# tls-certificates=DIR (as nbdcopy allows too).
 
 import sys
 
@@ -17,6 +20,7 @@ import nbd
 
 def connect(uri):
     h = nbd.NBD()
+    h.set_uri_allow_local_file(True)
     h.connect_uri(uri)
     return h
 

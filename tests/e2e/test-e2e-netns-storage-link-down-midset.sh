@@ -52,6 +52,8 @@ assert_eq "$(jq -c '[.state, .reason, .snapshots]' "$tmp/failed.json")" \
     "the failed set"
 assert_eq "$(ctl --json set show "$set_id" | jq -r .state)" failed "the set's state in the catalog"
 poll 10 eval '! provider_connected storage-b'
+grep -q "provider storage-b: any hold of snapshot set $set_id it has is released (by set id) when it registers again" "$coord_log" ||
+    fail "the coordinator did not keep the release for storage-b"
 
 # Both writers were thawed, then told the set was aborted.
 for w in writer-db writer-logs; do
@@ -72,10 +74,16 @@ a_clean ()
 poll 10 a_clean
 echo "storage-a clean $(( $(now_ms) - failed_at )) ms after the failure"
 
-# The cable back: storage-b registers again by itself, and holds
-# nothing of the failed set.
+# The cable back: storage-b, which found its coordinator silent for 3
+# heartbeats, registers again by itself; the coordinator sends it the
+# release and the deletion of the failed set it kept for it, so that
+# storage-b holds nothing of it.
 ns_link b up
 poll 40 provider_connected storage-b
+grep -q "no answer to ping for 1500 ms; reconnecting" "$tmp/storage-b.log" ||
+    fail "storage-b did not say why it reconnected"
+deleted () { grep -q "provider storage-b: deleted what remained of snapshot set $set_id" "$coord_log"; }
+poll 10 deleted
 b_clean ()
 {
     [ "$(provider_snapshots storage-b | jq -c '[.[] | select((.holds | length) > 0 or .set_id != null)]')" = '[]' ]

@@ -92,9 +92,12 @@ for v in storage-a/db storage-b/logs; do
 done
 
 # A plain NBD client is refused: TLS only.
-if on k nbdinfo --size "nbd://${ns_addr[a]}:$nbd_port/db" >"$tmp/plain.out" 2>&1; then
+if on k nbdinfo --size "nbd://${ns_addr[a]}:$nbd_port/db" >"$tmp/plain.out" 2>"$tmp/plain.err"; then
     fail "storage-a served NBD without TLS: $(cat "$tmp/plain.out")"
 fi
+assert_eq "$(grep -v '^+' "$tmp/plain.err")" \
+    "nbdinfo: nbd_connect_uri: handshake: server requires TLS encryption first: Operation not supported" \
+    "a plain NBD client"
 
 # No hold is left on either host.
 for p in storage-a storage-b; do

@@ -64,6 +64,9 @@ on ()
     nsenter --net="/run/netns/$(ns "$role")" "$@"
 }
 
+# _ns_cleanup: delete the namespaces.  It runs before the cleanups of
+# functions.sh stop the processes (by pid): a namespace whose name is
+# deleted lives on until its last process ends.
 _ns_cleanup ()
 {
     local n
@@ -92,15 +95,16 @@ ns_setup ()
     _ns_add "$sw"
     ip -n "$sw" link add br0 type bridge 2>"$tmp/netns.err" ||
         skip "cannot make a bridge in a network namespace: $(cat "$tmp/netns.err")"
-    ip -n "$sw" link set br0 up
+    ip -n "$sw" link set br0 up || fail "ns_setup: cannot bring the bridge up"
     for role in c a b w k; do
         _ns_add "$(ns "$role")"
         ip -n "$sw" link add "port-$role" type veth peer name eth0 netns "$(ns "$role")" \
             2>"$tmp/netns.err" ||
             skip "cannot make a veth pair: $(cat "$tmp/netns.err")"
-        ip -n "$sw" link set "port-$role" master br0 up
-        ip -n "$(ns "$role")" addr add "${ns_addr[$role]}/24" dev eth0
-        ip -n "$(ns "$role")" link set eth0 up
+        ip -n "$sw" link set "port-$role" master br0 up &&
+            ip -n "$(ns "$role")" addr add "${ns_addr[$role]}/24" dev eth0 &&
+            ip -n "$(ns "$role")" link set eth0 up ||
+            fail "ns_setup: cannot plug host $role into the switch"
     done
 }
 

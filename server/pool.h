@@ -104,6 +104,13 @@ struct sv_volume_info {
   uint64_t written_bytes;       /* live data written since the latest snapshot */
   uint64_t snapshot_bytes;      /* data only snapshots can read */
   uint32_t open_count;          /* open views of the live volume */
+  /* Reclaim since the pool was opened (docs/design.md, "Deleting a
+   * snapshot"): clusters the reclaims examined, bytes of data they
+   * freed; DEAD_ENTRIES, the dead index's entries (0 and DEAD_INDEX 0
+   * when it is not kept: a reverted volume). */
+  uint64_t reclaim_visited, reclaim_freed_bytes;
+  uint64_t dead_entries;
+  int dead_index;
   /* Clones (docs/design.md, "Clones"): ORIGIN is "VOLUME@SNAPSHOT-ID"
    * for a clone that reads through to it, "" otherwise; ORIGIN_MISSING
    * when that volume or snapshot is not in the pool (the clone is not

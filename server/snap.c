@@ -243,6 +243,9 @@ install_revert (struct volume *v, uint32_t gen, uint32_t parent,
   v->reverts[v->nreverts].gen = gen;
   v->reverts[v->nreverts].parent = parent;
   v->nreverts++;
+  /* Generations form a tree from here: intervals between snapshots no
+   * longer say who reads what, and deletions go over the tables. */
+  deadidx_disable (&v->dead);
   if (v->live_path != NULL)
     v->old_paths[v->nold_paths++] = v->live_path;
   __atomic_store_n (&v->live_path, path, __ATOMIC_RELEASE);
@@ -405,6 +408,16 @@ mark_read (void *opaque, int i, unsigned s, uint32_t lo, uint32_t hi,
     rm->read[i] |= 1ull << s;
 }
 
+/* Reclaim's counters (volume.h): CLEARED subclusters of data freed. */
+static void
+count_freed (struct volume *v, uint64_t cleared)
+{
+  if (cleared)
+    __atomic_add_fetch (&v->reclaim_freed, (uint64_t)
+                        __builtin_popcountll (cleared) * v->subcluster_size,
+                        __ATOMIC_RELAXED);
+}
+
 /* reclaim_cluster for a reverted volume: every version of the cluster
  * is examined (FROM only chose the cluster).  Same contract. */
 static int
@@ -483,6 +496,7 @@ reclaim_cluster_tree (struct volume *v, uint64_t vci,
         break;
       }
     }
+    count_freed (v, cleared);
     if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
       alloc_put_after (&v->alloc, x.phys, seq);
     else if (cleared)
@@ -502,12 +516,14 @@ reclaim_cluster_tree (struct volume *v, uint64_t vci,
  * last reclaim, which left it as it must stay; so below FROM only the
  * first version defining each subcluster shadowed from FROM or above
  * is examined, and the walk down the versions stops once there is none
- * left (FROM 0: every version).  snap_lock (read) and the stripe write lock
- * held.  Returns 1 when the journal has no space for the next record
- * (the cluster is left as it is from there: reclaimed later), -1 on
- * ENOMEM. */
+ * left (FROM 0: every version).  Versions newer than TO are not
+ * examined, and what they define counts as read: TO is a snapshot's
+ * generation (which reads whatever they shadow) or GEN_INF.
+ * snap_lock (read) and the stripe write lock held.  Returns 1 when the
+ * journal has no space for the next record (the cluster is left as it
+ * is from there: reclaimed later), -1 on ENOMEM. */
 static int
-reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
+reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from, uint32_t to)
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
@@ -522,11 +538,13 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
   unsigned s;
   int i, below = 0;
 
+  __atomic_add_fetch (&v->reclaim_visited, 1, __ATOMIC_RELAXED);
   if (ev == NULL)
     return 0;
   for (s = 0; s < 64; s++)
     hi[s] = GEN_INF;
-  for (i = (int) ev->n - 1; i >= 0; i--) {
+  for (i = to == GEN_INF ? (int) ev->n - 1 : extvec_top (ev, to); i >= 0;
+       i--) {
     struct ext x = ev->v[i], nx = x;
     uint64_t def = x.alloc | x.zero, cleared, seq;
     size_t a;
@@ -586,6 +604,7 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
       if (seq == 0)
         return -1;
     }
+    count_freed (v, cleared);
     if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
       alloc_put_after (&v->alloc, x.phys, seq);
     else if (cleared)
@@ -598,28 +617,16 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
   return 0;
 }
 
-/* Reclaim what the deletions since the last reclaim left unread: the
- * clusters of the tables holding versions newer than the oldest
- * snapshot deleted (a snapshot's deletion can only free what a newer
- * version shadows), or the whole map after an open or a reclaim that
- * stopped early.  admin_mu held.  Without journal space it stops early
- * and succeeds: what it leaves is space, not data, and the next
- * reclaim goes over the whole map. */
-int
-volume_reclaim (struct volume *v)
+/* Reclaim by the tables: the clusters of the tables holding versions
+ * of generation FROM or newer (0: the whole map).  0, 1 when the
+ * journal ran out of space, -1 for ENOMEM. */
+static int
+reclaim_tables (struct volume *v, uint32_t from)
 {
   uint64_t vci = 0;
-  uint32_t from;
   struct gensegs sg = { 0, NULL };
   size_t sg_for = 0;
   int r = 0;
-
-  sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  from = v->reclaim_from;
-  v->reclaim_from = GEN_INF;
-  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-  if (from == GEN_INF)
-    return 0;
 
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
@@ -628,13 +635,143 @@ volume_reclaim (struct volume *v)
     if (r == 0) {
       sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
       r = v->nreverts > 0 ? reclaim_cluster_tree (v, vci, &sg)
-        : reclaim_cluster (v, vci, from);
+        : reclaim_cluster (v, vci, from, GEN_INF);
       sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     }
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
   gensegs_free (&sg);
+  return r;
+}
+
+/* Does the dead index keep the entry (GEN, VCI) after a reclaim?  Not
+ * when the version is gone, nor when it shadows no older version any
+ * more (nothing under it left to free), unless it is the live
+ * generation's (writes in place add to it without a note: volume.c's
+ * dead_note).  Takes snap_lock and the stripe's read lock. */
+static int
+dead_keep (struct volume *v, uint64_t vci, uint32_t gen)
+{
+  union extvec_buf evbuf;
+  const struct extvec *ev;
+  uint64_t def;
+  int i, keep = 0;
+
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
+  ev = extmap_get (&v->map, vci, &evbuf);
+  i = ev ? extvec_top (ev, gen) : -1;
+  if (i >= 0 && ev->v[i].gen == gen) {
+    keep = gen >= v->live_gen;
+    def = ev->v[i].alloc | ev->v[i].zero;
+    while (!keep && i-- > 0)
+      keep = (def & (ev->v[i].alloc | ev->v[i].zero)) != 0;
+  }
+  sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  return keep;
+}
+
+/* The reclaim of the deletion of the snapshot of generation G by the
+ * dead index (deadidx.h's design notes): with P and N the snapshots
+ * around G now (0 and GEN_INF for none), only what a version of
+ * (G, N] shadows can have lost its last reader; the clusters the index
+ * names there are reclaimed, then the entries of (P, N], which is one
+ * interval from now on, are pruned.  Returns 0, 1 when the journal ran
+ * out of space, -1 for ENOMEM, 2 when the index cannot say (it is off,
+ * or the volume was reverted meanwhile): the caller goes over the
+ * tables instead.  admin_mu held. */
+static int
+dead_reclaim (struct volume *v, uint32_t g)
+{
+  struct deadent *e;
+  uint32_t p, n;
+  size_t ne, k, lb;
+  int r = 0;
+
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  lb = volume_snap_lower_bound (v, g);
+  p = lb > 0 ? v->snaps[lb - 1].gen : 0;
+  n = lb < v->nsnaps ? v->snaps[lb].gen : GEN_INF;
+  if (v->nreverts > 0)
+    r = 2;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  if (r != 0)
+    return r;
+  r = deadidx_copy (&v->dead, p, n, &e, &ne);
+  if (r != 0)
+    return r == 1 ? 2 : -1;
+  for (k = 0; k < ne && r == 0; k++) {
+    if (e[k].gen <= g)
+      continue;
+    sv_rdlock (&v->snap_lock, LOCK_SNAP);
+    if (v->nreverts > 0)
+      r = 2;
+    else {
+      sv_wrlock (stripe_of (v, e[k].vci), LOCK_STRIPE);
+      r = reclaim_cluster (v, e[k].vci, g + 1, n);
+      sv_rwunlock (stripe_of (v, e[k].vci), LOCK_STRIPE);
+    }
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  }
+  if (r == 0) {
+    for (k = 0; k < ne; k++)
+      e[k].drop = !dead_keep (v, e[k].vci, e[k].gen);
+    deadidx_prune (&v->dead, e, ne);
+  }
+  free (e);
+  return r;
+}
+
+/* Reclaim what the deletions since the last reclaim left unread: for
+ * each deletion queued for the dead index, the clusters it names
+ * (dead_reclaim); then, when a deletion of a reverted volume, an open
+ * or a reclaim that stopped early asked for it, the clusters of the
+ * tables holding versions newer than the oldest snapshot deleted (a
+ * snapshot's deletion can only free what a newer version shadows), or
+ * the whole map.  admin_mu held.  Without journal space it stops early
+ * and succeeds: what it leaves is space, not data, and the next
+ * reclaim goes over the whole map. */
+int
+volume_reclaim (struct volume *v)
+{
+  uint32_t from, *todo;
+  size_t ntodo, k;
+  int r = 0;
+
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  from = v->reclaim_from;
+  v->reclaim_from = GEN_INF;
+  todo = v->dead_todo;
+  ntodo = v->ndead_todo;
+  v->dead_todo = NULL;
+  v->ndead_todo = v->capdead_todo = 0;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+
+  for (k = 0; k < ntodo && r == 0; k++) {
+    r = dead_reclaim (v, todo[k]);
+    if (r == 2) {
+      /* The index cannot say: by the tables, from the oldest left
+       * (once reverted, the whole map: which tables hold what the
+       * snapshot's branch alone read was not noted). */
+      uint32_t g = todo[k], f;
+      size_t j;
+      for (j = k; j < ntodo; j++)
+        if (todo[j] < g)
+          g = todo[j];
+      sv_rdlock (&v->snap_lock, LOCK_SNAP);
+      f = v->nreverts > 0 ? 0 : g + 1;
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      if (f < from)
+        from = f;
+      r = 0;
+      break;
+    }
+  }
+  free (todo);
+  if (r == 0 && from != GEN_INF)
+    r = reclaim_tables (v, from);
   if (r != 0) {
     sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
@@ -651,8 +788,71 @@ volume_reclaim (struct volume *v)
   return 0;
 }
 
-/* The copy-on-write threshold from the list and the pending
- * deletions.  snap_lock held for writing. */
+void
+volume_dead_build (struct volume *v)
+{
+  struct deadpair *pairs = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t vci = 0;
+
+  if (v->nreverts > 0) {
+    deadidx_disable (&v->dead);
+    return;
+  }
+  while (extmap_next (&v->map, &vci)) {
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+    uint64_t older;
+    uint32_t k;
+
+    if (ev == NULL) {
+      vci++;
+      continue;
+    }
+    older = ev->v[0].alloc | ev->v[0].zero;
+    for (k = 1; k < ev->n; k++) {
+      uint64_t def = ev->v[k].alloc | ev->v[k].zero;
+      /* dead_keep's rule. */
+      if ((def & older) != 0 || ev->v[k].gen >= v->live_gen) {
+        if (n == cap) {
+          struct deadpair *np = vector_grow (pairs, n, &cap, 1,
+                                             sizeof *np);
+          if (np == NULL) {
+            free (pairs);
+            deadidx_disable (&v->dead);
+            return;
+          }
+          pairs = np;
+        }
+        pairs[n].vci = vci;
+        pairs[n].gen = ev->v[k].gen;
+        n++;
+      }
+      older |= def;
+    }
+    vci++;
+  }
+  deadidx_load (&v->dead, pairs, n);   /* off when it fails */
+  free (pairs);
+}
+
+/* Queue the reclaim of the deletion of generation G for the dead
+ * index.  snap_lock held for writing.  0, or -1 (no memory: the caller
+ * reclaims by the tables instead). */
+static int
+dead_todo_add (struct volume *v, uint32_t g)
+{
+  if (v->ndead_todo == v->capdead_todo) {
+    uint32_t *nt = vector_grow (v->dead_todo, v->ndead_todo,
+                                &v->capdead_todo, 1, sizeof *nt);
+    if (nt == NULL)
+      return -1;
+    v->dead_todo = nt;
+  }
+  v->dead_todo[v->ndead_todo++] = g;
+  return 0;
+}
+
 int
 volume_snap_remove (struct volume *v, const struct uuid *id)
 {
@@ -686,10 +886,11 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
    * writes must keep treating its clusters as shared: the threshold
    * stays where it is until volume_snap_settle. */
   /* What the deletion leaves unread, a version newer than the
-   * snapshot shadows; once reverted, also what only the snapshot's
-   * branch reads: versions newer than the last generation it shares
-   * with the live volume. */
-  {
+   * snapshot shadows: the dead index says where (volume_reclaim), or,
+   * once reverted, the tables holding versions newer than the last
+   * generation the snapshot shares with the live volume (what only
+   * the snapshot's branch reads too). */
+  if (v->nreverts > 0 || dead_todo_add (v, v->snaps[i].gen) == -1) {
     uint32_t g = v->snaps[i].gen;
     if (v->nreverts > 0) {
       struct genpath *sp;
@@ -953,6 +1154,11 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
     r = space_scan (v, vi, si, nsi, diff);
   } while (r == 1 && ++tries < 100);
   free (diff);
+  vi->reclaim_visited = __atomic_load_n (&v->reclaim_visited,
+                                         __ATOMIC_RELAXED);
+  vi->reclaim_freed_bytes = __atomic_load_n (&v->reclaim_freed,
+                                             __ATOMIC_RELAXED);
+  vi->dead_entries = deadidx_entries (&v->dead, &vi->dead_index);
   if (r == -1) {
     free (si);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);

@@ -519,6 +519,8 @@ volume_free (struct volume *v)
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
   free (v->pend_del);
+  free (v->dead_todo);
+  deadidx_free (&v->dead);
   for (i = 0; i < (int) v->nsnaps; i++)
     hold_free_all (&v->snaps[i]);
   free (v->snaps);
@@ -592,6 +594,7 @@ volume_open (struct sv_pool *pool, const char *dir, const char *name)
   /* 8. */
   if (volume_reclaim (v) == -1 || volume_flush (v) == -1)
     goto err;
+  volume_dead_build (v);
   return v;
 
  err:;
@@ -653,6 +656,7 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   pthread_mutex_init (&v->gate.mu, NULL);
   pthread_cond_init (&v->gate.cv, NULL);
   pthread_mutex_init (&v->punch_mu, NULL);
+  deadidx_init (&v->dead);
   alloc_init (&v->alloc);
   v->live_gen = 1;
   if ((v->dir = strdup (dir)) == NULL) {

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "alloc.h"
+#include "deadidx.h"
 #include "extmap.h"
 #include "genpath.h"
 #include "journal.h"
@@ -139,6 +140,16 @@ struct volume {
    * by deletions under snap_lock; taken by volume_reclaim. */
   uint32_t reclaim_from;
   size_t npend_del, cappend_del;
+  /* The generations of the deleted snapshots whose reclaim goes by the
+   * dead index (deadidx.h): queued by deletions under snap_lock, taken
+   * by volume_reclaim. */
+  uint32_t *dead_todo;
+  size_t ndead_todo, capdead_todo;
+  /* The dead index: which clusters to visit when a snapshot goes. */
+  struct deadidx dead;
+  /* Reclaim's counters, for `volume list` (atomic): clusters the
+   * reclaims since the open examined, bytes of data they freed. */
+  uint64_t reclaim_visited, reclaim_freed;
 
   /* Serialises the long operations: snapshot deletion (reclaim) and
    * checkpoints.  A pin never takes it, so a hold never waits on it. */
@@ -301,6 +312,11 @@ extern int volume_snapshots (struct volume *v,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
+/* Build the dead index (deadidx.h) from the map: at open, after the
+ * reclaim, before the volume is shared.  Without memory the index is
+ * left off (deletions then go over the tables, as without it);
+ * cannot fail otherwise. */
+extern void volume_dead_build (struct volume *v) __attribute__((nonnull));
 
 /* Revert (snap.c; docs/design.md, "Revert").  volume_revert_prepare:
  * with the gate held, check that the snapshot with id ID is there and

@@ -412,10 +412,8 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
       seen |= vic[k].v == vic[i].v;
     if (seen)
       continue;
-    sv_lock (&vic[i].v->admin_mu, LOCK_ADMIN);
-    if (volume_reclaim (vic[i].v) == -1 && r == 0)
+    if (volume_reclaim_deletions (vic[i].v) == -1 && r == 0)
       r = -1;
-    sv_unlock (&vic[i].v->admin_mu, LOCK_ADMIN);
     if (volume_flush (vic[i].v) == -1 && r == 0)
       r = -1;
   }

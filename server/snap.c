@@ -673,109 +673,169 @@ dead_keep (struct volume *v, uint64_t vci, uint32_t gen)
   return keep;
 }
 
-/* The reclaim of the deletion of the snapshot of generation G by the
- * dead index (deadidx.h's design notes): with P and N the snapshots
- * around G now (0 and GEN_INF for none), only what a version of
- * (G, N] shadows can have lost its last reader; the clusters the index
- * names there are reclaimed, then the entries of (P, N], which is one
- * interval from now on, are pruned.  Returns 0, 1 when the journal ran
- * out of space, -1 for ENOMEM, 2 when the index cannot say (it is off,
- * or the volume was reverted meanwhile): the caller goes over the
- * tables instead.  admin_mu held. */
-static int
-dead_reclaim (struct volume *v, uint32_t g)
+/* The index cannot say where the deletion of generation G frees (it
+ * is off, or the volume was reverted): the tables from G + 1 (once
+ * reverted, the whole map: which tables hold what the snapshot's
+ * branch alone read was not noted). */
+static void
+dead_fallback (struct volume *v, uint32_t g)
 {
-  struct deadent *e;
-  uint32_t p, n;
-  size_t ne, k, lb;
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  if (v->nreverts > 0)
+    v->reclaim_from = 0;
+  else if (g + 1 < v->reclaim_from)
+    v->reclaim_from = g + 1;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+}
+
+static void
+job_free (struct volume *v)
+{
+  free (v->dead_job.e);
+  memset (&v->dead_job, 0, sizeof v->dead_job);
+}
+
+/* Start the reclaim of the oldest queued deletion, the snapshot of
+ * generation G: with P and N the snapshots around G now (0 and
+ * GEN_INF for none), only what a version of (G, N] shadows can have
+ * lost its last reader, so the job is the index's entries of (P, N]:
+ * those of (G, N] to reclaim, all of them to prune after.  Sets *NONE
+ * when nothing is queued.  0, or -1 for ENOMEM.  admin_mu held, no
+ * job running. */
+static int
+job_next (struct volume *v, int *none)
+{
+  struct dead_job *j = &v->dead_job;
+  uint32_t g, p, n;
+  size_t lb;
   int r = 0;
 
-  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  *none = v->ndead_todo == 0;
+  if (*none) {
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    return 0;
+  }
+  g = v->dead_todo[0];
+  memmove (&v->dead_todo[0], &v->dead_todo[1],
+           (v->ndead_todo - 1) * sizeof v->dead_todo[0]);
+  __atomic_store_n (&v->ndead_todo, v->ndead_todo - 1, __ATOMIC_RELAXED);
   lb = volume_snap_lower_bound (v, g);
   p = lb > 0 ? v->snaps[lb - 1].gen : 0;
   n = lb < v->nsnaps ? v->snaps[lb].gen : GEN_INF;
   if (v->nreverts > 0)
     r = 2;
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-  if (r != 0)
-    return r;
-  r = deadidx_copy (&v->dead, p, n, &e, &ne);
-  if (r != 0)
-    return r == 1 ? 2 : -1;
-  for (k = 0; k < ne && r == 0; k++) {
-    if (e[k].gen <= g)
-      continue;
-    sv_rdlock (&v->snap_lock, LOCK_SNAP);
-    if (v->nreverts > 0)
-      r = 2;
-    else {
-      sv_wrlock (stripe_of (v, e[k].vci), LOCK_STRIPE);
-      r = reclaim_cluster (v, e[k].vci, g + 1, n);
-      sv_rwunlock (stripe_of (v, e[k].vci), LOCK_STRIPE);
+  if (r == 0)
+    r = deadidx_copy (&v->dead, p, n, &j->e, &j->ne);
+  if (r == -1)
+    return -1;
+  if (r != 0) {
+    dead_fallback (v, g);
+    return 0;
+  }
+  j->g = g;
+  j->n = n;
+  j->k = j->done = j->todo = 0;
+  j->active = 1;
+  for (lb = 0; lb < j->ne; lb++)
+    j->todo += j->e[lb].gen > g;
+  __atomic_add_fetch (&v->rc_total, j->todo, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* Go on with the running job: reclaim at most *BUDGET clusters
+ * (lowered by what was done), and once every cluster is done prune
+ * the job's entries and end it.  0, 1 when the journal ran out of
+ * space, -1 for ENOMEM (the job is ended then).  admin_mu held. */
+static int
+job_step (struct volume *v, size_t *budget)
+{
+  struct dead_job *j = &v->dead_job;
+  int r = 0;
+  size_t k;
+
+  while (j->k < j->ne && *budget > 0 && r == 0) {
+    const struct deadent *e = &j->e[j->k];
+
+    if (e->gen > j->g) {
+      sv_rdlock (&v->snap_lock, LOCK_SNAP);
+      if (v->nreverts > 0)
+        r = 2;
+      else {
+        sv_wrlock (stripe_of (v, e->vci), LOCK_STRIPE);
+        r = reclaim_cluster (v, e->vci, j->g + 1, j->n);
+        sv_rwunlock (stripe_of (v, e->vci), LOCK_STRIPE);
+      }
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      (*budget)--;
+      if (r == 0) {
+        j->done++;
+        __atomic_add_fetch (&v->rc_done, 1, __ATOMIC_RELAXED);
+      }
     }
-    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (r == 0)
+      j->k++;
   }
-  if (r == 0) {
-    for (k = 0; k < ne; k++)
-      e[k].drop = !dead_keep (v, e[k].vci, e[k].gen);
-    deadidx_prune (&v->dead, e, ne);
+  if (r == 2) {
+    dead_fallback (v, j->g);    /* reverted meanwhile */
+    r = 0;
   }
-  free (e);
+  else if (r == 0 && j->k == j->ne) {
+    for (k = 0; k < j->ne; k++)
+      j->e[k].drop = !dead_keep (v, j->e[k].vci, j->e[k].gen);
+    deadidx_prune (&v->dead, j->e, j->ne);
+  }
+  else if (r == 0)
+    return 0;                   /* budget spent, the job goes on */
+  job_free (v);
   return r;
 }
 
-/* Reclaim what the deletions since the last reclaim left unread: for
- * each deletion queued for the dead index, the clusters it names
- * (dead_reclaim); then, when a deletion of a reverted volume, an open
- * or a reclaim that stopped early asked for it, the clusters of the
- * tables holding versions newer than the oldest snapshot deleted (a
- * snapshot's deletion can only free what a newer version shadows), or
- * the whole map.  admin_mu held.  Without journal space it stops early
- * and succeeds: what it leaves is space, not data, and the next
- * reclaim goes over the whole map. */
-int
-volume_reclaim (struct volume *v)
+/* Reclaim what the deletions queued for the dead index left unread,
+ * at most BUDGET clusters (SIZE_MAX: all of it); then, when a deletion
+ * of a reverted volume, an open or a reclaim that stopped early asked
+ * for it, the clusters of the tables holding versions newer than the
+ * oldest snapshot deleted, or the whole map (unbounded).  *MORE (may
+ * be NULL) says whether work is left.  admin_mu held.  Without journal
+ * space it stops early and succeeds: what it leaves is space, not
+ * data, and the next reclaim goes over the whole map. */
+static int
+reclaim_some (struct volume *v, size_t budget, int *more)
 {
-  uint32_t from, *todo;
-  size_t ntodo, k;
-  int r = 0;
+  uint32_t from;
+  int r = 0, none = 0;
 
-  sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  from = v->reclaim_from;
-  v->reclaim_from = GEN_INF;
-  todo = v->dead_todo;
-  ntodo = v->ndead_todo;
-  v->dead_todo = NULL;
-  v->ndead_todo = v->capdead_todo = 0;
-  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-
-  for (k = 0; k < ntodo && r == 0; k++) {
-    r = dead_reclaim (v, todo[k]);
-    if (r == 2) {
-      /* The index cannot say: by the tables, from the oldest left
-       * (once reverted, the whole map: which tables hold what the
-       * snapshot's branch alone read was not noted). */
-      uint32_t g = todo[k], f;
-      size_t j;
-      for (j = k; j < ntodo; j++)
-        if (todo[j] < g)
-          g = todo[j];
-      sv_rdlock (&v->snap_lock, LOCK_SNAP);
-      f = v->nreverts > 0 ? 0 : g + 1;
-      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-      if (f < from)
-        from = f;
-      r = 0;
-      break;
+  while (r == 0 && budget > 0) {
+    if (!v->dead_job.active) {
+      r = job_next (v, &none);
+      if (r != 0 || none)
+        break;
+      continue;
     }
+    r = job_step (v, &budget);
   }
-  free (todo);
-  if (r == 0 && from != GEN_INF)
-    r = reclaim_tables (v, from);
+  if (more)
+    *more = r == 0 && !none;
+  if (r == 0) {
+    sv_wrlock (&v->snap_lock, LOCK_SNAP);
+    from = v->reclaim_from;
+    v->reclaim_from = GEN_INF;
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (from != GEN_INF)
+      r = reclaim_tables (v, from);
+  }
   if (r != 0) {
+    if (v->dead_job.active)
+      job_free (v);
     sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
+    free (v->dead_todo);
+    v->dead_todo = NULL;
+    v->ndead_todo = v->capdead_todo = 0;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (more)
+      *more = 0;
   }
   if (r == 1)
     return 0;
@@ -786,6 +846,105 @@ volume_reclaim (struct volume *v)
                      v->name);
   }
   return 0;
+}
+
+int
+volume_reclaim (struct volume *v)
+{
+  return reclaim_some (v, SIZE_MAX, NULL);
+}
+
+/* The background reclaim: steps of reclaim_step clusters, admin_mu
+ * taken for each and released between them (a checkpoint, another
+ * deletion or a revert goes in between), each step's records made
+ * durable by a flush before the next, so that its clusters become
+ * allocatable as it goes. */
+static void *
+reclaim_thread (void *arg)
+{
+  struct volume *v = arg;
+  size_t step = v->pool->reclaim_step;
+  int more = 1;
+
+  while (more) {
+    sv_lock (&v->admin_mu, LOCK_ADMIN);
+    pthread_mutex_lock (&v->rc_mu);
+    if (v->rc_stop)
+      more = 0;
+    pthread_mutex_unlock (&v->rc_mu);
+    if (more && reclaim_some (v, step, &more) == -1)
+      more = 0;
+    if (!more)
+      __atomic_store_n (&v->rc_running, 0, __ATOMIC_RELEASE);
+    sv_unlock (&v->admin_mu, LOCK_ADMIN);
+    /* A failed flush is retried by the next one; what is at stake is
+     * when space comes back, never data. */
+    volume_flush (v);
+  }
+  pthread_mutex_lock (&v->rc_mu);
+  v->rc_threads--;
+  pthread_cond_broadcast (&v->rc_cv);
+  pthread_mutex_unlock (&v->rc_mu);
+  return NULL;
+}
+
+/* Start the background reclaim unless it runs.  admin_mu held. */
+static void
+reclaim_background (struct volume *v)
+{
+  pthread_attr_t attr;
+  pthread_t t;
+
+  if (__atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE))
+    return;
+  pthread_mutex_lock (&v->rc_mu);
+  if (v->rc_stop) {
+    pthread_mutex_unlock (&v->rc_mu);
+    return;
+  }
+  __atomic_store_n (&v->rc_done, v->dead_job.done, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_total, v->dead_job.todo, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_freed_base,
+                    __atomic_load_n (&v->reclaim_freed, __ATOMIC_RELAXED),
+                    __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_running, 1, __ATOMIC_RELEASE);
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create (&t, &attr, reclaim_thread, v) == 0)
+    v->rc_threads++;
+  else
+    /* No thread: the work stays queued for the next deletion's
+     * reclaim, or the open's. */
+    __atomic_store_n (&v->rc_running, 0, __ATOMIC_RELEASE);
+  pthread_attr_destroy (&attr);
+  pthread_mutex_unlock (&v->rc_mu);
+}
+
+int
+volume_reclaim_deletions (struct volume *v)
+{
+  int r, more = 0;
+
+  sv_lock (&v->admin_mu, LOCK_ADMIN);
+  if (__atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE))
+    r = 0;                      /* queued behind the running one */
+  else
+    r = reclaim_some (v, v->pool->reclaim_inline, &more);
+  if (r == 0 && (more || __atomic_load_n (&v->rc_running,
+                                          __ATOMIC_ACQUIRE)))
+    reclaim_background (v);
+  sv_unlock (&v->admin_mu, LOCK_ADMIN);
+  return r;
+}
+
+void
+volume_reclaim_stop (struct volume *v)
+{
+  pthread_mutex_lock (&v->rc_mu);
+  v->rc_stop = 1;
+  while (v->rc_threads > 0)
+    pthread_cond_wait (&v->rc_cv, &v->rc_mu);
+  pthread_mutex_unlock (&v->rc_mu);
 }
 
 void
@@ -849,7 +1008,9 @@ dead_todo_add (struct volume *v, uint32_t g)
       return -1;
     v->dead_todo = nt;
   }
-  v->dead_todo[v->ndead_todo++] = g;
+  v->dead_todo[v->ndead_todo] = g;
+  /* Read without the lock by volume_space's progress. */
+  __atomic_store_n (&v->ndead_todo, v->ndead_todo + 1, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -923,11 +1084,9 @@ volume_snap_delete (struct volume *v, const struct uuid *id)
 
   if (volume_snap_remove (v, id) == -1)
     return -1;
-  sv_lock (&v->admin_mu, LOCK_ADMIN);
-  r = volume_reclaim (v);
-  sv_unlock (&v->admin_mu, LOCK_ADMIN);
-  if (r == 0)
-    r = volume_flush (v);
+  r = volume_reclaim_deletions (v);
+  if (volume_flush (v) == -1)
+    r = -1;
   return r;
 }
 
@@ -1159,6 +1318,14 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
   vi->reclaim_freed_bytes = __atomic_load_n (&v->reclaim_freed,
                                              __ATOMIC_RELAXED);
   vi->dead_entries = deadidx_entries (&v->dead, &vi->dead_index);
+  vi->reclaim_running = __atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE);
+  if (vi->reclaim_running) {
+    vi->reclaim_done = __atomic_load_n (&v->rc_done, __ATOMIC_RELAXED);
+    vi->reclaim_total = __atomic_load_n (&v->rc_total, __ATOMIC_RELAXED);
+    vi->reclaim_queued = __atomic_load_n (&v->ndead_todo, __ATOMIC_RELAXED);
+    vi->reclaim_run_freed = vi->reclaim_freed_bytes -
+      __atomic_load_n (&v->rc_freed_base, __ATOMIC_RELAXED);
+  }
   if (r == -1) {
     free (si);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);

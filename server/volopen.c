@@ -520,7 +520,10 @@ volume_free (struct volume *v)
   pending_punch_free (v);
   free (v->pend_del);
   free (v->dead_todo);
+  free (v->dead_job.e);
   deadidx_free (&v->dead);
+  pthread_mutex_destroy (&v->rc_mu);
+  pthread_cond_destroy (&v->rc_cv);
   for (i = 0; i < (int) v->nsnaps; i++)
     hold_free_all (&v->snaps[i]);
   free (v->snaps);
@@ -611,6 +614,7 @@ volume_close (struct volume *v, int checkpoint)
 {
   int r = 0, e;
 
+  volume_reclaim_stop (v);
   if (!__atomic_load_n (&v->failed, __ATOMIC_SEQ_CST)) {
     r = volume_flush (v);
     if (r == 0 && checkpoint) {
@@ -657,6 +661,8 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   pthread_cond_init (&v->gate.cv, NULL);
   pthread_mutex_init (&v->punch_mu, NULL);
   deadidx_init (&v->dead);
+  pthread_mutex_init (&v->rc_mu, NULL);
+  pthread_cond_init (&v->rc_cv, NULL);
   alloc_init (&v->alloc);
   v->live_gen = 1;
   if ((v->dir = strdup (dir)) == NULL) {

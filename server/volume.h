@@ -147,6 +147,27 @@ struct volume {
   size_t ndead_todo, capdead_todo;
   /* The dead index: which clusters to visit when a snapshot goes. */
   struct deadidx dead;
+  /* The deletion whose clusters are being reclaimed (snap.c's
+   * job_next), under admin_mu: the index's entries of (P, N], K of
+   * them done; TODO of them to reclaim (those of (G, N]), DONE of
+   * those reclaimed. */
+  struct dead_job {
+    uint32_t g, n;
+    struct deadent *e;
+    size_t ne, k, todo, done;
+    int active;
+  } dead_job;
+  /* The background reclaim (snap.c): RC_MU (a leaf) guards RC_STOP and
+   * RC_THREADS, signalled on RC_CV as a thread ends; RC_RUNNING is
+   * changed under admin_mu and read atomically, with the progress of
+   * the deletions it reclaims (clusters done of those started, and the
+   * reclaim's freed bytes when it started), atomic. */
+  pthread_mutex_t rc_mu;
+  pthread_cond_t rc_cv;
+  int rc_stop;
+  unsigned rc_threads;
+  int rc_running;
+  uint64_t rc_done, rc_total, rc_freed_base;
   /* Reclaim's counters, for `volume list` (atomic): clusters the
    * reclaims since the open examined, bytes of data they freed. */
   uint64_t reclaim_visited, reclaim_freed;
@@ -312,6 +333,16 @@ extern int volume_snapshots (struct volume *v,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
+/* The reclaim after deletions (volume_snap_remove): at most the
+ * pool's reclaim_inline clusters now, the rest by a thread of the
+ * volume in steps of reclaim_step clusters, admin_mu released between
+ * them (docs/design.md, "Deleting a snapshot").  Takes admin_mu; the
+ * caller flushes.  0, or -1 (ENOMEM: the volume is stopped). */
+extern int volume_reclaim_deletions (struct volume *v)
+  __attribute__((nonnull));
+/* Stop the background reclaim and wait for its thread (volume_close):
+ * what it had left, the open's reclaim takes.  Takes nothing else. */
+extern void volume_reclaim_stop (struct volume *v) __attribute__((nonnull));
 /* Build the dead index (deadidx.h) from the map: at open, after the
  * reclaim, before the volume is shared.  Without memory the index is
  * left off (deletions then go over the tables, as without it);

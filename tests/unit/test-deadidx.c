@@ -23,11 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "crashsim.h"
 #include "pool.h"
+#include "sio.h"
 #include "unit-helpers.h"
 
 #define CS (64 * KiB)
@@ -49,10 +52,14 @@ setup (void **state)
   return 0;
 }
 
+static void bgio_hold (int on);
+
 static int
 teardown (void **state)
 {
   struct fixture *fx = *state;
+
+  bgio_hold (0);              /* a failed check left it held */
 
   if (fx->pool)
     ut_pool_close (fx->pool);
@@ -517,6 +524,260 @@ test_power_loss_during_deletion_keeps_survivors_and_space (void **state)
   free (ids);
 }
 
+/* A large reclaim: 1 MiB of 4 KiB clusters written three times, A and
+ * B pinned between them; B alone reads 256 clusters. */
+#define BG_SIZE (1 * MiB)
+#define BG_CS (4 * KiB)
+#define BG_CLUSTERS (BG_SIZE / BG_CS)
+
+static void
+make_large_reclaim (struct sv_pool *pool, char *a, char *b)
+{
+  struct sv_view *v;
+
+  assert_int_equal (pool_volume_create (pool, "bg", BG_SIZE, BG_CS), 0);
+  v = ut_view_open (pool, "bg");
+  ut_write_pattern (v, 0, BG_SIZE, 1, NULL);
+  ut_snapshot (pool, "bg", a);
+  ut_write_pattern (v, 0, BG_SIZE, 2, NULL);
+  ut_snapshot (pool, "bg", b);
+  ut_write_pattern (v, 0, BG_SIZE, 3, NULL);
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+}
+
+/* An I/O layer (POSIX underneath) that, while held, stops every write
+ * made by a thread other than the test's: the background reclaim's
+ * first flush, once the deletion returned. */
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t main;
+  int hold, stopped;
+} bgio = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static ssize_t
+bgio_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
+{
+  pthread_mutex_lock (&bgio.mu);
+  if (bgio.hold && !pthread_equal (pthread_self (), bgio.main)) {
+    bgio.stopped = 1;
+    pthread_cond_broadcast (&bgio.cv);
+    while (bgio.hold)
+      pthread_cond_wait (&bgio.cv, &bgio.mu);
+  }
+  pthread_mutex_unlock (&bgio.mu);
+  return sio_posix.ops->pwrite (sio_posix.opaque, h, buf, n, off);
+}
+
+static struct sv_io_ops bgio_ops;
+static const struct sv_io bgio_io = { &bgio_ops, NULL };
+
+static void
+bgio_hold (int on)
+{
+  pthread_mutex_lock (&bgio.mu);
+  bgio_ops = *sio_posix.ops;
+  bgio_ops.pwrite = bgio_pwrite;
+  bgio.main = pthread_self ();
+  bgio.hold = on;
+  if (on)
+    bgio.stopped = 0;
+  pthread_cond_broadcast (&bgio.cv);
+  pthread_mutex_unlock (&bgio.mu);
+}
+
+static void
+bgio_wait_stopped (void)
+{
+  pthread_mutex_lock (&bgio.mu);
+  while (!bgio.stopped)
+    pthread_cond_wait (&bgio.cv, &bgio.mu);
+  pthread_mutex_unlock (&bgio.mu);
+}
+
+/* Poll until no background reclaim runs on "bg" (at most 60 s). */
+static void
+wait_reclaimed (struct sv_pool *pool, struct sv_volume_info *vi)
+{
+  int i;
+
+  for (i = 0; i < 6000; i++) {
+    const struct timespec ts = { 0, 10 * 1000 * 1000 };
+    ut_volume_info (pool, "bg", vi);
+    if (!vi->reclaim_running)
+      return;
+    nanosleep (&ts, NULL);
+  }
+  fail_msg ("the background reclaim still runs after 60 s");
+}
+
+static void
+assert_bg_reads (struct sv_pool *pool, const char *a, const char *b)
+{
+  struct sv_view *v;
+  char exp[128];
+
+  snprintf (exp, sizeof exp, "bg@%s", a);
+  v = ut_view_open (pool, exp);
+  assert_pattern (v, 0, BG_SIZE, 1);
+  view_close (v);
+  if (b) {
+    snprintf (exp, sizeof exp, "bg@%s", b);
+    v = ut_view_open (pool, exp);
+    assert_pattern (v, 0, BG_SIZE, 2);
+    view_close (v);
+  }
+  v = ut_view_open (pool, "bg");
+  assert_pattern (v, 0, BG_SIZE, 3);
+  view_close (v);
+}
+
+/* The deletion returns once its record is durable and the first 16
+ * steps are done; the rest goes on in steps of one cluster, its
+ * progress in the volume's info, until all 256 are free. */
+static void
+test_large_reclaim_goes_on_in_the_background (void **state)
+{
+  struct fixture *fx = *state;
+  struct sv_pool_options opts = { .io = &bgio_io, .reclaim_step = 1 };
+  char a[SV_UUID_STRLEN + 1], b[SV_UUID_STRLEN + 1];
+  struct sv_volume_info vi;
+  size_t nd = 0;
+
+  bgio_hold (0);
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  make_large_reclaim (fx->pool, a, b);
+  ut_volume_info (fx->pool, "bg", &vi);
+  assert_int_equal (vi.allocated_bytes, 3 * BG_SIZE);
+  assert_int_equal (vi.reclaim_running, 0);
+
+  /* Hold the background reclaim at its first write: the flush after
+   * its first step of one cluster. */
+  bgio_hold (1);
+  assert_int_equal (pool_snapshot_delete (fx->pool, b, &nd), 0);
+  assert_int_equal (nd, 1);
+  bgio_wait_stopped ();
+  ut_volume_info (fx->pool, "bg", &vi);
+  assert_int_equal (vi.nsnapshots, 1);
+  assert_int_equal (vi.reclaim_running, 1);
+  assert_int_equal (vi.reclaim_total, BG_CLUSTERS);
+  assert_int_equal (vi.reclaim_done, 17);
+  assert_int_equal (vi.reclaim_queued, 0);
+  assert_int_equal (vi.reclaim_run_freed, BG_CS);
+  assert_int_equal (vi.allocated_bytes, 3 * BG_SIZE - 17 * BG_CS);
+  bgio_hold (0);
+  wait_reclaimed (fx->pool, &vi);
+  assert_int_equal (vi.allocated_bytes, 2 * BG_SIZE);
+  assert_bg_reads (fx->pool, a, NULL);
+  reopen (fx);
+  ut_volume_info (fx->pool, "bg", &vi);
+  assert_int_equal (vi.allocated_bytes, 2 * BG_SIZE);
+}
+
+/* Closing the pool stops the background reclaim where it is; the open
+ * reclaims the rest. */
+static void
+test_close_during_background_reclaim_leaves_the_rest_to_the_open
+  (void **state)
+{
+  struct fixture *fx = *state;
+  struct sv_pool_options opts = { .io = &bgio_io, .reclaim_step = 1 };
+  char a[SV_UUID_STRLEN + 1], b[SV_UUID_STRLEN + 1];
+  struct sv_volume_info vi;
+
+  bgio_hold (0);
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open_opts (fx->dir, &opts, 0);
+  make_large_reclaim (fx->pool, a, b);
+  bgio_hold (1);
+  assert_int_equal (pool_snapshot_delete (fx->pool, b, NULL), 0);
+  bgio_wait_stopped ();
+  ut_volume_info (fx->pool, "bg", &vi);
+  assert_int_equal (vi.reclaim_running, 1);
+  assert_int_equal (vi.allocated_bytes, 3 * BG_SIZE - 17 * BG_CS);
+  bgio_hold (0);
+  ut_pool_close (fx->pool);
+  fx->pool = ut_pool_open (fx->dir, 0, 0);
+  ut_volume_info (fx->pool, "bg", &vi);
+  assert_int_equal (vi.nsnapshots, 1);
+  assert_int_equal (vi.reclaim_running, 0);
+  assert_int_equal (vi.allocated_bytes, 2 * BG_SIZE);
+  assert_bg_reads (fx->pool, a, NULL);
+}
+
+/* Power loss at every seventh write of a deletion whose reclaim runs
+ * in the background (steps of one cluster, each flushed): A and the
+ * live volume read their bytes, B is gone or whole, and a reopen holds
+ * the model's space. */
+static void
+bg_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
+{
+  struct pl_images *pi = opaque;
+
+  if (op % 7 == 0 && pi->n + 1 < PL_MAX_IMAGES)
+    pi->img[pi->n++] = crashsim_crash (cs, op, op % 14 ? CRASHSIM_RANDOM
+                                       : CRASHSIM_KEEP_ALL, NULL);
+}
+
+static void
+test_power_loss_during_background_reclaim (void **state)
+{
+  struct crashsim *cs = crashsim_new ();
+  struct sv_pool_options opts = { .io = crashsim_io (cs),
+                                  .prealloc = SV_PREALLOC_NONE,
+                                  .flush_threads = 1, .reclaim_step = 1 };
+  struct pl_images *pi = calloc (1, sizeof *pi);
+  char a[SV_UUID_STRLEN + 1], b[SV_UUID_STRLEN + 1];
+  struct sv_volume_info vi;
+  struct sv_pool *pool;
+  size_t i, ngone = 0, nkept = 0;
+
+  (void) state;
+  assert_non_null (pi);
+  pool = pool_open ("/pool", &opts, 1);
+  assert_non_null (pool);
+  make_large_reclaim (pool, a, b);
+  crashsim_set_hook (cs, bg_hook, pi);
+  assert_int_equal (pool_snapshot_delete (pool, b, NULL), 0);
+  wait_reclaimed (pool, &vi);
+  crashsim_set_hook (cs, NULL, NULL);
+  assert_int_equal (vi.allocated_bytes, 2 * BG_SIZE);
+  pi->img[pi->n++] = crashsim_crash (cs, 1, CRASHSIM_SYNCED_ONLY, NULL);
+  pool_close (pool);
+  assert_true (pi->n > 20);
+
+  for (i = 0; i < pi->n; i++) {
+    struct sv_pool_options o = opts;
+    size_t nsnaps;
+
+    o.io = crashsim_io (pi->img[i]);
+    pool = pool_open ("/pool", &o, 0);
+    if (pool == NULL)
+      fail_msg ("image %zu: pool_open: %s", i, sv_errmsg ());
+    nsnaps = ut_snapshot_count (pool, "bg");
+    if (nsnaps != 1 && nsnaps != 2)
+      fail_msg ("image %zu: %zu snapshots", i, nsnaps);
+    if (i == pi->n - 1 && nsnaps != 1)
+      fail_msg ("the deletion returned, but a power loss took it back");
+    assert_bg_reads (pool, a, nsnaps == 2 ? b : NULL);
+    wait_reclaimed (pool, &vi);
+    if (vi.allocated_bytes != (nsnaps == 1 ? 2 : 3) * (uint64_t) BG_SIZE)
+      fail_msg ("image %zu: %" PRIu64 " bytes held with %zu snapshots", i,
+                vi.allocated_bytes, nsnaps);
+    ngone += nsnaps == 1;
+    nkept += nsnaps == 2;
+    ut_pool_close (pool);
+    crashsim_free (pi->img[i]);
+  }
+  printf ("%zu crash images: %zu kept the snapshot, %zu lost it\n", pi->n,
+          nkept, ngone);
+  assert_true (ngone > 10);
+  crashsim_free (cs);
+  free (pi);
+}
+
 int
 main (void)
 {
@@ -533,6 +794,13 @@ main (void)
       (test_reverted_volume_deletes_by_the_tables, setup, teardown),
     cmocka_unit_test
       (test_power_loss_during_deletion_keeps_survivors_and_space),
+    cmocka_unit_test_setup_teardown
+      (test_large_reclaim_goes_on_in_the_background, setup, teardown),
+    cmocka_unit_test_setup_teardown
+      (test_close_during_background_reclaim_leaves_the_rest_to_the_open,
+       setup, teardown),
+    cmocka_unit_test
+      (test_power_loss_during_background_reclaim),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);

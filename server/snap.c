@@ -30,6 +30,21 @@
  * drops versions left empty and frees their clusters; the frees and
  * punches wait until the records are durable (alloc.h, punch.c), so a
  * crash that loses the deletion also loses none of the snapshot's data.
+ *
+ * Which clusters a deletion reclaims, the dead index says (deadidx.h):
+ * the deletion of the snapshot at G, between P and N, visits the
+ * clusters where a version of (G, N] shadows an older one, so that its
+ * cost is what was written between its neighbours.  A deletion's
+ * reclaim is a job (struct dead_job): the index's entries of (P, N],
+ * reclaimed cluster by cluster against the snapshot list as it is at
+ * each cluster (so a job may stop between clusters and go on later),
+ * then pruned.  The first 16 steps run before the deletion returns,
+ * the rest on a thread of the volume, a step at a time under admin_mu
+ * (reclaim_thread), each step flushed before the next.  A reverted
+ * volume, or one whose index lost an entry, reclaims over the tables
+ * instead (reclaim_tables), as the open's reclaim does over the whole
+ * map: the backstop that leaves nothing leaked after a crash, a close
+ * during the background reclaim, or an entry missing.
  */
 
 #include <config.h>

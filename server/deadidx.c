@@ -88,12 +88,12 @@ gen_list (struct deadidx *d, uint32_t gen)
   return &d->g[i];
 }
 
-/* Append VCI to L (not if it is the last entry already).  0, or -1
- * for ENOMEM. */
+/* Append VCI to L (with DEDUP, not if it is the last entry already).
+ * 0, or -1 for ENOMEM. */
 static int
-list_add (struct deadidx *d, struct deadgen *l, uint64_t vci)
+list_add (struct deadidx *d, struct deadgen *l, uint64_t vci, int dedup)
 {
-  if (l->n > 0 && l->vci[l->n - 1] == vci)
+  if (dedup && l->n > 0 && l->vci[l->n - 1] == vci)
     return 0;
   if (l->n == l->cap) {
     uint64_t *nv = vector_grow (l->vci, l->n, &l->cap, 1, sizeof *nv);
@@ -116,14 +116,14 @@ switch_off_locked (struct deadidx *d)
 }
 
 void
-deadidx_add (struct deadidx *d, uint32_t gen, uint64_t vci)
+deadidx_add (struct deadidx *d, uint32_t gen, uint64_t vci, int dedup)
 {
   struct deadgen *l;
 
   pthread_mutex_lock (&d->mu);
   if (!d->off) {
     l = gen_list (d, gen);
-    if (l == NULL || list_add (d, l, vci) == -1)
+    if (l == NULL || list_add (d, l, vci, dedup) == -1)
       switch_off_locked (d);
   }
   pthread_mutex_unlock (&d->mu);
@@ -151,7 +151,7 @@ deadidx_load (struct deadidx *d, struct deadpair *pairs, size_t n)
   pthread_mutex_lock (&d->mu);
   for (i = 0; i < n && !d->off; i++) {
     struct deadgen *l = gen_list (d, pairs[i].gen);
-    if (l == NULL || list_add (d, l, pairs[i].vci) == -1)
+    if (l == NULL || list_add (d, l, pairs[i].vci, 1) == -1)
       switch_off_locked (d);
   }
   pthread_mutex_unlock (&d->mu);

@@ -76,10 +76,14 @@ extern void deadidx_init (struct deadidx *d) __attribute__((nonnull));
 extern void deadidx_free (struct deadidx *d) __attribute__((nonnull));
 
 /* Note that version GEN of cluster VCI shadows (or may shadow) older
- * versions.  Never fails: without memory the index is switched off
- * (deletions then reclaim as if it had never been kept).  Cannot
+ * versions.  DEDUP: not if it is the last entry of GEN's list already
+ * (only for the live generation, whose entries a prune keeps: an
+ * older generation's last entry may be on its way out, see
+ * deadidx_prune).  Never fails: without memory the index is switched
+ * off (deletions then reclaim as if it had never been kept).  Cannot
  * block but on the leaf mutex. */
-extern void deadidx_add (struct deadidx *d, uint32_t gen, uint64_t vci)
+extern void deadidx_add (struct deadidx *d, uint32_t gen, uint64_t vci,
+                         int dedup)
   __attribute__((nonnull));
 
 /* Fill the index from pairs (gen, vci) in any order, at open (nothing

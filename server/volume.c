@@ -781,7 +781,7 @@ dead_note (struct volume *v, uint64_t vci, const struct extvec *ev,
     older |= ev->v[k].alloc | ev->v[k].zero;
   if (is_new ? k == 0 : (older & added) == 0)
     return;
-  deadidx_add (&v->dead, x->gen, vci);
+  deadidx_add (&v->dead, x->gen, vci, x->gen == v->live_gen);
 }
 
 /* Write LEN bytes at OFF of cluster VCI of the live volume, taking a
@@ -1019,7 +1019,7 @@ flatten_note (struct volume *v, uint64_t vci, uint64_t added)
     return;
   for (k = 0; k < ev->n; k++)
     if (ev->v[k].gen > 0 && ((ev->v[k].alloc | ev->v[k].zero) & added))
-      deadidx_add (&v->dead, ev->v[k].gen, vci);
+      deadidx_add (&v->dead, ev->v[k].gen, vci, 0);
 }
 
 /* The body of volume_flatten_cluster: stripe write lock held, gate

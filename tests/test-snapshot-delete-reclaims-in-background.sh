@@ -3,8 +3,8 @@
 # Copyright (c) 2026 The snapvol authors.
 #
 # test-snapshot-delete-reclaims-in-background.sh: deleting a snapshot
-# that alone holds 8 MiB of 4 KiB clusters returns once the deletion is
-# durable, and its 2048 clusters are freed in the background one per
+# that alone holds 16 MiB of 4 KiB clusters returns once the deletion is
+# durable, and its 4096 clusters are freed in the background one per
 # step (reclaim-step=1), with the progress in `volume list` (the
 # "reclaim" member and a line under the table) until all are free.
 
@@ -15,14 +15,15 @@ set -x
 
 M=$((1 << 20))
 pool=$tmp/pool
-start_snapvol "$pool" volume=v:8M cluster-size=4K reclaim-step=1
+start_snapvol "$pool" volume=v:16M cluster-size=4K reclaim-step=1
 
-write_8m ()
+write_16m ()
 {
     seed=$1 nbdsh -u "$(uri v)" -c - <<'PY'
 import os, random
 rnd = random.Random(int(os.environ["seed"]))
-h.pwrite(rnd.randbytes(8 << 20), 0)
+for i in range(2):
+    h.pwrite(rnd.randbytes(8 << 20), i << 23)
 h.flush()
 PY
 }
@@ -32,14 +33,14 @@ vol_json ()
     snapvolctl --json volume list | jq -c '.[] | select(.name == "v")'
 }
 
-write_8m 1
+write_16m 1
 a=$(snapshot_create v | jq -r '.snapshots[0].id')
-write_8m 2
+write_16m 2
 b=$(snapshot_create v | jq -r '.snapshots[0].id')
-write_8m 3
+write_16m 3
 sum_a=$(export_md5 "v@$a")
 sum_v=$(export_md5 v)
-assert_eq "$(vol_json | jq .allocated_bytes)" $((24 * M)) "allocated before"
+assert_eq "$(vol_json | jq .allocated_bytes)" $((48 * M)) "allocated before"
 assert_eq "$(vol_json | jq .reclaim)" null "reclaim member before"
 
 snapvolctl --json snapshot delete "$b" | tee "$tmp/delete.json"
@@ -47,31 +48,32 @@ assert_eq "$(jq -r .deleted "$tmp/delete.json")" 1 "snapshots deleted"
 assert_eq "$(snapvolctl --json snapshot list v | jq -r '.[].id')" "$a" \
     "snapshots left"
 
-# 16 clusters are freed before the call returns, the other 2032 one
-# per step, each step synced: the reclaim is still running now.
+# 16 clusters are freed before the call returns, the other 4080 one
+# per step, each step synced: the reclaim is still running now (it
+# takes seconds; the checks below take tens of milliseconds).
 vol_json | tee "$tmp/vol.json"
 assert_eq "$(jq -c '.reclaim | keys' "$tmp/vol.json")" \
     '["done","freed_bytes","queued","total"]' "reclaim members"
-assert_eq "$(jq .reclaim.total "$tmp/vol.json")" 2048 "reclaim total"
+assert_eq "$(jq .reclaim.total "$tmp/vol.json")" 4096 "reclaim total"
 assert_eq "$(jq .reclaim.queued "$tmp/vol.json")" 0 "reclaim queued"
 done_=$(jq .reclaim.done "$tmp/vol.json")
 freed=$(jq .reclaim.freed_bytes "$tmp/vol.json")
-(( done_ >= 16 && done_ < 2048 )) || fail "reclaim done: $done_"
+(( done_ >= 16 && done_ < 4096 )) || fail "reclaim done: $done_"
 (( freed % 4096 == 0 && freed <= done_ * 4096 )) ||
     fail "reclaim freed_bytes: $freed with $done_ clusters done"
 
 snapvolctl volume list | tee "$tmp/list.txt"
-grep -Eq '^v: reclaiming deleted snapshots, [0-9]+ of 2048 clusters done \(0 more deletion\(s\) queued\), [0-9.]+ ?[KMG]?i?B? freed\.$' \
+grep -Eq '^v: reclaiming deleted snapshots, [0-9]+ of 4096 clusters done \(0 more deletion\(s\) queued\), [0-9.]+ ?[KMG]?i?B? freed\.$' \
     "$tmp/list.txt" || fail "no progress line under the volume table"
 
-# It ends (bounded: 2032 synced steps), and then the member is gone.
-for (( i = 0; i < 1200; i++ )); do
+# It ends (bounded: 4080 synced steps), and then the member is gone.
+for (( i = 0; i < 1800; i++ )); do
     [ "$(vol_json | jq .reclaim)" = null ] && break
     sleep 0.1
 done
 vol_json | tee "$tmp/vol.json"
 assert_eq "$(jq .reclaim "$tmp/vol.json")" null "reclaim member after"
-assert_eq "$(jq .allocated_bytes "$tmp/vol.json")" $((16 * M)) \
+assert_eq "$(jq .allocated_bytes "$tmp/vol.json")" $((32 * M)) \
     "allocated after the reclaim"
 snapvolctl volume list | tee "$tmp/list.txt"
 grep -q reclaiming "$tmp/list.txt" && fail "a progress line after the end"

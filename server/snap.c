@@ -936,20 +936,29 @@ reclaim_background (struct volume *v)
 }
 
 int
-volume_reclaim_deletions (struct volume *v)
+volume_reclaim_deletions (struct volume *v, int *more)
 {
-  int r, more = 0;
+  int r;
 
+  *more = 0;
   sv_lock (&v->admin_mu, LOCK_ADMIN);
+  /* With a background reclaim running, the deletions queued behind
+   * it: its thread sets rc_running to 0 under admin_mu only once it
+   * found the queue empty, and ours was queued before. */
   if (__atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE))
-    r = 0;                      /* queued behind the running one */
+    r = 0;
   else
-    r = reclaim_some (v, v->pool->reclaim_inline, &more);
-  if (r == 0 && (more || __atomic_load_n (&v->rc_running,
-                                          __ATOMIC_ACQUIRE)))
-    reclaim_background (v);
+    r = reclaim_some (v, v->pool->reclaim_inline, more);
   sv_unlock (&v->admin_mu, LOCK_ADMIN);
   return r;
+}
+
+void
+volume_reclaim_background (struct volume *v)
+{
+  sv_lock (&v->admin_mu, LOCK_ADMIN);
+  reclaim_background (v);
+  sv_unlock (&v->admin_mu, LOCK_ADMIN);
 }
 
 void
@@ -1095,13 +1104,15 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
 int
 volume_snap_delete (struct volume *v, const struct uuid *id)
 {
-  int r;
+  int r, more;
 
   if (volume_snap_remove (v, id) == -1)
     return -1;
-  r = volume_reclaim_deletions (v);
+  r = volume_reclaim_deletions (v, &more);
   if (volume_flush (v) == -1)
     r = -1;
+  if (more)
+    volume_reclaim_background (v);
   return r;
 }
 

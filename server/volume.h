@@ -334,11 +334,15 @@ extern int volume_snapshots (struct volume *v,
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
 /* The reclaim after deletions (volume_snap_remove): at most the
- * pool's reclaim_inline clusters now, the rest by a thread of the
- * volume in steps of reclaim_step clusters, admin_mu released between
- * them (docs/design.md, "Deleting a snapshot").  Takes admin_mu; the
- * caller flushes.  0, or -1 (ENOMEM: the volume is stopped). */
-extern int volume_reclaim_deletions (struct volume *v)
+ * pool's reclaim_inline clusters now; *MORE says whether work is left,
+ * which the caller hands, once it flushed (so that its flush never
+ * waits on the background's cycles), to volume_reclaim_background: a
+ * thread of the volume, in steps of reclaim_step clusters, admin_mu
+ * released between them (docs/design.md, "Deleting a snapshot").
+ * Both take admin_mu.  0, or -1 (ENOMEM: the volume is stopped). */
+extern int volume_reclaim_deletions (struct volume *v, int *more)
+  __attribute__((nonnull));
+extern void volume_reclaim_background (struct volume *v)
   __attribute__((nonnull));
 /* Stop the background reclaim and wait for its thread (volume_close):
  * what it had left, the open's reclaim takes.  Takes nothing else. */

@@ -219,6 +219,14 @@ report_targets ()
     target "snapshot.diff, 1,048,576 mapped clusters, 10,000 writes apart: median" \
         "$(num "$(jv diff .diff_ms.p50)" 1) ms" "-" "$(jv diff .diff_ms.p50)" lt 200 "< 200 ms" \
         "$(num "$(jv diff .diff_ms.p50)" 1) ms"
+    [ -z "$(res_get delete)" ] ||
+    target "deleting one snapshot with $(jv delete .delete.snaps) present vs with 1 present (same exclusive size): medians" \
+        "$(num "$(jv delete .delete.many.p50)" 2) ms" "$(num "$(jv delete .delete.one.p50)" 2) ms" \
+        "$(jv delete .delete.ratio)" le 2 "<= 2x" "$(jv delete .delete.ratio)x"
+    [ -z "$(res_get delete)" ] ||
+    target "4 KiB random write p99 while a $(num "$(div "$(jv delete .reclaim.bytes)" 1073741824 0)") GiB snapshot is reclaimed vs without" \
+        "$(num "$(jv delete .reclaim.write_during.p99)" 1) us" "$(num "$(jv delete .reclaim.write_alone.p99)" 1) us" \
+        "$(jv delete .reclaim.p99_ratio)" le 2 "<= 2x" "$(jv delete .reclaim.p99_ratio)x"
     [ -z "$(res_get revert)" ] ||
     target "volume revert of a volume written in full ($(num "$(div "$(res_get revert.size)" 1073741824 0)") GiB): median" \
         "$(num "$(jv revert .idle_ms.p50)" 2) ms (max $(num "$(jv revert .idle_ms.max)" 2) ms)" \
@@ -387,6 +395,19 @@ report_diff ()
     echo "In process (bench/sv-diffcost): pool_snapshot_diff page by page, each page built as the JSON array snapshot.diff answers with; the data file's bytes are dropped (the diff reads only the map)."
 }
 
+report_delete ()
+{
+    [ -n "$(res_get delete)" ] || { echo "(not run)"; return 0; }
+    echo "| snapshot deletion | value |"
+    echo "|---|---|"
+    echo "| one snapshot alone, $(num "$(div "$(jv delete .delete.exclusive_bytes)" 1048576 0)") MiB exclusive | median $(num "$(jv delete .delete.one.p50)" 2) ms, max $(num "$(jv delete .delete.one.max)" 2) ms |"
+    echo "| the oldest of $(jv delete .delete.snaps), the same exclusive size | median $(num "$(jv delete .delete.many.p50)" 2) ms, max $(num "$(jv delete .delete.many.max)" 2) ms |"
+    echo "| 4 KiB random writes, alone | p50 $(num "$(jv delete .reclaim.write_alone.p50)" 1) us, p99 $(num "$(jv delete .reclaim.write_alone.p99)" 1) us |"
+    echo "| the same while $(num "$(div "$(jv delete .reclaim.bytes)" 1073741824 0)") GiB are reclaimed | p50 $(num "$(jv delete .reclaim.write_during.p50)" 1) us, p99 $(num "$(jv delete .reclaim.write_during.p99)" 1) us; the deletion returned in $(num "$(jv delete .reclaim.delete_s)" 3) s, the reclaim ended after $(num "$(jv delete .reclaim.reclaim_s)" 2) s |"
+    echo
+    echo "In process (bench/sv-delcost): the data file's bytes are dropped, the map, the journal and their syncs are real; the many-snapshot volume has a 64 KiB write at a random place between any two snapshots, so that every table of its map holds versions newer than the snapshot deleted."
+}
+
 report_resources ()
 {
     local c pr
@@ -464,6 +485,10 @@ report_generated ()
     echo "### Changed blocks (snapshot.diff)"
     echo
     report_diff
+    echo
+    echo "### Deleting a snapshot"
+    echo
+    report_delete
     echo
     echo "### Revert"
     echo

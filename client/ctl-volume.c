@@ -73,15 +73,26 @@ volumes_row (struct out_table *t, json_t *v)
                         out_time (v, "created", created, sizeof created));
 }
 
-/* Under the table, a line for each clone and each flatten. */
+/* Under the table, a line for each clone, each flatten and each
+ * reclaim of deleted snapshots running in the background. */
 static void
 print_clones (json_t *list)
 {
   char done[HUMANSIZE_BUFLEN], total[HUMANSIZE_BUFLEN];
-  json_t *v, *f;
+  json_t *v, *f, *r;
   size_t i;
 
   json_array_foreach (list, i, v) {
+    r = json_object_get (v, "reclaim");
+    if (r != NULL)
+      printf ("%s: reclaiming deleted snapshots, %" JSON_INTEGER_FORMAT
+              " of %" JSON_INTEGER_FORMAT " clusters done (%"
+              JSON_INTEGER_FORMAT " more deletion(s) queued), %s freed.\n",
+              out_str (v, "name"),
+              json_integer_value (json_object_get (r, "done")),
+              json_integer_value (json_object_get (r, "total")),
+              json_integer_value (json_object_get (r, "queued")),
+              out_size (r, "freed_bytes", done, sizeof done));
     f = json_object_get (v, "flatten");
     if (json_object_get (v, "origin") != NULL)
       printf ("%s is a clone of %s%s.\n", out_str (v, "name"),

@@ -179,12 +179,36 @@ clone_members (json_t *o, const struct sv_volume_info *v, struct rpcerr *e)
   return -1;
 }
 
+/* "reclaim": {"done", "total", "queued", "freed_bytes"} while a
+ * background reclaim of deleted snapshots runs (docs/protocol.md). */
+static int
+reclaim_member (json_t *o, const struct sv_volume_info *v, struct rpcerr *e)
+{
+  json_t *r;
+
+  if (!v->reclaim_running)
+    return 0;
+  r = pack (e, "{s:I, s:I, s:I, s:I}",
+            "done", (json_int_t) v->reclaim_done,
+            "total", (json_int_t) v->reclaim_total,
+            "queued", (json_int_t) v->reclaim_queued,
+            "freed_bytes", (json_int_t) v->reclaim_run_freed);
+  if (r == NULL)
+    return -1;
+  if (json_object_set_new (o, "reclaim", r) == -1) {
+    fail_nomem (e);
+    return -1;
+  }
+  return 0;
+}
+
 static json_t *
 volume_json (const struct sv_volume_info *v, struct rpcerr *e)
 {
   json_t *o = volume_json_base (v, e);
 
-  if (o != NULL && clone_members (o, v, e) == -1) {
+  if (o != NULL && (clone_members (o, v, e) == -1 ||
+                    reclaim_member (o, v, e) == -1)) {
     json_decref (o);
     return NULL;
   }

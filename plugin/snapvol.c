@@ -56,6 +56,7 @@ static char *dir;
 static char *control_path;
 static uint32_t cluster_size;           /* 0: the engine's default */
 static uint64_t prealloc;               /* 0: the engine's default */
+static unsigned reclaim_step;           /* 0: the engine's default */
 static unsigned retention_interval = RETENTION_INTERVAL_DEFAULT;
 static bool retention_interval_given;
 static volume_spec_vector volume_specs = empty_vector;
@@ -196,6 +197,26 @@ config_prealloc (const char *value)
 }
 
 static int
+config_reclaim_step (const char *value)
+{
+  unsigned n;
+
+  if (reclaim_step != 0) {
+    nbdkit_error ("reclaim-step=%s: reclaim-step given twice", value);
+    return -1;
+  }
+  if (nbdkit_parse_unsigned ("reclaim-step", value, &n) == -1)
+    return -1;
+  if (n < 1 || n > SV_RECLAIM_STEP_MAX) {
+    nbdkit_error ("reclaim-step=%s: must be 1 to %d clusters", value,
+                  SV_RECLAIM_STEP_MAX);
+    return -1;
+  }
+  reclaim_step = n;
+  return 0;
+}
+
+static int
 config_retention_interval (const char *value)
 {
   unsigned n;
@@ -236,6 +257,8 @@ snapvol_config (const char *key, const char *value)
     return config_prealloc (value);
   if (strcmp (key, "retention-interval") == 0)
     return config_retention_interval (value);
+  if (strcmp (key, "reclaim-step") == 0)
+    return config_reclaim_step (value);
   nbdkit_error ("%s=%s: unknown parameter '%s'", key, value, key);
   return -1;
 }
@@ -260,6 +283,8 @@ snapvol_config_complete (void)
   "control=SOCKET       Serve the JSON-RPC control socket at SOCKET.\n" \
   "retention-interval=SECONDS  How often retention runs besides after\n" \
   "                     each snapshot (1..86400, default 60).\n" \
+  "reclaim-step=N       Clusters a deletion's background reclaim frees\n" \
+  "                     per step (1..65536, default 256).\n" \
   provider_config_help
 
 static void
@@ -327,6 +352,7 @@ snapvol_get_ready (void)
   const struct sv_pool_options opts = {
     .default_cluster_size = cluster_size,
     .prealloc = prealloc,
+    .reclaim_step = reclaim_step,
     .log = retention_log,
   };
   size_t i;

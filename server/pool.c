@@ -379,6 +379,11 @@ pool_new (const char *dir, const struct sv_pool_options *opts)
     ? opts->flush_threads : DEFAULT_FLUSH_THREADS;
   pool->fill_depth = opts && opts->fill_depth
     ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
+  pool->reclaim_step = opts && opts->reclaim_step
+    ? opts->reclaim_step : SV_RECLAIM_STEP_DEFAULT;
+  if (pool->reclaim_step > SV_RECLAIM_STEP_MAX)
+    pool->reclaim_step = SV_RECLAIM_STEP_MAX;
+  pool->reclaim_inline = pool->reclaim_step * SV_RECLAIM_INLINE_STEPS;
   pool->clock = opts ? opts->clock : NULL;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;

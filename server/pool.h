@@ -75,6 +75,11 @@ struct sv_pool_options {
    * instead (docs/design.md, "Copy-on-write rules"); 0: the default
    * (SV_FILL_DEPTH_DEFAULT).  Tests lower it to reach fills sooner. */
   unsigned fill_depth;
+  /* A deletion's reclaim (docs/design.md, "Deleting a snapshot"):
+   * clusters reclaimed per step of the background reclaim, and 16
+   * steps' worth before the deletion returns; 0: the default
+   * (SV_RECLAIM_STEP_DEFAULT). */
+  unsigned reclaim_step;
   /* The clock that decides whether a snapshot hold has expired, and
    * the age of snapshots for retention: Unix seconds; NULL: time().
    * Tests give one they move. */
@@ -87,6 +92,9 @@ struct sv_pool_options {
   void *log_opaque;
 };
 #define SV_FILL_DEPTH_DEFAULT 32
+#define SV_RECLAIM_STEP_DEFAULT 256
+#define SV_RECLAIM_STEP_MAX 65536
+#define SV_RECLAIM_INLINE_STEPS 16
 #define SV_PREALLOC_DEFAULT (16u << 20)
 #define SV_PREALLOC_NONE UINT64_MAX
 
@@ -104,6 +112,18 @@ struct sv_volume_info {
   uint64_t written_bytes;       /* live data written since the latest snapshot */
   uint64_t snapshot_bytes;      /* data only snapshots can read */
   uint32_t open_count;          /* open views of the live volume */
+  /* Reclaim since the pool was opened (docs/design.md, "Deleting a
+   * snapshot"): clusters the reclaims examined, bytes of data they
+   * freed; DEAD_ENTRIES, the dead index's entries (0 and DEAD_INDEX 0
+   * when it is not kept: a reverted volume). */
+  uint64_t reclaim_visited, reclaim_freed_bytes;
+  uint64_t dead_entries;
+  int dead_index;
+  /* A background reclaim (RECLAIM_RUNNING): clusters done of the
+   * deletions it started (RECLAIM_TOTAL, which grows as it starts the
+   * next), deletions queued behind them, bytes it freed so far. */
+  int reclaim_running;
+  uint64_t reclaim_done, reclaim_total, reclaim_queued, reclaim_run_freed;
   /* Clones (docs/design.md, "Clones"): ORIGIN is "VOLUME@SNAPSHOT-ID"
    * for a clone that reads through to it, "" otherwise; ORIGIN_MISSING
    * when that volume or snapshot is not in the pool (the clone is not

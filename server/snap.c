@@ -30,6 +30,21 @@
  * drops versions left empty and frees their clusters; the frees and
  * punches wait until the records are durable (alloc.h, punch.c), so a
  * crash that loses the deletion also loses none of the snapshot's data.
+ *
+ * Which clusters a deletion reclaims, the dead index says (deadidx.h):
+ * the deletion of the snapshot at G, between P and N, visits the
+ * clusters where a version of (G, N] shadows an older one, so that its
+ * cost is what was written between its neighbours.  A deletion's
+ * reclaim is a job (struct dead_job): the index's entries of (P, N],
+ * reclaimed cluster by cluster against the snapshot list as it is at
+ * each cluster (so a job may stop between clusters and go on later),
+ * then pruned.  The first 16 steps run before the deletion returns,
+ * the rest on a thread of the volume, a step at a time under admin_mu
+ * (reclaim_thread), each step flushed before the next.  A reverted
+ * volume, or one whose index lost an entry, reclaims over the tables
+ * instead (reclaim_tables), as the open's reclaim does over the whole
+ * map: the backstop that leaves nothing leaked after a crash, a close
+ * during the background reclaim, or an entry missing.
  */
 
 #include <config.h>
@@ -243,6 +258,9 @@ install_revert (struct volume *v, uint32_t gen, uint32_t parent,
   v->reverts[v->nreverts].gen = gen;
   v->reverts[v->nreverts].parent = parent;
   v->nreverts++;
+  /* Generations form a tree from here: intervals between snapshots no
+   * longer say who reads what, and deletions go over the tables. */
+  deadidx_disable (&v->dead);
   if (v->live_path != NULL)
     v->old_paths[v->nold_paths++] = v->live_path;
   __atomic_store_n (&v->live_path, path, __ATOMIC_RELEASE);
@@ -405,6 +423,16 @@ mark_read (void *opaque, int i, unsigned s, uint32_t lo, uint32_t hi,
     rm->read[i] |= 1ull << s;
 }
 
+/* Reclaim's counters (volume.h): CLEARED subclusters of data freed. */
+static void
+count_freed (struct volume *v, uint64_t cleared)
+{
+  if (cleared)
+    __atomic_add_fetch (&v->reclaim_freed, (uint64_t)
+                        __builtin_popcountll (cleared) * v->subcluster_size,
+                        __ATOMIC_RELAXED);
+}
+
 /* reclaim_cluster for a reverted volume: every version of the cluster
  * is examined (FROM only chose the cluster).  Same contract. */
 static int
@@ -483,6 +511,7 @@ reclaim_cluster_tree (struct volume *v, uint64_t vci,
         break;
       }
     }
+    count_freed (v, cleared);
     if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
       alloc_put_after (&v->alloc, x.phys, seq);
     else if (cleared)
@@ -502,12 +531,14 @@ reclaim_cluster_tree (struct volume *v, uint64_t vci,
  * last reclaim, which left it as it must stay; so below FROM only the
  * first version defining each subcluster shadowed from FROM or above
  * is examined, and the walk down the versions stops once there is none
- * left (FROM 0: every version).  snap_lock (read) and the stripe write lock
- * held.  Returns 1 when the journal has no space for the next record
- * (the cluster is left as it is from there: reclaimed later), -1 on
- * ENOMEM. */
+ * left (FROM 0: every version).  Versions newer than TO are not
+ * examined, and what they define counts as read: TO is a snapshot's
+ * generation (which reads whatever they shadow) or GEN_INF.
+ * snap_lock (read) and the stripe write lock held.  Returns 1 when the
+ * journal has no space for the next record (the cluster is left as it
+ * is from there: reclaimed later), -1 on ENOMEM. */
 static int
-reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
+reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from, uint32_t to)
 {
   union extvec_buf evbuf;
   const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
@@ -522,11 +553,13 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
   unsigned s;
   int i, below = 0;
 
+  __atomic_add_fetch (&v->reclaim_visited, 1, __ATOMIC_RELAXED);
   if (ev == NULL)
     return 0;
   for (s = 0; s < 64; s++)
     hi[s] = GEN_INF;
-  for (i = (int) ev->n - 1; i >= 0; i--) {
+  for (i = to == GEN_INF ? (int) ev->n - 1 : extvec_top (ev, to); i >= 0;
+       i--) {
     struct ext x = ev->v[i], nx = x;
     uint64_t def = x.alloc | x.zero, cleared, seq;
     size_t a;
@@ -586,6 +619,7 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
       if (seq == 0)
         return -1;
     }
+    count_freed (v, cleared);
     if (x.phys != PHYS_NONE && nx.phys == PHYS_NONE)
       alloc_put_after (&v->alloc, x.phys, seq);
     else if (cleared)
@@ -598,28 +632,16 @@ reclaim_cluster (struct volume *v, uint64_t vci, uint32_t from)
   return 0;
 }
 
-/* Reclaim what the deletions since the last reclaim left unread: the
- * clusters of the tables holding versions newer than the oldest
- * snapshot deleted (a snapshot's deletion can only free what a newer
- * version shadows), or the whole map after an open or a reclaim that
- * stopped early.  admin_mu held.  Without journal space it stops early
- * and succeeds: what it leaves is space, not data, and the next
- * reclaim goes over the whole map. */
-int
-volume_reclaim (struct volume *v)
+/* Reclaim by the tables: the clusters of the tables holding versions
+ * of generation FROM or newer (0: the whole map).  0, 1 when the
+ * journal ran out of space, -1 for ENOMEM. */
+static int
+reclaim_tables (struct volume *v, uint32_t from)
 {
   uint64_t vci = 0;
-  uint32_t from;
   struct gensegs sg = { 0, NULL };
   size_t sg_for = 0;
   int r = 0;
-
-  sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  from = v->reclaim_from;
-  v->reclaim_from = GEN_INF;
-  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
-  if (from == GEN_INF)
-    return 0;
 
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
@@ -628,17 +650,207 @@ volume_reclaim (struct volume *v)
     if (r == 0) {
       sv_wrlock (stripe_of (v, vci), LOCK_STRIPE);
       r = v->nreverts > 0 ? reclaim_cluster_tree (v, vci, &sg)
-        : reclaim_cluster (v, vci, from);
+        : reclaim_cluster (v, vci, from, GEN_INF);
       sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
     }
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     vci++;
   }
   gensegs_free (&sg);
+  return r;
+}
+
+/* Does the dead index keep the entry (GEN, VCI) after a reclaim?  Not
+ * when the version is gone, nor when it shadows no older version any
+ * more (nothing under it left to free), unless it is the live
+ * generation's (writes in place add to it without a note: volume.c's
+ * dead_note).  Takes snap_lock and the stripe's read lock. */
+static int
+dead_keep (struct volume *v, uint64_t vci, uint32_t gen)
+{
+  union extvec_buf evbuf;
+  const struct extvec *ev;
+  uint64_t def;
+  int i, keep = 0;
+
+  sv_rdlock (&v->snap_lock, LOCK_SNAP);
+  sv_rdlock (stripe_of (v, vci), LOCK_STRIPE);
+  ev = extmap_get (&v->map, vci, &evbuf);
+  i = ev ? extvec_top (ev, gen) : -1;
+  if (i >= 0 && ev->v[i].gen == gen) {
+    keep = gen >= v->live_gen;
+    def = ev->v[i].alloc | ev->v[i].zero;
+    while (!keep && i-- > 0)
+      keep = (def & (ev->v[i].alloc | ev->v[i].zero)) != 0;
+  }
+  sv_rwunlock (stripe_of (v, vci), LOCK_STRIPE);
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  return keep;
+}
+
+/* The index cannot say where the deletion of generation G frees (it
+ * is off, or the volume was reverted): the tables from G + 1 (once
+ * reverted, the whole map: which tables hold what the snapshot's
+ * branch alone read was not noted). */
+static void
+dead_fallback (struct volume *v, uint32_t g)
+{
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  if (v->nreverts > 0)
+    v->reclaim_from = 0;
+  else if (g + 1 < v->reclaim_from)
+    v->reclaim_from = g + 1;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+}
+
+static void
+job_free (struct volume *v)
+{
+  free (v->dead_job.e);
+  memset (&v->dead_job, 0, sizeof v->dead_job);
+}
+
+/* Start the reclaim of the oldest queued deletion, the snapshot of
+ * generation G: with P and N the snapshots around G now (0 and
+ * GEN_INF for none), only what a version of (G, N] shadows can have
+ * lost its last reader, so the job is the index's entries of (P, N]:
+ * those of (G, N] to reclaim, all of them to prune after.  Sets *NONE
+ * when nothing is queued.  0, or -1 for ENOMEM.  admin_mu held, no
+ * job running. */
+static int
+job_next (struct volume *v, int *none)
+{
+  struct dead_job *j = &v->dead_job;
+  uint32_t g, p, n;
+  size_t lb;
+  int r = 0;
+
+  sv_wrlock (&v->snap_lock, LOCK_SNAP);
+  *none = v->ndead_todo == 0;
+  if (*none) {
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    return 0;
+  }
+  g = v->dead_todo[0];
+  memmove (&v->dead_todo[0], &v->dead_todo[1],
+           (v->ndead_todo - 1) * sizeof v->dead_todo[0]);
+  __atomic_store_n (&v->ndead_todo, v->ndead_todo - 1, __ATOMIC_RELAXED);
+  lb = volume_snap_lower_bound (v, g);
+  p = lb > 0 ? v->snaps[lb - 1].gen : 0;
+  n = lb < v->nsnaps ? v->snaps[lb].gen : GEN_INF;
+  if (v->nreverts > 0)
+    r = 2;
+  sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+  if (r == 0)
+    r = deadidx_copy (&v->dead, p, n, &j->e, &j->ne);
+  if (r == -1)
+    return -1;
   if (r != 0) {
+    dead_fallback (v, g);
+    return 0;
+  }
+  j->g = g;
+  j->n = n;
+  j->k = j->done = j->todo = 0;
+  j->active = 1;
+  for (lb = 0; lb < j->ne; lb++)
+    j->todo += j->e[lb].gen > g;
+  __atomic_add_fetch (&v->rc_total, j->todo, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* Go on with the running job: reclaim at most *BUDGET clusters
+ * (lowered by what was done), and once every cluster is done prune
+ * the job's entries and end it.  0, 1 when the journal ran out of
+ * space, -1 for ENOMEM (the job is ended then).  admin_mu held. */
+static int
+job_step (struct volume *v, size_t *budget)
+{
+  struct dead_job *j = &v->dead_job;
+  int r = 0;
+  size_t k;
+
+  while (j->k < j->ne && *budget > 0 && r == 0) {
+    const struct deadent *e = &j->e[j->k];
+
+    if (e->gen > j->g) {
+      sv_rdlock (&v->snap_lock, LOCK_SNAP);
+      if (v->nreverts > 0)
+        r = 2;
+      else {
+        sv_wrlock (stripe_of (v, e->vci), LOCK_STRIPE);
+        r = reclaim_cluster (v, e->vci, j->g + 1, j->n);
+        sv_rwunlock (stripe_of (v, e->vci), LOCK_STRIPE);
+      }
+      sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+      (*budget)--;
+      if (r == 0) {
+        j->done++;
+        __atomic_add_fetch (&v->rc_done, 1, __ATOMIC_RELAXED);
+      }
+    }
+    if (r == 0)
+      j->k++;
+  }
+  if (r == 2) {
+    dead_fallback (v, j->g);    /* reverted meanwhile */
+    r = 0;
+  }
+  else if (r == 0 && j->k == j->ne) {
+    for (k = 0; k < j->ne; k++)
+      j->e[k].drop = !dead_keep (v, j->e[k].vci, j->e[k].gen);
+    deadidx_prune (&v->dead, j->e, j->ne);
+  }
+  else if (r == 0)
+    return 0;                   /* budget spent, the job goes on */
+  job_free (v);
+  return r;
+}
+
+/* Reclaim what the deletions queued for the dead index left unread,
+ * at most BUDGET clusters (SIZE_MAX: all of it); then, when a deletion
+ * of a reverted volume, an open or a reclaim that stopped early asked
+ * for it, the clusters of the tables holding versions newer than the
+ * oldest snapshot deleted, or the whole map (unbounded).  *MORE (may
+ * be NULL) says whether work is left.  admin_mu held.  Without journal
+ * space it stops early and succeeds: what it leaves is space, not
+ * data, and the next reclaim goes over the whole map. */
+static int
+reclaim_some (struct volume *v, size_t budget, int *more)
+{
+  uint32_t from;
+  int r = 0, none = 0;
+
+  while (r == 0 && budget > 0) {
+    if (!v->dead_job.active) {
+      r = job_next (v, &none);
+      if (r != 0 || none)
+        break;
+      continue;
+    }
+    r = job_step (v, &budget);
+  }
+  if (more)
+    *more = r == 0 && !none;
+  if (r == 0) {
+    sv_wrlock (&v->snap_lock, LOCK_SNAP);
+    from = v->reclaim_from;
+    v->reclaim_from = GEN_INF;
+    sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (from != GEN_INF)
+      r = reclaim_tables (v, from);
+  }
+  if (r != 0) {
+    if (v->dead_job.active)
+      job_free (v);
     sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
+    free (v->dead_todo);
+    v->dead_todo = NULL;
+    v->ndead_todo = v->capdead_todo = 0;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
+    if (more)
+      *more = 0;
   }
   if (r == 1)
     return 0;
@@ -651,8 +863,181 @@ volume_reclaim (struct volume *v)
   return 0;
 }
 
-/* The copy-on-write threshold from the list and the pending
- * deletions.  snap_lock held for writing. */
+int
+volume_reclaim (struct volume *v)
+{
+  return reclaim_some (v, SIZE_MAX, NULL);
+}
+
+/* The background reclaim: steps of reclaim_step clusters, admin_mu
+ * taken for each and released between them (a checkpoint, another
+ * deletion or a revert goes in between), each step's records made
+ * durable by a flush before the next, so that its clusters become
+ * allocatable as it goes. */
+static void *
+reclaim_thread (void *arg)
+{
+  struct volume *v = arg;
+  size_t step = v->pool->reclaim_step;
+  int more = 1;
+
+  while (more) {
+    sv_lock (&v->admin_mu, LOCK_ADMIN);
+    pthread_mutex_lock (&v->rc_mu);
+    if (v->rc_stop)
+      more = 0;
+    pthread_mutex_unlock (&v->rc_mu);
+    if (more && reclaim_some (v, step, &more) == -1)
+      more = 0;
+    if (!more)
+      __atomic_store_n (&v->rc_running, 0, __ATOMIC_RELEASE);
+    sv_unlock (&v->admin_mu, LOCK_ADMIN);
+    /* A failed flush is retried by the next one; what is at stake is
+     * when space comes back, never data. */
+    volume_flush (v);
+  }
+  pthread_mutex_lock (&v->rc_mu);
+  v->rc_threads--;
+  pthread_cond_broadcast (&v->rc_cv);
+  pthread_mutex_unlock (&v->rc_mu);
+  return NULL;
+}
+
+/* Start the background reclaim unless it runs.  admin_mu held. */
+static void
+reclaim_background (struct volume *v)
+{
+  pthread_attr_t attr;
+  pthread_t t;
+
+  if (__atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE))
+    return;
+  pthread_mutex_lock (&v->rc_mu);
+  if (v->rc_stop) {
+    pthread_mutex_unlock (&v->rc_mu);
+    return;
+  }
+  __atomic_store_n (&v->rc_done, v->dead_job.done, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_total, v->dead_job.todo, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_freed_base,
+                    __atomic_load_n (&v->reclaim_freed, __ATOMIC_RELAXED),
+                    __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_running, 1, __ATOMIC_RELEASE);
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create (&t, &attr, reclaim_thread, v) == 0)
+    v->rc_threads++;
+  else
+    /* No thread: the work stays queued for the next deletion's
+     * reclaim, or the open's. */
+    __atomic_store_n (&v->rc_running, 0, __ATOMIC_RELEASE);
+  pthread_attr_destroy (&attr);
+  pthread_mutex_unlock (&v->rc_mu);
+}
+
+int
+volume_reclaim_deletions (struct volume *v, int *more)
+{
+  int r;
+
+  *more = 0;
+  sv_lock (&v->admin_mu, LOCK_ADMIN);
+  /* With a background reclaim running, the deletions queued behind
+   * it: its thread sets rc_running to 0 under admin_mu only once it
+   * found the queue empty, and ours was queued before. */
+  if (__atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE))
+    r = 0;
+  else
+    r = reclaim_some (v, v->pool->reclaim_inline, more);
+  sv_unlock (&v->admin_mu, LOCK_ADMIN);
+  return r;
+}
+
+void
+volume_reclaim_background (struct volume *v)
+{
+  sv_lock (&v->admin_mu, LOCK_ADMIN);
+  reclaim_background (v);
+  sv_unlock (&v->admin_mu, LOCK_ADMIN);
+}
+
+void
+volume_reclaim_stop (struct volume *v)
+{
+  pthread_mutex_lock (&v->rc_mu);
+  v->rc_stop = 1;
+  while (v->rc_threads > 0)
+    pthread_cond_wait (&v->rc_cv, &v->rc_mu);
+  pthread_mutex_unlock (&v->rc_mu);
+}
+
+void
+volume_dead_build (struct volume *v)
+{
+  struct deadpair *pairs = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t vci = 0;
+
+  if (v->nreverts > 0) {
+    deadidx_disable (&v->dead);
+    return;
+  }
+  while (extmap_next (&v->map, &vci)) {
+    union extvec_buf evbuf;
+    const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+    uint64_t older;
+    uint32_t k;
+
+    if (ev == NULL) {
+      vci++;
+      continue;
+    }
+    older = ev->v[0].alloc | ev->v[0].zero;
+    for (k = 1; k < ev->n; k++) {
+      uint64_t def = ev->v[k].alloc | ev->v[k].zero;
+      /* dead_keep's rule. */
+      if ((def & older) != 0 || ev->v[k].gen >= v->live_gen) {
+        if (n == cap) {
+          struct deadpair *np = vector_grow (pairs, n, &cap, 1,
+                                             sizeof *np);
+          if (np == NULL) {
+            free (pairs);
+            deadidx_disable (&v->dead);
+            return;
+          }
+          pairs = np;
+        }
+        pairs[n].vci = vci;
+        pairs[n].gen = ev->v[k].gen;
+        n++;
+      }
+      older |= def;
+    }
+    vci++;
+  }
+  deadidx_load (&v->dead, pairs, n);   /* off when it fails */
+  free (pairs);
+}
+
+/* Queue the reclaim of the deletion of generation G for the dead
+ * index.  snap_lock held for writing.  0, or -1 (no memory: the caller
+ * reclaims by the tables instead). */
+static int
+dead_todo_add (struct volume *v, uint32_t g)
+{
+  if (v->ndead_todo == v->capdead_todo) {
+    uint32_t *nt = vector_grow (v->dead_todo, v->ndead_todo,
+                                &v->capdead_todo, 1, sizeof *nt);
+    if (nt == NULL)
+      return -1;
+    v->dead_todo = nt;
+  }
+  v->dead_todo[v->ndead_todo] = g;
+  /* Read without the lock by volume_space's progress. */
+  __atomic_store_n (&v->ndead_todo, v->ndead_todo + 1, __ATOMIC_RELAXED);
+  return 0;
+}
+
 int
 volume_snap_remove (struct volume *v, const struct uuid *id)
 {
@@ -686,10 +1071,11 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
    * writes must keep treating its clusters as shared: the threshold
    * stays where it is until volume_snap_settle. */
   /* What the deletion leaves unread, a version newer than the
-   * snapshot shadows; once reverted, also what only the snapshot's
-   * branch reads: versions newer than the last generation it shares
-   * with the live volume. */
-  {
+   * snapshot shadows: the dead index says where (volume_reclaim), or,
+   * once reverted, the tables holding versions newer than the last
+   * generation the snapshot shares with the live volume (what only
+   * the snapshot's branch reads too). */
+  if (v->nreverts > 0 || dead_todo_add (v, v->snaps[i].gen) == -1) {
     uint32_t g = v->snaps[i].gen;
     if (v->nreverts > 0) {
       struct genpath *sp;
@@ -718,15 +1104,15 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
 int
 volume_snap_delete (struct volume *v, const struct uuid *id)
 {
-  int r;
+  int r, more;
 
   if (volume_snap_remove (v, id) == -1)
     return -1;
-  sv_lock (&v->admin_mu, LOCK_ADMIN);
-  r = volume_reclaim (v);
-  sv_unlock (&v->admin_mu, LOCK_ADMIN);
-  if (r == 0)
-    r = volume_flush (v);
+  r = volume_reclaim_deletions (v, &more);
+  if (volume_flush (v) == -1)
+    r = -1;
+  if (more)
+    volume_reclaim_background (v);
   return r;
 }
 
@@ -953,6 +1339,19 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
     r = space_scan (v, vi, si, nsi, diff);
   } while (r == 1 && ++tries < 100);
   free (diff);
+  vi->reclaim_visited = __atomic_load_n (&v->reclaim_visited,
+                                         __ATOMIC_RELAXED);
+  vi->reclaim_freed_bytes = __atomic_load_n (&v->reclaim_freed,
+                                             __ATOMIC_RELAXED);
+  vi->dead_entries = deadidx_entries (&v->dead, &vi->dead_index);
+  vi->reclaim_running = __atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE);
+  if (vi->reclaim_running) {
+    vi->reclaim_done = __atomic_load_n (&v->rc_done, __ATOMIC_RELAXED);
+    vi->reclaim_total = __atomic_load_n (&v->rc_total, __ATOMIC_RELAXED);
+    vi->reclaim_queued = __atomic_load_n (&v->ndead_todo, __ATOMIC_RELAXED);
+    vi->reclaim_run_freed = vi->reclaim_freed_bytes -
+      __atomic_load_n (&v->rc_freed_base, __ATOMIC_RELAXED);
+  }
   if (r == -1) {
     free (si);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);

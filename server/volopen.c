@@ -615,6 +615,11 @@ volume_free (struct volume *v)
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
   free (v->pend_del);
+  free (v->dead_todo);
+  free (v->dead_job.e);
+  deadidx_free (&v->dead);
+  pthread_mutex_destroy (&v->rc_mu);
+  pthread_cond_destroy (&v->rc_cv);
   for (i = 0; i < (int) v->nsnaps; i++)
     hold_free_all (&v->snaps[i]);
   free (v->snaps);
@@ -708,6 +713,7 @@ open_volume (struct sv_pool *pool, const char *dir, const char *name,
   /* 8. */
   if (volume_reclaim (v) == -1 || volume_flush (v) == -1)
     goto err;
+  volume_dead_build (v);
   return v;
 
  err:;
@@ -736,6 +742,7 @@ volume_close (struct volume *v, int checkpoint)
 {
   int r = 0, e;
 
+  volume_reclaim_stop (v);
   if (!__atomic_load_n (&v->failed, __ATOMIC_SEQ_CST)) {
     r = volume_flush (v);
     if (r == 0 && checkpoint) {
@@ -781,6 +788,9 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   pthread_mutex_init (&v->gate.mu, NULL);
   pthread_cond_init (&v->gate.cv, NULL);
   pthread_mutex_init (&v->punch_mu, NULL);
+  deadidx_init (&v->dead);
+  pthread_mutex_init (&v->rc_mu, NULL);
+  pthread_cond_init (&v->rc_cv, NULL);
   alloc_init (&v->alloc);
   v->live_gen = 1;
   if ((v->dir = strdup (dir)) == NULL) {

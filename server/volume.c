@@ -757,6 +757,33 @@ map_version (struct volume *v, uint64_t vci, const struct cluster_write *w)
   return 0;
 }
 
+/* Keep the dead index (deadidx.h) as version X of cluster VCI gains
+ * the subclusters ADDED; EV is the cluster before the change, IS_NEW
+ * says X is a new version.  A new version over older ones is noted
+ * whatever it defines, since writes in place at the live generation
+ * add to it later without a note; a version of an older generation
+ * written in place (the newest snapshot's deletion lowered the
+ * copy-on-write threshold under it) is noted when what it gains
+ * shadows an older version.  Stripe write lock held, gate entered
+ * (the reverts and the live generation do not move). */
+static void
+dead_note (struct volume *v, uint64_t vci, const struct extvec *ev,
+           const struct ext *x, uint64_t added, int is_new)
+{
+  uint64_t older = 0;
+  uint32_t k;
+
+  if (ev == NULL || added == 0 || v->nreverts > 0)
+    return;
+  if (!is_new && x->gen == v->live_gen)
+    return;
+  for (k = 0; k < ev->n && ev->v[k].gen < x->gen; k++)
+    older |= ev->v[k].alloc | ev->v[k].zero;
+  if (is_new ? k == 0 : (older & added) == 0)
+    return;
+  deadidx_add (&v->dead, x->gen, vci, x->gen == v->live_gen);
+}
+
 /* Write LEN bytes at OFF of cluster VCI of the live volume, taking a
  * new physical cluster from RUN if it needs one (RUN may be NULL).
  * Stripe write lock held, gate entered. */
@@ -801,6 +828,9 @@ write_cluster_locked (struct volume *v, uint64_t vci, const char *data,
   }
   if (!w.changed)
     return 0;
+  dead_note (v, vci, ev, &w.x, (w.x.alloc | w.x.zero) &
+             ~(w.in_place ? ev->v[top].alloc | ev->v[top].zero : 0),
+             !w.in_place);
   return map_version (v, vci, &w);
 }
 
@@ -975,6 +1005,23 @@ flatten_write (struct volume *v, const char *buf, uint64_t data,
   return 0;
 }
 
+/* The dead index after a flatten gives the version of generation 0
+ * of VCI the subclusters ADDED: the newer versions defining them now
+ * shadow it.  Stripe write lock held, gate entered. */
+static void
+flatten_note (struct volume *v, uint64_t vci, uint64_t added)
+{
+  union extvec_buf evbuf;
+  const struct extvec *ev = extmap_get (&v->map, vci, &evbuf);
+  uint32_t k;
+
+  if (ev == NULL || v->nreverts > 0)
+    return;
+  for (k = 0; k < ev->n; k++)
+    if (ev->v[k].gen > 0 && ((ev->v[k].alloc | ev->v[k].zero) & added))
+      deadidx_add (&v->dead, ev->v[k].gen, vci, 0);
+}
+
 /* The body of volume_flatten_cluster: stripe write lock held, gate
  * entered.  BUF: room for a cluster. */
 static int
@@ -1032,6 +1079,7 @@ flatten_locked (struct volume *v, uint64_t vci, uint32_t bound, char *buf)
   }
   x.alloc |= data;
   x.zero |= zero;
+  flatten_note (v, vci, data | zero);
   if (extmap_put (&v->map, vci, &x) == -1) {
     if (new_phys)
       alloc_put_now (&v->alloc, x.phys);
@@ -1107,6 +1155,8 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
       oldphys = x.phys;
       x.phys = PHYS_NONE;
     }
+    dead_note (v, vci, ev, &x, (x.alloc | x.zero) &
+               ~(ev->v[top].alloc | ev->v[top].zero), 0);
     if ((x.alloc | x.zero) == 0) {
       journal_unreserve (&v->journal, VOL_PUT_BYTES - VOL_DROP_BYTES);
       seq = volume_log_drop (v, vci, x.gen);
@@ -1138,6 +1188,7 @@ zero_cluster_locked (struct volume *v, uint64_t vci, uint64_t mask)
   x.phys = PHYS_NONE;
   x.alloc = 0;
   x.zero = mask;
+  dead_note (v, vci, ev, &x, mask, 1);
   if (extmap_put (&v->map, vci, &x) == -1) {
     journal_unreserve (&v->journal, VOL_PUT_BYTES);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);

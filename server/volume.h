@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "alloc.h"
+#include "deadidx.h"
 #include "extmap.h"
 #include "genpath.h"
 #include "journal.h"
@@ -139,6 +140,37 @@ struct volume {
    * by deletions under snap_lock; taken by volume_reclaim. */
   uint32_t reclaim_from;
   size_t npend_del, cappend_del;
+  /* The generations of the deleted snapshots whose reclaim goes by the
+   * dead index (deadidx.h): queued by deletions under snap_lock, taken
+   * by volume_reclaim. */
+  uint32_t *dead_todo;
+  size_t ndead_todo, capdead_todo;
+  /* The dead index: which clusters to visit when a snapshot goes. */
+  struct deadidx dead;
+  /* The deletion whose clusters are being reclaimed (snap.c's
+   * job_next), under admin_mu: the index's entries of (P, N], K of
+   * them done; TODO of them to reclaim (those of (G, N]), DONE of
+   * those reclaimed. */
+  struct dead_job {
+    uint32_t g, n;
+    struct deadent *e;
+    size_t ne, k, todo, done;
+    int active;
+  } dead_job;
+  /* The background reclaim (snap.c): RC_MU (a leaf) guards RC_STOP and
+   * RC_THREADS, signalled on RC_CV as a thread ends; RC_RUNNING is
+   * changed under admin_mu and read atomically, with the progress of
+   * the deletions it reclaims (clusters done of those started, and the
+   * reclaim's freed bytes when it started), atomic. */
+  pthread_mutex_t rc_mu;
+  pthread_cond_t rc_cv;
+  int rc_stop;
+  unsigned rc_threads;
+  int rc_running;
+  uint64_t rc_done, rc_total, rc_freed_base;
+  /* Reclaim's counters, for `volume list` (atomic): clusters the
+   * reclaims since the open examined, bytes of data they freed. */
+  uint64_t reclaim_visited, reclaim_freed;
 
   /* Serialises the long operations: snapshot deletion (reclaim) and
    * checkpoints.  A pin never takes it, so a hold never waits on it. */
@@ -314,6 +346,25 @@ extern int volume_snapshots (struct volume *v,
  * caller then reclaims with volume_snap_delete's second half. */
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
+/* The reclaim after deletions (volume_snap_remove): at most the
+ * pool's reclaim_inline clusters now; *MORE says whether work is left,
+ * which the caller hands, once it flushed (so that its flush never
+ * waits on the background's cycles), to volume_reclaim_background: a
+ * thread of the volume, in steps of reclaim_step clusters, admin_mu
+ * released between them (docs/design.md, "Deleting a snapshot").
+ * Both take admin_mu.  0, or -1 (ENOMEM: the volume is stopped). */
+extern int volume_reclaim_deletions (struct volume *v, int *more)
+  __attribute__((nonnull));
+extern void volume_reclaim_background (struct volume *v)
+  __attribute__((nonnull));
+/* Stop the background reclaim and wait for its thread (volume_close):
+ * what it had left, the open's reclaim takes.  Takes nothing else. */
+extern void volume_reclaim_stop (struct volume *v) __attribute__((nonnull));
+/* Build the dead index (deadidx.h) from the map: at open, after the
+ * reclaim, before the volume is shared.  Without memory the index is
+ * left off (deletions then go over the tables, as without it);
+ * cannot fail otherwise. */
+extern void volume_dead_build (struct volume *v) __attribute__((nonnull));
 
 /* Revert (snap.c; docs/design.md, "Revert").  volume_revert_prepare:
  * with the gate held, check that the snapshot with id ID is there and

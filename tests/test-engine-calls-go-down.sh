@@ -21,7 +21,7 @@ declare -A layer=(
     [errmsg]=0 [crc32c]=0 [sio]=0 [lockorder]=0
     [ondisk]=1
     [journal]=2 [extmap]=2 [alloc]=2
-    [snapidx]=3 [punch]=3 [genpath]=3 [retain]=3 [space]=3 [policyfile]=3
+    [snapidx]=3 [deadidx]=3 [punch]=3 [genpath]=3 [retain]=3 [space]=3 [policyfile]=3
     [volume]=4 [snaphold]=4
     [snap]=5
     [ckpt]=6

@@ -45,6 +45,7 @@
 
 #include "fsfreeze.h"
 #include "log.h"
+#include "reason.h"
 #include "timespec.h"
 
 struct job {
@@ -143,20 +144,8 @@ fsfreeze_free (struct fsfreeze *f)
 }
 
 /* Set the reason: "fsfreeze: ..." */
-static int __attribute__((format (printf, 3, 4)))
-fail (char *message, size_t len, const char *fmt, ...)
-{
-  va_list ap;
-  int n;
-
-  n = snprintf (message, len, "fsfreeze: ");
-  if (n < 0 || (size_t) n >= len)
-    return -1;
-  va_start (ap, fmt);
-  vsnprintf (message + n, len - n, fmt, ap);
-  va_end (ap);
-  return -1;
-}
+#define fail(message, len, ...) \
+  reason_set ((message), (len), "fsfreeze: ", __VA_ARGS__)
 
 /* Append FMT to MESSAGE. */
 static void __attribute__((format (printf, 3, 4)))

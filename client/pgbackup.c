@@ -38,6 +38,7 @@
 
 #include "log.h"
 #include "pgbackup.h"
+#include "reason.h"
 #include "timespec.h"
 
 /* pg_backup_start and pg_backup_stop are PostgreSQL 15's names. */
@@ -51,20 +52,8 @@ struct pgbackup {
 };
 
 /* Set the reason: "postgres: ..." */
-static int __attribute__((format (printf, 3, 4)))
-fail (char *message, size_t len, const char *fmt, ...)
-{
-  va_list ap;
-  int n;
-
-  n = snprintf (message, len, "postgres: ");
-  if (n < 0 || (size_t) n >= len)
-    return -1;
-  va_start (ap, fmt);
-  vsnprintf (message + n, len - n, fmt, ap);
-  va_end (ap);
-  return -1;
-}
+#define fail(message, len, ...) \
+  reason_set ((message), (len), "postgres: ", __VA_ARGS__)
 
 /* SRC, a message of libpq or the server (lines ending in '\n', the
  * later ones indented with a tab), as one line in DST (LEN bytes):

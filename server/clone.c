@@ -33,6 +33,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -148,20 +149,16 @@ attach_origin (struct volume *v, struct volume *o, struct snap *snap)
 int
 pool_volume_clone (struct sv_pool *pool, const char *origin, const char *name)
 {
-  char oname[SV_NAME_MAX + 1], voldir[4096], tmpdir[4096];
-  char us[UUID_STRLEN + 1];
+  char oname[SV_NAME_MAX + 1], voldir[PATH_MAX], tmpdir[PATH_MAX];
   struct clone_origin co;
   struct snap snap;
   struct volume *o, *v;
-  struct uuid id, u;
+  struct uuid id;
 
   if (sv_check_name (name) == -1 || parse_origin (origin, oname, &id) == -1)
     return -1;
-  if (uuid_generate (&u) == -1)
-    return sv_error (errno, "getrandom: %m");
-  uuid_format (&u, us);
-  snprintf (voldir, sizeof voldir, "%s/%s", pool->voldir, name);
-  snprintf (tmpdir, sizeof tmpdir, "%s/.tmp-%s-%s", pool->voldir, name, us);
+  if (pool_new_volume_dirs (pool, name, voldir, tmpdir) == -1)
+    return -1;
 
   SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   if (pool_find_volume (pool, name))

@@ -109,6 +109,11 @@ extern struct volume *pool_find_volume (struct sv_pool *pool,
                                         const char *name);
 extern void pool_insert_volume (struct sv_pool *pool, struct volume *v);
 extern void pool_remove_tree (struct sv_pool *pool, const char *dir);
+/* Where a new volume NAME goes (VOLDIR) and the temporary directory it
+ * is made in first (TMPDIR, .tmp-NAME-UUID with a new UUID), each
+ * PATH_MAX bytes.  -1 with the error set when no UUID can be made. */
+extern int pool_new_volume_dirs (struct sv_pool *pool, const char *name,
+                                 char *voldir, char *tmpdir);
 
 /* Every snapshot of the pool as pool_snapshot_list describes them,
  * holds and open counts included, but without the byte counts: no

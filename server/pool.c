@@ -31,6 +31,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -147,6 +148,21 @@ pool_header (struct sv_pool *pool, int create)
    * chose another for the volumes it creates now. */
   if (!pool->cluster_size_given)
     pool->default_cluster_size = cs;
+  return 0;
+}
+
+int
+pool_new_volume_dirs (struct sv_pool *pool, const char *name,
+                      char *voldir, char *tmpdir)
+{
+  char us[UUID_STRLEN + 1];
+  struct uuid u;
+
+  if (uuid_generate (&u) == -1)
+    return sv_error (errno, "getrandom: %m");
+  uuid_format (&u, us);
+  snprintf (voldir, PATH_MAX, "%s/%s", pool->voldir, name);
+  snprintf (tmpdir, PATH_MAX, "%s/.tmp-%s-%s", pool->voldir, name, us);
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,10 +36,8 @@ int
 pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
                     uint32_t cluster_size)
 {
-  char voldir[4096], tmpdir[4096];
+  char voldir[PATH_MAX], tmpdir[PATH_MAX];
   struct volume *v;
-  struct uuid u;
-  char us[UUID_STRLEN + 1];
 
   if (sv_check_name (name) == -1)
     return -1;
@@ -56,11 +55,8 @@ pool_volume_create (struct sv_pool *pool, const char *name, uint64_t size,
     return sv_error (EINVAL, "volume %s: size %" PRIu64 " is too large for"
                      " cluster size %" PRIu32 " (at most 2^32 clusters)",
                      name, size, cluster_size);
-  if (uuid_generate (&u) == -1)
-    return sv_error (errno, "getrandom: %m");
-  uuid_format (&u, us);
-  snprintf (voldir, sizeof voldir, "%s/%s", pool->voldir, name);
-  snprintf (tmpdir, sizeof tmpdir, "%s/.tmp-%s-%s", pool->voldir, name, us);
+  if (pool_new_volume_dirs (pool, name, voldir, tmpdir) == -1)
+    return -1;
 
   SV_LOCK_FOR_CURRENT_SCOPE (&pool->mu, LOCK_POOL);
   if (pool_find_volume (pool, name))

@@ -702,9 +702,8 @@ do_post_snapshot (struct snapvol_writer *w, json_t *params,
     return;
   }
   snaps = calloc (json_array_size (list) + 1, sizeof *snaps);
-  /* The JSON text is made only for a callback that may read it: with
-   * a set of 1,024 snapshots it is 200 KiB that every writer of the
-   * set would encode again. */
+  /* The JSON text is made only for a callback that may read it: for
+   * a writer of 1,024 volumes it is 200 KiB to encode again. */
   text = callback_of (w, SNAPVOL_WRITER_POST_SNAPSHOT)
     ? json_dumps (list, JSON_COMPACT) : strdup ("[]");
   if (snaps == NULL || text == NULL) {

@@ -111,15 +111,17 @@ struct snapvol_writer_event {
                                  * "post_snapshot", "abort",
                                  * "pre_restore", "post_restore" */
   const char *set_id;           /* the snapshot set's UUID */
-  /* PREPARE: the set's label and its volumes ("PROVIDER/VOLUME"). */
+  /* PREPARE: the set's label and this writer's volumes of the set
+   * ("PROVIDER/VOLUME"), in the set's order. */
   const char *label;
   const char *const *volumes;
   size_t nvolumes;
   /* FREEZE, PRE_RESTORE: the coordinator thaws us (sends
    * post_restore) within this, else we do.  PRE_RESTORE: set_id is the
-   * set the volumes are reverted to, volumes those of the set. */
+   * set the volumes are reverted to, volumes all those of the set. */
   unsigned window_ms;
-  /* POST_SNAPSHOT: the snapshots taken, parsed and as JSON text. */
+  /* POST_SNAPSHOT: the snapshots of this writer's volumes, parsed and
+   * as JSON text. */
   const struct snapvol_writer_snapshot *snapshots;
   size_t nsnapshots;
   const char *snapshots_json;

@@ -35,6 +35,15 @@
 /* What the glue keeps of a participant; its state is in the machine. */
 struct part {
   bool gone;                    /* its connection closed: see gone_cb */
+  /* Writers. */
+  size_t *mine;                 /* the indexes in the set's volumes of
+                                 * those it registered, ascending */
+  size_t nmine;
+  size_t same;                  /* the first writer with the same volumes
+                                 * of the set: its parameters are sent
+                                 * (writer_params); this one, or earlier */
+  char *encoded[2];             /* writer.prepare's and post_snapshot's
+                                 * parameters, encoded once */
   /* Providers. */
   json_t *volumes;              /* names of its volumes, in set order */
   char hold_id[UUID_STRLEN + 1];
@@ -55,9 +64,6 @@ struct snapset {
   unsigned freeze_window_ms, hold_timeout_ms;
   json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
   json_t *snapshots;            /* the set's snapshot entries */
-  char *shared[2];              /* writer.prepare's and post_snapshot's
-                                 * parameters, encoded once for every
-                                 * writer (shared_params) */
   part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
   bool record_oom;              /* the last record failed for want of
@@ -106,7 +112,9 @@ extern bool set_writer_involved (const struct writer *w, json_t *pv)
   __attribute__((nonnull));
 
 /* Add the writer (WRITER true) or provider NAME as a participant of S
- * and its machine.  -1 on ENOMEM; S is not rejected. */
+ * and its machine; a writer's volumes of the set are taken from the
+ * registry then, so S's volumes must be complete.  -1 on ENOMEM; S is
+ * not rejected. */
 extern int set_add_part (struct snapset *s, bool writer, const char *name)
   __attribute__((nonnull));
 

@@ -94,6 +94,9 @@ set_free (struct snapset *s)
   for (i = 0; i < s->parts.len; i++) {
     json_decref (s->parts.ptr[i].volumes);
     json_decref (s->parts.ptr[i].snapshots);
+    free (s->parts.ptr[i].mine);
+    free (s->parts.ptr[i].encoded[0]);
+    free (s->parts.ptr[i].encoded[1]);
   }
   part_vector_reset (&s->parts);
   setfsm_free (s->fsm);
@@ -103,8 +106,6 @@ set_free (struct snapset *s)
   json_decref (s->pv);
   json_decref (s->snapshots);
   json_decref (s->target_set);
-  free (s->shared[0]);
-  free (s->shared[1]);
   free (s);
 }
 
@@ -420,6 +421,24 @@ send_to_peer (struct snapset *s, const char *method,
                        done, sc);
 }
 
+/* The entries of LIST (the set's volumes, or its snapshots: one for
+ * each volume, in the same order, see gather_snapshots) at the indexes
+ * of writer I's volumes.  NULL on ENOMEM. */
+static json_t *
+writer_entries (struct snapset *s, size_t i, json_t *list)
+{
+  const struct part *pt = &s->parts.ptr[i];
+  json_t *out = json_array ();
+  size_t k;
+
+  for (k = 0; out != NULL && k < pt->nmine; k++)
+    if (json_array_append (out, json_array_get (list, pt->mine[k])) == -1) {
+      json_decref (out);
+      out = NULL;
+    }
+  return out;
+}
+
 /* The parameters of the protocol call OP to participant I. */
 static json_t *
 protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
@@ -428,16 +447,16 @@ protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
 
   switch (op) {
   case SETFSM_PREPARE:
-    return json_pack ("{s:s, s:O, s:s}", "set_id", s->id, "volumes", s->pv,
-                      "label", s->label);
+    return json_pack ("{s:s, s:o, s:s}", "set_id", s->id, "volumes",
+                      writer_entries (s, i, s->pv), "label", s->label);
   case SETFSM_FREEZE:
     return json_pack ("{s:s, s:I}", "set_id", s->id, "window_ms",
                       (json_int_t) s->freeze_window_ms);
   case SETFSM_THAW:
     return json_pack ("{s:s}", "set_id", s->id);
   case SETFSM_POSTSNAP:
-    return json_pack ("{s:s, s:O}", "set_id", s->id,
-                      "snapshots", s->snapshots);
+    return json_pack ("{s:s, s:o}", "set_id", s->id,
+                      "snapshots", writer_entries (s, i, s->snapshots));
   case SETFSM_ABORT:
     return json_pack ("{s:s, s:s}", "set_id", s->id,
                       "reason", setfsm_reason (s->fsm));
@@ -471,26 +490,25 @@ protocol_params (struct snapset *s, enum setfsm_op op, size_t i)
   return NULL;
 }
 
-/* The parameters of OP to every writer of S, encoded once, if OP is
- * writer.prepare or writer.post_snapshot; else NULL.  Those two carry
- * the set's volumes and snapshots (1,024 of each at most), the same for
- * every writer, and do not change once the phase that sends them has
- * begun: encoding them once per writer made a set of 1,024 volumes
- * and 100 writers spend most of its time in json_dumps. */
+/* The parameters of OP to writer I, encoded, if OP is writer.prepare
+ * or writer.post_snapshot; else NULL.  Those two carry the writer's own
+ * volumes and snapshots of the set, as VSS gives each writer its own
+ * components: sending every writer all of a set of 1,024 volumes made
+ * 100 writers parse 20 MB of JSON per set.  They do not change once the
+ * phase that sends them has begun, and writers with the same volumes
+ * (part.same) send the same text, encoded once. */
 static const char *
-shared_params (struct snapset *s, enum setfsm_op op)
+writer_params (struct snapset *s, enum setfsm_op op, size_t i)
 {
+  size_t first = s->parts.ptr[i].same;
   char **text;
   json_t *params;
 
-  if (op == SETFSM_PREPARE)
-    text = &s->shared[0];
-  else if (op == SETFSM_POSTSNAP)
-    text = &s->shared[1];
-  else
+  if (op != SETFSM_PREPARE && op != SETFSM_POSTSNAP)
     return NULL;
+  text = &s->parts.ptr[first].encoded[op == SETFSM_POSTSNAP];
   if (*text == NULL) {
-    params = protocol_params (s, op, 0);
+    params = protocol_params (s, op, first);
     *text = params ? json_dumps (params, JSON_COMPACT) : NULL;
     json_decref (params);
     if (*text == NULL)
@@ -505,14 +523,14 @@ send_protocol_call (struct snapset *s, const struct setfsm_action *a)
 {
   const char *name = setfsm_part_name (s->fsm, a->part);
   bool writer = setfsm_is_writer (s->fsm, a->part);
-  const char *shared = writer ? shared_params (s, a->op) : NULL;
+  const char *encoded = writer ? writer_params (s, a->op, a->part) : NULL;
 
   if (a->op == SETFSM_HOLD_RELEASE_SET)
     log_info ("provider %s: releasing any hold of snapshot set %s by its "
               "set id", name, s->id);
   send_to_peer (s, setfsm_op_method (a->op),
                 writer ? writer_events[a->op] : NULL, a->op, a->part, name,
-                shared ? NULL : protocol_params (s, a->op, a->part), shared,
+                encoded ? NULL : protocol_params (s, a->op, a->part), encoded,
                 a->timeout_ms, protocol_call_done);
 }
 
@@ -922,6 +940,35 @@ set_writer_involved (const struct writer *w, json_t *pv)
   return false;
 }
 
+/* Which of the set's volumes the writer W registered (PT->mine), and
+ * the first writer of S registered for the same ones (PT->same; the
+ * writers are the parts before PT).  -1 on ENOMEM. */
+static int
+writer_volumes (struct snapset *s, const struct writer *w, struct part *pt)
+{
+  size_t k, j, me = (size_t) (pt - s->parts.ptr);
+  json_t *v, *a;
+
+  pt->mine = malloc ((json_array_size (s->pv) + 1) * sizeof *pt->mine);
+  if (pt->mine == NULL)
+    return -1;
+  json_array_foreach (s->pv, k, v)
+    json_array_foreach (w ? w->volumes : NULL, j, a)
+      if (strcmp (json_string_value (a), json_string_value (v)) == 0) {
+        pt->mine[pt->nmine++] = k;
+        break;
+      }
+  pt->same = me;
+  for (j = 0; j < me; j++)
+    if (s->parts.ptr[j].same == j && s->parts.ptr[j].nmine == pt->nmine &&
+        memcmp (s->parts.ptr[j].mine, pt->mine,
+                pt->nmine * sizeof *pt->mine) == 0) {
+      pt->same = j;
+      break;
+    }
+  return 0;
+}
+
 /* Add a participant to S and its machine.  -1 on ENOMEM. */
 int
 set_add_part (struct snapset *s, bool writer, const char *name)
@@ -935,6 +982,10 @@ set_add_part (struct snapset *s, bool writer, const char *name)
   if (writer) {
     struct writer *w = registry_writer (s->sets->co->reg, name);
 
+    if (writer_volumes (s, w, pt) == -1) {
+      free (pt->mine);
+      return -1;
+    }
     setfsm_add_writer (s->fsm, name, w ? w->freeze_timeout_ms : 10000);
   }
   else

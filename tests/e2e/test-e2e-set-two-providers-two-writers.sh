@@ -10,7 +10,8 @@
 # application-consistent: the marker each freeze hook writes (and
 # flushes) over NBD is in the snapshots, the marker each thaw hook
 # writes is not, and the data written before the set is there byte for
-# byte.  The post_snapshot hooks get the snapshots of the set JSON; the
+# byte.  Each post_snapshot hook gets the snapshot of its volume as
+# JSON; the
 # snapshot exports are read-only; set list, set show and writer list
 # reflect the set (the writers back to stable after post_snapshot).
 
@@ -106,10 +107,11 @@ for w in writer-db:storage-a:db writer-logs:storage-b:logs; do
         "content of the snapshot of $vol (data before the set + freeze marker only)"
 done
 
-# The post_snapshot hooks got the set's snapshots.
-for w in writer-db writer-logs; do
-    assert_eq "$(jq -cS . "$tmp/$w.snapshots")" "$(jq -cS .snapshots "$tmp/set.json")" \
-        "SNAPVOL_SNAPSHOTS of $w"
+# The post_snapshot hooks got the snapshots of their own volumes.
+for w in writer-db:db writer-logs:logs; do
+    assert_eq "$(jq -cS . "$tmp/${w%:*}.snapshots")" \
+        "$(jq -cS --arg v "${w#*:}" '[.snapshots[] | select(.volume == $v)]' "$tmp/set.json")" \
+        "SNAPVOL_SNAPSHOTS of ${w%:*}"
 done
 
 # Snapshot exports are read-only: advertised so, and a write fails.

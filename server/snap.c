@@ -726,15 +726,15 @@ job_next (struct volume *v, int *none)
   int r = 0;
 
   sv_wrlock (&v->snap_lock, LOCK_SNAP);
-  *none = v->ndead_todo == 0;
+  *none = v->ndead_queue == 0;
   if (*none) {
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     return 0;
   }
-  g = v->dead_todo[0];
-  memmove (&v->dead_todo[0], &v->dead_todo[1],
-           (v->ndead_todo - 1) * sizeof v->dead_todo[0]);
-  __atomic_store_n (&v->ndead_todo, v->ndead_todo - 1, __ATOMIC_RELAXED);
+  g = v->dead_queue[0];
+  memmove (&v->dead_queue[0], &v->dead_queue[1],
+           (v->ndead_queue - 1) * sizeof v->dead_queue[0]);
+  __atomic_store_n (&v->ndead_queue, v->ndead_queue - 1, __ATOMIC_RELAXED);
   lb = volume_snap_lower_bound (v, g);
   p = lb > 0 ? v->snaps[lb - 1].gen : 0;
   n = lb < v->nsnaps ? v->snaps[lb].gen : GEN_INF;
@@ -751,11 +751,11 @@ job_next (struct volume *v, int *none)
   }
   j->g = g;
   j->n = n;
-  j->k = j->done = j->todo = 0;
+  j->k = j->done = j->total = 0;
   j->active = 1;
   for (lb = 0; lb < j->ne; lb++)
-    j->todo += j->e[lb].gen > g;
-  __atomic_add_fetch (&v->rc_total, j->todo, __ATOMIC_RELAXED);
+    j->total += j->e[lb].gen > g;
+  __atomic_add_fetch (&v->rc_total, j->total, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -845,9 +845,9 @@ reclaim_some (struct volume *v, size_t budget, int *more)
       job_free (v);
     sv_wrlock (&v->snap_lock, LOCK_SNAP);
     v->reclaim_from = 0;
-    free (v->dead_todo);
-    v->dead_todo = NULL;
-    v->ndead_todo = v->capdead_todo = 0;
+    free (v->dead_queue);
+    v->dead_queue = NULL;
+    v->ndead_queue = v->capdead_queue = 0;
     sv_rwunlock (&v->snap_lock, LOCK_SNAP);
     if (more)
       *more = 0;
@@ -918,7 +918,7 @@ reclaim_background (struct volume *v)
     return;
   }
   __atomic_store_n (&v->rc_done, v->dead_job.done, __ATOMIC_RELAXED);
-  __atomic_store_n (&v->rc_total, v->dead_job.todo, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->rc_total, v->dead_job.total, __ATOMIC_RELAXED);
   __atomic_store_n (&v->rc_freed_base,
                     __atomic_load_n (&v->reclaim_freed, __ATOMIC_RELAXED),
                     __ATOMIC_RELAXED);
@@ -1023,18 +1023,18 @@ volume_dead_build (struct volume *v)
  * index.  snap_lock held for writing.  0, or -1 (no memory: the caller
  * reclaims by the tables instead). */
 static int
-dead_todo_add (struct volume *v, uint32_t g)
+dead_queue_add (struct volume *v, uint32_t g)
 {
-  if (v->ndead_todo == v->capdead_todo) {
-    uint32_t *nt = vector_grow (v->dead_todo, v->ndead_todo,
-                                &v->capdead_todo, 1, sizeof *nt);
+  if (v->ndead_queue == v->capdead_queue) {
+    uint32_t *nt = vector_grow (v->dead_queue, v->ndead_queue,
+                                &v->capdead_queue, 1, sizeof *nt);
     if (nt == NULL)
       return -1;
-    v->dead_todo = nt;
+    v->dead_queue = nt;
   }
-  v->dead_todo[v->ndead_todo] = g;
+  v->dead_queue[v->ndead_queue] = g;
   /* Read without the lock by volume_space's progress. */
-  __atomic_store_n (&v->ndead_todo, v->ndead_todo + 1, __ATOMIC_RELAXED);
+  __atomic_store_n (&v->ndead_queue, v->ndead_queue + 1, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -1075,7 +1075,7 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
    * once reverted, the tables holding versions newer than the last
    * generation the snapshot shares with the live volume (what only
    * the snapshot's branch reads too). */
-  if (v->nreverts > 0 || dead_todo_add (v, v->snaps[i].gen) == -1) {
+  if (v->nreverts > 0 || dead_queue_add (v, v->snaps[i].gen) == -1) {
     uint32_t g = v->snaps[i].gen;
     if (v->nreverts > 0) {
       struct genpath *sp;
@@ -1348,7 +1348,7 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
   if (vi->reclaim_running) {
     vi->reclaim_done = __atomic_load_n (&v->rc_done, __ATOMIC_RELAXED);
     vi->reclaim_total = __atomic_load_n (&v->rc_total, __ATOMIC_RELAXED);
-    vi->reclaim_queued = __atomic_load_n (&v->ndead_todo, __ATOMIC_RELAXED);
+    vi->reclaim_queued = __atomic_load_n (&v->ndead_queue, __ATOMIC_RELAXED);
     vi->reclaim_run_freed = vi->reclaim_freed_bytes -
       __atomic_load_n (&v->rc_freed_base, __ATOMIC_RELAXED);
   }

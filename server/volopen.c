@@ -615,7 +615,7 @@ volume_free (struct volume *v)
   pthread_mutex_destroy (&v->punch_mu);
   pending_punch_free (v);
   free (v->pend_del);
-  free (v->dead_todo);
+  free (v->dead_queue);
   free (v->dead_job.e);
   deadidx_free (&v->dead);
   pthread_mutex_destroy (&v->rc_mu);

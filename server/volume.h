@@ -143,18 +143,18 @@ struct volume {
   /* The generations of the deleted snapshots whose reclaim goes by the
    * dead index (deadidx.h): queued by deletions under snap_lock, taken
    * by volume_reclaim. */
-  uint32_t *dead_todo;
-  size_t ndead_todo, capdead_todo;
+  uint32_t *dead_queue;
+  size_t ndead_queue, capdead_queue;
   /* The dead index: which clusters to visit when a snapshot goes. */
   struct deadidx dead;
   /* The deletion whose clusters are being reclaimed (snap.c's
    * job_next), under admin_mu: the index's entries of (P, N], K of
-   * them done; TODO of them to reclaim (those of (G, N]), DONE of
+   * them done; TOTAL of them to reclaim (those of (G, N]), DONE of
    * those reclaimed. */
   struct dead_job {
     uint32_t g, n;
     struct deadent *e;
-    size_t ne, k, todo, done;
+    size_t ne, k, total, done;
     int active;
   } dead_job;
   /* The background reclaim (snap.c): RC_MU (a leaf) guards RC_STOP and

@@ -313,8 +313,8 @@ registration (void *opaque, const char **method, char *err, size_t errlen)
  * Part 2: provider.register); ping is answered by rpcpeer itself. */
 static const char *const link_methods[] = {
   "volume.list", "hold.begin", "hold.commit", "hold.revert",
-  "hold.release", "revert.undo", "snapshot.delete", "snapshot.diff",
-  "snapshot.hold", "snapshot.release", NULL
+  "hold.release", "revert.undo", "snapshot.list", "snapshot.delete",
+  "snapshot.diff", "snapshot.hold", "snapshot.release", NULL
 };
 
 /* "a, b and c": the methods of link_methods, for the refusal. */

@@ -5,9 +5,9 @@
 # test-provider-link-denies-control-methods.sh: over the provider link
 # the plugin serves only what the coordinator protocol needs
 # (volume.list, hold.begin, hold.commit, hold.revert, hold.release,
-# revert.undo, snapshot.delete, snapshot.diff, snapshot.hold,
-# snapshot.release and ping); every other control method -- volume.create,
-# volume.delete, volume.revert, snapshot.create, snapshot.list, pool.info -- is
+# revert.undo, snapshot.list, snapshot.delete, snapshot.diff,
+# snapshot.hold, snapshot.release and ping); every other control method --
+# volume.create, volume.delete, volume.revert, snapshot.create, pool.info -- is
 # refused with -32601 and does nothing, while the control socket still
 # serves them all.
 
@@ -20,15 +20,14 @@ import uuid
 
 p = coord.wait_register("provider.register")
 allowed = ("only volume.list, hold.begin, hold.commit, hold.revert, "
-           "hold.release, revert.undo, snapshot.delete, snapshot.diff, "
-           "snapshot.hold and snapshot.release")
+           "hold.release, revert.undo, snapshot.list, snapshot.delete, "
+           "snapshot.diff, snapshot.hold and snapshot.release")
 for method, params in (
         ("volume.create", {"name": "x", "size": 1048576}),
         ("volume.delete", {"name": "v"}),
         ("volume.revert", {"name": "v",
                            "snapshot": "0b7d1c32-58a4-4c6e-9f4b-2d1e0c3a9b11"}),
         ("snapshot.create", {"volumes": ["v"], "label": "sneaky"}),
-        ("snapshot.list", {}),
         ("pool.info", None),
         ("volume.frob", {})):
     r = coord.call(p, method, params)
@@ -53,6 +52,9 @@ assert r["error"] == {"code": -32003, "message":
     "data": {"errno": "EBUSY"}}, r
 assert coord.result(p, "snapshot.release", {"id": set_id, "tag": "coord:1"}) == \
     {"id": set_id, "tag": "coord:1", "released": 1}
+# snapshot.list is served (read only: what --rebuild-catalog asks).
+[snap] = coord.result(p, "snapshot.list", {})
+assert (snap["id"], snap["set_id"], snap["volume"]) == (snap_id, set_id, "v"), snap
 assert coord.result(p, "snapshot.delete", {"id": set_id}) == {"id": set_id, "deleted": 1}
 PY
 

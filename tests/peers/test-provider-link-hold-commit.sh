@@ -78,7 +78,8 @@ r = coord.call(p, "volume.frob", {})
 assert r["error"] == {"code": -32601, "message":
     "method 'volume.frob' is not served on the coordinator link (only "
     "volume.list, hold.begin, hold.commit, hold.revert, hold.release, "
-    "revert.undo, snapshot.delete, snapshot.diff, snapshot.hold and "
+    "revert.undo, snapshot.list, snapshot.delete, snapshot.diff, "
+    "snapshot.hold and "
     "snapshot.release)"}, r
 r = coord.call(p, "volume.list", {"nmae": "v"})
 assert r["error"]["code"] == -32602, r

@@ -78,6 +78,7 @@ struct listeners;
 struct conns;
 struct metrics;
 struct exporter;
+struct rebuild;
 
 struct coord {
   struct event_base *base;
@@ -90,6 +91,7 @@ struct coord {
   struct conns *conns;
   struct metrics *metrics;      /* counters of sets (metrics.c) */
   struct exporter *exporter;    /* NULL without 'metrics' */
+  struct rebuild *rebuild;      /* --rebuild-catalog's window, or NULL */
   bool stopping;                /* a shutdown has started */
 };
 

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "methods.h"
+#include "rebuild.h"
 #include "registry.h"
 #include "set.h"
 #include "tls.h"
@@ -54,13 +55,21 @@ static void
 usage (FILE *fp)
 {
   fprintf (fp,
-           "usage: " PROGNAME " [-fnv] [-c FILE]\n"
+           "usage: " PROGNAME " [-fnv] [-c FILE] [--rebuild-catalog "
+           "[--rebuild-wait DURATION]]\n"
            "  -c, --config FILE    configuration file (default "
            DEFAULT_CONFIG ")\n"
            "  -f, --foreground     do not detach; log to stderr\n"
            "  -n, --check-config   check the configuration and the TLS "
            "files, then exit\n"
            "  -v, --verbose        log debug messages\n"
+           "      --rebuild-catalog  record the committed sets the "
+           "providers hold\n"
+           "                       that the catalog lacks "
+           "(docs/coordinator.md)\n"
+           "      --rebuild-wait DURATION  how long to ask providers as "
+           "they register\n"
+           "                       (default 60s)\n"
            "  -V, --version        print the version and exit\n"
            "  -h, --help           print this help and exit\n");
 }
@@ -181,6 +190,8 @@ sets_on_provider_registered (void *arg, struct provider *p)
   struct coord *co = arg;
 
   sets_provider_registered (co->sets, p);
+  if (co->rebuild)
+    rebuild_provider_registered (co->rebuild, p);
 }
 
 static void
@@ -205,9 +216,10 @@ static const struct registry_observer sets_observer = {
   .peer_gone = sets_on_peer_gone,
 };
 
-/* Serve until SIGTERM or SIGINT.  -1 if the daemon could not start. */
+/* Serve until SIGTERM or SIGINT, rebuilding the catalog for
+ * REBUILD_MS first if not 0.  -1 if the daemon could not start. */
 static int
-serve (struct coord *co)
+serve (struct coord *co, unsigned rebuild_ms)
 {
   struct event *sigterm = NULL, *sigint = NULL;
   int n, r = -1;
@@ -231,7 +243,8 @@ serve (struct coord *co)
   co->sets = co->conns ? sets_new (co) : NULL;
   co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
   if (co->reg == NULL || listeners_start (co) == -1 ||
-      exporter_start (co) == -1)
+      exporter_start (co) == -1 ||
+      (rebuild_ms && (co->rebuild = rebuild_start (co, rebuild_ms)) == NULL))
     goto out;
   sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);
   sigint = evsignal_new (co->base, SIGINT, stop_cb, co);
@@ -263,6 +276,8 @@ serve (struct coord *co)
   exporter_free (co->exporter);
   co->exporter = NULL;
   conns_free (co->conns);
+  rebuild_free (co->rebuild);
+  co->rebuild = NULL;
   sets_free (co->sets);
   registry_free (co->reg);
   event_base_free (co->base);
@@ -272,7 +287,38 @@ serve (struct coord *co)
 struct options {
   const char *path;             /* the configuration file */
   int foreground, check, verbose;
+  int rebuild;                  /* --rebuild-catalog */
+  const char *rebuild_wait;     /* NULL: not given */
+  unsigned rebuild_ms;
 };
+
+/* --rebuild-catalog and --rebuild-wait, once every option is read.
+ * -1 after saying what is wrong. */
+static int
+check_rebuild_options (struct options *opt)
+{
+  char why[256];
+
+  if (opt->rebuild_wait && !opt->rebuild) {
+    fprintf (stderr, PROGNAME ": --rebuild-wait needs --rebuild-catalog\n");
+    return -1;
+  }
+  if (opt->rebuild && opt->check) {
+    fprintf (stderr, PROGNAME ": --rebuild-catalog cannot be used with "
+             "--check-config\n");
+    return -1;
+  }
+  opt->rebuild_ms = REBUILD_WAIT_DEFAULT_MS;
+  if (opt->rebuild_wait &&
+      rebuild_parse_wait (opt->rebuild_wait, &opt->rebuild_ms, why,
+                          sizeof why) == -1) {
+    fprintf (stderr, PROGNAME ": %s\n", why);
+    return -1;
+  }
+  if (!opt->rebuild)
+    opt->rebuild_ms = 0;
+  return 0;
+}
 
 /* Read the command line into OPT.  Returns -1 to go on, or the exit
  * status when there is nothing more to do (--help, --version, a bad
@@ -287,6 +333,8 @@ parse_options (int argc, char **argv, struct options *opt)
     { "verbose", no_argument, NULL, 'v' },
     { "version", no_argument, NULL, 'V' },
     { "help", no_argument, NULL, 'h' },
+    { "rebuild-catalog", no_argument, NULL, 'R' },
+    { "rebuild-wait", required_argument, NULL, 'W' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -312,6 +360,12 @@ parse_options (int argc, char **argv, struct options *opt)
     case 'h':
       usage (stdout);
       return EXIT_SUCCESS;
+    case 'R':
+      opt->rebuild = 1;
+      break;
+    case 'W':
+      opt->rebuild_wait = optarg;
+      break;
     default:
       usage (stderr);
       return EXIT_FAILURE;
@@ -322,6 +376,8 @@ parse_options (int argc, char **argv, struct options *opt)
     usage (stderr);
     return EXIT_FAILURE;
   }
+  if (check_rebuild_options (opt) == -1)
+    return EXIT_FAILURE;
   return -1;
 }
 
@@ -390,7 +446,7 @@ main (int argc, char **argv)
       goto fail;
   }
 
-  r = serve (&co);
+  r = serve (&co, opt.rebuild_ms);
   metrics_free (co.metrics);
   catalog_close (co.cat);
   SSL_CTX_free (co.tls);

@@ -100,6 +100,7 @@ struct setfsm {
   setfsm_oom_fn *oom;
   bool revert;                  /* setfsm_new_revert */
   unsigned window_ms;
+  uint64_t term;                /* carried by every call; 0: none */
   enum setfsm_phase phase;
   enum setfsm_phase entering;   /* AWAIT_ENTER */
   enum fsm_await await;
@@ -252,6 +253,7 @@ send_call (struct setfsm *m, size_t i, enum setfsm_op op,
   a->part = i;
   a->op = op;
   a->timeout_ms = timeout_ms;
+  a->term = m->term;
   m->outstanding++;
 }
 
@@ -961,6 +963,18 @@ setfsm_new_revert (unsigned window_ms, setfsm_oom_fn *oom)
 
   m->revert = true;
   return m;
+}
+
+void
+setfsm_set_term (struct setfsm *m, uint64_t term)
+{
+  m->term = term;
+}
+
+uint64_t
+setfsm_term (const struct setfsm *m)
+{
+  return m->term;
 }
 
 bool

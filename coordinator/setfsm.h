@@ -158,6 +158,11 @@ struct setfsm_action {
   size_t part;                  /* CALL, QUEUE_DELETION, OWE_RELEASE */
   enum setfsm_op op;            /* CALL */
   unsigned timeout_ms;          /* CALL */
+  uint64_t term;                /* CALL: the coordinator's term, sent as
+                                 * the call's "term" (0: not sent); a
+                                 * peer that has seen a higher one
+                                 * refuses the call (SV_RPC_STALE_TERM)
+                                 * and does nothing */
   enum setfsm_record record;    /* RECORD */
   bool durable;                 /* RECORD: fsync before answering */
   bool finished;                /* RECORD: the last one */
@@ -179,6 +184,17 @@ extern struct setfsm *setfsm_new (unsigned window_ms, setfsm_oom_fn *oom)
  * bounds pre_restore to the last hold.revert. */
 extern struct setfsm *setfsm_new_revert (unsigned window_ms,
                                          setfsm_oom_fn *oom)
+  __attribute__((nonnull));
+/* The term of the coordinator running the machine (coordinators
+ * sharing an etcd catalog, docs/coordinator.md): every SETFSM_ACT_CALL
+ * carries it.  Set
+ * before setfsm_start; 0 (the default, a coordinator with the SQLite
+ * catalog) sends none.  A machine keeps its term to the end: a
+ * coordinator deposed during a set goes on sending the term it had,
+ * which peers that saw its successor's refuse. */
+extern void setfsm_set_term (struct setfsm *m, uint64_t term)
+  __attribute__((nonnull));
+extern uint64_t setfsm_term (const struct setfsm *m)
   __attribute__((nonnull));
 extern bool setfsm_is_revert (const struct setfsm *m)
   __attribute__((nonnull));

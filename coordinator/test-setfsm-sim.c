@@ -21,6 +21,22 @@
  * sets failed and queues their deletions, as catalog_fail_unfinished
  * does).  The catalog is the records the machine asked for.
  *
+ * Leader changes (coordinators sharing an etcd catalog, in the worlds
+ * that have them): a leader is deposed between any two actions, as a
+ * leader paused past its lease would be.  Its set stops where it is:
+ * its records are refused (the catalog's leader guard), but the calls
+ * of the event it was executing are sent late, 0.5-5 s on, when it
+ * wakes (and those on the wire arrive as sent), with its term; its
+ * writers stay connected, their freeze ending with its lease.  A new
+ * leader with a higher term takes over 50-1000 ms later (the lease's
+ * TTL), recovers as a restarted coordinator does, and each peer
+ * registers with it 1-2000 ms later, learning the new term from the
+ * answer.  Providers and writers keep the highest term they have seen
+ * and refuse a call of a lower one with no effect (SV_RPC_STALE_TERM);
+ * a crash in such a world also ends in a new leader with a higher
+ * term.  Each call carries the term setfsm put in its action
+ * (setfsm_set_term).
+ *
  * Invariants, checked after every event and at the end:
  *   consistent cut  a set recorded or answered committed has, on every
  *                   provider, a snapshot pinned while its hold was
@@ -38,6 +54,10 @@
  *                   is answered, unless the coordinator crashed (its
  *                   lease ends it)
  *   liveness        the machine never waits with nothing outstanding
+ *   fencing         no call of a deposed leader has an effect on a peer
+ *                   that has registered with a later leader
+ *   nothing held    at the end, once the world has been idle for a
+ *                   lease, no writer is frozen and no hold is held
  *
  * Half the sets are set reverts (setfsm_new_revert).  A provider keeps,
  * per revert, whether its volumes hold the reverted content and whether
@@ -61,7 +81,7 @@
  *                   a revert answered reverted reverted no provider
  *                   while a writer not killed ran its application
  *
- * Environment: SETFSM_SIM_SEEDS (default 20000), SETFSM_SIM_FIRST (the
+ * Environment: SETFSM_SIM_SEEDS (default 100000), SETFSM_SIM_FIRST (the
  * first seed, default 1), SETFSM_SIM_SEED (just that seed, with a
  * trace), SETFSM_SIM_SECONDS (run consecutive seeds for that long:
  * the soak, make set-soak).
@@ -96,6 +116,8 @@ enum ev_kind {
   EV_GONE,
   EV_REVIVE,
   EV_RESTART,
+  EV_TAKEOVER,                  /* a new leader, after a deposition */
+  EV_REGISTER,                  /* a peer registers with the new leader */
 };
 
 struct event {
@@ -108,8 +130,10 @@ struct event {
 
 struct call {
   bool pending;
+  bool late;                    /* sent by a deposed leader */
   int incarnation, set, part, peer, peer_epoch;
   enum setfsm_op op;
+  uint64_t term;                /* the action's */
 };
 
 /* What a writer did for one set (a revert's pre_restore counts as its
@@ -150,6 +174,8 @@ struct simset {
 struct peer {
   bool writer, alive;
   int epoch;
+  int registered;               /* the incarnation it registered with */
+  uint64_t term;                /* the highest term it has seen */
   int64_t last_request, last_answer;    /* arrival times, for order */
 };
 
@@ -162,9 +188,11 @@ struct sim {
   int npeers, nwriters;
   struct peer peers[MAX_PEERS];
   unsigned loss, refuse, bad, slow, death, crash, record_fail; /* per 10000 */
+  unsigned depose;              /* per 10000; a world with terms if > 0 */
   /* The coordinator. */
   bool up;
   int incarnation, running, window_gen;
+  uint64_t term;                /* the leader's; 0 without leader changes */
   struct setfsm *fsm;
   struct simset sets[MAX_SETS];
   struct call calls[MAX_CALLS];
@@ -175,6 +203,7 @@ struct sim {
   char why[512];
   /* Tallies. */
   unsigned committed, failed, rejected, crashes, deaths;
+  unsigned deposed, stale;      /* leader changes, calls refused stale */
 };
 
 static struct sim *cur;
@@ -473,10 +502,24 @@ check_revert_failed (struct sim *sim, int set)
 static void
 check_end (struct sim *sim)
 {
+  int64_t idle = sim->now + (HOLD_LEASE_MS > WINDOW_MS ? HOLD_LEASE_MS
+                             : WINDOW_MS);
   int set, p;
 
   for (set = 0; set < MAX_SETS; set++) {
     struct simset *ss = &sim->sets[set];
+
+    for (p = 0; p < sim->npeers; p++) {
+      const struct freeze *f = &ss->fz[p];
+      const struct hold *h = &ss->hd[p];
+
+      if (f->froze && !f->ended && f->lease_end > idle)
+        violated (sim, "nothing held", "writer %d is still frozen for set "
+                  "%d a lease after the end", p, set);
+      if (h->taken && !h->ended && h->lease_end > idle)
+        violated (sim, "nothing held", "provider %d still holds for set %d "
+                  "a lease after the end", p, set);
+    }
 
     if (ss->revert) {
       check_revert_end (sim, set);
@@ -651,11 +694,26 @@ deliver_request (struct sim *sim, const struct event *e)
 
   if (!pr->alive || pr->epoch != c->peer_epoch)
     return;                     /* lost with the connection */
-  if (pr->writer && c->incarnation != sim->incarnation)
+  if (pr->writer && c->incarnation != sim->incarnation && !c->late)
     return;                     /* the writer saw its connection drop */
-  end = pr->writer ? writer_handles (sim, c) : provider_handles (sim, c);
-  trace (sim, "peer %d runs %s of set %d: %d", c->peer,
-         setfsm_op_method (c->op), c->set, end);
+  if (c->term < pr->term) {
+    trace (sim, "peer %d refuses %s of set %d: stale term %" PRIu64
+           " (%" PRIu64 " is current)", c->peer, setfsm_op_method (c->op),
+           c->set, c->term, pr->term);
+    sim->stale++;
+    end = SETFSM_REFUSED;
+  }
+  else {
+    if (c->incarnation < pr->registered)
+      violated (sim, "fencing", "peer %d, registered with coordinator %d, "
+                "ran %s of set %d from deposed coordinator %d (term %"
+                PRIu64 ", peer's %" PRIu64 ")", c->peer, pr->registered,
+                setfsm_op_method (c->op), c->set, c->incarnation, c->term,
+                pr->term);
+    end = pr->writer ? writer_handles (sim, c) : provider_handles (sim, c);
+    trace (sim, "peer %d runs %s of set %d: %d", c->peer,
+           setfsm_op_method (c->op), c->set, end);
+  }
   if (chance (sim, sim->loss)) {
     trace (sim, "  its answer is lost");
     return;
@@ -701,6 +759,28 @@ apply_deletions (struct sim *sim, int p)
 
 static void run_actions (struct sim *sim);
 
+/* Whether peer P is connected to the coordinator running now. */
+static bool
+connected (const struct sim *sim, int p)
+{
+  return sim->peers[p].alive && sim->peers[p].registered == sim->incarnation;
+}
+
+/* Peer P registers with the coordinator running now: it learns its term
+ * from the answer, and a provider's deleter runs. */
+static void
+peer_registers (struct sim *sim, int p)
+{
+  struct peer *pr = &sim->peers[p];
+
+  trace (sim, "peer %d registers (term %" PRIu64 ")", p, sim->term);
+  pr->registered = sim->incarnation;
+  if (sim->term > pr->term)
+    pr->term = sim->term;
+  if (!pr->writer)
+    apply_deletions (sim, p);
+}
+
 static void
 send_request (struct sim *sim, const struct setfsm_action *a)
 {
@@ -716,6 +796,8 @@ send_request (struct sim *sim, const struct setfsm_action *a)
   }
   c = &sim->calls[sim->ncalls++];
   c->pending = true;
+  c->late = false;
+  c->term = a->term;
   c->incarnation = sim->incarnation;
   c->set = sim->running;
   c->part = (int) a->part;
@@ -731,7 +813,7 @@ send_request (struct sim *sim, const struct setfsm_action *a)
     ss->hd[peer].end_sent = true;
   trace (sim, "coordinator sends %s to peer %d", setfsm_op_method (a->op),
          peer);
-  if (!pr->alive) {
+  if (!connected (sim, peer)) {
     schedule (sim, EV_CALL_END, sim->now + 1)->call = id;
     return;
   }
@@ -841,6 +923,83 @@ crash_coordinator (struct sim *sim)
   schedule (sim, EV_RESTART, restart);
 }
 
+/* A call of the deposed coordinator INCARNATION's set SET, sent when it
+ * wakes up, on the connection it had (none if the peer restarted). */
+static void
+send_late (struct sim *sim, int set, const struct setfsm_action *a,
+           int incarnation)
+{
+  struct simset *ss = &sim->sets[set];
+  int peer = ss->part_peer[a->part];
+  struct peer *pr = &sim->peers[peer];
+  struct call *c;
+  int64_t at;
+
+  if (sim->ncalls == MAX_CALLS) {
+    violated (sim, "simulator", "more than %d calls", MAX_CALLS);
+    return;
+  }
+  c = &sim->calls[sim->ncalls];
+  memset (c, 0, sizeof *c);
+  c->late = true;
+  c->term = a->term;
+  c->incarnation = incarnation;
+  c->set = set;
+  c->part = (int) a->part;
+  c->peer = peer;
+  c->peer_epoch = pr->epoch;
+  c->op = a->op;
+  at = sim->now + 500 + below (sim, 4500);
+  if (at < pr->last_request)
+    at = pr->last_request;
+  pr->last_request = at;
+  trace (sim, "the deposed coordinator will send %s to peer %d at %" PRId64
+         " ms", setfsm_op_method (a->op), peer, at);
+  schedule (sim, EV_REQUEST, at)->call = sim->ncalls++;
+}
+
+/* The leader is deposed before executing A (paused past its lease).
+ * Its set stops; the calls of A's event go out late, with its term;
+ * its records would be refused.  A new leader takes over. */
+static void
+depose_leader (struct sim *sim, const struct setfsm_action *a)
+{
+  struct setfsm_action late[64];
+  const struct setfsm_action *next;
+  int n = 0, i, set, p, old = sim->incarnation, running = sim->running;
+
+  trace (sim, "the coordinator (term %" PRIu64 ") is deposed", sim->term);
+  sim->deposed++;
+  if (a->kind == SETFSM_ACT_CALL)
+    late[n++] = *a;
+  while ((next = setfsm_next_action (sim->fsm)) != NULL)
+    if (next->kind == SETFSM_ACT_CALL && n < 64)
+      late[n++] = *next;
+  /* What is on the wire still arrives, writers included: their
+   * connections stay up. */
+  for (i = 0; i < sim->ncalls; i++)
+    if (sim->calls[i].incarnation == old)
+      sim->calls[i].late = true;
+  for (i = 0; i < n; i++)
+    if (chance (sim, 5000))
+      send_late (sim, running, &late[i], old);
+  setfsm_free (sim->fsm);
+  sim->fsm = NULL;
+  sim->sets[running].crashed = true;
+  sim->running = -1;
+  sim->up = false;
+  sim->incarnation++;
+  for (set = 0; set < MAX_SETS; set++) {
+    struct simset *ss = &sim->sets[set];
+
+    if (chance (sim, 5000))
+      ss->record = ss->durable_record;
+    for (p = 0; p < sim->npeers; p++)
+      ss->owed_release[p] = false;
+  }
+  schedule (sim, EV_TAKEOVER, sim->now + 50 + below (sim, 950));
+}
+
 /* Execute one action; false if the coordinator was killed first. */
 static bool
 run_action (struct sim *sim, const struct setfsm_action *a)
@@ -849,6 +1008,10 @@ run_action (struct sim *sim, const struct setfsm_action *a)
 
   if (chance (sim, sim->crash)) {
     crash_coordinator (sim);
+    return false;
+  }
+  if (sim->depose > 0 && chance (sim, sim->depose)) {
+    depose_leader (sim, a);
     return false;
   }
   switch (a->kind) {
@@ -930,12 +1093,13 @@ run_actions (struct sim *sim)
  * the deletion of its snapshots on each of its providers; providers
  * register again and their deleters run. */
 static void
-restart_coordinator (struct sim *sim)
+recover (struct sim *sim)
 {
   int set, p;
 
-  trace (sim, "the coordinator restarts");
   sim->up = true;
+  if (sim->depose > 0)
+    sim->term++;                /* a new election */
   for (set = 0; set < MAX_SETS; set++) {
     struct simset *ss = &sim->sets[set];
 
@@ -947,9 +1111,36 @@ restart_coordinator (struct sim *sim)
       if (ss->in_set[p])
         ss->pending_deletion[p] = true;
   }
-  for (p = sim->nwriters; p < sim->npeers; p++)
+}
+
+static void
+restart_coordinator (struct sim *sim)
+{
+  int p;
+
+  trace (sim, "the coordinator restarts");
+  recover (sim);
+  for (p = 0; p < sim->npeers; p++)
     if (sim->peers[p].alive)
-      apply_deletions (sim, p);
+      peer_registers (sim, p);
+}
+
+/* A new leader after a deposition: the peers find it one by one. */
+static void
+take_over (struct sim *sim)
+{
+  int p;
+
+  recover (sim);
+  trace (sim, "a new leader (term %" PRIu64 ") takes over", sim->term);
+  for (p = 0; p < sim->npeers; p++)
+    if (sim->peers[p].alive) {
+      struct event *e = schedule (sim, EV_REGISTER,
+                                  sim->now + 1 + below (sim, 2000));
+
+      e->peer = p;
+      e->incarnation = sim->incarnation;
+    }
 }
 
 static void
@@ -1032,11 +1223,19 @@ handle_event (struct sim *sim, const struct event *e)
   case EV_REVIVE:
     trace (sim, "peer %d is back", e->peer);
     sim->peers[e->peer].alive = true;
-    if (sim->up && !sim->peers[e->peer].writer)
-      apply_deletions (sim, e->peer);
+    if (sim->up)
+      peer_registers (sim, e->peer);
     break;
   case EV_RESTART:
     restart_coordinator (sim);
+    break;
+  case EV_TAKEOVER:
+    take_over (sim);
+    break;
+  case EV_REGISTER:
+    if (e->incarnation == sim->incarnation && sim->up &&
+        sim->peers[e->peer].alive && !connected (sim, e->peer))
+      peer_registers (sim, e->peer);
     break;
   }
 }
@@ -1081,20 +1280,21 @@ start_set (struct sim *sim, int set)
   char name[24];
 
   for (p = sim->nwriters; p < sim->npeers; p++)
-    providers += sim->peers[p].alive;
+    providers += connected (sim, p);
   if (providers == 0) {
     p = sim->nwriters + (int) below (sim, (unsigned) (sim->npeers -
                                                       sim->nwriters));
     sim->peers[p].alive = true;
-    apply_deletions (sim, p);
+    peer_registers (sim, p);
   }
   ss->revert = chance (sim, 5000);
   sim->fsm = ss->revert ? setfsm_new_revert (WINDOW_MS, out_of_memory)
     : setfsm_new (WINDOW_MS, out_of_memory);
+  setfsm_set_term (sim->fsm, sim->term);
   sim->running = set;
   ss->started = true;
   for (p = 0; p < sim->npeers; p++) {
-    if (!sim->peers[p].alive)
+    if (!connected (sim, p))
       continue;
     ss->in_set[p] = true;
     ss->part_peer[ss->nparts++] = p;
@@ -1130,6 +1330,10 @@ build_world (struct sim *sim, uint64_t seed)
   sim->death = below (sim, 3) * 50;
   sim->crash = below (sim, 3) * 100;
   sim->record_fail = below (sim, 2) * 200;
+  sim->depose = below (sim, 3) * 100;
+  sim->term = sim->depose > 0;
+  for (p = 0; p < sim->npeers; p++)
+    sim->peers[p].term = sim->term;
   sim->up = true;
   sim->running = -1;
   for (set = 0; set < MAX_SETS; set++)
@@ -1162,8 +1366,7 @@ run_seed (struct sim *sim, uint64_t seed, bool with_trace)
     restart_coordinator (sim);
     for (p = 0; p < sim->npeers; p++) {
       sim->peers[p].alive = true;
-      if (!sim->peers[p].writer)
-        apply_deletions (sim, p);
+      peer_registers (sim, p);
     }
     check_step (sim);
     check_end (sim);
@@ -1204,10 +1407,11 @@ main (void)
 {
   static struct sim sim;
   uint64_t first = env_number ("SETFSM_SIM_FIRST", 1);
-  uint64_t seeds = env_number ("SETFSM_SIM_SEEDS", 20000);
+  uint64_t seeds = env_number ("SETFSM_SIM_SEEDS", 100000);
   uint64_t seconds = env_number ("SETFSM_SIM_SECONDS", 0);
   uint64_t seed, ran = 0, failures = 0;
   unsigned committed = 0, failed = 0, rejected = 0, crashes = 0, deaths = 0;
+  unsigned deposed = 0, stale = 0;
   struct timespec t0;
 
   if (getenv ("SETFSM_SIM_SEED") != NULL) {
@@ -1225,11 +1429,14 @@ main (void)
     rejected += sim.rejected;
     crashes += sim.crashes;
     deaths += sim.deaths;
+    deposed += sim.deposed;
+    stale += sim.stale;
   }
   printf ("test-setfsm-sim: seeds %" PRIu64 "..%" PRIu64 " (%" PRIu64
           " runs) in %.2f s: %u sets committed, %u failed, %u refused; "
-          "%u coordinator crashes, %u peers killed; %" PRIu64
-          " seeds failed\n", first, seed - 1, ran, seconds_since (&t0),
-          committed, failed, rejected, crashes, deaths, failures);
+          "%u coordinator crashes, %u leaders deposed, %u calls refused "
+          "for a stale term, %u peers killed; %" PRIu64 " seeds failed\n",
+          first, seed - 1, ran, seconds_since (&t0), committed, failed,
+          rejected, crashes, deposed, stale, deaths, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -10,6 +10,9 @@
 # each with its label and the snapshots each provider holds (by
 # provider, then volume), marked rebuilt; a rebuilt set can be held and
 # released, a set taken afterwards works as usual, and a restart without the option keeps the list.
+# Every set shares a volume with the one before it: pin times are
+# seconds, so only the volumes' generations order sets taken within one
+# second (two sets sharing no volume in one second have no order to find).
 
 source "$(dirname "$0")/rebuild-functions.sh"
 set -x
@@ -20,7 +23,7 @@ start_provider storage-a db:4M web:4M
 start_provider storage-b logs:4M
 
 ctl --json set create storage-a/db storage-b/logs --label one >"$tmp/s1.json"
-ctl --json set create storage-a/web --label two >"$tmp/s2.json"
+ctl --json set create storage-a/web storage-a/db --label two >"$tmp/s2.json"
 ctl --json set create storage-b/logs storage-a/web storage-a/db --label "three 3" >"$tmp/s3.json"
 for n in 1 2 3; do
     eval "s$n=\$(jq -r .set_id \"\$tmp/s$n.json\")"
@@ -36,10 +39,12 @@ poll 30 provider_connected storage-b
 wait_rebuilt
 
 expected="[$(rebuilt_json "$s3" "three 3" \
-                "$(snap_json storage-a db "$s3_db" 2)" \
+                "$(snap_json storage-a db "$s3_db" 3)" \
                 "$(snap_json storage-a web "$s3_web" 2)" \
                 "$(snap_json storage-b logs "$s3_logs" 2)"),$(
-            rebuilt_json "$s2" two "$(snap_json storage-a web "$s2_web" 1)"),$(
+            rebuilt_json "$s2" two \
+                "$(snap_json storage-a db "$s2_db" 2)" \
+                "$(snap_json storage-a web "$s2_web" 1)"),$(
             rebuilt_json "$s1" one \
                 "$(snap_json storage-a db "$s1_db" 1)" \
                 "$(snap_json storage-b logs "$s1_logs" 1)")]"

@@ -28,6 +28,9 @@
  *               in one turn of the loop
  *   fanout.c    one call to each provider of a set, one callback
  *   catalog.c   the SQLite catalog and recovery
+ *   election.c  leadership on etcd ('catalog etcd'): until it is won,
+ *               cat, reg and sets are NULL and methods.c answers
+ *               every request but coordinator.status "not the leader"
  *   metrics.c   counters and histograms of sets (Prometheus text)
  *   exporter.c  GET /metrics over HTTP, when configured
  *
@@ -78,6 +81,7 @@ struct listeners;
 struct conns;
 struct metrics;
 struct exporter;
+struct election;
 
 struct coord {
   struct event_base *base;
@@ -90,6 +94,8 @@ struct coord {
   struct conns *conns;
   struct metrics *metrics;      /* counters of sets (metrics.c) */
   struct exporter *exporter;    /* NULL without 'metrics' */
+  struct election *election;    /* NULL without 'catalog etcd' */
+  uint64_t term;                /* the leader's etcd term; 0 with SQLite */
   bool stopping;                /* a shutdown has started */
 };
 

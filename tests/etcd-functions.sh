@@ -302,3 +302,27 @@ ecoord_wait_leader ()
     done
     fail "no leader among $* within 20 s"
 }
+
+# ecoord_other NAME: the other of coordinators a and b.
+ecoord_other ()
+{
+    if [ "$1" = a ]; then echo b; else echo a; fi
+}
+
+# ecoord_provider NAME WHO ARGS...: a fake provider that finds the
+# leader among coordinators a and b (peer.py --ports), reconnecting
+# when it goes; waits until registered.
+ecoord_provider ()
+{
+    local name=$1 who=$2
+    shift 2
+    port=${ecoord_port[a]} start_peer "$name" "$who" provider \
+        --ports "${ecoord_port[a]},${ecoord_port[b]}" --reconnect "$@"
+}
+
+# ecoord_set_create NAME PARAMS: set.create on coordinator NAME; prints
+# the answer line.
+ecoord_set_create ()
+{
+    ecoord_call "$1" backup set.create "$2"
+}

@@ -99,7 +99,8 @@ struct done {
 };
 
 struct rpcpeer {
-  char *what, *address;
+  char *what;
+  struct rpcconn_targets *targets;
   SSL_CTX *tls;
   int connect_timeout_ms, backoff_min_ms, backoff_max_ms;
   const struct rpcpeer_ops *ops;
@@ -143,6 +144,7 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
              void *opaque)
 {
   struct rpcpeer *p = calloc (1, sizeof *p);
+  char err[512];
 
   if (p == NULL)
     return NULL;
@@ -155,8 +157,8 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
   atomic_init (&p->stopping, false);
   atomic_init (&p->live, 0);
   p->what = strdup (cfg->what ? cfg->what : "coordinator");
-  p->address = strdup (cfg->address);
-  if (p->what == NULL || p->address == NULL)
+  p->targets = rpcconn_targets_new (cfg->address, err, sizeof err);
+  if (p->what == NULL || p->targets == NULL)
     goto err;
   p->tls = cfg->tls;
   p->connect_timeout_ms = cfg->connect_timeout_ms > 0
@@ -244,7 +246,7 @@ rpcpeer_free (struct rpcpeer *p)
   pthread_cond_destroy (&p->work);
   pthread_mutex_destroy (&p->lock);
   free (p->what);
-  free (p->address);
+  rpcconn_targets_free (p->targets);
   free (p);
 }
 
@@ -362,6 +364,7 @@ struct session {
   int64_t next_ping;
   json_t *read;                 /* requests of this drain, not queued yet */
   char why[1024];               /* why the session ended */
+  char leader[256];             /* the leader a refusal named, or "" */
 };
 
 /* A request arriving while the registration is in flight. */
@@ -620,18 +623,19 @@ serve (struct session *s)
   }
 }
 
-/* One connection, from connect to its end.  Returns true if it got
- * registered; S->why says why it ended. */
+/* One connection to ADDRESS, from connect to its end.  Returns true if
+ * it got registered; S->why says why it ended, S->leader the leader a
+ * coordinator that is not the leader named. */
 static bool
-session (struct rpcpeer *p, struct session *s)
+session (struct rpcpeer *p, struct session *s, const char *address)
 {
   json_t *params, *res = NULL, *result;
-  const char *method = NULL, *message;
+  const char *method = NULL, *message, *leader;
   bool registered = false;
   char err[512];
   int code;
 
-  s->conn = rpcconn_open (p->tls, p->what, p->address, p->connect_timeout_ms,
+  s->conn = rpcconn_open (p->tls, p->what, address, p->connect_timeout_ms,
                           p->stop_pipe[0], s->why, sizeof s->why);
   if (s->conn == NULL)
     return false;
@@ -651,6 +655,9 @@ session (struct rpcpeer *p, struct session *s)
   if (rpcconn_response_error (res, &code, &message, NULL)) {
     snprintf (s->why, sizeof s->why, "%s: %s refused: %s (error %d)",
               rpcconn_name (s->conn), method, message, code);
+    if (rpcconn_not_leader (res, &leader) && leader != NULL &&
+        strlen (leader) < sizeof s->leader)
+      strcpy (s->leader, leader);
     goto out;
   }
   result = json_object_get (res, "result");
@@ -740,18 +747,36 @@ rpcpeer_run (struct rpcpeer *p)
   }
 
   while (!atomic_load (&p->stopping)) {
+    const char *address = rpcconn_targets_next (p->targets);
     struct session s = { .p = p };
-    bool registered = session (p, &s);
+    bool registered;
+    const char *why = s.why;
     int wait;
 
-    if (atomic_load (&p->stopping))
-      break;
-    if (registered)
+    if (address != NULL) {
+      registered = session (p, &s, address);
+      if (atomic_load (&p->stopping))
+        break;
+      if (!registered) {
+        /* The next address of the round, or the leader named, at once. */
+        rpcconn_targets_failed (p->targets, s.why,
+                                s.leader[0] ? s.leader : NULL);
+        if (rpcconn_targets_count (p->targets) > 1 || s.leader[0])
+          plog (p, LOG_DEBUG, "%s", s.why);
+        continue;
+      }
+      rpcconn_targets_reached (p->targets);
       delay = p->backoff_min_ms;
+    }
+    else {                      /* the round failed: back off */
+      registered = false;
+      why = rpcconn_targets_why (p->targets);
+    }
     /* Jitter: 75% to 100% of the delay, so that peers cut off together
      * do not all come back at the same instant. */
     wait = delay - (int) (rand_r (&p->seed) % (unsigned) (delay / 4 + 1));
-    log_failure (p, registered, s.why, wait);
+    log_failure (p, registered, why, wait);
+    rpcconn_targets_new_round (p->targets);
     if (!pause_ms (p, wait))
       break;
     delay = delay > p->backoff_max_ms / 2 ? p->backoff_max_ms : delay * 2;

@@ -32,6 +32,15 @@
  * the connection, and running them at resumption would, say, take a
  * hold that no one will ever commit or release.
  *
+ * Terms (fencing, docs/protocol.md): the link keeps the highest
+ * coordinator term it has seen, from register results and calls, in
+ * memory.  The worker checks each call's "term" (absent: 0) before the
+ * call runs: a lower one is refused with SV_RPC_STALE_TERM and nothing
+ * else happens, so a deposed coordinator that wakes up late can
+ * neither hold, pin nor thaw.  The check is here, in the one link that
+ * providers and writers share, so that no method can miss it; ping is
+ * answered whatever its term (it does nothing).
+ *
  * Stopping: rpcpeer_stop sets `stopping` and writes to stop_pipe,
  * which nobody drains, so every later poll of it returns at once.
  *
@@ -56,6 +65,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -110,6 +120,7 @@ struct rpcpeer {
   int wake_pipe[2];
   atomic_bool stopping;
   _Atomic uint64_t live;        /* the session up now, 0 if none */
+  _Atomic uint64_t term;        /* the highest coordinator term seen */
   uint64_t next_session;        /* I/O loop only */
   unsigned seed;                /* I/O loop only: backoff jitter */
   char last_failure[1024];      /* I/O loop only */
@@ -156,6 +167,7 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
   p->done_tail = &p->done;
   atomic_init (&p->stopping, false);
   atomic_init (&p->live, 0);
+  atomic_init (&p->term, 0);
   p->what = strdup (cfg->what ? cfg->what : "coordinator");
   p->targets = rpcconn_targets_new (cfg->address, err, sizeof err);
   if (p->what == NULL || p->targets == NULL)
@@ -261,6 +273,54 @@ answer_ping (json_t *id)
                                         (json_int_t) time (NULL)));
 }
 
+/* Terms (design notes).  Raise the highest term seen to TERM.  Any
+ * thread. */
+static void
+term_seen (struct rpcpeer *p, uint64_t term)
+{
+  uint64_t seen = atomic_load (&p->term);
+
+  while (term > seen &&
+         !atomic_compare_exchange_weak (&p->term, &seen, term))
+    ;
+}
+
+/* Whether the call of METHOD with PARAMS (borrowed) comes from a term
+ * no older than any seen: then its term, taken out of PARAMS (it is the
+ * link's, not the method's), is the highest seen.  Else *REPLY is the
+ * answer to ID that refuses it, before anything is done. */
+static bool
+term_current (struct rpcpeer *p, json_t *id, const char *method,
+              json_t *params, json_t **reply)
+{
+  json_t *member = json_object_get (params, "term");
+  uint64_t term = 0, seen;
+
+  if (member != NULL) {
+    if (!json_is_integer (member) || json_integer_value (member) < 0) {
+      *reply = jsonrpc_error (id, JSONRPC_INVALID_PARAMS, NULL,
+                              "'term': expected a non-negative integer; "
+                              "nothing was done");
+      return false;
+    }
+    term = (uint64_t) json_integer_value (member);
+    json_object_del (params, "term");
+  }
+  seen = atomic_load (&p->term);
+  if (term < seen) {
+    plog (p, LOG_WARNING, "%s: refused %.64s from stale term %" PRIu64
+          " (term %" PRIu64 " is current)", p->what, method, term, seen);
+    *reply = jsonrpc_error (id, SV_RPC_STALE_TERM,
+                            json_pack ("{s:I}", "term", (json_int_t) seen),
+                            "stale coordinator term %" PRIu64 ": term %"
+                            PRIu64 " is current; nothing was done",
+                            term, seen);
+    return false;
+  }
+  term_seen (p, term);
+  return true;
+}
+
 static void
 run_job (struct rpcpeer *p, struct job *j)
 {
@@ -278,7 +338,7 @@ run_job (struct rpcpeer *p, struct job *j)
 
   if (strcmp (method, "ping") == 0)
     reply = answer_ping (id);
-  else
+  else if (term_current (p, id, method, call.params, &reply))
     reply = p->ops->call (p->opaque, &call);
   if (reply == NULL)
     reply = jsonrpc_error (id, JSONRPC_INTERNAL_ERROR, NULL,
@@ -673,6 +733,10 @@ session (struct rpcpeer *p, struct session *s, const char *address)
             rpcconn_name (s->conn), (long long) hb, HEARTBEAT_MIN_MS,
             HEARTBEAT_MAX_MS);
   }
+  if (json_is_integer (json_object_get (result, "term")) &&
+      json_integer_value (json_object_get (result, "term")) >= 0)
+    term_seen (p, (uint64_t) json_integer_value (json_object_get (result,
+                                                                  "term")));
   registered = true;
   p->last_failure[0] = '\0';
   plog (p, LOG_DEBUG, "%s: registered (heartbeat %d ms)",

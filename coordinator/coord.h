@@ -95,8 +95,12 @@ struct coord {
   struct metrics *metrics;      /* counters of sets (metrics.c) */
   struct exporter *exporter;    /* NULL without 'metrics' */
   struct election *election;    /* NULL without 'catalog etcd' */
-  uint64_t term;                /* the leader's etcd term; 0 with SQLite */
   bool stopping;                /* a shutdown has started */
+  /* The leader's term (docs/protocol.md, "Terms"): set by the election
+   * when this coordinator wins, 0 with the SQLite catalog.  Sent in
+   * every call to a provider or writer and in their register results
+   * when > 0. */
+  uint64_t term;
 };
 
 /* snapvol error codes of the coordinator protocol (docs/protocol.md,

@@ -101,6 +101,24 @@ valid_nbd_uri (const char *uri)
   return false;
 }
 
+/* The result of provider.register and writer.register: the heartbeat,
+ * and the term when there is one, so that a peer learns a new leader's
+ * term as soon as it registers (docs/protocol.md, "Terms"). */
+static json_t *
+registered_result (struct call_ctx *x)
+{
+  json_t *result = json_pack ("{s:I}", "heartbeat_ms",
+                              (json_int_t) x->co->conf->heartbeat_ms);
+
+  if (result != NULL && x->co->term > 0 &&
+      json_object_set_new (result, "term",
+                           json_integer ((json_int_t) x->co->term)) == -1) {
+    json_decref (result);
+    result = NULL;
+  }
+  return result_or_nomem (x, result);
+}
+
 static json_t *
 m_provider_register (struct call_ctx *x)
 {
@@ -112,9 +130,7 @@ m_provider_register (struct call_ctx *x)
   }
   if (registry_register_provider (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
-                                        (json_int_t)
-                                        x->co->conf->heartbeat_ms));
+  return registered_result (x);
 }
 
 static const struct proto_param writer_register_params[] = {
@@ -130,9 +146,7 @@ m_writer_register (struct call_ctx *x)
 {
   if (registry_register_writer (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
-                                        (json_int_t)
-                                        x->co->conf->heartbeat_ms));
+  return registered_result (x);
 }
 
 /* set.* */

@@ -96,6 +96,8 @@ struct catalog {
   bool memory;                  /* in memory: replicable schema */
   catalog_replicate_fn replica; /* NULL: not replicated */
   void *replica_opaque;
+  void (*replica_committed) (void *opaque);
+  void (*replica_release) (void *opaque);
   sqlite3_session *session;     /* the write transaction's, with a replica */
   char errmsg[512];
 };
@@ -504,8 +506,11 @@ tx_end (struct catalog *cat, int ok)
     sqlite3session_delete (cat->session);
     cat->session = NULL;
   }
-  if (ok == 0 && sql_exec (cat, "COMMIT") == 0)
+  if (ok == 0 && sql_exec (cat, "COMMIT") == 0) {
+    if (cat->replica && cat->replica_committed)
+      cat->replica_committed (cat->replica_opaque);
     return 0;
+  }
   saved = errno;
   sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
   errno = saved;
@@ -750,6 +755,7 @@ catalog_close (struct catalog *cat)
     return;
   if (cat->session)
     sqlite3session_delete (cat->session);
+  catalog_set_replica (cat, NULL, NULL);
   if (cat->db)
     sqlite3_close (cat->db);
   free (cat->path);
@@ -881,8 +887,21 @@ void
 catalog_set_replica (struct catalog *cat, catalog_replicate_fn fn,
                      void *opaque)
 {
+  if (cat->replica_release)
+    cat->replica_release (cat->replica_opaque);
   cat->replica = fn;
   cat->replica_opaque = opaque;
+  cat->replica_committed = NULL;
+  cat->replica_release = NULL;
+}
+
+void
+catalog_set_replica_hooks (struct catalog *cat,
+                           void (*committed) (void *opaque),
+                           void (*release) (void *opaque))
+{
+  cat->replica_committed = committed;
+  cat->replica_release = release;
 }
 
 int

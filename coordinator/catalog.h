@@ -244,6 +244,15 @@ extern struct catalog *catalog_open_memory (char *err, size_t errlen)
 extern void catalog_set_replica (struct catalog *cat,
                                  catalog_replicate_fn fn, void *opaque)
   __attribute__((nonnull (1)));
+/* Optional companions of the replica: COMMITTED (may be NULL) is
+ * called after each replicated transaction has committed, outside any
+ * transaction, so that the replica may read the whole catalog
+ * (catalog_image); RELEASE (may be NULL) is called with the replica's
+ * OPAQUE when the replica is replaced or CAT is closed. */
+extern void catalog_set_replica_hooks (struct catalog *cat,
+                                       void (*committed) (void *opaque),
+                                       void (*release) (void *opaque))
+  __attribute__((nonnull (1)));
 /* Replay CHANGESET (LEN bytes), as a replica function got it, into CAT
  * (an in-memory catalog, normally without a replica: what it applies
  * is not handed on), in one transaction.  -1 with errno EILSEQ when it

@@ -680,11 +680,12 @@ kv_from_json (json_t *j, struct etcd_kv *kv)
   return 0;
 }
 
-/* Range over [KEY, END) (END NULL: KEY only). */
+/* Range over [KEY, END) (END NULL: KEY only); LAST: only the last
+ * key, without its value. */
 static int
 range (struct etcd *e, const char *key, const void *end, size_t endlen,
-       int64_t limit, struct etcd_kv **kvs, size_t *n, int64_t *revision,
-       const char *what, char *err, size_t errlen)
+       int64_t limit, bool last, struct etcd_kv **kvs, size_t *n,
+       int64_t *revision, const char *what, char *err, size_t errlen)
 {
   json_t *req = json_object (), *resp, *array, *v;
   struct etcd_kv *out = NULL;
@@ -694,7 +695,12 @@ range (struct etcd *e, const char *key, const void *end, size_t endlen,
   *n = 0;
   if (req == NULL || set_b64 (req, "key", key, strlen (key)) == -1 ||
       (end && set_b64 (req, "range_end", end, endlen) == -1) ||
-      (limit > 0 && set_int64 (req, "limit", limit) == -1)) {
+      (limit > 0 && set_int64 (req, "limit", limit) == -1) ||
+      (last &&
+       (json_object_set_new (req, "sort_order",
+                             json_string ("DESCEND")) == -1 ||
+        json_object_set_new (req, "sort_target", json_string ("KEY")) == -1 ||
+        json_object_set_new (req, "keys_only", json_true ()) == -1))) {
     json_decref (req);
     no_memory (what, err, errlen);
     return -1;
@@ -742,7 +748,7 @@ etcd_get (struct etcd *e, const char *key, struct etcd_kv *kv, bool *found,
 
   snprintf (what, sizeof what, "get %s", key);
   memset (kv, 0, sizeof *kv);
-  if (range (e, key, NULL, 0, 0, &kvs, &n, revision, what, err,
+  if (range (e, key, NULL, 0, 0, false, &kvs, &n, revision, what, err,
              errlen) == -1)
     return -1;
   *found = n > 0;
@@ -769,10 +775,40 @@ etcd_range (struct etcd *e, const char *prefix, const char *from,
     no_memory (what, err, errlen);
     return -1;
   }
-  r = range (e, from ? from : prefix, end, endlen, limit, kvs, n, revision,
-             what, err, errlen);
+  r = range (e, from ? from : prefix, end, endlen, limit, false, kvs, n,
+             revision, what, err, errlen);
   free (end);
   return r;
+}
+
+int
+etcd_last_key (struct etcd *e, const char *prefix, struct etcd_kv *kv,
+               bool *found, char *err, size_t errlen)
+{
+  char what[300];
+  struct etcd_kv *kvs;
+  size_t endlen, n;
+  char *end = prefix_end (prefix, &endlen);
+  int r;
+
+  snprintf (what, sizeof what, "last key of %s", prefix);
+  memset (kv, 0, sizeof *kv);
+  if (end == NULL) {
+    no_memory (what, err, errlen);
+    return -1;
+  }
+  r = range (e, prefix, end, endlen, 1, true, &kvs, &n, NULL, what, err,
+             errlen);
+  free (end);
+  if (r == -1)
+    return -1;
+  *found = n > 0;
+  if (n > 0) {
+    *kv = kvs[0];
+    memset (&kvs[0], 0, sizeof kvs[0]);
+  }
+  etcd_kvs_free (kvs, n);
+  return 0;
 }
 
 /* Transactions. */
@@ -815,6 +851,13 @@ op_json (const struct etcd_op *op)
     if (set_b64 (inner, "value", op->value, op->len) == -1 ||
         (op->lease != 0 && set_int64 (inner, "lease", op->lease) == -1) ||
         json_object_set (j, "request_put", inner) == -1)
+      goto err;
+    break;
+  case ETCD_DELETE_RANGE:
+    if (op->range_end == NULL ||
+        set_b64 (inner, "range_end", op->range_end,
+                 strlen (op->range_end)) == -1 ||
+        json_object_set (j, "request_delete_range", inner) == -1)
       goto err;
     break;
   case ETCD_DELETE_PREFIX:

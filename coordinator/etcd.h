@@ -91,16 +91,26 @@ extern int etcd_range (struct etcd *e, const char *prefix, const char *from,
                        int64_t *revision, char *err, size_t errlen)
   __attribute__((nonnull (1, 2, 5, 6, 8)));
 
+/* The last key under PREFIX (keys only: KV's value is empty), *found
+ * false when there is none. */
+extern int etcd_last_key (struct etcd *e, const char *prefix,
+                          struct etcd_kv *kv, bool *found, char *err,
+                          size_t errlen)
+  __attribute__((nonnull));
+
 enum etcd_target { ETCD_CREATE, ETCD_MOD, ETCD_VALUE };
 struct etcd_cmp {
   const char *key; enum etcd_target target;
   int64_t revision;                   /* CREATE / MOD: equal to */
   const void *value; size_t len;      /* VALUE: equal to */
 };
-enum etcd_op_kind { ETCD_PUT, ETCD_DELETE, ETCD_DELETE_PREFIX };
+/* ETCD_DELETE_RANGE deletes the keys in [KEY, RANGE_END). */
+enum etcd_op_kind { ETCD_PUT, ETCD_DELETE, ETCD_DELETE_PREFIX,
+                    ETCD_DELETE_RANGE };
 struct etcd_op {
   enum etcd_op_kind kind; const char *key;
   const void *value; size_t len; int64_t lease;  /* PUT; lease 0: none */
+  const char *range_end;                         /* DELETE_RANGE */
 };
 /* All compares true: every op applied atomically, *succeeded true,
  * *revision (may be NULL) the revision of the txn.  Else nothing

@@ -206,6 +206,43 @@ test_range_is_ordered_bounded_and_limited (void **state)
 }
 
 static void
+test_last_key_and_delete_range (void **state)
+{
+  struct etcd *e = open_live ();
+  struct etcd_kv kv, *kvs;
+  struct etcd_op op = { .kind = ETCD_DELETE_RANGE, .key = "/t/dr/2",
+                        .range_end = "/t/dr/4" };
+  bool found, ok;
+  char err[512];
+  size_t n;
+
+  put (e, "/t/dr/1", "a");
+  put (e, "/t/dr/2", "b");
+  put (e, "/t/dr/3", "c");
+  put (e, "/t/dr/4", "d");
+  put (e, "/t/ds", "outside");
+  assert_int_equal (etcd_last_key (e, "/t/dr/", &kv, &found, err,
+                                   sizeof err), 0);
+  assert_true (found);
+  assert_string_equal (kv.key, "/t/dr/4");
+  assert_int_equal (kv.len, 0);
+  etcd_kv_free (&kv);
+  assert_int_equal (etcd_txn (e, NULL, 0, &op, 1, &ok, NULL, err,
+                              sizeof err), 0);
+  assert_true (ok);
+  assert_int_equal (etcd_range (e, "/t/dr/", NULL, 0, &kvs, &n, NULL,
+                                err, sizeof err), 0);
+  assert_int_equal (n, 2);
+  assert_string_equal (kvs[0].key, "/t/dr/1");
+  assert_string_equal (kvs[1].key, "/t/dr/4");
+  etcd_kvs_free (kvs, n);
+  assert_int_equal (etcd_last_key (e, "/t/nothing/", &kv, &found, err,
+                                   sizeof err), 0);
+  assert_false (found);
+  etcd_close (e);
+}
+
+static void
 test_txn_applies_all_or_nothing (void **state)
 {
   struct etcd *e = open_live ();
@@ -510,6 +547,7 @@ main (void)
     cmocka_unit_test (test_put_then_get_returns_value_and_revisions),
     cmocka_unit_test (test_binary_values_round_trip),
     cmocka_unit_test (test_range_is_ordered_bounded_and_limited),
+    cmocka_unit_test (test_last_key_and_delete_range),
     cmocka_unit_test (test_txn_applies_all_or_nothing),
     cmocka_unit_test (test_error_answered_by_etcd_names_endpoint_and_etcd_text),
     cmocka_unit_test (test_lease_keepalive_revoke_and_expiry),

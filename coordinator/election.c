@@ -21,10 +21,15 @@
 #include "timespec.h"
 
 #define ELECTION_WHY_MAX 512
+/* Why no leader is known when etcd does not answer. */
+#define ELECTION_ETCD_DOWN "etcd is unreachable or has no quorum: "
 /* Bounds of the client's per-endpoint timeout: a third of the lease,
  * so that a renewal that times out leaves time for another. */
 #define ELECTION_TIMEOUT_MIN_MS 200
 #define ELECTION_TIMEOUT_MAX_MS 1000
+/* A follower that etcd does not answer polls less often, doubling up
+ * to this: each failed read blocked the loop for a timeout. */
+#define ELECTION_BACKOFF_MAX_MS 2400
 
 struct election {
   const struct config *conf;
@@ -43,6 +48,7 @@ struct election {
   char *leader;                 /* as last read; NULL: none known */
   char why[ELECTION_WHY_MAX];   /* why none is known */
   bool etcd_failing;            /* the failure is logged already */
+  int64_t poll_ms;              /* until the next tick */
 };
 
 static void
@@ -80,6 +86,8 @@ etcd_failed (struct election *el, const char *what, const char *err)
   if (!el->etcd_failing)
     log_warnx ("etcd: %s: %s", what, err);
   el->etcd_failing = true;
+  el->poll_ms = el->poll_ms * 2 > ELECTION_BACKOFF_MAX_MS
+    ? ELECTION_BACKOFF_MAX_MS : el->poll_ms * 2;
 }
 
 static void
@@ -88,6 +96,7 @@ etcd_answered (struct election *el)
   if (el->etcd_failing)
     log_info ("etcd answers again");
   el->etcd_failing = false;
+  el->poll_ms = ELECTION_POLL_MS;
 }
 
 static bool
@@ -180,7 +189,7 @@ campaign (struct election *el)
                         sizeof err) == -1) {
     el->lease = 0;
     etcd_failed (el, "lease grant", err);
-    set_no_leader (el, "etcd: %s", err);
+    set_no_leader (el, ELECTION_ETCD_DOWN "%s", err);
     return;
   }
   op.lease = el->lease;
@@ -190,7 +199,7 @@ campaign (struct election *el)
        etcd_get (el->etcd, el->leader_key, &kv, &found, NULL, err,
                  sizeof err) == -1)) {
     etcd_failed (el, "campaign", err);
-    set_no_leader (el, "etcd: %s", err);
+    set_no_leader (el, ELECTION_ETCD_DOWN "%s", err);
     revoke_lease (el);
     return;
   }
@@ -222,7 +231,7 @@ follow (struct election *el)
   if (etcd_get (el->etcd, el->leader_key, &kv, &found, NULL, err,
                 sizeof err) == -1) {
     etcd_failed (el, "read the leader key", err);
-    set_no_leader (el, "etcd: %s", err);
+    set_no_leader (el, ELECTION_ETCD_DOWN "%s", err);
     return;
   }
   etcd_answered (el);
@@ -306,6 +315,7 @@ static void
 tick_cb (evutil_socket_t fd, short what, void *arg)
 {
   struct election *el = arg;
+  struct timeval tv;
 
   if (el->over)
     return;
@@ -313,6 +323,15 @@ tick_cb (evutil_socket_t fd, short what, void *arg)
     lead (el);
   else
     follow (el);
+  if (el->over)
+    return;
+  /* The leader keeps its pace whatever etcd does: its renewals. */
+  if (el->leading)
+    el->poll_ms = ELECTION_POLL_MS;
+  tv.tv_sec = el->poll_ms / 1000;
+  tv.tv_usec = (el->poll_ms % 1000) * 1000;
+  if (event_add (el->tick, &tv) == -1)
+    log_warnx ("election: cannot set its timer");
 }
 
 static int
@@ -338,7 +357,6 @@ election_new (struct event_base *base, const struct config *conf,
     .key = conf->etcd_key,
     .timeout_ms = etcd_timeout_ms (conf),
   };
-  struct timeval tv = { 0, ELECTION_POLL_MS * 1000 };
   struct election *el;
 
   el = calloc (1, sizeof *el);
@@ -359,8 +377,9 @@ election_new (struct event_base *base, const struct config *conf,
   el->etcd = etcd_open (&ec, err, errlen);
   if (el->etcd == NULL)
     goto err;
-  el->tick = event_new (base, -1, EV_PERSIST, tick_cb, el);
-  if (el->tick == NULL || event_add (el->tick, &tv) == -1) {
+  el->poll_ms = ELECTION_POLL_MS;
+  el->tick = evtimer_new (base, tick_cb, el);
+  if (el->tick == NULL) {
     snprintf (err, errlen, "election: cannot set its timer");
     goto err;
   }

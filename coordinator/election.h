@@ -16,7 +16,9 @@
  * Everything runs from one timer of the event loop, every
  * ELECTION_POLL_MS.  A follower reads the key (a poll, not a watch:
  * the gateway's watch is a stream this client does not keep) and
- * campaigns when it is gone.  The leader renews its lease every third
+ * campaigns when it is gone; while etcd does not answer, it polls
+ * less often (doubling, up to 2.4 s), since each failed read held the
+ * loop for the client's timeout.  The leader renews its lease every third
  * of its TTL and reads the key on every tick; it has lost leadership
  * when the lease is gone, when no renewal has succeeded for a whole
  * TTL (counted from when the last successful renewal was sent, so

@@ -102,14 +102,86 @@ report_error (struct ctl *ctl, int code, const char *message, json_t *data)
   }
 }
 
+/* One attempt at the coordinator at ADDRESS: 1 if it is not the leader
+ * or cannot be reached (T records why and the leader it named), else
+ * 0 with its response in *RESP, or -1 (reported) when the call failed
+ * on the way: the request may have taken effect, so it is not sent
+ * again elsewhere.  PARAMS stays the caller's. */
+static int
+attempt (struct ctl *ctl, SSL_CTX *tls, struct rpcconn_targets *t,
+         const char *address, const char *method, json_t *params,
+         json_t **resp)
+{
+  struct rpcconn *c;
+  const char *message, *leader;
+  char err[1024], why[1400];
+  int code, r = 0;
+
+  c = rpcconn_open (tls, "coordinator", address,
+                    ctl->timeout_ms < CONNECT_TIMEOUT_MS ? ctl->timeout_ms
+                    : CONNECT_TIMEOUT_MS, -1, err, sizeof err);
+  if (c == NULL) {
+    rpcconn_targets_failed (t, err, NULL);
+    return 1;
+  }
+  *resp = rpcconn_call (c, method, json_incref (params), ctl->timeout_ms,
+                        NULL, NULL, err, sizeof err);
+  if (*resp == NULL) {
+    ctl_error (ctl, CTL_EXIT_FAILURE, "%s", err);
+    r = -1;
+  }
+  else if (rpcconn_not_leader (*resp, &leader)) {
+    rpcconn_response_error (*resp, &code, &message, NULL);
+    snprintf (why, sizeof why, "%s: %s (error %d)", rpcconn_name (c),
+              message, code);
+    rpcconn_targets_failed (t, why, leader);
+    json_decref (*resp);
+    *resp = NULL;
+    r = 1;
+  }
+  rpcconn_close (c);
+  return r;
+}
+
+/* Find the leader among ctl->coordinator's addresses (rpcconn.h: each
+ * once, plus the leader one of them names) and call METHOD there.  The
+ * response, or NULL when reported. */
+static json_t *
+call_leader (struct ctl *ctl, SSL_CTX *tls, const char *method,
+             json_t *params)
+{
+  struct rpcconn_targets *t;
+  const char *address;
+  json_t *resp = NULL;
+  char err[1024];
+  int attempts = 0, r = 1;
+
+  t = rpcconn_targets_new (ctl->coordinator, err, sizeof err);
+  if (t == NULL) {
+    ctl_report (ctl, CTL_EXIT_FAILURE, err, err);
+    return NULL;
+  }
+  while (r == 1 && (address = rpcconn_targets_next (t)) != NULL) {
+    attempts++;
+    r = attempt (ctl, tls, t, address, method, params, &resp);
+  }
+  if (r == 1 && attempts == 1)  /* one coordinator: its reason alone */
+    ctl_report (ctl, CTL_EXIT_FAILURE, rpcconn_targets_why (t),
+                rpcconn_targets_why (t));
+  else if (r == 1)
+    ctl_error (ctl, CTL_EXIT_FAILURE, "no leading coordinator at %s: %s",
+               ctl->coordinator, rpcconn_targets_why (t));
+  rpcconn_targets_free (t);
+  return resp;
+}
+
 json_t *
 ctl_coord_call (struct ctl *ctl, const char *method, json_t *params)
 {
   const struct tls_files files = {
     .certificate = ctl->cert, .key = ctl->key, .ca = ctl->ca,
   };
-  struct rpcconn *c = NULL;
-  json_t *resp = NULL, *result = NULL, *data;
+  json_t *resp, *result = NULL, *data;
   const char *message;
   SSL_CTX *tls;
   char err[1024];
@@ -126,25 +198,13 @@ ctl_coord_call (struct ctl *ctl, const char *method, json_t *params)
     ctl_report (ctl, CTL_EXIT_FAILURE, err, err);
     return NULL;
   }
-  c = rpcconn_open (tls, "coordinator", ctl->coordinator,
-                    ctl->timeout_ms < CONNECT_TIMEOUT_MS ? ctl->timeout_ms
-                    : CONNECT_TIMEOUT_MS, -1, err, sizeof err);
-  if (c == NULL) {
-    json_decref (params);
-    ctl_report (ctl, CTL_EXIT_FAILURE, err, err);
-    goto out;
-  }
-  resp = rpcconn_call (c, method, params, ctl->timeout_ms, NULL, NULL,
-                       err, sizeof err);
-  if (resp == NULL)
-    ctl_error (ctl, CTL_EXIT_FAILURE, "%s", err);
-  else if (rpcconn_response_error (resp, &code, &message, &data))
+  resp = call_leader (ctl, tls, method, params);
+  json_decref (params);
+  if (resp != NULL && rpcconn_response_error (resp, &code, &message, &data))
     report_error (ctl, code, message, data);
-  else
+  else if (resp != NULL)
     result = json_incref (json_object_get (resp, "result"));
- out:
   json_decref (resp);
-  rpcconn_close (c);
   SSL_CTX_free (tls);
   return result;
 }

@@ -919,13 +919,12 @@ prepare_run (struct snapvol_writer *w)
     const struct rpcpeer_config cfg = {
       .what = "coordinator", .address = w->coordinator, .tls = w->tls,
     };
-    char *host, *port;
+    struct rpcconn_targets *targets;
 
-    if (rpcconn_split_address (w->coordinator, RPCCONN_DEFAULT_PORT, &host,
-                               &port, err, sizeof err) == -1)
+    targets = rpcconn_targets_new (w->coordinator, err, sizeof err);
+    if (targets == NULL)
       return set_error ("%s", err);
-    free (host);
-    free (port);
+    rpcconn_targets_free (targets);
     p = rpcpeer_new (&cfg, &ops, w);
     if (p == NULL)
       return set_error ("cannot create the link: %m");

@@ -407,7 +407,8 @@ usage (void)
           "hook, and thaws them before the thaw hook.  See docs/writers.md.\n"
           "\n"
           "--coordinator, --cert, --key and --ca default to $SNAPVOL_COORDINATOR,\n"
-          "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA.  --freeze-timeout\n"
+          "$SNAPVOL_CERT, $SNAPVOL_KEY and $SNAPVOL_CA; several coordinators\n"
+          "are given as HOST:PORT,HOST:PORT (the leader is found).  --freeze-timeout\n"
           "(100 to 600000, default 10000) bounds prepare, freeze and\n"
           "pre-restore.  SIGINT or SIGTERM ends the agent, after thawing\n"
           "(or running post-restore) if frozen (or restoring).\n");

@@ -36,6 +36,8 @@
 #define SV_RPC_EXPIRED       (-32006)   /* a hold's lease expired */
 #define SV_RPC_FORBIDDEN     (-32007)   /* the peer's role may not call this */
 #define SV_RPC_TIMEOUT       (-32008)
+#define SV_RPC_NOT_LEADER    (-32009)   /* this coordinator is not the leader */
+#define SV_RPC_STALE_TERM    (-32010)   /* a call from a deposed coordinator's term */
 
 /* Format a message into ERR (ERRLEN bytes; nothing if ERR is NULL or
  * ERRLEN 0), keeping errno: the error text of every function here and

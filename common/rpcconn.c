@@ -867,3 +867,176 @@ rpcconn_call (struct rpcconn *c, const char *method, json_t *params,
     json_decref (msg);
   }
 }
+
+/* Address lists (see rpcconn.h). */
+
+struct rpcconn_targets {
+  char *address[RPCCONN_MAX_ADDRESSES];
+  size_t n;
+  size_t start;                 /* the round's first address */
+  size_t tried;                 /* list addresses taken this round */
+  size_t current;               /* the address last returned; n: redirect */
+  char *redirect;               /* the leader to try next, or NULL */
+  char *dialled;                /* the redirect taken this round, or NULL */
+  char *why;                    /* their reasons, joined; NULL if none */
+};
+
+struct rpcconn_targets *
+rpcconn_targets_new (const char *list, char *err, size_t errlen)
+{
+  struct rpcconn_targets *t = calloc (1, sizeof *t);
+  const char *p = list;
+
+  if (t == NULL) {
+    jsonrpc_seterr (err, errlen, "%m");
+    return NULL;
+  }
+  for (;;) {
+    size_t len = strcspn (p, ",");
+    char *host, *port;
+
+    if (t->n == RPCCONN_MAX_ADDRESSES) {
+      jsonrpc_seterr (err, errlen, "invalid address list '%s': more than "
+                      "%d addresses", list, RPCCONN_MAX_ADDRESSES);
+      errno = EINVAL;
+      goto err;
+    }
+    if (len == 0 && p[len] == ',') {
+      jsonrpc_seterr (err, errlen, "invalid address list '%s': an empty "
+                      "address (expected HOST:PORT,HOST:PORT)", list);
+      errno = EINVAL;
+      goto err;
+    }
+    t->address[t->n] = strndup (p, len);
+    if (t->address[t->n] == NULL) {
+      jsonrpc_seterr (err, errlen, "%m");
+      goto err;
+    }
+    if (rpcconn_split_address (t->address[t->n++], RPCCONN_DEFAULT_PORT,
+                               &host, &port, err, errlen) == -1)
+      goto err;
+    free (host);
+    free (port);
+    if (p[len] == '\0')
+      break;
+    p += len + 1;
+    if (*p == '\0') {
+      jsonrpc_seterr (err, errlen, "invalid address list '%s': an empty "
+                      "address (expected HOST:PORT,HOST:PORT)", list);
+      errno = EINVAL;
+      goto err;
+    }
+  }
+  return t;
+
+ err:
+  rpcconn_targets_free (t);
+  return NULL;
+}
+
+void
+rpcconn_targets_free (struct rpcconn_targets *t)
+{
+  size_t i;
+
+  if (t == NULL)
+    return;
+  for (i = 0; i < t->n; i++)
+    free (t->address[i]);
+  free (t->redirect);
+  free (t->dialled);
+  free (t->why);
+  free (t);
+}
+
+size_t
+rpcconn_targets_count (const struct rpcconn_targets *t)
+{
+  return t->n;
+}
+
+const char *
+rpcconn_targets_next (struct rpcconn_targets *t)
+{
+  if (t->redirect != NULL) {
+    free (t->dialled);
+    t->dialled = t->redirect;
+    t->redirect = NULL;
+    t->current = t->n;
+    return t->dialled;
+  }
+  while (t->tried < t->n) {
+    size_t i = (t->start + t->tried++) % t->n;
+
+    /* The leader we were sent to has had its attempt this round. */
+    if (t->dialled != NULL && strcmp (t->address[i], t->dialled) == 0)
+      continue;
+    t->current = i;
+    return t->address[i];
+  }
+  return NULL;
+}
+
+void
+rpcconn_targets_failed (struct rpcconn_targets *t, const char *why,
+                        const char *leader)
+{
+  size_t len = t->why ? strlen (t->why) : 0;
+  char *joined = realloc (t->why, len + strlen (why) + 3);
+
+  /* Out of memory only shortens the message. */
+  if (joined != NULL) {
+    t->why = joined;
+    sprintf (joined + len, "%s%s", len > 0 ? "; " : "", why);
+  }
+  if (leader != NULL && t->dialled == NULL && t->redirect == NULL &&
+      (t->current == t->n || strcmp (leader, t->address[t->current]) != 0))
+    t->redirect = strdup (leader);
+}
+
+void
+rpcconn_targets_reached (struct rpcconn_targets *t)
+{
+  size_t i;
+
+  if (t->current < t->n) {
+    t->start = (t->current + 1) % t->n;
+    return;
+  }
+  for (i = 0; i < t->n; i++)
+    if (strcmp (t->address[i], t->dialled) == 0)
+      t->start = (i + 1) % t->n;
+}
+
+const char *
+rpcconn_targets_why (const struct rpcconn_targets *t)
+{
+  return t->why ? t->why : "";
+}
+
+void
+rpcconn_targets_new_round (struct rpcconn_targets *t)
+{
+  t->tried = 0;
+  free (t->redirect);
+  free (t->dialled);
+  free (t->why);
+  t->redirect = t->dialled = t->why = NULL;
+}
+
+bool
+rpcconn_not_leader (json_t *response, const char **leader)
+{
+  json_t *data, *l;
+  const char *message;
+  int code;
+
+  if (!rpcconn_response_error (response, &code, &message, &data) ||
+      code != SV_RPC_NOT_LEADER || !json_is_object (data))
+    return false;
+  l = json_object_get (data, "leader");
+  if (!json_is_string (l) && !json_is_null (l))
+    return false;
+  *leader = json_string_value (l);
+  return true;
+}

@@ -122,4 +122,70 @@ extern int rpcconn_response_error (json_t *response, int *code,
                                    const char **message, json_t **data)
   __attribute__((nonnull (1, 2, 3)));
 
+/* Address lists: the rule by which every peer (provider, writer,
+ * snapvolctl) finds the leading coordinator among several
+ * (docs/protocol.md, "Several coordinators").
+ *
+ * A list is "ADDRESS[,ADDRESS...]" (each as rpcconn_split_address
+ * takes it, at most RPCCONN_MAX_ADDRESSES).  A round tries each
+ * address once, in order, starting where the previous round said
+ * (below); an address that answers SV_RPC_NOT_LEADER naming a leader
+ * makes the leader the next attempt, once per round (the usual TLS
+ * checks apply to it: its certificate must name its host).  When the
+ * round is over the caller waits its backoff (rpcpeer) or gives up
+ * (snapvolctl).  A round after one that reached a coordinator starts
+ * at the address after it: when that coordinator died, the next one is
+ * the likeliest new leader.  A one-address list is one attempt per
+ * round, plus the redirect: today's single coordinator, unchanged. */
+#define RPCCONN_MAX_ADDRESSES 16
+
+struct rpcconn_targets;
+
+/* Parse LIST.  NULL with errno (EINVAL, ENOMEM) and a message in ERR
+ * naming the bad address (for a single address the message of
+ * rpcconn_split_address).  The first round starts at the first
+ * address. */
+extern struct rpcconn_targets *rpcconn_targets_new (const char *list,
+                                                    char *err, size_t errlen)
+  __attribute__((nonnull (1, 2)));
+extern void rpcconn_targets_free (struct rpcconn_targets *t);
+
+/* The number of addresses in the list. */
+extern size_t rpcconn_targets_count (const struct rpcconn_targets *t)
+  __attribute__((nonnull));
+
+/* The address to try next in this round (owned by T, valid until the
+ * next call on T), or NULL when the round is over. */
+extern const char *rpcconn_targets_next (struct rpcconn_targets *t)
+  __attribute__((nonnull));
+
+/* The attempt at the address rpcconn_targets_next returned failed for
+ * WHY (a message naming the address, kept for rpcconn_targets_why);
+ * LEADER (or NULL) is the leader its SV_RPC_NOT_LEADER answer named. */
+extern void rpcconn_targets_failed (struct rpcconn_targets *t,
+                                    const char *why, const char *leader)
+  __attribute__((nonnull (1, 2)));
+
+/* The attempt at the address rpcconn_targets_next returned reached the
+ * leader: the next round starts after it. */
+extern void rpcconn_targets_reached (struct rpcconn_targets *t)
+  __attribute__((nonnull));
+
+/* Why this round's attempts failed: with one attempt its WHY as
+ * given, with more each WHY joined by "; ".  Owned by T. */
+extern const char *rpcconn_targets_why (const struct rpcconn_targets *t)
+  __attribute__((nonnull));
+
+/* Begin a new round (after the caller's backoff). */
+extern void rpcconn_targets_new_round (struct rpcconn_targets *t)
+  __attribute__((nonnull));
+
+/* If RESPONSE is a coordinator's SV_RPC_NOT_LEADER answer (code -32009
+ * with data {"leader": "HOST:PORT"} or {"leader": null}: the member
+ * tells it from Part 2's "not registered", which shares the code),
+ * return true, with *LEADER the leader named (borrowed from RESPONSE)
+ * or NULL when none is elected. */
+extern bool rpcconn_not_leader (json_t *response, const char **leader)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_RPCCONN_H */

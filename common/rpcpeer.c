@@ -32,6 +32,15 @@
  * the connection, and running them at resumption would, say, take a
  * hold that no one will ever commit or release.
  *
+ * Terms (fencing, docs/protocol.md): the link keeps the highest
+ * coordinator term it has seen, from register results and calls, in
+ * memory.  The worker checks each call's "term" (absent: 0) before the
+ * call runs: a lower one is refused with SV_RPC_STALE_TERM and nothing
+ * else happens, so a deposed coordinator that wakes up late can
+ * neither hold, pin nor thaw.  The check is here, in the one link that
+ * providers and writers share, so that no method can miss it; ping is
+ * answered whatever its term (it does nothing).
+ *
  * Stopping: rpcpeer_stop sets `stopping` and writes to stop_pipe,
  * which nobody drains, so every later poll of it returns at once.
  *
@@ -56,6 +65,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -99,7 +109,8 @@ struct done {
 };
 
 struct rpcpeer {
-  char *what, *address;
+  char *what;
+  struct rpcconn_targets *targets;
   SSL_CTX *tls;
   int connect_timeout_ms, backoff_min_ms, backoff_max_ms;
   const struct rpcpeer_ops *ops;
@@ -109,6 +120,7 @@ struct rpcpeer {
   int wake_pipe[2];
   atomic_bool stopping;
   _Atomic uint64_t live;        /* the session up now, 0 if none */
+  _Atomic uint64_t term;        /* the highest coordinator term seen */
   uint64_t next_session;        /* I/O loop only */
   unsigned seed;                /* I/O loop only: backoff jitter */
   char last_failure[1024];      /* I/O loop only */
@@ -143,6 +155,7 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
              void *opaque)
 {
   struct rpcpeer *p = calloc (1, sizeof *p);
+  char err[512];
 
   if (p == NULL)
     return NULL;
@@ -154,9 +167,10 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
   p->done_tail = &p->done;
   atomic_init (&p->stopping, false);
   atomic_init (&p->live, 0);
+  atomic_init (&p->term, 0);
   p->what = strdup (cfg->what ? cfg->what : "coordinator");
-  p->address = strdup (cfg->address);
-  if (p->what == NULL || p->address == NULL)
+  p->targets = rpcconn_targets_new (cfg->address, err, sizeof err);
+  if (p->what == NULL || p->targets == NULL)
     goto err;
   p->tls = cfg->tls;
   p->connect_timeout_ms = cfg->connect_timeout_ms > 0
@@ -244,7 +258,7 @@ rpcpeer_free (struct rpcpeer *p)
   pthread_cond_destroy (&p->work);
   pthread_mutex_destroy (&p->lock);
   free (p->what);
-  free (p->address);
+  rpcconn_targets_free (p->targets);
   free (p);
 }
 
@@ -257,6 +271,54 @@ answer_ping (json_t *id)
 {
   return jsonrpc_result (id, json_pack ("{s:I}", "time",
                                         (json_int_t) time (NULL)));
+}
+
+/* Terms (design notes).  Raise the highest term seen to TERM.  Any
+ * thread. */
+static void
+term_seen (struct rpcpeer *p, uint64_t term)
+{
+  uint64_t seen = atomic_load (&p->term);
+
+  while (term > seen &&
+         !atomic_compare_exchange_weak (&p->term, &seen, term))
+    ;
+}
+
+/* Whether the call of METHOD with PARAMS (borrowed) comes from a term
+ * no older than any seen: then its term, taken out of PARAMS (it is the
+ * link's, not the method's), is the highest seen.  Else *REPLY is the
+ * answer to ID that refuses it, before anything is done. */
+static bool
+term_current (struct rpcpeer *p, json_t *id, const char *method,
+              json_t *params, json_t **reply)
+{
+  json_t *member = json_object_get (params, "term");
+  uint64_t term = 0, seen;
+
+  if (member != NULL) {
+    if (!json_is_integer (member) || json_integer_value (member) < 0) {
+      *reply = jsonrpc_error (id, JSONRPC_INVALID_PARAMS, NULL,
+                              "'term': expected a non-negative integer; "
+                              "nothing was done");
+      return false;
+    }
+    term = (uint64_t) json_integer_value (member);
+    json_object_del (params, "term");
+  }
+  seen = atomic_load (&p->term);
+  if (term < seen) {
+    plog (p, LOG_WARNING, "%s: refused %.64s from stale term %" PRIu64
+          " (term %" PRIu64 " is current)", p->what, method, term, seen);
+    *reply = jsonrpc_error (id, SV_RPC_STALE_TERM,
+                            json_pack ("{s:I}", "term", (json_int_t) seen),
+                            "stale coordinator term %" PRIu64 ": term %"
+                            PRIu64 " is current; nothing was done",
+                            term, seen);
+    return false;
+  }
+  term_seen (p, term);
+  return true;
 }
 
 static void
@@ -276,7 +338,7 @@ run_job (struct rpcpeer *p, struct job *j)
 
   if (strcmp (method, "ping") == 0)
     reply = answer_ping (id);
-  else
+  else if (term_current (p, id, method, call.params, &reply))
     reply = p->ops->call (p->opaque, &call);
   if (reply == NULL)
     reply = jsonrpc_error (id, JSONRPC_INTERNAL_ERROR, NULL,
@@ -362,6 +424,7 @@ struct session {
   int64_t next_ping;
   json_t *read;                 /* requests of this drain, not queued yet */
   char why[1024];               /* why the session ended */
+  char leader[256];             /* the leader a refusal named, or "" */
 };
 
 /* A request arriving while the registration is in flight. */
@@ -620,18 +683,19 @@ serve (struct session *s)
   }
 }
 
-/* One connection, from connect to its end.  Returns true if it got
- * registered; S->why says why it ended. */
+/* One connection to ADDRESS, from connect to its end.  Returns true if
+ * it got registered; S->why says why it ended, S->leader the leader a
+ * coordinator that is not the leader named. */
 static bool
-session (struct rpcpeer *p, struct session *s)
+session (struct rpcpeer *p, struct session *s, const char *address)
 {
   json_t *params, *res = NULL, *result;
-  const char *method = NULL, *message;
+  const char *method = NULL, *message, *leader;
   bool registered = false;
   char err[512];
   int code;
 
-  s->conn = rpcconn_open (p->tls, p->what, p->address, p->connect_timeout_ms,
+  s->conn = rpcconn_open (p->tls, p->what, address, p->connect_timeout_ms,
                           p->stop_pipe[0], s->why, sizeof s->why);
   if (s->conn == NULL)
     return false;
@@ -651,6 +715,9 @@ session (struct rpcpeer *p, struct session *s)
   if (rpcconn_response_error (res, &code, &message, NULL)) {
     snprintf (s->why, sizeof s->why, "%s: %s refused: %s (error %d)",
               rpcconn_name (s->conn), method, message, code);
+    if (rpcconn_not_leader (res, &leader) && leader != NULL &&
+        strlen (leader) < sizeof s->leader)
+      strcpy (s->leader, leader);
     goto out;
   }
   result = json_object_get (res, "result");
@@ -666,6 +733,10 @@ session (struct rpcpeer *p, struct session *s)
             rpcconn_name (s->conn), (long long) hb, HEARTBEAT_MIN_MS,
             HEARTBEAT_MAX_MS);
   }
+  if (json_is_integer (json_object_get (result, "term")) &&
+      json_integer_value (json_object_get (result, "term")) >= 0)
+    term_seen (p, (uint64_t) json_integer_value (json_object_get (result,
+                                                                  "term")));
   registered = true;
   p->last_failure[0] = '\0';
   plog (p, LOG_DEBUG, "%s: registered (heartbeat %d ms)",
@@ -740,18 +811,36 @@ rpcpeer_run (struct rpcpeer *p)
   }
 
   while (!atomic_load (&p->stopping)) {
+    const char *address = rpcconn_targets_next (p->targets);
     struct session s = { .p = p };
-    bool registered = session (p, &s);
+    bool registered;
+    const char *why = s.why;
     int wait;
 
-    if (atomic_load (&p->stopping))
-      break;
-    if (registered)
+    if (address != NULL) {
+      registered = session (p, &s, address);
+      if (atomic_load (&p->stopping))
+        break;
+      if (!registered) {
+        /* The next address of the round, or the leader named, at once. */
+        rpcconn_targets_failed (p->targets, s.why,
+                                s.leader[0] ? s.leader : NULL);
+        if (rpcconn_targets_count (p->targets) > 1 || s.leader[0])
+          plog (p, LOG_DEBUG, "%s", s.why);
+        continue;
+      }
+      rpcconn_targets_reached (p->targets);
       delay = p->backoff_min_ms;
+    }
+    else {                      /* the round failed: back off */
+      registered = false;
+      why = rpcconn_targets_why (p->targets);
+    }
     /* Jitter: 75% to 100% of the delay, so that peers cut off together
      * do not all come back at the same instant. */
     wait = delay - (int) (rand_r (&p->seed) % (unsigned) (delay / 4 + 1));
-    log_failure (p, registered, s.why, wait);
+    log_failure (p, registered, why, wait);
+    rpcconn_targets_new_round (p->targets);
     if (!pause_ms (p, wait))
       break;
     delay = delay > p->backoff_max_ms / 2 ? p->backoff_max_ms : delay * 2;

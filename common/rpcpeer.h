@@ -65,7 +65,9 @@ struct rpcpeer_ops {
 
 struct rpcpeer_config {
   const char *what;             /* names the peer: "coordinator" */
-  const char *address;          /* HOST:PORT */
+  const char *address;          /* HOST:PORT[,HOST:PORT...]: the
+                                 * coordinators, tried as rpcconn.h's
+                                 * address lists say */
   SSL_CTX *tls;                 /* a tls_client_context; not owned */
   int connect_timeout_ms;       /* 0: RPCPEER_CONNECT_TIMEOUT_MS */
   int backoff_min_ms;           /* 0: RPCPEER_BACKOFF_MIN_MS */
@@ -73,18 +75,24 @@ struct rpcpeer_config {
 };
 
 /* A new link (not yet running).  CFG's strings are copied; OPS must
- * outlive the link.  NULL with errno on failure. */
+ * outlive the link.  NULL with errno on failure (EINVAL: CFG->address
+ * is not a valid list; rpcconn_targets_new says why). */
 extern struct rpcpeer *rpcpeer_new (const struct rpcpeer_config *cfg,
                                     const struct rpcpeer_ops *ops,
                                     void *opaque)
   __attribute__((nonnull (1, 2)));
 
 /* Run the link until rpcpeer_stop: connect, register, serve, and
- * reconnect after each failure, waiting 0.5 s doubling up to 30 s
+ * reconnect after each failure.  With several addresses a failed
+ * attempt goes on at once to the leader a coordinator named, or to the
+ * next address; a round of the list that failed (one attempt for a
+ * single address) waits 0.5 s doubling up to 30 s
  * (with jitter; back to 0.5 s after any connection whose registration
  * was accepted, however long it lasted).  Each
- * failure is logged at LOG_ERR when it differs from the previous one,
- * at LOG_DEBUG when it repeats.  Returns 0 once stopped (at once if
+ * failure (of a round: every attempt's reason, joined by "; ") is
+ * logged at LOG_ERR when it differs from the previous one, at
+ * LOG_DEBUG when it repeats; each attempt of a longer round at
+ * LOG_DEBUG.  Returns 0 once stopped (at once if
  * rpcpeer_stop came first), -1 with errno if the worker thread could
  * not start.  The call running when stopped is finished first, so it
  * may take as long as that call. */

@@ -38,18 +38,50 @@
  *
  * Versions: schema_version holds one row.  A catalog of another
  * version is refused with a message, never misread.
+ *
+ * Replication (the catalog on etcd, catalog-etcd.c): an in-memory
+ * catalog (catalog_open_memory, catalog_open_image) may be given a
+ * replica function.  Then every write transaction runs as follows:
+ *   1. BEGIN IMMEDIATE, and attach an SQLite session to every table;
+ *   2. run the transaction's statements (ON DELETE CASCADE deletions
+ *      included: the session sees them through the pre-update hook);
+ *   3. copy sqlite_sequence into the table sequences (sessions
+ *      ignore tables without a primary key, and sets.seq must replay
+ *      identically, also after the newest set was removed);
+ *   4. take the session's changeset and hand it to the replica with
+ *      the transaction's durability (lazy or durable);
+ *   5. COMMIT if the replica returned 0; ROLLBACK if it returned -1,
+ *      and the call fails with the replica's message and errno.
+ * The statements that run alone on a file (catalog_provider_seen,
+ * catalog_writer_forget, the queue removals) run in such a transaction
+ * too.  A transaction that changes nothing hands nothing over.  With no
+ * replica (every file catalog) none of this happens: no session, no
+ * cost.
+ *
+ * A changeset carries rows by primary key, not the hidden rowid, but
+ * the queues (pending_deletions, pending_undos, pending_releases) and
+ * set_holds are read in rowid order.  An in-memory catalog therefore
+ * makes these four tables with an explicit "rowid INTEGER PRIMARY KEY"
+ * (the rowid itself) and their key as UNIQUE, so that a replayed
+ * changeset gives every row the rowid it had; the statements are the
+ * same for both.  catalog_apply replays with foreign keys off (the
+ * changeset already holds every cascaded row) and the replayed
+ * sequences back into sqlite_sequence, in one transaction; any
+ * conflict (a row missing or different) aborts it: the catalogs have
+ * diverged.
  */
 
 #include <config.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include <sqlite3.h>   /* SQLITE_ENABLE_SESSION from configure */
 
 #include "catalog.h"
 #include "log.h"
@@ -61,6 +93,12 @@ struct catalog {
   uint64_t commits[2];          /* write transactions committed,
                                  * [lazy] (commit_hook) */
   bool opening;                 /* catalog_open reports its own errors */
+  bool memory;                  /* in memory: replicable schema */
+  catalog_replicate_fn replica; /* NULL: not replicated */
+  void *replica_opaque;
+  void (*replica_committed) (void *opaque);
+  void (*replica_release) (void *opaque);
+  sqlite3_session *session;     /* the write transaction's, with a replica */
   char errmsg[512];
 };
 
@@ -117,12 +155,48 @@ static const char schema[] =
   "  name TEXT NOT NULL,\n"
   "  state TEXT NOT NULL,\n"
   "  error TEXT,\n"
-  "  PRIMARY KEY (set_id, ord));\n"
+  "  PRIMARY KEY (set_id, ord));\n";
+
+/* The rest of a catalog file's first schema. */
+static const char file_schema[] =
   "CREATE TABLE pending_deletions (\n"
   "  provider TEXT NOT NULL,\n"
   "  set_id TEXT NOT NULL,\n"
   "  queued INTEGER NOT NULL,\n"
   "  PRIMARY KEY (provider, set_id));\n";
+
+/* The rest of an in-memory catalog's schema: the tables read in rowid
+ * order with the rowid as their primary key (the design notes), and
+ * the copy of sqlite_sequence that replication carries. */
+static const char memory_schema[] =
+  "CREATE TABLE pending_deletions (\n"
+  "  rowid INTEGER PRIMARY KEY,\n"
+  "  provider TEXT NOT NULL,\n"
+  "  set_id TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  UNIQUE (provider, set_id));\n"
+  "CREATE TABLE set_holds (\n"
+  "  rowid INTEGER PRIMARY KEY,\n"
+  "  set_id TEXT NOT NULL REFERENCES sets (set_id) ON DELETE CASCADE,\n"
+  "  tag TEXT NOT NULL,\n"
+  "  expires INTEGER,\n"
+  "  UNIQUE (set_id, tag));\n"
+  "CREATE TABLE pending_undos (\n"
+  "  rowid INTEGER PRIMARY KEY,\n"
+  "  provider TEXT NOT NULL,\n"
+  "  undo_set_id TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  UNIQUE (provider, undo_set_id));\n"
+  "CREATE TABLE pending_releases (\n"
+  "  rowid INTEGER PRIMARY KEY,\n"
+  "  provider TEXT NOT NULL,\n"
+  "  set_id TEXT NOT NULL,\n"
+  "  tag TEXT NOT NULL,\n"
+  "  queued INTEGER NOT NULL,\n"
+  "  UNIQUE (provider, set_id, tag));\n"
+  "CREATE TABLE sequences (\n"
+  "  name TEXT PRIMARY KEY,\n"
+  "  seq INTEGER NOT NULL);\n";
 
 /* Holds taken through the coordinator (set.hold), added to catalogs of
  * this schema version made before there were any: an older
@@ -291,25 +365,33 @@ step_row (struct catalog *cat, sqlite3_stmt *st, const char *what)
   return 0;
 }
 
+static int
+vsql_run (struct catalog *cat, const char *what, const char *sql,
+          const char *types, va_list ap)
+{
+  sqlite3_stmt *st = prepare (cat, sql);
+
+  if (st == NULL)
+    return -1;
+  if (vbind (cat, st, types, ap) == -1) {
+    sqlite3_finalize (st);
+    return -1;
+  }
+  return step_done (cat, st, what);
+}
+
 /* Run SQL with the values (see vbind) to completion. */
 static int
 sql_run (struct catalog *cat, const char *what, const char *sql,
          const char *types, ...)
 {
-  sqlite3_stmt *st = prepare (cat, sql);
   va_list ap;
   int r;
 
-  if (st == NULL)
-    return -1;
   va_start (ap, types);
-  r = vbind (cat, st, types, ap);
+  r = vsql_run (cat, what, sql, types, ap);
   va_end (ap);
-  if (r == -1) {
-    sqlite3_finalize (st);
-    return -1;
-  }
-  return step_done (cat, st, what);
+  return r;
 }
 
 /* Make the next commits durable or lazy (see the design notes).  The
@@ -328,21 +410,128 @@ set_durability (struct catalog *cat, enum catalog_sync sync)
   return 0;
 }
 
+/* Back to durable commits after a lazy one, keeping the errno of the
+ * call that ran lazily. */
+static void
+durable_again (struct catalog *cat)
+{
+  int saved = errno;
+
+  set_durability (cat, CATALOG_DURABLE);
+  errno = saved;
+}
+
+/* Phase 1 of a replicated transaction (the design notes). */
+static int
+session_start (struct catalog *cat)
+{
+  if (sqlite3session_create (cat->db, "main", &cat->session) != SQLITE_OK) {
+    cat->session = NULL;
+    sql_failed (cat, "sqlite3session_create");
+    return -1;
+  }
+  if (sqlite3session_attach (cat->session, NULL) != SQLITE_OK) {
+    sql_failed (cat, "sqlite3session_attach");
+    sqlite3session_delete (cat->session);
+    cat->session = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Phases 3 and 4: hand the transaction's changes to the replica.  0 to
+ * commit; -1 (errno and errmsg set) to roll back. */
+static int
+replicate (struct catalog *cat)
+{
+  char err[sizeof cat->errmsg] = "";
+  void *changeset = NULL;
+  int n = 0, r, saved;
+
+  if (cat->memory &&
+      sql_exec (cat, "INSERT INTO sequences (name, seq) "
+                "SELECT name, seq FROM sqlite_sequence WHERE true "
+                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq "
+                "WHERE seq <> excluded.seq") == -1) {
+    errno = EIO;
+    return -1;
+  }
+  if (sqlite3session_changeset (cat->session, &n, &changeset) != SQLITE_OK) {
+    sql_failed (cat, "sqlite3session_changeset");
+    errno = EIO;
+    return -1;
+  }
+  if (n == 0) {
+    sqlite3_free (changeset);
+    return 0;
+  }
+  errno = 0;
+  r = cat->replica (cat->replica_opaque, changeset, (size_t) n,
+                    cat->lazy ? CATALOG_LAZY : CATALOG_DURABLE, err,
+                    sizeof err);
+  saved = errno ? errno : EIO;
+  sqlite3_free (changeset);
+  if (r == 0)
+    return 0;
+  snprintf (cat->errmsg, sizeof cat->errmsg, "%s",
+            err[0] ? err : "catalog: the replica refused the transaction");
+  log_warnx ("%s", cat->errmsg);
+  errno = saved;
+  return -1;
+}
+
 static int
 tx_begin (struct catalog *cat)
 {
-  return sql_exec (cat, "BEGIN IMMEDIATE");
+  if (sql_exec (cat, "BEGIN IMMEDIATE") == -1)
+    return -1;
+  if (cat->replica && session_start (cat) == -1) {
+    sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
 }
 
 /* Commit, or roll back if OK is -1.  Returns OK, or -1 if the commit
- * failed. */
+ * failed.  With a replica, the changes go to it first (phase 5). */
 static int
 tx_end (struct catalog *cat, int ok)
 {
-  if (ok == 0 && sql_exec (cat, "COMMIT") == 0)
+  int saved;
+
+  if (ok == 0 && cat->session)
+    ok = replicate (cat);
+  if (cat->session) {
+    sqlite3session_delete (cat->session);
+    cat->session = NULL;
+  }
+  if (ok == 0 && sql_exec (cat, "COMMIT") == 0) {
+    if (cat->replica && cat->replica_committed)
+      cat->replica_committed (cat->replica_opaque);
     return 0;
+  }
+  saved = errno;
   sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
+  errno = saved;
   return -1;
+}
+
+/* One statement that changes the catalog: alone, as ever, on a file;
+ * in a transaction handed to the replica when there is one. */
+static int
+write_run (struct catalog *cat, const char *what, const char *sql,
+           const char *types, ...)
+{
+  va_list ap;
+  int r;
+
+  if (cat->replica != NULL && tx_begin (cat) == -1)
+    return -1;
+  va_start (ap, types);
+  r = vsql_run (cat, what, sql, types, ap);
+  va_end (ap);
+  return cat->replica != NULL ? tx_end (cat, r) : r;
 }
 
 /* Columns as JSON values. */
@@ -443,7 +632,9 @@ create_or_check_schema (struct catalog *cat, char *err, size_t errlen)
   r = sqlite3_step (st);
   if (r == SQLITE_ROW && sqlite3_column_int (st, 0) == 0) {
     sqlite3_finalize (st);
-    if (sql_exec (cat, schema) == -1 || sql_exec (cat, holds_table) == -1 ||
+    if (sql_exec (cat, schema) == -1 ||
+        sql_exec (cat, cat->memory ? memory_schema : file_schema) == -1 ||
+        sql_exec (cat, holds_table) == -1 ||
         sql_run (cat, "insert schema version",
                  "INSERT INTO schema_version (version) VALUES (?)", "i",
                  (int64_t) CATALOG_SCHEMA_VERSION) == -1)
@@ -562,10 +753,270 @@ catalog_close (struct catalog *cat)
 {
   if (cat == NULL)
     return;
+  if (cat->session)
+    sqlite3session_delete (cat->session);
+  catalog_set_replica (cat, NULL, NULL);
   if (cat->db)
     sqlite3_close (cat->db);
   free (cat->path);
   free (cat);
+}
+
+/* Replication (the design notes). */
+
+/* An in-memory database for a replicable catalog, empty or holding
+ * IMAGE (LEN bytes, copied). */
+static struct catalog *
+memory_new (const void *image, size_t len, char *err, size_t errlen)
+{
+  struct catalog *cat = calloc (1, sizeof *cat);
+  unsigned char *copy;
+  int r;
+
+  if (errlen > 0)
+    err[0] = '\0';
+  if (cat == NULL || (cat->path = strdup ("(memory)")) == NULL) {
+    snprintf (err, errlen, "catalog in memory: %m");
+    free (cat);
+    return NULL;
+  }
+  cat->memory = true;
+  cat->opening = true;
+  r = sqlite3_open_v2 (":memory:", &cat->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  if (r != SQLITE_OK) {
+    snprintf (err, errlen, "catalog in memory: %s",
+              cat->db ? sqlite3_errmsg (cat->db) : sqlite3_errstr (r));
+    goto err;
+  }
+  sqlite3_extended_result_codes (cat->db, 1);
+  sqlite3_commit_hook (cat->db, commit_hook, cat);
+  if (image != NULL) {
+    copy = sqlite3_malloc64 (len > 0 ? len : 1);
+    if (copy == NULL) {
+      snprintf (err, errlen, "catalog image: out of memory");
+      goto err;
+    }
+    memcpy (copy, image, len);
+    r = sqlite3_deserialize (cat->db, "main", copy, (sqlite3_int64) len,
+                             (sqlite3_int64) len,
+                             SQLITE_DESERIALIZE_FREEONCLOSE |
+                             SQLITE_DESERIALIZE_RESIZEABLE);
+    if (r != SQLITE_OK) {
+      snprintf (err, errlen, "catalog image: %s", sqlite3_errstr (r));
+      goto err;
+    }
+  }
+  return cat;
+
+ err:
+  catalog_close (cat);
+  return NULL;
+}
+
+/* Is CAT's image whole and a replicable catalog's?  An image is bytes
+ * from etcd: checked before anything reads it. */
+static int
+check_image (struct catalog *cat, char *err, size_t errlen)
+{
+  sqlite3_stmt *st = prepare (cat, "PRAGMA quick_check");
+  const char *v;
+  int r, tables = 0;
+
+  if (st == NULL) {
+    snprintf (err, errlen, "catalog image: not a whole SQLite database: %s",
+              sqlite3_errmsg (cat->db));
+    return -1;
+  }
+  r = sqlite3_step (st);
+  v = r == SQLITE_ROW ? (const char *) sqlite3_column_text (st, 0) : NULL;
+  if (v == NULL || strcmp (v, "ok") != 0) {
+    snprintf (err, errlen, "catalog image: not a whole SQLite database: %s",
+              v ? v : sqlite3_errmsg (cat->db));
+    sqlite3_finalize (st);
+    return -1;
+  }
+  sqlite3_finalize (st);
+  st = prepare (cat, "SELECT count(*) FROM sqlite_master WHERE type = "
+                "'table' AND name IN ('sequences', 'schema_version')");
+  if (st != NULL && sqlite3_step (st) == SQLITE_ROW)
+    tables = sqlite3_column_int (st, 0);
+  sqlite3_finalize (st);
+  if (tables != 2) {
+    snprintf (err, errlen, "catalog image: not the image of a replicated "
+              "catalog");
+    return -1;
+  }
+  return 0;
+}
+
+static struct catalog *
+memory_open (const void *image, size_t len, char *err, size_t errlen)
+{
+  struct catalog *cat = memory_new (image, len, err, errlen);
+
+  if (cat == NULL)
+    return NULL;
+  if ((image != NULL && check_image (cat, err, errlen) == -1) ||
+      sql_exec (cat, "PRAGMA foreign_keys = ON") == -1 ||
+      create_or_check_schema (cat, err, errlen) == -1 ||
+      sql_exec (cat, undo_schema) == -1) {
+    if (err[0] == '\0')
+      snprintf (err, errlen, "%s", cat->errmsg);
+    catalog_close (cat);
+    errno = EINVAL;
+    return NULL;
+  }
+  cat->opening = false;
+  return cat;
+}
+
+struct catalog *
+catalog_open_memory (char *err, size_t errlen)
+{
+  return memory_open (NULL, 0, err, errlen);
+}
+
+struct catalog *
+catalog_open_image (const void *image, size_t len, char *err, size_t errlen)
+{
+  return memory_open (image, len, err, errlen);
+}
+
+void
+catalog_set_replica (struct catalog *cat, catalog_replicate_fn fn,
+                     void *opaque)
+{
+  if (cat->replica_release)
+    cat->replica_release (cat->replica_opaque);
+  cat->replica = fn;
+  cat->replica_opaque = opaque;
+  cat->replica_committed = NULL;
+  cat->replica_release = NULL;
+}
+
+void
+catalog_set_replica_hooks (struct catalog *cat,
+                           void (*committed) (void *opaque),
+                           void (*release) (void *opaque))
+{
+  cat->replica_committed = committed;
+  cat->replica_release = release;
+}
+
+int
+catalog_image (struct catalog *cat, void **image, size_t *len)
+{
+  sqlite3_int64 size = 0;
+  unsigned char *data = sqlite3_serialize (cat->db, "main", &size, 0);
+
+  *image = NULL;
+  *len = 0;
+  if (data == NULL) {
+    snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: "
+              "sqlite3_serialize: out of memory", cat->path);
+    log_warnx ("%s", cat->errmsg);
+    errno = ENOMEM;
+    return -1;
+  }
+  *image = malloc ((size_t) size);
+  if (*image == NULL) {
+    sqlite3_free (data);
+    snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: image: %m",
+              cat->path);
+    errno = ENOMEM;
+    return -1;
+  }
+  memcpy (*image, data, (size_t) size);
+  *len = (size_t) size;
+  sqlite3_free (data);
+  return 0;
+}
+
+struct apply_ctx {
+  struct catalog *cat;
+  char conflict[160];
+};
+
+/* Any conflict means the catalogs differ: name it and stop. */
+static int
+apply_conflict (void *arg, int kind, sqlite3_changeset_iter *it)
+{
+  static const char *const kinds[] = {
+    [SQLITE_CHANGESET_DATA] = "a row differs",
+    [SQLITE_CHANGESET_NOTFOUND] = "a row is missing",
+    [SQLITE_CHANGESET_CONFLICT] = "a row exists already",
+    [SQLITE_CHANGESET_CONSTRAINT] = "a constraint fails",
+    [SQLITE_CHANGESET_FOREIGN_KEY] = "a foreign key fails",
+  };
+  struct apply_ctx *ctx = arg;
+  const char *table = "?";
+  int ncols, op, indirect;
+
+  if (sqlite3changeset_op (it, &table, &ncols, &op, &indirect) != SQLITE_OK)
+    table = "?";
+  if (ctx->conflict[0] == '\0')
+    snprintf (ctx->conflict, sizeof ctx->conflict, "%s in table %s",
+              kind >= 0 && kind <= SQLITE_CHANGESET_FOREIGN_KEY &&
+              kinds[kind] ? kinds[kind] : "a conflict", table);
+  return SQLITE_CHANGESET_ABORT;
+}
+
+int
+catalog_apply (struct catalog *cat, const void *changeset, size_t len)
+{
+  struct apply_ctx ctx = { .cat = cat };
+  int r;
+
+  if (!cat->memory || len > INT_MAX) {
+    snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: apply: %s",
+              cat->path, cat->memory ? "changeset too large"
+              : "not a replicated catalog");
+    log_warnx ("%s", cat->errmsg);
+    errno = EINVAL;
+    return -1;
+  }
+  /* The changeset holds the rows a cascade deleted: foreign keys off,
+   * which SQLite allows only outside a transaction. */
+  if (sql_exec (cat, "PRAGMA foreign_keys = OFF") == -1) {
+    errno = EIO;
+    return -1;
+  }
+  if (sql_exec (cat, "BEGIN IMMEDIATE") == -1) {
+    sql_exec (cat, "PRAGMA foreign_keys = ON");
+    errno = EIO;
+    return -1;
+  }
+  r = sqlite3changeset_apply (cat->db, (int) len, (void *) changeset, NULL,
+                              apply_conflict, &ctx);
+  if (r != SQLITE_OK) {
+    if (ctx.conflict[0] != '\0')
+      snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: apply a "
+                "changeset: %s: the catalogs differ", cat->path,
+                ctx.conflict);
+    else
+      snprintf (cat->errmsg, sizeof cat->errmsg, "catalog %s: apply a "
+                "changeset: %s", cat->path, sqlite3_errstr (r));
+    log_warnx ("%s", cat->errmsg);
+    sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
+    sql_exec (cat, "PRAGMA foreign_keys = ON");
+    errno = EILSEQ;
+    return -1;
+  }
+  if (sql_exec (cat, "DELETE FROM sqlite_sequence") == -1 ||
+      sql_exec (cat, "INSERT INTO sqlite_sequence (name, seq) "
+                "SELECT name, seq FROM sequences") == -1 ||
+      sql_exec (cat, "COMMIT") == -1) {
+    sqlite3_exec (cat->db, "ROLLBACK", NULL, NULL, NULL);
+    sql_exec (cat, "PRAGMA foreign_keys = ON");
+    errno = EIO;
+    return -1;
+  }
+  if (sql_exec (cat, "PRAGMA foreign_keys = ON") == -1) {
+    errno = EIO;
+    return -1;
+  }
+  return 0;
 }
 
 /* Providers. */
@@ -617,10 +1068,10 @@ catalog_provider_seen (struct catalog *cat, const char *name,
 
   if (set_durability (cat, CATALOG_LAZY) == -1)
     return -1;
-  r = sql_run (cat, "update provider",
+  r = write_run (cat, "update provider",
                "UPDATE providers SET last_seen = ? WHERE name = ?", "is",
                last_seen, name);
-  set_durability (cat, CATALOG_DURABLE);
+  durable_again (cat);
   return r;
 }
 
@@ -729,7 +1180,7 @@ catalog_writers_save (struct catalog *cat, json_t *writers)
   if (set_durability (cat, CATALOG_LAZY) == -1)
     return -1;
   if (tx_begin (cat) == -1) {
-    set_durability (cat, CATALOG_DURABLE);
+    durable_again (cat);
     return -1;
   }
   st = prepare (cat, "INSERT OR REPLACE INTO writers (name, subject, "
@@ -743,14 +1194,14 @@ catalog_writers_save (struct catalog *cat, json_t *writers)
       r = save_writer_row (cat, st, w);
   sqlite3_finalize (st);
   r = tx_end (cat, r);
-  set_durability (cat, CATALOG_DURABLE);
+  durable_again (cat);
   return r;
 }
 
 int
 catalog_writer_forget (struct catalog *cat, const char *name)
 {
-  return sql_run (cat, "forget writer", "DELETE FROM writers WHERE name = ?",
+  return write_run (cat, "forget writer", "DELETE FROM writers WHERE name = ?",
                   "s", name);
 }
 
@@ -881,7 +1332,7 @@ catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
     r = -1;
   else
     r = tx_end (cat, save_set_rows (cat, set_id, set));
-  set_durability (cat, CATALOG_DURABLE);
+  durable_again (cat);
   return r;
 }
 
@@ -1267,7 +1718,7 @@ int
 catalog_deletion_add (struct catalog *cat, const char *provider,
                       const char *set_id)
 {
-  return sql_run (cat, "queue deletion",
+  return write_run (cat, "queue deletion",
                   "INSERT OR IGNORE INTO pending_deletions "
                   "(provider, set_id, queued) VALUES (?, ?, strftime('%s'))",
                   "ss", provider, set_id);
@@ -1277,7 +1728,7 @@ int
 catalog_deletion_remove (struct catalog *cat, const char *provider,
                          const char *set_id)
 {
-  return sql_run (cat, "remove deletion",
+  return write_run (cat, "remove deletion",
                   "DELETE FROM pending_deletions WHERE provider = ? "
                   "AND set_id = ?", "ss", provider, set_id);
 }
@@ -1365,7 +1816,7 @@ int
 catalog_undo_remove (struct catalog *cat, const char *provider,
                      const char *undo_set_id)
 {
-  return sql_run (cat, "remove undo",
+  return write_run (cat, "remove undo",
                   "DELETE FROM pending_undos WHERE provider = ? "
                   "AND undo_set_id = ?", "ss", provider, undo_set_id);
 }
@@ -1405,7 +1856,7 @@ int
 catalog_release_remove (struct catalog *cat, const char *provider,
                         const char *set_id, const char *tag)
 {
-  return sql_run (cat, "remove release",
+  return write_run (cat, "remove release",
                   "DELETE FROM pending_releases WHERE provider = ? "
                   "AND set_id = ? AND tag = ?", "sss", provider, set_id,
                   tag);

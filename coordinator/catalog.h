@@ -222,4 +222,56 @@ extern int catalog_release_remove (struct catalog *cat, const char *provider,
 extern json_t *catalog_releases (struct catalog *cat, const char *provider)
   __attribute__((nonnull));
 
+/* Replication (catalog.c's design notes; the catalog on etcd,
+ * catalog-etcd.h).
+ *
+ * A replica function is called inside each write transaction of CAT,
+ * before its COMMIT, with the transaction's changes as an SQLite
+ * changeset (LEN bytes, valid during the call only) and its
+ * durability.  It returns 0 to let the transaction commit, or -1 with
+ * errno set and a message in ERR to roll it back: the catalog call
+ * then fails with -1 (or NULL), that errno, and ERR as catalog_errmsg.
+ * A transaction that changes nothing does not call it. */
+typedef int (*catalog_replicate_fn) (void *opaque, const void *changeset,
+                                     size_t len, enum catalog_sync sync,
+                                     char *err, size_t errlen);
+/* An empty catalog in memory, with the schema a replicated catalog
+ * has (docs/coordinator.md).  NULL with a message in ERR. */
+extern struct catalog *catalog_open_memory (char *err, size_t errlen)
+  __attribute__((nonnull));
+/* From now on (FN NULL: no more) every write transaction of CAT, an
+ * in-memory catalog, is handed to FN with OPAQUE. */
+extern void catalog_set_replica (struct catalog *cat,
+                                 catalog_replicate_fn fn, void *opaque)
+  __attribute__((nonnull (1)));
+/* Optional companions of the replica: COMMITTED (may be NULL) is
+ * called after each replicated transaction has committed, outside any
+ * transaction, so that the replica may read the whole catalog
+ * (catalog_image); RELEASE (may be NULL) is called with the replica's
+ * OPAQUE when the replica is replaced or CAT is closed. */
+extern void catalog_set_replica_hooks (struct catalog *cat,
+                                       void (*committed) (void *opaque),
+                                       void (*release) (void *opaque))
+  __attribute__((nonnull (1)));
+/* Replay CHANGESET (LEN bytes), as a replica function got it, into CAT
+ * (an in-memory catalog, normally without a replica: what it applies
+ * is not handed on), in one transaction.  -1 with errno EILSEQ when it
+ * does not apply exactly (a row missing, present or different: the
+ * catalogs have diverged; nothing applied), EINVAL, EIO;
+ * catalog_errmsg says which. */
+extern int catalog_apply (struct catalog *cat, const void *changeset,
+                          size_t len)
+  __attribute__((nonnull));
+/* The whole of CAT as bytes (sqlite3_serialize), in a new buffer for
+ * free () in *IMAGE, *LEN bytes.  Not inside a write.  0, or -1 with
+ * errno ENOMEM. */
+extern int catalog_image (struct catalog *cat, void **image, size_t *len)
+  __attribute__((nonnull));
+/* An in-memory catalog holding a copy of IMAGE (catalog_image's bytes),
+ * checked (a whole SQLite database, a replicated catalog's schema of
+ * this version) before use.  NULL with a message in ERR. */
+extern struct catalog *catalog_open_image (const void *image, size_t len,
+                                           char *err, size_t errlen)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_CATALOG_H */

@@ -18,6 +18,7 @@
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ struct parse {
   int reserved_connections_line;
   int keep_sets_line;
   int user_line;
+  int etcd_endpoints_line, etcd_ca_line, etcd_certificate_line;
+  int etcd_key_line, etcd_prefix_line, etcd_lease_line, advertise_line;
 };
 
 static void perror_at (struct parse *p, int line, const char *fmt, ...)
@@ -364,6 +367,163 @@ parse_user (struct parse *p, char **words, int n)
     perror_at (p, p->line, "%m");
 }
 
+/* A port number of 1 to 65535 in decimal, all of S. */
+static bool
+valid_port (const char *s)
+{
+  char *end;
+  long v;
+
+  if (*s < '0' || *s > '9')
+    return false;
+  errno = 0;
+  v = strtol (s, &end, 10);
+  return errno == 0 && *end == '\0' && v >= 1 && v <= 65535;
+}
+
+/* HOST:PORT or [V6]:PORT, a host without blanks, '/' or controls. */
+static bool
+valid_host_port (const char *s)
+{
+  const char *colon, *p;
+
+  if (s[0] == '[') {
+    colon = strchr (s, ']');
+    if (colon == NULL || colon == s + 1 || colon[1] != ':')
+      return false;
+    colon++;
+  }
+  else {
+    colon = strrchr (s, ':');
+    if (colon == NULL || colon == s || memchr (s, ':', colon - s))
+      return false;
+  }
+  for (p = s; p < colon; p++)
+    if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == '@')
+      return false;
+  return valid_port (colon + 1);
+}
+
+/* etcd-endpoints URL[,URL...]: https:// only, each HOST:PORT. */
+static void
+parse_etcd_endpoints (struct parse *p, char **words, int n)
+{
+  struct config *conf = p->conf;
+  CLEANUP_FREE char *list = NULL;
+  char *url, *save = NULL;
+
+  if (n != 2) {
+    perror_at (p, p->line, "usage: etcd-endpoints https://HOST:PORT"
+               "[,https://HOST:PORT...]");
+    return;
+  }
+  if (!first_time (p, words[0], &p->etcd_endpoints_line))
+    return;
+  if ((list = strdup (words[1])) == NULL) {
+    perror_at (p, p->line, "%m");
+    return;
+  }
+  if (list[0] == '\0' || list[0] == ',' || list[strlen (list) - 1] == ',' ||
+      strstr (list, ",,") != NULL) {
+    perror_at (p, p->line, "'etcd-endpoints': empty URL in '%s'", words[1]);
+    return;
+  }
+  for (url = strtok_r (list, ",", &save); url;
+       url = strtok_r (NULL, ",", &save)) {
+    char *copy;
+
+    if (strncmp (url, "http://", 7) == 0) {
+      perror_at (p, p->line, "'etcd-endpoints': '%s' is plain http: etcd "
+                 "is reached over TLS only (https://HOST:PORT)", url);
+      continue;
+    }
+    if (strncmp (url, "https://", 8) != 0 || !valid_host_port (url + 8)) {
+      perror_at (p, p->line, "'etcd-endpoints': invalid URL '%s' "
+                 "(https://HOST:PORT)", url);
+      continue;
+    }
+    if (conf->etcd_endpoints.len == CONFIG_ETCD_ENDPOINTS_MAX) {
+      perror_at (p, p->line, "'etcd-endpoints': more than %d URLs",
+                 CONFIG_ETCD_ENDPOINTS_MAX);
+      return;
+    }
+    if ((copy = strdup (url)) == NULL ||
+        config_string_vector_append (&conf->etcd_endpoints, copy) == -1) {
+      free (copy);
+      perror_at (p, p->line, "%m");
+      return;
+    }
+  }
+}
+
+/* etcd-prefix PREFIX: "/" and then printable bytes without blanks, no
+ * trailing '/' (every key is PREFIX/NAME). */
+static void
+parse_etcd_prefix (struct parse *p, char **words, int n)
+{
+  const unsigned char *c;
+  size_t len;
+
+  if (n != 2) {
+    perror_at (p, p->line, "'etcd-prefix' takes one argument: a key "
+               "prefix such as /snapvol");
+    return;
+  }
+  if (!first_time (p, words[0], &p->etcd_prefix_line))
+    return;
+  len = strlen (words[1]);
+  for (c = (const unsigned char *) words[1]; *c; c++)
+    if (*c <= ' ' || *c >= 0x7f)
+      break;
+  if (words[1][0] != '/' || len < 2 || words[1][len - 1] == '/' ||
+      *c != '\0' || len > CONFIG_ETCD_PREFIX_MAX) {
+    perror_at (p, p->line, "'etcd-prefix': invalid prefix '%s' (a '/' "
+               "and up to %d printable bytes without blanks, not ending "
+               "in '/')", words[1], CONFIG_ETCD_PREFIX_MAX - 1);
+    return;
+  }
+  if ((p->conf->etcd_prefix = strdup (words[1])) == NULL)
+    perror_at (p, p->line, "%m");
+}
+
+/* etcd-lease DURATION: whole seconds, etcd's TTL unit. */
+static void
+parse_etcd_lease (struct parse *p, char **words, int n)
+{
+  unsigned ms = 0;
+
+  set_duration (p, words, n, &ms, &p->etcd_lease_line,
+                CONFIG_ETCD_LEASE_MIN_S * 1000,
+                CONFIG_ETCD_LEASE_MAX_S * 1000, "2s to 600s");
+  if (ms == 0)
+    return;
+  if (ms % 1000 != 0) {
+    perror_at (p, p->line, "'etcd-lease': %s is not a whole number of "
+               "seconds (etcd's leases count seconds)", words[1]);
+    return;
+  }
+  p->conf->etcd_lease_s = ms / 1000;
+}
+
+/* advertise HOST:PORT */
+static void
+parse_advertise (struct parse *p, char **words, int n)
+{
+  if (n != 2) {
+    perror_at (p, p->line, "usage: advertise HOST:PORT");
+    return;
+  }
+  if (!first_time (p, words[0], &p->advertise_line))
+    return;
+  if (!valid_host_port (words[1])) {
+    perror_at (p, p->line, "'advertise': invalid address '%s' (HOST:PORT, "
+               "or [IPV6]:PORT)", words[1]);
+    return;
+  }
+  if ((p->conf->advertise = strdup (words[1])) == NULL)
+    perror_at (p, p->line, "%m");
+}
+
 static const struct {
   const char *name;
   unsigned role;
@@ -473,8 +633,113 @@ parse_line (struct parse *p, char *line)
     parse_allow (p, words, n);
   else if (strcmp (words[0], "metrics") == 0)
     parse_metrics (p, words, n);
+  else if (strcmp (words[0], "etcd-endpoints") == 0)
+    parse_etcd_endpoints (p, words, n);
+  else if (strcmp (words[0], "etcd-ca") == 0)
+    set_file (p, words, n, &conf->etcd_ca, &p->etcd_ca_line, true);
+  else if (strcmp (words[0], "etcd-certificate") == 0)
+    set_file (p, words, n, &conf->etcd_certificate,
+              &p->etcd_certificate_line, true);
+  else if (strcmp (words[0], "etcd-key") == 0)
+    set_file (p, words, n, &conf->etcd_key, &p->etcd_key_line, true);
+  else if (strcmp (words[0], "etcd-prefix") == 0)
+    parse_etcd_prefix (p, words, n);
+  else if (strcmp (words[0], "etcd-lease") == 0)
+    parse_etcd_lease (p, words, n);
+  else if (strcmp (words[0], "advertise") == 0)
+    parse_advertise (p, words, n);
   else
     perror_at (p, p->line, "unknown directive '%s'", words[0]);
+}
+
+/* The directives that only 'catalog etcd' uses, and their lines. */
+static const struct {
+  const char *name;
+  size_t offset;                /* of the line in struct parse */
+  bool required;                /* by 'catalog etcd' */
+} etcd_directives[] = {
+  { "etcd-endpoints", offsetof (struct parse, etcd_endpoints_line), true },
+  { "etcd-ca", offsetof (struct parse, etcd_ca_line), true },
+  { "etcd-certificate", offsetof (struct parse, etcd_certificate_line),
+    true },
+  { "etcd-key", offsetof (struct parse, etcd_key_line), true },
+  { "etcd-prefix", offsetof (struct parse, etcd_prefix_line), false },
+  { "etcd-lease", offsetof (struct parse, etcd_lease_line), false },
+  { "advertise", offsetof (struct parse, advertise_line), false },
+};
+
+static int
+directive_line (const struct parse *p, size_t i)
+{
+  return *(const int *) ((const char *) p + etcd_directives[i].offset);
+}
+
+/* The default advertise address: the first listen address and port. */
+static void
+default_advertise (struct parse *p)
+{
+  const struct config_listen *l = &p->conf->listen.ptr[0];
+  bool v6;
+
+  if (l->host == NULL) {
+    perror_at (p, 0, "no 'advertise' directive: with 'catalog etcd' and "
+               "'listen *' the coordinator cannot tell which address "
+               "clients should use for it (advertise HOST:PORT)");
+    return;
+  }
+  v6 = strchr (l->host, ':') != NULL;
+  if (asprintf (&p->conf->advertise, "%s%s%s:%s", v6 ? "[" : "", l->host,
+                v6 ? "]" : "", l->port) == -1) {
+    p->conf->advertise = NULL;
+    perror_at (p, 0, "%m");
+  }
+}
+
+/* A coordinator that loses leadership restarts itself (execv) as the
+ * user it has become: it could not bind a privileged port again. */
+static void
+check_user_ports (struct parse *p)
+{
+  const struct config *conf = p->conf;
+  size_t i;
+
+  if (conf->user == NULL || conf->user_uid == 0)
+    return;
+  for (i = 0; i < conf->listen.len; i++)
+    if (atoi (conf->listen.ptr[i].port) < 1024)
+      perror_at (p, p->user_line, "'user %s' with 'catalog etcd' and port "
+                 "%s (line %d): a coordinator that loses leadership "
+                 "restarts itself as user %s, which cannot bind a port "
+                 "below 1024", conf->user, conf->listen.ptr[i].port,
+                 conf->listen.ptr[i].line, conf->user);
+}
+
+/* 'catalog etcd' needs the etcd directives, and they need it. */
+static void
+finish_etcd (struct parse *p)
+{
+  struct config *conf = p->conf;
+  size_t i;
+
+  if (!conf->catalog_etcd) {
+    for (i = 0; i < sizeof etcd_directives / sizeof etcd_directives[0]; i++)
+      if (directive_line (p, i) != 0)
+        perror_at (p, directive_line (p, i), "'%s' needs 'catalog etcd'",
+                   etcd_directives[i].name);
+    return;
+  }
+  for (i = 0; i < sizeof etcd_directives / sizeof etcd_directives[0]; i++)
+    if (etcd_directives[i].required && directive_line (p, i) == 0)
+      perror_at (p, 0, "no '%s' directive: 'catalog etcd' (line %d) needs "
+                 "it", etcd_directives[i].name, p->catalog_line);
+  if (conf->etcd_prefix == NULL &&
+      (conf->etcd_prefix = strdup (CONFIG_ETCD_PREFIX)) == NULL)
+    perror_at (p, 0, "%m");
+  if (conf->etcd_lease_s == 0)
+    conf->etcd_lease_s = CONFIG_ETCD_LEASE_S;
+  if (conf->advertise == NULL)
+    default_advertise (p);
+  check_user_ports (p);
 }
 
 /* What needs the whole file: required directives and defaults. */
@@ -503,7 +768,13 @@ finish (struct parse *p)
       return;
     }
   }
-  if (conf->catalog == NULL &&
+  if (conf->catalog != NULL && strcmp (conf->catalog, "etcd") == 0) {
+    conf->catalog_etcd = true;
+    free (conf->catalog);
+    conf->catalog = NULL;
+  }
+  finish_etcd (p);
+  if (!conf->catalog_etcd && conf->catalog == NULL &&
       (conf->catalog = strdup (LOCALSTATEDIR "/lib/snapvol/catalog.db"))
       == NULL)
     perror_at (p, 0, "%m");
@@ -586,5 +857,13 @@ conf_free (struct config *conf)
   free (conf->user);
   free (conf->metrics_host);
   free (conf->metrics_port);
+  for (i = 0; i < conf->etcd_endpoints.len; i++)
+    free (conf->etcd_endpoints.ptr[i]);
+  config_string_vector_reset (&conf->etcd_endpoints);
+  free (conf->etcd_ca);
+  free (conf->etcd_certificate);
+  free (conf->etcd_key);
+  free (conf->etcd_prefix);
+  free (conf->advertise);
   free (conf);
 }

@@ -7,6 +7,7 @@
 #ifndef SNAPVOL_CONF_H
 #define SNAPVOL_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,6 +34,16 @@
 #define CONFIG_METRICS_PORT "9470"
 /* keep-sets: at most this many committed sets kept. */
 #define CONFIG_KEEP_SETS_MAX 1000000
+/* catalog etcd (docs/coordinator.md, "Several coordinators on etcd"):
+ * the default key prefix, the leader's lease TTL and its bounds (etcd
+ * raises a TTL below its own minimum, 2 s with its default election
+ * timeout), and the most endpoints etcd-endpoints may list. */
+#define CONFIG_ETCD_PREFIX "/snapvol"
+#define CONFIG_ETCD_PREFIX_MAX 256
+#define CONFIG_ETCD_LEASE_S 3
+#define CONFIG_ETCD_LEASE_MIN_S 2
+#define CONFIG_ETCD_LEASE_MAX_S 600
+#define CONFIG_ETCD_ENDPOINTS_MAX 16
 
 struct config_listen {
   char *host;                   /* NULL for every address ("*") */
@@ -54,12 +65,19 @@ struct config_allow {
 
 DEFINE_VECTOR_TYPE (config_listen_vector, struct config_listen);
 DEFINE_VECTOR_TYPE (config_allow_vector, struct config_allow);
+DEFINE_VECTOR_TYPE (config_string_vector, char *);
 
 struct config {
   char *path;                   /* the file read */
   config_listen_vector listen;
   char *certificate, *key, *ca;
-  char *catalog;
+  char *catalog;                /* NULL with 'catalog etcd' */
+  bool catalog_etcd;            /* 'catalog etcd': leadership on etcd */
+  config_string_vector etcd_endpoints;  /* https://HOST:PORT each */
+  char *etcd_ca, *etcd_certificate, *etcd_key;
+  char *etcd_prefix;            /* no trailing '/' */
+  unsigned etcd_lease_s;        /* the leader's lease TTL */
+  char *advertise;              /* HOST:PORT clients are told to use */
   char *pid_file;               /* NULL: none */
   char *user;                   /* NULL: keep the user we started as; */
   uid_t user_uid;               /* else its ids, looked up by conf_load */

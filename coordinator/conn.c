@@ -68,6 +68,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,6 +776,45 @@ call_sent (struct call *call, struct conn *c, int sent)
   evtimer_add (call->ev, timespec_timeval_ms (&tv, call->timeout_ms));
 }
 
+/* Fencing (docs/protocol.md, "Terms"): every call to a provider or a
+ * writer carries the coordinator's term when it has one, so that a
+ * peer that has seen a newer leader refuses a deposed one's calls.
+ * Here is the one place calls are made, so no method can miss it.
+ * PARAMS (stolen, may be NULL) with "term" added; NULL on ENOMEM. */
+static json_t *
+params_with_term (const struct coord *co, json_t *params)
+{
+  if (co->term == 0)
+    return params;
+  if (params == NULL && (params = json_object ()) == NULL)
+    return NULL;
+  if (json_object_set_new (params, "term",
+                           json_integer ((json_int_t) co->term)) == -1) {
+    json_decref (params);
+    return NULL;
+  }
+  return params;
+}
+
+/* The same for PARAMS already encoded (a compact JSON object's text):
+ * a new text with "term" first, or NULL with errno (0: no term to add,
+ * use PARAMS as it is). */
+static char *
+encoded_with_term (const struct coord *co, const char *params)
+{
+  char *text;
+
+  errno = 0;
+  if (co->term == 0)
+    return NULL;
+  if (asprintf (&text, "{\"term\":%" PRIu64 "%s%s", co->term,
+                strcmp (params, "{}") == 0 ? "" : ",", params + 1) == -1) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return text;
+}
+
 void
 conn_call (struct coord *co, struct conn *c, const char *method,
            json_t *params, unsigned timeout_ms, conn_call_fn *cb, void *arg)
@@ -789,7 +829,8 @@ conn_call (struct coord *co, struct conn *c, const char *method,
     return;
   }
   call->id = ++c->next_id;
-  msg = jsonrpc_request (call->id, method, params);
+  params = params_with_term (co, params);
+  msg = params ? jsonrpc_request (call->id, method, params) : NULL;
   if (msg == NULL) {
     call_end_later (call, CALL_ERROR, "out of memory");
     return;
@@ -805,7 +846,7 @@ conn_call_encoded (struct coord *co, struct conn *c, const char *method,
                    unsigned timeout_ms, conn_call_fn *cb, void *arg)
 {
   struct call *call = call_new (co, method, timeout_ms, cb, arg);
-  char *buf;
+  char *buf, *termed;
   size_t len;
 
   if (set_id != NULL)
@@ -813,7 +854,12 @@ conn_call_encoded (struct coord *co, struct conn *c, const char *method,
   if (!call_can_go (call, c))
     return;
   call->id = ++c->next_id;
-  buf = jsonrpc_request_encoded (call->id, method, params, &len);
+  termed = encoded_with_term (co, params);
+  buf = termed || errno == 0
+    ? jsonrpc_request_encoded (call->id, method, termed ? termed : params,
+                               &len)
+    : NULL;
+  free (termed);
   if (buf == NULL) {
     if (errno == EMSGSIZE)
       call_sent (call, c, -1);

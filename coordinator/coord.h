@@ -28,6 +28,9 @@
  *               in one turn of the loop
  *   fanout.c    one call to each provider of a set, one callback
  *   catalog.c   the SQLite catalog and recovery
+ *   election.c  leadership on etcd ('catalog etcd'): until it is won,
+ *               cat, reg and sets are NULL and methods.c answers
+ *               every request but coordinator.status "not the leader"
  *   metrics.c   counters and histograms of sets (Prometheus text)
  *   exporter.c  GET /metrics over HTTP, when configured
  *
@@ -79,6 +82,7 @@ struct conns;
 struct metrics;
 struct exporter;
 struct rebuild;
+struct election;
 
 struct coord {
   struct event_base *base;
@@ -91,8 +95,15 @@ struct coord {
   struct conns *conns;
   struct metrics *metrics;      /* counters of sets (metrics.c) */
   struct exporter *exporter;    /* NULL without 'metrics' */
-  struct rebuild *rebuild;      /* --rebuild-catalog's window, or NULL */
+  unsigned rebuild_ms;          /* --rebuild-catalog's window, or 0 */
+  struct rebuild *rebuild;      /* the window while it runs, or NULL */
+  struct election *election;    /* NULL without 'catalog etcd' */
   bool stopping;                /* a shutdown has started */
+  /* The leader's term (docs/protocol.md, "Terms"): set by the election
+   * when this coordinator wins, 0 with the SQLite catalog.  Sent in
+   * every call to a provider or writer and in their register results
+   * when > 0. */
+  uint64_t term;
 };
 
 /* snapvol error codes of the coordinator protocol (docs/protocol.md,

@@ -212,9 +212,11 @@ scrape_cb (struct evhttp_request *req, void *arg)
     return;
   }
   out = evbuffer_new ();
+  /* A follower ('catalog etcd') has no sets, peers or catalog yet. */
   if (out == NULL || metrics_render (co->metrics, out) == -1 ||
-      render_sets (co, out) == -1 || render_peers (co, out) == -1 ||
-      render_catalog (co, out) == -1) {
+      (co->sets != NULL &&
+       (render_sets (co, out) == -1 || render_peers (co, out) == -1 ||
+        render_catalog (co, out) == -1))) {
     log_warnx ("metrics: out of memory");
     evhttp_send_error (req, HTTP_INTERNAL, "out of memory");
     if (out)

@@ -12,6 +12,13 @@
  * need root), open the catalog; then fork, reopen the catalog in the daemon (its lock
  * belongs to a process), record unfinished sets failed (recovery),
  * and serve.
+ *
+ * With 'catalog etcd' there is no catalog until this coordinator is
+ * elected: it serves as a follower (methods.c answers "not the
+ * leader"), and on winning loads the catalog from etcd and recovers as
+ * above.  Losing leadership re-executes the program with its original
+ * arguments (restart()), so that nothing of the lost term -- a set in
+ * flight, a registry, a catalog -- lives on in the process.
  */
 
 #include <config.h>
@@ -31,9 +38,11 @@
 #include <openssl/ssl.h>
 
 #include "catalog.h"
+#include "catalog-etcd.h"
 #include "conf.h"
 #include "conn.h"
 #include "coord.h"
+#include "election.h"
 #include "exporter.h"
 #include "listener.h"
 #include "log.h"
@@ -49,6 +58,9 @@
 #endif
 
 #define PROGNAME "snapvol-coordinator"
+
+/* The command line, to re-execute it when leadership is lost. */
+static char **saved_argv;
 #define DEFAULT_CONFIG SYSCONFDIR "/snapvol/coordinator.conf"
 
 static void
@@ -135,6 +147,23 @@ drop_privileges (const struct config *conf)
   return 0;
 }
 
+/* Start over as a new process: the same program, the same arguments.
+ * Every descriptor but stdin, stdout and stderr is closed by the exec,
+ * so peers see their connections end and the listening sockets are
+ * bound anew.  Does not return. */
+static void __attribute__((noreturn))
+restart (void)
+{
+  int fd;
+
+  if (close_range (3, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
+    for (fd = 3; fd < 65536; fd++)
+      fcntl (fd, F_SETFD, FD_CLOEXEC);
+  execv ("/proc/self/exe", saved_argv);
+  log_warn ("restart: execv /proc/self/exe");
+  exit (EXIT_FAILURE);
+}
+
 static struct catalog *
 open_catalog (const struct config *conf)
 {
@@ -159,12 +188,14 @@ transport_request (void *arg, struct conn *c, const char *method,
   return methods_dispatch (arg, c, method, params, tok, e, deferred);
 }
 
+/* A follower has no registry: no peer registers with it. */
 static void
 transport_peer_seen (void *arg, struct conn *c)
 {
   struct coord *co = arg;
 
-  registry_seen (co->reg, c);
+  if (co->reg)
+    registry_seen (co->reg, c);
 }
 
 static void
@@ -172,7 +203,8 @@ transport_peer_closed (void *arg, struct conn *c)
 {
   struct coord *co = arg;
 
-  registry_conn_closed (co->reg, c);
+  if (co->reg)
+    registry_conn_closed (co->reg, c);
 }
 
 static const struct conn_ops transport_ops = {
@@ -216,35 +248,108 @@ static const struct registry_observer sets_observer = {
   .peer_gone = sets_on_peer_gone,
 };
 
+/* Recovery, then the layers that serve sets, over CO->cat: what a
+ * restarted coordinator does, and an elected one.  -1 after logging. */
+static int
+start_serving (struct coord *co)
+{
+  int n;
+
+  n = catalog_fail_unfinished (co->cat,
+                               "the coordinator restarted during the set",
+                               time (NULL));
+  if (n < 0)
+    return -1;
+  if (n > 0)
+    log_warnx ("recovery: %d unfinished snapshot set%s recorded failed; "
+               "their snapshots are deleted as their providers register",
+               n, n == 1 ? "" : "s");
+  co->sets = sets_new (co);
+  co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
+  if (co->reg == NULL)
+    return -1;
+  if (co->rebuild_ms &&
+      (co->rebuild = rebuild_start (co, co->rebuild_ms)) == NULL)
+    return -1;
+  return 0;
+}
+
+/* election_ops: this coordinator leads from now on with TERM. */
+static int
+on_elected (void *arg, struct etcd *e, uint64_t term)
+{
+  struct coord *co = arg;
+  const struct config *conf = co->conf;
+  char err[1024];
+
+  co->term = term;
+  co->cat = catalog_etcd_load (e, conf->etcd_prefix, err, sizeof err);
+  if (co->cat == NULL) {
+    log_warnx ("%s", err);
+    return -1;
+  }
+  if (catalog_etcd_attach (co->cat, e, conf->etcd_prefix, term,
+                           conf->advertise, err, sizeof err) == -1) {
+    log_warnx ("%s", err);
+    return -1;
+  }
+  if (start_serving (co) == -1)
+    return -1;
+  log_info ("leading with term %llu as %s", (unsigned long long) term,
+            conf->advertise);
+  return 0;
+}
+
+/* election_ops: leadership is lost; the process starts over. */
+static void
+on_lost (void *arg, const char *why)
+{
+  log_warnx ("leadership lost: %s; restarting to serve as a follower", why);
+  restart ();
+}
+
+static const struct election_ops election_ops = {
+  .elected = on_elected,
+  .lost = on_lost,
+};
+
+static int
+start_election (struct coord *co)
+{
+  char err[1024];
+
+  co->election = election_new (co->base, co->conf, &election_ops, co, err,
+                               sizeof err);
+  if (co->election == NULL) {
+    log_warnx ("%s", err);
+    return -1;
+  }
+  log_info ("following until elected, as %s (etcd prefix %s, lease TTL "
+            "%u s)", co->conf->advertise, co->conf->etcd_prefix,
+            co->conf->etcd_lease_s);
+  return 0;
+}
+
 /* Serve until SIGTERM or SIGINT, rebuilding the catalog for
- * REBUILD_MS first if not 0.  -1 if the daemon could not start. */
+ * REBUILD_MS first if not 0 (with 'catalog etcd', once elected).  -1 if
+ * the daemon could not start. */
 static int
 serve (struct coord *co, unsigned rebuild_ms)
 {
   struct event *sigterm = NULL, *sigint = NULL;
-  int n, r = -1;
+  int r = -1;
 
+  co->rebuild_ms = rebuild_ms;
   co->base = event_base_new ();
   if (co->base == NULL) {
     log_warnx ("cannot create the event loop");
     return -1;
   }
-  n = catalog_fail_unfinished (co->cat,
-                               "the coordinator restarted during the set",
-                               time (NULL));
-  if (n < 0)
-    goto out;
-  if (n > 0)
-    log_warnx ("recovery: %d unfinished snapshot set%s recorded failed; "
-               "their snapshots are deleted as their providers register",
-               n, n == 1 ? "" : "s");
-
   co->conns = conns_new (co, &transport_ops, co);
-  co->sets = co->conns ? sets_new (co) : NULL;
-  co->reg = co->sets ? registry_new (co, &sets_observer, co) : NULL;
-  if (co->reg == NULL || listeners_start (co) == -1 ||
-      exporter_start (co) == -1 ||
-      (rebuild_ms && (co->rebuild = rebuild_start (co, rebuild_ms)) == NULL))
+  if (co->conns == NULL ||
+      (!co->conf->catalog_etcd && start_serving (co) == -1) ||
+      listeners_start (co) == -1 || exporter_start (co) == -1 ||
+      (co->conf->catalog_etcd && start_election (co) == -1))
     goto out;
   sigterm = evsignal_new (co->base, SIGTERM, stop_cb, co);
   sigint = evsignal_new (co->base, SIGINT, stop_cb, co);
@@ -271,6 +376,14 @@ serve (struct coord *co, unsigned rebuild_ms)
   co->stopping = true;
   if (co->sets)
     sets_shutdown (co->sets);
+  /* The etcd catalog writes through the election's client: close it
+   * first, then give the leadership up. */
+  if (co->conf->catalog_etcd) {
+    catalog_close (co->cat);
+    co->cat = NULL;
+  }
+  election_free (co->election);
+  co->election = NULL;
   listeners_free (co->listeners);
   co->listeners = NULL;
   exporter_free (co->exporter);
@@ -391,6 +504,7 @@ main (int argc, char **argv)
   struct tls_files files;
   char err[1024];
 
+  saved_argv = argv;
   r = parse_options (argc, argv, &opt);
   if (r != -1)
     return r;
@@ -432,7 +546,7 @@ main (int argc, char **argv)
   }
   if (listeners_bind (&co) == -1 || exporter_bind (&co) == -1 ||
       (conf->user && drop_privileges (conf) == -1) ||
-      (co.cat = open_catalog (conf)) == NULL)
+      (!conf->catalog_etcd && (co.cat = open_catalog (conf)) == NULL))
     goto fail;
   if (!opt.foreground) {
     catalog_close (co.cat);
@@ -442,7 +556,7 @@ main (int argc, char **argv)
       goto fail;
     }
     log_init (PROGNAME, opt.verbose, 1);
-    if ((co.cat = open_catalog (conf)) == NULL)
+    if (!conf->catalog_etcd && (co.cat = open_catalog (conf)) == NULL)
       goto fail;
   }
 

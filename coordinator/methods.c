@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "committed.h"
 #include "conf.h"
+#include "election.h"
 #include "jsonrpc.h"
 #include "methods.h"
 #include "params.h"
@@ -100,6 +101,24 @@ valid_nbd_uri (const char *uri)
   return false;
 }
 
+/* The result of provider.register and writer.register: the heartbeat,
+ * and the term when there is one, so that a peer learns a new leader's
+ * term as soon as it registers (docs/protocol.md, "Terms"). */
+static json_t *
+registered_result (struct call_ctx *x)
+{
+  json_t *result = json_pack ("{s:I}", "heartbeat_ms",
+                              (json_int_t) x->co->conf->heartbeat_ms);
+
+  if (result != NULL && x->co->term > 0 &&
+      json_object_set_new (result, "term",
+                           json_integer ((json_int_t) x->co->term)) == -1) {
+    json_decref (result);
+    result = NULL;
+  }
+  return result_or_nomem (x, result);
+}
+
 static json_t *
 m_provider_register (struct call_ctx *x)
 {
@@ -111,9 +130,7 @@ m_provider_register (struct call_ctx *x)
   }
   if (registry_register_provider (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
-                                        (json_int_t)
-                                        x->co->conf->heartbeat_ms));
+  return registered_result (x);
 }
 
 static const struct proto_param writer_register_params[] = {
@@ -129,9 +146,7 @@ m_writer_register (struct call_ctx *x)
 {
   if (registry_register_writer (x->co->reg, x->c, x->params, x->e) == -1)
     return NULL;
-  return result_or_nomem (x, json_pack ("{s:I}", "heartbeat_ms",
-                                        (json_int_t)
-                                        x->co->conf->heartbeat_ms));
+  return registered_result (x);
 }
 
 /* set.* */
@@ -448,6 +463,9 @@ m_status (struct call_ctx *x)
 {
   json_t *sets = json_object_get (x->params, "sets");
 
+  if (x->co->election && !election_is_leader (x->co->election))
+    return status_follower (x->co, x->e);
+
   return status_get (x->co, sets ? json_integer_value (sets)
                      : PROTO_STATUS_SETS_DEFAULT, x->e);
 }
@@ -482,6 +500,27 @@ static const struct method {
   { "writer.forget", ROLE_ADMIN, forget_params, m_writer_forget },
 };
 
+/* A coordinator that does not lead answers every request but
+ * coordinator.status with this, naming the leader when it knows it
+ * (docs/protocol.md, "Several coordinators"); it never proxies. */
+static void
+not_leader (struct coord *co, struct rpcerr *e)
+{
+  const char *why = NULL;
+  const char *leader = election_leader (co->election, &why);
+
+  if (leader) {
+    rpcerr_set (e, SV_RPC_NOT_LEADER, "coordinator %s is not the leader; "
+                "the leader is %s", co->conf->advertise, leader);
+    e->data = json_pack ("{s:s}", "leader", leader);
+  }
+  else {
+    rpcerr_set (e, SV_RPC_NOT_LEADER, "coordinator %s is not the leader; "
+                "no leader is elected (%s)", co->conf->advertise, why);
+    e->data = json_pack ("{s:n}", "leader");
+  }
+}
+
 json_t *
 methods_dispatch (struct coord *co, struct conn *c, const char *method,
                   json_t *params, struct reply_token tok, struct rpcerr *e,
@@ -496,6 +535,11 @@ methods_dispatch (struct coord *co, struct conn *c, const char *method,
   size_t i;
 
   *deferred = false;
+  if (co->election && !election_is_leader (co->election) &&
+      strcmp (method, "coordinator.status") != 0) {
+    not_leader (co, e);
+    return NULL;
+  }
   for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp (methods[i].name, method) == 0)
       m = &methods[i];

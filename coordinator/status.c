@@ -31,6 +31,8 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "conf.h"
+#include "election.h"
 #include "jsonrpc.h"
 #include "proto.h"
 #include "registry.h"
@@ -196,6 +198,41 @@ add_queued_failures (json_t *failures, json_t *queued)
   return 0;
 }
 
+/* With 'catalog etcd': this coordinator's part in the election. */
+static json_t *
+leadership (struct coord *co)
+{
+  const char *why = NULL;
+  const char *leader = election_leader (co->election, &why);
+  bool leading = election_is_leader (co->election);
+  json_t *o;
+
+  o = json_pack ("{s:s, s:s, s:o}", "role", leading ? "leader" : "follower",
+                 "advertise", co->conf->advertise,
+                 "leader", string_or_null (leader));
+  if (o == NULL)
+    return NULL;
+  if ((leading && json_object_set_new (o, "term",
+                                       json_integer ((json_int_t) co->term))
+       == -1) ||
+      (leader == NULL && json_object_set_new (o, "reason", json_string (why))
+       == -1)) {
+    json_decref (o);
+    return NULL;
+  }
+  return o;
+}
+
+json_t *
+status_follower (struct coord *co, struct rpcerr *e)
+{
+  json_t *status = leadership (co);
+
+  if (status == NULL)
+    rpcerr_nomem (e);
+  return status;
+}
+
 json_t *
 status_get (struct coord *co, int64_t nsets, struct rpcerr *e)
 {
@@ -219,6 +256,12 @@ status_get (struct coord *co, int64_t nsets, struct rpcerr *e)
                       "sets", sets, "failures", failures);
   if (status == NULL)
     goto nomem;
+  if (co->election && json_object_update_missing_new (status,
+                                                      leadership (co)) == -1) {
+    json_decref (status);
+    status = NULL;
+    goto nomem;
+  }
   goto out;
 
  nomem:

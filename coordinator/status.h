@@ -25,4 +25,13 @@
 extern json_t *status_get (struct coord *co, int64_t nsets, struct rpcerr *e)
   __attribute__((nonnull));
 
+/* With 'catalog etcd', status_get's answer also holds "role" ("leader"
+ * or "follower"), "advertise" (this coordinator's address), "leader"
+ * (the leader's address, or null when none is known, then "reason"
+ * says why) and, on the leader, "term".  A follower has no catalog
+ * and no registry: status_follower answers with those members only.
+ * A new reference, or NULL with E set (out of memory). */
+extern json_t *status_follower (struct coord *co, struct rpcerr *e)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_STATUS_H */

@@ -205,7 +205,8 @@ provider_config_complete (void)
   const struct tls_files files = {
     .certificate = tls_certificate, .key = tls_key, .ca = tls_ca,
   };
-  char *host, *port, err[512];
+  struct rpcconn_targets *targets;
+  char err[512];
 
   if (coordinator == NULL) {
     const char *key = tls_certificate ? "tls-certificate"
@@ -221,13 +222,12 @@ provider_config_complete (void)
     return nbd_uri ? check_nbd_uri () : 0;
   }
 
-  if (rpcconn_split_address (coordinator, RPCCONN_DEFAULT_PORT, &host, &port,
-                             err, sizeof err) == -1) {
+  targets = rpcconn_targets_new (coordinator, err, sizeof err);
+  if (targets == NULL) {
     nbdkit_error ("coordinator=%s: %s", coordinator, err);
     return -1;
   }
-  free (host);
-  free (port);
+  rpcconn_targets_free (targets);
   if (tls_certificate == NULL || tls_key == NULL || tls_ca == NULL) {
     nbdkit_error ("coordinator=%s needs tls-certificate=FILE, tls-key=FILE "
                   "and tls-ca=FILE (missing:%s%s%s): the coordinator link "

@@ -17,6 +17,7 @@ sv_packages=(
     build-essential autoconf automake libtool autoconf-archive pkg-config clang libclang-rt-14-dev
     nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd nbd-client
     libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcmocka-dev libpq-dev
+    libcurl4-openssl-dev etcd-server etcd-client
     qemu-utils fio openssl iproute2 jq curl
     qemu-system-x86 busybox-static cpio e2fsprogs
     postgresql postgresql-client

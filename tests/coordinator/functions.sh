@@ -267,6 +267,53 @@ _peers_cleanup ()
 cleanup_fn _peers_cleanup
 cleanup_fn stop_flood
 
+# start_fakecoord NAME ARGS...: tests/coordinator/fakecoord.py serving
+# with the coordinator's certificate on a free port (in
+# fake_port[NAME]), the ARGS given (--follower LEADER|none, --term N,
+# --advertise ADDRESS), its events in $tmp/NAME.events and its control
+# socket $tmp/NAME.call; waits until it accepts connections.
+FAKECOORD_PY=$abs_top_srcdir/tests/coordinator/fakecoord.py
+declare -A fake_port
+start_fakecoord ()
+{
+    local name=$1 i
+    shift
+    fake_port[$name]=$(free_port)
+    /usr/bin/python3 "$FAKECOORD_PY" serve --ca "$pki/ca.crt" \
+        --cert "$pki/server.crt" --key "$pki/server.key" \
+        --port "${fake_port[$name]}" --events "$tmp/$name.events" \
+        --control "$tmp/$name.call" "$@" >>"$tmp/$name.out" 2>&1 &
+    peer_pids[$name]=$!
+    for (( i = 0; i < 200; i++ )); do
+        [ ! -S "$tmp/$name.call" ] || return 0
+        kill -0 "${peer_pids[$name]}" 2>/dev/null ||
+            fail "fake coordinator $name exited: $(cat "$tmp/$name.out")"
+        sleep 0.05
+    done
+    fail "fake coordinator $name did not start within 10 s"
+}
+
+# fake_call NAME METHOD [PARAMS-JSON]: call the peer registered with the
+# fake coordinator NAME; prints its response line.
+fake_call ()
+{
+    local name=$1
+    shift
+    /usr/bin/python3 "$FAKECOORD_PY" call "$tmp/$name.call" "$@"
+}
+
+# fake_events NAME EVENT: the events EVENT of the fake coordinator NAME,
+# as compact JSON lines without their time.
+fake_events ()
+{
+    /usr/bin/python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event"] == sys.argv[2]:
+        del e["t"]
+        print(json.dumps(e, separators=(",", ":"), sort_keys=True))' "$tmp/$1.events" "$2"
+}
+
 # calls NAME: the methods NAME was called with, one per line.
 calls ()
 {

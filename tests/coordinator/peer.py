@@ -24,6 +24,14 @@
 #         --disconnect-on M  close the connection when M arrives
 #         --silent           send no ping
 #         --reconnect        after a disconnection, connect again
+#         --ports P1,P2...   several coordinators on --host: register
+#                            with the leader as a peer does
+#                            (docs/protocol.md, "Several coordinators"):
+#                            on -32009 "not the leader" go to the port
+#                            of the leader it names, or to the next
+#                            port when it names none; after a
+#                            disconnection (with --reconnect) try the
+#                            ports in turn
 #   peer.py [TLS options] call METHOD [PARAMS-JSON]
 #       A requester: sends one request, prints the answer line.
 #   peer.py [TLS options] raw
@@ -115,6 +123,8 @@ class Fake:
 
     def __init__(self, args):
         self.args = args
+        self.ports = [int(x) for x in args.ports.split(",")] if args.ports else []
+        self.redirected = False
         self.events = open(args.events, "a") if args.events else None
         self.stall = set(args.stall or [])
         self.disconnect_on = set(args.disconnect_on or [])
@@ -240,6 +250,23 @@ class Fake:
             method = "writer.register"
         link.send({"jsonrpc": "2.0", "id": "reg", "method": method, "params": params})
 
+    def not_leader(self, error):
+        """With --ports: move to the leader named by a -32009 refusal
+        (or the next port).  False when the refusal is something else."""
+        if not self.ports or error.get("code") != -32009:
+            return False
+        leader = (error.get("data") or {}).get("leader")
+        if leader:
+            self.args.port = int(leader.rsplit(":", 1)[1])
+        else:
+            self.next_port()
+        self.redirected = True
+        return True
+
+    def next_port(self):
+        i = self.ports.index(self.args.port) if self.args.port in self.ports else -1
+        self.args.port = self.ports[(i + 1) % len(self.ports)]
+
     def session(self):
         link = connect(self.args)
         self.log("connected")
@@ -278,8 +305,11 @@ class Fake:
                         self.reply(link, msg["id"], method, params)
                     elif msg.get("id") == "reg":
                         if "error" in msg:
-                            print("REGISTER-ERROR: %s" % json.dumps(msg["error"]), flush=True)
                             self.log("refused", error=msg["error"])
+                            if self.not_leader(msg["error"]):
+                                time.sleep(0.1)
+                                return True
+                            print("REGISTER-ERROR: %s" % json.dumps(msg["error"]), flush=True)
                             return False
                         heartbeat = msg["result"]["heartbeat_ms"] / 1000.0
                         next_ping = time.monotonic() + heartbeat / 2
@@ -298,10 +328,13 @@ class Fake:
         while True:
             if not self.session():
                 sys.exit(1)
-            if not self.args.reconnect:
+            if not self.args.reconnect and not self.ports:
                 return
             while True:
                 time.sleep(0.2)
+                if self.ports and not self.redirected:
+                    self.next_port()
+                self.redirected = False
                 try:
                     socket.create_connection((self.args.host, self.args.port), timeout=1).close()
                     break
@@ -382,6 +415,7 @@ def main():
         s.add_argument("--disconnect-on", action="append")
         s.add_argument("--silent", action="store_true")
         s.add_argument("--reconnect", action="store_true")
+        s.add_argument("--ports")
     s = sub.add_parser("call")
     s.add_argument("method")
     s.add_argument("params", nargs="?")

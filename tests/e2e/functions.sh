@@ -124,7 +124,7 @@ start_provider ()
     [ -z "${provider_pids[$name]:-}" ] || fail "start_provider: $name is already running"
 
     local -a args=(dir="$tmp/$name" control="$tmp/$name.ctl"
-                   coordinator="127.0.0.1:$port" tls-certificate="$pki/$who.crt"
+                   coordinator="${coordinator_address:-127.0.0.1:$port}" tls-certificate="$pki/$who.crt"
                    tls-key="$pki/$who.key" tls-ca="$pki/ca.crt" provider="$name"
                    nbd-uri="${provider_nbd_uri[$name]:-nbd+unix:///?socket=$tmp/$name.sock}")
     for i in "$@"; do args+=(volume="$i"); done
@@ -179,15 +179,19 @@ provider_snapshots ()
     pctl "$1" --json snapshot list
 }
 
-# start_writer NAME [OPTION ARG]... [PROVIDER/VOLUME]...: run
-# snapvol-writer NAME with its certificate, the options given (such as
-# --freeze-timeout MS), the volumes, and $tmp/NAME.hook for every event
-# if it exists; wait until the coordinator lists it connected.
+# start_writer [--no-wait] NAME [OPTION ARG]... [PROVIDER/VOLUME]...:
+# run snapvol-writer NAME with its certificate, the options given (such
+# as --freeze-timeout MS), the volumes, and $tmp/NAME.hook for every
+# event if it exists; wait until the coordinator lists it connected
+# (unless --no-wait).  $coordinator_address, if set, replaces the
+# coordinator's address (for start_provider too).
 start_writer ()
 {
+    local wait=1
+    [ "$1" != --no-wait ] || { wait=; shift; }
     local name=$1 hook
     shift
-    local -a args=(--coordinator "127.0.0.1:$port" --cert "$pki/$name.crt"
+    local -a args=(--coordinator "${coordinator_address:-127.0.0.1:$port}" --cert "$pki/$name.crt"
                    --key "$pki/$name.key" --ca "$pki/ca.crt" --name "$name"
                    --event-log "$tmp/$name.evlog")
     [ -z "${writer_pids[$name]:-}" ] || fail "start_writer: $name is already running"
@@ -208,7 +212,7 @@ start_writer ()
     echo "+ $SNAPVOL_WRITER ${args[*]}" >>"$tmp/$name.log"
     "${ctl_env[@]}" "$SNAPVOL_WRITER" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
     writer_pids[$name]=$!
-    poll 20 _writer_up "$name"
+    [ -z "$wait" ] || poll 20 _writer_up "$name"
 }
 
 _writer_up ()

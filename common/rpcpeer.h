@@ -25,6 +25,10 @@
 #define RPCPEER_CONNECT_TIMEOUT_MS 10000
 #define RPCPEER_BACKOFF_MIN_MS 500
 #define RPCPEER_BACKOFF_MAX_MS 30000
+/* The longest wait between two rounds of the coordinators' addresses
+ * when one of them answered that it is not the leader (an election is
+ * under way): the failover target is a few seconds. */
+#define RPCPEER_ELECTION_WAIT_MS 1000
 /* heartbeat_ms when the registration result has none. */
 #define RPCPEER_HEARTBEAT_DEFAULT_MS 5000
 
@@ -86,7 +90,9 @@ extern struct rpcpeer *rpcpeer_new (const struct rpcpeer_config *cfg,
  * reconnect after each failure.  With several addresses a failed
  * attempt goes on at once to the leader a coordinator named, or to the
  * next address; a round of the list that failed (one attempt for a
- * single address) waits 0.5 s doubling up to 30 s
+ * single address) waits 0.5 s doubling up to 30 s (at most
+ * RPCPEER_ELECTION_WAIT_MS after a round in which a coordinator
+ * answered that it is not the leader)
  * (with jitter; back to 0.5 s after any connection whose registration
  * was accepted, however long it lasted).  Each
  * failure (of a round: every attempt's reason, joined by "; ") is

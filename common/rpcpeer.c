@@ -184,7 +184,9 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
     goto err;
   p->tls = cfg->tls;
   p->connect_timeout_ms = cfg->connect_timeout_ms > 0
-    ? cfg->connect_timeout_ms : RPCPEER_CONNECT_TIMEOUT_MS;
+    ? cfg->connect_timeout_ms
+    : rpcconn_targets_count (p->targets) > 1
+    ? RPCPEER_LIST_CONNECT_TIMEOUT_MS : RPCPEER_CONNECT_TIMEOUT_MS;
   p->backoff_min_ms = cfg->backoff_min_ms > 0
     ? cfg->backoff_min_ms : RPCPEER_BACKOFF_MIN_MS;
   p->backoff_max_ms = cfg->backoff_max_ms > 0

@@ -23,6 +23,10 @@
 #include <openssl/ssl.h>
 
 #define RPCPEER_CONNECT_TIMEOUT_MS 10000
+/* The same with several coordinators: a host that died without closing
+ * its connections (its address silent, not refused) costs every round
+ * this much, and the failover target is a few seconds. */
+#define RPCPEER_LIST_CONNECT_TIMEOUT_MS 3000
 #define RPCPEER_BACKOFF_MIN_MS 500
 #define RPCPEER_BACKOFF_MAX_MS 30000
 /* The longest wait between two rounds of the coordinators' addresses
@@ -73,7 +77,9 @@ struct rpcpeer_config {
                                  * coordinators, tried as rpcconn.h's
                                  * address lists say */
   SSL_CTX *tls;                 /* a tls_client_context; not owned */
-  int connect_timeout_ms;       /* 0: RPCPEER_CONNECT_TIMEOUT_MS */
+  int connect_timeout_ms;       /* 0: RPCPEER_CONNECT_TIMEOUT_MS, or
+                                 * RPCPEER_LIST_CONNECT_TIMEOUT_MS with
+                                 * several addresses */
   int backoff_min_ms;           /* 0: RPCPEER_BACKOFF_MIN_MS */
   int backoff_max_ms;           /* 0: RPCPEER_BACKOFF_MAX_MS */
 };

@@ -702,7 +702,7 @@ serve (struct session *s)
 static bool
 session (struct rpcpeer *p, struct session *s, const char *address)
 {
-  json_t *params, *res = NULL, *result;
+  json_t *params, *res = NULL, *result, *term;
   const char *method = NULL, *message, *leader;
   bool registered = false;
   char err[512];
@@ -746,10 +746,9 @@ session (struct rpcpeer *p, struct session *s, const char *address)
             rpcconn_name (s->conn), (long long) hb, HEARTBEAT_MIN_MS,
             HEARTBEAT_MAX_MS);
   }
-  if (json_is_integer (json_object_get (result, "term")) &&
-      json_integer_value (json_object_get (result, "term")) >= 0)
-    term_seen (p, (uint64_t) json_integer_value (json_object_get (result,
-                                                                  "term")));
+  term = json_object_get (result, "term");
+  if (json_is_integer (term) && json_integer_value (term) >= 0)
+    term_seen (p, (uint64_t) json_integer_value (term));
   registered = true;
   p->last_failure[0] = '\0';
   plog (p, LOG_DEBUG, "%s: registered (heartbeat %d ms)",

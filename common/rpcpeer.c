@@ -55,6 +55,16 @@
  * wait 16 s.  A coordinator that accepts and then drops every
  * registration costs one attempt per backoff_min_ms.
  *
+ * Several coordinators: the address list is rpcconn_targets' (rpcconn.h):
+ * within a round the next attempt follows at once; the backoff comes
+ * between rounds.  A round in which a coordinator answered that it is
+ * not the leader waits at most RPCPEER_ELECTION_WAIT_MS, however far
+ * the backoff has grown: a coordinator is up and an election is under
+ * way (or the leader is being reached another way), which ends within
+ * the leader lease's TTL, and a peer that waited 4 or 8 s more would
+ * miss the failover target (a new set 5 s after the leader died).  The
+ * backoff still doubles underneath, for when no coordinator answers.
+ *
  * Logging: a failure to connect or register is logged at LOG_ERR when
  * its message differs from the previous failure's, at LOG_DEBUG when it
  * repeats, so a coordinator down for a day costs one line.  The end of
@@ -174,7 +184,9 @@ rpcpeer_new (const struct rpcpeer_config *cfg, const struct rpcpeer_ops *ops,
     goto err;
   p->tls = cfg->tls;
   p->connect_timeout_ms = cfg->connect_timeout_ms > 0
-    ? cfg->connect_timeout_ms : RPCPEER_CONNECT_TIMEOUT_MS;
+    ? cfg->connect_timeout_ms
+    : rpcconn_targets_count (p->targets) > 1
+    ? RPCPEER_LIST_CONNECT_TIMEOUT_MS : RPCPEER_CONNECT_TIMEOUT_MS;
   p->backoff_min_ms = cfg->backoff_min_ms > 0
     ? cfg->backoff_min_ms : RPCPEER_BACKOFF_MIN_MS;
   p->backoff_max_ms = cfg->backoff_max_ms > 0
@@ -425,6 +437,7 @@ struct session {
   json_t *read;                 /* requests of this drain, not queued yet */
   char why[1024];               /* why the session ended */
   char leader[256];             /* the leader a refusal named, or "" */
+  bool not_leader;              /* refused: that coordinator does not lead */
 };
 
 /* A request arriving while the registration is in flight. */
@@ -689,7 +702,7 @@ serve (struct session *s)
 static bool
 session (struct rpcpeer *p, struct session *s, const char *address)
 {
-  json_t *params, *res = NULL, *result;
+  json_t *params, *res = NULL, *result, *term;
   const char *method = NULL, *message, *leader;
   bool registered = false;
   char err[512];
@@ -715,8 +728,8 @@ session (struct rpcpeer *p, struct session *s, const char *address)
   if (rpcconn_response_error (res, &code, &message, NULL)) {
     snprintf (s->why, sizeof s->why, "%s: %s refused: %s (error %d)",
               rpcconn_name (s->conn), method, message, code);
-    if (rpcconn_not_leader (res, &leader) && leader != NULL &&
-        strlen (leader) < sizeof s->leader)
+    s->not_leader = rpcconn_not_leader (res, &leader);
+    if (s->not_leader && leader != NULL && strlen (leader) < sizeof s->leader)
       strcpy (s->leader, leader);
     goto out;
   }
@@ -733,10 +746,9 @@ session (struct rpcpeer *p, struct session *s, const char *address)
             rpcconn_name (s->conn), (long long) hb, HEARTBEAT_MIN_MS,
             HEARTBEAT_MAX_MS);
   }
-  if (json_is_integer (json_object_get (result, "term")) &&
-      json_integer_value (json_object_get (result, "term")) >= 0)
-    term_seen (p, (uint64_t) json_integer_value (json_object_get (result,
-                                                                  "term")));
+  term = json_object_get (result, "term");
+  if (json_is_integer (term) && json_integer_value (term) >= 0)
+    term_seen (p, (uint64_t) json_integer_value (term));
   registered = true;
   p->last_failure[0] = '\0';
   plog (p, LOG_DEBUG, "%s: registered (heartbeat %d ms)",
@@ -791,12 +803,30 @@ log_failure (struct rpcpeer *p, bool registered, const char *why, int wait)
         wait / 1000.0);
 }
 
+/* The wait before the next round, with backoff DELAY (design notes):
+ * at most RPCPEER_ELECTION_WAIT_MS (or backoff_min_ms if longer) while
+ * a coordinator of the last round is ELECTING.  Jitter: 75% to 100%,
+ * so that peers cut off together do not all come back at the same
+ * instant. */
+static int
+round_wait (struct rpcpeer *p, int delay, bool electing)
+{
+  int cap = p->backoff_min_ms > RPCPEER_ELECTION_WAIT_MS
+    ? p->backoff_min_ms : RPCPEER_ELECTION_WAIT_MS;
+
+  if (electing && delay > cap)
+    delay = cap;
+  return delay - (int) (rand_r (&p->seed) % (unsigned) (delay / 4 + 1));
+}
+
 int
 rpcpeer_run (struct rpcpeer *p)
 {
   sigset_t all, old;
   pthread_t thread;
   int delay = p->backoff_min_ms, err;
+  bool electing = false;        /* a coordinator of this round is not the
+                                 * leader (design notes) */
 
   if (atomic_load (&p->stopping))
     return 0;
@@ -825,6 +855,7 @@ rpcpeer_run (struct rpcpeer *p)
         /* The next address of the round, or the leader named, at once. */
         rpcconn_targets_failed (p->targets, s.why,
                                 s.leader[0] ? s.leader : NULL);
+        electing = electing || s.not_leader;
         if (rpcconn_targets_count (p->targets) > 1 || s.leader[0])
           plog (p, LOG_DEBUG, "%s", s.why);
         continue;
@@ -836,11 +867,10 @@ rpcpeer_run (struct rpcpeer *p)
       registered = false;
       why = rpcconn_targets_why (p->targets);
     }
-    /* Jitter: 75% to 100% of the delay, so that peers cut off together
-     * do not all come back at the same instant. */
-    wait = delay - (int) (rand_r (&p->seed) % (unsigned) (delay / 4 + 1));
+    wait = round_wait (p, delay, electing);
     log_failure (p, registered, why, wait);
     rpcconn_targets_new_round (p->targets);
+    electing = false;
     if (!pause_ms (p, wait))
       break;
     delay = delay > p->backoff_max_ms / 2 ? p->backoff_max_ms : delay * 2;

@@ -23,8 +23,16 @@
 #include <openssl/ssl.h>
 
 #define RPCPEER_CONNECT_TIMEOUT_MS 10000
+/* The same with several coordinators: a host that died without closing
+ * its connections (its address silent, not refused) costs every round
+ * this much, and the failover target is a few seconds. */
+#define RPCPEER_LIST_CONNECT_TIMEOUT_MS 3000
 #define RPCPEER_BACKOFF_MIN_MS 500
 #define RPCPEER_BACKOFF_MAX_MS 30000
+/* The longest wait between two rounds of the coordinators' addresses
+ * when one of them answered that it is not the leader (an election is
+ * under way): the failover target is a few seconds. */
+#define RPCPEER_ELECTION_WAIT_MS 1000
 /* heartbeat_ms when the registration result has none. */
 #define RPCPEER_HEARTBEAT_DEFAULT_MS 5000
 
@@ -69,7 +77,9 @@ struct rpcpeer_config {
                                  * coordinators, tried as rpcconn.h's
                                  * address lists say */
   SSL_CTX *tls;                 /* a tls_client_context; not owned */
-  int connect_timeout_ms;       /* 0: RPCPEER_CONNECT_TIMEOUT_MS */
+  int connect_timeout_ms;       /* 0: RPCPEER_CONNECT_TIMEOUT_MS, or
+                                 * RPCPEER_LIST_CONNECT_TIMEOUT_MS with
+                                 * several addresses */
   int backoff_min_ms;           /* 0: RPCPEER_BACKOFF_MIN_MS */
   int backoff_max_ms;           /* 0: RPCPEER_BACKOFF_MAX_MS */
 };
@@ -86,7 +96,9 @@ extern struct rpcpeer *rpcpeer_new (const struct rpcpeer_config *cfg,
  * reconnect after each failure.  With several addresses a failed
  * attempt goes on at once to the leader a coordinator named, or to the
  * next address; a round of the list that failed (one attempt for a
- * single address) waits 0.5 s doubling up to 30 s
+ * single address) waits 0.5 s doubling up to 30 s (at most
+ * RPCPEER_ELECTION_WAIT_MS after a round in which a coordinator
+ * answered that it is not the leader)
  * (with jitter; back to 0.5 s after any connection whose registration
  * was accepted, however long it lasted).  Each
  * failure (of a round: every attempt's reason, joined by "; ") is

@@ -11,7 +11,7 @@
 #   fakecoord.py serve --ca FILE --cert FILE --key FILE --port N
 #                      --events FILE [--control SOCKET]
 #                      [--follower LEADER|none] [--advertise ADDRESS]
-#                      [--term N]
+#                      [--term N] [--silent]
 #       Listen on 127.0.0.1:N.  Appends one JSON line per event to
 #       --events: {"t": seconds, "event": ...} where event is
 #       "connected" (with "cn"), "request" (with "method" and
@@ -22,7 +22,9 @@
 #       that no leader is elected.  Else it plays the leader: it accepts
 #       provider.register and writer.register (with "term": N in the
 #       result when --term is given), answers ping, and sends the calls
-#       written to --control to the peer registered last.
+#       written to --control to the peer registered last.  With
+#       --silent it only accepts TCP connections ("accepted" events) and
+#       never answers, as the address of a host that died in silence.
 #   fakecoord.py call SOCKET METHOD [PARAMS-JSON]
 #       Send METHOD with PARAMS to the registered peer through the
 #       server's control socket and print the peer's response, compact,
@@ -77,8 +79,13 @@ class Server:
         listener.listen(16)
         if self.args.control:
             threading.Thread(target=self.control, daemon=True).start()
+        silent = []
         while True:
             raw, _ = listener.accept()
+            if self.args.silent:
+                silent.append(raw)
+                self.log("accepted")
+                continue
             threading.Thread(target=self.connection, args=(ctx, raw),
                              daemon=True).start()
 
@@ -244,6 +251,7 @@ def main():
     s.add_argument("--follower")
     s.add_argument("--advertise")
     s.add_argument("--term", type=int)
+    s.add_argument("--silent", action="store_true")
     c = sub.add_parser("call")
     c.add_argument("socket")
     c.add_argument("method")

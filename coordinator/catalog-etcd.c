@@ -146,9 +146,12 @@ key_index (const char *key, const char *dir, uint64_t *index)
     return -1;
   *index = 0;
   for (i = 0; i < 20; i++) {
-    if (digits[i] < '0' || digits[i] > '9')
+    uint64_t d = (uint64_t) (digits[i] - '0');
+
+    if (digits[i] < '0' || digits[i] > '9' ||
+        *index > (UINT64_MAX - d) / 10)
       return -1;
-    *index = *index * 10 + (uint64_t) (digits[i] - '0');
+    *index = *index * 10 + d;
   }
   return 0;
 }

@@ -439,6 +439,8 @@ attempt (struct etcd *e, size_t i, const char *path, const char *body,
     return -1;
   }
   r = curl_easy_perform (c);
+  /* CURLERR and A live on this call's stack only. */
+  curl_easy_setopt (c, CURLOPT_ERRORBUFFER, NULL);
   if (r != CURLE_OK) {
     if (a->too_big)
       snprintf (msg, msglen, "answer larger than %d bytes", ETCD_MAX_ANSWER);

@@ -27,11 +27,12 @@
  * single 4 KiB blocks scattered over the volume.  With 8 of them in
  * flight per connection, every reply woke the worker for one block and
  * every request woke a server thread for one block: for 2,600 blocks
- * (1% of 1 GiB), 2,800 to 5,300 context switches in the client and 157
- * to 167 ms of CPU time, client and server together.  With 64 in flight
- * (the small slots), 1,900 and 150 ms (docs/performance.md).  The small
- * slots' buffers cost 56 x 16 KiB per connection; a full backup's
- * 1 MiB chunks never fit them and leave them idle.
+ * (1% of 1 GiB), 1,100 to 5,300 context switches in the client; with
+ * 64 in flight (the small slots), 900 to 1,900 (docs/performance.md,
+ * where the CPU and wall time did not move beyond the noise of a
+ * loaded machine).  The small slots' buffers cost 56 x 16 KiB per
+ * connection; a full backup's 1 MiB chunks never fit them and leave
+ * them idle.
  *
  * The slot's offset stays registered in the shared state from the
  * moment the chunk is taken until it is written, so the lowest

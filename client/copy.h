@@ -22,8 +22,10 @@
  *   already reads as zeroes there (dst_zeroed).
  * - Memory: COPY_CHUNK bytes per request (less if the source's
  *   maximum block size is smaller), COPY_REQUESTS requests in flight
- *   per connection: at most connections * 8 MiB of buffers, whatever
- *   the size of the export.
+ *   per connection, and up to COPY_SMALL_REQUESTS more of at most
+ *   COPY_SMALL_CHUNK bytes each when the chunks are that small (an
+ *   incremental backup's blocks): at most connections * (8 MiB +
+ *   896 KiB) of buffers, whatever the size of the export.
  * - Threads: one per connection, each with its own source handle (and
  *   destination handle), driving libnbd's asynchronous API; every
  *   signal is blocked in them.  copy_run's calling thread calls TICK
@@ -31,8 +33,9 @@
  * - Writes to a file go through the page cache; a run of at least
  *   COPY_WRITEBACK_MIN bytes has its writeback started at once, and a
  *   few runs later is waited for and dropped from the cache (see
- *   copy.c), so the file's pages are mostly on the disk already when
- *   the caller syncs.
+ *   copy.c); shorter runs have their writeback started a few at a
+ *   time; so the file's pages are mostly on the disk already when the
+ *   caller syncs.
  * - Order: chunks are handed out in ascending offset order, so every
  *   byte below copy_stats.resume is on the destination (written, not
  *   synced: the caller syncs before it records it).  A copy started
@@ -50,6 +53,8 @@
 #define COPY_BLOCK    4096              /* zero detection and digests */
 #define COPY_CHUNK    (1024 * 1024)     /* bytes per read request */
 #define COPY_REQUESTS 8                 /* requests in flight per connection */
+#define COPY_SMALL_CHUNK (16 * 1024)    /* and, of at most this many bytes, */
+#define COPY_SMALL_REQUESTS 56          /*   this many more */
 #define COPY_WRITEBACK_MIN (64 * 1024)  /* smallest write written behind */
 #define COPY_MAX_CONNECTIONS 16
 #define COPY_DIGEST   32                /* SHA-256 */

@@ -1196,15 +1196,42 @@ resolve_all_volumes (struct snapset *s)
   return 0;
 }
 
-/* The set's volumes as named in its parameters.  -1 after rejecting
- * S. */
+/* The names of the volumes of provider P, as the keys of an object
+ * kept in KNOWN under P's name (made at the first call for P).  NULL on
+ * ENOMEM. */
+static json_t *
+provider_volume_names (json_t *known, const struct provider *p)
+{
+  json_t *names = json_object_get (known, p->name), *v;
+  size_t i;
+
+  if (names != NULL)
+    return names;
+  names = json_object ();
+  if (names == NULL || json_object_set_new (known, p->name, names) == -1)
+    return NULL;
+  json_array_foreach (p->volumes, i, v) {
+    const char *name = json_string_value (json_object_get (v, "name"));
+
+    if (name != NULL && json_object_set_new (names, name, json_true ()) == -1)
+      return NULL;
+  }
+  return names;
+}
+
+/* The set's volumes as named in its parameters.  Each provider's
+ * volume names are indexed once: looking each of 1,024 volumes up in
+ * its provider's list was 65,000 comparisons per set.  -1 after
+ * rejecting S. */
 static int
 resolve_named_volumes (struct snapset *s, json_t *volumes)
 {
   struct registry *reg = s->sets->co->reg;
-  json_t *v;
+  json_t *v, *names, *known = json_object ();
   size_t i;
 
+  if (known == NULL)
+    goto nomem;
   json_array_foreach (volumes, i, v) {
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
     struct provider *p;
@@ -1212,25 +1239,35 @@ resolve_named_volumes (struct snapset *s, json_t *volumes)
     params_split_pv (json_string_value (v), provider, volume);
     p = registry_provider (reg, provider);
     if (p == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
       return -1;
     }
     if (p->conn == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
                   provider);
       return -1;
     }
-    if (!registry_has_volume (p, volume, NULL)) {
+    names = provider_volume_names (known, p);
+    if (names == NULL)
+      goto nomem;
+    if (json_object_get (names, volume) == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_FOUND, "provider %s has no volume named %s",
                   provider, volume);
       return -1;
     }
-    if (set_add_volume (s, provider, volume) == -1) {
-      set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-      return -1;
-    }
+    if (set_add_volume (s, provider, volume) == -1)
+      goto nomem;
   }
+  json_decref (known);
   return 0;
+
+ nomem:
+  json_decref (known);
+  set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  return -1;
 }
 
 /* One participant per provider of the set's volumes, with its volumes

@@ -52,7 +52,8 @@ params_check_pv_array (const char *member, json_t *v, size_t min,
                        size_t max, struct rpcerr *e)
 {
   char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
-  size_t n = json_array_size (v), i, j;
+  size_t n = json_array_size (v), i;
+  json_t *seen;
 
   if (!json_is_array (v))
     return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
@@ -72,13 +73,27 @@ params_check_pv_array (const char *member, json_t *v, size_t min,
                          "'%s': '%s' is not of the form PROVIDER/VOLUME",
                          member, json_string_value (s));
   }
-  /* Quadratic, but over at most PROTO_SET_VOLUMES_MAX short strings. */
-  for (i = 1; i < n; i++)
-    for (j = 0; j < i; j++)
-      if (json_equal (json_array_get (v, i), json_array_get (v, j)))
-        return rpcerr_set (e, JSONRPC_INVALID_PARAMS,
-                           "'%s' names '%s' twice", member,
-                           json_string_value (json_array_get (v, i)));
+  /* Names seen, as the keys of an object: comparing each with those
+   * before it was half a million comparisons for a set of 1,024
+   * volumes.  The names were checked above: no NUL inside. */
+  seen = json_object ();
+  if (seen == NULL)
+    return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+  for (i = 0; i < n; i++) {
+    const char *name = json_string_value (json_array_get (v, i));
+
+    if (json_object_get (seen, name) != NULL) {
+      rpcerr_set (e, JSONRPC_INVALID_PARAMS, "'%s' names '%s' twice",
+                  member, name);
+      json_decref (seen);
+      return -1;
+    }
+    if (json_object_set_new (seen, name, json_true ()) == -1) {
+      json_decref (seen);
+      return rpcerr_set (e, JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+  }
+  json_decref (seen);
   return 0;
 }
 

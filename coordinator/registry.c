@@ -566,22 +566,6 @@ registry_set_volumes (struct registry *reg, struct provider *p,
   return 0;
 }
 
-bool
-registry_has_volume (const struct provider *p, const char *name,
-                     json_t **vol)
-{
-  json_t *v;
-  size_t i;
-
-  json_array_foreach (p->volumes, i, v)
-    if (strcmp (member_string (v, "name"), name) == 0) {
-      if (vol)
-        *vol = v;
-      return true;
-    }
-  return false;
-}
-
 /* Connections. */
 
 void

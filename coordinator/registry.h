@@ -124,11 +124,6 @@ extern int registry_register_writer (struct registry *reg, struct conn *c,
 extern int registry_set_volumes (struct registry *reg, struct provider *p,
                                  json_t *volumes)
   __attribute__((nonnull));
-/* Whether P has a volume NAME; if so and VOL is not NULL, *VOL is its
- * object (borrowed). */
-extern bool registry_has_volume (const struct provider *p, const char *name,
-                                 json_t **vol)
-  __attribute__((nonnull (1, 2)));
 
 /* A message came from C (a registered peer). */
 extern void registry_seen (struct registry *reg, struct conn *c)

@@ -143,7 +143,7 @@ revert_writers (struct snapset *s)
   struct writer *w;
 
   TAILQ_FOREACH (w, &s->sets->co->reg->writers, entry) {
-    if (!set_writer_involved (w, s->pv))
+    if (!set_writer_involved (s, w))
       continue;
     if (w->conn == NULL) {
       set_reject (s, SV_RPC_NOT_REGISTERED, "writer %s is registered for "

@@ -63,6 +63,8 @@ struct snapset {
   const char *label;            /* in PARAMS, or "" */
   unsigned freeze_window_ms, hold_timeout_ms;
   json_t *pv;                   /* ["PROVIDER/VOLUME"] in set order */
+  json_t *pv_index;             /* {"PROVIDER/VOLUME": its index in PV},
+                                 * once PV is complete (set_pv_find) */
   json_t *snapshots;            /* the set's snapshot entries */
   part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
@@ -106,9 +108,9 @@ extern void set_done (struct snapset *s) __attribute__((nonnull));
 extern void set_reject (struct snapset *s, int code, const char *fmt, ...)
   __attribute__((nonnull, format (printf, 3, 4)));
 
-/* Whether the writer W is registered for one of the volumes PV
- * (["PROVIDER/VOLUME"]). */
-extern bool set_writer_involved (const struct writer *w, json_t *pv)
+/* Whether the writer W is registered for one of the volumes of S,
+ * which must be complete. */
+extern bool set_writer_involved (struct snapset *s, const struct writer *w)
   __attribute__((nonnull));
 
 /* Add the writer (WRITER true) or provider NAME as a participant of S

@@ -47,6 +47,7 @@
 #include <event2/event.h>
 
 #include "catalog.h"
+#include "cleanup.h"
 #include "conf.h"
 #include "deleter.h"
 #include "fanout.h"
@@ -104,6 +105,7 @@ set_free (struct snapset *s)
     event_free (s->window);
   json_decref (s->params);
   json_decref (s->pv);
+  json_decref (s->pv_index);
   json_decref (s->snapshots);
   json_decref (s->target_set);
   free (s);
@@ -222,31 +224,39 @@ set_json (struct snapset *s, const char *state, bool finished)
   return set;
 }
 
-/* The set's snapshot entries, in the order of its volumes. */
+/* The set's snapshot entries, in the order of its volumes.  Each
+ * provider's entries are in the order of its volumes (take_commit),
+ * which are in set order (set_add_providers): the next entry of the
+ * volume's provider is the volume's.  (Searching every provider's
+ * entries for each volume was 130,000 comparisons for 1,024 volumes.) */
 static int
 gather_snapshots (struct snapset *s)
 {
   json_t *all = json_array (), *pv;
-  size_t k, i, j;
+  size_t nwriters = setfsm_nwriters (s->fsm), k, i;
+  CLEANUP_FREE size_t *next = calloc (s->parts.len + 1, sizeof *next);
 
-  if (all == NULL)
+  if (all == NULL || next == NULL) {
+    json_decref (all);
     return -1;
+  }
   json_array_foreach (s->pv, k, pv) {
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
+    json_t *snap;
 
     params_split_pv (json_string_value (pv), provider, volume);
-    for (i = setfsm_nwriters (s->fsm); i < s->parts.len; i++) {
-      json_t *snap;
-
-      if (strcmp (setfsm_part_name (s->fsm, i), provider) != 0)
-        continue;
-      json_array_foreach (s->parts.ptr[i].snapshots, j, snap)
-        if (strcmp (json_string_value (json_object_get (snap, "volume")),
-                    volume) == 0 &&
-            json_array_append (all, snap) == -1) {
-          json_decref (all);
-          return -1;
-        }
+    for (i = nwriters; i < s->parts.len; i++)
+      if (strcmp (setfsm_part_name (s->fsm, i), provider) == 0)
+        break;
+    if (i == s->parts.len)
+      continue;
+    snap = json_array_get (s->parts.ptr[i].snapshots, next[i]++);
+    if (snap != NULL &&
+        strcmp (json_string_value (json_object_get (snap, "volume")),
+                volume) == 0 &&
+        json_array_append (all, snap) == -1) {
+      json_decref (all);
+      return -1;
     }
   }
   json_decref (s->snapshots);
@@ -545,7 +555,8 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
   struct part *pt = &s->parts.ptr[i];
   const char *pname = setfsm_part_name (s->fsm, i);
   struct provider *p = registry_provider (s->sets->co->reg, pname);
-  json_t *snaps = json_object_get (result, "snapshots"), *vol, *out;
+  json_t *snaps = json_object_get (result, "snapshots"), *vol, *out, *snap;
+  json_t *byname;
   const char *set_id = json_string_value (json_object_get (result, "set_id"));
   struct uuid mine, theirs;
   size_t k, j;
@@ -560,23 +571,32 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
     snprintf (why, len, "hold.commit answered without a snapshot list");
     return -1;
   }
+  /* The answer's first snapshot of each volume, by volume name: looking
+   * each volume up in the list was 8,000 comparisons per provider of
+   * 128 volumes. */
   out = json_array ();
-  if (out == NULL)
+  byname = json_object ();
+  if (out == NULL || byname == NULL)
     fatal ("snapshot set %s", s->id);
+  json_array_foreach (snaps, j, snap) {
+    const char *name = json_string_value (json_object_get (snap, "volume"));
+
+    if (name != NULL && json_object_get (byname, name) == NULL &&
+        json_object_set (byname, name, snap) == -1)
+      fatal ("snapshot set %s", s->id);
+  }
   json_array_foreach (pt->volumes, k, vol) {
     const char *name = json_string_value (vol);
-    json_t *snap, *entry = NULL;
+    json_t *entry = NULL;
     char *uri;
 
-    json_array_foreach (snaps, j, snap) {
+    snap = json_object_get (byname, name);
+    if (snap != NULL) {
       json_t *id = json_object_get (snap, "id");
       json_t *export = json_object_get (snap, "export");
       json_t *gen = json_object_get (snap, "generation");
       struct uuid u;
 
-      if (!json_is_string (json_object_get (snap, "volume")) ||
-          strcmp (json_string_value (json_object_get (snap, "volume")), name))
-        continue;
       if (!json_is_string (id) || uuid_parse (json_string_value (id), &u)
           == -1 || !json_is_string (export) ||
           json_string_length (export) > 256 ||
@@ -585,6 +605,7 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
         snprintf (why, len, "hold.commit answered with an invalid snapshot "
                   "of volume %s", name);
         json_decref (out);
+        json_decref (byname);
         return -1;
       }
       uri = proto_export_uri (p ? p->nbd_uri : "", json_string_value (export));
@@ -599,17 +620,18 @@ take_commit (struct snapset *s, size_t i, json_t *result, char *why,
                            "export", export, "uri", uri, "generation", gen);
       }
       free (uri);
-      break;
     }
     if (entry == NULL) {
       snprintf (why, len, "hold.commit answered without a snapshot of "
                 "volume %s", name);
       json_decref (out);
+      json_decref (byname);
       return -1;
     }
     if (json_array_append_new (out, entry) == -1)
       fatal ("snapshot set %s", s->id);
   }
+  json_decref (byname);
   json_decref (pt->snapshots);
   pt->snapshots = out;
   return 0;
@@ -927,17 +949,47 @@ gone_cb (evutil_socket_t fd, short what, void *arg)
 
 /* Resolving. */
 
-bool
-set_writer_involved (const struct writer *w, json_t *pv)
+/* The index in the volumes of S of "PROVIDER/VOLUME" NAME, or -1.  The
+ * first call indexes them: S's volumes must be complete.  A set of
+ * 1,024 volumes and 100 writers made 300,000 comparisons of names per
+ * set when each writer's volumes were searched for in the list. */
+static ssize_t
+set_pv_find (struct snapset *s, const char *name)
 {
-  json_t *a, *b;
-  size_t i, j;
+  json_t *v;
+  size_t k;
+
+  if (s->pv_index == NULL) {
+    if ((s->pv_index = json_object ()) == NULL)
+      fatal ("snapshot set %s", s->id);
+    json_array_foreach (s->pv, k, v)
+      if (json_object_get (s->pv_index, json_string_value (v)) == NULL &&
+          json_object_set_new (s->pv_index, json_string_value (v),
+                               json_integer ((json_int_t) k)) == -1)
+        fatal ("snapshot set %s", s->id);
+  }
+  v = json_object_get (s->pv_index, name);
+  return v ? (ssize_t) json_integer_value (v) : -1;
+}
+
+bool
+set_writer_involved (struct snapset *s, const struct writer *w)
+{
+  json_t *a;
+  size_t i;
 
   json_array_foreach (w->volumes, i, a)
-    json_array_foreach (pv, j, b)
-      if (json_equal (a, b))
-        return true;
+    if (json_is_string (a) && set_pv_find (s, json_string_value (a)) >= 0)
+      return true;
   return false;
+}
+
+static int
+index_cmp (const void *a, const void *b)
+{
+  size_t x = *(const size_t *) a, y = *(const size_t *) b;
+
+  return x < y ? -1 : x > y;
 }
 
 /* Which of the set's volumes the writer W registered (PT->mine), and
@@ -946,18 +998,24 @@ set_writer_involved (const struct writer *w, json_t *pv)
 static int
 writer_volumes (struct snapset *s, const struct writer *w, struct part *pt)
 {
-  size_t k, j, me = (size_t) (pt - s->parts.ptr);
-  json_t *v, *a;
+  size_t j, me = (size_t) (pt - s->parts.ptr);
+  json_t *a;
 
-  pt->mine = malloc ((json_array_size (s->pv) + 1) * sizeof *pt->mine);
+  pt->mine = malloc ((json_array_size (w ? w->volumes : NULL) + 1) *
+                    sizeof *pt->mine);
   if (pt->mine == NULL)
     return -1;
-  json_array_foreach (s->pv, k, v)
-    json_array_foreach (w ? w->volumes : NULL, j, a)
-      if (strcmp (json_string_value (a), json_string_value (v)) == 0) {
-        pt->mine[pt->nmine++] = k;
-        break;
-      }
+  json_array_foreach (w ? w->volumes : NULL, j, a) {
+    ssize_t k = json_is_string (a) ? set_pv_find (s, json_string_value (a))
+      : -1;
+    size_t i;
+
+    for (i = 0; k >= 0 && i < pt->nmine && pt->mine[i] != (size_t) k; i++)
+      ;
+    if (k >= 0 && i == pt->nmine)
+      pt->mine[pt->nmine++] = (size_t) k;
+  }
+  qsort (pt->mine, pt->nmine, sizeof *pt->mine, index_cmp);
   pt->same = me;
   for (j = 0; j < me; j++)
     if (s->parts.ptr[j].same == j && s->parts.ptr[j].nmine == pt->nmine &&
@@ -1016,13 +1074,13 @@ auto_writers (struct snapset *s)
   if (away == NULL)
     goto nomem;
   TAILQ_FOREACH (w, &reg->writers, entry)
-    if (w->conn == NULL && set_writer_involved (w, s->pv) &&
+    if (w->conn == NULL && set_writer_involved (s, w) &&
         json_array_append_new (away, json_string (w->name)) == -1)
       goto nomem;
   if (json_array_size (away) == 0) {
     json_decref (away);
     TAILQ_FOREACH (w, &reg->writers, entry)
-      if (set_writer_involved (w, s->pv) &&
+      if (set_writer_involved (s, w) &&
           set_add_part (s, true, w->name) == -1)
         goto nomem;
     return 0;
@@ -1138,15 +1196,42 @@ resolve_all_volumes (struct snapset *s)
   return 0;
 }
 
-/* The set's volumes as named in its parameters.  -1 after rejecting
- * S. */
+/* The names of the volumes of provider P, as the keys of an object
+ * kept in KNOWN under P's name (made at the first call for P).  NULL on
+ * ENOMEM. */
+static json_t *
+provider_volume_names (json_t *known, const struct provider *p)
+{
+  json_t *names = json_object_get (known, p->name), *v;
+  size_t i;
+
+  if (names != NULL)
+    return names;
+  names = json_object ();
+  if (names == NULL || json_object_set_new (known, p->name, names) == -1)
+    return NULL;
+  json_array_foreach (p->volumes, i, v) {
+    const char *name = json_string_value (json_object_get (v, "name"));
+
+    if (name != NULL && json_object_set_new (names, name, json_true ()) == -1)
+      return NULL;
+  }
+  return names;
+}
+
+/* The set's volumes as named in its parameters.  Each provider's
+ * volume names are indexed once: looking each of 1,024 volumes up in
+ * its provider's list was 65,000 comparisons per set.  -1 after
+ * rejecting S. */
 static int
 resolve_named_volumes (struct snapset *s, json_t *volumes)
 {
   struct registry *reg = s->sets->co->reg;
-  json_t *v;
+  json_t *v, *names, *known = json_object ();
   size_t i;
 
+  if (known == NULL)
+    goto nomem;
   json_array_foreach (volumes, i, v) {
     char provider[PROTO_NAME_MAX + 1], volume[PROTO_NAME_MAX + 1];
     struct provider *p;
@@ -1154,25 +1239,35 @@ resolve_named_volumes (struct snapset *s, json_t *volumes)
     params_split_pv (json_string_value (v), provider, volume);
     p = registry_provider (reg, provider);
     if (p == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_FOUND, "no provider named %s", provider);
       return -1;
     }
     if (p->conn == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_REGISTERED, "provider %s is not connected",
                   provider);
       return -1;
     }
-    if (!registry_has_volume (p, volume, NULL)) {
+    names = provider_volume_names (known, p);
+    if (names == NULL)
+      goto nomem;
+    if (json_object_get (names, volume) == NULL) {
+      json_decref (known);
       set_reject (s, SV_RPC_NOT_FOUND, "provider %s has no volume named %s",
                   provider, volume);
       return -1;
     }
-    if (set_add_volume (s, provider, volume) == -1) {
-      set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
-      return -1;
-    }
+    if (set_add_volume (s, provider, volume) == -1)
+      goto nomem;
   }
+  json_decref (known);
   return 0;
+
+ nomem:
+  json_decref (known);
+  set_reject (s, JSONRPC_INTERNAL_ERROR, "out of memory");
+  return -1;
 }
 
 /* One participant per provider of the set's volumes, with its volumes

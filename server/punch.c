@@ -93,6 +93,7 @@ pending_punch_run (struct volume *v, uint64_t durable)
                              (uint64_t) pp->phys * v->cluster_size +
                              (uint64_t) s * v->subcluster_size,
                              v->subcluster_size);
+      volume_data_changed (v);
     }
     sv_rwunlock (stripe_of (v, pp->vci), LOCK_STRIPE);
   }

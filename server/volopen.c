@@ -784,6 +784,7 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   pthread_rwlock_init (&v->snap_lock, NULL);
   pthread_mutex_init (&v->admin_mu, NULL);
   pthread_mutex_init (&v->fl_mu, NULL);
+  v->data_synced = UINT64_MAX;  /* the first flush cycle syncs the data */
   pthread_cond_init (&v->fl_cv, NULL);
   pthread_mutex_init (&v->gate.mu, NULL);
   pthread_cond_init (&v->gate.cv, NULL);

@@ -41,7 +41,13 @@
  * Flush (volume_flush): numbered phases, one cycle at a time, each
  * cycle covering every request completed before it started:
  *   1. take the buffered journal records;
- *   2. fdatasync the data file (the data every record maps);
+ *   2. fdatasync the data file (the data every record maps), unless
+ *      nothing changed it since the last sync that succeeded began:
+ *      every pwrite, punch and extension of the data file is counted
+ *      after it returns and before the write is acknowledged or its
+ *      record appended, so an unchanged count means the records of
+ *      phase 1 map only data already durable (a pin or a deletion on
+ *      an idle volume then costs one fdatasync, the journal's);
  *   3. write the records to the journal file and fdatasync it;
  *   4. release clusters and subclusters freed by records now durable
  *      (punch holes, then make them allocatable).
@@ -516,6 +522,7 @@ prealloc_ahead (struct volume *v, uint32_t phys)
                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     return;
   (void) IO (v)->extend (v->io->opaque, v->data, start, len);
+  volume_data_changed (v);
 }
 
 /* Physical clusters taken together for one request over several
@@ -711,6 +718,17 @@ take_phys (struct volume *v, struct phys_run *run, struct cluster_write *w)
   return 0;
 }
 
+/* pwrite LEN bytes of BUF at OFF of the data file of V, counted as a
+ * change of it (volume_data_changed).  pwrite's result. */
+static ssize_t
+data_pwrite (struct volume *v, const void *buf, size_t len, uint64_t off)
+{
+  ssize_t r = IO (v)->pwrite (v->io->opaque, v->data, buf, len, off);
+
+  volume_data_changed (v);
+  return r;
+}
+
 /* Write the data of W into its physical cluster: the defined
  * subclusters of a filled version, else the bytes written.  -1 with
  * errno from the pwrite, nothing reported. */
@@ -722,9 +740,8 @@ write_data (struct volume *v, const struct cluster_write *w)
   unsigned s;
 
   if (!w->fill)
-    return IO (v)->pwrite (v->io->opaque, v->data, w->src,
-                           w->wend - w->wstart, base + w->wstart) == -1
-      ? -1 : 0;
+    return data_pwrite (v, w->src, w->wend - w->wstart,
+                        base + w->wstart) == -1 ? -1 : 0;
   for (s = 0; s < v->nsub; ) {
     unsigned e = s;
     if (!((w->x.alloc >> s) & 1)) {
@@ -733,8 +750,8 @@ write_data (struct volume *v, const struct cluster_write *w)
     }
     while (e + 1 < v->nsub && ((w->x.alloc >> (e + 1)) & 1))
       e++;
-    if (IO (v)->pwrite (v->io->opaque, v->data, w->src + s * ss,
-                        (e - s + 1) * ss, base + s * ss) == -1)
+    if (data_pwrite (v, w->src + s * ss, (e - s + 1) * ss,
+                     base + s * ss) == -1)
       return -1;
     s = e + 1;
   }
@@ -887,8 +904,7 @@ write_run_in_place (struct volume *v, const char *data, uint64_t off,
     len = (c0 + m) * cs - off;
     if (len > count)
       len = count;
-    if (IO (v)->pwrite (v->io->opaque, v->data, data, len,
-                        (uint64_t) phys0 * cs + off % cs) == -1)
+    if (data_pwrite (v, data, len, (uint64_t) phys0 * cs + off % cs) == -1)
       r = sv_error (errno, "volume %s: write data at clusters %" PRIu64
                     "-%" PRIu64 ": %m", v->name, c0, c0 + m - 1);
     else
@@ -997,8 +1013,8 @@ flatten_write (struct volume *v, const char *buf, uint64_t data,
 
     while (e + 1 < 64 && ((data >> (e + 1)) & 1))
       e++;
-    if (IO (v)->pwrite (v->io->opaque, v->data, buf + s * ss,
-                        (e - s + 1) * ss, base + (uint64_t) s * ss) == -1)
+    if (data_pwrite (v, buf + s * ss, (e - s + 1) * ss,
+                     base + (uint64_t) s * ss) == -1)
       return -1;
     data &= ~bits_range (s, e);
   }
@@ -1253,12 +1269,19 @@ static int
 sync_data (void *opaque)
 {
   struct volume *v = opaque;
+  uint64_t changes = __atomic_load_n (&v->data_changes, __ATOMIC_SEQ_CST);
 
+  /* Nothing changed the data file since the last sync began (a pin or
+   * a deletion of an idle volume): the records to commit map only data
+   * that sync made durable. */
+  if (changes == v->data_synced)
+    return 0;
   if (IO (v)->sync (v->io->opaque, v->data) == -1) {
     int e = errno;
     __atomic_store_n (&v->failed, e, __ATOMIC_SEQ_CST);
     return volume_stopped_error (v, e);
   }
+  v->data_synced = changes;
   return 0;
 }
 
@@ -1270,6 +1293,7 @@ volume_punch_cluster (void *opaque, uint32_t p)
   /* Best effort: a failed punch only costs space. */
   IO (v)->punch (v->io->opaque, v->data, (uint64_t) p * v->cluster_size,
                  v->cluster_size);
+  volume_data_changed (v);
 }
 
 /* The copy-on-write threshold (v->latest_gen) after a change of the

@@ -182,6 +182,14 @@ struct volume {
   int fl_running;
   uint64_t fl_started, fl_done, fl_failed;
   int failed;                 /* sticky errno after a failed data sync */
+  /* Changes made to the data file (pwrite, punch, extend), counted
+   * after each returns (atomic, volume_data_changed), and their count
+   * when the last data sync that succeeded began (flush cycles only;
+   * UINT64_MAX after the open).  A flush cycle skips the data sync when
+   * the two are equal: no write, punch or extension came after that
+   * sync began, so every record the cycle commits maps data that sync
+   * made durable. */
+  uint64_t data_changes, data_synced;
   uint64_t checkpoint_bytes;
   /* volume_checkpoint (ckpt.c), set by volume_prepare: volume_flush
    * takes a checkpoint through it once the journal outgrew
@@ -485,6 +493,16 @@ static inline pthread_rwlock_t *
 stripe_of (struct volume *v, uint64_t vci)
 {
   return &v->stripe[vci % VOL_STRIPES];
+}
+
+/* Count a change to the data file of V, after the call that made it
+ * returned (failed or not: a failed write may have changed part of its
+ * range).  Every pwrite, punch and extension of v->data calls it, so
+ * that the next flush cycle syncs the data file (sync_data). */
+static inline void
+volume_data_changed (struct volume *v)
+{
+  __atomic_add_fetch (&v->data_changes, 1, __ATOMIC_SEQ_CST);
 }
 
 #endif /* SNAPVOL_VOLUME_H */

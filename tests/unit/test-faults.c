@@ -661,8 +661,15 @@ test_data_sync_failure_fails_snapshot_creation (void **state)
   const char *vols[1] = { VOL };
   char set[SV_UUID_STRLEN + 1];
   struct sv_snap_result res;
+  struct sv_view *v;
 
   write_pattern (fx->pool, VOL, 0, 64 * KiB, 1);
+  /* The same bytes again, in place and unflushed: a flush cycle syncs
+   * the data file only if something changed it since its last sync, so
+   * the snapshot's flush has a data sync to fail. */
+  v = ut_view_open (fx->pool, VOL);
+  ut_write_pattern (v, 0, 64 * KiB, 1, NULL);
+  view_close (v);
   fault_arm (F_SYNC, VOL "/data", EIO, 0, 1);
   assert_fails_naming (pool_snapshot_create (fx->pool, vols, 1, "x", NULL,
                                              set, &res), EIO, VOL);

@@ -3481,6 +3481,285 @@ test_crash_during_clone_leaves_all_or_nothing (void **state)
   check_creation_crashes (1);
 }
 
+/* Pins of a set on volumes whose data file nothing changed since its
+ * last sync (the coordinator's sets on idle volumes): the flush cycle
+ * of each volume syncs its journal only; a volume written since (in
+ * place: no record of its own) syncs its data file first.  A pool on a
+ * crashsim with volumes "a" and "b" (1 MiB, 64 KiB clusters) holding
+ * pattern 1, flushed; the image is left synced, the pool closed. */
+static struct crashsim *
+set_pin_base (void)
+{
+  struct crashsim *cs = crashsim_new (), *img;
+  struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
+  struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
+  static const char *const names[] = { "a", "b" };
+  struct sv_view *v;
+  size_t i;
+
+  for (i = 0; i < 2; i++) {
+    assert_int_equal (pool_volume_create (pool, names[i], MiB, 64 * KiB), 0);
+    v = ut_view_open (pool, names[i]);
+    ut_write_pattern (v, 0, MiB, 1, NULL);
+    assert_int_equal (view_flush (v), 0);
+    view_close (v);
+  }
+  ut_pool_close (pool);
+  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
+  crashsim_free (cs);
+  return img;
+}
+
+/* Pin the set {a, b} of POOL; the snapshots' ids into IDS. */
+static void
+pin_set_ab (struct sv_pool *pool, char ids[2][SV_UUID_STRLEN + 1])
+{
+  static const char *const vols[] = { "a", "b" };
+  char set[SV_UUID_STRLEN + 1];
+  struct sv_snap_result res[2];
+  size_t i;
+
+  if (pool_snapshot_create (pool, vols, 2, NULL, NULL, set, res) == -1)
+    fail_msg ("pool_snapshot_create a, b: %s", sv_errmsg ());
+  for (i = 0; i < 2; i++) {
+    assert_string_equal (res[i].volume, vols[i]);
+    memcpy (ids[i], res[i].id, SV_UUID_STRLEN + 1);
+  }
+}
+
+/* A storage layer over a crashsim that records every sync call, the
+ * ones with nothing to make durable too (the crashsim counts only the
+ * syncs that change what a crash keeps): the path of each, journal
+ * numbers cut, while sync_trace.on. */
+static struct sv_io_ops sync_trace_ops;
+static struct sv_io sync_trace_io = { &sync_trace_ops, NULL };
+static struct {
+  const struct sv_io *under;
+  char path[64][128];           /* by handle */
+  struct creation_trace t;
+  int on;
+} sync_trace;
+
+static int
+sync_trace_open (void *o, const char *path, int flags, mode_t mode)
+{
+  int h = sync_trace.under->ops->open (o, path, flags, mode);
+  const char *j = strstr (path, "/journal.");
+
+  if (h >= 0 && h < 64)
+    snprintf (sync_trace.path[h], sizeof sync_trace.path[h], "%.*s",
+              j ? (int) (j - path + 8) : (int) strlen (path), path);
+  return h;
+}
+
+static int
+sync_trace_sync (void *o, int h)
+{
+  struct creation_trace *t = &sync_trace.t;
+
+  if (sync_trace.on && t->n < 32)
+    snprintf (t->ops[t->n++], sizeof t->ops[0], "sync %s",
+              h >= 0 && h < 64 ? sync_trace.path[h] : "?");
+  return sync_trace.under->ops->sync (o, h);
+}
+
+/* Pin {a, b} in POOL (opened over sync_trace_io): its syncs must be
+ * WANT[0..NWANT), in order. */
+static void
+check_pin_syncs (struct sv_pool *pool, const char *const *want,
+                 size_t nwant, const char *what)
+{
+  struct creation_trace *t = &sync_trace.t;
+  char ids[2][SV_UUID_STRLEN + 1];
+  size_t i;
+
+  t->n = 0;
+  sync_trace.on = 1;
+  pin_set_ab (pool, ids);
+  sync_trace.on = 0;
+  for (i = 0; i < t->n; i++)
+    printf ("  %s: %s\n", what, t->ops[i]);
+  for (i = 0; i < t->n && i < nwant; i++)
+    if (strcmp (t->ops[i], want[i]) != 0)
+      fail_msg ("%s: sync %zu is \"%s\", expected \"%s\"", what, i + 1,
+                t->ops[i], want[i]);
+  if (t->n != nwant)
+    fail_msg ("%s: %zu syncs, expected %zu", what, t->n, nwant);
+}
+
+static void
+test_set_pin_of_idle_volumes_syncs_their_journals_only (void **state)
+{
+  static const char *const idle[] = {
+    "sync " POOL "/volumes/a/journal",
+    "sync " POOL "/volumes/b/journal",
+  };
+  static const char *const b_written[] = {
+    "sync " POOL "/volumes/a/journal",
+    "sync " POOL "/volumes/b/data",
+    "sync " POOL "/volumes/b/journal",
+  };
+  struct crashsim *cs = set_pin_base ();
+  struct sv_pool_options opts = { .io = &sync_trace_io, .flush_threads = 1 };
+  struct sv_pool *pool;
+  struct sv_view *v;
+
+  memset (&sync_trace, 0, sizeof sync_trace);
+  sync_trace.under = crashsim_io (cs);
+  sync_trace_ops = *sync_trace.under->ops;
+  sync_trace_ops.open = sync_trace_open;
+  sync_trace_ops.sync = sync_trace_sync;
+  sync_trace_io.opaque = sync_trace.under->opaque;
+  pool = ut_pool_open_opts (POOL, &opts, 0);
+
+  /* The first cycle after the open syncs the data: nothing is known of
+   * what the page cache held before it. */
+  v = ut_view_open (pool, "a");
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  v = ut_view_open (pool, "b");
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  check_pin_syncs (pool, idle, 2, "pin of idle a, b");
+  /* An overwrite in place appends no record, yet the next pin of b
+   * must make it durable before b's snapshot record. */
+  v = ut_view_open (pool, "b");
+  ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
+  view_close (v);
+  check_pin_syncs (pool, b_written, 3, "pin after b was written");
+  ut_pool_close (pool);
+  crashsim_free (cs);
+}
+
+/* Open the pool on IMG after a crash during the pin of {a, b}, b's
+ * first cluster overwritten in place with pattern 3 just before it (IDS:
+ * the snapshots the pin made).  The live volumes read what was flushed
+ * (b's first cluster: pattern 1 or 3); each snapshot is there or not,
+ * and one that is there reads its volume as it was pinned: b's with
+ * pattern 3, whose data sync came before b's record.  Returns how many
+ * of the two snapshots are there. */
+static int
+check_after_pin_crash (struct crashsim *img,
+                       char ids[2][SV_UUID_STRLEN + 1], const char *where)
+{
+  struct sv_pool_options opts = { .io = crashsim_io (img), .flush_threads = 1 };
+  struct sv_pool *pool = pool_open (POOL, &opts, 0);
+  static const char *const names[] = { "a", "b" };
+  char export[SV_NAME_MAX + SV_UUID_STRLEN + 2];
+  int present = 0;
+  size_t i;
+
+  if (pool == NULL)
+    fail_msg ("%s: pool_open: %s", where, sv_errmsg ());
+  for (i = 0; i < 2; i++) {
+    struct sv_view *v = ut_view_open (pool, names[i]);
+
+    assert_pattern (v, 64 * KiB, MiB - 64 * KiB, 1);
+    if (i == 0)
+      assert_pattern (v, 0, 64 * KiB, 1);
+    view_close (v);
+    snprintf (export, sizeof export, "%s@%s", names[i], ids[i]);
+    v = view_open (pool, export);
+    if (v == NULL)
+      continue;
+    present++;
+    assert_pattern (v, 0, 64 * KiB, i == 0 ? 1 : 3);
+    assert_pattern (v, 64 * KiB, MiB - 64 * KiB, 1);
+    view_close (v);
+    if (i == 1) {
+      v = ut_view_open (pool, "b");
+      assert_pattern (v, 0, 64 * KiB, 3);
+      view_close (v);
+    }
+  }
+  ut_pool_close (pool);
+  return present;
+}
+
+/* A crash after every state-changing operation of the pin of {a, b}
+ * (a idle, b overwritten in place just before), and after the call
+ * returned: with every unsynced change lost (seed 1), random ones kept,
+ * dropped or torn (seeds 2-5), all kept (seed 0: kill -9), that one
+ * then recovered and followed by a power loss. */
+static void
+test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
+  (void **state)
+{
+  struct crashsim *base = set_pin_base ();
+  uint64_t nops = 0, at, seed;
+  size_t seen[3] = { 0, 0, 0 };
+  char where[256];
+
+  for (at = 1; nops == 0 || at <= nops + 1; at++)
+    for (seed = 0; seed <= 5; seed++) {
+      struct crashsim *cs = crashsim_crash (base, 0, CRASHSIM_KEEP_ALL, NULL);
+      struct sv_pool_options opts = {
+        .io = crashsim_io (cs), .flush_threads = 1,
+      };
+      struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 0);
+      struct creation_point cp = {
+        .seed = seed, .mode = seed == 0 ? CRASHSIM_KEEP_ALL
+          : seed == 1 ? CRASHSIM_SYNCED_ONLY : CRASHSIM_RANDOM,
+      };
+      char ids[2][SV_UUID_STRLEN + 1];
+      struct sv_view *v;
+      uint64_t ops0;
+      int got;
+
+      /* The first cycle after the open syncs every data file; b is
+       * then written in place, unflushed. */
+      v = ut_view_open (pool, "a");
+      assert_int_equal (view_flush (v), 0);
+      view_close (v);
+      v = ut_view_open (pool, "b");
+      assert_int_equal (view_flush (v), 0);
+      ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
+      view_close (v);
+      ops0 = crashsim_ops (cs);
+      cp.at = ops0 + at;
+      crashsim_set_hook (cs, crash_at_point, &cp);
+      pin_set_ab (pool, ids);
+      crashsim_set_hook (cs, NULL, NULL);
+      if (nops == 0)
+        nops = crashsim_ops (cs) - ops0;
+      if (at > nops)            /* after the call returned */
+        cp.img = crashsim_crash (cs, seed, cp.mode, NULL);
+      ut_pool_close (pool);
+      crashsim_free (cs);
+      assert_non_null (cp.img);
+      snprintf (where, sizeof where, "set pin: crash after operation %"
+                PRIu64 " of %" PRIu64 "%s, %s image (seed %" PRIu64 ")",
+                at > nops ? nops : at, nops,
+                at > nops ? " (the call returned)" : "",
+                seed == 0 ? "kill -9" : seed == 1 ? "synced-only"
+                : "random", seed);
+      got = check_after_pin_crash (cp.img, ids, where);
+      if (at > nops && got != 2)
+        fail_msg ("%s: the call returned, but %d of its 2 snapshots are"
+                  " there", where, got);
+      seen[got]++;
+      if (seed == 0) {
+        struct crashsim *lost = crashsim_crash (cp.img, 7, CRASHSIM_RANDOM,
+                                                NULL);
+        int again;
+
+        snprintf (where, sizeof where, "set pin: kill -9 after operation %"
+                  PRIu64 " of %" PRIu64 ", recovered, then a power loss",
+                  at, nops);
+        again = check_after_pin_crash (lost, ids, where);
+        if (again < got)
+          fail_msg ("%s: %d snapshots after the recovery, %d after the"
+                    " power loss", where, got, again);
+        crashsim_free (lost);
+      }
+      crashsim_free (cp.img);
+    }
+  printf ("set pin: %" PRIu64 " operations, crash images with 0, 1, 2"
+          " snapshots: %zu, %zu, %zu\n", nops, seen[0], seen[1], seen[2]);
+  assert_true (seen[0] > 0 && seen[2] > 0);
+  crashsim_free (base);
+}
+
 int
 main (void)
 {
@@ -3498,6 +3777,9 @@ main (void)
     cmocka_unit_test
       (test_crash_during_volume_creation_leaves_all_or_nothing),
     cmocka_unit_test (test_crash_during_clone_leaves_all_or_nothing),
+    cmocka_unit_test (test_set_pin_of_idle_volumes_syncs_their_journals_only),
+    cmocka_unit_test
+      (test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned),
     cmocka_unit_test
       (test_randomized_power_loss_keeps_acknowledged_data_and_snapshots),
   };

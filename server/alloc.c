@@ -237,6 +237,8 @@ punch_runs (uint32_t *p, size_t n, void (*punch) (void *, uint32_t,
 {
   size_t i = 0, j;
 
+  if (n == 0)
+    return;                     /* P may be NULL then */
   qsort (p, n, sizeof *p, phys_cmp);
   while (i < n) {
     for (j = i + 1; j < n && p[j] == p[j - 1] + 1; j++)

@@ -227,6 +227,10 @@ report_targets ()
     target "4 KiB random write p99 while a $(num "$(div "$(jv delete .reclaim.bytes)" 1073741824 0)") GiB snapshot is reclaimed vs without" \
         "$(num "$(jv delete .reclaim.write_during.p99)" 1) us" "$(num "$(jv delete .reclaim.write_alone.p99)" 1) us" \
         "$(jv delete .reclaim.p99_ratio)" le 2 "<= 2x" "$(jv delete .reclaim.p99_ratio)x"
+    [ -z "$(res_get reclaimnbd)" ] ||
+    target "4 KiB random write p99 over NBD (fio, verified) while a $(num "$(div "$(jv reclaimnbd .size)" 1073741824 0)") GiB snapshot is reclaimed vs without: median of $(jv reclaimnbd '.runs | length') runs' ratios" \
+        "$(num "$(jv reclaimnbd .during_p99)" 1) us" "$(num "$(jv reclaimnbd .alone_p99)" 1) us" \
+        "$(jv reclaimnbd .p99_ratio)" le 2 "<= 2x" "$(jv reclaimnbd .p99_ratio)x"
     [ -z "$(res_get revert)" ] ||
     target "volume revert of a volume written in full ($(num "$(div "$(res_get revert.size)" 1073741824 0)") GiB): median" \
         "$(num "$(jv revert .idle_ms.p50)" 2) ms (max $(num "$(jv revert .idle_ms.max)" 2) ms)" \
@@ -406,6 +410,22 @@ report_delete ()
     echo "| the same while $(num "$(div "$(jv delete .reclaim.bytes)" 1073741824 0)") GiB are reclaimed | p50 $(num "$(jv delete .reclaim.write_during.p50)" 1) us, p99 $(num "$(jv delete .reclaim.write_during.p99)" 1) us; the deletion returned in $(num "$(jv delete .reclaim.delete_s)" 3) s, the reclaim ended after $(num "$(jv delete .reclaim.reclaim_s)" 2) s |"
     echo
     echo "In process (bench/sv-delcost): the data file's bytes are dropped, the map, the journal and their syncs are real; the many-snapshot volume has a 64 KiB write at a random place between any two snapshots, so that every table of its map holds versions newer than the snapshot deleted."
+    report_reclaimnbd
+}
+
+report_reclaimnbd ()
+{
+    local r n
+    [ -n "$(res_get reclaimnbd)" ] || return 0
+    n=$(jv reclaimnbd '.runs | length')
+    echo
+    echo "Over NBD (bench/sv-reclaimfio): fio through nbdkit and the plugin, 4 KiB random writes, one in flight at $(jv reclaimnbd .rate) a second for $(jv reclaimnbd .seconds) s, every block read back and verified after; a $(num "$(div "$(jv reclaimnbd .size)" 1073741824 0)") GiB volume written in full twice around a snapshot, which alone holds it and is deleted $(jv reclaimnbd .lead) s into the second run; the latencies are those of the writes completed while the reclaim ran, and of the same window of the run without a reclaim.  Load $(jv reclaimnbd .load_start) at the start, $(jv reclaimnbd .load_end) at the end."
+    echo
+    echo "| run | p99 alone | p99 during the reclaim | ratio | deletion call | reclaim ended after | progress polls seen moving | verified |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for (( r = 0; r < n; r++ )); do
+        echo "| $((r + 1)) | $(num "$(jv reclaimnbd ".runs[$r].alone.p99")" 1) us | $(num "$(jv reclaimnbd ".runs[$r].during.p99")" 1) us | $(jv reclaimnbd ".runs[$r].p99_ratio")x | $(num "$(jv reclaimnbd ".runs[$r].delete_ms")" 1) ms | $(num "$(jv reclaimnbd ".runs[$r].reclaim_s")" 2) s | $(jv reclaimnbd ".runs[$r].overlap.done_seen") | $(num "$(div "$(jv reclaimnbd ".runs[$r].fio.during.verified")" 1048576 0)") MiB |"
+    done
 }
 
 report_resources ()

@@ -220,9 +220,38 @@ alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq)
   return r;
 }
 
+static int
+phys_cmp (const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Call PUNCH once per run of consecutive clusters of P[0, N) (sorted
+ * here; a cluster is pending once at most). */
+static void
+punch_runs (uint32_t *p, size_t n, void (*punch) (void *, uint32_t,
+                                                   uint32_t),
+            void *opaque)
+{
+  size_t i = 0, j;
+
+  if (n == 0)
+    return;                     /* P may be NULL then */
+  qsort (p, n, sizeof *p, phys_cmp);
+  while (i < n) {
+    for (j = i + 1; j < n && p[j] == p[j - 1] + 1; j++)
+      ;
+    punch (opaque, p[i], (uint32_t) (j - i));
+    i = j;
+  }
+}
+
 void
 alloc_release (struct alloc *a, uint64_t durable,
-               void (*punch) (void *opaque, uint32_t p), void *opaque)
+               void (*punch) (void *opaque, uint32_t p, uint32_t n),
+               void *opaque)
 {
   size_t i, keep = 0, nready = 0;
   uint32_t *ready = NULL;
@@ -241,9 +270,8 @@ alloc_release (struct alloc *a, uint64_t durable,
 
   /* Punch outside the lock: the clusters are still marked in use, so
    * nobody can allocate them until clear_bit below. */
-  for (i = 0; i < nready; i++)
-    if (punch)
-      punch (opaque, ready[i]);
+  if (punch != NULL)
+    punch_runs (ready, nready, punch, opaque);
 
   pthread_mutex_lock (&a->mu);
   for (i = 0; i < nready; i++)

@@ -68,9 +68,15 @@ extern void alloc_put_now (struct alloc *a, uint32_t p);
 extern int alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq);
 
 /* Move to the free state every pending cluster whose SEQ <= DURABLE.
- * PUNCH is called for each before it becomes allocatable. */
+ * PUNCH (may be NULL) is called before they become allocatable, once
+ * per run of consecutive clusters: N clusters from P, ascending.  One
+ * call per run, not per cluster, because a hole punch holds the data
+ * file's inode lock, which every buffered write needs, for as long as
+ * the filesystem makes it wait for its journal (docs/performance.md,
+ * "Live writes over NBD while a snapshot is reclaimed"). */
 extern void alloc_release (struct alloc *a, uint64_t durable,
-                           void (*punch) (void *opaque, uint32_t p),
+                           void (*punch) (void *opaque, uint32_t p,
+                                          uint32_t n),
                            void *opaque);
 
 extern uint32_t alloc_used (struct alloc *a);

@@ -1310,6 +1310,33 @@ volume_snapshots (struct volume *v, struct sv_snapshot_info **sip,
   return 0;
 }
 
+/* The reclaim's counters and progress, read before the space scan:
+ * the reclaim clears the map while the scan goes over it without a
+ * lock across it, so a "not running" read after the scan could pair
+ * with a scan that counted clusters before the reclaim freed them
+ * (space held that is not).  Read first, "not running" means the
+ * reclaim ended before the scan began (the release store of
+ * rc_running follows its last change of the map), so the scan counts
+ * every free it made; a reclaim reported running may have got further
+ * than its progress says, which is what a progress is. */
+static void
+reclaim_progress (struct volume *v, struct sv_volume_info *vi)
+{
+  vi->reclaim_running = __atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE);
+  vi->reclaim_visited = __atomic_load_n (&v->reclaim_visited,
+                                         __ATOMIC_RELAXED);
+  vi->reclaim_freed_bytes = __atomic_load_n (&v->reclaim_freed,
+                                             __ATOMIC_RELAXED);
+  vi->dead_entries = deadidx_entries (&v->dead, &vi->dead_index);
+  if (vi->reclaim_running) {
+    vi->reclaim_done = __atomic_load_n (&v->rc_done, __ATOMIC_RELAXED);
+    vi->reclaim_total = __atomic_load_n (&v->rc_total, __ATOMIC_RELAXED);
+    vi->reclaim_queued = __atomic_load_n (&v->ndead_queue, __ATOMIC_RELAXED);
+    vi->reclaim_run_freed = vi->reclaim_freed_bytes -
+      __atomic_load_n (&v->rc_freed_base, __ATOMIC_RELAXED);
+  }
+}
+
 int
 volume_space (struct volume *v, struct sv_volume_info *vi,
               struct sv_snapshot_info **sip, size_t *nsip)
@@ -1319,6 +1346,7 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
   size_t nsi;
   int r, tries = 0;
 
+  reclaim_progress (v, vi);
   do {
     free (diff);
     free (si);
@@ -1339,19 +1367,6 @@ volume_space (struct volume *v, struct sv_volume_info *vi,
     r = space_scan (v, vi, si, nsi, diff);
   } while (r == 1 && ++tries < 100);
   free (diff);
-  vi->reclaim_visited = __atomic_load_n (&v->reclaim_visited,
-                                         __ATOMIC_RELAXED);
-  vi->reclaim_freed_bytes = __atomic_load_n (&v->reclaim_freed,
-                                             __ATOMIC_RELAXED);
-  vi->dead_entries = deadidx_entries (&v->dead, &vi->dead_index);
-  vi->reclaim_running = __atomic_load_n (&v->rc_running, __ATOMIC_ACQUIRE);
-  if (vi->reclaim_running) {
-    vi->reclaim_done = __atomic_load_n (&v->rc_done, __ATOMIC_RELAXED);
-    vi->reclaim_total = __atomic_load_n (&v->rc_total, __ATOMIC_RELAXED);
-    vi->reclaim_queued = __atomic_load_n (&v->ndead_queue, __ATOMIC_RELAXED);
-    vi->reclaim_run_freed = vi->reclaim_freed_bytes -
-      __atomic_load_n (&v->rc_freed_base, __ATOMIC_RELAXED);
-  }
   if (r == -1) {
     free (si);
     return sv_error (ENOMEM, "volume %s: out of memory", v->name);

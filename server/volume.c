@@ -1286,13 +1286,13 @@ sync_data (void *opaque)
 }
 
 void
-volume_punch_cluster (void *opaque, uint32_t p)
+volume_punch_clusters (void *opaque, uint32_t p, uint32_t n)
 {
   struct volume *v = opaque;
 
   /* Best effort: a failed punch only costs space. */
   IO (v)->punch (v->io->opaque, v->data, (uint64_t) p * v->cluster_size,
-                 v->cluster_size);
+                 (uint64_t) n * v->cluster_size);
   volume_data_changed (v);
 }
 
@@ -1340,7 +1340,7 @@ flush_cycle (struct volume *v)
     return -1;
   volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
-  alloc_release (&v->alloc, durable, volume_punch_cluster, v);
+  alloc_release (&v->alloc, durable, volume_punch_clusters, v);
   /* Grow the journal's reservation back to its headroom (pins take
    * from it without I/O).  Best effort: without space the writes that
    * need some fail with ENOSPC themselves. */

@@ -315,7 +315,8 @@ extern void volume_snap_settle (struct volume *v, uint64_t durable);
 extern void gate_hold (struct gate *g);
 extern void gate_release (struct gate *g);
 
-extern void volume_punch_cluster (void *opaque, uint32_t p);
+/* alloc_release's punch: N clusters from P, best effort. */
+extern void volume_punch_clusters (void *opaque, uint32_t p, uint32_t n);
 
 /* Snapshots (snap.c).  volume_pin: called with the gate held. */
 extern int volume_pin (struct volume *v, const struct uuid *set,

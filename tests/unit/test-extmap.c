@@ -819,15 +819,20 @@ test_extmap_concurrent_changes_to_one_table (void **state)
 struct punched {
   size_t n;
   uint32_t p[64];
+  size_t calls;                 /* alloc_release's calls of the punch */
 };
 
 static void
-record_punch (void *opaque, uint32_t p)
+record_punch (void *opaque, uint32_t p, uint32_t n)
 {
   struct punched *pu = opaque;
 
-  assert_true (pu->n < 64);
-  pu->p[pu->n++] = p;
+  assert_true (n > 0);
+  pu->calls++;
+  while (n-- > 0) {
+    assert_true (pu->n < 64);
+    pu->p[pu->n++] = p++;
+  }
 }
 
 static void
@@ -969,6 +974,34 @@ test_alloc_put_after_waits_for_durable_seq (void **state)
   alloc_destroy (&a);
 }
 
+/* Clusters freed together are punched as runs of consecutive
+ * clusters, ascending, one call per run, whatever order they were
+ * freed in: a punch holds the data file's inode lock, which the
+ * writes need. */
+static void
+test_alloc_release_punches_each_run_once (void **state)
+{
+  static const uint32_t order[] = { 7, 3, 4, 12, 5, 8, 6, 20 };
+  struct alloc a;
+  struct punched pu = { 0 };
+  uint32_t i, p;
+
+  assert_int_equal (alloc_init (&a), 0);
+  for (i = 0; i < 24; i++)
+    assert_int_equal (alloc_get (&a, &p), 0);
+  for (i = 0; i < sizeof order / sizeof order[0]; i++)
+    assert_int_equal (alloc_put_after (&a, order[i], 5 + i % 2), 0);
+  alloc_release (&a, 6, record_punch, &pu);
+  assert_int_equal (pu.calls, 3);       /* 3-8, 12, 20 */
+  assert_int_equal (pu.n, 8);
+  for (i = 0; i < 6; i++)
+    assert_int_equal (pu.p[i], 3 + i);
+  assert_int_equal (pu.p[6], 12);
+  assert_int_equal (pu.p[7], 20);
+  assert_int_equal (alloc_used (&a), 16);
+  alloc_destroy (&a);
+}
+
 static void
 test_alloc_release_without_punch_callback (void **state)
 {
@@ -1038,6 +1071,7 @@ main (void)
     cmocka_unit_test (test_alloc_put_now_makes_cluster_reusable_at_once),
     cmocka_unit_test (test_alloc_get_run_takes_consecutive_clusters),
     cmocka_unit_test (test_alloc_put_after_waits_for_durable_seq),
+    cmocka_unit_test (test_alloc_release_punches_each_run_once),
     cmocka_unit_test (test_alloc_release_without_punch_callback),
     cmocka_unit_test (test_alloc_mark_detects_cluster_owned_twice),
   };

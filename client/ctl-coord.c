@@ -19,6 +19,7 @@
 
 #include "ctl.h"
 #include "humansize.h"
+#include "jsonrpc.h"
 #include "log.h"
 #include "output.h"
 #include "proto.h"
@@ -26,30 +27,31 @@
 #include "tls.h"
 #include "uuid.h"
 
-/* Error codes of docs/protocol.md, Parts 1 and 2. */
-#define SET_FAILED (-32010)
 #define CONNECT_TIMEOUT_MS 10000
 
+/* What an error code of docs/protocol.md, Parts 1 and 2, means. */
 static const char *
 code_meaning (int code)
 {
   switch (code) {
-  case -32700: return "parse error";
-  case -32600: return "invalid request";
-  case -32601: return "method not found";
-  case -32602: return "invalid params";
-  case -32603: return "internal error";
-  case -32001: return "not found";
-  case -32002: return "exists";
-  case -32003: return "busy";
-  case -32004: return "I/O error";
-  case -32005: return "no space";
-  case -32006: return "expired";
-  case -32007: return "forbidden";
-  case -32008: return "timeout";
-  case -32009: return "not registered";
-  case SET_FAILED: return "snapshot set failed";
-  case -32011: return "name bound to another certificate";
+  case JSONRPC_PARSE_ERROR: return "parse error";
+  case JSONRPC_INVALID_REQUEST: return "invalid request";
+  case JSONRPC_METHOD_NOT_FOUND: return "method not found";
+  case JSONRPC_INVALID_PARAMS: return "invalid params";
+  case JSONRPC_INTERNAL_ERROR: return "internal error";
+  case SV_RPC_NOT_FOUND: return "not found";
+  case SV_RPC_EXISTS: return "exists";
+  case SV_RPC_BUSY: return "busy";
+  case SV_RPC_IO_ERROR: return "I/O error";
+  case SV_RPC_NO_SPACE: return "no space";
+  case SV_RPC_EXPIRED: return "expired";
+  case SV_RPC_FORBIDDEN: return "forbidden";
+  case SV_RPC_TIMEOUT: return "timeout";
+  case SV_RPC_NOT_REGISTERED: return "not registered";
+  case SV_RPC_SET_FAILED: return "snapshot set failed";
+  case SV_RPC_NAME_BOUND: return "name bound to another certificate";
+  case SV_RPC_NOT_LEADER: return "not the leader";
+  case SV_RPC_STALE_TERM: return "stale term";
   default: return "error";
   }
 }
@@ -81,7 +83,7 @@ report_error (struct ctl *ctl, int code, const char *message, json_t *data)
 
   snprintf (line, sizeof line, "%s: %s (%s, error %d)", ctl->command,
             one_line (message, buf, sizeof buf), code_meaning (code), code);
-  if (code != SET_FAILED || !json_is_object (data)) {
+  if (code != SV_RPC_SET_FAILED || !json_is_object (data)) {
     ctl_report (ctl, code, message ? message : "", line);
     return;
   }

@@ -180,10 +180,8 @@ extern const char *rpcconn_targets_why (const struct rpcconn_targets *t)
 extern void rpcconn_targets_new_round (struct rpcconn_targets *t)
   __attribute__((nonnull));
 
-/* If RESPONSE is a coordinator's SV_RPC_NOT_LEADER answer (code -32009
- * with data {"leader": "HOST:PORT"} or {"leader": null}: the member
- * tells it from Part 2's "not registered", which shares the code),
- * return true, with *LEADER the leader named (borrowed from RESPONSE)
+/* If RESPONSE is a coordinator's SV_RPC_NOT_LEADER answer (code -32012
+ * with data {"leader": "HOST:PORT"} or {"leader": null}), return true, with *LEADER the leader named (borrowed from RESPONSE)
  * or NULL when none is elected. */
 extern bool rpcconn_not_leader (json_t *response, const char **leader)
   __attribute__((nonnull));

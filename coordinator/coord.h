@@ -106,10 +106,4 @@ struct coord {
   uint64_t term;
 };
 
-/* snapvol error codes of the coordinator protocol (docs/protocol.md,
- * Part 2), beyond common/jsonrpc.h's. */
-#define SV_RPC_NOT_REGISTERED (-32009)
-#define SV_RPC_SET_FAILED     (-32010)
-#define SV_RPC_NAME_BOUND     (-32011)  /* the name is another certificate's */
-
 #endif /* SNAPVOL_COORD_H */

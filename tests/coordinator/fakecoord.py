@@ -18,7 +18,7 @@
 #       "params"), "registered" (with "method"), "answer" (an answer to
 #       a call of ours, with "method" and "response"), "disconnected".
 #       As a follower (--follower) every request is answered with
-#       -32009, naming LEADER as the leader or, with "none", saying
+#       -32012, naming LEADER as the leader or, with "none", saying
 #       that no leader is elected.  Else it plays the leader: it accepts
 #       provider.register and writer.register (with "term": N in the
 #       result when --term is given), answers ping, and sends the calls
@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 
-NOT_LEADER = -32009
+NOT_LEADER = -32012
 CALL_TIMEOUT = 30
 
 

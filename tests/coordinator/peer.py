@@ -27,7 +27,7 @@
 #         --ports P1,P2...   several coordinators on --host: register
 #                            with the leader as a peer does
 #                            (docs/protocol.md, "Several coordinators"):
-#                            on -32009 "not the leader" go to the port
+#                            on -32012 "not the leader" go to the port
 #                            of the leader it names, or to the next
 #                            port when it names none; after a
 #                            disconnection (with --reconnect) try the
@@ -251,9 +251,9 @@ class Fake:
         link.send({"jsonrpc": "2.0", "id": "reg", "method": method, "params": params})
 
     def not_leader(self, error):
-        """With --ports: move to the leader named by a -32009 refusal
+        """With --ports: move to the leader named by a -32012 refusal
         (or the next port).  False when the refusal is something else."""
-        if not self.ports or error.get("code") != -32009:
+        if not self.ports or error.get("code") != -32012:
             return False
         leader = (error.get("data") or {}).get("leader")
         if leader:

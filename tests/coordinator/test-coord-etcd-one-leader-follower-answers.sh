@@ -5,7 +5,7 @@
 # test-coord-etcd-one-leader-follower-answers.sh: two coordinators on
 # one 3-member etcd cluster elect exactly one leader; the leader key
 # names it with its term; the follower answers every request but
-# coordinator.status with -32009 naming the leader (exact JSON),
+# coordinator.status with -32012 naming the leader (exact JSON),
 # registrations included, and coordinator.status with its role and the
 # leader; the leader serves.
 
@@ -46,7 +46,7 @@ assert_eq "$out" \
     "the follower's coordinator.status"
 
 # Every other request: not the leader, naming it.
-not_leader="{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32009,\"message\":\"coordinator 127.0.0.1:$fport is not the leader; the leader is 127.0.0.1:$lport\",\"data\":{\"leader\":\"127.0.0.1:$lport\"}}}"
+not_leader="{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32012,\"message\":\"coordinator 127.0.0.1:$fport is not the leader; the leader is 127.0.0.1:$lport\",\"data\":{\"leader\":\"127.0.0.1:$lport\"}}}"
 assert_eq "$(ecoord_call "$follower" backup set.list)" "$not_leader" "set.list on the follower"
 assert_eq "$(ecoord_call "$follower" backup set.create '{"volumes":["storage-a/db"]}')" \
     "$not_leader" "set.create on the follower"

@@ -46,7 +46,7 @@ done
 [ "$answers" -ge 2 ] || fail "only $answers answers without an etcd quorum"
 other=$(ecoord_other "$leader")
 out=$(ecoord_set_create "$other" '{"volumes":["storage-a/db"],"label":"no-quorum"}')
-assert_eq "$(jget "$out" 'j["error"]["code"]')" -32009 "set.create on $other without quorum: $out"
+assert_eq "$(jget "$out" 'j["error"]["code"]')" -32012 "set.create on $other without quorum: $out"
 [[ $(jget "$out" 'j["error"]["message"]') == *"no leader is elected (etcd is unreachable or has no quorum: etcd get /snapvol-test/leader: "* ]] ||
     fail "$other's answer without quorum: $out"
 

@@ -4,7 +4,7 @@
 #
 # test-e2e-peers-follow-named-leader.sh: a provider, a writer and
 # snapvolctl given only a scripted follower's address, which answers
-# every request with -32009 naming the real coordinator as the leader:
+# every request with -32012 naming the real coordinator as the leader:
 # each follows the redirect, the provider and the writer register with
 # the real coordinator, and snapvolctl's set create commits there.
 
@@ -31,7 +31,7 @@ assert_eq "$(fake_events follower request | jq -r .method | sort)" \
     "provider.register
 set.create
 writer.register" "what the follower was asked"
-grep -F "provider.register refused: coordinator 127.0.0.1:${fake_port[follower]} is not the leader; the leader is 127.0.0.1:$port (error -32009)" \
+grep -F "provider.register refused: coordinator 127.0.0.1:${fake_port[follower]} is not the leader; the leader is 127.0.0.1:$port (error -32012)" \
     "$tmp/storage-a.log" && fail "the redirect is not a failure to log" || :
 stop_writer writer-db
 stop_provider storage-a

@@ -4,7 +4,7 @@
 #
 # test-e2e-peers-skip-follower-without-leader.sh: a provider, a writer
 # and snapvolctl given two coordinators, "FOLLOWER,LEADER", where the
-# first is a scripted follower that answers every request with -32009
+# first is a scripted follower that answers every request with -32012
 # and no leader named ({"leader": null}, no leader elected yet): each
 # goes on to the next address, registers with the real coordinator
 # there, and a set with the writer commits.  The follower saw each

@@ -7,7 +7,7 @@
 # plugin) registers with a scripted coordinator, which takes a hold
 # with term 7 and commits it; then calls with term 5, as a deposed
 # leader waking up late would: hold.begin, hold.commit and
-# snapshot.delete are each refused with the exact -32010 error, and
+# snapshot.delete are each refused with the exact -32013 error, and
 # nothing is held, pinned or deleted (the control socket's snapshot
 # list is the same before and after).  A call without a term (0) is
 # refused the same way, and one with term 7 still works.
@@ -32,7 +32,7 @@ snap=$(jq -r '.result.snapshots[0].id' <<<"$r")
 before=$(provider_holds storage-a)
 assert_eq "$before" "$snap " "the snapshots after the term-7 set"
 
-stale='{"code":-32010,"message":"stale coordinator term 5: term 7 is current; nothing was done","data":{"term":7}}'
+stale='{"code":-32013,"message":"stale coordinator term 5: term 7 is current; nothing was done","data":{"term":7}}'
 r=$(fake_call leader hold.begin '{"volumes":["db"],"set_id":"'$set2'","term":5}')
 assert_eq "$(jq -c .error <<<"$r")" "$stale" "hold.begin with term 5"
 assert_eq "$(jq -c .result <<<"$r")" null "hold.begin with term 5 has no result"
@@ -42,7 +42,7 @@ r=$(fake_call leader snapshot.delete '{"id":"'"$snap"'","term":5}')
 assert_eq "$(jq -c .error <<<"$r")" "$stale" "snapshot.delete with term 5"
 r=$(fake_call leader snapshot.delete '{"id":"'"$snap"'"}')
 assert_eq "$(jq -c .error <<<"$r")" \
-    '{"code":-32010,"message":"stale coordinator term 0: term 7 is current; nothing was done","data":{"term":7}}' \
+    '{"code":-32013,"message":"stale coordinator term 0: term 7 is current; nothing was done","data":{"term":7}}' \
     "snapshot.delete without a term"
 
 # Nothing was held: writes go through at once, and a new hold by the

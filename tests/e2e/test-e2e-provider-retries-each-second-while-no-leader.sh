@@ -32,7 +32,7 @@ gaps=$(jq -s '[.[] | select(.event == "request") | .t] | .[0:6] |
 echo "gaps: $gaps"
 assert_eq "$(jq 'map(select(. > 2.8)) | length' <<<"$gaps")" 0 "gaps over 2.8 s"
 
-grep -c -F "nbdkit: error: coordinator $follower: provider.register refused: coordinator $follower is not the leader; no leader is elected (the test's follower) (error -32009); coordinator $dead: connect: Connection refused; retrying in" \
+grep -c -F "nbdkit: error: coordinator $follower: provider.register refused: coordinator $follower is not the leader; no leader is elected (the test's follower) (error -32012); coordinator $dead: connect: Connection refused; retrying in" \
     "$tmp/storage-a.log" >"$tmp/count" || :
 assert_eq "$(cat "$tmp/count")" 1 "the round's error lines"
 stop_provider storage-a

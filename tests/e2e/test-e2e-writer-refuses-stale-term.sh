@@ -9,7 +9,7 @@
 # the registration).  Then prepare, freeze and thaw of set 1 with term
 # 7 run their hooks; after them every call with term 5 -- prepare,
 # freeze, thaw, abort, post_snapshot, pre_restore, post_restore of set
-# 2 -- is refused with the exact -32010 error, and no hook runs for any
+# 2 -- is refused with the exact -32013 error, and no hook runs for any
 # of them (the hooks' log holds set 1's three events only).
 
 source "$(dirname "$0")/functions.sh"
@@ -26,7 +26,7 @@ poll 20 grep -q '"registered"' "$tmp/leader.events"
 
 set1=11111111-1111-4111-8111-111111111111
 set2=22222222-2222-4222-8222-222222222222
-stale='{"code":-32010,"message":"stale coordinator term 5: term 7 is current; nothing was done","data":{"term":7}}'
+stale='{"code":-32013,"message":"stale coordinator term 5: term 7 is current; nothing was done","data":{"term":7}}'
 
 r=$(fake_call leader writer.prepare '{"set_id":"'$set2'","volumes":["storage-a/db"],"label":"x","term":5}')
 assert_eq "$(jq -c .error <<<"$r")" "$stale" "prepare with term 5 after a register result of term 7"

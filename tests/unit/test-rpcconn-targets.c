@@ -203,23 +203,24 @@ test_not_leader_is_told_from_not_registered (void **state)
   json_t *r;
   const char *leader = "unset";
 
-  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32009,"
+  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32012,"
                   "\"message\":\"m\",\"data\":{\"leader\":\"h:1\"}}}", 0, NULL);
   assert_true (rpcconn_not_leader (r, &leader));
   assert_string_equal (leader, "h:1");
   json_decref (r);
-  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32009,"
+  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32012,"
                   "\"message\":\"m\",\"data\":{\"leader\":null}}}", 0, NULL);
   assert_true (rpcconn_not_leader (r, &leader));
   assert_null (leader);
   json_decref (r);
-  /* Part 2's "not registered" shares the code, without "leader". */
+  /* Part 2's "not registered", even with a leader member; and the
+   * code without the data that names the leader. */
   r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32009,"
-                  "\"message\":\"m\",\"data\":{\"writers\":[\"db1\"]}}}", 0,
+                  "\"message\":\"m\",\"data\":{\"leader\":\"h:1\"}}}", 0,
                   NULL);
   assert_false (rpcconn_not_leader (r, &leader));
   json_decref (r);
-  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32009,"
+  r = json_loads ("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32012,"
                   "\"message\":\"m\"}}", 0, NULL);
   assert_false (rpcconn_not_leader (r, &leader));
   json_decref (r);

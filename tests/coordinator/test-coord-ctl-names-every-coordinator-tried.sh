@@ -24,7 +24,7 @@ status=0
 "${ctl_env[@]}" "$SNAPVOLCTL" --coordinator "$list" "${tls[@]}" set list >"$tmp/out" 2>"$tmp/err" || status=$?
 assert_eq "$status" 1 "the exit status"
 assert_eq "$(cat "$tmp/out")" "" "the output"
-assert_eq "$(cat "$tmp/err")" "snapvolctl: set list: no leading coordinator at $list: coordinator 127.0.0.1:$down1: connect: Connection refused; coordinator $follower: coordinator $follower is not the leader; no leader is elected (the test's follower) (error -32009); coordinator 127.0.0.1:$down2: connect: Connection refused" \
+assert_eq "$(cat "$tmp/err")" "snapvolctl: set list: no leading coordinator at $list: coordinator 127.0.0.1:$down1: connect: Connection refused; coordinator $follower: coordinator $follower is not the leader; no leader is elected (the test's follower) (error -32012); coordinator 127.0.0.1:$down2: connect: Connection refused" \
     "the error"
 assert_eq "$(fake_events follower request | jq -r .method)" "set.list" \
     "what the follower was asked"

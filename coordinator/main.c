@@ -376,14 +376,6 @@ serve (struct coord *co, unsigned rebuild_ms)
   co->stopping = true;
   if (co->sets)
     sets_shutdown (co->sets);
-  /* The etcd catalog writes through the election's client: close it
-   * first, then give the leadership up. */
-  if (co->conf->catalog_etcd) {
-    catalog_close (co->cat);
-    co->cat = NULL;
-  }
-  election_free (co->election);
-  co->election = NULL;
   listeners_free (co->listeners);
   co->listeners = NULL;
   exporter_free (co->exporter);
@@ -393,6 +385,16 @@ serve (struct coord *co, unsigned rebuild_ms)
   co->rebuild = NULL;
   sets_free (co->sets);
   registry_free (co->reg);
+  /* Closing the connections and freeing the registry write the
+   * catalog (a peer's last_seen, the writers' states), so it is closed
+   * after them.  The etcd catalog writes through the election's
+   * client: close it, then give the leadership up. */
+  if (co->conf->catalog_etcd) {
+    catalog_close (co->cat);
+    co->cat = NULL;
+  }
+  election_free (co->election);
+  co->election = NULL;
   event_base_free (co->base);
   return r;
 }

@@ -19,8 +19,10 @@
  * admin who knows a set failed deletes it with set.delete.
  *
  * When.  Providers are asked as they register, during one window
- * (--rebuild-wait) that starts when the daemon serves; a provider
- * that registers again is asked again, and its last answer counts.
+ * (--rebuild-wait) that starts when the daemon serves (with 'catalog
+ * etcd', when it is elected: every election runs a rebuild, which
+ * merges); a provider that registers again is asked again, and its
+ * last answer counts.
  * Nothing is recorded before the window ends, so that the sets are
  * recorded in one pass, oldest first (set.list lists by the order of
  * recording, newest first), each with the snapshots of every provider

@@ -428,8 +428,54 @@ deleter_send_releases (struct deleter *d, struct provider *p)
   }
 }
 
+/* The hold.release by set id that goes before a queued deletion of
+ * that set ended.  The deletion follows it on the same connection
+ * whatever it answered: only a "released" true is worth a line. */
+static void
+deletion_release_done (void *arg, const struct call_outcome *o)
+{
+  struct pending_call *pc = arg;
+  struct deleter *d;
+
+  if (o->end == CALL_SHUTDOWN || pc->dl->co->stopping) {
+    free (pc);
+    return;
+  }
+  if (o->end == CALL_OK &&
+      json_is_true (json_object_get (o->result, "released")))
+    log_info ("provider %s: released a hold of snapshot set %s before "
+              "deleting it", pc->provider, pc->set_id);
+  d = deleter_find (pc->dl, pc->provider);
+  free (pc);
+  if (d != NULL && --d->inflight == 0)
+    deleter_round_end (d);
+}
+
+/* Send P a hold.release of SET_ID by set id, ahead of its deletion: a
+ * provider may still hold for a set that failed without a release
+ * reaching it (the coordinator that ran the set was killed, or lost
+ * its leadership, while it held), and would keep its volumes' writes
+ * waiting until the lease ran out. */
+static void
+deleter_send_deletion_release (struct deleter *d, struct provider *p,
+                               const char *set_id)
+{
+  struct pending_call *pc = calloc (1, sizeof *pc);
+
+  if (pc == NULL)
+    fatal ("deletions");
+  pc->dl = d->dl;
+  snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+  snprintf (pc->set_id, sizeof pc->set_id, "%s", set_id);
+  d->inflight++;
+  conn_call (d->dl->co, p->conn, "hold.release",
+             json_pack ("{s:s}", "set_id", set_id), SET_CALL_TIMEOUT_MS,
+             deletion_release_done, pc);
+}
+
 /* A round of D: the releases it is owed, then the set releases, undos
- * and deletions queued for its provider. */
+ * and deletions queued for its provider, each deletion after a
+ * release of the set's holds. */
 static void
 deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
@@ -465,6 +511,7 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
     snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
     log_info ("provider %s: deleting what remains of snapshot set %s",
               p->name, pc->set_id);
+    deleter_send_deletion_release (d, p, pc->set_id);
     d->inflight++;
     conn_call (co, p->conn, queued_deletion.method,
                json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,

@@ -32,6 +32,9 @@
 #   lk_check STATE            what recovery of a set recorded STATE
 #                             left: see there
 #   lk_hooks NAME SET_ID      NAME's hook events of the set, on one line
+#   lk_stop                   stop the writers and storage-a (each must
+#                             exit with status 0); no sanitizer report
+#                             in any log
 
 source "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
@@ -198,4 +201,12 @@ lk_check ()
         assert_eq "$(lk_hooks "$p" "$after")" "prepare freeze thaw post_snapshot" \
             "hooks of $p for the set after the kill"
     done
+}
+
+lk_stop ()
+{
+    stop_writer writer-db
+    stop_writer writer-logs
+    stop_provider storage-a
+    check_logs
 }

@@ -31,6 +31,4 @@ grep -q "provider storage-a: released a hold of snapshot set $killed before dele
 for w in writer-db writer-logs; do
     assert_eq "$(lk_hooks $w "$killed")" "prepare freeze thaw" "hooks of $w for the killed set"
 done
-stop_writer writer-db
-stop_writer writer-logs
-stop_provider storage-a
+lk_stop

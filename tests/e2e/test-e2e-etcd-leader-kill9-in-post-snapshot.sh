@@ -29,6 +29,4 @@ for w in writer-db writer-logs; do
     assert_eq "$(lk_hooks $w "$killed")" "prepare freeze thaw post_snapshot" \
         "hooks of $w for the killed set"
 done
-stop_writer writer-db
-stop_writer writer-logs
-stop_provider storage-a
+lk_stop

@@ -23,6 +23,4 @@ lk_check preparing
 for w in writer-db writer-logs; do
     assert_eq "$(lk_hooks $w "$killed")" "prepare" "hooks of $w for the killed set"
 done
-stop_writer writer-db
-stop_writer writer-logs
-stop_provider storage-a
+lk_stop

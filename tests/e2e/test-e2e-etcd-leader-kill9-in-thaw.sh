@@ -26,6 +26,4 @@ lk_check thawing
 for w in writer-db writer-logs; do
     assert_eq "$(lk_hooks $w "$killed")" "prepare freeze thaw" "hooks of $w for the killed set"
 done
-stop_writer writer-db
-stop_writer writer-logs
-stop_provider storage-a
+lk_stop

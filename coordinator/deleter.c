@@ -33,6 +33,13 @@
  * order): snapshot.release of the set id and tag, done when answered,
  * or "not found" (the hold expired, or was released there).
  *
+ * Each deletion goes after a hold.release by the set id, on the same
+ * connection: a provider may still hold for a failed set whose
+ * coordinator was killed, or lost its leadership, while the set held
+ * (the releases it owed, below, were in its memory only), and the
+ * volumes' writes, and the next set's hold.begin, would wait for the
+ * lease.  Its answer changes nothing but a log line.
+ *
  * A deletion, an undo and a set release each settle a row of the
  * catalog, and their calls end alike (queued_call_done): answered or
  * "not found" settles the row, anything else keeps it and fails the
@@ -89,6 +96,7 @@ struct pending_call {
   char provider[PROTO_NAME_MAX + 1];
   char set_id[UUID_STRLEN + 1];
   char tag[PROTO_TAG_MAX + 1];  /* a queued set release's */
+  bool owed;                    /* a release by set id from d->releases */
 };
 
 static struct deleter *
@@ -349,8 +357,11 @@ deleter_send_set_releases (struct deleter *d, struct provider *p)
   return 0;
 }
 
-/* The release of a set's holds that a provider was owed (deleters_owe_release)
- * ended.  Anything but a lost call settles it: the provider ran it. */
+/* A hold.release by set id ended: one the provider was owed
+ * (deleters_owe_release), or the one ahead of a queued deletion of the
+ * set.  Anything but a lost call settles an owed one: the provider ran
+ * it.  The one ahead of a deletion never fails the round: the deletion
+ * follows it on the same connection whatever it answered. */
 static void
 release_call_done (void *arg, const struct call_outcome *o)
 {
@@ -367,10 +378,12 @@ release_call_done (void *arg, const struct call_outcome *o)
   d = deleter_find (dl, pc->provider);
   if (o->end == CALL_OK &&
       json_is_true (json_object_get (o->result, "released")))
-    log_info ("provider %s: released a hold of snapshot set %s that it "
-              "took while the coordinator could not reach it",
-              pc->provider, pc->set_id);
-  if (d != NULL && (o->end == CALL_OK || o->end == CALL_ERROR))
+    log_info (pc->owed
+              ? "provider %s: released a hold of snapshot set %s that it "
+              "took while the coordinator could not reach it"
+              : "provider %s: released a hold of snapshot set %s before "
+              "deleting it", pc->provider, pc->set_id);
+  if (d != NULL && pc->owed && (o->end == CALL_OK || o->end == CALL_ERROR))
     json_array_foreach (d->releases, k, v)
       if (strcmp (json_string_value (v), pc->set_id) == 0) {
         json_array_remove (d->releases, k);
@@ -379,6 +392,26 @@ release_call_done (void *arg, const struct call_outcome *o)
   free (pc);
   if (d != NULL && --d->inflight == 0)
     deleter_round_end (d);
+}
+
+/* Send P hold.release of SET_ID by set id, OWED or ahead of its
+ * deletion. */
+static void
+deleter_send_release (struct deleter *d, struct provider *p,
+                      const char *set_id, bool owed)
+{
+  struct pending_call *pc = calloc (1, sizeof *pc);
+
+  if (pc == NULL)
+    fatal ("deletions");
+  pc->dl = d->dl;
+  pc->owed = owed;
+  snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
+  snprintf (pc->set_id, sizeof pc->set_id, "%s", set_id);
+  d->inflight++;
+  conn_call (d->dl->co, p->conn, "hold.release",
+             json_pack ("{s:s}", "set_id", set_id), SET_CALL_TIMEOUT_MS,
+             release_call_done, pc);
 }
 
 /* P may hold, under an id we never learnt, for the set SET_ID, which
@@ -412,24 +445,15 @@ deleter_send_releases (struct deleter *d, struct provider *p)
   size_t k;
 
   json_array_foreach (d->releases, k, v) {
-    struct pending_call *pc = calloc (1, sizeof *pc);
-
-    if (pc == NULL)
-      fatal ("deletions");
-    pc->dl = d->dl;
-    snprintf (pc->provider, sizeof pc->provider, "%s", p->name);
-    snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (v));
     log_info ("provider %s: releasing any hold of snapshot set %s by its "
-              "set id", p->name, pc->set_id);
-    d->inflight++;
-    conn_call (d->dl->co, p->conn, "hold.release",
-               json_pack ("{s:s}", "set_id", pc->set_id),
-               SET_CALL_TIMEOUT_MS, release_call_done, pc);
+              "set id", p->name, json_string_value (v));
+    deleter_send_release (d, p, json_string_value (v), true);
   }
 }
 
 /* A round of D: the releases it is owed, then the set releases, undos
- * and deletions queued for its provider. */
+ * and deletions queued for its provider, each deletion after a
+ * release of the set's holds. */
 static void
 deleter_cb (evutil_socket_t fd, short what, void *arg)
 {
@@ -465,6 +489,11 @@ deleter_cb (evutil_socket_t fd, short what, void *arg)
     snprintf (pc->set_id, sizeof pc->set_id, "%s", json_string_value (id));
     log_info ("provider %s: deleting what remains of snapshot set %s",
               p->name, pc->set_id);
+    /* A provider may still hold for the set: its coordinator was
+     * killed, or lost its leadership, while the set held, and the
+     * release it owed was in its memory only.  Without this the
+     * volumes' writes would wait for the lease. */
+    deleter_send_release (d, p, pc->set_id, false);
     d->inflight++;
     conn_call (co, p->conn, queued_deletion.method,
                json_pack ("{s:s}", "id", pc->set_id), SET_CALL_TIMEOUT_MS,

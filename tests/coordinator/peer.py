@@ -19,6 +19,8 @@
 #         --fail-first M:N:CODE:MSG  answer the first N calls of M with
 #                            that error, the later ones normally
 #         --delay M:MS       answer M after MS milliseconds
+#         --delay-first M:N:MS  answer the first N calls of M after MS
+#                            milliseconds, the later ones at once
 #         --answer M:JSON    answer M with the result JSON, whatever it
 #                            is (a result the protocol does not allow)
 #         --disconnect-on M  close the connection when M arrives
@@ -144,6 +146,10 @@ class Fake:
         for d in args.delay or []:
             m, ms = d.split(":", 1)
             self.delay[m] = int(ms) / 1000.0
+        self.delay_first = {}   # method -> [calls left to delay, seconds]
+        for d in args.delay_first or []:
+            m, n, ms = d.rsplit(":", 2)
+            self.delay_first[m] = [int(n), int(ms) / 1000.0]
         # Provider state.
         self.volumes = {}
         for v in args.volume or []:
@@ -298,8 +304,12 @@ class Fake:
                             raise EOFError()
                         if method in self.stall:
                             continue
-                        if method in self.delay:
-                            timers.append((time.monotonic() + self.delay[method],
+                        delay = self.delay.get(method)
+                        if self.delay_first.get(method, [0])[0] > 0:
+                            self.delay_first[method][0] -= 1
+                            delay = self.delay_first[method][1]
+                        if delay is not None:
+                            timers.append((time.monotonic() + delay,
                                            msg["id"], method, params))
                             continue
                         self.reply(link, msg["id"], method, params)
@@ -411,6 +421,7 @@ def main():
         s.add_argument("--fail", action="append")
         s.add_argument("--fail-first", action="append")
         s.add_argument("--delay", action="append")
+        s.add_argument("--delay-first", action="append")
         s.add_argument("--answer", action="append")
         s.add_argument("--disconnect-on", action="append")
         s.add_argument("--silent", action="store_true")

@@ -416,9 +416,12 @@ case_delete ()
         size=$((4 << 30)) rsize=$((1 << 30))
     fi
     bench_log "snapshot deletion: $bench_snaps_many snapshots, $size bytes"
-    res_cmd cmd.delete "$bench_bin/sv-delcost" --dir "$dir" --size "$size"         --snaps "$bench_snaps_many" --reclaim-size "$rsize"
+    res_cmd cmd.delete "$bench_bin/sv-delcost" --dir "$dir" --size "$size" \
+        --snaps "$bench_snaps_many" --reclaim-size "$rsize"
     rm -rf "$dir"
-    res_set delete "$("$bench_bin/sv-delcost" --dir "$dir" --size "$size"         --snaps "$bench_snaps_many" --reclaim-size "$rsize")"
+    mkdir -p "$dir"
+    res_set delete "$("$bench_bin/sv-delcost" --dir "$dir" --size "$size" \
+        --snaps "$bench_snaps_many" --reclaim-size "$rsize")"
     rm -rf "$dir"
 }
 

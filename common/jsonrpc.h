@@ -37,11 +37,11 @@
 #define SV_RPC_FORBIDDEN     (-32007)   /* the peer's role may not call this */
 #define SV_RPC_TIMEOUT       (-32008)
 /* The coordinator protocol's (docs/protocol.md, Part 2). */
-#define SV_RPC_NOT_REGISTERED (-32009)  /* register first; a peer not connected */
-#define SV_RPC_SET_FAILED    (-32010)
-#define SV_RPC_NAME_BOUND    (-32011)   /* the name is another certificate's */
-#define SV_RPC_NOT_LEADER    (-32012)   /* this coordinator is not the leader */
-#define SV_RPC_STALE_TERM    (-32013)   /* a call from a deposed coordinator's term */
+#define SV_RPC_NOT_REGISTERED (-32009) /* register first; peer not connected */
+#define SV_RPC_SET_FAILED     (-32010)
+#define SV_RPC_NAME_BOUND     (-32011) /* the name is another certificate's */
+#define SV_RPC_NOT_LEADER     (-32012) /* this coordinator is a follower */
+#define SV_RPC_STALE_TERM     (-32013) /* a call of a deposed leader's term */
 
 /* Format a message into ERR (ERRLEN bytes; nothing if ERR is NULL or
  * ERRLEN 0), keeping errno: the error text of every function here and

@@ -51,6 +51,9 @@
 #define PROTO_STATUS_SETS_MAX 100
 #define PROTO_STATUS_SETS_DEFAULT 5
 #define PROTO_STATUS_QUEUED_MAX 100
+/* The label of the snapshots an undoable revert pins (hold.revert's
+ * undo set): a set no coordinator commits. */
+#define PROTO_REVERT_UNDO_LABEL "revert-undo"
 
 /* What a parameter must be. */
 enum proto_type {

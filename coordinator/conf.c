@@ -125,22 +125,18 @@ split_words (struct parse *p, char *line, char **words)
   }
 }
 
-/* Parse a duration: digits followed by ms, s, m or h (seconds without
- * a unit).  -1 if it is not one or exceeds UINT_MAX ms. */
-static int
-parse_duration (const char *s, unsigned *ms)
+int
+conf_parse_duration (const char *s, unsigned *ms)
 {
   unsigned long long v = 0, mult;
   const char *q = s;
+  bool big = false;
 
   if (*q < '0' || *q > '9')
-    return -1;
-  while (*q >= '0' && *q <= '9') {
-    v = v * 10 + (unsigned) (*q - '0');
-    if (v > UINT_MAX)
-      return -1;
-    q++;
-  }
+    goto bad;
+  for (; *q >= '0' && *q <= '9'; q++)
+    if (!big && (v = v * 10 + (unsigned) (*q - '0')) > UINT_MAX)
+      big = true;
   if (strcmp (q, "ms") == 0)
     mult = 1;
   else if (*q == '\0' || strcmp (q, "s") == 0)
@@ -150,11 +146,17 @@ parse_duration (const char *s, unsigned *ms)
   else if (strcmp (q, "h") == 0)
     mult = 3600 * 1000;
   else
+    goto bad;
+  if (big || v * mult > UINT_MAX) {
+    errno = ERANGE;
     return -1;
-  if (v * mult > UINT_MAX)
-    return -1;
+  }
   *ms = (unsigned) (v * mult);
   return 0;
+
+ bad:
+  errno = EINVAL;
+  return -1;
 }
 
 /* A directive that may appear once: check LINE_SEEN, remember it. */
@@ -198,6 +200,7 @@ set_duration (struct parse *p, char **words, int n, unsigned *field,
               int *line_seen, unsigned min, unsigned max, const char *range)
 {
   unsigned ms;
+  int r;
 
   if (n != 2) {
     perror_at (p, p->line, "'%s' takes one argument: a duration such as "
@@ -206,12 +209,13 @@ set_duration (struct parse *p, char **words, int n, unsigned *field,
   }
   if (!first_time (p, words[0], line_seen))
     return;
-  if (parse_duration (words[1], &ms) == -1) {
+  r = conf_parse_duration (words[1], &ms);
+  if (r == -1 && errno == EINVAL) {
     perror_at (p, p->line, "'%s': invalid duration '%s' (a number "
                "followed by ms, s, m or h)", words[0], words[1]);
     return;
   }
-  if (ms < min || ms > max) {
+  if (r == -1 || ms < min || ms > max) {
     perror_at (p, p->line, "'%s': %s is out of range (%s)", words[0],
                words[1], range);
     return;

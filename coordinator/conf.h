@@ -104,4 +104,11 @@ extern struct config *conf_load (const char *path)
   __attribute__((nonnull));
 extern void conf_free (struct config *conf);
 
+/* Parse a duration, the one rule for every duration the coordinator
+ * reads: digits followed by ms, s, m or h (seconds without a unit),
+ * into *MS.  -1 with errno EINVAL if S is not one, ERANGE if it
+ * exceeds UINT_MAX milliseconds. */
+extern int conf_parse_duration (const char *s, unsigned *ms)
+  __attribute__((nonnull));
+
 #endif /* SNAPVOL_CONF_H */

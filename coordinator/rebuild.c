@@ -13,7 +13,7 @@
  * outcome: a set that failed after some providers pinned (its deletion
  * queued in the catalog that was lost) lists exactly as a committed
  * set does.  Only a revert's undo set is told apart, by its label
- * (REBUILD_UNDO_LABEL): it is never recorded.  Every other set found
+ * (PROTO_REVERT_UNDO_LABEL): it is never recorded.  Every other set found
  * is recorded committed, with the reason REBUILT_REASON, so that
  * set.get says where it came from; nothing is ever deleted here: an
  * admin who knows a set failed deletes it with set.delete.
@@ -51,6 +51,7 @@
 #include <event2/event.h>
 
 #include "catalog.h"
+#include "conf.h"
 #include "log.h"
 #include "proto.h"
 #include "rebuild.h"
@@ -84,40 +85,20 @@ struct ask {
 int
 rebuild_parse_wait (const char *s, unsigned *ms, char *why, size_t whylen)
 {
-  unsigned long long v = 0, mult;
-  const char *q = s;
+  int r = conf_parse_duration (s, ms);
 
-  if (*q < '0' || *q > '9')
-    goto bad;
-  while (*q >= '0' && *q <= '9') {
-    v = v * 10 + (unsigned) (*q - '0');
-    if (v > UINT_MAX)
-      goto range;
-    q++;
+  if (r == -1 && errno == EINVAL) {
+    snprintf (why, whylen, "--rebuild-wait: invalid duration '%s' (a "
+              "number followed by ms, s, m or h)", s);
+    return -1;
   }
-  if (strcmp (q, "ms") == 0)
-    mult = 1;
-  else if (*q == '\0' || strcmp (q, "s") == 0)
-    mult = 1000;
-  else if (strcmp (q, "m") == 0)
-    mult = 60 * 1000;
-  else if (strcmp (q, "h") == 0)
-    mult = 3600 * 1000;
-  else
-    goto bad;
-  if (v * mult < REBUILD_WAIT_MIN_MS || v * mult > REBUILD_WAIT_MAX_MS)
-    goto range;
-  *ms = (unsigned) (v * mult);
+  if (r == -1 || *ms < REBUILD_WAIT_MIN_MS ||
+      *ms > REBUILD_WAIT_MAX_MS) {
+    snprintf (why, whylen, "--rebuild-wait: %s is out of range (100ms to "
+              "1h)", s);
+    return -1;
+  }
   return 0;
-
- bad:
-  snprintf (why, whylen, "--rebuild-wait: invalid duration '%s' (a number "
-            "followed by ms, s, m or h)", s);
-  return -1;
- range:
-  snprintf (why, whylen, "--rebuild-wait: %s is out of range (100ms to 1h)",
-            s);
-  return -1;
 }
 
 /* Whether SNAP, an element of PROVIDER's snapshot.list, is a snapshot
@@ -249,7 +230,7 @@ collect_sets (struct rebuild *rb, unsigned *undo_sets)
       if (!snapshot_valid (provider, snap))
         continue;
       if (strcmp (json_string_value (json_object_get (snap, "label")),
-                  REBUILD_UNDO_LABEL) == 0) {
+                  PROTO_REVERT_UNDO_LABEL) == 0) {
         (*undo_sets)++;
         continue;
       }

@@ -28,10 +28,6 @@
 #define REBUILD_WAIT_MAX_MS (3600 * 1000)
 #define REBUILD_WAIT_DEFAULT_MS (60 * 1000)
 
-/* The label of a revert's undo set (server/pool.h's REVERT_UNDO_LABEL):
- * never a committed set, so never recorded. */
-#define REBUILD_UNDO_LABEL "revert-undo"
-
 struct rebuild;
 
 /* Parse --rebuild-wait's DURATION (a number followed by ms, s, m or h,

@@ -416,7 +416,7 @@ struct sv_revert_result {
  * old content or the new one, never a mix, and what clients cached is
  * theirs to drop.  With UNDO_SET_ID (a UUID, not NULL), the live
  * generation of every held volume is first pinned as a snapshot of
- * the set UNDO_SET_ID (label REVERT_UNDO_LABEL), with the writes still
+ * the set UNDO_SET_ID (label PROTO_REVERT_UNDO_LABEL), with the writes still
  * held and in the same flush as the REVERT records, so that
  * pool_revert_undo can bring the volumes back: EEXIST if that id is
  * taken.  RES: one result per held volume.  0, or -1 with
@@ -433,9 +433,6 @@ extern int pool_hold_revert (struct sv_pool *pool, struct sv_hold *hold,
                              const char *undo_set_id,
                              struct sv_revert_result *res)
   __attribute__((nonnull (1, 2, 3, 6)));
-
-/* The label of the snapshots an undoable revert pins. */
-#define REVERT_UNDO_LABEL "revert-undo"
 
 /* Undo a revert made with UNDO_SET_ID (docs/design.md, "Reverting a
  * set across providers"): revert, with force, every volume that has a

@@ -492,7 +492,7 @@ revert_pin_undo (struct sv_pool *pool, struct sv_hold *hold,
     return -1;
   }
   for (k = 0; k < hold->n; k++)
-    if (volume_pin (hold->vols[k], &set, REVERT_UNDO_LABEL, &pins[k],
+    if (volume_pin (hold->vols[k], &set, PROTO_REVERT_UNDO_LABEL, &pins[k],
                     &gen) == -1)
       break;
   sv_unlock (&pool->ids_mu, LOCK_IDS);

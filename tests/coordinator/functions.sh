@@ -93,13 +93,36 @@ make_pki ()
     [ -s "$pki/intruder.crt" ] || fail "make_pki: openssl failed"
 }
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on.
+# free_port: a TCP port on 127.0.0.1 nobody listens on, below the
+# kernel's ephemeral range (so that no outgoing connection of a test
+# running beside this one is given it before the test binds it), and
+# not given before in this test (listed in $tmp/ports).
 free_port ()
 {
-    /usr/bin/python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+    /usr/bin/python3 - "$tmp/ports" <<'PY'
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+try:
+    given = set(int(p) for p in open(sys.argv[1]).read().split())
+except FileNotFoundError:
+    given = set()
+for _ in range(1000):
+    port = random.randrange(10000, min(lo, 32768))
+    if port in given:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(sys.argv[1], "a") as f:
+        f.write("%d\n" % port)
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port found below %d" % lo)
+PY
 }
 
 # write_conf [EXTRA-LINES]: the usual configuration, plus EXTRA-LINES.

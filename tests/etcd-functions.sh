@@ -184,6 +184,17 @@ etcdctl_test ()
         --command-timeout 5s "$@"
 }
 
+# ecoord_start_two: the 3-member cluster, and coordinators a and b
+# configured as ecoord_conf makes them and started on it.
+ecoord_start_two ()
+{
+    etcd_start_cluster
+    ecoord_conf a
+    ecoord_conf b
+    ecoord_start a
+    ecoord_start b
+}
+
 # ecoord_conf NAME [EXTRA-LINES]: $tmp/NAME.conf, as write_conf's but
 # on NAME's own port, with its own pid file and 'catalog etcd'.
 ecoord_conf ()

@@ -16,11 +16,7 @@ source "$(dirname "$0")/functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
 set -x
 
-etcd_start_cluster
-ecoord_conf a
-ecoord_conf b
-ecoord_start a
-ecoord_start b
+ecoord_start_two
 old=$(ecoord_wait_leader a b)
 new=$(ecoord_other "$old")
 ecoord_provider storage-a storage-a --volume db:1048576

@@ -14,11 +14,7 @@ source "$(dirname "$0")/functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
 set -x
 
-etcd_start_cluster
-ecoord_conf a
-ecoord_conf b
-ecoord_start a
-ecoord_start b
+ecoord_start_two
 leader=$(ecoord_wait_leader a b)
 ecoord_provider storage-a storage-a --volume db:1048576
 out=$(ecoord_set_create "$leader" '{"volumes":["storage-a/db"],"label":"before"}')

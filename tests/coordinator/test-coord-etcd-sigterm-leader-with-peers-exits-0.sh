@@ -15,11 +15,7 @@ source "$(dirname "$0")/functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
 set -x
 
-etcd_start_cluster
-ecoord_conf a
-ecoord_conf b
-ecoord_start a
-ecoord_start b
+ecoord_start_two
 leader=$(ecoord_wait_leader a b)
 follower=$(ecoord_other "$leader")
 term=$(jget "$(ecoord_status "$leader")" 'j["term"]')

@@ -18,11 +18,7 @@ source "$(dirname "$0")/functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
 set -x
 
-etcd_start_cluster
-ecoord_conf a
-ecoord_conf b
-ecoord_start a
-ecoord_start b
+ecoord_start_two
 old=$(ecoord_wait_leader a b)
 new=$(ecoord_other "$old")
 coordinator_address=127.0.0.1:${ecoord_port[a]},127.0.0.1:${ecoord_port[b]}

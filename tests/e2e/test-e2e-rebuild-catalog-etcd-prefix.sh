@@ -21,11 +21,7 @@ source "$(dirname "$0")/rebuild-functions.sh"
 source "$abs_top_srcdir/tests/etcd-functions.sh"
 set -x
 
-etcd_start_cluster
-ecoord_conf a
-ecoord_conf b
-ecoord_start a
-ecoord_start b
+ecoord_start_two
 leader=$(ecoord_wait_leader a b)
 old_term=$(jget "$(ecoord_status "$leader")" 'j["term"]')
 coordinator_address=127.0.0.1:${ecoord_port[a]},127.0.0.1:${ecoord_port[b]}

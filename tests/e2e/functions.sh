@@ -52,6 +52,32 @@ ctl_as ()
         --cert "$pki/$who.crt" --key "$pki/$who.key" --ca "$pki/ca.crt" "$@"
 }
 
+# ectl ARGS...: ctl against every coordinator of $coordinator_address
+# (a list: snapvolctl finds the leader).
+ectl ()
+{
+    "${ctl_env[@]}" "$SNAPVOLCTL" --coordinator "$coordinator_address" \
+        --cert "$pki/backup.crt" --key "$pki/backup.key" --ca "$pki/ca.crt" "$@"
+}
+
+# provider_control NAME METHOD PARAMS: one request on provider NAME's
+# control socket, below snapvolctl; prints the answer's result, or its
+# error, as JSON.
+provider_control ()
+{
+    /usr/bin/python3 -c 'import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": sys.argv[2],
+                       "params": json.loads(sys.argv[3])}) + "\n").encode())
+buf = b""
+while not buf.endswith(b"\n"):
+    buf += s.recv(65536)
+a = json.loads(buf)
+print(json.dumps(a["result"] if "result" in a else a.get("error")))' \
+        "$tmp/$1.ctl" "$2" "$3"
+}
+
 # pctl NAME ARGS...: snapvolctl against provider NAME's control socket.
 pctl ()
 {

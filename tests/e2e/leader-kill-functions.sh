@@ -41,28 +41,11 @@ source "$abs_top_srcdir/tests/etcd-functions.sh"
 
 lk_volumes=(storage-a/db storage-a/logs)
 
-# ectl ARGS...: snapvolctl with the list of both coordinators.
-ectl ()
-{
-    "${ctl_env[@]}" "$SNAPVOLCTL" --coordinator "$coordinator_address" \
-        --cert "$pki/backup.crt" --key "$pki/backup.key" --ca "$pki/ca.crt" "$@"
-}
-
-# lk_control NAME METHOD PARAMS: one request on provider NAME's control
-# socket; prints the result (or the error) as compact JSON.
+# lk_control NAME METHOD PARAMS: provider_control's answer as compact
+# JSON.
 lk_control ()
 {
-    /usr/bin/python3 -c 'import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": sys.argv[2],
-                       "params": json.loads(sys.argv[3])}) + "\n").encode())
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(65536)
-a = json.loads(buf)
-print(json.dumps(a.get("result", a.get("error")), separators=(",", ":")))' \
-        "$tmp/$1.ctl" "$2" "$3"
+    provider_control "$@" | jq -c .
 }
 
 _lk_hook ()
@@ -119,6 +102,13 @@ lk_set_start ()
         sleep 0.1
     done
     fail "the leader $old did not start the set within 10 s"
+}
+
+# lk_answered PEER METHOD: whether the leader has logged PEER's answer
+# to METHOD.
+lk_answered ()
+{
+    grep -q "(CN=$1,O=snapvol-test): answer to $2" "$tmp/$old.log"
 }
 
 lk_kill ()

@@ -65,3 +65,37 @@ rebuilt_json ()
           reason: "rebuilt from the providers'"'"' snapshots (--rebuild-catalog)",
           snapshots: $s}'
 }
+
+# take_three_sets: sets "one" (storage-a/db, storage-b/logs), "two"
+# (storage-a/web, storage-a/db) and "three 3" (all three volumes), each
+# sharing a volume with the one before, so that the volumes'
+# generations order them (pin times are seconds).  Sets s1, s2, s3 to
+# their ids and sN_VOLUME to the id of set N's snapshot of VOLUME.
+take_three_sets ()
+{
+    ctl --json set create storage-a/db storage-b/logs --label one >"$tmp/s1.json"
+    ctl --json set create storage-a/web storage-a/db --label two >"$tmp/s2.json"
+    ctl --json set create storage-b/logs storage-a/web storage-a/db --label "three 3" >"$tmp/s3.json"
+    for n in 1 2 3; do
+        eval "s$n=\$(jq -r .set_id \"\$tmp/s$n.json\")"
+        for v in db web logs; do
+            eval "s${n}_$v=\$(jq -r --arg v $v '.snapshots[] | select(.volume == \$v) | .id' \"\$tmp/s$n.json\")"
+        done
+    done
+}
+
+# three_sets_rebuilt: what `set list` shows of take_three_sets's sets
+# once rebuilt (set_list_view), newest first.
+three_sets_rebuilt ()
+{
+    echo "[$(rebuilt_json "$s3" "three 3" \
+                    "$(snap_json storage-a db "$s3_db" 3)" \
+                    "$(snap_json storage-a web "$s3_web" 2)" \
+                    "$(snap_json storage-b logs "$s3_logs" 2)"),$(
+                rebuilt_json "$s2" two \
+                    "$(snap_json storage-a db "$s2_db" 2)" \
+                    "$(snap_json storage-a web "$s2_web" 1)"),$(
+                rebuilt_json "$s1" one \
+                    "$(snap_json storage-a db "$s1_db" 1)" \
+                    "$(snap_json storage-b logs "$s1_logs" 1)")]"
+}

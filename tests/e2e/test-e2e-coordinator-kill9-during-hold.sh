@@ -32,19 +32,10 @@ start_provider storage-b logs:8M
 
 start_writer writer-db storage-a/db storage-b/logs
 
-# control NAME METHOD PARAMS: one request on provider NAME's control
-# socket; prints the result.
+# control NAME METHOD PARAMS: provider_control.
 control ()
 {
-    /usr/bin/python3 -c 'import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": sys.argv[2],
-                       "params": json.loads(sys.argv[3])}) + "\n").encode())
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(65536)
-print(json.dumps(json.loads(buf)["result"]))' "$tmp/$1.ctl" "$2" "$3"
+    provider_control "$@"
 }
 b_hold=$(control storage-b hold.begin '{"volumes":["logs"],"timeout_ms":30000}' | jq -r .hold_id)
 [ -n "$b_hold" ] || fail "no hold on storage-b"

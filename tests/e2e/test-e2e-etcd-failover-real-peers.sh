@@ -24,13 +24,6 @@ new=$(ecoord_other "$old")
 coordinator_address=127.0.0.1:${ecoord_port[a]},127.0.0.1:${ecoord_port[b]}
 port=${ecoord_port[$old]}          # for the helpers' own checks
 
-# ectl ARGS...: snapvolctl with the list of both coordinators.
-ectl ()
-{
-    "${ctl_env[@]}" "$SNAPVOLCTL" --coordinator "$coordinator_address" \
-        --cert "$pki/backup.crt" --key "$pki/backup.key" --ca "$pki/ca.crt" "$@"
-}
-
 cat >"$tmp/writer-db.hook" <<EOF
 #!/bin/sh
 echo "\$SNAPVOL_EVENT" >>'$tmp/hooks.log'

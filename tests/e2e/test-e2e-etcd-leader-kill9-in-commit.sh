@@ -20,8 +20,7 @@ set -x
 
 lk_start --delay-first hold.commit:1:3000
 lk_set_start
-a_pinned () { grep -q "(CN=storage-a,O=snapvol-test): answer to hold.commit" "$tmp/$old.log"; }
-poll 10 a_pinned
+poll 10 lk_answered storage-a hold.commit
 lk_kill
 lk_failover commit
 lk_check committing

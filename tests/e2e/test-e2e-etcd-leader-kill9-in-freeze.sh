@@ -21,7 +21,7 @@ lk_set_start
 # writer-db frozen (its answer logged), writer-logs' freeze hook running.
 in_freeze ()
 {
-    grep -q "CN=writer-db,O=snapvol-test): answer to writer.freeze" "$tmp/$old.log" &&
+    lk_answered writer-db writer.freeze &&
     [ -e "$tmp/writer-logs.in-freeze" ]
 }
 poll 10 in_freeze

@@ -21,8 +21,7 @@ set -x
 
 lk_start --delay-first hold.begin:1:3000
 lk_set_start
-a_holds () { grep -q "(CN=storage-a,O=snapvol-test): answer to hold.begin" "$tmp/$old.log"; }
-poll 10 a_holds
+poll 10 lk_answered storage-a hold.begin
 lk_kill
 lk_failover hold
 lk_check holding

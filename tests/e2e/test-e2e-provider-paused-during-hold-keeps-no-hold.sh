@@ -29,19 +29,10 @@ start_coordinator
 SNAPVOL_TEST_VERBOSE=1 start_provider storage-a db:8M
 start_writer writer-db storage-a/db
 
-# control METHOD PARAMS: one request on storage-a's control socket;
-# prints the result.
+# control METHOD PARAMS: provider_control on storage-a.
 control ()
 {
-    /usr/bin/python3 -c 'import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": sys.argv[2],
-                       "params": json.loads(sys.argv[3])}) + "\n").encode())
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(65536)
-print(json.dumps(json.loads(buf)["result"]))' "$tmp/storage-a.ctl" "$1" "$2"
+    provider_control storage-a "$@"
 }
 ctl_hold=$(control hold.begin '{"volumes":["db"],"timeout_ms":30000}' | jq -r .hold_id)
 [ -n "$ctl_hold" ] || fail "no hold through the control socket"

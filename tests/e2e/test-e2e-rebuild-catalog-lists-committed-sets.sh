@@ -22,15 +22,7 @@ start_coordinator
 start_provider storage-a db:4M web:4M
 start_provider storage-b logs:4M
 
-ctl --json set create storage-a/db storage-b/logs --label one >"$tmp/s1.json"
-ctl --json set create storage-a/web storage-a/db --label two >"$tmp/s2.json"
-ctl --json set create storage-b/logs storage-a/web storage-a/db --label "three 3" >"$tmp/s3.json"
-for n in 1 2 3; do
-    eval "s$n=\$(jq -r .set_id \"\$tmp/s$n.json\")"
-    for v in db web logs; do
-        eval "s${n}_$v=\$(jq -r --arg v $v '.snapshots[] | select(.volume == \$v) | .id' \"\$tmp/s$n.json\")"
-    done
-done
+take_three_sets
 
 lose_catalog
 start_coordinator_rebuilding 8s
@@ -38,16 +30,7 @@ poll 30 provider_connected storage-a
 poll 30 provider_connected storage-b
 wait_rebuilt
 
-expected="[$(rebuilt_json "$s3" "three 3" \
-                "$(snap_json storage-a db "$s3_db" 3)" \
-                "$(snap_json storage-a web "$s3_web" 2)" \
-                "$(snap_json storage-b logs "$s3_logs" 2)"),$(
-            rebuilt_json "$s2" two \
-                "$(snap_json storage-a db "$s2_db" 2)" \
-                "$(snap_json storage-a web "$s2_web" 1)"),$(
-            rebuilt_json "$s1" one \
-                "$(snap_json storage-a db "$s1_db" 1)" \
-                "$(snap_json storage-b logs "$s1_logs" 1)")]"
+expected=$(three_sets_rebuilt)
 assert_eq "$(set_list_view)" "$expected" "set list after the rebuild"
 grep -q "catalog rebuild: done after 8000 ms: 2 providers answered, 3 sets found, 3 recorded, 0 already in the catalog, 0 not recorded (catalog errors), 0 revert undo snapshots skipped; providers that register from now on are not asked" "$coord_log" ||
     fail "the rebuild's summary is not in the log"

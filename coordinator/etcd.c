@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +50,7 @@
 #include <openssl/evp.h>
 
 #include "etcd.h"
+#include "jsonrpc.h"
 
 struct etcd {
   char **endpoints;
@@ -65,21 +65,6 @@ struct etcd {
 /* The most an answer may hold: a range of the catalog's log is read in
  * pages well below this. */
 #define ETCD_MAX_ANSWER (64 * 1024 * 1024)
-
-static void err_set (char *err, size_t errlen, const char *fmt, ...)
-  __attribute__((format (printf, 3, 4)));
-
-static void
-err_set (char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (errlen == 0)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (err, errlen, fmt, ap);
-  va_end (ap);
-}
 
 /* Base64. */
 
@@ -274,21 +259,21 @@ etcd_open (const struct etcd_conf *conf, char *err, size_t errlen)
   size_t i;
 
   if (conf->nendpoints == 0) {
-    err_set (err, errlen, "etcd: no endpoint given");
+    jsonrpc_seterr (err, errlen, "etcd: no endpoint given");
     errno = EINVAL;
     return NULL;
   }
   for (i = 0; i < conf->nendpoints; i++)
     if (!endpoint_ok (conf->endpoints[i])) {
-      err_set (err, errlen, "etcd endpoint %s: not https://HOST:PORT",
-               conf->endpoints[i]);
+      jsonrpc_seterr (err, errlen, "etcd endpoint %s: not https://HOST:PORT",
+                      conf->endpoints[i]);
       errno = EINVAL;
       return NULL;
     }
   pthread_once (&curl_once, curl_init_once);
   if (curl_init_result != CURLE_OK) {
-    err_set (err, errlen, "etcd: curl_global_init: %s",
-             curl_easy_strerror (curl_init_result));
+    jsonrpc_seterr (err, errlen, "etcd: curl_global_init: %s",
+                    curl_easy_strerror (curl_init_result));
     errno = ENOMEM;
     return NULL;
   }
@@ -313,7 +298,7 @@ etcd_open (const struct etcd_conf *conf, char *err, size_t errlen)
   return e;
 
  nomem:
-  err_set (err, errlen, "etcd: out of memory");
+  jsonrpc_seterr (err, errlen, "etcd: out of memory");
   etcd_close (e);
   errno = ENOMEM;
   return NULL;
@@ -489,7 +474,7 @@ call (struct etcd *e, const char *path, json_t *req, json_t **resp,
   body = req ? json_dumps (req, JSON_COMPACT) : NULL;
   json_decref (req);
   if (body == NULL) {
-    err_set (err, errlen, "etcd %s: out of memory", what);
+    jsonrpc_seterr (err, errlen, "etcd %s: out of memory", what);
     errno = ENOMEM;
     return -1;
   }
@@ -516,11 +501,11 @@ call (struct etcd *e, const char *path, json_t *req, json_t **resp,
         json_object_get (j, "error") != NULL) {
       error_text (j, a.data, msg, sizeof msg);
       if (status != 200)
-        err_set (err, errlen, "etcd %s: %s: HTTP %ld: %s", what,
-                 e->endpoints[i], status, msg);
+        jsonrpc_seterr (err, errlen, "etcd %s: %s: HTTP %ld: %s", what,
+                        e->endpoints[i], status, msg);
       else
-        err_set (err, errlen, "etcd %s: %s: %s", what, e->endpoints[i],
-                 j ? msg : "answer is not JSON");
+        jsonrpc_seterr (err, errlen, "etcd %s: %s: %s", what, e->endpoints[i],
+                        j ? msg : "answer is not JSON");
       errno = status != 200 || j ? EIO : EPROTO;
       json_decref (j);
       free (a.data);
@@ -533,7 +518,8 @@ call (struct etcd *e, const char *path, json_t *req, json_t **resp,
     return 0;
   }
   free (body);
-  err_set (err, errlen, "etcd %s: no endpoint answered: %s", what, tried);
+  jsonrpc_seterr (err, errlen, "etcd %s: no endpoint answered: %s", what,
+                  tried);
   errno = saved;
   return -1;
 }
@@ -542,8 +528,8 @@ static int
 bad_answer (struct etcd *e, json_t *resp, const char *what, char *err,
             size_t errlen)
 {
-  err_set (err, errlen, "etcd %s: %s: unexpected answer", what,
-           etcd_endpoint (e));
+  jsonrpc_seterr (err, errlen, "etcd %s: %s: unexpected answer", what,
+                  etcd_endpoint (e));
   json_decref (resp);
   errno = EPROTO;
   return -1;
@@ -552,7 +538,7 @@ bad_answer (struct etcd *e, json_t *resp, const char *what, char *err,
 static json_t *
 no_memory (const char *what, char *err, size_t errlen)
 {
-  err_set (err, errlen, "etcd %s: out of memory", what);
+  jsonrpc_seterr (err, errlen, "etcd %s: out of memory", what);
   errno = ENOMEM;
   return NULL;
 }

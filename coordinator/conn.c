@@ -1511,6 +1511,24 @@ conn_set_peer (struct conn *c, enum peer_kind kind, void *peer)
   arm_timer (c);
 }
 
+/* A bufferevent freed while libevent has one of its deferred callbacks
+ * queued (BEV_OPT_DEFER_CALLBACKS: an EOF read but not yet delivered)
+ * is only released when that callback runs, and event_base_free drops
+ * queued callbacks without running them.  So run the loop until what
+ * is queued has run: the bufferevents' own callbacks are unset by now,
+ * and everyone else's sees co->stopping.  Bounded: a callback may
+ * queue another (the finalizer of a bufferevent it released). */
+static void
+release_deferred (struct event_base *base)
+{
+  int i;
+
+  for (i = 0; i < 8 && event_base_get_num_events (base,
+                                                  EVENT_BASE_COUNT_ACTIVE)
+       > 0; i++)
+    event_base_loop (base, EVLOOP_NONBLOCK);
+}
+
 void
 conns_free (struct conns *conns)
 {
@@ -1534,5 +1552,6 @@ conns_free (struct conns *conns)
     call_end (call, &o);
   }
   event_free (conns->report);
+  release_deferred (conns->co->base);
   free (conns);
 }

@@ -106,7 +106,8 @@ struct conn_ops {
 /* The connection table, serving OPS (copied) with ARG.  conns_new: NULL
  * on ENOMEM.  conns_free closes every connection and ends every
  * outstanding call with CALL_SHUTDOWN (callbacks run at once, from
- * conns_free). */
+ * conns_free), then runs the loop's queued callbacks, which hold what
+ * libevent has not released yet. */
 extern struct conns *conns_new (struct coord *co, const struct conn_ops *ops,
                                 void *arg)
   __attribute__((nonnull (1, 2)));

@@ -1243,8 +1243,42 @@ catalog_writers (struct catalog *cat)
 
 /* Sets. */
 
+/* Replace the snapshot rows of SET_ID with SNAPSHOTS. */
 static int
-save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
+save_snapshot_rows (struct catalog *cat, const char *set_id,
+                    json_t *snapshots)
+{
+  sqlite3_stmt *st;
+  json_t *v;
+  size_t i;
+
+  if (sql_run (cat, "save set", "DELETE FROM set_snapshots WHERE set_id = ?",
+               "s", set_id) == -1)
+    return -1;
+  st = prepare (cat, "INSERT INTO set_snapshots (set_id, ord, provider, "
+                "volume, id, export, uri, generation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (st == NULL)
+    return -1;
+  json_array_foreach (snapshots, i, v)
+    if (bindv (cat, st, "sijjjjjj", set_id, (int64_t) i,
+               json_object_get (v, "provider"),
+               json_object_get (v, "volume"), json_object_get (v, "id"),
+               json_object_get (v, "export"), json_object_get (v, "uri"),
+               json_object_get (v, "generation")) == -1 ||
+        step_row (cat, st, "save snapshot") == -1) {
+      sqlite3_finalize (st);
+      return -1;
+    }
+  sqlite3_finalize (st);
+  return 0;
+}
+
+/* Record SET under SET_ID: its row, its participants and, unless
+ * KEEP_SNAPSHOTS, its snapshots, each replacing what was recorded. */
+static int
+save_set_rows (struct catalog *cat, const char *set_id, json_t *set,
+               bool keep_snapshots)
 {
   json_t *timings = json_object_get (set, "timings");
   json_t *snapshots = json_object_get (set, "snapshots");
@@ -1276,28 +1310,10 @@ save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
     return -1;
   }
   if (step_done (cat, st, "save set") == -1 ||
-      sql_run (cat, "save set", "DELETE FROM set_snapshots WHERE set_id = ?",
-               "s", set_id) == -1 ||
       sql_run (cat, "save set", "DELETE FROM participants WHERE set_id = ?",
-               "s", set_id) == -1)
+               "s", set_id) == -1 ||
+      (!keep_snapshots && save_snapshot_rows (cat, set_id, snapshots) == -1))
     return -1;
-
-  st = prepare (cat, "INSERT INTO set_snapshots (set_id, ord, provider, "
-                "volume, id, export, uri, generation) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  if (st == NULL)
-    return -1;
-  json_array_foreach (snapshots, i, v)
-    if (bindv (cat, st, "sijjjjjj", set_id, (int64_t) i,
-               json_object_get (v, "provider"),
-               json_object_get (v, "volume"), json_object_get (v, "id"),
-               json_object_get (v, "export"), json_object_get (v, "uri"),
-               json_object_get (v, "generation")) == -1 ||
-        step_row (cat, st, "save snapshot") == -1) {
-      sqlite3_finalize (st);
-      return -1;
-    }
-  sqlite3_finalize (st);
   st = prepare (cat, "INSERT INTO participants (set_id, ord, kind, name, "
                 "state, error) VALUES (?, ?, ?, ?, ?, ?)");
   if (st == NULL)
@@ -1314,12 +1330,12 @@ save_set_rows (struct catalog *cat, const char *set_id, json_t *set)
   return 0;
 }
 
-int
-catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
+static int
+set_save (struct catalog *cat, json_t *set, enum catalog_sync sync,
+          bool keep_snapshots)
 {
-  int r;
-
   const char *set_id = json_string_value (json_object_get (set, "set_id"));
+  int r;
 
   if (set_id == NULL) {
     snprintf (cat->errmsg, sizeof cat->errmsg, "catalog: a set without id");
@@ -1331,9 +1347,22 @@ catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
   if (tx_begin (cat) == -1)
     r = -1;
   else
-    r = tx_end (cat, save_set_rows (cat, set_id, set));
+    r = tx_end (cat, save_set_rows (cat, set_id, set, keep_snapshots));
   durable_again (cat);
   return r;
+}
+
+int
+catalog_set_save (struct catalog *cat, json_t *set, enum catalog_sync sync)
+{
+  return set_save (cat, set, sync, false);
+}
+
+int
+catalog_set_save_state (struct catalog *cat, json_t *set,
+                        enum catalog_sync sync)
+{
+  return set_save (cat, set, sync, true);
 }
 
 /* Rows of SQL (one '?' bound to SET_ID) as objects with NAMES. */

@@ -94,6 +94,13 @@ enum catalog_sync { CATALOG_DURABLE, CATALOG_LAZY };
 extern int catalog_set_save (struct catalog *cat, json_t *set,
                              enum catalog_sync sync)
   __attribute__((nonnull));
+/* As catalog_set_save, for a set whose snapshots were recorded by an
+ * earlier save and are the same in SET: they are left as recorded
+ * (SET's "snapshots" is not read), which spares rewriting a row per
+ * snapshot (1,024 in a set of 1,024 volumes). */
+extern int catalog_set_save_state (struct catalog *cat, json_t *set,
+                                   enum catalog_sync sync)
+  __attribute__((nonnull));
 /* The set object of SET_ID (lower case), rebuilt from the catalog;
  * FULL adds "participants" and "timings".  NULL with errno ENOENT if
  * there is no such set, EIO on a catalog error. */

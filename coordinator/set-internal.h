@@ -66,6 +66,9 @@ struct snapset {
   json_t *pv_index;             /* {"PROVIDER/VOLUME": its index in PV},
                                  * once PV is complete (set_pv_find) */
   json_t *snapshots;            /* the set's snapshot entries */
+  bool snapshots_recorded;      /* in the catalog as they are here */
+  json_t *recorded;             /* the final record, once saved: what
+                                 * set.get shows of the set */
   part_vector parts;            /* as the machine's: writers first */
   char last_error[1200];        /* of the last call that ended */
   bool record_oom;              /* the last record failed for want of

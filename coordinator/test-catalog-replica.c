@@ -176,6 +176,61 @@ test_cascaded_deletes_are_in_the_changeset (void **state)
   collector_clear (&c);
 }
 
+/* A set saved with catalog_set_save_state keeps the snapshots an
+ * earlier save recorded, and its changeset touches no snapshot row. */
+static void
+test_set_save_state_leaves_the_snapshots_recorded (void **state)
+{
+  struct collector c = { .n = 0 };
+  struct catalog *leader = open_memory (), *copy;
+  json_t *set, *got;
+
+  catalog_set_replica (leader, collect, &c);
+  set = json_pack ("{ss ss ss si sn s[{ss ss ss ss ss si} {ss ss ss ss ss si}]"
+                   " s[{ss ss ss sn}] sn}", "set_id", "set-kept",
+                   "label", "nightly", "state", "thawing", "created", 1,
+                   "finished", "snapshots",
+                   "provider", "storage-a", "volume", "db", "id", "i1",
+                   "export", "db@i1", "uri", "nbd://a/db@i1", "generation", 3,
+                   "provider", "storage-a", "volume", "logs", "id", "i2",
+                   "export", "logs@i2", "uri", "nbd://a/logs@i2",
+                   "generation", 4, "participants", "kind", "provider",
+                   "name", "storage-a", "state", "committed", "error",
+                   "timings");
+  assert_non_null (set);
+  assert_int_equal (catalog_set_save (leader, set, CATALOG_LAZY), 0);
+  /* committed, with no snapshots in the object passed */
+  json_object_set_new (set, "state", json_string ("committed"));
+  json_object_set_new (set, "finished", json_integer (2));
+  json_object_set_new (set, "snapshots", json_array ());
+  assert_int_equal (catalog_set_save_state (leader, set, CATALOG_DURABLE), 0);
+  json_decref (set);
+  assert_int_equal (c.n, 2);
+  assert_int_equal (count_changes (c.cs[1], c.len[1], "set_snapshots",
+                                   SQLITE_INSERT), 0);
+  assert_int_equal (count_changes (c.cs[1], c.len[1], "set_snapshots",
+                                   SQLITE_DELETE), 0);
+  assert_int_equal (count_changes (c.cs[1], c.len[1], "sets",
+                                   SQLITE_UPDATE), 1);
+
+  got = catalog_set_get (leader, "set-kept", false);
+  assert_non_null (got);
+  assert_string_equal (json_string_value (json_object_get (got, "state")),
+                       "committed");
+  assert_int_equal (json_array_size (json_object_get (got, "snapshots")), 2);
+  assert_string_equal (json_string_value (json_object_get
+                                          (json_array_get (json_object_get
+                                                           (got, "snapshots"),
+                                                           1), "export")),
+                       "logs@i2");
+  json_decref (got);
+  copy = replay (&c);
+  workload_assert_same (leader, copy);
+  catalog_close (leader);
+  catalog_close (copy);
+  collector_clear (&c);
+}
+
 static void
 test_refused_replica_rolls_back_with_its_errno_and_message (void **state)
 {
@@ -348,6 +403,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_replayed_changesets_read_the_same),
     cmocka_unit_test (test_cascaded_deletes_are_in_the_changeset),
+    cmocka_unit_test (test_set_save_state_leaves_the_snapshots_recorded),
     cmocka_unit_test (test_refused_replica_rolls_back_with_its_errno_and_message),
     cmocka_unit_test (test_no_change_calls_no_replica_and_sync_is_passed),
     cmocka_unit_test (test_image_then_log_reads_the_same),

@@ -846,63 +846,83 @@ untake (struct journal *j, uint8_t *buf, size_t len)
   pthread_mutex_unlock (&j->mu);
 }
 
-int
-journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
-                uint64_t *durable)
+void
+journal_take (struct journal *j, struct journal_taken *t)
 {
-  uint8_t *buf;
-  size_t len;
-  uint64_t last;
-  char path[4096];
-
-  /* Phase 1: take the buffered records.  Each was appended after the
-   * data write it maps had completed. */
   pthread_mutex_lock (&j->mu);
-  buf = j->buf;
-  len = j->len;
-  last = j->next_seq - 1;
+  t->buf = j->buf;
+  t->len = j->len;
+  t->last = j->next_seq - 1;
   j->buf = NULL;
   j->len = j->cap = 0;
-  j->committing = len;
+  j->committing = t->len;
   pthread_mutex_unlock (&j->mu);
+}
 
-  /* Phase 2: make the data durable before any record that maps it. */
-  if (sync_data (opaque) == -1) {
-    untake (j, buf, len);
-    return -1;
-  }
+void
+journal_untake (struct journal *j, struct journal_taken *t)
+{
+  untake (j, t->buf, t->len);
+  t->buf = NULL;
+  t->len = 0;
+}
 
-  /* Phase 3: write the records and sync the journal. */
-  if (len > 0) {
+int
+journal_write_taken (struct journal *j, struct journal_taken *t)
+{
+  char path[4096];
+
+  if (t->len == 0)
+    return 0;
+  if (IO (j)->pwrite (j->io->opaque, j->h, t->buf, t->len, j->write_off) !=
+      (ssize_t) t->len) {
+    int e = errno;
     journal_path (path, sizeof path, j->dir, j->number);
-    if (IO (j)->pwrite (j->io->opaque, j->h, buf, len, j->write_off) !=
-        (ssize_t) len) {
-      int e = errno;
-      untake (j, buf, len);
-      return sv_error (e, "write: %s: %m", path);
-    }
-    if (IO (j)->sync (j->io->opaque, j->h) == -1) {
-      int e = errno;
-      untake (j, buf, len);
-      return sv_error (e, "fdatasync: %s: %m", path);
-    }
+    journal_untake (j, t);
+    return sv_error (e, "write: %s: %m", path);
   }
-  free (buf);
+  return 0;
+}
+
+int
+journal_sync_taken (struct journal *j, struct journal_taken *t)
+{
+  char path[4096];
+
+  if (t->len == 0)
+    return 0;
+  if (IO (j)->sync (j->io->opaque, j->h) == -1) {
+    int e = errno;
+    journal_path (path, sizeof path, j->dir, j->number);
+    journal_untake (j, t);
+    return sv_error (e, "fdatasync: %s: %m", path);
+  }
+  return 0;
+}
+
+int
+journal_publish (struct journal *j, struct journal_taken *t,
+                 uint64_t *durable)
+{
+  char path[4096];
+
+  free (t->buf);
+  t->buf = NULL;
 
   /* Phase 4: the records are durable. */
   pthread_mutex_lock (&j->mu);
-  j->write_off += len;
+  j->write_off += t->len;
   j->committing = 0;
-  j->durable_seq = last;
+  j->durable_seq = t->last;
   pthread_mutex_unlock (&j->mu);
-  *durable = last;
+  *durable = t->last;
 
   /* Phase 5: mark them acknowledged before anyone is told so: from now
    * on a damaged record before the mark is corruption, never a torn
    * tail.  The mark needs no sync of its own: a kill -9 keeps it, and
-   * the next commit's fdatasync carries it to the disk.  If it cannot
-   * be written the flush fails (the records are durable all the same)
-   * and the next commit writes it again. */
+   * the next commit's sync carries it to the disk.  If it cannot be
+   * written the flush fails (the records are durable all the same) and
+   * the next commit writes it again. */
   if (j->mark.end != j->write_off) {
     journal_path (path, sizeof path, j->dir, j->number);
     if (write_mark (j->io, j->h, path, j->salt, &j->mark, j->write_off,
@@ -910,6 +930,26 @@ journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
       return -1;
   }
   return 0;
+}
+
+int
+journal_commit (struct journal *j, int (*sync_data) (void *), void *opaque,
+                uint64_t *durable)
+{
+  struct journal_taken t;
+
+  /* Phase 1: take the buffered records.  Each was appended after the
+   * data write it maps had completed. */
+  journal_take (j, &t);
+  /* Phase 2: make the data durable before any record that maps it. */
+  if (sync_data (opaque) == -1) {
+    journal_untake (j, &t);
+    return -1;
+  }
+  /* Phase 3: write the records and sync the journal. */
+  if (journal_write_taken (j, &t) == -1 || journal_sync_taken (j, &t) == -1)
+    return -1;
+  return journal_publish (j, &t, durable);
 }
 
 int

@@ -221,6 +221,28 @@ extern int journal_commit (struct journal *j,
                            int (*sync_data) (void *opaque), void *opaque,
                            uint64_t *durable);
 
+/* journal_commit in its steps, for a commit whose syncs are shared by
+ * the journals of several volumes (a set's group commit, volume.c):
+ * journal_take takes the buffered records into T (phase 1; the caller
+ * then makes the data they map durable), journal_write_taken writes
+ * them without a sync (phase 3), the caller makes them durable (one
+ * syncfs for the group, or journal_sync_taken for this file alone), and
+ * journal_publish records them durable and writes the mark (phases
+ * 4-5).  journal_untake gives the records back to the buffer, as a
+ * failed journal_commit does; journal_write_taken and
+ * journal_sync_taken do it themselves when they fail. */
+struct journal_taken {
+  uint8_t *buf;
+  size_t len;
+  uint64_t last;                /* the last sequence number taken */
+};
+extern void journal_take (struct journal *j, struct journal_taken *t);
+extern int journal_write_taken (struct journal *j, struct journal_taken *t);
+extern int journal_sync_taken (struct journal *j, struct journal_taken *t);
+extern void journal_untake (struct journal *j, struct journal_taken *t);
+extern int journal_publish (struct journal *j, struct journal_taken *t,
+                            uint64_t *durable);
+
 /* Checkpoint support: switch appends to file NUMBER+1 (already created
  * with journal_create_file, reserving J's chunk).  The records buffered
  * so far, all with seq <= *LAST_SEQ, stay queued for the old file

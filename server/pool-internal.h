@@ -29,6 +29,7 @@ struct sv_pool {
   int cluster_size_given;         /* the caller chose it (pool_open) */
   uint64_t checkpoint_bytes;
   unsigned flush_threads;       /* sv_pool_options.flush_threads, resolved */
+  unsigned group_sync_min;      /* sv_pool_options.group_sync_min, resolved */
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */
   unsigned fill_depth;          /* sv_pool_options.fill_depth, resolved */
   size_t reclaim_step;          /* sv_pool_options.reclaim_step, resolved */

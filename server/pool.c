@@ -393,6 +393,8 @@ pool_new (const char *dir, const struct sv_pool_options *opts)
     ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
   pool->flush_threads = opts && opts->flush_threads
     ? opts->flush_threads : DEFAULT_FLUSH_THREADS;
+  pool->group_sync_min = opts && opts->group_sync_min
+    ? opts->group_sync_min : SV_GROUP_SYNC_DEFAULT;
   pool->fill_depth = opts && opts->fill_depth
     ? opts->fill_depth : SV_FILL_DEPTH_DEFAULT;
   pool->reclaim_step = opts && opts->reclaim_step

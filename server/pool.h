@@ -64,6 +64,12 @@ struct sv_pool_options {
    * keeps the order of I/O calls the same from run to run, as tests
    * that count or crash at the Nth call need. */
   unsigned flush_threads;
+  /* From how many volumes a snapshot set is made durable by a group
+   * commit (volume_flush_group: one filesystem sync for the data files
+   * that changed, one for every journal, instead of two syncs per
+   * volume); 0: the default (SV_GROUP_SYNC_DEFAULT); SV_GROUP_SYNC_NEVER:
+   * never.  Tests lower it so that small sets take that path too. */
+  unsigned group_sync_min;
   /* Bytes of a volume's data file reserved (fallocate, no content)
    * ahead of a newly allocated cluster past the reserved end, so that
    * the first writes after a snapshot fill reserved blocks instead of
@@ -92,6 +98,8 @@ struct sv_pool_options {
   void *log_opaque;
 };
 #define SV_FILL_DEPTH_DEFAULT 32
+#define SV_GROUP_SYNC_DEFAULT 8
+#define SV_GROUP_SYNC_NEVER UINT32_MAX
 #define SV_RECLAIM_STEP_DEFAULT 256
 #define SV_RECLAIM_STEP_MAX 65536
 #define SV_RECLAIM_INLINE_STEPS 16

@@ -17,7 +17,12 @@
  *      record), so the snapshots and the data they cover are durable.
  *      The volumes of a set are flushed by several threads at once
  *      (flush_set): a set's cost is then close to one volume's, not
- *      the sum of its volumes'.
+ *      the sum of its volumes'.  A set of group_sync_min volumes or
+ *      more is flushed as one group instead (volume_flush_group): one
+ *      syncfs for the data files that changed (none if none did), the
+ *      journals' records written, one syncfs for them all: 128 idle
+ *      volumes cost one sync of the filesystem instead of 128 journal
+ *      fdatasyncs.
  * Writes are held only for steps 1-3, which do no I/O.  If step 4
  * fails, the set's snapshots are deleted before the error is returned.
  *
@@ -244,6 +249,10 @@ flush_set (struct sv_pool *pool, struct sv_hold *hold, char *msg,
   struct flush_job job = { .hold = hold, .msg = msg, .msglen = msglen };
   pthread_t tids[DEFAULT_FLUSH_THREADS * 4];
   size_t nthreads = pool->flush_threads, started = 0, i;
+  int err;
+
+  if (hold->n >= pool->group_sync_min && pool->io->ops->syncfs != NULL)
+    return volume_flush_group (hold->vols, hold->n, &err, msg, msglen);
 
   if (nthreads > hold->n)
     nthreads = hold->n;

@@ -97,6 +97,12 @@ px_size (void *o, int h, uint64_t *size)
 }
 
 static int
+px_syncfs (void *o, int h)
+{
+  return syncfs (h);
+}
+
+static int
 px_advise (void *o, int h, uint64_t off, uint64_t len)
 {
   int r = posix_fadvise (h, off, len, POSIX_FADV_WILLNEED);
@@ -229,6 +235,7 @@ static const struct sv_io_ops posix_ops = {
   .listdir = px_listdir,
   .allocate = px_allocate,
   .extend = px_extend,
+  .syncfs = px_syncfs,
 };
 
 const struct sv_io sio_posix = { &posix_ops, NULL };

@@ -49,6 +49,11 @@ struct sv_io_ops {
    * do not have to extend it each time.  Same errors; NULL where the
    * implementation cannot reserve. */
   int (*extend) (void *opaque, int h, uint64_t off, uint64_t len);
+  /* Make every file of the filesystem holding H durable, as if each
+   * were synced (syncfs): one sync for the journals of a whole set
+   * (volume_flush_group).  NULL where the implementation cannot:
+   * callers then sync file by file. */
+  int (*syncfs) (void *opaque, int h);
 };
 
 struct sv_io {

@@ -1331,6 +1331,8 @@ volume_snap_settle (struct volume *v, uint64_t durable)
 
 /* One flush cycle (phases in the design notes).  Called with
  * fl_running set by this thread. */
+static void flush_settle (struct volume *v, uint64_t durable);
+
 static int
 flush_cycle (struct volume *v)
 {
@@ -1338,6 +1340,14 @@ flush_cycle (struct volume *v)
 
   if (journal_commit (&v->journal, sync_data, v, &durable) == -1)
     return -1;
+  flush_settle (v, durable);
+  return 0;
+}
+
+/* What a flush cycle does once the records up to DURABLE are durable. */
+static void
+flush_settle (struct volume *v, uint64_t durable)
+{
   volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
   alloc_release (&v->alloc, durable, volume_punch_clusters, v);
@@ -1345,16 +1355,14 @@ flush_cycle (struct volume *v)
    * from it without I/O).  Best effort: without space the writes that
    * need some fail with ENOSPC themselves. */
   journal_reserve (&v->journal, 0, JOURNAL_WRITE);
-  return 0;
 }
 
 /* Run FN as a flush cycle: wait for the cycle in progress, run, and
  * record the result.  Returns FN's result. */
-int
-volume_exclusive_cycle (struct volume *v, int (*fn) (struct volume *))
+static uint64_t
+cycle_begin (struct volume *v)
 {
   uint64_t mine;
-  int r;
 
   pthread_mutex_lock (&v->fl_mu);
   while (v->fl_running)
@@ -1362,9 +1370,12 @@ volume_exclusive_cycle (struct volume *v, int (*fn) (struct volume *))
   v->fl_running = 1;
   mine = ++v->fl_started;
   pthread_mutex_unlock (&v->fl_mu);
+  return mine;
+}
 
-  r = fn (v);
-
+static void
+cycle_end (struct volume *v, uint64_t mine, int r)
+{
   pthread_mutex_lock (&v->fl_mu);
   v->fl_running = 0;
   v->fl_done = mine;
@@ -1372,14 +1383,25 @@ volume_exclusive_cycle (struct volume *v, int (*fn) (struct volume *))
     v->fl_failed = mine;
   pthread_cond_broadcast (&v->fl_cv);
   pthread_mutex_unlock (&v->fl_mu);
+}
+
+int
+volume_exclusive_cycle (struct volume *v, int (*fn) (struct volume *))
+{
+  uint64_t mine = cycle_begin (v);
+  int r = fn (v);
+
+  cycle_end (v, mine, r);
   return r;
 }
+
+static int checkpoint_if_due (struct volume *v);
 
 int
 volume_flush (struct volume *v)
 {
   uint64_t target;
-  int r = 0, want_ckpt;
+  int r = 0;
 
   if (check_failed (v) == -1)
     return -1;
@@ -1405,13 +1427,132 @@ volume_flush (struct volume *v)
   pthread_mutex_unlock (&v->fl_mu);
   if (r == -1)
     return -1;
+  return checkpoint_if_due (v);
+}
 
-  want_ckpt = v->journal.write_off > v->checkpoint_bytes;
-  if (want_ckpt && sv_trylock (&v->admin_mu, LOCK_ADMIN) == 0) {
+/* After a flush: a checkpoint once the journal has grown past its
+ * size, unless one is being written. */
+static int
+checkpoint_if_due (struct volume *v)
+{
+  int r = 0;
+
+  if (v->journal.write_off > v->checkpoint_bytes &&
+      sv_trylock (&v->admin_mu, LOCK_ADMIN) == 0) {
     r = v->checkpoint (v);
     sv_unlock (&v->admin_mu, LOCK_ADMIN);
   }
   return r;
+}
+
+/* One member of a group flush (volume_flush_group). */
+struct group_member {
+  struct volume *v;
+  uint64_t cycle;
+  uint64_t changes;             /* data_changes when the records were taken */
+  struct journal_taken t;
+  int r;                        /* -1 once one of its steps failed ... */
+  int err;                      /* ... with this errno */
+  char why[512];                /* and this message */
+};
+
+/* Member M's step returned R: on failure keep why (sv_errmsg is the
+ * thread's, and the next step of another member replaces it). */
+static int
+member_step (struct group_member *m, int r)
+{
+  if (r == -1 && m->r == 0) {
+    m->err = errno ? errno : EIO;
+    snprintf (m->why, sizeof m->why, "%s", sv_errmsg ());
+  }
+  m->r = r;
+  return r;
+}
+
+/* The data of the members whose data file changed since its last sync,
+ * durable: by one syncfs, or where that fails or cannot be done, file
+ * by file (a member whose sync fails fails, as in sync_data). */
+static void
+group_sync_data (struct group_member *m, size_t n, int h)
+{
+  const struct sv_io *io = m[0].v->io;
+  size_t i, dirty = 0;
+
+  for (i = 0; i < n; i++)
+    dirty += m[i].r == 0 && m[i].changes != m[i].v->data_synced;
+  if (dirty == 0)
+    return;
+  if (io->ops->syncfs (io->opaque, h) == 0) {
+    for (i = 0; i < n; i++)
+      if (m[i].r == 0)
+        m[i].v->data_synced = m[i].changes;
+    return;
+  }
+  for (i = 0; i < n; i++)
+    if (m[i].r == 0 && member_step (&m[i], sync_data (m[i].v)) == -1)
+      journal_untake (&m[i].v->journal, &m[i].t);
+}
+
+int
+volume_flush_group (struct volume **vols, size_t n, int *err, char *msg,
+                    size_t msglen)
+{
+  struct group_member *m = calloc (n, sizeof *m);
+  const struct sv_io *io = vols[0]->io;
+  int h = vols[0]->journal.h;
+  size_t i, records = 0;
+  struct group_member *first = NULL;
+
+  if (m == NULL)
+    return sv_error (ENOMEM, "flush of %zu volumes: out of memory", n);
+  /* Phase 1, every member: its flush cycle, and the records buffered. */
+  for (i = 0; i < n; i++) {
+    m[i].v = vols[i];
+    m[i].cycle = cycle_begin (vols[i]);
+    if (member_step (&m[i], check_failed (vols[i])) == 0) {
+      m[i].changes = __atomic_load_n (&vols[i]->data_changes,
+                                      __ATOMIC_SEQ_CST);
+      journal_take (&vols[i]->journal, &m[i].t);
+    }
+  }
+  /* Phase 2: the data those records map; phase 3: the records, written,
+   * then made durable by one more syncfs (file by file if it fails). */
+  group_sync_data (m, n, h);
+  for (i = 0; i < n; i++)
+    if (m[i].r == 0 &&
+        member_step (&m[i], journal_write_taken (&m[i].v->journal,
+                                                 &m[i].t)) == 0)
+      records += m[i].t.len;
+  if (records > 0 && io->ops->syncfs (io->opaque, h) == -1)
+    for (i = 0; i < n; i++)
+      if (m[i].r == 0)
+        member_step (&m[i], journal_sync_taken (&m[i].v->journal, &m[i].t));
+  /* Phases 4-5, what a cycle does after, and a checkpoint if due. */
+  for (i = 0; i < n; i++) {
+    uint64_t durable;
+
+    if (m[i].r == 0 &&
+        member_step (&m[i], journal_publish (&m[i].v->journal, &m[i].t,
+                                             &durable)) == 0)
+      flush_settle (m[i].v, durable);
+    cycle_end (m[i].v, m[i].cycle, m[i].r);
+  }
+  for (i = 0; i < n; i++) {
+    if (m[i].r == 0)
+      member_step (&m[i], checkpoint_if_due (m[i].v));
+    if (m[i].r == -1 && first == NULL)
+      first = &m[i];
+  }
+  if (first != NULL) {
+    *err = first->err;
+    snprintf (msg, msglen, "%s", first->why);
+  }
+  free (m);
+  if (first != NULL) {
+    errno = *err;
+    return -1;
+  }
+  return 0;
 }
 
 int

@@ -299,6 +299,15 @@ extern int volume_pwrite (struct volume *v, const void *buf, uint32_t count,
 extern int volume_zero (struct volume *v, uint32_t count, uint64_t off,
                         int trim, int fua);
 extern int volume_flush (struct volume *v);
+/* volume_flush of the N volumes VOLS of one pool (one filesystem) at
+ * once, their syncs shared: the data files that changed, made durable
+ * by one syncfs, then every journal's records written and made durable
+ * by one more (docs/design.md, "Group commit of a set").  The I/O layer
+ * must have syncfs.  -1 if any volume's flush failed, with the first
+ * failure's errno in *ERR and errno and its message in MSG (the others
+ * are flushed all the same). */
+extern int volume_flush_group (struct volume **vols, size_t n, int *err,
+                               char *msg, size_t msglen);
 extern int volume_cache (struct volume *v, const struct snap *snap,
                          uint32_t count, uint64_t off);
 extern int volume_extents (struct volume *v, const struct snap *snap,

@@ -863,6 +863,28 @@ cs_rmdir (void *o, const char *path)
   return counted (cs, 0, "rmdir %s", path);
 }
 
+/* Every file durable, as a sync of each would make it.  Directories
+ * are left as they are: the engine orders its renames and creations
+ * with syncdir, and a simulation that made them durable here would
+ * hide a missing one. */
+static int
+cs_syncfs (void *o, int h)
+{
+  struct crashsim *cs = o;
+  struct inode *ino;
+
+  pthread_mutex_lock (&cs->mu);
+  if (handle_get (cs, h) == NULL)
+    return fail_unlock (cs, EBADF);
+  for (ino = cs->all; ino != NULL; ino = ino->all_next)
+    if (!ino->is_dir) {
+      content_free (&ino->dur);
+      content_share (&ino->dur, &ino->cur);
+      log_free (ino);
+    }
+  return counted (cs, 0, "syncfs");
+}
+
 static int
 cs_syncdir (void *o, const char *path)
 {
@@ -943,6 +965,7 @@ static const struct sv_io_ops crashsim_ops_table = {
   .pread = cs_pread,
   .pwrite = cs_pwrite,
   .sync = cs_sync,
+  .syncfs = cs_syncfs,
   .punch = cs_punch,
   .truncate = cs_truncate,
   .size = cs_size,

@@ -51,12 +51,13 @@ enum fop {
   F_PWRITE, F_SYNC, F_PUNCH, F_TRUNCATE, F_RENAME, F_UNLINK, F_SYNCDIR,
   F_CREATE,                     /* open with O_CREAT */
   F_PREAD,
+  F_SYNCFS,
   F_NOPS
 };
 
 static const char *const fop_name[F_NOPS] = {
   "pwrite", "fdatasync", "punch", "truncate", "rename", "unlink",
-  "fsync (directory)", "create", "pread",
+  "fsync (directory)", "create", "pread", "syncfs",
 };
 
 /* Operations that can fail with ENOSPC (everything that may need a
@@ -319,6 +320,14 @@ f_sync (void *o, int h)
 }
 
 static int
+f_syncfs (void *o, int h)
+{
+  if (inject (F_SYNCFS, handle_path (h)))
+    return -1;
+  return PX->syncfs (PXO, h);
+}
+
+static int
 f_punch (void *o, int h, uint64_t off, uint64_t len)
 {
   if (inject (F_PUNCH, handle_path (h)))
@@ -371,6 +380,7 @@ fault_init (void)
   fault_ops.pread = f_pread;
   fault_ops.pwrite = f_pwrite;
   fault_ops.sync = f_sync;
+  fault_ops.syncfs = f_syncfs;
   fault_ops.punch = f_punch;
   fault_ops.truncate = f_truncate;
   fault_ops.rename = f_rename;
@@ -389,6 +399,7 @@ struct fx {
   char *dir;
   struct sv_pool *pool;
   uint64_t checkpoint_bytes;
+  unsigned group_sync_min;      /* sv_pool_options.group_sync_min */
 };
 
 static struct sv_pool *
@@ -397,6 +408,7 @@ open_pool (struct fx *fx, int create)
   struct sv_pool_options opts = {
     .io = &fault_io, .checkpoint_bytes = fx->checkpoint_bytes,
     .flush_threads = 1,           /* faults count calls: keep their order */
+    .group_sync_min = fx->group_sync_min,
   };
 
   return ut_pool_open_opts (fx->dir, &opts, create);
@@ -855,6 +867,54 @@ test_set_creation_failing_on_one_volume_leaves_no_snapshot (void **state)
   assert_int_equal (ut_snapshot_count (fx->pool, OTHER), 0);
   check_pattern (fx->pool, VOL, 0, 64 * KiB, 1);
   check_pattern (fx->pool, OTHER, 0, 64 * KiB, 2);
+}
+
+/* Sets committed as a group (volume_flush_group), OTHER and VOL both
+ * written: a syncfs that fails is done again file by file, and the set
+ * is committed; a journal write that fails on one volume fails the set
+ * naming that volume, and leaves no snapshot of it anywhere. */
+static void
+test_group_set_syncfs_failure_falls_back_to_each_file (void **state)
+{
+  struct fx *fx = *state;
+  const char *vols[2] = { OTHER, VOL };
+  char set[SV_UUID_STRLEN + 1];
+  char export[SV_NAME_MAX + SV_UUID_STRLEN + 2];
+  struct sv_snap_result res[2];
+  struct sv_view *v;
+
+  fx->group_sync_min = 2;
+  reopen (fx);
+  write_pattern (fx->pool, VOL, 0, 64 * KiB, 4);
+  write_pattern (fx->pool, OTHER, 0, 64 * KiB, 2);
+  /* Overwritten in place, not flushed: the set has data to sync. */
+  v = ut_view_open (fx->pool, VOL);
+  ut_write_pattern (v, 0, 64 * KiB, 1, NULL);
+  view_close (v);
+  fault_arm (F_SYNCFS, NULL, EIO, 0, 0);
+  assert_int_equal (pool_snapshot_create (fx->pool, vols, 2, NULL, NULL,
+                                          set, res), 0);
+  /* The data's syncfs and the records' both failed and were redone. */
+  assert_int_equal (fault_clear (), 2);
+  write_pattern (fx->pool, VOL, 0, 64 * KiB, 3);
+  reopen (fx);
+  assert_int_equal (ut_snapshot_count (fx->pool, VOL), 1);
+  assert_int_equal (ut_snapshot_count (fx->pool, OTHER), 1);
+  check_pattern (fx->pool, VOL, 0, 64 * KiB, 3);
+  snprintf (export, sizeof export, "%s@%s", VOL, res[1].id);
+  check_pattern (fx->pool, export, 0, 64 * KiB, 1);
+  snprintf (export, sizeof export, "%s@%s", OTHER, res[0].id);
+  check_pattern (fx->pool, export, 0, 64 * KiB, 2);
+}
+
+static void
+test_group_set_failing_on_one_volume_leaves_no_snapshot (void **state)
+{
+  struct fx *fx = *state;
+
+  fx->group_sync_min = 2;
+  reopen (fx);
+  test_set_creation_failing_on_one_volume_leaves_no_snapshot (state);
 }
 
 /* Checkpoints. */
@@ -2049,6 +2109,8 @@ main (void)
     T (test_failed_snapshot_creation_stays_failed_across_close),
     T (test_snapshot_whose_cancellation_cannot_be_journaled_comes_back_whole),
     T (test_set_creation_failing_on_one_volume_leaves_no_snapshot),
+    T (test_group_set_syncfs_failure_falls_back_to_each_file),
+    T (test_group_set_failing_on_one_volume_leaves_no_snapshot),
     TS (test_checkpoint_rename_failure_fails_flush_and_loses_nothing),
     TS (test_checkpoint_write_enospc_fails_flush_and_loses_nothing),
     TS (test_new_journal_file_failure_fails_flush_and_loses_nothing),

@@ -294,6 +294,9 @@ struct stats {
   uint64_t modes[3];
   uint64_t writes_kept, writes_dropped, writes_torn, names_dropped;
   uint64_t snaps_created, snaps_deleted, checkpoints, reopens;
+  /* Sets committed as a group (one syncfs for all their journals), and
+   * crash points taken at such a syncfs. */
+  uint64_t group_sets, syncfs_points;
   uint64_t pool_lost, vols_lost, snaps_lost_creating, snaps_back_deleting;
   /* Snapshot holds: calls, deletions refused, and crash images taken
    * while a hold or release was in progress that recovered it done. */
@@ -316,6 +319,7 @@ struct run {
   struct crashsim *cs;
   struct sv_pool *pool;
   uint64_t ckpt_bytes;
+  unsigned group_sync_min;      /* sv_pool_options.group_sync_min */
   int pool_present;             /* pool_open (create) returned */
   struct mvol v[NVOL];
   struct msnap snaps[MAXSNAP];
@@ -635,7 +639,10 @@ crash_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
       r->st->names_dropped += cst.names_dropped;
     }
   }
-  if (strncmp (what, "sync ", 5) == 0 && r->views_open && !r->injecting &&
+  if (take && p->check && strcmp (what, "syncfs") == 0)
+    r->st->syncfs_points++;
+  if ((strncmp (what, "sync ", 5) == 0 || strcmp (what, "syncfs") == 0) &&
+      r->views_open && !r->injecting &&
       ut_rand_below (&r->inject_rng, INJECT_EVERY) == 0) {
     inject (r, what);
     r->force_crash = 3;
@@ -650,7 +657,7 @@ open_image (const struct ctx *c, struct crashsim *img, int may_fail)
   struct sv_pool_options opts = {
     .io = crashsim_io (img), .checkpoint_bytes = c->r->ckpt_bytes,
     .flush_threads = 1,           /* the same calls in the same order */
-    .fill_depth = PL_FILL_DEPTH,
+    .group_sync_min = c->r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
   };
   struct sv_pool *pool = pool_open (POOL, &opts, 0);
 
@@ -1592,7 +1599,7 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
   const struct sv_io *io = crashsim_io (copy);
   struct sv_pool_options opts = {
     .io = io, .checkpoint_bytes = r->ckpt_bytes, .flush_threads = 1,
-    .fill_depth = PL_FILL_DEPTH,
+    .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
   };
   struct ctx c = { .r = r, .p = p };
   struct sweep_try *t = xcalloc (1, sizeof *t);
@@ -1893,7 +1900,7 @@ open_main (struct run *r, int create)
   struct sv_pool_options opts = {
     .io = crashsim_io (r->cs), .checkpoint_bytes = r->ckpt_bytes,
     .flush_threads = 1,           /* crash points count calls: keep their order */
-    .fill_depth = PL_FILL_DEPTH,
+    .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
   };
 
   return pool_open (POOL, &opts, create);
@@ -2170,6 +2177,7 @@ do_snapshot (struct run *r, const unsigned *ks, size_t n, int hold)
     cut_end (&r->v[ks[i]]);
   }
   r->st->snaps_created += n;
+  r->st->group_sets += n >= r->group_sync_min;
 }
 
 static void
@@ -2607,6 +2615,11 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
   r->cs = crashsim_new ();
   r->buf = xcalloc (1, VOL_MAX_SIZE);
   r->ckpt_bytes = ckpt[ut_rand_below (&r->rng, 4)];
+  /* Half the iterations commit every set of two volumes or more as a
+   * group (volume_flush_group), the others each volume on its own;
+   * drawn from the iteration's seed, not the workload's generator, so
+   * that the workloads of earlier seeds stay what they were. */
+  r->group_sync_min = (r->iter_seed >> 7) & 1 ? 2 : SV_GROUP_SYNC_NEVER;
   /* Some iterations crash at every operation of a short workload;
    * the others at one in CRASH_EVERY over a longer one. */
   if (ut_rand_below (&r->rng, 4) == 0) {
@@ -2686,6 +2699,9 @@ test_randomized_power_loss_keeps_acknowledged_data_and_snapshots (void **state)
                  (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
                  st.calls, st.injected, st.ops, st.checkpoints, st.reopens,
                  st.snaps_created, st.snaps_deleted);
+  print_message ("group commit: %" PRIu64 " sets committed with one syncfs,"
+                 " %" PRIu64 " crash points at such a syncfs\n",
+                 st.group_sets, st.syncfs_points);
   print_message ("%" PRIu64 " crash points checked (random %" PRIu64
                  ", synced-only %" PRIu64 ", kill -9 %" PRIu64 "), %"
                  PRIu64 " of them with a second crash during recovery (%"
@@ -3563,6 +3579,16 @@ sync_trace_sync (void *o, int h)
   return sync_trace.under->ops->sync (o, h);
 }
 
+static int
+sync_trace_syncfs (void *o, int h)
+{
+  struct creation_trace *t = &sync_trace.t;
+
+  if (sync_trace.on && t->n < 32)
+    snprintf (t->ops[t->n++], sizeof t->ops[0], "syncfs");
+  return sync_trace.under->ops->syncfs (o, h);
+}
+
 /* Pin {a, b} in POOL (opened over sync_trace_io): its syncs must be
  * WANT[0..NWANT), in order. */
 static void
@@ -3587,6 +3613,53 @@ check_pin_syncs (struct sv_pool *pool, const char *const *want,
     fail_msg ("%s: %zu syncs, expected %zu", what, t->n, nwant);
 }
 
+/* Open the pool of CS over sync_trace_io with OPTS, and flush a and b
+ * once: the first cycle after an open syncs the data files. */
+static struct sv_pool *
+open_traced (struct crashsim *cs, struct sv_pool_options *opts)
+{
+  struct sv_pool *pool;
+  struct sv_view *v;
+
+  memset (&sync_trace, 0, sizeof sync_trace);
+  sync_trace.under = crashsim_io (cs);
+  sync_trace_ops = *sync_trace.under->ops;
+  sync_trace_ops.open = sync_trace_open;
+  sync_trace_ops.sync = sync_trace_sync;
+  sync_trace_ops.syncfs = sync_trace_syncfs;
+  sync_trace_io.opaque = sync_trace.under->opaque;
+  opts->io = &sync_trace_io;
+  pool = ut_pool_open_opts (POOL, opts, 0);
+  v = ut_view_open (pool, "a");
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  v = ut_view_open (pool, "b");
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  return pool;
+}
+
+/* A set committed as a group: idle volumes cost one syncfs, and one
+ * written since its last flush one more, before the records. */
+static void
+test_group_set_pin_syncs_the_filesystem_once_or_twice (void **state)
+{
+  static const char *const idle[] = { "syncfs" };
+  static const char *const b_written[] = { "syncfs", "syncfs" };
+  struct crashsim *cs = set_pin_base ();
+  struct sv_pool_options opts = { .flush_threads = 1, .group_sync_min = 2 };
+  struct sv_pool *pool = open_traced (cs, &opts);
+  struct sv_view *v;
+
+  check_pin_syncs (pool, idle, 1, "group pin of idle a, b");
+  v = ut_view_open (pool, "b");
+  ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
+  view_close (v);
+  check_pin_syncs (pool, b_written, 2, "group pin after b was written");
+  ut_pool_close (pool);
+  crashsim_free (cs);
+}
+
 static void
 test_set_pin_of_idle_volumes_syncs_their_journals_only (void **state)
 {
@@ -3600,26 +3673,12 @@ test_set_pin_of_idle_volumes_syncs_their_journals_only (void **state)
     "sync " POOL "/volumes/b/journal",
   };
   struct crashsim *cs = set_pin_base ();
-  struct sv_pool_options opts = { .io = &sync_trace_io, .flush_threads = 1 };
-  struct sv_pool *pool;
+  struct sv_pool_options opts = { .flush_threads = 1 };
+  /* The first cycle after the open syncs the data: nothing is known of
+   * what the page cache held before it (open_traced flushes a and b). */
+  struct sv_pool *pool = open_traced (cs, &opts);
   struct sv_view *v;
 
-  memset (&sync_trace, 0, sizeof sync_trace);
-  sync_trace.under = crashsim_io (cs);
-  sync_trace_ops = *sync_trace.under->ops;
-  sync_trace_ops.open = sync_trace_open;
-  sync_trace_ops.sync = sync_trace_sync;
-  sync_trace_io.opaque = sync_trace.under->opaque;
-  pool = ut_pool_open_opts (POOL, &opts, 0);
-
-  /* The first cycle after the open syncs the data: nothing is known of
-   * what the page cache held before it. */
-  v = ut_view_open (pool, "a");
-  assert_int_equal (view_flush (v), 0);
-  view_close (v);
-  v = ut_view_open (pool, "b");
-  assert_int_equal (view_flush (v), 0);
-  view_close (v);
   check_pin_syncs (pool, idle, 2, "pin of idle a, b");
   /* An overwrite in place appends no record, yet the next pin of b
    * must make it durable before b's snapshot record. */
@@ -3682,8 +3741,7 @@ check_after_pin_crash (struct crashsim *img,
  * dropped or torn (seeds 2-5), all kept (seed 0: kill -9), that one
  * then recovered and followed by a power loss. */
 static void
-test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
-  (void **state)
+crash_during_set_pin (unsigned group_sync_min)
 {
   struct crashsim *base = set_pin_base ();
   uint64_t nops = 0, at, seed;
@@ -3695,6 +3753,7 @@ test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
       struct crashsim *cs = crashsim_crash (base, 0, CRASHSIM_KEEP_ALL, NULL);
       struct sv_pool_options opts = {
         .io = crashsim_io (cs), .flush_threads = 1,
+        .group_sync_min = group_sync_min,
       };
       struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 0);
       struct creation_point cp = {
@@ -3727,8 +3786,9 @@ test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
       ut_pool_close (pool);
       crashsim_free (cs);
       assert_non_null (cp.img);
-      snprintf (where, sizeof where, "set pin: crash after operation %"
+      snprintf (where, sizeof where, "%sset pin: crash after operation %"
                 PRIu64 " of %" PRIu64 "%s, %s image (seed %" PRIu64 ")",
+                group_sync_min == 2 ? "group " : "",
                 at > nops ? nops : at, nops,
                 at > nops ? " (the call returned)" : "",
                 seed == 0 ? "kill -9" : seed == 1 ? "synced-only"
@@ -3754,10 +3814,26 @@ test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
       }
       crashsim_free (cp.img);
     }
-  printf ("set pin: %" PRIu64 " operations, crash images with 0, 1, 2"
-          " snapshots: %zu, %zu, %zu\n", nops, seen[0], seen[1], seen[2]);
+  printf ("%sset pin: %" PRIu64 " operations, crash images with 0, 1, 2"
+          " snapshots: %zu, %zu, %zu\n", group_sync_min == 2 ? "group " : "",
+          nops, seen[0], seen[1], seen[2]);
   assert_true (seen[0] > 0 && seen[2] > 0);
   crashsim_free (base);
+}
+
+static void
+test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned
+  (void **state)
+{
+  crash_during_set_pin (SV_GROUP_SYNC_NEVER);
+}
+
+/* The same crashes during a set committed as a group
+ * (volume_flush_group): b's data, a's and b's records, one syncfs each. */
+static void
+test_crash_during_group_set_pin_keeps_what_was_pinned (void **state)
+{
+  crash_during_set_pin (2);
 }
 
 int
@@ -3780,6 +3856,8 @@ main (void)
     cmocka_unit_test (test_set_pin_of_idle_volumes_syncs_their_journals_only),
     cmocka_unit_test
       (test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned),
+    cmocka_unit_test (test_group_set_pin_syncs_the_filesystem_once_or_twice),
+    cmocka_unit_test (test_crash_during_group_set_pin_keeps_what_was_pinned),
     cmocka_unit_test
       (test_randomized_power_loss_keeps_acknowledged_data_and_snapshots),
   };

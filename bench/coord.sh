@@ -32,9 +32,9 @@ for (( coord_i = 0; coord_i < 8; coord_i++ )); do
     coord_host_addr[s$coord_i]=10.77.0.$(( 100 + coord_i ))
 done
 unset coord_i
-# on_c, on_w, on_k: the command prefixes that run a program on the
-# coordinator's, the writers' and the requester's host (empty on
-# loopback); coord_addr: the coordinator's address.
+# coord_on_c, coord_on_w, coord_on_k: the command prefixes that run a
+# program on the coordinator's, the writers' and the requester's host
+# (empty on loopback); coord_addr: the coordinator's address.
 coord_on_c=() coord_on_w=() coord_on_k=()
 coord_addr=127.0.0.1
 

@@ -198,6 +198,17 @@ kill9_provider ()
     unset "provider_pids[$1]"
 }
 
+# client_cert NAME: a client certificate for CN=NAME, $pki/NAME.crt and
+# its key, unless $pki has one of that name (make_pki makes those of
+# storage-a, storage-b, writer-db, writer-logs, ...).
+client_cert ()
+{
+    [ -f "$pki/$1.crt" ] ||
+        _cert "$pki" "$1" "/O=snapvol-test/CN=$1" \
+            'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    [ -s "$pki/$1.crt" ] || fail "client_cert: openssl could not make the certificate of $1"
+}
+
 # provider_snapshots NAME: the snapshots on provider NAME, as its control
 # socket lists them (JSON).
 provider_snapshots ()
@@ -259,16 +270,13 @@ _writer_up ()
 SV_WRITERS=$abs_top_builddir/bench/sv-writers
 start_many_writers ()
 {
-    local spec name
-    local ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    local spec
     local -a opts=()
     [ "${1:-}" != --counts ] || { opts+=("$1"); shift; }
     [ -x "$SV_WRITERS" ] || fail "bench/sv-writers is not built: $SV_WRITERS"
     [ -z "${writer_pids[sv-writers]:-}" ] || fail "start_many_writers: already running"
     for spec in "$@"; do
-        name=${spec%%=*}
-        [ -f "$pki/$name.crt" ] || _cert "$pki" "$name" "/O=snapvol-test/CN=$name" "$ext"
-        [ -s "$pki/$name.crt" ] || fail "start_many_writers: openssl failed for $name"
+        client_cert "${spec%%=*}"
     done
     _many_writers_exec --ca "$pki/ca.crt" --cert-dir "$pki" "${opts[@]}" "$@"
     poll 60 _many_writers_up $#

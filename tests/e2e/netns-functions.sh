@@ -192,7 +192,7 @@ nuri ()
 # client certificates required; wait until it serves and the
 # coordinator lists it connected.  Files as for start_provider; the
 # provider's certificate for the coordinator is made if $pki has none
-# of that name (make_pki makes storage-a and storage-b).
+# of that name (client_cert).
 #
 # nbdkit runs one worker thread per connection (--threads 1): with its
 # default of several, nbdkit 1.32.5 with GnuTLS 3.7.9 (Debian 12) reads
@@ -206,11 +206,7 @@ ns_start_provider ()
     shift 2
     [ -z "${provider_pids[$name]:-}" ] || fail "ns_start_provider: $name is already running"
     [ -n "${ns_addr[$role]:-}" ] || fail "ns_start_provider: no host $role"
-    if [ ! -f "$pki/$name.crt" ]; then
-        _cert "$pki" "$name" "/O=snapvol-test/CN=$name" \
-            'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
-        [ -s "$pki/$name.crt" ] || fail "ns_start_provider: openssl failed for $name"
-    fi
+    client_cert "$name"
     local -a args=(dir="$tmp/$name" control="$tmp/$name.ctl"
                    coordinator="${ns_addr[c]}:$port" tls-certificate="$pki/$name.crt"
                    tls-key="$pki/$name.key" tls-ca="$pki/ca.crt" provider="$name"

@@ -105,7 +105,7 @@ done
 
 # The time of a set, from snapvolctl started on host k to its answer:
 # printed for the reader; bounded only loosely.
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+mapfile -t sorted < <(printf '%s\n' "${times[@]}" | sort -n)
 echo "set of 128 volumes, 8 storage hosts, 100 writers, over namespaces:" \
      "median $(( (sorted[nsets / 2 - 1] + sorted[nsets / 2]) / 2 )) ms," \
      "max ${sorted[nsets - 1]} ms ($nsets sets)"

@@ -29,6 +29,9 @@ bench_commands=$bench_work/commands.tsv
 
 # Every server started, as "NAME PID", stopped by bench_cleanup.
 declare -A bench_servers=()
+# Every network namespace made (bench/coord.sh's hosts), deleted by
+# bench_cleanup after the servers are stopped.
+declare -a bench_netns=()
 
 bench_log ()
 {
@@ -168,14 +171,28 @@ srv_stop ()
     unset "bench_servers[$name]"
 }
 
-# bench_cleanup: stop every server; remove the work directory unless
-# BENCH_KEEP=1.  Installed as the EXIT trap by scripts/bench.
+# bench_netns_delete: delete the network namespaces in bench_netns.  A
+# namespace whose name is deleted lives on until its last process ends,
+# so stop those first.
+bench_netns_delete ()
+{
+    local n
+    for n in "${bench_netns[@]}"; do
+        ip netns del "$n" 2>/dev/null || bench_log "could not delete network namespace $n"
+    done
+    bench_netns=()
+}
+
+# bench_cleanup: stop every server; delete the network namespaces;
+# remove the work directory unless BENCH_KEEP=1.  Installed as the EXIT
+# trap by scripts/bench.
 bench_cleanup ()
 {
     local name
     for name in "${!bench_servers[@]}"; do
         srv_stop "$name"
     done
+    bench_netns_delete
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         bench_log "keeping $bench_work"
     else

@@ -201,12 +201,12 @@ report_targets ()
         "$v" lt 20 "< 20 ms" "$(num "$v" 2) ms"
     v=$(jv coord.p8v128w100 .set_ms.p50)
     target "coordinated set, 8 providers x 128 volumes, 100 no-op writers: median" \
-        "$(num "$v" 2) ms, requester's view" \
+        "$(num "$v" 2) ms, requester's view, $(coord_topology)" \
         "coordinator's freeze window $(num "$(jv coord.p8v128w100 .freeze_ms.p50)" 0) ms" \
         "$v" lt 100 "< 100 ms" "$(num "$v" 2) ms"
     v=$(jv coord.p8v128w100 .set_ms.p99)
     target "coordinated set, 8 providers x 128 volumes, 100 no-op writers: p99" \
-        "$(num "$v" 2) ms, requester's view" \
+        "$(num "$v" 2) ms, requester's view, $(coord_topology)" \
         "$(jv coord.p8v128w100 .samples) sets" \
         "$v" lt 250 "< 250 ms" "$(num "$v" 2) ms"
     for c in rand sparse; do
@@ -376,14 +376,37 @@ report_coord ()
         [ -n "$(res_get "coord.$c")" ] || continue
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
             "$(case $c in w*) echo "1 provider" ;; p2*) echo "2 providers" ;;
-                          *) echo "8 providers" ;; esac)" \
+                          *) echo "8 providers, $(coord_topology)" ;; esac)" \
             "$(jv "coord.$c" .volumes)" "$(jv "coord.$c" .writers)" \
             "$(num "$(jv "coord.$c" .set_ms.p50)" 2)" "$(num "$(jv "coord.$c" .set_ms.p90)" 2)" \
             "$(num "$(jv "coord.$c" .set_ms.p99)" 2)" \
             "$(num "$(jv "coord.$c" .freeze_ms.p50)" 0)" "$(num "$(jv "coord.$c" .hold_ms.p50)" 0)"
     done
     echo
-    echo "Timed by bench/sv-coordset over one requester connection: set.create sent to its answer received, $(jv coord.w0 .samples) sets per case after 3 not timed, each deleted before the next.  The writers are snapvol-writer processes without hooks; the providers are nbdkit processes serving 8 sparse 1 GiB volumes each.  The 8-provider case (the scale of issue 19) times $(jv coord.p8v128w100 .samples) sets of all 1,024 volumes: 8 nbdkit processes of 128 sparse 64 MiB volumes each, and 100 no-op writers hosted by one bench/sv-writers process on libsnapvol-writer, each registered for one volume.  The coordinator's own timings are whole milliseconds."
+    echo "Timed by bench/sv-coordset over one requester connection: set.create sent to its answer received, $(jv coord.w0 .samples) sets per case after 3 not timed, each deleted before the next.  The writers are snapvol-writer processes without hooks; the providers are nbdkit processes serving 8 sparse 1 GiB volumes each.  The 8-provider case (the scale of issue 19) times $(jv coord.p8v128w100 .samples) sets of all 1,024 volumes: 8 nbdkit processes of 128 sparse 64 MiB volumes each, and 100 no-op writers hosted by one bench/sv-writers process on libsnapvol-writer, each registered for one volume.  $(coord_topology_text)  The coordinator's own timings are whole milliseconds."
+}
+
+# coord_topology: where the scale case ran, in a few words.
+coord_topology ()
+{
+    case $(res_get coord.p8v128w100.topology) in
+    hosts) echo "separate hosts" ;;
+    loopback) echo "loopback" ;;
+    *) echo "loopback (not recorded)" ;;
+    esac
+}
+
+# coord_topology_text: where the scale case ran, in a sentence or two.
+coord_topology_text ()
+{
+    case $(res_get coord.p8v128w100.topology) in
+    hosts)
+        echo "It ran on separate hosts: 11 hosts, network namespaces joined by one bridge (veth pairs): the coordinator on one, with a catalog of its own, each provider on its own, the writers' process on one and the requester on one, so that every connection to the coordinator (mutual TLS) crosses the bridge; the providers serve NBD on Unix sockets, which no set uses.  The hosts share this machine's 2 cores." ;;
+    loopback)
+        echo "It ran on loopback, every process in one network namespace, as the other cases, not on separate hosts (network namespaces): $(res_get coord.p8v128w100.note)." ;;
+    *)
+        echo "It ran on loopback, every process in one network namespace, as the other cases (the run recorded no topology)." ;;
+    esac
 }
 
 report_diff ()

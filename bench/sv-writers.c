@@ -4,7 +4,7 @@
  * sv-writers: many no-op writers in one process, through
  * libsnapvol-writer, for the coordinator's scale benchmark and test.
  *
- *   sv-writers --coordinator HOST:PORT --ca CA --cert-dir DIR
+ *   sv-writers --coordinator HOST:PORT --ca CA --cert-dir DIR [--counts]
  *              NAME=PROVIDER/VOLUME[,PROVIDER/VOLUME...]...
  *
  * Each NAME registers with the certificate DIR/NAME.crt and its key
@@ -14,6 +14,15 @@
  * is lighter than 100 snapvol-writer processes on a small machine; the
  * library still runs each writer with its own threads, so what each
  * writer costs the machine is what a real one costs.
+ *
+ * With --counts, each writer counts the calls it answers, and at exit
+ * one line per writer goes to stdout, in the order given:
+ *
+ *   NAME prepare=N freeze=N thaw=N post_snapshot=N abort=N
+ *
+ * (thaw counts the library's own thaws too), so that a test can see
+ * that every writer was frozen and thawed in each set.  Without it no
+ * callback is set, as the benchmark runs it.
  *
  * Runs until SIGTERM or SIGINT, then stops every writer and exits 0;
  * exits 1 at once if a writer cannot be configured or run (the
@@ -37,11 +46,24 @@
 
 #define WRITERS_MAX 1000
 
+/* The calls counted with --counts, indexed by event kind. */
+static const char *const counted[] = {
+  [SNAPVOL_WRITER_PREPARE] = "prepare",
+  [SNAPVOL_WRITER_FREEZE] = "freeze",
+  [SNAPVOL_WRITER_THAW] = "thaw",
+  [SNAPVOL_WRITER_POST_SNAPSHOT] = "post_snapshot",
+  [SNAPVOL_WRITER_ABORT] = "abort",
+};
+#define NCOUNTED (sizeof counted / sizeof counted[0])
+
 struct host {
   struct snapvol_writer *w;
   char name[65];
   pthread_t thread;
   bool started;
+  /* Written by the writer's callbacks (one at a time, in its thread),
+   * read once the thread is joined. */
+  unsigned long calls[NCOUNTED];
 };
 
 static atomic_bool failed;
@@ -50,7 +72,7 @@ static void
 usage (void)
 {
   fprintf (stderr, "usage: sv-writers --coordinator HOST:PORT --ca CA "
-           "--cert-dir DIR NAME=PROVIDER/VOLUME[,...]...\n");
+           "--cert-dir DIR [--counts] NAME=PROVIDER/VOLUME[,...]...\n");
   exit (1);
 }
 
@@ -59,6 +81,37 @@ log_quiet (void *opaque, int priority, const char *message)
 {
   if (priority <= SNAPVOL_WRITER_LOG_WARNING)
     fprintf (stderr, "sv-writers: %s: %s\n", (const char *) opaque, message);
+}
+
+static int
+count_call (void *opaque, const struct snapvol_writer_event *ev,
+            char *message, size_t len)
+{
+  struct host *h = opaque;
+
+  if (ev->kind > 0 && (size_t) ev->kind < NCOUNTED)
+    h->calls[ev->kind]++;
+  return 0;
+}
+
+static const struct snapvol_writer_callbacks counting = {
+  .prepare = count_call,
+  .freeze = count_call,
+  .thaw = count_call,
+  .post_snapshot = count_call,
+  .abort = count_call,
+};
+
+/* Print writer H's counted calls, as the design notes above show. */
+static void
+print_counts (const struct host *h)
+{
+  size_t k;
+
+  printf ("%s", h->name);
+  for (k = 1; k < NCOUNTED; k++)
+    printf (" %s=%lu", counted[k], h->calls[k]);
+  printf ("\n");
 }
 
 static void *
@@ -75,11 +128,11 @@ run_thread (void *arg)
   return NULL;
 }
 
-/* Configure writer H from SPEC ("NAME=P/V[,P/V...]").  -1 after saying
- * why on stderr. */
+/* Configure writer H from SPEC ("NAME=P/V[,P/V...]"), counting its
+ * calls if COUNT.  -1 after saying why on stderr. */
 static int
 configure (struct host *h, const char *spec, const char *coordinator,
-           const char *ca, const char *dir)
+           const char *ca, const char *dir, bool count)
 {
   const char *eq = strchr (spec, '=');
   char crt[4096], key[4096], *vols, *v, *save = NULL;
@@ -99,7 +152,9 @@ configure (struct host *h, const char *spec, const char *coordinator,
   if (h->w == NULL || vols == NULL ||
       snapvol_writer_set_coordinator (h->w, coordinator) == -1 ||
       snapvol_writer_set_tls (h->w, crt, key, ca) == -1 ||
-      snapvol_writer_set_log (h->w, log_quiet, h->name) == -1)
+      snapvol_writer_set_log (h->w, log_quiet, h->name) == -1 ||
+      (count && snapvol_writer_set_callbacks (h->w, &counting,
+                                              sizeof counting, h) == -1))
     r = -1;
   for (v = r == 0 && vols ? strtok_r (vols, ",", &save) : NULL;
        v != NULL && r == 0; v = strtok_r (NULL, ",", &save))
@@ -119,9 +174,11 @@ main (int argc, char **argv)
     { "coordinator", required_argument, NULL, 'c' },
     { "ca", required_argument, NULL, 'a' },
     { "cert-dir", required_argument, NULL, 'd' },
+    { "counts", no_argument, NULL, 'n' },
     { NULL, 0, NULL, 0 },
   };
   const char *coordinator = NULL, *ca = NULL, *dir = NULL;
+  bool count = false;
   struct host *hosts;
   sigset_t stop;
   int c, i, n, sig, status = 0;
@@ -131,6 +188,7 @@ main (int argc, char **argv)
     case 'c': coordinator = optarg; break;
     case 'a': ca = optarg; break;
     case 'd': dir = optarg; break;
+    case 'n': count = true; break;
     default: usage ();
     }
   n = argc - optind;
@@ -154,7 +212,8 @@ main (int argc, char **argv)
   pthread_sigmask (SIG_BLOCK, &stop, NULL);
 
   for (i = 0; i < n; i++)
-    if (configure (&hosts[i], argv[optind + i], coordinator, ca, dir) == -1) {
+    if (configure (&hosts[i], argv[optind + i], coordinator, ca, dir,
+                   count) == -1) {
       status = 1;
       goto out;
     }
@@ -179,6 +238,14 @@ main (int argc, char **argv)
     if (hosts[i].started)
       pthread_join (hosts[i].thread, NULL);
     snapvol_writer_free (hosts[i].w);
+  }
+  if (count && status == 0) {
+    for (i = 0; i < n; i++)
+      print_counts (&hosts[i]);
+    if (fflush (stdout) == EOF) {
+      perror ("sv-writers: stdout");
+      status = 1;
+    }
   }
   free (hosts);
   return status;

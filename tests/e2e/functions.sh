@@ -198,6 +198,17 @@ kill9_provider ()
     unset "provider_pids[$1]"
 }
 
+# client_cert NAME: a client certificate for CN=NAME, $pki/NAME.crt and
+# its key, unless $pki has one of that name (make_pki makes those of
+# storage-a, storage-b, writer-db, writer-logs, ...).
+client_cert ()
+{
+    [ -f "$pki/$1.crt" ] ||
+        _cert "$pki" "$1" "/O=snapvol-test/CN=$1" \
+            'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    [ -s "$pki/$1.crt" ] || fail "client_cert: openssl could not make the certificate of $1"
+}
+
 # provider_snapshots NAME: the snapshots on provider NAME, as its control
 # socket lists them (JSON).
 provider_snapshots ()
@@ -250,28 +261,37 @@ _writer_up ()
     writer_connected "$1"
 }
 
-# start_many_writers NAME=PROVIDER/VOLUME[,...]...: the no-op writers
-# NAME, each with a certificate of its own (made here if missing), all
-# in one bench/sv-writers process on libsnapvol-writer; wait until the
-# coordinator lists that many writers connected.  Its log is
+# start_many_writers [--counts] NAME=PROVIDER/VOLUME[,...]...: the
+# no-op writers NAME, each with a certificate of its own (made here if
+# missing), all in one bench/sv-writers process on libsnapvol-writer
+# (--counts: which prints each writer's calls when it stops); wait
+# until the coordinator lists that many writers connected.  Its log is
 # $tmp/sv-writers.log; stop_writer sv-writers stops it.
 SV_WRITERS=$abs_top_builddir/bench/sv-writers
 start_many_writers ()
 {
-    local spec name
-    local ext='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n'
+    local spec
+    local -a opts=()
+    [ "${1:-}" != --counts ] || { opts+=("$1"); shift; }
     [ -x "$SV_WRITERS" ] || fail "bench/sv-writers is not built: $SV_WRITERS"
     [ -z "${writer_pids[sv-writers]:-}" ] || fail "start_many_writers: already running"
     for spec in "$@"; do
-        name=${spec%%=*}
-        [ -f "$pki/$name.crt" ] || _cert "$pki" "$name" "/O=snapvol-test/CN=$name" "$ext"
-        [ -s "$pki/$name.crt" ] || fail "start_many_writers: openssl failed for $name"
+        client_cert "${spec%%=*}"
     done
-    echo "+ $SV_WRITERS $*" >>"$tmp/sv-writers.log"
-    "${ctl_env[@]}" "$SV_WRITERS" --coordinator "127.0.0.1:$port" --ca "$pki/ca.crt" \
-        --cert-dir "$pki" "$@" >>"$tmp/sv-writers.log" 2>&1 &
-    writer_pids[sv-writers]=$!
+    _many_writers_exec --ca "$pki/ca.crt" --cert-dir "$pki" "${opts[@]}" "$@"
     poll 60 _many_writers_up $#
+}
+
+# _many_writers_exec ARGS...: bench/sv-writers with ARGS, against the
+# coordinator on 127.0.0.1, in the background; its pid in
+# writer_pids[sv-writers].  (netns-functions.sh runs it on the writer
+# host.)
+_many_writers_exec ()
+{
+    echo "+ $SV_WRITERS $*" >>"$tmp/sv-writers.log"
+    "${ctl_env[@]}" "$SV_WRITERS" --coordinator "127.0.0.1:$port" "$@" \
+        >>"$tmp/sv-writers.log" 2>&1 &
+    writer_pids[sv-writers]=$!
 }
 
 _many_writers_up ()

@@ -17,9 +17,14 @@
 #   coordinator storage-a   storage-b   writers     backup
 #   10.77.0.1   10.77.0.11  10.77.0.12  10.77.0.20  10.77.0.30
 #
+# A test that needs more storage hosts asks for them before ns_setup
+# with `ns_storage_hosts N`: hosts s0 .. sN-1 at 10.77.0.100+i on ports
+# port-s0 .. of the same switch (at most 100), beside the five above.
+#
 # Each host's end is eth0 in its namespace; the switch's end is named
-# for the host (port-c, port-a, port-b, port-w, port-k), so `ns_link ROLE down` cuts that host
-# off as a pulled cable would: no reset, no FIN, just silence.
+# for the host (port-c, port-a, port-b, port-w, port-k, port-s0, ...),
+# so `ns_link ROLE down` cuts that host off as a pulled cable would: no
+# reset, no FIN, just silence.
 #
 # The coordinator listens on 10.77.0.1 (its certificate is made for
 # that address too); providers serve NBD on port 10809 of their
@@ -43,6 +48,8 @@ requires ip nsenter nbdinfo
 ns_prefix=sv-$$
 declare -A ns_addr=([c]=10.77.0.1 [a]=10.77.0.11 [b]=10.77.0.12
                     [w]=10.77.0.20 [k]=10.77.0.30)
+# The hosts ns_setup makes, and those of them that serve storage.
+declare -a ns_roles=(c a b w k) ns_storage=(a b)
 declare -a ns_made=()
 nbd_port=10809
 nbdtls=$tmp/nbdtls
@@ -86,7 +93,22 @@ _ns_add ()
     ip -n "$1" link set lo up || fail "ip -n $1 link set lo up failed"
 }
 
-# ns_setup: the switch and the five hosts, as drawn above.
+# ns_storage_hosts N: ns_setup makes N more storage hosts, s0 .. sN-1
+# at 10.77.0.100+i (N at most 100).  Call it before ns_setup.
+ns_storage_hosts ()
+{
+    local i
+    [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -le 100 ] ||
+        fail "ns_storage_hosts: '$1' is not a count of hosts from 0 to 100"
+    [ "${#ns_made[@]}" -eq 0 ] || fail "ns_storage_hosts: the hosts are already made"
+    for (( i = 0; i < $1; i++ )); do
+        ns_addr[s$i]=10.77.0.$(( 100 + i ))
+        ns_roles+=("s$i")
+        ns_storage+=("s$i")
+    done
+}
+
+# ns_setup: the switch and the hosts, as drawn above.
 ns_setup ()
 {
     local sw role
@@ -96,7 +118,7 @@ ns_setup ()
     ip -n "$sw" link add br0 type bridge 2>"$tmp/netns.err" ||
         skip "cannot make a bridge in a network namespace: $(cat "$tmp/netns.err")"
     ip -n "$sw" link set br0 up || fail "ns_setup: cannot bring the bridge up"
-    for role in c a b w k; do
+    for role in "${ns_roles[@]}"; do
         _ns_add "$(ns "$role")"
         ip -n "$sw" link add "port-$role" type veth peer name eth0 netns "$(ns "$role")" \
             2>"$tmp/netns.err" ||
@@ -116,13 +138,17 @@ ns_link ()
 }
 
 # ns_pki: the coordinator's certificate also for 10.77.0.1, and the
-# NBD TLS certificates (server for both storage hosts, client for the
+# NBD TLS certificates (server for every storage host, client for the
 # writer and backup hosts) in $nbdtls.
 ns_pki ()
 {
+    local role san=
     _cert "$pki" server "/O=snapvol-test/CN=coordinator" \
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:${ns_addr[c]}\n"
-    make_nbd_tls "$nbdtls" "IP:${ns_addr[a]},IP:${ns_addr[b]}"
+    for role in "${ns_storage[@]}"; do
+        san+=${san:+,}IP:${ns_addr[$role]}
+    done
+    make_nbd_tls "$nbdtls" "$san"
 }
 
 # ns_write_conf [EXTRA-LINES]: write_conf, listening on the coordinator
@@ -153,8 +179,8 @@ ctl_as ()
         --cert "$pki/$who.crt" --key "$pki/$who.key" --ca "$pki/ca.crt" "$@"
 }
 
-# nuri ROLE EXPORT: the NBD URI of EXPORT on storage host ROLE (a or
-# b), with the client certificates.
+# nuri ROLE EXPORT: the NBD URI of EXPORT on storage host ROLE (a, b,
+# s0, ...), with the client certificates.
 nuri ()
 {
     printf 'nbds://%s:%s/%s?tls-certificates=%s' "${ns_addr[$1]}" "$nbd_port" "$2" \
@@ -162,9 +188,11 @@ nuri ()
 }
 
 # ns_start_provider ROLE NAME VOLUME:SIZE...: nbdkit with the plugin on
-# storage host ROLE as provider NAME, NBD on TLS only, client
-# certificates required; wait until it serves and the coordinator lists
-# it connected.  Files as for start_provider.
+# storage host ROLE (a, b, s0, ...) as provider NAME, NBD on TLS only,
+# client certificates required; wait until it serves and the
+# coordinator lists it connected.  Files as for start_provider; the
+# provider's certificate for the coordinator is made if $pki has none
+# of that name (client_cert).
 #
 # nbdkit runs one worker thread per connection (--threads 1): with its
 # default of several, nbdkit 1.32.5 with GnuTLS 3.7.9 (Debian 12) reads
@@ -177,6 +205,8 @@ ns_start_provider ()
     local role=$1 name=$2 i
     shift 2
     [ -z "${provider_pids[$name]:-}" ] || fail "ns_start_provider: $name is already running"
+    [ -n "${ns_addr[$role]:-}" ] || fail "ns_start_provider: no host $role"
+    client_cert "$name"
     local -a args=(dir="$tmp/$name" control="$tmp/$name.ctl"
                    coordinator="${ns_addr[c]}:$port" tls-certificate="$pki/$name.crt"
                    tls-key="$pki/$name.key" tls-ca="$pki/ca.crt" provider="$name"
@@ -232,4 +262,14 @@ ns_start_writer ()
     nsenter --net="/run/netns/$(ns w)" "${ctl_env[@]}" "$SNAPVOL_WRITER" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
     writer_pids[$name]=$!
     poll 20 _writer_up "$name"
+}
+
+# _many_writers_exec ARGS...: start_many_writers's bench/sv-writers, on
+# the writer host, reaching the coordinator over 10.77.0.1.
+_many_writers_exec ()
+{
+    echo "+ nsenter --net=/run/netns/$(ns w) $SV_WRITERS $*" >>"$tmp/sv-writers.log"
+    nsenter --net="/run/netns/$(ns w)" "${ctl_env[@]}" "$SV_WRITERS" \
+        --coordinator "${ns_addr[c]}:$port" "$@" >>"$tmp/sv-writers.log" 2>&1 &
+    writer_pids[sv-writers]=$!
 }

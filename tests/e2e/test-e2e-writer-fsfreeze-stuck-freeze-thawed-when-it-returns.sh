@@ -28,6 +28,8 @@ mount_ext4 fs-a
 # FIFREEZE, the thaw and the unmount all wait for it.
 mkdir "$tmp/fuse" "$tmp/fs-s"
 nbdkit -U "$tmp/disk.sock" -P "$tmp/disk.pid" memory 64M
+# The daemon writes its pid file after its parent has returned.
+poll 10 test -s "$tmp/disk.pid"
 disk_pid=$(cat "$tmp/disk.pid")
 loopdev=
 fuse_pid=

@@ -135,9 +135,9 @@ extern void registry_conn_closed (struct registry *reg, struct conn *c)
 /* Writer history for writer.list: the call EVENT ("prepare",
  * "freeze", "thaw", "post_snapshot", "abort") was made to W, and then
  * ended, with ERROR (NULL on success).  Recorded in the catalog with
- * every other writer changed in the same pass of the event loop, in
- * one lazy transaction, when the pass ends or registry_flush_writers
- * runs, whichever is first. */
+ * every other writer changed within 100 ms, in one lazy transaction,
+ * when they are up or registry_flush_writers runs, whichever is
+ * first. */
 extern void registry_writer_call (struct registry *reg, struct writer *w,
                                   const char *event)
   __attribute__((nonnull));
@@ -146,9 +146,10 @@ extern void registry_writer_answer (struct registry *reg, struct writer *w,
   __attribute__((nonnull (1, 2, 3)));
 
 /* Record every writer changed since the last flush now, in one lazy
- * transaction.  The set layer calls it before each record of a set, so
- * that the writers' events are in the catalog's log before the set's
- * record that follows them.  A catalog error is logged there. */
+ * transaction.  The set layer calls it before each durable record of
+ * a set (the first and the last), so that the writers' events are in
+ * the catalog's log before the record that makes them durable.  A
+ * catalog error is logged there. */
 extern void registry_flush_writers (struct registry *reg)
   __attribute__((nonnull));
 

@@ -852,7 +852,9 @@ run_action (struct snapset *s, const struct setfsm_action *a)
   case SETFSM_ACT_RECORD: {
     bool ok;
 
-    registry_flush_writers (s->sets->co->reg);
+    /* The writers' events before the record that makes them durable. */
+    if (a->durable)
+      registry_flush_writers (s->sets->co->reg);
     ok = save_record (s, a) == 0;
 
     setfsm_recorded (s->fsm, ok, ok ? NULL : record_error (s),

@@ -53,8 +53,8 @@
  * earlier, when the set layer is about to write a durable set record,
  * or the coordinator stops: registry_flush_writers).  One transaction
  * per row made a set with 100 writers write 800 of them; one per pass
- * of the event loop, about 50 (the answers of 100 writers arrive over
- * as many passes), with 1,150 rows.  A kill -9 loses at most the last
+ * of the event loop, about 43 (the answers of 100 writers arrive over
+ * many passes) with 1,150 rows; this, about 9 with 160.  A kill -9 loses at most the last
  * WRITER_FLUSH_MS of the history shown by writer.list; a power loss,
  * what the last durable transaction did not cover, as for every lazy
  * row.  Registration and disconnection are saved at once, as before.

@@ -8,8 +8,8 @@
 # record and its committed one: a refresh that finds the provider's
 # volumes unchanged writes nothing), and fewer than 6 lazy commits per
 # writer: the writers' events (two per call, four calls) go into the
-# catalog together, at most once per pass of the event loop, not one
-# transaction each (which was 8 per writer and more).
+# catalog together, at most once per 100 ms (and before a durable
+# record), not one transaction each (which was 8 per writer and more).
 
 source "$(dirname "$0")/functions.sh"
 requires curl

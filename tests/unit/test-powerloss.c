@@ -3639,6 +3639,34 @@ open_traced (struct crashsim *cs, struct sv_pool_options *opts)
   return pool;
 }
 
+/* Pin {a, b} twice in a pool opened with GROUP_SYNC_MIN over
+ * sync_trace_io: idle (its syncs IDLE[0..NIDLE)), then after b was
+ * overwritten in place (WRITTEN[0..NWRITTEN)).  The first cycle after
+ * the open syncs the data: nothing is known of what the page cache held
+ * before it (open_traced flushes a and b). */
+static void
+check_pins_idle_then_written (unsigned group_sync_min,
+                              const char *const *idle, size_t nidle,
+                              const char *const *written, size_t nwritten)
+{
+  struct crashsim *cs = set_pin_base ();
+  struct sv_pool_options opts = {
+    .flush_threads = 1, .group_sync_min = group_sync_min,
+  };
+  struct sv_pool *pool = open_traced (cs, &opts);
+  struct sv_view *v;
+
+  check_pin_syncs (pool, idle, nidle, "pin of idle a, b");
+  /* An overwrite in place appends no record, yet the next pin of b
+   * must make it durable before b's snapshot record. */
+  v = ut_view_open (pool, "b");
+  ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
+  view_close (v);
+  check_pin_syncs (pool, written, nwritten, "pin after b was written");
+  ut_pool_close (pool);
+  crashsim_free (cs);
+}
+
 /* A set committed as a group: idle volumes cost one syncfs, and one
  * written since its last flush one more, before the records. */
 static void
@@ -3646,18 +3674,8 @@ test_group_set_pin_syncs_the_filesystem_once_or_twice (void **state)
 {
   static const char *const idle[] = { "syncfs" };
   static const char *const b_written[] = { "syncfs", "syncfs" };
-  struct crashsim *cs = set_pin_base ();
-  struct sv_pool_options opts = { .flush_threads = 1, .group_sync_min = 2 };
-  struct sv_pool *pool = open_traced (cs, &opts);
-  struct sv_view *v;
 
-  check_pin_syncs (pool, idle, 1, "group pin of idle a, b");
-  v = ut_view_open (pool, "b");
-  ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
-  view_close (v);
-  check_pin_syncs (pool, b_written, 2, "group pin after b was written");
-  ut_pool_close (pool);
-  crashsim_free (cs);
+  check_pins_idle_then_written (2, idle, 1, b_written, 2);
 }
 
 static void
@@ -3672,22 +3690,8 @@ test_set_pin_of_idle_volumes_syncs_their_journals_only (void **state)
     "sync " POOL "/volumes/b/data",
     "sync " POOL "/volumes/b/journal",
   };
-  struct crashsim *cs = set_pin_base ();
-  struct sv_pool_options opts = { .flush_threads = 1 };
-  /* The first cycle after the open syncs the data: nothing is known of
-   * what the page cache held before it (open_traced flushes a and b). */
-  struct sv_pool *pool = open_traced (cs, &opts);
-  struct sv_view *v;
 
-  check_pin_syncs (pool, idle, 2, "pin of idle a, b");
-  /* An overwrite in place appends no record, yet the next pin of b
-   * must make it durable before b's snapshot record. */
-  v = ut_view_open (pool, "b");
-  ut_write_pattern (v, 0, 64 * KiB, 3, NULL);
-  view_close (v);
-  check_pin_syncs (pool, b_written, 3, "pin after b was written");
-  ut_pool_close (pool);
-  crashsim_free (cs);
+  check_pins_idle_then_written (SV_GROUP_SYNC_NEVER, idle, 2, b_written, 3);
 }
 
 /* Open the pool on IMG after a crash during the pin of {a, b}, b's

@@ -867,36 +867,34 @@ journal_untake (struct journal *j, struct journal_taken *t)
   t->len = 0;
 }
 
+/* CALL on the records T took failed (errno): give them back, and
+ * report the failure naming the file. */
+static int
+taken_failed (struct journal *j, struct journal_taken *t, const char *call)
+{
+  int e = errno;
+  char path[4096];
+
+  journal_path (path, sizeof path, j->dir, j->number);
+  journal_untake (j, t);
+  return sv_error (e, "%s: %s: %s", call, path, strerror (e));
+}
+
 int
 journal_write_taken (struct journal *j, struct journal_taken *t)
 {
-  char path[4096];
-
-  if (t->len == 0)
-    return 0;
-  if (IO (j)->pwrite (j->io->opaque, j->h, t->buf, t->len, j->write_off) !=
-      (ssize_t) t->len) {
-    int e = errno;
-    journal_path (path, sizeof path, j->dir, j->number);
-    journal_untake (j, t);
-    return sv_error (e, "write: %s: %m", path);
-  }
+  if (t->len > 0 &&
+      IO (j)->pwrite (j->io->opaque, j->h, t->buf, t->len, j->write_off) !=
+      (ssize_t) t->len)
+    return taken_failed (j, t, "write");
   return 0;
 }
 
 int
 journal_sync_taken (struct journal *j, struct journal_taken *t)
 {
-  char path[4096];
-
-  if (t->len == 0)
-    return 0;
-  if (IO (j)->sync (j->io->opaque, j->h) == -1) {
-    int e = errno;
-    journal_path (path, sizeof path, j->dir, j->number);
-    journal_untake (j, t);
-    return sv_error (e, "fdatasync: %s: %m", path);
-  }
+  if (t->len > 0 && IO (j)->sync (j->io->opaque, j->h) == -1)
+    return taken_failed (j, t, "fdatasync");
   return 0;
 }
 

@@ -249,10 +249,9 @@ flush_set (struct sv_pool *pool, struct sv_hold *hold, char *msg,
   struct flush_job job = { .hold = hold, .msg = msg, .msglen = msglen };
   pthread_t tids[DEFAULT_FLUSH_THREADS * 4];
   size_t nthreads = pool->flush_threads, started = 0, i;
-  int err;
 
   if (hold->n >= pool->group_sync_min && pool->io->ops->syncfs != NULL)
-    return volume_flush_group (hold->vols, hold->n, &err, msg, msglen);
+    return volume_flush_group (hold->vols, hold->n, msg, msglen);
 
   if (nthreads > hold->n)
     nthreads = hold->n;

@@ -1494,7 +1494,7 @@ group_sync_data (struct group_member *m, size_t n, int h)
 }
 
 int
-volume_flush_group (struct volume **vols, size_t n, int *err, char *msg,
+volume_flush_group (struct volume **vols, size_t n, char *msg,
                     size_t msglen)
 {
   struct group_member *m = calloc (n, sizeof *m);
@@ -1544,15 +1544,11 @@ volume_flush_group (struct volume **vols, size_t n, int *err, char *msg,
       first = &m[i];
   }
   if (first != NULL) {
-    *err = first->err;
     snprintf (msg, msglen, "%s", first->why);
+    errno = first->err;
   }
   free (m);
-  if (first != NULL) {
-    errno = *err;
-    return -1;
-  }
-  return 0;
+  return first != NULL ? -1 : 0;
 }
 
 int

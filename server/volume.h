@@ -304,10 +304,10 @@ extern int volume_flush (struct volume *v);
  * by one syncfs, then every journal's records written and made durable
  * by one more (docs/design.md, "Group commit of a set").  The I/O layer
  * must have syncfs.  -1 if any volume's flush failed, with the first
- * failure's errno in *ERR and errno and its message in MSG (the others
- * are flushed all the same). */
-extern int volume_flush_group (struct volume **vols, size_t n, int *err,
-                               char *msg, size_t msglen);
+ * failure's errno in errno and its message in MSG (the others are
+ * flushed all the same). */
+extern int volume_flush_group (struct volume **vols, size_t n, char *msg,
+                               size_t msglen);
 extern int volume_cache (struct volume *v, const struct snap *snap,
                          uint32_t count, uint64_t off);
 extern int volume_extents (struct volume *v, const struct snap *snap,

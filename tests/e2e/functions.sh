@@ -282,6 +282,27 @@ start_many_writers ()
     poll 60 _many_writers_up $#
 }
 
+# assert_set_all_done FILE N NPROVIDERS NWRITERS: the set object in
+# FILE (set N) has every provider committed and every writer done, and
+# nothing else.
+assert_set_all_done ()
+{
+    assert_eq "$(jq -c '[.participants[] | [.kind, .state, .error]] | group_by(.) |
+                        map([.[0][0], .[0][1], .[0][2], length])' "$1")" \
+        "[[\"provider\",\"committed\",null,$3],[\"writer\",\"done\",null,$4]]" \
+        "participants of set $2"
+}
+
+# assert_writers_stable: every registered writer is connected and
+# stable, its last event post_snapshot, without error (after sets that
+# all committed).
+assert_writers_stable ()
+{
+    ctl --json writer list >"$tmp/writers.json"
+    assert_eq "$(jq -c '[.[] | [.connected, .state, .last_event, .last_error]] | unique' \
+        "$tmp/writers.json")" '[[true,"stable","post_snapshot",null]]' "writer list after the sets"
+}
+
 # _many_writers_exec ARGS...: bench/sv-writers with ARGS, against the
 # coordinator on 127.0.0.1, in the background; its pid in
 # writer_pids[sv-writers].  (netns-functions.sh runs it on the writer

@@ -66,15 +66,10 @@ for (( n = 1; n <= nsets; n++ )); do
         "$asked_json" "snapshots of set $n, in the order asked"
     assert_eq "$(jq '[.snapshots[].id] | unique | length' "$tmp/set$n.json")" 128 \
         "distinct snapshot ids of set $n"
-    assert_eq "$(jq -c '[.participants[] | [.kind, .state, .error]] | group_by(.) |
-                        map([.[0][0], .[0][1], .[0][2], length])' "$tmp/set$n.json")" \
-        "[[\"provider\",\"committed\",null,$nhosts],[\"writer\",\"done\",null,$nwriters]]" \
-        "participants of set $n"
+    assert_set_all_done "$tmp/set$n.json" "$n" "$nhosts" "$nwriters"
 done
 
-ctl --json writer list >"$tmp/writers.json"
-assert_eq "$(jq -c '[.[] | [.connected, .state, .last_event, .last_error]] | unique' \
-    "$tmp/writers.json")" '[[true,"stable","post_snapshot",null]]' "writer list after the sets"
+assert_writers_stable
 
 # Every writer was called once per set for each step, and never aborted.
 stop_writer sv-writers

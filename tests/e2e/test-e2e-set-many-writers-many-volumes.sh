@@ -45,10 +45,7 @@ for (( n = 1; n <= 3; n++ )); do
     assert_eq "$(jq -r .state "$tmp/set$n.json")" committed "state of set $n"
     assert_eq "$(jq -c '[.snapshots[] | "\(.provider)/\(.volume)"]' "$tmp/set$n.json")" \
         "$asked_json" "snapshots of set $n, in the order asked"
-    assert_eq "$(jq -c '[.participants[] | [.kind, .state, .error]] | group_by(.) |
-                        map([.[0][0], .[0][1], .[0][2], length])' "$tmp/set$n.json")" \
-        "[[\"provider\",\"committed\",null,2],[\"writer\",\"done\",null,$nwriters]]" \
-        "participants of set $n"
+    assert_set_all_done "$tmp/set$n.json" "$n" 2 "$nwriters"
     for p in storage-a storage-b; do
         assert_eq "$(provider_snapshots $p |
                      jq --arg s "$set_id" '[.[] | select(.set_id == $s)] | length')" 32 \
@@ -59,9 +56,7 @@ for (( n = 1; n <= 3; n++ )); do
         "deletion of set $n"
 done
 
-ctl --json writer list >"$tmp/writers.json"
-assert_eq "$(jq -c '[.[] | [.connected, .state, .last_event, .last_error]] | unique' \
-    "$tmp/writers.json")" '[[true,"stable","post_snapshot",null]]' "writer list after the sets"
+assert_writers_stable
 
 stop_writer sv-writers
 stop_provider storage-a

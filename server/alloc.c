@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (c) 2026 The snapvol authors.
  *
- * alloc.c: a bitmap allocator of physical clusters with deferred frees.
+ * alloc.c: a bitmap allocator of physical clusters with deferred frees
+ * and deferred hole punches.
  */
 
 #include <config.h>
@@ -30,13 +31,38 @@ account (struct alloc *a, int64_t n)
     __atomic_add_fetch (a->shared, (uint64_t) n * a->unit, __ATOMIC_RELAXED);
 }
 
+/* The same for the count of clusters waiting for their punch. */
+static void
+account_unpunched (struct alloc *a, int64_t n)
+{
+  a->unpunched += n;
+  if (a->shared_unpunched != NULL)
+    __atomic_add_fetch (a->shared_unpunched, (uint64_t) n * a->unit,
+                        __ATOMIC_RELAXED);
+}
+
 void
 alloc_destroy (struct alloc *a)
 {
   account (a, -(int64_t) a->used);
+  account_unpunched (a, -(int64_t) a->unpunched);
   free (a->bits);
+  free (a->dirty);
   free (a->pend);
   pthread_mutex_destroy (&a->mu);
+}
+
+/* Grow one bitmap from OLDWORDS to WANT words, the new ones zeroed. */
+static int
+grow_words (uint64_t **bm, uint64_t oldwords, uint64_t want)
+{
+  uint64_t *nb = realloc (*bm, want * sizeof *nb);
+
+  if (nb == NULL)
+    return -1;
+  memset (nb + oldwords, 0, (want - oldwords) * sizeof *nb);
+  *bm = nb;
+  return 0;
 }
 
 /* Grow BITS to cover at least N clusters.  Called with MU held. */
@@ -44,7 +70,6 @@ static int
 grow (struct alloc *a, uint64_t n)
 {
   uint64_t nwords, oldwords = (a->nphys + 63) / 64;
-  uint64_t *nb;
 
   if (n <= a->nphys)
     return 0;
@@ -53,20 +78,28 @@ grow (struct alloc *a, uint64_t n)
     return -1;
   }
   nwords = (n + 63) / 64;
-  /* Not vector.h: the bitmap has no length of its own (NPHYS, the
-   * clusters it covers, follows from the room), and new words must
-   * read as free (zeroed). */
+  /* Not vector.h: the bitmaps have no length of their own (NPHYS,
+   * the clusters they cover, follows from the room), and new words
+   * must read as free and punched (zeroed).  DIRTY is grown first: a
+   * failure leaves it longer than BITS, which is harmless. */
   if (nwords > oldwords) {
     uint64_t want = oldwords * 2 > nwords ? oldwords * 2 : nwords;
-    nb = realloc (a->bits, want * sizeof *nb);
-    if (nb == NULL)
+    if (grow_words (&a->dirty, oldwords, want) == -1 ||
+        grow_words (&a->bits, oldwords, want) == -1)
       return -1;
-    memset (nb + oldwords, 0, (want - oldwords) * sizeof *nb);
-    a->bits = nb;
     n = want * 64 < PHYS_NONE ? want * 64 : PHYS_NONE;
   }
   a->nphys = (uint32_t) n;
   return 0;
+}
+
+/* Mark free cluster P in use.  Called with MU held. */
+static void
+take (struct alloc *a, uint32_t p)
+{
+  a->bits[p / 64] |= 1ull << (p & 63);
+  a->used++;
+  account (a, 1);
 }
 
 int
@@ -76,11 +109,8 @@ alloc_mark (struct alloc *a, uint32_t p)
 
   pthread_mutex_lock (&a->mu);
   if (grow (a, (uint64_t) p + 1) == 0) {
-    uint64_t bit = 1ull << (p & 63);
-    if ((a->bits[p / 64] & bit) == 0) {
-      a->bits[p / 64] |= bit;
-      a->used++;
-      account (a, 1);
+    if (!((a->bits[p / 64] >> (p & 63)) & 1)) {
+      take (a, p);
       r = 0;
     }
     else
@@ -97,7 +127,7 @@ alloc_get (struct alloc *a, uint32_t *p)
   int r = -1;
 
   pthread_mutex_lock (&a->mu);
-  if (a->used == a->nphys &&
+  if (a->used + a->unpunched + a->busy == a->nphys &&
       grow (a, (uint64_t) a->nphys + (a->nphys < 64 ? 64 : a->nphys / 4)) == -1)
     goto out;
   nwords = (a->nphys + 63) / 64;
@@ -109,9 +139,7 @@ alloc_get (struct alloc *a, uint32_t *p)
       uint64_t q = i * 64 + __builtin_ctzll (free_bits);
       if (q >= a->nphys)
         continue;
-      a->bits[i] |= 1ull << (q & 63);
-      a->used++;
-      account (a, 1);
+      take (a, (uint32_t) q);
       a->hint = (uint32_t) q + 1 < a->nphys ? (uint32_t) q + 1 : 0;
       *p = (uint32_t) q;
       r = 0;
@@ -164,9 +192,7 @@ alloc_get_run (struct alloc *a, uint32_t n, uint32_t *p)
     q++;
   }
   for (q = start; q < start + n; q++)
-    a->bits[q / 64] |= 1ull << (q & 63);
-  a->used += n;
-  account (a, n);
+    take (a, (uint32_t) q);
   a->hint = start + n < a->nphys ? (uint32_t) (start + n) : 0;
   *p = (uint32_t) start;
   r = 0;
@@ -175,25 +201,24 @@ alloc_get_run (struct alloc *a, uint32_t n, uint32_t *p)
   return r;
 }
 
+/* Mark P free.  Called with MU held. */
 static void
 clear_bit (struct alloc *a, uint32_t p)
 {
-  uint64_t bit = 1ull << (p & 63);
-
-  if (p < a->nphys && (a->bits[p / 64] & bit)) {
-    a->bits[p / 64] &= ~bit;
-    a->used--;
-    account (a, -1);
-    if (p < a->hint)
-      a->hint = p;              /* keep the file compact */
-  }
+  a->bits[p / 64] &= ~(1ull << (p & 63));
+  if (p < a->hint)
+    a->hint = p;                /* keep the file compact */
 }
 
 void
 alloc_put_now (struct alloc *a, uint32_t p)
 {
   pthread_mutex_lock (&a->mu);
-  clear_bit (a, p);
+  if (p < a->nphys && ((a->bits[p / 64] >> (p & 63)) & 1)) {
+    clear_bit (a, p);
+    a->used--;
+    account (a, -1);
+  }
   pthread_mutex_unlock (&a->mu);
 }
 
@@ -220,26 +245,58 @@ alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq)
   return r;
 }
 
-static int
-phys_cmp (const void *a, const void *b)
+void
+alloc_release (struct alloc *a, uint64_t durable)
 {
-  uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+  size_t i, keep = 0;
 
-  return x < y ? -1 : x > y;
+  pthread_mutex_lock (&a->mu);
+  for (i = 0; i < a->npend; i++) {
+    uint32_t p = a->pend[i].phys;
+
+    if (a->pend[i].seq > durable)
+      a->pend[keep++] = a->pend[i];
+    else if (p < a->nphys && ((a->bits[p / 64] >> (p & 63)) & 1) &&
+             !((a->dirty[p / 64] >> (p & 63)) & 1)) {
+      a->dirty[p / 64] |= 1ull << (p & 63);
+      a->used--;
+      account (a, -1);
+      account_unpunched (a, 1);
+    }
+  }
+  a->npend = keep;
+  pthread_mutex_unlock (&a->mu);
 }
 
-/* Call PUNCH once per run of consecutive clusters of P[0, N) (sorted
- * here; a cluster is pending once at most). */
+/* Take up to MAX clusters waiting for their punch into P (ascending):
+ * BUSY from now until their punch is done.  Called with MU held;
+ * returns how many. */
+static size_t
+take_unpunched (struct alloc *a, uint32_t *p, size_t max)
+{
+  uint64_t w, nwords = (a->nphys + 63) / 64;
+  size_t n = 0;
+
+  for (w = 0; w < nwords && n < max; w++)
+    while (a->dirty[w] != 0 && n < max) {
+      uint64_t bit = a->dirty[w] & -a->dirty[w];
+
+      a->dirty[w] &= ~bit;
+      p[n++] = (uint32_t) (w * 64 + (uint64_t) __builtin_ctzll (bit));
+    }
+  a->busy += n;
+  account_unpunched (a, -(int64_t) n);
+  return n;
+}
+
+/* Call PUNCH once per run of consecutive clusters of P[0, N),
+ * ascending. */
 static void
-punch_runs (uint32_t *p, size_t n, void (*punch) (void *, uint32_t,
-                                                   uint32_t),
-            void *opaque)
+punch_runs (const uint32_t *p, size_t n,
+            void (*punch) (void *, uint32_t, uint32_t), void *opaque)
 {
   size_t i = 0, j;
 
-  if (n == 0)
-    return;                     /* P may be NULL then */
-  qsort (p, n, sizeof *p, phys_cmp);
   while (i < n) {
     for (j = i + 1; j < n && p[j] == p[j - 1] + 1; j++)
       ;
@@ -248,36 +305,43 @@ punch_runs (uint32_t *p, size_t n, void (*punch) (void *, uint32_t,
   }
 }
 
-void
-alloc_release (struct alloc *a, uint64_t durable,
-               void (*punch) (void *opaque, uint32_t p, uint32_t n),
-               void *opaque)
+size_t
+alloc_punch_freed (struct alloc *a, size_t max,
+                   void (*punch) (void *opaque, uint32_t p, uint32_t n),
+                   void *opaque)
 {
-  size_t i, keep = 0, nready = 0;
-  uint32_t *ready = NULL;
+  uint32_t *p = NULL;
+  size_t n = 0, i;
 
   pthread_mutex_lock (&a->mu);
-  if (a->npend > 0)
-    ready = malloc (a->npend * sizeof *ready);
-  for (i = 0; i < a->npend; i++) {
-    if (a->pend[i].seq <= durable && ready != NULL)
-      ready[nready++] = a->pend[i].phys;
-    else
-      a->pend[keep++] = a->pend[i];
-  }
-  a->npend = keep;
+  if (max > a->unpunched)
+    max = a->unpunched;
+  if (max > 0 && (p = malloc (max * sizeof *p)) != NULL)
+    n = take_unpunched (a, p, max);
   pthread_mutex_unlock (&a->mu);
 
   /* Punch outside the lock: the clusters are still marked in use, so
    * nobody can allocate them until clear_bit below. */
-  if (punch != NULL)
-    punch_runs (ready, nready, punch, opaque);
+  punch_runs (p, n, punch, opaque);
 
   pthread_mutex_lock (&a->mu);
-  for (i = 0; i < nready; i++)
-    clear_bit (a, ready[i]);
+  for (i = 0; i < n; i++)
+    clear_bit (a, p[i]);
+  a->busy -= n;
   pthread_mutex_unlock (&a->mu);
-  free (ready);
+  free (p);
+  return n;
+}
+
+uint32_t
+alloc_unpunched (struct alloc *a)
+{
+  uint32_t u;
+
+  pthread_mutex_lock (&a->mu);
+  u = a->unpunched;
+  pthread_mutex_unlock (&a->mu);
+  return u;
 }
 
 uint32_t

@@ -12,6 +12,17 @@
  * record that freed it, and becomes allocatable only when the journal
  * is durable up to that number (alloc_release).
  *
+ * A cluster whose free is durable is not allocatable yet: it waits
+ * for alloc_punch_freed to punch a hole there and only then becomes
+ * free, so that a cluster is never reused with another version's bytes
+ * in it.  The volume chooses when to punch (volume.h, "Deferred
+ * punches"), because a hole punch holds the data file's inode lock,
+ * which every buffered write needs, for as long as the filesystem
+ * makes it wait for its journal (docs/performance.md, "Live writes
+ * over NBD while a snapshot is reclaimed").  Meanwhile the cluster no
+ * longer counts as used (the pool's USED), but as unpunched (its
+ * UNPUNCHED): space that a punch gives back at once.
+ *
  * Locking: one mutex per allocator, held only for bitmap updates.
  */
 
@@ -28,17 +39,21 @@ struct pending_free {
 
 struct alloc {
   pthread_mutex_t mu;
-  uint64_t *bits;            /* 1 = in use (or pending free) */
-  uint32_t nphys;            /* clusters covered by BITS */
-  uint32_t used;             /* bits set */
+  uint64_t *bits;            /* 1 = not allocatable */
+  uint64_t *dirty;           /* 1 = freed, waiting for its punch */
+  uint32_t nphys;            /* clusters covered by BITS and DIRTY */
+  uint32_t used;             /* in use, or pending free */
+  uint32_t unpunched;        /* waiting for their punch (DIRTY's bits) */
+  uint32_t busy;             /* being punched */
   uint32_t hint;             /* next-fit search start */
   struct pending_free *pend;
   size_t npend, cappend;
   /* A pool-wide count of bytes in use (space.h), or NULL: changed by
    * UNIT bytes per cluster with one atomic add wherever USED changes,
    * and by -USED * UNIT in alloc_destroy.  Set before the first
-   * alloc_mark. */
+   * alloc_mark.  SHARED_UNPUNCHED, the same for UNPUNCHED. */
   uint64_t *shared;
+  uint64_t *shared_unpunched;
   uint64_t unit;
 };
 
@@ -67,17 +82,22 @@ extern void alloc_put_now (struct alloc *a, uint32_t p);
  * cluster then stays in use: leaked, never reused wrongly). */
 extern int alloc_put_after (struct alloc *a, uint32_t p, uint64_t seq);
 
-/* Move to the free state every pending cluster whose SEQ <= DURABLE.
- * PUNCH (may be NULL) is called before they become allocatable, once
- * per run of consecutive clusters: N clusters from P, ascending.  One
- * call per run, not per cluster, because a hole punch holds the data
- * file's inode lock, which every buffered write needs, for as long as
- * the filesystem makes it wait for its journal (docs/performance.md,
- * "Live writes over NBD while a snapshot is reclaimed"). */
-extern void alloc_release (struct alloc *a, uint64_t durable,
-                           void (*punch) (void *opaque, uint32_t p,
-                                          uint32_t n),
-                           void *opaque);
+/* Every pending cluster whose SEQ <= DURABLE now waits for its punch
+ * (not allocatable yet, no longer used). */
+extern void alloc_release (struct alloc *a, uint64_t durable);
+
+/* Punch up to MAX clusters waiting for it, lowest first, and make them
+ * allocatable: PUNCH is called once per run of consecutive clusters (N
+ * clusters from P, ascending), one call per run, not per cluster, for
+ * the inode lock's sake.  Returns the clusters punched (0 also on
+ * ENOMEM: they keep waiting). */
+extern size_t alloc_punch_freed (struct alloc *a, size_t max,
+                                 void (*punch) (void *opaque, uint32_t p,
+                                                uint32_t n),
+                                 void *opaque);
+
+/* Clusters waiting for their punch. */
+extern uint32_t alloc_unpunched (struct alloc *a);
 
 extern uint32_t alloc_used (struct alloc *a);
 /* Is P in use? (for checks) */

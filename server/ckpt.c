@@ -513,7 +513,7 @@ checkpoint_cycle (struct volume *v)
   pthread_mutex_unlock (&v->journal.mu);
   volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
-  alloc_release (&v->alloc, durable, volume_punch_clusters, v);
+  volume_release_freed (v, durable);
   r = 0;
 
  out:

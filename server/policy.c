@@ -38,6 +38,7 @@
 #include "lockorder.h"
 #include "pool-internal.h"
 #include "retain.h"
+#include "volume.h"
 
 /* Write FMT into BUF, cut to LEN: reasons quote other messages, and
  * a long one is cut, not refused. */
@@ -549,6 +550,26 @@ oldest_free (const struct sv_snapshot_info *si, size_t n, uint64_t now,
   return best;
 }
 
+/* Punch the pool's free clusters not punched yet (volume.h, "Deferred
+ * punches"): the filesystem may have refused the write for want of the
+ * space they hold.  1 if any was punched.  Keeps errno. */
+static int
+punch_freed (struct sv_pool *pool)
+{
+  struct volume *v;
+  size_t n = 0;
+  int e = errno;
+
+  if (__atomic_load_n (&pool->space.unpunched, __ATOMIC_ACQUIRE) == 0)
+    return 0;
+  sv_lock (&pool->mu, LOCK_POOL);
+  for (v = pool->volumes; v; v = v->next)
+    n += volume_punch_freed (v, SIZE_MAX);
+  sv_unlock (&pool->mu, LOCK_POOL);
+  errno = e;
+  return n > 0;
+}
+
 int
 pool_make_room (struct sv_pool *pool, uint64_t seen)
 {
@@ -559,6 +580,8 @@ pool_make_room (struct sv_pool *pool, uint64_t seen)
   int e = errno, r = 0;
   enum sv_on_full action;
 
+  if (punch_freed (pool))
+    return 1;
   pthread_mutex_lock (&pool->policy_mu);
   action = pool->policies.v[0].p.on_full;
   pthread_mutex_unlock (&pool->policy_mu);

@@ -125,7 +125,9 @@ extern int pool_snapshot_list_brief (struct sv_pool *pool,
 
 /* Space policy's delete-oldest (policy.c), for the write path
  * (view.c): a write that failed with ENOSPC after pool_room_made
- * returned SEEN calls pool_make_room (SEEN), which deletes the oldest
+ * returned SEEN calls pool_make_room (SEEN), which first punches the
+ * free clusters not punched yet (volume.h, "Deferred punches"), and
+ * if there were none deletes the oldest
  * snapshot (set) that is neither held nor open, logged first, when
  * the pool's action is delete-oldest and no other thread made room
  * since SEEN.  1: room was made (by this call or another): retry the

@@ -403,20 +403,12 @@ delete_matching (struct sv_pool *pool, const struct uuid *id,
 
   /* Reclaim and make durable, volume by volume. */
   for (i = 0; i < nvic; i++) {
-    int seen = 0, more = 0;
+    int seen = 0;
 
     for (k = 0; k < i; k++)
       seen |= vic[k].v == vic[i].v;
-    if (seen)
-      continue;
-    /* The background reclaim starts after the flush: the deletion's
-     * flush then never waits on the reclaim's cycles. */
-    if (volume_reclaim_deletions (vic[i].v, &more) == -1 && r == 0)
+    if (!seen && volume_reclaim_removed (vic[i].v) == -1 && r == 0)
       r = -1;
-    if (volume_flush (vic[i].v) == -1 && r == 0)
-      r = -1;
-    if (more)
-      volume_reclaim_background (vic[i].v);
   }
   sv_lock (&pool->mu, LOCK_POOL);
   for (i = 0; i < nvic; i++)

@@ -29,7 +29,9 @@
  * Reclaim after a deletion clears every subcluster that no view reads,
  * drops versions left empty and frees their clusters; the frees and
  * punches wait until the records are durable (alloc.h, punch.c), so a
- * crash that loses the deletion also loses none of the snapshot's data.
+ * crash that loses the deletion also loses none of the snapshot's data,
+ * and the punches of whole clusters wait further, for the volume to be
+ * idle (volume.h, "Deferred punches").
  *
  * Which clusters a deletion reclaims, the dead index says (deadidx.h):
  * the deletion of the snapshot at G, between P and N, visits the
@@ -869,18 +871,103 @@ volume_reclaim (struct volume *v)
   return reclaim_some (v, SIZE_MAX, NULL);
 }
 
+/* The background reclaim's punches (volume.h, "Deferred punches"):
+ * the thread looks after every step, and every PUNCH_LOOK_MS once the
+ * steps are done, whether the volume's data file changed since its
+ * last look.  If not, the volume is idle: it punches PUNCH_SLICE
+ * clusters, and goes on slice by slice while no write comes, so that a
+ * write arriving meanwhile waits for one slice's punch at most.  If
+ * the volume never stops writing, it punches PUNCH_BUSY_SLICE clusters
+ * once every PUNCH_BUSY_MS all the same, so that the space comes back
+ * (one short stall of the writes per period).  It goes on until
+ * nothing is left to punch, or the volume closes (the close's flush
+ * punches the rest). */
+#define PUNCH_LOOK_MS 10
+#define PUNCH_SLICE 64
+#define PUNCH_BUSY_MS 1000
+#define PUNCH_BUSY_SLICE 16
+
+struct punch_pace {
+  uint64_t seen;                /* data_changes at the last look */
+  uint64_t last_ns;             /* when the thread last punched */
+};
+
+static uint64_t
+monotonic_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t
+data_changes (struct volume *v)
+{
+  return __atomic_load_n (&v->data_changes, __ATOMIC_ACQUIRE);
+}
+
+static void
+punch_pace_init (struct volume *v, struct punch_pace *pp)
+{
+  pp->seen = data_changes (v);
+  pp->last_ns = monotonic_ns ();
+}
+
+static void
+punch_if_idle (struct volume *v, struct punch_pace *pp)
+{
+  uint64_t changes = data_changes (v);
+
+  if (changes == pp->seen) {
+    while (changes == data_changes (v) &&
+           volume_punch_freed (v, PUNCH_SLICE) > 0)
+      pp->last_ns = monotonic_ns ();
+  }
+  else if (monotonic_ns () - pp->last_ns >= PUNCH_BUSY_MS * 1000000ull) {
+    volume_punch_freed (v, PUNCH_BUSY_SLICE);
+    pp->last_ns = monotonic_ns ();
+  }
+  pp->seen = data_changes (v);
+}
+
+/* Wait PUNCH_LOOK_MS, or less if the volume is stopping.  0 once it
+ * stops. */
+static int
+punch_wait (struct volume *v)
+{
+  struct timespec ts;
+  int going;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_nsec += PUNCH_LOOK_MS * 1000000l;
+  if (ts.tv_nsec >= 1000000000l) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000l;
+  }
+  pthread_mutex_lock (&v->rc_mu);
+  if (!v->rc_stop)
+    pthread_cond_timedwait (&v->rc_cv, &v->rc_mu, &ts);
+  going = !v->rc_stop;
+  pthread_mutex_unlock (&v->rc_mu);
+  return going;
+}
+
 /* The background reclaim: steps of reclaim_step clusters, admin_mu
  * taken for each and released between them (a checkpoint, another
  * deletion or a revert goes in between), each step's records made
  * durable by a flush before the next, so that its clusters become
- * allocatable as it goes. */
+ * allocatable as it goes; then the punches of what it freed, when the
+ * volume is idle. */
 static void *
 reclaim_thread (void *arg)
 {
   struct volume *v = arg;
   size_t step = v->pool->reclaim_step;
+  struct punch_pace pace;
   int more = 1;
 
+  punch_pace_init (v, &pace);
   while (more) {
     sv_lock (&v->admin_mu, LOCK_ADMIN);
     pthread_mutex_lock (&v->rc_mu);
@@ -895,7 +982,11 @@ reclaim_thread (void *arg)
     /* A failed flush is retried by the next one; what is at stake is
      * when space comes back, never data. */
     volume_flush (v);
+    punch_if_idle (v, &pace);
   }
+  while (alloc_unpunched (&v->alloc) > 0 && punch_wait (v))
+    punch_if_idle (v, &pace);
+  __atomic_sub_fetch (&v->punch_defer, 1, __ATOMIC_RELEASE);
   pthread_mutex_lock (&v->rc_mu);
   v->rc_threads--;
   pthread_cond_broadcast (&v->rc_cv);
@@ -925,18 +1016,23 @@ reclaim_background (struct volume *v)
   __atomic_store_n (&v->rc_running, 1, __ATOMIC_RELEASE);
   pthread_attr_init (&attr);
   pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  __atomic_add_fetch (&v->punch_defer, 1, __ATOMIC_RELEASE);
   if (pthread_create (&t, &attr, reclaim_thread, v) == 0)
     v->rc_threads++;
-  else
+  else {
+    __atomic_sub_fetch (&v->punch_defer, 1, __ATOMIC_RELEASE);
     /* No thread: the work stays queued for the next deletion's
      * reclaim, or the open's. */
     __atomic_store_n (&v->rc_running, 0, __ATOMIC_RELEASE);
+  }
   pthread_attr_destroy (&attr);
   pthread_mutex_unlock (&v->rc_mu);
 }
 
-int
-volume_reclaim_deletions (struct volume *v, int *more)
+/* The deletions' reclaim, at most the pool's reclaim_inline clusters;
+ * *MORE says whether work is left. */
+static int
+reclaim_inline (struct volume *v, int *more)
 {
   int r;
 
@@ -953,12 +1049,29 @@ volume_reclaim_deletions (struct volume *v, int *more)
   return r;
 }
 
-void
-volume_reclaim_background (struct volume *v)
+int
+volume_reclaim_removed (struct volume *v)
 {
-  sv_lock (&v->admin_mu, LOCK_ADMIN);
-  reclaim_background (v);
-  sv_unlock (&v->admin_mu, LOCK_ADMIN);
+  int r, more;
+
+  /* What this reclaim frees is not punched by the flush below: if the
+   * reclaim goes on in the background, its thread punches it when the
+   * volume is idle (volume.h, "Deferred punches"); if not, a deletion
+   * that freed at most reclaim_inline clusters punches them itself. */
+  __atomic_add_fetch (&v->punch_defer, 1, __ATOMIC_RELEASE);
+  r = reclaim_inline (v, &more);
+  if (volume_flush (v) == -1)
+    r = -1;
+  /* The background reclaim starts after the flush: the deletion's
+   * flush then never waits on the reclaim's cycles. */
+  if (more) {
+    sv_lock (&v->admin_mu, LOCK_ADMIN);
+    reclaim_background (v);
+    sv_unlock (&v->admin_mu, LOCK_ADMIN);
+  }
+  if (__atomic_sub_fetch (&v->punch_defer, 1, __ATOMIC_RELEASE) == 0)
+    volume_punch_freed (v, SIZE_MAX);
+  return r;
 }
 
 void
@@ -966,6 +1079,7 @@ volume_reclaim_stop (struct volume *v)
 {
   pthread_mutex_lock (&v->rc_mu);
   v->rc_stop = 1;
+  pthread_cond_broadcast (&v->rc_cv);   /* a reclaim waiting to punch */
   while (v->rc_threads > 0)
     pthread_cond_wait (&v->rc_cv, &v->rc_mu);
   pthread_mutex_unlock (&v->rc_mu);
@@ -1104,16 +1218,9 @@ volume_snap_remove (struct volume *v, const struct uuid *id)
 int
 volume_snap_delete (struct volume *v, const struct uuid *id)
 {
-  int r, more;
-
   if (volume_snap_remove (v, id) == -1)
     return -1;
-  r = volume_reclaim_deletions (v, &more);
-  if (volume_flush (v) == -1)
-    r = -1;
-  if (more)
-    volume_reclaim_background (v);
-  return r;
+  return volume_reclaim_removed (v);
 }
 
 /* Space accounting of one cluster of a reverted volume: the rule of

@@ -57,7 +57,8 @@ restat (struct space *sp)
   if (pthread_mutex_trylock (&sp->stat_mu) != 0)
     return;
   if (statvfs (sp->dir, &st) == 0) {
-    __atomic_store_n (&sp->stat_free, (uint64_t) st.f_bavail * st.f_frsize,
+    __atomic_store_n (&sp->stat_free, (uint64_t) st.f_bavail * st.f_frsize +
+                      __atomic_load_n (&sp->unpunched, __ATOMIC_ACQUIRE),
                       __ATOMIC_RELAXED);
     __atomic_store_n (&sp->stat_used, space_used (sp), __ATOMIC_RELAXED);
   }

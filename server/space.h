@@ -20,6 +20,13 @@
  * reserve is reached (to see space freed by others), at most once per
  * SPACE_STAT_RETRY_MS: no system call per write.
  *
+ * UNPUNCHED counts the bytes of freed clusters waiting for their hole
+ * punch (alloc.h): the filesystem still counts them as used, but a
+ * punch gives them back at once (one is made when the filesystem
+ * refuses a write: pool_make_room), so the estimate adds them to what
+ * statvfs said (read after it: a punch in between makes the estimate
+ * smaller, never larger).
+ *
  * Every field is atomic; STAT_MU (a leaf) only keeps two threads from
  * calling statvfs at once.
  */
@@ -36,9 +43,11 @@
 
 struct space {
   uint64_t used;                /* bytes of clusters in use, all volumes */
+  uint64_t unpunched;           /* bytes of clusters waiting for a punch */
   uint64_t limit;               /* SPACE_NO_LIMIT: none */
   uint64_t reserve;             /* bytes the filesystem keeps free; 0: none */
-  /* The last statvfs: its free bytes, USED at that time, when. */
+  /* The last statvfs: its free bytes plus UNPUNCHED, USED at that
+   * time, when. */
   uint64_t stat_free, stat_used, stat_ns;
   uint64_t refused;             /* allocations refused, ever */
   pthread_mutex_t stat_mu;

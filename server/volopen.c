@@ -805,6 +805,7 @@ volume_prepare (struct sv_pool *pool, const char *dir, const char *name)
   v->nsub = v->cluster_size / v->subcluster_size;
   /* The pool's space account counts this volume's clusters. */
   v->alloc.shared = &pool->space.used;
+  v->alloc.shared_unpunched = &pool->space.unpunched;
   v->alloc.unit = v->cluster_size;
   v->nclusters = (v->size + v->cluster_size - 1) / v->cluster_size;
   if (extmap_init (&v->map, v->nclusters) == -1) {

@@ -43,14 +43,17 @@
  *   1. take the buffered journal records;
  *   2. fdatasync the data file (the data every record maps), unless
  *      nothing changed it since the last sync that succeeded began:
- *      every pwrite, punch and extension of the data file is counted
- *      after it returns and before the write is acknowledged or its
- *      record appended, so an unchanged count means the records of
+ *      every pwrite, subcluster punch and extension of the data file
+ *      is counted after it returns and before the write is acknowledged
+ *      or its record appended (not the punch of a free cluster, which
+ *      no record maps), so an unchanged count means the records of
  *      phase 1 map only data already durable (a pin or a deletion on
  *      an idle volume then costs one fdatasync, the journal's);
  *   3. write the records to the journal file and fdatasync it;
- *   4. release clusters and subclusters freed by records now durable
- *      (punch holes, then make them allocatable).
+ *   4. release clusters and subclusters freed by records now durable:
+ *      punch holes, then make the clusters allocatable; a reclaim
+ *      defers the punches of whole clusters, and their clusters wait
+ *      (volume.h, "Deferred punches").
  * A failed fdatasync of the data file fails the volume: the page cache
  * can no longer be trusted, so every later request fails with EIO until
  * the pool is reopened and the journal replayed.
@@ -1285,15 +1288,32 @@ sync_data (void *opaque)
   return 0;
 }
 
-void
-volume_punch_clusters (void *opaque, uint32_t p, uint32_t n)
+/* alloc_punch_freed's punch: N clusters from P, best effort (a failed
+ * punch only costs space).  Not counted as a change of the data file
+ * (volume_data_changed): no record maps a free cluster, so no flush
+ * needs the hole durable, and a reclaim waiting for the volume to be
+ * idle must not take its own punches for writes. */
+static void
+punch_clusters (void *opaque, uint32_t p, uint32_t n)
 {
   struct volume *v = opaque;
 
-  /* Best effort: a failed punch only costs space. */
   IO (v)->punch (v->io->opaque, v->data, (uint64_t) p * v->cluster_size,
                  (uint64_t) n * v->cluster_size);
-  volume_data_changed (v);
+}
+
+size_t
+volume_punch_freed (struct volume *v, size_t max)
+{
+  return alloc_punch_freed (&v->alloc, max, punch_clusters, v);
+}
+
+void
+volume_release_freed (struct volume *v, uint64_t durable)
+{
+  alloc_release (&v->alloc, durable);
+  if (__atomic_load_n (&v->punch_defer, __ATOMIC_ACQUIRE) == 0)
+    volume_punch_freed (v, SIZE_MAX);
 }
 
 /* The copy-on-write threshold (v->latest_gen) after a change of the
@@ -1350,7 +1370,7 @@ flush_settle (struct volume *v, uint64_t durable)
 {
   volume_snap_settle (v, durable);
   pending_punch_run (v, durable);
-  alloc_release (&v->alloc, durable, volume_punch_clusters, v);
+  volume_release_freed (v, durable);
   /* Grow the journal's reservation back to its headroom (pins take
    * from it without I/O).  Best effort: without space the writes that
    * need some fail with ENOSPC themselves. */

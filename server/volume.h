@@ -168,6 +168,10 @@ struct volume {
   unsigned rc_threads;
   int rc_running;
   uint64_t rc_done, rc_total, rc_freed_base;
+  /* Background reclaims alive (atomic): while there is one, freed
+   * clusters wait for it to punch them when the volume is idle
+   * (volume_release_freed). */
+  unsigned punch_defer;
   /* Reclaim's counters, for `volume list` (atomic): clusters the
    * reclaims since the open examined, bytes of data they freed. */
   uint64_t reclaim_visited, reclaim_freed;
@@ -182,7 +186,8 @@ struct volume {
   int fl_running;
   uint64_t fl_started, fl_done, fl_failed;
   int failed;                 /* sticky errno after a failed data sync */
-  /* Changes made to the data file (pwrite, punch, extend), counted
+  /* Changes made to the data file (pwrite, subcluster punch, extend:
+   * not the punch of a free cluster, punch_clusters), counted
    * after each returns (atomic, volume_data_changed), and their count
    * when the last data sync that succeeded began (flush cycles only;
    * UINT64_MAX after the open).  A flush cycle skips the data sync when
@@ -324,8 +329,23 @@ extern void volume_snap_settle (struct volume *v, uint64_t durable);
 extern void gate_hold (struct gate *g);
 extern void gate_release (struct gate *g);
 
-/* alloc_release's punch: N clusters from P, best effort. */
-extern void volume_punch_clusters (void *opaque, uint32_t p, uint32_t n);
+/* Deferred punches (alloc.h).  A flush cycle moves the clusters its
+ * records freed to the state "waiting for a punch"
+ * (volume_release_freed) and punches every cluster waiting, which
+ * makes them allocatable, unless the volume defers its punches: while
+ * a deletion reclaims (volume_reclaim_removed) and while its
+ * background reclaim runs.  A reclaim frees clusters by the million
+ * while the volume takes live writes, and each punch would stall them
+ * behind the data file's inode lock; so the reclaim's thread punches
+ * them itself, a slice at a time when no write came for a while
+ * (snap.c, reclaim_thread), and a deletion reclaimed in full before it
+ * returns punches what it freed at its end.  Until they are punched
+ * the clusters count as free space, not used (space.h); a write that
+ * the filesystem or the space policy refuses with ENOSPC punches them
+ * at once and is retried (pool_make_room).  volume_punch_freed punches
+ * up to MAX of them now and returns how many. */
+extern void volume_release_freed (struct volume *v, uint64_t durable);
+extern size_t volume_punch_freed (struct volume *v, size_t max);
 
 /* Snapshots (snap.c).  volume_pin: called with the gate held. */
 extern int volume_pin (struct volume *v, const struct uuid *set,
@@ -365,15 +385,13 @@ extern int volume_snapshots (struct volume *v,
 extern int volume_snap_remove (struct volume *v, const struct uuid *id);
 extern int volume_reclaim (struct volume *v);
 /* The reclaim after deletions (volume_snap_remove): at most the
- * pool's reclaim_inline clusters now; *MORE says whether work is left,
- * which the caller hands, once it flushed (so that its flush never
- * waits on the background's cycles), to volume_reclaim_background: a
- * thread of the volume, in steps of reclaim_step clusters, admin_mu
- * released between them (docs/design.md, "Deleting a snapshot").
- * Both take admin_mu.  0, or -1 (ENOMEM: the volume is stopped). */
-extern int volume_reclaim_deletions (struct volume *v, int *more)
-  __attribute__((nonnull));
-extern void volume_reclaim_background (struct volume *v)
+ * pool's reclaim_inline clusters now, then a flush; what is left goes
+ * to a thread of the volume (docs/design.md, "Deleting a snapshot"):
+ * the rest of the reclaim in steps of reclaim_step clusters, admin_mu
+ * released between them, and the punches of the clusters freed, when
+ * the volume is idle (volume.h, "Deferred punches").  Takes admin_mu.
+ * 0, or -1 (ENOMEM: the volume is stopped; a failed flush). */
+extern int volume_reclaim_removed (struct volume *v)
   __attribute__((nonnull));
 /* Stop the background reclaim and wait for its thread (volume_close):
  * what it had left, the open's reclaim takes.  Takes nothing else. */

@@ -931,7 +931,6 @@ static void
 test_alloc_put_after_waits_for_durable_seq (void **state)
 {
   struct alloc a;
-  struct punched pu = { 0 };
   uint32_t i, p;
 
   assert_int_equal (alloc_init (&a), 0);
@@ -947,26 +946,28 @@ test_alloc_put_after_waits_for_durable_seq (void **state)
   assert_int_equal (alloc_get (&a, &p), 0);
   assert_int_equal (p, 8);
 
-  alloc_release (&a, 9, record_punch, &pu);
-  assert_int_equal (pu.n, 0);
+  alloc_release (&a, 9);
+  assert_int_equal (alloc_used (&a), 9);
+  assert_int_equal (alloc_unpunched (&a), 0);
+
+  /* Released: no longer used, but waiting for the punch, so not
+   * handed out either. */
+  alloc_release (&a, 11);
   assert_true (alloc_test (&a, 2));
-
-  alloc_release (&a, 11, record_punch, &pu);
-  assert_int_equal (pu.n, 1);
-  assert_int_equal (pu.p[0], 2);
-  assert_false (alloc_test (&a, 2));
-  assert_true (alloc_test (&a, 5));
   assert_int_equal (alloc_used (&a), 8);
-
-  alloc_release (&a, 12, record_punch, &pu);
-  assert_int_equal (pu.n, 2);
-  assert_int_equal (pu.p[1], 5);
+  assert_int_equal (alloc_unpunched (&a), 1);
+  alloc_release (&a, 12);
   assert_int_equal (alloc_used (&a), 7);
+  assert_int_equal (alloc_unpunched (&a), 2);
+  alloc_release (&a, 12);               /* nothing more */
+  assert_int_equal (alloc_unpunched (&a), 2);
+  assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (p, 9);
 
-  /* Released clusters are reused, lowest first; a second release of
-   * the same seq punches nothing more. */
-  alloc_release (&a, 12, record_punch, &pu);
-  assert_int_equal (pu.n, 2);
+  /* Punched, they are reused, lowest first. */
+  assert_int_equal (alloc_punch_freed (&a, SIZE_MAX, record_punch,
+                                       &(struct punched) { 0 }), 2);
+  assert_int_equal (alloc_unpunched (&a), 0);
   assert_int_equal (alloc_get (&a, &p), 0);
   assert_int_equal (p, 2);
   assert_int_equal (alloc_get (&a, &p), 0);
@@ -974,12 +975,13 @@ test_alloc_put_after_waits_for_durable_seq (void **state)
   alloc_destroy (&a);
 }
 
-/* Clusters freed together are punched as runs of consecutive
+/* Clusters waiting for their punch are punched as runs of consecutive
  * clusters, ascending, one call per run, whatever order they were
- * freed in: a punch holds the data file's inode lock, which the
- * writes need. */
+ * freed in (a punch holds the data file's inode lock, which the writes
+ * need); at most MAX at a time, lowest first; each allocatable once
+ * punched, not before. */
 static void
-test_alloc_release_punches_each_run_once (void **state)
+test_alloc_punch_freed_punches_each_run_once (void **state)
 {
   static const uint32_t order[] = { 7, 3, 4, 12, 5, 8, 6, 20 };
   struct alloc a;
@@ -991,30 +993,104 @@ test_alloc_release_punches_each_run_once (void **state)
     assert_int_equal (alloc_get (&a, &p), 0);
   for (i = 0; i < sizeof order / sizeof order[0]; i++)
     assert_int_equal (alloc_put_after (&a, order[i], 5 + i % 2), 0);
-  alloc_release (&a, 6, record_punch, &pu);
-  assert_int_equal (pu.calls, 3);       /* 3-8, 12, 20 */
-  assert_int_equal (pu.n, 8);
+  alloc_release (&a, 6);
+  assert_int_equal (pu.calls, 0);       /* nothing punched by a release */
+  assert_int_equal (alloc_unpunched (&a), 8);
+  assert_int_equal (alloc_used (&a), 16);
+
+  assert_int_equal (alloc_punch_freed (&a, 7, record_punch, &pu), 7);
+  assert_int_equal (pu.calls, 2);       /* 3-8, 12 */
   for (i = 0; i < 6; i++)
     assert_int_equal (pu.p[i], 3 + i);
   assert_int_equal (pu.p[6], 12);
+  assert_false (alloc_test (&a, 3));
+  assert_true (alloc_test (&a, 20));    /* still waiting */
+  assert_int_equal (alloc_unpunched (&a), 1);
+  assert_int_equal (alloc_punch_freed (&a, SIZE_MAX, record_punch, &pu), 1);
+  assert_int_equal (pu.calls, 3);
   assert_int_equal (pu.p[7], 20);
+  assert_int_equal (alloc_punch_freed (&a, SIZE_MAX, record_punch, &pu), 0);
+  assert_int_equal (pu.calls, 3);
   assert_int_equal (alloc_used (&a), 16);
+  assert_false (alloc_test (&a, 20));
+  assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (p, 3);
   alloc_destroy (&a);
 }
 
+/* A cluster being punched is not handed out: the allocator, called
+ * from the punch (without the allocator's lock), gets another. */
+struct punch_race {
+  struct alloc *a;
+  struct punched pu;
+  uint32_t got;
+  int got_r;
+};
+
 static void
-test_alloc_release_without_punch_callback (void **state)
+punch_and_allocate (void *opaque, uint32_t p, uint32_t n)
+{
+  struct punch_race *pr = opaque;
+
+  record_punch (&pr->pu, p, n);
+  pr->got_r = alloc_get (pr->a, &pr->got);
+}
+
+static void
+test_alloc_cluster_being_punched_is_not_handed_out (void **state)
 {
   struct alloc a;
-  uint32_t p;
+  struct punch_race pr = { .a = &a };
+  uint32_t i, p;
 
   assert_int_equal (alloc_init (&a), 0);
+  for (i = 0; i < 6; i++)
+    assert_int_equal (alloc_get (&a, &p), 0);
+  for (i = 1; i <= 3; i++)
+    assert_int_equal (alloc_put_after (&a, i, 1), 0);
+  alloc_release (&a, 1);
+  assert_int_equal (alloc_punch_freed (&a, SIZE_MAX, punch_and_allocate,
+                                       &pr), 3);
+  assert_int_equal (pr.pu.calls, 1);
+  assert_int_equal (pr.got_r, 0);
+  assert_int_equal (pr.got, 6);         /* not 1-3: being punched */
+  assert_int_equal (alloc_used (&a), 4);
   assert_int_equal (alloc_get (&a, &p), 0);
-  assert_int_equal (alloc_put_after (&a, p, 1), 0);
-  alloc_release (&a, 1, NULL, NULL);
-  assert_false (alloc_test (&a, p));
-  assert_int_equal (alloc_used (&a), 0);
+  assert_int_equal (p, 1);              /* free after the punch */
   alloc_destroy (&a);
+}
+
+/* The pool's counts follow: USED by the clusters in use, UNPUNCHED by
+ * those waiting for a punch, both back to 0 at the end. */
+static void
+test_alloc_shared_counts_follow_frees_and_punches (void **state)
+{
+  struct alloc a;
+  uint64_t used = 0, unpunched = 0;
+  uint32_t i, p;
+
+  assert_int_equal (alloc_init (&a), 0);
+  a.shared = &used;
+  a.shared_unpunched = &unpunched;
+  a.unit = 65536;
+  for (i = 0; i < 4; i++)
+    assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (alloc_put_after (&a, 0, 1), 0);
+  assert_int_equal (alloc_put_after (&a, 1, 1), 0);
+  assert_int_equal (used, 4 * 65536);
+  alloc_release (&a, 1);
+  assert_int_equal (used, 2 * 65536);
+  assert_int_equal (unpunched, 2 * 65536);
+  assert_int_equal (alloc_punch_freed (&a, 1, record_punch,
+                                       &(struct punched) { 0 }), 1);
+  assert_int_equal (used, 2 * 65536);
+  assert_int_equal (unpunched, 65536);
+  assert_int_equal (alloc_get (&a, &p), 0);
+  assert_int_equal (p, 0);
+  assert_int_equal (used, 3 * 65536);
+  alloc_destroy (&a);
+  assert_int_equal (used, 0);
+  assert_int_equal (unpunched, 0);
 }
 
 static void
@@ -1071,8 +1147,9 @@ main (void)
     cmocka_unit_test (test_alloc_put_now_makes_cluster_reusable_at_once),
     cmocka_unit_test (test_alloc_get_run_takes_consecutive_clusters),
     cmocka_unit_test (test_alloc_put_after_waits_for_durable_seq),
-    cmocka_unit_test (test_alloc_release_punches_each_run_once),
-    cmocka_unit_test (test_alloc_release_without_punch_callback),
+    cmocka_unit_test (test_alloc_punch_freed_punches_each_run_once),
+    cmocka_unit_test (test_alloc_cluster_being_punched_is_not_handed_out),
+    cmocka_unit_test (test_alloc_shared_counts_follow_frees_and_punches),
     cmocka_unit_test (test_alloc_mark_detects_cluster_owned_twice),
   };
 

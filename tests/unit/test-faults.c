@@ -327,9 +327,67 @@ f_syncfs (void *o, int h)
   return PX->syncfs (PXO, h);
 }
 
+/* A gate for hole punches: while armed, the first punch of a data
+ * file waits in it until the gate opens (the later ones go through). */
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int armed, held, waiting;
+} punch_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                 0, 0, 0 };
+
+static void
+punch_gate_pass (const char *path)
+{
+  pthread_mutex_lock (&punch_gate.mu);
+  if (punch_gate.armed && !punch_gate.held && path &&
+      strstr (path, "/data")) {
+    punch_gate.held = 1;
+    punch_gate.waiting = 1;
+    pthread_cond_broadcast (&punch_gate.cv);
+    while (punch_gate.armed)
+      pthread_cond_wait (&punch_gate.cv, &punch_gate.mu);
+    punch_gate.waiting = 0;
+    pthread_cond_broadcast (&punch_gate.cv);
+  }
+  pthread_mutex_unlock (&punch_gate.mu);
+}
+
+/* Wait until a punch waits in the gate, or SECONDS passed: 1 if one
+ * does. */
+static int
+punch_gate_wait_held (int seconds)
+{
+  struct timespec ts;
+  int held;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += seconds;
+  pthread_mutex_lock (&punch_gate.mu);
+  while (!punch_gate.waiting &&
+         pthread_cond_timedwait (&punch_gate.cv, &punch_gate.mu, &ts) == 0)
+    ;
+  held = punch_gate.waiting;
+  pthread_mutex_unlock (&punch_gate.mu);
+  return held;
+}
+
+static void
+punch_gate_open (void)
+{
+  pthread_mutex_lock (&punch_gate.mu);
+  punch_gate.armed = 0;
+  pthread_cond_broadcast (&punch_gate.cv);
+  while (punch_gate.waiting)
+    pthread_cond_wait (&punch_gate.cv, &punch_gate.mu);
+  punch_gate.held = 0;
+  pthread_mutex_unlock (&punch_gate.mu);
+}
+
 static int
 f_punch (void *o, int h, uint64_t off, uint64_t len)
 {
+  punch_gate_pass (handle_path (h));
   if (inject (F_PUNCH, handle_path (h)))
     return -1;
 
@@ -563,6 +621,76 @@ test_enospc_on_data_write_fails_writes_until_space_returns (void **state)
 
 /* EIO from one data write fails that write only: the volume is not
  * stopped (nothing was acknowledged that the disk might have lost). */
+/* Clusters a deletion freed wait for their punch while its background
+ * reclaim runs (volume.h, "Deferred punches"); a write the filesystem
+ * refuses meanwhile punches them and is retried, before the space
+ * policy deletes anything.  A volume of 256 clusters, snapshot S1,
+ * overwritten, snapshot S2; S1 deleted with reclaim steps of 8
+ * clusters (128 reclaimed before the call returns, the rest on the
+ * volume's thread), the thread's first punch held in the gate with up
+ * to 64 clusters; then a copy on write whose data write fails once
+ * with ENOSPC: it succeeds, S2 stays although the pool's policy is
+ * delete-oldest, and every view reads what it should. */
+static void
+test_write_refused_for_space_punches_waiting_clusters (void **state)
+{
+  struct sv_pool_options opts = {
+    .io = &fault_io, .flush_threads = 1, .reclaim_step = 8,
+  };
+  struct sv_policy pol = { .on_full = SV_ON_FULL_DELETE_OLDEST };
+  char *dir = ut_mkdtemp ();
+  struct sv_pool *pool = ut_pool_open_opts (dir, &opts, 1);
+  char s1[SV_UUID_STRLEN + 1], s2[SV_UUID_STRLEN + 1], snap[128];
+  uint64_t used_before;
+  uint8_t buf[4096];
+  struct sv_view *v;
+
+  fault_clear ();
+  assert_int_equal (pool_volume_create (pool, VOL, 256 * CLUSTER, CLUSTER),
+                    0);
+  write_pattern (pool, VOL, 0, 256 * CLUSTER, 1);
+  ut_snapshot (pool, VOL, s1);
+  write_pattern (pool, VOL, 0, 256 * CLUSTER, 2);
+  ut_snapshot (pool, VOL, s2);
+  assert_int_equal (pool_policy_set (pool, NULL, &pol), 0);
+  used_before = pool_space_used (pool);
+
+  punch_gate.armed = 1;
+  if (pool_snapshot_delete (pool, s1, NULL) == -1)
+    fail_msg ("pool_snapshot_delete S1: %s", sv_errmsg ());
+  assert_true (punch_gate_wait_held (30));
+  /* The clusters freed so far no longer count as used; those not in
+   * the gate's punch still wait for theirs. */
+  assert_true (pool_space_used (pool) <= used_before - 128 * CLUSTER);
+
+  v = ut_view_open (pool, VOL);
+  fault_arm (F_PWRITE, "/data", ENOSPC, 0, 1);
+  ut_pattern (buf, sizeof buf, 5 * CLUSTER, 3);
+  if (view_pwrite (v, buf, sizeof buf, 5 * CLUSTER, 0) == -1)
+    fail_msg ("a write refused once with ENOSPC, with clusters waiting"
+              " for their punch, failed: %s", sv_errmsg ());
+  assert_int_equal (fault_clear (), 1);
+  assert_int_equal (view_flush (v), 0);
+  assert_int_equal (ut_snapshot_count (pool, VOL), 1);
+  assert_view_reads (v, 5 * CLUSTER, sizeof buf, buf);
+  assert_pattern (v, 0, 5 * CLUSTER, 2);
+  view_close (v);
+  snapshot_export (snap, sizeof snap, VOL, s2);
+  check_pattern (pool, snap, 0, 256 * CLUSTER, 2);
+
+  punch_gate_open ();
+  ut_pool_close (pool);
+  pool = ut_pool_open_opts (dir, &opts, 0);
+  v = ut_view_open (pool, VOL);
+  assert_view_reads (v, 5 * CLUSTER, sizeof buf, buf);
+  assert_pattern (v, 5 * CLUSTER + sizeof buf, 251 * CLUSTER - sizeof buf,
+                  2);
+  view_close (v);
+  check_pattern (pool, snap, 0, 256 * CLUSTER, 2);
+  ut_pool_close (pool);
+  ut_rmtree (dir);
+}
+
 static void
 test_eio_on_data_write_fails_only_that_write (void **state)
 {
@@ -2098,6 +2226,7 @@ main (void)
                                                 teardown)
   const struct CMUnitTest tests[] = {
     T (test_enospc_on_data_write_fails_writes_until_space_returns),
+    T (test_write_refused_for_space_punches_waiting_clusters),
     T (test_eio_on_data_write_fails_only_that_write),
     T (test_failed_data_sync_stops_the_volume_until_reopen),
     T (test_stopped_volume_fails_reads_too),

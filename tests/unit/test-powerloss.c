@@ -3840,6 +3840,225 @@ test_crash_during_group_set_pin_keeps_what_was_pinned (void **state)
   crash_during_set_pin (2);
 }
 
+/* Clusters freed by a deletion are allocatable before their holes are
+ * punched (volume.h, "Deferred punches"): a new version in one maps
+ * only the subclusters it writes, and the rest of the cluster still
+ * holds the deleted snapshot's bytes.  The I/O layer here punches
+ * nothing (a deferred punch not run yet, or a filesystem that cannot
+ * punch), so that every freed cluster is reused unpunched,
+ * deterministically.  Base: "a" (1 MiB, 64 KiB clusters, 4 KiB
+ * subclusters) holding pattern 1, snapshot S1, pattern 2 over all of
+ * it, snapshot S2, flushed.  Then, crashed after each of its
+ * operations: S1 deleted (16 clusters freed), pattern 3 written into
+ * the first 4 KiB of every cluster (each a copy on write against S2,
+ * into a freed cluster), a flush. */
+static struct sv_io_ops nopunch_ops;
+static struct sv_io nopunch_io = { &nopunch_ops, NULL };
+static struct {
+  const struct sv_io *under;
+  int data;                     /* the handle of a's data file, or -1 */
+  uint64_t data_end;            /* where its pwrites ended, at most */
+} nopunch;
+
+static int
+nopunch_punch (void *o, int h, uint64_t off, uint64_t len)
+{
+  return 0;
+}
+
+static int
+nopunch_open (void *o, const char *path, int flags, mode_t mode)
+{
+  int h = nopunch.under->ops->open (o, path, flags, mode);
+  size_t n = strlen (path);
+
+  if (h >= 0 && n >= 7 && strcmp (path + n - 7, "/a/data") == 0)
+    nopunch.data = h;
+  return h;
+}
+
+static ssize_t
+nopunch_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
+{
+  if (h == nopunch.data && off + n > nopunch.data_end)
+    nopunch.data_end = off + n;
+  return nopunch.under->ops->pwrite (o, h, buf, n, off);
+}
+
+static struct crashsim *
+reuse_base (char s1[SV_UUID_STRLEN + 1], char s2[SV_UUID_STRLEN + 1])
+{
+  struct crashsim *cs = crashsim_new (), *img;
+  struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
+  struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
+  static const char *const vols[] = { "a" };
+  char set[SV_UUID_STRLEN + 1];
+  struct sv_snap_result res;
+  struct sv_view *v;
+
+  assert_int_equal (pool_volume_create (pool, "a", MiB, 64 * KiB), 0);
+  v = ut_view_open (pool, "a");
+  ut_write_pattern (v, 0, MiB, 1, NULL);
+  if (pool_snapshot_create (pool, vols, 1, NULL, NULL, set, &res) == -1)
+    fail_msg ("pool_snapshot_create: %s", sv_errmsg ());
+  memcpy (s1, res.id, SV_UUID_STRLEN + 1);
+  ut_write_pattern (v, 0, MiB, 2, NULL);
+  if (pool_snapshot_create (pool, vols, 1, NULL, NULL, set, &res) == -1)
+    fail_msg ("pool_snapshot_create: %s", sv_errmsg ());
+  memcpy (s2, res.id, SV_UUID_STRLEN + 1);
+  assert_int_equal (view_flush (v), 0);
+  view_close (v);
+  ut_pool_close (pool);
+  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
+  crashsim_free (cs);
+  return img;
+}
+
+/* Does VIEW read pattern SEED at [OFF, OFF+LEN)? */
+static int
+reads_pattern (struct sv_view *view, uint64_t off, uint32_t len,
+               uint32_t seed)
+{
+  uint8_t *got = xcalloc (1, len), *want = xcalloc (1, len);
+  int same;
+
+  if (view_pread (view, got, len, off) == -1)
+    fail_msg ("view_pread [%" PRIu64 ", +%" PRIu32 "): %s", off, len,
+              sv_errmsg ());
+  ut_pattern (want, len, off, seed);
+  same = memcmp (got, want, len) == 0;
+  free (got);
+  free (want);
+  return same;
+}
+
+/* After recovery from IMG: S2 reads pattern 2 in full; the live volume
+ * reads 2 or 3 in the first 4 KiB of each cluster (3 if WRITTEN: the
+ * flush returned) and 2 in the rest, never the freed clusters' pattern
+ * 1; S1 is gone, or reads pattern 1 in full (its deletion did not
+ * survive: none of its clusters was reused).  Returns whether S1 is
+ * there. */
+static int
+check_after_reuse_crash (struct crashsim *img, const char *s1,
+                         const char *s2, int written, const char *where)
+{
+  struct sv_pool_options opts = { .io = crashsim_io (img), .flush_threads = 1 };
+  struct sv_pool *pool = pool_open (POOL, &opts, 0);
+  char export[SV_NAME_MAX + SV_UUID_STRLEN + 2];
+  struct sv_view *v;
+  uint64_t c;
+  int s1_there;
+
+  if (pool == NULL)
+    fail_msg ("%s: pool_open: %s", where, sv_errmsg ());
+  snprintf (export, sizeof export, "a@%s", s2);
+  v = view_open (pool, export);
+  if (v == NULL)
+    fail_msg ("%s: snapshot S2 is gone: %s", where, sv_errmsg ());
+  assert_pattern (v, 0, MiB, 2);
+  view_close (v);
+  v = ut_view_open (pool, "a");
+  for (c = 0; c < 16; c++) {
+    uint64_t off = c * 64 * KiB;
+
+    if (!reads_pattern (v, off, 4 * KiB, 3) &&
+        (written || !reads_pattern (v, off, 4 * KiB, 2)))
+      fail_msg ("%s: the live volume's first 4 KiB of cluster %" PRIu64
+                " read neither pattern 3%s", where, c,
+                written ? " (the flush had returned)" : " nor pattern 2");
+    assert_pattern (v, off + 4 * KiB, 60 * KiB, 2);
+  }
+  view_close (v);
+  snprintf (export, sizeof export, "a@%s", s1);
+  v = view_open (pool, export);
+  s1_there = v != NULL;
+  if (v != NULL) {
+    assert_pattern (v, 0, MiB, 1);
+    view_close (v);
+  }
+  ut_pool_close (pool);
+  return s1_there;
+}
+
+/* A crash after every operation of the deletion, the writes into the
+ * freed clusters and the flush, and after the flush returned: every
+ * unsynced change lost (seed 1), random ones kept, dropped or torn
+ * (seeds 2-5), all kept (seed 0: kill -9). */
+static void
+test_crash_while_freed_clusters_are_reused_unpunched (void **state)
+{
+  char s1[SV_UUID_STRLEN + 1], s2[SV_UUID_STRLEN + 1], where[256];
+  struct crashsim *base = reuse_base (s1, s2);
+  uint64_t nops = 0, at, seed;
+  size_t with_s1 = 0, without = 0;
+
+  for (at = 1; nops == 0 || at <= nops + 1; at++)
+    for (seed = 0; seed <= 5; seed++) {
+      struct crashsim *cs = crashsim_crash (base, 0, CRASHSIM_KEEP_ALL, NULL);
+      struct sv_pool_options opts = { .flush_threads = 1 };
+      struct creation_point cp = {
+        .seed = seed, .mode = seed == 0 ? CRASHSIM_KEEP_ALL
+          : seed == 1 ? CRASHSIM_SYNCED_ONLY : CRASHSIM_RANDOM,
+      };
+      struct sv_pool *pool;
+      struct sv_view *v;
+      uint64_t ops0, c;
+
+      nopunch.under = crashsim_io (cs);
+      nopunch.data = -1;
+      nopunch_ops = *nopunch.under->ops;
+      nopunch_ops.punch = nopunch_punch;
+      nopunch_ops.open = nopunch_open;
+      nopunch_ops.pwrite = nopunch_pwrite;
+      nopunch_io.opaque = nopunch.under->opaque;
+      opts.io = &nopunch_io;
+      pool = ut_pool_open_opts (POOL, &opts, 0);
+      v = ut_view_open (pool, "a");
+      assert_int_equal (view_flush (v), 0);
+      ops0 = crashsim_ops (cs);
+      cp.at = ops0 + at;
+      nopunch.data_end = 0;
+      crashsim_set_hook (cs, crash_at_point, &cp);
+      if (pool_snapshot_delete (pool, s1, NULL) == -1)
+        fail_msg ("pool_snapshot_delete S1: %s", sv_errmsg ());
+      for (c = 0; c < 16; c++)
+        ut_write_pattern (v, c * 64 * KiB, 4 * KiB, 3, NULL);
+      assert_int_equal (view_flush (v), 0);
+      crashsim_set_hook (cs, NULL, NULL);
+      if (nops == 0) {
+        nops = crashsim_ops (cs) - ops0;
+        /* Every write took a cluster the deletion freed (S1's, the
+         * first 16 of the file): the freed clusters were reused. */
+        assert_true (nopunch.data >= 0);
+        if (nopunch.data_end == 0 || nopunch.data_end > 16 * 64 * KiB)
+          fail_msg ("the writes after the deletion ended at byte %" PRIu64
+                    " of the data file: not in the 16 clusters freed",
+                    nopunch.data_end);
+      }
+      if (at > nops)
+        cp.img = crashsim_crash (cs, seed, cp.mode, NULL);
+      view_close (v);
+      ut_pool_close (pool);
+      crashsim_free (cs);
+      assert_non_null (cp.img);
+      snprintf (where, sizeof where, "reuse of freed clusters: crash after"
+                " operation %" PRIu64 " of %" PRIu64 "%s, %s image (seed %"
+                PRIu64 ")", at > nops ? nops : at, nops,
+                at > nops ? " (the flush returned)" : "",
+                seed == 0 ? "kill -9" : seed == 1 ? "synced-only" : "random",
+                seed);
+      if (check_after_reuse_crash (cp.img, s1, s2, at > nops, where))
+        with_s1++;
+      else
+        without++;
+      crashsim_free (cp.img);
+    }
+  printf ("reuse of freed clusters: %" PRIu64 " operations, crash images"
+          " with S1 %zu, without %zu\n", nops, with_s1, without);
+  assert_true (with_s1 > 0 && without > 0);
+  crashsim_free (base);
+}
+
 int
 main (void)
 {
@@ -3862,6 +4081,7 @@ main (void)
       (test_crash_during_set_pin_of_idle_volumes_keeps_what_was_pinned),
     cmocka_unit_test (test_group_set_pin_syncs_the_filesystem_once_or_twice),
     cmocka_unit_test (test_crash_during_group_set_pin_keeps_what_was_pinned),
+    cmocka_unit_test (test_crash_while_freed_clusters_are_reused_unpunched),
     cmocka_unit_test
       (test_randomized_power_loss_keeps_acknowledged_data_and_snapshots),
   };

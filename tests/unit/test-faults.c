@@ -689,6 +689,7 @@ test_write_refused_for_space_punches_waiting_clusters (void **state)
   check_pattern (pool, snap, 0, 256 * CLUSTER, 2);
   ut_pool_close (pool);
   ut_rmtree (dir);
+  free (dir);
 }
 
 static void

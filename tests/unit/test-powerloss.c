@@ -3216,13 +3216,27 @@ test_pool_creation_retried_on_existing_directory_is_durable (void **state)
   crashsim_free (img);
 }
 
+/* Close POOL, the only pool on CS, and return the image a power loss
+ * would leave of CS then (what was synced), CS freed: the base image
+ * of a crash sweep. */
+static struct crashsim *
+synced_image (struct crashsim *cs, struct sv_pool *pool)
+{
+  struct crashsim *img;
+
+  ut_pool_close (pool);
+  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
+  crashsim_free (cs);
+  return img;
+}
+
 /* Volume creation and clones.  A pool on a crashsim holding volume
  * "v" (1 MiB, 64 KiB clusters): pattern 1, snapshot *SNAP, pattern 2.
  * The image is left synced, the pool closed. */
 static struct crashsim *
 volume_creation_base (char snap[SV_UUID_STRLEN + 1])
 {
-  struct crashsim *cs = crashsim_new (), *img;
+  struct crashsim *cs = crashsim_new ();
   struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
   struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
   struct sv_view *v;
@@ -3237,10 +3251,7 @@ volume_creation_base (char snap[SV_UUID_STRLEN + 1])
   ut_write_pattern (v, 0, MiB, 2, NULL);
   assert_int_equal (view_flush (v), 0);
   view_close (v);
-  ut_pool_close (pool);
-  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
-  crashsim_free (cs);
-  return img;
+  return synced_image (cs, pool);
 }
 
 /* Create volume "n" in POOL: a clone of v@SNAP when SNAP is not NULL,
@@ -3506,7 +3517,7 @@ test_crash_during_clone_leaves_all_or_nothing (void **state)
 static struct crashsim *
 set_pin_base (void)
 {
-  struct crashsim *cs = crashsim_new (), *img;
+  struct crashsim *cs = crashsim_new ();
   struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
   struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
   static const char *const names[] = { "a", "b" };
@@ -3520,10 +3531,7 @@ set_pin_base (void)
     assert_int_equal (view_flush (v), 0);
     view_close (v);
   }
-  ut_pool_close (pool);
-  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
-  crashsim_free (cs);
-  return img;
+  return synced_image (cs, pool);
 }
 
 /* Pin the set {a, b} of POOL; the snapshots' ids into IDS. */
@@ -3888,7 +3896,7 @@ nopunch_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
 static struct crashsim *
 reuse_base (char s1[SV_UUID_STRLEN + 1], char s2[SV_UUID_STRLEN + 1])
 {
-  struct crashsim *cs = crashsim_new (), *img;
+  struct crashsim *cs = crashsim_new ();
   struct sv_pool_options opts = { .io = crashsim_io (cs), .flush_threads = 1 };
   struct sv_pool *pool = ut_pool_open_opts (POOL, &opts, 1);
   static const char *const vols[] = { "a" };
@@ -3908,10 +3916,7 @@ reuse_base (char s1[SV_UUID_STRLEN + 1], char s2[SV_UUID_STRLEN + 1])
   memcpy (s2, res.id, SV_UUID_STRLEN + 1);
   assert_int_equal (view_flush (v), 0);
   view_close (v);
-  ut_pool_close (pool);
-  img = crashsim_crash (cs, 0, CRASHSIM_SYNCED_ONLY, NULL);
-  crashsim_free (cs);
-  return img;
+  return synced_image (cs, pool);
 }
 
 /* Does VIEW read pattern SEED at [OFF, OFF+LEN)? */

@@ -33,7 +33,7 @@ struct sv_pool {
   uint64_t prealloc;            /* sv_pool_options.prealloc, resolved: 0 none */
   unsigned fill_depth;          /* sv_pool_options.fill_depth, resolved */
   size_t reclaim_step;          /* sv_pool_options.reclaim_step, resolved */
-  size_t reclaim_inline;        /* SV_RECLAIM_INLINE_STEPS of them */
+  size_t reclaim_inline;        /* reclaim_inline_steps of them */
   uint64_t (*clock) (void);     /* sv_pool_options.clock, or NULL */
   struct uuid_holder { uint8_t b[16]; } uuid;
   int lock_fd;                  /* holds the pool's lock (pool_lock), or -1 */

@@ -401,7 +401,9 @@ pool_new (const char *dir, const struct sv_pool_options *opts)
     ? opts->reclaim_step : SV_RECLAIM_STEP_DEFAULT;
   if (pool->reclaim_step > SV_RECLAIM_STEP_MAX)
     pool->reclaim_step = SV_RECLAIM_STEP_MAX;
-  pool->reclaim_inline = pool->reclaim_step * SV_RECLAIM_INLINE_STEPS;
+  pool->reclaim_inline = pool->reclaim_step *
+    (opts && opts->reclaim_inline_steps ? opts->reclaim_inline_steps
+     : SV_RECLAIM_INLINE_STEPS);
   pool->clock = opts ? opts->clock : NULL;
   pool->prealloc = !opts || opts->prealloc == 0 ? SV_PREALLOC_DEFAULT
     : opts->prealloc == SV_PREALLOC_NONE ? 0 : opts->prealloc;

@@ -82,10 +82,13 @@ struct sv_pool_options {
    * (SV_FILL_DEPTH_DEFAULT).  Tests lower it to reach fills sooner. */
   unsigned fill_depth;
   /* A deletion's reclaim (docs/design.md, "Deleting a snapshot"):
-   * clusters reclaimed per step of the background reclaim, and 16
-   * steps' worth before the deletion returns; 0: the default
-   * (SV_RECLAIM_STEP_DEFAULT). */
+   * clusters reclaimed per step of the background reclaim, 0: the
+   * default (SV_RECLAIM_STEP_DEFAULT); and how many steps' worth
+   * before the deletion returns, 0: the default
+   * (SV_RECLAIM_INLINE_STEPS).  Tests lower both so that small
+   * deletions go on in the background too. */
   unsigned reclaim_step;
+  unsigned reclaim_inline_steps;
   /* The clock that decides whether a snapshot hold has expired, and
    * the age of snapshots for retention: Unix seconds; NULL: time().
    * Tests give one they move. */

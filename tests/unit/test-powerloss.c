@@ -14,8 +14,11 @@
  * happen often.  At file syncs the crash hook sometimes runs a few
  * writes, zeroes and trims before the engine continues: writes from
  * another connection in the middle of a flush, checkpoint, pin or
- * deletion, in an order the seed fixes.  A model follows every sector:
- * what a read returns now and the values it may hold after a crash.
+ * deletion, in an order the seed fixes.  Half the iterations reclaim
+ * their deletions in small background steps, so that a reclaim thread
+ * runs beside the workload and takes crash points of its own (see
+ * crash_hook).  A model follows every sector: what a read returns now
+ * and the values it may hold after a crash.
  *
  * Chosen state-changing I/O operations are crash points: there the
  * disk state a power loss could leave is taken (crashsim_crash), and
@@ -67,8 +70,10 @@
  * Reproduce: every failure prints the seed, the iteration and the crash
  * operation (and for the sweep the file, offset and bytes flipped);
  * SNAPVOL_POWERLOSS_SEED=S SNAPVOL_POWERLOSS_ITERATION=I
- * SNAPVOL_POWERLOSS_CRASH_OP=N runs exactly that crash, and its sweep,
- * and SNAPVOL_POWERLOSS_TRACE=1 prints the calls.  The run length is
+ * SNAPVOL_POWERLOSS_CRASH_OP=N runs exactly that crash, and its sweep
+ * (in an iteration that reclaims in the background, only as far as the
+ * scheduler interleaves the reclaim thread the same way), and
+ * SNAPVOL_POWERLOSS_TRACE=1 prints the calls.  The run length is
  * set by SNAPVOL_POWERLOSS_ITERATIONS and SNAPVOL_POWERLOSS_SECONDS (a
  * time budget); the long run is `make crash-soak`.
  */
@@ -78,6 +83,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +114,7 @@
 #define PL_FILL_DEPTH 4
 #define ADOPT_EVERY 24            /* one crash point in ADOPT_EVERY ... */
 #define INJECT_EVERY 3            /* ... and one sync in INJECT_EVERY */
+#define THREAD_CRASH_EVERY 3      /* a reclaim thread's operations */
 #define CHECKER_EVERY 8           /* crash points also given to check_pool */
 #define MAX_WRITE_SECTORS 320     /* 160 KiB: crosses clusters */
 
@@ -297,6 +304,9 @@ struct stats {
   /* Sets committed as a group (one syncfs for all their journals), and
    * crash points taken at such a syncfs. */
   uint64_t group_sets, syncfs_points;
+  /* Iterations with background reclaims, their deletions that left
+   * work to a reclaim thread, and the crash points taken on one. */
+  uint64_t bg_iterations, bg_deletions, thread_points;
   uint64_t pool_lost, vols_lost, snaps_lost_creating, snaps_back_deleting;
   /* Snapshot holds: calls, deletions refused, and crash images taken
    * while a hold or release was in progress that recovered it done. */
@@ -320,6 +330,14 @@ struct run {
   struct sv_pool *pool;
   uint64_t ckpt_bytes;
   unsigned group_sync_min;      /* sv_pool_options.group_sync_min */
+  unsigned reclaim_step;        /* sv_pool_options.reclaim_step: 0, or
+                                 * small enough (with one step inline)
+                                 * that deletions go on in the
+                                 * background */
+  pthread_t main_thread;        /* the workload's */
+  /* The hook runs on a reclaim thread too: MU guards the crash draws,
+   * the pending images and the hook's counters. */
+  pthread_mutex_t mu;
   int pool_present;             /* pool_open (create) returned */
   struct mvol v[NVOL];
   struct msnap snaps[MAXSNAP];
@@ -441,6 +459,11 @@ print_rerun (const struct ctx *c)
 {
   const struct run *r = c->r;
 
+  if (r->reclaim_step)
+    print_error ("  (this iteration reclaims in the background: its reclaim"
+                 " threads' operations interleave with the calls as the"
+                 " scheduler decides, so a rerun may number them"
+                 " differently)\n");
   if (c->p)
     print_error ("  rerun: SNAPVOL_POWERLOSS_SEED=%" PRIu64
                  " SNAPVOL_POWERLOSS_ITERATION=%" PRIu64
@@ -579,21 +602,17 @@ cut_end (struct mvol *mv)
 
 static void inject (struct run *r, const char *what);
 
-/* Called after every state-changing operation of the main pool.  It
- * may take a crash image there, and at a file sync (where the engine
- * holds no stripe lock) it may run a few writes, zeroes and trims
- * before the sync's caller continues: to the engine they are writes
- * from another connection arriving in the middle of a flush, a
- * checkpoint, a snapshot creation or deletion, in an order the seed
- * fixes. */
+/* Is operation OP (global GOP) a crash point?  If so take its image
+ * into the pending list.  ON_MAIN: the workload's thread made it, not
+ * a background reclaim's.  r->mu held. */
 static void
-crash_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
+take_point (struct run *r, struct crashsim *cs, uint64_t gop,
+            const char *what, int on_main)
 {
-  struct run *r = opaque;
   struct crashsim_stats cst;
   struct pending *p;
-  uint64_t gop = r->op_base + op, seed;
-  int draw, adopt, take;
+  uint64_t seed;
+  int draw, adopt;
 
   r->st->ops++;
   if (strstr (what, "rename") && strstr (what, "checkpoint.new"))
@@ -604,48 +623,84 @@ crash_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
   draw = ut_rand_below (&r->crash_rng, r->crash_every) == 0;
   seed = ut_seed_derive (r->iter_seed ^ 0x1a2b3c4d5e6f7081ull, gop);
   adopt = draw && (seed >> 32) % ADOPT_EVERY == 0;
+  /* A reclaim thread's operations are few: one in THREAD_CRASH_EVERY
+   * is a crash point. */
+  if (!on_main && ut_rand_below (&r->crash_rng, THREAD_CRASH_EVERY) == 0)
+    draw = 1;
   /* The operations right after an injection are the interesting ones:
    * always crash points. */
   if (r->force_crash > 0) {
     r->force_crash--;
     draw = 1;
   }
-  take = r->only_op ? gop == r->only_op || adopt : draw;
-  if (take) {
-    if (r->npend == r->cappend) {
-      r->cappend = r->cappend ? r->cappend * 2 : 16;
-      r->pend = realloc (r->pend, r->cappend * sizeof *r->pend);
-      assert_non_null (r->pend);
-    }
-    p = &r->pend[r->npend++];
-    p->op = gop;
-    p->check = !r->only_op || gop == r->only_op;
-    p->adopt = adopt;
-    /* Mostly random images; the two extremes now and then. */
-    p->mode = seed % 8 == 0 ? CRASHSIM_SYNCED_ONLY
-      : seed % 8 == 1 ? CRASHSIM_KEEP_ALL : CRASHSIM_RANDOM;
-    snprintf (p->what, sizeof p->what, "%s", what);
-    p->img = crashsim_crash (cs, seed, p->mode, &cst);
-    /* Which images the journal sweep damages, and for a power-loss
-     * one the marks the process had written: an exact copy. */
-    p->sweep = p->check && r->flips > 0 && (seed >> 16) % SWEEP_EVERY == 0;
-    p->truth = p->sweep && p->mode != CRASHSIM_KEEP_ALL
-      ? crashsim_crash (cs, 0, CRASHSIM_KEEP_ALL, NULL) : NULL;
-    if (p->check) {
-      r->st->modes[p->mode]++;
-      r->st->writes_kept += cst.writes_kept;
-      r->st->writes_dropped += cst.writes_dropped;
-      r->st->writes_torn += cst.writes_torn;
-      r->st->names_dropped += cst.names_dropped;
-    }
+  if (!(r->only_op ? gop == r->only_op || adopt : draw))
+    return;
+  if (r->npend == r->cappend) {
+    r->cappend = r->cappend ? r->cappend * 2 : 16;
+    r->pend = realloc (r->pend, r->cappend * sizeof *r->pend);
+    if (r->pend == NULL)
+      abort ();                 /* not on the workload's thread: no cmocka */
   }
-  if (take && p->check && strcmp (what, "syncfs") == 0)
+  p = &r->pend[r->npend++];
+  p->op = gop;
+  p->check = !r->only_op || gop == r->only_op;
+  p->adopt = adopt;
+  /* Mostly random images; the two extremes now and then. */
+  p->mode = seed % 8 == 0 ? CRASHSIM_SYNCED_ONLY
+    : seed % 8 == 1 ? CRASHSIM_KEEP_ALL : CRASHSIM_RANDOM;
+  snprintf (p->what, sizeof p->what, "%s%s",
+            on_main ? "" : "on a reclaim thread: ", what);
+  p->img = crashsim_crash (cs, seed, p->mode, &cst);
+  /* Which images the journal sweep damages, and for a power-loss
+   * one the marks the process had written: an exact copy. */
+  p->sweep = p->check && r->flips > 0 && (seed >> 16) % SWEEP_EVERY == 0;
+  p->truth = p->sweep && p->mode != CRASHSIM_KEEP_ALL
+    ? crashsim_crash (cs, 0, CRASHSIM_KEEP_ALL, NULL) : NULL;
+  if (!p->check)
+    return;
+  r->st->modes[p->mode]++;
+  r->st->writes_kept += cst.writes_kept;
+  r->st->writes_dropped += cst.writes_dropped;
+  r->st->writes_torn += cst.writes_torn;
+  r->st->names_dropped += cst.names_dropped;
+  if (strcmp (what, "syncfs") == 0)
     r->st->syncfs_points++;
-  if ((strncmp (what, "sync ", 5) == 0 || strcmp (what, "syncfs") == 0) &&
+  if (!on_main)
+    r->st->thread_points++;
+}
+
+/* Called after every state-changing operation of the main pool, on
+ * whichever thread made it: the workload's, or a deletion's background
+ * reclaim.  It may take a crash image there; an image is taken and
+ * queued under r->mu, so it is checked by the first settle that
+ * follows, against the model of the call in progress then (the
+ * reclaim changes no content the model follows, and the model only
+ * narrows what a crash may leave once a call has returned, after its
+ * settle: an image taken later shows that call's effect too).  At a
+ * file sync of the workload's thread (where the engine holds no stripe
+ * lock) the hook may also run a few writes, zeroes and trims before
+ * the sync's caller continues: to the engine they are writes from
+ * another connection arriving in the middle of a flush, a checkpoint,
+ * a snapshot creation or deletion, in an order the seed fixes.  A
+ * reclaim thread's operations never inject: the model is the
+ * workload's alone. */
+static void
+crash_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
+{
+  struct run *r = opaque;
+  int on_main = pthread_equal (pthread_self (), r->main_thread);
+
+  pthread_mutex_lock (&r->mu);
+  take_point (r, cs, r->op_base + op, what, on_main);
+  pthread_mutex_unlock (&r->mu);
+  if (on_main &&
+      (strncmp (what, "sync ", 5) == 0 || strcmp (what, "syncfs") == 0) &&
       r->views_open && !r->injecting &&
       ut_rand_below (&r->inject_rng, INJECT_EVERY) == 0) {
     inject (r, what);
+    pthread_mutex_lock (&r->mu);
     r->force_crash = 3;
+    pthread_mutex_unlock (&r->mu);
   }
 }
 
@@ -658,6 +713,8 @@ open_image (const struct ctx *c, struct crashsim *img, int may_fail)
     .io = crashsim_io (img), .checkpoint_bytes = c->r->ckpt_bytes,
     .flush_threads = 1,           /* the same calls in the same order */
     .group_sync_min = c->r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
+    .reclaim_step = c->r->reclaim_step,
+    .reclaim_inline_steps = c->r->reclaim_step ? 1 : 0,
   };
   struct sv_pool *pool = pool_open (POOL, &opts, 0);
 
@@ -1600,6 +1657,8 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
   struct sv_pool_options opts = {
     .io = io, .checkpoint_bytes = r->ckpt_bytes, .flush_threads = 1,
     .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
+    .reclaim_step = r->reclaim_step,
+    .reclaim_inline_steps = r->reclaim_step ? 1 : 0,
   };
   struct ctx c = { .r = r, .p = p };
   struct sweep_try *t = xcalloc (1, sizeof *t);
@@ -1813,16 +1872,42 @@ check_image (struct run *r, struct pending *p)
   crashsim_free (c.pristine);
 }
 
+/* Take the pending images out of R (under r->mu: a reclaim thread may
+ * be adding one); *N of them. */
+static struct pending *
+take_pending (struct run *r, size_t *n)
+{
+  struct pending *pend;
+
+  pthread_mutex_lock (&r->mu);
+  pend = r->pend;
+  *n = r->npend;
+  r->pend = NULL;
+  r->npend = r->cappend = 0;
+  pthread_mutex_unlock (&r->mu);
+  return pend;
+}
+
+static void
+free_pending (struct pending *p)
+{
+  crashsim_free (p->img);
+  if (p->truth)
+    crashsim_free (p->truth);
+}
+
 /* Run the crash checks for the images taken during the call that just
- * returned, with the model as it stood during the call; keep the
- * first image marked for adoption. */
+ * returned (or since the last settle: see crash_hook), with the model as
+ * it stood during the call; keep the first image marked for adoption. */
 static void
 settle (struct run *r)
 {
-  size_t i;
+  struct pending *pend;
+  size_t i, n;
 
-  for (i = 0; i < r->npend; i++) {
-    struct pending *p = &r->pend[i];
+  pend = take_pending (r, &n);
+  for (i = 0; i < n; i++) {
+    struct pending *p = &pend[i];
     if (p->adopt && r->adopt.img == NULL) {
       r->adopt = *p;
       r->adopt.img = crashsim_crash (p->img, 0, CRASHSIM_KEEP_ALL, NULL);
@@ -1831,11 +1916,9 @@ settle (struct run *r)
     }
     if (p->check)
       check_image (r, p);
-    crashsim_free (p->img);
-    if (p->truth)
-      crashsim_free (p->truth);
+    free_pending (p);
   }
-  r->npend = 0;
+  free (pend);
 }
 
 /* The workload. */
@@ -1901,6 +1984,8 @@ open_main (struct run *r, int create)
     .io = crashsim_io (r->cs), .checkpoint_bytes = r->ckpt_bytes,
     .flush_threads = 1,           /* crash points count calls: keep their order */
     .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
+    .reclaim_step = r->reclaim_step,
+    .reclaim_inline_steps = r->reclaim_step ? 1 : 0,
   };
 
   return pool_open (POOL, &opts, create);
@@ -2189,6 +2274,23 @@ drop_model_snap (struct run *r, size_t i)
   r->nsnaps--;
 }
 
+/* Count a deletion that left its reclaim to a background thread. */
+static void
+note_background (struct run *r)
+{
+  struct sv_volume_info *vi;
+  size_t i, n;
+
+  if (r->reclaim_step == 0)
+    return;
+  if (pool_volume_list (r->pool, NULL, &vi, &n) == -1)
+    call_failed (r, "pool_volume_list");
+  for (i = 0; i < n && !vi[i].reclaim_running; i++)
+    ;
+  r->st->bg_deletions += i < n;
+  free (vi);
+}
+
 /* Delete snapshot I of the model, or its whole set (BY_SET). */
 static void
 do_delete (struct run *r, size_t idx, int by_set)
@@ -2224,6 +2326,7 @@ do_delete (struct run *r, size_t idx, int by_set)
   r->deleting = 0;
   if (got != expect)
     call_failed (r, "pool_snapshot_delete (wrong number deleted)");
+  note_background (r);
   settle (r);
   for (i = 0; i < r->nsnaps; )
     if (r->snaps[i].state == S_DELETING) {
@@ -2312,6 +2415,21 @@ do_reopen (struct run *r)
 /* Continue the workload on a recovered crash image, as a server does
  * after a power loss: the model becomes what the recovered pool holds.
  * Images in which the pool or a volume does not exist are passed over. */
+/* Images of the pool being left for an adopted one, taken by a
+ * reclaim thread already in the hook when it was removed: the model
+ * they would be checked against is about to be the adopted pool's. */
+static void
+drop_pending (struct run *r)
+{
+  struct pending *pend;
+  size_t i, n;
+
+  pend = take_pending (r, &n);
+  for (i = 0; i < n; i++)
+    free_pending (&pend[i]);
+  free (pend);
+}
+
 static void
 do_adopt (struct run *r)
 {
@@ -2346,6 +2464,7 @@ do_adopt (struct run *r)
   close_views (r);
   if (pool_close (r->pool) == -1)
     call_failed (r, "pool_close");
+  drop_pending (r);
   r->op_base += crashsim_ops (r->cs);
   crashsim_free (r->cs);
   r->cs = img;
@@ -2585,7 +2704,8 @@ run_free (struct run *r)
   }
   if (r->adopt.img)
     crashsim_free (r->adopt.img);
-  free (r->pend);
+  drop_pending (r);
+  pthread_mutex_destroy (&r->mu);
   free (r->made);
   crashsim_free (r->cs);
   free (r->buf);
@@ -2599,7 +2719,7 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
   static const uint64_t ckpt[] = { 4096, 16 * KiB, 64 * KiB, 0 };
   struct run *r = xcalloc (1, sizeof *r);
   unsigned k, ncalls, c;
-  uint64_t s;
+  uint64_t s, background;
 
   r->seed = seed;
   r->iter = iter;
@@ -2608,6 +2728,8 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
   r->crash_rng = ut_seed_derive (r->iter_seed, 1);
   r->inject_rng = ut_seed_derive (r->iter_seed, 2);
   r->only_op = only_op;
+  r->main_thread = pthread_self ();
+  pthread_mutex_init (&r->mu, NULL);
   r->trace = ut_env_u64 ("SNAPVOL_POWERLOSS_TRACE", 0) != 0;
   r->checker = ut_env_u64 ("SNAPVOL_POWERLOSS_CHECKER", 1) != 0;
   r->flips = ut_env_u64 ("SNAPVOL_POWERLOSS_FLIPS", DEFAULT_FLIPS);
@@ -2620,6 +2742,16 @@ run_iteration (uint64_t seed, uint64_t iter, uint64_t only_op,
    * drawn from the iteration's seed, not the workload's generator, so
    * that the workloads of earlier seeds stay what they were. */
   r->group_sync_min = (r->iter_seed >> 7) & 1 ? 2 : SV_GROUP_SYNC_NEVER;
+  /* Half of them (SNAPVOL_POWERLOSS_BACKGROUND=2; 1: all, 0: none)
+   * reclaim one step of 1 to 3 clusters inline and leave the rest of
+   * a deletion to a reclaim thread, in steps of that size, so that
+   * crash points fall on that thread, between the workload's calls
+   * and in the middle of them; from the iteration's seed too. */
+  background = ut_env_u64 ("SNAPVOL_POWERLOSS_BACKGROUND", 2);
+  if (background == 1 || (background == 2 && (r->iter_seed >> 9) & 1)) {
+    r->reclaim_step = 1 + (r->iter_seed >> 10) % 3;
+    st->bg_iterations++;
+  }
   /* Some iterations crash at every operation of a short workload;
    * the others at one in CRASH_EVERY over a longer one. */
   if (ut_rand_below (&r->rng, 4) == 0) {
@@ -2702,6 +2834,10 @@ test_randomized_power_loss_keeps_acknowledged_data_and_snapshots (void **state)
   print_message ("group commit: %" PRIu64 " sets committed with one syncfs,"
                  " %" PRIu64 " crash points at such a syncfs\n",
                  st.group_sets, st.syncfs_points);
+  print_message ("background reclaims: %" PRIu64 " iterations, %" PRIu64
+                 " deletions that left work to a reclaim thread, %" PRIu64
+                 " crash points taken on one\n", st.bg_iterations,
+                 st.bg_deletions, st.thread_points);
   print_message ("%" PRIu64 " crash points checked (random %" PRIu64
                  ", synced-only %" PRIu64 ", kill -9 %" PRIu64 "), %"
                  PRIu64 " of them with a second crash during recovery (%"

@@ -62,6 +62,7 @@
 #include "errmsg.h"
 #include "ondisk.h"
 #include "pool-internal.h"
+#include "timespec.h"
 #include "vector.h"
 #include "volume.h"
 #include "lockorder.h"
@@ -889,17 +890,9 @@ volume_reclaim (struct volume *v)
 
 struct punch_pace {
   uint64_t seen;                /* data_changes at the last look */
-  uint64_t last_ns;             /* when the thread last punched */
+  int64_t last_ms;              /* when the thread last punched
+                                 * (CLOCK_MONOTONIC) */
 };
-
-static uint64_t
-monotonic_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static uint64_t
 data_changes (struct volume *v)
@@ -911,7 +904,7 @@ static void
 punch_pace_init (struct volume *v, struct punch_pace *pp)
 {
   pp->seen = data_changes (v);
-  pp->last_ns = monotonic_ns ();
+  pp->last_ms = timespec_now_ms (CLOCK_MONOTONIC);
 }
 
 static void
@@ -922,11 +915,11 @@ punch_if_idle (struct volume *v, struct punch_pace *pp)
   if (changes == pp->seen) {
     while (changes == data_changes (v) &&
            volume_punch_freed (v, PUNCH_SLICE) > 0)
-      pp->last_ns = monotonic_ns ();
+      pp->last_ms = timespec_now_ms (CLOCK_MONOTONIC);
   }
-  else if (monotonic_ns () - pp->last_ns >= PUNCH_BUSY_MS * 1000000ull) {
+  else if (timespec_now_ms (CLOCK_MONOTONIC) - pp->last_ms >= PUNCH_BUSY_MS) {
     volume_punch_freed (v, PUNCH_BUSY_SLICE);
-    pp->last_ns = monotonic_ns ();
+    pp->last_ms = timespec_now_ms (CLOCK_MONOTONIC);
   }
   pp->seen = data_changes (v);
 }
@@ -936,15 +929,9 @@ punch_if_idle (struct volume *v, struct punch_pace *pp)
 static int
 punch_wait (struct volume *v)
 {
-  struct timespec ts;
+  struct timespec ts = timespec_deadline_ms (CLOCK_REALTIME, PUNCH_LOOK_MS);
   int going;
 
-  clock_gettime (CLOCK_REALTIME, &ts);
-  ts.tv_nsec += PUNCH_LOOK_MS * 1000000l;
-  if (ts.tv_nsec >= 1000000000l) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000l;
-  }
   pthread_mutex_lock (&v->rc_mu);
   if (!v->rc_stop)
     pthread_cond_timedwait (&v->rc_cv, &v->rc_mu, &ts);

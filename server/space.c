@@ -16,6 +16,7 @@
 
 #include "errmsg.h"
 #include "space.h"
+#include "timespec.h"
 
 int
 space_init (struct space *sp, const char *dir)
@@ -41,10 +42,7 @@ space_destroy (struct space *sp)
 static uint64_t
 now_ns (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+  return (uint64_t) timespec_to_ns (timespec_now (CLOCK_MONOTONIC_COARSE));
 }
 
 /* statvfs the pool's filesystem and record what it said, unless

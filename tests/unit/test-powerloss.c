@@ -704,18 +704,26 @@ crash_hook (void *opaque, struct crashsim *cs, uint64_t op, const char *what)
   }
 }
 
+/* The options of every pool of R's iteration (the main pool, and one
+ * opened on a crash image) on IO. */
+static struct sv_pool_options
+run_options (const struct run *r, const struct sv_io *io)
+{
+  return (struct sv_pool_options) {
+    .io = io, .checkpoint_bytes = r->ckpt_bytes,
+    .flush_threads = 1,         /* crash points count calls: keep their order */
+    .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
+    .reclaim_step = r->reclaim_step,
+    .reclaim_inline_steps = r->reclaim_step ? 1 : 0,
+  };
+}
+
 /* Reading a recovered pool. */
 
 static struct sv_pool *
 open_image (const struct ctx *c, struct crashsim *img, int may_fail)
 {
-  struct sv_pool_options opts = {
-    .io = crashsim_io (img), .checkpoint_bytes = c->r->ckpt_bytes,
-    .flush_threads = 1,           /* the same calls in the same order */
-    .group_sync_min = c->r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
-    .reclaim_step = c->r->reclaim_step,
-    .reclaim_inline_steps = c->r->reclaim_step ? 1 : 0,
-  };
+  struct sv_pool_options opts = run_options (c->r, crashsim_io (img));
   struct sv_pool *pool = pool_open (POOL, &opts, 0);
 
   if (pool == NULL && !may_fail)
@@ -1654,12 +1662,7 @@ sweep_flip (struct run *r, struct pending *p, const struct jfile *f,
 {
   struct crashsim *copy = crashsim_crash (p->img, 0, CRASHSIM_KEEP_ALL, NULL);
   const struct sv_io *io = crashsim_io (copy);
-  struct sv_pool_options opts = {
-    .io = io, .checkpoint_bytes = r->ckpt_bytes, .flush_threads = 1,
-    .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
-    .reclaim_step = r->reclaim_step,
-    .reclaim_inline_steps = r->reclaim_step ? 1 : 0,
-  };
+  struct sv_pool_options opts = run_options (r, io);
   struct ctx c = { .r = r, .p = p };
   struct sweep_try *t = xcalloc (1, sizeof *t);
   int kill = p->mode == CRASHSIM_KEEP_ALL;
@@ -1896,6 +1899,19 @@ free_pending (struct pending *p)
     crashsim_free (p->truth);
 }
 
+/* Free the pending images unchecked. */
+static void
+drop_pending (struct run *r)
+{
+  struct pending *pend;
+  size_t i, n;
+
+  pend = take_pending (r, &n);
+  for (i = 0; i < n; i++)
+    free_pending (&pend[i]);
+  free (pend);
+}
+
 /* Run the crash checks for the images taken during the call that just
  * returned (or since the last settle: see crash_hook), with the model as
  * it stood during the call; keep the first image marked for adoption. */
@@ -1980,13 +1996,7 @@ close_views (struct run *r)
 static struct sv_pool *
 open_main (struct run *r, int create)
 {
-  struct sv_pool_options opts = {
-    .io = crashsim_io (r->cs), .checkpoint_bytes = r->ckpt_bytes,
-    .flush_threads = 1,           /* crash points count calls: keep their order */
-    .group_sync_min = r->group_sync_min, .fill_depth = PL_FILL_DEPTH,
-    .reclaim_step = r->reclaim_step,
-    .reclaim_inline_steps = r->reclaim_step ? 1 : 0,
-  };
+  struct sv_pool_options opts = run_options (r, crashsim_io (r->cs));
 
   return pool_open (POOL, &opts, create);
 }
@@ -2415,21 +2425,6 @@ do_reopen (struct run *r)
 /* Continue the workload on a recovered crash image, as a server does
  * after a power loss: the model becomes what the recovered pool holds.
  * Images in which the pool or a volume does not exist are passed over. */
-/* Images of the pool being left for an adopted one, taken by a
- * reclaim thread already in the hook when it was removed: the model
- * they would be checked against is about to be the adopted pool's. */
-static void
-drop_pending (struct run *r)
-{
-  struct pending *pend;
-  size_t i, n;
-
-  pend = take_pending (r, &n);
-  for (i = 0; i < n; i++)
-    free_pending (&pend[i]);
-  free (pend);
-}
-
 static void
 do_adopt (struct run *r)
 {
@@ -2464,6 +2459,9 @@ do_adopt (struct run *r)
   close_views (r);
   if (pool_close (r->pool) == -1)
     call_failed (r, "pool_close");
+  /* What a reclaim thread already in the hook when it was removed
+   * queued: the model it would be checked against is about to be the
+   * adopted pool's. */
   drop_pending (r);
   r->op_base += crashsim_ops (r->cs);
   crashsim_free (r->cs);

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "pace.h"
 #include "pool-internal.h"
 #include "uuid.h"
 #include "volume.h"
@@ -235,9 +236,11 @@ flatten_thread (void *arg)
   struct flatten *f = arg;
   struct volume *v = f->v;
   uint64_t vci, cs = v->cluster_size;
+  struct pace pace = PACE_INIT;
   int r = 0;
 
   for (vci = 0; vci < v->nclusters && r == 0; vci++) {
+    pace_point (&pace);
     if (__atomic_load_n (&f->stop, __ATOMIC_ACQUIRE)) {
       r = sv_error (ECANCELED, "volume %s: flatten stopped at %" PRIu64
                     " of %" PRIu64 " bytes (the pool closed): run it"

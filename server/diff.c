@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "pace.h"
 #include "pool-internal.h"
 #include "volume.h"
 #include "lockorder.h"
@@ -192,6 +193,7 @@ walk (struct volume *v, struct diff_walk *w, uint64_t start)
 {
   uint64_t vci = start / w->cluster_size;
   unsigned first = (start % w->cluster_size) / w->subcluster_size;
+  struct pace pace = PACE_INIT;
   struct ext x;
   uint64_t run;
   int r;
@@ -200,6 +202,7 @@ walk (struct volume *v, struct diff_walk *w, uint64_t start)
          (r = extmap_next_newer (&v->map, &vci, w->meet, &x, &run)) > 0) {
     uint64_t data, zero, k;
 
+    pace_point (&pace);
     if (vci * w->cluster_size >= w->size)
       break;
     if (vci != start / w->cluster_size)

@@ -61,6 +61,7 @@
 
 #include "errmsg.h"
 #include "ondisk.h"
+#include "pace.h"
 #include "pool-internal.h"
 #include "timespec.h"
 #include "vector.h"
@@ -643,10 +644,12 @@ reclaim_tables (struct volume *v, uint32_t from)
 {
   uint64_t vci = 0;
   struct gensegs sg = { 0, NULL };
+  struct pace pace = PACE_INIT;
   size_t sg_for = 0;
   int r = 0;
 
   while (r == 0 && extmap_next_since (&v->map, &vci, from)) {
+    pace_point (&pace);
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
     if (v->nreverts > 0 && segs_current (v, &sg, &sg_for) == -1)
       r = -1;
@@ -770,12 +773,14 @@ static int
 job_step (struct volume *v, size_t *budget)
 {
   struct dead_job *j = &v->dead_job;
+  struct pace pace = PACE_INIT;
   int r = 0;
   size_t k;
 
   while (j->k < j->ne && *budget > 0 && r == 0) {
     const struct deadent *e = &j->e[j->k];
 
+    pace_point (&pace);
     if (e->gen > j->g) {
       sv_rdlock (&v->snap_lock, LOCK_SNAP);
       if (v->nreverts > 0)
@@ -800,8 +805,10 @@ job_step (struct volume *v, size_t *budget)
     r = 0;
   }
   else if (r == 0 && j->k == j->ne) {
-    for (k = 0; k < j->ne; k++)
+    for (k = 0; k < j->ne; k++) {
+      pace_point (&pace);
       j->e[k].drop = !dead_keep (v, j->e[k].vci, j->e[k].gen);
+    }
     deadidx_prune (&v->dead, j->e, j->ne);
   }
   else if (r == 0)
@@ -1289,6 +1296,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
 {
   uint64_t vci = 0, ss = v->subcluster_size;
   struct gensegs sg = { 0, NULL };
+  struct pace pace = PACE_INIT;
   size_t k, sg_for = 0;
 
   memset (diff, 0, (nsi + 1) * sizeof *diff);
@@ -1304,6 +1312,7 @@ space_scan (struct volume *v, struct sv_volume_info *vi,
     unsigned s;
     int i;
 
+    pace_point (&pace);
     sv_rdlock (&v->snap_lock, LOCK_SNAP);
     if (v->nsnaps != nsi) {
       sv_rwunlock (&v->snap_lock, LOCK_SNAP);

@@ -162,15 +162,29 @@ deadidx_load (struct deadidx *d, struct deadpair *pairs, size_t n)
   return 0;
 }
 
-int
-deadidx_copy (struct deadidx *d, uint32_t lo, uint32_t hi,
-              struct deadent **out, size_t *n)
-{
-  struct deadent *e = NULL;
-  size_t i, first, total = 0, k = 0;
+/* A copy takes the lists of (LO, HI] as long as they were when it
+ * began (others only append), COPY_CHUNK entries per hold of the
+ * mutex: a write noting an entry (deadidx_add) waits for one chunk at
+ * most, however large the copy, and the copy's buffer is allocated
+ * with the mutex free. */
+#define COPY_CHUNK 4096
 
-  *out = NULL;
-  *n = 0;
+struct span {
+  uint32_t gen;
+  size_t n;                     /* the list's length when the copy began */
+};
+
+/* The generations of (LO, HI] and their lists' lengths, into *SP
+ * (malloc'd) and *NS, and *TOTAL their sum.  0; 1 when the index is
+ * off; -1 with ENOMEM. */
+static int
+copy_spans (struct deadidx *d, uint32_t lo, uint32_t hi, struct span **sp,
+            size_t *ns, size_t *total)
+{
+  size_t i, first, k = 0;
+
+  *sp = NULL;
+  *ns = *total = 0;
   pthread_mutex_lock (&d->mu);
   if (d->off) {
     pthread_mutex_unlock (&d->mu);
@@ -178,26 +192,78 @@ deadidx_copy (struct deadidx *d, uint32_t lo, uint32_t hi,
   }
   first = lo == UINT32_MAX ? d->n : lower_bound (d, lo + 1);
   for (i = first; i < d->n && d->g[i].gen <= hi; i++)
-    total += d->g[i].n;
-  if (total > 0) {
-    e = malloc (total * sizeof *e);
-    if (e == NULL) {
-      pthread_mutex_unlock (&d->mu);
-      errno = ENOMEM;
-      return -1;
-    }
+    k++;
+  if (k > 0 && (*sp = malloc (k * sizeof **sp)) == NULL) {
+    pthread_mutex_unlock (&d->mu);
+    errno = ENOMEM;
+    return -1;
   }
-  for (i = first; i < d->n && d->g[i].gen <= hi; i++) {
-    size_t j;
-    for (j = 0; j < d->g[i].n; j++) {
-      e[k].vci = d->g[i].vci[j];
-      e[k].gen = d->g[i].gen;
-      e[k].drop = 0;
-      e[k].pos = j;
-      k++;
-    }
+  for (i = first; i < first + k; i++) {
+    (*sp)[i - first].gen = d->g[i].gen;
+    (*sp)[i - first].n = d->g[i].n;
+    *total += d->g[i].n;
+  }
+  *ns = k;
+  pthread_mutex_unlock (&d->mu);
+  return 0;
+}
+
+/* Copy entries [*J, *J + COPY_CHUNK) of the list of SP (at most its
+ * length SP->n) to E from *K, advancing both.  0; 1 when the index was
+ * switched off meanwhile (or lost the list, which only the copy's own
+ * caller prunes: the same answer, so that the caller goes over the
+ * tables rather than trust a partial copy). */
+static int
+copy_chunk (struct deadidx *d, const struct span *sp, size_t *j,
+            struct deadent *e, size_t *k)
+{
+  size_t i, end = *j + COPY_CHUNK < sp->n ? *j + COPY_CHUNK : sp->n;
+  const struct deadgen *l;
+
+  pthread_mutex_lock (&d->mu);
+  i = d->off ? d->n : lower_bound (d, sp->gen);
+  if (i == d->n || d->g[i].gen != sp->gen || d->g[i].n < end) {
+    pthread_mutex_unlock (&d->mu);
+    return 1;
+  }
+  l = &d->g[i];
+  for (; *j < end; (*j)++, (*k)++) {
+    e[*k].vci = l->vci[*j];
+    e[*k].gen = sp->gen;
+    e[*k].drop = 0;
+    e[*k].pos = *j;
   }
   pthread_mutex_unlock (&d->mu);
+  return 0;
+}
+
+int
+deadidx_copy (struct deadidx *d, uint32_t lo, uint32_t hi,
+              struct deadent **out, size_t *n)
+{
+  struct deadent *e = NULL;
+  struct span *sp;
+  size_t i, j, ns, total, k = 0;
+  int r;
+
+  *out = NULL;
+  *n = 0;
+  r = copy_spans (d, lo, hi, &sp, &ns, &total);
+  if (r != 0)
+    return r;
+  if (total > 0 && (e = malloc (total * sizeof *e)) == NULL) {
+    free (sp);
+    errno = ENOMEM;
+    return -1;
+  }
+  for (i = 0; i < ns && r == 0; i++)
+    for (j = 0; j < sp[i].n && r == 0; )
+      r = copy_chunk (d, &sp[i], &j, e, &k);
+  free (sp);
+  if (r != 0) {
+    free (e);
+    return r;
+  }
   *out = e;
   *n = k;
   return 0;

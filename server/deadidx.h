@@ -96,8 +96,10 @@ extern int deadidx_load (struct deadidx *d, struct deadpair *pairs,
 
 /* Copy the entries of the generations in (LO, HI] into *OUT (malloc'd,
  * the caller frees it), ascending gen, each generation's in list
- * order, with DROP 0.  Returns 0; 1 when the index is off (nothing
- * copied); -1 with ENOMEM. */
+ * order, with DROP 0: the lists as they were when the call began (what
+ * is appended meanwhile is left out), taken a bounded chunk per hold
+ * of the mutex.  Returns 0; 1 when the index is off or is switched off
+ * meanwhile (nothing copied); -1 with ENOMEM. */
 extern int deadidx_copy (struct deadidx *d, uint32_t lo, uint32_t hi,
                          struct deadent **out, size_t *n)
   __attribute__((nonnull));

@@ -7,8 +7,10 @@
  * what no view reads any more against a model of every view's bytes
  * over random writes, zeroes, snapshots, deletions and reopens, that a
  * power loss at any write of a deletion keeps every survivor's bytes
- * and leaves the space a reopen finds equal to the model's, and that a
- * reverted volume goes back to the tables.
+ * and leaves the space a reopen finds equal to the model's, that a
+ * reverted volume goes back to the tables, and that the index's copy
+ * for a deletion, taken a chunk at a time, is its lists as they were
+ * while another thread appends.
  */
 
 #include <config.h>
@@ -29,6 +31,7 @@
 #include <pthread.h>
 
 #include "crashsim.h"
+#include "deadidx.h"
 #include "pool.h"
 #include "sio.h"
 #include "unit-helpers.h"
@@ -838,6 +841,108 @@ test_volume_info_without_reclaim_counts_all_it_freed (void **state)
   crashsim_free (cs);
 }
 
+
+/* The index alone: a copy larger than one chunk of the mutex's holds
+ * (deadidx.c's COPY_CHUNK, 4,096) is the lists of its range as they
+ * were when it began, position by position, while another thread
+ * appends to every list of the range (and to one above it); a prune of
+ * the whole copy keeps exactly what was appended meanwhile; a copy of
+ * an index switched off says so. */
+#define APPEND_GENS 3
+static const uint32_t append_gen[APPEND_GENS] = { 5, 7, 12 };
+
+struct appender {
+  struct deadidx *d;
+  size_t n;                     /* entries appended to each generation */
+};
+
+static void *
+append_thread (void *arg)
+{
+  struct appender *a = arg;
+  size_t i, g;
+
+  for (i = 0; i < a->n; i++)
+    for (g = 0; g < APPEND_GENS; g++)
+      deadidx_add (a->d, append_gen[g], 1000000 + i, 0);
+  return NULL;
+}
+
+static void
+test_copy_in_chunks_is_the_lists_as_they_were (void **state)
+{
+  struct deadidx d;
+  struct deadent *e, *again;
+  size_t n, n2, i, before[13] = { 0 }, seen[13] = { 0 };
+  struct appender a = { &d, 20000 };
+  pthread_t t;
+  int on;
+
+  (void) state;
+  deadidx_init (&d);
+  /* Generation 5: 10,000 entries (three chunks), 7: 3, 9: 4,097 (one
+   * over a chunk), 12 (outside the range copied): 10. */
+  for (i = 0; i < 10000; i++)
+    deadidx_add (&d, 5, i, 0);
+  for (i = 0; i < 3; i++)
+    deadidx_add (&d, 7, 50000 + i, 0);
+  for (i = 0; i < 4097; i++)
+    deadidx_add (&d, 9, 60000 + i, 0);
+  for (i = 0; i < 10; i++)
+    deadidx_add (&d, 12, 70000 + i, 0);
+  before[5] = 10000;
+  before[7] = 3;
+  before[9] = 4097;
+
+  assert_int_equal (pthread_create (&t, NULL, append_thread, &a), 0);
+  assert_int_equal (deadidx_copy (&d, 4, 9, &e, &n), 0);
+  assert_int_equal (pthread_join (t, NULL), 0);
+
+  /* Ascending generations, each list in order from position 0, each
+   * entry the one added at its position; at least what was there
+   * before the copy, at most what was there after. */
+  for (i = 0; i < n; i++) {
+    uint32_t g = e[i].gen;
+    uint64_t want;
+
+    assert_true (g == 5 || g == 7 || g == 9);
+    assert_true (i == 0 || e[i - 1].gen <= g);
+    assert_int_equal (e[i].pos, seen[g]);
+    assert_int_equal (e[i].drop, 0);
+    if (seen[g] < before[g])
+      want = (g == 5 ? 0 : g == 7 ? 50000 : 60000) + seen[g];
+    else
+      want = 1000000 + (seen[g] - before[g]);
+    assert_int_equal (e[i].vci, want);
+    seen[g]++;
+  }
+  assert_true (seen[5] >= 10000 && seen[5] <= 10000 + a.n);
+  assert_true (seen[7] >= 3 && seen[7] <= 3 + a.n);
+  assert_int_equal (seen[9], 4097);     /* nothing appended to 9 */
+
+  /* Prune everything copied: what was appended after the copy's
+   * snapshot of each list stays, in order. */
+  for (i = 0; i < n; i++)
+    e[i].drop = 1;
+  deadidx_prune (&d, e, n);
+  free (e);
+  assert_int_equal (deadidx_copy (&d, 4, 12, &again, &n2), 0);
+  assert_int_equal (n2, (10000 + a.n - seen[5]) + (3 + a.n - seen[7]) +
+                    10 + a.n);
+  for (i = 0; i < n2; i++)
+    if (again[i].gen == 5 && again[i].pos == 0)
+      assert_int_equal (again[i].vci, 1000000 + (seen[5] - 10000));
+  free (again);
+  assert_int_equal (deadidx_entries (&d, &on), n2);
+  assert_int_equal (on, 1);
+
+  deadidx_disable (&d);
+  assert_int_equal (deadidx_copy (&d, 0, UINT32_MAX, &e, &n), 1);
+  assert_null (e);
+  assert_int_equal (n, 0);
+  deadidx_free (&d);
+}
+
 int
 main (void)
 {
@@ -863,6 +968,7 @@ main (void)
       (test_power_loss_during_background_reclaim),
     cmocka_unit_test
       (test_volume_info_without_reclaim_counts_all_it_freed),
+    cmocka_unit_test (test_copy_in_chunks_is_the_lists_as_they_were),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -345,6 +345,17 @@ alloc_unpunched (struct alloc *a)
 }
 
 uint32_t
+alloc_nphys (struct alloc *a)
+{
+  uint32_t n;
+
+  pthread_mutex_lock (&a->mu);
+  n = a->nphys;
+  pthread_mutex_unlock (&a->mu);
+  return n;
+}
+
+uint32_t
 alloc_used (struct alloc *a)
 {
   uint32_t u;

@@ -100,6 +100,10 @@ extern size_t alloc_punch_freed (struct alloc *a, size_t max,
 extern uint32_t alloc_unpunched (struct alloc *a);
 
 extern uint32_t alloc_used (struct alloc *a);
+
+/* The physical clusters the allocator covers: the data file's extent
+ * in clusters, as far as it knows. */
+extern uint32_t alloc_nphys (struct alloc *a);
 /* Is P in use? (for checks) */
 extern int alloc_test (struct alloc *a, uint32_t p);
 

@@ -74,6 +74,12 @@ px_sync (void *o, int h)
 }
 
 static int
+px_writeback (void *o, int h, uint64_t off, uint64_t len)
+{
+  return sync_file_range (h, (off_t) off, (off_t) len, SYNC_FILE_RANGE_WRITE);
+}
+
+static int
 px_punch (void *o, int h, uint64_t off, uint64_t len)
 {
   return fallocate (h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
@@ -236,6 +242,7 @@ static const struct sv_io_ops posix_ops = {
   .allocate = px_allocate,
   .extend = px_extend,
   .syncfs = px_syncfs,
+  .writeback = px_writeback,
 };
 
 const struct sv_io sio_posix = { &posix_ops, NULL };

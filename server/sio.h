@@ -54,6 +54,12 @@ struct sv_io_ops {
    * (volume_flush_group).  NULL where the implementation cannot:
    * callers then sync file by file. */
   int (*syncfs) (void *opaque, int h);
+  /* Start writing back the dirty pages of [OFF, OFF+LEN) of the file,
+   * without waiting for them (sync_file_range with
+   * SYNC_FILE_RANGE_WRITE): only a head start for a sync to come,
+   * never durability.  NULL where the implementation has no such
+   * thing: callers then leave it all to the sync. */
+  int (*writeback) (void *opaque, int h, uint64_t off, uint64_t len);
 };
 
 struct sv_io {

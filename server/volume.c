@@ -72,6 +72,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1349,6 +1350,38 @@ volume_snap_settle (struct volume *v, uint64_t durable)
   sv_rwunlock (&v->snap_lock, LOCK_SNAP);
 }
 
+/* Before the sync of a flush that follows many writes: start the
+ * writeback of the data file slice by slice, yielding the CPU between
+ * slices, so that fdatasync finds little left to write.  Writing back
+ * thousands of scattered pages is tens of milliseconds of kernel work
+ * in the calling thread that the scheduler does not interrupt for a
+ * request's thread (pace.h's reason, in the kernel); in slices, a
+ * request waits for one slice at most.  A hint only: the sync that
+ * follows is what makes the data durable, and a failure here is its
+ * to report.  At most WRITEBACK_SLICES calls, however large the file. */
+#define WRITEBACK_MIN_CHANGES 1024      /* data writes since the last sync */
+#define WRITEBACK_SLICES 64
+#define WRITEBACK_SLICE_MIN (32ull << 20)
+
+static void
+writeback_ahead (struct volume *v)
+{
+  uint64_t changes = __atomic_load_n (&v->data_changes, __ATOMIC_SEQ_CST);
+  uint64_t end, slice, off;
+
+  if (IO (v)->writeback == NULL ||
+      changes - v->data_synced < WRITEBACK_MIN_CHANGES)
+    return;
+  end = (uint64_t) alloc_nphys (&v->alloc) * v->cluster_size;
+  slice = end / WRITEBACK_SLICES;
+  if (slice < WRITEBACK_SLICE_MIN)
+    slice = WRITEBACK_SLICE_MIN;
+  for (off = 0; off < end; off += slice) {
+    (void) IO (v)->writeback (v->io->opaque, v->data, off, slice);
+    sched_yield ();
+  }
+}
+
 /* One flush cycle (phases in the design notes).  Called with
  * fl_running set by this thread. */
 static void flush_settle (struct volume *v, uint64_t durable);
@@ -1358,6 +1391,7 @@ flush_cycle (struct volume *v)
 {
   uint64_t durable;
 
+  writeback_ahead (v);
   if (journal_commit (&v->journal, sync_data, v, &durable) == -1)
     return -1;
   flush_settle (v, durable);

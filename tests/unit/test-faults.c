@@ -311,12 +311,47 @@ f_pwrite (void *o, int h, const void *buf, size_t n, uint64_t off)
   return PX->pwrite (PXO, h, buf, n, off);
 }
 
+/* The order of the data files' writeback hints and syncs, while
+ * traced (test_flush_after_many_writes_writes_back_ahead_in_slices):
+ * 'W' with its range, or 'S'.  Not a fault: a hint that fails changes
+ * nothing the engine promises. */
+#define WB_EVENTS 256
+static struct {
+  int on;
+  unsigned n;
+  struct { char op; uint64_t off, len; } ev[WB_EVENTS];
+} wb;
+
+static void
+wb_note (int h, char op, uint64_t off, uint64_t len)
+{
+  const char *path = handle_path (h);
+
+  pthread_mutex_lock (&fi.mu);
+  if (wb.on && wb.n < WB_EVENTS && path != NULL &&
+      strstr (path, "/data") != NULL) {
+    wb.ev[wb.n].op = op;
+    wb.ev[wb.n].off = off;
+    wb.ev[wb.n].len = len;
+    wb.n++;
+  }
+  pthread_mutex_unlock (&fi.mu);
+}
+
 static int
 f_sync (void *o, int h)
 {
+  wb_note (h, 'S', 0, 0);
   if (inject (F_SYNC, handle_path (h)))
     return -1;
   return PX->sync (PXO, h);
+}
+
+static int
+f_writeback (void *o, int h, uint64_t off, uint64_t len)
+{
+  wb_note (h, 'W', off, len);
+  return PX->writeback (PXO, h, off, len);
 }
 
 static int
@@ -444,6 +479,7 @@ fault_init (void)
   fault_ops.rename = f_rename;
   fault_ops.unlink = f_unlink;
   fault_ops.syncdir = f_syncdir;
+  fault_ops.writeback = f_writeback;
 }
 
 /* Fixtures. */
@@ -716,6 +752,57 @@ test_eio_on_data_write_fails_only_that_write (void **state)
   check_pattern (fx->pool, VOL, 0, 4096, 1);
   check_pattern (fx->pool, VOL, 4096, 4096, 3);
   check_pattern (fx->pool, VOL, 8192, 120 * KiB, 1);
+}
+
+
+/* Writeback ahead of a flush. */
+
+/* A flush after 1,024 data writes or more starts the writeback of the
+ * data file in slices before its sync (volume.c's writeback_ahead):
+ * between 1 and 64 hints, in order from byte 0, each slice following
+ * the last with no gap, covering the data file's clusters, all before
+ * the data file's fdatasync; a flush after a few writes leaves it all
+ * to the sync.  Either way every byte written is there after a
+ * reopen. */
+static void
+test_flush_after_many_writes_writes_back_ahead_in_slices (void **state)
+{
+  struct fx *fx = *state;
+  struct sv_view *v = ut_view_open (fx->pool, VOL);
+  uint64_t end = 0;
+  unsigned i, sync_at = 0;
+
+  for (i = 0; i < 1100; i++)
+    ut_write_pattern (v, (uint64_t) (i % 256) * 4096, 4096, 10 + i % 256,
+                      NULL);
+  wb.n = 0;
+  wb.on = 1;
+  assert_int_equal (view_flush (v), 0);
+  wb.on = 0;
+  for (i = 0; i < wb.n && wb.ev[i].op == 'W'; i++) {
+    assert_int_equal (wb.ev[i].off, end);
+    end += wb.ev[i].len;
+  }
+  assert_true (i >= 1 && i <= 64);
+  assert_true (end >= VOL_SIZE);      /* every cluster written is inside */
+  sync_at = i;
+  assert_int_equal (wb.n, sync_at + 1);
+  assert_int_equal (wb.ev[sync_at].op, 'S');
+
+  for (i = 0; i < 10; i++)
+    ut_write_pattern (v, (uint64_t) i * 4096, 4096, 500 + i, NULL);
+  wb.n = 0;
+  wb.on = 1;
+  assert_int_equal (view_flush (v), 0);
+  wb.on = 0;
+  assert_int_equal (wb.n, 1);
+  assert_int_equal (wb.ev[0].op, 'S');
+  view_close (v);
+
+  reopen (fx);
+  for (i = 0; i < 256; i++)
+    check_pattern (fx->pool, VOL, (uint64_t) i * 4096, 4096,
+                   i < 10 ? 500 + i : 10 + i);
 }
 
 /* Data sync. */
@@ -2230,6 +2317,7 @@ main (void)
     T (test_write_refused_for_space_punches_waiting_clusters),
     T (test_eio_on_data_write_fails_only_that_write),
     T (test_failed_data_sync_stops_the_volume_until_reopen),
+    T (test_flush_after_many_writes_writes_back_ahead_in_slices),
     T (test_stopped_volume_fails_reads_too),
     T (test_data_sync_failure_fails_snapshot_creation),
     T (test_journal_write_eio_fails_flush_and_is_retried),

@@ -333,37 +333,34 @@ alloc_punch_freed (struct alloc *a, size_t max,
   return n;
 }
 
-uint32_t
-alloc_unpunched (struct alloc *a)
+/* One of A's counters, read under its mutex. */
+static uint32_t
+read_counter (struct alloc *a, const uint32_t *counter)
 {
   uint32_t u;
 
   pthread_mutex_lock (&a->mu);
-  u = a->unpunched;
+  u = *counter;
   pthread_mutex_unlock (&a->mu);
   return u;
+}
+
+uint32_t
+alloc_unpunched (struct alloc *a)
+{
+  return read_counter (a, &a->unpunched);
 }
 
 uint32_t
 alloc_nphys (struct alloc *a)
 {
-  uint32_t n;
-
-  pthread_mutex_lock (&a->mu);
-  n = a->nphys;
-  pthread_mutex_unlock (&a->mu);
-  return n;
+  return read_counter (a, &a->nphys);
 }
 
 uint32_t
 alloc_used (struct alloc *a)
 {
-  uint32_t u;
-
-  pthread_mutex_lock (&a->mu);
-  u = a->used;
-  pthread_mutex_unlock (&a->mu);
-  return u;
+  return read_counter (a, &a->used);
 }
 
 int

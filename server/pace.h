@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "timespec.h"
+
 #define PACE_NS 200000          /* at most this long between yields */
 #define PACE_EVERY 16           /* items between looks at the clock */
 
@@ -42,10 +44,7 @@ struct pace {
 static inline uint64_t
 pace_now_ns (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+  return (uint64_t) timespec_to_ns (timespec_now (CLOCK_MONOTONIC));
 }
 
 /* Between two items of a long loop: yield if the loop has had the CPU
